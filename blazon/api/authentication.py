@@ -1,0 +1,59 @@
+"""``Authorization: Bearer <token>`` authentication against hashed API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from blazon.api.models import ApiToken
+
+TOKEN_PREFIX = "blz_"
+
+
+def token_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue_token(user, *, name: str = "default", expires_at=None) -> tuple[ApiToken, str]:
+    """Create a token for ``user``; returns the row and the raw token (shown once, never stored)."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=raw[:12], digest=token_digest(raw), expires_at=expires_at
+    )
+    return token, raw
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        parts = header.split()
+        if parts[0] != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <token>'.")
+        raw = parts[1]
+        digest = token_digest(raw)
+        token = ApiToken.objects.select_related("user").filter(prefix=raw[:12], revoked_at__isnull=True).first()
+        # Constant-time comparison of the digests; the prefix lookup only narrows the search.
+        if token is None or not hmac.compare_digest(token.digest, digest):
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        now = timezone.now()
+        if token.expires_at and token.expires_at <= now:
+            raise exceptions.AuthenticationFailed("Token expired.")
+        user = token.user
+        if not user.is_active or user.login_locked or user.status != "ACTIVE":
+            raise exceptions.AuthenticationFailed("The token's user cannot sign in.")
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return user, token
+
+    def authenticate_header(self, request):
+        return self.keyword

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BlazonConfig(AppConfig):
+    name = "blazon"
+    verbose_name = "Blazon kernel"

@@ -1,0 +1,1 @@
+"""Vault models (filled by the vault core)."""
