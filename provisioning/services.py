@@ -1,0 +1,101 @@
+"""Writing provisioning entries (the outbox) in the business transaction.
+
+Only resources whose mode for the event is AUTOMATIC or MANUAL get an entry; DISABLED means
+the application is not told. Entries never carry secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from blazon.logging import correlation_id_var
+from directory.models import ProvisioningMode, Resource
+from provisioning.models import EntryStatus, ProvisioningEntry
+
+
+def resource_provisions(resource: Resource, event_type: str) -> bool:
+    return resource.mode_for(event_type) != ProvisioningMode.DISABLED
+
+
+def entry_write(
+    *,
+    resource: Resource,
+    event_type: str,
+    account_id: int | None = None,
+    entitlement_id: int | None = None,
+    user_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+) -> ProvisioningEntry | None:
+    """Write one entry if the resource provisions this event; returns it or None."""
+    mode = resource.mode_for(event_type)
+    if mode == ProvisioningMode.DISABLED:
+        return None
+    return ProvisioningEntry.objects.create(
+        resource=resource,
+        event_type=event_type,
+        mode=mode,
+        status=EntryStatus.PENDING,
+        account_id=account_id,
+        entitlement_id=entitlement_id,
+        user_id_ref=user_id,
+        payload=payload or {},
+        correlation_id=correlation_id_var.get() or "",
+        created_at=timezone.now(),
+    )
+
+
+def entries_write_many(
+    *, resource: Resource, event_type: str, rows: Iterable[dict[str, Any]], chunk_size: int = 5000
+) -> int:
+    """Write entries for many rows (dicts with account_id, entitlement_id, user_id, payload),
+    in chunks; returns the count written (0 when the resource does not provision the event)."""
+    mode = resource.mode_for(event_type)
+    if mode == ProvisioningMode.DISABLED:
+        for _ in rows:  # drain generators so callers behave the same either way
+            pass
+        return 0
+    now = timezone.now()
+    cid = correlation_id_var.get() or ""
+
+    def build() -> Iterator[ProvisioningEntry]:
+        for row in rows:
+            yield ProvisioningEntry(
+                resource_id=resource.pk,
+                event_type=event_type,
+                mode=mode,
+                status=EntryStatus.PENDING,
+                account_id=row.get("account_id"),
+                entitlement_id=row.get("entitlement_id"),
+                user_id_ref=row.get("user_id"),
+                payload=row.get("payload") or {},
+                correlation_id=cid,
+                created_at=now,
+            )
+
+    count = 0
+    batch: list[ProvisioningEntry] = []
+    for entry in build():
+        batch.append(entry)
+        if len(batch) >= chunk_size:
+            ProvisioningEntry.objects.bulk_create(batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        ProvisioningEntry.objects.bulk_create(batch)
+        count += len(batch)
+    return count
+
+
+def entries_cancel_pending_for_account(*, account_id: int) -> int:
+    """Cancel entries not yet pulled for an account removed from the directory without revocation."""
+    return ProvisioningEntry.objects.filter(account_id=account_id, status=EntryStatus.PENDING).update(
+        status=EntryStatus.CANCELED, updated_at=timezone.now()
+    )
+
+
+def vendor() -> str:
+    return connection.vendor
