@@ -1,0 +1,1 @@
+"""Directory services: the only code that changes directory state."""
