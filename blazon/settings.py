@@ -30,6 +30,9 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 BLAZON_ENV = os.environ.get("BLAZON_ENV", "embedded").strip().lower()
+if BLAZON_ENV not in {"embedded", "production"}:
+    # A typo ("prod") must not silently start the insecure embedded mode.
+    raise ImproperlyConfigured(f"BLAZON_ENV must be 'embedded' or 'production', not {BLAZON_ENV!r}")
 PRODUCTION = BLAZON_ENV == "production"
 
 DEFAULT_SECRET_KEY = "blazon-embedded-insecure-secret-key-change-me"  # noqa: S105
@@ -50,8 +53,12 @@ if PRODUCTION:
         problems.append("BLAZON_SECRET_KEY must be set to a random value of at least 50 characters")
     if not BLAZON_VAULT_KEYS:
         problems.append("BLAZON_VAULT_KEYS must be set (see docs/configuration.md)")
-    if not os.environ.get("DATABASE_URL"):
-        problems.append("DATABASE_URL must point at PostgreSQL")
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://", "pgsql://")):
+        problems.append("DATABASE_URL must point at PostgreSQL (postgres://user:password@host:5432/name)")
+    if not os.environ.get("CELERY_BROKER_URL"):
+        problems.append("CELERY_BROKER_URL must point at Redis (tasks would otherwise run in the web process)")
+    if not ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS must list the host names Blazon is served under")
     if problems:
         raise ImproperlyConfigured("Refusing to start in production mode: " + "; ".join(problems))
 
@@ -175,6 +182,8 @@ EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Blazon <blazon@localhost>")
 
 # Celery: Redis in production; the embedded default runs tasks in-process (eager).
@@ -183,6 +192,7 @@ CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ACKS_LATE = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
