@@ -1,1 +1,124 @@
-"""Vault models (filled by the vault core)."""
+"""The vault: encrypted secrets and administrative-account check-outs.
+
+A ``Secret`` row holds only ciphertext (see ``vault.crypto`` for the envelope scheme); the
+value is read through ``vault.services.secret_reveal``, which audits every read.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class SecretKind(models.TextChoices):
+    PERSONAL = "PERSONAL", "Personal secret"
+    ACCOUNT_PASSWORD = "ACCOUNT_PASSWORD", "Account password"
+    APPLICATION_CREDENTIAL = "APPLICATION_CREDENTIAL", "Application credential"
+
+
+class Secret(models.Model):
+    """One encrypted value: a user's personal secret, an account's password or an application
+    credential. The plaintext is never stored; its ciphertext is bound to this row's id, kind,
+    owner and account, so changing those requires re-sealing (``secret_update`` does it)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=30, choices=SecretKind.choices)
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="vault_secrets",
+        help_text="The user a personal secret belongs to.",
+    )
+    account = models.ForeignKey(
+        "directory.Account",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="vault_secrets",
+        help_text="The account whose credential this is.",
+    )
+    key_version = models.PositiveIntegerField(
+        db_index=True, help_text="Version of the master key that wraps the data key."
+    )
+    wrapped_key = models.BinaryField(help_text="The data key, AES-256-GCM encrypted by the master key.")
+    wrap_nonce = models.BinaryField()
+    nonce = models.BinaryField()
+    ciphertext = models.BinaryField(help_text="The value, AES-256-GCM encrypted by the data key.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    rotated_at = models.DateTimeField(null=True, blank=True, help_text="When the value last changed.")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="PERSONAL") | Q(owner__isnull=False), name="vault_secret_personal_has_owner"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="ACCOUNT_PASSWORD") | Q(account__isnull=False),
+                name="vault_secret_password_has_account",
+            ),
+            models.UniqueConstraint(
+                fields=["account"], condition=Q(kind="ACCOUNT_PASSWORD"), name="vault_secret_one_password_per_account"
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "name"], condition=Q(kind="PERSONAL"), name="vault_secret_personal_unique_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def __repr__(self) -> str:
+        # Only identifying metadata: never the ciphertext, nonces, wrapped key or value.
+        return f"<Secret {self.pk} kind={self.kind} name={self.name!r} key_version={self.key_version}>"
+
+
+class CheckoutStatus(models.TextChoices):
+    ACTIVE = "ACTIVE", "Checked out"
+    RELEASED = "RELEASED", "Released"
+
+
+class AdministrativeCheckout(models.Model):
+    """A user holding an administrative account's credential for a while (PAM check-out).
+
+    At most one ACTIVE check-out per account (exclusive use). Released by check-in, expiry or
+    the user's life cycle (``checkouts_release_for_user``)."""
+
+    account = models.ForeignKey(
+        "directory.Account",
+        on_delete=models.CASCADE,
+        related_name="checkouts",
+        limit_choices_to={"account_type": "ADMINISTRATIVE"},
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="vault_checkouts")
+    status = models.CharField(
+        max_length=10, choices=CheckoutStatus.choices, default=CheckoutStatus.ACTIVE, db_index=True
+    )
+    checked_out_at = models.DateTimeField(default=timezone.now)
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-checked_out_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"], condition=Q(status="ACTIVE"), name="vault_checkout_one_active_per_account"
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="ACTIVE") & Q(released_at__isnull=True))
+                | (Q(status="RELEASED") & Q(released_at__isnull=False)),
+                name="vault_checkout_released_has_time",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "status"])]
+
+    def __str__(self) -> str:
+        return f"check-out of account {self.account_id} by user {self.user_id} ({self.status})"

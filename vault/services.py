@@ -1,0 +1,399 @@
+"""Vault operations: store, reveal, change and delete secrets; re-wrap data keys after a master
+key rotation; release administrative check-outs.
+
+Values are passed in and returned as ``str`` and never written to the audit log or to logs:
+audit events name the secret (id, kind, name, owner, account) and what happened to it.
+Authorisation (who may reveal which secret) is the caller's job (workspace, console, PAM).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from blazon.audit.services import AuditEntry, audit_record, audit_record_many
+from blazon.errors import Conflict, ValidationFailed
+from vault import crypto
+from vault.models import AdministrativeCheckout, CheckoutStatus, Secret, SecretKind
+
+logger = logging.getLogger("blazon.vault")
+
+MAX_VALUE_BYTES = 64 * 1024
+_UNSET: Any = object()
+
+
+class RewrapIncomplete(crypto.VaultError):
+    """``secrets_rewrap`` finished but some secrets are still under another master key."""
+
+    def __init__(self, *, rewrapped: int, to_version: int, failed: dict[str, str], remaining: int):
+        self.rewrapped = rewrapped
+        self.to_version = to_version
+        self.failed = failed
+        self.remaining = remaining
+        parts = [f"re-wrapped {rewrapped} secret(s) to master key version {to_version}"]
+        if failed:
+            sample = "; ".join(f"{sid}: {reason}" for sid, reason in list(failed.items())[:5])
+            parts.append(f"{len(failed)} could not be unwrapped ({sample})")
+        if remaining:
+            parts.append(f"{remaining} were locked by other transactions and are left for the next run")
+        super().__init__(", ".join(parts))
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _validate(*, kind: str, name: str, value: str | None, owner: Any, account: Any) -> None:
+    errors: dict[str, list[str]] = {}
+    if kind not in SecretKind.values:
+        errors["kind"] = [f"Unknown kind {kind!r}; expected one of {', '.join(SecretKind.values)}."]
+    if not isinstance(name, str) or not name.strip():
+        errors["name"] = ["A name is required."]
+    elif len(name) > Secret._meta.get_field("name").max_length:
+        errors["name"] = ["The name is too long (200 characters at most)."]
+    if value is not None:
+        if not isinstance(value, str):
+            errors["value"] = ["The value must be text."]
+        elif not value:
+            errors["value"] = ["The value must not be empty."]
+        elif len(value.encode("utf-8")) > MAX_VALUE_BYTES:
+            errors["value"] = [f"The value is too large ({MAX_VALUE_BYTES} bytes at most)."]
+    if kind == SecretKind.PERSONAL and owner is None:
+        errors["owner"] = ["A personal secret needs an owner."]
+    if kind == SecretKind.ACCOUNT_PASSWORD and account is None:
+        errors["account"] = ["An account password needs an account."]
+    if errors:
+        raise ValidationFailed("The secret is not valid.", fields=errors)
+
+
+def _check_unique(*, kind: str, name: str, owner: Any, account: Any, exclude_pk: Any = None) -> None:
+    qs = Secret.objects.exclude(pk=exclude_pk) if exclude_pk else Secret.objects.all()
+    if kind == SecretKind.ACCOUNT_PASSWORD and qs.filter(kind=kind, account=account).exists():
+        raise Conflict("This account already has a password in the vault.", fields={"account": ["Already stored."]})
+    if kind == SecretKind.PERSONAL and qs.filter(kind=kind, owner=owner, name=name).exists():
+        raise Conflict("You already have a secret with this name.", fields={"name": ["Already used."]})
+
+
+def _apply_sealed(secret: Secret, sealed: crypto.Sealed) -> None:
+    secret.key_version = sealed.key_version
+    secret.wrapped_key = sealed.wrapped_key
+    secret.wrap_nonce = sealed.wrap_nonce
+    secret.nonce = sealed.nonce
+    secret.ciphertext = sealed.ciphertext
+
+
+def _seal_for(secret: Secret, value: str, ring: crypto.KeyRing) -> crypto.Sealed:
+    return crypto.seal(
+        value,
+        secret_id=secret.pk,
+        kind=secret.kind,
+        owner_id=secret.owner_id,
+        account_id=secret.account_id,
+        ring=ring,
+    )
+
+
+def _decrypt(secret: Secret, ring: crypto.KeyRing) -> str:
+    return crypto.open_sealed(
+        secret_id=secret.pk,
+        kind=secret.kind,
+        owner_id=secret.owner_id,
+        account_id=secret.account_id,
+        key_version=secret.key_version,
+        wrapped_key=bytes(secret.wrapped_key),
+        wrap_nonce=bytes(secret.wrap_nonce),
+        nonce=bytes(secret.nonce),
+        ciphertext=bytes(secret.ciphertext),
+        ring=ring,
+    )
+
+
+def _describe(secret: Secret) -> dict[str, Any]:
+    """What the audit log may know about a secret (never its value or crypto material)."""
+    return {
+        "kind": secret.kind,
+        "name": secret.name,
+        "owner_id": secret.owner_id,
+        "account_id": secret.account_id,
+        "key_version": secret.key_version,
+    }
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+@transaction.atomic
+def secret_store(
+    *, actor: Any, source: str, owner: Any, kind: str, name: str, value: str, account: Any = None
+) -> Secret:
+    """Put a new secret in the vault: a personal secret of ``owner``, the password of ``account``
+    or an application credential. The value is encrypted under a fresh data key."""
+    name = name.strip() if isinstance(name, str) else name
+    _validate(kind=kind, name=name, value=value, owner=owner, account=account)
+    _check_unique(kind=kind, name=name, owner=owner, account=account)
+    secret = Secret(id=uuid.uuid4(), kind=kind, name=name, owner=owner, account=account)
+    _apply_sealed(secret, _seal_for(secret, value, crypto.keyring()))
+    secret.save(force_insert=True)
+    audit_record(
+        actor=actor,
+        action="vault.secret.stored",
+        obj=secret,
+        new=_describe(secret),
+        source=source,
+        subject_user_id=secret.owner_id,
+    )
+    return secret
+
+
+@transaction.atomic
+def secret_reveal(*, actor: Any, source: str, secret: Secret) -> str:
+    """Decrypt a secret for ``actor`` and record that it was revealed (the value is not recorded).
+
+    Raises ``VaultIntegrityError`` when the stored data was altered and ``VaultKeyMissing`` when
+    its master key version is no longer configured."""
+    stored = Secret.objects.get(pk=secret.pk)
+    try:
+        value = _decrypt(stored, crypto.keyring())
+    except crypto.VaultError as exc:
+        logger.error("vault: could not reveal secret %s: %s", stored.pk, exc)
+        raise
+    audit_record(
+        actor=actor,
+        action="vault.secret.revealed",
+        obj=stored,
+        new={"kind": stored.kind, "name": stored.name},
+        source=source,
+        subject_user_id=stored.owner_id,
+    )
+    return value
+
+
+@transaction.atomic
+def secret_update(
+    *,
+    actor: Any,
+    source: str,
+    secret: Secret,
+    value: str | None = None,
+    name: str | None = None,
+    owner: Any = _UNSET,
+    account: Any = _UNSET,
+) -> Secret:
+    """Change a secret's value (a rotation: new data key, ``rotated_at`` set), its name, or whom
+    it belongs to. Moving it to another owner or account re-seals it, because the ciphertext
+    is bound to them. Returns the updated secret; does nothing when nothing changes."""
+    locked = Secret.objects.select_for_update().get(pk=secret.pk)
+    new_name = locked.name if name is None else (name.strip() if isinstance(name, str) else name)
+    new_owner_id = locked.owner_id if owner is _UNSET else (owner.pk if owner is not None else None)
+    new_account_id = locked.account_id if account is _UNSET else (account.pk if account is not None else None)
+    _validate(
+        kind=locked.kind,
+        name=new_name,
+        value=value,
+        owner=new_owner_id,
+        account=new_account_id,
+    )
+    rebind = (new_owner_id, new_account_id) != (locked.owner_id, locked.account_id)
+    if value is None and not rebind and new_name == locked.name:
+        return locked
+    _check_unique(
+        kind=locked.kind, name=new_name, owner=new_owner_id, account=new_account_id, exclude_pk=locked.pk
+    )
+    ring = crypto.keyring()
+    old = _describe(locked)
+    plaintext = value if value is not None else (_decrypt(locked, ring) if rebind else None)
+    locked.name = new_name
+    locked.owner_id = new_owner_id
+    locked.account_id = new_account_id
+    if plaintext is not None:
+        _apply_sealed(locked, _seal_for(locked, plaintext, ring))
+    if value is not None:
+        locked.rotated_at = timezone.now()
+    locked.save()
+    audit_record(
+        actor=actor,
+        action="vault.secret.updated",
+        obj=locked,
+        old=old,
+        new={**_describe(locked), "value_changed": value is not None},
+        source=source,
+        subject_user_id=locked.owner_id,
+    )
+    return locked
+
+
+@transaction.atomic
+def secret_delete(*, actor: Any, source: str, secret: Secret) -> None:
+    """Remove a secret from the vault for good (its ciphertext and wrapped data key go with it)."""
+    locked = Secret.objects.select_for_update().filter(pk=secret.pk).first()
+    if locked is None:
+        return
+    audit_record(
+        actor=actor,
+        action="vault.secret.deleted",
+        obj=locked,
+        old=_describe(locked),
+        source=source,
+        subject_user_id=locked.owner_id,
+    )
+    locked.delete()
+
+
+def _rewrap_batch(
+    *, target: int, ring: crypto.KeyRing, after: Any, exclude: set[Any], batch_size: int, actor: Any, source: str
+) -> tuple[int, Any, dict[str, str]]:
+    """Re-wrap one batch in its own transaction; returns (count, last pk seen, failures)."""
+    with transaction.atomic():
+        qs = Secret.objects.select_for_update(skip_locked=True).exclude(key_version=target)
+        if after is not None:
+            qs = qs.filter(pk__gt=after)
+        if exclude:
+            qs = qs.exclude(pk__in=exclude)
+        rows = list(qs.order_by("pk").only("id", "key_version", "wrapped_key", "wrap_nonce")[:batch_size])
+        if not rows:
+            return 0, None, {}
+        changed: list[Secret] = []
+        failed: dict[str, str] = {}
+        from_versions: set[int] = set()
+        for row in rows:
+            try:
+                data_key = crypto.unwrap_data_key(
+                    secret_id=row.pk,
+                    key_version=row.key_version,
+                    wrapped_key=bytes(row.wrapped_key),
+                    wrap_nonce=bytes(row.wrap_nonce),
+                    ring=ring,
+                )
+            except crypto.VaultError as exc:
+                failed[str(row.pk)] = str(exc)
+                continue
+            wrapped = crypto.wrap_data_key(data_key, secret_id=row.pk, ring=ring, key_version=target)
+            from_versions.add(row.key_version)
+            row.key_version, row.wrapped_key, row.wrap_nonce = (
+                wrapped.key_version,
+                wrapped.wrapped_key,
+                wrapped.wrap_nonce,
+            )
+            changed.append(row)
+        if changed:
+            Secret.objects.bulk_update(changed, ["key_version", "wrapped_key", "wrap_nonce"])
+            audit_record(
+                actor=actor,
+                action="vault.secrets.rewrapped",
+                object_type="vault.Secret",
+                object_id=f"key-version-{target}",
+                object_repr=f"{len(changed)} secret(s) re-wrapped to master key version {target}",
+                new={
+                    "to_version": target,
+                    "from_versions": sorted(from_versions),
+                    "count": len(changed),
+                    "first_id": str(changed[0].pk),
+                    "last_id": str(changed[-1].pk),
+                },
+                source=source,
+            )
+        return len(changed), rows[-1].pk, failed
+
+
+def secrets_rewrap(
+    *,
+    to_version: int | None = None,
+    batch_size: int = 500,
+    actor: Any = None,
+    source: str = "automatic",
+    progress: Callable[[int, int], None] | None = None,
+    max_passes: int = 5,
+) -> int:
+    """Re-wrap the data key of every secret not yet under master key ``to_version`` (default:
+    the newest configured), leaving the secrets' ciphertexts untouched. Returns how many were
+    re-wrapped.
+
+    Runs while the application keeps reading and writing: each batch is its own short
+    transaction locking its rows with ``SELECT … FOR UPDATE SKIP LOCKED``; rows busy in another
+    transaction are retried in a later pass. Idempotent and resumable: a second run finds
+    nothing to do. Raises ``RewrapIncomplete`` (after doing everything it could) when some
+    secret cannot be unwrapped or stayed locked. ``progress(done, total)`` is called per batch.
+    """
+    if batch_size < 1:
+        raise ValidationFailed("The batch size must be at least 1.", fields={"batch_size": ["Must be >= 1."]})
+    ring = crypto.keyring()
+    target = ring.current_version if to_version is None else to_version
+    if target not in ring.keys:
+        raise ValidationFailed(
+            f"Master key version {target} is not configured in BLAZON_VAULT_KEYS "
+            f"(configured: {', '.join(map(str, ring.versions))}).",
+            fields={"to_version": ["Not configured."]},
+        )
+    total = Secret.objects.exclude(key_version=target).count()
+    done = 0
+    failed: dict[str, str] = {}
+    for attempt in range(max_passes):
+        after: Any = None
+        while True:
+            count, after, batch_failed = _rewrap_batch(
+                target=target,
+                ring=ring,
+                after=after,
+                exclude=set(failed),
+                batch_size=batch_size,
+                actor=actor,
+                source=source,
+            )
+            if after is None:
+                break
+            done += count
+            failed.update(batch_failed)
+            if progress is not None:
+                progress(done, total)
+        remaining = Secret.objects.exclude(key_version=target).exclude(pk__in=set(failed)).count()
+        if not remaining:
+            break
+        time.sleep(0.2 * (attempt + 1))  # rows held by other transactions: give them time to commit
+    else:
+        remaining = Secret.objects.exclude(key_version=target).exclude(pk__in=set(failed)).count()
+    logger.info("vault: re-wrapped %d secret(s) to master key version %d", done, target)
+    if failed or remaining:
+        raise RewrapIncomplete(rewrapped=done, to_version=target, failed=failed, remaining=remaining)
+    return done
+
+
+# --- administrative check-outs --------------------------------------------------------------
+
+@transaction.atomic
+def checkouts_release_for_user(
+    *, actor: Any, source: str, user: Any, reason: str = "user life-cycle change"
+) -> int:
+    """Release every administrative account the user has checked out (life-cycle cascade on
+    inactivation, revocation or removal). One audit event per check-out; returns the count."""
+    active = list(
+        AdministrativeCheckout.objects.select_for_update()
+        .filter(user=user, status=CheckoutStatus.ACTIVE)
+        .order_by("pk")
+        .values_list("pk", "account_id")
+    )
+    if not active:
+        return 0
+    now = timezone.now()
+    AdministrativeCheckout.objects.filter(pk__in=[pk for pk, _ in active]).update(
+        status=CheckoutStatus.RELEASED, released_at=now, released_reason=reason[:200]
+    )
+    audit_record_many(
+        (
+            AuditEntry(
+                action="vault.checkout.released",
+                object_type="vault.AdministrativeCheckout",
+                object_id=pk,
+                object_repr=f"check-out of account {account_id} by user {user.pk}",
+                old={"status": CheckoutStatus.ACTIVE},
+                new={"status": CheckoutStatus.RELEASED, "account_id": account_id, "reason": reason},
+                subject_user_id=user.pk,
+            )
+            for pk, account_id in active
+        ),
+        actor=actor,
+        source=source,
+    )
+    return len(active)
