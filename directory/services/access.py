@@ -153,7 +153,9 @@ def membership_grant(
 ) -> EntitlementMembership:
     """Grant ``entitlement`` to ``account`` manually; an existing role-managed membership
     becomes also manually kept."""
-    account = Account.objects.select_for_update().select_related("resource", "owner").get(pk=account.pk)
+    account = (
+        Account.objects.select_for_update(of=("self",)).select_related("resource", "owner").get(pk=account.pk)
+    )
     if entitlement.resource_id != account.resource_id:
         raise ValidationFailed(
             f"{entitlement.name} belongs to {entitlement.resource.name}, not to {account.resource.name}.",
@@ -210,7 +212,7 @@ def membership_grant(
 def membership_revoke(*, actor: User | None, source: str, membership: EntitlementMembership) -> None:
     """Revoke a manually managed membership. Role-managed ones are refused: the role decides."""
     membership = (
-        EntitlementMembership.objects.select_for_update()
+        EntitlementMembership.objects.select_for_update(of=("self",))
         .select_related("account__resource", "entitlement")
         .get(pk=membership.pk)
     )
@@ -404,7 +406,9 @@ def role_revoke(
     """Remove a user from a role; revoke only what no other role or manual decision keeps.
     Memberships managed by an assignment policy cannot be revoked manually."""
     membership = (
-        RoleMembership.objects.select_for_update().select_related("role", "user").get(pk=membership.pk)
+        RoleMembership.objects.select_for_update(of=("self",))
+        .select_related("role", "user")
+        .get(pk=membership.pk)
     )
     if membership.management == RoleMembershipManagement.ASSIGNMENT_POLICY and source != "automatic":
         raise Conflict(
@@ -444,7 +448,9 @@ def role_memberships_revoke_for_user(*, actor: User | None, source: str, user: U
     what those roles kept. Returns the number of role memberships removed."""
     count = 0
     for membership in (
-        RoleMembership.objects.select_for_update().select_related("role", "user").filter(user=user)
+        RoleMembership.objects.select_for_update(of=("self",))
+        .select_related("role", "user")
+        .filter(user=user)
     ):
         _role_membership_remove(actor=actor, source=source, membership=membership, keep_as_manual=False)
         count += 1
@@ -615,7 +621,7 @@ def role_change_apply(*, role_change_id: int) -> RoleChange:
 @transaction.atomic
 def _role_change_apply(role_change_id: int) -> RoleChange:
     change = (
-        RoleChange.objects.select_for_update()
+        RoleChange.objects.select_for_update(of=("self",))
         .select_related("role", "resource", "entitlement")
         .get(pk=role_change_id)
     )
