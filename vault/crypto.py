@@ -169,9 +169,9 @@ def generate_master_key() -> str:
 
 # --- associated data ------------------------------------------------------------------------
 
-def _aad(kind: str, **parts: Any) -> bytes:
+def _aad(purpose: str, /, **parts: Any) -> bytes:
     return json.dumps(
-        {"purpose": kind, "format": FORMAT_VERSION, **{k: None if v is None else str(v) for k, v in parts.items()}},
+        {"purpose": purpose, "format": FORMAT_VERSION, **{k: None if v is None else str(v) for k, v in parts.items()}},
         sort_keys=True,
         separators=(",", ":"),
     ).encode()

@@ -16,7 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--version",
+            "--key-version",
             dest="key_version",
             type=int,
             default=None,
@@ -30,10 +30,10 @@ class Command(BaseCommand):
             try:
                 configured = parse_vault_keys(raw)
             except ImproperlyConfigured as exc:
-                raise CommandError(f"{exc} (or pass --version)") from None
+                raise CommandError(f"{exc} (or pass --key-version)") from None
             version = max(configured, default=0) + 1
         if version < 1:
-            raise CommandError("--version must be a positive integer")
+            raise CommandError("--key-version must be a positive integer")
         self.stdout.write(f"{version}:{generate_master_key()}")
         self.stderr.write(
             "Append this entry to BLAZON_VAULT_KEYS (comma-separated), deploy, then run "
