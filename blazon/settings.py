@@ -247,6 +247,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets that share a field name ("status", "management", "source") get stable names.
+    "ENUM_NAME_OVERRIDES": {
+        "UserStatusEnum": "directory.models.UserStatus",
+        "AccountStatusEnum": "directory.models.AccountStatus",
+        "RoleChangeStatusEnum": "directory.models.RoleChangeStatus",
+        "ManagementEnum": "directory.models.Management",
+        "RoleMembershipManagementEnum": "directory.models.RoleMembershipManagement",
+        "SourceEnum": "directory.models.Source",
+    },
 }
 
 LOGGING = {

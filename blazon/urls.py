@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpResponse
 from django.shortcuts import redirect
-from django.urls import path
+from django.urls import include, path
 
 
 def healthz(request):
@@ -12,4 +12,5 @@ urlpatterns = [
     path("", lambda request: redirect("/console/")),
     path("healthz", healthz),
     path("django-admin/", admin.site.urls),
+    path("api/", include("blazon.api.urls")),
 ]

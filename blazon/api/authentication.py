@@ -7,6 +7,7 @@ import hmac
 import secrets
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from blazon.api.models import ApiToken
@@ -41,7 +42,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <token>'.")
         raw = parts[1]
         digest = token_digest(raw)
-        token = ApiToken.objects.select_related("user").filter(prefix=raw[:12], revoked_at__isnull=True).first()
+        token = (
+            ApiToken.objects.select_related("user").filter(prefix=raw[:12], revoked_at__isnull=True).first()
+        )
         # Constant-time comparison of the digests; the prefix lookup only narrows the search.
         if token is None or not hmac.compare_digest(token.digest, digest):
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
@@ -57,3 +60,17 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Describes the bearer token in the OpenAPI schema (and the Swagger UI's Authorize)."""
+
+    target_class = "blazon.api.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token from `python manage.py issue_api_token USERNAME`.",
+        }

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -30,14 +32,24 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
 
 def error_response(code: str, message: str, http_status: int, fields=None, headers=None) -> Response:
     return Response(
-        {"error": {"code": code, "message": message, "fields": fields or {}}}, status=http_status, headers=headers
+        {"error": {"code": code, "message": message, "fields": fields or {}}},
+        status=http_status,
+        headers=headers,
     )
 
 
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return error_response(exc.code, exc.message, exc.status, exc.fields)
-    if isinstance(exc, Http404):
+    if isinstance(exc, DjangoValidationError):
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(fields)
+    elif isinstance(exc, ProtectedError | RestrictedError):
+        count = len(exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects)
+        return error_response(
+            "conflict", f"Still referred to by {count} other object(s).", status.HTTP_409_CONFLICT
+        )
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -52,3 +64,18 @@ def exception_handler(exc, context):
     code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
     headers = {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After")}
     return error_response(str(code), str(detail), response.status_code, headers=headers)
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable: validation_failed, not_found, conflict, …")
+    message = serializers.CharField(help_text="What went wrong, for people.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Field name -> messages (empty when the error is not about a field).",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error format of the API (every 4xx)."""
+
+    error = ErrorDetailSerializer()

@@ -1,0 +1,39 @@
+"""``/api/``: version 1 of the REST API, its OpenAPI schema and the interactive docs.
+
+The docs' assets (Swagger UI, ReDoc) come from drf-spectacular-sidecar and are served locally.
+Any other path under ``/api/`` answers with the API's JSON error format, not an HTML page.
+"""
+
+from django.urls import Resolver404, include, path, re_path, resolve
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework import status
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, renderer_classes
+from rest_framework.renderers import JSONRenderer
+
+from blazon.api.errors import error_response
+
+
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@authentication_classes([])
+@permission_classes([])
+@renderer_classes([JSONRenderer])
+def not_found(request, rest=""):
+    message = f"No API endpoint at {request.path}."
+    if not request.path.endswith("/"):
+        try:
+            resolve(request.path + "/")
+            message += f" Did you mean {request.path}/ (with a trailing slash)?"
+        except Resolver404:
+            pass
+    return error_response("not_found", message, status.HTTP_404_NOT_FOUND)
+
+
+not_found.cls.schema = None  # not part of the documented API
+
+urlpatterns = [
+    path("v1/", include("directory.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    re_path(r"^(?P<rest>.*)$", not_found),
+]

@@ -1,0 +1,376 @@
+"""API v1 viewsets of the directory.
+
+Lists come from ``directory.selectors`` (permission-aware, no N+1); every change goes through
+a service of ``directory.services`` (``config`` for configuration objects, ``access`` for role
+items). Reads need the ``view`` capability, writes ``manage_config`` (see
+``blazon.api.permissions``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from django.db import models
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from blazon.api.errors import ErrorSerializer
+from directory import selectors
+from directory.api import serializers as s
+from directory.models import Source
+from directory.services import config
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input (fields name the problems)."),
+    401: OpenApiResponse(ErrorSerializer, description="Missing, invalid, expired or revoked token."),
+    403: OpenApiResponse(ErrorSerializer, description="Your administrative role does not allow this."),
+}
+NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such object.")}
+CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="The change conflicts with existing data.")}
+
+
+def _read_schema(name: str, output: type[BaseSerializer]) -> dict[str, Any]:
+    return {
+        "list": extend_schema(summary=f"List {name}", responses={200: output(many=True), **ERRORS}),
+        "retrieve": extend_schema(
+            summary=f"Get one of the {name}", responses={200: output, **ERRORS, **NOT_FOUND}
+        ),
+    }
+
+
+def _write_schema(name: str, inp: type[BaseSerializer], output: type[BaseSerializer]) -> dict[str, Any]:
+    return {
+        "create": extend_schema(
+            summary=f"Create one of the {name}", request=inp, responses={201: output, **ERRORS, **CONFLICT}
+        ),
+        "update": extend_schema(
+            summary=f"Update one of the {name} (fields left out are unchanged)",
+            request=inp,
+            responses={200: output, **ERRORS, **NOT_FOUND, **CONFLICT},
+        ),
+        "partial_update": extend_schema(
+            summary=f"Update some fields of one of the {name}",
+            request=inp,
+            responses={200: output, **ERRORS, **NOT_FOUND, **CONFLICT},
+        ),
+        "destroy": extend_schema(
+            summary=f"Delete one of the {name}", responses={204: None, **ERRORS, **NOT_FOUND, **CONFLICT}
+        ),
+    }
+
+
+class DirectoryReadViewSet(viewsets.ReadOnlyModelViewSet):
+    """A read-only list/detail endpoint over a selector."""
+
+    selector: ClassVar[Callable[[Any], models.QuerySet]]
+
+    def get_queryset(self) -> models.QuerySet:
+        return type(self).selector(self.request.user)
+
+
+class ConfigViewSet(
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    DirectoryReadViewSet,
+):
+    """Read endpoints plus create/update/delete through the configuration services."""
+
+    input_serializer_class: ClassVar[type[BaseSerializer]]
+    object_kw: ClassVar[str]
+    create_service: ClassVar[Callable[..., models.Model]]
+    update_service: ClassVar[Callable[..., models.Model]]
+    delete_service: ClassVar[Callable[..., None]]
+
+    def _input(self, request: Request, *, partial: bool) -> dict[str, Any]:
+        serializer = self.input_serializer_class(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def _output(self, obj: models.Model, http_status: int) -> Response:
+        fresh = self.get_queryset().get(pk=obj.pk)  # re-read for the annotations and prefetches
+        return Response(self.get_serializer(fresh).data, status=http_status)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = self._input(request, partial=False)
+        obj = type(self).create_service(actor=request.user, source=Source.API, **data)
+        return self._output(obj, status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        partial = kwargs.pop("partial", False)
+        instance = self.get_object()
+        data = self._input(request, partial=partial)
+        obj = type(self).update_service(
+            actor=request.user, source=Source.API, data=data, **{self.object_kw: instance}
+        )
+        return self._output(obj, status.HTTP_200_OK)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        instance = self.get_object()
+        type(self).delete_service(actor=request.user, source=Source.API, **{self.object_kw: instance})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# ---------------------------------------------------------------------------------------------
+# read-only directory objects
+
+
+@extend_schema_view(**_read_schema("users", s.UserSerializer))
+class UserViewSet(DirectoryReadViewSet):
+    selector = selectors.users_for
+    serializer_class = s.UserSerializer
+    filterset_fields = (
+        "status",
+        "login_locked",
+        "organization",
+        "manager",
+        "department",
+        "employee_type",
+        "console_role",
+    )
+    search_fields = ("username", "first_name", "last_name", "display_name", "email")
+    ordering_fields = (
+        "id",
+        "username",
+        "last_name",
+        "first_name",
+        "status",
+        "date_joined",
+        "status_changed_at",
+    )
+
+
+@extend_schema_view(**_read_schema("accounts", s.AccountSerializer))
+class AccountViewSet(DirectoryReadViewSet):
+    selector = selectors.accounts_for
+    serializer_class = s.AccountSerializer
+    filterset_fields = ("resource", "owner", "account_type", "status", "management", "manual", "is_temporary")
+    search_fields = ("identifier", "owner__username", "resource__code")
+    ordering_fields = ("id", "identifier", "status", "account_type", "created_at", "expires_at")
+
+
+@extend_schema_view(**_read_schema("entitlement memberships", s.EntitlementMembershipSerializer))
+class EntitlementMembershipViewSet(DirectoryReadViewSet):
+    selector = selectors.entitlement_memberships_for
+    serializer_class = s.EntitlementMembershipSerializer
+    filterset_fields = (
+        "account",
+        "entitlement",
+        "management",
+        "manual",
+        "account__owner",
+        "entitlement__resource",
+    )
+    search_fields = (
+        "account__identifier",
+        "account__owner__username",
+        "entitlement__identifier",
+        "entitlement__name",
+    )
+    ordering_fields = ("id", "created_at")
+
+
+@extend_schema_view(**_read_schema("role memberships", s.RoleMembershipSerializer))
+class RoleMembershipViewSet(DirectoryReadViewSet):
+    selector = selectors.role_memberships_for
+    serializer_class = s.RoleMembershipSerializer
+    filterset_fields = ("user", "role", "management")
+    search_fields = ("user__username", "role__code", "role__name")
+    ordering_fields = ("id", "created_at", "start_date", "end_date")
+
+
+@extend_schema_view(**_read_schema("role changes", s.RoleChangeSerializer))
+class RoleChangeViewSet(DirectoryReadViewSet):
+    selector = selectors.role_changes_for
+    serializer_class = s.RoleChangeSerializer
+    filterset_fields = ("role", "action", "status", "resource", "entitlement")
+    search_fields = ("role__code", "role__name")
+    ordering_fields = ("id", "created_at", "finished_at")
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration objects
+
+
+@extend_schema_view(
+    **_read_schema("organizations", s.OrganizationSerializer),
+    **_write_schema("organizations", s.OrganizationInputSerializer, s.OrganizationSerializer),
+)
+class OrganizationViewSet(ConfigViewSet):
+    selector = selectors.organizations_for
+    serializer_class = s.OrganizationSerializer
+    input_serializer_class = s.OrganizationInputSerializer
+    create_service = config.organization_create
+    update_service = config.organization_update
+    delete_service = config.organization_delete
+    object_kw = "organization"
+    filterset_fields = ("parent", "owner")
+    search_fields = ("code", "name")
+    ordering_fields = ("id", "code", "name", "created_at", "member_count")
+
+
+@extend_schema_view(
+    **_read_schema("resources", s.ResourceSerializer),
+    **_write_schema("resources", s.ResourceInputSerializer, s.ResourceSerializer),
+)
+class ResourceViewSet(ConfigViewSet):
+    selector = selectors.resources_for
+    serializer_class = s.ResourceSerializer
+    input_serializer_class = s.ResourceInputSerializer
+    create_service = config.resource_create
+    update_service = config.resource_update
+    delete_service = config.resource_delete
+    object_kw = "resource"
+    filterset_fields = ("criticality", "self_service", "certifiable", "owners")
+    search_fields = ("code", "name", "description")
+    ordering_fields = ("id", "code", "name", "criticality", "created_at", "account_count")
+
+    def get_queryset(self) -> models.QuerySet:
+        # Filtering on the owners M2M may join several rows per resource.
+        qs = super().get_queryset()
+        return qs.distinct() if "owners" in self.request.query_params else qs
+
+
+@extend_schema_view(
+    **_read_schema("entitlements", s.EntitlementSerializer),
+    **_write_schema("entitlements", s.EntitlementInputSerializer, s.EntitlementSerializer),
+)
+class EntitlementViewSet(ConfigViewSet):
+    selector = selectors.entitlements_for
+    serializer_class = s.EntitlementSerializer
+    input_serializer_class = s.EntitlementInputSerializer
+    create_service = config.entitlement_create
+    update_service = config.entitlement_update
+    delete_service = config.entitlement_delete
+    object_kw = "entitlement"
+    filterset_fields = ("resource", "owner", "criticality", "self_service", "certifiable")
+    search_fields = ("identifier", "name", "description", "resource__code")
+    ordering_fields = ("id", "identifier", "name", "criticality", "created_at", "member_count")
+
+
+@extend_schema_view(
+    **_read_schema("roles", s.RoleSerializer),
+    **_write_schema("roles", s.RoleInputSerializer, s.RoleSerializer),
+)
+class RoleViewSet(ConfigViewSet):
+    selector = selectors.roles_for
+    serializer_class = s.RoleSerializer
+    input_serializer_class = s.RoleInputSerializer
+    create_service = config.role_create
+    update_service = config.role_update
+    delete_service = config.role_delete
+    object_kw = "role"
+    filterset_fields = ("owner", "criticality", "self_service", "certifiable")
+    search_fields = ("code", "name", "description")
+    ordering_fields = ("id", "code", "name", "criticality", "created_at", "member_count")
+
+    @extend_schema(
+        summary="Add an item to a role or remove one (fanned out to all members in the background)",
+        request=s.RoleItemInputSerializer,
+        responses={202: s.RoleChangeSerializer, **ERRORS, **NOT_FOUND, **CONFLICT},
+    )
+    @action(detail=True, methods=["post"], url_path="items")
+    def items(self, request: Request, pk: str | None = None) -> Response:
+        from directory.services import access
+
+        role = self.get_object()
+        serializer = s.RoleItemInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        change = access.role_change_submit(
+            actor=request.user,
+            source=Source.API,
+            role=role,
+            action=data["action"],
+            resource=data.get("resource"),
+            entitlement=data.get("entitlement"),
+            keep_as_manual=data.get("keep_as_manual", False),
+        )
+        change = selectors.role_changes_for(request.user).get(pk=change.pk)
+        return Response(s.RoleChangeSerializer(change).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Preview what adding or removing a role item would do, without changing anything",
+        parameters=[
+            OpenApiParameter("action", str, required=True, enum=["ADD", "REMOVE"]),
+            OpenApiParameter("resource", int, description="The resource (give this or entitlement)."),
+            OpenApiParameter("entitlement", int, description="The entitlement (give this or resource)."),
+        ],
+        responses={200: s.RoleChangePreviewSerializer, **ERRORS, **NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], url_path="items/preview", filter_backends=[], pagination_class=None)
+    def items_preview(self, request: Request, pk: str | None = None) -> Response:
+        from directory.services import access
+
+        role = self.get_object()
+        serializer = s.RoleItemPreviewQuerySerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        counts = access.role_change_preview(
+            role=role,
+            action=data["action"],
+            resource=data.get("resource"),
+            entitlement=data.get("entitlement"),
+        )
+        return Response({"members": counts.get("members", 0), "counts": counts})
+
+
+@extend_schema_view(
+    **_read_schema("attribute definitions", s.AttributeDefinitionSerializer),
+    **_write_schema(
+        "attribute definitions", s.AttributeDefinitionInputSerializer, s.AttributeDefinitionSerializer
+    ),
+)
+class AttributeDefinitionViewSet(ConfigViewSet):
+    selector = selectors.attribute_definitions_for
+    serializer_class = s.AttributeDefinitionSerializer
+    input_serializer_class = s.AttributeDefinitionInputSerializer
+    create_service = config.attribute_definition_create
+    update_service = config.attribute_definition_update
+    delete_service = config.attribute_definition_delete
+    object_kw = "definition"
+    filterset_fields = ("scope", "resource", "type", "required", "unique")
+    search_fields = ("name", "label")
+    ordering_fields = ("id", "scope", "name", "position")
+
+
+class UsernamePolicyView(GenericAPIView):
+    """The username policy (a singleton): how usernames are produced for new users."""
+
+    serializer_class = s.UsernamePolicySerializer
+    filter_backends: ClassVar[list] = []
+    pagination_class = None
+
+    @extend_schema(summary="Get the username policy", responses={200: s.UsernamePolicySerializer, **ERRORS})
+    def get(self, request: Request) -> Response:
+        return Response(s.UsernamePolicySerializer(selectors.username_policy_active()).data)
+
+    def _update(self, request: Request, *, partial: bool) -> Response:
+        serializer = s.UsernamePolicyInputSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        policy = config.username_policy_update(
+            actor=request.user, source=Source.API, data=serializer.validated_data
+        )
+        return Response(s.UsernamePolicySerializer(policy).data)
+
+    @extend_schema(
+        summary="Replace the username policy (fields other than patterns keep their value when left out)",
+        request=s.UsernamePolicyInputSerializer,
+        responses={200: s.UsernamePolicySerializer, **ERRORS},
+    )
+    def put(self, request: Request) -> Response:
+        return self._update(request, partial=False)
+
+    @extend_schema(
+        summary="Change some fields of the username policy",
+        request=s.UsernamePolicyInputSerializer,
+        responses={200: s.UsernamePolicySerializer, **ERRORS},
+    )
+    def patch(self, request: Request) -> Response:
+        return self._update(request, partial=True)
