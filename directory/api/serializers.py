@@ -410,7 +410,9 @@ class RoleInputSerializer(serializers.Serializer):
 
 
 class RoleItemInputSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=RoleChange.Action.choices)
+    action = serializers.ChoiceField(
+        choices=RoleChange.Action.choices, required=False, help_text="ADD (the default) or REMOVE."
+    )
     resource = serializers.PrimaryKeyRelatedField(
         queryset=Resource.objects.all(), required=False, allow_null=True
     )
@@ -428,7 +430,12 @@ class RoleItemInputSerializer(serializers.Serializer):
 
 
 class RoleItemPreviewQuerySerializer(RoleItemInputSerializer):
+    action = serializers.ChoiceField(choices=RoleChange.Action.choices)
     keep_as_manual = None  # not part of a preview
+
+
+class KeepAsManualQuerySerializer(serializers.Serializer):
+    keep_as_manual = serializers.BooleanField(required=False, default=False)
 
 
 class RoleChangePreviewSerializer(serializers.Serializer):
@@ -437,6 +444,15 @@ class RoleChangePreviewSerializer(serializers.Serializer):
         child=serializers.IntegerField(),
         help_text="What the change would do: accounts_to_create, accounts_to_adopt, memberships_to_create, "
         "memberships_to_adopt (ADD); granted_by_role, kept_by_other_roles, kept_manually, to_revoke (REMOVE).",
+    )
+
+
+class RoleItemResultSerializer(serializers.Serializer):
+    change = RoleChangeSerializer(
+        help_text="The role change entry; its status tells when the fan-out is done."
+    )
+    preview = RoleChangePreviewSerializer(
+        help_text="What the change does, counted just before it was submitted."
     )
 
 

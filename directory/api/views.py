@@ -15,6 +15,7 @@ from django.db import models
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,7 +24,7 @@ from rest_framework.serializers import BaseSerializer
 from blazon.api.errors import ErrorSerializer
 from directory import selectors
 from directory.api import serializers as s
-from directory.models import Source
+from directory.models import Entitlement, Resource, RoleChange, Source
 from directory.services import config
 
 ERRORS = {
@@ -270,30 +271,99 @@ class RoleViewSet(ConfigViewSet):
     search_fields = ("code", "name", "description")
     ordering_fields = ("id", "code", "name", "criticality", "created_at", "member_count")
 
-    @extend_schema(
-        summary="Add an item to a role or remove one (fanned out to all members in the background)",
-        request=s.RoleItemInputSerializer,
-        responses={202: s.RoleChangeSerializer, **ERRORS, **NOT_FOUND, **CONFLICT},
-    )
-    @action(detail=True, methods=["post"], url_path="items")
-    def items(self, request: Request, pk: str | None = None) -> Response:
+    def _submit(
+        self,
+        request: Request,
+        role: Any,
+        *,
+        action: str,
+        resource: Any,
+        entitlement: Any,
+        keep_as_manual: bool,
+    ) -> Response:
         from directory.services import access
 
-        role = self.get_object()
-        serializer = s.RoleItemInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        # The preview is what the administrator is told before the fan-out runs: how many members
+        # the change reaches and what it will create, adopt or revoke.
+        preview = access.role_change_preview(
+            role=role, action=action, resource=resource, entitlement=entitlement
+        )
         change = access.role_change_submit(
             actor=request.user,
             source=Source.API,
             role=role,
-            action=data["action"],
+            action=action,
+            resource=resource,
+            entitlement=entitlement,
+            keep_as_manual=keep_as_manual,
+        )
+        change = selectors.role_changes_for(request.user).get(pk=change.pk)
+        body = {"change": s.RoleChangeSerializer(change).data, "preview": _preview_body(preview)}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Add a resource or an entitlement to a role (fanned out to every member)",
+        description="Answers 202 with the role change (applied in the background; follow it at "
+        "`/api/v1/role-changes/{id}/`) and the preview counted before it ran. `action: REMOVE` is "
+        "accepted too, for clients that cannot send DELETE.",
+        request=s.RoleItemInputSerializer,
+        responses={202: s.RoleItemResultSerializer, **ERRORS, **NOT_FOUND, **CONFLICT},
+    )
+    @action(detail=True, methods=["post"], url_path="items")
+    def items(self, request: Request, pk: str | None = None) -> Response:
+        role = self.get_object()
+        serializer = s.RoleItemInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        return self._submit(
+            request,
+            role,
+            action=data.get("action", "ADD"),
             resource=data.get("resource"),
             entitlement=data.get("entitlement"),
             keep_as_manual=data.get("keep_as_manual", False),
         )
-        change = selectors.role_changes_for(request.user).get(pk=change.pk)
-        return Response(s.RoleChangeSerializer(change).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Remove a resource or an entitlement from a role (fanned out to every member)",
+        description="Members lose what no other role and no manual decision keeps; with "
+        "`keep_as_manual=true` they keep it as manually managed access instead. Removing a resource "
+        "also removes the role's entitlements of that resource.",
+        parameters=[
+            OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=["resource", "entitlement"]),
+            OpenApiParameter(
+                "item_id", int, OpenApiParameter.PATH, description="The resource or entitlement id."
+            ),
+            OpenApiParameter("keep_as_manual", bool, description="Keep the members' access as manual."),
+        ],
+        request=None,
+        responses={202: s.RoleItemResultSerializer, **ERRORS, **NOT_FOUND, **CONFLICT},
+    )
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"items/(?P<kind>resource|entitlement)/(?P<item_id>[0-9]+)",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def item_remove(
+        self, request: Request, pk: str | None = None, kind: str = "", item_id: str = ""
+    ) -> Response:
+        role = self.get_object()
+        query = s.KeepAsManualQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        model = Resource if kind == "resource" else Entitlement
+        item = model.objects.filter(pk=int(item_id)).first()
+        if item is None:
+            raise NotFound(f"No {kind} with id {item_id}.")
+        return self._submit(
+            request,
+            role,
+            action=RoleChange.Action.REMOVE,
+            resource=item if kind == "resource" else None,
+            entitlement=item if kind == "entitlement" else None,
+            keep_as_manual=query.validated_data.get("keep_as_manual", False),
+        )
 
     @extend_schema(
         summary="Preview what adding or removing a role item would do, without changing anything",
@@ -318,7 +388,11 @@ class RoleViewSet(ConfigViewSet):
             resource=data.get("resource"),
             entitlement=data.get("entitlement"),
         )
-        return Response({"members": counts.get("members", 0), "counts": counts})
+        return Response(_preview_body(counts))
+
+
+def _preview_body(counts: dict[str, int]) -> dict[str, Any]:
+    return {"members": counts.get("members", 0), "counts": counts}
 
 
 @extend_schema_view(
