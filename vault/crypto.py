@@ -169,9 +169,14 @@ def generate_master_key() -> str:
 
 # --- associated data ------------------------------------------------------------------------
 
+
 def _aad(purpose: str, /, **parts: Any) -> bytes:
     return json.dumps(
-        {"purpose": purpose, "format": FORMAT_VERSION, **{k: None if v is None else str(v) for k, v in parts.items()}},
+        {
+            "purpose": purpose,
+            "format": FORMAT_VERSION,
+            **{k: None if v is None else str(v) for k, v in parts.items()},
+        },
         sort_keys=True,
         separators=(",", ":"),
     ).encode()
@@ -188,6 +193,7 @@ def wrap_aad(*, secret_id: Any, key_version: int) -> bytes:
 
 
 # --- envelope operations --------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Sealed:
@@ -207,10 +213,14 @@ class Wrapped:
     wrap_nonce: bytes = field(repr=False)
 
 
-def wrap_data_key(data_key: bytes, *, secret_id: Any, ring: KeyRing, key_version: int | None = None) -> Wrapped:
+def wrap_data_key(
+    data_key: bytes, *, secret_id: Any, ring: KeyRing, key_version: int | None = None
+) -> Wrapped:
     version = ring.current_version if key_version is None else key_version
     nonce = os.urandom(NONCE_BYTES)
-    wrapped = AESGCM(ring.key(version)).encrypt(nonce, data_key, wrap_aad(secret_id=secret_id, key_version=version))
+    wrapped = AESGCM(ring.key(version)).encrypt(
+        nonce, data_key, wrap_aad(secret_id=secret_id, key_version=version)
+    )
     return Wrapped(key_version=version, wrapped_key=wrapped, wrap_nonce=nonce)
 
 
@@ -233,7 +243,9 @@ def unwrap_data_key(
     return data_key
 
 
-def seal(plaintext: str, *, secret_id: Any, kind: str, owner_id: Any, account_id: Any, ring: KeyRing) -> Sealed:
+def seal(
+    plaintext: str, *, secret_id: Any, kind: str, owner_id: Any, account_id: Any, ring: KeyRing
+) -> Sealed:
     """Encrypt ``plaintext`` under a fresh data key wrapped by the current master key."""
     data_key = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(NONCE_BYTES)
@@ -264,7 +276,11 @@ def open_sealed(
 ) -> str:
     """Decrypt a stored secret; raise ``VaultIntegrityError`` / ``VaultKeyMissing``, never garbage."""
     data_key = unwrap_data_key(
-        secret_id=secret_id, key_version=key_version, wrapped_key=wrapped_key, wrap_nonce=wrap_nonce, ring=ring
+        secret_id=secret_id,
+        key_version=key_version,
+        wrapped_key=wrapped_key,
+        wrap_nonce=wrap_nonce,
+        ring=ring,
     )
     aad = value_aad(secret_id=secret_id, kind=kind, owner_id=owner_id, account_id=account_id)
     try:

@@ -66,10 +66,14 @@ class Secret(models.Model):
                 name="vault_secret_password_has_account",
             ),
             models.UniqueConstraint(
-                fields=["account"], condition=Q(kind="ACCOUNT_PASSWORD"), name="vault_secret_one_password_per_account"
+                fields=["account"],
+                condition=Q(kind="ACCOUNT_PASSWORD"),
+                name="vault_secret_one_password_per_account",
             ),
             models.UniqueConstraint(
-                fields=["owner", "name"], condition=Q(kind="PERSONAL"), name="vault_secret_personal_unique_name"
+                fields=["owner", "name"],
+                condition=Q(kind="PERSONAL"),
+                name="vault_secret_personal_unique_name",
             ),
         ]
 
@@ -98,7 +102,9 @@ class AdministrativeCheckout(models.Model):
         related_name="checkouts",
         limit_choices_to={"account_type": "ADMINISTRATIVE"},
     )
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="vault_checkouts")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="vault_checkouts"
+    )
     status = models.CharField(
         max_length=10, choices=CheckoutStatus.choices, default=CheckoutStatus.ACTIVE, db_index=True
     )
