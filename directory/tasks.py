@@ -11,3 +11,27 @@ def apply_role_change(role_change_id: int) -> str:
     from directory.services.access import role_change_apply
 
     return role_change_apply(role_change_id=role_change_id).status
+
+
+@blazon_task()
+def auto_revoke_inactive_users() -> int:
+    """Revoke users INACTIVE for longer than BLAZON_AUTO_REVOKE_INACTIVE_DAYS (periodic)."""
+    from directory.services.lifecycle import users_auto_revoke_inactive
+
+    return users_auto_revoke_inactive()
+
+
+@blazon_task()
+def purge_removed_users() -> int:
+    """Delete REMOVED users older than BLAZON_PURGE_REMOVED_AFTER_DAYS (periodic)."""
+    from directory.services.lifecycle import users_purge_removed
+
+    return users_purge_removed()
+
+
+@blazon_task()
+def expire_temporary_accounts() -> int:
+    """Revoke temporary accounts past their expiry (periodic)."""
+    from directory.services.lifecycle import accounts_expire_temporary
+
+    return accounts_expire_temporary()
