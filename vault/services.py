@@ -47,6 +47,7 @@ class RewrapIncomplete(crypto.VaultError):
 
 # --- helpers --------------------------------------------------------------------------------
 
+
 def _validate(*, kind: str, name: str, value: str | None, owner: Any, account: Any) -> None:
     errors: dict[str, list[str]] = {}
     if kind not in SecretKind.values:
@@ -73,7 +74,9 @@ def _validate(*, kind: str, name: str, value: str | None, owner: Any, account: A
 def _check_unique(*, kind: str, name: str, owner: Any, account: Any, exclude_pk: Any = None) -> None:
     qs = Secret.objects.exclude(pk=exclude_pk) if exclude_pk else Secret.objects.all()
     if kind == SecretKind.ACCOUNT_PASSWORD and qs.filter(kind=kind, account=account).exists():
-        raise Conflict("This account already has a password in the vault.", fields={"account": ["Already stored."]})
+        raise Conflict(
+            "This account already has a password in the vault.", fields={"account": ["Already stored."]}
+        )
     if kind == SecretKind.PERSONAL and qs.filter(kind=kind, owner=owner, name=name).exists():
         raise Conflict("You already have a secret with this name.", fields={"name": ["Already used."]})
 
@@ -124,6 +127,7 @@ def _describe(secret: Secret) -> dict[str, Any]:
 
 
 # --- secrets --------------------------------------------------------------------------------
+
 
 @transaction.atomic
 def secret_store(
@@ -243,21 +247,34 @@ def secret_delete(*, actor: Any, source: str, secret: Secret) -> None:
 
 
 def _rewrap_batch(
-    *, target: int, ring: crypto.KeyRing, after: Any, exclude: set[Any], batch_size: int, actor: Any, source: str
+    *,
+    target: int,
+    ring: crypto.KeyRing,
+    after: Any,
+    exclude: set[Any],
+    batch_size: int,
+    actor: Any,
+    source: str,
 ) -> tuple[int, Any, dict[str, str]]:
-    """Re-wrap one batch in its own transaction; returns (count, last pk seen, failures)."""
+    """Re-wrap one batch in its own transaction; returns (count, last pk seen, failures).
+
+    One audit event per re-wrapped secret, so each secret's history shows which master key
+    version wraps it since when."""
     with transaction.atomic():
         qs = Secret.objects.select_for_update(skip_locked=True).exclude(key_version=target)
         if after is not None:
             qs = qs.filter(pk__gt=after)
         if exclude:
             qs = qs.exclude(pk__in=exclude)
-        rows = list(qs.order_by("pk").only("id", "key_version", "wrapped_key", "wrap_nonce")[:batch_size])
+        rows = list(
+            qs.order_by("pk").only(
+                "id", "kind", "name", "owner_id", "key_version", "wrapped_key", "wrap_nonce"
+            )[:batch_size]
+        )
         if not rows:
             return 0, None, {}
-        changed: list[Secret] = []
+        changed: list[tuple[Secret, int]] = []
         failed: dict[str, str] = {}
-        from_versions: set[int] = set()
         for row in rows:
             try:
                 data_key = crypto.unwrap_data_key(
@@ -269,30 +286,34 @@ def _rewrap_batch(
                 )
             except crypto.VaultError as exc:
                 failed[str(row.pk)] = str(exc)
+                logger.warning("vault: cannot re-wrap secret %s: %s", row.pk, exc)
                 continue
             wrapped = crypto.wrap_data_key(data_key, secret_id=row.pk, ring=ring, key_version=target)
-            from_versions.add(row.key_version)
+            from_version = row.key_version
             row.key_version, row.wrapped_key, row.wrap_nonce = (
                 wrapped.key_version,
                 wrapped.wrapped_key,
                 wrapped.wrap_nonce,
             )
-            changed.append(row)
+            changed.append((row, from_version))
         if changed:
-            Secret.objects.bulk_update(changed, ["key_version", "wrapped_key", "wrap_nonce"])
-            audit_record(
+            Secret.objects.bulk_update(
+                [row for row, _ in changed], ["key_version", "wrapped_key", "wrap_nonce"]
+            )
+            audit_record_many(
+                (
+                    AuditEntry(
+                        action="vault.secret.rewrapped",
+                        object_type="vault.Secret",
+                        object_id=row.pk,
+                        object_repr=str(row),
+                        old={"key_version": from_version},
+                        new={"key_version": target},
+                        subject_user_id=row.owner_id,
+                    )
+                    for row, from_version in changed
+                ),
                 actor=actor,
-                action="vault.secrets.rewrapped",
-                object_type="vault.Secret",
-                object_id=f"key-version-{target}",
-                object_repr=f"{len(changed)} secret(s) re-wrapped to master key version {target}",
-                new={
-                    "to_version": target,
-                    "from_versions": sorted(from_versions),
-                    "count": len(changed),
-                    "first_id": str(changed[0].pk),
-                    "last_id": str(changed[-1].pk),
-                },
                 source=source,
             )
         return len(changed), rows[-1].pk, failed
@@ -319,6 +340,8 @@ def secrets_rewrap(
     """
     if batch_size < 1:
         raise ValidationFailed("The batch size must be at least 1.", fields={"batch_size": ["Must be >= 1."]})
+    if max_passes < 1:
+        raise ValidationFailed("At least one pass is needed.", fields={"max_passes": ["Must be >= 1."]})
     ring = crypto.keyring()
     target = ring.current_version if to_version is None else to_version
     if target not in ring.keys:
@@ -349,11 +372,9 @@ def secrets_rewrap(
             if progress is not None:
                 progress(done, total)
         remaining = Secret.objects.exclude(key_version=target).exclude(pk__in=set(failed)).count()
-        if not remaining:
+        if not remaining or attempt == max_passes - 1:
             break
         time.sleep(0.2 * (attempt + 1))  # rows held by other transactions: give them time to commit
-    else:
-        remaining = Secret.objects.exclude(key_version=target).exclude(pk__in=set(failed)).count()
     logger.info("vault: re-wrapped %d secret(s) to master key version %d", done, target)
     if failed or remaining:
         raise RewrapIncomplete(rewrapped=done, to_version=target, failed=failed, remaining=remaining)
@@ -361,6 +382,7 @@ def secrets_rewrap(
 
 
 # --- administrative check-outs --------------------------------------------------------------
+
 
 @transaction.atomic
 def checkouts_release_for_user(
