@@ -3,6 +3,8 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import include, path
 
+from directory.views.urls import console_urlpatterns, workspace_urlpatterns
+
 
 def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
@@ -13,4 +15,6 @@ urlpatterns = [
     path("healthz", healthz),
     path("django-admin/", admin.site.urls),
     path("api/", include("blazon.api.urls")),
+    path("console/", include((console_urlpatterns, "console"))),
+    path("workspace/", include((workspace_urlpatterns, "workspace"))),
 ]

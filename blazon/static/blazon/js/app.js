@@ -1,0 +1,43 @@
+/* Blazon console behaviour: charts from json_script data, and confirmation of dangerous buttons.
+   Loaded with defer; no inline scripts, so a strict Content-Security-Policy can be used. */
+(function () {
+  "use strict";
+
+  function drawCharts() {
+    if (typeof Chart === "undefined") { return; }
+    document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      var source = document.getElementById(canvas.dataset.chart);
+      if (!source || canvas.dataset.drawn) { return; }
+      var data = JSON.parse(source.textContent);
+      canvas.dataset.drawn = "1";
+      var kind = canvas.dataset.kind || "bar";
+      var palette = ["#1f4e8c", "#4a8fe7", "#9a6200", "#b3261e", "#1c7c4a", "#6b5bd2", "#3aa0a8", "#c2571a",
+                     "#7a8699", "#d4a017", "#5b8c3a", "#a83279"];
+      new Chart(canvas, {
+        type: kind,
+        data: {
+          labels: data.labels,
+          datasets: [{ label: canvas.dataset.label || "", data: data.values,
+                       backgroundColor: kind === "doughnut" ? palette : "#4a8fe7", borderWidth: kind === "doughnut" ? 1 : 0 }]
+        },
+        options: {
+          responsive: true, maintainAspectRatio: false, animation: false,
+          indexAxis: canvas.dataset.horizontal ? "y" : "x",
+          plugins: { legend: { display: kind === "doughnut", position: "right" } },
+          scales: kind === "doughnut" ? {} : { x: { beginAtZero: true, ticks: { precision: 0 } }, y: { beginAtZero: true, ticks: { precision: 0 } } }
+        }
+      });
+    });
+  }
+
+  // <button data-confirm="..."> asks before submitting its form.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.dataset.confirm)) {
+      event.preventDefault();
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", drawCharts);
+  document.addEventListener("htmx:afterSettle", drawCharts);
+})();

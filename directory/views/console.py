@@ -1,0 +1,528 @@
+"""Admin console: login, dashboard, directory lists and detail pages, user life-cycle actions.
+
+Every page asks ``blazon.permissions.can`` for one capability (``view`` to read, ``manage_users``
+for life-cycle actions, ``remove_users`` for removal). Refused operations (``DomainError``) are
+shown as messages, never as a server error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.views import LoginView, LogoutView
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from blazon.audit.models import AuditEvent
+from blazon.errors import DomainError
+from blazon.permissions import can
+from directory.models import (
+    Account,
+    AccountRoleGrant,
+    AccountStatus,
+    AccountType,
+    DirectoryEvent,
+    DirectoryEventStatus,
+    Entitlement,
+    EntitlementMembership,
+    Management,
+    MembershipRoleGrant,
+    Organization,
+    Resource,
+    Role,
+    User,
+    UserStatus,
+)
+from directory.views.common import capability_required, caps, list_page, report_domain_error
+from directory.views.forms import LoginForm, RemoveUserForm
+
+USER_LABEL = User._meta.label
+
+
+def render_console(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    context.setdefault("caps", caps(request.user))
+    return render(request, template, context, status=status)
+
+
+# --- authentication -------------------------------------------------------------------------
+
+
+class ConsoleLoginView(LoginView):
+    template_name = "registration/login.html"
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def get_default_redirect_url(self) -> str:
+        # Administrators land on the console; everyone else on their workspace.
+        return reverse("console:dashboard") if can(self.request.user, "view") else reverse("workspace:home")
+
+
+class ConsoleLogoutView(LogoutView):
+    next_page = "console:login"
+
+
+# --- dashboard ------------------------------------------------------------------------------
+
+
+def _counts(queryset: Any, field: str, choices: Any) -> list[dict[str, Any]]:
+    found = dict(queryset.values_list(field).annotate(n=Count("pk")).order_by())
+    return [{"value": value, "label": label, "count": found.get(value, 0)} for value, label in choices]
+
+
+@capability_required("view")
+def dashboard(request: HttpRequest) -> HttpResponse:
+    users_by_status = _counts(User.objects.all(), "status", UserStatus.choices)
+    accounts_by_status = _counts(Account.objects.all(), "status", AccountStatus.choices)
+    accounts_by_type = _counts(Account.objects.all(), "account_type", AccountType.choices)
+    per_resource = list(
+        Resource.objects.annotate(n=Count("accounts")).order_by("-n", "name").values("name", "n")[:12]
+    )
+    context = {
+        "users_total": sum(c["count"] for c in users_by_status),
+        "users_by_status": users_by_status,
+        "accounts_total": sum(c["count"] for c in accounts_by_status),
+        "accounts_by_status": accounts_by_status,
+        "accounts_by_type": accounts_by_type,
+        "orphans": Account.objects.filter(owner__isnull=True).count(),
+        "locked": User.objects.filter(login_locked=True).count(),
+        "roles": Role.objects.count(),
+        "resources": Resource.objects.count(),
+        "entitlements": Entitlement.objects.count(),
+        "open_events": DirectoryEvent.objects.filter(status=DirectoryEventStatus.OPEN).count(),
+        "recent": AuditEvent.objects.order_by("-seq")[:10] if can(request.user, "view_audit") else None,
+        "chart_data": {
+            "users": {
+                "labels": [c["label"] for c in users_by_status],
+                "values": [c["count"] for c in users_by_status],
+            },
+            "resources": {
+                "labels": [r["name"] for r in per_resource],
+                "values": [r["n"] for r in per_resource],
+            },
+        },
+    }
+    return render_console(request, "console/dashboard.html", context)
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+@capability_required("view")
+def users_list(request: HttpRequest) -> HttpResponse:
+    qs = User.objects.select_related("organization")
+    context = list_page(
+        request,
+        qs,
+        search=("username", "first_name", "last_name", "display_name", "email", "department"),
+        filters={"status": "status", "organization": "organization_id", "locked": "login_locked"},
+        orderings={
+            "username": "username",
+            "name": "last_name",
+            "organization": "organization__name",
+            "status": "status",
+            "department": "department",
+        },
+        default_order="username",
+    )
+    context.update(
+        statuses=UserStatus.choices,
+        organizations=Organization.objects.only("pk", "name").order_by("name"),
+    )
+    return render_console(request, "console/users/list.html", context)
+
+
+USER_TABS = [
+    ("attributes", "Attributes"),
+    ("accounts", "Accounts"),
+    ("entitlements", "Entitlements"),
+    ("roles", "Roles"),
+    ("history", "History"),
+    ("events", "Open events"),
+]
+
+
+def _roles_by(grant_model: Any, field: str, ids: list[int]) -> dict[int, list[Role]]:
+    out: dict[int, list[Role]] = {}
+    for grant in (
+        grant_model.objects.filter(**{f"{field}__in": ids}).select_related("role").order_by("role__name")
+    ):
+        out.setdefault(getattr(grant, f"{field}_id"), []).append(grant.role)
+    return out
+
+
+@capability_required("view")
+def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(User.objects.select_related("organization", "manager"), pk=pk)
+    tab = request.GET.get("tab", "attributes")
+    if tab not in dict(USER_TABS):
+        tab = "attributes"
+    # The history is read from the audit log, so it needs the same capability as the log.
+    tabs = [(k, label) for k, label in USER_TABS if k != "history" or can(request.user, "view_audit")]
+    if tab not in dict(tabs):
+        tab = "attributes"
+    counts = {
+        "accounts": user.accounts.count(),
+        "entitlements": EntitlementMembership.objects.filter(account__owner=user).count(),
+        "roles": user.role_memberships.count(),
+        "events": DirectoryEvent.objects.filter(user=user, status=DirectoryEventStatus.OPEN).count(),
+    }
+    context: dict[str, Any] = {
+        "subject": user,
+        "tab": tab,
+        "tabs": [(k, label, counts.get(k)) for k, label in tabs],
+    }
+    if tab == "accounts":
+        accounts = list(user.accounts.select_related("resource").order_by("resource__name", "identifier"))
+        grants = _roles_by(AccountRoleGrant, "account", [a.pk for a in accounts])
+        context["accounts"] = [(a, grants.get(a.pk, [])) for a in accounts]
+    elif tab == "entitlements":
+        memberships = list(
+            EntitlementMembership.objects.filter(account__owner=user)
+            .select_related("entitlement", "account__resource")
+            .order_by("account__resource__name", "entitlement__name")
+        )
+        grants = _roles_by(MembershipRoleGrant, "membership", [m.pk for m in memberships])
+        context["memberships"] = [(m, grants.get(m.pk, [])) for m in memberships]
+    elif tab == "roles":
+        context["role_memberships"] = user.role_memberships.select_related("role").order_by("role__name")
+    elif tab == "history":
+        history = AuditEvent.objects.filter(
+            Q(subject_user_id=user.pk) | Q(object_type=USER_LABEL, object_id=str(user.pk))
+        ).order_by("-seq")
+        context["page_obj"] = Paginator(history, 25).get_page(request.GET.get("page"))
+    elif tab == "events":
+        context["events"] = DirectoryEvent.objects.filter(user=user, status=DirectoryEventStatus.OPEN)
+    else:
+        context["attributes"] = sorted((user.attributes or {}).items())
+    return render_console(request, "console/users/detail.html", context)
+
+
+USER_ACTIONS: dict[str, dict[str, str]] = {
+    "activate": {
+        "label": "Activate",
+        "capability": "manage_users",
+        "service": "user_activate",
+        "explain": "The identity becomes ACTIVE again; its regular accounts are re-enabled and "
+        "follow-up events opened by an earlier inactivation are canceled.",
+    },
+    "inactivate": {
+        "label": "Inactivate",
+        "capability": "manage_users",
+        "service": "user_inactivate",
+        "explain": "The identity becomes INACTIVE: its regular accounts are inactivated and the "
+        "applications are told so. It can be activated again later.",
+    },
+    "revoke": {
+        "label": "Revoke",
+        "capability": "manage_users",
+        "service": "user_revoke",
+        "explain": "The identity becomes REVOKED: its accounts are revoked, its roles removed, owner "
+        "changes opened for what it is responsible for, administrative check-outs released.",
+    },
+    "remove": {"label": "Remove", "capability": "remove_users", "service": "user_remove", "explain": ""},
+    "lock": {
+        "label": "Lock login",
+        "capability": "manage_users",
+        "service": "user_lock",
+        "explain": "The user cannot log in to Blazon any more. The status and accesses do not change.",
+    },
+    "unlock": {
+        "label": "Unlock login",
+        "capability": "manage_users",
+        "service": "user_unlock",
+        "explain": "The user can log in again.",
+    },
+}
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required("view")
+def user_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    spec = USER_ACTIONS.get(action)
+    if spec is None:
+        raise Http404("Unknown action")
+    if not can(request.user, spec["capability"]):
+        raise PermissionDenied(f"This action needs the '{spec['capability']}' capability.")
+    user = get_object_or_404(User, pk=pk)
+    form = RemoveUserForm(request.POST or None) if action == "remove" else None
+    if request.method == "POST" and (form is None or form.is_valid()):
+        from directory.services import lifecycle
+
+        kwargs: dict[str, Any] = {"actor": request.user, "source": "console", "user": user}
+        if form is not None:
+            kwargs["without_revoke"] = form.cleaned_data["mode"] == "without_revoke"
+        try:
+            getattr(lifecycle, spec["service"])(**kwargs)
+        except DomainError as error:
+            report_domain_error(request, error)
+        else:
+            user.refresh_from_db()
+            messages.success(
+                request,
+                f"{spec['label']}: done for {user.username} (now {user.get_status_display()}"
+                f"{', login locked' if user.login_locked else ''}).",
+            )
+            return redirect("console:user_detail", pk=user.pk)
+    context = {"subject": user, "action": action, "spec": spec, "form": form}
+    return render_console(request, "console/users/action.html", context)
+
+
+# --- organizations --------------------------------------------------------------------------
+
+
+@capability_required("view")
+def organizations_list(request: HttpRequest) -> HttpResponse:
+    qs = Organization.objects.select_related("parent", "owner").annotate(n_members=Count("members"))
+    context = list_page(
+        request,
+        qs,
+        search=("code", "name"),
+        filters={"parent": "parent_id"},
+        orderings={"code": "code", "name": "name", "members": "n_members"},
+        default_order="name",
+    )
+    return render_console(request, "console/organizations/list.html", context)
+
+
+@capability_required("view")
+def organization_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    org = get_object_or_404(Organization.objects.select_related("parent", "owner"), pk=pk)
+    members = Paginator(org.members.order_by("username"), 25).get_page(request.GET.get("page"))
+    return render_console(
+        request,
+        "console/organizations/detail.html",
+        {"org": org, "page_obj": members, "children": org.children.all()},
+    )
+
+
+# --- resources ------------------------------------------------------------------------------
+
+
+@capability_required("view")
+def resources_list(request: HttpRequest) -> HttpResponse:
+    qs = Resource.objects.annotate(
+        n_accounts=Count("accounts", distinct=True), n_entitlements=Count("entitlements", distinct=True)
+    )
+    context = list_page(
+        request,
+        qs,
+        search=("code", "name", "description"),
+        filters={"criticality": "criticality"},
+        orderings={
+            "code": "code",
+            "name": "name",
+            "criticality": "criticality",
+            "accounts": "n_accounts",
+            "entitlements": "n_entitlements",
+        },
+        default_order="name",
+    )
+    from directory.models import Criticality
+
+    context["criticalities"] = Criticality.choices
+    return render_console(request, "console/resources/list.html", context)
+
+
+RESOURCE_TABS = [
+    ("overview", "Overview"),
+    ("provisioning", "Provisioning"),
+    ("entitlements", "Entitlements"),
+    ("accounts", "Accounts"),
+]
+
+
+@capability_required("view")
+def resource_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from directory.models import ProvisioningEvent
+
+    resource = get_object_or_404(Resource, pk=pk)
+    tab = request.GET.get("tab", "overview")
+    if tab not in dict(RESOURCE_TABS):
+        tab = "overview"
+    context: dict[str, Any] = {
+        "resource": resource,
+        "tab": tab,
+        "tabs": [(k, v, None) for k, v in RESOURCE_TABS],
+    }
+    if tab == "overview":
+        context["owners"] = resource.owners.order_by("username")
+        context["roles"] = Role.objects.filter(role_resources__resource=resource).order_by("name")
+    elif tab == "provisioning":
+        context["modes"] = [(e.label, resource.mode_for(e.value)) for e in ProvisioningEvent]
+    elif tab == "entitlements":
+        context["page_obj"] = Paginator(
+            resource.entitlements.annotate(n_members=Count("memberships")).order_by("name"), 25
+        ).get_page(request.GET.get("page"))
+    else:
+        context["page_obj"] = Paginator(
+            resource.accounts.select_related("owner").order_by("identifier"), 25
+        ).get_page(request.GET.get("page"))
+    return render_console(request, "console/resources/detail.html", context)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+@capability_required("view")
+def accounts_list(request: HttpRequest) -> HttpResponse:
+    qs = Account.objects.select_related("resource", "owner")
+    context = list_page(
+        request,
+        qs,
+        search=("identifier", "owner__username", "owner__first_name", "owner__last_name"),
+        filters={
+            "status": "status",
+            "type": "account_type",
+            "resource": "resource_id",
+            "management": "management",
+            "orphan": "owner__isnull",
+        },
+        orderings={
+            "identifier": "identifier",
+            "resource": "resource__name",
+            "owner": "owner__username",
+            "type": "account_type",
+            "status": "status",
+            "created": "created_at",
+        },
+        default_order="identifier",
+    )
+    context.update(
+        statuses=AccountStatus.choices,
+        types=AccountType.choices,
+        managements=Management.choices,
+        resources=Resource.objects.only("pk", "name").order_by("name"),
+    )
+    return render_console(request, "console/accounts/list.html", context)
+
+
+@capability_required("view")
+def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    account = get_object_or_404(Account.objects.select_related("resource", "owner", "responsible"), pk=pk)
+    memberships = list(account.memberships.select_related("entitlement").order_by("entitlement__name"))
+    grants = _roles_by(MembershipRoleGrant, "membership", [m.pk for m in memberships])
+    context = {
+        "account": account,
+        "granting_roles": [g.role for g in account.role_grants.select_related("role").order_by("role__name")],
+        "memberships": [(m, grants.get(m.pk, [])) for m in memberships],
+        "shared_members": account.shared_members.select_related("user"),
+        "history": AuditEvent.objects.filter(
+            object_type=Account._meta.label, object_id=str(account.pk)
+        ).order_by("-seq")[:50]
+        if can(request.user, "view_audit")
+        else None,
+    }
+    return render_console(request, "console/accounts/detail.html", context)
+
+
+# --- entitlements ---------------------------------------------------------------------------
+
+
+@capability_required("view")
+def entitlements_list(request: HttpRequest) -> HttpResponse:
+    qs = Entitlement.objects.select_related("resource").annotate(n_members=Count("memberships"))
+    context = list_page(
+        request,
+        qs,
+        search=("identifier", "name", "description"),
+        filters={"resource": "resource_id", "criticality": "criticality"},
+        orderings={
+            "name": "name",
+            "identifier": "identifier",
+            "resource": "resource__name",
+            "criticality": "criticality",
+            "members": "n_members",
+        },
+        default_order="name",
+    )
+    from directory.models import Criticality
+
+    context.update(
+        resources=Resource.objects.only("pk", "name").order_by("name"), criticalities=Criticality.choices
+    )
+    return render_console(request, "console/entitlements/list.html", context)
+
+
+@capability_required("view")
+def entitlement_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    ent = get_object_or_404(Entitlement.objects.select_related("resource", "owner"), pk=pk)
+    members_qs = ent.memberships.select_related("account__owner", "account").order_by("account__identifier")
+    page = Paginator(members_qs, 25).get_page(request.GET.get("page"))
+    grants = _roles_by(MembershipRoleGrant, "membership", [m.pk for m in page.object_list])
+    context = {
+        "ent": ent,
+        "page_obj": page,
+        "members": [(m, grants.get(m.pk, [])) for m in page.object_list],
+        "roles": Role.objects.filter(role_entitlements__entitlement=ent).order_by("name"),
+    }
+    return render_console(request, "console/entitlements/detail.html", context)
+
+
+# --- roles (read) ---------------------------------------------------------------------------
+
+
+@capability_required("view")
+def roles_list(request: HttpRequest) -> HttpResponse:
+    qs = Role.objects.select_related("owner").annotate(
+        n_members=Count("memberships", distinct=True),
+        n_resources=Count("role_resources", distinct=True),
+        n_entitlements=Count("role_entitlements", distinct=True),
+    )
+    from directory.models import Criticality
+
+    context = list_page(
+        request,
+        qs,
+        search=("code", "name", "description"),
+        filters={"criticality": "criticality"},
+        orderings={"code": "code", "name": "name", "members": "n_members", "criticality": "criticality"},
+        default_order="name",
+    )
+    context["criticalities"] = Criticality.choices
+    return render_console(request, "console/roles/list.html", context)
+
+
+ROLE_TABS = [("items", "Resources & entitlements"), ("members", "Members"), ("changes", "Changes")]
+
+
+@capability_required("view")
+def role_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    role = get_object_or_404(Role.objects.select_related("owner"), pk=pk)
+    tab = request.GET.get("tab", "items")
+    if tab not in dict(ROLE_TABS):
+        tab = "items"
+    n_members = role.memberships.count()
+    context: dict[str, Any] = {
+        "role": role,
+        "tab": tab,
+        "tabs": [(k, v, n_members if k == "members" else None) for k, v in ROLE_TABS],
+        "n_members": n_members,
+    }
+    if tab == "items":
+        context["role_resources"] = role.role_resources.select_related("resource").order_by("resource__name")
+        context["role_entitlements"] = role.role_entitlements.select_related(
+            "entitlement__resource"
+        ).order_by("entitlement__resource__name", "entitlement__name")
+        if can(request.user, "manage_config"):
+            context["all_resources"] = Resource.objects.exclude(role_resources__role=role).order_by("name")
+            context["all_entitlements"] = (
+                Entitlement.objects.exclude(role_entitlements__role=role)
+                .select_related("resource")
+                .order_by("resource__name", "name")
+            )
+    elif tab == "members":
+        context["page_obj"] = Paginator(
+            role.memberships.select_related("user").order_by("user__username"), 25
+        ).get_page(request.GET.get("page"))
+    else:
+        context["page_obj"] = Paginator(
+            role.changes.select_related("resource", "entitlement", "requested_by"), 25
+        ).get_page(request.GET.get("page"))
+    return render_console(request, "console/roles/detail.html", context)

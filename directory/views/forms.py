@@ -1,0 +1,182 @@
+"""Console forms: they check the shape of the input; the services check the rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from directory.models import (
+    Criticality,
+    Entitlement,
+    Organization,
+    ProvisioningEvent,
+    ProvisioningMode,
+    Resource,
+    User,
+    UserStatus,
+)
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form plus the directory's rule: only ACTIVE, unlocked identities log in."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "not_active_status": "Your identity is %(status)s in the directory; you cannot log in. "
+        "Contact your administrator.",
+        "locked": "Your login is locked. Contact your administrator or the help desk.",
+    }
+
+    def confirm_login_allowed(self, user: Any) -> None:
+        super().confirm_login_allowed(user)
+        if getattr(user, "status", UserStatus.ACTIVE) != UserStatus.ACTIVE:
+            raise forms.ValidationError(
+                self.error_messages["not_active_status"],
+                code="not_active_status",
+                params={"status": UserStatus(user.status).label.lower()},
+            )
+        if getattr(user, "login_locked", False):
+            raise forms.ValidationError(self.error_messages["locked"], code="locked")
+
+
+class UserChoiceField(forms.CharField):
+    """A user typed as a username (a select of thousands of users helps nobody)."""
+
+    def clean(self, value: Any) -> User | None:
+        value = super().clean(value)
+        if not value:
+            return None
+        user = User.objects.filter(username__iexact=value.strip()).first()
+        if user is None:
+            raise forms.ValidationError(f"No user with username {value!r}.")
+        return user
+
+
+class UsersChoiceField(forms.CharField):
+    """Several users typed as comma-separated usernames."""
+
+    def clean(self, value: Any) -> list[User]:
+        value = super().clean(value)
+        names = [n.strip() for n in (value or "").split(",") if n.strip()]
+        found = {u.username.lower(): u for u in User.objects.filter(username__in=names)}
+        missing = [n for n in names if n.lower() not in found]
+        if missing:
+            raise forms.ValidationError(f"Unknown username(s): {', '.join(missing)}.")
+        return [found[n.lower()] for n in names]
+
+
+class _Governed(forms.Form):
+    criticality = forms.ChoiceField(choices=Criticality.choices, initial=Criticality.MEDIUM)
+    self_service = forms.BooleanField(
+        required=False, initial=True, label="Self-service", help_text="Listed in the workspace catalog."
+    )
+    certifiable = forms.BooleanField(
+        required=False, initial=True, help_text="Included in certification campaigns."
+    )
+
+
+class ResourceForm(_Governed):
+    code = forms.SlugField(max_length=64, help_text="Short unique key, e.g. active-directory.")
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    owners = UsersChoiceField(required=False, help_text="Comma-separated usernames.")
+    field_order = ["code", "name", "description", "owners", "criticality", "self_service", "certifiable"]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        for event in ProvisioningEvent:
+            self.fields[f"mode_{event.value}"] = forms.ChoiceField(
+                label=event.label, choices=ProvisioningMode.choices, initial=ProvisioningMode.DISABLED
+            )
+
+    @property
+    def mode_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name.startswith("mode_")]
+
+    @property
+    def main_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if not name.startswith("mode_")]
+
+    @staticmethod
+    def initial_from(resource: Resource) -> dict[str, Any]:
+        initial = {
+            f: getattr(resource, f)
+            for f in ("code", "name", "description", "criticality", "self_service", "certifiable")
+        }
+        initial["owners"] = ", ".join(resource.owners.values_list("username", flat=True))
+        for event in ProvisioningEvent:
+            initial[f"mode_{event.value}"] = resource.mode_for(event.value)
+        return initial
+
+    def service_data(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.cleaned_data.items() if not k.startswith("mode_")}
+        data["provisioning_modes"] = {
+            e.value: self.cleaned_data[f"mode_{e.value}"] for e in ProvisioningEvent
+        }
+        return data
+
+
+class EntitlementForm(_Governed):
+    resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"))
+    identifier = forms.CharField(max_length=255, help_text="The entitlement's name on the resource.")
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    owner = UserChoiceField(required=False, help_text="Username of the owner (approves requests).")
+    field_order = ["resource", "identifier", "name", "description", "owner"]
+
+    @staticmethod
+    def initial_from(ent: Entitlement) -> dict[str, Any]:
+        initial = {
+            f: getattr(ent, f)
+            for f in ("identifier", "name", "description", "criticality", "self_service", "certifiable")
+        }
+        initial["resource"] = ent.resource_id
+        initial["owner"] = ent.owner.username if ent.owner_id else ""
+        return initial
+
+
+class RoleForm(_Governed):
+    code = forms.SlugField(max_length=64)
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    owner = UserChoiceField(required=False, help_text="Username of the role owner.")
+    field_order = ["code", "name", "description", "owner"]
+
+    @staticmethod
+    def initial_from(role: Any) -> dict[str, Any]:
+        initial = {
+            f: getattr(role, f)
+            for f in ("code", "name", "description", "criticality", "self_service", "certifiable")
+        }
+        initial["owner"] = role.owner.username if role.owner_id else ""
+        return initial
+
+
+class OrganizationForm(forms.Form):
+    code = forms.SlugField(max_length=64)
+    name = forms.CharField(max_length=200)
+    parent = forms.ModelChoiceField(queryset=Organization.objects.order_by("name"), required=False)
+    owner = UserChoiceField(required=False, help_text="Username of the organization's owner.")
+
+    @staticmethod
+    def initial_from(org: Organization) -> dict[str, Any]:
+        return {
+            "code": org.code,
+            "name": org.name,
+            "parent": org.parent_id,
+            "owner": org.owner.username if org.owner_id else "",
+        }
+
+
+class RemoveUserForm(forms.Form):
+    mode = forms.ChoiceField(
+        widget=forms.RadioSelect,
+        choices=[
+            ("revoke", "Revoke, then remove: the applications lose the access, then the identity is removed"),
+            ("without_revoke", "Remove without revoke: only the directory changes"),
+        ],
+        initial="revoke",
+    )
+    confirm = forms.BooleanField(label="I understand the consequences of this removal.")

@@ -1,0 +1,62 @@
+"""URL maps of the admin console (``/console/``, namespace ``console``) and the workspace
+(``/workspace/``, namespace ``workspace``)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from blazon.audit import views as audit
+from directory.views import console, console_config, workspace
+
+console_urlpatterns = [
+    path("login/", console.ConsoleLoginView.as_view(), name="login"),
+    path("logout/", console.ConsoleLogoutView.as_view(), name="logout"),
+    path("", console.dashboard, name="dashboard"),
+    # users
+    path("users/", console.users_list, name="users"),
+    path("users/<int:pk>/", console.user_detail, name="user_detail"),
+    path("users/<int:pk>/<slug:action>/", console.user_action, name="user_action"),
+    # organizations
+    path("organizations/", console.organizations_list, name="organizations"),
+    path("organizations/new/", console_config.organization_edit, name="organization_new"),
+    path("organizations/<int:pk>/", console.organization_detail, name="organization_detail"),
+    path("organizations/<int:pk>/edit/", console_config.organization_edit, name="organization_edit"),
+    # resources
+    path("resources/", console.resources_list, name="resources"),
+    path("resources/new/", console_config.resource_edit, name="resource_new"),
+    path("resources/<int:pk>/", console.resource_detail, name="resource_detail"),
+    path("resources/<int:pk>/edit/", console_config.resource_edit, name="resource_edit"),
+    # accounts
+    path("accounts/", console.accounts_list, name="accounts"),
+    path("accounts/<int:pk>/", console.account_detail, name="account_detail"),
+    # entitlements
+    path("entitlements/", console.entitlements_list, name="entitlements"),
+    path("entitlements/new/", console_config.entitlement_edit, name="entitlement_new"),
+    path("entitlements/<int:pk>/", console.entitlement_detail, name="entitlement_detail"),
+    path("entitlements/<int:pk>/edit/", console_config.entitlement_edit, name="entitlement_edit"),
+    # roles
+    path("roles/", console.roles_list, name="roles"),
+    path("roles/new/", console_config.role_edit, name="role_new"),
+    path("roles/<int:pk>/", console.role_detail, name="role_detail"),
+    path("roles/<int:pk>/edit/", console_config.role_edit, name="role_edit"),
+    path("roles/<int:pk>/changes/preview/", console_config.role_change_preview, name="role_change_preview"),
+    path("roles/<int:pk>/changes/", console_config.role_change_submit, name="role_change_submit"),
+    path(
+        "roles/<int:pk>/changes/<int:change_id>/",
+        console_config.role_change_detail,
+        name="role_change_detail",
+    ),
+    path(
+        "roles/<int:pk>/changes/<int:change_id>/progress/",
+        console_config.role_change_progress,
+        name="role_change_progress",
+    ),
+    # audit log
+    path("audit/", audit.audit_log, name="audit"),
+    path("audit/export.csv", audit.audit_export, name="audit_export"),
+]
+
+workspace_urlpatterns = [
+    path("", workspace.home, name="home"),
+    path("accesses/", workspace.accesses, name="accesses"),
+]
