@@ -27,6 +27,14 @@ from tests.api.factories import (
 PASSWORD = "correct horse battery staple"
 
 
+def with_password(**kwargs):
+    """A user who can log in with ``PASSWORD`` (the shared factory gives unusable passwords)."""
+    user = UserFactory(**kwargs)
+    user.set_password(PASSWORD)
+    user.save(update_fields=["password"])
+    return user
+
+
 def logged_in(user, **kwargs) -> Client:
     client = Client(**kwargs)
     client.force_login(user)

@@ -8,8 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from directory.models import ConsoleRole, UserStatus
-from tests.api.factories import UserFactory
-from tests.console.conftest import PASSWORD
+from tests.console.conftest import PASSWORD, with_password
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +24,7 @@ def test_login_page_renders_with_csrf_token(client):
 
 
 def test_administrator_lands_on_the_dashboard():
-    UserFactory(username="root", console_role=ConsoleRole.ADMINISTRATOR)
+    with_password(username="root", console_role=ConsoleRole.ADMINISTRATOR)
     client = Client()
     response = login(client, "root")
     assert response.status_code == 302 and response.url == reverse("console:dashboard")
@@ -33,13 +32,13 @@ def test_administrator_lands_on_the_dashboard():
 
 
 def test_user_without_console_role_lands_on_the_workspace():
-    UserFactory(username="worker")
+    with_password(username="worker")
     response = login(Client(), "worker")
     assert response.status_code == 302 and response.url == reverse("workspace:home")
 
 
 def test_next_parameter_is_honoured_but_not_offsite():
-    UserFactory(username="root", console_role=ConsoleRole.ADMINISTRATOR)
+    with_password(username="root", console_role=ConsoleRole.ADMINISTRATOR)
     client = Client()
     response = client.post(
         reverse("console:login") + "?next=/console/roles/",
@@ -54,14 +53,14 @@ def test_next_parameter_is_honoured_but_not_offsite():
 
 
 def test_wrong_password_is_refused():
-    UserFactory(username="root", console_role=ConsoleRole.ADMINISTRATOR)
+    with_password(username="root", console_role=ConsoleRole.ADMINISTRATOR)
     response = Client().post(reverse("console:login"), {"username": "root", "password": "nope"})
     assert response.status_code == 200
     assert "Please enter a correct username and password" in response.content.decode()
 
 
 def test_login_locked_user_cannot_log_in():
-    UserFactory(username="locked", console_role=ConsoleRole.ADMINISTRATOR, login_locked=True)
+    with_password(username="locked", console_role=ConsoleRole.ADMINISTRATOR, login_locked=True)
     client = Client()
     response = login(client, "locked")
     assert response.status_code == 200
@@ -71,7 +70,7 @@ def test_login_locked_user_cannot_log_in():
 
 @pytest.mark.parametrize("status", [UserStatus.INACTIVE, UserStatus.REVOKED, UserStatus.REMOVED])
 def test_non_active_user_cannot_log_in(status):
-    UserFactory(username="gone", console_role=ConsoleRole.ADMINISTRATOR, status=status)
+    with_password(username="gone", console_role=ConsoleRole.ADMINISTRATOR, status=status)
     client = Client()
     response = login(client, "gone")
     assert response.status_code == 200

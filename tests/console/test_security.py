@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from directory.models import Organization, Resource, User, UserStatus
 from tests.api.factories import AccountFactory, ResourceFactory, UserFactory
-from tests.console.conftest import PASSWORD, logged_in
+from tests.console.conftest import PASSWORD, logged_in, with_password
 
 pytestmark = pytest.mark.django_db
 XSS = "<script>alert(1)</script>"
@@ -52,7 +52,7 @@ def test_a_form_post_with_the_pages_csrf_token_works(csrf_admin):
 def test_login_form_enforces_csrf():
     from django.test import Client
 
-    UserFactory(username="root")
+    with_password(username="root")
     client = Client(enforce_csrf_checks=True)
     response = client.post(reverse("console:login"), {"username": "root", "password": PASSWORD})
     assert response.status_code == 403
