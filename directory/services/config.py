@@ -176,43 +176,9 @@ def _attributes_validate(scope: str, values: Any, resource: Resource | None, ins
         values = {}
     if not isinstance(values, dict):
         raise _fail("attributes", "Expected an object of attribute values.")
-    try:
-        from directory.services.users import attribute_values_validate
-    except ImportError:  # the identities module is not in this tree yet: check the basics here
-        return _attribute_values_basic(scope, values, resource)
+    from directory.services.users import attribute_values_validate
+
     return attribute_values_validate(scope=scope, values=values, resource=resource, instance_pk=instance_pk)
-
-
-def _attribute_values_basic(scope: str, values: dict, resource: Resource | None) -> dict:
-    """Values checked against the definitions of ``scope`` (and ``resource``): only defined
-    names, required ones present, the right type, the definition's regex. ``unique`` is left to
-    ``directory.services.users.attribute_values_validate``."""
-    definitions = {d.name: d for d in AttributeDefinition.objects.filter(scope=scope, resource=resource)}
-    errors: dict[str, list[str]] = {}
-    for name in sorted(set(values) - set(definitions)):
-        errors[f"attributes.{name}"] = ["Unknown attribute."]
-    for name, defn in definitions.items():
-        value = values.get(name)
-        key = f"attributes.{name}"
-        if value is None or value == "":
-            if defn.required:
-                errors[key] = ["This attribute is required."]
-            continue
-        expected = {
-            AttributeType.INTEGER: (int,),
-            AttributeType.BOOLEAN: (bool,),
-        }.get(defn.type, (str,))
-        if not isinstance(value, expected) or (
-            defn.type == AttributeType.INTEGER and isinstance(value, bool)
-        ):
-            errors[key] = [f"Expected a value of type {defn.get_type_display().lower()}."]
-        elif defn.regex and isinstance(value, str) and not re.fullmatch(defn.regex, value):
-            errors[key] = [f"Does not match the pattern {defn.regex}."]
-    if errors:
-        raise ValidationFailed(
-            "Invalid attributes: " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), fields=errors
-        )
-    return values
 
 
 def _provisioning_entry(resource: Resource, event: str, entitlement: Entitlement) -> None:
