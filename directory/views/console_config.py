@@ -149,6 +149,7 @@ def role_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 PREVIEW_LABELS = {
     "members": "Members of the role",
+    "adds_resource": "The entitlement's resource is added to the role too",
     "accounts_to_create": "Accounts to create",
     "accounts_to_adopt": "Existing accounts that become role-managed",
     "memberships_to_create": "Entitlement memberships to grant",
@@ -202,7 +203,13 @@ def role_change_preview(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as error:
         report_domain_error(request, error)
         return redirect(f"/console/roles/{role.pk}/")
-    rows = [(PREVIEW_LABELS.get(k, k.replace("_", " ").capitalize()), v) for k, v in preview.items()]
+    rows = [
+        (
+            PREVIEW_LABELS.get(k, k.replace("_", " ").capitalize()),
+            ("Yes" if v else "No") if k == "adds_resource" else v,
+        )
+        for k, v in preview.items()
+    ]
     context = {
         "role": role,
         "action": action,
