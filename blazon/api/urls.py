@@ -5,11 +5,12 @@ Any other path under ``/api/`` answers with the API's JSON error format, not an 
 """
 
 from django.urls import Resolver404, include, path, re_path, resolve
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, renderer_classes
 from rest_framework.renderers import JSONRenderer
 
+from blazon.api.docs import LocalRedocView
 from blazon.api.errors import error_response
 
 
@@ -34,6 +35,6 @@ urlpatterns = [
     path("v1/", include("directory.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("redoc/", LocalRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     re_path(r"^(?P<rest>.*)$", not_found),
 ]

@@ -124,6 +124,9 @@ class ConfigViewSet(
 
 @extend_schema_view(**_read_schema("users", s.UserSerializer))
 class UserViewSet(DirectoryReadViewSet):
+    """Identities: standard attributes, administrator-defined `attributes`, life-cycle status
+    and login lock. Read-only here; users change through the console or the request pipeline."""
+
     selector = selectors.users_for
     serializer_class = s.UserSerializer
     filterset_fields = (
@@ -149,6 +152,9 @@ class UserViewSet(DirectoryReadViewSet):
 
 @extend_schema_view(**_read_schema("accounts", s.AccountSerializer))
 class AccountViewSet(DirectoryReadViewSet):
+    """Accounts on resources (an orphan has no owner). `why` tells whether a manual decision
+    and/or which roles keep each account."""
+
     selector = selectors.accounts_for
     serializer_class = s.AccountSerializer
     filterset_fields = ("resource", "owner", "account_type", "status", "management", "manual", "is_temporary")
@@ -158,6 +164,8 @@ class AccountViewSet(DirectoryReadViewSet):
 
 @extend_schema_view(**_read_schema("entitlement memberships", s.EntitlementMembershipSerializer))
 class EntitlementMembershipViewSet(DirectoryReadViewSet):
+    """Accounts holding entitlements, with `why` each membership exists (manual and/or roles)."""
+
     selector = selectors.entitlement_memberships_for
     serializer_class = s.EntitlementMembershipSerializer
     filterset_fields = (
@@ -179,6 +187,8 @@ class EntitlementMembershipViewSet(DirectoryReadViewSet):
 
 @extend_schema_view(**_read_schema("role memberships", s.RoleMembershipSerializer))
 class RoleMembershipViewSet(DirectoryReadViewSet):
+    """Users holding roles (MANUAL or through an ASSIGNMENT_POLICY)."""
+
     selector = selectors.role_memberships_for
     serializer_class = s.RoleMembershipSerializer
     filterset_fields = ("user", "role", "management")
@@ -188,6 +198,9 @@ class RoleMembershipViewSet(DirectoryReadViewSet):
 
 @extend_schema_view(**_read_schema("role changes", s.RoleChangeSerializer))
 class RoleChangeViewSet(DirectoryReadViewSet):
+    """Role change entries: an item added to or removed from a role and its fan-out to the
+    members (PENDING, RUNNING, DONE or FAILED, with the result counts)."""
+
     selector = selectors.role_changes_for
     serializer_class = s.RoleChangeSerializer
     filterset_fields = ("role", "action", "status", "resource", "entitlement")
@@ -204,6 +217,8 @@ class RoleChangeViewSet(DirectoryReadViewSet):
     **_write_schema("organizations", s.OrganizationInputSerializer, s.OrganizationSerializer),
 )
 class OrganizationViewSet(ConfigViewSet):
+    """Business units users belong to (a tree through `parent`)."""
+
     selector = selectors.organizations_for
     serializer_class = s.OrganizationSerializer
     input_serializer_class = s.OrganizationInputSerializer
@@ -221,6 +236,9 @@ class OrganizationViewSet(ConfigViewSet):
     **_write_schema("resources", s.ResourceInputSerializer, s.ResourceSerializer),
 )
 class ResourceViewSet(ConfigViewSet):
+    """Applications whose access Blazon governs, with owners, criticality and the provisioning
+    mode (AUTOMATIC, MANUAL, DISABLED) of each of the eleven provisioning events."""
+
     selector = selectors.resources_for
     serializer_class = s.ResourceSerializer
     input_serializer_class = s.ResourceInputSerializer
@@ -243,6 +261,8 @@ class ResourceViewSet(ConfigViewSet):
     **_write_schema("entitlements", s.EntitlementInputSerializer, s.EntitlementSerializer),
 )
 class EntitlementViewSet(ConfigViewSet):
+    """Permissions inside a resource (groups, profiles); `member_count` accounts hold each."""
+
     selector = selectors.entitlements_for
     serializer_class = s.EntitlementSerializer
     input_serializer_class = s.EntitlementInputSerializer
@@ -260,6 +280,9 @@ class EntitlementViewSet(ConfigViewSet):
     **_write_schema("roles", s.RoleInputSerializer, s.RoleSerializer),
 )
 class RoleViewSet(ConfigViewSet):
+    """Roles: bundles of resources and entitlements granted to every member. Add or remove
+    items with `/items/`; each change is previewed and fanned out to the members."""
+
     selector = selectors.roles_for
     serializer_class = s.RoleSerializer
     input_serializer_class = s.RoleInputSerializer
@@ -402,6 +425,9 @@ def _preview_body(counts: dict[str, int]) -> dict[str, Any]:
     ),
 )
 class AttributeDefinitionViewSet(ConfigViewSet):
+    """Administrator-defined attributes of users (scope USER) or of one resource's accounts or
+    entitlements: type, required, unique and a validation regex."""
+
     selector = selectors.attribute_definitions_for
     serializer_class = s.AttributeDefinitionSerializer
     input_serializer_class = s.AttributeDefinitionInputSerializer
