@@ -38,6 +38,23 @@ def error_response(code: str, message: str, http_status: int, fields=None, heade
     )
 
 
+def _not_found_message(context) -> str:
+    """ "No role with id 42." when a detail view misses, instead of a bare "Not found."."""
+    view = context.get("view")
+    kwargs = context.get("kwargs") or {}
+    lookup = kwargs.get(getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", "pk"))
+    queryset = getattr(view, "queryset", None)
+    model = queryset.model if queryset is not None else None
+    if model is None and view is not None:
+        try:
+            model = view.get_queryset().model
+        except Exception:  # noqa: BLE001 - only for the message; a generic one is fine
+            model = None
+    if model is None or lookup is None:
+        return "Not found."
+    return f"No {model._meta.verbose_name} with id {lookup}."
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return error_response(exc.code, exc.message, exc.status, exc.fields)
@@ -50,7 +67,7 @@ def exception_handler(exc, context):
             "conflict", f"Still referred to by {count} other object(s).", status.HTTP_409_CONFLICT
         )
     elif isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        exc = exceptions.NotFound(_not_found_message(context))
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)

@@ -311,6 +311,11 @@ class RoleViewSet(ConfigViewSet):
         preview = access.role_change_preview(
             role=role, action=action, resource=resource, entitlement=entitlement
         )
+        if action == RoleChange.Action.REMOVE and keep_as_manual:
+            # role_change_preview counts a plain removal; with keep_as_manual nothing is revoked,
+            # what would have been becomes manually managed access.
+            preview["kept_as_manual"] = preview.get("to_revoke", 0)
+            preview["to_revoke"] = 0
         change = access.role_change_submit(
             actor=request.user,
             source=Source.API,

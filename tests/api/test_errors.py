@@ -77,6 +77,13 @@ def test_unknown_id_is_404(auditor, url):
     assert error["message"]
 
 
+def test_unknown_id_message_names_the_object(auditor):
+    error = assert_error(auditor.get("/api/v1/roles/424242/"), 404, "not_found")
+    assert error["message"] == "No role with id 424242."
+    error = assert_error(auditor.get("/api/v1/entitlement-memberships/7/"), 404, "not_found")
+    assert error["message"] == "No entitlement membership with id 7."
+
+
 def test_update_or_delete_of_an_unknown_id_is_404(admin):
     assert_error(admin.patch("/api/v1/organizations/999999/", {"name": "X"}, format="json"), 404, "not_found")
     assert_error(admin.delete("/api/v1/roles/999999/"), 404, "not_found")

@@ -149,6 +149,8 @@ def test_removing_with_keep_as_manual_keeps_the_access(admin, team, django_captu
         response = admin.delete(f"/api/v1/roles/{role.pk}/items/resource/{github.pk}/?keep_as_manual=true")
     assert response.status_code == 202, response.content
     assert response.json()["change"]["keep_as_manual"] is True
+    assert response.json()["preview"]["counts"]["to_revoke"] == 0
+    assert response.json()["preview"]["counts"]["kept_as_manual"] == 2
     accounts = Account.objects.filter(resource=github)
     assert accounts.count() == 3
     assert {(a.status, a.management, a.manual) for a in accounts} == {
