@@ -725,9 +725,9 @@ class _BulkState:
     orgs_by_code: dict[str, int]
     org_ids: set[int]
     taken: set[str]
-    created: dict[str, int] = field(default_factory=dict)  # username (lower) → pk of this import
+    created: dict[str, int | None] = field(default_factory=dict)  # username (lower) → pk, this import
     unique_seen: dict[str, set[Any]] = field(default_factory=dict)
-    pending_managers: list[tuple[int, int, str]] = field(default_factory=list)  # (row, user pk, ref)
+    pending_managers: list[tuple[int, str, str]] = field(default_factory=list)  # (row, username, ref)
     errors: dict[str, list[str]] = field(default_factory=dict)
     error_rows: int = 0
 
@@ -856,7 +856,10 @@ def _bulk_prepare(
                     ).fields["username"]
             if not c.errors:
                 state.taken.add(username.lower())
+                state.created[username.lower()] = None
                 c.values["username"] = username
+                if not _is_empty(c.manager_ref):
+                    state.pending_managers.append((number, username.lower(), str(c.manager_ref)))
         if c.errors:
             state.fail(number, c.errors)
         else:
@@ -923,10 +926,8 @@ def _bulk_write(
             )
         )
     User.objects.bulk_create(users)
-    for (number, c, _), user in zip(good, users, strict=True):
+    for user in users:
         state.created[user.username.lower()] = user.pk
-        if not _is_empty(c.manager_ref):
-            state.pending_managers.append((number, user.pk, c.manager_ref))
 
     accounts_by_resource: dict[int, list[Account]] = {}
     for resource in resources:
@@ -995,21 +996,14 @@ def _bulk_write(
 def _bulk_link_managers(state: _BulkState) -> None:
     """Managers that are themselves users of this import (any row, earlier or later)."""
     updates: list[User] = []
-    for number, pk, ref in state.pending_managers:
-        manager_pk = state.created.get(str(ref).lower())
-        if manager_pk is None:
-            state.fail(
-                number,
-                {
-                    "manager": [
-                        f"Unknown manager {ref!r} (neither an existing user nor a row of this import)."
-                    ]
-                },
-            )
-        elif manager_pk == pk:
+    for number, username, ref in state.pending_managers:
+        if ref.lower() not in state.created:
+            message = f"Unknown manager {ref!r} (neither an existing user nor a row of this import)."
+            state.fail(number, {"manager": [message]})
+        elif ref.lower() == username:
             state.fail(number, {"manager": ["A user cannot be their own manager."]})
-        else:
-            updates.append(User(pk=pk, manager_id=manager_pk))
+        elif not state.errors:
+            updates.append(User(pk=state.created[username], manager_id=state.created[ref.lower()]))
     if updates and not state.errors:
         User.objects.bulk_update(updates, ["manager"], batch_size=BULK_CHUNK)
 
