@@ -6,12 +6,14 @@ the application is not told. Entries never carry secrets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 
+from blazon.db import copy_rows
 from blazon.logging import correlation_id_var
 from directory.models import ProvisioningMode, Resource
 from provisioning.models import EntryStatus, ProvisioningEntry
@@ -60,34 +62,36 @@ def entries_write_many(
         return 0
     now = timezone.now()
     cid = correlation_id_var.get() or ""
-
-    def build() -> Iterator[ProvisioningEntry]:
-        for row in rows:
-            yield ProvisioningEntry(
-                resource_id=resource.pk,
-                event_type=event_type,
-                mode=mode,
-                status=EntryStatus.PENDING,
-                account_id=row.get("account_id"),
-                entitlement_id=row.get("entitlement_id"),
-                user_id_ref=row.get("user_id"),
-                payload=row.get("payload") or {},
-                correlation_id=cid,
-                created_at=now,
+    return copy_rows(
+        ProvisioningEntry._meta.db_table,
+        (
+            "resource_id",
+            "event_type",
+            "mode",
+            "status",
+            "account_id",
+            "entitlement_id",
+            "user_id_ref",
+            "payload",
+            "correlation_id",
+            "created_at",
+        ),
+        (
+            (
+                resource.pk,
+                event_type,
+                mode,
+                EntryStatus.PENDING,
+                row.get("account_id"),
+                row.get("entitlement_id"),
+                row.get("user_id"),
+                json.dumps(row.get("payload") or {}),
+                cid,
+                now,
             )
-
-    count = 0
-    batch: list[ProvisioningEntry] = []
-    for entry in build():
-        batch.append(entry)
-        if len(batch) >= chunk_size:
-            ProvisioningEntry.objects.bulk_create(batch)
-            count += len(batch)
-            batch = []
-    if batch:
-        ProvisioningEntry.objects.bulk_create(batch)
-        count += len(batch)
-    return count
+            for row in rows
+        ),
+    )
 
 
 def entries_cancel_pending_for_account(*, account_id: int) -> int:

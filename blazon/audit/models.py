@@ -16,20 +16,28 @@ class AuditEvent(models.Model):
 
     seq = models.BigIntegerField(unique=True, help_text="Position in the hash chain, gap-free.")
     created_at = models.DateTimeField(db_index=True)
+    # No database constraint and no cascade: an audit row is never rewritten (that would break
+    # the hash chain), and a purged user's id stays here with ``actor_repr`` naming them.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_repr = models.CharField(max_length=200, blank=True)
     action = models.CharField(max_length=80, db_index=True)
-    object_type = models.CharField(max_length=80, db_index=True)
-    object_id = models.CharField(max_length=64, db_index=True)
+    # object_type/object_id are searched together: the composite index below serves both.
+    object_type = models.CharField(max_length=80)
+    object_id = models.CharField(max_length=64)
     object_repr = models.CharField(max_length=300, blank=True)
     subject_user_id = models.BigIntegerField(
         null=True, blank=True, db_index=True, help_text="The user this change concerns, for their history."
     )
     old_values = models.JSONField(null=True, blank=True)
     new_values = models.JSONField(null=True, blank=True)
-    source = models.CharField(max_length=30, db_index=True)
+    source = models.CharField(max_length=30)  # a handful of values: an index would not help
     correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from blazon.audit.models import AuditChainHead, AuditEvent
+from blazon.db import copy_rows
 from blazon.logging import client_ip_var, correlation_id_var
 
 SECRET_KEYS = {"password", "secret", "token", "credential", "ciphertext", "private_key", "otp"}
@@ -61,25 +62,49 @@ class AuditEntry:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _canonical(event: AuditEvent) -> bytes:
+def _canonical_values(v: dict[str, Any]) -> bytes:
+    """The bytes the hash covers; ``v`` holds the event's columns by field name."""
     payload = {
-        "seq": event.seq,
-        "created_at": event.created_at.isoformat(),
-        "actor_id": event.actor_id,
-        "actor_repr": event.actor_repr,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "object_repr": event.object_repr,
-        "subject_user_id": event.subject_user_id,
-        "old": event.old_values,
-        "new": event.new_values,
-        "source": event.source,
-        "correlation_id": event.correlation_id,
-        "client_ip": event.client_ip,
-        "prev_hash": event.prev_hash,
+        "seq": v["seq"],
+        "created_at": v["created_at"].isoformat(),
+        "actor_id": v["actor_id"],
+        "actor_repr": v["actor_repr"],
+        "action": v["action"],
+        "object_type": v["object_type"],
+        "object_id": v["object_id"],
+        "object_repr": v["object_repr"],
+        "subject_user_id": v["subject_user_id"],
+        "old": v["old_values"],
+        "new": v["new_values"],
+        "source": v["source"],
+        "correlation_id": v["correlation_id"],
+        "client_ip": v["client_ip"],
+        "prev_hash": v["prev_hash"],
     }
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _canonical(event: AuditEvent) -> bytes:
+    return _canonical_values({name: getattr(event, name) for name in _HASHED_FIELDS})
+
+
+_HASHED_FIELDS = (
+    "seq",
+    "created_at",
+    "actor_id",
+    "actor_repr",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "subject_user_id",
+    "old_values",
+    "new_values",
+    "source",
+    "correlation_id",
+    "client_ip",
+    "prev_hash",
+)
 
 
 def compute_hash(event: AuditEvent) -> str:
@@ -100,32 +125,44 @@ def _actor_fields(actor: Any) -> tuple[int | None, str]:
     return actor.pk, getattr(actor, "username", str(actor))
 
 
-def _build(entries: Iterable[AuditEntry], *, actor: Any, source: str, head: AuditChainHead) -> Iterator[AuditEvent]:
+def _build_values(
+    entries: Iterable[AuditEntry], *, actor: Any, source: str, head: AuditChainHead
+) -> Iterator[dict[str, Any]]:
+    """Chain the entries after ``head`` (advancing it): one dict of column values per event,
+    its ``hash`` included. Bulk callers pass the same ``extra`` for every entry; its redacted
+    copy is computed once."""
     actor_id, actor_repr = _actor_fields(actor)
     now = timezone.now()
     cid = correlation_id_var.get() or ""
     ip = client_ip_var.get()
+    shared_extra: tuple[int, Any] | None = None
     for entry in entries:
-        event = AuditEvent(
-            seq=head.seq + 1,
-            created_at=now,
-            actor_id=actor_id,
-            actor_repr=actor_repr,
-            action=entry.action,
-            object_type=entry.object_type,
-            object_id=str(entry.object_id),
-            object_repr=entry.object_repr[:300],
-            subject_user_id=entry.subject_user_id,
-            old_values=redact(entry.old),
-            new_values=redact({**(entry.new or {}), **entry.extra} if (entry.new or entry.extra) else None),
-            source=source,
-            correlation_id=cid,
-            client_ip=ip,
-            prev_hash=head.hash,
-        )
-        event.hash = compute_hash(event)
-        head.seq, head.hash = event.seq, event.hash
-        yield event
+        if entry.new is None and entry.extra:
+            if shared_extra is None or shared_extra[0] != id(entry.extra):
+                shared_extra = (id(entry.extra), redact(dict(entry.extra)))
+            new_values = shared_extra[1]
+        else:
+            new_values = redact({**(entry.new or {}), **entry.extra} if (entry.new or entry.extra) else None)
+        values = {
+            "seq": head.seq + 1,
+            "created_at": now,
+            "actor_id": actor_id,
+            "actor_repr": actor_repr,
+            "action": entry.action,
+            "object_type": entry.object_type,
+            "object_id": str(entry.object_id),
+            "object_repr": entry.object_repr[:300],
+            "subject_user_id": entry.subject_user_id,
+            "old_values": redact(entry.old),
+            "new_values": new_values,
+            "source": source,
+            "correlation_id": cid,
+            "client_ip": ip,
+            "prev_hash": head.hash,
+        }
+        values["hash"] = hashlib.sha256(_canonical_values(values)).hexdigest()
+        head.seq, head.hash = values["seq"], values["hash"]
+        yield values
 
 
 def audit_record(
@@ -158,30 +195,67 @@ def audit_record(
         subject_user_id=subject_user_id,
     )
     head = _lock_head()
-    (event,) = list(_build([entry], actor=actor, source=source, head=head))
+    (values,) = list(_build_values([entry], actor=actor, source=source, head=head))
+    event = AuditEvent(**values)
     event.save(force_insert=True)
     AuditChainHead.objects.filter(pk=1).update(seq=head.seq, hash=head.hash)
     return event
 
 
+_COPY_COLUMNS = (
+    "seq",
+    "created_at",
+    "actor_id",
+    "actor_repr",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "subject_user_id",
+    "old_values",
+    "new_values",
+    "source",
+    "correlation_id",
+    "client_ip",
+    "prev_hash",
+    "hash",
+)
+
+
 def audit_record_many(
     entries: Iterable[AuditEntry], *, actor: Any, source: str, chunk_size: int = 5000
 ) -> int:
-    """Append many events (streamed, in chunks) in the current transaction; returns the count."""
+    """Append many events (streamed through ``copy_rows``) in the current transaction; returns
+    the count. ``chunk_size`` is kept for callers; COPY streams without chunks."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record_many must be called inside the business transaction")
     head = _lock_head()
-    count = 0
-    batch: list[AuditEvent] = []
-    for event in _build(entries, actor=actor, source=source, head=head):
-        batch.append(event)
-        if len(batch) >= chunk_size:
-            AuditEvent.objects.bulk_create(batch)
-            count += len(batch)
-            batch = []
-    if batch:
-        AuditEvent.objects.bulk_create(batch)
-        count += len(batch)
+    last: list[Any] = [None, None]  # (value, its JSON): the shared ``extra`` is serialised once
+
+    def as_json(value: Any) -> str | None:
+        if value is None:
+            return None
+        if last[0] is not value:  # holding the reference keeps the identity test sound
+            last[0], last[1] = value, json.dumps(value)
+        return last[1]
+
+    count = copy_rows(
+        AuditEvent._meta.db_table,
+        _COPY_COLUMNS,
+        (
+            (
+                *(v[name] for name in _COPY_COLUMNS[:9]),
+                as_json(v["old_values"]),
+                as_json(v["new_values"]),
+                v["source"],
+                v["correlation_id"],
+                v["client_ip"],
+                v["prev_hash"],
+                v["hash"],
+            )
+            for v in _build_values(entries, actor=actor, source=source, head=head)
+        ),
+    )
     if count:
         AuditChainHead.objects.filter(pk=1).update(seq=head.seq, hash=head.hash)
     return count
@@ -207,15 +281,22 @@ def audit_verify(chunk_size: int = 5000) -> VerifyResult:
                 False, checked, expected_seq, f"event #{expected_seq} is missing (next found is #{event.seq})"
             )
         if event.prev_hash != expected_prev:
-            return VerifyResult(False, checked, event.seq, f"event #{event.seq} does not link to its predecessor")
+            return VerifyResult(
+                False, checked, event.seq, f"event #{event.seq} does not link to its predecessor"
+            )
         if compute_hash(event) != event.hash:
-            return VerifyResult(False, checked, event.seq, f"event #{event.seq} was modified after it was written")
+            return VerifyResult(
+                False, checked, event.seq, f"event #{event.seq} was modified after it was written"
+            )
         expected_prev = event.hash
         expected_seq += 1
         checked += 1
     head = AuditChainHead.objects.filter(pk=1).first()
     if head is not None and head.seq != expected_seq - 1:
         return VerifyResult(
-            False, checked, expected_seq, f"event #{expected_seq} to #{head.seq} are missing (the chain was truncated)"
+            False,
+            checked,
+            expected_seq,
+            f"event #{expected_seq} to #{head.seq} are missing (the chain was truncated)",
         )
     return VerifyResult(True, checked)
