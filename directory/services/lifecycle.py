@@ -21,7 +21,6 @@ from django.db.models import PROTECT, RESTRICT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from blazon.audit.models import AuditEvent
 from blazon.audit.services import AuditEntry, audit_record, audit_record_many
 from blazon.errors import Conflict, DomainError, TransitionNotAllowed
 from blazon.logging import correlation_id_var
@@ -781,9 +780,9 @@ def users_auto_revoke_inactive(*, days: int | None = None) -> int:
 
 
 def _protected_user_ids() -> list[models.QuerySet]:
-    """Users other rows still need: PROTECT/RESTRICT foreign keys, and audit events naming them
-    as actor (nulling ``actor_id`` would break the audit hash chain)."""
-    union: list[models.QuerySet] = [AuditEvent.objects.filter(actor_id__isnull=False).values("actor_id")]
+    """Users other rows still need: PROTECT/RESTRICT foreign keys. (Audit events keep a purged
+    actor's id and name untouched: that foreign key has no constraint and no cascade.)"""
+    union: list[models.QuerySet] = []
     for rel in User._meta.related_objects:
         if rel.many_to_one or rel.one_to_one:
             if rel.on_delete in (PROTECT, RESTRICT):

@@ -100,16 +100,19 @@ def test_removed_users_past_retention_are_deleted_and_the_audit_stays(settings):
     assert audit_verify().ok
 
 
-def test_purge_keeps_users_the_audit_chain_names_as_actor(settings):
-    """Deleting an actor would null ``actor_id`` in signed audit rows and break the chain."""
+def test_purge_deletes_an_actor_and_leaves_their_audit_events_untouched(settings):
+    """The audit rows an actor wrote keep their id and name; the chain still verifies."""
     actor = make_user()
     target = make_user()
     lifecycle.user_lock(actor=actor, source=Source.CONSOLE, user=target)
     lifecycle.user_remove(actor=None, source=Source.CONSOLE, user=actor, without_revoke=True)
     User.objects.filter(pk=actor.pk).update(removed_at=days_ago(400))
+    written = AuditEvent.objects.get(action="user.locked", actor_id=actor.pk)
 
-    assert lifecycle.users_purge_removed(days=30) == 0
-    assert User.objects.filter(pk=actor.pk, status=UserStatus.REMOVED).exists()
+    assert lifecycle.users_purge_removed(days=30) == 1
+    assert not User.objects.filter(pk=actor.pk).exists()
+    written_after = AuditEvent.objects.get(pk=written.pk)
+    assert (written_after.actor_id, written_after.actor_repr) == (actor.pk, actor.username)
     assert audit_verify().ok
 
 
