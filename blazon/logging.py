@@ -6,7 +6,9 @@ import contextvars
 import logging
 import uuid
 
-correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "correlation_id", default=None
+)
 client_ip_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_ip", default=None)
 
 

@@ -56,7 +56,9 @@ if PRODUCTION:
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://", "pgsql://")):
         problems.append("DATABASE_URL must point at PostgreSQL (postgres://user:password@host:5432/name)")
     if not os.environ.get("CELERY_BROKER_URL"):
-        problems.append("CELERY_BROKER_URL must point at Redis (tasks would otherwise run in the web process)")
+        problems.append(
+            "CELERY_BROKER_URL must point at Redis (tasks would otherwise run in the web process)"
+        )
     if not ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS must list the host names Blazon is served under")
     if problems:
@@ -175,7 +177,9 @@ if PRODUCTION:
 # E-mail
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
 )
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
