@@ -8,6 +8,7 @@ serialises appends and keeps the chain gap-free.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
@@ -28,20 +29,23 @@ REDACTED = "***"
 GENESIS = "0" * 64
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return any(s in lowered for s in SECRET_KEYS)
+
+
 def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
     if isinstance(value, dict):
-        return {
-            str(k): (REDACTED if any(s in str(k).lower() for s in SECRET_KEYS) else _jsonable(v))
-            for k, v in value.items()
-        }
+        return {str(k): (REDACTED if _is_secret_key(str(k)) else _jsonable(v)) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [_jsonable(v) for v in value]
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
     return str(value)
 
 
