@@ -114,3 +114,29 @@ def test_user_list_sort_ignores_unknown_columns(admin, world):
 def test_unknown_objects_are_404(admin, world):
     assert admin.get(reverse("console:user_detail", args=[999999])).status_code == 404
     assert admin.get(reverse("console:role_detail", args=[999999])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["console:users", "console:accounts", "console:entitlements", "console:roles", "console:resources"],
+)
+def test_list_pages_do_not_query_per_row(admin, world, name, django_assert_max_num_queries):
+    from tests.api.factories import AccountFactory, UserFactory
+
+    for i in range(30):
+        AccountFactory(
+            owner=UserFactory(username=f"bulk{i}", organization=world["org"]), resource=world["github"]
+        )
+    with django_assert_max_num_queries(12):
+        assert admin.get(reverse(name)).status_code == 200
+
+
+def test_user_detail_does_not_query_per_row(admin, world, django_assert_max_num_queries):
+    from tests.api.factories import AccountFactory, ResourceFactory
+
+    alice = world["alice"]
+    for _ in range(20):
+        AccountFactory(owner=alice, resource=ResourceFactory())
+    for tab in ("accounts", "entitlements", "roles", "history"):
+        with django_assert_max_num_queries(14):
+            assert admin.get(reverse("console:user_detail", args=[alice.pk]), {"tab": tab}).status_code == 200

@@ -2,7 +2,8 @@
 
 Playwright's sync API runs an event loop in this thread, so Django's async-safety check would
 refuse the ORM calls the tests make to set up and check data; they are plain synchronous
-calls, hence the switch."""
+calls, hence the switch, set only while a browser is running (a module at a time) so that it
+does not leak into other tests (``manage.py check --deploy`` refuses it)."""
 
 from __future__ import annotations
 
@@ -13,22 +14,22 @@ import pytest
 
 from tests.conftest import require
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = os.environ.get("BLAZON_CHROMIUM", "/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture(scope="module")
+def browser(django_db_setup):
     require(os.path.exists(CHROMIUM) or bool(shutil.which("chromium")), f"Chromium ({CHROMIUM})")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover - the venv has it
         require(False, "the playwright Python package")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            yield browser
+            browser.close()
 
 
 @pytest.fixture
