@@ -11,6 +11,7 @@ are life-cycle transitions (``directory.services.lifecycle``).
 
 from __future__ import annotations
 
+import json
 import re
 import string
 import unicodedata
@@ -29,6 +30,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from blazon.audit.services import AuditEntry, audit_record, audit_record_many
+from blazon.db import copy_rows
 from blazon.errors import Conflict, ValidationFailed
 from directory.models import (
     Account,
@@ -712,6 +714,14 @@ def user_update(*, actor: User | None, source: str, user: User, data: dict) -> U
 # ---------------------------------------------------------------------------------------------
 
 BULK_CHUNK = 5000
+USER_COLUMNS = ("password", "last_login", "is_superuser", "username", "first_name", "last_name", "email", "is_staff",
+                "is_active", "date_joined", "display_name", "organization_id", "manager_id", "job_title",
+                "department", "employee_type", "start_date", "end_date", "status", "login_locked",
+                "inactive_since", "revoked_at", "removed_at", "status_changed_at", "console_role", "attributes",
+                "created_source")  # fmt: skip
+ACCOUNT_COLUMNS = ("resource_id", "owner_id", "identifier", "account_type", "status", "management", "manual",
+                   "is_temporary", "expires_at", "responsible_id", "attributes", "created_at", "updated_at",
+                   "status_changed_at")  # fmt: skip
 MAX_REPORTED_ROWS = 100
 
 
@@ -898,97 +908,78 @@ def _bulk_write(
     resources: Sequence[Resource],
     password: str,
 ) -> None:
+    """Insert one validated chunk: users, their accounts, provisioning entries and audit
+    events, streamed with ``copy_rows`` (COPY on PostgreSQL) and ids read back in one query."""
     now = timezone.now()
-    users = []
+    user_rows = []
     for _, c, attrs in good:
         v = c.values
-        users.append(
-            User(
-                username=v["username"],
-                first_name=v["first_name"],
-                last_name=v["last_name"],
-                display_name=v.get("display_name") or f"{v['first_name']} {v['last_name']}",
-                email=v.get("email", ""),
-                organization_id=v.get("organization"),
-                manager_id=v.get("manager"),
-                job_title=v.get("job_title", ""),
-                department=v.get("department", ""),
-                employee_type=v.get("employee_type", ""),
-                start_date=v.get("start_date"),
-                end_date=v.get("end_date"),
-                attributes=attrs,
-                status=UserStatus.ACTIVE,
-                status_changed_at=now,
-                created_source=source,
-                password=password,
-                date_joined=now,
-                is_active=True,
+        user_rows.append(
+            (
+                password, None, False, v["username"], v["first_name"], v["last_name"], v.get("email", ""),
+                False, True, now, v.get("display_name") or f"{v['first_name']} {v['last_name']}",
+                v.get("organization"), v.get("manager"), v.get("job_title", ""), v.get("department", ""),
+                v.get("employee_type", ""), v.get("start_date"), v.get("end_date"), UserStatus.ACTIVE, False,
+                None, None, None, now, "", json.dumps(attrs), source,
             )
-        )
-    User.objects.bulk_create(users)
-    for user in users:
-        state.created[user.username.lower()] = user.pk
+        )  # fmt: skip
+    copy_rows(User._meta.db_table, USER_COLUMNS, user_rows)
+    names = [row[3] for row in user_rows]
+    ids = dict(User.objects.filter(username__in=names).values_list("username", "pk"))
+    for name in names:
+        state.created[name.lower()] = ids[name]
 
-    accounts_by_resource: dict[int, list[Account]] = {}
+    accounts: dict[int, list[tuple[int, int]]] = {}  # resource → [(account id, owner id)]
     for resource in resources:
-        accounts = [
-            Account(
-                resource=resource,
-                owner_id=user.pk,
-                identifier=user.username,
-                account_type=AccountType.REGULAR,
-                status=AccountStatus.ACTIVE,
-                management=Management.MANUAL,
-                manual=True,
-                status_changed_at=now,
+        copy_rows(
+            Account._meta.db_table,
+            ACCOUNT_COLUMNS,
+            (
+                (resource.pk, ids[name], name, AccountType.REGULAR, AccountStatus.ACTIVE, Management.MANUAL,
+                 True, False, None, None, "{}", now, now, now)
+                for name in names
+            ),
+        )  # fmt: skip
+        accounts[resource.pk] = list(
+            Account.objects.filter(
+                resource=resource, owner_id__in=ids.values(), account_type=AccountType.REGULAR
             )
-            for user in users
-        ]
-        Account.objects.bulk_create(accounts)
-        accounts_by_resource[resource.pk] = accounts
+            .order_by()
+            .values_list("pk", "owner_id")
+        )
         entries_write_many(
             resource=resource,
             event_type=ProvisioningEvent.CREATE_ACCOUNT,
             rows=(
-                {"account_id": a.pk, "user_id": a.owner_id, "payload": {"reason": source}} for a in accounts
+                {"account_id": a, "user_id": o, "payload": {"reason": source}}
+                for a, o in accounts[resource.pk]
             ),
         )
+    account_of = {(r, o): a for r, pairs in accounts.items() for a, o in pairs}
 
     def entries() -> Iterator[AuditEntry]:
-        for user in users:
+        for (_, c, attrs), row in zip(good, user_rows, strict=True):
+            v, pk = c.values, ids[row[3]]
             yield AuditEntry(
                 "user.created",
                 "directory.User",
-                user.pk,
-                object_repr=str(user),
-                subject_user_id=user.pk,
+                pk,
+                object_repr=row[10],
+                subject_user_id=pk,
                 new={
-                    "username": user.username,
-                    "first_name": user.first_name,
-                    "last_name": user.last_name,
-                    "email": user.email,
-                    "organization": user.organization_id,
-                    "manager": user.manager_id,
-                    "department": user.department,
-                    "job_title": user.job_title,
-                    "attributes": user.attributes,
-                    "status": user.status,
+                    "username": row[3],
+                    "first_name": v["first_name"],
+                    "last_name": v["last_name"],
+                    "email": row[6],
+                    "organization": v.get("organization"),
+                    "manager": v.get("manager"),
+                    "department": row[14],
+                    "job_title": row[13],
+                    "attributes": attrs,
+                    "status": UserStatus.ACTIVE,
+                    "accounts": {r.code: account_of[(r.pk, pk)] for r in resources},
                 },
             )
-        for resource in resources:
-            for account in accounts_by_resource[resource.pk]:
-                yield AuditEntry(
-                    "account.created",
-                    "directory.Account",
-                    account.pk,
-                    object_repr=f"{account.identifier}@{resource.code}",
-                    subject_user_id=account.owner_id,
-                    new={
-                        "resource": resource.code,
-                        "identifier": account.identifier,
-                        "type": AccountType.REGULAR,
-                    },
-                )
 
     audit_record_many(entries(), actor=actor, source=source)
 

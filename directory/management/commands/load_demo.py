@@ -1,0 +1,504 @@
+"""``manage.py load_demo``: a believable company to explore Blazon with (issue #2 §7).
+
+Everything goes through the domain services (so the audit log tells the story of the set-up):
+organizations, ~10 resources with owners and entitlements, users in departments with managers
+created in bulk (``users_bulk_create``), one role per department granted to its people
+(``role_grant``) and filled afterwards with resources and entitlements, so the set-based fan-out
+gives every member their accounts and groups in a few statements. Then some manual grants,
+orphan, shared, administrative and temporary accounts, and a few inactive and revoked users.
+
+Idempotent: when the demo company exists it does nothing. Deterministic for a given --seed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import date, timedelta
+from typing import Any
+
+from django.contrib.auth.hashers import make_password
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from blazon.audit.services import audit_record
+from directory.models import (
+    Account,
+    AccountType,
+    ConsoleRole,
+    Organization,
+    ProvisioningEvent,
+    ProvisioningMode,
+    Resource,
+    RoleChange,
+    SharedAccountMember,
+    User,
+)
+from directory.services import access, config, users
+
+ROOT_ORG = "atlantico"
+SOURCE = "console"
+ADMIN_PASSWORD = "blazon-admin-demo"
+USER_PASSWORD = "blazon-demo-user"
+
+FIRST_NAMES = [
+    "João", "Maria", "Ana", "Pedro", "Luís", "Beatriz", "Conceição", "André", "Inês", "Tomás", "Mariana",
+    "Gonçalo", "Sofia", "Rafael", "Leonor", "Vitória", "Caio", "Letícia", "Otávio", "Júlia", "Renée",
+    "John", "Mary", "James", "Emily", "Michael", "Sarah", "David", "Olivia", "Daniel", "Chloé", "Zoë",
+    "William", "Grace", "Thomas", "Hannah", "Patrícia", "Sebastião", "Fátima", "Cecília",
+]  # fmt: skip
+MIDDLE_NAMES = ["", "", "", "Pedro", "Luísa", "Maria", "Antônio", "Elizabeth", "James", "Helena", "José"]
+LAST_NAMES = [
+    "Silva", "Santos", "Oliveira", "Souza", "Conceição", "Pereira", "Costa", "Rodrigues", "Almeida", "Gonçalves",
+    "Araújo", "Magalhães", "Brandão", "Simões", "Lopes", "Ribeiro", "Fernandes", "Smith", "Jones", "Brown",
+    "Taylor", "Wilson", "Davies", "Evans", "Thomas", "Johnson", "Walker", "O'Neill", "Müller", "García",
+]  # fmt: skip
+
+# code, name, share of the people, job titles (the first is the head's), resources of the role
+DEPARTMENTS: list[tuple[str, str, int, list[str], list[str]]] = [
+    ("it", "IT", 12, ["Head of IT", "IT Manager", "Systems Administrator", "Network Engineer", "Help Desk Analyst"],
+     ["ad", "o365", "slack", "servicenow", "aws"]),
+    ("engineering", "Engineering", 22, ["VP Engineering", "Engineering Manager", "Software Engineer",
+     "Senior Software Engineer", "QA Engineer"], ["ad", "o365", "slack", "github", "jira", "aws"]),
+    ("finance", "Finance", 12, ["CFO", "Finance Manager", "Accountant", "Financial Analyst", "Controller"],
+     ["ad", "o365", "slack", "sap", "workday"]),
+    ("sales", "Sales", 18, ["Sales Director", "Sales Manager", "Account Executive", "Sales Representative",
+     "Sales Operations Analyst"], ["ad", "o365", "slack", "salesforce"]),
+    ("hr", "Human Resources", 8, ["HR Director", "HR Manager", "HR Business Partner", "Recruiter",
+     "Payroll Analyst"], ["ad", "o365", "slack", "workday"]),
+    ("operations", "Operations", 16, ["COO", "Operations Manager", "Logistics Coordinator", "Buyer",
+     "Warehouse Supervisor"], ["ad", "o365", "slack", "sap", "servicenow"]),
+    ("legal", "Legal", 5, ["General Counsel", "Legal Manager", "Lawyer", "Paralegal", "Compliance Analyst"],
+     ["ad", "o365", "slack"]),
+    ("marketing", "Marketing", 7, ["CMO", "Marketing Manager", "Marketing Analyst", "Designer",
+     "Content Writer"], ["ad", "o365", "slack", "salesforce"]),
+]  # fmt: skip
+
+AUTO = ProvisioningMode.AUTOMATIC
+MANUAL = ProvisioningMode.MANUAL
+# code, name, criticality, owner department, account provisioning mode, entitlements (identifier, name, criticality)
+RESOURCES: list[tuple[str, str, str, str, str, list[tuple[str, str, str]]]] = [
+    ("ad", "Active Directory", "CRITICAL", "it", AUTO, [
+        ("CN=All Staff", "All Staff", "LOW"), ("CN=VPN Users", "VPN Users", "MEDIUM"),
+        ("CN=IT Admins", "IT Admins", "CRITICAL"), ("CN=Finance Share", "Finance Share", "HIGH"),
+        ("CN=Engineering", "Engineering", "MEDIUM"), ("CN=Domain Admins", "Domain Admins", "CRITICAL")]),
+    ("o365", "Office 365", "HIGH", "it", AUTO, [
+        ("E3", "Microsoft 365 E3", "LOW"), ("E5", "Microsoft 365 E5", "MEDIUM"),
+        ("teams-admin", "Teams Administrator", "HIGH")]),
+    ("sap", "SAP ERP", "CRITICAL", "finance", MANUAL, [
+        ("FI_AP_CLERK", "Accounts Payable Clerk", "HIGH"), ("FI_GL_ACCOUNTANT", "General Ledger Accountant", "HIGH"),
+        ("FI_APPROVER", "Payment Approver", "CRITICAL"), ("MM_BUYER", "Purchasing Buyer", "HIGH"),
+        ("MM_WAREHOUSE", "Warehouse Clerk", "MEDIUM"), ("SAP_ALL", "SAP_ALL (superuser)", "CRITICAL")]),
+    ("salesforce", "Salesforce", "HIGH", "sales", AUTO, [
+        ("sales-user", "Sales User", "MEDIUM"), ("sales-manager", "Sales Manager", "HIGH"),
+        ("marketing-user", "Marketing User", "MEDIUM"), ("sf-admin", "System Administrator", "CRITICAL")]),
+    ("github", "GitHub", "HIGH", "engineering", AUTO, [
+        ("developers", "Developers", "MEDIUM"), ("maintainers", "Maintainers", "HIGH"),
+        ("owners", "Organization Owners", "CRITICAL")]),
+    ("jira", "Jira", "MEDIUM", "engineering", AUTO, [
+        ("jira-software-users", "Software Users", "LOW"), ("jira-administrators", "Administrators", "HIGH")]),
+    ("aws", "Amazon Web Services", "CRITICAL", "it", MANUAL, [
+        ("ReadOnlyAccess", "Read-only", "MEDIUM"), ("PowerUserAccess", "Power User", "HIGH"),
+        ("AdministratorAccess", "Administrator", "CRITICAL")]),
+    ("servicenow", "ServiceNow", "MEDIUM", "it", AUTO, [
+        ("itil", "ITIL Agent", "MEDIUM"), ("approver_user", "Approver", "LOW"), ("admin", "Administrator", "HIGH")]),
+    ("slack", "Slack", "LOW", "it", AUTO, [
+        ("member", "Member", "LOW"), ("workspace-admin", "Workspace Admin", "HIGH")]),
+    ("workday", "Workday", "HIGH", "hr", MANUAL, [
+        ("employee", "Employee Self-Service", "LOW"), ("hr-partner", "HR Partner", "HIGH"),
+        ("payroll", "Payroll Administrator", "CRITICAL")]),
+]  # fmt: skip
+
+# entitlements each department's role holds (by resource code)
+ROLE_ENTITLEMENTS: dict[str, dict[str, list[str]]] = {
+    "it": {"ad": ["CN=All Staff", "CN=VPN Users", "CN=IT Admins"], "o365": ["E5"], "slack": ["member"],
+           "servicenow": ["itil"], "aws": ["ReadOnlyAccess"]},
+    "engineering": {"ad": ["CN=All Staff", "CN=VPN Users", "CN=Engineering"], "o365": ["E3"], "slack": ["member"],
+                    "github": ["developers"], "jira": ["jira-software-users"], "aws": ["ReadOnlyAccess"]},
+    "finance": {"ad": ["CN=All Staff", "CN=Finance Share"], "o365": ["E3"], "slack": ["member"],
+                "sap": ["FI_AP_CLERK", "FI_GL_ACCOUNTANT"], "workday": ["employee"]},
+    "sales": {"ad": ["CN=All Staff", "CN=VPN Users"], "o365": ["E3"], "slack": ["member"],
+              "salesforce": ["sales-user"]},
+    "hr": {"ad": ["CN=All Staff"], "o365": ["E3"], "slack": ["member"], "workday": ["employee", "hr-partner"]},
+    "operations": {"ad": ["CN=All Staff"], "o365": ["E3"], "slack": ["member"], "sap": ["MM_BUYER", "MM_WAREHOUSE"],
+                   "servicenow": ["approver_user"]},
+    "legal": {"ad": ["CN=All Staff"], "o365": ["E5"], "slack": ["member"]},
+    "marketing": {"ad": ["CN=All Staff"], "o365": ["E3"], "slack": ["member"], "salesforce": ["marketing-user"]},
+}  # fmt: skip
+
+
+class Command(BaseCommand):
+    help = "Load a demo company (users, resources, roles, accounts). Does nothing when it is already loaded."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--users", type=int, default=300, help="How many employees (default 300, at least 30)."
+        )
+        parser.add_argument(
+            "--seed", type=int, default=42, help="Random seed: the same seed gives the same company."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        count = options["users"]
+        if count < 30:
+            raise CommandError(
+                "--users must be at least 30 (a CEO, then a head and a few people per department)."
+            )
+        if (
+            Organization.objects.filter(code=ROOT_ORG).exists()
+            or User.objects.filter(username="admin").exists()
+        ):
+            self.stdout.write(
+                "Demo data is already loaded (organization 'atlantico' or user 'admin' exists): nothing done."
+            )
+            return
+        started = timezone.now()
+        with transaction.atomic():
+            demo = Demo(random.Random(options["seed"]), count)  # noqa: S311 - demo data, not security
+            summary = demo.load()
+        for warning in demo.warnings:
+            self.stderr.write(self.style.WARNING(f"warning: {warning}"))
+        seconds = (timezone.now() - started).total_seconds()
+        self.stdout.write(self.style.SUCCESS(f"Demo company loaded in {seconds:.1f}s: {summary}"))
+        password = os.environ.get("BLAZON_DEMO_PASSWORD")
+        self.stdout.write(
+            f"  console: admin / {password or ADMIN_PASSWORD}   (also helpdesk, auditor)\n"
+            f"  workspace: any demo user / {password or USER_PASSWORD}"
+        )
+
+
+class Demo:
+    """Builds the demo company; one method per part so each is easy to find and change."""
+
+    def __init__(self, rng: random.Random, count: int) -> None:
+        self.rng = rng
+        self.count = count
+        self.admin: User | None = None
+        env_password = os.environ.get("BLAZON_DEMO_PASSWORD")
+        self.admin_password = env_password or ADMIN_PASSWORD
+        self.user_hash = make_password(env_password or USER_PASSWORD)  # hashed once, shared
+        self.resources: dict[str, Resource] = {}
+        self.entitlements: dict[tuple[str, str], Any] = {}
+        self.people: dict[str, list[User]] = {}
+        self.heads: dict[str, User] = {}
+        self.warnings: list[str] = []
+
+    def load(self) -> str:
+        self.console_users()
+        self.policy_and_attributes()
+        self.organizations()
+        self.employees()
+        self.resources_and_entitlements()
+        self.roles()
+        self.manual_grants()
+        self.special_accounts()
+        self.life_cycle()
+        return (
+            f"{User.objects.count()} users, {Resource.objects.count()} resources, "
+            f"{Account.objects.count()} accounts, {RoleChange.objects.count()} role items"
+        )
+
+    # -- people ----------------------------------------------------------------------------------
+
+    def console_users(self) -> None:
+        admin = users.user_create(
+            actor=None,
+            source=SOURCE,
+            data={"username": "admin", "first_name": "Blazon", "last_name": "Administrator",
+                  "email": "admin@atlantico.example", "job_title": "Identity Administrator",
+                  "password": self.admin_password},
+        )  # fmt: skip
+        self.admin = admin
+        users.users_bulk_create(
+            actor=admin,
+            source=SOURCE,
+            rows=[
+                {"username": "helpdesk", "first_name": "Help", "last_name": "Desk", "job_title": "Help Desk Agent",
+                 "email": "helpdesk@atlantico.example"},
+                {"username": "auditor", "first_name": "Internal", "last_name": "Auditor", "job_title": "IT Auditor",
+                 "email": "auditor@atlantico.example"},
+            ],
+            password_hash=self.user_hash,
+        )  # fmt: skip
+        for username, role, superuser in (
+            ("admin", ConsoleRole.ADMINISTRATOR, True),
+            ("helpdesk", ConsoleRole.HELPDESK, False),
+            ("auditor", ConsoleRole.AUDITOR, False),
+        ):
+            User.objects.filter(username=username).update(
+                console_role=role, is_superuser=superuser, is_staff=superuser
+            )
+            user = User.objects.get(username=username)
+            audit_record(
+                actor=admin,
+                action="user.console_role_granted",
+                obj=user,
+                new={"console_role": role, "is_superuser": superuser},
+                source=SOURCE,
+                subject_user_id=user.pk,
+            )
+
+    def policy_and_attributes(self) -> None:
+        config.username_policy_update(
+            actor=self.admin,
+            source=SOURCE,
+            data={
+                "patterns": ["{first}.{last}", "{first}.{middle_initial}.{last}", "{f}{last}"],
+                "max_length": 30,
+            },
+        )
+        config.attribute_definition_create(
+            actor=self.admin, source=SOURCE, scope="USER", name="employee_id", label="Employee ID",
+            unique=True, regex=r"E\d{5}", position=1,
+        )  # fmt: skip
+        config.attribute_definition_create(
+            actor=self.admin, source=SOURCE, scope="USER", name="cost_center", label="Cost center", position=2
+        )
+        config.attribute_definition_create(
+            actor=self.admin, source=SOURCE, scope="USER", name="contractor", label="Contractor", type="BOOLEAN",
+            position=3,
+        )  # fmt: skip
+
+    def organizations(self) -> None:
+        root = config.organization_create(
+            actor=self.admin, source=SOURCE, code=ROOT_ORG, name="Atlântico Indústrias S.A."
+        )
+        self.orgs = {ROOT_ORG: root}
+        for code, name, *_ in DEPARTMENTS:
+            self.orgs[code] = config.organization_create(
+                actor=self.admin, source=SOURCE, code=code, name=name, parent=root
+            )
+
+    def _name(self, used: set[tuple[str, str, str]]) -> tuple[str, str, str]:
+        while True:
+            name = (self.rng.choice(FIRST_NAMES), self.rng.choice(MIDDLE_NAMES), self.rng.choice(LAST_NAMES))
+            if name not in used or len(used) > 5000:
+                used.add(name)
+                return name
+
+    def employees(self) -> None:
+        """The CEO, one head per department reporting to the CEO, and the people reporting to
+        their head or to one of the department's managers. Usernames are chosen here (first.last,
+        then a number) so the e-mail addresses can follow them."""
+        rng = self.rng
+        used: set[tuple[str, str, str]] = set()
+        explicit: set[str] = {"admin", "helpdesk", "auditor"}
+        total_share = sum(d[2] for d in DEPARTMENTS)
+        managers_rows: list[dict] = []
+        staff_rows: list[dict] = []
+        number = iter(range(10001, 99999))
+        head_of: dict[str, str] = {}
+
+        def row(
+            first: str, middle: str, last: str, dept: str, title: str, manager: str | None, **kw: Any
+        ) -> dict:
+            emp = next(number)
+            started = date(2015, 1, 1) + timedelta(days=rng.randrange(0, 3650))
+            return {
+                "first_name": first,
+                "middle_name": middle,
+                "last_name": last,
+                "email": f"{kw['username']}@atlantico.example",
+                "organization": dept,
+                "department": dict((d[0], d[1]) for d in DEPARTMENTS)[dept] if dept != ROOT_ORG else "Board",
+                "job_title": title,
+                "employee_type": "contractor" if kw.get("contractor") else "employee",
+                "manager": manager,
+                "start_date": started,
+                "attributes": {
+                    "employee_id": f"E{emp}",
+                    "cost_center": f"CC-{dept.upper()[:4]}-{emp % 7 + 1}",
+                    "contractor": bool(kw.get("contractor")),
+                },  # fmt: skip
+                "username": kw["username"],
+            }
+
+        def username(first: str, last: str) -> str:
+            values = users.username_placeholders(first_name=first, last_name=last)
+            base = f"{values['first']}.{values['last']}".lower()
+            name, n = base, 1
+            while name in explicit:
+                n += 1
+                name = f"{base}{n}"
+            explicit.add(name)
+            return name
+
+        first, middle, last = self._name(used)
+        ceo = username(first, last)
+        managers_rows.append(
+            row(first, middle, last, ROOT_ORG, "Chief Executive Officer", None, username=ceo)
+        )
+        sizes = {d[0]: max(3, round((self.count - 1) * d[2] / total_share)) for d in DEPARTMENTS}
+        biggest = max(sizes, key=sizes.__getitem__)
+        sizes[biggest] += self.count - 1 - sum(sizes.values())  # the exact total asked for
+        for code, _name, _share, titles, _res in DEPARTMENTS:
+            size = sizes[code]
+            first, middle, last = self._name(used)
+            head = username(first, last)
+            managers_rows.append(row(first, middle, last, code, titles[0], ceo, username=head))
+            leads = [head]
+            for _ in range(max(1, (size - 1) // 8)):
+                first, middle, last = self._name(used)
+                lead = username(first, last)
+                managers_rows.append(row(first, middle, last, code, titles[1], head, username=lead))
+                leads.append(lead)
+            head_of[head] = code
+            for _ in range(size - len(leads)):
+                first, middle, last = self._name(used)
+                staff_rows.append(
+                    row(first, middle, last, code, rng.choice(titles[2:]), rng.choice(leads),
+                        contractor=rng.random() < 0.08, username=username(first, last))
+                )  # fmt: skip
+        users.users_bulk_create(
+            actor=self.admin, source="import", rows=managers_rows + staff_rows, password_hash=self.user_hash
+        )
+        demo = User.objects.filter(organization__isnull=False).select_related("organization")
+        for user in demo.order_by("pk"):
+            self.people.setdefault(user.organization.code, []).append(user)
+            if user.username in head_of:
+                self.heads[head_of[user.username]] = user
+        for code, head in self.heads.items():
+            config.organization_update(
+                actor=self.admin, source=SOURCE, organization=self.orgs[code], data={"owner": head.pk}
+            )
+
+    # -- applications ----------------------------------------------------------------------------
+
+    def resources_and_entitlements(self) -> None:
+        for code, name, criticality, owner_dept, mode, entitlements in RESOURCES:
+            owners = [self.heads[owner_dept].pk] if owner_dept in self.heads else []
+            modes = {event: mode for event in ProvisioningEvent.values}
+            self.resources[code] = config.resource_create(
+                actor=self.admin, source=SOURCE, code=code, name=name, criticality=criticality,
+                owners=owners, provisioning_modes=modes, description=f"{name} of Atlântico Indústrias.",
+            )  # fmt: skip
+            for identifier, ent_name, ent_criticality in entitlements:
+                self.entitlements[(code, identifier)] = config.entitlement_create(
+                    actor=self.admin, source=SOURCE, resource=self.resources[code], identifier=identifier,
+                    name=ent_name, criticality=ent_criticality, owner=owners[0] if owners else None,
+                    self_service=ent_criticality != "CRITICAL",
+                )  # fmt: skip
+
+    def roles(self) -> None:
+        """Members first, items afterwards: each item then reaches every member in one set-based
+        fan-out instead of one per member."""
+        for code, name, _share, _titles, resource_codes in DEPARTMENTS:
+            role = config.role_create(
+                actor=self.admin, source=SOURCE, code=f"{code}-staff", name=f"{name} staff",
+                description=f"Baseline access for everyone in {name}.", owner=self.heads.get(code),
+            )  # fmt: skip
+            for user in self.people.get(code, []):
+                access.role_grant(actor=self.admin, source=SOURCE, user=user, role=role)
+            for res_code in resource_codes:
+                self._role_item(role, resource=self.resources[res_code])
+                for ent_id in ROLE_ENTITLEMENTS[code].get(res_code, []):
+                    self._role_item(role, entitlement=self.entitlements[(res_code, ent_id)])
+
+    def _role_item(self, role: Any, *, resource: Resource | None = None, entitlement: Any = None) -> None:
+        change = access.role_change_submit(
+            actor=self.admin,
+            source=SOURCE,
+            role=role,
+            action="ADD",
+            resource=resource,
+            entitlement=entitlement,
+        )
+        access.role_change_apply(role_change_id=change.pk)  # now, not after commit: later steps build on it
+
+    def _account(self, user: User, res_code: str) -> Account:
+        account = Account.objects.filter(
+            owner=user, resource=self.resources[res_code], account_type="REGULAR"
+        ).first()
+        return account or access.account_create(
+            actor=self.admin, source=SOURCE, resource=self.resources[res_code], owner=user
+        )
+
+    def manual_grants(self) -> None:
+        """A few accesses outside the roles: what certification campaigns will ask about."""
+        rng = self.rng
+        grants = [
+            ("engineering", "github", "maintainers", 4),
+            ("it", "aws", "PowerUserAccess", 3),
+            ("finance", "sap", "FI_APPROVER", 2),
+            ("sales", "salesforce", "sales-manager", 2),
+            ("it", "ad", "CN=Domain Admins", 1),
+            ("operations", "jira", "jira-software-users", 2),
+        ]
+        for dept, res_code, ent_id, n in grants:
+            people = [u for u in self.people.get(dept, []) if u != self.heads.get(dept)]
+            for user in rng.sample(people, min(n, len(people))):
+                access.membership_grant(
+                    actor=self.admin, source=SOURCE, account=self._account(user, res_code),
+                    entitlement=self.entitlements[(res_code, ent_id)],
+                )  # fmt: skip
+
+    def special_accounts(self) -> None:
+        rng = self.rng
+        it_people = self.people.get("it", [])
+        # orphans: found on the applications, nobody owns them
+        for res_code, identifier in [
+            ("ad", "svc-backup"), ("ad", "old.contractor"), ("sap", "RFC_BATCH"), ("salesforce", "integration.user"),
+            ("github", "ci-bot"), ("aws", "legacy-deployer"),
+        ]:  # fmt: skip
+            access.account_create(
+                actor=self.admin, source=SOURCE, resource=self.resources[res_code], identifier=identifier
+            )
+        # shared accounts, with a responsible user and members
+        for res_code, identifier, dept in [
+            ("o365", "finance.shared", "finance"),
+            ("slack", "sales-events", "sales"),
+        ]:
+            responsible = self.heads.get(dept) or self.admin
+            account = access.account_create(
+                actor=self.admin, source=SOURCE, resource=self.resources[res_code], identifier=identifier,
+                account_type=AccountType.SHARED, responsible=responsible,
+            )  # fmt: skip
+            members = rng.sample(self.people.get(dept, []), min(4, len(self.people.get(dept, []))))
+            SharedAccountMember.objects.bulk_create(
+                [SharedAccountMember(account=account, user=u) for u in members]
+            )
+            audit_record(
+                actor=self.admin, action="account.shared_members_added", obj=account, source=SOURCE,
+                new={"members": [u.username for u in members]},
+            )  # fmt: skip
+        # administrative accounts, each with a responsible administrator
+        admins = it_people[:3] or [self.admin]
+        for res_code, identifier in [
+            ("ad", "adm-domain"),
+            ("aws", "root"),
+            ("sap", "SAP_ADMIN"),
+            ("github", "org-admin"),
+        ]:
+            access.account_create(
+                actor=self.admin, source=SOURCE, resource=self.resources[res_code], identifier=identifier,
+                account_type=AccountType.ADMINISTRATIVE, responsible=rng.choice(admins),
+            )  # fmt: skip
+        # a temporary account for a consultant, expiring in 30 days
+        access.account_create(
+            actor=self.admin, source=SOURCE, resource=self.resources["aws"], identifier="consultant.audit2025",
+            is_temporary=True, expires_at=timezone.now() + timedelta(days=30),
+        )  # fmt: skip
+
+    def life_cycle(self) -> None:
+        """A few people on leave (INACTIVE) and a few who left (REVOKED)."""
+        try:
+            from directory.services import lifecycle
+        except ImportError:  # the life-cycle services are not installed in this tree
+            return
+        staff = [
+            u for code, people in sorted(self.people.items()) for u in people if u not in self.heads.values()
+        ]
+        staff = [u for u in staff if not u.direct_reports.exists()]
+        chosen = self.rng.sample(staff, min(len(staff), max(2, self.count // 50)))
+        half = len(chosen) // 2
+        try:
+            with transaction.atomic():
+                for user in chosen[:half]:
+                    lifecycle.user_inactivate(actor=self.admin, source=SOURCE, user=user)
+                for user in chosen[half:]:
+                    lifecycle.user_revoke(actor=self.admin, source=SOURCE, user=user)
+        except DatabaseError as exc:  # keep the rest of the demo usable; say what is missing
+            self.warnings.append(
+                f"life-cycle services failed on this database, every demo user stays ACTIVE: {exc}"
+            )
