@@ -486,22 +486,32 @@ def role_change_preview(
     if action == RoleChange.Action.ADD:
         has_resource = RoleResource.objects.filter(role=role, resource=res).exists()
         out["adds_resource"] = int(not has_resource)
+        live = regular.exclude(status=AccountStatus.REVOKED)
+        reactivated = 0
         if not has_resource:
-            out["accounts_to_create"] = members.exclude(
-                user_id__in=Account.objects.filter(resource=res, account_type=AccountType.REGULAR).values(
-                    "owner_id"
+            # what grant_resource does: create for ACTIVE/INACTIVE members without a regular
+            # account, re-activate the REVOKED accounts of ACTIVE members, adopt the others
+            out["accounts_to_create"] = (
+                members.filter(user__status__in=[UserStatus.ACTIVE, UserStatus.INACTIVE])
+                .exclude(
+                    user_id__in=Account.objects.filter(resource=res, account_type=AccountType.REGULAR).values(
+                        "owner_id"
+                    )
                 )
-            ).count()
-            out["accounts_to_adopt"] = (
-                regular.exclude(status=AccountStatus.REVOKED).exclude(role_grants__role=role).count()
+                .count()
             )
+            reactivated = regular.filter(status=AccountStatus.REVOKED, owner__status=UserStatus.ACTIVE).count()
+            out["accounts_to_reactivate"] = reactivated
+            out["accounts_to_adopt"] = live.exclude(role_grants__role=role).count()
         else:
             out["accounts_to_create"] = 0
             out["accounts_to_adopt"] = 0
         if ent is not None:
-            held = EntitlementMembership.objects.filter(entitlement=ent, account__in=regular)
+            # the entitlement goes on every live regular account the members will hold
+            held = EntitlementMembership.objects.filter(entitlement=ent, account__in=live)
+            held_count = held.count()
             out["memberships_to_adopt"] = held.exclude(role_grants__role=role).count()
-            out["memberships_to_create"] = out["members"] - held.count()
+            out["memberships_to_create"] = live.count() + out["accounts_to_create"] + reactivated - held_count
         return out
     if action != RoleChange.Action.REMOVE:
         raise ValidationFailed(f"Unknown action {action!r}.", fields={"action": ["ADD or REMOVE."]})

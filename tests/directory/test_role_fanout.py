@@ -345,6 +345,7 @@ def test_preview_matches_what_the_change_does(django_capture_on_commit_callbacks
         "members": 5,
         "adds_resource": 1,
         "accounts_to_create": 4,
+        "accounts_to_reactivate": 0,
         "accounts_to_adopt": 1,
         "memberships_to_adopt": 0,
         "memberships_to_create": 5,
@@ -353,6 +354,24 @@ def test_preview_matches_what_the_change_does(django_capture_on_commit_callbacks
     assert change.result["accounts_created"] == preview["accounts_to_create"]
     assert change.result["accounts_adopted"] == preview["accounts_to_adopt"]
     assert change.result["memberships_created"] == preview["memberships_to_create"]
+
+
+def test_preview_does_not_count_members_whose_account_is_revoked(django_capture_on_commit_callbacks):
+    """The resource is already in the role; one member's account was revoked on the resource:
+    the new entitlement can only go on the live accounts, and the preview says so."""
+    res = make_resource()
+    role = make_role()
+    users = [make_user() for _ in range(3)]
+    add_members(role, users)
+    apply(role, "ADD", resource=res, capture=django_capture_on_commit_callbacks)
+    Account.objects.filter(owner=users[0], resource=res).update(status=AccountStatus.REVOKED)
+    ent = Entitlement.objects.create(resource=res, identifier="readers", name="Readers")
+
+    preview = access.role_change_preview(role=role, action="ADD", entitlement=ent)
+    assert (preview["members"], preview["adds_resource"], preview["memberships_to_create"]) == (3, 0, 2)
+    change = apply(role, "ADD", entitlement=ent, capture=django_capture_on_commit_callbacks)
+    assert change.result["memberships_created"] == 2
+    assert EntitlementMembership.objects.filter(entitlement=ent).count() == 2
 
 
 @pytest.mark.parametrize("members", [5, 60])
