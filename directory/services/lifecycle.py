@@ -133,21 +133,38 @@ class _AccountRow:
     modes: dict[str, str]
 
 
+def _ids_in(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """``column`` among ``ids``: one array parameter on PostgreSQL, a list elsewhere (SQLite)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(ids)]
+    return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
+
+
 def _accounts_set_status(where: str, params: Sequence[Any], *, to: str, now: datetime) -> list[_AccountRow]:
-    """Move the accounts matching ``where`` (on alias ``x``) to status ``to`` in one statement;
-    returns what changed with the resource's provisioning modes."""
-    extra = ", management = %s" if to == AccountStatus.REVOKED else ""
-    extra_params: list[Any] = [Management.MANUAL] if to == AccountStatus.REVOKED else []
-    sql = f"""
-        UPDATE directory_account a SET status = %s, status_changed_at = %s, updated_at = %s{extra}
-        FROM (SELECT x.id, x.status FROM directory_account x WHERE {where} ORDER BY x.id FOR UPDATE) o,
-             directory_resource r
-        WHERE a.id = o.id AND r.id = a.resource_id
-        RETURNING a.id, a.identifier, a.owner_id, o.status, a.resource_id, r.code, r.provisioning_modes
+    """Move the accounts matching ``where`` (on alias ``x``) to status ``to``: one locking
+    SELECT and one UPDATE whatever their number; returns what changed with the resource's
+    provisioning modes. Portable SQL: the embedded mode runs it on SQLite."""
+    lock = " FOR UPDATE OF x" if connection.features.has_select_for_update_of else ""
+    select = f"""
+        SELECT x.id, x.identifier, x.owner_id, x.status, x.resource_id, r.code, r.provisioning_modes
+        FROM directory_account x JOIN directory_resource r ON r.id = x.resource_id
+        WHERE {where} ORDER BY x.id{lock}
     """  # noqa: S608 -- `where` is code, values are parameters
     with connection.cursor() as cur:
-        cur.execute(sql, [to, now, now, *extra_params, *params])
+        cur.execute(select, list(params))
         rows = cur.fetchall()
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        extra = ", management = %s" if to == AccountStatus.REVOKED else ""
+        extra_params: list[Any] = [Management.MANUAL] if to == AccountStatus.REVOKED else []
+        for start in range(0, len(ids), 10_000):
+            id_sql, id_params = _ids_in("id", ids[start : start + 10_000])
+            cur.execute(
+                f"UPDATE directory_account SET status = %s, status_changed_at = %s, updated_at = %s{extra} "  # noqa: S608
+                f"WHERE {id_sql}",
+                [to, now, now, *extra_params, *id_params],
+            )
     out = []
     for acc_id, ident, owner_id, old, res_id, code, modes in rows:
         if isinstance(modes, str):
@@ -216,13 +233,15 @@ def _drop_entitlements_of(account_ids: Sequence[int]) -> None:
         return
     ids = list(account_ids)
     with connection.cursor() as cur:
-        cur.execute(
-            "DELETE FROM directory_membershiprolegrant WHERE membership_id IN "
-            "(SELECT id FROM directory_entitlementmembership WHERE account_id = ANY(%s))",
-            [ids],
-        )
-        cur.execute("DELETE FROM directory_entitlementmembership WHERE account_id = ANY(%s)", [ids])
-        cur.execute("DELETE FROM directory_accountrolegrant WHERE account_id = ANY(%s)", [ids])
+        for start in range(0, len(ids), 10_000):
+            id_sql, id_params = _ids_in("account_id", ids[start : start + 10_000])
+            cur.execute(
+                "DELETE FROM directory_membershiprolegrant WHERE membership_id IN "  # noqa: S608
+                f"(SELECT id FROM directory_entitlementmembership WHERE {id_sql})",
+                id_params,
+            )
+            cur.execute(f"DELETE FROM directory_entitlementmembership WHERE {id_sql}", id_params)  # noqa: S608
+            cur.execute(f"DELETE FROM directory_accountrolegrant WHERE {id_sql}", id_params)  # noqa: S608
 
 
 _OWNED = "x.owner_id = %s AND (x.account_type = 'REGULAR' OR x.is_temporary)"
