@@ -5,6 +5,7 @@ Not collected by the normal run (the file name does not start with ``test_``); r
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -27,8 +28,6 @@ def test_take_screenshots(page):
     world = data.build(rich=True)
     log_in(page, "admin", data.PASSWORD)
     expect(page.locator("canvas").first).to_be_visible()
-    page.wait_for_timeout(300)  # let Chart.js draw
-    shot(page, "dashboard")
 
     user = world["users"]["elisa.rocha"]
     page.goto(f"/console/users/{user.pk}/?tab=entitlements")
@@ -56,3 +55,16 @@ def test_take_screenshots(page):
     log_in(page, "diego.ferreira", data.PASSWORD)
     page.goto("/workspace/accesses/")
     shot(page, "workspace")
+
+
+def test_take_demo_company_screenshots(page):
+    """The README's pictures: the demo company that ``./bin/run`` loads."""
+    from django.core.management import call_command
+
+    call_command("load_demo", "--users", "300", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    log_in(page, "admin", "blazon-admin-demo")
+    expect(page.locator("canvas").first).to_be_visible()
+    page.wait_for_timeout(500)  # let Chart.js draw
+    shot(page, "dashboard")
+    page.goto("/console/users/?q=silva")
+    shot(page, "users-list")
