@@ -206,24 +206,8 @@ def audit_record(
     return event
 
 
-_COPY_COLUMNS = (
-    "seq",
-    "created_at",
-    "actor_id",
-    "actor_repr",
-    "action",
-    "object_type",
-    "object_id",
-    "object_repr",
-    "subject_user_id",
-    "old_values",
-    "new_values",
-    "source",
-    "correlation_id",
-    "client_ip",
-    "prev_hash",
-    "hash",
-)
+_COPY_COLUMNS = (*_HASHED_FIELDS, "hash")
+_JSON_FIELDS = frozenset({"old_values", "new_values"})
 
 
 def audit_record_many(
@@ -247,16 +231,7 @@ def audit_record_many(
         AuditEvent._meta.db_table,
         _COPY_COLUMNS,
         (
-            (
-                *(v[name] for name in _COPY_COLUMNS[:9]),
-                as_json(v["old_values"]),
-                as_json(v["new_values"]),
-                v["source"],
-                v["correlation_id"],
-                v["client_ip"],
-                v["prev_hash"],
-                v["hash"],
-            )
+            tuple(as_json(v[name]) if name in _JSON_FIELDS else v[name] for name in _COPY_COLUMNS)
             for v in _build_values(entries, actor=actor, source=source, head=head)
         ),
     )
