@@ -445,6 +445,22 @@ ENTITLEMENT_FIELDS = (
 )
 
 
+def _catalog_fields_apply(obj: Entitlement | Role, data: Mapping[str, Any]) -> None:
+    """The catalog fields entitlements and roles share: name, description, owner, criticality
+    and the self-service and certifiable flags."""
+    if "name" in data:
+        obj.name = _clean_text(data["name"], "name", max_length=200)
+    if "description" in data:
+        obj.description = _clean_text(data["description"], "description", max_length=0, required=False)
+    if "owner" in data:
+        obj.owner = _resolve(User, data["owner"], "owner", label="user")
+    if "criticality" in data:
+        obj.criticality = _clean_choice(data["criticality"], "criticality", Criticality)
+    for flag in ("self_service", "certifiable"):
+        if flag in data:
+            setattr(obj, flag, _clean_bool(data[flag], flag))
+
+
 def _entitlement_apply(ent: Entitlement, data: Mapping[str, Any]) -> None:
     _check_keys(data, ENTITLEMENT_FIELDS)
     if "resource" in data:
@@ -465,17 +481,7 @@ def _entitlement_apply(ent: Entitlement, data: Mapping[str, Any]) -> None:
                 f"Resource already has an entitlement {ent.identifier!r}.",
                 fields={"identifier": ["This resource already has an entitlement with this identifier."]},
             )
-    if "name" in data:
-        ent.name = _clean_text(data["name"], "name", max_length=200)
-    if "description" in data:
-        ent.description = _clean_text(data["description"], "description", max_length=0, required=False)
-    if "owner" in data:
-        ent.owner = _resolve(User, data["owner"], "owner", label="user")
-    if "criticality" in data:
-        ent.criticality = _clean_choice(data["criticality"], "criticality", Criticality)
-    for flag in ("self_service", "certifiable"):
-        if flag in data:
-            setattr(ent, flag, _clean_bool(data[flag], flag))
+    _catalog_fields_apply(ent, data)
     if "attributes" in data:
         ent.attributes = _attributes_validate(
             AttributeScope.ENTITLEMENT, data["attributes"], ent.resource, ent.pk
@@ -581,17 +587,7 @@ def _role_apply(role: Role, data: Mapping[str, Any]) -> None:
                 f"A role with code {role.code!r} already exists.",
                 fields={"code": ["A role with this code already exists."]},
             )
-    if "name" in data:
-        role.name = _clean_text(data["name"], "name", max_length=200)
-    if "description" in data:
-        role.description = _clean_text(data["description"], "description", max_length=0, required=False)
-    if "owner" in data:
-        role.owner = _resolve(User, data["owner"], "owner", label="user")
-    if "criticality" in data:
-        role.criticality = _clean_choice(data["criticality"], "criticality", Criticality)
-    for flag in ("self_service", "certifiable"):
-        if flag in data:
-            setattr(role, flag, _clean_bool(data[flag], flag))
+    _catalog_fields_apply(role, data)
 
 
 @transaction.atomic
