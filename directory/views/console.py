@@ -412,7 +412,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "account": account,
         "granting_roles": [g.role for g in account.role_grants.select_related("role").order_by("role__name")],
         "memberships": [(m, grants.get(m.pk, [])) for m in memberships],
-        "shared_members": account.shared_members.select_related("user"),
+        "shared_members": account.shared_members.select_related("user").order_by("user__username"),
         "history": AuditEvent.objects.filter(
             object_type=Account._meta.label, object_id=str(account.pk)
         ).order_by("-seq")[:50]

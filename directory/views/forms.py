@@ -67,6 +67,10 @@ class UsersChoiceField(forms.CharField):
         return [found[n.lower()] for n in names]
 
 
+class SharedMemberForm(forms.Form):
+    user = UserChoiceField(help_text="Username of the member to add.")
+
+
 class _Governed(forms.Form):
     criticality = forms.ChoiceField(choices=Criticality.choices, initial=Criticality.MEDIUM)
     self_service = forms.BooleanField(

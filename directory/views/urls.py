@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import path
 
 from blazon.audit import views as audit
-from directory.views import console, console_config, workspace
+from directory.views import console, console_access, console_config, workspace
 
 console_urlpatterns = [
     path("login/", console.ConsoleLoginView.as_view(), name="login"),
@@ -29,6 +29,15 @@ console_urlpatterns = [
     # accounts
     path("accounts/", console.accounts_list, name="accounts"),
     path("accounts/<int:pk>/", console.account_detail, name="account_detail"),
+    path("accounts/<int:pk>/members/", console_access.shared_member_add, name="shared_member_add"),
+    path(
+        "accounts/<int:pk>/members/search/", console_access.shared_member_search, name="shared_member_search"
+    ),
+    path(
+        "accounts/<int:pk>/members/<int:member_id>/remove/",
+        console_access.shared_member_remove,
+        name="shared_member_remove",
+    ),
     # entitlements
     path("entitlements/", console.entitlements_list, name="entitlements"),
     path("entitlements/new/", console_config.entitlement_edit, name="entitlement_new"),

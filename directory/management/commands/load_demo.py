@@ -32,7 +32,6 @@ from directory.models import (
     ProvisioningMode,
     Resource,
     RoleChange,
-    SharedAccountMember,
     User,
 )
 from directory.services import access, config, users
@@ -455,13 +454,8 @@ class Demo:
                 account_type=AccountType.SHARED, responsible=responsible,
             )  # fmt: skip
             members = rng.sample(self.people.get(dept, []), min(4, len(self.people.get(dept, []))))
-            SharedAccountMember.objects.bulk_create(
-                [SharedAccountMember(account=account, user=u) for u in members]
-            )
-            audit_record(
-                actor=self.admin, action="account.shared_members_added", obj=account, source=SOURCE,
-                new={"members": [u.username for u in members]},
-            )  # fmt: skip
+            for member in members:
+                access.shared_member_add(actor=self.admin, source=SOURCE, account=account, user=member)
         # administrative accounts, each with a responsible administrator
         admins = it_people[:3] or [self.admin]
         for res_code, identifier in [
