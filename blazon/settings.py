@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "directory",
     "vault",
     "provisioning",
+    "requests_workflow",
 ]
 
 MIDDLEWARE = [
@@ -215,6 +216,18 @@ CELERY_BEAT_SCHEDULE = {
     "directory-expire-temporary-accounts": {
         "task": "directory.tasks.expire_temporary_accounts",
         "schedule": timedelta(minutes=15),
+    },
+    "requests-start-due": {
+        "task": "requests_workflow.tasks.start_due_requests",
+        "schedule": timedelta(minutes=5),
+    },
+    "requests-notify-expiring-access": {
+        "task": "requests_workflow.tasks.notify_expiring_access",
+        "schedule": timedelta(hours=1),
+    },
+    "requests-end-expired-access": {
+        "task": "requests_workflow.tasks.end_expired_access",
+        "schedule": timedelta(minutes=5),
     },
 }
 

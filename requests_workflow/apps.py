@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class RequestsWorkflowConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "requests_workflow"
+    verbose_name = "Requests and tasks"

@@ -1,0 +1,320 @@
+"""Requests and tasks (seed 002, "Requisições" and "Tarefas").
+
+Every manual change to users, accounts, entitlement memberships and role memberships is a
+``Request`` of one of 20 types carried through five stages (creation, validation policies,
+approval and SoD, persistence in the directory, provisioning). ``RequestEvent`` rows are its
+timeline; ``Task`` rows are the work people do for it (approve, resolve a conflict, provision).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from directory.models import Criticality, Source
+
+
+class RequestType(models.TextChoices):
+    """The 20 request types; the codes are stable (API, import files, audit)."""
+
+    CREATE_USER = "CREATE_USER", "New user"
+    UPDATE_USER = "UPDATE_USER", "Update user"
+    REVOKE_USER = "REVOKE_USER", "Revoke user"
+    ACTIVATE_USER = "ACTIVATE_USER", "Activate user"
+    INACTIVATE_USER = "INACTIVATE_USER", "Inactivate user"
+    LOCK_USER = "LOCK_USER", "Lock user"
+    UNLOCK_USER = "UNLOCK_USER", "Unlock user"
+    RESET_PASSWORD = "RESET_PASSWORD", "Reset password"
+    CREATE_ACCOUNT = "CREATE_ACCOUNT", "New account"
+    UPDATE_ACCOUNT = "UPDATE_ACCOUNT", "Update account"
+    ACTIVATE_ACCOUNT = "ACTIVATE_ACCOUNT", "Activate account"
+    INACTIVATE_ACCOUNT = "INACTIVATE_ACCOUNT", "Inactivate account"
+    REVOKE_ACCOUNT = "REVOKE_ACCOUNT", "Revoke account"
+    CHECKIN_ADMIN_ACCOUNT = "CHECKIN_ADMIN_ACCOUNT", "Check-in of an administrative account"
+    CHECKOUT_ADMIN_ACCOUNT = "CHECKOUT_ADMIN_ACCOUNT", "Check-out of an administrative account"
+    CHECKIN_APPLICATION_ACCOUNT = "CHECKIN_APPLICATION_ACCOUNT", "Check-in of an application account"
+    GRANT_ENTITLEMENT = "GRANT_ENTITLEMENT", "Grant entitlement"
+    REVOKE_ENTITLEMENT = "REVOKE_ENTITLEMENT", "Revoke entitlement"
+    GRANT_ROLE = "GRANT_ROLE", "Grant role"
+    REVOKE_ROLE = "REVOKE_ROLE", "Revoke role"
+
+
+class RequestStatus(models.TextChoices):
+    NEW = "NEW", "New"
+    WAITING_APPROVAL = "WAITING_APPROVAL", "Waiting approval"
+    WAITING_SOD_APPROVAL = "WAITING_SOD_APPROVAL", "Waiting SoD approval"
+    APPROVED = "APPROVED", "Approved"
+    REJECTED = "REJECTED", "Rejected"
+    CANCELED = "CANCELED", "Canceled"
+    WAITING_PROVISIONING = "WAITING_PROVISIONING", "Waiting provisioning"
+    FINISHED = "FINISHED", "Finished"
+    FAILED = "FAILED", "Failed"
+
+
+#: Statuses of a request still in flight: a second one for the same thing is refused.
+PENDING_STATUSES = (
+    RequestStatus.NEW,
+    RequestStatus.WAITING_APPROVAL,
+    RequestStatus.WAITING_SOD_APPROVAL,
+    RequestStatus.APPROVED,
+    RequestStatus.WAITING_PROVISIONING,
+)
+
+
+class Request(models.Model):
+    """A request to change the directory: who asked (requester), for whom (beneficiary), what
+    (type, object references, ``payload``), why (justification) and for how long (period)."""
+
+    type = models.CharField(max_length=30, choices=RequestType.choices)
+    status = models.CharField(max_length=22, choices=RequestStatus.choices, default=RequestStatus.NEW)
+    stage = models.PositiveSmallIntegerField(default=1, help_text="The stage (1–5) the request last reached.")
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="requests_made",
+    )
+    beneficiary = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="requests_received",
+        help_text="Empty for CREATE_USER until the user exists.",
+    )
+    source = models.CharField(max_length=20, choices=Source.choices)
+    resource = models.ForeignKey(
+        "directory.Resource", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
+    account = models.ForeignKey(
+        "directory.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
+    entitlement = models.ForeignKey(
+        "directory.Entitlement", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
+    role = models.ForeignKey(
+        "directory.Role", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
+    payload = models.JSONField(default=dict, blank=True, help_text="The type's data; never secrets.")
+    justification = models.TextField(blank=True)
+    start_at = models.DateTimeField(null=True, blank=True, help_text="Access starts (time-bound requests).")
+    end_at = models.DateTimeField(null=True, blank=True, help_text="Access ends (time-bound requests).")
+    approval_level = models.PositiveSmallIntegerField(
+        default=0, help_text="Approval level in progress (1-based)."
+    )
+    approval_policy = models.ForeignKey(
+        "ApprovalPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
+    result = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What stage 4 did (ids created, previous values) for stage 5 and rollback.",
+    )
+    failure_reason = models.TextField(blank=True)
+    dedup_key = models.CharField(
+        max_length=200,
+        null=True,
+        blank=True,
+        help_text="Same beneficiary, type and object: one pending request.",
+    )
+    origin = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="follow_ups",
+        help_text="The time-bound request whose end created this revoke request.",
+    )
+    expiry_notice_sent_at = models.DateTimeField(null=True, blank=True)
+    access_ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    applied_at = models.DateTimeField(null=True, blank=True, help_text="When stage 4 changed the directory.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedup_key"],
+                condition=Q(status__in=PENDING_STATUSES),
+                name="request_one_pending_per_object",
+            ),
+            models.CheckConstraint(
+                condition=Q(start_at__isnull=True)
+                | Q(end_at__isnull=True)
+                | Q(end_at__gt=models.F("start_at")),
+                name="request_period_ordered",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "type"]),
+            models.Index(fields=["beneficiary", "status"]),
+            models.Index(fields=["requester", "status"]),
+            models.Index(fields=["status", "start_at"]),
+            models.Index(fields=["status", "end_at"]),
+            models.Index(fields=["created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.type} ({self.status})"
+
+
+class RequestEvent(models.Model):
+    """One step of a request's timeline: the stage, the status move, who and why."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="events")
+    stage = models.PositiveSmallIntegerField()
+    from_status = models.CharField(max_length=22, blank=True)
+    to_status = models.CharField(max_length=22, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.TextField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(stage__gte=1, stage__lte=5), name="request_event_stage_1_5")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.request_id} stage {self.stage}: {self.message}"
+
+
+class Queue(models.Model):
+    """A group of resolvers: any member may take a task assigned to the queue."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="task_queues")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApprovalPolicy(models.Model):
+    """Who approves which requests: matched on type, object, criticality and beneficiary
+    attributes; its levels run in order. The lowest ``priority`` among matches wins."""
+
+    name = models.CharField(max_length=200, unique=True)
+    active = models.BooleanField(default=True)
+    priority = models.PositiveIntegerField(default=100, help_text="Lower wins when several policies match.")
+    request_types = models.JSONField(default=list, blank=True, help_text="Type codes; empty = every type.")
+    resource = models.ForeignKey(
+        "directory.Resource", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    entitlement = models.ForeignKey(
+        "directory.Entitlement", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    role = models.ForeignKey(
+        "directory.Role", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    criticality = models.CharField(
+        max_length=10, choices=Criticality.choices, blank=True, help_text="Empty = any criticality."
+    )
+    beneficiary_conditions = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Beneficiary fields or attributes that must equal these values, e.g. {"department": "Finance"}.',
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        verbose_name_plural = "approval policies"
+        indexes = [models.Index(fields=["active", "priority"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApprovalMode(models.TextChoices):
+    ANY = "ANY", "Any one approver"
+    ALL = "ALL", "All approvers"
+
+
+class ApproverKind(models.TextChoices):
+    MANAGER = "MANAGER", "Beneficiary's manager"
+    OWNER = "OWNER", "Owner of the resource, entitlement or role"
+    USERS = "USERS", "Named users"
+    QUEUE = "QUEUE", "A queue"
+
+
+class ApprovalLevel(models.Model):
+    """One level of a policy: who approves and whether any one or all of them must."""
+
+    policy = models.ForeignKey(ApprovalPolicy, on_delete=models.CASCADE, related_name="levels")
+    position = models.PositiveSmallIntegerField(help_text="1, 2, …: levels run in this order.")
+    mode = models.CharField(max_length=3, choices=ApprovalMode.choices, default=ApprovalMode.ANY)
+    approver_kind = models.CharField(max_length=10, choices=ApproverKind.choices)
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["policy_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "position"], name="approval_level_unique_position"),
+            models.CheckConstraint(
+                condition=~Q(approver_kind="QUEUE") | Q(queue__isnull=False), name="approval_level_queue_set"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} level {self.position} ({self.approver_kind}, {self.mode})"
+
+
+class TaskKind(models.TextChoices):
+    APPROVAL = "APPROVAL", "Approval"
+    SOD = "SOD", "Segregation of duties"
+    PROVISIONING = "PROVISIONING", "Provisioning"
+    CERTIFICATION = "CERTIFICATION", "Certification"
+    ROLE_CHANGE = "ROLE_CHANGE", "Role change"
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "OPEN", "Open"
+    APPROVED = "APPROVED", "Approved"
+    REJECTED = "REJECTED", "Rejected"
+    CANCELED = "CANCELED", "Canceled"
+
+
+class Task(models.Model):
+    """Work for people: approve a request, resolve an SoD conflict, provision by hand, certify
+    an access, approve a role change. Assigned to users and/or a queue."""
+
+    kind = models.CharField(max_length=15, choices=TaskKind.choices)
+    request = models.ForeignKey(
+        Request, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
+    )
+    level = models.PositiveSmallIntegerField(default=1)
+    mode = models.CharField(max_length=3, choices=ApprovalMode.choices, default=ApprovalMode.ANY)
+    status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    assignees = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="tasks")
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks")
+    title = models.CharField(max_length=300, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "kind"]),
+            models.Index(fields=["request", "level", "status"]),
+            models.Index(fields=["queue", "status"]),
+            models.Index(fields=["due_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} task #{self.pk} ({self.status})"

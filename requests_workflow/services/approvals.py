@@ -1,0 +1,385 @@
+"""Stage 3: approval policies (levels of approvers, any one or all) and the SoD approval.
+
+The first matching active policy (lowest priority) decides who approves; its levels run in order
+and each level's tasks are created only when the previous level is approved. With ``ANY`` one
+task is shared by all the level's approvers; with ``ALL`` each approver gets a task and every
+one must approve. Nobody approves their own request: the requester and the beneficiary are never
+approvers. A level whose approvers cannot be found (no manager, no owner) gets an unassigned task
+that a console administrator resolves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from blazon.audit.services import audit_record
+from blazon.errors import NotAllowed, TransitionNotAllowed, ValidationFailed
+from blazon.permissions import can
+from blazon.tasks import enqueue_on_commit
+from directory.models import User
+from requests_workflow.models import (
+    ApprovalLevel,
+    ApprovalMode,
+    ApprovalPolicy,
+    ApproverKind,
+    Request,
+    RequestStatus,
+    Task,
+    TaskKind,
+    TaskStatus,
+)
+from requests_workflow.services.common import request_event, request_move
+from requests_workflow.types import SPECS
+from sod.services import sod_check_request
+
+R = RequestStatus
+
+
+# --- matching ---------------------------------------------------------------------------------
+
+
+def _target(req: Request) -> tuple[Any, Any, Any]:
+    """(resource, entitlement, role) the request is about."""
+    resource = req.resource
+    if resource is None and req.account_id:
+        resource = req.account.resource
+    if resource is None and req.entitlement_id:
+        resource = req.entitlement.resource
+    return resource, req.entitlement, req.role
+
+
+def _criticality(req: Request) -> str:
+    resource, entitlement, role = _target(req)
+    for obj in (entitlement, role, resource):
+        if obj is not None:
+            return obj.criticality
+    return ""
+
+
+def _beneficiary_value(user: User | None, name: str) -> Any:
+    if user is None:
+        return None
+    if name in ("organization", "manager"):
+        related = getattr(user, name)
+        return getattr(related, "code", None) or getattr(related, "username", None)
+    if hasattr(user, name) and name != "attributes":
+        return getattr(user, name)
+    return (user.attributes or {}).get(name)
+
+
+def approval_policy_match(req: Request) -> ApprovalPolicy | None:
+    """The active policy with the lowest priority whose conditions all hold for ``req``."""
+    resource, entitlement, role = _target(req)
+    candidates = (
+        ApprovalPolicy.objects.filter(active=True)
+        .filter(Q(resource__isnull=True) | Q(resource=resource))
+        .filter(Q(entitlement__isnull=True) | Q(entitlement=entitlement))
+        .filter(Q(role__isnull=True) | Q(role=role))
+        .order_by("priority", "id")
+    )
+    criticality = _criticality(req)
+    for policy in candidates:
+        if policy.request_types and req.type not in policy.request_types:
+            continue
+        if policy.criticality and policy.criticality != criticality:
+            continue
+        conditions = policy.beneficiary_conditions or {}
+        if any(_beneficiary_value(req.beneficiary, k) != v for k, v in conditions.items()):
+            continue
+        return policy
+    return None
+
+
+def _approvers(req: Request, level: ApprovalLevel) -> list[User]:
+    resource, entitlement, role = _target(req)
+    found: list[User] = []
+    if level.approver_kind == ApproverKind.MANAGER:
+        if req.beneficiary_id:
+            manager = req.beneficiary.manager
+        else:  # a new user: the manager named in the request
+            ref = (req.payload.get("user") or {}).get("manager")
+            manager = User.objects.filter(username=ref).first() if isinstance(ref, str) else None
+        found = [manager] if manager else []
+    elif level.approver_kind == ApproverKind.OWNER:
+        if entitlement is not None and entitlement.owner_id:
+            found = [entitlement.owner]
+        elif role is not None and role.owner_id:
+            found = [role.owner]
+        elif resource is not None:
+            found = list(resource.owners.all())
+    elif level.approver_kind == ApproverKind.USERS:
+        found = list(level.users.all())
+    excluded = {req.requester_id, req.beneficiary_id}
+    return [u for u in found if u.pk not in excluded and u.status == "ACTIVE"]
+
+
+def _open_level(req: Request, level: ApprovalLevel, *, actor: Any) -> list[Task]:
+    """Create the tasks of one level and record who they went to."""
+    title = (
+        f"Approve {req.get_type_display().lower()} for {req.beneficiary or 'a new user'} (request #{req.pk})"
+    )
+    common = {
+        "kind": TaskKind.APPROVAL,
+        "request": req,
+        "level": level.position,
+        "mode": level.mode,
+        "title": title,
+    }
+    if level.approver_kind == ApproverKind.QUEUE:
+        tasks = [Task.objects.create(queue=level.queue, **common)]
+        who = f"queue {level.queue.name}"
+    else:
+        approvers = _approvers(req, level)
+        if not approvers:
+            tasks = [Task.objects.create(**common)]
+            who = f"no {level.get_approver_kind_display().lower()} found: a console administrator decides"
+        elif level.mode == ApprovalMode.ALL:
+            tasks = []
+            for user in approvers:
+                task = Task.objects.create(**common)
+                task.assignees.add(user)
+                tasks.append(task)
+            who = "all of " + ", ".join(u.username for u in approvers)
+        else:
+            task = Task.objects.create(**common)
+            task.assignees.add(*approvers)
+            tasks = [task]
+            who = "any of " + ", ".join(u.username for u in approvers)
+    req.approval_level = level.position
+    req.save(update_fields=["approval_level", "updated_at"])
+    request_event(
+        req, stage=3, actor=actor, message=f"Approval level {level.position} ({level.mode}) sent to {who}."
+    )
+    return tasks
+
+
+def approval_stage_start(req: Request, *, actor: Any) -> None:
+    """Stage 3 for a NEW request: tasks for the first level of the matching policy, or straight
+    to the SoD check when the type needs no approval or no policy matches."""
+    spec = SPECS[req.type]
+    if not spec.approval:
+        request_event(req, stage=3, actor=actor, message=f"{req.type} requests need no approval.")
+        sod_stage(req, actor=actor)
+        return
+    if req.source == "automatic":
+        request_event(
+            req, stage=3, actor=actor, message="Automatic request (end of a time-bound access): no approval."
+        )
+        sod_stage(req, actor=actor)
+        return
+    policy = approval_policy_match(req)
+    if policy is None:
+        request_event(req, stage=3, actor=actor, message="No approval policy matched: no approval needed.")
+        sod_stage(req, actor=actor)
+        return
+    req.approval_policy = policy
+    req.save(update_fields=["approval_policy", "updated_at"])
+    levels = list(policy.levels.order_by("position"))
+    if not levels:
+        request_event(
+            req, stage=3, actor=actor, message=f"Approval policy {policy.name} has no levels: approved."
+        )
+        sod_stage(req, actor=actor)
+        return
+    request_move(
+        req, R.WAITING_APPROVAL, stage=3, actor=actor, message=f"Approval policy {policy.name} matched."
+    )
+    _open_level(req, levels[0], actor=actor)
+
+
+def sod_stage(req: Request, *, actor: Any) -> None:
+    """The SoD part of stage 3: ask ``sod`` for conflicts; none → APPROVED."""
+    if not SPECS[req.type].sod:
+        request_move(req, R.APPROVED, stage=3, actor=actor, message="Approved (no SoD check for this type).")
+        return
+    conflicts = sod_check_request(req)
+    if not conflicts:
+        request_event(req, stage=3, actor=actor, message="SoD check: no SoD policy matched.")
+        request_move(req, R.APPROVED, stage=3, actor=actor, message="Approved.")
+        return
+    names = "; ".join(f"{c.rule_name}: {c.description}" for c in conflicts)
+    request_move(req, R.WAITING_SOD_APPROVAL, stage=3, actor=actor, message=f"SoD conflicts: {names}")
+    Task.objects.create(
+        kind=TaskKind.SOD, request=req, title=f"SoD conflict on request #{req.pk}: {names}"[:300]
+    )
+
+
+# --- deciding tasks ---------------------------------------------------------------------------
+
+
+def _may_decide(task: Task, user: User) -> bool:
+    if task.assignees.filter(pk=user.pk).exists():
+        return True
+    if task.queue_id and task.queue.members.filter(pk=user.pk).exists():
+        return True
+    unassigned = task.queue_id is None and not task.assignees.exists()
+    return unassigned and can(user, "manage_users")
+
+
+def _lock(task: Task) -> tuple[Task, Request]:
+    task = Task.objects.select_for_update(of=("self",)).select_related("queue").get(pk=task.pk)
+    if task.request_id is None:
+        raise ValidationFailed("This task belongs to no request.")
+    req = Request.objects.select_for_update().get(pk=task.request_id)
+    return task, req
+
+
+def _check_decider(task: Task, req: Request, actor: User) -> None:
+    if task.status != TaskStatus.OPEN:
+        raise TransitionNotAllowed(f"Task #{task.pk} is already {task.status}.", code="task_closed")
+    expected = R.WAITING_SOD_APPROVAL if task.kind == TaskKind.SOD else R.WAITING_APPROVAL
+    if req.status != expected:
+        raise TransitionNotAllowed(f"Request #{req.pk} is {req.status}: its tasks cannot be decided.")
+    if actor is None or actor.pk in (req.requester_id, req.beneficiary_id):
+        raise NotAllowed(
+            "Nobody approves their own request: the requester and the beneficiary cannot decide it."
+        )
+    if not _may_decide(task, actor):
+        raise NotAllowed(f"{actor.username} is not an approver of task #{task.pk}.")
+
+
+def _new_period(req: Request, start_at: datetime | None, end_at: datetime | None) -> tuple[Any, Any] | None:
+    """The approver may shorten or move the access period, within the requested one."""
+    if start_at is None and end_at is None:
+        return None
+    if not SPECS[req.type].time_bound:
+        raise ValidationFailed(
+            f"{req.type} requests have no access period to change.", fields={"end_at": ["No period."]}
+        )
+    start = start_at or req.start_at
+    end = end_at or req.end_at
+    errors: dict[str, list[str]] = {}
+    if req.start_at and start and start < req.start_at:
+        errors["start_at"] = [f"The access cannot start before the requested {req.start_at:%Y-%m-%d %H:%M}."]
+    if req.end_at and end and end > req.end_at:
+        errors["end_at"] = [f"The access cannot end after the requested {req.end_at:%Y-%m-%d %H:%M}."]
+    if start and end and end <= start:
+        errors["end_at"] = ["The end must be after the start."]
+    if end and end <= timezone.now():
+        errors["end_at"] = ["The end must be in the future."]
+    if errors:
+        detail = " ".join(m for ms in errors.values() for m in ms)
+        raise ValidationFailed(f"The access period cannot be changed: {detail}", fields=errors)
+    return start, end
+
+
+@transaction.atomic
+def task_approve(
+    *,
+    actor: User,
+    source: str,
+    task: Task,
+    comment: str = "",
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+) -> Task:
+    """Approve an approval (or SoD) task; may shorten or move the access period. When the level
+    is complete the next level opens, or the request goes on to SoD and is approved."""
+    task, req = _lock(task)
+    _check_decider(task, req, actor)
+    period = _new_period(req, start_at, end_at)
+    now = timezone.now()
+    task.status, task.decided_by, task.decided_at, task.comment = (
+        TaskStatus.APPROVED,
+        actor,
+        now,
+        comment.strip(),
+    )
+    task.save(update_fields=["status", "decided_by", "decided_at", "comment"])
+    audit_record(
+        actor=actor,
+        action="task.approved",
+        obj=task,
+        new={"request": req.pk, "level": task.level, "comment": task.comment},
+        source=source,
+        subject_user_id=req.beneficiary_id,
+    )
+    request_event(
+        req,
+        stage=3,
+        actor=actor,
+        message=f"Level {task.level} approved by {actor.username}."
+        + (f" Comment: {task.comment}" if task.comment else ""),
+    )
+    if period is not None:
+        old = (req.start_at, req.end_at)
+        req.start_at, req.end_at = period
+        req.save(update_fields=["start_at", "end_at", "updated_at"])
+        request_event(
+            req,
+            stage=3,
+            actor=actor,
+            message=f"Access period changed by {actor.username}: "
+            f"{_fmt(old[0])} – {_fmt(old[1])} → {_fmt(req.start_at)} – {_fmt(req.end_at)}.",
+        )
+        audit_record(
+            actor=actor,
+            action="request.period_changed",
+            obj=req,
+            old={"start_at": old[0], "end_at": old[1]},
+            new={"start_at": req.start_at, "end_at": req.end_at},
+            source=source,
+            subject_user_id=req.beneficiary_id,
+        )
+    if task.kind == TaskKind.SOD:
+        request_move(req, R.APPROVED, stage=3, actor=actor, message="SoD conflict accepted.", source=source)
+    elif not Task.objects.filter(
+        request=req, level=task.level, kind=TaskKind.APPROVAL, status=TaskStatus.OPEN
+    ).exists():
+        following = (
+            ApprovalLevel.objects.filter(policy_id=req.approval_policy_id, position__gt=task.level)
+            .order_by("position")
+            .first()
+        )
+        if following is not None:
+            _open_level(req, following, actor=actor)
+        else:
+            sod_stage(req, actor=actor)
+    if req.status == R.APPROVED:
+        from requests_workflow.tasks import process_request
+
+        enqueue_on_commit(process_request, req.pk)
+    return task
+
+
+def _fmt(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "open"
+
+
+@transaction.atomic
+def task_reject(*, actor: User, source: str, task: Task, reason: str) -> Task:
+    """Reject an approval or SoD task (a reason is required): the request is REJECTED and its
+    other open tasks are canceled."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("A rejection needs a reason.", fields={"reason": ["Required."]})
+    task, req = _lock(task)
+    _check_decider(task, req, actor)
+    now = timezone.now()
+    task.status, task.decided_by, task.decided_at, task.comment = TaskStatus.REJECTED, actor, now, reason
+    task.save(update_fields=["status", "decided_by", "decided_at", "comment"])
+    Task.objects.filter(request=req, status=TaskStatus.OPEN).update(
+        status=TaskStatus.CANCELED, decided_at=now
+    )
+    audit_record(
+        actor=actor,
+        action="task.rejected",
+        obj=task,
+        new={"request": req.pk, "level": task.level, "reason": reason},
+        source=source,
+        subject_user_id=req.beneficiary_id,
+    )
+    request_move(
+        req,
+        R.REJECTED,
+        stage=3,
+        actor=actor,
+        message=f"Rejected by {actor.username}: {reason}",
+        source=source,
+    )
+    return task

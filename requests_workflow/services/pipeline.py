@@ -1,0 +1,146 @@
+"""Running a request: stage 3 (approval, SoD) for a new request, stage 4 (persistence through
+the directory services) once it is approved and its access period has started, stage 5
+(provisioning) and the rollback when provisioning finally fails.
+
+``request_process`` is what the Celery task calls; it locks the request and only does what its
+status still calls for, so running it twice has one effect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from blazon.audit.services import audit_record
+from blazon.errors import DomainError, TransitionNotAllowed
+from blazon.logging import correlation_id_var
+from provisioning.models import ProvisioningEntry
+from requests_workflow.models import Request, RequestStatus
+from requests_workflow.services.approvals import approval_stage_start
+from requests_workflow.services.common import request_event, request_move
+from requests_workflow.types import SPECS
+
+R = RequestStatus
+
+
+def request_correlation_id(req: Request) -> str:
+    """The correlation id every audit event and provisioning entry of stage 4 carries, so the
+    directory's audit answers "which request did this?"."""
+    return f"request-{req.pk}"
+
+
+@transaction.atomic
+def request_process(*, request_id: int) -> Request:
+    """Advance a request as far as it can go now. Safe to run twice or concurrently."""
+    req = (
+        Request.objects.select_for_update(of=("self",))
+        .select_related(
+            "beneficiary", "requester", "resource", "account__resource", "entitlement__resource", "role"
+        )
+        .get(pk=request_id)
+    )
+    if req.status == R.NEW:
+        approval_stage_start(req, actor=None)
+    if req.status == R.APPROVED:
+        if req.start_at and req.start_at > timezone.now():
+            if req.stage < 4 and not req.events.filter(stage=3, message__startswith="Access starts").exists():
+                request_event(
+                    req, stage=3, message=f"Access starts on {req.start_at:%Y-%m-%d %H:%M}; waiting."
+                )
+            return req
+        _persist(req)
+    return req
+
+
+def _persist(req: Request) -> None:
+    """Stage 4 and the decision of stage 5. A domain error from the directory leaves nothing
+    behind (savepoint) and fails the request with the reason."""
+    spec = SPECS[req.type]
+    actor = req.requester
+    token = correlation_id_var.set(request_correlation_id(req))
+    try:
+        with transaction.atomic():
+            result = spec.apply(req, actor)
+    except DomainError as exc:
+        req.failure_reason = exc.message
+        req.save(update_fields=["failure_reason", "updated_at"])
+        request_move(
+            req, R.FAILED, stage=4, actor=None, message=f"The directory refused the change: {exc.message}"
+        )
+        return
+    finally:
+        correlation_id_var.reset(token)
+    now = timezone.now()
+    entries = list(
+        ProvisioningEntry.objects.filter(correlation_id=request_correlation_id(req)).values_list(
+            "pk", flat=True
+        )
+    )
+    req.result = {**req.result, **_jsonable(result), "provisioning_entries": entries}
+    req.applied_at = now
+    req.stage = 4
+    req.save(update_fields=["result", "applied_at", "stage", "beneficiary", "account", "updated_at"])
+    request_event(req, stage=4, message="Applied to the directory.")
+    audit_record(
+        actor=None,
+        action="request.applied",
+        obj=req,
+        new={"type": req.type, "result": req.result},
+        source=req.source,
+        subject_user_id=req.beneficiary_id,
+    )
+    if entries:
+        request_move(
+            req,
+            R.WAITING_PROVISIONING,
+            stage=5,
+            actor=None,
+            message=f"{len(entries)} provisioning entr{'y' if len(entries) == 1 else 'ies'} written; waiting.",
+        )
+    else:
+        request_move(req, R.FINISHED, stage=5, actor=None, message="Finished (nothing to provision).")
+
+
+def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in value.items()}
+
+
+@transaction.atomic
+def request_provisioning_result(*, request: Request, ok: bool, detail: str = "") -> Request:
+    """Stage 5 outcome, reported by provisioning: success finishes the request; a final failure
+    rolls the directory back (a new account revoked, a changed account restored, a granted
+    membership revoked) and fails the request."""
+    req = (
+        Request.objects.select_for_update(of=("self",))
+        .select_related("beneficiary", "account__resource", "entitlement__resource", "role")
+        .get(pk=request.pk)
+    )
+    if req.status != R.WAITING_PROVISIONING:
+        if req.status in (R.FINISHED, R.FAILED):
+            return req  # reported twice: the first report decided
+        raise TransitionNotAllowed(f"Request #{req.pk} is {req.status}: it is not waiting for provisioning.")
+    if ok:
+        request_move(
+            req, R.FINISHED, stage=5, actor=None, message="Provisioned" + (f": {detail}" if detail else ".")
+        )
+        return req
+    spec = SPECS[req.type]
+    token = correlation_id_var.set(f"{request_correlation_id(req)}-rollback")
+    try:
+        if spec.rollback is None:
+            undone = "not rolled back: this change cannot be undone in the directory"
+        else:
+            with transaction.atomic():
+                undone = spec.rollback(req, None)
+    except DomainError as exc:
+        undone = f"rollback refused by the directory: {exc.message}"
+    finally:
+        correlation_id_var.reset(token)
+    req.failure_reason = f"Provisioning failed: {detail or 'no detail'}; {undone}."
+    req.result = {**req.result, "rollback": undone}
+    req.save(update_fields=["failure_reason", "result", "updated_at"])
+    request_move(req, R.FAILED, stage=5, actor=None, message=req.failure_reason)
+    request.status = req.status
+    return req

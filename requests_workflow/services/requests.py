@@ -1,0 +1,369 @@
+"""Stages 1 and 2: creating a request and its validation policies; cancelling it.
+
+Validation runs when the request is created, so bad input gets a clear error and nothing is
+written. The policies: the type exists and may come from this source; its required fields are
+there; the payload carries no secret; justification where the type needs one
+(``BLAZON_REQUEST_JUSTIFICATION_REQUIRED``); who may request for whom (oneself for self-service
+types, a manager for their reports, console administrators for anyone); the beneficiary's status;
+the access period; and no other pending request for the same beneficiary, type and object.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from blazon.audit.services import audit_record
+from blazon.errors import Conflict, NotAllowed, TransitionNotAllowed, ValidationFailed
+from blazon.permissions import can
+from blazon.tasks import enqueue_on_commit
+from directory.models import (
+    Account,
+    AccountStatus,
+    AccountType,
+    Entitlement,
+    EntitlementMembership,
+    Management,
+    Resource,
+    Role,
+    RoleMembership,
+    Source,
+    User,
+    UserStatus,
+)
+from directory.services.lifecycle import user_transition_check
+from requests_workflow.models import PENDING_STATUSES, Request, RequestStatus, RequestType, Task, TaskStatus
+from requests_workflow.services.common import CANCELABLE, request_event, request_move
+from requests_workflow.types import SPECS, TypeSpec
+
+#: Types whose requests must say why, unless the setting says otherwise.
+DEFAULT_JUSTIFICATION_REQUIRED = frozenset(
+    {
+        RequestType.CREATE_ACCOUNT,
+        RequestType.GRANT_ENTITLEMENT,
+        RequestType.GRANT_ROLE,
+        RequestType.CHECKIN_ADMIN_ACCOUNT,
+        RequestType.CHECKIN_APPLICATION_ACCOUNT,
+    }
+)
+SECRET_WORDS = ("password", "secret", "token", "credential", "private_key", "otp")
+
+
+def justification_required(request_type: str) -> bool:
+    configured = getattr(settings, "BLAZON_REQUEST_JUSTIFICATION_REQUIRED", None)
+    return request_type in (DEFAULT_JUSTIFICATION_REQUIRED if configured is None else set(configured))
+
+
+def _secret_keys(value: Any, path: str = "") -> list[str]:
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if any(word in str(key).lower() for word in SECRET_WORDS):
+                found.append(here)
+            found.extend(_secret_keys(item, here))
+        return found
+    if isinstance(value, list):
+        return [k for i, item in enumerate(value) for k in _secret_keys(item, f"{path}[{i}]")]
+    return []
+
+
+def _spec(request_type: str) -> TypeSpec:
+    spec = SPECS.get(request_type)
+    if spec is None:
+        raise ValidationFailed(
+            f"Unknown request type {request_type!r}; expected one of {', '.join(RequestType.values)}.",
+            fields={"type": ["Unknown request type."]},
+            code="unknown_type",
+        )
+    reason = spec.unavailable_reason()
+    if reason:
+        raise ValidationFailed(reason, fields={"type": ["Not available yet."]}, code="type_not_available")
+    return spec
+
+
+def _may_request(
+    actor: User | None, *, source: str, spec: TypeSpec, beneficiary: User | None, payload: dict
+) -> bool:
+    """Who may request for whom: the system (automatic source) for the automatic types, console
+    administrators for anyone, a user for themselves on self-service types, a manager for their
+    direct reports (and for a new user who will report to them)."""
+    if actor is None:
+        return source == Source.AUTOMATIC
+    if actor.status != UserStatus.ACTIVE or actor.login_locked:
+        return False
+    if can(actor, "manage_users"):
+        return True
+    if beneficiary is None:
+        manager = (payload.get("user") or {}).get("manager")
+        return manager in (actor.username, actor.pk)
+    if beneficiary.pk == actor.pk:
+        return spec.self_service
+    return beneficiary.manager_id == actor.pk
+
+
+def _check_objects(
+    spec: TypeSpec, refs: dict[str, Any], beneficiary: User | None, errors: dict
+) -> User | None:
+    """Required references are present and fit together; returns the beneficiary (taken from
+    the account for account types when not given)."""
+    for name in spec.requires:
+        if refs.get(name) is None:
+            errors[name] = [f"A {name} is required for {spec.code}."]
+    account: Account | None = refs.get("account")
+    entitlement: Entitlement | None = refs.get("entitlement")
+    if account is not None:
+        holder = account.owner if account.owner_id else account.responsible
+        if beneficiary is None:
+            beneficiary = holder
+        elif holder is not None and holder.pk != beneficiary.pk:
+            errors["account"] = [
+                f"Account {account} belongs to {holder.username}, not to {beneficiary.username}."
+            ]
+        if spec.code in (RequestType.CHECKIN_ADMIN_ACCOUNT, RequestType.CHECKOUT_ADMIN_ACCOUNT):
+            if account.account_type != AccountType.ADMINISTRATIVE:
+                errors["account"] = [f"Account {account} is not an administrative account."]
+        if (
+            spec.code == RequestType.CHECKIN_APPLICATION_ACCOUNT
+            and account.account_type != AccountType.APPLICATION
+        ):
+            errors["account"] = [f"Account {account} is not an application account."]
+        if account.status == AccountStatus.REVOKED and spec.code not in (RequestType.REVOKE_ACCOUNT,):
+            errors["account"] = [f"Account {account} is revoked."]
+        if entitlement is not None and entitlement.resource_id != account.resource_id:
+            errors["entitlement"] = [f"{entitlement.name} is not an entitlement of {account.resource.name}."]
+    return beneficiary
+
+
+def _check_state(spec: TypeSpec, refs: dict[str, Any], beneficiary: User, source: str, errors: dict) -> None:
+    """The directory allows the change now (so approvers never approve the impossible)."""
+    code = spec.code
+    account, entitlement, role = refs.get("account"), refs.get("entitlement"), refs.get("role")
+    if spec.lifecycle_target:
+        try:
+            if not user_transition_check(user=beneficiary, to=spec.lifecycle_target, source=source):
+                errors["beneficiary"] = [f"{beneficiary.username} is already {beneficiary.status}."]
+        except TransitionNotAllowed as exc:
+            errors["beneficiary"] = [exc.message]
+    elif code == RequestType.LOCK_USER and beneficiary.login_locked:
+        errors["beneficiary"] = [f"{beneficiary.username} is already locked."]
+    elif code == RequestType.UNLOCK_USER and not beneficiary.login_locked:
+        errors["beneficiary"] = [f"{beneficiary.username} is not locked."]
+    elif code == RequestType.RESET_PASSWORD and not beneficiary.email:
+        errors["beneficiary"] = [f"{beneficiary.username} has no e-mail address to receive the new password."]
+    elif code == RequestType.CREATE_ACCOUNT and refs.get("resource") is not None:
+        if Account.objects.filter(
+            owner=beneficiary, resource=refs["resource"], account_type=AccountType.REGULAR
+        ).exists():
+            errors["resource"] = [
+                f"{beneficiary.username} already has an account on {refs['resource'].name}."
+            ]
+    elif (
+        code in (RequestType.ACTIVATE_ACCOUNT, RequestType.INACTIVATE_ACCOUNT, RequestType.REVOKE_ACCOUNT)
+        and account
+    ):
+        target = {
+            RequestType.ACTIVATE_ACCOUNT: AccountStatus.ACTIVE,
+            RequestType.INACTIVATE_ACCOUNT: AccountStatus.INACTIVE,
+            RequestType.REVOKE_ACCOUNT: AccountStatus.REVOKED,
+        }[code]
+        if account.status == target:
+            errors["account"] = [f"Account {account} is already {target}."]
+        elif account.management == Management.ROLE and code == RequestType.REVOKE_ACCOUNT:
+            errors["account"] = [f"Account {account} is kept by a role: the role decides."]
+    elif code == RequestType.GRANT_ENTITLEMENT and entitlement is not None:
+        holds = EntitlementMembership.objects.filter(
+            account__owner=beneficiary, entitlement=entitlement, manual=True
+        ).exists()
+        if holds:
+            errors["entitlement"] = [f"{beneficiary.username} already holds {entitlement.name}."]
+    elif code == RequestType.REVOKE_ENTITLEMENT and account and entitlement:
+        membership = EntitlementMembership.objects.filter(account=account, entitlement=entitlement).first()
+        if membership is None:
+            errors["entitlement"] = [f"Account {account} does not hold {entitlement.name}."]
+        elif membership.management == Management.ROLE and not membership.manual:
+            errors["entitlement"] = [f"{entitlement.name} is kept by a role on {account}: the role decides."]
+    elif code == RequestType.GRANT_ROLE and role is not None:
+        if RoleMembership.objects.filter(user=beneficiary, role=role).exists():
+            errors["role"] = [f"{beneficiary.username} already has the role {role.name}."]
+    elif code == RequestType.REVOKE_ROLE and role is not None:
+        if not RoleMembership.objects.filter(user=beneficiary, role=role).exists():
+            errors["role"] = [f"{beneficiary.username} does not have the role {role.name}."]
+
+
+def _check_period(spec: TypeSpec, start_at: datetime | None, end_at: datetime | None, errors: dict) -> None:
+    if start_at is None and end_at is None:
+        return
+    if not spec.time_bound:
+        errors["end_at"] = [f"{spec.code} requests do not carry an access period."]
+        return
+    for name, value in (("start_at", start_at), ("end_at", end_at)):
+        if value is not None and timezone.is_naive(value):
+            errors[name] = ["Give a date and time with a time zone."]
+    if errors:
+        return
+    if end_at is not None and end_at <= timezone.now():
+        errors["end_at"] = ["The end of the access period must be in the future."]
+    if start_at is not None and end_at is not None and end_at <= start_at:
+        errors["end_at"] = ["The end of the access period must be after its start."]
+
+
+def dedup_key(request_type: str, beneficiary: User | None, refs: dict[str, Any], payload: dict) -> str | None:
+    """Identifies "the same thing" for the one-pending-request rule."""
+    if request_type == RequestType.CREATE_USER:
+        username = str((payload.get("user") or {}).get("username") or "").strip().lower()
+        return f"{request_type}:username:{username}" if username else None
+    ids = ":".join(
+        str(getattr(refs.get(n), "pk", "") or "") for n in ("resource", "account", "entitlement", "role")
+    )
+    return f"{request_type}:{beneficiary.pk if beneficiary else ''}:{ids}"
+
+
+@transaction.atomic
+def request_create(
+    *,
+    actor: User | None,
+    source: str,
+    request_type: str,
+    beneficiary: User | None = None,
+    resource: Resource | None = None,
+    account: Account | None = None,
+    entitlement: Entitlement | None = None,
+    role: Role | None = None,
+    payload: dict | None = None,
+    justification: str = "",
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+    origin: Request | None = None,
+) -> Request:
+    """Stage 1 (creation) and stage 2 (validation policies) of a request; its processing (stage
+    3 onwards) starts once the transaction commits."""
+    spec = _spec(request_type)
+    payload = dict(payload or {})
+    justification = (justification or "").strip()
+    refs = {"resource": resource, "account": account, "entitlement": entitlement, "role": role}
+    errors: dict[str, list[str]] = {}
+    if source not in spec.sources:
+        errors["source"] = [
+            f"{spec.code} requests cannot come from {source}; allowed: {', '.join(sorted(spec.sources))}."
+        ]
+    secret_keys = _secret_keys(payload)
+    if secret_keys:
+        errors["payload"] = [f"A request never carries secrets; remove {', '.join(secret_keys)}."]
+    for key in spec.payload_requires:
+        if not isinstance(payload.get(key), dict) or not payload.get(key):
+            errors[f"payload.{key}"] = [f"{spec.code} needs {key!r} (an object with the values)."]
+    if spec.code == RequestType.CREATE_USER and isinstance(payload.get("user"), dict):
+        for name in ("first_name", "last_name"):
+            if not str(payload["user"].get(name) or "").strip():
+                errors[f"payload.user.{name}"] = ["Required."]
+        if beneficiary is not None:
+            errors["beneficiary"] = [
+                "A new user request has no beneficiary yet: the user is created at the end."
+            ]
+    if justification_required(spec.code) and not justification:
+        errors["justification"] = [f"{spec.code} requests need a justification."]
+    _check_period(spec, start_at, end_at, errors)
+    beneficiary = _check_objects(spec, refs, beneficiary, errors)
+    if spec.code != RequestType.CREATE_USER and beneficiary is None and "beneficiary" not in errors:
+        errors["beneficiary"] = [f"{spec.code} requests need a beneficiary."]
+    if beneficiary is not None:
+        beneficiary = User.objects.select_for_update().get(pk=beneficiary.pk)  # serialise same-user requests
+        if beneficiary.status == UserStatus.REMOVED:
+            errors["beneficiary"] = [f"{beneficiary.username} is REMOVED: no request can be made for them."]
+        elif spec.beneficiary_statuses and beneficiary.status not in spec.beneficiary_statuses:
+            allowed = ", ".join(sorted(spec.beneficiary_statuses))
+            errors["beneficiary"] = [
+                f"{beneficiary.username} is {beneficiary.status}; {spec.code} needs {allowed}."
+            ]
+        elif not errors:
+            _check_state(spec, refs, beneficiary, source, errors)
+    if errors:
+        detail = " ".join(msg for msgs in errors.values() for msg in msgs)
+        raise ValidationFailed(f"The request cannot be created: {detail}", fields=errors)
+    if not _may_request(actor, source=source, spec=spec, beneficiary=beneficiary, payload=payload):
+        whom = beneficiary.username if beneficiary else "a new user"
+        raise NotAllowed(
+            f"{getattr(actor, 'username', 'The system')} may not request {spec.code} for {whom}: "
+            "requests are made for oneself (self-service types), by a manager for their reports, "
+            "or by a console administrator."
+        )
+    key = dedup_key(spec.code, beneficiary, refs, payload)
+    if key and Request.objects.filter(dedup_key=key, status__in=PENDING_STATUSES).exists():
+        raise _duplicate(spec, beneficiary)
+    try:
+        with transaction.atomic():
+            req = Request.objects.create(
+                type=spec.code,
+                requester=actor,
+                beneficiary=beneficiary,
+                source=source,
+                payload=payload,
+                justification=justification,
+                start_at=start_at,
+                end_at=end_at,
+                dedup_key=key,
+                origin=origin,
+                stage=2,
+                **refs,
+            )
+    except IntegrityError:  # a concurrent identical request won
+        raise _duplicate(spec, beneficiary) from None
+    request_event(req, stage=1, actor=actor, to=RequestStatus.NEW, message=f"Created from {source}.")
+    request_event(req, stage=2, actor=actor, message="Validation policies passed.")
+    audit_record(
+        actor=actor,
+        action="request.created",
+        obj=req,
+        new={
+            "type": spec.code,
+            "beneficiary": beneficiary.username if beneficiary else None,
+            **{name: str(obj) for name, obj in refs.items() if obj is not None},
+            "payload": payload,
+            "justification": justification,
+            "start_at": start_at,
+            "end_at": end_at,
+        },
+        source=source,
+        subject_user_id=beneficiary.pk if beneficiary else None,
+    )
+    from requests_workflow.tasks import process_request
+
+    enqueue_on_commit(process_request, req.pk)
+    return req
+
+
+def _duplicate(spec: TypeSpec, beneficiary: User | None) -> Conflict:
+    whom = beneficiary.username if beneficiary else "this user"
+    return Conflict(
+        f"A {spec.code} request for {whom} and the same object is already pending; "
+        "wait for it to finish or cancel it.",
+        code="duplicate_pending",
+    )
+
+
+@transaction.atomic
+def request_cancel(*, actor: User, source: str, request: Request, reason: str = "") -> Request:
+    """Cancel a request before stage 4 (the requester or a console administrator); its open
+    tasks are canceled with it."""
+    req = Request.objects.select_for_update().get(pk=request.pk)
+    if actor is None or not (actor.pk == req.requester_id or can(actor, "manage_users")):
+        raise NotAllowed("Only the requester or a console administrator may cancel a request.")
+    if req.status not in CANCELABLE:
+        raise TransitionNotAllowed(
+            f"Request #{req.pk} is {req.status}: it can only be canceled before it is applied to the directory.",
+            fields={"status": [f"{req.status} cannot be canceled."]},
+        )
+    Task.objects.filter(request=req, status=TaskStatus.OPEN).update(
+        status=TaskStatus.CANCELED, decided_at=timezone.now()
+    )
+    message = "Canceled" + (f": {reason.strip()}" if reason.strip() else ".")
+    request_move(
+        req, RequestStatus.CANCELED, stage=max(req.stage, 1), actor=actor, message=message, source=source
+    )
+    request.status = req.status
+    return req

@@ -1,0 +1,38 @@
+"""Celery tasks of the request pipeline: thin wrappers that reload by id and call a service;
+each is safe to run twice (the services re-check the status under a row lock)."""
+
+from __future__ import annotations
+
+from blazon.tasks import blazon_task
+
+
+@blazon_task()
+def process_request(request_id: int) -> str:
+    """Advance a request through the stages it can reach now."""
+    from requests_workflow.services.pipeline import request_process
+
+    return request_process(request_id=request_id).status
+
+
+@blazon_task()
+def start_due_requests() -> int:
+    """Apply approved requests whose access period has started (periodic sweep)."""
+    from requests_workflow.services.timebound import requests_start_due
+
+    return requests_start_due()
+
+
+@blazon_task()
+def notify_expiring_access() -> int:
+    """E-mail beneficiaries whose time-bound access ends soon (periodic)."""
+    from requests_workflow.services.timebound import requests_notify_expiring
+
+    return requests_notify_expiring()
+
+
+@blazon_task()
+def end_expired_access() -> int:
+    """Create the revoke requests of time-bound accesses past their end (periodic)."""
+    from requests_workflow.services.timebound import requests_end_due
+
+    return requests_end_due()

@@ -1,0 +1,539 @@
+"""The 20 request types: where each may come from, which stages it goes through, and the
+stage-4 function that applies it to the directory through the directory and vault services.
+
+Sources follow the seed's table of types (seed 002, "Requisições"), plus the API for every type
+and the ``automatic`` source for the revoke types (the end of a time-bound access).
+
+A type whose directory or vault service does not exist yet names it in ``needs``; it is refused
+at creation with that name until the service lands, and works without changes here once it does
+(see ``TypeSpec.unavailable_reason``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+
+from directory.models import Account, AccountType, EntitlementMembership, RoleMembership, Source, UserStatus
+from directory.services import access, lifecycle, users
+from requests_workflow.models import Request, RequestType
+
+T = RequestType
+S = Source
+ACTIVE, INACTIVE, REVOKED = UserStatus.ACTIVE, UserStatus.INACTIVE, UserStatus.REVOKED
+
+ApplyFn = Callable[[Request, Any], dict[str, Any]]
+RollbackFn = Callable[[Request, Any], str]
+
+
+@dataclass(frozen=True)
+class TypeSpec:
+    """What a request type is allowed and how it changes the directory."""
+
+    code: str
+    category: str
+    sources: frozenset[str]
+    approval: bool
+    sod: bool
+    provisions: bool
+    apply: ApplyFn
+    rollback: RollbackFn | None = None
+    requires: tuple[str, ...] = ()  # object references: resource, account, entitlement, role
+    payload_requires: tuple[str, ...] = ()
+    time_bound: bool = False  # may carry a start/end of the access period
+    self_service: bool = False  # a user may request it for themselves
+    beneficiary_statuses: frozenset[str] = frozenset({ACTIVE, INACTIVE, REVOKED})
+    lifecycle_target: str = ""  # for the user life-cycle types: the status they lead to
+    needs: str = ""  # dotted path of a service this type needs that may not exist yet
+
+    def unavailable_reason(self) -> str:
+        """Why the type cannot be used yet ("" when it can)."""
+        if not self.needs:
+            return ""
+        module, _, name = self.needs.rpartition(".")
+        if hasattr(importlib.import_module(module), name):
+            return ""
+        return (
+            f"{self.code} requests cannot be executed yet: they need the service {self.needs}, "
+            "which does not exist in this version."
+        )
+
+    def service(self) -> Callable[..., Any]:
+        module, _, name = self.needs.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+
+# --- stage-4 functions ------------------------------------------------------------------------
+# Each takes the locked request and the actor, calls the directory/vault services, and returns
+# what stage 5 and a rollback need to know. A DomainError leaves nothing behind (savepoint).
+
+
+def _lifecycle(fn: Callable[..., Any]) -> ApplyFn:
+    def apply(req: Request, actor: Any) -> dict[str, Any]:
+        before = req.beneficiary.status
+        fn(actor=actor, source=req.source, user=req.beneficiary)
+        return {"previous_status": before, "status": req.beneficiary.status}
+
+    return apply
+
+
+def _create_user(req: Request, actor: Any) -> dict[str, Any]:
+    user = users.user_create(actor=actor, source=req.source, data=req.payload["user"])
+    req.beneficiary = user
+    return {"user_id": user.pk, "username": user.username}
+
+
+def _update_user(req: Request, actor: Any) -> dict[str, Any]:
+    users.user_update(actor=actor, source=req.source, user=req.beneficiary, data=req.payload["changes"])
+    return {"changed": sorted(req.payload["changes"])}
+
+
+def _lock(req: Request, actor: Any) -> dict[str, Any]:
+    lifecycle.user_lock(actor=actor, source=req.source, user=req.beneficiary)
+    return {"login_locked": True}
+
+
+def _unlock(req: Request, actor: Any) -> dict[str, Any]:
+    lifecycle.user_unlock(actor=actor, source=req.source, user=req.beneficiary)
+    return {"login_locked": False}
+
+
+def random_password(length: int = 20) -> str:
+    """A password that passes the project's validators (length, not common, not numeric)."""
+    alphabet = string.ascii_letters + string.digits + "-_.!@#%"
+    while True:
+        value = "".join(secrets.choice(alphabet) for _ in range(length))
+        if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
+            return value
+
+
+def _reset_password(req: Request, actor: Any) -> dict[str, Any]:
+    user = req.beneficiary
+    password = random_password()
+    users.user_update(actor=actor, source=req.source, user=user, data={"password": password})
+    recipient, name = user.email, str(user)
+
+    def send() -> None:
+        # The new password exists only in this message: not in the request, the audit or logs.
+        send_mail(
+            subject="Your Blazon password was reset",
+            message=(
+                f"Hello {name},\n\nYour password was reset (request #{req.pk}).\n"
+                f"Your new password: {password}\n\nPlease change it after you sign in.\n"
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[recipient],
+        )
+
+    transaction.on_commit(send)
+    return {"password_reset": True, "emailed_to": recipient}
+
+
+def _create_account(req: Request, actor: Any) -> dict[str, Any]:
+    account = access.account_create(
+        actor=actor,
+        source=req.source,
+        resource=req.resource,
+        owner=req.beneficiary,
+        identifier=req.payload.get("identifier") or None,
+        attributes=req.payload.get("attributes") or None,
+    )
+    req.account = account
+    return {"account_id": account.pk, "account_created": True}
+
+
+def _revoke_created_account(req: Request, actor: Any) -> str:
+    account_id = req.result.get("account_id") or req.result.get("created_account_id")
+    if not account_id:
+        return "nothing to roll back"
+    account = Account.objects.get(pk=account_id)
+    # directory has no account removal service yet: revoking is the closest (see docs/requests.md)
+    lifecycle.account_revoke(actor=actor, source=S.AUTOMATIC, account=account)
+    return f"account {account} revoked"
+
+
+def _update_account(req: Request, actor: Any) -> dict[str, Any]:
+    previous = dict(req.account.attributes or {})
+    SPECS[T.UPDATE_ACCOUNT].service()(
+        actor=actor, source=req.source, account=req.account, attributes=req.payload["attributes"]
+    )
+    return {"previous_attributes": previous}
+
+
+def _restore_account_attributes(req: Request, actor: Any) -> str:
+    SPECS[T.UPDATE_ACCOUNT].service()(
+        actor=actor, source=S.AUTOMATIC, account=req.account, attributes=req.result["previous_attributes"]
+    )
+    return "account attributes restored"
+
+
+def _account_transition(fn: Callable[..., Any]) -> ApplyFn:
+    def apply(req: Request, actor: Any) -> dict[str, Any]:
+        before = req.account.status
+        fn(actor=actor, source=req.source, account=req.account)
+        return {"previous_status": before}
+
+    return apply
+
+
+def _account_restore(req: Request, actor: Any) -> str:
+    before = req.result.get("previous_status")
+    account = Account.objects.get(pk=req.account_id)
+    if before == account.status:
+        return "account already in its previous status"
+    fn = {ACTIVE: lifecycle.account_activate, INACTIVE: lifecycle.account_inactivate}.get(before)
+    if fn is None:
+        return f"account cannot go back to {before}"
+    fn(actor=actor, source=S.AUTOMATIC, account=account)
+    return f"account restored to {before}"
+
+
+def _beneficiary_account(req: Request, actor: Any) -> tuple[Account, bool]:
+    """The beneficiary's account on the entitlement's resource, created when missing."""
+    if req.account_id:
+        return req.account, False
+    account = (
+        Account.objects.filter(
+            owner=req.beneficiary, resource_id=req.entitlement.resource_id, account_type=AccountType.REGULAR
+        )
+        .exclude(status="REVOKED")
+        .first()
+    )
+    if account is not None:
+        return account, False
+    account = access.account_create(
+        actor=actor, source=req.source, resource=req.entitlement.resource, owner=req.beneficiary
+    )
+    return account, True
+
+
+def _grant_entitlement(req: Request, actor: Any) -> dict[str, Any]:
+    account, created = _beneficiary_account(req, actor)
+    membership = access.membership_grant(
+        actor=actor, source=req.source, account=account, entitlement=req.entitlement
+    )
+    req.account = account
+    return {
+        "membership_id": membership.pk,
+        "created_account_id": account.pk if created else None,
+    }
+
+
+def _undo_grant_entitlement(req: Request, actor: Any) -> str:
+    done = []
+    membership = EntitlementMembership.objects.filter(pk=req.result.get("membership_id")).first()
+    if membership is not None:
+        access.membership_revoke(actor=actor, source=S.AUTOMATIC, membership=membership)
+        done.append("membership revoked")
+    if req.result.get("created_account_id"):
+        done.append(_revoke_created_account(req, actor))
+    return ", ".join(done) or "nothing to roll back"
+
+
+def _revoke_entitlement(req: Request, actor: Any) -> dict[str, Any]:
+    membership = EntitlementMembership.objects.get(account=req.account, entitlement=req.entitlement)
+    access.membership_revoke(actor=actor, source=req.source, membership=membership)
+    return {"revoked_membership_id": membership.pk}
+
+
+def _regrant_entitlement(req: Request, actor: Any) -> str:
+    access.membership_grant(actor=actor, source=S.AUTOMATIC, account=req.account, entitlement=req.entitlement)
+    return "membership granted again"
+
+
+def _grant_role(req: Request, actor: Any) -> dict[str, Any]:
+    membership = access.role_grant(
+        actor=actor,
+        source=req.source,
+        user=req.beneficiary,
+        role=req.role,
+        start_date=req.start_at,
+        end_date=req.end_at,
+    )
+    return {"role_membership_id": membership.pk}
+
+
+def _undo_grant_role(req: Request, actor: Any) -> str:
+    membership = RoleMembership.objects.filter(pk=req.result.get("role_membership_id")).first()
+    if membership is None:
+        return "role membership already gone"
+    access.role_revoke(actor=actor, source=S.AUTOMATIC, membership=membership)
+    return "role membership revoked"
+
+
+def _revoke_role(req: Request, actor: Any) -> dict[str, Any]:
+    membership = RoleMembership.objects.get(user=req.beneficiary, role=req.role)
+    previous = {"start_date": membership.start_date, "end_date": membership.end_date}
+    access.role_revoke(actor=actor, source=req.source, membership=membership)
+    return {"previous": {k: v.isoformat() if v else None for k, v in previous.items()}}
+
+
+def _regrant_role(req: Request, actor: Any) -> str:
+    access.role_grant(actor=actor, source=S.AUTOMATIC, user=req.beneficiary, role=req.role)
+    return "role granted again"
+
+
+def _vault_checkin(req: Request, actor: Any) -> dict[str, Any]:
+    checkout = SPECS[req.type].service()(
+        actor=actor, source=req.source, account=req.account, user=req.beneficiary, request_id=req.pk
+    )
+    return {"checkout_id": getattr(checkout, "pk", None)}
+
+
+def _vault_checkout(req: Request, actor: Any) -> dict[str, Any]:
+    checkout = SPECS[req.type].service()(
+        actor=actor, source=req.source, account=req.account, user=req.beneficiary, rotate=True
+    )
+    return {"checkout_id": getattr(checkout, "pk", None)}
+
+
+# --- the registry -----------------------------------------------------------------------------
+
+_API = frozenset({S.API})
+CONSOLE_IMPORT = _API | {S.CONSOLE, S.IMPORT}
+IMPORT_WORKSPACE = _API | {S.IMPORT, S.WORKSPACE}
+WORKSPACE = _API | {S.WORKSPACE}
+LIVE = frozenset({ACTIVE, INACTIVE})
+ONLY_ACTIVE = frozenset({ACTIVE})
+
+_SPECS = [
+    TypeSpec(
+        T.CREATE_USER,
+        "users",
+        _API | {S.CONSOLE, S.IMPORT, S.WORKSPACE},
+        True,
+        False,
+        False,
+        _create_user,
+        payload_requires=("user",),
+        beneficiary_statuses=frozenset(),
+    ),
+    TypeSpec(
+        T.UPDATE_USER,
+        "users",
+        CONSOLE_IMPORT,
+        True,
+        False,
+        False,
+        _update_user,
+        payload_requires=("changes",),
+        beneficiary_statuses=LIVE,
+    ),
+    TypeSpec(
+        T.REVOKE_USER,
+        "users",
+        CONSOLE_IMPORT,
+        True,
+        False,
+        False,
+        _lifecycle(lifecycle.user_revoke),
+        lifecycle_target=REVOKED,
+    ),
+    TypeSpec(
+        T.ACTIVATE_USER,
+        "users",
+        CONSOLE_IMPORT,
+        True,
+        False,
+        False,
+        _lifecycle(lifecycle.user_activate),
+        lifecycle_target=ACTIVE,
+    ),
+    TypeSpec(
+        T.INACTIVATE_USER,
+        "users",
+        CONSOLE_IMPORT,
+        True,
+        False,
+        False,
+        _lifecycle(lifecycle.user_inactivate),
+        lifecycle_target=INACTIVE,
+    ),
+    TypeSpec(T.LOCK_USER, "users", CONSOLE_IMPORT, False, False, False, _lock),
+    TypeSpec(T.UNLOCK_USER, "users", CONSOLE_IMPORT, False, False, False, _unlock),
+    TypeSpec(
+        T.RESET_PASSWORD,
+        "users",
+        _API | {S.CONSOLE},
+        False,
+        False,
+        False,
+        _reset_password,
+        beneficiary_statuses=LIVE,
+    ),
+    TypeSpec(
+        T.CREATE_ACCOUNT,
+        "accounts",
+        IMPORT_WORKSPACE,
+        True,
+        True,
+        True,
+        _create_account,
+        _revoke_created_account,
+        requires=("resource",),
+        time_bound=True,
+        self_service=True,
+        beneficiary_statuses=ONLY_ACTIVE,
+    ),
+    TypeSpec(
+        T.UPDATE_ACCOUNT,
+        "accounts",
+        CONSOLE_IMPORT,
+        True,
+        False,
+        True,
+        _update_account,
+        _restore_account_attributes,
+        requires=("account",),
+        payload_requires=("attributes",),
+        beneficiary_statuses=LIVE,
+        needs="directory.services.access.account_update",
+    ),
+    TypeSpec(
+        T.ACTIVATE_ACCOUNT,
+        "accounts",
+        CONSOLE_IMPORT,
+        True,
+        False,
+        True,
+        _account_transition(lifecycle.account_activate),
+        _account_restore,
+        requires=("account",),
+        beneficiary_statuses=ONLY_ACTIVE,
+    ),
+    TypeSpec(
+        T.INACTIVATE_ACCOUNT,
+        "accounts",
+        CONSOLE_IMPORT,
+        True,
+        False,
+        True,
+        _account_transition(lifecycle.account_inactivate),
+        _account_restore,
+        requires=("account",),
+        beneficiary_statuses=LIVE,
+    ),
+    TypeSpec(
+        T.REVOKE_ACCOUNT,
+        "accounts",
+        CONSOLE_IMPORT | {S.AUTOMATIC},
+        True,
+        False,
+        True,
+        _account_transition(lifecycle.account_revoke),
+        None,
+        requires=("account",),
+        beneficiary_statuses=LIVE,
+    ),
+    TypeSpec(
+        T.CHECKIN_ADMIN_ACCOUNT,
+        "accounts",
+        WORKSPACE,
+        True,
+        False,
+        False,
+        _vault_checkin,
+        requires=("account",),
+        self_service=True,
+        beneficiary_statuses=ONLY_ACTIVE,
+        needs="vault.services.checkout_open",
+    ),
+    TypeSpec(
+        T.CHECKOUT_ADMIN_ACCOUNT,
+        "accounts",
+        WORKSPACE | {S.AUTOMATIC},
+        True,
+        False,
+        False,
+        _vault_checkout,
+        requires=("account",),
+        self_service=True,
+        beneficiary_statuses=LIVE,
+        needs="vault.services.checkout_release",
+    ),
+    TypeSpec(
+        T.CHECKIN_APPLICATION_ACCOUNT,
+        "accounts",
+        WORKSPACE,
+        True,
+        False,
+        False,
+        _vault_checkin,
+        requires=("account",),
+        self_service=True,
+        beneficiary_statuses=ONLY_ACTIVE,
+        needs="vault.services.checkout_open",
+    ),
+    TypeSpec(
+        T.GRANT_ENTITLEMENT,
+        "entitlement members",
+        IMPORT_WORKSPACE,
+        True,
+        True,
+        True,
+        _grant_entitlement,
+        _undo_grant_entitlement,
+        requires=("entitlement",),
+        time_bound=True,
+        self_service=True,
+        beneficiary_statuses=ONLY_ACTIVE,
+    ),
+    TypeSpec(
+        T.REVOKE_ENTITLEMENT,
+        "entitlement members",
+        CONSOLE_IMPORT | {S.AUTOMATIC},
+        True,
+        False,
+        True,
+        _revoke_entitlement,
+        _regrant_entitlement,
+        requires=("account", "entitlement"),
+        self_service=True,
+        beneficiary_statuses=LIVE,
+    ),
+    TypeSpec(
+        T.GRANT_ROLE,
+        "role members",
+        IMPORT_WORKSPACE,
+        True,
+        True,
+        True,
+        _grant_role,
+        _undo_grant_role,
+        requires=("role",),
+        time_bound=True,
+        self_service=True,
+        beneficiary_statuses=ONLY_ACTIVE,
+    ),
+    TypeSpec(
+        T.REVOKE_ROLE,
+        "role members",
+        CONSOLE_IMPORT | {S.AUTOMATIC},
+        True,
+        False,
+        True,
+        _revoke_role,
+        _regrant_role,
+        requires=("role",),
+        self_service=True,
+        beneficiary_statuses=LIVE,
+    ),
+]
+
+SPECS: dict[str, TypeSpec] = {spec.code: spec for spec in _SPECS}
+assert set(SPECS) == set(RequestType.values), "every request type needs a spec"
+
+#: What ends a time-bound access: the revoke type and the object references it carries.
+END_OF_ACCESS: dict[str, tuple[str, tuple[str, ...]]] = {
+    T.CREATE_ACCOUNT: (T.REVOKE_ACCOUNT, ("account",)),
+    T.GRANT_ENTITLEMENT: (T.REVOKE_ENTITLEMENT, ("account", "entitlement")),
+    T.GRANT_ROLE: (T.REVOKE_ROLE, ("role",)),
+}
