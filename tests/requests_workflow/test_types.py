@@ -1,0 +1,176 @@
+"""Every one of the 20 request types goes through the stages its seed page describes and leaves
+the directory as the type says (or, for the types whose vault/directory service does not exist
+yet, is refused up front with the name of that service)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from blazon.audit.models import AuditEvent
+from blazon.errors import ValidationFailed
+from directory.models import Account, AccountStatus, AccountType, EntitlementMembership, RoleMembership, User
+from directory.services import access, lifecycle
+from requests_workflow.models import Request, RequestEvent, RequestStatus, RequestType
+from requests_workflow.services.requests import request_create
+from requests_workflow.types import SPECS
+from tests.api.factories import AccountFactory
+
+pytestmark = pytest.mark.django_db
+
+UNAVAILABLE = {
+    RequestType.UPDATE_ACCOUNT: "directory.services.access.account_update",
+    RequestType.CHECKIN_ADMIN_ACCOUNT: "vault.services.checkout_open",
+    RequestType.CHECKOUT_ADMIN_ACCOUNT: "vault.services.checkout_release",
+    RequestType.CHECKIN_APPLICATION_ACCOUNT: "vault.services.checkout_open",
+}
+
+
+def _account(c: dict[str, Any], status: str = AccountStatus.ACTIVE) -> Account:
+    account = access.account_create(actor=None, source="console", resource=c["app"], owner=c["alice"])
+    if status == AccountStatus.INACTIVE:
+        lifecycle.account_inactivate(actor=None, source="console", account=account)
+    return account
+
+
+def setup_case(code: str, c: dict[str, Any]) -> dict[str, Any]:
+    """The request_create arguments for ``code`` (preparing the directory where needed)."""
+    alice = c["alice"]
+    base: dict[str, Any] = {"beneficiary": alice}
+    if code == "CREATE_USER":
+        return {"payload": {"user": {"first_name": "Carol", "last_name": "Lima", "username": "carol"}}}
+    if code == "UPDATE_USER":
+        return {**base, "payload": {"changes": {"job_title": "Treasurer"}}}
+    if code == "ACTIVATE_USER":
+        lifecycle.user_inactivate(actor=None, source="console", user=alice)
+    if code == "UNLOCK_USER":
+        lifecycle.user_lock(actor=None, source="console", user=alice)
+    if code == "CREATE_ACCOUNT":
+        return {**base, "resource": c["app"]}
+    if code in ("UPDATE_ACCOUNT",):
+        return {"account": _account(c), "payload": {"attributes": {"office": "Lisbon"}}}
+    if code == "ACTIVATE_ACCOUNT":
+        return {"account": _account(c, AccountStatus.INACTIVE)}
+    if code in ("INACTIVATE_ACCOUNT", "REVOKE_ACCOUNT"):
+        return {"account": _account(c)}
+    if code in ("CHECKIN_ADMIN_ACCOUNT", "CHECKOUT_ADMIN_ACCOUNT", "CHECKIN_APPLICATION_ACCOUNT"):
+        kind = (
+            AccountType.APPLICATION if code == "CHECKIN_APPLICATION_ACCOUNT" else AccountType.ADMINISTRATIVE
+        )
+        account = AccountFactory(resource=c["app"], owner=None, responsible=alice, account_type=kind)
+        return {**base, "account": account}
+    if code == "GRANT_ENTITLEMENT":
+        return {**base, "entitlement": c["ent"]}
+    if code == "REVOKE_ENTITLEMENT":
+        account = _account(c)
+        access.membership_grant(actor=None, source="console", account=account, entitlement=c["ent"])
+        return {"account": account, "entitlement": c["ent"]}
+    if code == "GRANT_ROLE":
+        return {**base, "role": c["role"]}
+    if code == "REVOKE_ROLE":
+        access.role_grant(actor=None, source="console", user=alice, role=c["role"])
+        return {**base, "role": c["role"]}
+    return base
+
+
+def check_directory(code: str, req: Request, c: dict[str, Any], outbox: list) -> None:
+    alice = User.objects.get(pk=c["alice"].pk)
+    if code == "CREATE_USER":
+        carol = User.objects.get(username="carol")
+        assert req.beneficiary_id == carol.pk and carol.status == "ACTIVE"
+    elif code == "UPDATE_USER":
+        assert alice.job_title == "Treasurer"
+    elif code in ("REVOKE_USER", "ACTIVATE_USER", "INACTIVATE_USER"):
+        assert (
+            alice.status
+            == {"REVOKE_USER": "REVOKED", "ACTIVATE_USER": "ACTIVE", "INACTIVATE_USER": "INACTIVE"}[code]
+        )
+    elif code == "LOCK_USER":
+        assert alice.login_locked
+    elif code == "UNLOCK_USER":
+        assert not alice.login_locked
+    elif code == "RESET_PASSWORD":
+        (mail,) = outbox
+        assert mail.to == ["alice@example.com"]
+        password = re.search(r"Your new password: (\S+)", mail.body).group(1)
+        assert alice.check_password(password)
+        # the password is nowhere but in the e-mail
+        assert password not in str(req.payload) + str(req.result)
+        assert not AuditEvent.objects.filter(new_values__icontains=password).exists()
+    elif code == "CREATE_ACCOUNT":
+        assert Account.objects.get(owner=alice, resource=c["app"]).status == AccountStatus.ACTIVE
+        assert req.account_id is not None
+    elif code in ("ACTIVATE_ACCOUNT", "INACTIVATE_ACCOUNT", "REVOKE_ACCOUNT"):
+        want = {"ACTIVATE_ACCOUNT": "ACTIVE", "INACTIVATE_ACCOUNT": "INACTIVE", "REVOKE_ACCOUNT": "REVOKED"}[
+            code
+        ]
+        assert Account.objects.get(pk=req.account_id).status == want
+    elif code == "GRANT_ENTITLEMENT":
+        assert EntitlementMembership.objects.filter(account__owner=alice, entitlement=c["ent"]).exists()
+    elif code == "REVOKE_ENTITLEMENT":
+        assert not EntitlementMembership.objects.filter(account__owner=alice, entitlement=c["ent"]).exists()
+    elif code == "GRANT_ROLE":
+        assert RoleMembership.objects.filter(user=alice, role=c["role"]).exists()
+    elif code == "REVOKE_ROLE":
+        assert not RoleMembership.objects.filter(user=alice, role=c["role"]).exists()
+    else:  # pragma: no cover - every code is listed above
+        raise AssertionError(code)
+
+
+@pytest.mark.parametrize("code", RequestType.values)
+def test_every_type_goes_through_its_stages(code, company, run, mailoutbox):
+    spec = SPECS[code]
+    kwargs = setup_case(code, company)
+    if code in UNAVAILABLE:
+        before = (Request.objects.count(), RequestEvent.objects.count())
+        with pytest.raises(ValidationFailed) as err:
+            request_create(
+                actor=company["admin"], source="api", request_type=code, justification="needed", **kwargs
+            )
+        assert UNAVAILABLE[code] in err.value.message
+        assert (Request.objects.count(), RequestEvent.objects.count()) == before
+        return
+    req = run(
+        request_create,
+        actor=company["admin"],
+        source="api",
+        request_type=code,
+        justification="needed",
+        **kwargs,
+    )
+    assert req.status == RequestStatus.FINISHED, (
+        req.failure_reason,
+        list(req.events.values_list("message", flat=True)),
+    )
+    timeline = list(req.events.values_list("stage", "message"))
+    stages = [stage for stage, _ in timeline]
+    assert stages == sorted(stages) and {1, 2, 3, 4, 5} <= set(stages)
+    messages = " | ".join(m for _, m in timeline)
+    if spec.approval:
+        assert "No approval policy matched" in messages
+    else:
+        assert "need no approval" in messages
+    assert ("no SoD policy matched" in messages) == spec.sod
+    check_directory(code, req, company, mailoutbox)
+    actions = set(
+        AuditEvent.objects.filter(object_type="requests_workflow.Request", object_id=str(req.pk)).values_list(
+            "action", flat=True
+        )
+    )
+    assert {"request.created", "request.approved", "request.applied", "request.finished"} <= actions
+
+
+def test_the_registry_follows_the_seed_table():
+    assert len(SPECS) == 20
+    assert SPECS["RESET_PASSWORD"].sources == {"console", "api"}
+    assert SPECS["CHECKIN_ADMIN_ACCOUNT"].sources == {"workspace", "api"}
+    assert SPECS["GRANT_ENTITLEMENT"].sources == {"import", "workspace", "api"}
+    assert not SPECS["LOCK_USER"].approval and not SPECS["UNLOCK_USER"].approval
+    assert {c for c, s in SPECS.items() if s.sod} == {"CREATE_ACCOUNT", "GRANT_ENTITLEMENT", "GRANT_ROLE"}
+    assert {c for c, s in SPECS.items() if s.time_bound} == {
+        "CREATE_ACCOUNT",
+        "GRANT_ENTITLEMENT",
+        "GRANT_ROLE",
+    }
