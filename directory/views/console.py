@@ -39,7 +39,7 @@ from directory.models import (
     UserStatus,
 )
 from directory.views.common import capability_required, caps, list_page, report_domain_error
-from directory.views.forms import LoginForm, RemoveUserForm
+from directory.views.forms import ConsoleRoleForm, LoginForm, RemoveUserForm
 
 USER_LABEL = User._meta.label
 
@@ -178,6 +178,9 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "tab": tab,
         "tabs": [(k, label, counts.get(k)) for k, label in tabs],
     }
+    if can(request.user, "manage_config"):
+        # Console roles are for administrators only: the form is not even shown to others.
+        context["role_form"] = ConsoleRoleForm(initial={"role": user.console_role})
     if tab == "accounts":
         accounts = list(user.accounts.select_related("resource").order_by("resource__name", "identifier"))
         grants = _roles_by(AccountRoleGrant, "account", [a.pk for a in accounts])

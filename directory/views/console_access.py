@@ -1,8 +1,11 @@
-"""Console pages that change who may use what: the members of a shared account.
+"""Console pages that change who may use what: the members of a shared account and the
+administrative (console) role of a user.
 
 Adding and removing members needs ``manage_users``; ``directory.services.access`` enforces the
 rules (shared accounts only, ACTIVE users, no duplicates) and opens the password-rotation alert
-when someone leaves."""
+when someone leaves. Console roles are for administrators only (``manage_config`` is theirs
+alone); ``directory.services.users.console_role_set`` checks that again and keeps the last
+administrator."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from blazon.errors import DomainError
 from directory.models import Account, AccountType, SharedAccountMember, User, UserStatus
 from directory.views.common import capability_required, report_domain_error
 from directory.views.console import render_console
-from directory.views.forms import SharedMemberForm
+from directory.views.forms import ConsoleRoleForm, SharedMemberForm
 
 SOURCE = "console"
 SEARCH_LIMIT = 10
@@ -94,3 +97,26 @@ def shared_member_remove(request: HttpRequest, pk: int, member_id: int) -> HttpR
             "rotate it (a follow-up event was opened).",
         )
     return redirect("console:account_detail", pk=account.pk)
+
+
+@require_POST
+@capability_required("manage_config")
+def console_role_set(request: HttpRequest, pk: int) -> HttpResponse:
+    from directory.services import users
+
+    subject = get_object_or_404(User, pk=pk)
+    form = ConsoleRoleForm(request.POST)
+    if not form.is_valid():
+        for problem in form.errors.get("role", []):
+            messages.error(request, problem)
+        return redirect("console:user_detail", pk=subject.pk)
+    try:
+        subject = users.console_role_set(
+            actor=request.user, source=SOURCE, user=subject, role=form.cleaned_data["role"]
+        )
+    except DomainError as error:
+        report_domain_error(request, error)
+    else:
+        label = subject.get_console_role_display() if subject.console_role else "no administrative role"
+        messages.success(request, f"{subject.username} now has {label}.")
+    return redirect("console:user_detail", pk=subject.pk)

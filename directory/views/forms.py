@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from directory.models import (
+    ConsoleRole,
     Criticality,
     Entitlement,
     Organization,
@@ -69,6 +70,10 @@ class UsersChoiceField(forms.CharField):
 
 class SharedMemberForm(forms.Form):
     user = UserChoiceField(help_text="Username of the member to add.")
+
+
+class ConsoleRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ConsoleRole.choices, required=False, label="Administrative role")
 
 
 class _Governed(forms.Form):

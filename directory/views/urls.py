@@ -15,6 +15,7 @@ console_urlpatterns = [
     # users
     path("users/", console.users_list, name="users"),
     path("users/<int:pk>/", console.user_detail, name="user_detail"),
+    path("users/<int:pk>/console-role/", console_access.console_role_set, name="console_role_set"),
     path("users/<int:pk>/<slug:action>/", console.user_action, name="user_action"),
     # organizations
     path("organizations/", console.organizations_list, name="organizations"),

@@ -220,23 +220,24 @@ class Demo:
             ],
             password_hash=self.user_hash,
         )  # fmt: skip
-        for username, role, superuser in (
-            ("admin", ConsoleRole.ADMINISTRATOR, True),
-            ("helpdesk", ConsoleRole.HELPDESK, False),
-            ("auditor", ConsoleRole.AUDITOR, False),
-        ):
-            User.objects.filter(username=username).update(
-                console_role=role, is_superuser=superuser, is_staff=superuser
+        # The system makes the first administrator; that administrator names the others.
+        self.admin = users.console_role_set(
+            actor=None, source=SOURCE, user=admin, role=ConsoleRole.ADMINISTRATOR
+        )
+        for username, role in (("helpdesk", ConsoleRole.HELPDESK), ("auditor", ConsoleRole.AUDITOR)):
+            users.console_role_set(
+                actor=self.admin, source=SOURCE, user=User.objects.get(username=username), role=role
             )
-            user = User.objects.get(username=username)
-            audit_record(
-                actor=admin,
-                action="user.console_role_granted",
-                obj=user,
-                new={"console_role": role, "is_superuser": superuser},
-                source=SOURCE,
-                subject_user_id=user.pk,
-            )
+        # Superuser too, for Django's own admin site (not a console role: no service owns it).
+        User.objects.filter(pk=admin.pk).update(is_superuser=True, is_staff=True)
+        audit_record(
+            actor=None,
+            action="user.superuser_granted",
+            obj=admin,
+            new={"is_superuser": True, "is_staff": True},
+            source=SOURCE,
+            subject_user_id=admin.pk,
+        )
 
     def policy_and_attributes(self) -> None:
         config.username_policy_update(
