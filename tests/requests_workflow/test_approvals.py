@@ -186,3 +186,23 @@ def test_sod_stage_is_recorded_and_never_invents_conflicts(company, run):
     assert req.status == R.FINISHED
     assert req.events.filter(stage=3, message="SoD check: no SoD policy matched.").exists()
     assert not Task.objects.filter(kind=TaskKind.SOD).exists()
+
+
+def test_new_user_request_goes_to_the_manager_named_in_it(company, run):
+    from directory.models import User
+
+    ApprovalLevelFactory(policy=ApprovalPolicyFactory(request_types=["CREATE_USER"]), approver_kind="MANAGER")
+    req = run(
+        request_create,
+        actor=company["admin"],
+        source="console",
+        request_type="CREATE_USER",
+        payload={"user": {"first_name": "Nina", "last_name": "Souza", "username": "nina", "manager": "boss"}},
+    )
+    (task,) = open_tasks(req)
+    assert list(task.assignees.all()) == [company["boss"]]
+    assert not User.objects.filter(username="nina").exists()
+    run(task_approve, actor=company["boss"], source="workspace", task=task)
+    req.refresh_from_db()
+    assert req.status == R.FINISHED and req.beneficiary.username == "nina"
+    assert req.beneficiary.manager == company["boss"]

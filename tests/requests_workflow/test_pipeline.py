@@ -170,3 +170,39 @@ def test_no_cancel_after_the_directory_changed(company, run):
     with pytest.raises(TransitionNotAllowed, match="before it is applied"):
         request_cancel(actor=c["admin"], source="console", request=req)
     assert Request.objects.get(pk=req.pk).status == R.FINISHED
+
+
+def test_status_table_refuses_a_forbidden_move(company, run):
+    from requests_workflow.services.common import request_move
+
+    req = create(run, company, "LOCK_USER")
+    assert req.status == R.FINISHED
+    with pytest.raises(TransitionNotAllowed, match="FINISHED: it cannot become APPROVED"):
+        request_move(req, R.APPROVED, stage=3, actor=None, message="again")
+    assert Request.objects.get(pk=req.pk).status == R.FINISHED
+
+
+def test_vault_types_call_the_vault_service_once_it_exists(company, run, monkeypatch):
+    """CHECKIN_ADMIN_ACCOUNT is ready for the PAM issue: when vault.services.checkout_open exists
+    the request goes through and calls it with the account, the beneficiary and the request."""
+    import vault.services
+    from directory.models import AccountType
+    from tests.api.factories import AccountFactory
+
+    calls = []
+    monkeypatch.setattr(vault.services, "checkout_open", lambda **kw: calls.append(kw), raising=False)
+    c = company
+    account = AccountFactory(
+        resource=c["app"], owner=None, responsible=c["alice"], account_type=AccountType.ADMINISTRATIVE
+    )
+    req = run(
+        request_create,
+        actor=c["alice"],
+        source="workspace",
+        request_type="CHECKIN_ADMIN_ACCOUNT",
+        account=account,
+        justification="maintenance window",
+    )
+    assert req.status == R.FINISHED
+    (call,) = calls
+    assert call["account"] == account and call["user"] == c["alice"] and call["request_id"] == req.pk
