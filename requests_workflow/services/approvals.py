@@ -222,10 +222,12 @@ def _may_decide(task: Task, user: User) -> bool:
 
 
 def _lock(task: Task) -> tuple[Task, Request]:
-    task = Task.objects.select_for_update(of=("self",)).select_related("queue").get(pk=task.pk)
-    if task.request_id is None:
+    request_id = Task.objects.filter(pk=task.pk).values_list("request_id", flat=True).first()
+    if request_id is None:
         raise ValidationFailed("This task belongs to no request.")
-    req = Request.objects.select_for_update().get(pk=task.request_id)
+    # request first, then task: the order request_cancel and request_process use (no deadlock)
+    req = Request.objects.select_for_update().get(pk=request_id)
+    task = Task.objects.select_for_update(of=("self",)).select_related("queue").get(pk=task.pk)
     return task, req
 
 

@@ -50,6 +50,13 @@ DEFAULT_JUSTIFICATION_REQUIRED = frozenset(
         RequestType.CHECKIN_APPLICATION_ACCOUNT,
     }
 )
+VAULT_TYPES = frozenset(
+    {
+        RequestType.CHECKIN_ADMIN_ACCOUNT,
+        RequestType.CHECKOUT_ADMIN_ACCOUNT,
+        RequestType.CHECKIN_APPLICATION_ACCOUNT,
+    }
+)
 SECRET_WORDS = ("password", "secret", "token", "credential", "private_key", "otp")
 
 
@@ -118,6 +125,9 @@ def _check_objects(
     entitlement: Entitlement | None = refs.get("entitlement")
     if account is not None:
         holder = account.owner if account.owner_id else account.responsible
+        if spec.code in VAULT_TYPES:
+            # any user may ask for an administrative/application account's credentials
+            holder = beneficiary or holder
         if beneficiary is None:
             beneficiary = holder
         elif holder is not None and holder.pk != beneficiary.pk:

@@ -206,3 +206,26 @@ def test_vault_types_call_the_vault_service_once_it_exists(company, run, monkeyp
     assert req.status == R.FINISHED
     (call,) = calls
     assert call["account"] == account and call["user"] == c["alice"] and call["request_id"] == req.pk
+
+
+def test_any_active_user_may_ask_to_check_in_an_administrative_account(company, run, monkeypatch):
+    import vault.services
+    from directory.models import AccountType
+    from tests.api.factories import AccountFactory
+
+    calls = []
+    monkeypatch.setattr(vault.services, "checkout_open", lambda **kw: calls.append(kw), raising=False)
+    c = company
+    account = AccountFactory(
+        resource=c["app"], owner=None, responsible=c["owner"], account_type=AccountType.ADMINISTRATIVE
+    )
+    req = run(
+        request_create,
+        actor=c["eve"],
+        source="workspace",
+        request_type="CHECKIN_ADMIN_ACCOUNT",
+        beneficiary=c["eve"],
+        account=account,
+        justification="incident 42",
+    )
+    assert req.status == R.FINISHED and calls[0]["user"] == c["eve"]

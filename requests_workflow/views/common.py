@@ -1,0 +1,75 @@
+"""What the request pages share: the stage names of the timeline, and which tasks a user may
+see (assigned to them or to a queue they belong to)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from requests_workflow.models import Request, RequestStatus, Task, TaskStatus
+from requests_workflow.services.common import CANCELABLE, TERMINAL
+
+STAGES = (
+    (1, "Creation"),
+    (2, "Validation"),
+    (3, "Approval and SoD"),
+    (4, "Directory"),
+    (5, "Provisioning"),
+)
+
+
+def open_tasks_for(user: Any) -> QuerySet[Task]:
+    """Open tasks assigned to ``user`` or to one of their queues."""
+    return (
+        Task.objects.filter(status=TaskStatus.OPEN)
+        .filter(Q(assignees=user) | Q(queue__members=user))
+        .distinct()
+    )
+
+
+def request_object(req: Request) -> str:
+    """What the request is about, in a few words."""
+    if req.entitlement_id:
+        return f"{req.entitlement.name} ({req.entitlement.resource.name})"
+    if req.role_id:
+        return f"Role {req.role.name}"
+    if req.account_id:
+        return f"Account {req.account.identifier} ({req.account.resource.name})"
+    if req.resource_id:
+        return f"Account on {req.resource.name}"
+    user = (req.payload or {}).get("user") or {}
+    if user:
+        return " ".join(str(user.get(k) or "") for k in ("first_name", "last_name")).strip()
+    return ""
+
+
+def timeline(req: Request) -> list[dict[str, Any]]:
+    """The five stages with their state (done, current, failed, pending, skipped) and events."""
+    events = list(req.events.select_related("actor").order_by("id"))
+    failed = req.status in (RequestStatus.FAILED, RequestStatus.REJECTED, RequestStatus.CANCELED)
+    out = []
+    for number, name in STAGES:
+        stage_events = [e for e in events if e.stage == number]
+        if number < req.stage or (number == req.stage and req.status == RequestStatus.FINISHED):
+            state = "done"
+        elif number == req.stage:
+            state = "failed" if failed else "current"
+        else:
+            state = "skipped" if req.status in TERMINAL else "pending"
+        out.append({"number": number, "name": name, "state": state, "events": stage_events})
+    return out
+
+
+def cancelable(req: Request) -> bool:
+    return req.status in CANCELABLE
+
+
+REQUEST_RELATED = (
+    "requester",
+    "beneficiary",
+    "resource",
+    "entitlement__resource",
+    "role",
+    "account__resource",
+)
