@@ -8,6 +8,9 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from directory.models import (
+    AttributeDefinition,
+    AttributeScope,
+    AttributeType,
     ConsoleRole,
     Criticality,
     Entitlement,
@@ -16,6 +19,7 @@ from directory.models import (
     ProvisioningMode,
     Resource,
     User,
+    UsernamePolicy,
     UserStatus,
 )
 
@@ -189,3 +193,95 @@ class RemoveUserForm(forms.Form):
         initial="revoke",
     )
     confirm = forms.BooleanField(label="I understand the consequences of this removal.")
+
+
+class AttributeDefinitionForm(forms.Form):
+    """Scope, resource and name are fixed once the attribute exists (values are stored under the
+    name); the edit form shows them disabled."""
+
+    scope = forms.ChoiceField(choices=AttributeScope.choices, initial=AttributeScope.USER)
+    resource = forms.ModelChoiceField(
+        queryset=Resource.objects.order_by("name"),
+        required=False,
+        help_text="For account and entitlement attributes: the resource they belong to. Empty for users.",
+    )
+    name = forms.CharField(max_length=64, help_text="Key the values are stored under, e.g. cost_center.")
+    label = forms.CharField(max_length=200)
+    type = forms.ChoiceField(choices=AttributeType.choices, initial=AttributeType.STRING)
+    required = forms.BooleanField(required=False)
+    unique = forms.BooleanField(required=False, help_text="No two objects may hold the same value.")
+    regex = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Pattern",
+        help_text="Optional regular expression values must match.",
+    )
+    position = forms.IntegerField(min_value=0, initial=0, help_text="Order on forms and pages.")
+
+    FIXED = ("scope", "resource", "name")
+
+    def __init__(self, *args: Any, definition: AttributeDefinition | None = None, **kwargs: Any):
+        if definition is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "scope": definition.scope,
+                    "resource": definition.resource_id,
+                    "name": definition.name,
+                    "label": definition.label,
+                    "type": definition.type,
+                    "required": definition.required,
+                    "unique": definition.unique,
+                    "regex": definition.regex,
+                    "position": definition.position,
+                },
+            )
+        super().__init__(*args, **kwargs)
+        if definition is not None:
+            for name in self.FIXED:
+                self.fields[name].disabled = True
+                self.fields[name].help_text = "Cannot be changed: create a new attribute instead."
+
+    def service_data(self) -> dict[str, Any]:
+        """What the update service may change (the fixed fields are left out)."""
+        return {k: v for k, v in self.cleaned_data.items() if k not in self.FIXED}
+
+
+class UsernamePolicyForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    patterns = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        help_text="One pattern per line, tried in order. Placeholders: {first} {last} {middle} {f} {l} "
+        "{middle_initial}.",
+    )
+    lowercase = forms.BooleanField(required=False)
+    max_length = forms.IntegerField(label="Maximum length")
+    numeric_suffix = forms.BooleanField(
+        required=False, help_text="When every pattern is taken, append 2, 3, … to the first one."
+    )
+    max_suffix = forms.IntegerField(label="Highest suffix")
+
+    @staticmethod
+    def initial_from(policy: UsernamePolicy) -> dict[str, Any]:
+        return {
+            "name": policy.name,
+            "patterns": "\n".join(policy.patterns or []),
+            "lowercase": policy.lowercase,
+            "max_length": policy.max_length,
+            "numeric_suffix": policy.numeric_suffix,
+            "max_suffix": policy.max_suffix,
+        }
+
+    def service_data(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["patterns"] = [line.strip() for line in data["patterns"].splitlines() if line.strip()]
+        return data
+
+
+class UsernameTryForm(forms.Form):
+    """The names typed in the username policy's "try it" box."""
+
+    try_first = forms.CharField(required=False, max_length=150, label="First name")
+    try_middle = forms.CharField(required=False, max_length=150, label="Middle name")
+    try_last = forms.CharField(required=False, max_length=150, label="Last name")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import path
 
 from blazon.audit import views as audit
-from directory.views import console, console_access, console_config, workspace
+from directory.views import console, console_access, console_config, console_settings, workspace
 
 console_urlpatterns = [
     path("login/", console.ConsoleLoginView.as_view(), name="login"),
@@ -60,6 +60,17 @@ console_urlpatterns = [
         "roles/<int:pk>/changes/<int:change_id>/progress/",
         console_config.role_change_progress,
         name="role_change_progress",
+    ),
+    # settings
+    path("settings/attributes/", console_settings.attributes_list, name="attributes"),
+    path("settings/attributes/new/", console_settings.attribute_edit, name="attribute_new"),
+    path("settings/attributes/<int:pk>/edit/", console_settings.attribute_edit, name="attribute_edit"),
+    path("settings/attributes/<int:pk>/delete/", console_settings.attribute_delete, name="attribute_delete"),
+    path("settings/username-policy/", console_settings.username_policy_edit, name="username_policy"),
+    path(
+        "settings/username-policy/preview/",
+        console_settings.username_policy_preview,
+        name="username_policy_preview",
     ),
     # audit log
     path("audit/", audit.audit_log, name="audit"),
