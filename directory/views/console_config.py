@@ -60,6 +60,30 @@ def organization_edit(request: HttpRequest, pk: int | None = None) -> HttpRespon
     return _form_page(request, form, title=title, cancel=cancel, kind="organization")
 
 
+@require_http_methods(["GET", "POST"])
+@capability_required("manage_config")
+def organization_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask first; the service refuses, with its message, while the organization has members or
+    sub-organizations."""
+    from directory.services import config
+
+    org = get_object_or_404(Organization.objects.select_related("parent"), pk=pk)
+    if request.method == "POST":
+        try:
+            config.organization_delete(actor=request.user, source=SOURCE, organization=org)
+        except DomainError as error:
+            report_domain_error(request, error)
+        else:
+            messages.success(request, f"Organization {org.name} deleted.")
+            return redirect("console:organizations")
+    context = {
+        "org": org,
+        "n_members": org.members.count(),
+        "n_children": org.children.count(),
+    }
+    return render_console(request, "console/organizations/delete.html", context)
+
+
 # --- resources ------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ console_urlpatterns = [
     path("organizations/new/", console_config.organization_edit, name="organization_new"),
     path("organizations/<int:pk>/", console.organization_detail, name="organization_detail"),
     path("organizations/<int:pk>/edit/", console_config.organization_edit, name="organization_edit"),
+    path("organizations/<int:pk>/delete/", console_config.organization_delete, name="organization_delete"),
     # resources
     path("resources/", console.resources_list, name="resources"),
     path("resources/new/", console_config.resource_edit, name="resource_new"),
