@@ -340,7 +340,7 @@ def shared_member_remove(*, actor: User | None, source: str, member: SharedAccou
         action="shared_account.member_removed",
         obj=account,
         old={"member": user.username},
-        new={"reason": "manual", "password_rotation_alert": True},
+        new={"reason": "manual", "rotation_alert_opened": True},
         source=source,
         subject_user_id=user.pk,
     )

@@ -370,7 +370,7 @@ def _shared_memberships_remove(*, actor: User | None, source: str, user: User, w
                 object_id=acc_id,
                 object_repr=f"{ident}@{code}",
                 old={"member": user.username},
-                new={"reason": why, "password_rotation_alert": True},
+                new={"reason": why, "rotation_alert_opened": True},
                 subject_user_id=user.pk,
             )
             for _pk, acc_id, ident, code in shared
