@@ -1,0 +1,11 @@
+"""Routes of requests and tasks under ``/api/v1/``."""
+
+from rest_framework.routers import SimpleRouter
+
+from requests_workflow.api import views
+
+router = SimpleRouter()
+router.register("requests", views.RequestViewSet, basename="request")
+router.register("tasks", views.TaskViewSet, basename="task")
+
+urlpatterns = router.urls

@@ -1,0 +1,101 @@
+"""Reassigning an open task to another user (seed "Tarefas": reassign).
+
+A console administrator may hand any open task to a user; a current assignee may hand over their
+own part of it. The rules of approval still hold for the new approver: an active user who can
+sign in, neither the requester nor the beneficiary (nobody approves their own request), and not
+already holding that approval. Timeline event + audit event, in one transaction.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from blazon.audit.services import audit_record
+from blazon.errors import Conflict, NotAllowed, TransitionNotAllowed, ValidationFailed
+from blazon.permissions import ADMINISTRATOR, role_of
+from directory.models import User, UserStatus
+from requests_workflow.models import Request, Task, TaskKind, TaskStatus
+from requests_workflow.services.common import request_event
+
+
+def _lock(task: Task) -> tuple[Task, Request | None]:
+    # request first, then task: the lock order of the other request and task services
+    request_id = Task.objects.filter(pk=task.pk).values_list("request_id", flat=True).first()
+    req = Request.objects.select_for_update().get(pk=request_id) if request_id else None
+    locked = Task.objects.select_for_update(of=("self",)).select_related("queue").get(pk=task.pk)
+    return locked, req
+
+
+@transaction.atomic
+def task_reassign(*, actor: User, source: str, task: Task, to_user: User, comment: str = "") -> Task:
+    """Give ``task`` to ``to_user``. An administrator replaces every assignee (and the queue);
+    an assignee replaces only themselves."""
+    task, req = _lock(task)
+    if task.status != TaskStatus.OPEN:
+        raise TransitionNotAllowed(f"Task #{task.pk} is already {task.status}.", code="task_closed")
+    assignees = list(task.assignees.all())
+    is_admin = role_of(actor) == ADMINISTRATOR
+    is_assignee = any(u.pk == actor.pk for u in assignees)
+    if not (is_admin or is_assignee):
+        raise NotAllowed(
+            f"{actor.username} may not reassign task #{task.pk}: only its assignees or an administrator may."
+        )
+    if to_user.status != UserStatus.ACTIVE or to_user.login_locked or not to_user.is_active:
+        raise ValidationFailed(
+            f"{to_user.username} cannot take the task: they are {to_user.status}"
+            + (", login locked" if to_user.login_locked else "")
+            + ".",
+            fields={"to_user": ["The user cannot sign in."]},
+        )
+    if req is not None and to_user.pk in (req.requester_id, req.beneficiary_id):
+        raise ValidationFailed(
+            f"{to_user.username} is the requester or the beneficiary of request #{req.pk}: "
+            "nobody approves their own request.",
+            fields={"to_user": ["Requester or beneficiary of the request."]},
+        )
+    if any(u.pk == to_user.pk for u in assignees):
+        raise Conflict(f"{to_user.username} is already an assignee of task #{task.pk}.")
+    if (
+        req is not None
+        and Task.objects.filter(
+            request=req, level=task.level, kind=task.kind, status=TaskStatus.OPEN, assignees=to_user
+        )
+        .exclude(pk=task.pk)
+        .exists()
+    ):
+        raise Conflict(f"{to_user.username} already has an open task of this level of request #{req.pk}.")
+    old = {"assignees": [u.username for u in assignees], "queue": task.queue.name if task.queue_id else None}
+    if is_assignee and not is_admin:
+        task.assignees.remove(actor)
+        task.assignees.add(to_user)
+    else:
+        task.assignees.set([to_user])
+        if task.queue_id:
+            task.queue = None
+            task.save(update_fields=["queue"])
+    new_assignees = sorted(u.username for u in task.assignees.all())
+    comment = (comment or "").strip()
+    audit_record(
+        actor=actor,
+        action="task.reassigned",
+        obj=task,
+        old=old,
+        new={
+            "assignees": new_assignees,
+            "queue": task.queue.name if task.queue_id else None,
+            "to_user": to_user.username,
+            "comment": comment,
+            "request": req.pk if req else None,
+        },
+        source=source,
+        subject_user_id=req.beneficiary_id if req else None,
+    )
+    if req is not None:
+        request_event(
+            req,
+            stage=5 if task.kind == TaskKind.PROVISIONING else 3,
+            actor=actor,
+            message=f"Task #{task.pk} (level {task.level}) reassigned by {actor.username} to {to_user.username}."
+            + (f" Comment: {comment}" if comment else ""),
+        )
+    return task
