@@ -1,0 +1,320 @@
+"""E-mail approvals (issue #3, section 7): approvers get signed approve/reject links; requesters
+and beneficiaries are told how their request ended.
+
+A link carries a ``django.core.signing`` token (timestamped, salted) binding the task, the
+approver, the decision and the approver's *assignment*: the id of the row that makes them an
+approver of the task (their assignee row, or their queue membership and the task's queue). A link
+is therefore:
+
+* signed: any change to the token is refused;
+* expiring: ``BLAZON_APPROVAL_LINK_HOURS`` (72 by default) after it was made;
+* bound to the approver: it acts as that approver only, and only while they still hold the same
+  assignment (a reassigned task's old links are dead, even if the task comes back to them);
+* single-use: once the task is decided it is no longer OPEN and every link of it is refused.
+
+The e-mails go out after the transaction that opened the task (or ended the request) commits,
+through Django's e-mail backend. The receivers are connected by :func:`connect_signals`, called
+from ``RequestsWorkflowConfig.ready()``. Tokens and links are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_save
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+
+from directory.models import User
+from requests_workflow.models import Queue, Request, RequestStatus, Task, TaskKind, TaskStatus
+from requests_workflow.views.common import request_object
+
+logger = logging.getLogger(__name__)
+
+SALT = "blazon.requests_workflow.approval-link"
+APPROVE, REJECT = "approve", "reject"
+DECISIONS = {APPROVE: "a", REJECT: "r"}
+FINAL_STATUSES = frozenset(
+    {RequestStatus.FINISHED, RequestStatus.REJECTED, RequestStatus.FAILED, RequestStatus.CANCELED}
+)
+
+
+def link_hours() -> int:
+    return int(getattr(settings, "BLAZON_APPROVAL_LINK_HOURS", 72))
+
+
+def base_url() -> str:
+    return str(getattr(settings, "BLAZON_BASE_URL", "http://127.0.0.1:8000")).rstrip("/")
+
+
+# --- links ------------------------------------------------------------------------------------
+
+
+def assignment_version(task: Task, user: User) -> str | None:
+    """What makes ``user`` an approver of ``task`` right now, or None if nothing does: their
+    assignee row, else their membership of the task's queue. Removing and re-adding them gives a
+    new row, so the links made before are dead."""
+    through = Task.assignees.through
+    row = through.objects.filter(task_id=task.pk, user_id=user.pk).values_list("pk", flat=True).first()
+    if row is not None:
+        return f"a{row}"
+    if task.queue_id:
+        members = Queue.members.through
+        row = (
+            members.objects.filter(queue_id=task.queue_id, user_id=user.pk)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if row is not None:
+            return f"q{task.queue_id}.{row}"
+    return None
+
+
+def approval_token(task: Task, approver: User, decision: str) -> str:
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {sorted(DECISIONS)}")
+    version = assignment_version(task, approver)
+    if version is None:
+        raise ValueError(f"{approver.username} is not an approver of task #{task.pk}")
+    payload = {"t": task.pk, "u": approver.pk, "d": DECISIONS[decision], "v": version}
+    return signing.dumps(payload, salt=SALT)
+
+
+def approval_link(task: Task, approver: User, decision: str) -> str:
+    """The absolute URL of the confirmation page for ``approver`` to ``decision`` ``task``."""
+    token = approval_token(task, approver, decision)
+    return base_url() + reverse("email_approvals:confirm", args=[token])
+
+
+class LinkError(Exception):
+    """The link cannot be used; ``status`` is the HTTP status of the page that says so."""
+
+    def __init__(self, title: str, message: str, status: int = 410):
+        super().__init__(message)
+        self.title, self.message, self.status = title, message, status
+
+
+@dataclass
+class LinkClaim:
+    task_id: int
+    approver_id: int
+    decision: str
+    version: str
+
+
+def read_token(token: str) -> LinkClaim:
+    """Check the signature and the age of ``token``; raise LinkError when either fails."""
+    try:
+        data = signing.loads(token, salt=SALT, max_age=link_hours() * 3600)
+    except signing.SignatureExpired:
+        raise LinkError(
+            "This link has expired",
+            f"Approval links work for {link_hours()} hours. Open the task from “My tasks” in the "
+            "workspace to decide it.",
+            status=410,
+        ) from None
+    except signing.BadSignature:
+        raise LinkError(
+            "This link is not valid",
+            "The link is incomplete or was changed. Copy the whole link from the e-mail, or open "
+            "the task from “My tasks” in the workspace.",
+            status=400,
+        ) from None
+    try:
+        decision = {v: k for k, v in DECISIONS.items()}[data["d"]]
+        return LinkClaim(int(data["t"]), int(data["u"]), decision, str(data["v"]))
+    except (KeyError, TypeError, ValueError):
+        raise LinkError("This link is not valid", "The link does not name a task.", status=400) from None
+
+
+def check_claim(claim: LinkClaim, task: Task | None, approver: User | None) -> None:
+    """Is the link still good for this task and approver? Raise LinkError with why not."""
+    if task is None or approver is None or task.kind != TaskKind.APPROVAL or task.request_id is None:
+        raise LinkError("This task no longer exists", "The task or its approver was removed.")
+    if task.status != TaskStatus.OPEN:
+        who = f" by {task.decided_by.username}" if task.decided_by_id and task.decided_by else ""
+        when = f" on {task.decided_at:%Y-%m-%d %H:%M}" if task.decided_at else ""
+        raise LinkError(
+            "This task was already decided",
+            f"Task #{task.pk} is {task.get_status_display().lower()}{who}{when}. "
+            "An approval link works once.",
+        )
+    req = task.request
+    if req.status != RequestStatus.WAITING_APPROVAL:
+        raise LinkError(
+            "This request is no longer waiting for approval",
+            f"Request #{req.pk} is {req.get_status_display().lower()}.",
+        )
+    if assignment_version(task, approver) != claim.version:
+        raise LinkError(
+            "You are no longer an approver of this task",
+            f"Task #{task.pk} was reassigned since this link was sent, so the link no longer works.",
+        )
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def _send(messages: list[EmailMultiAlternatives], what: str) -> int:
+    if not messages:
+        return 0
+    try:
+        with get_connection() as connection:
+            return connection.send_messages(messages) or 0
+    except Exception as exc:  # the decision is committed: report, never undo it
+        logger.warning("E-mail (%s) not sent: %s", what, type(exc).__name__)
+        return 0
+
+
+def _message(subject: str, template: str, context: dict[str, Any], to: str) -> EmailMultiAlternatives:
+    text = render_to_string(f"email/{template}.txt", context)
+    html = render_to_string(f"email/{template}.html", context)
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to])
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def task_approvers(task: Task) -> list[User]:
+    """The users who may decide ``task`` through an e-mail link: assignees, else queue members."""
+    users = list(task.assignees.all())
+    if not users and task.queue_id:
+        users = list(task.queue.members.all())
+    return users
+
+
+def send_approval_requests(task: Task, users: list[User] | None = None) -> int:
+    """E-mail each approver of an open APPROVAL task (or only ``users``) their own links.
+    Returns the number of messages sent."""
+    task = Task.objects.select_related("request__beneficiary", "request__requester", "queue").get(pk=task.pk)
+    if task.kind != TaskKind.APPROVAL or task.status != TaskStatus.OPEN or task.request_id is None:
+        return 0
+    req = task.request
+    excluded = {req.requester_id, req.beneficiary_id}
+    messages = []
+    for user in users if users is not None else task_approvers(task):
+        if (
+            not user.email
+            or user.pk in excluded
+            or not user.is_active
+            or assignment_version(task, user) is None
+        ):
+            continue
+        context = {
+            "task": task,
+            "req": req,
+            "what": request_object(req),
+            "approver": user,
+            "approve_url": approval_link(task, user, APPROVE),
+            "reject_url": approval_link(task, user, REJECT),
+            "hours": link_hours(),
+            "base_url": base_url(),
+        }
+        subject = (
+            f"Approval needed: {req.get_type_display()} for {_name(req.beneficiary)} (request #{req.pk})"
+        )
+        messages.append(_message(subject, "approval_request", context, user.email))
+    return _send(messages, f"approval request, task #{task.pk}")
+
+
+def send_request_outcome(request: Request) -> int:
+    """E-mail the requester and the beneficiary how ``request`` ended. Returns messages sent."""
+    req = Request.objects.select_related("requester", "beneficiary").get(pk=request.pk)
+    if req.status not in FINAL_STATUSES:
+        return 0
+    last = req.events.filter(to_status=req.status).order_by("-id").first()
+    recipients: dict[str, User] = {}
+    for user in (req.requester, req.beneficiary):
+        if user is not None and user.email and user.email.lower() not in recipients:
+            recipients[user.email.lower()] = user
+    messages = []
+    for user in recipients.values():
+        context = {
+            "req": req,
+            "what": request_object(req),
+            "user": user,
+            "outcome": req.get_status_display().lower(),
+            "detail": last.message if last else "",
+            "detail_url": _detail_url(req),
+        }
+        subject = f"Request #{req.pk} {req.get_status_display().lower()}: {req.get_type_display()} for {_name(req.beneficiary)}"
+        messages.append(_message(subject, "request_outcome", context, user.email))
+    return _send(messages, f"outcome of request #{req.pk}")
+
+
+def _detail_url(req: Request) -> str:
+    try:
+        return base_url() + reverse("workspace_requests:detail", args=[req.pk])
+    except NoReverseMatch:
+        return base_url() + "/workspace/"
+
+
+def _name(user: User | None) -> str:
+    if user is None:
+        return "a new user"
+    return user.get_full_name() or user.username
+
+
+# --- signal receivers -------------------------------------------------------------------------
+
+
+def _task_saved(sender: Any, instance: Task, created: bool, **kwargs: Any) -> None:
+    """A new APPROVAL task for a queue: its members get the links once the transaction commits.
+    (Tasks for named users get theirs when the users are added: ``_assignees_added``.)"""
+    if created and instance.kind == TaskKind.APPROVAL and instance.queue_id and not kwargs.get("raw"):
+        task_id = instance.pk
+        transaction.on_commit(lambda: _send_for_task(task_id, None))
+
+
+def _assignees_added(
+    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set | None, **kwargs: Any
+) -> None:
+    """Users added to an APPROVAL task (opened or reassigned): they get their links on commit."""
+    if action != "post_add" or not pk_set:
+        return
+    if reverse:  # user.tasks.add(task, ...)
+        pairs = [(pk, [instance.pk]) for pk in pk_set]
+    else:
+        pairs = [(instance.pk, list(pk_set))]
+    for task_id, user_ids in pairs:
+        transaction.on_commit(lambda t=task_id, u=user_ids: _send_for_task(t, u))
+
+
+def _send_for_task(task_id: int, user_ids: list[int] | None) -> None:
+    task = Task.objects.filter(pk=task_id, kind=TaskKind.APPROVAL, status=TaskStatus.OPEN).first()
+    if task is None:
+        return
+    users = None if user_ids is None else list(User.objects.filter(pk__in=user_ids).order_by("pk"))
+    send_approval_requests(task, users)
+
+
+def _request_saved(
+    sender: Any, instance: Request, created: bool, update_fields: Any = None, **kwargs: Any
+) -> None:
+    """A request moved to a final status: requester and beneficiary are told on commit."""
+    if created or kwargs.get("raw") or not update_fields or "status" not in update_fields:
+        return
+    if instance.status in FINAL_STATUSES:
+        request_id = instance.pk
+        transaction.on_commit(lambda: send_request_outcome(Request(pk=request_id)))
+
+
+_UIDS = ("blazon.mail.task_saved", "blazon.mail.assignees_added", "blazon.mail.request_saved")
+
+
+def connect_signals() -> None:
+    """Connect the e-mail receivers (idempotent). Called from the app's ``ready()``."""
+    post_save.connect(_task_saved, sender=Task, dispatch_uid=_UIDS[0])
+    m2m_changed.connect(_assignees_added, sender=Task.assignees.through, dispatch_uid=_UIDS[1])
+    post_save.connect(_request_saved, sender=Request, dispatch_uid=_UIDS[2])
+
+
+def disconnect_signals() -> None:
+    post_save.disconnect(sender=Task, dispatch_uid=_UIDS[0])
+    m2m_changed.disconnect(sender=Task.assignees.through, dispatch_uid=_UIDS[1])
+    post_save.disconnect(sender=Request, dispatch_uid=_UIDS[2])
