@@ -4,6 +4,7 @@ from django.shortcuts import redirect
 from django.urls import include, path
 
 from directory.views.urls import console_urlpatterns, workspace_urlpatterns
+from requests_workflow.views import urls as request_urls
 
 
 def healthz(request):
@@ -15,6 +16,8 @@ urlpatterns = [
     path("healthz", healthz),
     path("django-admin/", admin.site.urls),
     path("api/", include("blazon.api.urls")),
+    path("console/requests/", include((request_urls.console_urlpatterns, "console_requests"))),
+    path("workspace/requests/", include((request_urls.workspace_urlpatterns, "workspace_requests"))),
     path("console/", include((console_urlpatterns, "console"))),
     path("workspace/", include((workspace_urlpatterns, "workspace"))),
 ]

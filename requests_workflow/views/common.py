@@ -20,10 +20,13 @@ STAGES = (
 
 
 def open_tasks_for(user: Any) -> QuerySet[Task]:
-    """Open tasks assigned to ``user`` or to one of their queues."""
+    """Open tasks assigned to ``user`` or to one of their queues; never tasks of a request they
+    made or that is for them (nobody approves their own request)."""
     return (
         Task.objects.filter(status=TaskStatus.OPEN)
         .filter(Q(assignees=user) | Q(queue__members=user))
+        .exclude(request__requester=user)
+        .exclude(request__beneficiary=user)
         .distinct()
     )
 

@@ -1,0 +1,379 @@
+"""Workspace request pages: the self-service catalog, the cart, my requests and my tasks.
+
+Every page is for the logged-in ACTIVE user (``workspace_required``); a request or task that is
+not theirs is a 404, so its existence is not disclosed. Writes go through the request services,
+which check again who may do what."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from blazon.audit.services import audit_record
+from blazon.errors import DomainError
+from blazon.permissions import can
+from directory.models import Entitlement, Resource, Role, Source, User, UserStatus
+from directory.views.common import workspace_required
+from requests_workflow.models import Request, RequestStatus, RequestType, Task
+from requests_workflow.services.approvals import task_approve, task_reject
+from requests_workflow.services.common import request_event
+from requests_workflow.services.requests import request_cancel, request_create
+from requests_workflow.views.common import (
+    REQUEST_RELATED,
+    cancelable,
+    open_tasks_for,
+    request_object,
+    timeline,
+)
+
+CART_KEY = "blazon_request_cart"
+CART_LIMIT = 25
+KINDS = {
+    "entitlement": (Entitlement, RequestType.GRANT_ENTITLEMENT, "Entitlement"),
+    "role": (Role, RequestType.GRANT_ROLE, "Role"),
+    "resource": (Resource, RequestType.CREATE_ACCOUNT, "Account"),
+}
+SRC = Source.WORKSPACE
+
+
+def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    context.setdefault("can_console", can(request.user, "view"))
+    context.setdefault("cart_count", len(_cart(request)))
+    context.setdefault("task_count", open_tasks_for(request.user).count())
+    return render(request, template, context, status=status)
+
+
+# --- cart (in the session) -------------------------------------------------------------------
+
+
+def _cart(request: HttpRequest) -> list[dict[str, Any]]:
+    raw = request.session.get(CART_KEY) or []
+    return [i for i in raw if isinstance(i, dict) and i.get("kind") in KINDS and isinstance(i.get("id"), int)]
+
+
+def _save_cart(request: HttpRequest, items: list[dict[str, Any]]) -> None:
+    request.session[CART_KEY] = items
+    request.session.modified = True
+
+
+def _catalog_object(kind: str, pk: int) -> Any:
+    """A self-service object of the catalog, or 404."""
+    if kind not in KINDS:
+        raise Http404("Unknown catalog item.")
+    model = KINDS[kind][0]
+    qs = model.objects.filter(self_service=True)
+    if model is Entitlement:
+        qs = qs.select_related("resource")
+    return get_object_or_404(qs, pk=pk)
+
+
+def _cart_items(request: HttpRequest) -> list[dict[str, Any]]:
+    items = []
+    for entry in _cart(request):
+        model, request_type, label = KINDS[entry["kind"]]
+        qs = model.objects.filter(self_service=True)
+        if model is Entitlement:
+            qs = qs.select_related("resource")
+        obj = qs.filter(pk=entry["id"]).first()
+        if obj is not None:
+            items.append(
+                {"kind": entry["kind"], "id": obj.pk, "obj": obj, "type": request_type, "label": label}
+            )
+    return items
+
+
+# --- catalog ---------------------------------------------------------------------------------
+
+
+@workspace_required
+def catalog(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "").strip()
+    kind = request.GET.get("kind", "")
+    in_cart = {(i["kind"], i["id"]) for i in _cart(request)}
+    sections = []
+    for key, (model, _type, label) in KINDS.items():
+        if kind and kind != key:
+            continue
+        qs = model.objects.filter(self_service=True)
+        fields = ["name", "description"]
+        if model is Entitlement:
+            qs = qs.select_related("resource")
+            fields += ["identifier", "resource__name"]
+        else:
+            fields.append("code")
+        if q:
+            cond = Q()
+            for field in fields:
+                cond |= Q(**{f"{field}__icontains": q})
+            qs = qs.filter(cond)
+        order = ("resource__name", "name") if model is Entitlement else ("name",)
+        rows = list(qs.order_by(*order)[:100])
+        sections.append(
+            {
+                "kind": key,
+                "label": {"entitlement": "Entitlements", "role": "Roles", "resource": "Applications"}[key],
+                "what": label,
+                "rows": [(obj, (key, obj.pk) in in_cart) for obj in rows],
+            }
+        )
+    context = {"q": q, "kind": kind, "sections": sections}
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "catalog-results":
+        return _render(request, "workspace/requests/_catalog_results.html", context)
+    return _render(request, "workspace/requests/catalog.html", context)
+
+
+@workspace_required
+@require_POST
+def cart_add(request: HttpRequest) -> HttpResponse:
+    kind = request.POST.get("kind", "")
+    try:
+        pk = int(request.POST.get("id", ""))
+    except ValueError:
+        raise Http404("Unknown catalog item.") from None
+    obj = _catalog_object(kind, pk)
+    items = _cart(request)
+    if any(i["kind"] == kind and i["id"] == pk for i in items):
+        messages.info(request, f"{obj.name} is already in your cart.")
+    elif len(items) >= CART_LIMIT:
+        messages.error(request, f"Your cart holds at most {CART_LIMIT} items: submit it first.")
+    else:
+        items.append({"kind": kind, "id": pk})
+        _save_cart(request, items)
+        messages.success(request, f"{obj.name} added to your cart.")
+    back = request.POST.get("next", "")
+    return redirect(back if back.startswith("/workspace/") else "workspace_requests:catalog")
+
+
+@workspace_required
+@require_POST
+def cart_remove(request: HttpRequest) -> HttpResponse:
+    kind = request.POST.get("kind", "")
+    pk = request.POST.get("id", "")
+    _save_cart(request, [i for i in _cart(request) if not (i["kind"] == kind and str(i["id"]) == pk)])
+    messages.success(request, "Removed from your cart.")
+    return redirect("workspace_requests:cart")
+
+
+def _parse_day(value: str, field: str, errors: dict[str, str]) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors[field] = "Give a date as YYYY-MM-DD."
+        return None
+
+
+def _beneficiaries(me: User) -> list[User]:
+    """Me, and for a manager the ACTIVE people who report to them."""
+    reports = User.objects.filter(manager=me, status=UserStatus.ACTIVE).order_by("username")
+    return [me, *reports]
+
+
+@workspace_required
+@require_http_methods(["GET", "POST"])
+def cart(request: HttpRequest) -> HttpResponse:
+    me = request.user
+    items = _cart_items(request)
+    people = _beneficiaries(me)
+    errors: dict[str, str] = {}
+    values = {"justification": "", "start": "", "end": "", "beneficiary": str(me.pk)}
+    if request.method == "POST":
+        values = {k: request.POST.get(k, "").strip() for k in values}
+        values["beneficiary"] = values["beneficiary"] or str(me.pk)
+        beneficiary = next((p for p in people if str(p.pk) == values["beneficiary"]), None)
+        if beneficiary is None:
+            errors["beneficiary"] = "Choose yourself or one of the people who report to you."
+        if not items:
+            errors["cart"] = "Your cart is empty."
+        if not values["justification"]:
+            errors["justification"] = "Say why you need this access."
+        start = _parse_day(values["start"], "start", errors)
+        end = _parse_day(values["end"], "end", errors)
+        tz = timezone.get_current_timezone()
+        start_at = timezone.make_aware(datetime.combine(start, time.min), tz) if start else None
+        if start_at is not None and start_at < timezone.now():
+            start_at = None  # today: the access starts when it is approved
+        end_at = timezone.make_aware(datetime.combine(end, time(23, 59)), tz) if end else None
+        if start and end and end < start:
+            errors["end"] = "The end date must be on or after the start date."
+        if not errors:
+            done, kept = [], []
+            for item in items:
+                try:
+                    req = request_create(
+                        actor=me,
+                        source=SRC,
+                        request_type=item["type"],
+                        beneficiary=beneficiary,
+                        **{item["kind"]: item["obj"]},
+                        justification=values["justification"],
+                        start_at=start_at,
+                        end_at=end_at,
+                    )
+                    done.append(req)
+                except DomainError as exc:
+                    kept.append({"kind": item["kind"], "id": item["id"]})
+                    messages.error(request, f"{item['obj'].name}: {exc.message}")
+            _save_cart(request, kept)
+            if done:
+                numbers = ", ".join(f"#{r.pk}" for r in done)
+                messages.success(request, f"Submitted {len(done)} request(s): {numbers}.")
+                return redirect("workspace_requests:mine")
+            items = _cart_items(request)
+    context = {"items": items, "people": people, "errors": errors, "values": values}
+    return _render(request, "workspace/requests/cart.html", context, status=400 if errors else 200)
+
+
+# --- my requests -----------------------------------------------------------------------------
+
+
+def _my_requests(user: User):
+    return Request.objects.filter(Q(requester=user) | Q(beneficiary=user)).select_related(*REQUEST_RELATED)
+
+
+@workspace_required
+def my_requests(request: HttpRequest) -> HttpResponse:
+    qs = _my_requests(request.user)
+    status = request.GET.get("status", "")
+    if status in RequestStatus.values:
+        qs = qs.filter(status=status)
+    page = Paginator(qs.order_by("-id"), 25).get_page(request.GET.get("page"))
+    rows = [(r, request_object(r)) for r in page.object_list]
+    context = {"page_obj": page, "rows": rows, "statuses": RequestStatus.choices, "status": status}
+    return _render(request, "workspace/requests/mine.html", context)
+
+
+@workspace_required
+def my_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    req = get_object_or_404(_my_requests(request.user), pk=pk)
+    context = {
+        "req": req,
+        "what": request_object(req),
+        "stages": timeline(req),
+        "can_cancel": cancelable(req) and req.requester_id == request.user.pk,
+        "tasks": req.tasks.select_related("queue", "decided_by").prefetch_related("assignees").order_by("id"),
+    }
+    return _render(request, "workspace/requests/detail.html", context)
+
+
+@workspace_required
+@require_POST
+def my_request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    req = get_object_or_404(Request, pk=pk, requester=request.user)
+    try:
+        request_cancel(actor=request.user, source=SRC, request=req, reason=request.POST.get("reason", ""))
+        messages.success(request, f"Request #{req.pk} canceled.")
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("workspace_requests:detail", pk=req.pk)
+
+
+# --- my tasks --------------------------------------------------------------------------------
+
+
+def _task_rows(tasks: list[Task]) -> list[tuple[Task, str]]:
+    return [(t, request_object(t.request)) for t in tasks]
+
+
+@workspace_required
+def my_tasks(request: HttpRequest) -> HttpResponse:
+    tasks = list(
+        open_tasks_for(request.user)
+        .select_related("queue", *(f"request__{r}" for r in REQUEST_RELATED))
+        .order_by("created_at", "id")
+    )
+    return _render(request, "workspace/requests/tasks.html", {"rows": _task_rows(tasks)})
+
+
+def _my_task(request: HttpRequest, pk: int) -> Task:
+    qs = open_tasks_for(request.user).select_related("queue", *(f"request__{r}" for r in REQUEST_RELATED))
+    return get_object_or_404(qs, pk=pk)
+
+
+@workspace_required
+def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    task = _my_task(request, pk)
+    req = task.request
+    context = {"task": task, "req": req, "what": request_object(req), "stages": timeline(req)}
+    return _render(request, "workspace/requests/task.html", context)
+
+
+@workspace_required
+@require_POST
+def task_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    task = _my_task(request, pk)
+    text = request.POST.get("comment", "").strip()
+    try:
+        if decision == "approve":
+            task_approve(actor=request.user, source=SRC, task=task, comment=text)
+            messages.success(request, f"Request #{task.request_id} approved.")
+        elif decision == "reject":
+            if not text:
+                messages.error(request, "A rejection needs a reason.")
+                return redirect("workspace_requests:task", pk=task.pk)
+            task_reject(actor=request.user, source=SRC, task=task, reason=text)
+            messages.success(request, f"Request #{task.request_id} rejected.")
+        elif decision == "comment":
+            if not text:
+                messages.error(request, "Write a comment first.")
+            else:
+                _comment(request.user, task, text)
+                messages.success(request, "Comment added to the request's history.")
+            return redirect("workspace_requests:task", pk=task.pk)
+        else:
+            raise Http404("Unknown decision.")
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("workspace_requests:task", pk=task.pk)
+    return redirect("workspace_requests:tasks")
+
+
+def _comment(user: User, task: Task, text: str) -> None:
+    """A comment by an approver: a line in the request's timeline and an audit event."""
+    with transaction.atomic():
+        req = Request.objects.select_for_update().get(pk=task.request_id)
+        request_event(req, stage=3, actor=user, message=f"Comment by {user.username}: {text}")
+        audit_record(
+            actor=user,
+            action="task.commented",
+            obj=task,
+            new={"request": req.pk, "comment": text},
+            source=SRC,
+            subject_user_id=req.beneficiary_id,
+        )
+
+
+@workspace_required
+@require_POST
+def tasks_bulk_approve(request: HttpRequest) -> HttpResponse:
+    ids = [int(v) for v in request.POST.getlist("task") if v.isdigit()]
+    if not ids:
+        messages.error(request, "Select the tasks to approve.")
+        return redirect("workspace_requests:tasks")
+    tasks = list(open_tasks_for(request.user).filter(pk__in=ids).order_by("id"))
+    approved, refused = [], []
+    for task in tasks:
+        try:
+            task_approve(actor=request.user, source=SRC, task=task, comment="Approved in bulk.")
+            approved.append(f"#{task.request_id}")
+        except DomainError as exc:
+            refused.append(f"#{task.request_id}: {exc.message}")
+    missing = len(set(ids)) - len(tasks)
+    if approved:
+        messages.success(request, f"Approved {len(approved)} request(s): {', '.join(approved)}.")
+    for problem in refused:
+        messages.error(request, problem)
+    if missing:
+        messages.error(request, f"{missing} selected task(s) are no longer open for you.")
+    return redirect("workspace_requests:tasks")
