@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/", include("blazon.api.urls")),
     path("console/requests/", include((request_urls.console_urlpatterns, "console_requests"))),
     path("workspace/requests/", include((request_urls.workspace_urlpatterns, "workspace_requests"))),
+    path("approvals/", include("requests_workflow.email_urls")),
     path("console/", include((console_urlpatterns, "console"))),
     path("workspace/", include((workspace_urlpatterns, "workspace"))),
 ]
