@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from blazon.db import copy_rows
@@ -99,6 +100,25 @@ def entries_cancel_pending_for_account(*, account_id: int) -> int:
     return ProvisioningEntry.objects.filter(account_id=account_id, status=EntryStatus.PENDING).update(
         status=EntryStatus.CANCELED, updated_at=timezone.now()
     )
+
+
+#: Entry statuses meaning the application may have received the change (pulled, done, or
+#: waiting for someone to resolve it by hand).
+DELIVERED_STATUSES = (EntryStatus.PULLED, EntryStatus.SUCCEEDED, EntryStatus.WAITING_FAILOVER_RESOLVING)
+
+
+def entries_delivered_for_account(*, account_id: int) -> int:
+    """How many of an account's entries the application may have acted on: 0 means the
+    application never received the account (only pending, failed or canceled entries)."""
+    return ProvisioningEntry.objects.filter(account_id=account_id, status__in=DELIVERED_STATUSES).count()
+
+
+def entries_for_correlation(correlation_id: str) -> QuerySet[ProvisioningEntry]:
+    """The entries written under one correlation id (e.g. ``request-42``: what a request's
+    stage 4 asked the applications to do), oldest first."""
+    if not correlation_id:
+        return ProvisioningEntry.objects.none()
+    return ProvisioningEntry.objects.filter(correlation_id=correlation_id).order_by("pk")
 
 
 def vendor() -> str:

@@ -21,6 +21,8 @@ from directory.models import (
     AccountRoleGrant,
     AccountStatus,
     AccountType,
+    AttributeDefinition,
+    AttributeScope,
     DirectoryEvent,
     DirectoryEventKind,
     Entitlement,
@@ -48,7 +50,12 @@ from directory.services.fanout import (
     revoke_entitlements,
     revoke_resource,
 )
-from provisioning.services import entry_write
+from directory.services.users import attribute_values_validate
+from provisioning.services import (
+    entries_cancel_pending_for_account,
+    entries_delivered_for_account,
+    entry_write,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Accounts and memberships (manual)
@@ -269,6 +276,132 @@ def account_set_manual(*, actor: User | None, source: str, account: Account, man
         subject_user_id=account.owner_id,
     )
     return account
+
+
+# Attribute values an account may carry without definitions: JSON scalars (the request layer
+# refuses secret-looking keys before anything reaches here).
+_ACCOUNT_ATTRIBUTE_SCALARS = (str, int, float, bool)
+
+
+@transaction.atomic
+def account_update(
+    *, actor: User | None, source: str, account: Account, attributes: dict[str, Any]
+) -> Account:
+    """Change some of an account's attributes (seed 002, "Atualiza conta"): the given keys are
+    set, a key given as ``None`` is removed, the others stay. Validated against the resource's
+    account attribute definitions when it has any; one UPDATE_ACCOUNT provisioning entry with
+    the changed values. A revoked account cannot change."""
+    if not isinstance(attributes, dict) or not attributes:
+        raise ValidationFailed(
+            "Give the account attributes to change (an object of names and values).",
+            fields={"attributes": ["Expected a non-empty object."]},
+        )
+    acc = Account.objects.select_for_update(of=("self",)).select_related("resource").get(pk=account.pk)
+    if acc.status == AccountStatus.REVOKED:
+        raise Conflict(
+            f"Account {acc} is revoked: its attributes cannot change.", fields={"account": ["Revoked."]}
+        )
+    errors: dict[str, list[str]] = {}
+    for name, value in attributes.items():
+        if not isinstance(name, str) or not name.strip():
+            errors["attributes"] = ["Attribute names must be non-empty text."]
+        elif value is not None and not isinstance(value, _ACCOUNT_ATTRIBUTE_SCALARS):
+            errors[f"attributes.{name}"] = [
+                "A value must be text, a number, true/false, or null to remove it."
+            ]
+    if errors:
+        raise ValidationFailed(
+            "The account cannot be updated: " + " ".join(sum(errors.values(), [])), fields=errors
+        )
+    previous = dict(acc.attributes or {})
+    merged = {k: v for k, v in {**previous, **attributes}.items() if v is not None}
+    defined = set(
+        AttributeDefinition.objects.filter(scope=AttributeScope.ACCOUNT, resource=acc.resource).values_list(
+            "name", flat=True
+        )
+    )
+    if defined:
+        checked = {k: v for k, v in merged.items() if k in defined or k in attributes}
+        clean = attribute_values_validate(
+            scope=AttributeScope.ACCOUNT, values=checked, resource=acc.resource, instance_pk=acc.pk
+        )
+        merged = {**{k: v for k, v in merged.items() if k not in checked}, **clean}
+    changed = sorted(k for k in set(previous) | set(merged) if previous.get(k) != merged.get(k))
+    if not changed:
+        return acc
+    acc.attributes = merged
+    acc.save(update_fields=["attributes", "updated_at"])
+    entry = entry_write(
+        resource=acc.resource,
+        event_type=ProvisioningEvent.UPDATE_ACCOUNT,
+        account_id=acc.pk,
+        user_id=acc.owner_id,
+        payload={
+            "reason": "manual",
+            "identifier": acc.identifier,
+            "attributes": {k: merged.get(k) for k in changed},
+        },
+    )
+    audit_record(
+        actor=actor,
+        action="account.updated",
+        obj=acc,
+        old={"attributes": {k: previous.get(k) for k in changed}},
+        new={
+            "attributes": {k: merged.get(k) for k in changed},
+            "provisioning_entry": entry.pk if entry else None,
+        },
+        source=source,
+        subject_user_id=acc.owner_id,
+    )
+    account.attributes = acc.attributes
+    return acc
+
+
+@transaction.atomic
+def account_remove(*, actor: User | None, source: str, account: Account) -> None:
+    """Delete an account the application never received (the rollback of a new account whose
+    provisioning failed): its entries still waiting are canceled, its memberships, vault secrets
+    and check-outs go with it, and no REVOKE_ACCOUNT entry is written. An account any entry of
+    which was pulled or delivered may exist in the application: it is refused (revoke it)."""
+    acc = (
+        Account.objects.select_for_update(of=("self",))
+        .select_related("resource", "owner")
+        .filter(pk=account.pk)
+        .first()
+    )
+    if acc is None:
+        return
+    if acc.role_grants.exists():
+        raise Conflict(
+            f"Account {acc} is kept by a role: the role decides, it cannot be removed.", code="role_managed"
+        )
+    delivered = entries_delivered_for_account(account_id=acc.pk)
+    if delivered:
+        raise Conflict(
+            f"Account {acc} may exist in {acc.resource.name} ({delivered} provisioning entr"
+            f"{'y' if delivered == 1 else 'ies'} pulled or delivered): revoke it instead of removing it.",
+            code="provisioned",
+        )
+    canceled = entries_cancel_pending_for_account(account_id=acc.pk)
+    memberships = list(acc.memberships.values_list("entitlement__identifier", flat=True))
+    audit_record(
+        actor=actor,
+        action="account.removed",
+        obj=acc,
+        old={
+            "resource": acc.resource.code,
+            "identifier": acc.identifier,
+            "type": acc.account_type,
+            "status": acc.status,
+            "owner": acc.owner.username if acc.owner_id else None,
+            "entitlements": sorted(memberships),
+        },
+        new={"canceled_provisioning_entries": canceled},
+        source=source,
+        subject_user_id=acc.owner_id,
+    )
+    acc.delete()
 
 
 @transaction.atomic

@@ -16,7 +16,7 @@ from django.utils import timezone
 from blazon.audit.services import audit_record
 from blazon.errors import DomainError, TransitionNotAllowed
 from blazon.logging import correlation_id_var
-from provisioning.models import ProvisioningEntry
+from provisioning.services import entries_for_correlation
 from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.approvals import approval_stage_start
 from requests_workflow.services.common import request_event, request_move
@@ -73,11 +73,7 @@ def _persist(req: Request) -> None:
     finally:
         correlation_id_var.reset(token)
     now = timezone.now()
-    entries = list(
-        ProvisioningEntry.objects.filter(correlation_id=request_correlation_id(req)).values_list(
-            "pk", flat=True
-        )
-    )
+    entries = list(entries_for_correlation(request_correlation_id(req)).values_list("pk", flat=True))
     req.result = {**req.result, **_jsonable(result), "provisioning_entries": entries}
     req.applied_at = now
     req.stage = 4
