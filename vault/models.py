@@ -91,16 +91,19 @@ class CheckoutStatus(models.TextChoices):
 
 
 class AdministrativeCheckout(models.Model):
-    """A user holding an administrative account's credential for a while (PAM check-out).
+    """A user holding an administrative or application account's credential in their vault.
 
-    At most one ACTIVE check-out per account (exclusive use). Released by check-in, expiry or
-    the user's life cycle (``checkouts_release_for_user``)."""
+    Opened by a check-in request (``checkout_open``), it gives the user access to the account's
+    secret until it is released (``checkout_release``: the check-out, which rotates an
+    administrative password) or the user's life cycle ends it (``checkouts_release_for_user``).
+    An administrative account has at most one ACTIVE holder (exclusive use); an application
+    credential may be held by several users, each at most once."""
 
     account = models.ForeignKey(
         "directory.Account",
         on_delete=models.CASCADE,
         related_name="checkouts",
-        limit_choices_to={"account_type": "ADMINISTRATIVE"},
+        limit_choices_to={"account_type__in": ["ADMINISTRATIVE", "APPLICATION"]},
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="vault_checkouts"
@@ -111,12 +114,31 @@ class AdministrativeCheckout(models.Model):
     checked_out_at = models.DateTimeField(default=timezone.now)
     released_at = models.DateTimeField(null=True, blank=True)
     released_reason = models.CharField(max_length=200, blank=True)
+    secret = models.ForeignKey(
+        Secret,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="checkouts",
+        help_text="The secret the user may reveal while this is ACTIVE.",
+    )
+    exclusive = models.BooleanField(default=True, help_text="One holder at a time (administrative accounts).")
+    request_id = models.PositiveBigIntegerField(
+        null=True, blank=True, db_index=True, help_text="The request that opened it (check-in), if any."
+    )
 
     class Meta:
         ordering = ["-checked_out_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["account"], condition=Q(status="ACTIVE"), name="vault_checkout_one_active_per_account"
+                fields=["account"],
+                condition=Q(status="ACTIVE", exclusive=True),
+                name="vault_checkout_one_active_per_account",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "user"],
+                condition=Q(status="ACTIVE"),
+                name="vault_checkout_one_active_per_account_user",
             ),
             models.CheckConstraint(
                 condition=(Q(status="ACTIVE") & Q(released_at__isnull=True))

@@ -9,16 +9,20 @@ Authorisation (who may reveal which secret) is the caller's job (workspace, cons
 from __future__ import annotations
 
 import logging
+import secrets
+import string
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from blazon.audit.services import AuditEntry, audit_record, audit_record_many
-from blazon.errors import Conflict, ValidationFailed
+from blazon.errors import Conflict, NotAllowed, ValidationFailed
+from directory.models import Account, AccountStatus, AccountType, ProvisioningEvent, UserStatus
+from provisioning.services import entry_write, resource_provisions
 from vault import crypto
 from vault.models import AdministrativeCheckout, CheckoutStatus, Secret, SecretKind
 
@@ -388,34 +392,234 @@ def secrets_rewrap(
 def checkouts_release_for_user(
     *, actor: Any, source: str, user: Any, reason: str = "user life-cycle change"
 ) -> int:
-    """Release every administrative account the user has checked out (life-cycle cascade on
-    inactivation, revocation or removal). One audit event per check-out; returns the count."""
+    """Release every account the user has checked in (life-cycle cascade on inactivation,
+    revocation or removal): the seed's check-out, so an administrative account's password is
+    rotated as on a manual check-out. One audit event per check-out; returns the count."""
     active = list(
-        AdministrativeCheckout.objects.select_for_update()
+        AdministrativeCheckout.objects.select_for_update(of=("self",))
+        .select_related("account__resource", "secret")
         .filter(user=user, status=CheckoutStatus.ACTIVE)
         .order_by("pk")
-        .values_list("pk", "account_id")
     )
     if not active:
         return 0
     now = timezone.now()
-    AdministrativeCheckout.objects.filter(pk__in=[pk for pk, _ in active]).update(
+    AdministrativeCheckout.objects.filter(pk__in=[c.pk for c in active]).update(
         status=CheckoutStatus.RELEASED, released_at=now, released_reason=reason[:200]
     )
+    rotations = {
+        c.pk: _rotate(actor=actor, source=source, account=c.account, secret=c.secret)
+        if c.account.account_type == AccountType.ADMINISTRATIVE
+        else {"rotated": False}
+        for c in active
+    }
     audit_record_many(
         (
             AuditEntry(
                 action="vault.checkout.released",
                 object_type="vault.AdministrativeCheckout",
-                object_id=pk,
-                object_repr=f"check-out of account {account_id} by user {user.pk}",
+                object_id=c.pk,
+                object_repr=f"check-out of account {c.account_id} by user {user.pk}",
                 old={"status": CheckoutStatus.ACTIVE},
-                new={"status": CheckoutStatus.RELEASED, "account_id": account_id, "reason": reason},
+                new={
+                    "status": CheckoutStatus.RELEASED,
+                    "account_id": c.account_id,
+                    "reason": reason,
+                    **rotations[c.pk],
+                },
                 subject_user_id=user.pk,
             )
-            for pk, account_id in active
+            for c in active
         ),
         actor=actor,
         source=source,
     )
     return len(active)
+
+
+def password_generate(length: int = 24) -> str:
+    """A random password for an account (``secrets``: letters, digits and a few symbols that
+    applications accept, with at least one of each of the first three kinds)."""
+    alphabet = string.ascii_letters + string.digits + "-_.!@#%"
+    while True:
+        value = "".join(secrets.choice(alphabet) for _ in range(length))
+        if (
+            any(c.isdigit() for c in value)
+            and any(c.islower() for c in value)
+            and any(c.isupper() for c in value)
+        ):
+            return value
+
+
+#: The secret kinds a check-in may hand over, by account type (first found wins).
+_CHECKIN_KINDS = {
+    AccountType.ADMINISTRATIVE: (SecretKind.ACCOUNT_PASSWORD,),
+    AccountType.APPLICATION: (SecretKind.APPLICATION_CREDENTIAL, SecretKind.ACCOUNT_PASSWORD),
+}
+
+
+def _account_secret(account: Account) -> Secret:
+    """The credential of ``account`` a check-in hands over; a clear error when there is none or
+    when it is ambiguous (several application credentials)."""
+    for kind in _CHECKIN_KINDS[account.account_type]:
+        found = list(Secret.objects.filter(account=account, kind=kind).order_by("name")[:2])
+        if len(found) > 1:
+            raise Conflict(
+                f"Account {account} has several {SecretKind(kind).label.lower()}s in the vault; "
+                "keep one to check it in.",
+                code="ambiguous_secret",
+            )
+        if found:
+            return found[0]
+    raise Conflict(
+        f"Account {account} has no credential in the vault: store its password before checking it in.",
+        fields={"account": ["No credential in the vault."]},
+        code="no_secret",
+    )
+
+
+def _describe_checkout(checkout: AdministrativeCheckout) -> dict[str, Any]:
+    return {
+        "status": checkout.status,
+        "account_id": checkout.account_id,
+        "user_id": checkout.user_id,
+        "secret_id": str(checkout.secret_id) if checkout.secret_id else None,
+        "exclusive": checkout.exclusive,
+        "request_id": checkout.request_id,
+    }
+
+
+@transaction.atomic
+def checkout_open(
+    *, actor: Any, source: str, account: Account, user: Any, request_id: int | None = None
+) -> AdministrativeCheckout:
+    """Check-in (seed 002): put an administrative or application account's credential in
+    ``user``'s vault until it is released. An administrative account has one holder at a time;
+    the same user asking again gets their open check-out back."""
+    acc = Account.objects.select_for_update(of=("self",)).select_related("resource").get(pk=account.pk)
+    errors: dict[str, list[str]] = {}
+    if acc.account_type not in _CHECKIN_KINDS:
+        errors["account"] = [
+            f"Account {acc} is a {acc.get_account_type_display().lower()} account: only administrative "
+            "and application accounts are checked in."
+        ]
+    elif acc.status != AccountStatus.ACTIVE:
+        errors["account"] = [f"Account {acc} is {acc.status}: only an active account can be checked in."]
+    if user is None or user.status != UserStatus.ACTIVE:
+        who = getattr(user, "username", "nobody")
+        errors["user"] = [f"{who} is {getattr(user, 'status', 'missing')}: only an active user may hold it."]
+    if errors:
+        raise ValidationFailed(
+            "The check-in is not possible: " + " ".join(sum(errors.values(), [])), fields=errors
+        )
+    exclusive = acc.account_type == AccountType.ADMINISTRATIVE
+    held = AdministrativeCheckout.objects.filter(account=acc, status=CheckoutStatus.ACTIVE).select_related(
+        "user"
+    )
+    mine = next((c for c in held if c.user_id == user.pk), None)
+    if mine is not None:
+        return mine
+    if exclusive:
+        other = next(iter(held), None)
+        if other is not None:
+            raise Conflict(
+                f"Account {acc} is already checked in by {other.user.username} since "
+                f"{timezone.localtime(other.checked_out_at):%Y-%m-%d %H:%M}: one holder at a time.",
+                fields={"account": ["Held by another user."]},
+                code="checked_in_by_other",
+            )
+    secret = _account_secret(acc)
+    try:
+        with transaction.atomic():
+            checkout = AdministrativeCheckout.objects.create(
+                account=acc, user=user, secret=secret, exclusive=exclusive, request_id=request_id
+            )
+    except IntegrityError as exc:  # a concurrent check-in won the race
+        raise Conflict(f"Account {acc} was checked in by someone else at the same time.") from exc
+    audit_record(
+        actor=actor,
+        action="vault.checkout.opened",
+        obj=checkout,
+        new={**_describe_checkout(checkout), "secret_name": secret.name},
+        source=source,
+        subject_user_id=user.pk,
+    )
+    return checkout
+
+
+def _rotate(*, actor: Any, source: str, account: Account, secret: Secret | None) -> dict[str, Any]:
+    """A new random password for ``account``: stored in its vault secret, and a CHANGE_PASSWORD
+    provisioning entry (carrying the secret's id, never the value) so the resource gets it.
+    Not done when the resource does not provision password changes: the vault would then hold
+    a password the resource does not know."""
+    if secret is None:
+        secret = Secret.objects.filter(account=account, kind=SecretKind.ACCOUNT_PASSWORD).first()
+    if secret is None:
+        return {"rotated": False, "why_not": "no password in the vault"}
+    if not resource_provisions(account.resource, ProvisioningEvent.CHANGE_PASSWORD):
+        logger.warning(
+            "vault: password of account %s not rotated: resource %s does not provision password changes",
+            account.pk,
+            account.resource.code,
+        )
+        return {"rotated": False, "why_not": "the resource does not provision password changes"}
+    secret_update(actor=actor, source=source, secret=secret, value=password_generate())
+    entry = entry_write(
+        resource=account.resource,
+        event_type=ProvisioningEvent.CHANGE_PASSWORD,
+        account_id=account.pk,
+        user_id=account.owner_id,
+        payload={"reason": "check-out", "identifier": account.identifier, "secret_id": str(secret.pk)},
+    )
+    return {"rotated": True, "provisioning_entry": entry.pk if entry else None}
+
+
+@transaction.atomic
+def checkout_release(
+    *, actor: Any, source: str, account: Account, user: Any, rotate: bool = True, reason: str = "checked out"
+) -> AdministrativeCheckout:
+    """Check-out (seed 002): ``user`` gives the account's credential back; their access to the
+    secret ends. With ``rotate`` an administrative account gets a new random password (in the
+    vault, and a CHANGE_PASSWORD provisioning entry for the resource)."""
+    checkout = (
+        AdministrativeCheckout.objects.select_for_update(of=("self",))
+        .select_related("account__resource", "secret")
+        .filter(account_id=account.pk, user_id=getattr(user, "pk", None), status=CheckoutStatus.ACTIVE)
+        .first()
+    )
+    if checkout is None:
+        who = getattr(user, "username", "nobody")
+        raise Conflict(
+            f"{who} has no open check-in of account {account}: there is nothing to check out.",
+            fields={"account": ["Not checked in by this user."]},
+            code="not_checked_in",
+        )
+    checkout.status = CheckoutStatus.RELEASED
+    checkout.released_at = timezone.now()
+    checkout.released_reason = reason[:200]
+    checkout.save(update_fields=["status", "released_at", "released_reason"])
+    rotation: dict[str, Any] = {"rotated": False}
+    if rotate and checkout.account.account_type == AccountType.ADMINISTRATIVE:
+        rotation = _rotate(actor=actor, source=source, account=checkout.account, secret=checkout.secret)
+    audit_record(
+        actor=actor,
+        action="vault.checkout.released",
+        obj=checkout,
+        old={"status": CheckoutStatus.ACTIVE},
+        new={**_describe_checkout(checkout), "reason": reason, **rotation},
+        source=source,
+        subject_user_id=checkout.user_id,
+    )
+    checkout.rotation = rotation  # type: ignore[attr-defined]  # for the caller (request result)
+    return checkout
+
+
+@transaction.atomic
+def checkout_reveal(*, actor: Any, source: str, checkout: AdministrativeCheckout) -> str:
+    """The credential of an open check-out, for its holder only (audited as a reveal)."""
+    locked = AdministrativeCheckout.objects.select_related("account").get(pk=checkout.pk)
+    if locked.status != CheckoutStatus.ACTIVE or locked.secret_id is None:
+        raise Conflict("This check-in is over: the credential is no longer in your vault.", code="released")
+    if actor is None or locked.user_id != actor.pk:
+        raise NotAllowed("Only the user who checked the account in may see its credential.")
+    return secret_reveal(actor=actor, source=source, secret=locked.secret)
