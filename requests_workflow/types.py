@@ -4,9 +4,9 @@ stage-4 function that applies it to the directory through the directory and vaul
 Sources follow the seed's table of types (seed 002, "Requisições"), plus the API for every type
 and the ``automatic`` source for the revoke types (the end of a time-bound access).
 
-A type whose directory or vault service does not exist yet names it in ``needs``; it is refused
-at creation with that name until the service lands, and works without changes here once it does
-(see ``TypeSpec.unavailable_reason``).
+A type whose directory or vault service does not exist yet can name it in ``needs``; it is
+refused at creation with that name until the service lands (see ``TypeSpec.unavailable_reason``).
+Today every type's services exist.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 
+from blazon.errors import Conflict
 from directory.models import Account, AccountType, EntitlementMembership, RoleMembership, Source, UserStatus
 from directory.services import access, lifecycle, users
 from requests_workflow.models import Request, RequestType
+from vault import services as vault_services
 
 T = RequestType
 S = Source
@@ -150,26 +152,32 @@ def _create_account(req: Request, actor: Any) -> dict[str, Any]:
     return {"account_id": account.pk, "account_created": True}
 
 
-def _revoke_created_account(req: Request, actor: Any) -> str:
+def _remove_created_account(req: Request, actor: Any) -> str:
+    """A new account the application never received is deleted (its waiting entries canceled,
+    no REVOKE_ACCOUNT entry); one it may have received is revoked instead."""
     account_id = req.result.get("account_id") or req.result.get("created_account_id")
-    if not account_id:
+    account = Account.objects.select_related("resource").filter(pk=account_id).first() if account_id else None
+    if account is None:
         return "nothing to roll back"
-    account = Account.objects.get(pk=account_id)
-    # directory has no account removal service yet: revoking is the closest (see docs/requests.md)
-    lifecycle.account_revoke(actor=actor, source=S.AUTOMATIC, account=account)
-    return f"account {account} revoked"
+    name = str(account)
+    try:
+        access.account_remove(actor=actor, source=S.AUTOMATIC, account=account)
+    except Conflict:
+        lifecycle.account_revoke(actor=actor, source=S.AUTOMATIC, account=account)
+        return f"account {name} revoked (the application may have received it)"
+    return f"account {name} removed (never provisioned)"
 
 
 def _update_account(req: Request, actor: Any) -> dict[str, Any]:
     previous = dict(req.account.attributes or {})
-    SPECS[T.UPDATE_ACCOUNT].service()(
-        actor=actor, source=req.source, account=req.account, attributes=req.payload["attributes"]
-    )
-    return {"previous_attributes": previous}
+    changes = req.payload["attributes"]
+    access.account_update(actor=actor, source=req.source, account=req.account, attributes=changes)
+    # only what this request changed goes back on rollback (None: the key did not exist)
+    return {"previous_attributes": {k: previous.get(k) for k in changes}}
 
 
 def _restore_account_attributes(req: Request, actor: Any) -> str:
-    SPECS[T.UPDATE_ACCOUNT].service()(
+    access.account_update(
         actor=actor, source=S.AUTOMATIC, account=req.account, attributes=req.result["previous_attributes"]
     )
     return "account attributes restored"
@@ -234,7 +242,7 @@ def _undo_grant_entitlement(req: Request, actor: Any) -> str:
         access.membership_revoke(actor=actor, source=S.AUTOMATIC, membership=membership)
         done.append("membership revoked")
     if req.result.get("created_account_id"):
-        done.append(_revoke_created_account(req, actor))
+        done.append(_remove_created_account(req, actor))
     return ", ".join(done) or "nothing to roll back"
 
 
@@ -282,17 +290,30 @@ def _regrant_role(req: Request, actor: Any) -> str:
 
 
 def _vault_checkin(req: Request, actor: Any) -> dict[str, Any]:
-    checkout = SPECS[req.type].service()(
+    """The account's credential goes into the beneficiary's vault (an ACTIVE check-out)."""
+    checkout = vault_services.checkout_open(
         actor=actor, source=req.source, account=req.account, user=req.beneficiary, request_id=req.pk
     )
     return {"checkout_id": getattr(checkout, "pk", None)}
 
 
 def _vault_checkout(req: Request, actor: Any) -> dict[str, Any]:
-    checkout = SPECS[req.type].service()(
+    """The beneficiary gives the credential back; the password is rotated (a CHANGE_PASSWORD
+    entry tells the resource, so the request waits for provisioning)."""
+    checkout = vault_services.checkout_release(
         actor=actor, source=req.source, account=req.account, user=req.beneficiary, rotate=True
     )
-    return {"checkout_id": getattr(checkout, "pk", None)}
+    rotation = getattr(checkout, "rotation", {})
+    return {"checkout_id": getattr(checkout, "pk", None), "password_rotated": rotation.get("rotated", False)}
+
+
+def _rotation_not_confirmed(req: Request, actor: Any) -> str:
+    # The check-out itself stands (the holder gave the credential back); only the resource did
+    # not confirm the new password, which the vault already holds.
+    return (
+        "check-out kept; the resource did not take the new password: set the vault's password on "
+        "the resource by hand, or check the account in and out again"
+    )
 
 
 # --- the registry -----------------------------------------------------------------------------
@@ -377,7 +398,7 @@ _SPECS = [
         True,
         True,
         _create_account,
-        _revoke_created_account,
+        _remove_created_account,
         requires=("resource",),
         time_bound=True,
         self_service=True,
@@ -395,7 +416,6 @@ _SPECS = [
         requires=("account",),
         payload_requires=("attributes",),
         beneficiary_statuses=LIVE,
-        needs="directory.services.access.account_update",
     ),
     TypeSpec(
         T.ACTIVATE_ACCOUNT,
@@ -444,7 +464,6 @@ _SPECS = [
         requires=("account",),
         self_service=True,
         beneficiary_statuses=ONLY_ACTIVE,
-        needs="vault.services.checkout_open",
     ),
     TypeSpec(
         T.CHECKOUT_ADMIN_ACCOUNT,
@@ -452,12 +471,12 @@ _SPECS = [
         WORKSPACE | {S.AUTOMATIC},
         True,
         False,
-        False,
+        True,
         _vault_checkout,
+        _rotation_not_confirmed,
         requires=("account",),
         self_service=True,
         beneficiary_statuses=LIVE,
-        needs="vault.services.checkout_release",
     ),
     TypeSpec(
         T.CHECKIN_APPLICATION_ACCOUNT,
@@ -470,7 +489,6 @@ _SPECS = [
         requires=("account",),
         self_service=True,
         beneficiary_statuses=ONLY_ACTIVE,
-        needs="vault.services.checkout_open",
     ),
     TypeSpec(
         T.GRANT_ENTITLEMENT,

@@ -66,8 +66,8 @@ def test_failed_provisioning_of_a_new_account_rolls_the_directory_back(provision
     request_provisioning_result(request=req, ok=False, detail="ERP unreachable after 5 attempts")
     req.refresh_from_db()
     assert req.status == R.FAILED
-    assert "ERP unreachable" in req.failure_reason and "revoked" in req.failure_reason
-    assert Account.objects.get(pk=req.account_id).status == AccountStatus.REVOKED
+    assert "ERP unreachable" in req.failure_reason and "removed (never provisioned)" in req.failure_reason
+    assert not Account.objects.filter(pk=req.result["account_id"]).exists()
 
 
 def test_failed_provisioning_of_a_grant_revokes_membership_and_new_account(provisioned, run):
@@ -78,7 +78,7 @@ def test_failed_provisioning_of_a_grant_revokes_membership_and_new_account(provi
     req.refresh_from_db()
     assert req.status == R.FAILED
     assert not EntitlementMembership.objects.filter(account__owner=c["alice"], entitlement=c["ent"]).exists()
-    assert Account.objects.get(pk=req.result["created_account_id"]).status == AccountStatus.REVOKED
+    assert not Account.objects.filter(pk=req.result["created_account_id"]).exists()
 
 
 def test_failed_provisioning_of_an_inactivation_restores_the_account(provisioned, run):
