@@ -35,9 +35,15 @@ class Organization(models.Model):
 
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_organizations"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_organizations",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -83,7 +89,9 @@ class User(AbstractUser):
     employee_type = models.CharField(max_length=60, blank=True)
     start_date = models.DateField(null=True, blank=True)
     end_date = models.DateField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=UserStatus.choices, default=UserStatus.ACTIVE, db_index=True)
+    status = models.CharField(
+        max_length=10, choices=UserStatus.choices, default=UserStatus.ACTIVE, db_index=True
+    )
     login_locked = models.BooleanField(default=False, help_text="Login block, independent of the status.")
     inactive_since = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -143,10 +151,14 @@ class AttributeDefinition(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["scope", "resource", "name"], name="attrdef_unique_name"),
             models.UniqueConstraint(
-                fields=["scope", "name"], condition=Q(resource__isnull=True), name="attrdef_unique_global_name"
+                fields=["scope", "name"],
+                condition=Q(resource__isnull=True),
+                name="attrdef_unique_global_name",
             ),
             models.CheckConstraint(
-                condition=(Q(scope="USER", resource__isnull=True) | (~Q(scope="USER") & Q(resource__isnull=False))),
+                condition=(
+                    Q(scope="USER", resource__isnull=True) | (~Q(scope="USER") & Q(resource__isnull=False))
+                ),
                 name="attrdef_scope_resource",
             ),
         ]
@@ -165,7 +177,9 @@ class UsernamePolicy(models.Model):
     )
     lowercase = models.BooleanField(default=True)
     max_length = models.PositiveIntegerField(default=30)
-    numeric_suffix = models.BooleanField(default=True, help_text="Append 2, 3, … to the first pattern if all are taken.")
+    numeric_suffix = models.BooleanField(
+        default=True, help_text="Append 2, 3, … to the first pattern if all are taken."
+    )
     max_suffix = models.PositiveIntegerField(default=99)
 
     class Meta:
@@ -251,7 +265,9 @@ class Account(models.Model):
     )
     identifier = models.CharField(max_length=255, help_text="The account's name on the resource.")
     account_type = models.CharField(max_length=15, choices=AccountType.choices, default=AccountType.REGULAR)
-    status = models.CharField(max_length=10, choices=AccountStatus.choices, default=AccountStatus.ACTIVE, db_index=True)
+    status = models.CharField(
+        max_length=10, choices=AccountStatus.choices, default=AccountStatus.ACTIVE, db_index=True
+    )
     management = models.CharField(max_length=10, choices=Management.choices, default=Management.MANUAL)
     manual = models.BooleanField(default=True, help_text="A manual decision keeps this account.")
     is_temporary = models.BooleanField(default=False)
@@ -279,7 +295,8 @@ class Account(models.Model):
             ),
             models.UniqueConstraint(fields=["resource", "identifier"], name="account_unique_identifier"),
             models.CheckConstraint(
-                condition=Q(is_temporary=False) | Q(expires_at__isnull=False), name="account_temporary_has_expiry"
+                condition=Q(is_temporary=False) | Q(expires_at__isnull=False),
+                name="account_temporary_has_expiry",
             ),
         ]
         indexes = [models.Index(fields=["owner", "resource"]), models.Index(fields=["resource", "status"])]
@@ -296,7 +313,9 @@ class SharedAccountMember(models.Model):
     """A user allowed to use a SHARED account."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="shared_members")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shared_accounts")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shared_accounts"
+    )
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -314,7 +333,11 @@ class Entitlement(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_entitlements"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_entitlements",
     )
     criticality = models.CharField(max_length=10, choices=Criticality.choices, default=Criticality.MEDIUM)
     self_service = models.BooleanField(default=True)
@@ -324,7 +347,9 @@ class Entitlement(models.Model):
 
     class Meta:
         ordering = ["resource_id", "name"]
-        constraints = [models.UniqueConstraint(fields=["resource", "identifier"], name="entitlement_unique_identifier")]
+        constraints = [
+            models.UniqueConstraint(fields=["resource", "identifier"], name="entitlement_unique_identifier")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.resource.code})" if self.resource_id else self.name
@@ -361,7 +386,9 @@ class Role(models.Model):
     self_service = models.BooleanField(default=True)
     certifiable = models.BooleanField(default=True)
     resources = models.ManyToManyField(Resource, through="RoleResource", related_name="roles", blank=True)
-    entitlements = models.ManyToManyField(Entitlement, through="RoleEntitlement", related_name="roles", blank=True)
+    entitlements = models.ManyToManyField(
+        Entitlement, through="RoleEntitlement", related_name="roles", blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -393,7 +420,9 @@ class RoleEntitlement(models.Model):
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["role", "entitlement"], name="role_entitlement_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["role", "entitlement"], name="role_entitlement_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.role_id} → entitlement {self.entitlement_id}"
@@ -407,7 +436,9 @@ class RoleMembershipManagement(models.TextChoices):
 class RoleMembership(models.Model):
     """A user holding a role."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_memberships"
+    )
     role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="memberships")
     management = models.CharField(
         max_length=20, choices=RoleMembershipManagement.choices, default=RoleMembershipManagement.MANUAL
@@ -442,7 +473,9 @@ class AccountRoleGrant(models.Model):
 class MembershipRoleGrant(models.Model):
     """Role ``role`` keeps entitlement membership ``membership``."""
 
-    membership = models.ForeignKey(EntitlementMembership, on_delete=models.CASCADE, related_name="role_grants")
+    membership = models.ForeignKey(
+        EntitlementMembership, on_delete=models.CASCADE, related_name="role_grants"
+    )
     role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="membership_grants")
 
     class Meta:
@@ -471,7 +504,9 @@ class DirectoryEvent(models.Model):
     password. Canceled when the user comes back (activation)."""
 
     kind = models.CharField(max_length=30, choices=DirectoryEventKind.choices)
-    status = models.CharField(max_length=10, choices=DirectoryEventStatus.choices, default=DirectoryEventStatus.OPEN)
+    status = models.CharField(
+        max_length=10, choices=DirectoryEventStatus.choices, default=DirectoryEventStatus.OPEN
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="directory_events"
     )
@@ -509,11 +544,16 @@ class RoleChange(models.Model):
     role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="changes")
     action = models.CharField(max_length=6, choices=Action.choices)
     resource = models.ForeignKey(Resource, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    entitlement = models.ForeignKey(Entitlement, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    keep_as_manual = models.BooleanField(
-        default=False, help_text="On removal, keep the members' access as manually managed instead of revoking it."
+    entitlement = models.ForeignKey(
+        Entitlement, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    status = models.CharField(max_length=10, choices=RoleChangeStatus.choices, default=RoleChangeStatus.PENDING)
+    keep_as_manual = models.BooleanField(
+        default=False,
+        help_text="On removal, keep the members' access as manually managed instead of revoking it.",
+    )
+    status = models.CharField(
+        max_length=10, choices=RoleChangeStatus.choices, default=RoleChangeStatus.PENDING
+    )
     members_affected = models.PositiveIntegerField(default=0)
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
@@ -529,7 +569,10 @@ class RoleChange(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(resource__isnull=False, entitlement__isnull=True) | Q(resource__isnull=True, entitlement__isnull=False)),
+                condition=(
+                    Q(resource__isnull=False, entitlement__isnull=True)
+                    | Q(resource__isnull=True, entitlement__isnull=False)
+                ),
                 name="role_change_one_item",
             )
         ]

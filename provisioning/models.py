@@ -21,18 +21,32 @@ class EntryStatus(models.TextChoices):
 class ProvisioningEntry(models.Model):
     """One change an application must receive: create/revoke an account, grant an entitlement…"""
 
-    resource = models.ForeignKey("directory.Resource", on_delete=models.PROTECT, related_name="provisioning_entries")
+    resource = models.ForeignKey(
+        "directory.Resource", on_delete=models.PROTECT, related_name="provisioning_entries"
+    )
     event_type = models.CharField(max_length=24, choices=ProvisioningEvent.choices)
     mode = models.CharField(max_length=10, choices=ProvisioningMode.choices)
-    status = models.CharField(max_length=30, choices=EntryStatus.choices, default=EntryStatus.PENDING, db_index=True)
+    status = models.CharField(
+        max_length=30, choices=EntryStatus.choices, default=EntryStatus.PENDING, db_index=True
+    )
     account = models.ForeignKey(
-        "directory.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="provisioning_entries"
+        "directory.Account",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="provisioning_entries",
     )
     entitlement = models.ForeignKey(
-        "directory.Entitlement", null=True, blank=True, on_delete=models.SET_NULL, related_name="provisioning_entries"
+        "directory.Entitlement",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="provisioning_entries",
     )
     user_id_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
-    payload = models.JSONField(default=dict, blank=True, help_text="Identifiers the adapter needs; never secrets.")
+    payload = models.JSONField(
+        default=dict, blank=True, help_text="Identifiers the adapter needs; never secrets."
+    )
     correlation_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(null=True, blank=True)

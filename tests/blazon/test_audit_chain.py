@@ -16,7 +16,12 @@ def _write(n: int) -> None:
     with transaction.atomic():
         for i in range(n):
             audit_record(
-                actor=None, action="test.change", object_type="thing", object_id=i, new={"value": i}, source="api"
+                actor=None,
+                action="test.change",
+                object_type="thing",
+                object_id=i,
+                new={"value": i},
+                source="api",
             )
 
 
@@ -24,7 +29,9 @@ def test_chain_verifies_and_links_each_event():
     _write(3)
     with transaction.atomic():
         audit_record_many(
-            (AuditEntry(action="bulk", object_type="thing", object_id=i) for i in range(10)), actor=None, source="api"
+            (AuditEntry(action="bulk", object_type="thing", object_id=i) for i in range(10)),
+            actor=None,
+            source="api",
         )
     events = list(AuditEvent.objects.order_by("seq"))
     assert [e.seq for e in events] == list(range(1, 14))
@@ -36,9 +43,7 @@ def test_chain_verifies_and_links_each_event():
 def test_modified_row_is_named():
     _write(5)
     with connection.cursor() as cur:
-        cur.execute(
-            "UPDATE blazon_auditevent SET new_values = %s WHERE seq = 3", ['{"value": 999}']
-        )
+        cur.execute("UPDATE blazon_auditevent SET new_values = %s WHERE seq = 3", ['{"value": 999}'])
     result = audit_verify()
     assert not result.ok and result.first_bad_seq == 3
     with pytest.raises(CommandError, match="event #3"):

@@ -22,7 +22,9 @@ def test_beat_schedule_is_not_empty():
 def test_every_scheduled_task_is_registered():
     registered = registered_task_names()
     missing = {
-        entry: spec["task"] for entry, spec in settings.CELERY_BEAT_SCHEDULE.items() if spec["task"] not in registered
+        entry: spec["task"]
+        for entry, spec in settings.CELERY_BEAT_SCHEDULE.items()
+        if spec["task"] not in registered
     }
     assert not missing, f"beat entries naming unregistered tasks: {missing}"
 

@@ -96,7 +96,9 @@ def database_url_of_test_database() -> str:
     user = quote(s.get("USER") or "", safe="")
     password = quote(s.get("PASSWORD") or "", safe="")
     auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{quote(s['NAME'], safe='')}"
+    return (
+        f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{quote(s['NAME'], safe='')}"
+    )
 
 
 def purge(queue: str) -> None:
@@ -120,8 +122,21 @@ def worker(django_db_setup, tmp_path_factory) -> Iterator[Worker]:
     )
     celery = Path(sys.executable).with_name("celery")
     command = [
-        str(celery), "-A", "blazon", "worker", "--pool=solo", "--concurrency=1", "-Q", queue,
-        "-n", f"{queue}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "info",
+        str(celery),
+        "-A",
+        "blazon",
+        "worker",
+        "--pool=solo",
+        "--concurrency=1",
+        "-Q",
+        queue,
+        "-n",
+        f"{queue}@%h",
+        "--without-heartbeat",
+        "--without-gossip",
+        "--without-mingle",
+        "-l",
+        "info",
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
@@ -129,7 +144,9 @@ def worker(django_db_setup, tmp_path_factory) -> Iterator[Worker]:
     try:
         wait_for(
             lambda: process.poll() is not None or " ready." in handle.text(),
-            WORKER_START_TIMEOUT, "the Celery worker to be ready", log,
+            WORKER_START_TIMEOUT,
+            "the Celery worker to be ready",
+            log,
         )
         if process.poll() is not None:
             pytest.fail(f"the Celery worker exited with {process.returncode}:\n{handle.text()[-4000:]}")
@@ -196,14 +213,17 @@ def make_role_with_members(n: int = 3) -> tuple[Role, Entitlement, list[User]]:
     entitlement = Entitlement.objects.create(resource=resource, identifier="approvers", name="Approvers")
     role = Role.objects.create(code=f"finance-{suffix}", name="Finance")
     users = [
-        User.objects.create(username=f"member{i}-{suffix}", first_name="Member", last_name=str(i)) for i in range(n)
+        User.objects.create(username=f"member{i}-{suffix}", first_name="Member", last_name=str(i))
+        for i in range(n)
     ]
     RoleMembership.objects.bulk_create([RoleMembership(role=role, user=user) for user in users])
     return role, entitlement, users
 
 
 def submit(role: Role, entitlement: Entitlement) -> RoleChange:
-    return access.role_change_submit(actor=None, source="console", role=role, action="ADD", entitlement=entitlement)
+    return access.role_change_submit(
+        actor=None, source="console", role=role, action="ADD", entitlement=entitlement
+    )
 
 
 def wait_until_applied(change_id: int, worker: Worker) -> RoleChange:
@@ -248,7 +268,9 @@ def test_enqueued_on_commit_is_not_sent_on_rollback_and_runs_once_after_commit(w
     task_id = to_worker.task_ids[0]
 
     change = wait_until_applied(change.pk, worker)
-    wait_for(lambda: worker.count(task_id, "succeeded"), TASK_TIMEOUT, "the worker to log success", worker.log)
+    wait_for(
+        lambda: worker.count(task_id, "succeeded"), TASK_TIMEOUT, "the worker to log success", worker.log
+    )
     assert worker.count(task_id, "received") == 1
     assert_applied_once(change, entitlement, users)
 
@@ -263,7 +285,9 @@ def test_a_task_delivered_twice_has_one_effect(worker, to_worker):
     apply_role_change.apply_async(args=[change.pk], task_id=task_id)
     assert to_worker.task_ids == [task_id, task_id]
 
-    wait_for(lambda: worker.count(task_id, "succeeded") >= 2, TASK_TIMEOUT, "both deliveries to run", worker.log)
+    wait_for(
+        lambda: worker.count(task_id, "succeeded") >= 2, TASK_TIMEOUT, "both deliveries to run", worker.log
+    )
     assert worker.count(task_id, "received") == 2
     change = wait_until_applied(change.pk, worker)
     assert_applied_once(change, entitlement, users)

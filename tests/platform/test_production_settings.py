@@ -30,8 +30,11 @@ def test_a_complete_production_environment_starts():
 
 def test_embedded_default_starts_with_nothing_configured():
     result = run(
-        ["-c", "import django; django.setup(); from django.conf import settings; "
-               "print(settings.DEBUG, settings.CELERY_TASK_ALWAYS_EAGER, settings.DATABASES['default']['ENGINE'])"],
+        [
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            "print(settings.DEBUG, settings.CELERY_TASK_ALWAYS_EAGER, settings.DATABASES['default']['ENGINE'])",
+        ],
         clean_env(),
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -43,7 +46,10 @@ def test_embedded_default_starts_with_nothing_configured():
     [
         ({"BLAZON_DEBUG": "true"}, "DEBUG must be off in production"),
         ({"BLAZON_SECRET_KEY": None}, "BLAZON_SECRET_KEY must be set"),
-        ({"BLAZON_SECRET_KEY": "blazon-embedded-insecure-secret-key-change-me"}, "BLAZON_SECRET_KEY must be set"),
+        (
+            {"BLAZON_SECRET_KEY": "blazon-embedded-insecure-secret-key-change-me"},
+            "BLAZON_SECRET_KEY must be set",
+        ),
         ({"BLAZON_SECRET_KEY": "x" * 49}, "at least 50 characters"),
         ({"BLAZON_VAULT_KEYS": None}, "BLAZON_VAULT_KEYS must be set"),
         ({"BLAZON_VAULT_KEYS": ""}, "BLAZON_VAULT_KEYS must be set"),
@@ -53,8 +59,16 @@ def test_embedded_default_starts_with_nothing_configured():
         ({"ALLOWED_HOSTS": None}, "ALLOWED_HOSTS must list"),
     ],
     ids=[
-        "debug", "no-secret", "default-secret", "short-secret", "no-vault-key", "empty-vault-key",
-        "no-database", "sqlite-database", "no-broker", "no-allowed-hosts",
+        "debug",
+        "no-secret",
+        "default-secret",
+        "short-secret",
+        "no-vault-key",
+        "empty-vault-key",
+        "no-database",
+        "sqlite-database",
+        "no-broker",
+        "no-allowed-hosts",
     ],
 )
 def test_production_refuses_an_insecure_setting(overrides, message):

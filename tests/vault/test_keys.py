@@ -49,7 +49,9 @@ def test_malformed_keys_are_refused_clearly(raw, message, user):
         with pytest.raises(ImproperlyConfigured, match=message) as excinfo:
             keyring()
         with pytest.raises(ImproperlyConfigured):
-            secret_store(actor=None, source="console", owner=user, kind=SecretKind.PERSONAL, name="x", value="v")
+            secret_store(
+                actor=None, source="console", owner=user, kind=SecretKind.PERSONAL, name="x", value="v"
+            )
     # The error names the entry, never the key material.
     assert KEY1_B64 not in str(excinfo.value) and KEY2_B64 not in str(excinfo.value)
 
@@ -83,8 +85,9 @@ def test_development_key_is_derived_from_secret_key_and_warns_once(caplog, user)
 
 
 def test_production_refuses_a_missing_key():
-    with override_settings(BLAZON_VAULT_KEYS="", PRODUCTION=True), pytest.raises(
-        ImproperlyConfigured, match="must be set in production"
+    with (
+        override_settings(BLAZON_VAULT_KEYS="", PRODUCTION=True),
+        pytest.raises(ImproperlyConfigured, match="must be set in production"),
     ):
         keyring()
 

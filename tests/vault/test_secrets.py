@@ -65,11 +65,21 @@ def test_each_secret_has_its_own_data_key_and_nonces(user):
 def test_account_password_and_application_credential(user):
     account = AccountFactory()
     pwd = secret_store(
-        actor=user, source="console", owner=None, kind=SecretKind.ACCOUNT_PASSWORD, name="pw", value="p@ss",
+        actor=user,
+        source="console",
+        owner=None,
+        kind=SecretKind.ACCOUNT_PASSWORD,
+        name="pw",
+        value="p@ss",
         account=account,
     )
     cred = secret_store(
-        actor=user, source="api", owner=None, kind=SecretKind.APPLICATION_CREDENTIAL, name="api key", value="tok",
+        actor=user,
+        source="api",
+        owner=None,
+        kind=SecretKind.APPLICATION_CREDENTIAL,
+        name="api key",
+        value="tok",
     )
     assert _reveal(pwd) == "p@ss" and _reveal(cred) == "tok"
 
@@ -185,7 +195,13 @@ def test_duplicates_are_conflicts(user):
     with pytest.raises(Conflict):
         _store(user, name="dup")
     account = AccountFactory()
-    args = {"owner": None, "kind": SecretKind.ACCOUNT_PASSWORD, "name": "pw", "value": "v", "account": account}
+    args = {
+        "owner": None,
+        "kind": SecretKind.ACCOUNT_PASSWORD,
+        "name": "pw",
+        "value": "v",
+        "account": account,
+    }
     secret_store(actor=user, source="console", **args)
     with pytest.raises(Conflict):
         secret_store(actor=user, source="console", **args)
