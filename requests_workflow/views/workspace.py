@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from blazon.audit.services import audit_record
-from blazon.errors import DomainError
+from blazon.errors import DomainError, ValidationFailed
 from blazon.permissions import can
 from directory.models import Entitlement, Resource, Role, Source, User, UserStatus
 from directory.views.common import workspace_required
@@ -27,6 +27,7 @@ from requests_workflow.models import Request, RequestStatus, RequestType, Task
 from requests_workflow.services.approvals import task_approve, task_reject
 from requests_workflow.services.common import request_event
 from requests_workflow.services.requests import request_cancel, request_create
+from requests_workflow.types import SPECS
 from requests_workflow.views.common import (
     REQUEST_RELATED,
     cancelable,
@@ -305,7 +306,13 @@ def _my_task(request: HttpRequest, pk: int) -> Task:
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     task = _my_task(request, pk)
     req = task.request
-    context = {"task": task, "req": req, "what": request_object(req), "stages": timeline(req)}
+    context = {
+        "task": task,
+        "req": req,
+        "what": request_object(req),
+        "stages": timeline(req),
+        "time_bound": SPECS[req.type].time_bound,
+    }
     return _render(request, "workspace/requests/task.html", context)
 
 
@@ -316,7 +323,10 @@ def task_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     text = request.POST.get("comment", "").strip()
     try:
         if decision == "approve":
-            task_approve(actor=request.user, source=SRC, task=task, comment=text)
+            start_at, end_at = _new_period(request, task.request)
+            task_approve(
+                actor=request.user, source=SRC, task=task, comment=text, start_at=start_at, end_at=end_at
+            )
             messages.success(request, f"Request #{task.request_id} approved.")
         elif decision == "reject":
             if not text:
@@ -337,6 +347,25 @@ def task_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("workspace_requests:task", pk=task.pk)
     return redirect("workspace_requests:tasks")
+
+
+def _new_period(request: HttpRequest, req: Request) -> tuple[datetime | None, datetime | None]:
+    """The access period an approver set on the approve form, where it differs (by day) from the
+    requested one; the service checks it stays within the requested period."""
+    errors: dict[str, str] = {}
+    start = _parse_day(request.POST.get("start", ""), "start", errors)
+    end = _parse_day(request.POST.get("end", ""), "end", errors)
+    if errors:
+        raise ValidationFailed("Give the dates as YYYY-MM-DD.")
+    tz = timezone.get_current_timezone()
+    current_start = timezone.localtime(req.start_at, tz).date() if req.start_at else None
+    current_end = timezone.localtime(req.end_at, tz).date() if req.end_at else None
+    start_at = end_at = None
+    if start and start != current_start:
+        start_at = timezone.make_aware(datetime.combine(start, time.min), tz)
+    if end and end != current_end:
+        end_at = timezone.make_aware(datetime.combine(end, time(23, 59)), tz)
+    return start_at, end_at
 
 
 def _comment(user: User, task: Task, text: str) -> None:

@@ -329,3 +329,23 @@ def test_queue_members_get_links_and_levels_mail_the_next_approvers(
     # deciding in "My tasks" instead also makes the mailed links single-use
     run(task_approve, actor=gina, source="workspace", task=Task.objects.get(request=req, level=2))
     assert Client().get(links(to_gina)["approve"]).status_code == 410
+
+
+def test_a_new_user_request_is_mailed_and_decided_before_the_user_exists(
+    company, run, smtp, django_capture_on_commit_callbacks
+):
+    ApprovalLevelFactory(policy=ApprovalPolicyFactory(request_types=["CREATE_USER"]), approver_kind="MANAGER")
+    req = run(
+        request_create,
+        actor=company["admin"],
+        source="console",
+        request_type="CREATE_USER",
+        payload={"user": {"first_name": "Nina", "last_name": "Souza", "username": "nina", "manager": "boss"}},
+    )
+    (to_boss,) = received(smtp, company["boss"].email)
+    assert "a new user" in body(to_boss) and "Nina Souza" in body(to_boss)
+    approve = links(to_boss)["approve"]
+    assert "Nina Souza" in Client().get(approve).content.decode()
+    assert post(Client(), approve, django_capture_on_commit_callbacks).status_code == 200
+    req.refresh_from_db()
+    assert req.status == R.FINISHED and req.beneficiary.username == "nina"

@@ -3,6 +3,8 @@ approve / reject / comment / bulk approve; and who may see or decide what."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -371,3 +373,39 @@ def test_a_queue_member_never_sees_the_task_of_their_own_request(company, run):
     assert (
         f"#{req.pk}" in logged_in(company["owner"]).get(reverse("workspace_requests:tasks")).content.decode()
     )
+
+
+def test_approver_shortens_the_access_period_but_cannot_extend_it(
+    company, approval, run, django_capture_on_commit_callbacks
+):
+    from datetime import datetime
+
+    req = run(
+        request_create,
+        actor=company["alice"],
+        source="workspace",
+        request_type="GRANT_ENTITLEMENT",
+        beneficiary=company["alice"],
+        entitlement=company["ent"],
+        justification="project",
+        start_at=datetime(2099, 1, 10, tzinfo=UTC),
+        end_at=datetime(2099, 1, 20, 23, 59, tzinfo=UTC),
+    )
+    task = Task.objects.get(request=req)
+    owner = logged_in(company["owner"])
+    page = owner.get(reverse("workspace_requests:task", args=[task.pk])).content.decode()
+    assert 'value="2099-01-20"' in page
+    url = reverse("workspace_requests:task_decide", args=[task.pk, "approve"])
+    response = owner.post(url, {"start": "2099-01-10", "end": "2099-01-25"}, follow=True)
+    assert "cannot end after the requested" in response.content.decode()
+    task.refresh_from_db()
+    assert task.status == TaskStatus.OPEN
+    with django_capture_on_commit_callbacks(execute=True):
+        owner.post(url, {"start": "2099-01-10", "end": "2099-01-15"})
+    req.refresh_from_db()
+    assert req.status == R.APPROVED  # waits for its start date
+    assert req.start_at.date().isoformat() == "2099-01-10" and req.end_at.date().isoformat() == "2099-01-15"
+    body = (
+        logged_in(company["alice"]).get(reverse("workspace_requests:detail", args=[req.pk])).content.decode()
+    )
+    assert "Access period changed by owner" in body
