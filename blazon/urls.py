@@ -19,6 +19,7 @@ urlpatterns = [
     path("console/requests/", include((request_urls.console_urlpatterns, "console_requests"))),
     path("workspace/requests/", include((request_urls.workspace_urlpatterns, "workspace_requests"))),
     path("approvals/", include("requests_workflow.email_urls")),
+    path("console/imports/", include("requests_workflow.import_urls")),
     path("console/", include((console_urlpatterns, "console"))),
     path("workspace/", include((workspace_urlpatterns, "workspace"))),
 ]

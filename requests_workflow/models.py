@@ -318,3 +318,85 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} task #{self.pk} ({self.status})"
+
+
+class ImportMode(models.TextChoices):
+    BEST_EFFORT = "BEST_EFFORT", "Best effort: create the valid lines, report the others"
+    ALL_OR_NOTHING = "ALL_OR_NOTHING", "All or nothing: create nothing if any line fails"
+
+
+class ImportStatus(models.TextChoices):
+    VALIDATED = "VALIDATED", "Validated (dry run)"
+    RUNNING = "RUNNING", "Running"
+    DONE = "DONE", "Done"
+    FAILED = "FAILED", "Failed"
+
+
+class ImportJob(models.Model):
+    """A CSV file of requests uploaded in the console: its dry run (every line validated, nothing
+    written but this job) and then its run, which creates the requests with source ``import``."""
+
+    file_name = models.CharField(max_length=255)
+    content = models.TextField(help_text="The uploaded file, decoded (UTF-8).")
+    types = models.JSONField(default=list, blank=True, help_text="The request types the file holds.")
+    mode = models.CharField(max_length=14, choices=ImportMode.choices, blank=True)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.VALIDATED)
+    row_count = models.PositiveIntegerField(default=0)
+    ok_count = models.PositiveIntegerField(
+        default=0, help_text="Valid lines (dry run), then requests created."
+    )
+    error_count = models.PositiveIntegerField(default=0, help_text="Lines refused (dry run, then run).")
+    processed = models.PositiveIntegerField(default=0, help_text="Lines the run has handled (progress).")
+    dry_run_errors = models.JSONField(
+        default=list, blank=True, help_text='The dry run\'s refused lines: [{"line": 5, "error": "…"}].'
+    )
+    failure_reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    run_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(processed__lte=models.F("row_count")), name="import_job_progress"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} {self.file_name} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.row_count else min(100, self.processed * 100 // self.row_count)
+
+
+class ImportRowStatus(models.TextChoices):
+    CREATED = "CREATED", "Request created"
+    ERROR = "ERROR", "Refused"
+    NOT_CREATED = "NOT_CREATED", "Not created (all or nothing: another line failed)"
+
+
+class ImportRow(models.Model):
+    """What the run did with one line of an import file: the request it created or why not.
+    Written in bulk, in the same transaction as the requests of its batch."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rows")
+    line = models.PositiveIntegerField(help_text="Line number in the file (the header is line 1).")
+    status = models.CharField(max_length=11, choices=ImportRowStatus.choices)
+    request = models.ForeignKey(Request, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["job_id", "line"]
+        constraints = [models.UniqueConstraint(fields=["job", "line"], name="import_row_unique_line")]
+
+    def __str__(self) -> str:
+        return f"Import #{self.job_id} line {self.line}: {self.status}"

@@ -36,3 +36,11 @@ def end_expired_access() -> int:
     from requests_workflow.services.timebound import requests_end_due
 
     return requests_end_due()
+
+
+@blazon_task()
+def run_import(job_id: int) -> str:
+    """Create the requests of a started CSV import (batches, progress, result rows)."""
+    from requests_workflow.services.imports import import_execute
+
+    return import_execute(job_id=job_id).status

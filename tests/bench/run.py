@@ -9,6 +9,9 @@ process's peak RSS, then a Markdown table to paste into docs/benchmarks.md.
   (``access.role_change_submit``; the fan-out task runs in-process here).
 - B2: bulk creation of N users with 3 accounts each through ``users.users_bulk_create``, the
   service the importer uses.
+- IMPORT: CSV import of N GRANT_ENTITLEMENT lines end to end (dry run, then the best-effort
+  run through ``request_create`` with the pipeline eager in this process) until every request
+  is FINISHED or WAITING_PROVISIONING.
 - C: inactivation cascade of one user with 50 accounts and 200 entitlement memberships
   (``lifecycle.user_inactivate``), then activation.
 
@@ -278,6 +281,63 @@ def cascade(repeat: int) -> tuple[Figure, Figure]:
     return inact, act
 
 
+# --------------------------------------------------------------------------------------------
+# CSV import of requests
+
+
+def imports(rows: int, repeat: int) -> Figure:
+    from directory.models import ConsoleRole
+    from requests_workflow.models import ImportJob, ImportMode, ImportStatus, Request, RequestStatus
+    from requests_workflow.services.imports import import_dry_run, import_execute, import_run
+
+    password = make_password(None)
+    admin = User.objects.create(
+        username="import.admin", console_role=ConsoleRole.ADMINISTRATOR, password=password
+    )
+    res = provisioning_resource("imp-erp", "Import ERP")
+    figure = Figure(f"CSV import of {rows:,} GRANT_ENTITLEMENT lines", "≤ 60 s")
+    for run_no in range(repeat):
+        ent = Entitlement.objects.create(
+            resource=res, identifier=f"IMP-{run_no}", name=f"Import group {run_no}"
+        )
+        if run_no == 0:
+            bulk_users("impu", rows, password)
+        lines = ["type,beneficiary,resource,entitlement,justification"]
+        lines += [f"GRANT_ENTITLEMENT,impu{i:07d},imp-erp,IMP-{run_no},Bulk onboarding" for i in range(rows)]
+        data = ("\n".join(lines) + "\n").encode()
+        timings: dict[str, float] = {}
+
+        def run(data=data, timings=timings) -> None:
+            start = time.perf_counter()
+            job = import_dry_run(actor=admin, file=data, file_name="bench.csv")
+            timings["dry run"] = time.perf_counter() - start
+            assert job.error_count == 0, job.dry_run_errors[:3]
+            start = time.perf_counter()
+            with transaction.atomic():
+                import_run(actor=admin, job=job, mode=ImportMode.BEST_EFFORT)
+            # embedded mode: the task ran on commit, in this process, and each batch's requests
+            # ran through stages 3-5 when the batch committed
+            job = ImportJob.objects.get(pk=job.pk)
+            if job.status == ImportStatus.RUNNING:  # a broker is configured: run it here
+                import_execute(job_id=job.pk)
+            timings["run"] = time.perf_counter() - start
+
+        elapsed, queries = timed(run)
+        done = Request.objects.filter(
+            entitlement=ent, status__in=[RequestStatus.FINISHED, RequestStatus.WAITING_PROVISIONING]
+        ).count()
+        assert done == rows, (done, rows, Request.objects.filter(entitlement=ent).values("status").distinct())
+        figure.runs.append(elapsed)
+        figure.queries.append(queries)
+        figure.rss_after.append(peak_rss_mib())
+        figure.note = (
+            f"dry run {timings['dry run']:.1f} s, run {timings['run']:.1f} s; {rows / elapsed:,.0f} lines/s; "
+            f"{queries / rows:.0f} SQL statements per line"
+        )
+        print("  " + figure.line(), flush=True)
+    return figure
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -304,7 +364,9 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=100_000, help="B2 users to create (default 100,000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of B1 and the cascade (default 3)")
     parser.add_argument("--b2-repeat", type=int, default=1, help="runs of B2 (default 1)")
-    parser.add_argument("--only", default="B1,B2,C", help="comma-separated subset of B1,B2,C")
+    parser.add_argument("--rows", type=int, default=10_000, help="IMPORT lines (default 10,000)")
+    parser.add_argument("--import-repeat", type=int, default=1, help="runs of IMPORT (default 1)")
+    parser.add_argument("--only", default="B1,B2,C,IMPORT", help="comma-separated subset of B1,B2,C,IMPORT")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         print("Benchmarks run on PostgreSQL: use ./bin/bench", file=sys.stderr)
@@ -321,6 +383,8 @@ def main() -> int:
         figures.append(b2(args.users, args.b2_repeat))
     if "C" in only:
         figures.extend(cascade(max(args.repeat, 5)))
+    if "IMPORT" in only:
+        figures.append(imports(args.rows, args.import_repeat))
     print("\n| workload | median | runs | SQL statements | peak RSS | target |")
     print("|---|---|---|---|---|---|")
     for f in figures:
