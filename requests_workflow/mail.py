@@ -12,8 +12,9 @@ is therefore:
   assignment (a reassigned task's old links are dead, even if the task comes back to them);
 * single-use: once the task is decided it is no longer OPEN and every link of it is refused.
 
-The e-mails go out after the transaction that opened the task (or ended the request) commits,
-through Django's e-mail backend. The receivers are connected by :func:`connect_signals`, called
+The e-mails are Celery tasks enqueued when the transaction that opened the task (or ended the
+request) commits, so a slow or failing mail server never holds up a decision; they go through
+Django's e-mail backend. The receivers are connected by :func:`connect_signals`, called
 from ``RequestsWorkflowConfig.ready()``. Tokens and links are never logged.
 """
 
@@ -26,11 +27,11 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
 from django.db.models.signals import m2m_changed, post_save
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
+from blazon.tasks import enqueue_on_commit
 from directory.models import User
 from requests_workflow.models import Queue, Request, RequestStatus, Task, TaskKind, TaskStatus
 from requests_workflow.views.common import request_object
@@ -269,8 +270,7 @@ def _task_saved(sender: Any, instance: Task, created: bool, **kwargs: Any) -> No
     """A new APPROVAL task for a queue: its members get the links once the transaction commits.
     (Tasks for named users get theirs when the users are added: ``_assignees_added``.)"""
     if created and instance.kind == TaskKind.APPROVAL and instance.queue_id and not kwargs.get("raw"):
-        task_id = instance.pk
-        transaction.on_commit(lambda: _send_for_task(task_id, None))
+        enqueue_on_commit(_tasks().mail_approval_requests, instance.pk, None)
 
 
 def _assignees_added(
@@ -284,15 +284,23 @@ def _assignees_added(
     else:
         pairs = [(instance.pk, list(pk_set))]
     for task_id, user_ids in pairs:
-        transaction.on_commit(lambda t=task_id, u=user_ids: _send_for_task(t, u))
+        enqueue_on_commit(_tasks().mail_approval_requests, task_id, user_ids)
 
 
-def _send_for_task(task_id: int, user_ids: list[int] | None) -> None:
+def _tasks() -> Any:
+    from requests_workflow import tasks  # the tasks module imports this one's callers
+
+    return tasks
+
+
+def send_for_task(task_id: int, user_ids: list[int] | None) -> int:
+    """Mail an approval task's links if it is still open (it may be decided by the time the
+    queued message runs). Returns the number of messages sent."""
     task = Task.objects.filter(pk=task_id, kind=TaskKind.APPROVAL, status=TaskStatus.OPEN).first()
     if task is None:
-        return
+        return 0
     users = None if user_ids is None else list(User.objects.filter(pk__in=user_ids).order_by("pk"))
-    send_approval_requests(task, users)
+    return send_approval_requests(task, users)
 
 
 def _request_saved(
@@ -302,8 +310,7 @@ def _request_saved(
     if created or kwargs.get("raw") or not update_fields or "status" not in update_fields:
         return
     if instance.status in FINAL_STATUSES:
-        request_id = instance.pk
-        transaction.on_commit(lambda: send_request_outcome(Request(pk=request_id)))
+        enqueue_on_commit(_tasks().mail_request_outcome, instance.pk)
 
 
 _UIDS = ("blazon.mail.task_saved", "blazon.mail.assignees_added", "blazon.mail.request_saved")

@@ -44,3 +44,20 @@ def run_import(job_id: int) -> str:
     from requests_workflow.services.imports import import_execute
 
     return import_execute(job_id=job_id).status
+
+
+@blazon_task()
+def mail_approval_requests(task_id: int, user_ids: list[int] | None = None) -> int:
+    """E-mail the approvers of an open approval task (or only ``user_ids``) their links."""
+    from requests_workflow.mail import send_for_task
+
+    return send_for_task(task_id, user_ids)
+
+
+@blazon_task()
+def mail_request_outcome(request_id: int) -> int:
+    """E-mail the requester and the beneficiary how a request ended."""
+    from requests_workflow.mail import send_request_outcome
+    from requests_workflow.models import Request
+
+    return send_request_outcome(Request(pk=request_id))

@@ -58,11 +58,9 @@ def smtp(settings):
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
     settings.BLAZON_BASE_URL = BASE
-    approval_mail.connect_signals()
     try:
         yield handler
     finally:
-        approval_mail.disconnect_signals()
         controller.stop()
 
 

@@ -62,6 +62,9 @@ def test_notice_then_automatic_revoke_at_the_end(company, run, mailoutbox, setti
         end_at=timezone.now() + timedelta(days=10),
     )
     assert req.status == R.FINISHED
+    (outcome,) = mailoutbox  # "request finished"
+    assert outcome.subject.startswith(f"Request #{req.pk} finished")
+    mailoutbox.clear()
     run(notify_expiring_access.apply)
     assert mailoutbox == []  # 10 days away, notice is 3 days before
     Request.objects.filter(pk=req.pk).update(end_at=timezone.now() + timedelta(days=2))
