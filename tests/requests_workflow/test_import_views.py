@@ -140,3 +140,13 @@ def test_upload_and_run_need_the_csrf_token(company):
         client.post(reverse("console_imports:run", args=[job.pk]), {"mode": "BEST_EFFORT"}).status_code == 403
     )
     assert ImportJob.objects.get().status == ImportStatus.VALIDATED
+
+
+def test_the_console_menu_offers_import_to_those_who_may_use_it(company, admin):
+    link = f'href="{LIST}"'
+    assert link in admin.get(reverse("console_requests:list")).content.decode()
+    desk = logged_in(UserFactory(username="desk2", console_role=ConsoleRole.HELPDESK))
+    assert link in desk.get(reverse("console_requests:list")).content.decode()
+    auditor = logged_in(UserFactory(username="aud2", console_role=ConsoleRole.AUDITOR))
+    page = auditor.get(reverse("console_requests:list"))
+    assert page.status_code == 200 and link not in page.content.decode()
