@@ -21,13 +21,24 @@ from requests_workflow.models import (
     PENDING_STATUSES,
     ApprovalLevel,
     ApprovalPolicy,
+    Request,
     RequesterScope,
     RequestType,
     ValidationPolicy,
 )
 from requests_workflow.services import policies as svc
-from requests_workflow.services.validation import rule_text
-from requests_workflow.views.forms import ApprovalLevelForm, ApprovalPolicyForm, ValidationPolicyForm
+from requests_workflow.services.approvals import approval_policy_match
+from requests_workflow.services.validation import (
+    active_validation_policies,
+    rule_text,
+    validation_policies_matching,
+)
+from requests_workflow.views.forms import (
+    ApprovalLevelForm,
+    ApprovalPolicyForm,
+    PolicyPreviewForm,
+    ValidationPolicyForm,
+)
 
 SOURCE = Source.CONSOLE
 TYPE_LABELS = dict(RequestType.choices)
@@ -288,3 +299,32 @@ def validation_policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
             "toggle": "console_requests:validation_policy_toggle",
         },
     )
+
+
+# --- preview ------------------------------------------------------------------------------------
+
+
+@capability_required("view")
+def policy_preview(request: HttpRequest) -> HttpResponse:
+    """Which approval policy and which validation policies a request would meet; reads only."""
+    form = PolicyPreviewForm(request.GET or None)
+    result = None
+    if request.GET and form.is_valid():
+        data = form.cleaned_data
+        refs = {n: data.get(n) for n in ("resource", "entitlement", "role")}
+        if refs["entitlement"] is not None and refs["resource"] is None:
+            refs["resource"] = refs["entitlement"].resource
+        sketch = Request(type=data["request_type"], beneficiary=data.get("beneficiary"), **refs)
+        approval = approval_policy_match(sketch)
+        result = {
+            "approval": approval,
+            "levels": list(
+                approval.levels.select_related("queue").prefetch_related("users").order_by("position")
+            )
+            if approval
+            else [],
+            "validation": validation_policies_matching(
+                active_validation_policies(), data["request_type"], refs
+            ),
+        }
+    return render_console(request, "console/requests/policy_preview.html", {"form": form, "result": result})

@@ -229,3 +229,25 @@ def rule_line(rule: dict[str, Any]) -> str:
         rule.get("operator"), "="
     )
     return f"{rule.get('attribute')}{sign}{shown}"
+
+
+class PolicyPreviewForm(forms.Form):
+    """A request sketched in the console to see which policies would apply (nothing is saved)."""
+
+    request_type = forms.ChoiceField(choices=RequestType.choices, label="Type")
+    beneficiary = forms.CharField(required=False, help_text="Username.")
+    resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"), required=False)
+    entitlement = forms.ModelChoiceField(
+        queryset=Entitlement.objects.select_related("resource").order_by("resource__name", "name"),
+        required=False,
+    )
+    role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), required=False)
+
+    def clean_beneficiary(self) -> User | None:
+        name = (self.cleaned_data.get("beneficiary") or "").strip()
+        if not name:
+            return None
+        user = User.objects.select_related("organization", "manager").filter(username=name).first()
+        if user is None:
+            raise forms.ValidationError(f"No user with the username {name!r}.")
+        return user

@@ -29,6 +29,7 @@ console_urlpatterns = [
     path("queues/", console.queues, name="queues"),
     path("policies/", console_policies.policies, name="policies"),
     path("policies/new/", console_policies.policy_edit, name="policy_new"),
+    path("policies/preview/", console_policies.policy_preview, name="policy_preview"),
     path("policies/<int:pk>/", console_policies.policy_detail, name="policy_detail"),
     path("policies/<int:pk>/edit/", console_policies.policy_edit, name="policy_edit"),
     path("policies/<int:pk>/active/", console_policies.policy_toggle, name="policy_toggle"),

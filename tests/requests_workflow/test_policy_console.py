@@ -344,3 +344,24 @@ def test_nav_links_both_policy_pages(admin):
     page = admin.get(reverse("console_requests:list")).content.decode()
     assert reverse("console_requests:policies") in page
     assert reverse("console_requests:validation_policies") in page
+
+
+def test_preview_names_the_policies_that_would_apply(company, policy):
+    ValidationPolicy.objects.create(
+        name="Grants say why", request_types=["GRANT_ENTITLEMENT"], justification_required=True
+    )
+    ValidationPolicy.objects.create(
+        name="Roles only", request_types=["GRANT_ROLE"], justification_required=True
+    )
+    client = logged_in(UserFactory(username="aud", console_role=ConsoleRole.AUDITOR))
+    url = reverse("console_requests:policy_preview")
+    page = client.get(
+        url, {"request_type": "GRANT_ENTITLEMENT", "beneficiary": "alice", "entitlement": company["ent"].pk}
+    ).content.decode()
+    assert "Payments" in page and "Named users (owner)" in page
+    assert "Grants say why" in page and "Roles only" not in page
+    page = client.get(url, {"request_type": "LOCK_USER", "beneficiary": "alice"}).content.decode()
+    assert "No approval policy matches" in page and "only the built-in rules" in page
+    response = client.get(url, {"request_type": "LOCK_USER", "beneficiary": "nobody"})
+    assert response.status_code == 200 and "No user with the username" in response.content.decode()
+    assert Request.objects.count() == 0
