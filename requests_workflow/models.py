@@ -270,6 +270,83 @@ class ApprovalLevel(models.Model):
         return f"{self.policy} level {self.position} ({self.approver_kind}, {self.mode})"
 
 
+class RequesterScope(models.TextChoices):
+    """Who a validation policy lets request, on top of the built-in rule."""
+
+    BUILT_IN = (
+        "",
+        "Built-in rule only (oneself on self-service types, a manager for their reports, console administrators)",
+    )
+    SELF = "SELF", "Only the beneficiary, for themselves"
+    MANAGER = "MANAGER", "Only the beneficiary's manager"
+    CONSOLE = "CONSOLE", "Only people with a console role"
+
+
+class RuleOperator(models.TextChoices):
+    EQUALS = "equals", "equals"
+    NOT_EQUALS = "not_equals", "does not equal"
+    IN = "in", "is one of"
+    REGEX = "regex", "matches the pattern"
+
+
+class ValidationPolicy(models.Model):
+    """Stage-2 rules an administrator adds on top of the built-in ones (seed 002, "políticas de
+    validação"): every active policy that matches a request must pass, or nothing is created."""
+
+    name = models.CharField(max_length=200, unique=True)
+    active = models.BooleanField(default=True)
+    priority = models.PositiveIntegerField(
+        default=100, help_text="Order the policies are checked and listed in."
+    )
+    request_types = models.JSONField(default=list, blank=True, help_text="Type codes; empty = every type.")
+    resource = models.ForeignKey(
+        "directory.Resource", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    entitlement = models.ForeignKey(
+        "directory.Entitlement", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    role = models.ForeignKey(
+        "directory.Role", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    justification_required = models.BooleanField(default=False)
+    justification_min_length = models.PositiveSmallIntegerField(
+        default=0, help_text="Characters a justification needs at least (0 = any)."
+    )
+    requester_scope = models.CharField(
+        max_length=10, choices=RequesterScope.choices, blank=True, help_text="Who may request."
+    )
+    beneficiary_rules = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Conditions on the beneficiary: [{"attribute": "employee_type", "operator": "equals", '
+        '"value": "EMPLOYEE"}]; operators equals, not_equals, in (a list), regex.',
+    )
+    beneficiary_statuses = models.JSONField(
+        default=list, blank=True, help_text="Statuses the beneficiary may have; empty = what the type allows."
+    )
+    max_period_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Longest access period of time-bound requests, in days; empty = no limit.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        verbose_name_plural = "validation policies"
+        indexes = [models.Index(fields=["active", "priority"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_period_days__isnull=True) | Q(max_period_days__gte=1),
+                name="validation_policy_period_positive",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class TaskKind(models.TextChoices):
     APPROVAL = "APPROVAL", "Approval"
     SOD = "SOD", "Segregation of duties"

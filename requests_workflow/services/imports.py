@@ -60,6 +60,7 @@ from requests_workflow.models import (
     RequestEvent,
     RequestStatus,
     RequestType,
+    ValidationPolicy,
 )
 from requests_workflow.services.requests import (
     _check_objects,
@@ -71,6 +72,11 @@ from requests_workflow.services.requests import (
     dedup_key,
     justification_required,
     request_create,
+)
+from requests_workflow.services.validation import (
+    active_validation_policies,
+    validation_policies_check,
+    validation_policies_requester,
 )
 from requests_workflow.types import SPECS
 
@@ -274,7 +280,10 @@ def _lookups(lines: list[Line]) -> Lookups:
             want["accounts"].add(v["account"])
     found = Lookups()
     for chunk in _chunks(want["users"]):
-        found.users.update((u.username, u) for u in User.objects.filter(username__in=chunk))
+        found.users.update(
+            (u.username, u)
+            for u in User.objects.select_related("organization", "manager").filter(username__in=chunk)
+        )
     for chunk in _chunks(want["resources"]):
         found.resources.update((r.code, r) for r in Resource.objects.filter(code__in=chunk))
     for chunk in _chunks(want["roles"]):
@@ -432,7 +441,9 @@ def _state_sets(prepared: list[tuple[Line, dict[str, Any]]], actor: User | None)
     return sets
 
 
-def _validate(args: dict[str, Any], actor: User | None, sets: StateSets) -> tuple[str | None, User | None]:
+def _validate(
+    args: dict[str, Any], actor: User | None, sets: StateSets, policies: list[ValidationPolicy]
+) -> tuple[str | None, User | None]:
     """``request_create``'s stage-1/2 checks for one line, without writing and without a query:
     raises the error ``request_create`` would raise; returns the duplicate key and beneficiary."""
     spec = _spec(args["request_type"])
@@ -474,11 +485,28 @@ def _validate(args: dict[str, Any], actor: User | None, sets: StateSets) -> tupl
             ]
         elif not errors:
             _state_from_sets(spec.code, refs, beneficiary, sets, errors)
+    validation_policies_check(
+        policies,
+        spec=spec,
+        source=SOURCE,
+        refs=refs,
+        beneficiary=beneficiary,
+        payload=payload,
+        justification=justification,
+        start_at=args["start_at"],
+        end_at=args["end_at"],
+        errors=errors,
+    )
     if errors:
         detail = " ".join(msg for msgs in errors.values() for msg in msgs)
         raise ValidationFailed(f"The request cannot be created: {detail}", fields=errors)
     if not _may_request(actor, source=SOURCE, spec=spec, beneficiary=beneficiary, payload=payload):
         raise NotAllowed(f"{getattr(actor, 'username', 'The system')} may not request {spec.code} by import.")
+    refusal = validation_policies_requester(
+        policies, actor=actor, spec=spec, source=SOURCE, refs=refs, beneficiary=beneficiary, payload=payload
+    )
+    if refusal:
+        raise NotAllowed(refusal)
     return dedup_key(spec.code, beneficiary, refs, payload), beneficiary
 
 
@@ -539,11 +567,12 @@ def _validate_lines(lines: list[Line], actor: User | None) -> tuple[list[dict[st
         except DomainError as exc:
             refused.append({"line": ln.number, "error": exc.message})
     sets = _state_sets(prepared, actor)
+    policies = active_validation_policies()
     keys: dict[str, int] = {}
     checked: list[Accepted] = []
     for ln, args in prepared:
         try:
-            key, beneficiary = _validate(args, actor, sets)
+            key, beneficiary = _validate(args, actor, sets, policies)
         except DomainError as exc:
             refused.append({"line": ln.number, "error": exc.message})
             continue

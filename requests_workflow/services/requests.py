@@ -5,7 +5,8 @@ written. The policies: the type exists and may come from this source; its requir
 there; the payload carries no secret; justification where the type needs one
 (``BLAZON_REQUEST_JUSTIFICATION_REQUIRED``); who may request for whom (oneself for self-service
 types, a manager for their reports, console administrators for anyone); the beneficiary's status;
-the access period; and no other pending request for the same beneficiary, type and object.
+the access period; and no other pending request for the same beneficiary, type and object. The
+administrator's ``ValidationPolicy`` rows then add their own rules (``services/validation.py``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ from directory.models import (
 from directory.services.lifecycle import user_transition_check
 from requests_workflow.models import PENDING_STATUSES, Request, RequestStatus, RequestType, Task, TaskStatus
 from requests_workflow.services.common import CANCELABLE, request_event, request_move
+from requests_workflow.services.validation import (
+    active_validation_policies,
+    validation_policies_check,
+    validation_policies_requester,
+)
 from requests_workflow.types import SPECS, TypeSpec
 
 #: Types whose requests must say why, unless the setting says otherwise.
@@ -292,6 +298,19 @@ def request_create(
             ]
         elif not errors:
             _check_state(spec, refs, beneficiary, source, errors)
+    policies = active_validation_policies() if source != Source.AUTOMATIC else []
+    validation_policies_check(
+        policies,
+        spec=spec,
+        source=source,
+        refs=refs,
+        beneficiary=beneficiary,
+        payload=payload,
+        justification=justification,
+        start_at=start_at,
+        end_at=end_at,
+        errors=errors,
+    )
     if errors:
         detail = " ".join(msg for msgs in errors.values() for msg in msgs)
         raise ValidationFailed(f"The request cannot be created: {detail}", fields=errors)
@@ -302,6 +321,11 @@ def request_create(
             "requests are made for oneself (self-service types), by a manager for their reports, "
             "or by a console administrator."
         )
+    refusal = validation_policies_requester(
+        policies, actor=actor, spec=spec, source=source, refs=refs, beneficiary=beneficiary, payload=payload
+    )
+    if refusal:
+        raise NotAllowed(refusal)
     key = dedup_key(spec.code, beneficiary, refs, payload)
     if key and Request.objects.filter(dedup_key=key, status__in=PENDING_STATUSES).exists():
         raise _duplicate(spec, beneficiary)

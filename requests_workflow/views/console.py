@@ -1,6 +1,5 @@
 """Console request pages: the requests with filters, a request's timeline, tasks and audit, the
-task queues, and the approval policies (read-only here; they are edited in Django admin or
-through the API for now).
+and the task queues. The policy pages are in ``console_policies``.
 
 Reading needs the ``view`` capability; the audit events need ``view_audit``; cancelling needs
 ``manage_users`` (the service checks again)."""
@@ -22,7 +21,6 @@ from directory.models import Source
 from directory.views.common import capability_required, list_page
 from directory.views.console import render_console
 from requests_workflow.models import (
-    ApprovalPolicy,
     Queue,
     Request,
     RequestStatus,
@@ -166,28 +164,3 @@ def queues(request: HttpRequest) -> HttpResponse:
         rows=[(t, request_object(t.request) if t.request_id else "") for t in context["object_list"]],
     )
     return render_console(request, "console/requests/queues.html", context)
-
-
-@capability_required("view")
-def policies(request: HttpRequest) -> HttpResponse:
-    rows = ApprovalPolicy.objects.select_related("resource", "entitlement", "role").annotate(
-        n_levels=Count("levels")
-    )
-    return render_console(request, "console/requests/policies.html", {"policies": rows})
-
-
-@capability_required("view")
-def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    policy = get_object_or_404(
-        ApprovalPolicy.objects.select_related("resource", "entitlement__resource", "role"), pk=pk
-    )
-    levels = policy.levels.select_related("queue").prefetch_related("users").order_by("position")
-    type_labels = dict(RequestType.choices)
-    context = {
-        "policy": policy,
-        "levels": levels,
-        "types": [(code, type_labels.get(code, code)) for code in policy.request_types or []],
-        "conditions": sorted((policy.beneficiary_conditions or {}).items()),
-        "recent": policy.requests.select_related("beneficiary").order_by("-id")[:20],
-    }
-    return render_console(request, "console/requests/policy_detail.html", context)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from requests_workflow.views import console, workspace
+from requests_workflow.views import console, console_policies, workspace
 
 workspace_urlpatterns = [
     path("", workspace.my_requests, name="mine"),
@@ -27,6 +27,40 @@ console_urlpatterns = [
     path("<int:pk>/cancel/", console.request_cancel_view, name="cancel"),
     path("tasks/<int:pk>/<slug:decision>/", console.task_decide, name="task_decide"),
     path("queues/", console.queues, name="queues"),
-    path("policies/", console.policies, name="policies"),
-    path("policies/<int:pk>/", console.policy_detail, name="policy_detail"),
+    path("policies/", console_policies.policies, name="policies"),
+    path("policies/new/", console_policies.policy_edit, name="policy_new"),
+    path("policies/preview/", console_policies.policy_preview, name="policy_preview"),
+    path("policies/<int:pk>/", console_policies.policy_detail, name="policy_detail"),
+    path("policies/<int:pk>/edit/", console_policies.policy_edit, name="policy_edit"),
+    path("policies/<int:pk>/active/", console_policies.policy_toggle, name="policy_toggle"),
+    path("policies/<int:pk>/delete/", console_policies.policy_delete, name="policy_delete"),
+    path("policies/<int:pk>/levels/new/", console_policies.level_edit, name="level_new"),
+    path("policies/<int:pk>/levels/<int:level_pk>/edit/", console_policies.level_edit, name="level_edit"),
+    path(
+        "policies/<int:pk>/levels/<int:level_pk>/<slug:action>/",
+        console_policies.level_action,
+        name="level_action",
+    ),
+    path("validation-policies/", console_policies.validation_policies, name="validation_policies"),
+    path("validation-policies/new/", console_policies.validation_policy_edit, name="validation_policy_new"),
+    path(
+        "validation-policies/<int:pk>/",
+        console_policies.validation_policy_detail,
+        name="validation_policy_detail",
+    ),
+    path(
+        "validation-policies/<int:pk>/edit/",
+        console_policies.validation_policy_edit,
+        name="validation_policy_edit",
+    ),
+    path(
+        "validation-policies/<int:pk>/active/",
+        console_policies.validation_policy_toggle,
+        name="validation_policy_toggle",
+    ),
+    path(
+        "validation-policies/<int:pk>/delete/",
+        console_policies.validation_policy_delete,
+        name="validation_policy_delete",
+    ),
 ]

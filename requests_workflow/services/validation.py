@@ -1,0 +1,191 @@
+"""Stage 2, administrator-defined part: the active ``ValidationPolicy`` rows that match a request
+are checked on top of the built-in rules of ``request_create``. A policy only ever adds
+restrictions, so with no policy the built-in behaviour (and the settings-based justification
+default) is unchanged. Every refusal names the policy that refused.
+
+Requests the system makes itself (source ``automatic``: the end of a time-bound access) are not
+subject to validation policies: they undo access, and nobody is there to add a justification.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from blazon.permissions import role_of
+from directory.models import Source, User
+from requests_workflow.models import RequesterScope, RuleOperator, ValidationPolicy
+from requests_workflow.types import TypeSpec
+
+
+def active_validation_policies() -> list[ValidationPolicy]:
+    """Every active policy, in priority order (a handful of rows: read once per request or file)."""
+    return list(ValidationPolicy.objects.filter(active=True).order_by("priority", "id"))
+
+
+def _resource_of(refs: dict[str, Any]) -> Any:
+    for name in ("resource", "account", "entitlement"):
+        obj = refs.get(name)
+        if obj is None:
+            continue
+        return obj if name == "resource" else obj.resource
+    return None
+
+
+def validation_policies_matching(
+    policies: list[ValidationPolicy], request_type: str, refs: dict[str, Any]
+) -> list[ValidationPolicy]:
+    """The policies whose scope (types, resource, entitlement, role) covers this request."""
+    resource = _resource_of(refs)
+    entitlement, role = refs.get("entitlement"), refs.get("role")
+    out = []
+    for policy in policies:
+        if policy.request_types and request_type not in policy.request_types:
+            continue
+        if policy.resource_id and getattr(resource, "pk", None) != policy.resource_id:
+            continue
+        if policy.entitlement_id and getattr(entitlement, "pk", None) != policy.entitlement_id:
+            continue
+        if policy.role_id and getattr(role, "pk", None) != policy.role_id:
+            continue
+        out.append(policy)
+    return out
+
+
+def beneficiary_value(user: User | None, payload: dict, name: str) -> Any:
+    """A beneficiary field or attribute by name: user fields, ``organization`` (its code),
+    ``manager`` (their username), or a custom attribute. For a new user, the request's values."""
+    if user is None:
+        values = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+        if name in values:
+            return values[name]
+        attributes = values.get("attributes") if isinstance(values.get("attributes"), dict) else {}
+        return attributes.get(name)
+    if name in ("organization", "manager"):
+        related = getattr(user, name)
+        return getattr(related, "code", None) or getattr(related, "username", None)
+    if name != "attributes" and hasattr(user, name) and not name.startswith("_"):
+        return getattr(user, name)
+    return (user.attributes or {}).get(name)
+
+
+def rule_holds(operator: str, actual: Any, expected: Any) -> bool:
+    text = "" if actual is None else str(actual)
+    if operator == RuleOperator.EQUALS:
+        return text == str(expected)
+    if operator == RuleOperator.NOT_EQUALS:
+        return text != str(expected)
+    if operator == RuleOperator.IN:
+        return text in {str(v) for v in (expected or [])}
+    if operator == RuleOperator.REGEX:
+        return re.fullmatch(str(expected), text) is not None
+    return False
+
+
+def rule_text(rule: dict[str, Any]) -> str:
+    value = rule.get("value")
+    shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    label = RuleOperator(rule["operator"]).label if rule.get("operator") in RuleOperator.values else "?"
+    return f"{rule.get('attribute')} {label} {shown}"
+
+
+def _say(policy: ValidationPolicy, message: str) -> str:
+    return f"Validation policy {policy.name!r}: {message}"
+
+
+def validation_policies_check(
+    policies: list[ValidationPolicy],
+    *,
+    spec: TypeSpec,
+    source: str,
+    refs: dict[str, Any],
+    beneficiary: User | None,
+    payload: dict,
+    justification: str,
+    start_at: datetime | None,
+    end_at: datetime | None,
+    errors: dict[str, list[str]],
+) -> None:
+    """Add to ``errors`` what the matching policies refuse (field → messages naming the policy)."""
+    if source == Source.AUTOMATIC:
+        return
+    for policy in validation_policies_matching(policies, spec.code, refs):
+        needs = policy.justification_required or policy.justification_min_length > 0
+        if needs and not justification:
+            if "justification" not in errors:  # the built-in rule already said so
+                errors["justification"] = [_say(policy, f"{spec.code} requests need a justification.")]
+        elif justification and len(justification) < policy.justification_min_length:
+            errors.setdefault("justification", []).append(
+                _say(
+                    policy, f"the justification needs at least {policy.justification_min_length} characters."
+                )
+            )
+        if beneficiary is not None and policy.beneficiary_statuses:
+            if beneficiary.status not in policy.beneficiary_statuses:
+                allowed = ", ".join(policy.beneficiary_statuses)
+                errors.setdefault("beneficiary", []).append(
+                    _say(policy, f"{beneficiary.username} is {beneficiary.status}; it allows {allowed}.")
+                )
+        for rule in policy.beneficiary_rules or []:
+            actual = beneficiary_value(beneficiary, payload, str(rule.get("attribute", "")))
+            try:
+                holds = rule_holds(str(rule.get("operator")), actual, rule.get("value"))
+            except re.error:
+                holds = False
+            if not holds:
+                whom = beneficiary.username if beneficiary else "the new user"
+                errors.setdefault("beneficiary", []).append(
+                    _say(policy, f"{whom} does not meet '{rule_text(rule)}' (is {actual!r}).")
+                )
+        if policy.max_period_days and spec.time_bound:
+            if end_at is None:
+                errors.setdefault("end_at", []).append(
+                    _say(policy, f"give an end date: access is limited to {policy.max_period_days} days.")
+                )
+            else:
+                start = max(start_at or timezone.now(), timezone.now())
+                if (end_at - start).total_seconds() > policy.max_period_days * 86400:
+                    errors.setdefault("end_at", []).append(
+                        _say(policy, f"the access period may last at most {policy.max_period_days} days.")
+                    )
+
+
+def validation_policies_requester(
+    policies: list[ValidationPolicy],
+    *,
+    actor: User | None,
+    spec: TypeSpec,
+    source: str,
+    refs: dict[str, Any],
+    beneficiary: User | None,
+    payload: dict,
+) -> str | None:
+    """The refusal message of the first matching policy that does not let ``actor`` make this
+    request (who may request for whom), or None. Applied after the built-in rule passed."""
+    if source == Source.AUTOMATIC or actor is None:
+        return None
+    for policy in validation_policies_matching(policies, spec.code, refs):
+        scope = policy.requester_scope
+        if not scope:
+            continue
+        if beneficiary is None:  # a new user: their manager-to-be
+            ref = (payload.get("user") or {}).get("manager")
+            is_self, is_manager = False, ref in (actor.username, actor.pk)
+        else:
+            is_self, is_manager = beneficiary.pk == actor.pk, beneficiary.manager_id == actor.pk
+        allowed = {
+            RequesterScope.SELF: is_self,
+            RequesterScope.MANAGER: is_manager,
+            RequesterScope.CONSOLE: bool(role_of(actor)),
+        }.get(scope, True)
+        if not allowed:
+            whom = beneficiary.username if beneficiary else "a new user"
+            return _say(
+                policy,
+                f"{actor.username} may not request {spec.code} for {whom} "
+                f"({RequesterScope(scope).label.lower()}).",
+            )
+    return None

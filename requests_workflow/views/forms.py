@@ -1,0 +1,253 @@
+"""Console forms of the request policies: they turn the input into the shapes the services take
+(lists, objects, users); ``requests_workflow.services.policies`` checks the rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from directory.models import Criticality, Entitlement, Resource, Role, User, UserStatus
+from requests_workflow.models import (
+    ApprovalLevel,
+    ApprovalMode,
+    ApprovalPolicy,
+    ApproverKind,
+    Queue,
+    RequesterScope,
+    RequestType,
+    RuleOperator,
+    ValidationPolicy,
+)
+
+OPERATOR_SIGNS = {
+    "!=": RuleOperator.NOT_EQUALS,
+    " in ": RuleOperator.IN,
+    "~": RuleOperator.REGEX,
+    "=": RuleOperator.EQUALS,
+}
+
+
+def _lines(value: str) -> list[str]:
+    return [
+        line.strip()
+        for line in (value or "").splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+
+
+class _PolicyForm(forms.Form):
+    """Name, priority and the object scope both kinds of policy share."""
+
+    name = forms.CharField(max_length=200)
+    priority = forms.IntegerField(min_value=0, initial=100, help_text="Lower first.")
+    active = forms.BooleanField(required=False, initial=True)
+    request_types = forms.MultipleChoiceField(
+        choices=RequestType.choices,
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 8}),
+        help_text="None selected = every type.",
+    )
+    resource = forms.ModelChoiceField(
+        queryset=Resource.objects.order_by("name"), required=False, help_text="Empty = any."
+    )
+    entitlement = forms.ModelChoiceField(
+        queryset=Entitlement.objects.select_related("resource").order_by("resource__name", "name"),
+        required=False,
+        help_text="Empty = any.",
+    )
+    role = forms.ModelChoiceField(
+        queryset=Role.objects.order_by("name"), required=False, help_text="Empty = any."
+    )
+
+    COMMON = ("name", "priority", "active", "request_types", "resource", "entitlement", "role")
+
+    @staticmethod
+    def common_initial(policy: Any) -> dict[str, Any]:
+        return {
+            "name": policy.name,
+            "priority": policy.priority,
+            "active": policy.active,
+            "request_types": list(policy.request_types or []),
+            "resource": policy.resource_id,
+            "entitlement": policy.entitlement_id,
+            "role": policy.role_id,
+        }
+
+
+class ApprovalPolicyForm(_PolicyForm):
+    criticality = forms.ChoiceField(
+        choices=[("", "Any")] + list(Criticality.choices),
+        required=False,
+        help_text="Of the entitlement, else the role, else the resource.",
+    )
+    beneficiary_conditions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        label="Beneficiary conditions",
+        help_text="One attribute=value per line (user fields, organization code, manager username, custom "
+        'attributes), or a JSON object such as {"department": "Finance"}. Empty = anyone.',
+    )
+
+    def __init__(self, *args: Any, policy: ApprovalPolicy | None = None, **kwargs: Any):
+        if policy is not None:
+            initial = self.common_initial(policy)
+            conditions = policy.beneficiary_conditions or {}
+            initial.update(
+                criticality=policy.criticality,
+                beneficiary_conditions="\n".join(f"{k}={v}" for k, v in sorted(conditions.items())),
+            )
+            kwargs.setdefault("initial", initial)
+        super().__init__(*args, **kwargs)
+
+    def clean_beneficiary_conditions(self) -> dict[str, Any]:
+        text = (self.cleaned_data.get("beneficiary_conditions") or "").strip()
+        if not text:
+            return {}
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
+            if not isinstance(value, dict):
+                raise forms.ValidationError("A JSON object of attribute → value.")
+            return value
+        out: dict[str, Any] = {}
+        for line in _lines(text):
+            name, sep, value = line.partition("=")
+            if not sep or not name.strip():
+                raise forms.ValidationError(f"Write attribute=value: {line!r}.")
+            out[name.strip()] = value.strip()
+        return out
+
+
+class ApprovalLevelForm(forms.Form):
+    approver_kind = forms.ChoiceField(choices=ApproverKind.choices, label="Approvers")
+    mode = forms.ChoiceField(choices=ApprovalMode.choices, initial=ApprovalMode.ANY)
+    users = forms.CharField(
+        required=False,
+        label="Named users",
+        help_text="For named users: their usernames, separated by commas or spaces.",
+    )
+    queue = forms.ModelChoiceField(
+        queryset=Queue.objects.order_by("name"), required=False, help_text="For a queue: which one."
+    )
+
+    def __init__(self, *args: Any, level: ApprovalLevel | None = None, **kwargs: Any):
+        if level is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "approver_kind": level.approver_kind,
+                    "mode": level.mode,
+                    "users": ", ".join(sorted(level.users.values_list("username", flat=True))),
+                    "queue": level.queue_id,
+                },
+            )
+        super().__init__(*args, **kwargs)
+
+    def clean_users(self) -> list[User]:
+        names = [n for n in (self.cleaned_data.get("users") or "").replace(",", " ").split() if n]
+        found = {u.username: u for u in User.objects.filter(username__in=names)}
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise forms.ValidationError(f"No user with the username {', '.join(missing)}.")
+        return [found[n] for n in dict.fromkeys(names)]
+
+
+class ValidationPolicyForm(_PolicyForm):
+    justification_required = forms.BooleanField(required=False)
+    justification_min_length = forms.IntegerField(
+        min_value=0, initial=0, label="Justification: at least (characters)", help_text="0 = any length."
+    )
+    requester_scope = forms.ChoiceField(
+        choices=RequesterScope.choices,
+        required=False,
+        label="Who may request",
+        help_text="On top of the built-in rule, which always applies.",
+    )
+    beneficiary_rules = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        label="Beneficiary rules",
+        help_text="One per line: attribute=value, attribute!=value, attribute in A,B,C or attribute~pattern "
+        "(a regular expression the whole value must match). E.g. employee_type=EMPLOYEE.",
+    )
+    beneficiary_statuses = forms.MultipleChoiceField(
+        choices=UserStatus.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None = what the request type allows.",
+    )
+    max_period_days = forms.IntegerField(
+        min_value=1,
+        required=False,
+        label="Longest access period (days)",
+        help_text="Time-bound requests (accounts, entitlements, roles) must end within it. Empty = no limit.",
+    )
+
+    def __init__(self, *args: Any, policy: ValidationPolicy | None = None, **kwargs: Any):
+        if policy is not None:
+            initial = self.common_initial(policy)
+            initial.update(
+                justification_required=policy.justification_required,
+                justification_min_length=policy.justification_min_length,
+                requester_scope=policy.requester_scope,
+                beneficiary_rules="\n".join(rule_line(r) for r in policy.beneficiary_rules or []),
+                beneficiary_statuses=list(policy.beneficiary_statuses or []),
+                max_period_days=policy.max_period_days,
+            )
+            kwargs.setdefault("initial", initial)
+        super().__init__(*args, **kwargs)
+
+    def clean_justification_min_length(self) -> int:
+        return self.cleaned_data.get("justification_min_length") or 0
+
+    def clean_beneficiary_rules(self) -> list[dict[str, Any]]:
+        rules = []
+        for line in _lines(self.cleaned_data.get("beneficiary_rules") or ""):
+            # the sign that comes first splits the line, so values may hold "=" or " in "
+            found = [(line.find(sign), sign) for sign in OPERATOR_SIGNS if sign in line]
+            if not found:
+                raise forms.ValidationError(
+                    f"Write attribute=value, attribute!=value, attribute in A,B or attribute~pattern: {line!r}."
+                )
+            _, sign = min(found)
+            name, _, value = line.partition(sign)
+            rules.append(
+                {"attribute": name.strip(), "operator": OPERATOR_SIGNS[sign], "value": value.strip()}
+            )
+        return rules
+
+
+def rule_line(rule: dict[str, Any]) -> str:
+    """A stored rule in the form's one-line notation."""
+    value = rule.get("value")
+    shown = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    sign = {RuleOperator.NOT_EQUALS: "!=", RuleOperator.IN: " in ", RuleOperator.REGEX: "~"}.get(
+        rule.get("operator"), "="
+    )
+    return f"{rule.get('attribute')}{sign}{shown}"
+
+
+class PolicyPreviewForm(forms.Form):
+    """A request sketched in the console to see which policies would apply (nothing is saved)."""
+
+    request_type = forms.ChoiceField(choices=RequestType.choices, label="Type")
+    beneficiary = forms.CharField(required=False, help_text="Username.")
+    resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"), required=False)
+    entitlement = forms.ModelChoiceField(
+        queryset=Entitlement.objects.select_related("resource").order_by("resource__name", "name"),
+        required=False,
+    )
+    role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), required=False)
+
+    def clean_beneficiary(self) -> User | None:
+        name = (self.cleaned_data.get("beneficiary") or "").strip()
+        if not name:
+            return None
+        user = User.objects.select_related("organization", "manager").filter(username=name).first()
+        if user is None:
+            raise forms.ValidationError(f"No user with the username {name!r}.")
+        return user
