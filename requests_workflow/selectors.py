@@ -27,7 +27,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from directory.models import User
+from directory.models import User, UserStatus
 from requests_workflow.models import (
     ApprovalMode,
     Delegation,
@@ -66,11 +66,12 @@ def _direct(user_id: int) -> Q:
 
 def _covering(user_id: int, at: datetime) -> QuerySet[Delegation]:
     """Active delegations to ``user`` from an assignee of the outer task, whose scope covers the
-    task's kind (to be used as a subquery of a Task query set)."""
+    task's kind (to be used as a subquery of a Task query set). A delegate who was inactivated or
+    locked since loses the tasks at once (an e-mail link needs no sign-in)."""
     through = Task.assignees.through
     return (
         active_delegations(at)
-        .filter(delegate_id=user_id)
+        .filter(delegate_id=user_id, delegate__status=UserStatus.ACTIVE, delegate__login_locked=False)
         .filter(Q(scope=DelegationScope.ALL) | Q(scope=OuterRef("kind")))
         .filter(
             Exists(through.objects.filter(task_id=OuterRef(OuterRef("pk")), user_id=OuterRef("delegator_id")))

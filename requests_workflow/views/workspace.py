@@ -373,15 +373,22 @@ def _new_period(request: HttpRequest, req: Request) -> tuple[datetime | None, da
 
 
 def _comment(user: User, task: Task, text: str) -> None:
-    """A comment by an approver: a line in the request's timeline and an audit event."""
+    """A comment by an approver (or their out-of-office delegate): a line in the request's
+    timeline and an audit event."""
+    delegator = getattr(task, "delegated_from", None)
+    behalf = f" on behalf of {delegator.username}" if delegator else ""
     with transaction.atomic():
         req = Request.objects.select_for_update().get(pk=task.request_id)
-        request_event(req, stage=3, actor=user, message=f"Comment by {user.username}: {text}")
+        request_event(req, stage=3, actor=user, message=f"Comment by {user.username}{behalf}: {text}")
         audit_record(
             actor=user,
             action="task.commented",
             obj=task,
-            new={"request": req.pk, "comment": text},
+            new={
+                "request": req.pk,
+                "comment": text,
+                **({"on_behalf_of": delegator.username} if delegator else {}),
+            },
             source=SRC,
             subject_user_id=req.beneficiary_id,
         )

@@ -164,6 +164,16 @@ def test_revoked_delegation_takes_the_undecided_tasks_away(run, company, approva
     run(task_approve, actor=company["owner"], source="workspace", task=task)
 
 
+def test_a_delegate_inactivated_since_loses_the_tasks(run, company, approval):
+    delegate(run, company)
+    req = grant(run, company)
+    company["eve"].status = UserStatus.INACTIVE
+    company["eve"].save()
+    assert not open_tasks_for(company["eve"]).exists()
+    with pytest.raises(NotAllowed):
+        task_approve(actor=company["eve"], source="workspace", task=open_task(req))
+
+
 def test_ended_and_upcoming_delegations_give_nothing(run, company, approval):
     d = delegate(run, company)
     req = grant(run, company)
@@ -449,6 +459,8 @@ def test_task_page_and_decision_through_the_workspace(
     client = logged_in(company["eve"])
     page = client.get(reverse("workspace_requests:task", args=[task.pk]))
     assert page.status_code == 200 and b"on behalf of" in page.content
+    client.post(reverse("workspace_requests:task_decide", args=[task.pk, "comment"]), {"comment": "looking"})
+    assert req.events.filter(message="Comment by eve on behalf of owner: looking").exists()
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("workspace_requests:task_decide", args=[task.pk, "approve"]))
     assert response.status_code == 302
