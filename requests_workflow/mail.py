@@ -10,6 +10,8 @@ is therefore:
 * expiring: ``BLAZON_APPROVAL_LINK_HOURS`` (72 by default) after it was made;
 * bound to the approver: it acts as that approver only, and only while they still hold the same
   assignment (a reassigned task's old links are dead, even if the task comes back to them);
+  an out-of-office delegate gets links of their own, bound to the delegation, which die when it
+  ends or is revoked;
 * single-use: once the task is decided it is no longer OPEN and every link of it is refused.
 
 The e-mails are Celery tasks enqueued when the transaction that opened the task (or ended the
@@ -27,13 +29,24 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_save
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
 from blazon.tasks import enqueue_on_commit
 from directory.models import User
-from requests_workflow.models import Queue, Request, RequestStatus, Task, TaskKind, TaskStatus
+from requests_workflow.models import (
+    Delegation,
+    DelegationScope,
+    Queue,
+    Request,
+    RequestStatus,
+    Task,
+    TaskKind,
+    TaskStatus,
+)
+from requests_workflow.selectors import active_delegations, task_decider
 from requests_workflow.views.common import request_object
 
 logger = logging.getLogger(__name__)
@@ -59,8 +72,9 @@ def base_url() -> str:
 
 def assignment_version(task: Task, user: User) -> str | None:
     """What makes ``user`` an approver of ``task`` right now, or None if nothing does: their
-    assignee row, else their membership of the task's queue. Removing and re-adding them gives a
-    new row, so the links made before are dead."""
+    assignee row, else their membership of the task's queue, else the out-of-office delegation
+    they hold for an assignee (and that assignee's row). Removing and re-adding them gives a new
+    row, so the links made before are dead; so does the end or revocation of the delegation."""
     through = Task.assignees.through
     row = through.objects.filter(task_id=task.pk, user_id=user.pk).values_list("pk", flat=True).first()
     if row is not None:
@@ -74,6 +88,16 @@ def assignment_version(task: Task, user: User) -> str | None:
         )
         if row is not None:
             return f"q{task.queue_id}.{row}"
+    allowed, delegation_id = task_decider(task, user)
+    if allowed and delegation_id is not None:
+        delegator_id = (
+            Delegation.objects.filter(pk=delegation_id).values_list("delegator_id", flat=True).first()
+        )
+        row = (
+            through.objects.filter(task_id=task.pk, user_id=delegator_id).values_list("pk", flat=True).first()
+        )
+        if row is not None:
+            return f"d{delegation_id}.a{row}"
     return None
 
 
@@ -153,6 +177,12 @@ def check_claim(claim: LinkClaim, task: Task | None, approver: User | None) -> N
             f"Request #{req.pk} is {req.get_status_display().lower()}.",
         )
     if assignment_version(task, approver) != claim.version:
+        if claim.version.startswith("d"):
+            raise LinkError(
+                "You are no longer an approver of this task",
+                f"The out-of-office delegation that let you decide task #{task.pk} has ended or was "
+                "revoked, so the link no longer works.",
+            )
         raise LinkError(
             "You are no longer an approver of this task",
             f"Task #{task.pk} was reassigned since this link was sent, so the link no longer works.",
@@ -189,6 +219,22 @@ def task_approvers(task: Task) -> list[User]:
     return users
 
 
+def delegates_of(task: Task, users: list[User]) -> list[tuple[User, User]]:
+    """(delegate, delegator) for each of ``users`` who is out of office now with a delegation
+    covering ``task``: the delegate gets the approval e-mail too, with links of their own."""
+    ids = [u.pk for u in users]
+    if not ids:
+        return []
+    rows = (
+        active_delegations()
+        .filter(delegator_id__in=ids)
+        .filter(Q(scope=DelegationScope.ALL) | Q(scope=task.kind))
+        .select_related("delegate", "delegator")
+        .order_by("pk")
+    )
+    return [(d.delegate, d.delegator) for d in rows]
+
+
 def send_approval_requests(task: Task, users: list[User] | None = None) -> int:
     """E-mail each approver of an open APPROVAL task (or only ``users``) their own links.
     Returns the number of messages sent."""
@@ -197,20 +243,26 @@ def send_approval_requests(task: Task, users: list[User] | None = None) -> int:
         return 0
     req = task.request
     excluded = {req.requester_id, req.beneficiary_id}
-    messages = []
-    for user in users if users is not None else task_approvers(task):
+    approvers = users if users is not None else task_approvers(task)
+    recipients: list[tuple[User, User | None]] = [(u, None) for u in approvers]
+    recipients += delegates_of(task, [u for u in approvers if u.pk not in excluded])
+    messages, seen = [], set()
+    for user, on_behalf_of in recipients:
         if (
             not user.email
             or user.pk in excluded
+            or user.pk in seen
             or not user.is_active
             or assignment_version(task, user) is None
         ):
             continue
+        seen.add(user.pk)
         context = {
             "task": task,
             "req": req,
             "what": request_object(req),
             "approver": user,
+            "on_behalf_of": _name(on_behalf_of) if on_behalf_of else "",
             "beneficiary_name": _name(req.beneficiary),
             "approve_url": approval_link(task, user, APPROVE),
             "reject_url": approval_link(task, user, REJECT),

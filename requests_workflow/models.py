@@ -8,9 +8,12 @@ timeline; ``Task`` rows are the work people do for it (approve, resolve a confli
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from directory.models import Criticality, Source
 
@@ -379,6 +382,14 @@ class Task(models.Model):
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Set when ``decided_by`` decided as the out-of-office delegate of this assignee.",
+    )
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
@@ -395,6 +406,81 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} task #{self.pk} ({self.status})"
+
+
+class DelegationScope(models.TextChoices):
+    """Which of the delegator's tasks the delegate may resolve. The values other than ``ALL`` are
+    task kinds, so "does this delegation cover this task" is ``scope in ("ALL", task.kind)``."""
+
+    ALL = "ALL", "All my tasks"
+    APPROVAL = TaskKind.APPROVAL.value, "Approval tasks only"
+
+
+class DelegationState(models.TextChoices):
+    """Where a delegation is in its life, computed from its dates (not stored)."""
+
+    UPCOMING = "UPCOMING", "Upcoming"
+    ACTIVE = "ACTIVE", "Active"
+    ENDED = "ENDED", "Ended"
+    REVOKED = "REVOKED", "Revoked"
+
+
+#: The longest period one delegation may cover; a longer absence needs a new delegation (and a
+#: look at whether the tasks should rather be reassigned or the approval policies changed).
+DELEGATION_MAX_DAYS = 90
+
+
+class Delegation(models.Model):
+    """Out of office: from ``start_at`` to ``end_at`` (unless revoked), the tasks assigned to the
+    delegator may also be resolved by the delegate, on the delegator's behalf. Nothing is copied
+    onto the tasks: who may decide is computed from the active delegations, so the end or the
+    revocation of a delegation takes the access away by itself."""
+
+    delegator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_given"
+    )
+    delegate = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_received"
+    )
+    start_at = models.DateTimeField()
+    end_at = models.DateTimeField()
+    scope = models.CharField(max_length=10, choices=DelegationScope.choices, default=DelegationScope.ALL)
+    reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-start_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_at__gt=models.F("start_at")), name="delegation_period_ordered"
+            ),
+            models.CheckConstraint(
+                condition=~Q(delegator=models.F("delegate")), name="delegation_not_to_oneself"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["delegate", "end_at"]),
+            models.Index(fields=["delegator", "end_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Delegation #{self.pk} {self.delegator_id} → {self.delegate_id}"
+
+    def state(self, at: datetime | None = None) -> DelegationState:
+        """The delegation's state at ``at`` (now by default)."""
+        at = at or timezone.now()
+        if self.revoked_at is not None:
+            return DelegationState.REVOKED
+        if self.end_at <= at:
+            return DelegationState.ENDED
+        return DelegationState.ACTIVE if self.start_at <= at else DelegationState.UPCOMING
 
 
 class ImportMode(models.TextChoices):

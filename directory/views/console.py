@@ -145,6 +145,7 @@ USER_TABS = [
     ("roles", "Roles"),
     ("history", "History"),
     ("events", "Open events"),
+    ("delegations", "Out of office"),
 ]
 
 
@@ -202,6 +203,11 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context["page_obj"] = Paginator(history, 25).get_page(request.GET.get("page"))
     elif tab == "events":
         context["events"] = DirectoryEvent.objects.filter(user=user, status=DirectoryEventStatus.OPEN)
+    elif tab == "delegations":
+        # out-of-office delegations belong to the request workflow; its page helper builds the tab
+        from requests_workflow.views.delegations import delegations_context
+
+        context.update(delegations_context(user))
     else:
         context["attributes"] = sorted((user.attributes or {}).items())
     return render_console(request, "console/users/detail.html", context)

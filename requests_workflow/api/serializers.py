@@ -29,6 +29,9 @@ from directory.api.serializers import (
 from directory.models import Account, Entitlement, Resource, Role, User
 from requests_workflow.models import (
     ApprovalMode,
+    Delegation,
+    DelegationScope,
+    DelegationState,
     Request,
     RequestEvent,
     RequestStatus,
@@ -97,6 +100,11 @@ class TaskSerializer(serializers.ModelSerializer):
     assignees = UserRefSerializer(many=True, read_only=True)
     queue = TaskRefQueueSerializer(read_only=True, allow_null=True)
     decided_by = UserRefSerializer(read_only=True, allow_null=True)
+    on_behalf_of = serializers.SerializerMethodField(
+        help_text="A decided task: the assignee the decision was made for by their out-of-office "
+        "delegate (``decided_by``). An open task in your list: the assignee you cover for. "
+        "Null otherwise."
+    )
 
     class Meta:
         model = Task
@@ -114,12 +122,26 @@ class TaskSerializer(serializers.ModelSerializer):
             "assignees",
             "queue",
             "decided_by",
+            "on_behalf_of",
             "comment",
             "created_at",
             "decided_at",
             "due_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(UserRefSerializer(allow_null=True))
+    def get_on_behalf_of(self, obj: Task) -> dict[str, Any] | None:
+        if obj.on_behalf_of_id:
+            user = obj.on_behalf_of
+        elif getattr(obj, "delegated_from_id", None):
+            # attach_delegators() fills this for a whole list at once; one task may look it up
+            user = (
+                getattr(obj, "delegated_from", None) or User.objects.filter(pk=obj.delegated_from_id).first()
+            )
+        else:
+            user = None
+        return UserRefSerializer(user).data if user is not None else None
 
 
 class RequestEventSerializer(serializers.ModelSerializer):
@@ -280,3 +302,70 @@ class RejectInputSerializer(serializers.Serializer):
 class ReassignInputSerializer(serializers.Serializer):
     to_user = UserLookupField(help_text="The new assignee: a user id or username.")
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+# ---------------------------------------------------------------------------------------------
+# out-of-office delegations
+
+
+class DelegationSerializer(serializers.ModelSerializer):
+    """An out-of-office delegation: while ``state`` is ACTIVE the delegate may decide the
+    delegator's tasks (all of them, or approval tasks only) on their behalf."""
+
+    delegator = UserRefSerializer(read_only=True)
+    delegate = UserRefSerializer(read_only=True)
+    scope = EnumField(DelegationScope, "DelegationScopeEnum", read_only=True)
+    state = serializers.SerializerMethodField()
+    created_by = UserRefSerializer(read_only=True, allow_null=True)
+    revoked_by = UserRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Delegation
+        fields = [
+            "id",
+            "delegator",
+            "delegate",
+            "start_at",
+            "end_at",
+            "scope",
+            "reason",
+            "state",
+            "created_by",
+            "created_at",
+            "revoked_at",
+            "revoked_by",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(EnumField(DelegationState, "DelegationStateEnum"))
+    def get_state(self, obj: Delegation) -> str:
+        return str(obj.state())
+
+
+class DelegationInputSerializer(serializers.Serializer):
+    """A new delegation. The rules (who may, who may be the delegate, period, overlaps, loops)
+    are checked by ``delegation_create``; see docs/api.md."""
+
+    delegator = UserLookupField(
+        required=False,
+        allow_null=True,
+        help_text="Whose tasks: a user id or username. Default: you. Someone else needs an "
+        "administrator or help desk role.",
+    )
+    delegate = UserLookupField(help_text="Who covers: a user id or username (active, able to sign in).")
+    start_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Start (ISO 8601); empty or past means now."
+    )
+    end_at = serializers.DateTimeField(help_text="End (ISO 8601), after the start, at most 90 days later.")
+    scope = EnumField(
+        DelegationScope,
+        "DelegationScopeEnum",
+        required=False,
+        default=DelegationScope.ALL,
+        help_text="ALL (every task) or APPROVAL (approval tasks only).",
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+
+class DelegationRevokeInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)

@@ -9,8 +9,8 @@ without a console role gets 403 — API tokens are only issued to console-role u
 * cancel a request: any console role, then ``request_cancel`` decides (the requester or a
   console administrator / help desk);
 * decide a task (approve, reject): any console role, then the approvals services decide (an
-  assignee, a member of the task's queue, or an administrator / help desk for an unassigned
-  task; never the requester or the beneficiary);
+  assignee, a member of the task's queue, the out-of-office delegate of an assignee, or an
+  administrator / help desk for an unassigned task; never the requester or the beneficiary);
 * reassign a task: an administrator, or one of its current assignees (``task_reassign``).
 
 Every change goes through a service; a refused change leaves nothing behind.
@@ -40,6 +40,7 @@ from directory.api.views import CONFLICT, ERRORS, NOT_FOUND
 from directory.models import Source
 from requests_workflow.api import serializers as s
 from requests_workflow.models import Request, RequestEvent, Task, TaskStatus
+from requests_workflow.selectors import attach_delegators, decider_filter, with_delegation
 from requests_workflow.services.approvals import task_approve, task_reject
 from requests_workflow.services.reassign import task_reassign
 from requests_workflow.services.requests import request_cancel, request_create
@@ -182,7 +183,9 @@ class RequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             models.Prefetch("events", queryset=RequestEvent.objects.select_related("actor").order_by("id")),
             models.Prefetch(
                 "tasks",
-                queryset=Task.objects.select_related("queue", "decided_by", "request__beneficiary")
+                queryset=Task.objects.select_related(
+                    "queue", "decided_by", "on_behalf_of", "request__beneficiary"
+                )
                 .prefetch_related("assignees")
                 .order_by("id"),
             ),
@@ -234,8 +237,9 @@ def _truthy(raw: str | None) -> bool:
 @extend_schema_view(
     list=extend_schema(
         summary="My tasks: open tasks assigned to me or to a queue I belong to",
-        description="Administrators and help desk also see open tasks nobody was found for (they "
-        "decide those). `status` lists tasks in another status instead of the open ones; `all=1` "
+        description="Also the open tasks of colleagues I cover for as their out-of-office delegate "
+        "(`on_behalf_of` names them). Administrators and help desk also see open tasks nobody was "
+        "found for (they decide those). `status` lists tasks in another status instead of the open ones; `all=1` "
         "(administrators only) lists every task of everyone.",
         parameters=[
             OpenApiParameter(
@@ -256,9 +260,14 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ("id", "created_at", "due_at", "decided_at")
 
     def _base(self) -> models.QuerySet:
-        return Task.objects.select_related("request__beneficiary", "queue", "decided_by").prefetch_related(
-            "assignees"
-        )
+        qs = Task.objects.select_related(
+            "request__beneficiary", "queue", "decided_by", "on_behalf_of"
+        ).prefetch_related("assignees")
+        user = self.request.user
+        if getattr(user, "pk", None) is None:  # schema generation
+            return qs
+        # on_behalf_of of an open task: whom the token's user covers for (out-of-office delegate)
+        return with_delegation(qs, user)
 
     def get_queryset(self) -> models.QuerySet:
         qs = self._base()
@@ -269,17 +278,24 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
             if role_of(user) != ADMINISTRATOR:
                 raise PermissionDenied("Only administrators may list every task (all=1).")
             return qs
-        through = Task.assignees.through
-        mine = Q(Exists(through.objects.filter(task_id=OuterRef("pk"), user_id=user.pk))) | Q(
-            queue_id__in=user.task_queues.values("pk")
-        )
+        # the same filter as "My tasks" and the decision services: assignee, queue member or
+        # out-of-office delegate of an assignee, never for one's own request
+        mine = decider_filter(user)
         if can(user, "manage_users"):
+            through = Task.assignees.through
             unassigned = Q(queue__isnull=True) & ~Q(Exists(through.objects.filter(task_id=OuterRef("pk"))))
             mine |= unassigned
         qs = qs.filter(mine)
         if "status" not in self.request.query_params:
             qs = qs.filter(status=TaskStatus.OPEN)
         return qs
+
+    def list(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        if page is not None:
+            return self.get_paginated_response(self.get_serializer(attach_delegators(page), many=True).data)
+        return Response(self.get_serializer(attach_delegators(queryset), many=True).data)
 
     def _answer(self, task: Task) -> Response:
         return Response(s.TaskSerializer(self._base().get(pk=task.pk)).data)

@@ -5,7 +5,9 @@ and each level's tasks are created only when the previous level is approved. Wit
 task is shared by all the level's approvers; with ``ALL`` each approver gets a task and every
 one must approve. Nobody approves their own request: the requester and the beneficiary are never
 approvers. A level whose approvers cannot be found (no manager, no owner) gets an unassigned task
-that a console administrator resolves.
+that a console administrator resolves. The out-of-office delegate of an assignee may decide too
+(``requests_workflow.selectors.decider_filter``); the decision is theirs, recorded "on behalf of"
+the assignee on the task, the timeline and the audit event.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from requests_workflow.models import (
     ApprovalMode,
     ApprovalPolicy,
     ApproverKind,
+    Delegation,
     Request,
     RequestStatus,
     Task,
     TaskKind,
     TaskStatus,
 )
+from requests_workflow.selectors import task_decider
 from requests_workflow.services.common import request_event, request_move
 from requests_workflow.types import SPECS
 from sod.services import sod_check_request
@@ -212,13 +216,26 @@ def sod_stage(req: Request, *, actor: Any) -> None:
 # --- deciding tasks ---------------------------------------------------------------------------
 
 
-def _may_decide(task: Task, user: User) -> bool:
-    if task.assignees.filter(pk=user.pk).exists():
-        return True
-    if task.queue_id and task.queue.members.filter(pk=user.pk).exists():
-        return True
+def _decider(task: Task, user: User) -> Delegation | None:
+    """Check that ``user`` may decide ``task``; return the delegation they act through (locked,
+    so it cannot be revoked under the decision), or None when they act in their own name."""
+    allowed, delegation_id = task_decider(task, user)
+    if allowed and delegation_id is not None:
+        delegation = (
+            Delegation.objects.select_for_update(of=("self",))
+            .select_related("delegator")
+            .filter(pk=delegation_id, revoked_at__isnull=True)
+            .first()
+        )
+        if delegation is None or delegation.state() != "ACTIVE":
+            raise NotAllowed(f"{user.username}'s delegation for task #{task.pk} has ended.")
+        return delegation
+    if allowed:
+        return None
     unassigned = task.queue_id is None and not task.assignees.exists()
-    return unassigned and can(user, "manage_users")
+    if unassigned and can(user, "manage_users"):
+        return None
+    raise NotAllowed(f"{user.username} is not an approver of task #{task.pk}.")
 
 
 def _lock(task: Task) -> tuple[Task, Request]:
@@ -231,7 +248,8 @@ def _lock(task: Task) -> tuple[Task, Request]:
     return task, req
 
 
-def _check_decider(task: Task, req: Request, actor: User) -> None:
+def _check_decider(task: Task, req: Request, actor: User) -> Delegation | None:
+    """Refuse a decision ``actor`` may not make; return the delegation they decide through."""
     if task.status != TaskStatus.OPEN:
         raise TransitionNotAllowed(f"Task #{task.pk} is already {task.status}.", code="task_closed")
     expected = R.WAITING_SOD_APPROVAL if task.kind == TaskKind.SOD else R.WAITING_APPROVAL
@@ -241,8 +259,7 @@ def _check_decider(task: Task, req: Request, actor: User) -> None:
         raise NotAllowed(
             "Nobody approves their own request: the requester and the beneficiary cannot decide it."
         )
-    if not _may_decide(task, actor):
-        raise NotAllowed(f"{actor.username} is not an approver of task #{task.pk}.")
+    return _decider(task, actor)
 
 
 def _new_period(req: Request, start_at: datetime | None, end_at: datetime | None) -> tuple[Any, Any] | None:
@@ -283,7 +300,7 @@ def task_approve(
     """Approve an approval (or SoD) task; may shorten or move the access period. When the level
     is complete the next level opens, or the request goes on to SoD and is approved."""
     task, req = _lock(task)
-    _check_decider(task, req, actor)
+    delegation = _check_decider(task, req, actor)
     period = _new_period(req, start_at, end_at)
     now = timezone.now()
     task.status, task.decided_by, task.decided_at, task.comment = (
@@ -292,12 +309,13 @@ def task_approve(
         now,
         comment.strip(),
     )
-    task.save(update_fields=["status", "decided_by", "decided_at", "comment"])
+    task.on_behalf_of = delegation.delegator if delegation else None
+    task.save(update_fields=["status", "decided_by", "decided_at", "comment", "on_behalf_of"])
     audit_record(
         actor=actor,
         action="task.approved",
         obj=task,
-        new={"request": req.pk, "level": task.level, "comment": task.comment},
+        new={"request": req.pk, "level": task.level, "comment": task.comment, **_on_behalf(delegation)},
         source=source,
         subject_user_id=req.beneficiary_id,
     )
@@ -305,7 +323,7 @@ def task_approve(
         req,
         stage=3,
         actor=actor,
-        message=f"Level {task.level} approved by {actor.username}."
+        message=f"Level {task.level} approved by {actor.username}{_on_behalf_text(delegation)}."
         + (f" Comment: {task.comment}" if task.comment else ""),
     )
     if period is not None:
@@ -349,6 +367,19 @@ def task_approve(
     return task
 
 
+def _on_behalf(delegation: Delegation | None) -> dict[str, Any]:
+    """The audit keys of a decision made by a delegate."""
+    if delegation is None:
+        return {}
+    return {"on_behalf_of": delegation.delegator.username, "delegation": delegation.pk}
+
+
+def _on_behalf_text(delegation: Delegation | None) -> str:
+    if delegation is None:
+        return ""
+    return f" on behalf of {delegation.delegator.username} (out-of-office delegation #{delegation.pk})"
+
+
 def _fmt(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "open"
 
@@ -361,10 +392,11 @@ def task_reject(*, actor: User, source: str, task: Task, reason: str) -> Task:
     if not reason:
         raise ValidationFailed("A rejection needs a reason.", fields={"reason": ["Required."]})
     task, req = _lock(task)
-    _check_decider(task, req, actor)
+    delegation = _check_decider(task, req, actor)
     now = timezone.now()
     task.status, task.decided_by, task.decided_at, task.comment = TaskStatus.REJECTED, actor, now, reason
-    task.save(update_fields=["status", "decided_by", "decided_at", "comment"])
+    task.on_behalf_of = delegation.delegator if delegation else None
+    task.save(update_fields=["status", "decided_by", "decided_at", "comment", "on_behalf_of"])
     Task.objects.filter(request=req, status=TaskStatus.OPEN).update(
         status=TaskStatus.CANCELED, decided_at=now
     )
@@ -372,7 +404,7 @@ def task_reject(*, actor: User, source: str, task: Task, reason: str) -> Task:
         actor=actor,
         action="task.rejected",
         obj=task,
-        new={"request": req.pk, "level": task.level, "reason": reason},
+        new={"request": req.pk, "level": task.level, "reason": reason, **_on_behalf(delegation)},
         source=source,
         subject_user_id=req.beneficiary_id,
     )
@@ -381,7 +413,7 @@ def task_reject(*, actor: User, source: str, task: Task, reason: str) -> Task:
         R.REJECTED,
         stage=3,
         actor=actor,
-        message=f"Rejected by {actor.username}: {reason}",
+        message=f"Rejected by {actor.username}{_on_behalf_text(delegation)}: {reason}",
         source=source,
     )
     return task

@@ -1,13 +1,11 @@
-"""What the request pages share: the stage names of the timeline, and which tasks a user may
-see (assigned to them or to a queue they belong to)."""
+"""What the request pages share: the stage names of the timeline and how a request is named.
+Which tasks a user may see and decide is ``requests_workflow.selectors.open_tasks_for``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
-
-from requests_workflow.models import Request, RequestStatus, Task, TaskStatus
+from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.common import CANCELABLE, TERMINAL
 
 STAGES = (
@@ -17,18 +15,6 @@ STAGES = (
     (4, "Directory"),
     (5, "Provisioning"),
 )
-
-
-def open_tasks_for(user: Any) -> QuerySet[Task]:
-    """Open tasks assigned to ``user`` or to one of their queues; never tasks of a request they
-    made or that is for them (nobody approves their own request)."""
-    return (
-        Task.objects.filter(status=TaskStatus.OPEN)
-        .filter(Q(assignees=user) | Q(queue__members=user))
-        .exclude(request__requester=user)
-        .exclude(request__beneficiary=user)
-        .distinct()
-    )
 
 
 def request_object(req: Request) -> str:

@@ -78,7 +78,11 @@ def requests_list(request: HttpRequest) -> HttpResponse:
 @capability_required("view")
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     req = get_object_or_404(Request.objects.select_related(*REQUEST_RELATED, "approval_policy"), pk=pk)
-    tasks = list(req.tasks.select_related("queue", "decided_by").prefetch_related("assignees").order_by("id"))
+    tasks = list(
+        req.tasks.select_related("queue", "decided_by", "on_behalf_of")
+        .prefetch_related("assignees")
+        .order_by("id")
+    )
     history = None
     if can(request.user, "view_audit"):
         history = AuditEvent.objects.filter(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from requests_workflow.views import console, console_policies, workspace
+from requests_workflow.views import console, console_policies, delegations, workspace
 
 workspace_urlpatterns = [
     path("", workspace.my_requests, name="mine"),
@@ -19,6 +19,8 @@ workspace_urlpatterns = [
     path("tasks/approve/", workspace.tasks_bulk_approve, name="tasks_bulk_approve"),
     path("tasks/<int:pk>/", workspace.task_detail, name="task"),
     path("tasks/<int:pk>/<slug:decision>/", workspace.task_decide, name="task_decide"),
+    path("out-of-office/", delegations.out_of_office, name="out_of_office"),
+    path("out-of-office/<int:pk>/revoke/", delegations.out_of_office_revoke, name="out_of_office_revoke"),
 ]
 
 console_urlpatterns = [
@@ -63,4 +65,6 @@ console_urlpatterns = [
         console_policies.validation_policy_delete,
         name="validation_policy_delete",
     ),
+    path("delegations/user/<int:user_pk>/add/", delegations.console_delegation_add, name="delegation_add"),
+    path("delegations/<int:pk>/revoke/", delegations.console_delegation_revoke, name="delegation_revoke"),
 ]

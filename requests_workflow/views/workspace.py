@@ -24,6 +24,7 @@ from blazon.permissions import can
 from directory.models import Entitlement, Resource, Role, Source, User, UserStatus
 from directory.views.common import workspace_required
 from requests_workflow.models import Request, RequestStatus, RequestType, Task
+from requests_workflow.selectors import attach_delegators, open_tasks_for
 from requests_workflow.services.approvals import task_approve, task_reject
 from requests_workflow.services.common import request_event
 from requests_workflow.services.requests import request_cancel, request_create
@@ -31,7 +32,6 @@ from requests_workflow.types import SPECS
 from requests_workflow.views.common import (
     REQUEST_RELATED,
     cancelable,
-    open_tasks_for,
     request_object,
     timeline,
 )
@@ -263,7 +263,9 @@ def my_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "what": request_object(req),
         "stages": timeline(req),
         "can_cancel": cancelable(req) and req.requester_id == request.user.pk,
-        "tasks": req.tasks.select_related("queue", "decided_by").prefetch_related("assignees").order_by("id"),
+        "tasks": req.tasks.select_related("queue", "decided_by", "on_behalf_of")
+        .prefetch_related("assignees")
+        .order_by("id"),
     }
     return _render(request, "workspace/requests/detail.html", context)
 
@@ -289,7 +291,7 @@ def _task_rows(tasks: list[Task]) -> list[tuple[Task, str]]:
 
 @workspace_required
 def my_tasks(request: HttpRequest) -> HttpResponse:
-    tasks = list(
+    tasks = attach_delegators(
         open_tasks_for(request.user)
         .select_related("queue", *(f"request__{r}" for r in REQUEST_RELATED))
         .order_by("created_at", "id")
@@ -299,7 +301,9 @@ def my_tasks(request: HttpRequest) -> HttpResponse:
 
 def _my_task(request: HttpRequest, pk: int) -> Task:
     qs = open_tasks_for(request.user).select_related("queue", *(f"request__{r}" for r in REQUEST_RELATED))
-    return get_object_or_404(qs, pk=pk)
+    task = get_object_or_404(qs, pk=pk)
+    attach_delegators([task])
+    return task
 
 
 @workspace_required
@@ -369,15 +373,22 @@ def _new_period(request: HttpRequest, req: Request) -> tuple[datetime | None, da
 
 
 def _comment(user: User, task: Task, text: str) -> None:
-    """A comment by an approver: a line in the request's timeline and an audit event."""
+    """A comment by an approver (or their out-of-office delegate): a line in the request's
+    timeline and an audit event."""
+    delegator = getattr(task, "delegated_from", None)
+    behalf = f" on behalf of {delegator.username}" if delegator else ""
     with transaction.atomic():
         req = Request.objects.select_for_update().get(pk=task.request_id)
-        request_event(req, stage=3, actor=user, message=f"Comment by {user.username}: {text}")
+        request_event(req, stage=3, actor=user, message=f"Comment by {user.username}{behalf}: {text}")
         audit_record(
             actor=user,
             action="task.commented",
             obj=task,
-            new={"request": req.pk, "comment": text},
+            new={
+                "request": req.pk,
+                "comment": text,
+                **({"on_behalf_of": delegator.username} if delegator else {}),
+            },
             source=SRC,
             subject_user_id=req.beneficiary_id,
         )
