@@ -44,3 +44,11 @@ def run_import(job_id: int) -> str:
     from requests_workflow.services.imports import import_execute
 
     return import_execute(job_id=job_id).status
+
+
+@blazon_task()
+def escalate_due_tasks() -> int:
+    """Run the escalation steps (remind, escalate) of open tasks that are due (periodic)."""
+    from requests_workflow.services.sla import tasks_escalate_due
+
+    return tasks_escalate_due()
