@@ -32,6 +32,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, models, transaction
 from django.db.models import F
+from django.db.models.signals import m2m_changed
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -791,6 +792,18 @@ def _send_to_queue(task_id: int, queue_id: int) -> None:
         mail.send_approval_requests(task, users)
 
 
+def _send_to_added(task_id: int, user_ids: list[int]) -> None:
+    """After commit: approval links for the users an escalation added, unless the e-mail
+    receivers of ``mail`` are connected (they send them then, and once is enough)."""
+    from requests_workflow import mail
+
+    if m2m_changed.has_listeners(Task.assignees.through):
+        return
+    task = Task.objects.filter(pk=task_id, status=TaskStatus.OPEN, kind=TaskKind.APPROVAL).first()
+    if task is not None:
+        mail.send_approval_requests(task, list(User.objects.filter(pk__in=user_ids).order_by("pk")))
+
+
 def _run_step(task: Task, req: Request | None, step: EscalationStep) -> str | None:
     """Do one step on a locked task; returns what it did (None if it had already run)."""
     try:
@@ -836,7 +849,9 @@ def _run_step(task: Task, req: Request | None, step: EscalationStep) -> str | No
                     task.queue = None
                     task.save(update_fields=["queue"])
             if added:
-                task.assignees.add(*added)  # the e-mail receiver sends them their links on commit
+                task.assignees.add(*added)
+                added_ids = [u.pk for u in added]
+                transaction.on_commit(lambda: _send_to_added(task.pk, added_ids))
             if queue is not None and queue.pk != task.queue_id:
                 task.queue = queue
                 task.save(update_fields=["queue"])
