@@ -97,6 +97,9 @@ class TaskSerializer(serializers.ModelSerializer):
     assignees = UserRefSerializer(many=True, read_only=True)
     queue = TaskRefQueueSerializer(read_only=True, allow_null=True)
     decided_by = UserRefSerializer(read_only=True, allow_null=True)
+    overdue = serializers.BooleanField(
+        read_only=True, help_text="Open and past its due date (due_at, set by its task definition's SLA)."
+    )
 
     class Meta:
         model = Task
@@ -118,6 +121,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "created_at",
             "decided_at",
             "due_at",
+            "overdue",
         ]
         read_only_fields = fields
 
