@@ -138,3 +138,24 @@ def test_between_is_zero_when_backwards(office):
 def test_naive_start_is_refused(office):
     with pytest.raises(ValueError, match="timezone-aware"):
         business_deadline(office, datetime(2026, 11, 23, 10), 1)  # noqa: DTZ001
+
+
+def test_the_examples_of_docs_tasks_md():
+    office = Calendar.objects.create(
+        name="Lisbon office", timezone="Europe/Lisbon", day_start=time(9), day_end=time(17)
+    )
+    Holiday.objects.create(calendar=office, date=datetime(2026, 6, 10).date(), name="Portugal Day")
+
+    def local(*args: int) -> datetime:
+        return datetime(*args, tzinfo=LISBON)
+
+    assert business_deadline(office, local(2026, 6, 5, 16), 2) == local(2026, 6, 8, 10)  # Friday
+    assert business_deadline(office, local(2026, 6, 9, 16), 4) == local(2026, 6, 11, 12)  # holiday
+    assert business_deadline(office, local(2026, 6, 6, 11), 1) == local(2026, 6, 8, 10)  # Saturday
+    monday = local(2026, 6, 15, 10)
+    assert [business_deadline(office, monday, h) for h in (8, 16, 24, 32)] == [
+        local(2026, 6, 16, 10),
+        local(2026, 6, 17, 10),
+        local(2026, 6, 18, 10),
+        local(2026, 6, 19, 10),
+    ]

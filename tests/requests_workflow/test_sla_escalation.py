@@ -376,3 +376,75 @@ def test_two_workers_at_once_run_a_step_once(postgres, django_capture_on_commit_
     assert TaskEscalation.objects.filter(task=task).count() == 1
     assert AuditEvent.objects.filter(action="task.escalated").count() == 1
     assert set(task.assignees.values_list("username", flat=True)) == {"owner", "chief"}
+
+
+def test_remind_on_an_sod_task_sends_the_short_reminder(owner_approves, escalation, run):
+    step(escalation, 1, "REMIND")
+    definition(escalation, name="SoD", task_kind=TaskKind.SOD)
+    req = grant(run, owner_approves)
+    sod = Task.objects.create(kind=TaskKind.SOD, request=req, title="conflict")
+    sod.assignees.add(owner_approves["owner"])
+    run(sla.sla_tasks_opened, tasks=[sod], req=req)
+    assert sod.due_at == sod.created_at + timedelta(hours=16)
+    mail.outbox.clear()
+    assert sweep(run, sod, 2) == 1
+    (message,) = mail.outbox
+    assert message.subject == f"Reminder: Segregation of duties task #{sod.pk} waits for you"
+    assert f"/workspace/requests/tasks/{sod.pk}/" in message.body
+
+
+def test_added_approvers_get_one_e_mail_when_the_mail_receivers_are_connected(
+    owner_approves, escalation, run
+):
+    from requests_workflow import mail as approval_mail
+
+    step(escalation, 1, "ESCALATE_MANAGER")
+    definition(escalation)
+    approval_mail.connect_signals()
+    try:
+        task = the_task(grant(run, owner_approves))
+        mail.outbox.clear()
+        sweep(run, task, 2)
+    finally:
+        approval_mail.disconnect_signals()
+    assert [m.to for m in mail.outbox] == [["chief@example.com"]]
+
+
+def test_the_sweep_is_on_the_beat_schedule():
+    from django.conf import settings
+
+    entries = {e["task"]: e["schedule"] for e in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert entries["requests_workflow.tasks.escalate_due_tasks"] == timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("service", "data", "field"),
+    [
+        (sla.calendar_create, {"name": "X", "timezone": "Mars/Olympus"}, "timezone"),
+        (sla.calendar_create, {"name": "X", "working_days": [7]}, "working_days"),
+        (sla.calendar_create, {"name": "X", "working_days": "01234"}, "working_days"),
+        (sla.calendar_create, {"name": "X", "day_start": "18:00", "day_end": "09:00"}, "day_end"),
+        (sla.calendar_create, {"name": "  "}, "name"),
+        (sla.task_definition_create, {"name": "X", "task_kind": "NOPE", "sla_hours": 1}, "task_kind"),
+        (sla.task_definition_create, {"name": "X", "task_kind": "SOD", "sla_hours": 0}, "sla_hours"),
+        (sla.task_definition_create, {"name": "X", "task_kind": "SOD", "sla_hours": 1.5}, "sla_hours"),
+        (
+            sla.task_definition_create,
+            {"name": "X", "task_kind": "SOD", "sla_hours": 1, "request_types": ["NOPE"]},
+            "request_types",
+        ),
+        (
+            sla.task_definition_create,
+            {"name": "X", "task_kind": "SOD", "sla_hours": 1, "calendar": 999},
+            "calendar",
+        ),
+    ],
+)
+def test_services_refuse_bad_input_and_change_nothing(company, service, data, field):
+    from blazon.errors import ValidationFailed
+
+    before = AuditEvent.objects.count()
+    with pytest.raises(ValidationFailed) as refused:
+        service(actor=company["admin"], source="api", data=data)
+    assert field in refused.value.fields
+    assert AuditEvent.objects.count() == before
