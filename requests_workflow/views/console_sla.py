@@ -1,6 +1,6 @@
 """Console pages of the task SLA settings (seed "Tarefas"): calendars and their holidays, task
 definitions, escalation policies and their steps. Every page needs ``manage_config``; the services
-in ``requests_workflow.services.sla`` validate, save and audit, and their field errors come back on
+in ``requests_workflow.services.sla_config`` validate, save and audit, and their field errors come back on
 the forms."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from requests_workflow.models import (
     RequestType,
     TaskDefinition,
 )
-from requests_workflow.services import sla
+from requests_workflow.services import sla, sla_config
 from requests_workflow.views.sla_forms import (
     CalendarForm,
     EscalationPolicyForm,
@@ -84,9 +84,11 @@ def calendar_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             if calendar is None:
-                calendar = sla.calendar_create(actor=request.user, source=SOURCE, data=form.cleaned_data)
+                calendar = sla_config.calendar_create(
+                    actor=request.user, source=SOURCE, data=form.cleaned_data
+                )
             else:
-                calendar = sla.calendar_update(
+                calendar = sla_config.calendar_update(
                     actor=request.user, source=SOURCE, calendar=calendar, data=form.cleaned_data
                 )
         except DomainError as error:
@@ -112,7 +114,7 @@ def calendar_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                holiday = sla.holiday_add(
+                holiday = sla_config.holiday_add(
                     actor=request.user,
                     source=SOURCE,
                     calendar=calendar,
@@ -140,7 +142,7 @@ def calendar_delete(request: HttpRequest, pk: int) -> HttpResponse:
     calendar = get_object_or_404(Calendar, pk=pk)
     if request.method == "POST":
         try:
-            sla.calendar_delete(actor=request.user, source=SOURCE, calendar=calendar)
+            sla_config.calendar_delete(actor=request.user, source=SOURCE, calendar=calendar)
         except DomainError as error:
             report_domain_error(request, error)
         else:
@@ -169,7 +171,7 @@ def holiday_delete(request: HttpRequest, pk: int) -> HttpResponse:
     back = reverse("console_requests:calendar_detail", args=[holiday.calendar_id])
     if request.method == "POST":
         try:
-            sla.holiday_delete(actor=request.user, source=SOURCE, holiday=holiday)
+            sla_config.holiday_delete(actor=request.user, source=SOURCE, holiday=holiday)
         except DomainError as error:
             report_domain_error(request, error)
         else:
@@ -210,11 +212,11 @@ def definition_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse
     if request.method == "POST" and form.is_valid():
         try:
             if definition is None:
-                definition = sla.task_definition_create(
+                definition = sla_config.task_definition_create(
                     actor=request.user, source=SOURCE, data=form.cleaned_data
                 )
             else:
-                definition = sla.task_definition_update(
+                definition = sla_config.task_definition_update(
                     actor=request.user, source=SOURCE, definition=definition, data=form.cleaned_data
                 )
         except DomainError as error:
@@ -232,7 +234,7 @@ def definition_delete(request: HttpRequest, pk: int) -> HttpResponse:
     definition = get_object_or_404(TaskDefinition, pk=pk)
     if request.method == "POST":
         try:
-            sla.task_definition_delete(actor=request.user, source=SOURCE, definition=definition)
+            sla_config.task_definition_delete(actor=request.user, source=SOURCE, definition=definition)
         except DomainError as error:
             report_domain_error(request, error)
         else:
@@ -270,11 +272,11 @@ def escalation_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse
     if request.method == "POST" and form.is_valid():
         try:
             if policy is None:
-                policy = sla.escalation_policy_create(
+                policy = sla_config.escalation_policy_create(
                     actor=request.user, source=SOURCE, data=form.cleaned_data
                 )
             else:
-                policy = sla.escalation_policy_update(
+                policy = sla_config.escalation_policy_update(
                     actor=request.user, source=SOURCE, policy=policy, data=form.cleaned_data
                 )
         except DomainError as error:
@@ -311,7 +313,7 @@ def escalation_delete(request: HttpRequest, pk: int) -> HttpResponse:
     policy = get_object_or_404(EscalationPolicy, pk=pk)
     if request.method == "POST":
         try:
-            sla.escalation_policy_delete(actor=request.user, source=SOURCE, policy=policy)
+            sla_config.escalation_policy_delete(actor=request.user, source=SOURCE, policy=policy)
         except DomainError as error:
             report_domain_error(request, error)
         else:
@@ -342,11 +344,11 @@ def step_edit(request: HttpRequest, policy_pk: int | None = None, pk: int | None
     if request.method == "POST" and form.is_valid():
         try:
             if step is None:
-                sla.escalation_step_create(
+                sla_config.escalation_step_create(
                     actor=request.user, source=SOURCE, policy=policy, data=form.service_data()
                 )
             else:
-                sla.escalation_step_update(
+                sla_config.escalation_step_update(
                     actor=request.user, source=SOURCE, step=step, data=form.service_data()
                 )
         except DomainError as error:
@@ -367,7 +369,7 @@ def step_delete(request: HttpRequest, pk: int) -> HttpResponse:
     back = reverse("console_requests:escalation_detail", args=[step.policy_id])
     if request.method == "POST":
         try:
-            sla.escalation_step_delete(actor=request.user, source=SOURCE, step=step)
+            sla_config.escalation_step_delete(actor=request.user, source=SOURCE, step=step)
         except DomainError as error:
             report_domain_error(request, error)
         else:

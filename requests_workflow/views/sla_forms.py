@@ -1,5 +1,5 @@
 """Console forms of the task SLA settings: they check the shape of the input; the services in
-``requests_workflow.services.sla`` check the rules."""
+``requests_workflow.services.sla_config`` check the rules."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from requests_workflow.models import (
     TaskKind,
     TaskStatus,
 )
-from requests_workflow.services import sla
+from requests_workflow.services import sla, sla_config
 from requests_workflow.services.approvals import task_approve
 from requests_workflow.services.requests import request_create
 from requests_workflow.tasks import escalate_due_tasks
@@ -304,7 +304,7 @@ def test_a_step_added_later_reaches_open_tasks(owner_approves, escalation, run):
     assert task.next_escalation_at is None
     admin = owner_approves["admin"]
     run(
-        sla.escalation_step_create,
+        sla_config.escalation_step_create,
         actor=admin,
         source="console",
         policy=escalation,
@@ -420,21 +420,21 @@ def test_the_sweep_is_on_the_beat_schedule():
 @pytest.mark.parametrize(
     ("service", "data", "field"),
     [
-        (sla.calendar_create, {"name": "X", "timezone": "Mars/Olympus"}, "timezone"),
-        (sla.calendar_create, {"name": "X", "working_days": [7]}, "working_days"),
-        (sla.calendar_create, {"name": "X", "working_days": "01234"}, "working_days"),
-        (sla.calendar_create, {"name": "X", "day_start": "18:00", "day_end": "09:00"}, "day_end"),
-        (sla.calendar_create, {"name": "  "}, "name"),
-        (sla.task_definition_create, {"name": "X", "task_kind": "NOPE", "sla_hours": 1}, "task_kind"),
-        (sla.task_definition_create, {"name": "X", "task_kind": "SOD", "sla_hours": 0}, "sla_hours"),
-        (sla.task_definition_create, {"name": "X", "task_kind": "SOD", "sla_hours": 1.5}, "sla_hours"),
+        (sla_config.calendar_create, {"name": "X", "timezone": "Mars/Olympus"}, "timezone"),
+        (sla_config.calendar_create, {"name": "X", "working_days": [7]}, "working_days"),
+        (sla_config.calendar_create, {"name": "X", "working_days": "01234"}, "working_days"),
+        (sla_config.calendar_create, {"name": "X", "day_start": "18:00", "day_end": "09:00"}, "day_end"),
+        (sla_config.calendar_create, {"name": "  "}, "name"),
+        (sla_config.task_definition_create, {"name": "X", "task_kind": "NOPE", "sla_hours": 1}, "task_kind"),
+        (sla_config.task_definition_create, {"name": "X", "task_kind": "SOD", "sla_hours": 0}, "sla_hours"),
+        (sla_config.task_definition_create, {"name": "X", "task_kind": "SOD", "sla_hours": 1.5}, "sla_hours"),
         (
-            sla.task_definition_create,
+            sla_config.task_definition_create,
             {"name": "X", "task_kind": "SOD", "sla_hours": 1, "request_types": ["NOPE"]},
             "request_types",
         ),
         (
-            sla.task_definition_create,
+            sla_config.task_definition_create,
             {"name": "X", "task_kind": "SOD", "sla_hours": 1, "calendar": 999},
             "calendar",
         ),
