@@ -229,6 +229,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "requests_workflow.tasks.end_expired_access",
         "schedule": timedelta(minutes=5),
     },
+    "requests-escalate-due-tasks": {
+        "task": "requests_workflow.tasks.escalate_due_tasks",
+        "schedule": timedelta(minutes=5),
+    },
 }
 
 # Directory life-cycle knobs.

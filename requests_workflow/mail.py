@@ -235,8 +235,9 @@ def delegates_of(task: Task, users: list[User]) -> list[tuple[User, User]]:
     return [(d.delegate, d.delegator) for d in rows]
 
 
-def send_approval_requests(task: Task, users: list[User] | None = None) -> int:
-    """E-mail each approver of an open APPROVAL task (or only ``users``) their own links.
+def send_approval_requests(task: Task, users: list[User] | None = None, *, subject_prefix: str = "") -> int:
+    """E-mail each approver of an open APPROVAL task (or only ``users``) their own links
+    (``subject_prefix``: "Reminder: " when the escalation sweep sends them again).
     Returns the number of messages sent."""
     task = Task.objects.select_related("request__beneficiary", "request__requester", "queue").get(pk=task.pk)
     if task.kind != TaskKind.APPROVAL or task.status != TaskStatus.OPEN or task.request_id is None:
@@ -269,7 +270,7 @@ def send_approval_requests(task: Task, users: list[User] | None = None) -> int:
             "hours": link_hours(),
             "base_url": base_url(),
         }
-        subject = (
+        subject = subject_prefix + (
             f"Approval needed: {req.get_type_display()} for {_name(req.beneficiary)} (request #{req.pk})"
         )
         messages.append(_message(subject, "approval_request", context, user.email))

@@ -61,3 +61,11 @@ def mail_request_outcome(request_id: int) -> int:
     from requests_workflow.models import Request
 
     return send_request_outcome(Request(pk=request_id))
+
+
+@blazon_task()
+def escalate_due_tasks() -> int:
+    """Run the escalation steps (remind, escalate) of open tasks that are due (periodic)."""
+    from requests_workflow.services.sla import tasks_escalate_due
+
+    return tasks_escalate_due()

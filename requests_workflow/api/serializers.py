@@ -105,6 +105,9 @@ class TaskSerializer(serializers.ModelSerializer):
         "delegate (``decided_by``). An open task in your list: the assignee you cover for. "
         "Null otherwise."
     )
+    overdue = serializers.BooleanField(
+        read_only=True, help_text="Open and past its due date (due_at, set by its task definition's SLA)."
+    )
 
     class Meta:
         model = Task
@@ -127,6 +130,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "created_at",
             "decided_at",
             "due_at",
+            "overdue",
         ]
         read_only_fields = fields
 

@@ -38,6 +38,7 @@ from requests_workflow.models import (
 )
 from requests_workflow.selectors import task_decider
 from requests_workflow.services.common import request_event, request_move
+from requests_workflow.services.sla import sla_tasks_opened
 from requests_workflow.types import SPECS
 from sod.services import sod_check_request
 
@@ -154,6 +155,7 @@ def _open_level(req: Request, level: ApprovalLevel, *, actor: Any) -> list[Task]
             task.assignees.add(*approvers)
             tasks = [task]
             who = "any of " + ", ".join(u.username for u in approvers)
+    sla_tasks_opened(tasks, req=req)
     req.approval_level = level.position
     req.save(update_fields=["approval_level", "updated_at"])
     request_event(
@@ -208,9 +210,10 @@ def sod_stage(req: Request, *, actor: Any) -> None:
         return
     names = "; ".join(f"{c.rule_name}: {c.description}" for c in conflicts)
     request_move(req, R.WAITING_SOD_APPROVAL, stage=3, actor=actor, message=f"SoD conflicts: {names}")
-    Task.objects.create(
+    task = Task.objects.create(
         kind=TaskKind.SOD, request=req, title=f"SoD conflict on request #{req.pk}: {names}"[:300]
     )
+    sla_tasks_opened([task], req=req)
 
 
 # --- deciding tasks ---------------------------------------------------------------------------

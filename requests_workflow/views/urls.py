@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from requests_workflow.views import console, console_policies, delegations, workspace
+from requests_workflow.views import console, console_policies, console_sla, delegations, workspace
 
 workspace_urlpatterns = [
     path("", workspace.my_requests, name="mine"),
@@ -67,4 +67,23 @@ console_urlpatterns = [
     ),
     path("delegations/user/<int:user_pk>/add/", delegations.console_delegation_add, name="delegation_add"),
     path("delegations/<int:pk>/revoke/", delegations.console_delegation_revoke, name="delegation_revoke"),
+    # task SLAs: calendars, task definitions, escalation policies
+    path("calendars/", console_sla.calendars, name="calendars"),
+    path("calendars/new/", console_sla.calendar_edit, name="calendar_new"),
+    path("calendars/<int:pk>/", console_sla.calendar_detail, name="calendar_detail"),
+    path("calendars/<int:pk>/edit/", console_sla.calendar_edit, name="calendar_edit"),
+    path("calendars/<int:pk>/delete/", console_sla.calendar_delete, name="calendar_delete"),
+    path("calendars/holidays/<int:pk>/delete/", console_sla.holiday_delete, name="holiday_delete"),
+    path("task-definitions/", console_sla.definitions, name="definitions"),
+    path("task-definitions/new/", console_sla.definition_edit, name="definition_new"),
+    path("task-definitions/<int:pk>/edit/", console_sla.definition_edit, name="definition_edit"),
+    path("task-definitions/<int:pk>/delete/", console_sla.definition_delete, name="definition_delete"),
+    path("escalation-policies/", console_sla.escalations, name="escalations"),
+    path("escalation-policies/new/", console_sla.escalation_edit, name="escalation_new"),
+    path("escalation-policies/<int:pk>/", console_sla.escalation_detail, name="escalation_detail"),
+    path("escalation-policies/<int:pk>/edit/", console_sla.escalation_edit, name="escalation_edit"),
+    path("escalation-policies/<int:pk>/delete/", console_sla.escalation_delete, name="escalation_delete"),
+    path("escalation-policies/<int:policy_pk>/steps/new/", console_sla.step_edit, name="step_new"),
+    path("escalation-policies/steps/<int:pk>/edit/", console_sla.step_edit, name="step_edit"),
+    path("escalation-policies/steps/<int:pk>/delete/", console_sla.step_delete, name="step_delete"),
 ]

@@ -1,0 +1,475 @@
+"""Task SLAs (seed 002, "Tarefas": definitions, escalation policies, queues and calendars).
+
+* **Calendars** say when people work: weekdays and hours in one IANA time zone, minus holidays.
+  ``business_deadline`` and ``business_hours_between`` count business hours on them; with no
+  calendar they count plain clock hours.
+* **Task definitions** give a kind of task its SLA: when a task is opened the most specific
+  active definition that matches it (kind, then request types / criticality; ties: lowest
+  priority) sets ``Task.due_at`` and is stored on the task.
+* **Escalation policies** have steps that run once each, ``after_hours`` business hours after the
+  task was opened (on the definition's calendar): remind the assignees, or add resolvers (the
+  manager, a queue, the next approver, named users). ``tasks_escalate_due`` is the periodic sweep;
+  a ``TaskEscalation`` row per (task, step), unique in the database, makes a step run once even
+  when the sweep runs twice or on two workers at once.
+
+``Task.next_escalation_at`` holds when the sweep must look at a task next, so the sweep finds the
+due tasks with one indexed query. Configuration changes that move those times (steps, calendars,
+holidays, definitions) set it back to the task's opening time on the open tasks concerned (one
+UPDATE): the next sweep re-reads them and sets the right time. The configuration services are in
+``sla_config``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from blazon.audit.services import audit_record
+from blazon.errors import ValidationFailed
+from directory.models import Source, User, UserStatus
+from requests_workflow.models import (
+    ApprovalLevel,
+    ApproverKind,
+    Calendar,
+    EscalationAction,
+    EscalationStep,
+    Queue,
+    Request,
+    RequestStatus,
+    Task,
+    TaskDefinition,
+    TaskEscalation,
+    TaskKind,
+    TaskStatus,
+)
+from requests_workflow.services.common import request_event
+
+logger = logging.getLogger(__name__)
+
+#: How far ahead the calendar walk looks before it gives up (a calendar that is all holidays).
+MAX_DAYS = 3660
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+SWEEP_BATCH = 500
+
+
+# --- calendar math ----------------------------------------------------------------------------
+
+
+def _hours(value: float | int | Decimal) -> timedelta:
+    return timedelta(hours=float(value))
+
+
+def _windows(calendar: Calendar, first: date) -> Iterable[tuple[datetime, datetime]]:
+    """The working windows of ``calendar`` (as UTC instants) from the local day ``first`` on."""
+    tz = ZoneInfo(calendar.timezone)
+    days = {int(d) for d in calendar.working_days or []}
+    holidays = {h.date for h in calendar.holidays.all()}  # uses a prefetch when there is one
+    for offset in range(MAX_DAYS):
+        day = first + timedelta(days=offset)
+        if day.weekday() not in days or day in holidays:
+            continue
+        # local wall-clock times, converted to UTC before any arithmetic (DST-safe)
+        start = datetime.combine(day, calendar.day_start, tzinfo=tz).astimezone(UTC)
+        end = datetime.combine(day, calendar.day_end, tzinfo=tz).astimezone(UTC)
+        if end > start:
+            yield start, end
+
+
+def _local_date(calendar: Calendar, instant: datetime) -> date:
+    return instant.astimezone(ZoneInfo(calendar.timezone)).date()
+
+
+def business_deadline(calendar: Calendar | None, start: datetime, hours: float | int | Decimal) -> datetime:
+    """The instant ``hours`` business hours after ``start`` on ``calendar``: time outside the
+    working days and hours and on holidays does not count. No calendar: clock hours."""
+    if timezone.is_naive(start):
+        raise ValueError("business_deadline needs a timezone-aware start")
+    start = start.astimezone(UTC)  # aware arithmetic in a local zone is wall-clock: use UTC
+    remaining = _hours(hours)
+    if calendar is None or remaining <= timedelta(0):
+        return start + remaining
+    for window_start, window_end in _windows(calendar, _local_date(calendar, start)):
+        if window_end <= start:
+            continue
+        cursor = max(start, window_start)
+        available = window_end - cursor
+        if remaining <= available:
+            return cursor + remaining
+        remaining -= available
+    raise ValidationFailed(
+        f"Calendar {calendar.name} has no working time in the next {MAX_DAYS} days.",
+        fields={"calendar": ["No working time."]},
+    )
+
+
+def business_hours_between(calendar: Calendar | None, a: datetime, b: datetime) -> float:
+    """Business hours from ``a`` to ``b`` on ``calendar`` (0 when ``b`` is not after ``a``).
+    No calendar: clock hours."""
+    a, b = a.astimezone(UTC), b.astimezone(UTC)
+    if b <= a:
+        return 0.0
+    if calendar is None:
+        return (b - a).total_seconds() / 3600
+    total = timedelta(0)
+    for window_start, window_end in _windows(calendar, _local_date(calendar, a)):
+        if window_start >= b:
+            break
+        overlap = min(window_end, b) - max(window_start, a)
+        if overlap > timedelta(0):
+            total += overlap
+    return total.total_seconds() / 3600
+
+
+# --- task definitions: matching and applying --------------------------------------------------
+
+
+def _request_criticality(req: Request | None) -> str:
+    if req is None:
+        return ""
+    from requests_workflow.services.approvals import _criticality
+
+    return _criticality(req)
+
+
+def _specificity(definition: TaskDefinition) -> int:
+    return int(bool(definition.request_types)) + int(bool(definition.criticality))
+
+
+def task_definition_match(kind: str, req: Request | None) -> TaskDefinition | None:
+    """The active definition for a task of ``kind`` on ``req``: among those whose conditions
+    hold, the most specific (request types and criticality both set > one set > none), then the
+    lowest priority, then the oldest."""
+    candidates = list(
+        TaskDefinition.objects.filter(task_kind=kind, active=True)
+        .select_related("calendar", "escalation_policy")
+        .order_by("priority", "id")
+    )
+    if not candidates:
+        return None
+    criticality = _request_criticality(req) if any(d.criticality for d in candidates) else ""
+    matches = [
+        d
+        for d in candidates
+        if (not d.request_types or (req is not None and req.type in d.request_types))
+        and (not d.criticality or d.criticality == criticality)
+    ]
+    if not matches:
+        return None
+    return min(matches, key=lambda d: (-_specificity(d), d.priority, d.pk))
+
+
+def _next_escalation_at(task: Task, definition: TaskDefinition | None, done: set[int]) -> datetime | None:
+    """When the first step not run yet on ``task`` falls due (None: nothing left)."""
+    if definition is None or definition.escalation_policy_id is None:
+        return None
+    hours = (
+        EscalationStep.objects.filter(policy_id=definition.escalation_policy_id)
+        .exclude(pk__in=done)
+        .order_by("after_hours")
+        .values_list("after_hours", flat=True)
+        .first()
+    )
+    if hours is None:
+        return None
+    return business_deadline(definition.calendar, task.created_at, hours)
+
+
+def sla_tasks_opened(tasks: Iterable[Task], *, req: Request | None) -> None:
+    """Give newly opened tasks their SLA: the matching definition, ``due_at`` and when the
+    escalation sweep must first look at them. Call it wherever tasks are created."""
+    cache: dict[str, TaskDefinition | None] = {}
+    for task in tasks:
+        if task.kind not in cache:
+            cache[task.kind] = task_definition_match(task.kind, req)
+        definition = cache[task.kind]
+        if definition is None:
+            continue
+        task.definition = definition
+        task.due_at = business_deadline(definition.calendar, task.created_at, definition.sla_hours)
+        task.next_escalation_at = _next_escalation_at(task, definition, set())
+        task.save(update_fields=["definition", "due_at", "next_escalation_at"])
+
+
+def tasks_recheck_escalation(tasks: models.QuerySet[Task]) -> int:
+    """Configuration changed (steps, calendar, holidays, definition): ask the sweep to re-read
+    these open tasks, whose escalation times may have moved (one UPDATE)."""
+    return tasks.filter(status=TaskStatus.OPEN).update(next_escalation_at=F("created_at"))
+
+
+# --- escalation -------------------------------------------------------------------------------
+
+
+def _usable(users: Iterable[User | None], req: Request | None) -> list[User]:
+    """Active users who may resolve the task: never the requester or the beneficiary."""
+    excluded = {req.requester_id, req.beneficiary_id} if req is not None else set()
+    seen: dict[int, User] = {}
+    for user in users:
+        if user is None or user.pk in excluded or user.pk in seen:
+            continue
+        if user.status != UserStatus.ACTIVE or not user.is_active:
+            continue
+        seen[user.pk] = user
+    return list(seen.values())
+
+
+def _current_resolvers(task: Task) -> list[User]:
+    users = list(task.assignees.all())
+    if not users and task.queue_id:
+        users = list(task.queue.members.all())
+    return users
+
+
+def _managers(task: Task, req: Request | None) -> list[User]:
+    """The managers of the task's user assignees; with no user assignee (a queue, or nobody),
+    the beneficiary's manager."""
+    assignees = list(task.assignees.select_related("manager"))
+    if assignees:
+        return [u.manager for u in assignees if u.manager_id]
+    if req is not None and req.beneficiary_id and req.beneficiary.manager_id:
+        return [req.beneficiary.manager]
+    return []
+
+
+def _next_approvers(
+    task: Task, req: Request | None, step: EscalationStep
+) -> tuple[list[User], Queue | None, str]:
+    """The approvers of the request's next approval level (its queue if it is a queue level);
+    the step's named users when there is no next level."""
+    if task.kind == TaskKind.APPROVAL and req is not None and req.approval_policy_id:
+        level = (
+            ApprovalLevel.objects.filter(policy_id=req.approval_policy_id, position__gt=task.level)
+            .select_related("queue")
+            .order_by("position")
+            .first()
+        )
+        if level is not None:
+            if level.approver_kind == ApproverKind.QUEUE:
+                return [], level.queue, f"level {level.position}"
+            from requests_workflow.services.approvals import _approvers
+
+            return _approvers(req, level), None, f"level {level.position}"
+    return list(step.users.all()), None, "named users"
+
+
+def _send_reminders(task_id: int, user_ids: list[int]) -> None:
+    """After commit: e-mail the reminders (approval tasks get fresh approval links)."""
+    from requests_workflow import mail
+
+    task = Task.objects.select_related("request").filter(pk=task_id, status=TaskStatus.OPEN).first()
+    if task is None:
+        return
+    users = list(User.objects.filter(pk__in=user_ids).order_by("pk"))
+    if task.kind == TaskKind.APPROVAL:
+        mail.send_approval_requests(task, users, subject_prefix="Reminder: ")
+        return
+    messages = []
+    for user in users:
+        if not user.email:
+            continue
+        context = {"task": task, "user": user, "base_url": mail.base_url()}
+        text = render_to_string("email/task_reminder.txt", context)
+        message = EmailMultiAlternatives(
+            f"Reminder: {task.get_kind_display()} task #{task.pk} waits for you",
+            text,
+            settings.DEFAULT_FROM_EMAIL,
+            [user.email],
+        )
+        messages.append(message)
+    if messages:
+        try:
+            with get_connection() as connection:
+                connection.send_messages(messages)
+        except Exception as exc:  # the escalation is committed: report, never undo it
+            logger.warning("E-mail (reminder, task #%s) not sent: %s", task.pk, type(exc).__name__)
+
+
+def _send_to_queue(task_id: int, queue_id: int) -> None:
+    from requests_workflow import mail
+
+    task = Task.objects.filter(pk=task_id, status=TaskStatus.OPEN, kind=TaskKind.APPROVAL).first()
+    if task is not None:
+        users = list(User.objects.filter(task_queues=queue_id).order_by("pk"))
+        mail.send_approval_requests(task, users)
+
+
+def _run_step(task: Task, req: Request | None, step: EscalationStep) -> str | None:
+    """Do one step on a locked task; returns what it did (None if it had already run)."""
+    try:
+        with transaction.atomic():
+            run = TaskEscalation.objects.create(task=task, step=step, action=step.action)
+    except IntegrityError:
+        return None
+    action = step.action
+    before = {
+        "assignees": sorted(u.username for u in task.assignees.all()),
+        "queue": task.queue.name if task.queue_id else None,
+    }
+    added: list[User] = []
+    queue: Queue | None = None
+    if action == EscalationAction.REMIND:
+        reminded = _usable(_current_resolvers(task), req)
+        detail = (
+            "reminded " + ", ".join(u.username for u in reminded)
+            if reminded
+            else "nobody to remind (no assignee)"
+        )
+        if reminded:
+            ids = [u.pk for u in reminded]
+            transaction.on_commit(lambda: _send_reminders(task.pk, ids))
+    else:
+        source_label = ""
+        if action == EscalationAction.ESCALATE_MANAGER:
+            candidates, source_label = _managers(task, req), "manager"
+        elif action == EscalationAction.ESCALATE_QUEUE:
+            candidates, queue, source_label = [], step.queue, "queue"
+        elif action == EscalationAction.ESCALATE_USERS:
+            candidates, source_label = list(step.users.all()), "named users"
+        else:
+            candidates, queue, source_label = _next_approvers(task, req, step)
+        current = {u.pk for u in task.assignees.all()}
+        added = [u for u in _usable(candidates, req) if u.pk not in current]
+        if not added and queue is None:
+            detail = f"nobody to escalate to ({source_label}: none found)"
+        else:
+            if not step.keep_assignees:
+                task.assignees.clear()
+                if queue is None and task.queue_id:
+                    task.queue = None
+                    task.save(update_fields=["queue"])
+            if added:
+                task.assignees.add(*added)  # the mail module's receivers send them their links
+            if queue is not None and queue.pk != task.queue_id:
+                task.queue = queue
+                task.save(update_fields=["queue"])
+                queue_id = queue.pk
+                transaction.on_commit(lambda: _send_to_queue(task.pk, queue_id))
+            who = [u.username for u in added] + ([f"queue {queue.name}"] if queue is not None else [])
+            detail = f"escalated to {', '.join(who)} ({source_label})" + (
+                "" if step.keep_assignees else ", replacing the previous resolvers"
+            )
+    run.detail = detail
+    run.save(update_fields=["detail"])
+    audit_record(
+        actor=None,
+        action="task.reminded" if action == EscalationAction.REMIND else "task.escalated",
+        obj=task,
+        old=before if action != EscalationAction.REMIND else None,
+        new={
+            "step": step.pk,
+            "policy": step.policy_id,
+            "action": action,
+            "after_hours": step.after_hours,
+            "detail": detail,
+            "assignees": sorted(u.username for u in task.assignees.all()),
+            "queue": task.queue.name if task.queue_id else None,
+            "request": req.pk if req else None,
+        },
+        source=Source.AUTOMATIC,
+        subject_user_id=req.beneficiary_id if req else None,
+    )
+    if req is not None:
+        request_event(
+            req,
+            stage=5 if task.kind == TaskKind.PROVISIONING else 3,
+            message=f"Task #{task.pk} (level {task.level}) open for {step.after_hours} business hours: {detail}.",
+        )
+    return detail
+
+
+#: Request statuses in which its open tasks still wait for someone.
+_WAITING = (
+    RequestStatus.WAITING_APPROVAL,
+    RequestStatus.WAITING_SOD_APPROVAL,
+    RequestStatus.WAITING_PROVISIONING,
+)
+
+
+@transaction.atomic
+def task_escalate(*, task_id: int, now: datetime | None = None) -> int:
+    """Run the escalation steps of one task that are due at ``now``; set when to look next.
+    Skips a task (or its request) another worker holds. Returns the steps run."""
+    now = now or timezone.now()
+    request_id = Task.objects.filter(pk=task_id).values_list("request_id", flat=True).first()
+    req = None
+    if request_id is not None:
+        # request first, then task: the lock order of the other request and task services
+        req = Request.objects.select_for_update(skip_locked=True).filter(pk=request_id).first()
+        if req is None:
+            return 0
+    task = (
+        Task.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("definition__calendar", "queue")
+        .filter(pk=task_id, status=TaskStatus.OPEN, next_escalation_at__lte=now)
+        .first()
+    )
+    if task is None:
+        return 0
+    definition = task.definition
+    if (
+        definition is None
+        or definition.escalation_policy_id is None
+        or (req is not None and req.status not in _WAITING)
+    ):
+        task.next_escalation_at = None
+        task.save(update_fields=["next_escalation_at"])
+        return 0
+    done = set(task.escalations.exclude(step=None).values_list("step_id", flat=True))
+    steps = (
+        EscalationStep.objects.filter(policy_id=definition.escalation_policy_id)
+        .exclude(pk__in=done)
+        .select_related("policy", "queue")
+        .order_by("after_hours", "position")
+    )
+    ran = 0
+    next_at = None
+    for step in steps:
+        at = business_deadline(definition.calendar, task.created_at, step.after_hours)
+        if at > now:
+            next_at = at
+            break
+        if _run_step(task, req, step) is not None:
+            ran += 1
+            done.add(step.pk)
+    task.next_escalation_at = next_at
+    task.save(update_fields=["next_escalation_at"])
+    return ran
+
+
+def tasks_escalate_due(*, now: datetime | None = None, batch: int = SWEEP_BATCH) -> int:
+    """The periodic sweep: every open task whose next escalation is due (one indexed query),
+    each in its own transaction. Safe to run twice or on several workers. Returns steps run."""
+    now = now or timezone.now()
+    due = list(
+        Task.objects.filter(status=TaskStatus.OPEN, next_escalation_at__lte=now)
+        .order_by("next_escalation_at", "id")
+        .values_list("pk", flat=True)[:batch]
+    )
+    ran = 0
+    for task_id in due:
+        try:
+            ran += task_escalate(task_id=task_id, now=now)
+        except ValidationFailed as exc:  # e.g. a calendar with no working time: report, go on
+            logger.warning("Escalation of task #%s skipped: %s", task_id, exc.message)
+    return ran
+
+
+__all__ = [
+    "WEEKDAYS",
+    "business_deadline",
+    "business_hours_between",
+    "sla_tasks_opened",
+    "task_definition_match",
+    "task_escalate",
+    "tasks_escalate_due",
+    "tasks_recheck_escalation",
+]
