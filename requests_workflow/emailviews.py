@@ -33,7 +33,10 @@ SOURCE = Source.WORKSPACE
 
 def _page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
     response = render(request, template, context, status=status)
-    response["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: the token-bearing URL never goes to another site, and the
+    # browser still sends a real Origin with the form's POST (with no-referrer it sends
+    # "Origin: null", which Django's CSRF check rightly refuses)
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     response._has_been_logged = True  # the path holds the token: keep it out of django.request's log
     return response
