@@ -202,3 +202,24 @@ def test_a_body_that_is_not_json_is_400(world, erp_api):
     response = erp_api.post(PULL, "{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "parse_error"
+
+
+def test_pull_queries_do_not_grow_with_the_batch(world, erp_api):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count(n: int) -> int:
+        for i in range(n):
+            account = AccountFactory(resource=world["erp"], identifier=f"q{n}-{i}", owner=None)
+            make_entry(
+                world["erp"],
+                "GRANT_ENTITLEMENT",
+                account=account,
+                entitlement=world["ent"],
+                user_id_ref=world["alice"].pk,
+            )
+        with CaptureQueriesContext(connection) as ctx:
+            assert len(pull(erp_api, limit=50)["entries"]) == n
+        return len(ctx.captured_queries)
+
+    assert count(1) == count(12)
