@@ -116,3 +116,15 @@ def anon_schema(db):
     response = APIClient().get("/api/schema/")
     assert response.status_code == 200
     return yaml.safe_load(response.content)
+
+
+def test_the_token_endpoint_takes_http_basic_client_authentication(world):
+    import base64
+
+    client_id, secret = world["erp_creds"]
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    response = APIClient().post(
+        "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}"
+    )
+    assert response.status_code == 200 and response.json()["scope"] == "adapter"
+    assert api_for(response.json()["access_token"]).get("/api/v1/adapter/me/").status_code == 200
