@@ -44,7 +44,12 @@ from provisioning.models import (
     NativeIdentifier,
     ProvisioningEntry,
 )
-from provisioning.services.manual import entry_send_to_manual, lock_request_of, request_settle
+from provisioning.services.manual import (
+    entry_send_to_manual,
+    lock_request_of,
+    native_identifier_remember,
+    request_settle,
+)
 
 logger = logging.getLogger("blazon.provisioning")
 
@@ -299,19 +304,6 @@ def _clean_attributes(attributes: Any) -> dict[str, Any]:
     return attributes
 
 
-def _store_native_identifier(entry: ProvisioningEntry, value: str) -> None:
-    if not value:
-        return
-    if entry.event_type in ENTITLEMENT_EVENTS and entry.entitlement_id:
-        NativeIdentifier.objects.update_or_create(
-            entitlement_id=entry.entitlement_id, defaults={"value": value, "resource_id": entry.resource_id}
-        )
-    elif entry.account_id and entry.event_type not in ("GRANT_ENTITLEMENT", "REVOKE_ENTITLEMENT"):
-        NativeIdentifier.objects.update_or_create(
-            account_id=entry.account_id, defaults={"value": value, "resource_id": entry.resource_id}
-        )
-
-
 @transaction.atomic
 def entry_report_success(
     *,
@@ -340,7 +332,7 @@ def entry_report_success(
     entry.result = {"native_identifier": native_identifier, "attributes": attributes, "detail": detail}
     entry.lease_until, entry.finished_at, entry.updated_at = None, now, now
     entry.save(update_fields=["status", "result", "lease_until", "finished_at", "updated_at"])
-    _store_native_identifier(entry, native_identifier)
+    native_identifier_remember(entry, native_identifier)
     audit_record(
         actor=None,
         action="provisioning.entry_succeeded",

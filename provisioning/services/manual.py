@@ -21,15 +21,17 @@ from django.utils import timezone
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from blazon.permissions import can
-from provisioning.models import EntryStatus, NativeIdentifier, ProvisioningEntry
+from directory.models import ProvisioningEvent
+from provisioning.models import ENTITLEMENT_EVENTS, EntryStatus, NativeIdentifier, ProvisioningEntry
 from provisioning.services import entries_for_correlation
 from requests_workflow.models import Request, RequestStatus, Task, TaskKind, TaskStatus
 from requests_workflow.services.common import request_event
-from requests_workflow.services.pipeline import request_provisioning_result
+from requests_workflow.services.pipeline import request_correlation_id, request_provisioning_result
 
 #: ``request_correlation_id`` of the pipeline ("request-42"); its rollback entries
 #: ("request-42-rollback") belong to no waiting request.
 _REQUEST_CID = re.compile(r"^request-(\d+)$")
+MEMBERSHIP_EVENTS = (ProvisioningEvent.GRANT_ENTITLEMENT, ProvisioningEvent.REVOKE_ENTITLEMENT)
 #: Entry statuses that no longer hold a request back.
 _DONE = {EntryStatus.SUCCEEDED, EntryStatus.CANCELED}
 
@@ -49,7 +51,9 @@ def request_settle(req: Request | None) -> None:
     if req is None or req.status != RequestStatus.WAITING_PROVISIONING:
         return
     rows = list(
-        entries_for_correlation(f"request-{req.pk}").values_list("pk", "event_type", "status", "last_error")
+        entries_for_correlation(request_correlation_id(req)).values_list(
+            "pk", "event_type", "status", "last_error"
+        )
     )
     failed = [r for r in rows if r[2] == EntryStatus.FAILED]
     if failed:
@@ -62,6 +66,24 @@ def request_settle(req: Request | None) -> None:
         )
 
 
+def native_identifier_remember(entry: ProvisioningEntry, value: str) -> None:
+    """Remember the application's identifier of the object ``entry`` created or changed: the
+    entitlement for an entitlement event, the account for an account event (a membership
+    event names neither)."""
+    if not value:
+        return
+    if entry.event_type in ENTITLEMENT_EVENTS:
+        if entry.entitlement_id:
+            NativeIdentifier.objects.update_or_create(
+                entitlement_id=entry.entitlement_id,
+                defaults={"value": value, "resource_id": entry.resource_id},
+            )
+    elif entry.account_id and entry.event_type not in MEMBERSHIP_EVENTS:
+        NativeIdentifier.objects.update_or_create(
+            account_id=entry.account_id, defaults={"value": value, "resource_id": entry.resource_id}
+        )
+
+
 def entry_send_to_manual(*, entry: ProvisioningEntry, req: Request | None, why: str) -> Task:
     """A PROVISIONING task for the resource owners to make ``entry``'s change by hand (entry
     locked, already WAITING_FAILOVER_RESOLVING)."""
@@ -70,7 +92,7 @@ def entry_send_to_manual(*, entry: ProvisioningEntry, req: Request | None, why: 
         f"Provision by hand: {entry.get_event_type_display().lower()} {target} on {entry.resource.name} "
         f"(entry #{entry.pk})"
     )
-    task = Task.objects.create(kind=TaskKind.PROVISIONING, request=req, title=title[:300], comment="")
+    task = Task.objects.create(kind=TaskKind.PROVISIONING, request=req, title=title[:300])
     owners = list(entry.resource.owners.filter(status="ACTIVE"))
     if owners:
         task.assignees.add(*owners)
@@ -151,18 +173,7 @@ def entry_resolve_done(
         "manual": True,
     }
     locked.save(update_fields=["status", "finished_at", "updated_at", "result"])
-    if locked.result["native_identifier"]:
-        key = (
-            "entitlement_id"
-            if locked.event_type.endswith("_ENTITLEMENT") and not locked.account_id
-            else "account_id"
-        )
-        obj_id = getattr(locked, key)
-        if obj_id:
-            NativeIdentifier.objects.update_or_create(
-                **{key: obj_id},
-                defaults={"value": locked.result["native_identifier"], "resource_id": locked.resource_id},
-            )
+    native_identifier_remember(locked, locked.result["native_identifier"])
     _close(task, status=TaskStatus.APPROVED, actor=actor, comment=comment.strip())
     audit_record(
         actor=actor,

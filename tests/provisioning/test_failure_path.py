@@ -127,6 +127,14 @@ def test_a_new_account_the_application_never_got_is_removed_on_rollback(world, g
     grant.refresh_from_db()
     assert grant.status == R.FAILED and "removed (never provisioned)" in grant.failure_reason
     assert not Account.objects.filter(owner__username="carol").exists()
+    # the grant that waited for the account is canceled, never handed out
+    statuses = set(
+        ProvisioningEntry.objects.filter(correlation_id=f"request-{grant.pk}").values_list(
+            "status", flat=True
+        )
+    )
+    assert statuses == {EntryStatus.FAILED, EntryStatus.CANCELED}
+    assert erp_api.post("/api/v1/adapter/pull/", {}, format="json").json()["entries"] == []
 
 
 def test_the_resolver_provisions_by_hand_and_the_request_goes_on(world, grant, erp_api):
