@@ -27,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_id, generate_client_secret
 from oauth2_provider.models import Application
@@ -130,7 +130,7 @@ def _open_before(**match: Any) -> Exists:
     )
 
 
-def pullable_entries(*, client: AdapterClient, now: datetime) -> Any:
+def pullable_entries(*, client: AdapterClient, now: datetime) -> QuerySet[ProvisioningEntry]:
     """The entries ``client`` may be handed now, oldest first (a queryset; nothing locked).
 
     Per-object order: an entry waits while an earlier entry of the same resource is open
