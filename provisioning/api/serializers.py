@@ -143,3 +143,29 @@ class AdapterMeSerializer(serializers.Serializer):
     name = serializers.CharField()
     resources = serializers.ListField(child=serializers.CharField())
     key_id = serializers.CharField()
+
+
+class EntrySerializer(EntryStateSerializer):
+    """An entry as administrators read it (``/api/v1/provisioning-entries/``)."""
+
+    resource = serializers.CharField(source="resource.code")
+    mode = serializers.CharField()
+    account = serializers.IntegerField(source="account_id", allow_null=True)
+    entitlement = serializers.IntegerField(source="entitlement_id", allow_null=True)
+    correlation_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    lease_owner = serializers.CharField(source="lease_owner.name", allow_null=True, default=None)
+
+
+class ResolveInputSerializer(StrictSerializer):
+    outcome = serializers.ChoiceField(
+        choices=[("DONE", "Done by hand"), ("FAILED", "Could not be done")],
+        help_text="DONE: you made the change by hand; FAILED: it cannot be made (the request is rolled back).",
+    )
+    native_identifier = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    attributes = serializers.DictField(required=False)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, help_text="Required when FAILED."
+    )
