@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "oauth2_provider",
     "blazon",
     "directory",
     "vault",
@@ -268,6 +269,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "OAUTH2_FLOWS": ["clientCredentials"],
+    "OAUTH2_TOKEN_URL": "/o/token/",
     # Choice sets that share a field name ("status", "management", "source") get stable names.
     "ENUM_NAME_OVERRIDES": {
         "UserStatusEnum": "directory.models.UserStatus",
@@ -276,8 +279,22 @@ SPECTACULAR_SETTINGS = {
         "ManagementEnum": "directory.models.Management",
         "RoleMembershipManagementEnum": "directory.models.RoleMembershipManagement",
         "SourceEnum": "directory.models.Source",
+        "ProvisioningEventEnum": "directory.models.ProvisioningEvent",
+        "EntryStatusEnum": "provisioning.models.EntryStatus",
     },
 }
+
+# OAuth2 (django-oauth-toolkit): resource adapters authenticate with client credentials at
+# /o/token/ and call /api/v1/adapter/ with the "adapter" scope (docs/adapters.md).
+OAUTH2_PROVIDER = {
+    "SCOPES": {"adapter": "Resource adapter: pull provisioning entries and report their outcome"},
+    "DEFAULT_SCOPES": ["adapter"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("BLAZON_ADAPTER_TOKEN_SECONDS", "3600")),
+}
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+# Adapter leases and retries (provisioning.services.adapter).
+BLAZON_ADAPTER_LEASE_SECONDS = int(os.environ.get("BLAZON_ADAPTER_LEASE_SECONDS", "300"))
+BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES = int(os.environ.get("BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES", "5"))
 
 LOGGING = {
     "version": 1,

@@ -1,10 +1,13 @@
 """Provisioning entries: the outbox of changes the applications must receive (seed 002,
 "Provisionamento"). The directory writes them in its transaction; resource adapters pull them
-(the pull API and connectors come with the provisioning issue)."""
+through the adapter API (``provisioning.api``) with OAuth2 client credentials, lease them,
+and report the outcome; a final failure goes to a manual provisioning task."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from directory.models import ProvisioningEvent, ProvisioningMode
 
@@ -16,6 +19,17 @@ class EntryStatus(models.TextChoices):
     FAILED = "FAILED", "Failed"
     WAITING_FAILOVER_RESOLVING = "WAITING_FAILOVER_RESOLVING", "Waiting manual resolution"
     CANCELED = "CANCELED", "Canceled"
+
+
+#: Statuses of an entry whose change has not reached a final outcome: a later entry for the
+#: same object waits for it (a grant never runs before its account exists).
+OPEN_STATUSES = (EntryStatus.PENDING, EntryStatus.PULLED, EntryStatus.WAITING_FAILOVER_RESOLVING)
+#: Events about an entitlement itself (not about one account's membership of it).
+ENTITLEMENT_EVENTS = (
+    ProvisioningEvent.CREATE_ENTITLEMENT,
+    ProvisioningEvent.UPDATE_ENTITLEMENT,
+    ProvisioningEvent.REMOVE_ENTITLEMENT,
+)
 
 
 class ProvisioningEntry(models.Model):
@@ -50,11 +64,115 @@ class ProvisioningEntry(models.Model):
     correlation_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(null=True, blank=True)
+    # --- delivery to a resource adapter (lease) ---
+    lease_owner = models.ForeignKey(
+        "provisioning.AdapterClient",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leased_entries",
+        help_text="The adapter that pulled the entry last (and reported it, once finished).",
+    )
+    lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="A PULLED entry goes back to the pool after this."
+    )
+    pulled_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="How many times an adapter pulled it.")
+    transient_failures = models.PositiveIntegerField(default=0)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="After a transient failure: not handed out again before this."
+    )
+    last_error = models.TextField(blank=True)
+    result = models.JSONField(
+        default=dict, blank=True, help_text="What the application answered: native identifier, attributes."
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # --- manual resolution after a final failure ---
+    manual_task = models.OneToOneField(
+        "requests_workflow.Task",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="provisioning_entry",
+    )
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["resource", "status", "id"])]
+        indexes = [
+            models.Index(fields=["resource", "status", "id"]),
+            # the per-object ordering check of the pull query looks for open entries by object
+            models.Index(
+                fields=["account", "id"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="prov_entry_open_account",
+            ),
+            models.Index(
+                fields=["entitlement", "id"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="prov_entry_open_entitlement",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="PULLED") | Q(lease_until__isnull=False, lease_owner__isnull=False),
+                name="prov_entry_pulled_has_lease",
+            ),
+        ]
         verbose_name_plural = "provisioning entries"
 
     def __str__(self) -> str:
         return f"{self.event_type} on {self.resource_id} ({self.status})"
+
+
+class AdapterClient(models.Model):
+    """A resource adapter allowed to pull entries: one OAuth2 application (client credentials)
+    bound to the resources it serves. It never sees nor reports another resource's entries.
+    Secrets an entry carries (initial or rotated passwords) are encrypted to ``public_key``."""
+
+    name = models.CharField(max_length=200, unique=True)
+    application = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="adapter_client"
+    )
+    resources = models.ManyToManyField("directory.Resource", related_name="adapter_clients")
+    active = models.BooleanField(default=True)
+    public_key = models.TextField(
+        help_text="PEM RSA public key (2048 bits or more) the adapter decrypts secrets with."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NativeIdentifier(models.Model):
+    """The application's own identifier of an account or entitlement (a DN, a numeric id),
+    as an adapter reported it; handed back with every later entry about the object."""
+
+    resource = models.ForeignKey("directory.Resource", on_delete=models.CASCADE, related_name="+")
+    account = models.OneToOneField(
+        "directory.Account", null=True, blank=True, on_delete=models.CASCADE, related_name="native_identifier"
+    )
+    entitlement = models.OneToOneField(
+        "directory.Entitlement",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="native_identifier",
+    )
+    value = models.CharField(max_length=1000)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(account__isnull=False, entitlement__isnull=True)
+                | Q(account__isnull=True, entitlement__isnull=False),
+                name="native_identifier_one_object",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.value

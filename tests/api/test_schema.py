@@ -64,7 +64,11 @@ def test_schema_declares_bearer_auth_and_the_error_format(schema):
     assert error["properties"]["error"]["$ref"] == "#/components/schemas/ErrorDetail"
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
-            assert {"bearerAuth": []} in operation["security"], (path, method)
+            # the adapter API takes OAuth2 client-credentials tokens only (docs/adapters.md)
+            expected = (
+                {"adapterOAuth2": ["adapter"]} if path.startswith("/api/v1/adapter/") else {"bearerAuth": []}
+            )
+            assert expected in operation["security"], (path, method)
             for code in ("401", "403"):
                 ref = operation["responses"][code]["content"]["application/json"]["schema"]["$ref"]
                 assert ref == "#/components/schemas/Error", (path, method, code)

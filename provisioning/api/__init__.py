@@ -1,0 +1,1 @@
+"""Adapter API v1 (``/api/v1/adapter/``): see ``views``."""

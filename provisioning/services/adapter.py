@@ -1,0 +1,440 @@
+"""What resource adapters do with entries: register a client, pull a batch under a lease,
+extend the lease, report success or failure (seed 002, "Provisionamento automático").
+
+* **Scope**: a client only ever sees entries of the resources it is bound to; any other entry
+  is "not found" for it (404), whether it exists or not.
+* **Pull**: one set-based query picks the oldest AUTOMATIC entries that are PENDING (past any
+  retry delay) or PULLED with an expired lease, and that no earlier open entry of the same
+  object precedes (per-object order: a grant never runs before its account exists). On
+  PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED``: concurrent pullers (several
+  adapter replicas) never get the same entry. They become PULLED with ``lease_until`` and
+  ``lease_owner``. An expired lease needs no sweeper: the pull query takes such entries back.
+* **Reports** are idempotent: the same outcome reported again by the same client changes
+  nothing; a report on an entry leased by another client, or finished otherwise, is a 409.
+* A transient failure puts the entry back in the pool after a back-off (the adapter's own
+  retries come first; this is its "try later"); after ``BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES``
+  it counts as final. A final failure goes to manual resolution (``services.manual``).
+
+Lock order, as in the request pipeline: the request (if the entry belongs to one), then the entry.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+from oauth2_provider.generators import generate_client_id, generate_client_secret
+from oauth2_provider.models import Application
+
+from blazon.audit.services import audit_record
+from blazon.errors import Conflict, DomainError, ValidationFailed
+from directory.models import ProvisioningMode, Resource, User
+from provisioning import crypto
+from provisioning.models import (
+    ENTITLEMENT_EVENTS,
+    OPEN_STATUSES,
+    AdapterClient,
+    EntryStatus,
+    NativeIdentifier,
+    ProvisioningEntry,
+)
+from provisioning.services.manual import (
+    entry_send_to_manual,
+    lock_request_of,
+    native_identifier_remember,
+    request_settle,
+)
+
+logger = logging.getLogger("blazon.provisioning")
+
+SOURCE = "adapter"
+MAX_BATCH = 500
+MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 10, 3600
+MAX_RETRY_AFTER_SECONDS = 24 * 3600
+#: Payload keys that reference a secret: delivered encrypted for the adapter, never in clear.
+SECRET_REF_KEYS = ("secret_id",)
+
+
+class EntryNotFound(DomainError):
+    code = "not_found"
+    status = 404
+
+
+# --- clients ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def adapter_client_register(
+    *, actor: Any, source: str, name: str, resources: list[Resource], public_key: str
+) -> tuple[AdapterClient, str, str]:
+    """Register a resource adapter: an OAuth2 confidential application (client credentials)
+    bound to ``resources``. Returns the client, its client id and its secret (shown once:
+    only its hash is stored)."""
+    name = (name or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not name:
+        errors["name"] = ["A name is required."]
+    elif AdapterClient.objects.filter(name=name).exists():
+        errors["name"] = [f"An adapter client named {name!r} already exists."]
+    if not resources:
+        errors["resources"] = ["Bind the client to at least one resource."]
+    if errors:
+        raise ValidationFailed("The adapter client is not valid.", fields=errors)
+    crypto.public_key_load(public_key)
+    client_id, raw_secret = generate_client_id(), generate_client_secret()
+    application = Application.objects.create(
+        name=f"adapter:{name}"[:255],
+        client_id=client_id,
+        client_secret=raw_secret,  # hashed by django-oauth-toolkit on save
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+    )
+    client = AdapterClient.objects.create(name=name, application=application, public_key=public_key.strip())
+    client.resources.set(resources)
+    audit_record(
+        actor=actor,
+        action="adapter_client.registered",
+        obj=client,
+        new={
+            "client_id": client_id,
+            "resources": sorted(r.code for r in resources),
+            "key_id": crypto.key_id(public_key),
+        },
+        source=source,
+    )
+    return client, client_id, raw_secret
+
+
+def adapter_client_for_application(application_id: int | None) -> AdapterClient | None:
+    """The active adapter client of an OAuth2 application (None when it is not an adapter)."""
+    if application_id is None:
+        return None
+    return AdapterClient.objects.filter(application_id=application_id, active=True).first()
+
+
+# --- pull -------------------------------------------------------------------------------------
+
+
+def _open_before(**match: Any) -> Exists:
+    """An earlier open entry of the same resource matching ``match`` (outer-ref'd fields)."""
+    return Exists(
+        ProvisioningEntry.objects.filter(
+            resource_id=OuterRef("resource_id"), pk__lt=OuterRef("pk"), status__in=OPEN_STATUSES, **match
+        )
+    )
+
+
+def pullable_entries(*, client: AdapterClient, now: datetime) -> QuerySet[ProvisioningEntry]:
+    """The entries ``client`` may be handed now, oldest first (a queryset; nothing locked).
+
+    Per-object order: an entry waits while an earlier entry of the same resource is open
+    (pending, pulled or waiting for manual resolution) for the same account; a membership
+    event also waits for an earlier create/update/remove of its entitlement, and an
+    entitlement event for any earlier entry of that entitlement."""
+    free = Q(status=EntryStatus.PENDING) & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+    expired = Q(status=EntryStatus.PULLED, lease_until__lt=now)
+    return (
+        ProvisioningEntry.objects.filter(
+            resource_id__in=client.resources.values("pk"), mode=ProvisioningMode.AUTOMATIC
+        )
+        .filter(free | expired)
+        .filter(~_open_before(account_id=OuterRef("account_id")))
+        .filter(~_open_before(entitlement_id=OuterRef("entitlement_id"), event_type__in=ENTITLEMENT_EVENTS))
+        .exclude(
+            Q(event_type__in=ENTITLEMENT_EVENTS) & _open_before(entitlement_id=OuterRef("entitlement_id"))
+        )
+        .order_by("pk")
+    )
+
+
+@dataclass
+class Batch:
+    entries: list[ProvisioningEntry]
+    lease_until: datetime
+    users: dict[int, User]
+    secrets: dict[int, dict[str, Any]]
+
+
+def _lease_seconds(value: int | None) -> int:
+    seconds = settings.BLAZON_ADAPTER_LEASE_SECONDS if value is None else value
+    if not isinstance(seconds, int) or not MIN_LEASE_SECONDS <= seconds <= MAX_LEASE_SECONDS:
+        raise ValidationFailed(
+            f"lease_seconds must be a whole number from {MIN_LEASE_SECONDS} to {MAX_LEASE_SECONDS}.",
+            fields={"lease_seconds": [f"From {MIN_LEASE_SECONDS} to {MAX_LEASE_SECONDS}."]},
+        )
+    return seconds
+
+
+@transaction.atomic
+def entries_pull(*, client: AdapterClient, limit: int = 50, lease_seconds: int | None = None) -> Batch:
+    """Lease up to ``limit`` entries to ``client`` (PENDING → PULLED, ``lease_until``,
+    ``lease_owner``). Safe with any number of concurrent pullers."""
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_BATCH:
+        raise ValidationFailed(
+            f"limit must be a whole number from 1 to {MAX_BATCH}.",
+            fields={"limit": [f"From 1 to {MAX_BATCH}."]},
+        )
+    seconds = _lease_seconds(lease_seconds)
+    now = timezone.now()
+    until = now + timedelta(seconds=seconds)
+    ids = list(
+        pullable_entries(client=client, now=now)
+        .select_for_update(skip_locked=True)
+        .values_list("pk", flat=True)[:limit]
+    )
+    if ids:
+        ProvisioningEntry.objects.filter(pk__in=ids).update(
+            status=EntryStatus.PULLED,
+            lease_owner=client,
+            lease_until=until,
+            pulled_at=now,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+        audit_record(
+            actor=None,
+            action="provisioning.entries_pulled",
+            obj=client,
+            new={"adapter": client.name, "entries": ids, "lease_until": until},
+            source=SOURCE,
+        )
+    entries = list(
+        ProvisioningEntry.objects.filter(pk__in=ids)
+        .select_related("resource", "account__native_identifier", "entitlement__native_identifier")
+        .order_by("pk")
+    )
+    user_ids = {e.user_id_ref for e in entries if e.user_id_ref} | {
+        e.account.owner_id for e in entries if e.account is not None and e.account.owner_id
+    }
+    users = {u.pk: u for u in User.objects.filter(pk__in=user_ids)} if user_ids else {}
+    secrets = {e.pk: _seal_secret(e, client) for e in entries if _secret_ref(e)}
+    return Batch(entries=entries, lease_until=until, users=users, secrets=secrets)
+
+
+def _secret_ref(entry: ProvisioningEntry) -> str | None:
+    payload = entry.payload or {}
+    return next((str(payload[k]) for k in SECRET_REF_KEYS if payload.get(k)), None)
+
+
+def _seal_secret(entry: ProvisioningEntry, client: AdapterClient) -> dict[str, Any]:
+    """The entry's secret sealed to the client's key, or why it cannot be delivered."""
+    from vault import crypto as vault_crypto
+    from vault.models import Secret
+    from vault.services import secret_reveal
+
+    secret = Secret.objects.filter(pk=_secret_ref(entry)).first()
+    if secret is None:
+        return {"error": "The secret this entry refers to is no longer in the vault."}
+    try:
+        value = secret_reveal(actor=None, source=SOURCE, secret=secret)
+    except vault_crypto.VaultError:
+        # logged by the vault (without the value); the adapter reports the entry as failed
+        return {"error": "The vault could not decrypt the secret this entry refers to."}
+    return crypto.seal_for_adapter(value, public_key_pem=client.public_key, entry_id=entry.pk)
+
+
+# --- lease and reports ------------------------------------------------------------------------
+
+
+def _lock_entry(client: AdapterClient, entry_id: int) -> ProvisioningEntry:
+    entry = (
+        ProvisioningEntry.objects.select_for_update(of=("self",))
+        .select_related("resource")
+        .filter(pk=entry_id, resource_id__in=client.resources.values("pk"))
+        .first()
+    )
+    if entry is None:
+        raise EntryNotFound(f"No provisioning entry #{entry_id} for adapter {client.name}.")
+    return entry
+
+
+def _lock(client: AdapterClient, entry_id: int) -> tuple[Any, ProvisioningEntry]:
+    cid = (
+        ProvisioningEntry.objects.filter(pk=entry_id, resource_id__in=client.resources.values("pk"))
+        .values_list("correlation_id", flat=True)
+        .first()
+    )
+    req = lock_request_of(cid) if cid else None
+    return req, _lock_entry(client, entry_id)
+
+
+def _check_leased_to(entry: ProvisioningEntry, client: AdapterClient) -> None:
+    if entry.status != EntryStatus.PULLED:
+        raise Conflict(
+            f"Provisioning entry #{entry.pk} is {entry.status}: it is not leased to you, nothing to report.",
+            code="entry_not_leased",
+        )
+    if entry.lease_owner_id != client.pk:
+        raise Conflict(
+            f"Provisioning entry #{entry.pk} is leased to another adapter (your lease expired and it was "
+            "pulled again): drop it.",
+            code="leased_by_other",
+        )
+
+
+@transaction.atomic
+def entry_lease_extend(
+    *, client: AdapterClient, entry_id: int, lease_seconds: int | None = None
+) -> ProvisioningEntry:
+    """Acknowledge a pulled entry and extend its lease (from now). Still possible after the
+    lease expired, as long as no other adapter pulled the entry since."""
+    seconds = _lease_seconds(lease_seconds)
+    entry = _lock_entry(client, entry_id)
+    _check_leased_to(entry, client)
+    now = timezone.now()
+    entry.lease_until, entry.updated_at = now + timedelta(seconds=seconds), now
+    entry.save(update_fields=["lease_until", "updated_at"])
+    return entry
+
+
+def _clean_attributes(attributes: Any) -> dict[str, Any]:
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, dict) or not all(isinstance(k, str) and k for k in attributes):
+        raise ValidationFailed(
+            "attributes must be an object of names and values.",
+            fields={"attributes": ["Expected an object."]},
+        )
+    return attributes
+
+
+@transaction.atomic
+def entry_report_success(
+    *,
+    client: AdapterClient,
+    entry_id: int,
+    native_identifier: str = "",
+    attributes: dict[str, Any] | None = None,
+    detail: str = "",
+) -> ProvisioningEntry:
+    """The application made the change: the entry SUCCEEDED, with what the application answered
+    (its identifier of the account or entitlement, attributes). When every entry of a request
+    has succeeded the request finishes."""
+    attributes = _clean_attributes(attributes)
+    native_identifier = (native_identifier or "").strip()
+    if len(native_identifier) > NativeIdentifier._meta.get_field("value").max_length:
+        raise ValidationFailed(
+            "native_identifier is too long (1000 characters at most).",
+            fields={"native_identifier": ["1000 characters at most."]},
+        )
+    req, entry = _lock(client, entry_id)
+    if entry.status == EntryStatus.SUCCEEDED and entry.lease_owner_id == client.pk:
+        return entry  # reported twice: the first report decided
+    _check_leased_to(entry, client)
+    now = timezone.now()
+    entry.status = EntryStatus.SUCCEEDED
+    entry.result = {"native_identifier": native_identifier, "attributes": attributes, "detail": detail}
+    entry.lease_until, entry.finished_at, entry.updated_at = None, now, now
+    entry.save(update_fields=["status", "result", "lease_until", "finished_at", "updated_at"])
+    native_identifier_remember(entry, native_identifier)
+    audit_record(
+        actor=None,
+        action="provisioning.entry_succeeded",
+        obj=entry,
+        old={"status": EntryStatus.PULLED},
+        new={"status": entry.status, "adapter": client.name, **entry.result},
+        source=SOURCE,
+        subject_user_id=entry.user_id_ref,
+    )
+    request_settle(req)
+    return entry
+
+
+def _retry_delay(failures: int, retry_after: int | None) -> int:
+    if retry_after is not None:
+        return retry_after
+    return min(30 * 2 ** max(failures - 1, 0), 3600)
+
+
+@transaction.atomic
+def entry_report_failure(
+    *,
+    client: AdapterClient,
+    entry_id: int,
+    reason: str,
+    final: bool = False,
+    retry_after_seconds: int | None = None,
+) -> ProvisioningEntry:
+    """The adapter could not make the change. Transient: back to the pool after a delay (final
+    once the entry failed transiently too often). Final: WAITING_FAILOVER_RESOLVING and a
+    manual provisioning task for the resource owners."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("A failure needs a reason.", fields={"reason": ["Required."]})
+    if retry_after_seconds is not None and not (
+        isinstance(retry_after_seconds, int) and 0 <= retry_after_seconds <= MAX_RETRY_AFTER_SECONDS
+    ):
+        raise ValidationFailed(
+            f"retry_after_seconds must be from 0 to {MAX_RETRY_AFTER_SECONDS}.",
+            fields={"retry_after_seconds": [f"From 0 to {MAX_RETRY_AFTER_SECONDS}."]},
+        )
+    req, entry = _lock(client, entry_id)
+    if entry.lease_owner_id == client.pk and entry.last_error == reason:
+        # reported twice: the first report decided
+        if final and entry.status in (EntryStatus.WAITING_FAILOVER_RESOLVING, EntryStatus.FAILED):
+            return entry
+        if not final and entry.status == EntryStatus.PENDING:
+            return entry
+    _check_leased_to(entry, client)
+    now = timezone.now()
+    entry.transient_failures += 0 if final else 1
+    too_many = entry.transient_failures >= settings.BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES
+    entry.last_error = reason
+    entry.lease_until, entry.updated_at = None, now
+    if final or too_many:
+        entry.status = EntryStatus.WAITING_FAILOVER_RESOLVING
+        fields = ["status", "last_error", "lease_until", "updated_at", "transient_failures"]
+        entry.save(update_fields=fields)
+        audit_record(
+            actor=None,
+            action="provisioning.entry_failed",
+            obj=entry,
+            old={"status": EntryStatus.PULLED},
+            new={
+                "status": entry.status,
+                "adapter": client.name,
+                "reason": reason,
+                "final": True,
+                "transient_failures": entry.transient_failures,
+            },
+            source=SOURCE,
+            subject_user_id=entry.user_id_ref,
+        )
+        entry_send_to_manual(
+            entry=entry, req=req, why=reason if final else f"{reason} (gave up after retries)"
+        )
+        return entry
+    entry.status = EntryStatus.PENDING
+    entry.not_before = now + timedelta(seconds=_retry_delay(entry.transient_failures, retry_after_seconds))
+    entry.save(
+        update_fields=[
+            "status",
+            "last_error",
+            "lease_until",
+            "updated_at",
+            "transient_failures",
+            "not_before",
+        ]
+    )
+    audit_record(
+        actor=None,
+        action="provisioning.entry_retry",
+        obj=entry,
+        old={"status": EntryStatus.PULLED},
+        new={
+            "status": entry.status,
+            "adapter": client.name,
+            "reason": reason,
+            "transient_failures": entry.transient_failures,
+            "not_before": entry.not_before,
+        },
+        source=SOURCE,
+        subject_user_id=entry.user_id_ref,
+    )
+    return entry

@@ -1,0 +1,222 @@
+"""Manual resolution of a failed entry, and telling the request pipeline how its entries ended.
+
+Seed 002: when the adapter cannot make a change it reports it, the entry becomes
+WAITING_FAILOVER_RESOLVING and goes to manual provisioning: a PROVISIONING task for the
+resource owners (unassigned, for a console administrator, when the resource has none). The
+resolver either did the change by hand (``entry_resolve_done``, with the values the application
+gave) or could not (``entry_resolve_failed``): that is the entry's final failure, and the
+request it belongs to is rolled back by the pipeline (``request_provisioning_result``), so the
+directory never claims an access the application does not have. While an entry waits for a
+person, its request keeps waiting too.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from blazon.audit.services import audit_record
+from blazon.errors import Conflict, NotAllowed, ValidationFailed
+from blazon.permissions import can
+from directory.models import ProvisioningEvent
+from provisioning.models import ENTITLEMENT_EVENTS, EntryStatus, NativeIdentifier, ProvisioningEntry
+from provisioning.services import entries_for_correlation
+from requests_workflow.models import Request, RequestStatus, Task, TaskKind, TaskStatus
+from requests_workflow.services.common import request_event
+from requests_workflow.services.pipeline import request_correlation_id, request_provisioning_result
+
+#: ``request_correlation_id`` of the pipeline ("request-42"); its rollback entries
+#: ("request-42-rollback") belong to no waiting request.
+_REQUEST_CID = re.compile(r"^request-(\d+)$")
+MEMBERSHIP_EVENTS = (ProvisioningEvent.GRANT_ENTITLEMENT, ProvisioningEvent.REVOKE_ENTITLEMENT)
+#: Entry statuses that no longer hold a request back.
+_DONE = {EntryStatus.SUCCEEDED, EntryStatus.CANCELED}
+
+
+def lock_request_of(correlation_id: str) -> Request | None:
+    """The request an entry was written for, locked (the pipeline's lock order: request first)."""
+    match = _REQUEST_CID.match(correlation_id or "")
+    if match is None:
+        return None
+    return Request.objects.select_for_update(of=("self",)).filter(pk=int(match.group(1))).first()
+
+
+def request_settle(req: Request | None) -> None:
+    """Tell the pipeline about a request whose entries changed (``req`` locked): a failed entry
+    fails it (the pipeline rolls the directory back); all succeeded (or canceled) finishes it.
+    Otherwise it keeps waiting."""
+    if req is None or req.status != RequestStatus.WAITING_PROVISIONING:
+        return
+    rows = list(
+        entries_for_correlation(request_correlation_id(req)).values_list(
+            "pk", "event_type", "status", "last_error"
+        )
+    )
+    failed = [r for r in rows if r[2] == EntryStatus.FAILED]
+    if failed:
+        pk, event, _, reason = failed[0]
+        request_provisioning_result(request=req, ok=False, detail=f"entry #{pk} ({event}): {reason}")
+    elif rows and all(r[2] in _DONE for r in rows):
+        n = len(rows)
+        request_provisioning_result(
+            request=req, ok=True, detail=f"{n} entr{'y' if n == 1 else 'ies'} provisioned"
+        )
+
+
+def native_identifier_remember(entry: ProvisioningEntry, value: str) -> None:
+    """Remember the application's identifier of the object ``entry`` created or changed: the
+    entitlement for an entitlement event, the account for an account event (a membership
+    event names neither)."""
+    if not value:
+        return
+    if entry.event_type in ENTITLEMENT_EVENTS:
+        if entry.entitlement_id:
+            NativeIdentifier.objects.update_or_create(
+                entitlement_id=entry.entitlement_id,
+                defaults={"value": value, "resource_id": entry.resource_id},
+            )
+    elif entry.account_id and entry.event_type not in MEMBERSHIP_EVENTS:
+        NativeIdentifier.objects.update_or_create(
+            account_id=entry.account_id, defaults={"value": value, "resource_id": entry.resource_id}
+        )
+
+
+def entry_send_to_manual(*, entry: ProvisioningEntry, req: Request | None, why: str) -> Task:
+    """A PROVISIONING task for the resource owners to make ``entry``'s change by hand (entry
+    locked, already WAITING_FAILOVER_RESOLVING)."""
+    target = entry.account or entry.entitlement or entry.payload.get("identifier") or f"entry #{entry.pk}"
+    title = (
+        f"Provision by hand: {entry.get_event_type_display().lower()} {target} on {entry.resource.name} "
+        f"(entry #{entry.pk})"
+    )
+    task = Task.objects.create(kind=TaskKind.PROVISIONING, request=req, title=title[:300])
+    owners = list(entry.resource.owners.filter(status="ACTIVE"))
+    if owners:
+        task.assignees.add(*owners)
+    entry.manual_task = task
+    entry.save(update_fields=["manual_task"])
+    who = ", ".join(sorted(u.username for u in owners)) or "no owner: a console administrator"
+    audit_record(
+        actor=None,
+        action="provisioning.manual_task_opened",
+        obj=task,
+        new={"entry": entry.pk, "resource": entry.resource.code, "reason": why, "assignees": who},
+        source="automatic",
+        subject_user_id=entry.user_id_ref,
+    )
+    if req is not None:
+        request_event(
+            req,
+            stage=5,
+            message=f"Provisioning entry #{entry.pk} ({entry.event_type}) failed: {why}. "
+            f"Task #{task.pk} asks {who} to do it by hand.",
+        )
+    return task
+
+
+def _lock_for_resolution(
+    entry: ProvisioningEntry, actor: Any
+) -> tuple[Request | None, ProvisioningEntry, Task]:
+    cid = ProvisioningEntry.objects.filter(pk=entry.pk).values_list("correlation_id", flat=True).first()
+    req = lock_request_of(cid or "")
+    locked = (
+        ProvisioningEntry.objects.select_for_update(of=("self",))
+        .select_related("resource", "manual_task")
+        .get(pk=entry.pk)
+    )
+    if locked.status != EntryStatus.WAITING_FAILOVER_RESOLVING or locked.manual_task is None:
+        raise Conflict(
+            f"Provisioning entry #{locked.pk} is {locked.status}: it is not waiting for manual resolution.",
+            code="entry_not_waiting",
+        )
+    task = Task.objects.select_for_update().get(pk=locked.manual_task_id)
+    may = task.assignees.filter(pk=getattr(actor, "pk", None)).exists() or can(actor, "manage_config")
+    if actor is None or not may:
+        raise NotAllowed(
+            f"{getattr(actor, 'username', 'nobody')} may not resolve task #{task.pk}: "
+            "only its assignees (the resource owners) or an administrator may."
+        )
+    return req, locked, task
+
+
+def _close(task: Task, *, status: str, actor: Any, comment: str) -> None:
+    task.status, task.decided_by, task.decided_at, task.comment = status, actor, timezone.now(), comment
+    task.save(update_fields=["status", "decided_by", "decided_at", "comment"])
+
+
+@transaction.atomic
+def entry_resolve_done(
+    *,
+    actor: Any,
+    source: str,
+    entry: ProvisioningEntry,
+    native_identifier: str = "",
+    attributes: dict[str, Any] | None = None,
+    comment: str = "",
+) -> ProvisioningEntry:
+    """The resolver made the change by hand: the entry SUCCEEDED with the values they give."""
+    if attributes is not None and not isinstance(attributes, dict):
+        raise ValidationFailed(
+            "attributes must be an object.", fields={"attributes": ["Expected an object."]}
+        )
+    req, locked, task = _lock_for_resolution(entry, actor)
+    now = timezone.now()
+    locked.status, locked.finished_at, locked.updated_at = EntryStatus.SUCCEEDED, now, now
+    locked.result = {
+        "native_identifier": (native_identifier or "").strip(),
+        "attributes": attributes or {},
+        "detail": comment.strip(),
+        "resolved_by": actor.username,
+        "manual": True,
+    }
+    locked.save(update_fields=["status", "finished_at", "updated_at", "result"])
+    native_identifier_remember(locked, locked.result["native_identifier"])
+    _close(task, status=TaskStatus.APPROVED, actor=actor, comment=comment.strip())
+    audit_record(
+        actor=actor,
+        action="provisioning.entry_resolved",
+        obj=locked,
+        old={"status": EntryStatus.WAITING_FAILOVER_RESOLVING},
+        new={"status": locked.status, "task": task.pk, **locked.result},
+        source=source,
+        subject_user_id=locked.user_id_ref,
+    )
+    if req is not None:
+        request_event(
+            req, stage=5, actor=actor, message=f"Entry #{locked.pk} provisioned by hand by {actor.username}."
+        )
+    request_settle(req)
+    return locked
+
+
+@transaction.atomic
+def entry_resolve_failed(
+    *, actor: Any, source: str, entry: ProvisioningEntry, reason: str
+) -> ProvisioningEntry:
+    """The resolver could not make the change either: the entry FAILED for good and its request
+    (if any) is rolled back by the pipeline."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Say why the change could not be made.", fields={"reason": ["Required."]})
+    req, locked, task = _lock_for_resolution(entry, actor)
+    now = timezone.now()
+    locked.status, locked.finished_at, locked.updated_at = EntryStatus.FAILED, now, now
+    locked.last_error = (
+        f"{locked.last_error}; manual resolution failed: {reason}" if locked.last_error else reason
+    )
+    locked.save(update_fields=["status", "finished_at", "updated_at", "last_error"])
+    _close(task, status=TaskStatus.REJECTED, actor=actor, comment=reason)
+    audit_record(
+        actor=actor,
+        action="provisioning.entry_failed",
+        obj=locked,
+        old={"status": EntryStatus.WAITING_FAILOVER_RESOLVING},
+        new={"status": locked.status, "task": task.pk, "reason": reason, "final": True},
+        source=source,
+        subject_user_id=locked.user_id_ref,
+    )
+    request_settle(req)
+    return locked
