@@ -27,6 +27,7 @@ from provisioning.services import entries_for_correlation
 from requests_workflow.models import Request, RequestStatus, Task, TaskKind, TaskStatus
 from requests_workflow.services.common import request_event
 from requests_workflow.services.pipeline import request_correlation_id, request_provisioning_result
+from requests_workflow.services.sla import sla_tasks_opened
 
 #: ``request_correlation_id`` of the pipeline ("request-42"); its rollback entries
 #: ("request-42-rollback") belong to no waiting request.
@@ -96,6 +97,7 @@ def entry_send_to_manual(*, entry: ProvisioningEntry, req: Request | None, why: 
     owners = list(entry.resource.owners.filter(status="ACTIVE"))
     if owners:
         task.assignees.add(*owners)
+    sla_tasks_opened([task], req=req)  # due date and escalation, as for any task
     entry.manual_task = task
     entry.save(update_fields=["manual_task"])
     who = ", ".join(sorted(u.username for u in owners)) or "no owner: a console administrator"

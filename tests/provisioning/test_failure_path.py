@@ -170,3 +170,16 @@ def test_a_console_administrator_resolves_when_the_resource_has_no_owner(world, 
     assert not entry.manual_task.assignees.exists()
     admin = UserFactory(username="root", console_role=ConsoleRole.ADMINISTRATOR)
     assert entry_resolve_done(actor=admin, source="console", entry=entry).status == EntryStatus.SUCCEEDED
+
+
+def test_a_manual_provisioning_task_gets_its_sla(world, grant, erp_api):
+    from datetime import timedelta
+
+    from requests_workflow.models import TaskDefinition
+
+    TaskDefinition.objects.create(name="Provision by hand", task_kind=TaskKind.PROVISIONING, sla_hours=8)
+    create = pull_one(erp_api)
+    body = post(erp_api, create["id"], "failure", reason="LDAP says no", final=True)
+    task = Task.objects.get(pk=body["manual_task"])
+    assert task.definition.name == "Provision by hand"
+    assert task.due_at == task.created_at + timedelta(hours=8)  # no calendar: clock hours
