@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from requests_workflow.views import console, console_policies, console_sla, delegations, workspace
+from requests_workflow.views import (
+    console,
+    console_policies,
+    console_sla,
+    delegations,
+    provisioning_tasks,
+    workspace,
+)
 
 workspace_urlpatterns = [
     path("", workspace.my_requests, name="mine"),
@@ -18,6 +25,11 @@ workspace_urlpatterns = [
     path("tasks/", workspace.my_tasks, name="tasks"),
     path("tasks/approve/", workspace.tasks_bulk_approve, name="tasks_bulk_approve"),
     path("tasks/<int:pk>/", workspace.task_detail, name="task"),
+    path(
+        "tasks/<int:pk>/provisioning/<slug:outcome>/",
+        provisioning_tasks.provisioning_task_resolve,
+        name="provisioning_resolve",
+    ),
     path("tasks/<int:pk>/<slug:decision>/", workspace.task_decide, name="task_decide"),
     path("out-of-office/", delegations.out_of_office, name="out_of_office"),
     path("out-of-office/<int:pk>/revoke/", delegations.out_of_office_revoke, name="out_of_office_revoke"),

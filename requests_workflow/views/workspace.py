@@ -23,7 +23,7 @@ from blazon.errors import DomainError, ValidationFailed
 from blazon.permissions import can
 from directory.models import Entitlement, Resource, Role, Source, User, UserStatus
 from directory.views.common import workspace_required
-from requests_workflow.models import Request, RequestStatus, RequestType, Task
+from requests_workflow.models import Request, RequestStatus, RequestType, Task, TaskKind
 from requests_workflow.selectors import attach_delegators, open_tasks_for
 from requests_workflow.services.approvals import task_approve, task_reject
 from requests_workflow.services.common import request_event
@@ -286,7 +286,7 @@ def my_request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _task_rows(tasks: list[Task]) -> list[tuple[Task, str]]:
-    return [(t, request_object(t.request)) for t in tasks]
+    return [(t, request_object(t.request) if t.request_id else t.title) for t in tasks]
 
 
 @workspace_required
@@ -309,6 +309,10 @@ def _my_task(request: HttpRequest, pk: int) -> Task:
 @workspace_required
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     task = _my_task(request, pk)
+    if task.kind == TaskKind.PROVISIONING:
+        from requests_workflow.views.provisioning_tasks import provisioning_task_page
+
+        return provisioning_task_page(request, task)
     req = task.request
     context = {
         "task": task,
@@ -401,7 +405,7 @@ def tasks_bulk_approve(request: HttpRequest) -> HttpResponse:
     if not ids:
         messages.error(request, "Select the tasks to approve.")
         return redirect("workspace_requests:tasks")
-    tasks = list(open_tasks_for(request.user).filter(pk__in=ids).order_by("id"))
+    tasks = list(open_tasks_for(request.user).filter(pk__in=ids, kind=TaskKind.APPROVAL).order_by("id"))
     approved, refused = [], []
     for task in tasks:
         try:

@@ -12,9 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from directory.models import ProvisioningEvent, ProvisioningMode, Resource
+from directory.models import ConsoleRole, ProvisioningEvent, ProvisioningMode, Resource
 from provisioning.models import EntryStatus, ProvisioningEntry
 from provisioning.services.adapter import adapter_client_register
+from requests_workflow.models import RequestStatus
+from requests_workflow.services.requests import request_create
 from tests.api.factories import AccountFactory, EntitlementFactory, ResourceFactory, UserFactory
 
 ALL_AUTOMATIC = {e: ProvisioningMode.AUTOMATIC for e in ProvisioningEvent.values}
@@ -95,3 +97,23 @@ def erp_api(world) -> APIClient:
 @pytest.fixture
 def crm_api(world) -> APIClient:
     return api_for(token_for(*world["crm_creds"]))
+
+
+@pytest.fixture
+def grant(world, django_capture_on_commit_callbacks):
+    """A GRANT_ENTITLEMENT request for a user without an ERP account: stage 4 creates the account
+    and the membership, and writes CREATE_ACCOUNT then GRANT_ENTITLEMENT entries."""
+    admin = UserFactory(username="admin", console_role=ConsoleRole.ADMINISTRATOR)
+    carol = UserFactory(username="carol")
+    with django_capture_on_commit_callbacks(execute=True):
+        req = request_create(
+            actor=admin,
+            source="api",
+            request_type="GRANT_ENTITLEMENT",
+            beneficiary=carol,
+            entitlement=world["ent"],
+            justification="month-end close",
+        )
+    req.refresh_from_db()
+    assert req.status == RequestStatus.WAITING_PROVISIONING, req.failure_reason
+    return req

@@ -12,31 +12,10 @@ from directory.models import Account, AccountStatus, ConsoleRole, EntitlementMem
 from provisioning.models import EntryStatus, NativeIdentifier, ProvisioningEntry
 from provisioning.services.manual import entry_resolve_done, entry_resolve_failed
 from requests_workflow.models import RequestStatus, Task, TaskKind, TaskStatus
-from requests_workflow.services.requests import request_create
 from tests.api.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 R = RequestStatus
-
-
-@pytest.fixture
-def grant(world, django_capture_on_commit_callbacks):
-    """A GRANT_ENTITLEMENT request for a user without an ERP account: stage 4 creates the account
-    and the membership, and writes CREATE_ACCOUNT then GRANT_ENTITLEMENT entries."""
-    admin = UserFactory(username="admin", console_role=ConsoleRole.ADMINISTRATOR)
-    carol = UserFactory(username="carol")
-    with django_capture_on_commit_callbacks(execute=True):
-        req = request_create(
-            actor=admin,
-            source="api",
-            request_type="GRANT_ENTITLEMENT",
-            beneficiary=carol,
-            entitlement=world["ent"],
-            justification="month-end close",
-        )
-    req.refresh_from_db()
-    assert req.status == R.WAITING_PROVISIONING, req.failure_reason
-    return req
 
 
 def pull_one(api):

@@ -1,0 +1,79 @@
+"""Manual provisioning tasks in the workspace ("My tasks"): the resource owner sees the change the
+application must receive — what, on which resource, for whom, why the adapter could not do it —
+makes it by hand and says so (with the application's identifier), or says it cannot be done,
+which fails the entry and rolls its request back. The rules live in
+``provisioning.services.manual``; this module only shows and forwards."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from blazon.errors import DomainError
+from directory.models import Source
+from directory.views.common import workspace_required
+from requests_workflow.models import Task, TaskKind
+
+SRC = Source.WORKSPACE
+HIDDEN_KEYS = ("secret_id", "password", "secret")
+
+
+def _entry(task: Task):
+    from provisioning.models import ProvisioningEntry
+
+    return (
+        ProvisioningEntry.objects.select_related("resource", "account__owner", "entitlement")
+        .filter(manual_task=task)
+        .first()
+    )
+
+
+def provisioning_task_page(request: HttpRequest, task: Task) -> HttpResponse:
+    entry = _entry(task)
+    payload = {
+        k: v
+        for k, v in (entry.payload if entry else {}).items()
+        if not any(h in k.lower() for h in HIDDEN_KEYS)
+    }
+    context = {
+        "task": task,
+        "req": task.request,
+        "entry": entry,
+        "payload": sorted(payload.items()),
+        "has_secret": bool(entry and entry.payload.get("secret_id")),
+    }
+    return render(request, "workspace/requests/provisioning_task.html", context)
+
+
+@workspace_required
+@require_POST
+def provisioning_task_resolve(request: HttpRequest, pk: int, outcome: str) -> HttpResponse:
+    from provisioning.services.manual import entry_resolve_done, entry_resolve_failed
+    from requests_workflow.views.workspace import _my_task
+
+    task = _my_task(request, pk)
+    entry = _entry(task) if task.kind == TaskKind.PROVISIONING else None
+    if entry is None or outcome not in ("done", "failed"):
+        messages.error(request, "This task is not a manual provisioning task.")
+        return redirect("workspace_requests:tasks")
+    try:
+        if outcome == "done":
+            entry_resolve_done(
+                actor=request.user,
+                source=SRC,
+                entry=entry,
+                native_identifier=request.POST.get("native_identifier", "").strip(),
+                comment=request.POST.get("comment", "").strip(),
+            )
+            messages.success(request, f"Task #{task.pk}: the change is recorded as made.")
+        else:
+            entry_resolve_failed(
+                actor=request.user, source=SRC, entry=entry, reason=request.POST.get("reason", "")
+            )
+            messages.success(request, f"Task #{task.pk}: recorded as not possible; the access is undone.")
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("workspace_requests:task", pk=task.pk)
+    return redirect("workspace_requests:tasks")
