@@ -76,6 +76,11 @@ def entries_write_many(
             "payload",
             "correlation_id",
             "created_at",
+            # COPY bypasses the model's defaults: every NOT NULL column is written here
+            "attempts",
+            "transient_failures",
+            "last_error",
+            "result",
         ),
         (
             (
@@ -89,6 +94,10 @@ def entries_write_many(
                 json.dumps(row.get("payload") or {}),
                 cid,
                 now,
+                0,
+                0,
+                "",
+                "{}",
             )
             for row in rows
         ),

@@ -3,7 +3,10 @@ application never received, the rollback of a new account)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from blazon.audit.models import AuditEvent
 from blazon.audit.services import audit_verify
@@ -17,6 +20,7 @@ from directory.models import (
 )
 from directory.services import access, lifecycle
 from provisioning.models import EntryStatus, ProvisioningEntry
+from provisioning.services.adapter import adapter_client_register
 from tests.api.factories import (
     AttributeDefinitionFactory,
     EntitlementFactory,
@@ -25,6 +29,7 @@ from tests.api.factories import (
     UserFactory,
     role_managed_account,
 )
+from tests.provisioning.conftest import keypair
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +149,17 @@ def test_remove_of_a_never_provisioned_account_deletes_it_and_cancels_its_entrie
 @pytest.mark.parametrize("status", [EntryStatus.PULLED, EntryStatus.SUCCEEDED])
 def test_remove_refuses_an_account_the_application_may_have(setup, status):
     account = setup["account"]
-    ProvisioningEntry.objects.filter(account=account).update(status=status)
+    lease = {}
+    if status == EntryStatus.PULLED:  # a pulled entry is leased to an adapter
+        adapter = adapter_client_register(
+            actor=None,
+            source="automatic",
+            name="erp adapter",
+            resources=[account.resource],
+            public_key=keypair()[1],
+        )[0]
+        lease = {"lease_owner": adapter, "lease_until": timezone.now() + timedelta(minutes=5)}
+    ProvisioningEntry.objects.filter(account=account).update(status=status, **lease)
     with pytest.raises(Conflict, match="revoke it instead"):
         access.account_remove(actor=None, source="automatic", account=account)
     assert Account.objects.filter(pk=account.pk, status=AccountStatus.ACTIVE).exists()

@@ -223,3 +223,29 @@ def test_pull_queries_do_not_grow_with_the_batch(world, erp_api):
         return len(ctx.captured_queries)
 
     assert count(1) == count(12)
+
+
+def test_entries_a_role_fan_out_writes_in_bulk_are_pulled_too(
+    world, erp_api, django_capture_on_commit_callbacks
+):
+    """Role fan-out writes entries with COPY (entries_write_many), not the ORM: they must be
+    complete rows the adapter API serves like any other."""
+    from directory.services.access import role_change_submit, role_grant
+    from tests.api.factories import RoleFactory, UserFactory
+
+    role = RoleFactory(code="payments-team")
+    with django_capture_on_commit_callbacks(execute=True):
+        role_change_submit(actor=None, source="console", role=role, action="ADD", entitlement=world["ent"])
+    bob = UserFactory(username="bob")
+    role_grant(actor=None, source="console", user=bob, role=role)
+    written = ProvisioningEntry.objects.filter(resource=world["erp"], user_id_ref=bob.pk)
+    assert set(written.values_list("event_type", flat=True)) == {"CREATE_ACCOUNT", "GRANT_ENTITLEMENT"}
+
+    response = erp_api.post("/api/v1/adapter/pull/", {}, format="json")
+    assert response.status_code == 200
+    pulled = {
+        e["event_type"]
+        for e in response.json()["entries"]
+        if e["id"] in set(written.values_list("pk", flat=True))
+    }
+    assert pulled == {"CREATE_ACCOUNT"}  # the grant waits for its account
