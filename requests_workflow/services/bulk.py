@@ -206,6 +206,7 @@ def _stage4_prepare(runs: list[_Run]) -> tuple[list[_Run], list[Request]]:
         for a in Account.objects.select_for_update(of=("self",))
         .select_related("resource")
         .filter(owner_id__in=owner_ids, resource_id__in=resource_ids, account_type=AccountType.REGULAR)
+        .order_by("pk")  # one lock order for every batch: no deadlock between two batches
     }
     taken = set(
         Account.objects.filter(
@@ -215,9 +216,9 @@ def _stage4_prepare(runs: list[_Run]) -> tuple[list[_Run], list[Request]]:
     live_ids = [a.pk for a in accounts.values() if a.status != AccountStatus.REVOKED]
     memberships: dict[tuple[int, int], EntitlementMembership] = {
         (m.account_id, m.entitlement_id): m
-        for m in EntitlementMembership.objects.select_for_update().filter(
-            account_id__in=live_ids, entitlement_id__in={run.req.entitlement_id for run in due}
-        )
+        for m in EntitlementMembership.objects.select_for_update()
+        .filter(account_id__in=live_ids, entitlement_id__in={run.req.entitlement_id for run in due})
+        .order_by("pk")
     }
     single: list[Request] = []
     new_accounts: dict[tuple[int, int], Account] = {}
