@@ -9,11 +9,13 @@ written with one statement each. The result is the same as processing the reques
 the same statuses, timeline messages, audit events (per request, in the same order, with the
 same actor and correlation id), memberships and provisioning entries.
 
-Set-based today: ``GRANT_ENTITLEMENT`` (the import's bulk type). Everything else, and every
+Set-based today: ``GRANT_ENTITLEMENT`` and ``REVOKE_ENTITLEMENT``. Everything else, and every
 request the set path cannot decide exactly like the per-request path — one that needs approval
 tasks or has SoD conflicts, a beneficiary with a revoked regular account or whose username is
-taken on the resource, an entitlement the account already holds manually, two requests for the
-same membership — goes through ``request_process``, in the same transaction.
+taken on the resource, an entitlement the account already holds manually, a membership a role
+keeps or that is not there, two requests for the same membership — goes through
+``request_process``, in the same transaction. (``GRANT_ROLE``/``REVOKE_ROLE`` fan out through
+the role's items: they stay per request for now.)
 
 Safety: the batch's requests are locked ``FOR UPDATE SKIP LOCKED`` and only those still NEW are
 taken, so a concurrent ``process_request`` for one of them, or the batch run twice, has one
@@ -40,6 +42,7 @@ from directory.models import (
     AccountType,
     EntitlementMembership,
     Management,
+    MembershipRoleGrant,
     ProvisioningEvent,
     UserStatus,
 )
@@ -55,7 +58,7 @@ from sod.services import sod_check_requests
 R = RequestStatus
 
 #: The types whose stage 4 the set path applies itself.
-SET_TYPES = frozenset({RequestType.GRANT_ENTITLEMENT})
+SET_TYPES = frozenset({RequestType.GRANT_ENTITLEMENT, RequestType.REVOKE_ENTITLEMENT})
 
 _REQUEST_FIELDS = ("status", "stage", "account", "result", "applied_at", "finished_at", "updated_at")
 
@@ -71,6 +74,7 @@ class _Run:
     account_created: bool = False
     membership: EntitlementMembership | None = None
     kept_manually: bool = False
+    revoking: bool = False  # REVOKE_ENTITLEMENT: ``membership`` goes
 
     def event(self, stage: int, message: str, frm: str = "", to: str = "") -> None:
         self.events.append(
@@ -177,7 +181,10 @@ def _stage3(reqs: list[Request]) -> tuple[list[_Run], list[Request]]:
 
 
 def _set_capable(req: Request) -> bool:
-    """A grant the set path can apply exactly as ``_grant_entitlement`` would."""
+    """A grant or revoke the set path can apply exactly as ``_grant_entitlement`` or
+    ``_revoke_entitlement`` would."""
+    if req.type == RequestType.REVOKE_ENTITLEMENT:
+        return req.account_id is not None and req.entitlement_id is not None
     return (
         req.type == RequestType.GRANT_ENTITLEMENT
         and req.account_id is None
@@ -199,6 +206,8 @@ def _stage4_prepare(runs: list[_Run]) -> tuple[list[_Run], list[Request]]:
             run.event(3, f"Access starts on {run.req.start_at:%Y-%m-%d %H:%M}; waiting.")
     if not due:
         return runs, []
+    revokes = [run for run in due if run.req.type == RequestType.REVOKE_ENTITLEMENT]
+    due = [run for run in due if run.req.type != RequestType.REVOKE_ENTITLEMENT]
     owner_ids = {run.req.beneficiary_id for run in due}
     resource_ids = {run.req.entitlement.resource_id for run in due}
     accounts: dict[tuple[int, int], Account] = {
@@ -224,8 +233,9 @@ def _stage4_prepare(runs: list[_Run]) -> tuple[list[_Run], list[Request]]:
     new_accounts: dict[tuple[int, int], Account] = {}
     seen: set[tuple[int, int]] = set()
     kept: list[_Run] = []
+    revoking = {id(run) for run in revokes}
     for run in runs:
-        if id(run) in waiting:
+        if id(run) in waiting or id(run) in revoking:
             kept.append(run)
             continue
         req = run.req
@@ -274,7 +284,43 @@ def _stage4_prepare(runs: list[_Run]) -> tuple[list[_Run], list[Request]]:
                 account=account, entitlement=ent, management=Management.MANUAL, manual=True
             )
         kept.append(run)
-    return kept, single
+    granted = {(run.account.pk, run.req.entitlement_id) for run in kept if run.account is not None}
+    gone = _revokes_prepare(revokes, granted, single)
+    return [run for run in kept if id(run) not in gone], single
+
+
+def _revokes_prepare(revokes: list[_Run], granted: set[tuple[Any, int]], single: list[Request]) -> set[int]:
+    """The memberships the revokes remove (two queries); a revoke the directory would refuse
+    (role-managed, not held) or that meets a grant of the batch goes to the per-request path.
+    Returns the runs (``id``) sent there."""
+    gone: set[int] = set()
+    if not revokes:
+        return gone
+    found = {
+        (m.account_id, m.entitlement_id): m
+        for m in EntitlementMembership.objects.select_for_update()
+        .filter(
+            account_id__in={run.req.account_id for run in revokes},
+            entitlement_id__in={run.req.entitlement_id for run in revokes},
+        )
+        .order_by("pk")
+    }
+    by_role = set(
+        MembershipRoleGrant.objects.filter(membership_id__in=[m.pk for m in found.values()]).values_list(
+            "membership_id", flat=True
+        )
+    )
+    seen: set[tuple[int, int]] = set()
+    for run in revokes:
+        key = (run.req.account_id, run.req.entitlement_id)
+        membership = found.get(key)
+        if membership is None or membership.pk in by_role or key in seen or key in granted:
+            single.append(run.req)  # the per-request path refuses or fails it
+            gone.add(id(run))
+            continue
+        seen.add(key)
+        run.account, run.membership, run.revoking = run.req.account, membership, True
+    return gone
 
 
 def _write(runs: list[_Run]) -> None:
@@ -282,10 +328,10 @@ def _write(runs: list[_Run]) -> None:
     now = timezone.now()
     applying = [run for run in runs if run.account is not None]
     Account.objects.bulk_create([run.account for run in applying if run.account_created])
-    for run in applying:  # the ids are known now
-        if not run.kept_manually:
-            run.membership.account = run.account
-    EntitlementMembership.objects.bulk_create([run.membership for run in applying if not run.kept_manually])
+    adding = [run for run in applying if not (run.kept_manually or run.revoking)]
+    for run in adding:  # the ids are known now
+        run.membership.account = run.account
+    EntitlementMembership.objects.bulk_create([run.membership for run in adding])
     kept = [run.membership.pk for run in applying if run.kept_manually]
     if kept:
         EntitlementMembership.objects.filter(pk__in=kept).update(manual=True)
@@ -302,6 +348,9 @@ def _write(runs: list[_Run]) -> None:
             entries.setdefault(cid, []).append(pk)
     for run in applying:
         _applied(run, entries.get(request_correlation_id(run.req), []), now)
+    removed = [run.membership.pk for run in applying if run.revoking]
+    if removed:
+        EntitlementMembership.objects.filter(pk__in=removed).delete()
     for run in runs:
         run.req.updated_at = now
     _update_requests([run.req for run in runs])
@@ -352,6 +401,17 @@ def _entry_rows(applying: list[_Run]) -> Iterable[dict[str, Any]]:
     for run in applying:
         cid = request_correlation_id(run.req)
         owner_id = run.account.owner_id
+        if run.revoking:
+            yield {
+                "resource": run.account.resource,
+                "event_type": ProvisioningEvent.REVOKE_ENTITLEMENT,
+                "account_id": run.account.pk,
+                "entitlement_id": run.req.entitlement_id,
+                "user_id": owner_id,
+                "payload": {"reason": "manual"},
+                "correlation_id": cid,
+            }
+            continue
         resource = run.req.entitlement.resource
         if run.account_created:
             yield {
@@ -402,7 +462,21 @@ def _applied(run: _Run, entries: list[int], now: Any) -> None:
                 correlation_id=cid,
             )
         )
-    if run.kept_manually:
+    if run.revoking:
+        run.audit.append(
+            AuditEntry(
+                action="membership.revoked",
+                object_type=EntitlementMembership._meta.label,
+                object_id=membership.pk,
+                object_repr=f"{ent} ∈ {account}",
+                old={"account": str(account), "entitlement": ent.identifier},
+                subject_user_id=account.owner_id,
+                actor=actor,
+                source=req.source,
+                correlation_id=cid,
+            )
+        )
+    elif run.kept_manually:
         run.audit.append(
             AuditEntry(
                 action="membership.kept_manually",
@@ -430,10 +504,13 @@ def _applied(run: _Run, entries: list[int], now: Any) -> None:
                 correlation_id=cid,
             )
         )
-    result = {
-        "membership_id": membership.pk,
-        "created_account_id": account.pk if run.account_created else None,
-    }
+    if run.revoking:
+        result: dict[str, Any] = {"revoked_membership_id": membership.pk}
+    else:
+        result = {
+            "membership_id": membership.pk,
+            "created_account_id": account.pk if run.account_created else None,
+        }
     req.account = account
     req.result = {**req.result, **_jsonable(result), "provisioning_entries": entries}
     req.applied_at = now

@@ -19,6 +19,7 @@ from directory.models import (
     Account,
     EntitlementMembership,
     Management,
+    MembershipRoleGrant,
     ProvisioningMode,
 )
 from provisioning.models import ProvisioningEntry
@@ -62,6 +63,7 @@ def mixed(company) -> dict[str, Any]:
         **crm.provisioning_modes,
         "CREATE_ACCOUNT": ProvisioningMode.AUTOMATIC,
         "GRANT_ENTITLEMENT": ProvisioningMode.AUTOMATIC,
+        "REVOKE_ENTITLEMENT": ProvisioningMode.MANUAL,
     }
     crm.save()
     leads = EntitlementFactory(resource=crm, identifier="leads", name="Leads")
@@ -69,7 +71,10 @@ def mixed(company) -> dict[str, Any]:
     secret = EntitlementFactory(resource=c["app"], identifier="secret", name="Secret")
     policy = ApprovalPolicyFactory(name="Secret needs the manager", entitlement=secret)
     ApprovalLevelFactory(policy=policy, position=1, approver_kind="MANAGER")
-    users = {n: UserFactory(username=n, manager=c["boss"]) for n in ("u1", "u2", "u3", "u4", "u5", "u6")}
+    users = {
+        n: UserFactory(username=n, manager=c["boss"])
+        for n in ("u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8")
+    }
     # u2 has an account on erp already; u3 holds payments through a role; u6's username is
     # taken on erp by someone else's account; u5 holds reports manually (revoked below)
     Account.objects.create(resource=c["app"], owner=users["u2"], identifier="u2")
@@ -80,6 +85,11 @@ def mixed(company) -> dict[str, Any]:
     a5 = Account.objects.create(resource=c["app"], owner=users["u5"], identifier="u5")
     EntitlementMembership.objects.create(account=a5, entitlement=reports)
     Account.objects.create(resource=c["app"], owner=c["eve"], identifier="u6", account_type="REGULAR")
+    a7 = Account.objects.create(resource=c["app"], owner=users["u7"], identifier="u7")
+    m7 = EntitlementMembership.objects.create(account=a7, entitlement=reports, manual=False)
+    MembershipRoleGrant.objects.create(membership=m7, role=c["role"])
+    a8 = Account.objects.create(resource=crm, owner=users["u8"], identifier="u8")
+    EntitlementMembership.objects.create(account=a8, entitlement=leads)
     later = timezone.now() + timedelta(days=3)
     reqs = [
         new_request(c, users["u1"], c["ent"]),  # new account, FINISHED
@@ -91,6 +101,8 @@ def mixed(company) -> dict[str, Any]:
         new_request(c, users["u6"], reports),  # identifier taken: FAILED
         new_request(c, users["u5"], reports, type="REVOKE_ENTITLEMENT", account=a5),
         new_request(c, users["u1"], reports),  # same new account as the first
+        new_request(c, users["u7"], reports, type="REVOKE_ENTITLEMENT", account=a7),  # role-managed
+        new_request(c, users["u8"], leads, type="REVOKE_ENTITLEMENT", account=a8),  # provisions
     ]
     return {**c, "reqs": reqs}
 
@@ -222,7 +234,7 @@ def test_batch_ends_exactly_as_one_by_one(mixed):
 
     def batch() -> None:
         counts = requests_process_many([r.pk for r in reqs])
-        assert counts["set"] >= 5 and counts["skipped"] == 0
+        assert counts == {"set": 8, "single": 3, "skipped": 0}
 
     expected = _run_and_snapshot(reqs, one_by_one)
     got = _run_and_snapshot(reqs, batch)
@@ -237,6 +249,8 @@ def test_batch_ends_exactly_as_one_by_one(mixed):
         R.FAILED,
         R.FINISHED,
         R.FINISHED,
+        R.FAILED,
+        R.WAITING_PROVISIONING,
     ]
     for i, (want, have) in enumerate(zip(expected["requests"], got["requests"], strict=True)):
         assert have == want, f"request r{i}"
@@ -244,6 +258,9 @@ def test_batch_ends_exactly_as_one_by_one(mixed):
     # what the cases were about
     assert ("u3@erp", "payments", Management.ROLE, True) in got["memberships"]
     assert len(got["requests"][4]["result"]["provisioning_entries"]) == 2
+    assert "role" in got["requests"][9]["failure_reason"]
+    assert got["requests"][10]["result"]["provisioning_entries"][0][0] == "REVOKE_ENTITLEMENT"
+    assert ("u5@erp", "reports", Management.MANUAL, True) not in got["memberships"]
 
 
 def test_twice_or_concurrently_one_effect(mixed, django_capture_on_commit_callbacks):
@@ -312,12 +329,20 @@ def test_statement_count_does_not_grow_with_the_batch(company, django_assert_max
     crm.save()
     ents = [c["ent"], EntitlementFactory(resource=crm, identifier="leads")]
 
-    def batch(n: int, prefix: str) -> list[int]:
-        users = [UserFactory(username=f"{prefix}{i}") for i in range(n)]
-        return [new_request(c, u, ents[i % 2]).pk for i, u in enumerate(users)]
+    held = EntitlementFactory(resource=crm, identifier="held")
 
-    small, large = batch(10, "s"), batch(200, "l")
-    with django_assert_max_num_queries(20) as small_q:
+    def batch(n: int, prefix: str) -> list[int]:
+        """n grants (half with a new account, half provisioning) and n revokes."""
+        users = [UserFactory(username=f"{prefix}{i}") for i in range(n)]
+        ids = [new_request(c, u, ents[i % 2]).pk for i, u in enumerate(users)]
+        for u in users:
+            account = Account.objects.create(resource=crm, owner=u, identifier=f"x{u.username}")
+            EntitlementMembership.objects.create(account=account, entitlement=held)
+            ids.append(new_request(c, u, held, type="REVOKE_ENTITLEMENT", account=account).pk)
+        return ids
+
+    small, large = batch(5, "s"), batch(100, "l")
+    with django_assert_max_num_queries(30) as small_q:
         requests_process_many(small)
     with django_assert_max_num_queries(len(small_q.captured_queries)):
         requests_process_many(large)
