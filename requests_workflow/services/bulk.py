@@ -25,6 +25,7 @@ effect; the batch is one transaction.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ from django.utils import timezone
 
 from blazon.audit.services import AuditEntry, audit_record_many
 from blazon.db import copy_rows
+from blazon.tasks import TRANSIENT_ERRORS
 from directory.models import (
     Account,
     AccountStatus,
@@ -56,6 +58,7 @@ from requests_workflow.types import SPECS
 from sod.services import sod_check_requests
 
 R = RequestStatus
+logger = logging.getLogger(__name__)
 
 #: The types whose stage 4 the set path applies itself.
 SET_TYPES = frozenset({RequestType.GRANT_ENTITLEMENT, RequestType.REVOKE_ENTITLEMENT})
@@ -138,9 +141,22 @@ def requests_process_many(request_ids: Iterable[int]) -> dict[str, int]:
                 single += [run.req for run in runs]
                 runs = []
         for req in sorted(single, key=lambda r: r.pk):
-            request_process(request_id=req.pk)
+            _process_one(req.pk)
         _signal_final(run.req for run in runs)
     return {"set": len(runs), "single": len(single), "skipped": len(ids) - len(reqs)}
+
+
+def _process_one(request_id: int) -> None:
+    """``request_process`` for one request of the batch. An error it raises undoes that
+    request's processing only (its savepoint) and is logged: the request stays NEW, as it would
+    after its own task failed, and the rest of the batch goes on. A transient database error
+    fails the batch, so that the task is retried."""
+    try:
+        request_process(request_id=request_id)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception:
+        logger.exception("request #%s could not be processed in its import batch", request_id)
 
 
 def _stage3(reqs: list[Request]) -> tuple[list[_Run], list[Request]]:

@@ -358,3 +358,24 @@ def test_import_runs_its_batch_set_based(company, django_capture_on_commit_callb
     with django_capture_on_commit_callbacks(execute=True):
         transaction.on_commit(lambda: process_requests_batch.delay([r.pk for r in reqs]))
     assert {r.status for r in Request.objects.filter(pk__in=[r.pk for r in reqs])} == {R.FINISHED}
+
+
+def test_an_error_in_one_request_leaves_the_rest_of_the_batch(mixed, monkeypatch):
+    """A request the per-request path crashes on stays NEW (as after its own failed task);
+    the batch goes on."""
+    from requests_workflow.services import bulk
+
+    reqs = mixed["reqs"]
+    real = bulk.request_process
+
+    def crashing(*, request_id: int):
+        if request_id == reqs[2].pk:
+            raise ValueError("boom")
+        return real(request_id=request_id)
+
+    monkeypatch.setattr(bulk, "request_process", crashing)
+    requests_process_many([r.pk for r in reqs])
+    statuses = dict(Request.objects.filter(pk__in=[r.pk for r in reqs]).values_list("pk", "status"))
+    assert statuses[reqs[2].pk] == R.NEW
+    assert not RequestEvent.objects.filter(request_id=reqs[2].pk, stage=3).exists()
+    assert statuses[reqs[0].pk] == R.FINISHED and statuses[reqs[6].pk] == R.FAILED
