@@ -71,7 +71,7 @@ class _Run:
     """What the set path writes for one request, in the order the per-request path would."""
 
     req: Request
-    events: list[RequestEvent] = field(default_factory=list)
+    events: list[tuple[int, str, str, str]] = field(default_factory=list)  # stage, from, to, message
     audit: list[AuditEntry] = field(default_factory=list)
     account: Account | None = None
     account_created: bool = False
@@ -80,9 +80,7 @@ class _Run:
     revoking: bool = False  # REVOKE_ENTITLEMENT: ``membership`` goes
 
     def event(self, stage: int, message: str, frm: str = "", to: str = "") -> None:
-        self.events.append(
-            RequestEvent(request=self.req, stage=stage, from_status=frm, to_status=to, message=message)
-        )
+        self.events.append((stage, frm, to, message))
 
     def move(self, to: str, *, stage: int, message: str, now: Any) -> None:
         """``request_move`` in memory (actor: the system)."""
@@ -370,7 +368,7 @@ def _write(runs: list[_Run]) -> None:
     for run in runs:
         run.req.updated_at = now
     _update_requests([run.req for run in runs])
-    _insert_events([e for run in runs for e in run.events], now)
+    _insert_events(((run.req.pk, *e) for run in runs for e in run.events), now)
     audit_record_many((a for run in runs for a in run.audit), actor=None, source="")
 
 
@@ -403,12 +401,12 @@ def _update_requests(reqs: list[Request]) -> None:
         )
 
 
-def _insert_events(events: list[RequestEvent], now: Any) -> None:
+def _insert_events(events: Iterable[tuple[int, int, str, str, str]], now: Any) -> None:
     """The batch's timeline lines, in order, streamed (no ids needed)."""
     copy_rows(
         RequestEvent._meta.db_table,
         ("request_id", "stage", "from_status", "to_status", "actor_id", "message", "at"),
-        ((e.request_id, e.stage, e.from_status, e.to_status, None, e.message, now) for e in events),
+        ((request_id, stage, frm, to, None, message, now) for request_id, stage, frm, to, message in events),
     )
 
 
