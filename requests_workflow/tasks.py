@@ -15,6 +15,14 @@ def process_request(request_id: int) -> str:
 
 
 @blazon_task()
+def process_requests_batch(request_ids: list[int]) -> dict[str, int]:
+    """Advance a batch of new requests (an import's batch) set-based through stages 3-5."""
+    from requests_workflow.services.bulk import requests_process_many
+
+    return requests_process_many(request_ids)
+
+
+@blazon_task()
 def start_due_requests() -> int:
     """Apply approved requests whose access period has started (periodic sweep)."""
     from requests_workflow.services.timebound import requests_start_due

@@ -6,6 +6,7 @@ empty list and the pipeline records that no SoD policy matched. It never invents
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,3 +25,9 @@ def sod_check_request(request: Any) -> list[Conflict]:
     """Conflicts the access asked for in ``request`` would create for its beneficiary (none until
     SoD rules exist)."""
     return []
+
+
+def sod_check_requests(requests: Iterable[Any]) -> dict[int, list[Conflict]]:
+    """``sod_check_request`` for a batch (the set-based pipeline): request pk → its conflicts.
+    Rules, when they exist, are to be loaded once here for the whole batch."""
+    return {req.pk: sod_check_request(req) for req in requests}

@@ -54,8 +54,18 @@ def redact(values: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if values is None else _jsonable(values)
 
 
+#: ``AuditEntry.actor`` when the entry takes the actor given to ``audit_record_many``.
+CALL_ACTOR: Any = object()
+
+
 @dataclass
 class AuditEntry:
+    """One event of ``audit_record_many``. ``actor``, ``source`` and ``correlation_id`` default
+    to the call's (the actor and source passed, the correlation id of the context); a batch
+    mixing several (the set-based request pipeline: the system's status changes and the
+    requester's directory changes, each request with its own correlation id) sets them per
+    entry."""
+
     action: str
     object_type: str
     object_id: Any
@@ -64,6 +74,9 @@ class AuditEntry:
     new: dict[str, Any] | None = None
     subject_user_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    actor: Any = CALL_ACTOR
+    source: str | None = None
+    correlation_id: str | None = None
 
 
 def _canonical_values(v: dict[str, Any]) -> bytes:
@@ -147,11 +160,15 @@ def _build_values(
             new_values = shared_extra[1]
         else:
             new_values = redact({**(entry.new or {}), **entry.extra} if (entry.new or entry.extra) else None)
+        if entry.actor is CALL_ACTOR:
+            entry_actor_id, entry_actor_repr = actor_id, actor_repr
+        else:
+            entry_actor_id, entry_actor_repr = _actor_fields(entry.actor)
         values = {
             "seq": head.seq + 1,
             "created_at": now,
-            "actor_id": actor_id,
-            "actor_repr": actor_repr,
+            "actor_id": entry_actor_id,
+            "actor_repr": entry_actor_repr,
             "action": entry.action,
             "object_type": entry.object_type,
             "object_id": str(entry.object_id),
@@ -159,8 +176,8 @@ def _build_values(
             "subject_user_id": entry.subject_user_id,
             "old_values": redact(entry.old),
             "new_values": new_values,
-            "source": source,
-            "correlation_id": cid,
+            "source": source if entry.source is None else entry.source,
+            "correlation_id": cid if entry.correlation_id is None else entry.correlation_id,
             "client_ip": ip,
             "prev_hash": head.hash,
         }

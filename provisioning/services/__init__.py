@@ -104,6 +104,47 @@ def entries_write_many(
     )
 
 
+def entries_write_mixed(rows: Iterable[dict[str, Any]]) -> int:
+    """Write entries for rows that differ in resource, event and correlation id (dicts with
+    resource, event_type, account_id, entitlement_id, user_id, payload and optionally
+    correlation_id), in one COPY and in the given order; rows whose resource does not provision
+    their event are skipped, as ``entry_write`` does. Returns the count written."""
+    now = timezone.now()
+    cid = correlation_id_var.get() or ""
+    selected = ((row, row["resource"].mode_for(row["event_type"])) for row in rows)
+    return copy_rows(
+        ProvisioningEntry._meta.db_table,
+        (
+            "resource_id",
+            "event_type",
+            "mode",
+            "status",
+            "account_id",
+            "entitlement_id",
+            "user_id_ref",
+            "payload",
+            "correlation_id",
+            "created_at",
+        ),
+        (
+            (
+                row["resource"].pk,
+                row["event_type"],
+                mode,
+                EntryStatus.PENDING,
+                row.get("account_id"),
+                row.get("entitlement_id"),
+                row.get("user_id"),
+                json.dumps(row.get("payload") or {}),
+                row.get("correlation_id", cid),
+                now,
+            )
+            for row, mode in selected
+            if mode != ProvisioningMode.DISABLED
+        ),
+    )
+
+
 def entries_cancel_pending_for_account(*, account_id: int) -> int:
     """Cancel entries not yet pulled for an account removed from the directory without revocation."""
     return ProvisioningEntry.objects.filter(account_id=account_id, status=EntryStatus.PENDING).update(

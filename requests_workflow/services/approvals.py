@@ -77,27 +77,46 @@ def _beneficiary_value(user: User | None, name: str) -> Any:
     return (user.attributes or {}).get(name)
 
 
-def approval_policy_match(req: Request) -> ApprovalPolicy | None:
-    """The active policy with the lowest priority whose conditions all hold for ``req``."""
+def approval_policy_applies(policy: ApprovalPolicy, req: Request) -> bool:
+    """Whether all of ``policy``'s conditions hold for ``req`` (its activity aside): the one
+    matching rule, used for one request and, in memory, for a batch."""
     resource, entitlement, role = _target(req)
-    candidates = (
-        ApprovalPolicy.objects.filter(active=True)
-        .filter(Q(resource__isnull=True) | Q(resource=resource))
-        .filter(Q(entitlement__isnull=True) | Q(entitlement=entitlement))
-        .filter(Q(role__isnull=True) | Q(role=role))
-        .order_by("priority", "id")
-    )
-    criticality = _criticality(req)
-    for policy in candidates:
-        if policy.request_types and req.type not in policy.request_types:
-            continue
-        if policy.criticality and policy.criticality != criticality:
-            continue
-        conditions = policy.beneficiary_conditions or {}
-        if any(_beneficiary_value(req.beneficiary, k) != v for k, v in conditions.items()):
-            continue
-        return policy
-    return None
+    for ref_id, obj in (
+        (policy.resource_id, resource),
+        (policy.entitlement_id, entitlement),
+        (policy.role_id, role),
+    ):
+        if ref_id is not None and (obj is None or obj.pk != ref_id):
+            return False
+    if policy.request_types and req.type not in policy.request_types:
+        return False
+    if policy.criticality and policy.criticality != _criticality(req):
+        return False
+    conditions = policy.beneficiary_conditions or {}
+    return not any(_beneficiary_value(req.beneficiary, k) != v for k, v in conditions.items())
+
+
+def approval_policies_active() -> list[ApprovalPolicy]:
+    """Every active policy in matching order (lowest priority first): what a batch matches
+    its requests against in memory."""
+    return list(ApprovalPolicy.objects.filter(active=True).order_by("priority", "id"))
+
+
+def approval_policy_match(
+    req: Request, policies: list[ApprovalPolicy] | None = None
+) -> ApprovalPolicy | None:
+    """The active policy with the lowest priority whose conditions all hold for ``req``;
+    ``policies`` (from ``approval_policies_active``) spares the query in a batch."""
+    if policies is None:
+        resource, entitlement, role = _target(req)
+        policies = list(
+            ApprovalPolicy.objects.filter(active=True)
+            .filter(Q(resource__isnull=True) | Q(resource=resource))
+            .filter(Q(entitlement__isnull=True) | Q(entitlement=entitlement))
+            .filter(Q(role__isnull=True) | Q(role=role))
+            .order_by("priority", "id")
+        )
+    return next((p for p in policies if approval_policy_applies(p, req)), None)
 
 
 def _approvers(req: Request, level: ApprovalLevel) -> list[User]:

@@ -718,10 +718,11 @@ def _lock_beneficiaries(lines: list[Line]) -> None:
 
 def _create_many(accepted: list[Accepted], actor: User | None) -> list[ImportRow]:
     """``request_create`` for lines ``_validate_lines`` accepted in this transaction, set-based:
-    the requests, their two timeline events and their audit events in a few statements, and each
-    request's processing enqueued on commit. Falls back to one ``request_create`` per line when
-    a concurrent request took one of the objects (the unique pending-request constraint)."""
-    from requests_workflow.tasks import process_request
+    the requests, their two timeline events and their audit events in a few statements, and the
+    batch's processing (stages 3-5, set-based: ``services.bulk``) enqueued on commit as one
+    task per ``BATCH`` requests. Falls back to one ``request_create`` per line when a concurrent
+    request took one of the objects (the unique pending-request constraint)."""
+    from requests_workflow.tasks import process_requests_batch
 
     if not accepted:
         return []
@@ -787,8 +788,9 @@ def _create_many(accepted: list[Accepted], actor: User | None) -> list[ImportRow
         actor=actor,
         source=SOURCE,
     )
-    for _, req, _ in built:
-        enqueue_on_commit(process_request, req.pk)
+    ids = [req.pk for _, req, _ in built]
+    for start in range(0, len(ids), BATCH):  # all or nothing: one task per BATCH requests
+        enqueue_on_commit(process_requests_batch, ids[start : start + BATCH])
     return [ImportRow(line=ln.number, status=ImportRowStatus.CREATED, request=req) for ln, req, _ in built]
 
 
