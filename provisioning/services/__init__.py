@@ -65,42 +65,8 @@ def entries_write_many(
     cid = correlation_id_var.get() or ""
     return copy_rows(
         ProvisioningEntry._meta.db_table,
-        (
-            "resource_id",
-            "event_type",
-            "mode",
-            "status",
-            "account_id",
-            "entitlement_id",
-            "user_id_ref",
-            "payload",
-            "correlation_id",
-            "created_at",
-            # COPY bypasses the model's defaults: every NOT NULL column is written here
-            "attempts",
-            "transient_failures",
-            "last_error",
-            "result",
-        ),
-        (
-            (
-                resource.pk,
-                event_type,
-                mode,
-                EntryStatus.PENDING,
-                row.get("account_id"),
-                row.get("entitlement_id"),
-                row.get("user_id"),
-                json.dumps(row.get("payload") or {}),
-                cid,
-                now,
-                0,
-                0,
-                "",
-                "{}",
-            )
-            for row in rows
-        ),
+        COPY_COLUMNS,
+        (_copy_row(resource.pk, event_type, mode, row, cid, now) for row in rows),
     )
 
 
@@ -114,34 +80,52 @@ def entries_write_mixed(rows: Iterable[dict[str, Any]]) -> int:
     selected = ((row, row["resource"].mode_for(row["event_type"])) for row in rows)
     return copy_rows(
         ProvisioningEntry._meta.db_table,
+        COPY_COLUMNS,
         (
-            "resource_id",
-            "event_type",
-            "mode",
-            "status",
-            "account_id",
-            "entitlement_id",
-            "user_id_ref",
-            "payload",
-            "correlation_id",
-            "created_at",
-        ),
-        (
-            (
-                row["resource"].pk,
-                row["event_type"],
-                mode,
-                EntryStatus.PENDING,
-                row.get("account_id"),
-                row.get("entitlement_id"),
-                row.get("user_id"),
-                json.dumps(row.get("payload") or {}),
-                row.get("correlation_id", cid),
-                now,
-            )
+            _copy_row(row["resource"].pk, row["event_type"], mode, row, row.get("correlation_id", cid), now)
             for row, mode in selected
             if mode != ProvisioningMode.DISABLED
         ),
+    )
+
+
+# COPY bypasses the model's defaults: every NOT NULL column is written here.
+COPY_COLUMNS = (
+    "resource_id",
+    "event_type",
+    "mode",
+    "status",
+    "account_id",
+    "entitlement_id",
+    "user_id_ref",
+    "payload",
+    "correlation_id",
+    "created_at",
+    "attempts",
+    "transient_failures",
+    "last_error",
+    "result",
+)
+
+
+def _copy_row(
+    resource_id: int, event_type: str, mode: str, row: dict[str, Any], cid: str, now: Any
+) -> tuple[Any, ...]:
+    return (
+        resource_id,
+        event_type,
+        mode,
+        EntryStatus.PENDING,
+        row.get("account_id"),
+        row.get("entitlement_id"),
+        row.get("user_id"),
+        json.dumps(row.get("payload") or {}),
+        cid,
+        now,
+        0,
+        0,
+        "",
+        "{}",
     )
 
 
