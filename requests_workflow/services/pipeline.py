@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from blazon.audit.services import audit_record
+from blazon.audit.services import audit_batch, audit_record
 from blazon.errors import DomainError, TransitionNotAllowed
 from blazon.logging import correlation_id_var
 from provisioning.services import entries_for_correlation
@@ -33,7 +33,15 @@ def request_correlation_id(req: Request) -> str:
 
 @transaction.atomic
 def request_process(*, request_id: int) -> Request:
-    """Advance a request as far as it can go now. Safe to run twice or concurrently."""
+    """Advance a request as far as it can go now. Safe to run twice or concurrently.
+
+    The audit events of all the stages run here are chained at the end in one go
+    (``audit_batch``): one head read/update for the whole transaction, not one per event."""
+    with audit_batch():
+        return _process(request_id)
+
+
+def _process(request_id: int) -> Request:
     req = (
         Request.objects.select_for_update(of=("self",))
         .select_related(
@@ -107,7 +115,12 @@ def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
 def request_provisioning_result(*, request: Request, ok: bool, detail: str = "") -> Request:
     """Stage 5 outcome, reported by provisioning: success finishes the request; a final failure
     rolls the directory back (a new account revoked, a changed account restored, a granted
-    membership revoked) and fails the request."""
+    membership revoked) and fails the request. Its audit events are chained in one go."""
+    with audit_batch():
+        return _provisioning_result(request, ok, detail)
+
+
+def _provisioning_result(request: Request, ok: bool, detail: str) -> Request:
     req = (
         Request.objects.select_for_update(of=("self",))
         .select_related("beneficiary", "account__resource", "entitlement__resource", "role")
