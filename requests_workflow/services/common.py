@@ -41,6 +41,23 @@ def request_event(
     )
 
 
+def request_events(req: Request, lines: list[dict[str, Any]]) -> list[RequestEvent]:
+    """Add several timeline lines at once (one INSERT); each dict takes ``request_event``'s
+    keyword arguments. Returns the events, in order, with their ids."""
+    events = [
+        RequestEvent(
+            request=req,
+            stage=line["stage"],
+            from_status=line.get("frm", ""),
+            to_status=line.get("to", ""),
+            actor=line.get("actor") if getattr(line.get("actor"), "pk", None) else None,
+            message=line["message"],
+        )
+        for line in lines
+    ]
+    return RequestEvent.objects.bulk_create(events)
+
+
 def request_move(
     req: Request,
     to: str,
