@@ -19,7 +19,12 @@ from blazon.logging import correlation_id_var
 from provisioning.services import entries_for_correlation
 from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.approvals import approval_stage_start
-from requests_workflow.services.common import request_event, request_move
+from requests_workflow.services.common import (
+    request_event,
+    request_move,
+    request_save,
+    request_writes_deferred,
+)
 from requests_workflow.types import SPECS
 
 R = RequestStatus
@@ -35,8 +40,9 @@ def request_correlation_id(req: Request) -> str:
 def request_process(*, request_id: int) -> Request:
     """Advance a request as far as it can go now. Safe to run twice or concurrently.
 
-    The audit events of all the stages run here are chained at the end in one go
-    (``audit_batch``): one head read/update for the whole transaction, not one per event."""
+    The writes of all the stages run here are made at the end in one go: the audit events are
+    chained with one head read/update (``audit_batch``), the request row is saved once and its
+    timeline lines inserted in one statement (``request_writes_deferred``)."""
     with audit_batch():
         return _process(request_id)
 
@@ -49,6 +55,12 @@ def _process(request_id: int) -> Request:
         )
         .get(pk=request_id)
     )
+    with request_writes_deferred(req):
+        _advance(req)
+    return req
+
+
+def _advance(req: Request) -> None:
     if req.status == R.NEW:
         approval_stage_start(req, actor=None)
     if req.status == R.APPROVED:
@@ -57,9 +69,8 @@ def _process(request_id: int) -> Request:
                 request_event(
                     req, stage=3, message=f"Access starts on {req.start_at:%Y-%m-%d %H:%M}; waiting."
                 )
-            return req
+            return
         _persist(req)
-    return req
 
 
 def _persist(req: Request) -> None:
@@ -73,7 +84,7 @@ def _persist(req: Request) -> None:
             result = spec.apply(req, actor)
     except DomainError as exc:
         req.failure_reason = exc.message
-        req.save(update_fields=["failure_reason", "updated_at"])
+        request_save(req, ["failure_reason", "updated_at"])
         request_move(
             req, R.FAILED, stage=4, actor=None, message=f"The directory refused the change: {exc.message}"
         )
@@ -85,7 +96,7 @@ def _persist(req: Request) -> None:
     req.result = {**req.result, **_jsonable(result), "provisioning_entries": entries}
     req.applied_at = now
     req.stage = 4
-    req.save(update_fields=["result", "applied_at", "stage", "beneficiary", "account", "updated_at"])
+    request_save(req, ["result", "applied_at", "stage", "beneficiary", "account", "updated_at"])
     request_event(req, stage=4, message="Applied to the directory.")
     audit_record(
         actor=None,
