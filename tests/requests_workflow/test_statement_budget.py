@@ -106,3 +106,39 @@ def test_services_stay_within_budget(b5, django_capture_on_commit_callbacks, dja
         request_process(request_id=req.pk)
     assert Request.objects.get(pk=req.pk).status == RequestStatus.FINISHED
     assert RequestEvent.objects.filter(request=req).count() == 7
+
+
+def test_no_outcome_mail_task_when_nobody_has_an_address(b5, django_capture_on_commit_callbacks):
+    """Requester and beneficiary are loaded by the pipeline: when neither has an e-mail address
+    the outcome task (which would send nothing) is not queued; with an address it is."""
+    for user in (b5["admin"], b5["user"]):
+        user.email = ""
+        user.save(update_fields=["email"])
+    with django_capture_on_commit_callbacks():
+        req = request_create(
+            actor=b5["admin"],
+            source="api",
+            request_type="GRANT_ENTITLEMENT",
+            beneficiary=b5["user"],
+            entitlement=b5["ents"][0],
+            justification="B5",
+        )
+    with django_capture_on_commit_callbacks() as after:
+        request_process(request_id=req.pk)
+    assert not [cb for cb in after if cb.__qualname__ == "enqueue_on_commit.<locals>.send"]
+    assert Request.objects.get(pk=req.pk).status == RequestStatus.FINISHED
+
+    b5["user"].email = "b5user@example.com"
+    b5["user"].save(update_fields=["email"])
+    with django_capture_on_commit_callbacks():
+        req = request_create(
+            actor=b5["admin"],
+            source="api",
+            request_type="GRANT_ENTITLEMENT",
+            beneficiary=b5["user"],
+            entitlement=b5["ents"][1],
+            justification="B5",
+        )
+    with django_capture_on_commit_callbacks() as after:
+        request_process(request_id=req.pk)
+    assert len([cb for cb in after if cb.__qualname__ == "enqueue_on_commit.<locals>.send"]) == 1
