@@ -3,8 +3,8 @@ the API call to FINISHED. Counts are behaviour, not timing: a query added to thi
 a re-read, a per-event audit head update) fails here before it shows in the benchmark.
 
 Counted inside the test transaction, so each outermost ``atomic`` of production (BEGIN/COMMIT,
-not counted) shows as one SAVEPOINT + RELEASE pair here. Production per request: 11 statements
-in the API call, 16 in the ``process_request`` task (it was 19 + 31 before the lean pass).
+not counted) shows as one SAVEPOINT + RELEASE pair here. Production per request: 10 statements
+in the API call, 14 in the ``process_request`` task (it was 19 + 31 before the lean pass).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from tests.api.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
-API_BUDGET = 13  # 11 in production + the test transaction's savepoint pair
-PIPELINE_BUDGET = 18  # 16 in production + the savepoint pair
+API_BUDGET = 12  # 10 in production + the test transaction's savepoint pair
+PIPELINE_BUDGET = 16  # 14 in production + the savepoint pair
 
 
 @pytest.fixture
