@@ -362,8 +362,23 @@ def _request_saved(
     """A request moved to a final status: requester and beneficiary are told on commit."""
     if created or kwargs.get("raw") or not update_fields or "status" not in update_fields:
         return
-    if instance.status in FINAL_STATUSES:
+    if instance.status in FINAL_STATUSES and _may_have_recipient(instance):
         enqueue_on_commit(_tasks().mail_request_outcome, instance.pk)
+
+
+def _may_have_recipient(req: Request) -> bool:
+    """False only when it is already known, without a query, that neither the requester nor the
+    beneficiary has an e-mail address (both loaded, e.g. by the pipeline's select_related): the
+    outcome task would then send nothing, so it is not queued (one Celery task less per request).
+    When either is not loaded, the task is queued and decides as before."""
+    for field in (Request.requester.field, Request.beneficiary.field):
+        if getattr(req, field.attname) is None:
+            continue
+        if not field.is_cached(req):
+            return True
+        if field.get_cached_value(req).email:
+            return True
+    return False
 
 
 _UIDS = ("blazon.mail.task_saved", "blazon.mail.assignees_added", "blazon.mail.request_saved")

@@ -205,11 +205,14 @@ def _account_restore(req: Request, actor: Any) -> str:
 
 
 def _beneficiary_account(req: Request, actor: Any) -> tuple[Account, bool]:
-    """The beneficiary's account on the entitlement's resource, created when missing."""
+    """The beneficiary's account on the entitlement's resource, created when missing. An
+    existing one is read locked, with what ``membership_grant`` needs (see ``account_locked``)."""
     if req.account_id:
         return req.account, False
     account = (
-        Account.objects.filter(
+        Account.objects.select_for_update(of=("self",))
+        .select_related("resource", "owner")
+        .filter(
             owner=req.beneficiary, resource_id=req.entitlement.resource_id, account_type=AccountType.REGULAR
         )
         .exclude(status="REVOKED")
@@ -226,7 +229,11 @@ def _beneficiary_account(req: Request, actor: Any) -> tuple[Account, bool]:
 def _grant_entitlement(req: Request, actor: Any) -> dict[str, Any]:
     account, created = _beneficiary_account(req, actor)
     membership = access.membership_grant(
-        actor=actor, source=req.source, account=account, entitlement=req.entitlement
+        actor=actor,
+        source=req.source,
+        account=account,
+        entitlement=req.entitlement,
+        account_locked=not created and not req.account_id,  # locked just above
     )
     req.account = account
     return {

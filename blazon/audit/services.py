@@ -4,6 +4,13 @@
 as a role fan-out) computing the chain in Python and inserting in chunks. Both must run inside
 the caller's transaction: the chain head row is locked until that transaction ends, which
 serialises appends and keeps the chain gap-free.
+
+``audit_batch()`` defers the chain link of the events a transaction records to the end of that
+transaction's work: a service that records several events (the request pipeline records four
+for one no-approval grant) then reads and updates the head row ONCE and inserts its events in one
+statement, instead of a head read + insert + head update per event. It also takes the head lock
+(the one global serialisation point of all writers) as late as possible. The chain, its order
+and the verification are unchanged: the events are chained in the order they were recorded.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -142,11 +151,9 @@ def _actor_fields(actor: Any) -> tuple[int | None, str]:
     return actor.pk, getattr(actor, "username", str(actor))
 
 
-def _build_values(
-    entries: Iterable[AuditEntry], *, actor: Any, source: str, head: AuditChainHead
-) -> Iterator[dict[str, Any]]:
-    """Chain the entries after ``head`` (advancing it): one dict of column values per event,
-    its ``hash`` included. Bulk callers pass the same ``extra`` for every entry; its redacted
+def _entry_values(entries: Iterable[AuditEntry], *, actor: Any, source: str) -> Iterator[dict[str, Any]]:
+    """One dict of column values per entry, without its place in the chain (``seq``,
+    ``prev_hash``, ``hash``). Bulk callers pass the same ``extra`` for every entry; its redacted
     copy is computed once."""
     actor_id, actor_repr = _actor_fields(actor)
     now = timezone.now()
@@ -164,8 +171,7 @@ def _build_values(
             entry_actor_id, entry_actor_repr = actor_id, actor_repr
         else:
             entry_actor_id, entry_actor_repr = _actor_fields(entry.actor)
-        values = {
-            "seq": head.seq + 1,
+        yield {
             "created_at": now,
             "actor_id": entry_actor_id,
             "actor_repr": entry_actor_repr,
@@ -179,11 +185,118 @@ def _build_values(
             "source": source if entry.source is None else entry.source,
             "correlation_id": cid if entry.correlation_id is None else entry.correlation_id,
             "client_ip": ip,
-            "prev_hash": head.hash,
         }
-        values["hash"] = hashlib.sha256(_canonical_values(values)).hexdigest()
-        head.seq, head.hash = values["seq"], values["hash"]
-        yield values
+
+
+def _link(values: dict[str, Any], head: AuditChainHead) -> dict[str, Any]:
+    """Give ``values`` the next place in the chain after ``head`` (advancing it)."""
+    values["seq"] = head.seq + 1
+    values["prev_hash"] = head.hash
+    values["hash"] = hashlib.sha256(_canonical_values(values)).hexdigest()
+    head.seq, head.hash = values["seq"], values["hash"]
+    return values
+
+
+def _build_values(
+    entries: Iterable[AuditEntry], *, actor: Any, source: str, head: AuditChainHead
+) -> Iterator[dict[str, Any]]:
+    """Chain the entries after ``head`` (advancing it): one dict of column values per event,
+    its ``hash`` included."""
+    for values in _entry_values(entries, actor=actor, source=source):
+        yield _link(values, head)
+
+
+# --- deferring the chain link to the end of a transaction's work -----------------------------
+
+
+class _Batch:
+    """Events recorded under ``audit_batch()``, not yet chained nor inserted.
+
+    An event recorded inside a savepoint opened after the batch began carries a *marker*: a
+    no-op ``on_commit`` callback registered in that savepoint. Django drops the callbacks of a
+    savepoint that is rolled back (and keeps them when it is released), so an event whose marker
+    is gone at flush time was rolled back with the rows it describes and is not written — the
+    same outcome as an immediate insert undone by the savepoint rollback."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.base = tuple(conn.savepoint_ids)
+        self.pending: list[tuple[AuditEvent, Callable[[], None] | None]] = []
+        self._marker: tuple[tuple, Callable[[], None]] | None = None
+
+    def marker(self) -> Callable[[], None] | None:
+        stack = tuple(self.conn.savepoint_ids)
+        if stack == self.base:
+            return None
+        if self._marker is None or self._marker[0] != stack:
+
+            def alive() -> None:  # runs (and does nothing) after commit
+                return None
+
+            transaction.on_commit(alive)
+            self._marker = (stack, alive)
+        return self._marker[1]
+
+    def add(self, values: Iterable[dict[str, Any]]) -> list[AuditEvent]:
+        marker = self.marker()
+        events = [AuditEvent(**v) for v in values]
+        self.pending.extend((event, marker) for event in events)
+        return events
+
+    def flush(self) -> int:
+        """Chain and insert the events still alive: one head read, then one statement inserting
+        them and moving the head (``_append``)."""
+        pending, self.pending, self._marker = self.pending, [], None
+        if any(marker is not None for _event, marker in pending):
+            live = {id(func) for _sids, func, *_robust in self.conn.run_on_commit}
+            pending = [(e, m) for e, m in pending if m is None or id(m) in live]
+        if not pending:
+            return 0
+        head = _lock_head()
+        rows = []
+        for event, _marker in pending:
+            row = _link({name: getattr(event, name) for name in _HASHED_FIELDS if name != "seq"}, head)
+            event.seq, event.prev_hash, event.hash = row["seq"], row["prev_hash"], row["hash"]
+            rows.append(row)
+        for (event, _marker), pk in zip(pending, _append(rows, head), strict=True):
+            event.pk = pk
+            event._state.adding = False
+        return len(rows)
+
+
+_batch_var: ContextVar[_Batch | None] = ContextVar("blazon_audit_batch", default=None)
+
+
+def _current_batch() -> _Batch | None:
+    batch = _batch_var.get()
+    if batch is not None and batch.conn is transaction.get_connection() and batch.conn.in_atomic_block:
+        return batch
+    return None
+
+
+@contextmanager
+def audit_batch() -> Iterator[None]:
+    """Record the audit events of the enclosed block and chain them when it ends without an
+    exception (one head read, then one statement inserting them all and moving the head).
+
+    Use it directly inside the ``transaction.atomic`` block whose work it covers (as its first
+    statement, ending with it), so an exception leaving the batch also rolls the transaction back:
+    the pending events are then discarded with the rows they describe. Events recorded in a
+    savepoint that is rolled back are dropped (see ``_Batch``). Nested batches join the outer one.
+    Within the batch, an event returned by ``audit_record`` gets its ``pk``/``seq`` at the end."""
+    conn = transaction.get_connection()
+    if not conn.in_atomic_block:
+        raise RuntimeError("audit_batch must be used inside the business transaction")
+    if _current_batch() is not None:
+        yield
+        return
+    batch = _Batch(conn)
+    token = _batch_var.set(batch)
+    try:
+        yield
+    finally:
+        _batch_var.reset(token)
+    batch.flush()  # not reached on an exception: the transaction is rolled back
 
 
 def audit_record(
@@ -215,16 +328,55 @@ def audit_record(
         new=new,
         subject_user_id=subject_user_id,
     )
+    batch = _current_batch()
+    if batch is not None:
+        (event,) = batch.add(_entry_values([entry], actor=actor, source=source))
+        return event
     head = _lock_head()
     (values,) = list(_build_values([entry], actor=actor, source=source, head=head))
     event = AuditEvent(**values)
-    event.save(force_insert=True)
-    AuditChainHead.objects.filter(pk=1).update(seq=head.seq, hash=head.hash)
+    (event.pk,) = _append([values], head)  # the INSERT and the head update in one statement
+    event._state.adding = False
     return event
 
 
 _COPY_COLUMNS = (*_HASHED_FIELDS, "hash")
 _JSON_FIELDS = frozenset({"old_values", "new_values"})
+
+
+#: Up to this many events, the INSERT and the head update are one statement (``_append``).
+_ONE_STATEMENT_MAX = 200
+
+
+def _append(rows: list[dict[str, Any]], head: AuditChainHead) -> list[int]:
+    """Insert the chained ``rows`` and move the head row to ``head`` (locked by the caller) in
+    ONE statement - a data-modifying CTE, run by PostgreSQL whether or not the INSERT reads it -
+    instead of an INSERT and an UPDATE. Returns the new ids, in order. Larger batches (and
+    other databases) take the two-statement path."""
+    if not rows:
+        return []
+    conn = transaction.get_connection()
+    if conn.vendor != "postgresql" or len(rows) > _ONE_STATEMENT_MAX:
+        events = AuditEvent.objects.bulk_create([AuditEvent(**row) for row in rows], batch_size=1000)
+        AuditChainHead.objects.filter(pk=1).update(seq=head.seq, hash=head.hash)
+        return [event.pk for event in events]
+    quote = conn.ops.quote_name
+    casts = {"old_values": "::jsonb", "new_values": "::jsonb", "client_ip": "::inet"}
+    one = "(" + ", ".join(f"%s{casts.get(name, '')}" for name in _COPY_COLUMNS) + ")"
+    head_table, table = quote(AuditChainHead._meta.db_table), quote(AuditEvent._meta.db_table)
+    cols = ", ".join(quote(n) for n in _COPY_COLUMNS)
+    values = ", ".join([one] * len(rows))
+    # identifiers from the models' meta, quoted; every value is a parameter
+    sql = f"WITH head AS (UPDATE {head_table} SET seq = %s, hash = %s WHERE id = 1) INSERT INTO {table} ({cols}) VALUES {values} RETURNING id"  # noqa: S608, E501
+    params: list[Any] = [head.seq, head.hash]
+    for row in rows:
+        params.extend(
+            (json.dumps(row[name]) if row[name] is not None else None) if name in _JSON_FIELDS else row[name]
+            for name in _COPY_COLUMNS
+        )
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 def audit_record_many(
@@ -234,6 +386,9 @@ def audit_record_many(
     the count. ``chunk_size`` is kept for callers; COPY streams without chunks."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record_many must be called inside the business transaction")
+    batch = _current_batch()
+    if batch is not None:  # keep the recording order: join the batch (inside a batch, volumes are small)
+        return len(batch.add(_entry_values(entries, actor=actor, source=source)))
     head = _lock_head()
     last: list[Any] = [None, None]  # (value, its JSON): the shared ``extra`` is serialised once
 

@@ -159,13 +159,23 @@ def account_create(
 
 @transaction.atomic
 def membership_grant(
-    *, actor: User | None, source: str, account: Account, entitlement: Entitlement
+    *,
+    actor: User | None,
+    source: str,
+    account: Account,
+    entitlement: Entitlement,
+    account_locked: bool = False,
 ) -> EntitlementMembership:
     """Grant ``entitlement`` to ``account`` manually; an existing role-managed membership
-    becomes also manually kept."""
-    account = (
-        Account.objects.select_for_update(of=("self",)).select_related("resource", "owner").get(pk=account.pk)
-    )
+    becomes also manually kept. ``account_locked``: the caller read ``account`` in this
+    transaction with ``select_for_update`` and its ``resource`` and ``owner`` (the request
+    pipeline does), so it is not read and locked a second time."""
+    if not account_locked:
+        account = (
+            Account.objects.select_for_update(of=("self",))
+            .select_related("resource", "owner")
+            .get(pk=account.pk)
+        )
     if entitlement.resource_id != account.resource_id:
         raise ValidationFailed(
             f"{entitlement.name} belongs to {entitlement.resource.name}, not to {account.resource.name}.",

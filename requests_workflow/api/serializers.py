@@ -253,9 +253,14 @@ class UserLookupField(serializers.Field):
         return value.pk
 
 
-def _ref(model: type[models.Model], help_text: str) -> serializers.PrimaryKeyRelatedField:
+def _ref(model: type[models.Model], help_text: str, *related: str) -> serializers.PrimaryKeyRelatedField:
+    """``related``: what request_create and the response read of the object (its ``str()``
+    names the resource), fetched in the same query."""
     return serializers.PrimaryKeyRelatedField(
-        queryset=model.objects.all(), required=False, allow_null=True, help_text=help_text
+        queryset=model.objects.select_related(*related) if related else model.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text=help_text,
     )
 
 
@@ -271,8 +276,10 @@ class RequestInputSerializer(serializers.Serializer):
         "types it defaults to the account's owner.",
     )
     resource = _ref(Resource, "A resource id (CREATE_ACCOUNT).")
-    account = _ref(Account, "An account id (account types, REVOKE_ENTITLEMENT).")
-    entitlement = _ref(Entitlement, "An entitlement id (GRANT_/REVOKE_ENTITLEMENT).")
+    account = _ref(
+        Account, "An account id (account types, REVOKE_ENTITLEMENT).", "resource", "owner", "responsible"
+    )
+    entitlement = _ref(Entitlement, "An entitlement id (GRANT_/REVOKE_ENTITLEMENT).", "resource")
     role = _ref(Role, "A role id (GRANT_/REVOKE_ROLE).")
     payload = serializers.DictField(
         required=False,

@@ -209,7 +209,11 @@ class RequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             request_type=data.pop("type"),
             **data,
         )
-        body = s.RequestDetailSerializer(_refreshed_request(req.pk)).data
+        # Rendered from the objects request_create holds (it attaches the two events it wrote
+        # and the empty task list): the request as created, status NEW, as documented. Reading it
+        # back cost three queries, one with eight joins whose planning alone took ~5-8 ms, and
+        # could show a later status if the worker had already picked it up.
+        body = s.RequestDetailSerializer(req).data
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -37,7 +37,7 @@ from requests_workflow.models import (
     TaskStatus,
 )
 from requests_workflow.selectors import task_decider
-from requests_workflow.services.common import request_event, request_move
+from requests_workflow.services.common import request_event, request_move, request_save
 from requests_workflow.services.sla import sla_tasks_opened
 from requests_workflow.types import SPECS
 from sod.services import sod_check_request
@@ -176,7 +176,7 @@ def _open_level(req: Request, level: ApprovalLevel, *, actor: Any) -> list[Task]
             who = "any of " + ", ".join(u.username for u in approvers)
     sla_tasks_opened(tasks, req=req)
     req.approval_level = level.position
-    req.save(update_fields=["approval_level", "updated_at"])
+    request_save(req, ["approval_level", "updated_at"])
     request_event(
         req, stage=3, actor=actor, message=f"Approval level {level.position} ({level.mode}) sent to {who}."
     )
@@ -203,7 +203,7 @@ def approval_stage_start(req: Request, *, actor: Any) -> None:
         sod_stage(req, actor=actor)
         return
     req.approval_policy = policy
-    req.save(update_fields=["approval_policy", "updated_at"])
+    request_save(req, ["approval_policy", "updated_at"])
     levels = list(policy.levels.order_by("position"))
     if not levels:
         request_event(

@@ -37,8 +37,8 @@ from directory.models import (
     UserStatus,
 )
 from directory.services.lifecycle import user_transition_check
-from requests_workflow.models import PENDING_STATUSES, Request, RequestStatus, RequestType, Task, TaskStatus
-from requests_workflow.services.common import CANCELABLE, request_event, request_move
+from requests_workflow.models import Request, RequestStatus, RequestType, Task, TaskStatus
+from requests_workflow.services.common import CANCELABLE, request_events, request_move
 from requests_workflow.services.validation import (
     active_validation_policies,
     validation_policies_check,
@@ -327,28 +327,37 @@ def request_create(
     if refusal:
         raise NotAllowed(refusal)
     key = dedup_key(spec.code, beneficiary, refs, payload)
-    if key and Request.objects.filter(dedup_key=key, status__in=PENDING_STATUSES).exists():
-        raise _duplicate(spec, beneficiary)
+    # One pending request per key: the partial unique index ``request_one_pending_per_object``
+    # decides (no SELECT first, no savepoint). A duplicate fails the INSERT; the Conflict raised
+    # then leaves this function's atomic block at once, which rolls back to its own savepoint
+    # (or the whole transaction), so the aborted statement never poisons the caller.
     try:
-        with transaction.atomic():
-            req = Request.objects.create(
-                type=spec.code,
-                requester=actor,
-                beneficiary=beneficiary,
-                source=source,
-                payload=payload,
-                justification=justification,
-                start_at=start_at,
-                end_at=end_at,
-                dedup_key=key,
-                origin=origin,
-                stage=2,
-                **refs,
-            )
-    except IntegrityError:  # a concurrent identical request won
+        req = Request.objects.create(
+            type=spec.code,
+            requester=actor,
+            beneficiary=beneficiary,
+            source=source,
+            payload=payload,
+            justification=justification,
+            start_at=start_at,
+            end_at=end_at,
+            dedup_key=key,
+            origin=origin,
+            stage=2,
+            **refs,
+        )
+    except IntegrityError:  # a pending identical request exists (or a concurrent one won)
         raise _duplicate(spec, beneficiary) from None
-    request_event(req, stage=1, actor=actor, to=RequestStatus.NEW, message=f"Created from {source}.")
-    request_event(req, stage=2, actor=actor, message="Validation policies passed.")
+    events = request_events(
+        req,
+        [
+            {"stage": 1, "actor": actor, "to": RequestStatus.NEW, "message": f"Created from {source}."},
+            {"stage": 2, "actor": actor, "message": "Validation policies passed."},
+        ],
+    )
+    # The request as created, with its history and no task: callers (the API) render it without
+    # reading it back.
+    req._prefetched_objects_cache = {"events": events, "tasks": []}
     audit_record(
         actor=actor,
         action="request.created",

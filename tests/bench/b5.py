@@ -97,7 +97,14 @@ def main() -> int:
     redis.Redis.from_url(REDIS_URL).flushdb()
     token, user_ids, ent_ids = setup(args.users, 50)
     port = free_port()
-    env = {**os.environ, "CELERY_BROKER_URL": REDIS_URL, "BLAZON_LOG_LEVEL": "WARNING"}
+    # DEBUG off as in production (the embedded default turns it on): the debug cursor wrapper
+    # records every statement of the web and worker processes we are measuring.
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": REDIS_URL,
+        "BLAZON_LOG_LEVEL": "WARNING",
+        "BLAZON_DEBUG": os.environ.get("BLAZON_DEBUG", "0"),
+    }
     procs = [
         subprocess.Popen(
             [

@@ -85,3 +85,60 @@ def test_must_run_inside_a_transaction():
             audit_record(actor=None, action="x", object_type="t", object_id=1)
         finally:
             conn.in_atomic_block = saved
+
+
+def test_a_batch_chains_its_events_in_order_with_one_head_update(django_assert_num_queries):
+    from blazon.audit.services import audit_batch
+
+    _write(1)
+    with transaction.atomic():
+        # head read, then one statement inserting the three events and moving the head
+        with django_assert_num_queries(2), audit_batch():
+            for i in range(2):
+                audit_record(
+                    actor=None, action=f"batched.{i}", object_type="thing", object_id=i, source="api"
+                )
+            audit_record_many(
+                [AuditEntry(action="batched.many", object_type="thing", object_id=9)],
+                actor=None,
+                source="api",
+            )
+    assert list(AuditEvent.objects.order_by("seq").values_list("action", flat=True)) == [
+        "test.change",
+        "batched.0",
+        "batched.1",
+        "batched.many",
+    ]
+    assert audit_verify().ok
+
+
+def test_a_batch_drops_the_events_of_a_rolled_back_savepoint():
+    from blazon.audit.services import audit_batch
+
+    with transaction.atomic(), audit_batch():
+        audit_record(actor=None, action="kept.before", object_type="t", object_id=1)
+        try:
+            with transaction.atomic():
+                audit_record(actor=None, action="rolled.back", object_type="t", object_id=2)
+                with transaction.atomic():
+                    audit_record(actor=None, action="rolled.back.inner", object_type="t", object_id=3)
+                raise ValueError
+        except ValueError:
+            pass
+        with transaction.atomic():
+            audit_record(actor=None, action="kept.released", object_type="t", object_id=4)
+        audit_record(actor=None, action="kept.after", object_type="t", object_id=5)
+    actions = list(AuditEvent.objects.order_by("seq").values_list("action", flat=True))
+    assert actions == ["kept.before", "kept.released", "kept.after"]
+    assert audit_verify().ok
+
+
+def test_a_batch_left_by_an_exception_writes_nothing():
+    from blazon.audit.services import audit_batch
+
+    with pytest.raises(ValueError), transaction.atomic(), audit_batch():
+        audit_record(actor=None, action="lost", object_type="t", object_id=1)
+        raise ValueError
+    assert not AuditEvent.objects.exists()
+    _write(1)
+    assert audit_verify().ok
