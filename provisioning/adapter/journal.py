@@ -114,13 +114,17 @@ class Journal:
     # --- entries -----------------------------------------------------------------------------
 
     def receive(self, body: dict[str, Any], *, lease_until: float | None, now: float) -> JournalEntry:
-        """Store a pulled entry (once). An entry we know already keeps its state: a RECEIVED one
-        gets the new lease; a DONE or REPORTED one is to be reported again, not executed."""
+        """Store a pulled entry (once). An entry we know already is never executed again once
+        decided: a RECEIVED one gets the new lease, a decided one (DONE, REPORTED, or DROPPED
+        after its outcome) is to be reported again; one dropped before it ran is ours again."""
         with self._lock:
             self._exec(
                 "INSERT INTO entries (id, event_type, body, state, lease_until, received_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until, "
-                "state = CASE WHEN entries.state IN (?, ?) THEN ? ELSE entries.state END",
+                "body = excluded.body, "
+                # decided before: report it again; dropped before it ran: ours again, to execute
+                "state = CASE WHEN entries.state IN (?, ?) AND entries.outcome IS NOT NULL THEN ? "
+                "WHEN entries.state = ? THEN ? ELSE entries.state END",
                 (
                     body["id"],
                     body["event_type"],
@@ -131,6 +135,8 @@ class Journal:
                     REPORTED,
                     DROPPED,
                     DONE,
+                    DROPPED,
+                    RECEIVED,
                 ),
             )
             entry = self.get(body["id"])

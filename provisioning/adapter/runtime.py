@@ -41,6 +41,8 @@ from provisioning.adapter.secrets import SecretError, secret_open
 logger = logging.getLogger("blazon.adapter")
 
 MAX_REASON = 2000
+#: Reported entries are forgotten after a week: the core never hands a finished entry out again.
+JOURNAL_KEEP_SECONDS = 7 * 24 * 3600
 #: Events that remove something: when the object is gone already, the change is made.
 REMOVALS = {"REVOKE_ACCOUNT", "REVOKE_ENTITLEMENT", "REMOVE_ENTITLEMENT"}
 
@@ -99,6 +101,7 @@ class Runtime:
         pulled = self.pull()
         executed = self.execute_due()
         reported += self.report_pending()
+        self.journal.purge(older_than=self.clock() - JOURNAL_KEEP_SECONDS)
         return bool(pulled or executed or reported)
 
     # --- core side ---------------------------------------------------------------------------
@@ -221,7 +224,7 @@ class Runtime:
         logger.info("entry %s: %s; try %d of %d in %.1f s", entry.id, error, tries, cfg.attempts, delay)
 
     def _not_found(self, entry: JournalEntry, error: str) -> None:
-        if entry.event_type in REMOVALS or entry.event_type == "REVOKE_ACCOUNT":
+        if entry.event_type in REMOVALS:
             self._forget_links(entry)
             self._succeed(entry, {"detail": f"already gone in the application ({error})"})
             return

@@ -245,9 +245,7 @@ class LdapConnector(Connector):
     def delete_account(self, remote_id: str) -> None:
         for group in self._groups_of(remote_id):
             self.revoke(remote_id, group)
-        code = self._run(f"delete {remote_id}", "delete", remote_id, ok=(NO_SUCH_OBJECT,))
-        if code == NO_SUCH_OBJECT:
-            raise NotFoundError(f"LDAP delete {remote_id}: no such object")
+        self._run(f"delete {remote_id}", "delete", remote_id)
 
     def set_password(self, remote_id: str, password: str) -> None:
         what = f"set password of {remote_id}"
@@ -298,11 +296,11 @@ class LdapConnector(Connector):
         self._check(what, code, message, ok=(NO_SUCH_ATTRIBUTE,))
 
     def _groups_of(self, dn: str) -> list[str]:
-        conn = self._connect()
         flt = f"(&(objectClass={self.group_classes[-1]})(member={escape_filter_chars(dn)}))"
         code, message = self._call(f"search groups of {dn}", "search", self.groups_base, flt, attributes=[])
         self._check(f"search {self.groups_base}", code, message)
-        return [e["dn"] for e in conn.response or [] if e.get("type") == "searchResEntry"]
+        response = self._conn.response if self._conn is not None else None  # _call may have reconnected
+        return [e["dn"] for e in response or [] if e.get("type") == "searchResEntry"]
 
     def _exists(self, dn: str) -> bool:
         code, _ = self._call(f"read {dn}", "search", dn, "(objectClass=*)", ldap3.BASE, attributes=[])

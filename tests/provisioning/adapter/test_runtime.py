@@ -16,7 +16,7 @@ from provisioning.adapter.client import CoreUnavailable, EntryGone
 from provisioning.adapter.config import ConfigError, config_from_dict, config_load
 from provisioning.adapter.connectors import AccountData, NotFoundError, TransientError
 from provisioning.adapter.connectors.csvfile import CsvConnector
-from provisioning.adapter.journal import DONE, DROPPED, RECEIVED, REPORTED
+from provisioning.adapter.journal import DONE, DROPPED, RECEIVED, REPORTED, Journal
 from provisioning.adapter.runtime import Runtime
 from provisioning.adapter.secrets import SecretError, secret_open
 from tests.provisioning.conftest import keypair
@@ -273,3 +273,15 @@ def test_the_runtime_process_does_not_import_django():
         text=True,
     )
     assert bad.returncode == 2 and "cannot read" in bad.stderr
+
+
+def test_an_entry_dropped_before_it_ran_is_executed_when_handed_out_again(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.receive(entry(1), lease_until=None, now=0)
+    journal.dropped(1, now=1, why="leased_by_other")
+    assert journal.receive(entry(1), lease_until=None, now=2).state == RECEIVED
+    journal.done(1, outcome="success", body={}, now=3)
+    journal.dropped(1, now=4, why="leased_by_other")
+    assert journal.receive(entry(1), lease_until=None, now=5).state == DONE
+    journal.reported(1, now=6)
+    assert journal.purge(older_than=7) == 1 and journal.get(1) is None
