@@ -1,0 +1,40 @@
+"""Connectors: one interface (``base.Connector``) and its implementations, by config ``type``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioning.adapter.connectors.base import (
+    AccountData,
+    BadRequestError,
+    Connector,
+    ConnectorError,
+    EntitlementData,
+    NotFoundError,
+    TransientError,
+)
+
+__all__ = [
+    "AccountData",
+    "BadRequestError",
+    "Connector",
+    "ConnectorError",
+    "EntitlementData",
+    "NotFoundError",
+    "TransientError",
+    "connector_from_settings",
+]
+
+
+def connector_from_settings(settings: dict[str, Any]) -> Connector:
+    """The connector a config's ``[connector]`` table describes (``type`` = ldap | csv)."""
+    kind = settings.get("type")
+    if kind == "ldap":
+        from provisioning.adapter.connectors.ldap import LdapConnector
+
+        return LdapConnector(settings)
+    if kind == "csv":
+        from provisioning.adapter.connectors.csvfile import CsvConnector
+
+        return CsvConnector(settings)
+    raise ValueError(f"unknown connector type {kind!r} (ldap, csv)")

@@ -1,0 +1,352 @@
+"""The adapter's loop: report, pull, store, execute, retry (docs/adapters.md, "Running the adapter").
+
+One iteration (``run_once``):
+
+1. send the outcomes not reported yet (the core was down: they wait in the journal);
+2. pull a batch (up to ``batch_size`` minus what is still open locally) and store it;
+3. execute the entries whose try is due, through the connector, each try counted first:
+   success → outcome stored; ``BadRequestError`` → final failure stored; ``TransientError``
+   → next try after ``backoff_seconds`` (doubling, at most ``backoff_max_seconds``), unless
+   that was the last of ``attempts`` or past ``window_seconds`` since the first try, which
+   makes it a final failure; ``NotFoundError`` → a delete / revoke is done already, anything
+   else fails (and the link is forgotten);
+4. report what was decided (step 1 again, for this batch).
+
+The core being down never stops execution; the application being down never stops reporting.
+No Django here: this is a separate process that speaks HTTP to the core.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from provisioning.adapter.client import CoreClient, CoreRefused, CoreUnavailable, EntryGone
+from provisioning.adapter.config import Config
+from provisioning.adapter.connectors import (
+    AccountData,
+    BadRequestError,
+    Connector,
+    EntitlementData,
+    NotFoundError,
+    TransientError,
+    connector_from_settings,
+)
+from provisioning.adapter.journal import Journal, JournalEntry
+from provisioning.adapter.secrets import SecretError, secret_open
+
+logger = logging.getLogger("blazon.adapter")
+
+MAX_REASON = 2000
+#: Reported entries are forgotten after a week: the core never hands a finished entry out again.
+JOURNAL_KEEP_SECONDS = 7 * 24 * 3600
+#: Events that remove something: when the object is gone already, the change is made.
+REMOVALS = {"REVOKE_ACCOUNT", "REVOKE_ENTITLEMENT", "REMOVE_ENTITLEMENT"}
+
+
+class FinalFailure(Exception):
+    """This entry cannot be executed (no secret, nothing to act on): report it failed."""
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        connector: Connector | None = None,
+        journal: Journal | None = None,
+        core: CoreClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.connector = connector or connector_from_settings(config.connector)
+        self.journal = journal or Journal(config.journal_path)
+        self.core = core or CoreClient(
+            config.core_url,
+            config.client_id,
+            config.client_secret,
+            verify=config.verify_tls,
+            timeout=config.http_timeout_seconds,
+        )
+        self.clock = clock
+        self._private_key = config.private_key()
+        self.stopping = threading.Event()
+
+    def close(self) -> None:
+        self.connector.close()
+        self.core.close()
+        self.journal.close()
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def run(self, *, iterations: int | None = None) -> None:
+        """Loop until ``stop()`` (or for ``iterations`` rounds), sleeping ``poll_seconds``
+        between rounds that found nothing to do."""
+        done = 0
+        while not self.stopping.is_set() and (iterations is None or done < iterations):
+            busy = self.run_once()
+            done += 1
+            if not busy:
+                self.stopping.wait(self.config.poll_seconds)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run_once(self) -> bool:
+        """One round; True when it did something (so the next round need not wait)."""
+        reported = self.report_pending()
+        pulled = self.pull()
+        executed = self.execute_due()
+        reported += self.report_pending()
+        self.journal.purge(older_than=self.clock() - JOURNAL_KEEP_SECONDS)
+        return bool(pulled or executed or reported)
+
+    # --- core side ---------------------------------------------------------------------------
+
+    def pull(self) -> int:
+        room = self.config.batch_size - self.journal.open_count()
+        if room <= 0:
+            return 0
+        try:
+            batch = self.core.pull(limit=room, lease_seconds=self.config.lease_seconds)
+        except CoreUnavailable as exc:
+            logger.warning("core unavailable, not pulling: %s", exc)
+            return 0
+        except (CoreRefused, EntryGone) as exc:
+            logger.error("the core refused the pull: %s", exc)
+            return 0
+        now = self.clock()
+        lease_until = now + self.config.lease_seconds
+        for body in batch.get("entries", []):
+            entry = self.journal.receive(body, lease_until=lease_until, now=now)
+            logger.info("entry %s %s received (%s)", entry.id, entry.event_type, entry.state)
+        return len(batch.get("entries", []))
+
+    def report_pending(self) -> int:
+        count = 0
+        for entry in self.journal.unreported():
+            try:
+                self.core.report(entry.id, entry.outcome or "failure", entry.outcome_body or {})
+            except CoreUnavailable as exc:
+                logger.warning("core unavailable, %s reports kept for later: %s", entry.id, exc)
+                break
+            except EntryGone as exc:
+                logger.warning("entry %s is not ours any more, dropped: %s", entry.id, exc)
+                self.journal.dropped(entry.id, now=self.clock(), why=str(exc)[:MAX_REASON])
+                continue
+            except CoreRefused as exc:
+                logger.error("the core refused the report of entry %s: %s", entry.id, exc)
+                continue
+            self.journal.reported(entry.id, now=self.clock())
+            logger.info("entry %s reported: %s", entry.id, entry.outcome)
+            count += 1
+        return count
+
+    def _keep_lease(self, entry: JournalEntry) -> bool:
+        """Extend the lease before a try when less than half of it is left. False when the
+        core says another adapter holds the entry now (drop it); the core being down is fine."""
+        now = self.clock()
+        if entry.lease_until is not None and entry.lease_until - now > self.config.lease_seconds / 2:
+            return True
+        try:
+            self.core.lease(entry.id, lease_seconds=self.config.lease_seconds)
+        except CoreUnavailable:
+            return True
+        except (EntryGone, CoreRefused) as exc:
+            self.journal.dropped(entry.id, now=now, why=str(exc)[:MAX_REASON])
+            logger.warning("entry %s dropped before execution: %s", entry.id, exc)
+            return False
+        self.journal.set_lease(entry.id, now + self.config.lease_seconds)
+        return True
+
+    # --- execution ---------------------------------------------------------------------------
+
+    def execute_due(self) -> int:
+        count = 0
+        for entry in self.journal.due(now=self.clock(), limit=self.config.batch_size):
+            if self.stopping.is_set():
+                break
+            if not self._keep_lease(entry):
+                continue
+            self.execute(entry)
+            count += 1
+        return count
+
+    def execute(self, entry: JournalEntry) -> None:
+        now = self.clock()
+        self.journal.try_started(entry.id, now=now)
+        tries = entry.tries + 1
+        first = entry.first_try_at or now
+        try:
+            result = self.perform(entry.body)
+        except TransientError as exc:
+            self._transient(entry, tries=tries, first=first, error=str(exc))
+            return
+        except (BadRequestError, FinalFailure, SecretError) as exc:
+            self._fail(entry, str(exc))
+            return
+        except NotFoundError as exc:
+            self._not_found(entry, str(exc))
+            return
+        except Exception as exc:  # a bug or an unexpected library error: do not loop on it
+            logger.exception("entry %s: unexpected error", entry.id)
+            self._fail(entry, f"adapter error: {type(exc).__name__}: {exc}")
+            return
+        self._succeed(entry, result)
+
+    def _succeed(self, entry: JournalEntry, result: dict[str, Any]) -> None:
+        body = {k: v for k, v in result.items() if v not in (None, "")}
+        body.setdefault("detail", f"done by the adapter after {entry.tries + 1} tries")
+        self.journal.done(entry.id, outcome="success", body=body, now=self.clock())
+        logger.info("entry %s %s succeeded", entry.id, entry.event_type)
+
+    def _fail(self, entry: JournalEntry, reason: str) -> None:
+        reason = reason[:MAX_REASON] or "failed"
+        self.journal.done(
+            entry.id,
+            outcome="failure",
+            body={"reason": reason, "final": True},
+            now=self.clock(),
+            error=reason,
+        )
+        logger.warning("entry %s %s failed: %s", entry.id, entry.event_type, reason)
+
+    def _transient(self, entry: JournalEntry, *, tries: int, first: float, error: str) -> None:
+        cfg, now = self.config, self.clock()
+        delay = min(cfg.backoff_seconds * 2 ** (tries - 1), cfg.backoff_max_seconds)
+        if tries >= cfg.attempts or now + delay > first + cfg.window_seconds:
+            self._fail(entry, f"{error} (gave up after {tries} tries in {now - first:.0f} s)")
+            return
+        self.journal.retry_later(entry.id, at=now + delay, error=error[:MAX_REASON])
+        logger.info("entry %s: %s; try %d of %d in %.1f s", entry.id, error, tries, cfg.attempts, delay)
+
+    def _not_found(self, entry: JournalEntry, error: str) -> None:
+        if entry.event_type in REMOVALS:
+            self._forget_links(entry)
+            self._succeed(entry, {"detail": f"already gone in the application ({error})"})
+            return
+        self._forget_links(entry)
+        self._fail(entry, f"{error}: the object is gone from the application")
+
+    def _forget_links(self, entry: JournalEntry) -> None:
+        body = entry.body
+        if entry.event_type in ("REVOKE_ACCOUNT", "CREATE_ACCOUNT", "UPDATE_ACCOUNT") and body.get("account"):
+            self.journal.link_forget("account", body["account"]["id"])
+        if entry.event_type in ("REMOVE_ENTITLEMENT", "UPDATE_ENTITLEMENT") and body.get("entitlement"):
+            self.journal.link_forget("entitlement", body["entitlement"]["id"])
+
+    # --- one entry → one connector call ------------------------------------------------------
+
+    def _account_id(self, body: dict[str, Any]) -> tuple[int, str]:
+        account = body.get("account")
+        if not account:
+            raise FinalFailure(f"{body['event_type']} without an account")
+        remote = (
+            self.journal.link("account", account["id"])
+            or account.get("native_identifier")
+            or self.connector.account_remote_id(account["identifier"])
+        )
+        return account["id"], remote
+
+    def _entitlement_id(self, body: dict[str, Any]) -> tuple[int, str]:
+        ent = body.get("entitlement")
+        if not ent:
+            raise FinalFailure(f"{body['event_type']} without an entitlement")
+        remote = (
+            self.journal.link("entitlement", ent["id"])
+            or ent.get("native_identifier")
+            or self.connector.entitlement_remote_id(ent["identifier"])
+        )
+        return ent["id"], remote
+
+    def _secret(self, body: dict[str, Any], *, required: bool) -> str | None:
+        if body.get("secret_error"):
+            raise FinalFailure(f"the core could not deliver the secret: {body['secret_error']}")
+        sealed = body.get("secret")
+        if not sealed:
+            if required:
+                raise FinalFailure(f"{body['event_type']} without a secret")
+            return None
+        if self._private_key is None:
+            raise FinalFailure("a secret arrived but no private_key is configured to open it")
+        return secret_open(sealed, private_key_pem=self._private_key, entry_id=body["id"])
+
+    @staticmethod
+    def _account_data(body: dict[str, Any]) -> AccountData:
+        account, user = body.get("account") or {}, body.get("user") or {}
+        attributes = {
+            **(account.get("attributes") or {}),
+            **(body.get("payload", {}).get("attributes") or {}),
+        }
+        return AccountData(
+            identifier=account.get("identifier") or user.get("username", ""),
+            username=user.get("username", ""),
+            email=user.get("email", ""),
+            first_name=user.get("first_name", ""),
+            last_name=user.get("last_name", ""),
+            display_name=user.get("display_name", ""),
+            attributes=attributes,
+        )
+
+    @staticmethod
+    def _entitlement_data(body: dict[str, Any]) -> EntitlementData:
+        ent, payload = body.get("entitlement") or {}, body.get("payload") or {}
+        return EntitlementData(
+            identifier=ent.get("identifier") or payload.get("entitlement", ""),
+            name=payload.get("name") or ent.get("name", ""),
+            attributes=ent.get("attributes") or {},
+        )
+
+    def perform(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Make the entry's change through the connector; what to report on success."""
+        event, c = body["event_type"], self.connector
+        if event == "CREATE_ACCOUNT":
+            local, _ = self._account_id(body)
+            remote = c.create_account(self._account_data(body), password=self._secret(body, required=False))
+            return self._account_linked(local, remote)
+        if event == "UPDATE_ACCOUNT":
+            local, remote = self._account_id(body)
+            return self._account_linked(local, c.update_account(remote, self._account_data(body)))
+        if event == "ACTIVATE_ACCOUNT":
+            local, remote = self._account_id(body)
+            return self._account_linked(local, c.enable_account(remote))
+        if event == "INACTIVATE_ACCOUNT":
+            local, remote = self._account_id(body)
+            return self._account_linked(local, c.disable_account(remote))
+        if event == "REVOKE_ACCOUNT":
+            local, remote = self._account_id(body)
+            c.delete_account(remote)
+            self.journal.link_forget("account", local)
+            return {"native_identifier": remote, "detail": "account deleted"}
+        if event == "CHANGE_PASSWORD":
+            _, remote = self._account_id(body)
+            c.set_password(remote, self._secret(body, required=True) or "")
+            return {"native_identifier": remote, "detail": "password set"}
+        if event in ("GRANT_ENTITLEMENT", "REVOKE_ENTITLEMENT"):
+            _, account = self._account_id(body)
+            _, group = self._entitlement_id(body)
+            (c.grant if event == "GRANT_ENTITLEMENT" else c.revoke)(account, group)
+            return {"detail": f"{'added to' if event == 'GRANT_ENTITLEMENT' else 'removed from'} {group}"}
+        if event == "CREATE_ENTITLEMENT":
+            local, _ = self._entitlement_id(body)
+            remote = c.create_entitlement(self._entitlement_data(body))
+            self.journal.link_set("entitlement", local, remote)
+            return {"native_identifier": remote}
+        if event == "UPDATE_ENTITLEMENT":
+            local, remote = self._entitlement_id(body)
+            remote = c.update_entitlement(remote, self._entitlement_data(body))
+            self.journal.link_set("entitlement", local, remote)
+            return {"native_identifier": remote}
+        if event == "REMOVE_ENTITLEMENT":
+            local, remote = self._entitlement_id(body)
+            c.delete_entitlement(remote)
+            self.journal.link_forget("entitlement", local)
+            return {"native_identifier": remote, "detail": "entitlement deleted"}
+        raise FinalFailure(f"this adapter does not handle {event}")
+
+    def _account_linked(self, local: int, remote: str) -> dict[str, Any]:
+        self.journal.link_set("account", local, remote)
+        return {"native_identifier": remote}
