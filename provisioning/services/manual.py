@@ -21,7 +21,7 @@ from django.utils import timezone
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from blazon.permissions import can
-from directory.models import ProvisioningEvent
+from directory.models import ProvisioningEvent, ProvisioningMode
 from provisioning.models import ENTITLEMENT_EVENTS, EntryStatus, NativeIdentifier, ProvisioningEntry
 from provisioning.services import entries_for_correlation
 from requests_workflow.models import Request, RequestStatus, Task, TaskKind, TaskStatus
@@ -129,7 +129,10 @@ def _lock_for_resolution(
         .select_related("resource", "manual_task")
         .get(pk=entry.pk)
     )
-    if locked.status != EntryStatus.WAITING_FAILOVER_RESOLVING or locked.manual_task is None:
+    waiting = locked.status == EntryStatus.WAITING_FAILOVER_RESOLVING or (
+        locked.status == EntryStatus.PENDING and locked.mode == ProvisioningMode.MANUAL
+    )
+    if not waiting or locked.manual_task is None:
         raise Conflict(
             f"Provisioning entry #{locked.pk} is {locked.status}: it is not waiting for manual resolution.",
             code="entry_not_waiting",
@@ -165,6 +168,7 @@ def entry_resolve_done(
             "attributes must be an object.", fields={"attributes": ["Expected an object."]}
         )
     req, locked, task = _lock_for_resolution(entry, actor)
+    before = locked.status
     now = timezone.now()
     locked.status, locked.finished_at, locked.updated_at = EntryStatus.SUCCEEDED, now, now
     locked.result = {
@@ -181,7 +185,7 @@ def entry_resolve_done(
         actor=actor,
         action="provisioning.entry_resolved",
         obj=locked,
-        old={"status": EntryStatus.WAITING_FAILOVER_RESOLVING},
+        old={"status": before},
         new={"status": locked.status, "task": task.pk, **locked.result},
         source=source,
         subject_user_id=locked.user_id_ref,
@@ -204,6 +208,7 @@ def entry_resolve_failed(
     if not reason:
         raise ValidationFailed("Say why the change could not be made.", fields={"reason": ["Required."]})
     req, locked, task = _lock_for_resolution(entry, actor)
+    before = locked.status
     now = timezone.now()
     locked.status, locked.finished_at, locked.updated_at = EntryStatus.FAILED, now, now
     locked.last_error = (
@@ -215,7 +220,7 @@ def entry_resolve_failed(
         actor=actor,
         action="provisioning.entry_failed",
         obj=locked,
-        old={"status": EntryStatus.WAITING_FAILOVER_RESOLVING},
+        old={"status": before},
         new={"status": locked.status, "task": task.pk, "reason": reason, "final": True},
         source=source,
         subject_user_id=locked.user_id_ref,
