@@ -227,3 +227,38 @@ def entry_resolve_failed(
     )
     request_settle(req)
     return locked
+
+
+@transaction.atomic
+def entry_secret_reveal(*, actor: Any, source: str, task: Task) -> str:
+    """The password an entry refers to (an initial or rotated password), decrypted from the
+    vault for an assignee of its open manual task who must type it into the application.
+    Audited twice: the vault's reveal and this task's; the value is never recorded."""
+    from vault.models import Secret
+    from vault.services import secret_reveal
+
+    entry = ProvisioningEntry.objects.select_related("resource").filter(manual_task_id=task.pk).first()
+    secret_id = (entry.payload or {}).get("secret_id") if entry else None
+    if entry is None or not secret_id:
+        raise Conflict(f"Task #{task.pk} has no password to reveal.", code="no_secret")
+    locked = Task.objects.get(pk=task.pk)
+    if locked.status != TaskStatus.OPEN:
+        raise Conflict(f"Task #{task.pk} is closed: its password is no longer shown.", code="task_closed")
+    if actor is None or not locked.assignees.filter(pk=actor.pk).exists():
+        raise NotAllowed(
+            f"{getattr(actor, 'username', 'nobody')} may not see the password of task #{task.pk}: "
+            "only its assignees may."
+        )
+    secret = Secret.objects.filter(pk=secret_id).first()
+    if secret is None:
+        raise Conflict("The password this entry refers to is no longer in the vault.", code="secret_gone")
+    value = secret_reveal(actor=actor, source=source, secret=secret)
+    audit_record(
+        actor=actor,
+        action="provisioning.secret_revealed",
+        obj=entry,
+        new={"task": task.pk, "secret": secret.pk, "resource": entry.resource.code},
+        source=source,
+        subject_user_id=entry.user_id_ref,
+    )
+    return value
