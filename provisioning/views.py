@@ -21,6 +21,7 @@ from directory.views.common import capability_required, list_page
 from directory.views.console import render_console
 from provisioning import selectors
 from provisioning.models import EntryStatus, ProvisioningEntry
+from requests_workflow.models import TaskStatus
 
 SOURCE = "console"
 
@@ -68,6 +69,7 @@ def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and entry.lease_until >= timezone.now(),
         "can_retry": entry.status in (EntryStatus.FAILED, EntryStatus.WAITING_FAILOVER_RESOLVING),
         "can_cancel": entry.status in (EntryStatus.PENDING, EntryStatus.FAILED, EntryStatus.PULLED),
+        "can_resolve": entry.manual_task is not None and entry.manual_task.status == TaskStatus.OPEN,
     }
     return render_console(request, "console/provisioning/entry.html", context)
 
@@ -89,6 +91,36 @@ def entry_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             messages.success(request, f"Entry #{pk} canceled.")
         else:
             messages.error(request, f"Unknown action {action!r}.")
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect("console_provisioning:entry", pk=pk)
+
+
+@require_POST
+@capability_required("manage_config")
+def entry_resolve(request: HttpRequest, pk: int, outcome: str) -> HttpResponse:
+    """An administrator resolves the entry's manual task from the console (the task of a
+    resource without owners is unassigned: it is theirs)."""
+    from provisioning.services.manual import entry_resolve_done, entry_resolve_failed
+
+    entry = get_object_or_404(ProvisioningEntry, pk=pk)
+    try:
+        if outcome == "done":
+            entry_resolve_done(
+                actor=request.user,
+                source=SOURCE,
+                entry=entry,
+                native_identifier=request.POST.get("native_identifier", "").strip(),
+                comment=request.POST.get("comment", "").strip(),
+            )
+            messages.success(request, f"Entry #{pk} recorded as made by hand.")
+        elif outcome == "failed":
+            entry_resolve_failed(
+                actor=request.user, source=SOURCE, entry=entry, reason=request.POST.get("reason", "")
+            )
+            messages.success(request, f"Entry #{pk} recorded as not possible; its request is rolled back.")
+        else:
+            messages.error(request, f"Unknown outcome {outcome!r}.")
     except DomainError as error:
         messages.error(request, error.message)
     return redirect("console_provisioning:entry", pk=pk)

@@ -230,3 +230,14 @@ def test_non_assignees_cannot_reveal(world, password_task):
     Task.objects.filter(pk=password_task.pk).update(status=TaskStatus.APPROVED)
     closed = login(world["owner"]).post(url)
     assert closed.status_code == 404  # closed tasks are not "my tasks" any more
+
+
+def test_an_administrator_resolves_an_unassigned_manual_task_in_the_console(world, admin):
+    task = Task.objects.create(kind=TaskKind.PROVISIONING, title="by hand")
+    entry = make_entry(world["crm"], mode=ProvisioningMode.MANUAL, manual_task=task)
+    page = admin.get(reverse("console_provisioning:entry", args=[entry.pk])).content.decode()
+    assert "resolve-done-form" in page
+    admin.post(reverse("console_provisioning:entry_resolve", args=[entry.pk, "done"]), {"comment": "done"})
+    entry.refresh_from_db()
+    task.refresh_from_db()
+    assert entry.status == EntryStatus.SUCCEEDED and task.status == TaskStatus.APPROVED

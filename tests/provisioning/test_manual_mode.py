@@ -59,6 +59,22 @@ def test_role_fan_out_opens_one_task_per_entry_in_constant_statements(
     assert Task.objects.filter(kind=TaskKind.PROVISIONING).count() == 55
 
 
+def test_with_an_sla_definition_the_statements_stay_constant_and_tasks_get_due_dates(
+    postgres, django_capture_on_commit_callbacks
+):
+    from requests_workflow.models import EscalationPolicy, EscalationStep, TaskDefinition
+
+    policy = EscalationPolicy.objects.create(name="remind")
+    EscalationStep.objects.create(policy=policy, position=1, after_hours=4, action="REMIND")
+    TaskDefinition.objects.create(
+        name="by hand", task_kind=TaskKind.PROVISIONING, sla_hours=8, escalation_policy=policy
+    )
+    small, _ = fan_out(5, django_capture_on_commit_callbacks)
+    large, tasks = fan_out(50, django_capture_on_commit_callbacks)
+    assert large <= small, (small, large)
+    assert all(t.due_at and t.next_escalation_at and t.definition_id for t in tasks)
+
+
 def test_no_owner_leaves_the_task_unassigned_for_an_administrator(
     postgres, django_capture_on_commit_callbacks
 ):
