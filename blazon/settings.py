@@ -234,6 +234,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "requests_workflow.tasks.escalate_due_tasks",
         "schedule": timedelta(minutes=5),
     },
+    # safety net: MANUAL entries whose on-commit task was lost get their task here
+    "provisioning-open-manual-tasks": {
+        "task": "provisioning.tasks.open_manual_tasks",
+        "schedule": timedelta(minutes=5),
+    },
 }
 
 # Directory life-cycle knobs.
@@ -315,6 +320,8 @@ OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 # Adapter leases and retries (provisioning.services.adapter).
 BLAZON_ADAPTER_LEASE_SECONDS = int(os.environ.get("BLAZON_ADAPTER_LEASE_SECONDS", "300"))
 BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES = int(os.environ.get("BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES", "5"))
+# An entry PENDING longer than this is "stuck" (console dashboard tile, adapter health).
+BLAZON_PROVISIONING_STUCK_MINUTES = int(os.environ.get("BLAZON_PROVISIONING_STUCK_MINUTES", "60"))
 
 LOGGING = {
     "version": 1,

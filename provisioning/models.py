@@ -111,6 +111,12 @@ class ProvisioningEntry(models.Model):
                 condition=Q(status__in=OPEN_STATUSES),
                 name="prov_entry_open_entitlement",
             ),
+            # the manual-mode sweep looks for MANUAL entries still without their task
+            models.Index(
+                fields=["id"],
+                condition=Q(mode="MANUAL", status="PENDING", manual_task__isnull=True),
+                name="prov_entry_manual_no_task",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -139,6 +145,9 @@ class AdapterClient(models.Model):
         help_text="PEM RSA public key (2048 bits or more) the adapter decrypts secrets with."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    last_poll_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the adapter last pulled (adapter health, 'test connection')."
+    )
 
     class Meta:
         ordering = ["name"]
@@ -176,3 +185,38 @@ class NativeIdentifier(models.Model):
 
     def __str__(self) -> str:
         return self.value
+
+
+class ResourceRetryPolicy(models.Model):
+    """How often Blazon hands an entry of one resource back to its adapter after transient
+    failures, and how long it waits between tries; empty fields use the defaults
+    (``BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES``, 30 s doubling up to one hour)."""
+
+    resource = models.OneToOneField(
+        "directory.Resource", on_delete=models.CASCADE, related_name="retry_policy"
+    )
+    max_transient_failures = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Transient failures before the entry goes to manual resolution."
+    )
+    backoff_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="First delay after a transient failure (doubles each time)."
+    )
+    backoff_max_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Longest delay between two tries."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_transient_failures__isnull=True) | Q(max_transient_failures__gte=1),
+                name="retry_policy_max_failures_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(backoff_seconds__isnull=True) | Q(backoff_seconds__gte=1),
+                name="retry_policy_backoff_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"retry policy of resource {self.resource_id}"

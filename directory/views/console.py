@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import PermissionDenied
@@ -40,6 +41,7 @@ from directory.models import (
 )
 from directory.views.common import capability_required, caps, list_page, report_domain_error
 from directory.views.forms import ConsoleRoleForm, LoginForm, RemoveUserForm
+from provisioning import selectors as provisioning_selectors
 
 USER_LABEL = User._meta.label
 
@@ -96,6 +98,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "resources": Resource.objects.count(),
         "entitlements": Entitlement.objects.count(),
         "open_events": DirectoryEvent.objects.filter(status=DirectoryEventStatus.OPEN).count(),
+        "stuck_entries": provisioning_selectors.stuck_count(),
+        "stuck_minutes": settings.BLAZON_PROVISIONING_STUCK_MINUTES,
         "recent": AuditEvent.objects.order_by("-seq")[:10] if can(request.user, "view_audit") else None,
         "chart_data": {
             "users": {
@@ -365,6 +369,7 @@ def resource_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context["roles"] = Role.objects.filter(role_resources__resource=resource).order_by("name")
     elif tab == "provisioning":
         context["modes"] = [(e.label, resource.mode_for(e.value)) for e in ProvisioningEvent]
+        context["prov"] = provisioning_selectors.resource_provisioning(resource)
     elif tab == "entitlements":
         context["page_obj"] = Paginator(
             resource.entitlements.annotate(n_members=Count("memberships")).order_by("name"), 25

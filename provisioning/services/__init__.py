@@ -20,6 +20,14 @@ from directory.models import ProvisioningMode, Resource
 from provisioning.models import EntryStatus, ProvisioningEntry
 
 
+def _manual_written() -> None:
+    """MANUAL entries were written: their workspace tasks are opened after commit (set-based)."""
+    from blazon.tasks import enqueue_on_commit
+    from provisioning.tasks import open_manual_tasks
+
+    enqueue_on_commit(open_manual_tasks)
+
+
 def resource_provisions(resource: Resource, event_type: str) -> bool:
     return resource.mode_for(event_type) != ProvisioningMode.DISABLED
 
@@ -37,6 +45,8 @@ def entry_write(
     mode = resource.mode_for(event_type)
     if mode == ProvisioningMode.DISABLED:
         return None
+    if mode == ProvisioningMode.MANUAL:
+        _manual_written()
     return ProvisioningEntry.objects.create(
         resource=resource,
         event_type=event_type,
@@ -63,11 +73,14 @@ def entries_write_many(
         return 0
     now = timezone.now()
     cid = correlation_id_var.get() or ""
-    return copy_rows(
+    written = copy_rows(
         ProvisioningEntry._meta.db_table,
         COPY_COLUMNS,
         (_copy_row(resource.pk, event_type, mode, row, cid, now) for row in rows),
     )
+    if written and mode == ProvisioningMode.MANUAL:
+        _manual_written()
+    return written
 
 
 def entries_write_mixed(rows: Iterable[dict[str, Any]]) -> int:
@@ -77,16 +90,26 @@ def entries_write_mixed(rows: Iterable[dict[str, Any]]) -> int:
     their event are skipped, as ``entry_write`` does. Returns the count written."""
     now = timezone.now()
     cid = correlation_id_var.get() or ""
-    selected = ((row, row["resource"].mode_for(row["event_type"])) for row in rows)
-    return copy_rows(
+    modes: set[str] = set()
+
+    def selected() -> Iterable[tuple[dict[str, Any], str]]:
+        for row in rows:
+            mode = row["resource"].mode_for(row["event_type"])
+            if mode != ProvisioningMode.DISABLED:
+                modes.add(mode)
+                yield row, mode
+
+    written = copy_rows(
         ProvisioningEntry._meta.db_table,
         COPY_COLUMNS,
         (
             _copy_row(row["resource"].pk, row["event_type"], mode, row, row.get("correlation_id", cid), now)
-            for row, mode in selected
-            if mode != ProvisioningMode.DISABLED
+            for row, mode in selected()
         ),
     )
+    if ProvisioningMode.MANUAL in modes:
+        _manual_written()
+    return written
 
 
 # COPY bypasses the model's defaults: every NOT NULL column is written here.
@@ -130,10 +153,18 @@ def _copy_row(
 
 
 def entries_cancel_pending_for_account(*, account_id: int) -> int:
-    """Cancel entries not yet pulled for an account removed from the directory without revocation."""
-    return ProvisioningEntry.objects.filter(account_id=account_id, status=EntryStatus.PENDING).update(
-        status=EntryStatus.CANCELED, updated_at=timezone.now()
+    """Cancel entries not yet pulled for an account removed from the directory without revocation
+    (and the open manual tasks of those in MANUAL mode: nobody has to do them any more)."""
+    from requests_workflow.models import Task, TaskStatus
+
+    pending = ProvisioningEntry.objects.filter(account_id=account_id, status=EntryStatus.PENDING)
+    now = timezone.now()
+    Task.objects.filter(
+        pk__in=pending.filter(manual_task__isnull=False).values("manual_task_id"), status=TaskStatus.OPEN
+    ).update(
+        status=TaskStatus.CANCELED, decided_at=now, comment="The account was removed from the directory."
     )
+    return pending.update(status=EntryStatus.CANCELED, updated_at=now)
 
 
 #: Entry statuses meaning the application may have received the change (pulled, done, or

@@ -43,6 +43,7 @@ from provisioning.models import (
     EntryStatus,
     NativeIdentifier,
     ProvisioningEntry,
+    ResourceRetryPolicy,
 )
 from provisioning.services.manual import (
     entry_send_to_manual,
@@ -183,6 +184,11 @@ def entries_pull(*, client: AdapterClient, limit: int = 50, lease_seconds: int |
     seconds = _lease_seconds(lease_seconds)
     now = timezone.now()
     until = now + timedelta(seconds=seconds)
+    # adapter health: when it last polled; replicas sharing a client write it at most once a
+    # second, so they do not queue on the client's row
+    AdapterClient.objects.filter(pk=client.pk).filter(
+        Q(last_poll_at__isnull=True) | Q(last_poll_at__lt=now - timedelta(seconds=1))
+    ).update(last_poll_at=now)
     ids = list(
         pullable_entries(client=client, now=now)
         .select_for_update(skip_locked=True)
@@ -346,10 +352,12 @@ def entry_report_success(
     return entry
 
 
-def _retry_delay(failures: int, retry_after: int | None) -> int:
+def _retry_delay(failures: int, retry_after: int | None, policy: ResourceRetryPolicy | None = None) -> int:
     if retry_after is not None:
         return retry_after
-    return min(30 * 2 ** max(failures - 1, 0), 3600)
+    base = (policy.backoff_seconds if policy else None) or 30
+    cap = (policy.backoff_max_seconds if policy else None) or 3600
+    return min(base * 2 ** min(max(failures - 1, 0), 30), max(cap, base))
 
 
 @transaction.atomic
@@ -384,7 +392,11 @@ def entry_report_failure(
     _check_leased_to(entry, client)
     now = timezone.now()
     entry.transient_failures += 0 if final else 1
-    too_many = entry.transient_failures >= settings.BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES
+    policy = ResourceRetryPolicy.objects.filter(resource_id=entry.resource_id).first()
+    limit = (
+        policy.max_transient_failures if policy else None
+    ) or settings.BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES
+    too_many = entry.transient_failures >= limit
     entry.last_error = reason
     entry.lease_until, entry.updated_at = None, now
     if final or too_many:
@@ -411,7 +423,9 @@ def entry_report_failure(
         )
         return entry
     entry.status = EntryStatus.PENDING
-    entry.not_before = now + timedelta(seconds=_retry_delay(entry.transient_failures, retry_after_seconds))
+    entry.not_before = now + timedelta(
+        seconds=_retry_delay(entry.transient_failures, retry_after_seconds, policy)
+    )
     entry.save(
         update_fields=[
             "status",

@@ -21,7 +21,7 @@ from django.utils import timezone
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from blazon.permissions import can
-from directory.models import ProvisioningEvent
+from directory.models import ProvisioningEvent, ProvisioningMode
 from provisioning.models import ENTITLEMENT_EVENTS, EntryStatus, NativeIdentifier, ProvisioningEntry
 from provisioning.services import entries_for_correlation
 from requests_workflow.models import Request, RequestStatus, Task, TaskKind, TaskStatus
@@ -129,7 +129,10 @@ def _lock_for_resolution(
         .select_related("resource", "manual_task")
         .get(pk=entry.pk)
     )
-    if locked.status != EntryStatus.WAITING_FAILOVER_RESOLVING or locked.manual_task is None:
+    waiting = locked.status == EntryStatus.WAITING_FAILOVER_RESOLVING or (
+        locked.status == EntryStatus.PENDING and locked.mode == ProvisioningMode.MANUAL
+    )
+    if not waiting or locked.manual_task is None:
         raise Conflict(
             f"Provisioning entry #{locked.pk} is {locked.status}: it is not waiting for manual resolution.",
             code="entry_not_waiting",
@@ -165,6 +168,7 @@ def entry_resolve_done(
             "attributes must be an object.", fields={"attributes": ["Expected an object."]}
         )
     req, locked, task = _lock_for_resolution(entry, actor)
+    before = locked.status
     now = timezone.now()
     locked.status, locked.finished_at, locked.updated_at = EntryStatus.SUCCEEDED, now, now
     locked.result = {
@@ -181,7 +185,7 @@ def entry_resolve_done(
         actor=actor,
         action="provisioning.entry_resolved",
         obj=locked,
-        old={"status": EntryStatus.WAITING_FAILOVER_RESOLVING},
+        old={"status": before},
         new={"status": locked.status, "task": task.pk, **locked.result},
         source=source,
         subject_user_id=locked.user_id_ref,
@@ -204,6 +208,7 @@ def entry_resolve_failed(
     if not reason:
         raise ValidationFailed("Say why the change could not be made.", fields={"reason": ["Required."]})
     req, locked, task = _lock_for_resolution(entry, actor)
+    before = locked.status
     now = timezone.now()
     locked.status, locked.finished_at, locked.updated_at = EntryStatus.FAILED, now, now
     locked.last_error = (
@@ -215,10 +220,45 @@ def entry_resolve_failed(
         actor=actor,
         action="provisioning.entry_failed",
         obj=locked,
-        old={"status": EntryStatus.WAITING_FAILOVER_RESOLVING},
+        old={"status": before},
         new={"status": locked.status, "task": task.pk, "reason": reason, "final": True},
         source=source,
         subject_user_id=locked.user_id_ref,
     )
     request_settle(req)
     return locked
+
+
+@transaction.atomic
+def entry_secret_reveal(*, actor: Any, source: str, task: Task) -> str:
+    """The password an entry refers to (an initial or rotated password), decrypted from the
+    vault for an assignee of its open manual task who must type it into the application.
+    Audited twice: the vault's reveal and this task's; the value is never recorded."""
+    from vault.models import Secret
+    from vault.services import secret_reveal
+
+    entry = ProvisioningEntry.objects.select_related("resource").filter(manual_task_id=task.pk).first()
+    secret_id = (entry.payload or {}).get("secret_id") if entry else None
+    if entry is None or not secret_id:
+        raise Conflict(f"Task #{task.pk} has no password to reveal.", code="no_secret")
+    locked = Task.objects.get(pk=task.pk)
+    if locked.status != TaskStatus.OPEN:
+        raise Conflict(f"Task #{task.pk} is closed: its password is no longer shown.", code="task_closed")
+    if actor is None or not locked.assignees.filter(pk=actor.pk).exists():
+        raise NotAllowed(
+            f"{getattr(actor, 'username', 'nobody')} may not see the password of task #{task.pk}: "
+            "only its assignees may."
+        )
+    secret = Secret.objects.filter(pk=secret_id).first()
+    if secret is None:
+        raise Conflict("The password this entry refers to is no longer in the vault.", code="secret_gone")
+    value = secret_reveal(actor=actor, source=source, secret=secret)
+    audit_record(
+        actor=actor,
+        action="provisioning.secret_revealed",
+        obj=entry,
+        new={"task": task.pk, "secret": secret.pk, "resource": entry.resource.code},
+        source=source,
+        subject_user_id=entry.user_id_ref,
+    )
+    return value

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -184,10 +185,24 @@ def _next_escalation_at(task: Task, definition: TaskDefinition | None, done: set
     return business_deadline(definition.calendar, task.created_at, hours)
 
 
+def _first_step_hours(definition: TaskDefinition) -> Any:
+    if definition.escalation_policy_id is None:
+        return None
+    return (
+        EscalationStep.objects.filter(policy_id=definition.escalation_policy_id)
+        .order_by("after_hours")
+        .values_list("after_hours", flat=True)
+        .first()
+    )
+
+
 def sla_tasks_opened(tasks: Iterable[Task], *, req: Request | None) -> None:
     """Give newly opened tasks their SLA: the matching definition, ``due_at`` and when the
-    escalation sweep must first look at them. Call it wherever tasks are created."""
+    escalation sweep must first look at them. Call it wherever tasks are created. The queries
+    do not grow with the number of tasks (bulk openers pass thousands)."""
     cache: dict[str, TaskDefinition | None] = {}
+    first_hours: dict[int, Any] = {}
+    changed: list[Task] = []
     for task in tasks:
         if task.kind not in cache:
             cache[task.kind] = task_definition_match(task.kind, req)
@@ -196,8 +211,16 @@ def sla_tasks_opened(tasks: Iterable[Task], *, req: Request | None) -> None:
             continue
         task.definition = definition
         task.due_at = business_deadline(definition.calendar, task.created_at, definition.sla_hours)
-        task.next_escalation_at = _next_escalation_at(task, definition, set())
-        task.save(update_fields=["definition", "due_at", "next_escalation_at"])
+        # the first escalation step of a definition is read once, not once per task
+        if definition.pk not in first_hours:
+            first_hours[definition.pk] = _first_step_hours(definition)
+        hours = first_hours[definition.pk]
+        task.next_escalation_at = (
+            None if hours is None else business_deadline(definition.calendar, task.created_at, hours)
+        )
+        changed.append(task)
+    if changed:
+        Task.objects.bulk_update(changed, ["definition", "due_at", "next_escalation_at"])
 
 
 def tasks_recheck_escalation(tasks: models.QuerySet[Task]) -> int:

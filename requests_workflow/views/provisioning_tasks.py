@@ -7,11 +7,12 @@ which fails the entry and rolls its request back. The rules live in
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from blazon.errors import DomainError
+from blazon.errors import DomainError, NotAllowed
 from directory.models import Source
 from directory.views.common import workspace_required
 from requests_workflow.models import Task, TaskKind
@@ -30,7 +31,7 @@ def _entry(task: Task):
     )
 
 
-def provisioning_task_page(request: HttpRequest, task: Task) -> HttpResponse:
+def provisioning_task_page(request: HttpRequest, task: Task, *, revealed: str | None = None) -> HttpResponse:
     entry = _entry(task)
     payload = {
         k: v
@@ -43,8 +44,34 @@ def provisioning_task_page(request: HttpRequest, task: Task) -> HttpResponse:
         "entry": entry,
         "payload": sorted(payload.items()),
         "has_secret": bool(entry and entry.payload.get("secret_id")),
+        "may_reveal": task.assignees.filter(pk=request.user.pk).exists(),
+        "revealed": revealed,
     }
-    return render(request, "workspace/requests/provisioning_task.html", context)
+    response = render(request, "workspace/requests/provisioning_task.html", context)
+    if revealed is not None:
+        response["Cache-Control"] = "no-store"  # the password must not stay in a cache
+    return response
+
+
+@workspace_required
+@require_POST
+def provisioning_task_reveal(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show the entry's password once, on this response only (never in a message, a list or a
+    log), to an assignee of the task; the vault and the audit log record who saw it."""
+    from provisioning.services.manual import entry_secret_reveal
+    from requests_workflow.views.workspace import _my_task
+
+    task = _my_task(request, pk)
+    if task.kind != TaskKind.PROVISIONING:
+        raise PermissionDenied("This task is not a manual provisioning task.")
+    try:
+        value = entry_secret_reveal(actor=request.user, source=SRC, task=task)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("workspace_requests:task", pk=task.pk)
+    return provisioning_task_page(request, task, revealed=value)
 
 
 @workspace_required

@@ -26,6 +26,11 @@ workspace_urlpatterns = [
     path("tasks/approve/", workspace.tasks_bulk_approve, name="tasks_bulk_approve"),
     path("tasks/<int:pk>/", workspace.task_detail, name="task"),
     path(
+        "tasks/<int:pk>/provisioning/reveal-password/",
+        provisioning_tasks.provisioning_task_reveal,
+        name="provisioning_reveal",
+    ),
+    path(
         "tasks/<int:pk>/provisioning/<slug:outcome>/",
         provisioning_tasks.provisioning_task_resolve,
         name="provisioning_resolve",

@@ -1,0 +1,234 @@
+"""What an administrator does with the provisioning queue and a resource's provisioning
+settings: retry or cancel an entry, set a resource's retry policy.
+
+Each is one transaction, checks ``manage_config`` itself (the console and any API enforce the
+same rule), refuses with a clear message when the entry's state does not allow it (nothing
+changed), and writes its audit event. Lock order, as in the pipeline: the request, then the
+entry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from blazon.audit.services import audit_record
+from blazon.errors import Conflict, NotAllowed, ValidationFailed
+from blazon.permissions import can
+from directory.models import ProvisioningMode, Resource
+from provisioning.models import EntryStatus, ProvisioningEntry, ResourceRetryPolicy
+from provisioning.services.manual import lock_request_of, request_settle
+from requests_workflow.models import RequestStatus, Task, TaskStatus
+
+RETRYABLE = (EntryStatus.FAILED, EntryStatus.WAITING_FAILOVER_RESOLVING)
+CANCELABLE = (EntryStatus.PENDING, EntryStatus.FAILED, EntryStatus.PULLED)
+MAX_FAILURES_LIMIT = 100
+MAX_BACKOFF_SECONDS = 24 * 3600
+
+
+def _require_admin(actor: Any, what: str) -> None:
+    if not can(actor, "manage_config"):
+        raise NotAllowed(f"Only an administrator may {what}.")
+
+
+def _lock(entry_id: int) -> tuple[Any, ProvisioningEntry]:
+    cid = ProvisioningEntry.objects.filter(pk=entry_id).values_list("correlation_id", flat=True).first()
+    if cid is None and not ProvisioningEntry.objects.filter(pk=entry_id).exists():
+        raise ValidationFailed(
+            f"There is no provisioning entry #{entry_id}.", fields={"entry": ["Not found."]}
+        )
+    req = lock_request_of(cid or "")
+    entry = (
+        ProvisioningEntry.objects.select_for_update(of=("self",))
+        .select_related("resource", "lease_owner")
+        .get(pk=entry_id)
+    )
+    return req, entry
+
+
+def _cancel_task(entry: ProvisioningEntry, actor: Any, why: str) -> int | None:
+    """Close the entry's open manual task (nobody must do it by hand any more)."""
+    if entry.manual_task_id is None:
+        return None
+    n = Task.objects.filter(pk=entry.manual_task_id, status=TaskStatus.OPEN).update(
+        status=TaskStatus.CANCELED, decided_by=actor, decided_at=timezone.now(), comment=why[:2000]
+    )
+    return entry.manual_task_id if n else None
+
+
+@transaction.atomic
+def entry_retry(*, actor: Any, source: str, entry_id: int) -> ProvisioningEntry:
+    """Hand a failed entry (FAILED, or waiting for manual resolution) to the adapter again:
+    PENDING, lease and retry delay cleared, transient failures reset; its open manual task is
+    canceled (a MANUAL entry gets a new one). Refused for an entry whose request was already
+    rolled back: the application would get an access the directory no longer has."""
+    _require_admin(actor, "retry a provisioning entry")
+    req, entry = _lock(entry_id)
+    if entry.status not in RETRYABLE:
+        raise Conflict(
+            f"Provisioning entry #{entry.pk} is {entry.get_status_display().lower()}: only a failed entry or one "
+            "waiting for manual resolution can be retried.",
+            code="entry_not_retryable",
+        )
+    if (
+        entry.status == EntryStatus.FAILED
+        and req is not None
+        and req.status != RequestStatus.WAITING_PROVISIONING
+    ):
+        raise Conflict(
+            f"Provisioning entry #{entry.pk} belongs to request #{req.pk}, which is {req.get_status_display().lower()}"
+            " (its directory change was rolled back): retrying would give the application an access the directory "
+            "no longer has. Submit a new request instead.",
+            code="request_closed",
+        )
+    before = {
+        "status": entry.status,
+        "transient_failures": entry.transient_failures,
+        "task": entry.manual_task_id,
+    }
+    canceled_task = _cancel_task(entry, actor, f"Entry #{entry.pk} retried by {actor.username}.")
+    now = timezone.now()
+    entry.status = EntryStatus.PENDING
+    entry.lease_owner, entry.lease_until, entry.not_before = None, None, None
+    entry.transient_failures, entry.finished_at, entry.updated_at = 0, None, now
+    entry.manual_task = None
+    entry.save(
+        update_fields=[
+            "status",
+            "lease_owner",
+            "lease_until",
+            "not_before",
+            "transient_failures",
+            "finished_at",
+            "updated_at",
+            "manual_task",
+        ]
+    )
+    audit_record(
+        actor=actor,
+        action="provisioning.entry_retried",
+        obj=entry,
+        old=before,
+        new={"status": entry.status, "canceled_task": canceled_task},
+        source=source,
+        subject_user_id=entry.user_id_ref,
+    )
+    if entry.mode == ProvisioningMode.MANUAL:
+        from provisioning.services import _manual_written
+
+        _manual_written()
+    return entry
+
+
+@transaction.atomic
+def entry_cancel(*, actor: Any, source: str, entry_id: int, reason: str) -> ProvisioningEntry:
+    """The application must not get this change (any more): PENDING or FAILED → CANCELED, its
+    open manual task canceled. A PULLED entry only once its lease has expired (while it runs
+    the adapter may be making the change). The directory is not changed; a request whose other
+    entries are all done then finishes."""
+    _require_admin(actor, "cancel a provisioning entry")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Say why the entry is canceled.", fields={"reason": ["Required."]})
+    req, entry = _lock(entry_id)
+    now = timezone.now()
+    if entry.status == EntryStatus.PULLED and entry.lease_until and entry.lease_until >= now:
+        raise Conflict(
+            f"Provisioning entry #{entry.pk} is leased to adapter {entry.lease_owner} until "
+            f"{entry.lease_until:%Y-%m-%d %H:%M:%S %Z}: the adapter may be making the change now. Wait for its "
+            "report or for the lease to expire.",
+            code="entry_leased",
+        )
+    if entry.status not in CANCELABLE:
+        hint = (
+            " Resolve its manual task, or retry it."
+            if entry.status == EntryStatus.WAITING_FAILOVER_RESOLVING
+            else ""
+        )
+        raise Conflict(
+            f"Provisioning entry #{entry.pk} is {entry.get_status_display().lower()}: only a pending or failed "
+            f"entry can be canceled.{hint}",
+            code="entry_not_cancelable",
+        )
+    before = {"status": entry.status, "lease_owner": entry.lease_owner_id}
+    canceled_task = _cancel_task(entry, actor, f"Entry #{entry.pk} canceled by {actor.username}: {reason}")
+    entry.status, entry.lease_until, entry.updated_at = EntryStatus.CANCELED, None, now
+    entry.finished_at = now
+    entry.last_error = (
+        f"{entry.last_error}; canceled: {reason}" if entry.last_error else f"canceled: {reason}"
+    )
+    entry.save(update_fields=["status", "lease_until", "updated_at", "finished_at", "last_error"])
+    audit_record(
+        actor=actor,
+        action="provisioning.entry_canceled",
+        obj=entry,
+        old=before,
+        new={"status": entry.status, "reason": reason, "canceled_task": canceled_task},
+        source=source,
+        subject_user_id=entry.user_id_ref,
+    )
+    request_settle(req)
+    return entry
+
+
+def _optional_int(name: str, value: Any, low: int, high: int, errors: dict[str, list[str]]) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        errors[name] = ["A whole number, or empty for the default."]
+        return None
+    if not low <= number <= high:
+        errors[name] = [f"From {low} to {high}, or empty for the default."]
+    return number
+
+
+@transaction.atomic
+def resource_retry_policy_set(
+    *,
+    actor: Any,
+    source: str,
+    resource: Resource,
+    max_transient_failures: Any = None,
+    backoff_seconds: Any = None,
+    backoff_max_seconds: Any = None,
+) -> ResourceRetryPolicy:
+    """Set how Blazon retries a resource's entries after transient failures (empty: the
+    defaults). Checked whole before anything is saved."""
+    _require_admin(actor, "change a resource's retry policy")
+    errors: dict[str, list[str]] = {}
+    values = {
+        "max_transient_failures": _optional_int(
+            "max_transient_failures", max_transient_failures, 1, MAX_FAILURES_LIMIT, errors
+        ),
+        "backoff_seconds": _optional_int("backoff_seconds", backoff_seconds, 1, MAX_BACKOFF_SECONDS, errors),
+        "backoff_max_seconds": _optional_int(
+            "backoff_max_seconds", backoff_max_seconds, 1, MAX_BACKOFF_SECONDS, errors
+        ),
+    }
+    low, high = values["backoff_seconds"], values["backoff_max_seconds"]
+    if not errors and low is not None and high is not None and high < low:
+        errors["backoff_max_seconds"] = ["The longest delay cannot be shorter than the first one."]
+    if errors:
+        raise ValidationFailed("The retry policy is not valid.", fields=errors)
+    policy = ResourceRetryPolicy.objects.select_for_update().filter(resource=resource).first()
+    old = None
+    if policy is None:
+        policy = ResourceRetryPolicy(resource=resource)
+    else:
+        old = {k: getattr(policy, k) for k in values}
+    for key, value in values.items():
+        setattr(policy, key, value)
+    policy.save()
+    audit_record(
+        actor=actor,
+        action="resource.retry_policy_set",
+        obj=resource,
+        old=old,
+        new=values,
+        source=source,
+    )
+    return policy

@@ -1,0 +1,14 @@
+"""Celery tasks of provisioning: thin wrappers that call a service; safe to run twice."""
+
+from __future__ import annotations
+
+from blazon.tasks import blazon_task
+
+
+@blazon_task()
+def open_manual_tasks() -> int:
+    """Open the PROVISIONING tasks of MANUAL entries written since (after commit, and as a
+    periodic sweep for anything missed)."""
+    from provisioning.services.manual_mode import manual_entries_open_tasks
+
+    return manual_entries_open_tasks()

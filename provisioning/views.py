@@ -1,0 +1,189 @@
+"""Console pages of provisioning (``/console/provisioning/``): the queue of entries with their
+detail, retry and cancel; adapter health; a resource's retry policy and connection check.
+
+Reading needs ``view``; retry, cancel and editing need ``manage_config`` (the services check it
+too). Refusals are messages; nothing is changed on bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from blazon.errors import DomainError
+from directory.models import ProvisioningEvent, ProvisioningMode, Resource
+from directory.views.common import capability_required, list_page
+from directory.views.console import render_console
+from provisioning import selectors
+from provisioning.models import EntryStatus, ProvisioningEntry
+from requests_workflow.models import TaskStatus
+
+SOURCE = "console"
+
+
+@capability_required("view")
+def queue(request: HttpRequest) -> HttpResponse:
+    qs = selectors.queue_entries()
+    stuck = request.GET.get("stuck", "") in {"1", "true", "yes"}
+    if stuck:
+        qs = qs.filter(selectors.stuck_q())
+    q = request.GET.get("q", "").strip()
+    if q:
+        # an entry id, or a correlation id (``request-42``)
+        qs = qs.filter(pk=int(q.lstrip("#"))) if q.lstrip("#").isdigit() else qs.filter(correlation_id=q)
+    context = list_page(
+        request,
+        qs,
+        filters={"status": "status", "resource": "resource_id", "event": "event_type", "mode": "mode"},
+        orderings={"id": "pk", "created": "created_at", "status": "status", "attempts": "attempts"},
+    )
+    for entry in context["object_list"]:
+        entry.request_id = selectors.request_id_of(entry)
+    context.update(
+        q=q,
+        stuck=stuck,
+        statuses=EntryStatus.choices,
+        events=ProvisioningEvent.choices,
+        modes=ProvisioningMode.choices,
+        resources=Resource.objects.only("pk", "name").order_by("name"),
+        stuck_minutes=settings.BLAZON_PROVISIONING_STUCK_MINUTES,
+    )
+    return render_console(request, "console/provisioning/queue.html", context)
+
+
+@capability_required("view")
+def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    entry = get_object_or_404(selectors.queue_entries().select_related("account__owner"), pk=pk)
+    context: dict[str, Any] = {
+        "entry": entry,
+        "request_id": selectors.request_id_of(entry),
+        "payload": sorted(selectors.masked(entry.payload).items()),
+        "result": sorted(selectors.masked(entry.result).items()),
+        "leased": entry.status == EntryStatus.PULLED
+        and entry.lease_until
+        and entry.lease_until >= timezone.now(),
+        "can_retry": entry.status in (EntryStatus.FAILED, EntryStatus.WAITING_FAILOVER_RESOLVING),
+        "can_cancel": entry.status in (EntryStatus.PENDING, EntryStatus.FAILED, EntryStatus.PULLED),
+        "can_resolve": entry.manual_task is not None and entry.manual_task.status == TaskStatus.OPEN,
+    }
+    return render_console(request, "console/provisioning/entry.html", context)
+
+
+@require_POST
+@capability_required("manage_config")
+def entry_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    from provisioning.services.console import entry_cancel, entry_retry
+
+    get_object_or_404(ProvisioningEntry.objects.only("pk"), pk=pk)
+    try:
+        if action == "retry":
+            entry_retry(actor=request.user, source=SOURCE, entry_id=pk)
+            messages.success(request, f"Entry #{pk} is pending again: the adapter will pick it up.")
+        elif action == "cancel":
+            entry_cancel(
+                actor=request.user, source=SOURCE, entry_id=pk, reason=request.POST.get("reason", "")
+            )
+            messages.success(request, f"Entry #{pk} canceled.")
+        else:
+            messages.error(request, f"Unknown action {action!r}.")
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect("console_provisioning:entry", pk=pk)
+
+
+@require_POST
+@capability_required("manage_config")
+def entry_resolve(request: HttpRequest, pk: int, outcome: str) -> HttpResponse:
+    """An administrator resolves the entry's manual task from the console (the task of a
+    resource without owners is unassigned: it is theirs)."""
+    from provisioning.services.manual import entry_resolve_done, entry_resolve_failed
+
+    entry = get_object_or_404(ProvisioningEntry, pk=pk)
+    try:
+        if outcome == "done":
+            entry_resolve_done(
+                actor=request.user,
+                source=SOURCE,
+                entry=entry,
+                native_identifier=request.POST.get("native_identifier", "").strip(),
+                comment=request.POST.get("comment", "").strip(),
+            )
+            messages.success(request, f"Entry #{pk} recorded as made by hand.")
+        elif outcome == "failed":
+            entry_resolve_failed(
+                actor=request.user, source=SOURCE, entry=entry, reason=request.POST.get("reason", "")
+            )
+            messages.success(request, f"Entry #{pk} recorded as not possible; its request is rolled back.")
+        else:
+            messages.error(request, f"Unknown outcome {outcome!r}.")
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect("console_provisioning:entry", pk=pk)
+
+
+@capability_required("view")
+def health(request: HttpRequest) -> HttpResponse:
+    context = {
+        "rows": selectors.adapter_health(),
+        "stuck_minutes": settings.BLAZON_PROVISIONING_STUCK_MINUTES,
+    }
+    return render_console(request, "console/provisioning/health.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required("manage_config")
+def retry_policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    from provisioning.services.console import resource_retry_policy_set
+
+    resource = get_object_or_404(Resource, pk=pk)
+    summary = selectors.resource_provisioning(resource)
+    fields = ("max_transient_failures", "backoff_seconds", "backoff_max_seconds")
+    values = {f: getattr(summary.policy, f, None) or "" for f in fields}
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        values = {f: request.POST.get(f, "").strip() for f in fields}
+        try:
+            resource_retry_policy_set(actor=request.user, source=SOURCE, resource=resource, **values)
+        except DomainError as error:
+            errors = error.fields or {}
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"Retry policy of {resource.name} saved.")
+            return redirect(f"/console/resources/{resource.pk}/?tab=provisioning")
+    context = {"resource": resource, "values": values, "errors": errors, "summary": summary}
+    return render_console(request, "console/provisioning/retry_policy.html", context)
+
+
+@require_POST
+@capability_required("view")
+def test_connection(request: HttpRequest, pk: int) -> HttpResponse:
+    """Blazon never connects to the application: the check is whether an active adapter of the
+    resource polled recently, and when the adapter last reported a success for it."""
+    resource = get_object_or_404(Resource, pk=pk)
+    summary = selectors.resource_provisioning(resource)
+    success = (
+        f" Last change it made on {resource.name}: {summary.last_success_at:%Y-%m-%d %H:%M}."
+        if summary.last_success_at
+        else f" It has not reported a change on {resource.name} yet."
+    )
+    if not summary.clients:
+        messages.error(request, f"No adapter client serves {resource.name}: its AUTOMATIC entries wait.")
+    elif summary.connected:
+        messages.success(
+            request,
+            f"An adapter of {resource.name} polled at {summary.last_poll_at:%Y-%m-%d %H:%M:%S}.{success}",
+        )
+    elif summary.last_poll_at is None:
+        messages.error(request, f"No active adapter of {resource.name} has polled yet.")
+    else:
+        messages.error(
+            request,
+            f"The adapters of {resource.name} last polled at {summary.last_poll_at:%Y-%m-%d %H:%M:%S}, more than "
+            f"5 minutes ago: check the adapter process.{success}",
+        )
+    return redirect(f"/console/resources/{resource.pk}/?tab=provisioning")
