@@ -27,7 +27,7 @@ __all__ = [
 
 
 def connector_from_settings(settings: dict[str, Any]) -> Connector:
-    """The connector a config's ``[connector]`` table describes (``type`` = ldap | csv)."""
+    """The connector a config's ``[connector]`` table describes (``type`` = ldap | csv | sql)."""
     kind = settings.get("type")
     if kind == "ldap":
         from provisioning.adapter.connectors.ldap import LdapConnector
@@ -37,4 +37,8 @@ def connector_from_settings(settings: dict[str, Any]) -> Connector:
         from provisioning.adapter.connectors.csvfile import CsvConnector
 
         return CsvConnector(settings)
-    raise ValueError(f"unknown connector type {kind!r} (ldap, csv)")
+    if kind == "sql":
+        from provisioning.adapter.connectors.sql import SqlConnector
+
+        return SqlConnector(settings)
+    raise ValueError(f"unknown connector type {kind!r} (ldap, csv, sql)")
