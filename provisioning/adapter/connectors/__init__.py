@@ -27,7 +27,7 @@ __all__ = [
 
 
 def connector_from_settings(settings: dict[str, Any]) -> Connector:
-    """The connector a config's ``[connector]`` table describes (``type`` = ldap | csv | sql)."""
+    """The connector a config's ``[connector]`` table describes (``type`` = ldap | csv | sql | rest)."""
     kind = settings.get("type")
     if kind == "ldap":
         from provisioning.adapter.connectors.ldap import LdapConnector
@@ -41,4 +41,8 @@ def connector_from_settings(settings: dict[str, Any]) -> Connector:
         from provisioning.adapter.connectors.sql import SqlConnector
 
         return SqlConnector(settings)
-    raise ValueError(f"unknown connector type {kind!r} (ldap, csv, sql)")
+    if kind == "rest":
+        from provisioning.adapter.connectors.rest import RestConnector
+
+        return RestConnector(settings)
+    raise ValueError(f"unknown connector type {kind!r} (ldap, csv, sql, rest)")
