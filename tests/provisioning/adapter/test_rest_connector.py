@@ -340,3 +340,25 @@ def test_hostile_ids_stay_one_path_segment(rest, app):
         AccountData(identifier="bob", username="bob", email="{password}", first_name='"}')
     )
     assert app.users[uid]["email"] == "{password}" and app.users[uid]["name"]["given"] == '"}'
+
+
+def test_a_toml_config_selects_the_sql_and_rest_connectors(tmp_path, monkeypatch):
+    from provisioning.adapter.config import config_load
+    from provisioning.adapter.connectors.sql import SqlConnector
+
+    monkeypatch.setenv("TEST_REST_TOKEN", TOKEN)
+    head = '[core]\nurl = "http://core"\nclient_id = "c"\nclient_secret = "s"\n[runtime]\njournal = "j"\n'
+    kinds = {
+        "sql": ('dsn = "postgresql://nobody@127.0.0.1:1/x"\n', SqlConnector),
+        "rest": (
+            'base_url = "http://app/api"\nauth_env = "TEST_REST_TOKEN"\n'
+            '[connector.operations.delete_account]\nmethod = "DELETE"\npath = "/users/{native_id}"\n',
+            RestConnector,
+        ),
+    }
+    for kind, (extra, cls) in kinds.items():
+        path = tmp_path / f"{kind}.toml"
+        path.write_text(f'{head}[connector]\ntype = "{kind}"\n{extra}', encoding="utf-8")
+        connector = connector_from_settings(config_load(path).connector)
+        assert isinstance(connector, cls)
+        connector.close()
