@@ -204,6 +204,8 @@ class SqlConnector(Connector):
             values[self._need(self.password_column, "password_column")] = password_hash(
                 password, self.password_scheme
             )
+        if self.enabled_column:  # a created account is enabled, whatever the column's default
+            values[self.enabled_column] = True
         self._upsert(
             f"create account {account.identifier!r}",
             self.accounts,
@@ -211,9 +213,6 @@ class SqlConnector(Connector):
             account.identifier,
             values,
         )
-        if self.enabled_column:
-            # a new row takes the column's default; make sure a created account is enabled
-            self._set(account.identifier, self.enabled_column, True)
         return account.identifier
 
     def _set(self, remote_id: str, column: str, value: Any) -> str:
@@ -375,7 +374,7 @@ class SqlConnector(Connector):
             sql.SQL(", ").join(columns), self.accounts, self.account_key
         )
         for row in self._one("list accounts", query, ()):
-            key, values = row[0], list(row[1:])
+            key, values = str(row[0]), list(row[1:])
             enabled = bool(values.pop()) if self.enabled_column else True
             yield {
                 "remote_id": key,
@@ -395,6 +394,11 @@ class SqlConnector(Connector):
         rows, links = self._execute("list entitlements", [(groups, ()), (members, ())])
         by_group: dict[Any, list[Any]] = {}
         for group, account in links:
-            by_group.setdefault(group, []).append(account)
+            by_group.setdefault(group, []).append(str(account))
         for key, label in rows:
-            yield {"remote_id": key, "identifier": key, "name": label or "", "members": by_group.get(key, [])}
+            yield {
+                "remote_id": str(key),
+                "identifier": str(key),
+                "name": label or "",
+                "members": by_group.get(key, []),
+            }
