@@ -20,7 +20,15 @@ from provisioning.adapter.connectors import (
 from provisioning.adapter.connectors.sql import SqlConnector, password_verify
 from tests.conftest import require
 
-DSN = os.environ.get("TEST_SQL_CONNECTOR_DSN", "postgresql://postgres@127.0.0.1:5432/blazon_conn")
+# The application's tables live in a throwaway schema of the database the suite already uses
+# (.ci/run sets DATABASE_URL), so no extra database has to exist.
+_SUITE_DB = os.environ.get("DATABASE_URL", "")
+DSN = os.environ.get(
+    "TEST_SQL_CONNECTOR_DSN",
+    _SUITE_DB
+    if _SUITE_DB.startswith(("postgres://", "postgresql://"))
+    else "postgresql://postgres@127.0.0.1:5432/postgres",
+)
 ALICE = AccountData(
     identifier="alice",
     username="alice",
@@ -217,7 +225,7 @@ def test_hostile_values_and_names_cannot_inject_sql(sqlc, db):
 
 
 def test_unreachable_database_is_transient_and_reconnects(sqlc, db):
-    down = SqlConnector(settings(db[1], dsn="postgresql://postgres@127.0.0.1:1/blazon_conn"))
+    down = SqlConnector(settings(db[1], dsn="postgresql://postgres@127.0.0.1:1/nothing"))
     with pytest.raises(TransientError):
         down.create_account(ALICE)
     sqlc.create_account(ALICE)
