@@ -334,5 +334,14 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["context"]},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("BLAZON_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # embedded mode runs every task in-process: one "Task … succeeded" line per task and
+        # kombu's in-memory broker warning are noise there; a real worker keeps its INFO lines
+        **(
+            {"celery.app.trace": {"level": "WARNING"}, "kombu.connection": {"level": "ERROR"}}
+            if CELERY_TASK_ALWAYS_EAGER
+            else {}
+        ),
+    },
 }
