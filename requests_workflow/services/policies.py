@@ -138,21 +138,53 @@ def _approval_data(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _policy_create(
+    model: Any, build: Any, fields: Any, kind: str, actor: Any, source: str, data: dict
+) -> Any:
+    """Create a policy of ``model`` from form ``data`` (``build`` validates and converts), audited
+    as ``<kind>.create``. Shared by approval and validation policies."""
+    _require_config(actor)
+    policy = model(**build(data))
+    _save(policy)
+    audit_record(
+        actor=actor, action=f"{kind}.create", obj=policy, new=_snapshot(policy, fields), source=source
+    )
+    return policy
+
+
+def _policy_update(
+    model: Any, build: Any, fields: Any, kind: str, actor: Any, source: str, policy: Any, data: dict
+) -> Any:
+    """Change a policy (locked) with ``data``; audited as ``<kind>.update`` with only the fields
+    that changed; nothing written when nothing changed."""
+    _require_config(actor)
+    locked = model.objects.select_for_update().get(pk=policy.pk)
+    old = _snapshot(locked, fields)
+    for name, value in build({**old, **data, **_objects(locked, data)}).items():
+        setattr(locked, name, value)
+    new = _snapshot(locked, fields)
+    if new == old:
+        return locked
+    _save(locked)
+    changed = [k for k in new if new[k] != old[k]]
+    audit_record(
+        actor=actor,
+        action=f"{kind}.update",
+        obj=locked,
+        old={k: old[k] for k in changed},
+        new={k: new[k] for k in changed},
+        source=source,
+    )
+    return locked
+
+
 @transaction.atomic
 def approval_policy_create(*, actor: User | None, source: str, **data: Any) -> ApprovalPolicy:
     """A new approval policy (no levels yet: matching requests are approved at once until one is
     added, so it is usually created inactive or its levels added straight after)."""
-    _require_config(actor)
-    policy = ApprovalPolicy(**_approval_data(data))
-    _save(policy)
-    audit_record(
-        actor=actor,
-        action="approval_policy.create",
-        obj=policy,
-        new=_snapshot(policy, APPROVAL_FIELDS),
-        source=source,
+    return _policy_create(
+        ApprovalPolicy, _approval_data, APPROVAL_FIELDS, "approval_policy", actor, source, data
     )
-    return policy
 
 
 @transaction.atomic
@@ -160,25 +192,9 @@ def approval_policy_update(
     *, actor: User | None, source: str, policy: ApprovalPolicy, data: dict[str, Any]
 ) -> ApprovalPolicy:
     """Change what an approval policy matches. Requests already past the match keep their policy."""
-    _require_config(actor)
-    locked = ApprovalPolicy.objects.select_for_update().get(pk=policy.pk)
-    old = _snapshot(locked, APPROVAL_FIELDS)
-    for name, value in _approval_data({**old, **data, **_objects(locked, data)}).items():
-        setattr(locked, name, value)
-    new = _snapshot(locked, APPROVAL_FIELDS)
-    if new == old:
-        return locked
-    _save(locked)
-    changed = [k for k in new if new[k] != old[k]]
-    audit_record(
-        actor=actor,
-        action="approval_policy.update",
-        obj=locked,
-        old={k: old[k] for k in changed},
-        new={k: new[k] for k in changed},
-        source=source,
+    return _policy_update(
+        ApprovalPolicy, _approval_data, APPROVAL_FIELDS, "approval_policy", actor, source, policy, data
     )
-    return locked
 
 
 def _objects(obj: Any, data: dict[str, Any]) -> dict[str, Any]:
@@ -484,17 +500,9 @@ def _validation_data(data: dict[str, Any]) -> dict[str, Any]:
 @transaction.atomic
 def validation_policy_create(*, actor: User | None, source: str, **data: Any) -> ValidationPolicy:
     """A new validation policy: new requests it matches must pass its rules."""
-    _require_config(actor)
-    policy = ValidationPolicy(**_validation_data(data))
-    _save(policy)
-    audit_record(
-        actor=actor,
-        action="validation_policy.create",
-        obj=policy,
-        new=_snapshot(policy, VALIDATION_FIELDS),
-        source=source,
+    return _policy_create(
+        ValidationPolicy, _validation_data, VALIDATION_FIELDS, "validation_policy", actor, source, data
     )
-    return policy
 
 
 @transaction.atomic
@@ -502,25 +510,16 @@ def validation_policy_update(
     *, actor: User | None, source: str, policy: ValidationPolicy, data: dict[str, Any]
 ) -> ValidationPolicy:
     """Change a validation policy; requests already created are not checked again."""
-    _require_config(actor)
-    locked = ValidationPolicy.objects.select_for_update().get(pk=policy.pk)
-    old = _snapshot(locked, VALIDATION_FIELDS)
-    for name, value in _validation_data({**old, **data, **_objects(locked, data)}).items():
-        setattr(locked, name, value)
-    new = _snapshot(locked, VALIDATION_FIELDS)
-    if new == old:
-        return locked
-    _save(locked)
-    changed = [k for k in new if new[k] != old[k]]
-    audit_record(
-        actor=actor,
-        action="validation_policy.update",
-        obj=locked,
-        old={k: old[k] for k in changed},
-        new={k: new[k] for k in changed},
-        source=source,
+    return _policy_update(
+        ValidationPolicy,
+        _validation_data,
+        VALIDATION_FIELDS,
+        "validation_policy",
+        actor,
+        source,
+        policy,
+        data,
     )
-    return locked
 
 
 @transaction.atomic
