@@ -21,6 +21,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Count
 
 from blazon.audit.services import audit_record
+from blazon.changes import changes, field_error, snapshot
 from blazon.errors import Conflict, ValidationFailed
 from directory.models import (
     Account,
@@ -52,26 +53,9 @@ USERNAME_PLACEHOLDERS = frozenset({"first", "last", "middle", "f", "l", "middle_
 # helpers
 
 
-def _fail(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, fields={field: [message]})
-
-
-def _snapshot(obj: models.Model, fields: Iterable[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in fields:
-        field = obj._meta.get_field(name)
-        if field.many_to_many:
-            out[name] = sorted(getattr(obj, name).values_list("pk", flat=True)) if obj.pk else []
-        elif field.is_relation:
-            out[name] = getattr(obj, field.attname)
-        else:
-            out[name] = getattr(obj, name)
-    return out
-
-
-def _changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    changed = [k for k in new if old.get(k) != new[k]]
-    return {k: old.get(k) for k in changed}, {k: new[k] for k in changed}
+_fail = field_error
+_snapshot = snapshot
+_changes = changes
 
 
 def _resolve(model: type[models.Model], value: Any, field: str, *, label: str) -> Any:

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from blazon.audit.services import audit_record
+from blazon.changes import snapshot
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from blazon.permissions import can
 from directory.models import Criticality, Entitlement, Resource, Role, User, UserStatus
@@ -94,12 +95,7 @@ def _save(obj: Any) -> None:
         ) from None
 
 
-def _snapshot(obj: Any, names: Iterable[str]) -> dict[str, Any]:
-    out = {}
-    for name in names:
-        field = obj._meta.get_field(name)
-        out[name] = getattr(obj, field.attname) if field.is_relation else getattr(obj, name)
-    return out
+_snapshot = snapshot
 
 
 # --- approval policies --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
 
 from blazon.audit.services import audit_record
+from blazon.changes import changes, field_error, snapshot
 from blazon.errors import Conflict, ValidationFailed
 from directory.models import Criticality, User
 from requests_workflow.models import (
@@ -36,26 +37,12 @@ from requests_workflow.services.sla import tasks_recheck_escalation
 # --- configuration services -------------------------------------------------------------------
 
 
-def _fail(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, fields={field: [message]})
+_fail = field_error
+_changes = changes
 
 
 def _snapshot(obj: models.Model, fields: Iterable[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in fields:
-        field = obj._meta.get_field(name)
-        if field.many_to_many:
-            out[name] = sorted(getattr(obj, name).values_list("username", flat=True)) if obj.pk else []
-        elif field.is_relation:
-            out[name] = getattr(obj, field.attname)
-        else:
-            out[name] = getattr(obj, name)
-    return out
-
-
-def _changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    changed = [k for k in new if old.get(k) != new[k]]
-    return {k: old.get(k) for k in changed}, {k: new[k] for k in changed}
+    return snapshot(obj, fields, m2m_value="username")  # step users are audited by username
 
 
 def _save(obj: models.Model, *, conflict_field: str, conflict_message: str) -> None:
