@@ -169,3 +169,9 @@ class ResolveInputSerializer(StrictSerializer):
     reason = serializers.CharField(
         required=False, allow_blank=True, max_length=2000, help_text="Required when FAILED."
     )
+
+
+class CancelInputSerializer(StrictSerializer):
+    reason = serializers.CharField(
+        max_length=2000, help_text="Why the application must not get this change (kept on the entry)."
+    )
