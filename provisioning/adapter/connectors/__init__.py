@@ -27,7 +27,7 @@ __all__ = [
 
 
 def connector_from_settings(settings: dict[str, Any]) -> Connector:
-    """The connector a config's ``[connector]`` table describes (``type`` = ldap | csv | sql | rest)."""
+    """The connector a config's ``[connector]`` table describes (``type`` = ldap | csv | sql | rest | scim)."""
     kind = settings.get("type")
     if kind == "ldap":
         from provisioning.adapter.connectors.ldap import LdapConnector
@@ -45,4 +45,8 @@ def connector_from_settings(settings: dict[str, Any]) -> Connector:
         from provisioning.adapter.connectors.rest import RestConnector
 
         return RestConnector(settings)
-    raise ValueError(f"unknown connector type {kind!r} (ldap, csv, sql, rest)")
+    if kind == "scim":
+        from provisioning.adapter.connectors.scim import ScimConnector
+
+        return ScimConnector(settings)
+    raise ValueError(f"unknown connector type {kind!r} (ldap, csv, sql, rest, scim)")
