@@ -118,13 +118,13 @@ class ProvisioningEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         description="The application must not get this change: a PENDING or FAILED entry (or a PULLED one "
         "whose lease expired) becomes CANCELED, its open manual task is canceled; the directory is not "
         "changed. Administrators only.",
-        request=s.CancelInputSerializer,
+        request=s.EntryCancelInputSerializer,
         responses={200: s.EntrySerializer, **ERRORS, **NOT_FOUND, **NOT_CANCELABLE},
     )
     @action(detail=True, methods=["post"], write_capability="manage_config")
     def cancel(self, request, pk=None):
         entry = self.get_object()
-        data = s.CancelInputSerializer(data=request.data)
+        data = s.EntryCancelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         entry_cancel(
             actor=request.user, source=Source.API, entry_id=entry.pk, reason=data.validated_data["reason"]

@@ -171,7 +171,7 @@ class ResolveInputSerializer(StrictSerializer):
     )
 
 
-class CancelInputSerializer(StrictSerializer):
+class EntryCancelInputSerializer(StrictSerializer):
     reason = serializers.CharField(
         max_length=2000, help_text="Why the application must not get this change (kept on the entry)."
     )
