@@ -18,6 +18,23 @@ Each operation (``create_account``, ``update_account``, ``enable_account``,
   item fields ``id_field``, ``identifier_field``, ``enabled_field``, ``name_field``,
   ``members_field``.
 
+A listing may be paged, with a ``pagination`` table in its operation (``type`` is one of):
+
+* ``"page"`` — page numbers: ``page_param`` (default ``page``), ``first_page`` (1),
+  ``size_param`` (``per_page``) and ``page_size`` (100);
+* ``"offset"`` — ``offset_param`` (``offset``), ``limit_param`` (``limit``), ``page_size`` (100);
+* ``"next_link"`` — the answer says where the next page is: ``next_path`` (``"links.next"``), or
+  the ``Link: <…>; rel="next"`` header when ``next_path`` is empty; an absolute or relative URL
+  that must stay on ``base_url``'s scheme, host and port (the auth header is never sent
+  elsewhere);
+* ``"cursor"`` — ``cursor_param`` (``cursor``) sent with the value found at ``cursor_path``
+  (``"next_cursor"``), until it is empty.
+
+``page`` and ``offset`` stop at an empty or short page, or when ``total_path`` (the total the
+answer gives, optional) is reached; ``next_link`` and ``cursor`` when there is no next one. A
+link or cursor seen twice, or more than ``max_pages`` (10000) pages, is a bad request rather
+than an endless loop.
+
 An operation without a table is refused as a bad request (the application cannot do it).
 The auth header (``auth_header``, default ``Authorization``) is ``auth_prefix`` + the value of
 the environment variable ``auth_env``; it is never logged.
@@ -33,7 +50,7 @@ import os
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -48,6 +65,8 @@ from provisioning.adapter.connectors.base import (
 
 _WHOLE = re.compile(r"^\{(\w+)\}$")
 _OUTCOMES = {"ok", "transient", "bad_request", "not_found"}
+_PAGINATION = {"page", "offset", "next_link", "cursor"}
+MAX_PAGES = 10_000
 
 
 class _Blank(dict):
@@ -96,6 +115,14 @@ class RestConnector(Connector):
         for code, outcome in self.status_map.items():
             if outcome not in _OUTCOMES:
                 raise ValueError(f"REST connector: status_map[{code}] must be one of {sorted(_OUTCOMES)}")
+        for operation in ("list_accounts", "list_entitlements"):
+            paging = self.operations.get(operation, {}).get("pagination")
+            if paging is not None and (not isinstance(paging, dict) or paging.get("type") not in _PAGINATION):
+                raise ValueError(
+                    f"REST connector: {operation}.pagination.type must be one of {sorted(_PAGINATION)}"
+                )
+            if paging and int(paging.get("page_size", 100)) < 1:
+                raise ValueError(f"REST connector: {operation}.pagination.page_size must be at least 1")
         self.headers = {"Accept": "application/json", **dict(settings.get("headers", {}))}
         env = settings.get("auth_env", "")
         if env:
@@ -124,6 +151,19 @@ class RestConnector(Connector):
         return "bad_request"
 
     def _call(self, operation: str, context: dict[str, Any], path_values: dict[str, str]) -> Any:
+        return self._exchange(operation, context, path_values)[0]
+
+    def _exchange(
+        self,
+        operation: str,
+        context: dict[str, Any],
+        path_values: dict[str, str],
+        *,
+        params: dict[str, Any] | None = None,
+        url: str | None = None,
+    ) -> tuple[Any, requests.Response]:
+        """One call of an operation: the answer's JSON (None when empty) and the response.
+        ``url`` replaces the operation's path (a next-page link); ``params`` add to its query."""
         spec = self.operations.get(operation)
         if not spec:
             raise BadRequestError(f"REST connector: operation {operation!r} is not configured")
@@ -134,11 +174,12 @@ class RestConnector(Connector):
         except (ValueError, IndexError, AttributeError) as exc:
             raise BadRequestError(f"path template of {operation!r} is not valid: {exc}") from exc
         body = _render(spec["body"], {**context, **path_values}) if "body" in spec else None
-        what = f"{method} {path}"
+        what = f"{method} {path if url is None else url}"
         try:
             response = self._session.request(
                 method,
-                self.base_url + path,
+                self.base_url + path if url is None else url,
+                params=params,
                 json=body,
                 headers=self.headers,
                 timeout=self.timeout,
@@ -155,11 +196,11 @@ class RestConnector(Connector):
         if outcome == "bad_request":
             raise BadRequestError(detail)
         if not response.content:
-            return None
+            return None, response
         try:
-            return response.json()
+            return response.json(), response
         except ValueError:
-            return None
+            return None, response
 
     def _new_id(self, operation: str, answer: Any, fallback: str) -> str:
         id_path = self.operations.get(operation, {}).get("id_path", "")
@@ -235,16 +276,76 @@ class RestConnector(Connector):
 
     # --- listing (reconciliation) ------------------------------------------------------------
 
-    def _items(self, operation: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        spec = self.operations.get(operation, {})
-        answer = self._call(operation, {}, {})
+    def _page_items(self, operation: str, spec: dict[str, Any], answer: Any) -> list[dict[str, Any]]:
         items = _dig(answer, spec.get("items_path", ""))
         if not isinstance(items, list):
             raise BadRequestError(f"REST {operation}: the answer holds no list at {spec.get('items_path')!r}")
-        return spec, [i for i in items if isinstance(i, dict)]
+        return [i for i in items if isinstance(i, dict)]
+
+    def _same_origin(self, operation: str, link: str, current: str) -> str:
+        url = urljoin(current, link)
+        base, target = urlsplit(self.base_url), urlsplit(url)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            raise BadRequestError(
+                f"REST {operation}: the next-page link leads to {target.scheme}://{target.netloc}, "
+                f"not to {base.scheme}://{base.netloc}; it is not followed"
+            )
+        return url
+
+    def _items(self, operation: str) -> Iterator[dict[str, Any]]:
+        """Every item of a listing, following its ``pagination`` (one call without one)."""
+        spec = self.operations.get(operation, {})
+        paging = spec.get("pagination")
+        if not paging:
+            answer = self._call(operation, {}, {})
+            yield from self._page_items(operation, spec, answer)
+            return
+        kind, size = paging["type"], int(paging.get("page_size", 100))
+        max_pages = int(paging.get("max_pages", MAX_PAGES))
+        total_path = paging.get("total_path", "")
+        page = int(paging.get("first_page", 1))
+        offset, params, url = 0, {}, None
+        seen: set[str] = set()
+        for _ in range(max_pages):
+            if kind == "page":
+                params = {paging.get("page_param", "page"): page, paging.get("size_param", "per_page"): size}
+            elif kind == "offset":
+                params = {
+                    paging.get("offset_param", "offset"): offset,
+                    paging.get("limit_param", "limit"): size,
+                }
+            answer, response = self._exchange(operation, {}, {}, params=params or None, url=url)
+            items = self._page_items(operation, spec, answer)
+            yield from items
+            offset, page = offset + len(items), page + 1
+            if kind in ("page", "offset"):
+                total = _dig(answer, total_path) if total_path else None
+                if not items or (total is None and len(items) < size):
+                    return
+                if isinstance(total, int) and offset >= total:
+                    return
+                continue
+            if kind == "next_link":
+                next_path = paging.get("next_path", "links.next")
+                link = _dig(answer, next_path) if next_path else response.links.get("next", {}).get("url")
+                if not link:
+                    return
+                url = self._same_origin(operation, str(link), response.url)
+                marker = url
+            else:  # cursor
+                cursor = _dig(answer, paging.get("cursor_path", "next_cursor"))
+                if cursor in (None, ""):
+                    return
+                params = {paging.get("cursor_param", "cursor"): cursor}
+                marker = str(cursor)
+            if marker in seen:
+                raise BadRequestError(f"REST {operation}: the application gave the same next page twice")
+            seen.add(marker)
+        raise BadRequestError(f"REST {operation}: more than {max_pages} pages; stopped (raise max_pages?)")
 
     def list_accounts(self) -> Iterator[dict[str, Any]]:
-        spec, items = self._items("list_accounts")
+        spec = self.operations.get("list_accounts", {})
+        items = self._items("list_accounts")
         id_field = spec.get("id_field", "id")
         identifier_field = spec.get("identifier_field", id_field)
         enabled_field = spec.get("enabled_field", "")
@@ -260,7 +361,8 @@ class RestConnector(Connector):
             }
 
     def list_entitlements(self) -> Iterator[dict[str, Any]]:
-        spec, items = self._items("list_entitlements")
+        spec = self.operations.get("list_entitlements", {})
+        items = self._items("list_entitlements")
         id_field = spec.get("id_field", "id")
         identifier_field = spec.get("identifier_field", id_field)
         name_field = spec.get("name_field", "name")

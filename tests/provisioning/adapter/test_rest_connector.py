@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
@@ -43,6 +43,34 @@ class App:
         self.fail: list[int] = []
         self.delay = 0.0
         self.seq = 0
+        # how GET /users pages: None (one answer), "page", "offset", "next_link", "link_header", "cursor"
+        self.paging: str | None = None
+        self.chunk = 2  # items per next-link / cursor page, the application's choice
+        self.cap = 1000  # the most items a numbered page holds, whatever was asked
+        self.next_origin = ""  # a next link on another origin, when set
+        self.stuck_cursor = False
+        self.headers: dict[str, str] = {}
+
+    def users_page(self, query: dict[str, str]) -> dict:
+        """GET /users as an application that pages its answers does it."""
+        users = list(self.users.values())
+        if self.paging == "page":
+            page, size = int(query["page"]), min(int(query["per_page"]), self.cap)
+            return {"items": users[(page - 1) * size : page * size], "meta": {"total": len(users)}}
+        if self.paging == "offset":
+            offset, limit = int(query["offset"]), int(query["limit"])
+            return {"items": users[offset : offset + limit]}
+        start = int(query.get("after") or query.get("cursor") or 0)
+        end = start + self.chunk
+        more = end < len(users)
+        answer: dict = {"items": users[start:end]}
+        if self.paging == "next_link":
+            answer["links"] = {"next": f"{self.next_origin}/api/users?after={end}" if more else None}
+        elif self.paging == "link_header" and more:
+            self.headers["Link"] = f'<{self.url}/users?after={end}>; rel="next"'
+        elif self.paging == "cursor":
+            answer["next_cursor"] = (str(start) if self.stuck_cursor else str(end)) if more else ""
+        return answer
 
     def handle(self, method: str, raw_path: str, body) -> tuple[int, object]:
         if self.fail:
@@ -50,11 +78,12 @@ class App:
         if self.delay:
             time.sleep(self.delay)
         parts = [unquote(p) for p in raw_path.split("?")[0].strip("/").split("/")]
+        query = {k: v[0] for k, v in parse_qs(urlsplit(raw_path).query).items()}
         if parts[0] != "api":
             return 404, {}
         parts = parts[1:]
         if parts == ["users"] and method == "GET":
-            return 200, {"items": list(self.users.values())}
+            return 200, self.users_page(query)
         if parts == ["groups"] and method == "GET":
             return 200, list(self.groups.values())
         if parts == ["users"] and method == "POST":
@@ -122,9 +151,12 @@ def app():
                     "body": body,
                 }
             )
+            state.headers = {}
             status, answer = state.handle(self.command, self.path, body)
             data = json.dumps(answer).encode() if answer is not None else b""
             self.send_response(status)
+            for name, value in state.headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -362,3 +394,114 @@ def test_a_toml_config_selects_the_sql_and_rest_connectors(tmp_path, monkeypatch
         connector = connector_from_settings(config_load(path).connector)
         assert isinstance(connector, cls)
         connector.close()
+
+
+# --- paged listings -------------------------------------------------------------------------
+
+
+def paged(app, pagination: dict, **list_spec):
+    config = settings(app.url)
+    config["operations"]["list_accounts"] = {
+        "method": "GET",
+        "path": "/users",
+        "items_path": "items",
+        "id_field": "id",
+        "identifier_field": "userName",
+        "enabled_field": "active",
+        "pagination": pagination,
+        **list_spec,
+    }
+    return RestConnector(config)
+
+
+def seven_users(rest) -> list[str]:
+    return [rest.create_account(AccountData(identifier=f"user{i}", username=f"user{i}")) for i in range(7)]
+
+
+def listed_ids(connector) -> list[str]:
+    return [a["remote_id"] for a in connector.list_accounts()]
+
+
+def user_gets(app) -> list[dict]:
+    return [
+        {k: v[0] for k, v in parse_qs(urlsplit(c["path"]).query).items()}
+        for c in app.calls
+        if c["method"] == "GET" and c["path"].startswith("/api/users")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pagination", "expected_queries"),
+    [
+        (
+            {"type": "page", "page_size": 3},
+            [{"page": "1", "per_page": "3"}, {"page": "2", "per_page": "3"}, {"page": "3", "per_page": "3"}],
+        ),
+        (
+            {"type": "offset", "page_size": 3},
+            [{"offset": "0", "limit": "3"}, {"offset": "3", "limit": "3"}, {"offset": "6", "limit": "3"}],
+        ),
+        (
+            {"type": "next_link", "next_path": "links.next"},
+            [{}, {"after": "2"}, {"after": "4"}, {"after": "6"}],
+        ),
+        ({"type": "next_link", "next_path": ""}, [{}, {"after": "2"}, {"after": "4"}, {"after": "6"}]),
+        ({"type": "cursor"}, [{}, {"cursor": "2"}, {"cursor": "4"}, {"cursor": "6"}]),
+    ],
+)
+def test_listings_follow_the_configured_pagination(rest, app, pagination, expected_queries):
+    made = seven_users(rest)
+    app.paging = (
+        "link_header"
+        if pagination["type"] == "next_link" and not pagination["next_path"]
+        else pagination["type"]
+    )
+    app.calls.clear()
+    connector = paged(app, pagination)
+    assert listed_ids(connector) == made
+    assert user_gets(app) == expected_queries
+    assert all(c["auth"] == f"Key {TOKEN}" for c in app.calls)  # every page authenticated
+    connector.close()
+
+
+def test_a_page_shorter_than_asked_is_the_last_unless_the_total_says_otherwise(rest, app):
+    made = seven_users(rest)
+    app.paging, app.cap = "page", 3  # the application never gives more than 3 a page
+    without_total = paged(app, {"type": "page", "page_size": 5})
+    assert listed_ids(without_total) == made[:3]
+    app.calls.clear()
+    with_total = paged(app, {"type": "page", "page_size": 5, "total_path": "meta.total"})
+    assert listed_ids(with_total) == made
+    assert [q["page"] for q in user_gets(app)] == ["1", "2", "3"]
+    without_total.close()
+    with_total.close()
+
+
+def test_an_empty_listing_is_one_call(rest, app):
+    app.paging = "offset"
+    connector = paged(app, {"type": "offset", "page_size": 3})
+    assert listed_ids(connector) == []
+    assert user_gets(app) == [{"offset": "0", "limit": "3"}]
+    connector.close()
+
+
+def test_paging_never_leaves_the_application_nor_loops(rest, app):
+    seven_users(rest)
+    app.paging, app.next_origin = "next_link", "http://127.0.0.2:9"
+    foreign = paged(app, {"type": "next_link"})
+    with pytest.raises(BadRequestError, match="leads to http://127.0.0.2:9"):
+        listed_ids(foreign)
+    assert len(user_gets(app)) == 1  # the foreign link was not called with our credentials
+    app.paging, app.stuck_cursor = "cursor", True
+    cursor = paged(app, {"type": "cursor"})
+    with pytest.raises(BadRequestError, match="same next page twice"):
+        listed_ids(cursor)
+    app.stuck_cursor = False
+    capped = paged(app, {"type": "cursor", "max_pages": 2})
+    with pytest.raises(BadRequestError, match="more than 2 pages"):
+        listed_ids(capped)
+    for connector in (foreign, cursor, capped):
+        connector.close()
+    for wrong in ({"type": "scroll"}, {"type": "page", "page_size": 0}, "page"):
+        with pytest.raises(ValueError, match="pagination"):
+            paged(app, wrong)
