@@ -216,7 +216,9 @@ class ScimConnector(Connector):
             endpoint,
             params={"filter": f"{attribute} eq {json.dumps(value)}", "attributes": "id", "count": 2},
         )
-        found = [r for r in (answer or {}).get("Resources") or [] if isinstance(r, dict) and r.get("id")]
+        if not isinstance(answer, dict):
+            raise BadRequestError(f"SCIM GET {endpoint}: the answer is not a list response")
+        found = [r for r in answer.get("Resources") or [] if isinstance(r, dict) and r.get("id")]
         if len(found) > 1:
             raise BadRequestError(f"SCIM {endpoint}: more than one resource has {attribute} = {value!r}")
         return str(found[0]["id"]) if found else None
@@ -266,7 +268,7 @@ class ScimConnector(Connector):
             if password:
                 self.set_password(existing, password)
             return existing
-        remote_id = (answer or {}).get("id")
+        remote_id = answer.get("id") if isinstance(answer, dict) else None
         if not remote_id:
             raise BadRequestError("SCIM POST /Users: the answer carries no id")
         return str(remote_id)
@@ -344,7 +346,7 @@ class ScimConnector(Connector):
             if existing is None:
                 raise BadRequestError(str(error)) from error
             return self.update_entitlement(existing, entitlement)
-        remote_id = (answer or {}).get("id")
+        remote_id = answer.get("id") if isinstance(answer, dict) else None
         if not remote_id:
             raise BadRequestError("SCIM POST /Groups: the answer carries no id")
         return str(remote_id)

@@ -246,6 +246,15 @@ def test_real_refusals_timeouts_no_server_and_a_wrong_token(scim, server, monkey
     down.close()
 
 
+def test_a_success_without_what_the_client_needs_is_a_bad_request(scim, server):
+    server.fail = [(201, {"schemas": [], "detail": "created, somewhere"})]
+    with pytest.raises(BadRequestError, match="carries no id"):
+        scim.create_account(ALICE)
+    server.fail = [(200, ["not", "a", "list", "response"])]
+    with pytest.raises(BadRequestError, match="not a list response"):
+        scim.update_account(scim.account_remote_id("alice"), ALICE)
+
+
 def test_a_password_the_service_echoes_in_an_error_is_not_repeated(scim, server):
     uid = scim.create_account(ALICE)
     server.fail = [(400, {"schemas": [ERROR_SCHEMA], "status": "400", "scimType": "invalidValue",
