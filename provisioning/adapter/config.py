@@ -19,7 +19,7 @@ backoff_max_seconds = 600
 window_seconds = 3600   # …and no new try later than this after the first one
 
 [connector]
-type = "ldap"           # or "csv", "sql", "rest"; the rest is the connector's own settings
+type = "ldap"           # or "csv", "sql", "rest", "scim"; the rest is the connector's own settings
 ```
 """
 
@@ -94,7 +94,7 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     if not core.get("url") or not core.get("client_id"):
         raise ConfigError("[core] needs url and client_id")
     if not connector.get("type"):
-        raise ConfigError("[connector] needs a type (ldap, csv, sql, rest)")
+        raise ConfigError("[connector] needs a type (ldap, csv, sql, rest, scim)")
     if not runtime.get("journal"):
         raise ConfigError("[runtime] needs journal (the path of the local SQLite file)")
     return Config(
