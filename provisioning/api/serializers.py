@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from directory.models import AccountStatus, AccountType, ProvisioningEvent
 from provisioning.models import EntryStatus
+from provisioning.selectors import masked
 from provisioning.services.adapter import (
     MAX_BATCH,
     MAX_LEASE_SECONDS,
@@ -156,6 +157,13 @@ class EntrySerializer(EntryStateSerializer):
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     lease_owner = serializers.CharField(source="lease_owner.name", allow_null=True, default=None)
+    result = serializers.SerializerMethodField(
+        help_text="What the adapter reported (identifier, attributes); secret values masked."
+    )
+
+    def get_result(self, entry) -> dict:
+        # what people read never repeats a secret an adapter may have put in its report
+        return masked(entry.result)
 
 
 class ResolveInputSerializer(StrictSerializer):

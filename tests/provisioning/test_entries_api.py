@@ -63,6 +63,22 @@ def test_list_filters_by_status_resource_and_event(world, admin_api):
     assert_error(admin_api.get(BASE, {"event_type": "DELETE_EVERYTHING"}), 400)
 
 
+def test_an_entry_never_shows_a_secret_an_adapter_reported(world, admin_api):
+    entry = make_entry(
+        world["erp"],
+        status=EntryStatus.SUCCEEDED,
+        result={
+            "native_identifier": "E-1",
+            "attributes": {"initial_password": "Hunter2!", "mail": "a@x.test"},
+        },
+    )
+    for body in (admin_api.get(f"{BASE}{entry.pk}/").json(), admin_api.get(BASE).json()["results"][0]):
+        assert body["result"] == {
+            "native_identifier": "E-1",
+            "attributes": {"initial_password": "***", "mail": "a@x.test"},
+        }
+
+
 def test_list_reads_in_a_fixed_number_of_queries(world, admin_api):
     for _ in range(3):
         make_entry(world["erp"], account=world["account"])
