@@ -341,6 +341,8 @@ def test_a_toml_config_selects_the_scim_connector(tmp_path, monkeypatch, server)
 
 
 # --- end to end: core (live server) → adapter runtime → SCIM service ---------------------------
+# A GRANT_ENTITLEMENT request for a user without an account: CREATE_ACCOUNT (the first try gets a
+# 503 and is retried) then GRANT_ENTITLEMENT on a Group made in the application by hand.
 
 
 def test_a_grant_reaches_the_scim_service_through_the_runtime(
@@ -378,6 +380,7 @@ def test_a_grant_reaches_the_scim_service_through_the_runtime(
             "connector": settings(server.url),
         }
     )
+    server.fail = [(503, None)]  # the service is busy at first: the runtime tries again
     runtime = Runtime(config)
     try:
         deadline = time.monotonic() + 15
@@ -395,6 +398,12 @@ def test_a_grant_reaches_the_scim_service_through_the_runtime(
     )
     assert [create.event_type, grant_entry.event_type] == ["CREATE_ACCOUNT", "GRANT_ENTITLEMENT"]
     assert create.status == grant_entry.status == EntryStatus.SUCCEEDED
+    assert [
+        c["body"]["userName"] for c in server.calls if c["method"] == "POST" and c["path"] == "/v2/Users"
+    ] == [
+        "carol",
+        "carol",
+    ]
     carol = server.users()["carol"]
     assert server.members("payments") == [carol.id] and server.groups()["payments"].id == group["id"]
     # the SCIM id came back to the core as the account's native identifier
