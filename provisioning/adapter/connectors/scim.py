@@ -166,19 +166,19 @@ class ScimConnector(Connector):
                 return None
             try:
                 return response.json()
-            except ValueError as exc:
-                raise BadRequestError(f"SCIM {what}: HTTP {status} with an answer that is not JSON") from exc
-        scim_type, detail = "", response.text[:MAX_DETAIL]
+            except ValueError:
+                return None  # the change is made; a caller that needs the answer says it is missing
+        scim_type, detail = "", response.text
         try:
             answer = response.json()
         except ValueError:
             answer = None
         if isinstance(answer, dict):
             scim_type = str(answer.get("scimType") or "")
-            detail = str(answer.get("detail") or "")[:MAX_DETAIL]
+            detail = str(answer.get("detail") or "")
         if secret:
-            detail = detail.replace(secret, "***")
-        error = ScimError(status, scim_type, detail.strip(), what)
+            detail = detail.replace(secret, "***")  # before cutting, so no part of it is left
+        error = ScimError(status, scim_type, detail[:MAX_DETAIL].strip(), what)
         if status >= 500 or status in (429, 412):
             raise TransientError(str(error)) from error
         raise error
