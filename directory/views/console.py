@@ -70,8 +70,8 @@ class ConsoleLoginView(LoginView):
             login_attempt.send(sender=type(self), request=request, username=username)
         except LoginRefused as refused:
             form = self.authentication_form(request, initial={"username": username[:150]})
-            form.add_error(None, refused.message)
-            response = self.render_to_response(self.get_context_data(form=form), status=429)
+            context = self.get_context_data(form=form, refused=refused.message)
+            response = self.render_to_response(context, status=429)
             if refused.retry_after:
                 response["Retry-After"] = str(refused.retry_after)
             return response
