@@ -45,7 +45,8 @@ def send_security_alert(alert_id: int) -> int:
         f"Blazon detected: {alert.get_pattern_display()}.\n\n"
         f"{alert.get_kind_display()}: {alert.key}\n{detail}\nAt: {alert.created_at.isoformat()}\n\n"
         "Active throttles and locks are listed in the console under Security → Lockouts, "
-        "where they can be released.\n"
+        "where they can be released. Further alerts of this kind in the next 10 minutes are "
+        "listed there without another e-mail.\n"
     )
     send_mail(
         f"[Blazon] Security alert: {alert.get_pattern_display()}",

@@ -26,6 +26,8 @@ from security.models import LoginAttempt, Pattern, SecurityAlert, SecuritySettin
 REFUSAL = "Too many attempts. Try again later."
 #: a lock imposed again within this time of the previous one's end is one level longer
 LEVEL_RESET = timedelta(hours=24)
+#: after an alert e-mail, further alerts of the same pattern are only listed for this long
+ALERT_MAIL_QUIET = timedelta(minutes=10)
 #: an IP throttle grows up to this many times its base length
 IP_MAX_FACTOR = 8
 
@@ -136,10 +138,15 @@ def _impose(cfg: SecuritySettings, now: datetime, hit: _Hit) -> Throttle | None:
         new={"kind": row.kind, "key": row.key, "pattern": row.pattern, **detail, "until": row.until},
         source="automatic",
     )
+    # an attack spraying many usernames must not become a mail bomb: one e-mail per pattern per
+    # quiet period; the console lists every alert
+    recently_mailed = SecurityAlert.objects.filter(
+        pattern=hit.pattern, created_at__gt=now - ALERT_MAIL_QUIET
+    ).exists()
     alert = SecurityAlert.objects.create(
         created_at=now, pattern=hit.pattern, kind=hit.kind, key=hit.key, detail=detail
     )
-    if cfg.alert_emails:
+    if cfg.alert_emails and not recently_mailed:
         from blazon.tasks import enqueue_on_commit
         from security.tasks import send_security_alert
 

@@ -145,3 +145,16 @@ def test_attempts_without_request_or_username_do_not_break_the_login(limits):
 
     user_login_failed.send(sender="test", credentials={}, request=None)
     assert LoginAttempt.objects.get().username == ""
+
+
+def test_an_attack_on_many_accounts_sends_one_alert_mail_per_pattern_not_one_per_account(
+    limits, django_capture_on_commit_callbacks
+):
+    UserFactory(username="secadmin", email="sec@example.com", console_role=ConsoleRole.ADMINISTRATOR)
+    with django_capture_on_commit_callbacks(execute=True):
+        for victim in ("v1", "v2", "v3"):
+            for n in range(limits.account_ip_threshold):
+                fail(victim, f"100.64.{n}.{victim[1]}")
+    assert SecurityAlert.objects.filter(pattern=Pattern.ACCOUNT_IPS).count() == 3
+    assert len(mail.outbox) == 1
+    assert "without another e-mail" in mail.outbox[0].body

@@ -134,3 +134,17 @@ def test_settings_are_denied_to_non_administrators(helpdesk, auditor):
     assert helpdesk.get(url).status_code == 403
     assert auditor.post(url, {"ip_failure_threshold": 1}).status_code == 403
     assert not SecuritySettings.objects.filter(ip_failure_threshold=1).exists()
+
+
+def test_lockouts_page_queries_do_not_grow_with_the_rows(limits, auditor, django_assert_max_num_queries):
+    fail("first", "10.7.0.1")
+    for _ in range(limits.account_failure_threshold):
+        fail("first", "10.7.0.1")
+    with django_assert_max_num_queries(12) as few:
+        auditor.get(reverse("console_security:lockouts"))
+    for name in ("u1", "u2", "u3", "u4", "u5"):
+        for _ in range(limits.account_failure_threshold):
+            fail(name, f"10.8.0.{len(name)}{name[-1]}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = auditor.get(reverse("console_security:lockouts"))
+    assert page.content.decode().count("Release") == 0 and len(page.context["throttles"]) >= 6
