@@ -198,6 +198,8 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     # "__Host-": the browser only accepts the cookie over HTTPS, for this exact host and path
     # "/", so a sibling subdomain cannot plant or overwrite it (session fixation, CSRF tossing).
+    # no script reads the CSRF cookie (forms and htmx take the token from the page)
+    CSRF_COOKIE_HTTPONLY = True
     if env_bool("BLAZON_COOKIE_HOST_PREFIX", True):
         SESSION_COOKIE_NAME = "__Host-blazon_session"
         CSRF_COOKIE_NAME = "__Host-csrftoken"

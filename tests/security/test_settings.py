@@ -9,7 +9,7 @@ SHOW = (
     "import django; django.setup(); from django.conf import settings as s; "
     "print(s.SESSION_ENGINE, s.SESSION_COOKIE_NAME, s.CSRF_COOKIE_NAME, s.SESSION_COOKIE_SECURE, "
     "s.SESSION_COOKIE_HTTPONLY, s.CACHES.get('sessions', {}).get('BACKEND', '-'), "
-    "getattr(s, 'SESSION_CACHE_ALIAS', '-'), s.SESSION_COOKIE_AGE)"
+    "getattr(s, 'SESSION_CACHE_ALIAS', '-'), s.SESSION_COOKIE_AGE, s.CSRF_COOKIE_HTTPONLY)"
 )
 
 
@@ -20,10 +20,10 @@ def show(env):
 
 
 def test_production_cookies_are_secure_and_host_prefixed():
-    engine, session_cookie, csrf_cookie, secure, httponly, _, _, age = show(production_env())
+    engine, session_cookie, csrf_cookie, secure, httponly, _, _, age, csrf_httponly = show(production_env())
     assert engine == "django.contrib.sessions.backends.db"
     assert (session_cookie, csrf_cookie) == ("__Host-blazon_session", "__Host-csrftoken")
-    assert (secure, httponly) == ("True", "True")
+    assert (secure, httponly, csrf_httponly) == ("True", "True", "True")
     assert age == str(8 * 3600)
 
 
@@ -36,7 +36,7 @@ def test_redis_session_store():
     env = production_env(
         BLAZON_SESSION_STORE="redis", BLAZON_REDIS_URL="redis://redis.example.internal:6379/1"
     )
-    engine, *_, backend, alias, _ = show(env)
+    engine, *_, backend, alias, _, _ = show(env)
     assert engine == "django.contrib.sessions.backends.cache"
     assert (backend, alias) == ("django.core.cache.backends.redis.RedisCache", "sessions")
 
