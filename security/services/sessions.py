@@ -7,15 +7,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import import_module
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -131,7 +130,7 @@ def session_touch(request: HttpRequest, meta: dict[str, Any], now: float) -> boo
     if now - float(meta.get("seen", 0)) < TOUCH_SECONDS:
         return True
     updated = UserSession.objects.filter(pk=meta.get("id"), user_id=request.user.pk).update(
-        last_seen=datetime.fromtimestamp(now, tz=timezone.get_current_timezone()),
+        last_seen=datetime.fromtimestamp(now, tz=UTC),
         session_key=request.session.session_key,
     )
     if not updated:
@@ -198,14 +197,8 @@ def sessions_purge() -> int:
     """Drop index rows of sessions past their limits (one DELETE)."""
     limits = session_limits()
     now = timezone.now()
-    from django.db.models import Q
-
     deleted, _ = UserSession.objects.filter(
         Q(last_seen__lt=now - timedelta(seconds=limits.idle_seconds + TOUCH_SECONDS))
         | Q(started_at__lt=now - timedelta(seconds=limits.absolute_seconds))
     ).delete()
     return deleted
-
-
-def now_ts() -> float:
-    return time.time()

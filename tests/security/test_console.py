@@ -148,3 +148,25 @@ def test_lockouts_page_queries_do_not_grow_with_the_rows(limits, auditor, django
     with django_assert_max_num_queries(len(few.captured_queries)):
         page = auditor.get(reverse("console_security:lockouts"))
     assert page.content.decode().count("Release") == 0 and len(page.context["throttles"]) >= 6
+
+
+def test_every_security_form_needs_the_csrf_token(limits, admin_user):
+    worker = with_password(username="worker")
+    session_client = Client()
+    session_client.force_login(worker)
+    for _ in range(limits.account_failure_threshold):
+        fail("hank", "10.9.0.1")
+    lock = Throttle.objects.get(kind=ThrottleKind.ACCOUNT, key="hank")
+    strict = logged_in(admin_user, enforce_csrf_checks=True)
+    posts = [
+        (reverse("console_security:lockout_release", args=[lock.pk]), {}),
+        (reverse("console_security:settings"), {"ip_failure_threshold": 1}),
+        (reverse("console_security:user_sessions_end", args=[worker.pk]), {}),
+        (reverse("workspace_security:sessions_end"), {"scope": "all"}),
+    ]
+    for url, data in posts:
+        assert strict.post(url, data).status_code == 403, url
+    lock.refresh_from_db()
+    assert lock.released_at is None
+    assert SecuritySettings.objects.get(pk=1).ip_failure_threshold == limits.ip_failure_threshold
+    assert session_client.get("/workspace/").status_code == 200
