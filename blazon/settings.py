@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "vault",
     "provisioning",
     "requests_workflow",
+    "security",
 ]
 
 MIDDLEWARE = [
@@ -90,6 +91,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "security.middleware.SessionControlMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "blazon.middleware.RequestContextMiddleware",
@@ -157,9 +159,33 @@ STORAGES = {
 LOGIN_URL = "/console/login/"
 LOGIN_REDIRECT_URL = "/console/"
 
-# Sessions in the database so any web node serves any user.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
-SESSION_COOKIE_AGE = int(os.environ.get("BLAZON_SESSION_AGE", str(8 * 3600)))
+# Web sessions (docs/sessions-and-lockouts.md): in the database (default) or Redis, so any web
+# node serves any user. The console can override the timeouts and the IP binding.
+BLAZON_SESSION_STORE = os.environ.get("BLAZON_SESSION_STORE", "database").strip().lower()
+if BLAZON_SESSION_STORE not in {"database", "redis"}:
+    raise ImproperlyConfigured(
+        f"BLAZON_SESSION_STORE must be 'database' or 'redis', not {BLAZON_SESSION_STORE!r}"
+    )
+BLAZON_REDIS_URL = os.environ.get("BLAZON_REDIS_URL", "")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if BLAZON_SESSION_STORE == "redis":
+    if not BLAZON_REDIS_URL:
+        raise ImproperlyConfigured("BLAZON_SESSION_STORE=redis needs BLAZON_REDIS_URL (redis://host:6379/1)")
+    CACHES["sessions"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": BLAZON_REDIS_URL,
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    SESSION_CACHE_ALIAS = "sessions"
+else:
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Absolute and idle timeouts; 0 = sessions are not bound to the client's network, else the IPv4
+# prefix length they are bound to (IPv6: the /64).
+BLAZON_SESSION_ABSOLUTE_HOURS = int(os.environ.get("BLAZON_SESSION_ABSOLUTE_HOURS", "8"))
+BLAZON_SESSION_IDLE_MINUTES = int(os.environ.get("BLAZON_SESSION_IDLE_MINUTES", "30"))
+BLAZON_SESSION_BIND_IP_PREFIX = int(os.environ.get("BLAZON_SESSION_BIND_IP_PREFIX", "0"))
+# The cookie lives as long as the absolute timeout allows; the middleware enforces both limits.
+SESSION_COOKIE_AGE = int(os.environ.get("BLAZON_SESSION_AGE", str(BLAZON_SESSION_ABSOLUTE_HOURS * 3600)))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -170,6 +196,13 @@ SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # "__Host-": the browser only accepts the cookie over HTTPS, for this exact host and path
+    # "/", so a sibling subdomain cannot plant or overwrite it (session fixation, CSRF tossing).
+    # no script reads the CSRF cookie (forms and htmx take the token from the page)
+    CSRF_COOKIE_HTTPONLY = True
+    if env_bool("BLAZON_COOKIE_HOST_PREFIX", True):
+        SESSION_COOKIE_NAME = "__Host-blazon_session"
+        CSRF_COOKIE_NAME = "__Host-csrftoken"
     SECURE_SSL_REDIRECT = env_bool("BLAZON_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = int(os.environ.get("BLAZON_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
@@ -235,6 +268,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=5),
     },
     # safety net: MANUAL entries whose on-commit task was lost get their task here
+    "security-purge-login-attempts": {
+        "task": "security.tasks.purge_login_attempts",
+        "schedule": timedelta(hours=1),
+    },
     "provisioning-open-manual-tasks": {
         "task": "provisioning.tasks.open_manual_tasks",
         "schedule": timedelta(minutes=5),

@@ -6,6 +6,7 @@ from oauth2_provider import views as oauth2_views
 
 from directory.views.urls import console_urlpatterns, workspace_urlpatterns
 from requests_workflow.views import urls as request_urls
+from security import urls as security_urls
 
 
 def healthz(request):
@@ -29,6 +30,8 @@ urlpatterns = [
     path("approvals/", include("requests_workflow.email_urls")),
     path("console/imports/", include("requests_workflow.import_urls")),
     path("console/provisioning/", include(("provisioning.urls", "console_provisioning"))),
+    path("console/security/", include((security_urls.console_urlpatterns, "console_security"))),
+    path("workspace/sessions/", include((security_urls.workspace_urlpatterns, "workspace_security"))),
     path("console/", include((console_urlpatterns, "console"))),
     path("workspace/", include((workspace_urlpatterns, "workspace"))),
 ]

@@ -44,6 +44,7 @@ from directory.models import (
     User,
     UserStatus,
 )
+from directory.signals import user_access_ended
 from provisioning.models import EntryStatus, ProvisioningEntry
 from provisioning.services import entry_write
 
@@ -399,6 +400,12 @@ def _user_set_status(user: User, to: str, now: datetime, **fields: Any) -> None:
         setattr(user, name, value)
 
 
+def _access_ended(*, actor: User | None, source: str, user: User, reason: str) -> None:
+    """Tell the session controls (``directory.signals``) that ``user`` may no longer log in, in
+    this transaction: their open web sessions end."""
+    user_access_ended.send(sender=User, user=user, reason=reason, actor=actor, source=source)
+
+
 @transaction.atomic
 def user_activate(*, actor: User | None, source: str, user: User) -> User:
     """INACTIVE → ACTIVE: the user's regular (and unexpired temporary) accounts are reactivated
@@ -456,6 +463,7 @@ def user_inactivate(*, actor: User | None, source: str, user: User) -> User:
     )
     checkouts = _release_checkouts(actor=actor, source=source, user=fresh, why="inactivated")
     _user_set_status(fresh, INA, now, inactive_since=now)
+    _access_ended(actor=actor, source=source, user=fresh, reason="user inactivated")
     audit_record(
         actor=actor,
         action="user.inactivated",
@@ -510,6 +518,7 @@ def user_revoke(*, actor: User | None, source: str, user: User) -> User:
     old, now = fresh.status, timezone.now()
     summary = _revoke_cascade(actor=actor, source=source, user=fresh, now=now)
     _user_set_status(fresh, REV, now, revoked_at=now)
+    _access_ended(actor=actor, source=source, user=fresh, reason="user revoked")
     audit_record(
         actor=actor,
         action="user.revoked",
@@ -538,6 +547,7 @@ def user_remove(*, actor: User | None, source: str, user: User, without_revoke: 
     if old != REV and not without_revoke:
         summary.update(_revoke_cascade(actor=actor, source=source, user=fresh, now=now))
         _user_set_status(fresh, REV, now, revoked_at=now)
+        _access_ended(actor=actor, source=source, user=fresh, reason="user revoked")
         audit_record(
             actor=actor,
             action="user.revoked",
@@ -550,6 +560,7 @@ def user_remove(*, actor: User | None, source: str, user: User, without_revoke: 
     elif old != REV:
         summary.update(_directory_only_removal(actor=actor, source=source, user=fresh))
     _user_set_status(fresh, REM, now, removed_at=now)
+    _access_ended(actor=actor, source=source, user=fresh, reason="user removed")
     audit_record(
         actor=actor,
         action="user.removed",
@@ -632,6 +643,8 @@ def _set_lock(*, actor: User | None, source: str, user: User, locked: bool) -> U
         return _sync(user, fresh)
     User.objects.filter(pk=fresh.pk).update(login_locked=locked)
     fresh.login_locked = locked
+    if locked:
+        _access_ended(actor=actor, source=source, user=fresh, reason="login locked")
     audit_record(
         actor=actor,
         action="user.locked" if locked else "user.unlocked",

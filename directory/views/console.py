@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from blazon.audit.models import AuditEvent
+from blazon.authcontract import LoginRefused, login_attempt
 from blazon.errors import DomainError
 from blazon.permissions import can
 from directory.models import (
@@ -60,6 +61,21 @@ class ConsoleLoginView(LoginView):
     template_name = "registration/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # authcontract: before any factor is checked, the brute-force controls may refuse the
+        # attempt — with the same answer whether or not the username exists
+        username = request.POST.get("username", "")
+        try:
+            login_attempt.send(sender=type(self), request=request, username=username)
+        except LoginRefused as refused:
+            form = self.authentication_form(request, initial={"username": username[:150]})
+            context = self.get_context_data(form=form, refused=refused.message)
+            response = self.render_to_response(context, status=429)
+            if refused.retry_after:
+                response["Retry-After"] = str(refused.retry_after)
+            return response
+        return super().post(request, *args, **kwargs)
 
     def get_default_redirect_url(self) -> str:
         # Administrators land on the console; everyone else on their workspace.

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class SecurityConfig(AppConfig):
+    """Brute-force defence and web-session controls (issue #5 §2 and §3)."""
+
+    name = "security"
+    verbose_name = "Security"
+
+    def ready(self) -> None:
+        from security import receivers  # noqa: F401  (connects the login and life-cycle receivers)

@@ -1,0 +1,155 @@
+"""Console pages (lockouts and alerts, security settings, a user's web sessions) and the
+workspace's "My sessions". Each console page asks ``can`` for one capability: ``view`` to read,
+``manage_users`` to release a lock or end someone's sessions, ``manage_config`` for settings."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from blazon.errors import DomainError
+from blazon.permissions import can
+from directory.models import User
+from directory.views.common import capability_required, caps, workspace_required
+from security.forms import SecuritySettingsForm
+from security.models import SecurityAlert, Throttle
+from security.services import bruteforce, sessions
+from security.services.sessions import SESSION_META
+
+
+def _console(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    context.setdefault("caps", caps(request.user))
+    return render(request, template, context, status=status)
+
+
+# --- console: lockouts ---------------------------------------------------------------------
+
+
+@capability_required("view")
+def lockouts(request: HttpRequest) -> HttpResponse:
+    context = {
+        "throttles": list(bruteforce.active_throttles()),
+        "alerts": list(SecurityAlert.objects.all()[:50]),
+        "can_release": can(request.user, "manage_users"),
+    }
+    return _console(request, "security/console/lockouts.html", context)
+
+
+@require_POST
+@capability_required("manage_users")
+def lockout_release(request: HttpRequest, pk: int) -> HttpResponse:
+    throttle = get_object_or_404(Throttle, pk=pk)
+    try:
+        bruteforce.throttle_release(actor=request.user, throttle=throttle, source="console")
+        messages.success(request, f"Released: {throttle}.")
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect("console_security:lockouts")
+
+
+@capability_required("manage_config")
+def settings_edit(request: HttpRequest) -> HttpResponse:
+    current = bruteforce.security_settings()
+    form = SecuritySettingsForm(request.POST or None, instance=current)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                bruteforce.settings_update(actor=request.user, data=form.cleaned_data, source="console")
+                messages.success(request, "Security settings saved.")
+                return redirect("console_security:settings")
+            except DomainError as error:
+                for field, problems in error.fields.items():
+                    for problem in problems:
+                        form.add_error(field if field in form.fields else None, problem)
+        messages.error(request, "The settings were not saved: see the problems below.")
+        return _console(request, "security/console/settings.html", {"form": form}, status=400)
+    return _console(request, "security/console/settings.html", {"form": form})
+
+
+# --- console: a user's web sessions --------------------------------------------------------
+
+
+@capability_required("view")
+def user_sessions(request: HttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(User, pk=pk)
+    context = {
+        "subject": user,
+        "sessions": list(sessions.user_sessions(user)),
+        "can_end": can(request.user, "manage_users"),
+    }
+    return _console(request, "security/console/user_sessions.html", context)
+
+
+@require_POST
+@capability_required("manage_users")
+def user_sessions_end(request: HttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(User, pk=pk)
+    key = request.POST.get("session", "")
+    keys = None
+    if key:
+        keys = list(
+            sessions.user_sessions(user)
+            .filter(pk=key if key.isdigit() else 0)
+            .values_list("session_key", flat=True)
+        )
+        if not keys:
+            messages.error(request, "That session is no longer open.")
+            return redirect("console_security:user_sessions", pk=user.pk)
+    ended = sessions.sessions_end(
+        actor=request.user, user=user, reason="ended by an administrator", source="console", keys=keys
+    )
+    messages.success(request, f"{ended} session(s) of {user.username} ended.")
+    return redirect("console_security:user_sessions", pk=user.pk)
+
+
+# --- workspace: my sessions ----------------------------------------------------------------
+
+
+def _current_id(request: HttpRequest) -> int | None:
+    meta = request.session.get(SESSION_META)
+    return meta.get("id") if isinstance(meta, dict) else None
+
+
+@workspace_required
+def my_sessions(request: HttpRequest) -> HttpResponse:
+    context = {
+        "can_console": can(request.user, "view"),
+        "sessions": list(sessions.user_sessions(request.user)),
+        "current_id": _current_id(request),
+    }
+    return render(request, "security/workspace/sessions.html", context)
+
+
+@require_POST
+@workspace_required
+def my_sessions_end(request: HttpRequest) -> HttpResponse:
+    """End one of my sessions (``session``), all the others (``scope=others``) or all of them
+    including this one (``scope=all``)."""
+    me, current = request.user, request.session.session_key or ""
+    scope = request.POST.get("scope", "")
+    if scope == "all":
+        sessions.sessions_end(actor=me, user=me, reason="log out everywhere", source="workspace")
+        logout(request)
+        return redirect("console:login")
+    if scope == "others":
+        ended = sessions.sessions_end(
+            actor=me, user=me, reason="log out other sessions", source="workspace", except_key=current
+        )
+        messages.success(request, f"{ended} other session(s) ended.")
+        return redirect("workspace_security:sessions")
+    key = request.POST.get("session", "")
+    row = sessions.user_sessions(me).filter(pk=int(key) if key.isdigit() else 0).first()
+    if row is None:
+        messages.error(request, "That session is no longer open.")
+        return redirect("workspace_security:sessions")
+    sessions.sessions_end(
+        actor=me, user=me, reason="ended by the user", source="workspace", keys=[row.session_key]
+    )
+    if row.session_key == current:
+        logout(request)
+        return redirect("console:login")
+    messages.success(request, "The session was ended.")
+    return redirect("workspace_security:sessions")
