@@ -2,7 +2,7 @@
 and the ID-token signing keys. Reading needs ``view``; every change ``manage_config``.
 
 A new or rotated client secret is shown in the response to the POST that made it, once, with
-``Cache-Control: no-store``; it is never put in the session, a message or a log."""
+``Cache-Control: no-store`` (``never_cache``); it is never put in the session, a message or a log."""
 
 from __future__ import annotations
 
@@ -26,9 +26,8 @@ SOURCE = "console"
 
 
 def _secret_page(request: HttpRequest, client: OIDCClient, secret: str | None) -> HttpResponse:
-    response = render_console(request, "oidc/client_secret.html", {"client": client, "secret": secret})
-    response["Cache-Control"] = "no-store"
-    return response
+    # the views that call this are never_cache: no-store keeps the secret out of any cache
+    return render_console(request, "oidc/client_secret.html", {"client": client, "secret": secret})
 
 
 @capability_required("view")
@@ -69,13 +68,21 @@ def client_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             client, secret = services.oidc_client_create(
-                actor=request.user, source=SOURCE, confidential=form.cleaned_data["confidential"], **_service_kwargs(form)
+                actor=request.user,
+                source=SOURCE,
+                confidential=form.cleaned_data["confidential"],
+                **_service_kwargs(form),
             )
         except DomainError as error:
             report_domain_error(request, error, form)
         else:
             return _secret_page(request, client, secret)
-    context = {"form": form, "title": "New OIDC client", "kind": "oidc-client", "cancel_url": "/console/sso/oidc/"}
+    context = {
+        "form": form,
+        "title": "New OIDC client",
+        "kind": "oidc-client",
+        "cancel_url": "/console/sso/oidc/",
+    }
     return render_console(request, "console/form.html", context, status=400 if form.errors else 200)
 
 
@@ -98,7 +105,11 @@ def client_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.oidc_client_update(
-                actor=request.user, source=SOURCE, client=client, active=form.cleaned_data["active"], **_service_kwargs(form)
+                actor=request.user,
+                source=SOURCE,
+                client=client,
+                active=form.cleaned_data["active"],
+                **_service_kwargs(form),
             )
         except DomainError as error:
             report_domain_error(request, error, form)
@@ -140,5 +151,7 @@ def client_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @capability_required("manage_config")
 def key_rotate(request: HttpRequest) -> HttpResponse:
     key = keys.signing_key_rotate(actor=request.user, source=SOURCE)
-    messages.success(request, f"New signing key {key.kid} is active; the previous one stays published for a while.")
+    messages.success(
+        request, f"New signing key {key.kid} is active; the previous one stays published for a while."
+    )
     return redirect("console_oidc:list")

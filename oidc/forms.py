@@ -13,7 +13,10 @@ class OIDCClientForm(forms.Form):
     name = forms.CharField(max_length=200)
     confidential = forms.TypedChoiceField(
         label="Client type",
-        choices=[("1", "Confidential (a server that keeps a secret)"), ("0", "Public (browser or mobile app: PKCE only)")],
+        choices=[
+            ("1", "Confidential (a server that keeps a secret)"),
+            ("0", "Public (browser or mobile app: PKCE only)"),
+        ],
         coerce=lambda v: v == "1",
         initial="1",
         help_text="Cannot change later. Every client must use PKCE (S256).",

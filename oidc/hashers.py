@@ -6,8 +6,9 @@ little entropy and an attacker holding the table can guess it. A client secret i
 characters drawn at random by ``oauth2_provider.generators.generate_client_secret`` (over 700
 bits): no guessing attack is possible, so a deliberately slow hash only costs every grant tens
 of milliseconds of CPU. This hasher keeps what matters — only a one-way digest is stored, a
-per-secret salt, constant-time comparison — with one HMAC-SHA256. It refuses short inputs so it
-cannot be used for a password by mistake (docs/sso-oidc.md, "Client secrets").
+per-secret salt, constant-time comparison — with one HMAC-SHA256. A secret shorter than
+``MIN_SECRET_LENGTH`` was chosen by a person (set through the Django admin, say): it is hashed
+with the default password hasher instead (docs/sso-oidc.md, "Client secrets").
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import base64
 import hashlib
 import hmac
 
-from django.contrib.auth.hashers import BasePasswordHasher, mask_hash
+from django.contrib.auth.hashers import BasePasswordHasher, make_password, mask_hash
 from django.utils.crypto import RANDOM_STRING_CHARS, get_random_string
 
 ALGORITHM = "blazon_client_secret"
@@ -37,9 +38,8 @@ class ClientSecretHasher(BasePasswordHasher):
 
     def encode(self, password: str, salt: str) -> str:
         if not isinstance(password, str) or len(password) < MIN_SECRET_LENGTH:
-            raise ValueError(
-                f"{ALGORITHM} only hashes generated client secrets ({MIN_SECRET_LENGTH}+ characters)"
-            )
+            # not a generated secret: it may be guessable, so it gets the slow default hasher
+            return make_password(password)
         self._check_encode_args(password, salt)
         return f"{ALGORITHM}${salt}${self._digest(password, salt)}"
 
@@ -59,7 +59,11 @@ class ClientSecretHasher(BasePasswordHasher):
 
     def safe_summary(self, encoded: str) -> dict[str, str]:
         decoded = self.decode(encoded)
-        return {"algorithm": decoded["algorithm"], "salt": mask_hash(decoded["salt"]), "hash": mask_hash(decoded["hash"])}
+        return {
+            "algorithm": decoded["algorithm"],
+            "salt": mask_hash(decoded["salt"]),
+            "hash": mask_hash(decoded["hash"]),
+        }
 
     def must_update(self, encoded: str) -> bool:
         return False

@@ -102,7 +102,9 @@ def signing_keys_retire(*, actor: Any, source: str) -> int:
         state=SigningKeyState.RETIRED, retired_at=timezone.now()
     )
     for key in stale:
-        audit_record(actor=actor, action="oidc.signing_key.retired", obj=key, new={"kid": key.kid}, source=source)
+        audit_record(
+            actor=actor, action="oidc.signing_key.retired", obj=key, new={"kid": key.kid}, source=source
+        )
     return len(stale)
 
 

@@ -13,7 +13,9 @@ ADAPTER_SCOPES = ["adapter"]
 
 
 class BlazonScopes(SettingsScopes):
-    def get_available_scopes(self, application: Any = None, request: Any = None, *args, **kwargs) -> list[str]:
+    def get_available_scopes(
+        self, application: Any = None, request: Any = None, *args, **kwargs
+    ) -> list[str]:
         if application is None:
             return list(self.get_all_scopes())
         client = client_for_application(application)

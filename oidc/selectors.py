@@ -20,8 +20,16 @@ STANDARD_CLAIMS: dict[str, Any] = {
     "email": lambda u: u.email,
 }
 #: User fields a custom claim may name besides the keys of ``User.attributes``.
-USER_FIELDS = ("username", "email", "first_name", "last_name", "display_name", "job_title", "department",
-               "employee_type")
+USER_FIELDS = (
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "display_name",
+    "job_title",
+    "department",
+    "employee_type",
+)
 
 
 def oidc_clients() -> QuerySet[OIDCClient]:

@@ -27,7 +27,9 @@ def available_scopes() -> list[str]:
     return [s for s in settings.OAUTH2_PROVIDER["SCOPES"] if s != "adapter"]
 
 
-def _clean_uris(raw: str | list[str], field: str, errors: dict[str, list[str]], *, required: bool) -> list[str]:
+def _clean_uris(
+    raw: str | list[str], field: str, errors: dict[str, list[str]], *, required: bool
+) -> list[str]:
     uris = raw.split() if isinstance(raw, str) else list(raw)
     problems = []
     if required and not uris:
@@ -131,7 +133,9 @@ def oidc_client_create(
         skip_authorization=trusted,
         algorithm=Application.RS256_ALGORITHM,
     )
-    client = OIDCClient.objects.create(name=name, application=application, allowed_scopes=allowed, access=access)
+    client = OIDCClient.objects.create(
+        name=name, application=application, allowed_scopes=allowed, access=access
+    )
     client.roles.set(roles if access == ClientAccess.ROLES else [])
     audit_record(actor=actor, action="oidc_client.created", obj=client, new=_describe(client), source=source)
     return client, raw_secret
@@ -170,7 +174,9 @@ def oidc_client_update(
     app.redirect_uris = " ".join(uris)
     app.post_logout_redirect_uris = " ".join(logout_uris)
     app.skip_authorization = trusted
-    app.save(update_fields=["name", "redirect_uris", "post_logout_redirect_uris", "skip_authorization", "updated"])
+    app.save(
+        update_fields=["name", "redirect_uris", "post_logout_redirect_uris", "skip_authorization", "updated"]
+    )
     locked.name, locked.allowed_scopes, locked.access, locked.active = name, allowed, access, active
     locked.save(update_fields=["name", "allowed_scopes", "access", "active", "updated_at"])
     locked.roles.set(roles if access == ClientAccess.ROLES else [])
@@ -199,7 +205,11 @@ def oidc_client_rotate_secret(*, actor: Any, source: str, client: OIDCClient) ->
     app.hash_client_secret = True
     app.save(update_fields=["client_secret", "hash_client_secret", "updated"])
     audit_record(
-        actor=actor, action="oidc_client.secret_rotated", obj=locked, new={"client_id": app.client_id}, source=source
+        actor=actor,
+        action="oidc_client.secret_rotated",
+        obj=locked,
+        new={"client_id": app.client_id},
+        source=source,
     )
     return raw_secret
 

@@ -27,7 +27,6 @@ from oidc.selectors import (
     user_may_use_client,
 )
 
-
 #: Set by ``oidc.views.AuthorizationView`` in ``request.META`` (never from the client: WSGI only
 #: puts client headers under ``HTTP_``); DOT hands META to oauthlib as the request headers.
 SESSION_MARKER = "BLAZON_OIDC_SESSION"
@@ -43,7 +42,9 @@ class BlazonOAuth2Validator(OAuth2Validator):
         return mapping
 
     def get_additional_claims(self) -> dict[str, Any]:  # request-agnostic: discovery lists them
-        claims: dict[str, Any] = {name: (lambda r, f=read: f(r.user)) for name, read in STANDARD_CLAIMS.items()}
+        claims: dict[str, Any] = {
+            name: (lambda r, f=read: f(r.user)) for name, read in STANDARD_CLAIMS.items()
+        }
         for mapping in custom_scope_claims().values():
             for claim, source in mapping.items():
                 claims[claim] = lambda r, s=source: user_attribute(r.user, s)

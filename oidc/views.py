@@ -20,8 +20,8 @@ from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import get_application_model
 
 from oidc import keys
-from oidc.validators import SESSION_MARKER
 from oidc.selectors import client_for_application, user_may_use_client
+from oidc.validators import SESSION_MARKER
 
 DENIED = "You are not allowed to sign in to this application, or your login is locked or inactive."
 
@@ -33,7 +33,9 @@ class AuthorizationView(dot_views.AuthorizationView):
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         request.META[SESSION_MARKER] = "1" if request.user.is_authenticated else "0"
         if request.user.is_authenticated:
-            client_id = request.POST.get("client_id") if request.method == "POST" else request.GET.get("client_id")
+            client_id = (
+                request.POST.get("client_id") if request.method == "POST" else request.GET.get("client_id")
+            )
             application = get_application_model().objects.filter(client_id=client_id or "").first()
             client = client_for_application(application)
             # unknown clients and adapter clients fall through to DOT, which refuses them

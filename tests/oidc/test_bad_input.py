@@ -42,7 +42,9 @@ def test_missing_pkce_verifier_is_refused(browser, public_rp):
 
 
 def test_authorize_without_code_challenge_is_refused(browser, public_rp):
-    response = browser.get("/o/authorize/", authorize_params(public_rp, "", code_challenge=None, code_challenge_method=None))
+    response = browser.get(
+        "/o/authorize/", authorize_params(public_rp, "", code_challenge=None, code_challenge_method=None)
+    )
     assert "code" not in parse_qs(urlsplit(response.get("Location", "")).query)
     assert not Grant.objects.exists()
 
@@ -159,7 +161,9 @@ def test_member_of_the_role_may_sign_in(browser, alice, role_gated_rp):
     assert exchange(gated, code, verifier).status_code == 200
 
 
-@pytest.mark.parametrize("change", [{"login_locked": True}, {"status": UserStatus.INACTIVE}, {"is_active": False}])
+@pytest.mark.parametrize(
+    "change", [{"login_locked": True}, {"status": UserStatus.INACTIVE}, {"is_active": False}]
+)
 def test_locked_or_inactive_user_is_refused(alice, rp, change):
     browser = Client()
     browser.force_login(alice)
@@ -227,7 +231,12 @@ def test_adapter_client_cannot_use_the_code_flow(browser, db):
     # nor can it ask for OIDC scopes with its own grant
     token = Client().post(
         "/o/token/",
-        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret, "scope": "openid"},
+        {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+            "scope": "openid",
+        },
     )
     assert token.status_code == 400
     assert token.json()["error"] == "invalid_scope"
@@ -256,8 +265,12 @@ def test_adapter_token_does_not_open_userinfo(db):
     _client, client_id, secret = adapter_client_register(
         actor=None, source="console", name="ldap2", resources=[ResourceFactory()], public_key=keypair()[1]
     )
-    token = Client().post(
-        "/o/token/", {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-    ).json()["access_token"]
+    token = (
+        Client()
+        .post(
+            "/o/token/", {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+        )
+        .json()["access_token"]
+    )
     response = Client().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code in (401, 403)
