@@ -6,7 +6,7 @@ from oauth2_provider import views as oauth2_views
 
 from directory.views.urls import console_urlpatterns, workspace_urlpatterns
 from oidc import urls as oidc_urls
-from oidc.views import ConnectDiscoveryInfoView
+from oidc.views import ConnectDiscoveryInfoView, TokenView
 from requests_workflow.views import urls as request_urls
 
 
@@ -17,7 +17,7 @@ def healthz(request):
 # OAuth2 token endpoints (client credentials for resource adapters, docs/adapters.md) and the
 # OpenID Connect provider (issuer <origin>/o, docs/sso-oidc.md).
 oauth2_urlpatterns = [
-    path("token/", oauth2_views.TokenView.as_view(), name="token"),
+    path("token/", TokenView.as_view(), name="token"),
     path("revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="revoke-token"),
     *oidc_urls.protocol_urlpatterns,
 ]

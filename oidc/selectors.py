@@ -40,6 +40,8 @@ def client_for_application(application: Any) -> OIDCClient | None:
     """The OIDC client of an OAuth2 application (None for adapter clients), cached on it."""
     if application is None:
         return None
+    if application.authorization_grant_type != "authorization-code":
+        return None  # an adapter (client credentials): no query on its every token request
     if not hasattr(application, "_blazon_oidc_client"):
         application._blazon_oidc_client = (
             OIDCClient.objects.filter(application_id=application.pk).prefetch_related("roles").first()

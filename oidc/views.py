@@ -15,9 +15,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider import views as dot_views
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import get_application_model
+from oauth2_provider.signals import app_authorized
 
 from oidc import keys
 from oidc.selectors import client_for_application, user_may_use_client
@@ -60,6 +62,23 @@ class AuthorizationView(dot_views.AuthorizationView):
             uri = credentials["redirect_uri"]
             return self.redirect(uri + ("&" if "?" in uri else "?") + urlencode(params), application)
         return super().get(request, *args, **kwargs)
+
+
+@method_decorator(
+    sensitive_post_parameters("password", "client_secret"), name="authorization_flow_token_response"
+)
+class TokenView(dot_views.TokenView):
+    """DOT's token endpoint without its read-back of the token just issued when nobody listens
+    to ``app_authorized`` (one query less on every adapter's grant: B10)."""
+
+    def authorization_flow_token_response(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if app_authorized.has_listeners():
+            return super().authorization_flow_token_response(request, *args, **kwargs)
+        _url, headers, body, status = self.create_token_response(request)
+        response = HttpResponse(content=body, status=status)
+        for key, value in headers.items():
+            response[key] = value
+        return response
 
 
 class ConnectDiscoveryInfoView(dot_views.ConnectDiscoveryInfoView):
