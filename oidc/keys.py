@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from jwcrypto import jwk
 
@@ -142,9 +143,9 @@ def published_keys() -> list[dict[str, Any]]:
     if env is not None:
         keys.append(_public(env))
     seen = {k["kid"] for k in keys}
-    for public in SigningKey.objects.filter(
-        state__in=[SigningKeyState.ACTIVE, SigningKeyState.PREVIOUS]
-    ).values_list("public_jwk", flat=True):
+    cutoff = timezone.now() - timedelta(seconds=settings.BLAZON_OIDC_KEY_OVERLAP_SECONDS)
+    current = Q(state=SigningKeyState.ACTIVE) | Q(state=SigningKeyState.PREVIOUS, rotated_at__gte=cutoff)
+    for public in SigningKey.objects.filter(current).values_list("public_jwk", flat=True):
         if public["kid"] not in seen:
             keys.append(public)
     return keys

@@ -96,6 +96,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20, help="how long clients send (default 20)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients (default 16)")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per gunicorn worker (gthread when > 1; default 1)"
+    )
     parser.add_argument("--adapters", type=int, default=8, help="adapter clients cycled through (default 8)")
     parser.add_argument("--hasher", default=None, help="re-hash the stored secrets with this Django hasher")
     args = parser.parse_args()
@@ -110,6 +113,7 @@ def main() -> int:
             "blazon.wsgi:application",
             f"--bind=127.0.0.1:{port}",
             f"--workers={args.web_workers}",
+            f"--threads={args.threads}",
             "--log-level=warning",
         ],
         cwd=REPO,
@@ -170,7 +174,7 @@ def main() -> int:
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
     print(
         f"B10 grants: {len(latencies):,} client-credentials tokens in {elapsed:.1f} s by {args.clients} clients "
-        f"({args.web_workers} gunicorn workers, {args.adapters} adapters, secrets hashed with {stored}); "
+        f"({args.web_workers} gunicorn workers × {args.threads} threads, {args.adapters} adapters, secrets hashed with {stored}); "
         f"{len(errors)} refused" + (f" (first: {errors[0]})" if errors else "")
     )
     print(

@@ -4,15 +4,17 @@ for the overlap, then withdrawn; or given by the environment."""
 from __future__ import annotations
 
 import json
+from io import StringIO
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.management import call_command
 from django.test import Client, override_settings
 from jwcrypto import jws
 
 from blazon.audit.models import AuditEvent
-from oidc.keys import signing_key_rotate, signing_keys_retire
+from oidc.keys import signing_key_rotate
 from oidc.models import SigningKey, SigningKeyState
 from tests.oidc.conftest import login_flow, verify_id_token
 
@@ -51,7 +53,10 @@ def test_rotation_keeps_the_old_key_published_until_the_overlap_ends(browser, rp
     assert AuditEvent.objects.filter(action="oidc.signing_key.rotated").count() == 2
 
     with override_settings(BLAZON_OIDC_KEY_OVERLAP_SECONDS=0):
-        assert signing_keys_retire(actor=None, source="automatic") == 1
+        assert published_kids() == [new_key.kid]  # past the overlap: no longer published
+        out = StringIO()
+        call_command("oidc_rotate_key", "--retire-only", stdout=out)
+        assert "1 signing key(s) withdrawn" in out.getvalue()
     assert published_kids() == [new_key.kid]
     assert SigningKey.objects.get(kid=old_kid).state == SigningKeyState.RETIRED
     with pytest.raises(Exception):  # noqa: B017, PT011 - jwcrypto raises its own key errors
