@@ -18,6 +18,7 @@ from jwcrypto import jws, jwt
 from oauth2_provider.models import AbstractApplication, get_id_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
+from blazon.audit.services import audit_record
 from oidc import keys
 from oidc.selectors import (
     STANDARD_CLAIMS,
@@ -73,6 +74,27 @@ class BlazonOAuth2Validator(OAuth2Validator):
             return False
         oidc_client = client_for_application(client)
         return oidc_client is not None and user_may_use_client(request.user, oidc_client)
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
+        # a refresh must not outlive the user's access: locked, deactivated or out of the role
+        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            return False
+        oidc_client = client_for_application(client)
+        return oidc_client is None or user_may_use_client(request.user, oidc_client)
+
+    def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
+        """Store the code and record the sign-in (who, into which application, which scopes)."""
+        with transaction.atomic():
+            super().save_authorization_code(client_id, code, request, *args, **kwargs)
+            oidc_client = client_for_application(request.client)
+            audit_record(
+                actor=request.user,
+                action="oidc.authorized",
+                obj=oidc_client,
+                new={"client_id": client_id, "scopes": list(request.scopes or [])},
+                source="sso",
+                subject_user_id=request.user.pk,
+            )
 
     def finalize_id_token(self, id_token, token, token_handler, request) -> str:
         claims, expiration_time = self.get_id_token_dictionary(token, token_handler, request)

@@ -274,3 +274,34 @@ def test_adapter_token_does_not_open_userinfo(db):
     )
     response = Client().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code in (401, 403)
+
+
+def test_refresh_is_refused_once_the_user_is_locked(browser, rp, alice):
+    verifier, challenge = pkce_pair()
+    tokens = exchange(rp, code_from(consent(browser, rp, challenge)), verifier).json()
+    alice.login_locked = True
+    alice.save(update_fields=["login_locked"])
+    response = Client().post(
+        "/o/token/",
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": rp.client_id,
+            "client_secret": rp.secret,
+        },
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+    assert AccessToken.objects.count() == 1
+
+
+def test_oidc_access_token_does_not_open_the_adapter_api(browser, rp):
+    verifier, challenge = pkce_pair()
+    tokens = exchange(rp, code_from(consent(browser, rp, challenge)), verifier).json()
+    response = Client().post(
+        "/api/v1/adapter/pull/",
+        {},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}",
+    )
+    assert response.status_code in (401, 403)

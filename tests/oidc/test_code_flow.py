@@ -9,6 +9,7 @@ from django.conf import settings
 from django.test import Client, override_settings
 from oauth2_provider.models import AccessToken, Grant
 
+from blazon.audit.models import AuditEvent
 from tests.oidc.conftest import (
     ISSUER,
     REDIRECT,
@@ -149,3 +150,26 @@ def test_prompt_none_with_session_needs_consent_unless_trusted(browser, rp):
     assert parse_qs(urlsplit(response["Location"]).query)["error"] == ["consent_required"]
     trusted = register(name="Portal", trusted=True)
     assert code_from(browser.get("/o/authorize/", authorize_params(trusted, challenge, prompt="none")))
+
+
+def test_sign_in_is_audited(browser, rp, alice):
+    login_flow(browser, rp)
+    event = AuditEvent.objects.get(action="oidc.authorized")
+    assert event.actor_id == alice.pk and event.source == "sso"
+    assert event.object_repr == "Payroll"
+    assert event.new_values["scopes"] == ["openid", "profile", "email"]
+
+
+def test_refresh_token_gives_a_new_access_token(browser, rp):
+    tokens = login_flow(browser, rp)
+    refreshed = Client().post(
+        "/o/token/",
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": rp.client_id,
+            "client_secret": rp.secret,
+        },
+    )
+    assert refreshed.status_code == 200
+    assert refreshed.json()["access_token"] != tokens["access_token"]
