@@ -83,6 +83,7 @@ def _validate(
 def _describe(client: OIDCClient) -> dict[str, Any]:
     app = client.application
     return {
+        "name": client.name,
         "client_id": app.client_id,
         "client_type": app.client_type,
         "redirect_uris": app.redirect_uris.split(),
@@ -181,7 +182,7 @@ def oidc_client_update(
     locked.save(update_fields=["name", "allowed_scopes", "access", "active", "updated_at"])
     locked.roles.set(roles if access == ClientAccess.ROLES else [])
     new = _describe(locked)
-    if new != old or locked.name != client.name:
+    if new != old:
         audit_record(
             actor=actor,
             action="oidc_client.updated",

@@ -201,3 +201,11 @@ def test_list_queries_do_not_grow_with_clients(admin, django_assert_max_num_quer
     boss = as_user(admin)
     with django_assert_max_num_queries(10):
         assert boss.get("/console/sso/oidc/").status_code == 200
+
+
+def test_rename_alone_is_audited(admin, rp):
+    data = {**FORM, "name": "Payroll 2", "redirect_uris": REDIRECT, "active": "on"}
+    data["post_logout_redirect_uris"] = "https://rp.example.com/signed-out"
+    assert as_user(admin).post(f"/console/sso/oidc/{rp.client.pk}/edit/", data).status_code == 302
+    event = AuditEvent.objects.get(action="oidc_client.updated")
+    assert event.old_values == {"name": "Payroll"} and event.new_values == {"name": "Payroll 2"}
