@@ -8,6 +8,7 @@ Two modes share this file:
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
     "provisioning",
     "requests_workflow",
     "security",
+    "oidc",
 ]
 
 MIDDLEWARE = [
@@ -326,11 +328,51 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Password hashers: Django's defaults, plus a verifier for generated OAuth2 client secrets only
+# (oidc.hashers; never first in the list, so never used for a person's password).
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+    "oidc.hashers.ClientSecretHasher",
+]
+
+# OpenID Connect provider (oidc app, docs/sso-oidc.md). Custom claims released per scope:
+# BLAZON_OIDC_SCOPE_CLAIMS='{"org": {"department": "department", "cost_center": "cost_center"}}'
+# maps scope -> {claim: user field or key of User.attributes}.
+BLAZON_OIDC_SCOPE_CLAIMS: dict[str, dict[str, str]] = json.loads(
+    os.environ.get("BLAZON_OIDC_SCOPE_CLAIMS", "") or "{}"
+)
+# An RS256 private key (PEM) given by the environment signs ID tokens instead of the stored keys.
+BLAZON_OIDC_RSA_PRIVATE_KEY = os.environ.get("BLAZON_OIDC_RSA_PRIVATE_KEY", "")
+# How long a replaced signing key stays in the JWKS (longer than any ID token lives).
+BLAZON_OIDC_KEY_OVERLAP_SECONDS = int(os.environ.get("BLAZON_OIDC_KEY_OVERLAP_SECONDS", str(7 * 24 * 3600)))
+
 # OAuth2 (django-oauth-toolkit): resource adapters authenticate with client credentials at
-# /o/token/ and call /api/v1/adapter/ with the "adapter" scope (docs/adapters.md).
+# /o/token/ and call /api/v1/adapter/ with the "adapter" scope (docs/adapters.md); OIDC clients
+# use the authorization code with PKCE (docs/sso-oidc.md). oidc.scopes keeps the two apart.
 OAUTH2_PROVIDER = {
-    "SCOPES": {"adapter": "Resource adapter: pull provisioning entries and report their outcome"},
+    "SCOPES": {
+        "adapter": "Resource adapter: pull provisioning entries and report their outcome",
+        "openid": "Sign you in with your Blazon identity",
+        "profile": "Your name and username",
+        "email": "Your e-mail address",
+        **{scope: f"Your {', '.join(claims)}" for scope, claims in BLAZON_OIDC_SCOPE_CLAIMS.items()},
+    },
     "DEFAULT_SCOPES": ["adapter"],
+    "SCOPES_BACKEND_CLASS": "oidc.scopes.BlazonScopes",
+    "OAUTH2_VALIDATOR_CLASS": "oidc.validators.BlazonOAuth2Validator",
+    "CLIENT_SECRET_HASHER": "blazon_client_secret",
+    "OIDC_ENABLED": True,
+    # empty: derived from the request as <origin>/o (set it behind a proxy that rewrites hosts)
+    "OIDC_ISS_ENDPOINT": os.environ.get("BLAZON_OIDC_ISSUER", ""),
+    "ID_TOKEN_EXPIRE_SECONDS": int(os.environ.get("BLAZON_OIDC_ID_TOKEN_SECONDS", "3600")),
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    "OIDC_RP_INITIATED_LOGOUT_ACCEPT_EXPIRED_TOKENS": False,
+    "PKCE_REQUIRED": True,
     "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("BLAZON_ADAPTER_TOKEN_SECONDS", "3600")),
     # RFC 9700 (OAuth 2.0 Security BCP), every recommendation on: no implicit or password grant,
     # S256 PKCE only, tokens never in the query string and stored hashed, https redirect URIs,

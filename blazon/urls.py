@@ -5,6 +5,8 @@ from django.urls import include, path
 from oauth2_provider import views as oauth2_views
 
 from directory.views.urls import console_urlpatterns, workspace_urlpatterns
+from oidc import urls as oidc_urls
+from oidc.views import ConnectDiscoveryInfoView, TokenView
 from requests_workflow.views import urls as request_urls
 from security import urls as security_urls
 
@@ -13,15 +15,19 @@ def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
 
 
-# OAuth2 token endpoints only (client credentials for resource adapters; docs/adapters.md).
+# OAuth2 token endpoints (client credentials for resource adapters, docs/adapters.md) and the
+# OpenID Connect provider (issuer <origin>/o, docs/sso-oidc.md).
 oauth2_urlpatterns = [
-    path("token/", oauth2_views.TokenView.as_view(), name="token"),
+    path("token/", TokenView.as_view(), name="token"),
     path("revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="revoke-token"),
+    *oidc_urls.protocol_urlpatterns,
 ]
 
 urlpatterns = [
     path("", lambda request: redirect("/console/")),
     path("healthz", healthz),
+    # the issuer's document, also at the origin for clients configured with the bare host
+    path(".well-known/openid-configuration", ConnectDiscoveryInfoView.as_view()),
     path("django-admin/", admin.site.urls),
     path("api/", include("blazon.api.urls")),
     path("o/", include((oauth2_urlpatterns, "oauth2_provider"))),
@@ -32,6 +38,7 @@ urlpatterns = [
     path("console/provisioning/", include(("provisioning.urls", "console_provisioning"))),
     path("console/security/", include((security_urls.console_urlpatterns, "console_security"))),
     path("workspace/sessions/", include((security_urls.workspace_urlpatterns, "workspace_security"))),
+    path("console/sso/oidc/", include((oidc_urls.console_urlpatterns, "console_oidc"))),
     path("console/", include((console_urlpatterns, "console"))),
     path("workspace/", include((workspace_urlpatterns, "workspace"))),
 ]
