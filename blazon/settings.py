@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "vault",
     "provisioning",
     "requests_workflow",
+    "passwords",
 ]
 
 MIDDLEWARE = [
@@ -91,6 +92,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # a logged-in user with an expired or temporary password is sent to "Change password"
+    "passwords.middleware.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "blazon.middleware.RequestContextMiddleware",
 ]
@@ -134,6 +137,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Password hashing (docs/passwords.md): Argon2id by default; the first hasher hashes new
+# passwords, the others still verify old hashes, which are re-hashed with the first at the next
+# successful login. BLAZON_PASSWORD_HASHERS (comma-separated dotted paths) replaces the list.
+PASSWORD_HASHERS = env_list(
+    "BLAZON_PASSWORD_HASHERS",
+    ",".join(
+        [
+            "passwords.hashers.BlazonArgon2idPasswordHasher",
+            "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+            "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+            "django.contrib.auth.hashers.ScryptPasswordHasher",
+        ]
+    ),
+)
+# Argon2id cost: passes over memory, memory in KiB, lanes (RFC 9106's second recommended option
+# is t=3, m=64 MiB, p=4); tune with the B10 benchmark so a login stays well under a second.
+BLAZON_ARGON2_TIME_COST = int(os.environ.get("BLAZON_ARGON2_TIME_COST", "3"))
+BLAZON_ARGON2_MEMORY_KIB = int(os.environ.get("BLAZON_ARGON2_MEMORY_KIB", str(64 * 1024)))
+BLAZON_ARGON2_PARALLELISM = int(os.environ.get("BLAZON_ARGON2_PARALLELISM", "4"))
+# Help-desk password reset links expire after this many hours (they also work only once).
+BLAZON_PASSWORD_RESET_LINK_HOURS = int(os.environ.get("BLAZON_PASSWORD_RESET_LINK_HOURS", "24"))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
