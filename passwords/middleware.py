@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -33,11 +34,16 @@ EXEMPT_PREFIXES = (
 
 def _verdict(request: HttpRequest) -> bool:
     """True when the user must change their password now (cached in the session)."""
-    now = time.time()
     cached = request.session.get(SESSION_KEY)
-    if isinstance(cached, dict) and cached.get("until", 0) > now:
+    if isinstance(cached, dict) and cached.get("until", 0) > time.time():
         return bool(cached.get("must"))
-    user = request.user
+    return remember_verdict(request, request.user)
+
+
+def remember_verdict(request: HttpRequest, user: Any) -> bool:
+    """Work the verdict out and keep it in the session; also run at login (``user_logged_in``),
+    so the requests that follow a login cost no query."""
+    now = time.time()
     state = password_state(user)
     expires = password_expires_at(user)
     must = bool(state and state.must_change) or (expires is not None and expires.timestamp() <= now)
@@ -69,3 +75,8 @@ class PasswordChangeRequiredMiddleware:
                     )
                 return redirect(f"{change_url}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)
+
+
+def on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if request is not None and hasattr(request, "session"):
+        remember_verdict(request, user)

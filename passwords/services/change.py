@@ -209,6 +209,7 @@ def _temporary(user: Any) -> str:
 def password_helpdesk_temporary(*, user: Any, actor: Any, source: str) -> str:
     """Help-desk reset: a random temporary password the user must change at their next login.
     Returns it once, to be shown to the help-desk operator; it is never stored in clear."""
+    _helpdesk_allowed(actor, user)
     _active(user)
     value = _temporary(user)
     password_change(
@@ -220,6 +221,23 @@ def password_helpdesk_temporary(*, user: Any, actor: Any, source: str) -> str:
         must_change=True,
     )
     return value
+
+
+def _helpdesk_allowed(actor: Any, user: Any) -> None:
+    """The help desk resets end users' passwords; a console user's (an administrator's above all)
+    only an administrator may reset, else a help-desk operator could take over their role."""
+    from blazon.permissions import ADMINISTRATOR, role_of
+
+    if actor is not None and getattr(actor, "pk", None) == user.pk:
+        raise NotAllowed(
+            "Change your own password on the workspace's Change password page.", code="own_password"
+        )
+    target_role = ADMINISTRATOR if user.is_superuser else (user.console_role or "")
+    if target_role and actor is not None and role_of(actor) != ADMINISTRATOR:
+        raise NotAllowed(
+            f"{user.username} is a console user: only an administrator may reset their password.",
+            code="console_user",
+        )
 
 
 def _active(user: Any) -> None:
@@ -241,6 +259,7 @@ def reset_link_hours() -> int:
 def reset_link_create(*, user: Any, actor: Any, source: str, base_url: str) -> PasswordResetLink:
     """Help-desk reset by e-mail: a signed link that expires and works once, sent to the user's
     own address after commit. Earlier unused links of the user stop working."""
+    _helpdesk_allowed(actor, user)
     _active(user)
     if not user.email:
         raise ValidationFailed(

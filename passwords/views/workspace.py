@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -52,6 +53,7 @@ def change(request: HttpRequest) -> HttpResponse:
     policy = policy_for(user)
     change_policy = change_policy_for(user)
     state = password_state(user)
+    expires_at = password_expires_at(user, policy=policy)
     form = ChangePasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -77,7 +79,8 @@ def change(request: HttpRequest) -> HttpResponse:
         "policy": policy,
         "change_policy": change_policy,
         "must_change": bool(state and state.must_change),
-        "expires_at": password_expires_at(user, policy=policy),
+        "expires_at": expires_at,
+        "expired": expires_at is not None and expires_at <= timezone.now(),
         "rules": password_check(user, "", policy=policy, history=False),
         "next": request.GET.get("next", ""),
         "can_console": can(user, "view"),

@@ -29,17 +29,17 @@ def test_temporary_password_must_be_changed_with_live_rules(page):
     expect(page.locator("#must-change")).to_contain_text("temporary password")
 
     rules = page.locator("#password-rules")
-    page.get_by_label("New password", exact=True).fill("grace")
+    page.locator("#id_new_password").fill("grace")
     expect(rules.locator("[data-rule=personal_info]")).to_have_class("unmet")
     expect(rules.locator("[data-rule=lowercase]")).to_have_class("met")
     expect(rules.locator("[data-rule=min_length]")).to_have_class("unmet")
 
-    page.get_by_label("New password", exact=True).fill(NEW)
+    page.locator("#id_new_password").fill(NEW)
     for code in ("min_length", "lowercase", "uppercase", "digit", "symbol", "personal_info", "dictionary"):
         expect(rules.locator(f"[data-rule={code}]")).to_have_class("met")
 
-    page.get_by_label("Current password").fill(temporary)
-    page.get_by_label("Repeat the new password").fill(NEW)
+    page.locator("#id_current_password").fill(temporary)
+    page.locator("#id_confirm_password").fill(NEW)
     page.get_by_role("button", name="Change password").click()
     expect(page.get_by_text("Your password was changed.")).to_be_visible()
     assert page.url.endswith("/workspace/accesses/")

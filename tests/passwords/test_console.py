@@ -180,3 +180,24 @@ def test_resource_synchronisation_is_switched_on_the_provisioning_tab(admin, hel
     assert ResourcePasswordSync.objects.get(resource=erp).enabled
     tab = admin.get(f"/console/resources/{erp.pk}/?tab=provisioning").content.decode()
     assert "The Change password event is disabled" in tab
+
+
+def test_help_desk_cannot_reset_an_administrator_or_itself(helpdesk, helpdesk_user, admin, carol):
+    from directory.models import ConsoleRole
+
+    carol.console_role = ConsoleRole.ADMINISTRATOR
+    carol.save(update_fields=["console_role"])
+    for action in ("temporary", "link"):
+        response = helpdesk.post(f"/console/users/{carol.pk}/password/", {"action": action}, follow=True)
+        assert "only an administrator may reset their password" in response.content.decode()
+    response = helpdesk.post(
+        f"/console/users/{helpdesk_user.pk}/password/", {"action": "temporary"}, follow=True
+    )
+    assert "Change your own password" in response.content.decode()
+    carol.refresh_from_db()
+    assert carol.check_password(OLD) and not PasswordState.objects.get(user=carol).must_change
+    # an administrator may
+    assert (
+        "temporary-password"
+        in admin.post(f"/console/users/{carol.pk}/password/", {"action": "temporary"}).content.decode()
+    )
