@@ -4,6 +4,7 @@ applications (``sync``) and the configuration the console edits (``config``)."""
 from passwords.services.change import (
     PasswordChangeReason,
     password_change,
+    password_generate_for,
     password_helpdesk_temporary,
     password_policy_validate,
     password_recorded,
@@ -18,6 +19,7 @@ from passwords.services.sync import password_sync_emit, resource_sync_set
 __all__ = [
     "PasswordChangeReason",
     "password_change",
+    "password_generate_for",
     "password_helpdesk_temporary",
     "password_policy_validate",
     "password_recorded",

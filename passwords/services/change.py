@@ -193,7 +193,7 @@ def password_change(
     return user
 
 
-def _temporary(user: Any) -> str:
+def password_generate_for(user: Any) -> str:
     """A random password that meets the user's policy (history excepted: it is brand new)."""
     policy = policy_for(user)
     alphabet = string.ascii_letters + string.digits + "!#%-_.@"
@@ -211,7 +211,7 @@ def password_helpdesk_temporary(*, user: Any, actor: Any, source: str) -> str:
     Returns it once, to be shown to the help-desk operator; it is never stored in clear."""
     _helpdesk_allowed(actor, user)
     _active(user)
-    value = _temporary(user)
+    value = password_generate_for(user)
     password_change(
         user=user,
         new_password=value,
