@@ -561,12 +561,19 @@ def _password(user: User, password: str) -> None:
     user.set_password(password)
 
 
-def _password_recorded(user: User, password: str, *, actor: User | None, source: str) -> None:
+def _password_recorded(
+    user: User, password: str, *, actor: User | None, source: str, created: bool = False
+) -> None:
     """History, expiry clock and synchronisation to applications of a password just saved."""
     from passwords.services import PasswordChangeReason, password_recorded
 
     password_recorded(
-        user=user, actor=actor, source=source, password=password, reason=PasswordChangeReason.DIRECTORY
+        user=user,
+        actor=actor,
+        source=source,
+        password=password,
+        reason=PasswordChangeReason.DIRECTORY,
+        notify=not created,
     )
 
 
@@ -643,7 +650,7 @@ def user_create(*, actor: User | None, source: str, data: dict) -> User:
     except IntegrityError:  # created concurrently with the same username
         raise _duplicate(username) from None
     if data.get("password"):
-        _password_recorded(user, data["password"], actor=actor, source=source)
+        _password_recorded(user, data["password"], actor=actor, source=source, created=True)
     audit_record(
         actor=actor,
         action="user.created",

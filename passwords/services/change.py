@@ -70,24 +70,36 @@ def _notify(user: Any, reason: str) -> None:
         f"({PasswordChangeReason(reason).label.lower()}).\n\n"
         "If you did not do this, call the help desk now.\n"
     )
-    recipient = user.email
+    _mail_after_commit(subject, body, user)
+
+
+def _mail_after_commit(subject: str, body: str, user: Any) -> None:
+    recipient, user_id = user.email, user.pk
 
     def send() -> None:
         try:
             send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient])
         except Exception:  # the change is made; a mail server being down must not undo it
-            logger.exception("passwords: could not e-mail the change notice to user %s", user.pk)
+            logger.exception("passwords: could not e-mail user %s (%s)", user_id, subject)
 
     transaction.on_commit(send)
 
 
 @transaction.atomic
 def password_recorded(
-    *, user: Any, actor: Any, source: str, password: str, reason: str, must_change: bool = False
+    *,
+    user: Any,
+    actor: Any,
+    source: str,
+    password: str,
+    reason: str,
+    must_change: bool = False,
+    notify: bool = True,
 ) -> int:
     """What follows a password change whoever made it (``user.password`` already holds the new
     hash and is saved): history, state, synchronisation, notice. Returns the provisioning
-    entries written. The directory's user create/update calls it after saving."""
+    entries written. The directory's user create/update calls it after saving (``notify=False``
+    for a new user: nothing changed for them)."""
     now = timezone.now()
     PasswordHistory.objects.create(user_id=user.pk, password=user.password, created_at=now)
     keep = PasswordHistory.objects.filter(user_id=user.pk).values_list("pk", flat=True)[:MAX_HISTORY]
@@ -98,7 +110,7 @@ def password_recorded(
         defaults["changed_by_user_at"] = now
     PasswordState.objects.update_or_create(user_id=user.pk, defaults=defaults)
     written = password_sync_emit(user=user, password=password, actor=actor, source=source)
-    if change_policy_for(user).notify_user:
+    if notify and change_policy_for(user).notify_user:
         _notify(user, reason)
     return written
 
@@ -280,8 +292,7 @@ def reset_link_create(*, user: Any, actor: Any, source: str, base_url: str) -> P
         f"The help desk sent you a link to choose a new password. It works once, within "
         f"{reset_link_hours()} hours:\n\n{url}\n\nIf you did not ask for it, ignore this message.\n"
     )
-    recipient = user.email
-    transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient]))
+    _mail_after_commit(subject, body, user)
     audit_record(
         actor=actor,
         action="password.reset_link_sent",

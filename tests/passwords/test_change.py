@@ -130,7 +130,9 @@ def test_expiry_and_must_change(carol, policy):
     assert password_expired(carol) and password_must_change(carol)
 
 
-def test_the_directory_create_and_update_path_uses_the_policy(policy, change_policy):
+def test_the_directory_create_and_update_path_uses_the_policy(
+    policy, change_policy, django_capture_on_commit_callbacks
+):
     exc = refused(
         ValidationFailed,
         user_create,
@@ -141,12 +143,18 @@ def test_the_directory_create_and_update_path_uses_the_policy(policy, change_pol
     assert exc.fields["password"] == [
         "Not a common or forbidden word (it contains “password”).",
     ]
-    user = user_create(
-        actor=None, source="api", data={"first_name": "Ana", "last_name": "Lima", "password": OLD}
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        user = user_create(
+            actor=None,
+            source="api",
+            data={"first_name": "Ana", "last_name": "Lima", "email": "ana@example.com", "password": OLD},
+        )
     assert user.check_password(OLD) and PasswordState.objects.filter(user=user).exists()
+    assert mail.outbox == []  # a new user is not told their password "changed"
     exc = refused(ValidationFailed, user_update, actor=None, source="api", user=user, data={"password": OLD})
     assert exc.fields["password"] == ["Not one of your last 3 passwords."]
-    user_update(actor=None, source="api", user=user, data={"password": NEW})
+    with django_capture_on_commit_callbacks(execute=True):
+        user_update(actor=None, source="api", user=user, data={"password": NEW})
+    assert [m.to for m in mail.outbox] == [["ana@example.com"]]
     user.refresh_from_db()
     assert user.check_password(NEW) and PasswordHistory.objects.filter(user=user).count() == 2
