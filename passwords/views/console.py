@@ -6,11 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from blazon.errors import DomainError
+from blazon.permissions import can
 from directory.models import Resource, Source, User
 from directory.views.common import capability_required, report_domain_error
 from directory.views.console import render_console
@@ -86,7 +89,7 @@ def policy_edit(request: HttpRequest, kind: str, pk: int | None = None) -> HttpR
     context = {
         "form": form,
         "title": title,
-        "cancel_url": f"/console/passwords/{'policies' if kind == 'password' else 'change-policies'}/",
+        "cancel_url": reverse(spec["list"]),
         "kind": f"{kind}-policy",
     }
     return render_console(request, "console/form.html", context)
@@ -105,13 +108,9 @@ def policy_delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @capability_required("view")
 def dictionary(request: HttpRequest) -> HttpResponse:
-    from directory.views.common import caps
-
     form = WordsForm(request.POST or None)
     if request.method == "POST":
-        if not caps(request.user)["manage_config"]:
-            from django.core.exceptions import PermissionDenied
-
+        if not can(request.user, "manage_config"):
             raise PermissionDenied("Changing the dictionary needs the 'manage_config' capability.")
         if form.is_valid():
             try:
