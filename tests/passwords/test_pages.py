@@ -241,3 +241,23 @@ def test_a_tampered_expired_or_superseded_link_is_refused(
     assert response["Location"] == LOGIN
     carol.refresh_from_db()
     assert carol.check_password(OLD)
+
+
+def test_the_reset_page_live_check_works_only_during_a_verified_reset(carol):
+    body = json.dumps({"password": "summer"})
+    assert Client().post("/password/reset/check/", body, content_type="application/json").status_code == 400
+    response = verified(carol).post("/password/reset/check/", body, content_type="application/json")
+    assert response.status_code == 200 and response.json()["ok"] is False
+    assert "history" not in {r["code"] for r in response.json()["rules"]}
+
+
+def test_a_forbidden_word_with_markup_is_shown_escaped(admin, carol):
+    admin.post("/console/passwords/dictionary/", {"words": "<img src=x onerror=alert(1)>"})
+    page = admin.get("/console/passwords/dictionary/").content.decode()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    client = logged_in(carol)
+    response = client.post(
+        reverse("passwords:change"),
+        {"current_password": OLD, "new_password": "A1-<img src=x onerror=alert(1)>", "confirm_password": "x"},
+    )
+    assert "<img src=x" not in response.content.decode()
