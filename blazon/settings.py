@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "requests_workflow",
     "security",
     "oidc",
+    "passwords",
 ]
 
 MIDDLEWARE = [
@@ -95,6 +96,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "security.middleware.SessionControlMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # a logged-in user with an expired or temporary password is sent to "Change password"
+    "passwords.middleware.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "blazon.middleware.RequestContextMiddleware",
 ]
@@ -138,6 +141,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Password hashing (docs/passwords.md): Argon2id by default; the first hasher hashes new
+# passwords, the others still verify old hashes, which are re-hashed with the first at the next
+# successful login. BLAZON_PASSWORD_HASHERS (comma-separated dotted paths) replaces the list.
+PASSWORD_HASHERS = env_list(
+    "BLAZON_PASSWORD_HASHERS",
+    ",".join(
+        [
+            "passwords.hashers.BlazonArgon2idPasswordHasher",
+            "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+            "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+            "django.contrib.auth.hashers.ScryptPasswordHasher",
+        ]
+    ),
+)
+# Argon2id cost: passes over memory, memory in KiB, lanes (RFC 9106's second recommended option
+# is t=3, m=64 MiB, p=4); tune with the B10 benchmark so a login stays well under a second.
+BLAZON_ARGON2_TIME_COST = int(os.environ.get("BLAZON_ARGON2_TIME_COST", "3"))
+BLAZON_ARGON2_MEMORY_KIB = int(os.environ.get("BLAZON_ARGON2_MEMORY_KIB", str(64 * 1024)))
+BLAZON_ARGON2_PARALLELISM = int(os.environ.get("BLAZON_ARGON2_PARALLELISM", "4"))
+# Help-desk password reset links expire after this many hours (they also work only once).
+BLAZON_PASSWORD_RESET_LINK_HOURS = int(os.environ.get("BLAZON_PASSWORD_RESET_LINK_HOURS", "24"))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
@@ -328,16 +353,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Password hashers: Django's defaults, plus a verifier for generated OAuth2 client secrets only
-# (oidc.hashers; never first in the list, so never used for a person's password).
-PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
-    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
-    "django.contrib.auth.hashers.ScryptPasswordHasher",
-    "oidc.hashers.ClientSecretHasher",
-]
+# Generated OAuth2 client secrets are verified by their own hasher (oidc.hashers; always last in
+# the list, so never used for a person's password, whatever BLAZON_PASSWORD_HASHERS says).
+if "oidc.hashers.ClientSecretHasher" not in PASSWORD_HASHERS:
+    PASSWORD_HASHERS.append("oidc.hashers.ClientSecretHasher")
 
 # OpenID Connect provider (oidc app, docs/sso-oidc.md). Custom claims released per scope:
 # BLAZON_OIDC_SCOPE_CLAIMS='{"org": {"department": "department", "cost_center": "cost_center"}}'

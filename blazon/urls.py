@@ -35,6 +35,8 @@ urlpatterns = [
     path("workspace/requests/", include((request_urls.workspace_urlpatterns, "workspace_requests"))),
     path("approvals/", include("requests_workflow.email_urls")),
     path("console/imports/", include("requests_workflow.import_urls")),
+    # password management: /password/…, /workspace/password/…, /console/passwords/… (docs/passwords.md)
+    path("", include(("passwords.urls", "passwords"))),
     path("console/provisioning/", include(("provisioning.urls", "console_provisioning"))),
     path("console/security/", include((security_urls.console_urlpatterns, "console_security"))),
     path("workspace/sessions/", include((security_urls.workspace_urlpatterns, "workspace_security"))),

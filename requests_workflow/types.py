@@ -118,8 +118,10 @@ def random_password(length: int = 20) -> str:
 
 
 def _reset_password(req: Request, actor: Any) -> dict[str, Any]:
+    from passwords.services import password_generate_for
+
     user = req.beneficiary
-    password = random_password()
+    password = password_generate_for(user)  # meets the user's password policy
     users.user_update(actor=actor, source=req.source, user=user, data={"password": password})
     recipient, name = user.email, str(user)
 

@@ -21,7 +21,6 @@ from datetime import date
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, models, transaction
@@ -554,13 +553,28 @@ def _raise(errors: dict[str, list[str]], prefix: str) -> None:
 
 
 def _password(user: User, password: str) -> None:
-    try:
-        validate_password(password, user)
-    except DjangoValidationError as exc:
-        raise ValidationFailed(
-            "The password is too weak: " + " ".join(exc.messages), fields={"password": exc.messages}
-        ) from None
+    """Check ``password`` against the user's password policy (passwords app) and set it; the
+    caller saves the user, then calls ``_password_recorded``."""
+    from passwords.services import password_policy_validate
+
+    password_policy_validate(user, password)
     user.set_password(password)
+
+
+def _password_recorded(
+    user: User, password: str, *, actor: User | None, source: str, created: bool = False
+) -> None:
+    """History, expiry clock and synchronisation to applications of a password just saved."""
+    from passwords.services import PasswordChangeReason, password_recorded
+
+    password_recorded(
+        user=user,
+        actor=actor,
+        source=source,
+        password=password,
+        reason=PasswordChangeReason.DIRECTORY,
+        notify=not created,
+    )
 
 
 def _username_taken(username: str, exclude_pk: int | None = None) -> bool:
@@ -635,6 +649,8 @@ def user_create(*, actor: User | None, source: str, data: dict) -> User:
             user.save(force_insert=True)
     except IntegrityError:  # created concurrently with the same username
         raise _duplicate(username) from None
+    if data.get("password"):
+        _password_recorded(user, data["password"], actor=actor, source=source, created=True)
     audit_record(
         actor=actor,
         action="user.created",
@@ -705,6 +721,8 @@ def user_update(*, actor: User | None, source: str, user: User, data: dict) -> U
             user.save()
     except IntegrityError:
         raise _duplicate(user.username) from None
+    if data.get("password"):
+        _password_recorded(user, data["password"], actor=actor, source=source)
     audit_record(
         actor=actor, action="user.updated", obj=user, old=old, new=new, source=source, subject_user_id=user.pk
     )

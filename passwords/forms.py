@@ -1,0 +1,86 @@
+"""Forms of the password pages: they check the shape of the input; the services check the rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from passwords.models import PasswordChangePolicy, PasswordPolicy
+
+ASSIGNMENT_FIELDS = ["name", "priority", "is_default", "organization", "attribute_name", "attribute_value"]
+
+
+class _PolicyForm(forms.ModelForm):
+    def service_data(self) -> dict[str, Any]:
+        return dict(self.cleaned_data)
+
+
+class PasswordPolicyForm(_PolicyForm):
+    class Meta:
+        model = PasswordPolicy
+        fields = [
+            *ASSIGNMENT_FIELDS,
+            "min_length",
+            "require_lowercase",
+            "require_uppercase",
+            "require_digit",
+            "require_symbol",
+            "history_count",
+            "max_age_days",
+            "min_age_hours",
+            "use_dictionary",
+            "forbid_personal_info",
+        ]
+
+
+class PasswordChangePolicyForm(_PolicyForm):
+    class Meta:
+        model = PasswordChangePolicy
+        fields = [
+            *ASSIGNMENT_FIELDS,
+            "require_current",
+            "recent_login_minutes",
+            "notify_user",
+            "min_interval_minutes",
+        ]
+
+
+class WordsForm(forms.Form):
+    words = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=20000,
+        help_text="One word a line, or comma-separated.",
+    )
+
+
+class NewPasswordForm(forms.Form):
+    new_password = forms.CharField(
+        label="New password",
+        strip=False,
+        max_length=1024,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    confirm_password = forms.CharField(
+        label="Repeat the new password",
+        strip=False,
+        max_length=1024,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("new_password") and data.get("confirm_password") != data.get("new_password"):
+            self.add_error("confirm_password", "The two passwords differ.")
+        return data
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current_password = forms.CharField(
+        label="Current password",
+        strip=False,
+        required=False,
+        max_length=1024,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    field_order = ["current_password", "new_password", "confirm_password"]
