@@ -284,6 +284,10 @@ class InProcessAdapter(models.Model):
         related_name="+",
         help_text="Vault secret: the private key and the secret settings (JSON).",
     )
+    initial_passwords = models.BooleanField(
+        default=False,
+        help_text="A CREATE_ACCOUNT without a password gets a generated one, stored in the vault.",
+    )
     enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
