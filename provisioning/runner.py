@@ -140,7 +140,9 @@ def runtime_for(adapter: InProcessAdapter) -> Runtime:
         client_id=adapter.client.name,
         client_secret="",  # noqa: S106 - no token: the services are called directly
         private_key_path=None,
-        journal_path=str(inprocess_dir() / "adapters" / f"inprocess-{adapter.pk}.sqlite3"),
+        journal_path=str(
+            inprocess_dir() / "adapters" / f"inprocess-{adapter.pk}-{adapter.connector_type}.sqlite3"
+        ),
         poll_seconds=0,
         initial_passwords=adapter.initial_passwords,
         connector=connector,
@@ -159,6 +161,7 @@ class Runner:
     def __init__(self, *, poll_seconds: float = 2.0) -> None:
         self.poll_seconds = poll_seconds
         self.runtimes: dict[int, tuple[Any, Runtime]] = {}
+        self.broken: dict[int, Any] = {}  # adapters that failed to start, until changed again
         self.stopping = threading.Event()
 
     def refresh(self) -> None:
@@ -175,12 +178,13 @@ class Runner:
         ]:
             self.runtimes.pop(pk)[1].close()
         for pk, adapter in adapters.items():
-            if pk in self.runtimes:
+            if pk in self.runtimes or self.broken.get(pk) == adapter.updated_at:
                 continue
             try:
                 self.runtimes[pk] = (adapter.updated_at, runtime_for(adapter))
             except Exception:  # a broken configuration must not stop the other resources
                 logger.exception("in-process adapter of %s cannot start", adapter.resource.code)
+                self.broken[pk] = adapter.updated_at
             else:
                 logger.info(
                     "in-process %s adapter of %s started", adapter.connector_type, adapter.resource.code
