@@ -139,7 +139,13 @@ class Runtime:
         count = 0
         for entry in self.journal.unreported():
             try:
-                self.store_credentials(entry.id)
+                if entry.outcome == "success":
+                    self.store_credentials(entry.id)
+                else:  # the change failed: a password kept for it was never in effect
+                    for credential in self.journal.credentials_pending(entry.id):
+                        self.journal.credential_done(
+                            credential, state=REFUSED, now=self.clock(), error="the entry failed"
+                        )
             except CoreUnavailable as exc:
                 logger.warning("core unavailable, credentials of %s kept for later: %s", entry.id, exc)
                 break

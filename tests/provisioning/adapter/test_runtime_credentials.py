@@ -135,3 +135,28 @@ def test_initial_passwords_need_a_private_key_to_keep_them(tmp_path):
     )
     with pytest.raises(ValueError, match="private_key"):
         Runtime(config)
+
+
+class RefusingCsv(CsvConnector):
+    def create_account(self, account, *, password=None):
+        from provisioning.adapter.connectors import BadRequestError
+
+        raise BadRequestError("the application refuses this account")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_password_kept_for_a_creation_that_failed_is_not_stored(world, adapter_config, tmp_path):
+    entry = make_entry(world["erp"], "CREATE_ACCOUNT", account=world["account"])
+    config = adapter_config({"type": "csv", "directory": str(tmp_path / "app")}, initial_passwords=True)
+    runtime = Runtime(config, connector=RefusingCsv(config.connector))
+
+    def failed() -> bool:
+        entry.refresh_from_db()
+        return entry.status == EntryStatus.WAITING_FAILOVER_RESOLVING
+
+    try:
+        run_until(runtime, failed)
+        assert runtime.journal.credentials_pending() == []
+    finally:
+        runtime.close()
+    assert not Secret.objects.exists()
