@@ -220,3 +220,76 @@ class ResourceRetryPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"retry policy of resource {self.resource_id}"
+
+
+class AdapterCredential(models.Model):
+    """A credential an adapter created in an application (an account's initial password, a new
+    secret of an application account), stored in the vault through the adapter API. One row
+    per entry, account, kind and name, so an upload the adapter retries is recognised."""
+
+    entry = models.ForeignKey(ProvisioningEntry, on_delete=models.CASCADE, related_name="credentials")
+    account = models.ForeignKey("directory.Account", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=30)
+    name = models.CharField(max_length=200)
+    secret = models.ForeignKey(
+        "vault.Secret", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    client = models.ForeignKey(
+        AdapterClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entry", "account", "kind", "name"], name="adapter_credential_once_per_entry"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name!r} of account {self.account_id} (entry {self.entry_id})"
+
+
+class ConnectorType(models.TextChoices):
+    CSV = "csv", "CSV file"
+    LDAP = "ldap", "LDAP / Active Directory"
+    SQL = "sql", "SQL table (PostgreSQL)"
+    REST = "rest", "Generic REST"
+
+
+class InProcessAdapter(models.Model):
+    """The adapter the embedded runner (``run_adapters``) executes one resource's AUTOMATIC
+    entries with, inside Blazon: the same runtime and connectors as the adapter process. Its
+    client is an ordinary ``AdapterClient`` (scope, leases, health); the connector's secret
+    settings and the client's private key live in the vault (``secret``), never here."""
+
+    resource = models.OneToOneField(
+        "directory.Resource", on_delete=models.CASCADE, related_name="inprocess_adapter"
+    )
+    client = models.OneToOneField(AdapterClient, on_delete=models.PROTECT, related_name="inprocess")
+    connector_type = models.CharField(max_length=10, choices=ConnectorType.choices)
+    settings = models.JSONField(
+        default=dict, blank=True, help_text="The connector's settings, without secrets."
+    )
+    secret_keys = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Names of the secret settings held in the vault (never their values).",
+    )
+    secret = models.ForeignKey(
+        "vault.Secret",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Vault secret: the private key and the secret settings (JSON).",
+    )
+    initial_passwords = models.BooleanField(
+        default=False,
+        help_text="A CREATE_ACCOUNT without a password gets a generated one, stored in the vault.",
+    )
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"in-process {self.connector_type} adapter of resource {self.resource_id}"

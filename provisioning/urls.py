@@ -13,5 +13,6 @@ urlpatterns = [
     path("entries/<int:pk>/<slug:action>/", views.entry_action, name="entry_action"),
     path("adapters/", views.health, name="health"),
     path("resources/<int:pk>/retry-policy/", views.retry_policy_edit, name="retry_policy"),
+    path("resources/<int:pk>/adapter/", views.inprocess_adapter_edit, name="inprocess_adapter"),
     path("resources/<int:pk>/test-connection/", views.test_connection, name="test_connection"),
 ]

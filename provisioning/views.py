@@ -6,6 +6,7 @@ too). Refusals are messages; nothing is changed on bad input."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
@@ -187,3 +188,76 @@ def test_connection(request: HttpRequest, pk: int) -> HttpResponse:
             f"5 minutes ago: check the adapter process.{success}",
         )
     return redirect(f"/console/resources/{resource.pk}/?tab=provisioning")
+
+
+def _json_object(text: str, name: str, errors: dict[str, list[str]]) -> Any:
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        errors[name] = [f"Not valid JSON: {exc}."]
+        return None
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required("manage_config")
+def inprocess_adapter_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The in-process adapter of a resource: connector type, settings, secret settings (kept in
+    the vault and never shown back: an empty field keeps what is stored)."""
+    from provisioning.models import ConnectorType, InProcessAdapter
+    from provisioning.services.inprocess import SECRET_SETTINGS, inprocess_adapter_configure
+
+    resource = get_object_or_404(Resource, pk=pk)
+    adapter = InProcessAdapter.objects.filter(resource=resource).select_related("client").first()
+    values: dict[str, Any] = {
+        "connector_type": adapter.connector_type if adapter else ConnectorType.CSV,
+        "settings": json.dumps(adapter.settings if adapter else {"directory": resource.code}, indent=2),
+        "initial_passwords": adapter.initial_passwords if adapter else False,
+        "enabled": adapter.enabled if adapter else True,
+    }
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        values = {
+            "connector_type": request.POST.get("connector_type", ""),
+            "settings": request.POST.get("settings", ""),
+            "initial_passwords": request.POST.get("initial_passwords") == "on",
+            "enabled": request.POST.get("enabled") == "on",
+        }
+        parsed = _json_object(values["settings"], "settings", errors)
+        secrets = {
+            name: request.POST.get(f"secret_{name}", "")
+            for name in SECRET_SETTINGS.get(values["connector_type"], ())
+        }
+        if not errors:
+            try:
+                inprocess_adapter_configure(
+                    actor=request.user,
+                    source=SOURCE,
+                    resource=resource,
+                    connector_type=values["connector_type"],
+                    settings=parsed,
+                    secret_settings=secrets,
+                    clear_secrets=request.POST.getlist("clear_secret"),
+                    initial_passwords=values["initial_passwords"],
+                    enabled=values["enabled"],
+                )
+            except DomainError as error:
+                errors = error.fields or {}
+                messages.error(request, error.message)
+            else:
+                messages.success(request, f"In-process adapter of {resource.name} saved.")
+                return redirect(f"/console/resources/{resource.pk}/?tab=provisioning")
+        else:
+            messages.error(request, "The in-process adapter is not valid.")
+    context = {
+        "resource": resource,
+        "adapter": adapter,
+        "values": values,
+        "errors": errors,
+        "types": ConnectorType.choices,
+        "secret_settings": {t: names for t, names in SECRET_SETTINGS.items()},
+        "held": set(adapter.secret_keys) if adapter else set(),
+        "embedded": settings.CELERY_TASK_ALWAYS_EAGER,
+    }
+    return render_console(request, "console/provisioning/inprocess_adapter.html", context)

@@ -105,6 +105,10 @@ class CoreClient:
         assert outcome in ("success", "failure")
         return self._post(f"/api/v1/adapter/entries/{entry_id}/{outcome}/", body)
 
+    def store_credential(self, entry_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """Put a credential the adapter created into the core's vault (idempotent)."""
+        return self._post(f"/api/v1/adapter/entries/{entry_id}/credentials/", body)
+
 
 def _message(response: requests.Response) -> str:
     try:

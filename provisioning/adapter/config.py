@@ -17,6 +17,8 @@ attempts = 5            # tries per entry before the failure is reported as fina
 backoff_seconds = 10    # first delay between tries, doubled each time…
 backoff_max_seconds = 600
 window_seconds = 3600   # …and no new try later than this after the first one
+initial_passwords = false  # true: a CREATE_ACCOUNT without a password gets a generated one,
+                           # stored in Blazon's vault through the API (needs private_key)
 
 [connector]
 type = "ldap"           # or "csv", "sql", "rest", "scim"; the rest is the connector's own settings
@@ -52,6 +54,8 @@ class Config:
     backoff_max_seconds: float = 600.0
     window_seconds: float = 3600.0
     http_timeout_seconds: float = 30.0
+    initial_passwords: bool = False
+    initial_password_length: int = 24
     connector: dict[str, Any] = field(default_factory=dict)
 
     def private_key(self) -> bytes | None:
@@ -113,4 +117,13 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         window_seconds=_number(runtime, "window_seconds", 3600, minimum=0),
         http_timeout_seconds=_number(core, "timeout_seconds", 30, minimum=1),
         connector=dict(connector),
+        initial_passwords=_flag(runtime, "initial_passwords"),
+        initial_password_length=_number(runtime, "initial_password_length", 24, minimum=12, kind=int),
     )
+
+
+def _flag(table: dict[str, Any], name: str) -> bool:
+    value = table.get(name, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"runtime.{name} must be true or false, not {value!r}")
+    return value

@@ -13,6 +13,11 @@ executed twice: a ``DONE`` or ``REPORTED`` one is only reported again.
 
 The link table maps the core's accounts and entitlements to the application's ids.
 Sealed secrets are stored as the core sent them (only the private key opens them).
+
+Credentials the adapter creates (an initial password, an application's new secret) are kept
+sealed to the adapter's own key in ``credentials`` until the core acknowledges them
+(``STORED``): written before the connector call that uses them, so a retry sets the same value
+and a core outage loses none. An entry's report waits until its credentials are in the vault.
 """
 
 from __future__ import annotations
@@ -52,7 +57,31 @@ CREATE TABLE IF NOT EXISTS links (
     updated_at REAL NOT NULL,
     PRIMARY KEY (kind, local_id)
 );
+CREATE TABLE IF NOT EXISTS credentials (
+    entry_id INTEGER NOT NULL,
+    account_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,              -- ACCOUNT_PASSWORD | APPLICATION_CREDENTIAL
+    name TEXT NOT NULL DEFAULT '',
+    sealed TEXT NOT NULL,            -- JSON, sealed to the adapter's own public key
+    state TEXT NOT NULL,             -- PENDING | STORED | REFUSED
+    last_error TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    stored_at REAL,
+    PRIMARY KEY (entry_id, account_id, kind, name)
+);
 """
+
+PENDING, STORED, REFUSED = "PENDING", "STORED", "REFUSED"
+
+
+@dataclass
+class JournalCredential:
+    entry_id: int
+    account_id: int
+    kind: str
+    name: str
+    sealed: dict[str, Any]
+    state: str
 
 
 @dataclass
@@ -201,6 +230,7 @@ class Journal:
 
     def purge(self, *, older_than: float) -> int:
         """Forget reported entries finished before ``older_than`` (the journal stays small)."""
+        self._exec("DELETE FROM credentials WHERE state <> ? AND stored_at < ?", (PENDING, older_than))
         return self._exec(
             "DELETE FROM entries WHERE state IN (?, ?) AND reported_at < ?", (REPORTED, DROPPED, older_than)
         ).rowcount
@@ -223,3 +253,48 @@ class Journal:
 
     def link_forget(self, kind: str, local_id: int) -> None:
         self._exec("DELETE FROM links WHERE kind = ? AND local_id = ?", (kind, local_id))
+
+    # --- credentials -------------------------------------------------------------------------
+
+    def credential_keep(
+        self, *, entry_id: int, account_id: int, kind: str, name: str, sealed: dict[str, Any], now: float
+    ) -> dict[str, Any]:
+        """Keep a credential until the core stores it; the one kept first wins (a retried try
+        uses the same password). Returns the sealed value kept."""
+        with self._lock:
+            self._exec(
+                "INSERT INTO credentials (entry_id, account_id, kind, name, sealed, state, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (entry_id, account_id, kind, name, json.dumps(sealed), PENDING, now),
+            )
+            row = self._exec(
+                "SELECT sealed FROM credentials WHERE entry_id = ? AND account_id = ? AND kind = ? AND name = ?",
+                (entry_id, account_id, kind, name),
+            ).fetchone()
+            return json.loads(row[0])
+
+    def credential(
+        self, entry_id: int, account_id: int, kind: str, name: str = ""
+    ) -> JournalCredential | None:
+        row = self._exec(
+            "SELECT entry_id, account_id, kind, name, sealed, state FROM credentials "
+            "WHERE entry_id = ? AND account_id = ? AND kind = ? AND name = ?",
+            (entry_id, account_id, kind, name),
+        ).fetchone()
+        return JournalCredential(*row[:4], json.loads(row[4]), row[5]) if row else None
+
+    def credentials_pending(self, entry_id: int | None = None) -> list[JournalCredential]:
+        sql = "SELECT entry_id, account_id, kind, name, sealed, state FROM credentials WHERE state = ?"
+        params: tuple[Any, ...] = (PENDING,)
+        if entry_id is not None:
+            sql, params = sql + " AND entry_id = ?", (PENDING, entry_id)
+        rows = self._exec(sql + " ORDER BY entry_id, created_at", params).fetchall()
+        return [JournalCredential(*r[:4], json.loads(r[4]), r[5]) for r in rows]
+
+    def credential_done(self, c: JournalCredential, *, state: str, now: float, error: str = "") -> None:
+        """The core stored it (or refused it for good): the sealed value is no longer needed."""
+        self._exec(
+            "UPDATE credentials SET state = ?, stored_at = ?, last_error = ?, sealed = '{}' "
+            "WHERE entry_id = ? AND account_id = ? AND kind = ? AND name = ?",
+            (state, now, error, c.entry_id, c.account_id, c.kind, c.name),
+        )

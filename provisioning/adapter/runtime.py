@@ -12,6 +12,11 @@ One iteration (``run_once``):
    else fails (and the link is forgotten);
 4. report what was decided (step 1 again, for this batch).
 
+Credentials the adapter creates (``initial_passwords``: a generated password for a
+CREATE_ACCOUNT that carries none; secrets a connector says the application issued) are kept
+in the journal, sealed to the adapter's own key, before they are used, and sent to the core's
+vault (``store_credential``) before the entry's report; the report waits while the core is down.
+
 The core being down never stops execution; the application being down never stops reporting.
 No Django here: this is a separate process that speaks HTTP to the core.
 """
@@ -35,8 +40,8 @@ from provisioning.adapter.connectors import (
     TransientError,
     connector_from_settings,
 )
-from provisioning.adapter.journal import Journal, JournalEntry
-from provisioning.adapter.secrets import SecretError, secret_open
+from provisioning.adapter.journal import REFUSED, STORED, Journal, JournalCredential, JournalEntry
+from provisioning.adapter.secrets import SecretError, open_own, password_generate, seal_own, secret_open
 
 logger = logging.getLogger("blazon.adapter")
 
@@ -60,6 +65,7 @@ class Runtime:
         journal: Journal | None = None,
         core: CoreClient | None = None,
         clock: Callable[[], float] = time.time,
+        private_key: bytes | None = None,
     ) -> None:
         self.config = config
         self.connector = connector or connector_from_settings(config.connector)
@@ -72,7 +78,11 @@ class Runtime:
             timeout=config.http_timeout_seconds,
         )
         self.clock = clock
-        self._private_key = config.private_key()
+        self._private_key = private_key or config.private_key()
+        if config.initial_passwords and self._private_key is None:
+            raise ValueError(
+                "runtime.initial_passwords needs core.private_key (the journal keeps them sealed)"
+            )
         self.stopping = threading.Event()
 
     def close(self) -> None:
@@ -129,6 +139,17 @@ class Runtime:
         count = 0
         for entry in self.journal.unreported():
             try:
+                if entry.outcome == "success":
+                    self.store_credentials(entry.id)
+                else:  # the change failed: a password kept for it was never in effect
+                    for credential in self.journal.credentials_pending(entry.id):
+                        self.journal.credential_done(
+                            credential, state=REFUSED, now=self.clock(), error="the entry failed"
+                        )
+            except CoreUnavailable as exc:
+                logger.warning("core unavailable, credentials of %s kept for later: %s", entry.id, exc)
+                break
+            try:
                 self.core.report(entry.id, entry.outcome or "failure", entry.outcome_body or {})
             except CoreUnavailable as exc:
                 logger.warning("core unavailable, %s reports kept for later: %s", entry.id, exc)
@@ -144,6 +165,84 @@ class Runtime:
             logger.info("entry %s reported: %s", entry.id, entry.outcome)
             count += 1
         return count
+
+    def store_credentials(self, entry_id: int) -> int:
+        """Send the entry's kept credentials to the core's vault. ``CoreUnavailable`` goes up
+        (everything stays kept); a refusal is logged (never the value) and not retried."""
+        stored = 0
+        for credential in self.journal.credentials_pending(entry_id):
+            value = self._open_kept(credential)
+            body = {"kind": credential.kind, "value": value, "account_id": credential.account_id}
+            if credential.name:
+                body["name"] = credential.name
+            try:
+                self.core.store_credential(entry_id, body)
+            except (EntryGone, CoreRefused) as exc:
+                logger.error(
+                    "the core refused the %s of account %s (entry %s): %s",
+                    credential.kind,
+                    credential.account_id,
+                    entry_id,
+                    exc,
+                )
+                self.journal.credential_done(
+                    credential, state=REFUSED, now=self.clock(), error=str(exc)[:MAX_REASON]
+                )
+                continue
+            self.journal.credential_done(credential, state=STORED, now=self.clock())
+            logger.info(
+                "entry %s: %s of account %s stored in the vault",
+                entry_id,
+                credential.kind,
+                credential.account_id,
+            )
+            stored += 1
+        return stored
+
+    def _open_kept(self, credential: JournalCredential) -> str:
+        assert self._private_key is not None
+        return open_own(
+            credential.sealed,
+            private_key_pem=self._private_key,
+            entry_id=credential.entry_id,
+            account_id=credential.account_id,
+            kind=credential.kind,
+        )
+
+    def _keep_credential(self, entry_id: int, account_id: int, kind: str, value: str, name: str = "") -> str:
+        """Keep a created credential (sealed) before it is used; a value kept by an earlier try
+        of the entry wins, so every try sets the same one."""
+        if self._private_key is None:
+            raise FinalFailure("a credential was created but no private_key is configured to keep it")
+        sealed = seal_own(
+            value, private_key_pem=self._private_key, entry_id=entry_id, account_id=account_id, kind=kind
+        )
+        kept = self.journal.credential_keep(
+            entry_id=entry_id, account_id=account_id, kind=kind, name=name, sealed=sealed, now=self.clock()
+        )
+        return open_own(
+            kept, private_key_pem=self._private_key, entry_id=entry_id, account_id=account_id, kind=kind
+        )
+
+    def _initial_password(self, body: dict[str, Any]) -> str | None:
+        password = self._secret(body, required=False)
+        if password is not None or not self.config.initial_passwords or not body.get("account"):
+            return password
+        generated = password_generate(self.config.initial_password_length)
+        return self._keep_credential(body["id"], body["account"]["id"], "ACCOUNT_PASSWORD", generated)
+
+    def _keep_issued(self, body: dict[str, Any]) -> None:
+        issued = self.connector.take_issued_credentials()
+        if not issued:
+            return
+        account = body.get("account")
+        if not account:
+            logger.error(
+                "entry %s: the application issued credentials but the entry has no account", body["id"]
+            )
+            return
+        for name, value in issued:
+            self._keep_credential(body["id"], account["id"], "APPLICATION_CREDENTIAL", value, name=name)
 
     def _keep_lease(self, entry: JournalEntry) -> bool:
         """Extend the lease before a try when less than half of it is left. False when the
@@ -181,7 +280,9 @@ class Runtime:
         tries = entry.tries + 1
         first = entry.first_try_at or now
         try:
+            self.connector.take_issued_credentials()  # nothing left over from another entry
             result = self.perform(entry.body)
+            self._keep_issued(entry.body)
         except TransientError as exc:
             self._transient(entry, tries=tries, first=first, error=str(exc))
             return
@@ -305,7 +406,7 @@ class Runtime:
         event, c = body["event_type"], self.connector
         if event == "CREATE_ACCOUNT":
             local, _ = self._account_id(body)
-            remote = c.create_account(self._account_data(body), password=self._secret(body, required=False))
+            remote = c.create_account(self._account_data(body), password=self._initial_password(body))
             return self._account_linked(local, remote)
         if event == "UPDATE_ACCOUNT":
             local, remote = self._account_id(body)

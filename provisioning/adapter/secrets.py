@@ -7,6 +7,9 @@ plaintext lives only in memory, for the one connector call that needs it."""
 from __future__ import annotations
 
 import base64
+import os
+import secrets
+import string
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -39,3 +42,65 @@ def secret_open(blob: dict[str, Any], *, private_key_pem: bytes, entry_id: int) 
     except (InvalidTag, ValueError, KeyError) as exc:
         raise SecretError("the secret cannot be opened with this adapter's key") from exc
     return value.decode("utf-8")
+
+
+# --- credentials the adapter creates, kept sealed to its own key until the core stores them ---
+
+
+def _own_aad(entry_id: int, account_id: int, kind: str) -> bytes:
+    return f"blazon.adapter.credential:entry={entry_id}:account={account_id}:kind={kind}".encode()
+
+
+def seal_own(
+    value: str, *, private_key_pem: bytes, entry_id: int, account_id: int, kind: str
+) -> dict[str, str]:
+    """Seal ``value`` to the adapter's own public key (same scheme as the core's blobs), so the
+    journal never holds a created credential in clear."""
+    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise SecretError("the adapter's private key is not an RSA key")
+    content_key = AESGCM.generate_key(bit_length=256)
+    nonce = os.urandom(12)
+    aad = _own_aad(entry_id, account_id, kind)
+    return {
+        "alg": ALGORITHM,
+        "encrypted_key": base64.b64encode(key.public_key().encrypt(content_key, _OAEP)).decode(),
+        "nonce": base64.b64encode(nonce).decode(),
+        "ciphertext": base64.b64encode(
+            AESGCM(content_key).encrypt(nonce, value.encode("utf-8"), aad)
+        ).decode(),
+        "aad": aad.decode(),
+    }
+
+
+def open_own(
+    blob: dict[str, Any], *, private_key_pem: bytes, entry_id: int, account_id: int, kind: str
+) -> str:
+    aad = _own_aad(entry_id, account_id, kind)
+    if blob.get("alg") != ALGORITHM or blob.get("aad") != aad.decode():
+        raise SecretError("the kept credential belongs to another entry or was altered")
+    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise SecretError("the adapter's private key is not an RSA key")
+    try:
+        content_key = key.decrypt(base64.b64decode(blob["encrypted_key"]), _OAEP)
+        value = AESGCM(content_key).decrypt(
+            base64.b64decode(blob["nonce"]), base64.b64decode(blob["ciphertext"]), aad
+        )
+    except (InvalidTag, ValueError, KeyError) as exc:
+        raise SecretError("the kept credential cannot be opened with this adapter's key") from exc
+    return value.decode("utf-8")
+
+
+def password_generate(length: int = 24) -> str:
+    """A random initial password (letters, digits, a few symbols applications accept; at least
+    one lower, one upper case letter and one digit), as the vault generates them."""
+    alphabet = string.ascii_letters + string.digits + "-_.!@#%"
+    while True:
+        value = "".join(secrets.choice(alphabet) for _ in range(max(length, 12)))
+        if (
+            any(c.isdigit() for c in value)
+            and any(c.islower() for c in value)
+            and any(c.isupper() for c in value)
+        ):
+            return value

@@ -183,3 +183,33 @@ class EntryCancelInputSerializer(StrictSerializer):
     reason = serializers.CharField(
         max_length=2000, help_text="Why the application must not get this change (kept on the entry)."
     )
+class CredentialInputSerializer(StrictSerializer):
+    kind = serializers.ChoiceField(
+        choices=["ACCOUNT_PASSWORD", "APPLICATION_CREDENTIAL"],
+        help_text="An account's password (replaces the one in the vault) or an application credential.",
+    )
+    value = serializers.CharField(
+        write_only=True,
+        trim_whitespace=False,
+        max_length=64 * 1024,
+        style={"input_type": "password"},
+        help_text="The credential; encrypted at rest by the vault, never returned nor logged.",
+    )
+    account_id = serializers.IntegerField(
+        required=False, help_text="The entry's account (the default); any other account is refused."
+    )
+    name = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="The secret's name in the vault (default: `<resource>/<account> password`).",
+    )
+
+
+class CredentialOutputSerializer(serializers.Serializer):
+    secret_id = serializers.UUIDField(help_text="The vault secret now holding the value.")
+    entry_id = serializers.IntegerField()
+    account_id = serializers.IntegerField()
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    stored = serializers.BooleanField(help_text="false: this upload was a retry; the first one stored it.")

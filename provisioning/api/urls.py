@@ -10,4 +10,7 @@ urlpatterns = [
     path("entries/<int:entry_id>/lease/", views.LeaseView.as_view(), name="adapter-entry-lease"),
     path("entries/<int:entry_id>/success/", views.SuccessView.as_view(), name="adapter-entry-success"),
     path("entries/<int:entry_id>/failure/", views.FailureView.as_view(), name="adapter-entry-failure"),
+    path(
+        "entries/<int:entry_id>/credentials/", views.CredentialView.as_view(), name="adapter-entry-credential"
+    ),
 ]

@@ -189,3 +189,36 @@ class FailureView(AdapterView):
         data.is_valid(raise_exception=True)
         entry = svc.entry_report_failure(client=self.client, entry_id=entry_id, **data.validated_data)
         return Response(s.EntryStateSerializer(entry).data)
+
+
+class CredentialView(AdapterView):
+    @extend_schema(
+        operation_id="adapter_entry_credential",
+        summary="Store a credential the adapter created into the vault",
+        description="An initial password the adapter set on the entry's account, or a new secret "
+        "of an application account. Encrypted at rest by the vault; audited without the value. "
+        "Idempotent: the same entry, account, kind and name again returns the first result.",
+        request=s.CredentialInputSerializer,
+        responses={200: s.CredentialOutputSerializer, **ENTRY_ERRORS},
+        tags=["adapter"],
+    )
+    def post(self, request: Request, entry_id: int) -> Response:
+        from provisioning.services.credentials import adapter_credential_store
+
+        data = s.CredentialInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        credential, stored = adapter_credential_store(
+            client=self.client, entry_id=entry_id, **data.validated_data
+        )
+        return Response(
+            s.CredentialOutputSerializer(
+                {
+                    "secret_id": credential.secret_id,
+                    "entry_id": credential.entry_id,
+                    "account_id": credential.account_id,
+                    "kind": credential.kind,
+                    "name": credential.name,
+                    "stored": stored,
+                }
+            ).data
+        )

@@ -85,7 +85,7 @@ RESOURCES: list[tuple[str, str, str, str, str, list[tuple[str, str, str]]]] = [
     ("o365", "Office 365", "HIGH", "it", AUTO, [
         ("E3", "Microsoft 365 E3", "LOW"), ("E5", "Microsoft 365 E5", "MEDIUM"),
         ("teams-admin", "Teams Administrator", "HIGH")]),
-    ("sap", "SAP ERP", "CRITICAL", "finance", MANUAL, [
+    ("sap", "SAP ERP", "CRITICAL", "finance", AUTO, [
         ("FI_AP_CLERK", "Accounts Payable Clerk", "HIGH"), ("FI_GL_ACCOUNTANT", "General Ledger Accountant", "HIGH"),
         ("FI_APPROVER", "Payment Approver", "CRITICAL"), ("MM_BUYER", "Purchasing Buyer", "HIGH"),
         ("MM_WAREHOUSE", "Warehouse Clerk", "MEDIUM"), ("SAP_ALL", "SAP_ALL (superuser)", "CRITICAL")]),
@@ -189,6 +189,7 @@ class Demo:
         self.organizations()
         self.employees()
         self.resources_and_entitlements()
+        self.inprocess_adapters()
         self.roles()
         self.manual_grants()
         self.special_accounts()
@@ -381,6 +382,19 @@ class Demo:
                     actor=self.admin, source=SOURCE, resource=self.resources[code], identifier=identifier,
                     name=ent_name, criticality=ent_criticality, owner=owners[0] if owners else None,
                     self_service=ent_criticality != "CRITICAL",
+                )  # fmt: skip
+
+    def inprocess_adapters(self) -> None:
+        """AUTOMATIC resources are provisioned by the in-process runner (``run_adapters``, started
+        by ``bin/run``) into CSV files under var/apps/<code>/; AWS and Workday stay MANUAL so the
+        workspace shows manual provisioning tasks too."""
+        from provisioning.services.inprocess import inprocess_adapter_configure
+
+        for code, _name, _criticality, _dept, mode, _entitlements in RESOURCES:
+            if mode == AUTO:
+                inprocess_adapter_configure(
+                    actor=self.admin, source=SOURCE, resource=self.resources[code],
+                    connector_type="csv", settings={"directory": code},
                 )  # fmt: skip
 
     def roles(self) -> None:

@@ -133,5 +133,11 @@ class Connector(ABC):
     def list_entitlements(self) -> Iterator[dict[str, Any]]:
         """Every entitlement: ``{"remote_id", "identifier", "members": [account remote ids]}``."""
 
+    def take_issued_credentials(self) -> list[tuple[str, str]]:
+        """Credentials the application issued during the last call (``(name, value)``, e.g. the
+        API key of a new application account), handed over once: the runtime stores them in
+        Blazon's vault. Most applications issue none."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook, most connectors hold nothing
         """Release connections (the runtime calls it on stop)."""

@@ -125,10 +125,12 @@ class RestConnector(Connector):
                 raise ValueError(f"REST connector: {operation}.pagination.page_size must be at least 1")
         self.headers = {"Accept": "application/json", **dict(settings.get("headers", {}))}
         env = settings.get("auth_env", "")
+        token = settings.get("auth_token", "")  # the in-process runner's, from the vault
         if env:
             token = os.environ.get(env)
             if not token:
                 raise ValueError(f"REST connector: auth_env names {env}, which is not set")
+        if token:
             self.headers[settings.get("auth_header", "Authorization")] = (
                 settings.get("auth_prefix", "") + token
             )
