@@ -183,6 +183,8 @@ class EntryCancelInputSerializer(StrictSerializer):
     reason = serializers.CharField(
         max_length=2000, help_text="Why the application must not get this change (kept on the entry)."
     )
+
+
 class CredentialInputSerializer(StrictSerializer):
     kind = serializers.ChoiceField(
         choices=["ACCOUNT_PASSWORD", "APPLICATION_CREDENTIAL"],
