@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "vault",
     "provisioning",
     "requests_workflow",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -322,6 +323,15 @@ BLAZON_ADAPTER_LEASE_SECONDS = int(os.environ.get("BLAZON_ADAPTER_LEASE_SECONDS"
 BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES = int(os.environ.get("BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES", "5"))
 # An entry PENDING longer than this is "stuck" (console dashboard tile, adapter health).
 BLAZON_PROVISIONING_STUCK_MINUTES = int(os.environ.get("BLAZON_PROVISIONING_STUCK_MINUTES", "60"))
+
+# SAML identity provider (docs/sso-saml.md). BLAZON_BASE_URL is the public https URL Blazon is
+# reached at (endpoints in the metadata and Destination checks); empty: the request's host.
+BLAZON_BASE_URL = os.environ.get("BLAZON_BASE_URL", "").rstrip("/")
+BLAZON_SAML_ENTITY_ID = os.environ.get("BLAZON_SAML_ENTITY_ID", "")
+BLAZON_SAML_KEY_SIZE = int(os.environ.get("BLAZON_SAML_KEY_SIZE", "3072"))
+BLAZON_SAML_ASSERTION_MINUTES = int(os.environ.get("BLAZON_SAML_ASSERTION_MINUTES", "5"))
+BLAZON_SAML_PENDING_SECONDS = int(os.environ.get("BLAZON_SAML_PENDING_SECONDS", "600"))
+BLAZON_SAML_CLOCK_SKEW = int(os.environ.get("BLAZON_SAML_CLOCK_SKEW", "60"))
 
 LOGGING = {
     "version": 1,

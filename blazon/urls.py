@@ -29,6 +29,9 @@ urlpatterns = [
     path("approvals/", include("requests_workflow.email_urls")),
     path("console/imports/", include("requests_workflow.import_urls")),
     path("console/provisioning/", include(("provisioning.urls", "console_provisioning"))),
+    path("console/sso/", include(("sso.console_urls", "console_sso"))),
     path("console/", include((console_urlpatterns, "console"))),
+    path("sso/", include("sso.urls")),
+    path("workspace/applications/", include(("sso.workspace_urls", "workspace_sso"))),
     path("workspace/", include((workspace_urlpatterns, "workspace"))),
 ]
