@@ -332,6 +332,7 @@ BLAZON_SAML_KEY_SIZE = int(os.environ.get("BLAZON_SAML_KEY_SIZE", "3072"))
 BLAZON_SAML_ASSERTION_MINUTES = int(os.environ.get("BLAZON_SAML_ASSERTION_MINUTES", "5"))
 BLAZON_SAML_PENDING_SECONDS = int(os.environ.get("BLAZON_SAML_PENDING_SECONDS", "600"))
 BLAZON_SAML_CLOCK_SKEW = int(os.environ.get("BLAZON_SAML_CLOCK_SKEW", "60"))
+BLAZON_SAML_ALLOW_HTTP = env_bool("BLAZON_SAML_ALLOW_HTTP", False)  # http:// SP URLs in production (labs)
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -29,6 +31,8 @@ SLO_REDIRECT_PATH = "/sso/saml/slo/redirect/"
 SLO_POST_PATH = "/sso/saml/slo/post/"
 METADATA_PATH = "/sso/saml/metadata/"
 XMLSEC_BINARY = "/usr/bin/xmlsec1"
+SIGN_ALG = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+DIGEST_ALG = "http://www.w3.org/2001/04/xmlenc#sha256"
 
 
 class SAMLRequestError(Exception):
@@ -95,6 +99,8 @@ def _config(sp: ServiceProvider | None, request: Any, *, signing: keys.SigningKe
         "cert_file": signing.cert_file,
         "accepted_time_diff": int(getattr(settings, "BLAZON_SAML_CLOCK_SKEW", 60)),
         "allow_unknown_attributes": True,
+        "signing_algorithm": SIGN_ALG,
+        "digest_algorithm": DIGEST_ALG,
         "service": {
             "idp": {
                 "endpoints": {
@@ -127,9 +133,41 @@ def _config(sp: ServiceProvider | None, request: Any, *, signing: keys.SigningKe
     return config
 
 
-def server_for(sp: ServiceProvider | None, request: Any = None) -> Server:
-    """A pysaml2 IdP that knows only ``sp`` (or no SP, for the metadata)."""
-    return Server(config=_config(sp, request, signing=keys.signing_key()))
+_servers: OrderedDict[tuple, Server] = OrderedDict()
+_servers_lock = threading.Lock()
+SERVER_CACHE_SIZE = 64
+
+
+def server_for(
+    sp: ServiceProvider | None, request: Any = None, *, signing: keys.SigningKey | None = None
+) -> Server:
+    """A pysaml2 IdP that knows only ``sp`` (or no SP, for the metadata), signing with the ACTIVE key.
+
+    Building one parses the SP's metadata and loads the key (hundreds of milliseconds), so saved
+    SPs' servers are kept per process, keyed by everything they are built from: an edit of the SP
+    (``updated_at``), a key rotation or another public host name gives a new one."""
+    signing = signing or keys.signing_key()
+    if sp is None or sp.pk is None:
+        return Server(config=_config(sp, request, signing=signing))
+    cache_key = (
+        sp.pk,
+        sp.updated_at,
+        signing.key_id,
+        signing.key_file,
+        base_url(request),
+        idp_entity_id(request),
+    )
+    with _servers_lock:
+        server = _servers.get(cache_key)
+        if server is not None:
+            _servers.move_to_end(cache_key)
+            return server
+    server = Server(config=_config(sp, request, signing=signing))
+    with _servers_lock:
+        _servers[cache_key] = server
+        while len(_servers) > SERVER_CACHE_SIZE:
+            _servers.popitem(last=False)
+    return server
 
 
 def peek_issuer(saml_request: str, binding: str) -> str:
@@ -186,8 +224,7 @@ def parse_authn_request(
         raise SAMLRequestError("The sign-in request is not valid.") from None
     if req is None or req.message is None:
         raise SAMLRequestError("The sign-in request is not valid.")
-    if not req.verify():
-        raise SAMLRequestError("The sign-in request is too old or from the future (check the SP's clock).")
+    _check_fresh_and_addressed(req, "sign-in")
     message = req.message
     if message.issuer is None or message.issuer.text.strip() != sp.entity_id:
         raise SAMLRequestError("The sign-in request's issuer does not match the service provider.")
@@ -202,6 +239,15 @@ def parse_authn_request(
         force_authn=str(message.force_authn).lower() == "true",
         relay_state=params.get("RelayState") or "",
     )
+
+
+def _check_fresh_and_addressed(req: Any, what: str) -> None:
+    try:
+        fresh = req.verify()  # version, Destination (one of our endpoints), issue instant
+    except Exception:  # noqa: BLE001 - pysaml2 raises OtherError/VersionMismatch
+        raise SAMLRequestError(f"The {what} request is not addressed to this Blazon (Destination).") from None
+    if not fresh:
+        raise SAMLRequestError(f"The {what} request is too old or from the future (check the SP's clock).")
 
 
 def _resolve_acs(sp: ServiceProvider, url: str | None, index: str | None) -> str:
@@ -240,6 +286,11 @@ def build_response(
     authn = {"class_ref": PASSWORDPROTECTEDTRANSPORT if destination.startswith("https") else PASSWORD}
     if authn_instant:
         authn["authn_instant"] = authn_instant
+    with server.lock:  # one response at a time per cached server (pysaml2 keeps per-response state)
+        return _build_response(server, sp, identity, in_response_to, destination, name_id, authn)
+
+
+def _build_response(server, sp, identity, in_response_to, destination, name_id, authn) -> str:
     response = server.create_authn_response(
         identity,
         in_response_to,
@@ -249,6 +300,8 @@ def build_response(
         authn=authn,
         sign_response=True,
         sign_assertion=True,
+        sign_alg=SIGN_ALG,
+        digest_alg=DIGEST_ALG,
     )
     server.session_db = type(server.session_db)()  # pysaml2 keeps every assertion in memory otherwise
     return str(response)
@@ -275,8 +328,9 @@ def parse_logout_request(
     except Exception as exc:  # noqa: BLE001 - every pysaml2 failure is a refused request
         logger.info("saml: refused LogoutRequest from %s: %s", sp.entity_id, type(exc).__name__)
         raise SAMLRequestError("The logout request is not signed, or is not valid.") from None
-    if req is None or req.message is None or not req.verify():
-        raise SAMLRequestError("The logout request is not valid or too old.")
+    if req is None or req.message is None:
+        raise SAMLRequestError("The logout request is not valid.")
+    _check_fresh_and_addressed(req, "logout")
     if req.message.issuer is None or req.message.issuer.text.strip() != sp.entity_id:
         raise SAMLRequestError("The logout request's issuer does not match the service provider.")
     name_id = (
@@ -297,7 +351,13 @@ def build_logout_response(
     )
     if sp.slo_binding == BINDING_HTTP_REDIRECT:
         info = server.apply_binding(
-            BINDING_HTTP_REDIRECT, str(response), sp.slo_url, relay_state, response=True, sign=True
+            BINDING_HTTP_REDIRECT,
+            str(response),
+            sp.slo_url,
+            relay_state,
+            response=True,
+            sign=True,
+            sigalg=SIGN_ALG,
         )
         location = dict(info["headers"])["Location"]
         return {"binding": BINDING_HTTP_REDIRECT, "url": location}
