@@ -14,10 +14,12 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from django.conf import settings
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml
+from saml2.attribute_converter import AttributeConverter
 from saml2.authn_context import PASSWORD, PASSWORDPROTECTEDTRANSPORT
 from saml2.config import IdPConfig
-from saml2.saml import NAME_FORMAT_BASIC, NAME_FORMAT_URI, NameID
+from saml2.s_utils import do_ava, factory
+from saml2.saml import NAME_FORMAT_BASIC, NAME_FORMAT_UNSPECIFIED, NAME_FORMAT_URI, NameID
 from saml2.server import Server
 
 from sso import keys
@@ -130,7 +132,24 @@ def _config(sp: ServiceProvider | None, request: Any, *, signing: keys.SigningKe
     }
     config = IdPConfig()
     config.load(conf)
+    # attribute names go out exactly as the administrator mapped them (pysaml2's default maps
+    # would rename "mail" to its OID)
+    config.attribute_converters = [_VerbatimAttributes(NAME_FORMAT_URI)]
     return config
+
+
+class _VerbatimAttributes(AttributeConverter):
+    def __init__(self, name_format: str):
+        super().__init__(name_format)
+        self._to, self._fro = {}, {}
+
+    def to_(self, attrvals: dict) -> list:
+        return [
+            factory(
+                saml.Attribute, name=key, name_format=NAME_FORMAT_UNSPECIFIED, attribute_value=do_ava(values)
+            )
+            for key, values in attrvals.items()
+        ]
 
 
 _servers: OrderedDict[tuple, Server] = OrderedDict()

@@ -14,15 +14,16 @@ from tests.api.factories import AccountFactory, ResourceFactory, UserFactory
 from tests.console.conftest import admin, admin_user, auditor, helpdesk  # noqa: F401 - shared fixtures
 from tests.sso import samlsp
 
-IDP = "http://testserver"
+IDP = "http://idp.example.test"  # BLAZON_BASE_URL (python3-saml refuses host names without a dot)
 SP_ENTITY = "https://sp.example.test/metadata"
 ACS = "https://sp.example.test/acs"
 SLO = "https://sp.example.test/sls"
 
 
 @pytest.fixture(autouse=True)
-def _small_keys(settings):
+def _idp_settings(settings):
     settings.BLAZON_SAML_KEY_SIZE = 2048  # generation speed; production default is 3072
+    settings.BLAZON_BASE_URL = IDP
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from blazon.audit.models import AuditEvent
 from sso.models import ServiceProvider
 from tests.sso import samlsp
-from tests.sso.conftest import ACS, SP_ENTITY
+from tests.sso.conftest import ACS, IDP, SP_ENTITY
 
 pytestmark = pytest.mark.django_db
 
@@ -91,13 +91,13 @@ def test_import_from_sp_metadata(admin):
     from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
     settings = samlsp.settings_for(
-        idp_base="http://testserver",
+        idp_base=IDP,
         idp_cert=samlsp.keypair("idp")[1],
         sp_entity=SP_ENTITY,
         acs_url=ACS,
         sign_requests=True,
     )
-    metadata = OneLogin_Saml2_Settings(settings).get_sp_metadata()
+    metadata = OneLogin_Saml2_Settings(settings).get_sp_metadata().decode()
     answer = admin.post(
         "/console/sso/saml/import/", {"name": "CRM", "metadata": metadata, "access_rule": "ANY"}
     )

@@ -13,7 +13,7 @@ from directory.models import UserStatus
 from sso.models import PendingAuthnRequest, PersistentNameID
 from tests.console.conftest import PASSWORD, with_password
 from tests.sso import samlsp
-from tests.sso.conftest import ACS, finish, sp_accepts, start
+from tests.sso.conftest import ACS, IDP, finish, sp_accepts, start
 
 pytestmark = pytest.mark.django_db
 
@@ -140,7 +140,7 @@ def test_sp_rejects_a_response_without_signatures(sp, alice_client, sp_settings)
 def test_sp_rejects_a_response_meant_for_another_sp(sp, alice_client, sp_settings, idp_cert):
     settings, auth, _, fields = _sign_in(alice_client, sp_settings)
     other = samlsp.settings_for(
-        idp_base="http://testserver",
+        idp_base=IDP,
         idp_cert=idp_cert,
         sp_entity="https://other.example.test/metadata",
         acs_url=ACS,
@@ -179,7 +179,7 @@ def _no_response_issued():
 
 def test_unknown_sp_is_refused(sp, alice_client, idp_cert):
     settings = samlsp.settings_for(
-        idp_base="http://testserver",
+        idp_base=IDP,
         idp_cert=idp_cert,
         sp_entity="https://unknown.example.test/",
         acs_url=ACS,
@@ -199,7 +199,7 @@ def test_disabled_sp_is_refused(sp, alice_client, sp_settings):
 
 def test_acs_url_not_registered_is_refused(sp, alice_client, idp_cert):
     settings = samlsp.settings_for(
-        idp_base="http://testserver",
+        idp_base=IDP,
         idp_cert=idp_cert,
         sp_entity=sp.entity_id,
         acs_url="https://evil.example/acs",
