@@ -347,6 +347,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("BLAZON_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # pysaml2 loads XML schemas at import and logs each at INFO
+        "xmlschema": {"level": "WARNING"},
         # embedded mode runs every task in-process: one "Task … succeeded" line per task and
         # kombu's in-memory broker warning are noise there; a real worker keeps its INFO lines
         **(
