@@ -6,6 +6,7 @@ responses. Nothing here decides who may sign in: ``sso.selectors`` and the views
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import threading
 from collections import OrderedDict
@@ -21,6 +22,7 @@ from saml2.config import IdPConfig
 from saml2.s_utils import do_ava, factory
 from saml2.saml import NAME_FORMAT_BASIC, NAME_FORMAT_UNSPECIFIED, NAME_FORMAT_URI, NameID
 from saml2.server import Server
+from saml2.sigver import CryptoBackendXmlSec1
 
 from sso import keys
 from sso.models import ServiceProvider
@@ -152,6 +154,22 @@ class _VerbatimAttributes(AttributeConverter):
         ]
 
 
+class _XmlSec1(CryptoBackendXmlSec1):
+    """pysaml2's xmlsec1 backend asks ``xmlsec1 --version`` (a process) before every signature;
+    the binary does not change while we run."""
+
+    @functools.cached_property
+    def version(self) -> str:  # type: ignore[override]
+        return super().version
+
+
+def _new_server(sp: ServiceProvider | None, request: Any, signing: keys.SigningKey) -> Server:
+    server = Server(config=_config(sp, request, signing=signing))
+    if type(server.sec.crypto) is CryptoBackendXmlSec1:
+        server.sec.crypto.__class__ = _XmlSec1
+    return server
+
+
 _servers: OrderedDict[tuple, Server] = OrderedDict()
 _servers_lock = threading.Lock()
 SERVER_CACHE_SIZE = 64
@@ -167,7 +185,7 @@ def server_for(
     (``updated_at``), a key rotation or another public host name gives a new one."""
     signing = signing or keys.signing_key()
     if sp is None or sp.pk is None:
-        return Server(config=_config(sp, request, signing=signing))
+        return _new_server(sp, request, signing)
     cache_key = (
         sp.pk,
         sp.updated_at,
@@ -181,7 +199,7 @@ def server_for(
         if server is not None:
             _servers.move_to_end(cache_key)
             return server
-    server = Server(config=_config(sp, request, signing=signing))
+    server = _new_server(sp, request, signing)
     with _servers_lock:
         _servers[cache_key] = server
         while len(_servers) > SERVER_CACHE_SIZE:

@@ -1,9 +1,10 @@
 """SAML responses signed per second: what the IdP does for every sign-in once the user is known
 (build the Response and its Assertion, sign both with xmlsec1, serialise), per RSA key size.
 
-Two figures per key size: "per sign-in" builds the pysaml2 IdP for the SP and signs, as the view
-does; "signing only" reuses one IdP object. No database: the SP configuration is an unsaved row
-and the key pair is generated in a private temporary directory.
+Two figures per key size: "cold" builds the pysaml2 IdP object for the SP and then signs (the
+first sign-in to an SP after a process start, a key rotation or an edit of the SP); "cached"
+reuses it, as ``sso.idp.server_for`` does for every other sign-in. No database: the SP
+configuration is an unsaved row and the key pair is generated in a private temporary directory.
 
     .venv/bin/python -m tests.bench.saml_sign --responses 50 --key-sizes 2048,3072
 """
@@ -86,8 +87,8 @@ def main() -> None:
             signing = _signing(directory, size)
             shared = idp.server_for(_sp(), None, signing=signing)
             for mode, factory in (
-                ("per sign-in", lambda sp, signing=signing: idp.server_for(sp, None, signing=signing)),
-                ("signing only", lambda sp, shared=shared: shared),
+                ("cold (builds the IdP object)", lambda sp, signing=signing: idp.server_for(sp, None, signing=signing)),
+                ("cached IdP object", lambda sp, shared=shared: shared),
             ):
                 _run(2, factory)  # warm-up
                 rate, lat = _run(args.responses, factory)

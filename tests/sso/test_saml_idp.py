@@ -130,3 +130,24 @@ def test_key_rotation_with_overlap(sp, alice_client, sp_settings, idp_cert):
         idp_base=IDP, idp_cert=nxt.certificate, sp_entity=SP_ENTITY, acs_url=ACS
     )
     assert sp_accepts(new_settings, fields["SAMLResponse"], auth.get_last_request_id()).is_authenticated()
+
+
+def test_my_applications_query_count_does_not_grow_with_the_number_of_sps(sp, alice, alice_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from sso import services
+    from tests.sso.conftest import sp_data
+
+    with CaptureQueriesContext(connection) as one:
+        alice_client.get("/workspace/applications/")
+    for i in range(5):
+        services.service_provider_create(
+            actor=None,
+            source="test",
+            data=sp_data(name=f"App {i}", entity_id=f"https://app{i}.example.test/", access_rule="ANY"),
+        )
+    with CaptureQueriesContext(connection) as six:
+        page = alice_client.get("/workspace/applications/")
+    assert page.content.count(b"<button") - page.content.count(b"Log out") == 6
+    assert len(six.captured_queries) == len(one.captured_queries)
