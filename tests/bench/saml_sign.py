@@ -87,7 +87,10 @@ def main() -> None:
             signing = _signing(directory, size)
             shared = idp.server_for(_sp(), None, signing=signing)
             for mode, factory in (
-                ("cold (builds the IdP object)", lambda sp, signing=signing: idp.server_for(sp, None, signing=signing)),
+                (
+                    "cold (builds the IdP object)",
+                    lambda sp, signing=signing: idp.server_for(sp, None, signing=signing),
+                ),
                 ("cached IdP object", lambda sp, shared=shared: shared),
             ):
                 _run(2, factory)  # warm-up
