@@ -93,11 +93,13 @@ class ServiceProvider(models.Model):
     access_rule = models.CharField(
         max_length=10, choices=AccessRule.choices, default=AccessRule.RESOURCE_ACCOUNT
     )
+    # SET_NULL: deleting the resource or role must not be blocked by (or fail on) an SP; a RESOURCE
+    # or ROLE rule left without its object lets nobody in (fail closed) and the console says so.
     resource = models.ForeignKey(
-        "directory.Resource", null=True, blank=True, on_delete=models.PROTECT, related_name="saml_sps"
+        "directory.Resource", null=True, blank=True, on_delete=models.SET_NULL, related_name="saml_sps"
     )
     role = models.ForeignKey(
-        "directory.Role", null=True, blank=True, on_delete=models.PROTECT, related_name="saml_sps"
+        "directory.Role", null=True, blank=True, on_delete=models.SET_NULL, related_name="saml_sps"
     )
     launch_url = models.CharField(
         max_length=1024, blank=True, help_text="Optional RelayState sent on a launch from 'My applications'."
@@ -107,17 +109,16 @@ class ServiceProvider(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.CheckConstraint(
-                condition=~Q(access_rule="RESOURCE") | Q(resource__isnull=False), name="sso_sp_resource_rule"
-            ),
-            models.CheckConstraint(
-                condition=~Q(access_rule="ROLE") | Q(role__isnull=False), name="sso_sp_role_rule"
-            ),
-        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def access_broken(self) -> bool:
+        """A resource/role rule whose resource or role was deleted: nobody may sign in."""
+        return (self.access_rule == AccessRule.RESOURCE_ACCOUNT and self.resource_id is None) or (
+            self.access_rule == AccessRule.ROLE_MEMBER and self.role_id is None
+        )
 
     @property
     def default_acs(self) -> dict | None:

@@ -169,3 +169,19 @@ def test_console_forms_need_csrf(admin_user):
     client.force_login(admin_user)
     assert client.post("/console/sso/saml/new/", _form()).status_code == 403
     assert not ServiceProvider.objects.exists()
+
+
+def test_deleting_the_linked_role_fails_closed(admin, admin_user):
+    from directory.services import config
+    from sso import services
+    from sso.selectors import service_providers_for_user
+    from tests.api.factories import RoleFactory
+    from tests.sso.conftest import sp_data
+
+    role = RoleFactory(code="sales", name="Sales")
+    sp = services.service_provider_create(actor=None, source="test", data=sp_data(access_rule="ROLE", role=role))
+    config.role_delete(actor=admin_user, source="console", role=role)
+    sp.refresh_from_db()
+    assert sp.role is None
+    assert not service_providers_for_user(admin_user).exists()
+    assert "nobody can sign in" in admin.get(f"/console/sso/saml/{sp.pk}/").content.decode()
