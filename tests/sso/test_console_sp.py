@@ -179,7 +179,9 @@ def test_deleting_the_linked_role_fails_closed(admin, admin_user):
     from tests.sso.conftest import sp_data
 
     role = RoleFactory(code="sales", name="Sales")
-    sp = services.service_provider_create(actor=None, source="test", data=sp_data(access_rule="ROLE", role=role))
+    sp = services.service_provider_create(
+        actor=None, source="test", data=sp_data(access_rule="ROLE", role=role)
+    )
     config.role_delete(actor=admin_user, source="console", role=role)
     sp.refresh_from_db()
     assert sp.role is None
