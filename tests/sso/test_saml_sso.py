@@ -337,3 +337,40 @@ def test_expired_resume_id_is_refused(sp, alice_client, sp_settings):
     assert alice_client.get(answer["Location"]).status_code == 400
     assert alice_client.get("/sso/saml/resume/made-up-id/").status_code == 400
     _no_response_issued()
+
+
+def test_post_binding_signature_is_verified_when_required(sp, alice_client, sp_settings):
+    from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
+    from onelogin.saml2.settings import OneLogin_Saml2_Settings
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+    sp.require_signed_requests = True
+    sp.save()
+    settings = sp_settings(sso_binding=samlsp.POST)
+    key, cert = samlsp.keypair()
+
+    def signed_request():
+        request = OneLogin_Saml2_Authn_Request(OneLogin_Saml2_Settings(settings))
+        xml = OneLogin_Saml2_Utils.add_sign(
+            request.get_xml(),
+            key,
+            cert,
+            sign_algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            digest_algorithm="http://www.w3.org/2001/04/xmlenc#sha256",
+        )
+        return request, xml.decode() if isinstance(xml, bytes) else xml
+
+    unsigned = OneLogin_Saml2_Authn_Request(OneLogin_Saml2_Settings(settings)).get_xml()
+    refused = alice_client.post("/sso/saml/sso/post/", {"SAMLRequest": samlsp.encode(unsigned)})
+    assert refused.status_code == 400 and "not signed" in refused.content.decode()
+
+    _, xml = signed_request()
+    tampered = xml.replace(ACS, "https://evil.example/acs")
+    refused = alice_client.post("/sso/saml/sso/post/", {"SAMLRequest": samlsp.encode(tampered)})
+    assert refused.status_code == 400
+    assert not PendingAuthnRequest.objects.exists()
+
+    request, xml = signed_request()
+    answer = alice_client.post("/sso/saml/sso/post/", {"SAMLRequest": samlsp.encode(xml)})
+    _, fields = samlsp.form_fields(finish(alice_client, answer).content.decode())
+    assert sp_accepts(settings, fields["SAMLResponse"], request.get_id()).is_authenticated()
