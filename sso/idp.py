@@ -20,7 +20,7 @@ from saml2.attribute_converter import AttributeConverter
 from saml2.authn_context import PASSWORD, PASSWORDPROTECTEDTRANSPORT
 from saml2.config import IdPConfig
 from saml2.s_utils import do_ava, factory
-from saml2.saml import NAME_FORMAT_BASIC, NAME_FORMAT_UNSPECIFIED, NAME_FORMAT_URI, NameID
+from saml2.saml import NAME_FORMAT_UNSPECIFIED, NAME_FORMAT_URI, NameID
 from saml2.server import Server
 from saml2.sigver import CryptoBackendXmlSec1
 
@@ -436,6 +436,3 @@ def metadata_xml(request: Any = None) -> str:
         parts.append(f'<md:SingleSignOnService Binding="{binding}" Location={quoteattr(base + path)}/>')
     parts.append("</md:IDPSSODescriptor></md:EntityDescriptor>")
     return "\n".join(parts)
-
-
-NAME_FORMATS = {"uri": NAME_FORMAT_URI, "basic": NAME_FORMAT_BASIC}

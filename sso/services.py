@@ -3,7 +3,6 @@ validated whole (nothing is saved when anything is wrong) and audited."""
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from typing import Any
@@ -323,7 +322,3 @@ def parse_sp_metadata(xml: str | bytes) -> dict[str, Any]:
         "require_signed_requests": signed and bool(cert),
         "nameid_format": nameid,
     }
-
-
-def _b64(value: str) -> bytes:
-    return base64.b64decode(value)
