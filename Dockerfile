@@ -12,6 +12,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 blazon \
  && useradd --system --uid 10001 --gid blazon --home-dir /app --no-create-home --shell /usr/sbin/nologin blazon
 
+# xmlsec1: the SAML identity provider (pysaml2) signs and verifies with this binary.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends xmlsec1 \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 
 # Dependencies first, in their own layer, so a code change does not reinstall them.

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "security",
     "oidc",
     "passwords",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -421,6 +422,16 @@ BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES = int(os.environ.get("BLAZON_ADAPTER_MAX_T
 # An entry PENDING longer than this is "stuck" (console dashboard tile, adapter health).
 BLAZON_PROVISIONING_STUCK_MINUTES = int(os.environ.get("BLAZON_PROVISIONING_STUCK_MINUTES", "60"))
 
+# SAML identity provider (docs/sso-saml.md). BLAZON_BASE_URL is the public https URL Blazon is
+# reached at (endpoints in the metadata and Destination checks); empty: the request's host.
+BLAZON_BASE_URL = os.environ.get("BLAZON_BASE_URL", "").rstrip("/")
+BLAZON_SAML_ENTITY_ID = os.environ.get("BLAZON_SAML_ENTITY_ID", "")
+BLAZON_SAML_KEY_SIZE = int(os.environ.get("BLAZON_SAML_KEY_SIZE", "3072"))
+BLAZON_SAML_ASSERTION_MINUTES = int(os.environ.get("BLAZON_SAML_ASSERTION_MINUTES", "5"))
+BLAZON_SAML_PENDING_SECONDS = int(os.environ.get("BLAZON_SAML_PENDING_SECONDS", "600"))
+BLAZON_SAML_CLOCK_SKEW = int(os.environ.get("BLAZON_SAML_CLOCK_SKEW", "60"))
+BLAZON_SAML_ALLOW_HTTP = env_bool("BLAZON_SAML_ALLOW_HTTP", False)  # http:// SP URLs in production (labs)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -434,6 +445,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("BLAZON_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # pysaml2 loads XML schemas at import and logs each at INFO
+        "xmlschema": {"level": "WARNING"},
         # embedded mode runs every task in-process: one "Task … succeeded" line per task and
         # kombu's in-memory broker warning are noise there; a real worker keeps its INFO lines
         **(

@@ -41,6 +41,9 @@ urlpatterns = [
     path("console/security/", include((security_urls.console_urlpatterns, "console_security"))),
     path("workspace/sessions/", include((security_urls.workspace_urlpatterns, "workspace_security"))),
     path("console/sso/oidc/", include((oidc_urls.console_urlpatterns, "console_oidc"))),
+    path("console/sso/", include(("sso.console_urls", "console_sso"))),
     path("console/", include((console_urlpatterns, "console"))),
+    path("sso/", include("sso.urls")),
+    path("workspace/applications/", include(("sso.workspace_urls", "workspace_sso"))),
     path("workspace/", include((workspace_urlpatterns, "workspace"))),
 ]

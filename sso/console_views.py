@@ -1,0 +1,130 @@
+"""Console pages for the SAML IdP: service providers (list, detail, create, edit, delete, import
+from metadata) and the IdP's own metadata and keys. Reading needs ``view``; changing needs
+``manage_config``."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from blazon.errors import DomainError
+from directory.views.common import capability_required, list_page, report_domain_error
+from directory.views.console import render_console
+from sso import idp, services
+from sso.forms import MetadataImportForm, ServiceProviderForm
+from sso.models import IdPKey, KeyStatus, ServiceProvider
+
+SOURCE = "console"
+
+
+@require_GET
+@capability_required("view")
+def sp_list(request: HttpRequest) -> HttpResponse:
+    qs = ServiceProvider.objects.select_related("resource", "role")
+    ctx = list_page(
+        request,
+        qs,
+        search=("name", "entity_id"),
+        orderings={"name": "name", "entity_id": "entity_id"},
+        default_order="name",
+    )
+    return render_console(request, "sso/console/list.html", ctx)
+
+
+@require_GET
+@capability_required("view")
+def sp_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    sp = get_object_or_404(ServiceProvider.objects.select_related("resource", "role"), pk=pk)
+    return render_console(request, "sso/console/detail.html", {"sp": sp})
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required("manage_config")
+def sp_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    sp = get_object_or_404(ServiceProvider, pk=pk) if pk else None
+    form = ServiceProviderForm(
+        request.POST or None, initial=ServiceProviderForm.initial_from(sp) if sp else None
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            if sp is None:
+                sp = services.service_provider_create(
+                    actor=request.user, source=SOURCE, data=form.service_data()
+                )
+            else:
+                sp = services.service_provider_update(
+                    actor=request.user, source=SOURCE, sp=sp, data=form.service_data()
+                )
+        except DomainError as error:
+            report_domain_error(request, error, form)
+        else:
+            messages.success(request, f"Service provider {sp.name} saved.")
+            return redirect("console_sso:sp_detail", pk=sp.pk)
+    title = f"Edit service provider {sp.name}" if sp else "New SAML service provider"
+    cancel = f"/console/sso/saml/{sp.pk}/" if sp else "/console/sso/saml/"
+    status = 400 if request.method == "POST" else 200
+    return render_console(
+        request,
+        "console/form.html",
+        {"form": form, "title": title, "cancel_url": cancel, "kind": "service-provider"},
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required("manage_config")
+def sp_import(request: HttpRequest) -> HttpResponse:
+    form = MetadataImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            parsed = services.parse_sp_metadata(form.cleaned_data["metadata"])
+            data = {
+                **parsed,
+                "name": form.cleaned_data["name"],
+                "enabled": True,
+                "access_rule": form.cleaned_data["access_rule"],
+                "resource": form.cleaned_data.get("resource"),
+                "role": form.cleaned_data.get("role"),
+                "attribute_mapping": {},
+            }
+            sp = services.service_provider_create(actor=request.user, source=SOURCE, data=data)
+        except DomainError as error:
+            report_domain_error(request, error, form)
+        else:
+            messages.success(request, f"Service provider {sp.name} imported from its metadata.")
+            return redirect("console_sso:sp_detail", pk=sp.pk)
+    status = 400 if request.method == "POST" else 200
+    return render_console(request, "sso/console/import.html", {"form": form}, status=status)
+
+
+@require_POST
+@capability_required("manage_config")
+def sp_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    sp = get_object_or_404(ServiceProvider, pk=pk)
+    services.service_provider_delete(actor=request.user, source=SOURCE, sp=sp)
+    messages.success(request, f"Service provider {sp.name} deleted.")
+    return redirect("console_sso:sp_list")
+
+
+@require_GET
+@capability_required("view")
+def idp_info(request: HttpRequest) -> HttpResponse:
+    from sso.keys import idp_key_ensure
+
+    idp_key_ensure(actor=request.user, source=SOURCE)
+    keys = IdPKey.objects.filter(status__in=[KeyStatus.ACTIVE, KeyStatus.NEXT]).order_by("status")
+    return render_console(
+        request,
+        "sso/console/idp.html",
+        {"keys": keys, "entity_id": idp.idp_entity_id(request), "base": idp.base_url(request)},
+    )
+
+
+@require_GET
+@capability_required("view")
+def idp_metadata_download(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(idp.metadata_xml(request), content_type="application/samlmetadata+xml")
+    response["Content-Disposition"] = 'attachment; filename="blazon-idp-metadata.xml"'
+    return response

@@ -1,0 +1,125 @@
+"""Console forms for service providers: shape only; ``sso.services`` validates and saves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from directory.models import Resource, Role
+from sso.models import BINDING_POST, BINDING_REDIRECT, AccessRule, NameIDFormat, ServiceProvider
+
+
+class ServiceProviderForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    entity_id = forms.CharField(
+        max_length=1024, label="Entity id", help_text="The SP's SAML entity id (issuer)."
+    )
+    enabled = forms.BooleanField(required=False, initial=True)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    acs_urls = forms.CharField(
+        label="Assertion consumer service URLs",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One URL per line (HTTP-POST binding); the first is the default.",
+    )
+    slo_url = forms.CharField(max_length=1024, required=False, label="Single logout URL")
+    slo_binding = forms.ChoiceField(
+        choices=[(BINDING_REDIRECT, "HTTP-Redirect"), (BINDING_POST, "HTTP-POST")],
+        label="Single logout binding",
+    )
+    certificate = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        label="SP certificate (PEM)",
+        help_text="Verifies the SP's signed AuthnRequests and LogoutRequests.",
+    )
+    require_signed_requests = forms.BooleanField(required=False, label="Require signed requests")
+    nameid_format = forms.ChoiceField(choices=NameIDFormat.choices, label="NameID format")
+    attribute_mapping = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        help_text="One per line: SAML attribute name = user field (email, first_name, last_name, display_name, "
+        "username, department, job_title, employee_type, organization) or attributes.<custom attribute>.",
+    )
+    access_rule = forms.ChoiceField(choices=AccessRule.choices, label="Who may use it")
+    resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"), required=False)
+    role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), required=False)
+    launch_url = forms.CharField(
+        max_length=1024,
+        required=False,
+        label="Launch RelayState",
+        help_text="Sent on a launch from My applications.",
+    )
+
+    def clean_attribute_mapping(self) -> dict[str, str]:
+        mapping: dict[str, str] = {}
+        for number, line in enumerate(self.cleaned_data.get("attribute_mapping", "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            if "=" not in line:
+                raise forms.ValidationError(f"Line {number}: write 'attribute name = user field'.")
+            name, source = (part.strip() for part in line.split("=", 1))
+            if name in mapping:
+                raise forms.ValidationError(f"Line {number}: {name} is mapped twice.")
+            mapping[name] = source
+        return mapping
+
+    def clean_acs_urls(self) -> list[dict[str, Any]]:
+        urls = [line.strip() for line in self.cleaned_data.get("acs_urls", "").splitlines() if line.strip()]
+        return [{"url": url, "binding": BINDING_POST, "index": i} for i, url in enumerate(urls)]
+
+    @staticmethod
+    def initial_from(sp: ServiceProvider) -> dict[str, Any]:
+        initial = {
+            f: getattr(sp, f)
+            for f in (
+                "name",
+                "entity_id",
+                "enabled",
+                "description",
+                "slo_url",
+                "slo_binding",
+                "certificate",
+                "require_signed_requests",
+                "nameid_format",
+                "access_rule",
+                "resource",
+                "role",
+                "launch_url",
+            )
+        }
+        initial["acs_urls"] = "\n".join(a["url"] for a in sp.acs_endpoints)
+        initial["attribute_mapping"] = "\n".join(
+            f"{k} = {v}" for k, v in (sp.attribute_mapping or {}).items()
+        )
+        return initial
+
+    def service_data(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["acs_endpoints"] = data.pop("acs_urls")
+        return data
+
+
+class MetadataImportForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="How users and administrators see this application.")
+    metadata = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 10}),
+        required=False,
+        label="SP metadata XML",
+        help_text="Paste the metadata, or upload the file below.",
+    )
+    metadata_file = forms.FileField(required=False, label="Metadata file")
+    access_rule = forms.ChoiceField(choices=AccessRule.choices, label="Who may use it")
+    resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"), required=False)
+    role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        upload = data.get("metadata_file")
+        if upload is not None:
+            if upload.size > 512 * 1024:
+                raise forms.ValidationError("The metadata file is too large (512 KiB at most).")
+            data["metadata"] = upload.read().decode("utf-8", errors="replace")
+        if not (data.get("metadata") or "").strip():
+            raise forms.ValidationError("Paste the SP's metadata XML or upload the file.")
+        return data

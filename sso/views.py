@@ -1,0 +1,244 @@
+"""The SAML endpoints browsers and SPs reach: metadata, single sign-on (HTTP-Redirect and
+HTTP-POST), the resume URL after login, single logout, and the launch from "My applications".
+
+Every refusal is a plain page with a clear message and status 400/403; nothing a SAML message
+carries is ever used as a redirect target (RelayState is only echoed back to the SP's own,
+registered ACS)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from blazon.authcontract import SESSION_AUTH_AT
+from blazon.permissions import can
+from directory.views.common import workspace_required
+from sso import flow, idp
+from sso.models import BINDING_POST, BINDING_REDIRECT, ServiceProvider
+from sso.selectors import service_providers_for_user, user_can_sign_in, user_may_use
+
+logger = logging.getLogger("blazon.sso")
+
+MAX_MESSAGE = 256 * 1024
+MAX_RELAY_STATE = 1024
+
+
+def _error(request: HttpRequest, message: str, *, status: int = 400) -> HttpResponse:
+    return render(request, "sso/error.html", {"message": message}, status=status)
+
+
+def _post_form(request: HttpRequest, *, url: str, fields: dict[str, str]) -> HttpResponse:
+    response = render(request, "sso/post_form.html", {"url": url, "fields": fields})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _params(request: HttpRequest, binding: str) -> dict[str, str] | None:
+    source = request.GET if binding == BINDING_REDIRECT else request.POST
+    out = {
+        k: source.get(k)
+        for k in ("SAMLRequest", "RelayState", "SigAlg", "Signature")
+        if source.get(k) is not None
+    }
+    if not out.get("SAMLRequest") or len(out["SAMLRequest"]) > MAX_MESSAGE:
+        return None
+    if len(out.get("RelayState", "")) > MAX_RELAY_STATE:
+        return None
+    return out
+
+
+def _sp_by_entity_id(entity_id: str) -> ServiceProvider | None:
+    return ServiceProvider.objects.filter(entity_id=entity_id).select_related("resource", "role").first()
+
+
+def _authenticated_since(request: HttpRequest) -> float:
+    at = request.session.get(SESSION_AUTH_AT)
+    last = request.user.last_login.timestamp() if getattr(request.user, "last_login", None) else 0
+    try:
+        return max(float(at or 0), last)
+    except (TypeError, ValueError):
+        return last
+
+
+def _answer(
+    request: HttpRequest,
+    sp: ServiceProvider,
+    *,
+    acs_url: str,
+    in_response_to: str | None,
+    relay_state: str,
+    initiated_by: str,
+) -> HttpResponse:
+    xml = flow.saml_response_issue(
+        user=request.user,
+        sp=sp,
+        request=request,
+        acs_url=acs_url,
+        in_response_to=in_response_to,
+        initiated_by=initiated_by,
+    )
+    fields = {"SAMLResponse": idp.encode_response(xml)}
+    if relay_state:
+        fields["RelayState"] = relay_state
+    return _post_form(request, url=acs_url, fields=fields)
+
+
+def _refusal_for_user(request: HttpRequest, sp: ServiceProvider) -> HttpResponse | None:
+    if not user_can_sign_in(request.user):
+        return _error(request, "Your identity is not active or your login is locked.", status=403)
+    if not user_may_use(request.user, sp):
+        return _error(
+            request, f"You are not allowed to use {sp.name}. Request access in the workspace.", status=403
+        )
+    return None
+
+
+@never_cache
+def _sso(request: HttpRequest, binding: str) -> HttpResponse:
+    params = _params(request, binding)
+    if params is None:
+        return _error(request, "This is not a SAML sign-in request (SAMLRequest missing or too large).")
+    try:
+        entity_id = idp.peek_issuer(params["SAMLRequest"], binding)
+    except idp.SAMLRequestError as exc:
+        return _error(request, exc.message)
+    sp = _sp_by_entity_id(entity_id)
+    if sp is None or not sp.enabled:
+        logger.info("saml: sign-in request from unknown or disabled SP")
+        return _error(request, "This application is not registered with Blazon, or it is disabled.")
+    try:
+        parsed = idp.parse_authn_request(idp.server_for(sp, request), sp, params, binding)
+    except idp.SAMLRequestError as exc:
+        return _error(request, exc.message)
+    pending = flow.pending_create(sp=sp, parsed=parsed)
+    return HttpResponseRedirect(reverse("sso:resume", args=[pending.pk]))
+
+
+@require_GET
+def sso_redirect(request: HttpRequest) -> HttpResponse:
+    return _sso(request, BINDING_REDIRECT)
+
+
+@csrf_exempt  # the SP's browser POST carries no Blazon CSRF token; the message is verified instead
+@require_POST
+def sso_post(request: HttpRequest) -> HttpResponse:
+    return _sso(request, BINDING_POST)
+
+
+@never_cache
+@require_GET
+def resume(request: HttpRequest, pending_id: str) -> HttpResponse:
+    """After the login: answer the pending request once, to its registered ACS."""
+    pending = flow.pending_get(pending_id)
+    if pending is None:
+        return _error(
+            request, "This sign-in link was already used or has expired. Start again from the application."
+        )
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if pending.force_authn and _authenticated_since(request) < pending.created_at.timestamp():
+        logout(request)
+        return redirect_to_login(request.get_full_path())
+    sp = pending.service_provider
+    refusal = _refusal_for_user(request, sp)
+    if refusal is not None:
+        return refusal
+    if not sp.enabled or not flow.pending_consume(pending):
+        return _error(
+            request, "This sign-in link was already used or has expired. Start again from the application."
+        )
+    return _answer(
+        request,
+        sp,
+        acs_url=pending.acs_url,
+        in_response_to=pending.request_id or None,
+        relay_state=pending.relay_state,
+        initiated_by="sp",
+    )
+
+
+@never_cache
+def _slo(request: HttpRequest, binding: str) -> HttpResponse:
+    params = _params(request, binding)
+    if params is None:
+        return _error(request, "This is not a SAML logout request.")
+    try:
+        entity_id = idp.peek_issuer(params["SAMLRequest"], binding)
+    except idp.SAMLRequestError as exc:
+        return _error(request, exc.message)
+    sp = _sp_by_entity_id(entity_id)
+    if sp is None:
+        return _error(request, "This application is not registered with Blazon.")
+    server = idp.server_for(sp, request)
+    try:
+        parsed = idp.parse_logout_request(server, sp, params, binding)
+    except idp.SAMLRequestError as exc:
+        return _error(request, exc.message)
+    if request.user.is_authenticated:
+        logout(request)  # ends the Blazon session: every SP that trusts it must re-authenticate
+    if not sp.slo_url:
+        return render(request, "sso/logged_out.html", {"sp": sp})
+    answer = idp.build_logout_response(server, sp, parsed, params.get("RelayState", ""))
+    if answer["binding"] == BINDING_REDIRECT:
+        return HttpResponseRedirect(answer["url"])
+    fields = {"SAMLResponse": answer["SAMLResponse"]}
+    if answer["RelayState"]:
+        fields["RelayState"] = answer["RelayState"]
+    return _post_form(request, url=answer["url"], fields=fields)
+
+
+@require_GET
+def slo_redirect(request: HttpRequest) -> HttpResponse:
+    return _slo(request, BINDING_REDIRECT)
+
+
+@csrf_exempt  # the SP's browser POST carries no Blazon CSRF token; the message is verified instead
+@require_POST
+def slo_post(request: HttpRequest) -> HttpResponse:
+    return _slo(request, BINDING_POST)
+
+
+@require_GET
+def metadata(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(idp.metadata_xml(request), content_type="application/samlmetadata+xml")
+    if request.GET.get("download"):
+        response["Content-Disposition"] = 'attachment; filename="blazon-idp-metadata.xml"'
+    return response
+
+
+@workspace_required
+@require_GET
+def my_applications(request: HttpRequest) -> HttpResponse:
+    apps = list(service_providers_for_user(request.user))
+    return render(
+        request, "sso/my_applications.html", {"apps": apps, "can_console": can(request.user, "view")}
+    )
+
+
+@workspace_required
+@require_POST
+@never_cache
+def launch(request: HttpRequest, pk: int) -> HttpResponse:
+    """IdP-initiated sign-in from "My applications" (a POST with the CSRF token)."""
+    sp = ServiceProvider.objects.filter(pk=pk, enabled=True).first()
+    if sp is None or sp.default_acs is None:
+        return _error(request, "This application does not exist or is disabled.", status=404)
+    refusal = _refusal_for_user(request, sp)
+    if refusal is not None:
+        return refusal
+    return _answer(
+        request,
+        sp,
+        acs_url=sp.default_acs["url"],
+        in_response_to=None,
+        relay_state=sp.launch_url,
+        initiated_by="idp",
+    )
