@@ -21,6 +21,7 @@ oauth2_urlpatterns = [
 urlpatterns = [
     path("", lambda request: redirect("/console/")),
     path("healthz", healthz),
+    path("", include(("authn.urls", "authn"))),
     path("django-admin/", admin.site.urls),
     path("api/", include("blazon.api.urls")),
     path("o/", include((oauth2_urlpatterns, "oauth2_provider"))),
