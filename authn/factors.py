@@ -64,37 +64,33 @@ def _phone(user: Any) -> str:
     return str((user.attributes or {}).get(settings.BLAZON_SMS_PHONE_ATTRIBUTE, "") or "").strip()
 
 
-@transaction.atomic
 def code_send(*, user: Any, channel: str, flow_id: str) -> None:
-    """Create a fresh code for this flow (earlier ones of the flow stop working) and send it.
-    An unknown user (``None``) gets nothing sent and the same answer."""
+    """Create a fresh code for this flow (earlier ones of the flow stop working) and send it
+    now: the user is waiting for it, so it is not queued. An unknown user (``None``) gets
+    nothing sent and the same answer."""
     if user is None:
         return
-    OneTimeCode.objects.filter(flow_id=flow_id, channel=channel, used_at__isnull=True).update(
-        used_at=timezone.now()
-    )
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-    OneTimeCode.objects.create(
-        user=user,
-        channel=channel,
-        flow_id=flow_id,
-        code_hash=_hmac(f"{flow_id}:{code}"),
-        expires_at=timezone.now() + timedelta(seconds=settings.BLAZON_OTP_CODE_SECONDS),
-    )
+    with transaction.atomic():
+        OneTimeCode.objects.filter(flow_id=flow_id, channel=channel, used_at__isnull=True).update(
+            used_at=timezone.now()
+        )
+        OneTimeCode.objects.create(
+            user=user,
+            channel=channel,
+            flow_id=flow_id,
+            code_hash=_hmac(f"{flow_id}:{code}"),
+            expires_at=timezone.now() + timedelta(seconds=settings.BLAZON_OTP_CODE_SECONDS),
+        )
     minutes = max(1, settings.BLAZON_OTP_CODE_SECONDS // 60)
     text = f"Your Blazon verification code is {code}. It expires in {minutes} minutes."
     if channel == CodeChannel.EMAIL:
         if user.email:
-            transaction.on_commit(
-                lambda: send_mail(
-                    "Your Blazon verification code", text, None, [user.email], fail_silently=True
-                )
-            )
+            send_mail("Your Blazon verification code", text, None, [user.email], fail_silently=True)
     else:
         phone = _phone(user)
         if phone:
-            to = phone
-            transaction.on_commit(lambda: _sms_quietly(to, text))
+            _sms_quietly(phone, text)
 
 
 def _sms_quietly(to: str, text: str) -> None:
