@@ -43,9 +43,10 @@ class PolicyForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["organization"].queryset = Organization.objects.order_by("name")
-        self.fields["name"].validators = []  # uniqueness is the service's rule, reported on the field
 
-    def validate_unique(self) -> None:
+    def _post_clean(self) -> None:
+        # The service validates names, the single default and the rules (and moves the
+        # default); the model's own constraint checks would refuse a new default too early.
         return None
 
 

@@ -14,7 +14,16 @@ from django.urls import reverse
 from authn import factors
 from authn.models import TotpDevice
 from authn.services import policy_create
-from tests.console.conftest import PASSWORD, with_password
+from tests.console.conftest import (  # noqa: F401 - fixtures shared with the console tests
+    PASSWORD,
+    admin,
+    admin_user,
+    auditor,
+    helpdesk,
+    plain,
+    plain_user,
+    with_password,
+)
 
 OFFICE = "10.20.0.0/16"
 
