@@ -247,6 +247,25 @@ def totp_verify(*, user: Any, code: str) -> bool:
     return True
 
 
+@transaction.atomic
+def factors_reset(*, user: Any, actor: Any, source: str) -> None:
+    """Remove every factor the user enrolled (TOTP device, recovery codes, secret questions)."""
+    devices, _ = TotpDevice.objects.filter(user=user).delete()
+    RecoveryCode.objects.filter(user=user).delete()
+    questions, _ = SecretQuestion.objects.filter(user=user).delete()
+    if devices or questions:
+        audit_record(
+            actor=actor,
+            action="authn.factors_reset",
+            object_type="directory.User",
+            object_id=user.pk,
+            object_repr=user.username,
+            old={"authenticator_app": bool(devices), "questions": questions},
+            source=source,
+            subject_user_id=user.pk,
+        )
+
+
 def _normal_recovery(code: str) -> str:
     return code.strip().lower().replace(" ", "")
 

@@ -232,7 +232,7 @@ def check(
     return _complete(request, state)
 
 
-def _default_redirect(user: Any) -> str:
+def default_redirect(user: Any) -> str:
     return reverse("console:dashboard") if can(user, "view") else reverse("workspace:home")
 
 
@@ -278,4 +278,4 @@ def _complete(request: HttpRequest, state: dict[str, Any]) -> Done:
             subject_user_id=user.pk,
         )
     remember = bool(state.get("remember")) and any(x != Factor.PASSWORD for x in state["done"])
-    return Done(redirect_to=state["next"] or _default_redirect(user), user=user, remember_device=remember)
+    return Done(redirect_to=state["next"] or default_redirect(user), user=user, remember_device=remember)

@@ -179,3 +179,19 @@ def policy_delete(*, actor: Any, source: str, policy: AuthenticationPolicy) -> N
     old = _snapshot(policy)
     audit_record(actor=actor, action="authn.policy_deleted", obj=policy, old=old, source=source)
     policy.delete()
+
+
+@transaction.atomic
+def authn_records_purge(*, older_than_hours: int = 24) -> int:
+    """Delete failed-attempt rows and one-time codes older than any context or code needs
+    (recent-failure windows are minutes, codes expire in minutes); returns rows deleted."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from authn.models import LoginFailure, OneTimeCode
+
+    cutoff = timezone.now() - timedelta(hours=older_than_hours)
+    failures, _ = LoginFailure.objects.filter(at__lt=cutoff).delete()
+    codes, _ = OneTimeCode.objects.filter(expires_at__lt=cutoff).delete()
+    return failures + codes

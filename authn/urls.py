@@ -16,6 +16,11 @@ urlpatterns = [
     path("workspace/security/totp/remove/", views.totp_remove_view, name="totp_remove"),
     path("workspace/security/recovery-codes/", views.recovery_regenerate_view, name="recovery_regenerate"),
     path("workspace/security/questions/", views.questions_view, name="questions"),
+    path(
+        "console/authentication/users/<int:pk>/reset-factors/",
+        views.user_factors_reset,
+        name="user_factors_reset",
+    ),
     path("console/authentication/policies/", views.policies_list, name="policies"),
     path("console/authentication/policies/new/", views.policy_edit, name="policy_new"),
     path("console/authentication/policies/preview/", views.policy_preview, name="policy_preview"),

@@ -79,7 +79,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     """Username (and password when the policy starts with it), then the further steps."""
     next_url = safe_next(request)
     if request.method == "GET" and request.user.is_authenticated and not request.GET.get("relogin"):
-        return redirect(next_url or flow._default_redirect(request.user))
+        return redirect(next_url or flow.default_redirect(request.user))
     form = LoginForm(request.POST or None)
     error = ""
     if request.method == "POST" and form.is_valid():
@@ -338,6 +338,17 @@ def policy_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     policy_delete(actor=request.user, source="console", policy=policy)
     messages.success(request, f"Authentication policy {policy.name!r} deleted.")
     return redirect("authn:policies")
+
+
+@capability_required("manage_users")
+@require_POST
+def user_factors_reset(request: HttpRequest, pk: int) -> HttpResponse:
+    """Help desk: remove a user's authenticator app, recovery codes and secret questions (lost
+    phone); the user sets them up again after logging in."""
+    user = get_object_or_404(User, pk=pk)
+    f.factors_reset(user=user, actor=request.user, source="console")
+    messages.success(request, f"Login factors of {user.username} removed; they can set them up again.")
+    return redirect("console:user_detail", pk=user.pk)
 
 
 @capability_required("view")

@@ -253,6 +253,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "requests_workflow.tasks.escalate_due_tasks",
         "schedule": timedelta(minutes=5),
     },
+    "authn-purge-login-records": {
+        "task": "authn.tasks.purge_login_records",
+        "schedule": timedelta(hours=6),
+    },
     # safety net: MANUAL entries whose on-commit task was lost get their task here
     "provisioning-open-manual-tasks": {
         "task": "provisioning.tasks.open_manual_tasks",

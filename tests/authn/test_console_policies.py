@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from authn.models import AuthenticationPolicy
+from authn.services import policy_create
 from blazon.audit.models import AuditEvent
 from tests.authn.conftest import example_policy
 
@@ -170,3 +171,20 @@ def test_preview_answers_which_policy_and_factors(helpdesk, alice):
     assert "Deny" in night.content.decode() and "#3" in night.content.decode()
     bad = helpdesk.get(url, {"username": "alice", "ip": "not-an-ip", "at": "yesterday"})
     assert bad.status_code == 400 and "Enter a valid IPv4 or IPv6 address" in bad.content.decode()
+
+
+def test_policy_list_query_count_does_not_grow_with_policies(admin, django_assert_max_num_queries):
+    from tests.api.factories import OrganizationFactory
+
+    org = OrganizationFactory(code="org-q", name="Org Q")
+    example_policy()
+    for i in range(6):
+        policy_create(
+            actor=None,
+            source="console",
+            data={"name": f"p{i}", "priority": i, "organization_id": org.pk},
+            rules=[{"outcome": "ALLOW", "factors": ["password"]}, {"outcome": "DENY"}],
+        )
+    with django_assert_max_num_queries(12):
+        response = admin.get(reverse("authn:policies"))
+    assert response.status_code == 200 and "Org Q" in response.content.decode()

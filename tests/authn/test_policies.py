@@ -175,3 +175,16 @@ def test_recent_failures_raise_the_bar(alice):
     # failures older than the window no longer count
     LoginFailure.objects.update(at=timezone.now() - timedelta(minutes=11))
     assert start_login(Client(), "alice").url == reverse("workspace:home")
+
+
+def test_old_failures_and_codes_are_purged(alice):
+    from authn.models import OneTimeCode
+    from authn.tasks import purge_login_records
+
+    LoginFailure.objects.create(user=alice, at=timezone.now() - timedelta(days=2), reason="password")
+    LoginFailure.objects.create(user=alice, at=timezone.now(), reason="password")
+    OneTimeCode.objects.create(
+        user=alice, channel="email", flow_id="f", code_hash="x", expires_at=timezone.now() - timedelta(days=2)
+    )
+    assert purge_login_records() == 2
+    assert LoginFailure.objects.count() == 1 and not OneTimeCode.objects.exists()

@@ -72,3 +72,22 @@ def test_pages_need_a_logged_in_active_user(alice):
         assert response.status_code == 302 and response.url.startswith("/login/?next=")
     type(alice).objects.filter(pk=alice.pk).update(login_locked=True)
     assert logged_in(alice).get(reverse("authn:security")).status_code in (302, 403)
+
+
+def test_help_desk_resets_a_users_factors_and_others_cannot(alice, helpdesk, auditor, plain):
+    from authn import factors
+    from tests.authn.conftest import enrol_totp
+
+    enrol_totp(alice)
+    factors.questions_set(user=alice, pairs=[("a?", "aa"), ("b?", "bb"), ("c?", "cc")])
+    url = reverse("authn:user_factors_reset", args=[alice.pk])
+    for client in (auditor, plain):
+        assert client.post(url).status_code == 403
+    assert TotpDevice.objects.filter(user=alice).exists()
+    assert helpdesk.get(url).status_code == 405
+    response = helpdesk.post(url)
+    assert response.status_code == 302 and response.url == reverse("console:user_detail", args=[alice.pk])
+    assert not TotpDevice.objects.filter(user=alice).exists()
+    assert not SecretQuestion.objects.filter(user=alice).exists()
+    event = AuditEvent.objects.get(action="authn.factors_reset")
+    assert event.old_values == {"authenticator_app": True, "questions": 3}
