@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from authn.models import LoginFailure
 
@@ -53,8 +54,13 @@ def ip_in_networks(address: str, cidrs: list[str]) -> bool:
     return _in(address, _networks(cidrs))
 
 
+def _password_tag(user: Any) -> str:
+    # bound to the password hash: a password change (or reset) forgets every remembered device
+    return salted_hmac(_DEVICE_SALT, user.password or "").hexdigest()[:16]
+
+
 def device_cookie_value(user: Any) -> str:
-    return signing.dumps({"u": user.pk}, salt=_DEVICE_SALT, compress=True)
+    return signing.dumps({"u": user.pk, "p": _password_tag(user)}, salt=_DEVICE_SALT, compress=True)
 
 
 def set_device_cookie(response: HttpResponse, user: Any) -> None:
@@ -77,7 +83,11 @@ def device_known(request: HttpRequest, user: Any) -> bool:
         data = signing.loads(raw, salt=_DEVICE_SALT, max_age=settings.BLAZON_DEVICE_COOKIE_DAYS * 86400)
     except signing.BadSignature:
         return False
-    return isinstance(data, dict) and data.get("u") == user.pk
+    return (
+        isinstance(data, dict)
+        and data.get("u") == user.pk
+        and constant_time_compare(str(data.get("p", "")), _password_tag(user))
+    )
 
 
 def recent_failures(user: Any, minutes: int, now: datetime | None = None) -> int:

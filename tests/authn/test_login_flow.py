@@ -206,3 +206,16 @@ def test_console_login_url_uses_the_same_flow(alice):
     client = Client()
     response = client.post(reverse("console:login"), {"username": "alice", "password": PASSWORD})
     assert response.status_code == 302 and response.url == reverse("authn:step")
+
+
+def test_django_admin_login_goes_through_the_one_flow(db):
+    with_password(username="staff-locked", is_staff=True, is_superuser=True, login_locked=True)
+    client = Client()
+    response = client.post(
+        "/django-admin/login/?next=/django-admin/", {"username": "staff-locked", "password": PASSWORD}
+    )
+    assert response.status_code == 302 and response.url == "/login/?next=%2Fdjango-admin%2F"
+    assert "_auth_user_id" not in client.session
+    assert (
+        client.get("/django-admin/login/?next=https://evil.example/").url == "/login/?next=%2Fdjango-admin%2F"
+    )

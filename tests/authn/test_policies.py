@@ -17,7 +17,7 @@ from authn.policies import decide
 from authn.services import policy_create
 from tests.api.factories import OrganizationFactory
 from tests.authn.conftest import enrol_totp, example_policy, next_code, simple_policy, start_login, step
-from tests.console.conftest import with_password
+from tests.console.conftest import PASSWORD, with_password
 
 pytestmark = pytest.mark.django_db
 
@@ -146,6 +146,12 @@ def test_remembered_device_skips_totp_and_is_bound_to_the_user(alice):
     tampered = Client()
     tampered.cookies[DEVICE_COOKIE] = cookie.value[:-2] + "xx"
     assert start_login(tampered, "alice").url == reverse("authn:step")
+    # a password change forgets the remembered devices
+    alice.set_password(PASSWORD + "!")
+    alice.save(update_fields=["password"])
+    after = Client()
+    after.cookies[DEVICE_COOKIE] = cookie.value
+    assert start_login(after, "alice", PASSWORD + "!").url == reverse("authn:step")
 
 
 def test_no_device_cookie_without_remember_or_without_a_second_factor(alice):
