@@ -100,7 +100,9 @@ class RuleForm(forms.Form):
         }
 
 
-RuleFormSet = forms.formset_factory(RuleForm, extra=1, can_delete=True, max_num=20, validate_max=True)
+RuleFormSet = forms.formset_factory(
+    RuleForm, extra=1, can_delete=True, can_order=True, max_num=20, validate_max=True
+)
 
 
 def rule_initial(rule: Any) -> dict[str, Any]:

@@ -309,7 +309,8 @@ def policy_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     form = PolicyForm(request.POST or None, instance=policy)
     rules = RuleFormSet(request.POST or None, initial=initial_rules, prefix="rules")
     if request.method == "POST" and form.is_valid() and rules.is_valid():
-        ordered = [r.as_rule() for r in rules.forms if r.cleaned_data and not r.cleaned_data.get("DELETE")]
+        # "Order" renumbers the rules; deleted and untouched empty rules drop out
+        ordered = [r.as_rule() for r in rules.ordered_forms]
         try:
             if policy is None:
                 policy = policy_create(

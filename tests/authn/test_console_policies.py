@@ -82,6 +82,18 @@ def test_edit_reorders_rules_and_audits_the_change(admin):
     assert len(event.old_values["rules"]) == 3 and len(event.new_values["rules"]) == 2
 
 
+def test_order_field_rearranges_rules(admin):
+    policy = example_policy()
+    data = {
+        "name": "Office",
+        "priority": "10",
+        "is_default": "on",
+        **rules_post({"factors": ["password"], "ORDER": "2"}, {"outcome": "DENY", "ORDER": "1"}),
+    }
+    assert admin.post(reverse("authn:policy_edit", args=[policy.pk]), data).status_code == 302
+    assert [r.outcome for r in policy.rules.order_by("position")] == ["DENY", "ALLOW"]
+
+
 @pytest.mark.parametrize(
     ("rule", "message"),
     [
