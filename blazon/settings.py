@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "oidc",
     "passwords",
     "sso",
+    "authn",
 ]
 
 MIDDLEWARE = [
@@ -184,8 +185,26 @@ STORAGES = {
     },
 }
 
-LOGIN_URL = "/console/login/"
+# One login flow for the console, the workspace and SSO (authn; docs/authentication.md).
+LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/console/"
+# Proxies (CIDR) whose X-Forwarded-For is believed for the client address; empty: REMOTE_ADDR only.
+BLAZON_TRUSTED_PROXIES = env_list("BLAZON_TRUSTED_PROXIES")
+BLAZON_DEVICE_COOKIE_DAYS = int(os.environ.get("BLAZON_DEVICE_COOKIE_DAYS", "30"))
+BLAZON_LOGIN_FLOW_SECONDS = int(os.environ.get("BLAZON_LOGIN_FLOW_SECONDS", "600"))
+BLAZON_LOGIN_MAX_FAILURES = int(os.environ.get("BLAZON_LOGIN_MAX_FAILURES", "5"))
+BLAZON_OTP_CODE_SECONDS = int(os.environ.get("BLAZON_OTP_CODE_SECONDS", "300"))
+BLAZON_OTP_MAX_ATTEMPTS = int(os.environ.get("BLAZON_OTP_MAX_ATTEMPTS", "5"))
+BLAZON_OTP_RESEND_SECONDS = int(os.environ.get("BLAZON_OTP_RESEND_SECONDS", "30"))
+BLAZON_SECRET_QUESTIONS_MIN = int(os.environ.get("BLAZON_SECRET_QUESTIONS_MIN", "3"))
+BLAZON_SECRET_QUESTIONS_ASK = int(os.environ.get("BLAZON_SECRET_QUESTIONS_ASK", "2"))
+BLAZON_TOTP_ISSUER = os.environ.get("BLAZON_TOTP_ISSUER", "Blazon")
+# SMS: "http" (generic JSON API at BLAZON_SMS_URL with BLAZON_SMS_TOKEN), "console" (log only,
+# embedded mode) or the dotted path of a class with send(*, to, message).
+BLAZON_SMS_GATEWAY = os.environ.get("BLAZON_SMS_GATEWAY", "http" if PRODUCTION else "console")
+BLAZON_SMS_URL = os.environ.get("BLAZON_SMS_URL", "")
+BLAZON_SMS_TOKEN = os.environ.get("BLAZON_SMS_TOKEN", "")
+BLAZON_SMS_PHONE_ATTRIBUTE = os.environ.get("BLAZON_SMS_PHONE_ATTRIBUTE", "mobile")
 
 # Web sessions (docs/sessions-and-lockouts.md): in the database (default) or Redis, so any web
 # node serves any user. The console can override the timeouts and the IP binding.
@@ -294,6 +313,10 @@ CELERY_BEAT_SCHEDULE = {
     "requests-escalate-due-tasks": {
         "task": "requests_workflow.tasks.escalate_due_tasks",
         "schedule": timedelta(minutes=5),
+    },
+    "authn-purge-login-records": {
+        "task": "authn.tasks.purge_login_records",
+        "schedule": timedelta(hours=6),
     },
     # safety net: MANUAL entries whose on-commit task was lost get their task here
     "security-purge-login-attempts": {

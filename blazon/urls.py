@@ -4,6 +4,7 @@ from django.shortcuts import redirect
 from django.urls import include, path
 from oauth2_provider import views as oauth2_views
 
+from authn import views as authn_views
 from directory.views.urls import console_urlpatterns, workspace_urlpatterns
 from oidc import urls as oidc_urls
 from oidc.views import ConnectDiscoveryInfoView, TokenView
@@ -28,6 +29,9 @@ urlpatterns = [
     path("healthz", healthz),
     # the issuer's document, also at the origin for clients configured with the bare host
     path(".well-known/openid-configuration", ConnectDiscoveryInfoView.as_view()),
+    path("", include(("authn.urls", "authn"))),
+    # Django admin logs in through the one login flow (policies, factors, lock), not its own form
+    path("django-admin/login/", authn_views.admin_login_redirect),
     path("django-admin/", admin.site.urls),
     path("api/", include("blazon.api.urls")),
     path("o/", include((oauth2_urlpatterns, "oauth2_provider"))),

@@ -10,17 +10,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import LoginView, LogoutView
+from django.contrib.auth.views import LogoutView
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from blazon.audit.models import AuditEvent
-from blazon.authcontract import LoginRefused, login_attempt
 from blazon.errors import DomainError
 from blazon.permissions import can
 from directory.models import (
@@ -41,7 +39,7 @@ from directory.models import (
     UserStatus,
 )
 from directory.views.common import capability_required, caps, list_page, report_domain_error
-from directory.views.forms import ConsoleRoleForm, LoginForm, RemoveUserForm
+from directory.views.forms import ConsoleRoleForm, RemoveUserForm
 from provisioning import selectors as provisioning_selectors
 
 USER_LABEL = User._meta.label
@@ -57,29 +55,7 @@ def render_console(
 # --- authentication -------------------------------------------------------------------------
 
 
-class ConsoleLoginView(LoginView):
-    template_name = "registration/login.html"
-    authentication_form = LoginForm
-    redirect_authenticated_user = True
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        # authcontract: before any factor is checked, the brute-force controls may refuse the
-        # attempt — with the same answer whether or not the username exists
-        username = request.POST.get("username", "")
-        try:
-            login_attempt.send(sender=type(self), request=request, username=username)
-        except LoginRefused as refused:
-            form = self.authentication_form(request, initial={"username": username[:150]})
-            context = self.get_context_data(form=form, refused=refused.message)
-            response = self.render_to_response(context, status=429)
-            if refused.retry_after:
-                response["Retry-After"] = str(refused.retry_after)
-            return response
-        return super().post(request, *args, **kwargs)
-
-    def get_default_redirect_url(self) -> str:
-        # Administrators land on the console; everyone else on their workspace.
-        return reverse("console:dashboard") if can(self.request.user, "view") else reverse("workspace:home")
+# Logging in is authn's one flow (authn.views.login_view, also at console:login).
 
 
 class ConsoleLogoutView(LogoutView):

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from django.urls import path
 
+from authn import views as authn_views
 from blazon.audit import views as audit
 from directory.views import console, console_access, console_config, console_settings, workspace
 
 console_urlpatterns = [
-    path("login/", console.ConsoleLoginView.as_view(), name="login"),
+    # the one login flow (authn); /login/ is LOGIN_URL, this name stays for existing links
+    path("login/", authn_views.login_view, name="login"),
     path("logout/", console.ConsoleLogoutView.as_view(), name="logout"),
     path("", console.dashboard, name="dashboard"),
     # users

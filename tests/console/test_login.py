@@ -1,5 +1,6 @@
 """Logging in: administrators land on the console, others on their workspace; a locked or
-non-ACTIVE identity cannot log in."""
+non-ACTIVE identity cannot log in and gets the same answer as a wrong password (no hint that
+the account exists)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_login_locked_user_cannot_log_in():
     client = Client()
     response = login(client, "locked")
     assert response.status_code == 200
-    assert "Your login is locked" in response.content.decode()
+    assert "Please enter a correct username and password" in response.content.decode()
     assert "_auth_user_id" not in client.session
 
 
@@ -74,7 +75,7 @@ def test_non_active_user_cannot_log_in(status):
     client = Client()
     response = login(client, "gone")
     assert response.status_code == 200
-    assert "you cannot log in" in response.content.decode()
+    assert "Please enter a correct username and password" in response.content.decode()
     assert "_auth_user_id" not in client.session
 
 

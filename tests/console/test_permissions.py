@@ -34,7 +34,7 @@ def test_anonymous_is_sent_to_the_login_page(client, world):
         target = url(world, name, arg)
         response = client.get(target)
         assert response.status_code == 302, name
-        assert response.url.startswith("/console/login/?next="), name
+        assert response.url.startswith("/login/?next="), name
 
 
 def test_a_user_without_console_role_gets_403_on_console_pages(plain, world):

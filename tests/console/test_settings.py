@@ -68,7 +68,7 @@ def test_helpdesk_and_auditor_are_refused_everywhere(helpdesk, auditor, plain):
 
 def test_anonymous_goes_to_login(client):
     response = client.get(reverse("console:username_policy"))
-    assert response.status_code == 302 and response.url.startswith("/console/login/")
+    assert response.status_code == 302 and response.url.startswith("/login/")
 
 
 # --- attribute definitions ------------------------------------------------------------------

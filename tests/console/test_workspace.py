@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 def test_anonymous_goes_to_login(client):
     response = client.get(reverse("workspace:accesses"))
-    assert response.status_code == 302 and response.url.startswith("/console/login/")
+    assert response.status_code == 302 and response.url.startswith("/login/")
 
 
 def test_profile_shows_my_data(world):

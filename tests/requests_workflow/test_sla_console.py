@@ -90,7 +90,7 @@ def test_only_administrators(config, admin, client):
     before = counts()
     for page in pages(config):
         response = client.get(page)
-        assert response.status_code == 302 and response.url.startswith("/console/login/"), page
+        assert response.status_code == 302 and response.url.startswith("/login/"), page
         for who in (helpdesk, auditor, employee):
             assert who.get(page).status_code == 403, page
             assert who.post(page, {"name": "x", "sla_hours": "1", "after_hours": "1"}).status_code == 403, (

@@ -53,7 +53,7 @@ def test_console_pages_need_a_console_role(company, policy, run, client):
     req = grant(run, company)
     for url in pages(req.pk, policy.pk):
         response = client.get(url)
-        assert response.status_code == 302 and response.url.startswith("/console/login/"), url
+        assert response.status_code == 302 and response.url.startswith("/login/"), url
         assert logged_in(company["alice"]).get(url).status_code == 403, url
         assert logged_in(company["admin"]).get(url).status_code == 200, url
 

@@ -66,7 +66,7 @@ def make_request(run, company, *, justification="month-end close", entitlement=N
 )
 def test_anonymous_goes_to_login(client, name, args):
     response = client.get(reverse(f"workspace_requests:{name}", args=args))
-    assert response.status_code == 302 and response.url.startswith("/console/login/")
+    assert response.status_code == 302 and response.url.startswith("/login/")
 
 
 def test_pages_render_for_a_plain_user(company):

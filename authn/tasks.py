@@ -1,0 +1,13 @@
+"""Celery tasks of the authenticator: thin wrappers that call a service."""
+
+from __future__ import annotations
+
+from blazon.tasks import blazon_task
+
+
+@blazon_task()
+def purge_login_records() -> int:
+    """Drop failed-attempt rows and one-time codes older than a day (periodic)."""
+    from authn.services import authn_records_purge
+
+    return authn_records_purge()
