@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model, login, user_login_failed
 from django.db import transaction
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from authn import factors as f
@@ -37,7 +37,6 @@ from blazon.permissions import can
 
 FLOW_KEY = "blazon.authn.flow"
 LOGIN, RESET = "login", "reset"
-RESET_FALLBACK_PATH = "/password/reset/new/"
 
 INVALID_LOGIN = "Please enter a correct username and password. Note that both fields may be case-sensitive."
 INVALID_CODE = "That answer is not valid or has expired. Try again."
@@ -237,10 +236,7 @@ def default_redirect(user: Any) -> str:
 
 
 def reset_url() -> str:
-    try:
-        return reverse(RESET_NEW_PASSWORD_URL)
-    except NoReverseMatch:  # the passwords app provides it; the path is the agreed one
-        return RESET_FALLBACK_PATH
+    return reverse(RESET_NEW_PASSWORD_URL)  # the passwords app's final step (authcontract)
 
 
 def _complete(request: HttpRequest, state: dict[str, Any]) -> Done:

@@ -29,6 +29,7 @@ EXEMPT_PREFIXES = (
     "/o/",
     "/console/logout/",
     "/console/login/",
+    "/login/",  # the authenticator's flow (authn): its factor steps come before any page
 )
 
 

@@ -32,6 +32,9 @@ def test_relying_party_over_http(live_server, rp, alice):
     django_client = Client()
     django_client.force_login(alice)
     browser = requests.Session()
+    # a session is bound to the user agent of the browser that opened it (security middleware);
+    # force_login's request has none, so this "browser" sends none either
+    browser.headers["User-Agent"] = ""
     browser.cookies.set(
         settings.SESSION_COOKIE_NAME, django_client.cookies[settings.SESSION_COOKIE_NAME].value
     )
