@@ -106,7 +106,8 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         journal_path=str(runtime["journal"]),
         poll_seconds=_number(runtime, "poll_seconds", 5, minimum=0),
         batch_size=_number(runtime, "batch_size", 50, minimum=1, kind=int),
-        lease_seconds=_number(runtime, "lease_seconds", 300, minimum=10, kind=int),
+        # the core refuses less than its BLAZON_ADAPTER_MIN_LEASE_SECONDS (10 s by default)
+        lease_seconds=_number(runtime, "lease_seconds", 300, minimum=1, kind=int),
         attempts=_number(runtime, "attempts", 5, minimum=1, kind=int),
         backoff_seconds=_number(runtime, "backoff_seconds", 10, minimum=0),
         backoff_max_seconds=_number(runtime, "backoff_max_seconds", 600, minimum=0),
