@@ -143,6 +143,20 @@ class Journal:
             assert entry is not None
             return entry
 
+    def receive_many(
+        self, bodies: list[dict[str, Any]], *, lease_until: float | None, now: float
+    ) -> list[JournalEntry]:
+        """``receive`` for a pulled batch, in one transaction (one write to disk)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                entries = [self.receive(body, lease_until=lease_until, now=now) for body in bodies]
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return entries
+
     def get(self, entry_id: int) -> JournalEntry | None:
         row = self._exec(f"SELECT {self._COLUMNS} FROM entries WHERE id = ?", (entry_id,)).fetchone()  # noqa: S608
         return self._row(row) if row else None
@@ -189,6 +203,17 @@ class Journal:
 
     def reported(self, entry_id: int, *, now: float) -> None:
         self._exec("UPDATE entries SET state = ?, reported_at = ? WHERE id = ?", (REPORTED, now, entry_id))
+
+    def reported_many(self, entry_ids: list[int], *, now: float) -> None:
+        if not entry_ids:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "UPDATE entries SET state = ?, reported_at = ? WHERE id = ?",
+                [(REPORTED, now, entry_id) for entry_id in entry_ids],
+            )
+            self._db.execute("COMMIT")
 
     def dropped(self, entry_id: int, *, now: float, why: str) -> None:
         self._exec(

@@ -41,6 +41,8 @@ from provisioning.adapter.secrets import SecretError, secret_open
 logger = logging.getLogger("blazon.adapter")
 
 MAX_REASON = 2000
+#: Outcomes sent per report call (the core accepts up to 500).
+REPORT_BATCH = 200
 #: Reported entries are forgotten after a week: the core never hands a finished entry out again.
 JOURNAL_KEEP_SECONDS = 7 * 24 * 3600
 #: Events that remove something: when the object is gone already, the change is made.
@@ -120,19 +122,62 @@ class Runtime:
             return 0
         now = self.clock()
         lease_until = now + self.config.lease_seconds
-        for body in batch.get("entries", []):
-            entry = self.journal.receive(body, lease_until=lease_until, now=now)
-            logger.info("entry %s %s received (%s)", entry.id, entry.event_type, entry.state)
-        return len(batch.get("entries", []))
+        bodies = batch.get("entries", [])
+        for entry in self.journal.receive_many(bodies, lease_until=lease_until, now=now):
+            logger.debug("entry %s %s received (%s)", entry.id, entry.event_type, entry.state)
+        if bodies:
+            logger.info("%d entries received", len(bodies))
+        return len(bodies)
 
     def report_pending(self) -> int:
+        """Send the decided outcomes, up to ``REPORT_BATCH`` per call; True results are
+        marked reported in the journal, entries the core says are not ours any more dropped."""
         count = 0
-        for entry in self.journal.unreported():
+        pending = self.journal.unreported()
+        for start in range(0, len(pending), REPORT_BATCH):
+            chunk = pending[start : start + REPORT_BATCH]
+            try:
+                results = self.core.report_many(
+                    [
+                        {"entry": e.id, "outcome": e.outcome or "failure", **(e.outcome_body or {})}
+                        for e in chunk
+                    ]
+                )
+            except CoreUnavailable as exc:
+                logger.warning("core unavailable, %d reports kept for later: %s", len(pending) - start, exc)
+                return count
+            except (CoreRefused, EntryGone) as exc:
+                # one outcome the core cannot read (or a core without the batch call): one by one,
+                # so the others still get through
+                logger.warning("batch report refused (%s): reporting one by one", exc)
+                sent = self._report_one_by_one(chunk)
+                if sent is None:
+                    return count
+                count += sent
+                continue
+            now, reported = self.clock(), []
+            for entry, result in zip(chunk, results, strict=False):
+                if result.get("ok"):
+                    reported.append(entry.id)
+                    continue
+                error = result.get("error") or {}
+                why = f"{error.get('code', '')}: {error.get('message', '')}"[:MAX_REASON]
+                logger.warning("entry %s is not ours any more, dropped: %s", entry.id, why)
+                self.journal.dropped(entry.id, now=now, why=why)
+            self.journal.reported_many(reported, now=now)
+            logger.info("%d entries reported", len(reported))
+            count += len(reported)
+        return count
+
+    def _report_one_by_one(self, entries: list[JournalEntry]) -> int | None:
+        """The single-entry calls; None when the core went away meanwhile."""
+        count = 0
+        for entry in entries:
             try:
                 self.core.report(entry.id, entry.outcome or "failure", entry.outcome_body or {})
             except CoreUnavailable as exc:
                 logger.warning("core unavailable, %s reports kept for later: %s", entry.id, exc)
-                break
+                return None
             except EntryGone as exc:
                 logger.warning("entry %s is not ours any more, dropped: %s", entry.id, exc)
                 self.journal.dropped(entry.id, now=self.clock(), why=str(exc)[:MAX_REASON])
@@ -201,7 +246,7 @@ class Runtime:
         body = {k: v for k, v in result.items() if v not in (None, "")}
         body.setdefault("detail", f"done by the adapter after {entry.tries + 1} tries")
         self.journal.done(entry.id, outcome="success", body=body, now=self.clock())
-        logger.info("entry %s %s succeeded", entry.id, entry.event_type)
+        logger.debug("entry %s %s succeeded", entry.id, entry.event_type)
 
     def _fail(self, entry: JournalEntry, reason: str) -> None:
         reason = reason[:MAX_REASON] or "failed"

@@ -21,6 +21,7 @@ from provisioning.api import serializers as s
 from provisioning.api.auth import AdapterAuthentication, IsAdapter
 from provisioning.models import AdapterClient, ProvisioningEntry
 from provisioning.services import adapter as svc
+from provisioning.services.reports import entries_report_many
 
 ERRORS = {
     400: OpenApiResponse(
@@ -189,3 +190,36 @@ class FailureView(AdapterView):
         data.is_valid(raise_exception=True)
         entry = svc.entry_report_failure(client=self.client, entry_id=entry_id, **data.validated_data)
         return Response(s.EntryStateSerializer(entry).data)
+
+
+class ReportsView(AdapterView):
+    @extend_schema(
+        operation_id="adapter_reports",
+        summary="Report the outcomes of many entries in one call",
+        description="Each report means what its single-entry call (`success/`, `failure/`) means and "
+        "is answered on its own: `ok` with the entry's state, or an `error` (`not_found`, "
+        "`entry_not_leased`, `leased_by_other`: drop the entry). A malformed call is a 400 and "
+        "changes nothing. Up to 500 reports per call.",
+        request=s.ReportsInputSerializer,
+        responses={200: s.ReportsOutputSerializer, **ERRORS},
+        tags=["adapter"],
+    )
+    def post(self, request: Request) -> Response:
+        data = s.ReportsInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        results = entries_report_many(client=self.client, reports=data.validated_data["reports"])
+        return Response(
+            {
+                "results": [
+                    {
+                        "entry": r.entry_id,
+                        "ok": r.error is None,
+                        "state": s.EntryStateSerializer(r.entry).data if r.entry is not None else None,
+                        "error": None
+                        if r.error is None
+                        else {"code": r.error.code, "message": r.error.message},
+                    }
+                    for r in results
+                ]
+            }
+        )
