@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from provisioning.adapter.client import CoreClient, CoreRefused, CoreUnavailable, EntryGone
@@ -65,7 +66,7 @@ class Runtime:
     ) -> None:
         self.config = config
         self.connector = connector or connector_from_settings(config.connector)
-        self.journal = journal or Journal(config.journal_path)
+        self.journal = journal or Journal(config.journal_path, sync=config.journal_sync)
         self.core = core or CoreClient(
             config.core_url,
             config.client_id,
@@ -76,11 +77,33 @@ class Runtime:
         self.clock = clock
         self._private_key = config.private_key()
         self.stopping = threading.Event()
+        # ``concurrency`` > 1: that many entries of a batch run at once, each worker thread with
+        # its own connector (its own LDAP connection…). Safe for order: the core never hands
+        # out two open entries of the same object, so the entries held here are independent.
+        self._local = threading.local()
+        self._worker_connectors: list[Connector] = []
+        self._pool: ThreadPoolExecutor | None = None
+        if config.concurrency > 1 and connector is None:
+            self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="entry")
 
     def close(self) -> None:
-        self.connector.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        for connector in [self.connector, *self._worker_connectors]:
+            connector.close()
         self.core.close()
         self.journal.close()
+
+    def _connector(self) -> Connector:
+        """The connector of the calling thread (the main one when entries run one at a time)."""
+        if self._pool is None:
+            return self.connector
+        connector = getattr(self._local, "connector", None)
+        if connector is None:
+            connector = connector_from_settings(self.config.connector)
+            self._local.connector = connector
+            self._worker_connectors.append(connector)
+        return connector
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -112,6 +135,7 @@ class Runtime:
         room = self.config.batch_size - self.journal.open_count()
         if room <= 0:
             return 0
+        started = time.monotonic()
         try:
             batch = self.core.pull(limit=room, lease_seconds=self.config.lease_seconds)
         except CoreUnavailable as exc:
@@ -126,7 +150,7 @@ class Runtime:
         for entry in self.journal.receive_many(bodies, lease_until=lease_until, now=now):
             logger.debug("entry %s %s received (%s)", entry.id, entry.event_type, entry.state)
         if bodies:
-            logger.info("%d entries received", len(bodies))
+            logger.info("%d entries received in %.3f s", len(bodies), time.monotonic() - started)
         return len(bodies)
 
     def report_pending(self) -> int:
@@ -136,6 +160,7 @@ class Runtime:
         pending = self.journal.unreported()
         for start in range(0, len(pending), REPORT_BATCH):
             chunk = pending[start : start + REPORT_BATCH]
+            started = time.monotonic()
             try:
                 results = self.core.report_many(
                     [
@@ -165,7 +190,7 @@ class Runtime:
                 logger.warning("entry %s is not ours any more, dropped: %s", entry.id, why)
                 self.journal.dropped(entry.id, now=now, why=why)
             self.journal.reported_many(reported, now=now)
-            logger.info("%d entries reported", len(reported))
+            logger.info("%d entries reported in %.3f s", len(reported), time.monotonic() - started)
             count += len(reported)
         return count
 
@@ -210,15 +235,34 @@ class Runtime:
     # --- execution ---------------------------------------------------------------------------
 
     def execute_due(self) -> int:
-        count = 0
+        started = time.monotonic()
+        count = self._execute_due()
+        if count:
+            logger.info("%d entries executed in %.3f s", count, time.monotonic() - started)
+        return count
+
+    def _execute_due(self) -> int:
+        ready = []
         for entry in self.journal.due(now=self.clock(), limit=self.config.batch_size):
             if self.stopping.is_set():
                 break
-            if not self._keep_lease(entry):
-                continue
-            self.execute(entry)
-            count += 1
-        return count
+            if self._keep_lease(entry):
+                ready.append(entry)
+        if self._pool is None or len(ready) <= 1:
+            count = 0
+            for entry in ready:
+                if self.stopping.is_set():
+                    break
+                self.execute(entry)
+                count += 1
+            return count
+        return sum(self._pool.map(self._execute_unless_stopping, ready))
+
+    def _execute_unless_stopping(self, entry: JournalEntry) -> int:
+        if self.stopping.is_set():
+            return 0
+        self.execute(entry)
+        return 1
 
     def execute(self, entry: JournalEntry) -> None:
         now = self.clock()
@@ -292,7 +336,7 @@ class Runtime:
         remote = (
             self.journal.link("account", account["id"])
             or account.get("native_identifier")
-            or self.connector.account_remote_id(account["identifier"])
+            or self._connector().account_remote_id(account["identifier"])
         )
         return account["id"], remote
 
@@ -303,7 +347,7 @@ class Runtime:
         remote = (
             self.journal.link("entitlement", ent["id"])
             or ent.get("native_identifier")
-            or self.connector.entitlement_remote_id(ent["identifier"])
+            or self._connector().entitlement_remote_id(ent["identifier"])
         )
         return ent["id"], remote
 
@@ -347,7 +391,7 @@ class Runtime:
 
     def perform(self, body: dict[str, Any]) -> dict[str, Any]:
         """Make the entry's change through the connector; what to report on success."""
-        event, c = body["event_type"], self.connector
+        event, c = body["event_type"], self._connector()
         if event == "CREATE_ACCOUNT":
             local, _ = self._account_id(body)
             remote = c.create_account(self._account_data(body), password=self._secret(body, required=False))

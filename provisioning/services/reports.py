@@ -15,10 +15,12 @@ reports of the call still count. Failures are rare and go through ``entry_report
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.utils import timezone
 
 from blazon.audit.services import audit_batch, audit_record
@@ -103,6 +105,31 @@ def _remember_native_identifiers(entries: list[ProvisioningEntry]) -> None:
             )
 
 
+def _write_successes(entries: list[ProvisioningEntry], now: Any) -> None:
+    """One UPDATE for the succeeded entries (only ``result`` differs between them). Django's
+    ``bulk_update`` builds a CASE per row and field, which cost ≈ 10 ms of CPU per entry."""
+    if connection.vendor != "postgresql":
+        ProvisioningEntry.objects.bulk_update(entries, _SUCCESS_FIELDS)
+        return
+    table = connection.ops.quote_name(ProvisioningEntry._meta.db_table)
+    # the table name comes from the model's meta, quoted; every value is a parameter
+    sql = (
+        f"UPDATE {table} AS e SET status = %s, lease_until = NULL, finished_at = %s, updated_at = %s, "  # noqa: S608
+        "result = v.result::jsonb FROM unnest(%s::bigint[], %s::text[]) AS v(id, result) WHERE e.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                EntryStatus.SUCCEEDED,
+                now,
+                now,
+                [e.pk for e in entries],
+                [json.dumps(e.result, cls=DjangoJSONEncoder) for e in entries],
+            ],
+        )
+
+
 @transaction.atomic
 def entries_report_many(*, client: AdapterClient, reports: list[dict[str, Any]]) -> list[ReportResult]:
     """Apply ``reports`` (each ``{"entry": id, "outcome": "success" | "failure", …}`` with the
@@ -170,7 +197,7 @@ def entries_report_many(*, client: AdapterClient, reports: list[dict[str, Any]])
             )
             results.append(ReportResult(entry_id, entry=entry))
         if succeeded:
-            ProvisioningEntry.objects.bulk_update(succeeded, _SUCCESS_FIELDS)
+            _write_successes(succeeded, now)
             _remember_native_identifiers(succeeded)
         for cid in sorted({e.correlation_id for e in succeeded if e.correlation_id in requests}):
             request_settle(requests[cid])

@@ -273,6 +273,11 @@ def test_the_configuration_file_is_checked(tmp_path, monkeypatch):
         config_from_dict({**_minimal(), "runtime": {"journal": "j", "attempts": 0}})
     with pytest.raises(ConfigError, match="type"):
         config_from_dict({**_minimal(), "connector": {}})
+    assert config.journal_sync == "normal" and config.concurrency == 1
+    with pytest.raises(ConfigError, match="journal_sync"):
+        config_from_dict({**_minimal(), "runtime": {"journal": "j", "journal_sync": "sometimes"}})
+    with pytest.raises(ConfigError, match="concurrency"):
+        config_from_dict({**_minimal(), "runtime": {"journal": "j", "concurrency": 0}})
 
 
 def _minimal() -> dict[str, Any]:
