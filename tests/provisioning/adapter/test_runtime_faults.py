@@ -225,7 +225,9 @@ def test_an_adapter_killed_mid_batch_leaves_no_duplicate_effect(
 
         # nobody else gets the entries while the dead adapter's lease runs
         time.sleep(LEASE + 0.5)
-        second = adapters("second", connector, journal="first" if journal == "restarted" else None)
+        second = adapters(
+            "second", connector, journal="first" if journal == "restarted" else None, concurrency=4
+        )
         wait_for(lambda: all_succeeded(ids), seconds=120, what="every entry succeeded", adapters=[second])
         second.stop()
     finally:
@@ -250,7 +252,11 @@ def test_two_replicas_on_one_resource_never_execute_an_entry_twice(
     slow.start()
     connector = ldap_settings(slapd, url=f"ldap://127.0.0.1:{slow.port}")
     # long enough leases: a replica is never slower than its lease here
-    replicas = [adapters(name, connector, batch_size=10, lease_seconds=60) for name in ("r1", "r2")]
+    # r1 executes 4 entries at once (a connection each), r2 one at a time
+    replicas = [
+        adapters(name, connector, batch_size=10, lease_seconds=60, concurrency=n)
+        for name, n in (("r1", 4), ("r2", 1))
+    ]
     try:
         # both replicas are up and polling before there is any work
         wait_for(
