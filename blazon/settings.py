@@ -441,6 +441,8 @@ OAUTH2_PROVIDER = {
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 # Adapter leases and retries (provisioning.services.adapter).
 BLAZON_ADAPTER_LEASE_SECONDS = int(os.environ.get("BLAZON_ADAPTER_LEASE_SECONDS", "300"))
+# The shortest lease an adapter may ask for (tests of dead adapters lower it to seconds).
+BLAZON_ADAPTER_MIN_LEASE_SECONDS = int(os.environ.get("BLAZON_ADAPTER_MIN_LEASE_SECONDS", "10"))
 BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES = int(os.environ.get("BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES", "5"))
 # An entry PENDING longer than this is "stuck" (console dashboard tile, adapter health).
 BLAZON_PROVISIONING_STUCK_MINUTES = int(os.environ.get("BLAZON_PROVISIONING_STUCK_MINUTES", "60"))

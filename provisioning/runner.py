@@ -118,6 +118,17 @@ class LocalCoreClient:
 
         return self._call(serializer, body, act)
 
+    def report_many(self, reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from provisioning.api import serializers as s
+        from provisioning.api.views import _report_results
+        from provisioning.services.reports import entries_report_many
+
+        def act(client: AdapterClient, data: dict[str, Any]) -> list[dict[str, Any]]:
+            results = entries_report_many(client=client, reports=data["reports"])
+            return _plain(_report_results(results))["results"]
+
+        return self._call(s.ReportsInputSerializer, {"reports": reports}, act)
+
     def store_credential(self, entry_id: int, body: dict[str, Any]) -> dict[str, Any]:
         from provisioning.api import serializers as s
         from provisioning.services.credentials import adapter_credential_store

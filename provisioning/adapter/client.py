@@ -109,6 +109,11 @@ class CoreClient:
         """Put a credential the adapter created into the core's vault (idempotent)."""
         return self._post(f"/api/v1/adapter/entries/{entry_id}/credentials/", body)
 
+    def report_many(self, reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Several outcomes in one call (``{"entry": id, "outcome": …, …}`` each); one result
+        per report, in order: ``{"entry", "ok", "state", "error": {"code", "message"}}``."""
+        return self._post("/api/v1/adapter/reports/", {"reports": reports})["results"]
+
 
 def _message(response: requests.Response) -> str:
     try:

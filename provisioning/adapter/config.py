@@ -10,8 +10,10 @@ verify_tls = true                             # or a CA bundle path
 
 [runtime]
 journal = "/var/lib/blazon-adapter/journal.sqlite3"
+journal_sync = "normal" # "full": also safe from power loss (a disk flush per journal write)
 poll_seconds = 5
 batch_size = 50
+concurrency = 1         # entries of a batch executed at once (one connection each)
 lease_seconds = 300
 attempts = 5            # tries per entry before the failure is reported as final
 backoff_seconds = 10    # first delay between tries, doubled each time…
@@ -45,9 +47,11 @@ class Config:
     client_secret: str
     private_key_path: str | None
     journal_path: str
+    journal_sync: str = "normal"
     verify_tls: bool | str = True
     poll_seconds: float = 5.0
     batch_size: int = 50
+    concurrency: int = 1
     lease_seconds: int = 300
     attempts: int = 5
     backoff_seconds: float = 10.0
@@ -101,6 +105,9 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         raise ConfigError("[connector] needs a type (ldap, csv, sql, rest, scim)")
     if not runtime.get("journal"):
         raise ConfigError("[runtime] needs journal (the path of the local SQLite file)")
+    journal_sync = runtime.get("journal_sync", "normal")
+    if journal_sync not in ("normal", "full"):
+        raise ConfigError(f'runtime.journal_sync must be "normal" or "full", not {journal_sync!r}')
     return Config(
         core_url=str(core["url"]).rstrip("/"),
         client_id=str(core["client_id"]),
@@ -108,9 +115,12 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         private_key_path=core.get("private_key"),
         verify_tls=core.get("verify_tls", True),
         journal_path=str(runtime["journal"]),
+        journal_sync=journal_sync,
         poll_seconds=_number(runtime, "poll_seconds", 5, minimum=0),
         batch_size=_number(runtime, "batch_size", 50, minimum=1, kind=int),
-        lease_seconds=_number(runtime, "lease_seconds", 300, minimum=10, kind=int),
+        concurrency=_number(runtime, "concurrency", 1, minimum=1, kind=int),
+        # the core refuses less than its BLAZON_ADAPTER_MIN_LEASE_SECONDS (10 s by default)
+        lease_seconds=_number(runtime, "lease_seconds", 300, minimum=1, kind=int),
         attempts=_number(runtime, "attempts", 5, minimum=1, kind=int),
         backoff_seconds=_number(runtime, "backoff_seconds", 10, minimum=0),
         backoff_max_seconds=_number(runtime, "backoff_max_seconds", 600, minimum=0),

@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from provisioning.adapter.client import CoreClient, CoreRefused, CoreUnavailable, EntryGone
@@ -46,6 +47,8 @@ from provisioning.adapter.secrets import SecretError, open_own, password_generat
 logger = logging.getLogger("blazon.adapter")
 
 MAX_REASON = 2000
+#: Outcomes sent per report call (the core accepts up to 500).
+REPORT_BATCH = 200
 #: Reported entries are forgotten after a week: the core never hands a finished entry out again.
 JOURNAL_KEEP_SECONDS = 7 * 24 * 3600
 #: Events that remove something: when the object is gone already, the change is made.
@@ -69,7 +72,7 @@ class Runtime:
     ) -> None:
         self.config = config
         self.connector = connector or connector_from_settings(config.connector)
-        self.journal = journal or Journal(config.journal_path)
+        self.journal = journal or Journal(config.journal_path, sync=config.journal_sync)
         self.core = core or CoreClient(
             config.core_url,
             config.client_id,
@@ -84,11 +87,33 @@ class Runtime:
                 "runtime.initial_passwords needs core.private_key (the journal keeps them sealed)"
             )
         self.stopping = threading.Event()
+        # ``concurrency`` > 1: that many entries of a batch run at once, each worker thread with
+        # its own connector (its own LDAP connection…). Safe for order: the core never hands
+        # out two open entries of the same object, so the entries held here are independent.
+        self._local = threading.local()
+        self._worker_connectors: list[Connector] = []
+        self._pool: ThreadPoolExecutor | None = None
+        if config.concurrency > 1 and connector is None:
+            self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="entry")
 
     def close(self) -> None:
-        self.connector.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        for connector in [self.connector, *self._worker_connectors]:
+            connector.close()
         self.core.close()
         self.journal.close()
+
+    def _connector(self) -> Connector:
+        """The connector of the calling thread (the main one when entries run one at a time)."""
+        if self._pool is None:
+            return self.connector
+        connector = getattr(self._local, "connector", None)
+        if connector is None:
+            connector = connector_from_settings(self.config.connector)
+            self._local.connector = connector
+            self._worker_connectors.append(connector)
+        return connector
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -120,6 +145,7 @@ class Runtime:
         room = self.config.batch_size - self.journal.open_count()
         if room <= 0:
             return 0
+        started = time.monotonic()
         try:
             batch = self.core.pull(limit=room, lease_seconds=self.config.lease_seconds)
         except CoreUnavailable as exc:
@@ -130,22 +156,66 @@ class Runtime:
             return 0
         now = self.clock()
         lease_until = now + self.config.lease_seconds
-        for body in batch.get("entries", []):
-            entry = self.journal.receive(body, lease_until=lease_until, now=now)
-            logger.info("entry %s %s received (%s)", entry.id, entry.event_type, entry.state)
-        return len(batch.get("entries", []))
+        bodies = batch.get("entries", [])
+        for entry in self.journal.receive_many(bodies, lease_until=lease_until, now=now):
+            logger.debug("entry %s %s received (%s)", entry.id, entry.event_type, entry.state)
+        if bodies:
+            logger.info("%d entries received in %.3f s", len(bodies), time.monotonic() - started)
+        return len(bodies)
 
     def report_pending(self) -> int:
+        """Send the decided outcomes, up to ``REPORT_BATCH`` per call; True results are
+        marked reported in the journal, entries the core says are not ours any more dropped."""
         count = 0
-        for entry in self.journal.unreported():
+        pending = self.journal.unreported()
+        for start in range(0, len(pending), REPORT_BATCH):
+            chunk = pending[start : start + REPORT_BATCH]
+            started = time.monotonic()
             try:
-                if entry.outcome == "success":
-                    self.store_credentials(entry.id)
-                else:  # the change failed: a password kept for it was never in effect
-                    for credential in self.journal.credentials_pending(entry.id):
-                        self.journal.credential_done(
-                            credential, state=REFUSED, now=self.clock(), error="the entry failed"
-                        )
+                for entry in chunk:  # an entry's credentials reach the vault before its report
+                    self._settle_credentials(entry)
+            except CoreUnavailable as exc:
+                logger.warning("core unavailable, credentials and reports kept for later: %s", exc)
+                return count
+            try:
+                results = self.core.report_many(
+                    [
+                        {"entry": e.id, "outcome": e.outcome or "failure", **(e.outcome_body or {})}
+                        for e in chunk
+                    ]
+                )
+            except CoreUnavailable as exc:
+                logger.warning("core unavailable, %d reports kept for later: %s", len(pending) - start, exc)
+                return count
+            except (CoreRefused, EntryGone) as exc:
+                # one outcome the core cannot read (or a core without the batch call): one by one,
+                # so the others still get through
+                logger.warning("batch report refused (%s): reporting one by one", exc)
+                sent = self._report_one_by_one(chunk)
+                if sent is None:
+                    return count
+                count += sent
+                continue
+            now, reported = self.clock(), []
+            for entry, result in zip(chunk, results, strict=False):
+                if result.get("ok"):
+                    reported.append(entry.id)
+                    continue
+                error = result.get("error") or {}
+                why = f"{error.get('code', '')}: {error.get('message', '')}"[:MAX_REASON]
+                logger.warning("entry %s is not ours any more, dropped: %s", entry.id, why)
+                self.journal.dropped(entry.id, now=now, why=why)
+            self.journal.reported_many(reported, now=now)
+            logger.info("%d entries reported in %.3f s", len(reported), time.monotonic() - started)
+            count += len(reported)
+        return count
+
+    def _report_one_by_one(self, entries: list[JournalEntry]) -> int | None:
+        """The single-entry calls; None when the core went away meanwhile."""
+        count = 0
+        for entry in entries:
+            try:
+                self._settle_credentials(entry)
             except CoreUnavailable as exc:
                 logger.warning("core unavailable, credentials of %s kept for later: %s", entry.id, exc)
                 break
@@ -153,7 +223,7 @@ class Runtime:
                 self.core.report(entry.id, entry.outcome or "failure", entry.outcome_body or {})
             except CoreUnavailable as exc:
                 logger.warning("core unavailable, %s reports kept for later: %s", entry.id, exc)
-                break
+                return None
             except EntryGone as exc:
                 logger.warning("entry %s is not ours any more, dropped: %s", entry.id, exc)
                 self.journal.dropped(entry.id, now=self.clock(), why=str(exc)[:MAX_REASON])
@@ -165,6 +235,17 @@ class Runtime:
             logger.info("entry %s reported: %s", entry.id, entry.outcome)
             count += 1
         return count
+
+    def _settle_credentials(self, entry: JournalEntry) -> None:
+        """A succeeded entry's kept credentials go to the vault (``CoreUnavailable`` goes up);
+        a failed entry's are dropped: a password kept for it was never in effect."""
+        if entry.outcome == "success":
+            self.store_credentials(entry.id)
+            return
+        for credential in self.journal.credentials_pending(entry.id):
+            self.journal.credential_done(
+                credential, state=REFUSED, now=self.clock(), error="the entry failed"
+            )
 
     def store_credentials(self, entry_id: int) -> int:
         """Send the entry's kept credentials to the core's vault. ``CoreUnavailable`` goes up
@@ -264,15 +345,34 @@ class Runtime:
     # --- execution ---------------------------------------------------------------------------
 
     def execute_due(self) -> int:
-        count = 0
+        started = time.monotonic()
+        count = self._execute_due()
+        if count:
+            logger.info("%d entries executed in %.3f s", count, time.monotonic() - started)
+        return count
+
+    def _execute_due(self) -> int:
+        ready = []
         for entry in self.journal.due(now=self.clock(), limit=self.config.batch_size):
             if self.stopping.is_set():
                 break
-            if not self._keep_lease(entry):
-                continue
-            self.execute(entry)
-            count += 1
-        return count
+            if self._keep_lease(entry):
+                ready.append(entry)
+        if self._pool is None or len(ready) <= 1:
+            count = 0
+            for entry in ready:
+                if self.stopping.is_set():
+                    break
+                self.execute(entry)
+                count += 1
+            return count
+        return sum(self._pool.map(self._execute_unless_stopping, ready))
+
+    def _execute_unless_stopping(self, entry: JournalEntry) -> int:
+        if self.stopping.is_set():
+            return 0
+        self.execute(entry)
+        return 1
 
     def execute(self, entry: JournalEntry) -> None:
         now = self.clock()
@@ -302,7 +402,7 @@ class Runtime:
         body = {k: v for k, v in result.items() if v not in (None, "")}
         body.setdefault("detail", f"done by the adapter after {entry.tries + 1} tries")
         self.journal.done(entry.id, outcome="success", body=body, now=self.clock())
-        logger.info("entry %s %s succeeded", entry.id, entry.event_type)
+        logger.debug("entry %s %s succeeded", entry.id, entry.event_type)
 
     def _fail(self, entry: JournalEntry, reason: str) -> None:
         reason = reason[:MAX_REASON] or "failed"
@@ -348,7 +448,7 @@ class Runtime:
         remote = (
             self.journal.link("account", account["id"])
             or account.get("native_identifier")
-            or self.connector.account_remote_id(account["identifier"])
+            or self._connector().account_remote_id(account["identifier"])
         )
         return account["id"], remote
 
@@ -359,7 +459,7 @@ class Runtime:
         remote = (
             self.journal.link("entitlement", ent["id"])
             or ent.get("native_identifier")
-            or self.connector.entitlement_remote_id(ent["identifier"])
+            or self._connector().entitlement_remote_id(ent["identifier"])
         )
         return ent["id"], remote
 
@@ -403,7 +503,7 @@ class Runtime:
 
     def perform(self, body: dict[str, Any]) -> dict[str, Any]:
         """Make the entry's change through the connector; what to report on success."""
-        event, c = body["event_type"], self.connector
+        event, c = body["event_type"], self._connector()
         if event == "CREATE_ACCOUNT":
             local, _ = self._account_id(body)
             remote = c.create_account(self._account_data(body), password=self._initial_password(body))

@@ -8,11 +8,12 @@ from directory.models import AccountStatus, AccountType, ProvisioningEvent
 from provisioning.models import EntryStatus
 from provisioning.selectors import masked
 from provisioning.services.adapter import (
+    LEASE_FLOOR_SECONDS,
     MAX_BATCH,
     MAX_LEASE_SECONDS,
     MAX_RETRY_AFTER_SECONDS,
-    MIN_LEASE_SECONDS,
 )
+from provisioning.services.reports import MAX_REPORTS
 
 
 class StrictSerializer(serializers.Serializer):
@@ -29,16 +30,20 @@ class StrictSerializer(serializers.Serializer):
 class PullInputSerializer(StrictSerializer):
     limit = serializers.IntegerField(min_value=1, max_value=MAX_BATCH, default=50)
     lease_seconds = serializers.IntegerField(
-        min_value=MIN_LEASE_SECONDS,
+        min_value=LEASE_FLOOR_SECONDS,
         max_value=MAX_LEASE_SECONDS,
         required=False,
-        help_text="How long the entries stay yours (default BLAZON_ADAPTER_LEASE_SECONDS, 300).",
+        help_text="How long the entries stay yours (default BLAZON_ADAPTER_LEASE_SECONDS, 300; "
+        "at least BLAZON_ADAPTER_MIN_LEASE_SECONDS, 10).",
     )
 
 
 class LeaseInputSerializer(StrictSerializer):
     lease_seconds = serializers.IntegerField(
-        min_value=MIN_LEASE_SECONDS, max_value=MAX_LEASE_SECONDS, required=False
+        min_value=LEASE_FLOOR_SECONDS,
+        max_value=MAX_LEASE_SECONDS,
+        required=False,
+        help_text="At least BLAZON_ADAPTER_MIN_LEASE_SECONDS (10).",
     )
 
 
@@ -215,3 +220,43 @@ class CredentialOutputSerializer(serializers.Serializer):
     kind = serializers.CharField()
     name = serializers.CharField()
     stored = serializers.BooleanField(help_text="false: this upload was a retry; the first one stored it.")
+
+
+class ReportItemSerializer(StrictSerializer):
+    """One report of a batch: the fields of the single-entry success or failure call."""
+
+    entry = serializers.IntegerField(min_value=1, help_text="The entry's id.")
+    outcome = serializers.ChoiceField(choices=[("success", "success"), ("failure", "failure")])
+    native_identifier = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    attributes = serializers.DictField(required=False)
+    detail = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    final = serializers.BooleanField(required=False, default=False)
+    retry_after_seconds = serializers.IntegerField(
+        min_value=0, max_value=MAX_RETRY_AFTER_SECONDS, required=False
+    )
+
+    def validate(self, attrs):
+        if attrs["outcome"] == "failure" and not (attrs.get("reason") or "").strip():
+            raise serializers.ValidationError({"reason": ["A failure needs a reason."]})
+        return attrs
+
+
+class ReportsInputSerializer(StrictSerializer):
+    reports = ReportItemSerializer(many=True, allow_empty=False, max_length=MAX_REPORTS)
+
+
+class ReportErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="not_found, entry_not_leased, leased_by_other…")
+    message = serializers.CharField()
+
+
+class ReportResultSerializer(serializers.Serializer):
+    entry = serializers.IntegerField()
+    ok = serializers.BooleanField(help_text="true: the report counted (or had counted before).")
+    state = EntryStateSerializer(allow_null=True, help_text="The entry as the core sees it now.")
+    error = ReportErrorSerializer(allow_null=True, help_text="Why this report was refused.")
+
+
+class ReportsOutputSerializer(serializers.Serializer):
+    results = ReportResultSerializer(many=True)

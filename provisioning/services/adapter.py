@@ -56,7 +56,10 @@ logger = logging.getLogger("blazon.provisioning")
 
 SOURCE = "adapter"
 MAX_BATCH = 500
-MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 10, 3600
+#: The shortest lease the API schema allows; the effective minimum is the setting
+#: ``BLAZON_ADAPTER_MIN_LEASE_SECONDS`` (10 s by default; the fault tests lower it to 1 s so a
+#: dead adapter's lease runs out in seconds).
+LEASE_FLOOR_SECONDS, MAX_LEASE_SECONDS = 1, 3600
 MAX_RETRY_AFTER_SECONDS = 24 * 3600
 #: Payload keys that reference a secret: delivered encrypted for the adapter, never in clear.
 SECRET_REF_KEYS = ("secret_id",)
@@ -162,12 +165,18 @@ class Batch:
     secrets: dict[int, dict[str, Any]]
 
 
+def min_lease_seconds() -> int:
+    """The shortest lease an adapter may ask for (``BLAZON_ADAPTER_MIN_LEASE_SECONDS``)."""
+    return max(int(settings.BLAZON_ADAPTER_MIN_LEASE_SECONDS), LEASE_FLOOR_SECONDS)
+
+
 def _lease_seconds(value: int | None) -> int:
     seconds = settings.BLAZON_ADAPTER_LEASE_SECONDS if value is None else value
-    if not isinstance(seconds, int) or not MIN_LEASE_SECONDS <= seconds <= MAX_LEASE_SECONDS:
+    low = min_lease_seconds()
+    if not isinstance(seconds, int) or not low <= seconds <= MAX_LEASE_SECONDS:
         raise ValidationFailed(
-            f"lease_seconds must be a whole number from {MIN_LEASE_SECONDS} to {MAX_LEASE_SECONDS}.",
-            fields={"lease_seconds": [f"From {MIN_LEASE_SECONDS} to {MAX_LEASE_SECONDS}."]},
+            f"lease_seconds must be a whole number from {low} to {MAX_LEASE_SECONDS}.",
+            fields={"lease_seconds": [f"From {low} to {MAX_LEASE_SECONDS}."]},
         )
     return seconds
 

@@ -6,7 +6,10 @@ Accounts are entries (``inetOrgPerson`` by default) named ``<rdn_attribute>=<ide
 object is its DN.
 
 * ``groupOfNames`` needs one member at least: an empty group holds ``empty_group_member``
-  (a DN that names nobody), removed on the first grant and put back on the last revoke.
+  (a DN that names nobody), removed on the first grant and put back on the last revoke. The
+  connector remembers which groups it emptied of it, so later grants are one operation, not
+  two (another replica's last revoke may put it back meanwhile: the placeholder then stays
+  beside real members until this process restarts, which names nobody and changes no access).
 * Disable / enable, by ``disable_mode``:
   ``move`` (default) moves the entry to ``disabled_base`` and back, and rewrites the group
   memberships that named the old DN (a server without the refint overlay would keep stale
@@ -86,6 +89,8 @@ class LdapConnector(Connector):
         if self.disable_mode == "attribute" and not self.disable_attribute:
             raise ValueError("LDAP connector: disable_mode 'attribute' needs disable_attribute")
         self._conn: ldap3.Connection | None = None
+        #: groups (DNs, lower case) this process removed ``empty_member`` from
+        self._without_placeholder: set[str] = set()
 
     # --- connection and error mapping -------------------------------------------------------
 
@@ -269,7 +274,7 @@ class LdapConnector(Connector):
             {"member": [(ldap3.MODIFY_ADD, [account_remote_id])]},
             ok=(ATTRIBUTE_EXISTS,),
         )
-        if self.empty_member:
+        if self.empty_member and entitlement_remote_id.lower() not in self._without_placeholder:
             self._run(
                 f"modify {entitlement_remote_id}",
                 "modify",
@@ -277,6 +282,7 @@ class LdapConnector(Connector):
                 {"member": [(ldap3.MODIFY_DELETE, [self.empty_member])]},
                 ok=(NO_SUCH_ATTRIBUTE, OBJECT_CLASS_VIOLATION),
             )
+            self._without_placeholder.add(entitlement_remote_id.lower())
 
     def revoke(self, account_remote_id: str, entitlement_remote_id: str) -> None:
         what = f"remove member from {entitlement_remote_id}"
@@ -284,6 +290,7 @@ class LdapConnector(Connector):
             what, "modify", entitlement_remote_id, {"member": [(ldap3.MODIFY_DELETE, [account_remote_id])]}
         )
         if code == OBJECT_CLASS_VIOLATION and self.empty_member:  # the last member: keep the group valid
+            self._without_placeholder.discard(entitlement_remote_id.lower())
             self._run(
                 what,
                 "modify",
@@ -328,6 +335,7 @@ class LdapConnector(Connector):
         return remote_id
 
     def delete_entitlement(self, remote_id: str) -> None:
+        self._without_placeholder.discard(remote_id.lower())
         self._run(f"delete {remote_id}", "delete", remote_id)
 
     # --- listing (reconciliation) ------------------------------------------------------------

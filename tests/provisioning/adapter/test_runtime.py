@@ -47,6 +47,21 @@ class FakeCore:
         self.reports.append((entry_id, outcome, body))
         return {}
 
+    def report_many(self, reports):
+        """The batch call: per-report results; an entry in ``gone`` is refused on its own."""
+        if self.down:
+            raise CoreUnavailable("down")
+        results = []
+        for r in reports:
+            if r["entry"] in self.gone:
+                error = {"code": "leased_by_other", "message": "leased to another adapter"}
+                results.append({"entry": r["entry"], "ok": False, "state": None, "error": error})
+                continue
+            body = {k: v for k, v in r.items() if k not in ("entry", "outcome")}
+            self.reports.append((r["entry"], r["outcome"], body))
+            results.append({"entry": r["entry"], "ok": True, "state": {}, "error": None})
+        return results
+
     def close(self):
         pass
 
@@ -167,6 +182,24 @@ def test_an_entry_another_replica_took_is_dropped_not_executed(tmp_path):
     assert flaky.calls == 0 and runtime.journal.get(1).state == DROPPED
 
 
+def test_outcomes_are_reported_in_one_call_and_a_refused_one_is_dropped_alone(tmp_path):
+    core = FakeCore(
+        [entry(n, account={**entry(0)["account"], "id": n, "identifier": f"u{n}"}) for n in (1, 2, 3)]
+    )
+    calls = []
+    report_many = core.report_many
+    core.report_many = lambda reports: calls.append(len(reports)) or report_many(reports)
+    runtime = make(tmp_path, core)
+    runtime.pull()
+    runtime.execute_due()
+    core.gone.add(2)  # meanwhile another replica holds entry 2
+    assert runtime.report_pending() == 2
+    assert calls == [3]
+    assert sorted(i for i, _, _ in core.reports) == [1, 3]
+    assert [runtime.journal.get(n).state for n in (1, 2, 3)] == [REPORTED, DROPPED, REPORTED]
+    assert runtime.report_pending() == 0  # nothing left to send
+
+
 def test_a_sealed_password_is_opened_for_the_connector_only(tmp_path):
     sealed = crypto.seal_for_adapter("N3w-Passw0rd!", public_key_pem=keypair(0)[1], entry_id=5)
     seen = []
@@ -240,6 +273,11 @@ def test_the_configuration_file_is_checked(tmp_path, monkeypatch):
         config_from_dict({**_minimal(), "runtime": {"journal": "j", "attempts": 0}})
     with pytest.raises(ConfigError, match="type"):
         config_from_dict({**_minimal(), "connector": {}})
+    assert config.journal_sync == "normal" and config.concurrency == 1
+    with pytest.raises(ConfigError, match="journal_sync"):
+        config_from_dict({**_minimal(), "runtime": {"journal": "j", "journal_sync": "sometimes"}})
+    with pytest.raises(ConfigError, match="concurrency"):
+        config_from_dict({**_minimal(), "runtime": {"journal": "j", "concurrency": 0}})
 
 
 def _minimal() -> dict[str, Any]:
