@@ -37,3 +37,13 @@ def can(user: Any, capability: str) -> bool:
     if allowed is None:
         raise KeyError(f"unknown capability {capability!r}")
     return role_of(user) in allowed
+
+
+def may_set_password_of(actor: Any, user: Any) -> bool:
+    """Whether ``actor`` may set or reset ``user``'s password. A console user's (an
+    administrator's above all) only an administrator may: otherwise a help-desk operator could
+    take over a more privileged role. ``actor`` None is the system itself."""
+    if actor is None:
+        return True
+    target = ADMINISTRATOR if getattr(user, "is_superuser", False) else (getattr(user, "console_role", "") or "")
+    return not target or role_of(actor) == ADMINISTRATOR

@@ -133,7 +133,7 @@ def my_sessions_end(request: HttpRequest) -> HttpResponse:
     if scope == "all":
         sessions.sessions_end(actor=me, user=me, reason="log out everywhere", source="workspace")
         logout(request)
-        return redirect("console:login")
+        return redirect("authn:login")
     if scope == "others":
         ended = sessions.sessions_end(
             actor=me, user=me, reason="log out other sessions", source="workspace", except_key=current
@@ -150,6 +150,6 @@ def my_sessions_end(request: HttpRequest) -> HttpResponse:
     )
     if row.session_key == current:
         logout(request)
-        return redirect("console:login")
+        return redirect("authn:login")
     messages.success(request, "The session was ended.")
     return redirect("workspace_security:sessions")

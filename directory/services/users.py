@@ -31,7 +31,7 @@ from django.utils import timezone
 from blazon.audit.services import AuditEntry, audit_record, audit_record_many
 from blazon.db import copy_rows
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
-from blazon.permissions import role_of
+from blazon.permissions import may_set_password_of, role_of
 from directory.models import (
     Account,
     AccountStatus,
@@ -712,6 +712,11 @@ def user_update(*, actor: User | None, source: str, user: User, data: dict) -> U
     old = {k: before[k] for k in after if before[k] != after[k]}
     new = {k: after[k] for k in old}
     if data.get("password"):
+        if not may_set_password_of(actor, user):
+            raise NotAllowed(
+                f"{user.username} is a console user: only an administrator may set their password.",
+                code="console_user",
+            )
         _password(user, data["password"])
         old["password"], new["password"] = "***", "changed"
     if not new:

@@ -59,7 +59,7 @@ def render_console(
 
 
 class ConsoleLogoutView(LogoutView):
-    next_page = "console:login"
+    next_page = "authn:login"
 
 
 # --- dashboard ------------------------------------------------------------------------------

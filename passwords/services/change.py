@@ -238,14 +238,13 @@ def password_helpdesk_temporary(*, user: Any, actor: Any, source: str) -> str:
 def _helpdesk_allowed(actor: Any, user: Any) -> None:
     """The help desk resets end users' passwords; a console user's (an administrator's above all)
     only an administrator may reset, else a help-desk operator could take over their role."""
-    from blazon.permissions import ADMINISTRATOR, role_of
+    from blazon.permissions import may_set_password_of
 
     if actor is not None and getattr(actor, "pk", None) == user.pk:
         raise NotAllowed(
             "Change your own password on the workspace's Change password page.", code="own_password"
         )
-    target_role = ADMINISTRATOR if user.is_superuser else (user.console_role or "")
-    if target_role and actor is not None and role_of(actor) != ADMINISTRATOR:
+    if not may_set_password_of(actor, user):
         raise NotAllowed(
             f"{user.username} is a console user: only an administrator may reset their password.",
             code="console_user",

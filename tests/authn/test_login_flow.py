@@ -151,7 +151,7 @@ def test_login_attempt_refused_shows_its_message_and_checks_nothing(alice):
     finally:
         login_attempt.disconnect(refuse)
         user_login_failed.disconnect(on_failed)
-    assert response.status_code == 200 and "Slow down: try again in 5 minutes." in response.content.decode()
+    assert response.status_code == 429 and "Slow down: try again in 5 minutes." in response.content.decode()
     assert failed == []
 
 

@@ -55,7 +55,7 @@ def test_ending_my_other_session_sends_that_browser_to_the_login(browser, live_s
         expect(laptop.get_by_role("status")).to_contain_text("The session was ended")
 
         phone.reload()
-        expect(phone).to_have_url(re.compile(r"/console/login/"))
+        expect(phone).to_have_url(re.compile(r"/login/"))
         expect(phone.get_by_label("Username")).to_be_visible()
         assert UserSession.objects.filter(user=person).count() == 1
     finally:
@@ -70,4 +70,4 @@ def test_the_login_page_refuses_after_repeated_wrong_passwords(page, person):
         expect(page.get_by_role("alert")).to_contain_text("Please enter a correct username and password")
     log_in(page, "maria.lima", PASSWORD)
     expect(page.get_by_role("alert")).to_contain_text("Too many attempts. Try again later.")
-    expect(page).to_have_url(re.compile(r"/console/login/"))
+    expect(page).to_have_url(re.compile(r"/login/"))

@@ -127,7 +127,7 @@ def test_configuration_is_denied_without_manage_config(helpdesk, auditor, plain,
         "/console/passwords/dictionary/",
     ):
         assert plain.get(url).status_code == 403
-        assert Client().get(url)["Location"].startswith("/console/login/")
+        assert Client().get(url)["Location"].startswith("/login/")
     assert PasswordPolicy.objects.count() == 1 and ForbiddenWord.objects.count() == 1
 
 

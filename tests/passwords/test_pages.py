@@ -18,7 +18,7 @@ from passwords.services import reset_link_create
 from tests.passwords.conftest import NEW, OLD, logged_in
 
 pytestmark = pytest.mark.django_db
-LOGIN = "/console/login/"
+LOGIN = "/login/"
 
 
 def test_the_change_page_lists_the_rules_and_changes_the_password(carol):

@@ -39,7 +39,7 @@ def is_logged_in(client: Client) -> bool:
 
 def sent_to_login(client: Client) -> bool:
     response = client.get(HOME)
-    return response.status_code == 302 and response.url.startswith(reverse("console:login"))
+    return response.status_code == 302 and response.url.startswith(reverse("authn:login"))
 
 
 def shift(client: Client, **delta: float) -> None:
@@ -98,7 +98,7 @@ def test_log_out_other_sessions_keeps_this_one(store, worker):
 def test_log_out_everywhere_ends_this_one_too(store, worker):
     laptop, phone = browser("worker"), browser("worker", CHROME)
     response = laptop.post(reverse("workspace_security:sessions_end"), {"scope": "all"})
-    assert response.url == reverse("console:login")
+    assert response.url == reverse("authn:login")
     assert sent_to_login(laptop) and sent_to_login(phone)
     assert not UserSession.objects.filter(user=worker).exists()
 

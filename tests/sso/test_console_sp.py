@@ -148,7 +148,7 @@ def test_anonymous_and_workspace_users_are_kept_out(client, db):
     from tests.api.factories import UserFactory
 
     answer = client.get("/console/sso/saml/")
-    assert answer.status_code == 302 and answer["Location"].startswith("/console/login/")
+    assert answer.status_code == 302 and answer["Location"].startswith("/login/")
     client.force_login(UserFactory(username="worker"))
     assert client.get("/console/sso/saml/").status_code == 403
     assert client.get("/console/sso/saml/idp/metadata.xml").status_code == 403
