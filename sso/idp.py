@@ -28,7 +28,7 @@ from saml2.server import Server
 from saml2.sigver import CryptoBackendXmlSec1
 
 from sso import keys
-from sso import signing as inprocess
+from sso.checks import SIGNERS
 from sso.models import ServiceProvider
 
 logger = logging.getLogger("blazon.sso")
@@ -173,9 +173,6 @@ def _new_server(sp: ServiceProvider | None, request: Any, signing: keys.SigningK
         server.sec.crypto.__class__ = _XmlSec1
     server.blazon_signing = signing  # the key sso.signing signs this server's responses with
     return server
-
-
-SIGNERS = ("inprocess", "xmlsec1")
 
 
 def signs_in_process() -> bool:
@@ -360,7 +357,9 @@ def _build_response(server, sp, identity, in_response_to, destination, name_id, 
     )
     server.session_db = type(server.session_db)()  # pysaml2 keeps every assertion in memory otherwise
     if in_process:
-        return inprocess.sign_response(str(response), server.blazon_signing)
+        from sso import signing  # imported here: the xmlsec1 fallback must work without the binding
+
+        return signing.sign_response(str(response), server.blazon_signing)
     return str(response)
 
 

@@ -123,3 +123,14 @@ def test_an_unknown_signer_setting_is_a_configuration_error(settings):
     settings.BLAZON_SAML_SIGNER = "hsm"
     with pytest.raises(ImproperlyConfigured, match="BLAZON_SAML_SIGNER"):
         idp.signs_in_process()
+
+
+def test_the_system_check_reports_an_unknown_signer(settings):
+    from sso.checks import check_saml_signer
+
+    settings.BLAZON_SAML_SIGNER = "hsm"
+    assert [m.id for m in check_saml_signer()] == ["sso.E001"]
+    settings.BLAZON_SAML_SIGNER = "xmlsec1"
+    assert check_saml_signer() == []
+    settings.BLAZON_SAML_SIGNER = "inprocess"
+    assert check_saml_signer() == []
