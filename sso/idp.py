@@ -400,11 +400,12 @@ def parse_logout_request(
 def build_logout_response(
     server: Server, sp: ServiceProvider, parsed: ParsedLogoutRequest, relay_state: str
 ) -> dict:
-    """The signed LogoutResponse for ``sp``'s SLO endpoint: ``{"binding", "url"}`` for a redirect,
-    plus ``"SAMLResponse"`` and ``"RelayState"`` for a POST."""
-    response = server.create_logout_response(
-        parsed.message, [sp.slo_binding], sign=sp.slo_binding == BINDING_HTTP_POST
-    )
+    """The signed LogoutResponse for ``sp``'s SLO endpoint: ``{"binding", "url"}`` for a redirect
+    (signed in the query string), plus ``"SAMLResponse"`` and ``"RelayState"`` for a POST (the XML
+    signed in-process, like the sign-in responses)."""
+    in_process = signs_in_process()
+    post = sp.slo_binding == BINDING_HTTP_POST
+    response = server.create_logout_response(parsed.message, [sp.slo_binding], sign=post and not in_process)
     if sp.slo_binding == BINDING_HTTP_REDIRECT:
         info = server.apply_binding(
             BINDING_HTTP_REDIRECT,
@@ -417,10 +418,15 @@ def build_logout_response(
         )
         location = dict(info["headers"])["Location"]
         return {"binding": BINDING_HTTP_REDIRECT, "url": location}
+    xml = str(response)
+    if in_process:
+        from sso import signing
+
+        xml = signing.sign_root(xml, server.blazon_signing)
     return {
         "binding": BINDING_HTTP_POST,
         "url": sp.slo_url,
-        "SAMLResponse": encode_response(str(response)),
+        "SAMLResponse": encode_response(xml),
         "RelayState": relay_state,
     }
 

@@ -134,3 +134,36 @@ def test_the_system_check_reports_an_unknown_signer(settings):
     assert check_saml_signer() == []
     settings.BLAZON_SAML_SIGNER = "inprocess"
     assert check_saml_signer() == []
+
+
+def test_logout_response_over_post_is_signed_in_process(
+    sp, alice_client, sp_settings, idp_cert, process_starts
+):
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+    sp.slo_binding = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+    sp.save()
+    settings = sp_settings()
+    auth = samlsp.auth_for(settings, ACS)
+    path, query = samlsp.split(auth.logout(return_to="https://sp.example.test/bye", name_id="x"))
+    page = alice_client.get(path, query)
+
+    assert page.status_code == 200, page.content[:500]
+    assert process_starts == []
+    action, fields = samlsp.form_fields(page.content.decode())
+    assert action == sp.slo_url
+    assert fields["RelayState"] == "https://sp.example.test/bye"
+    xml = samlsp.decode(fields["SAMLResponse"])
+    root = etree.fromstring(xml.encode())
+    assert etree.QName(root).localname == "LogoutResponse"
+    _signature_right_after_issuer(root)
+    assert OneLogin_Saml2_Utils.validate_sign(
+        xml, cert=idp_cert, xpath="/samlp:LogoutResponse/ds:Signature", raise_exceptions=True
+    )
+    assert "status:Success" in xml
+    tampered = xml.replace("status:Success", "status:Requester")
+    with pytest.raises(Exception, match="(?i)signature"):
+        OneLogin_Saml2_Utils.validate_sign(
+            tampered, cert=idp_cert, xpath="/samlp:LogoutResponse/ds:Signature", raise_exceptions=True
+        )
+    assert alice_client.get("/workspace/").status_code == 302  # the Blazon session is over
