@@ -12,7 +12,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 blazon \
  && useradd --system --uid 10001 --gid blazon --home-dir /app --no-create-home --shell /usr/sbin/nologin blazon
 
-# xmlsec1: the SAML identity provider (pysaml2) signs and verifies with this binary.
+# xmlsec1: the SAML identity provider (pysaml2) verifies signed SP requests with this binary (and
+# signs with it when BLAZON_SAML_SIGNER=xmlsec1; responses are otherwise signed in-process).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends xmlsec1 \
  && rm -rf /var/lib/apt/lists/*
@@ -23,7 +24,7 @@ WORKDIR /app
 COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
       > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt \
+ && pip install --only-binary lxml,xmlsec -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 
 COPY . .

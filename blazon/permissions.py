@@ -45,5 +45,7 @@ def may_set_password_of(actor: Any, user: Any) -> bool:
     take over a more privileged role. ``actor`` None is the system itself."""
     if actor is None:
         return True
-    target = ADMINISTRATOR if getattr(user, "is_superuser", False) else (getattr(user, "console_role", "") or "")
+    target = (
+        ADMINISTRATOR if getattr(user, "is_superuser", False) else (getattr(user, "console_role", "") or "")
+    )
     return not target or role_of(actor) == ADMINISTRATOR

@@ -456,6 +456,8 @@ BLAZON_SAML_ASSERTION_MINUTES = int(os.environ.get("BLAZON_SAML_ASSERTION_MINUTE
 BLAZON_SAML_PENDING_SECONDS = int(os.environ.get("BLAZON_SAML_PENDING_SECONDS", "600"))
 BLAZON_SAML_CLOCK_SKEW = int(os.environ.get("BLAZON_SAML_CLOCK_SKEW", "60"))
 BLAZON_SAML_ALLOW_HTTP = env_bool("BLAZON_SAML_ALLOW_HTTP", False)  # http:// SP URLs in production (labs)
+# "inprocess" (default): responses signed with the xmlsec binding; "xmlsec1": pysaml2 runs the binary
+BLAZON_SAML_SIGNER = os.environ.get("BLAZON_SAML_SIGNER", "inprocess")
 
 LOGGING = {
     "version": 1,

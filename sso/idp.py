@@ -1,7 +1,9 @@
 """The SAML protocol side of the IdP, on pysaml2: a ``Server`` configured for one service provider
 (its metadata built from the ``ServiceProvider`` row), parsing its AuthnRequests and
-LogoutRequests (signatures verified by xmlsec1 against the SP's certificate) and building signed
-responses. Nothing here decides who may sign in: ``sso.selectors`` and the views do."""
+LogoutRequests (signatures verified by xmlsec1 against the SP's certificate) and building the
+responses, which ``sso.signing`` signs in-process (``BLAZON_SAML_SIGNER = "xmlsec1"`` lets pysaml2
+sign them with the binary instead). Nothing here decides who may sign in: ``sso.selectors`` and
+the views do."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml
 from saml2.attribute_converter import AttributeConverter
 from saml2.authn_context import PASSWORD, PASSWORDPROTECTEDTRANSPORT
@@ -25,6 +28,7 @@ from saml2.server import Server
 from saml2.sigver import CryptoBackendXmlSec1
 
 from sso import keys
+from sso.checks import SIGNERS
 from sso.models import ServiceProvider
 
 logger = logging.getLogger("blazon.sso")
@@ -167,7 +171,16 @@ def _new_server(sp: ServiceProvider | None, request: Any, signing: keys.SigningK
     server = Server(config=_config(sp, request, signing=signing))
     if type(server.sec.crypto) is CryptoBackendXmlSec1:
         server.sec.crypto.__class__ = _XmlSec1
+    server.blazon_signing = signing  # the key sso.signing signs this server's responses with
     return server
+
+
+def signs_in_process() -> bool:
+    """True unless ``BLAZON_SAML_SIGNER`` asks for pysaml2's xmlsec1 binary (the fallback)."""
+    signer = getattr(settings, "BLAZON_SAML_SIGNER", "inprocess") or "inprocess"
+    if signer not in SIGNERS:
+        raise ImproperlyConfigured(f"BLAZON_SAML_SIGNER must be one of {', '.join(SIGNERS)}, not {signer!r}")
+    return signer == "inprocess"
 
 
 _servers: OrderedDict[tuple, Server] = OrderedDict()
@@ -318,7 +331,8 @@ def build_response(
     attributes: dict[str, list[str]],
     authn_instant: int | None = None,
 ) -> str:
-    """A signed Response holding one signed Assertion for ``sp``, as XML."""
+    """A signed Response holding one signed Assertion for ``sp``, as XML: pysaml2 builds it, and
+    ``sso.signing`` signs the Assertion, then the Response, in this process."""
     identity = {k: v for k, v in attributes.items() if v}
     authn = {"class_ref": PASSWORDPROTECTEDTRANSPORT if destination.startswith("https") else PASSWORD}
     if authn_instant:
@@ -328,6 +342,7 @@ def build_response(
 
 
 def _build_response(server, sp, identity, in_response_to, destination, name_id, authn) -> str:
+    in_process = signs_in_process()
     response = server.create_authn_response(
         identity,
         in_response_to,
@@ -335,12 +350,16 @@ def _build_response(server, sp, identity, in_response_to, destination, name_id, 
         sp.entity_id,
         name_id=NameID(format=sp.nameid_format, text=name_id, sp_name_qualifier=sp.entity_id),
         authn=authn,
-        sign_response=True,
-        sign_assertion=True,
+        sign_response=not in_process,
+        sign_assertion=not in_process,
         sign_alg=SIGN_ALG,
         digest_alg=DIGEST_ALG,
     )
     server.session_db = type(server.session_db)()  # pysaml2 keeps every assertion in memory otherwise
+    if in_process:
+        from sso import signing  # imported here: the xmlsec1 fallback must work without the binding
+
+        return signing.sign_response(str(response), server.blazon_signing)
     return str(response)
 
 
@@ -381,11 +400,12 @@ def parse_logout_request(
 def build_logout_response(
     server: Server, sp: ServiceProvider, parsed: ParsedLogoutRequest, relay_state: str
 ) -> dict:
-    """The signed LogoutResponse for ``sp``'s SLO endpoint: ``{"binding", "url"}`` for a redirect,
-    plus ``"SAMLResponse"`` and ``"RelayState"`` for a POST."""
-    response = server.create_logout_response(
-        parsed.message, [sp.slo_binding], sign=sp.slo_binding == BINDING_HTTP_POST
-    )
+    """The signed LogoutResponse for ``sp``'s SLO endpoint: ``{"binding", "url"}`` for a redirect
+    (signed in the query string), plus ``"SAMLResponse"`` and ``"RelayState"`` for a POST (the XML
+    signed in-process, like the sign-in responses)."""
+    in_process = signs_in_process()
+    post = sp.slo_binding == BINDING_HTTP_POST
+    response = server.create_logout_response(parsed.message, [sp.slo_binding], sign=post and not in_process)
     if sp.slo_binding == BINDING_HTTP_REDIRECT:
         info = server.apply_binding(
             BINDING_HTTP_REDIRECT,
@@ -398,10 +418,15 @@ def build_logout_response(
         )
         location = dict(info["headers"])["Location"]
         return {"binding": BINDING_HTTP_REDIRECT, "url": location}
+    xml = str(response)
+    if in_process:
+        from sso import signing
+
+        xml = signing.sign_root(xml, server.blazon_signing)
     return {
         "binding": BINDING_HTTP_POST,
         "url": sp.slo_url,
-        "SAMLResponse": encode_response(str(response)),
+        "SAMLResponse": encode_response(xml),
         "RelayState": relay_state,
     }
 

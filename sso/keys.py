@@ -1,9 +1,10 @@
 """The IdP's signing keys: generated on first use (or by ``manage.py saml_idp_key``), the private
 key sealed in the vault, rotatable with an overlap (a NEXT key is published before it signs).
 
-The xmlsec1 binary that pysaml2 signs with reads the key from a file: the decrypted PEM is
-written once per process to a 0600 file in a private 0700 temporary directory (tmpfs when the
-system has one) and removed at exit. It is never logged nor audited.
+pysaml2 (and the xmlsec1 fallback signer) read the key from a file, and the in-process signer
+(``sso.signing``) loads it from there once: the decrypted PEM is written once per process to a
+0600 file in a private 0700 temporary directory (tmpfs when the system has one) and removed at
+exit. It is never logged nor audited.
 """
 
 from __future__ import annotations

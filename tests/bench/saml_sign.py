@@ -1,5 +1,7 @@
 """SAML responses signed per second: what the IdP does for every sign-in once the user is known
-(build the Response and its Assertion, sign both with xmlsec1, serialise), per RSA key size.
+(build the Response and its Assertion, sign both, serialise), per RSA key size, with the signer
+of ``--signer``: ``inprocess`` (the default, the xmlsec binding) or ``xmlsec1`` (pysaml2 and
+the binary, the fallback).
 
 Two figures per key size: "cold" builds the pysaml2 IdP object for the SP and then signs (the
 first sign-in to an SP after a process start, a key rotation or an edit of the SP); "cached"
@@ -7,6 +9,7 @@ reuses it, as ``sso.idp.server_for`` does for every other sign-in. No database: 
 configuration is an unsaved row and the key pair is generated in a private temporary directory.
 
     .venv/bin/python -m tests.bench.saml_sign --responses 50 --key-sizes 2048,3072
+    .venv/bin/python -m tests.bench.saml_sign --responses 50 --signer xmlsec1
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blazon.settings")
 
 import django  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 django.setup()
 
@@ -75,13 +79,15 @@ def main() -> None:
     )
     parser.add_argument("--responses", type=int, default=50)
     parser.add_argument("--key-sizes", default="2048,3072")
+    parser.add_argument("--signer", choices=idp.SIGNERS, default="inprocess")
     args = parser.parse_args()
+    settings.BLAZON_SAML_SIGNER = args.signer
     print(
-        f"# SAML response signing, {args.responses} responses per run, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs"
+        f"# SAML response signing ({args.signer}), {args.responses} responses per run, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
     )
-    print("| key | mode | responses/s | p50 ms | p95 ms |")
-    print("|---|---|---|---|---|")
+    print("| key | signer | mode | responses/s | p50 ms | p95 ms |")
+    print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as directory:
         for size in (int(s) for s in args.key_sizes.split(",")):
             signing = _signing(directory, size)
@@ -98,7 +104,7 @@ def main() -> None:
                 lat.sort()
                 p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))]
                 print(
-                    f"| RSA {size} | {mode} | {rate:.1f} | {statistics.median(lat) * 1000:.1f} | {p95 * 1000:.1f} |"
+                    f"| RSA {size} | {args.signer} | {mode} | {rate:.1f} | {statistics.median(lat) * 1000:.1f} | {p95 * 1000:.1f} |"
                 )
 
 
