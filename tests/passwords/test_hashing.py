@@ -20,7 +20,7 @@ def test_new_passwords_are_argon2id_with_the_configured_cost(settings):
         f"m={settings.BLAZON_ARGON2_MEMORY_KIB},t={settings.BLAZON_ARGON2_TIME_COST},"
         f"p={settings.BLAZON_ARGON2_PARALLELISM}"
     )
-    assert params == "m=65536,t=3,p=4"
+    assert params == "m=19456,t=2,p=1"  # OWASP's Argon2id setting
 
 
 def test_an_old_pbkdf2_hash_is_upgraded_at_login(db):
@@ -37,4 +37,4 @@ def test_a_hash_with_a_lower_cost_is_rehashed_with_the_current_one(db):
     user = UserFactory(username="cheap", password=weak)
     assert Client().login(username="cheap", password=SECRET)
     user.refresh_from_db()
-    assert "m=65536,t=3,p=4" in user.password
+    assert "m=19456,t=2,p=1" in user.password
