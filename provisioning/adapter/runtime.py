@@ -313,7 +313,7 @@ class Runtime:
         return self._keep_credential(body["id"], body["account"]["id"], "ACCOUNT_PASSWORD", generated)
 
     def _keep_issued(self, body: dict[str, Any]) -> None:
-        issued = self.connector.take_issued_credentials()
+        issued = self._connector().take_issued_credentials()  # this thread's connector did the work
         if not issued:
             return
         account = body.get("account")
@@ -380,7 +380,7 @@ class Runtime:
         tries = entry.tries + 1
         first = entry.first_try_at or now
         try:
-            self.connector.take_issued_credentials()  # nothing left over from another entry
+            self._connector().take_issued_credentials()  # nothing left over from another entry
             result = self.perform(entry.body)
             self._keep_issued(entry.body)
         except TransientError as exc:

@@ -123,6 +123,32 @@ def test_a_secret_the_application_issues_is_stored_for_the_check_in_holder_only(
         checkout_reveal(actor=other, source="test", checkout=checkout)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_issued_secrets_reach_the_vault_when_entries_run_on_several_threads(
+    world, adapter_config, tmp_path, monkeypatch
+):
+    """With ``concurrency`` > 1 each worker thread has its own connector: the secret an entry's
+    creation issued is taken from that thread's connector, so none is lost or mixed up."""
+    from provisioning.adapter import runtime as runtime_module
+
+    accounts = [
+        AccountFactory(
+            resource=world["erp"], owner=None, identifier=f"svc-{n}", account_type=AccountType.APPLICATION
+        )
+        for n in range(4)
+    ]
+    entries = [make_entry(world["erp"], "CREATE_ACCOUNT", account=a) for a in accounts]
+    monkeypatch.setattr(runtime_module, "connector_from_settings", IssuingCsv)
+    config = adapter_config({"type": "csv", "directory": str(tmp_path / "app")}, concurrency=4)
+    runtime = Runtime(config)
+    try:
+        run_until(runtime, lambda: all(succeeded(e) for e in entries))
+    finally:
+        runtime.close()
+    stored = Secret.objects.filter(kind=SecretKind.APPLICATION_CREDENTIAL)
+    assert sorted(stored.values_list("account__identifier", flat=True)) == [f"svc-{n}" for n in range(4)]
+
+
 def test_initial_passwords_need_a_private_key_to_keep_them(tmp_path):
     from provisioning.adapter.config import config_from_dict
 
