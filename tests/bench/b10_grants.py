@@ -18,14 +18,11 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import urlencode
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blazon.settings")
@@ -41,15 +38,7 @@ from oauth2_provider.models import Application  # noqa: E402
 
 from directory.models import Resource, default_provisioning_modes  # noqa: E402
 from provisioning.services.adapter import adapter_client_register  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.bench.server import gunicorn  # noqa: E402
 
 
 def setup(adapters: int, hasher: str | None) -> list[tuple[str, str]]:
@@ -105,30 +94,11 @@ def main() -> int:
 
     credentials = setup(args.adapters, args.hasher)
     stored = Application.objects.get(client_id=credentials[0][0]).client_secret.split("$", 1)[0]
-    port = free_port()
-    env = {**os.environ, "BLAZON_LOG_LEVEL": "WARNING", "BLAZON_DEBUG": os.environ.get("BLAZON_DEBUG", "0")}
-    server = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "blazon.wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            f"--workers={args.web_workers}",
-            f"--threads={args.threads}",
-            "--log-level=warning",
-        ],
-        cwd=REPO,
-        env=env,
-    )
+    server, port = gunicorn(workers=args.web_workers, threads=args.threads)
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
     try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
 
         def grant(conn: http.client.HTTPConnection, n: int) -> tuple[int, bytes]:

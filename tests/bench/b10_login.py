@@ -15,15 +15,12 @@ import argparse
 import http.client
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 import urllib.parse
 from datetime import datetime
-from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blazon.settings")
 
@@ -35,18 +32,11 @@ from django.contrib.auth.hashers import get_hasher, make_password  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from directory.models import User  # noqa: E402
+from tests.bench.server import gunicorn  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 PASSWORD = "b10 correct horse battery staple"
 PREFIX = "b10u"
 TOKEN = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def hasher_description() -> str:
@@ -100,29 +90,11 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     setup(args.users)
-    port = free_port()
-    env = {**os.environ, "BLAZON_LOG_LEVEL": "WARNING", "BLAZON_DEBUG": os.environ.get("BLAZON_DEBUG", "0")}
-    server = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "blazon.wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            f"--workers={args.web_workers}",
-            "--log-level=warning",
-        ],
-        cwd=REPO,
-        env=env,
-    )
+    server, port = gunicorn(workers=args.web_workers)
     latencies: list[float] = []
     failures = [0]
     lock = threading.Lock()
     try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
         for i in range(args.web_workers * 2):  # warm every worker (imports, connections)
             login_once(port, f"{PREFIX}{i:05d}")
         deadline = time.time() + args.seconds

@@ -19,10 +19,8 @@ Not collected by pytest (no ``test_`` prefix): timings never belong in the test 
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,18 +44,12 @@ from rest_framework.test import APIClient  # noqa: E402
 from directory.models import Entitlement, ProvisioningEvent, ProvisioningMode, Resource  # noqa: E402
 from provisioning.models import AdapterClient, EntryStatus, ProvisioningEntry  # noqa: E402
 from provisioning.services.adapter import adapter_client_register  # noqa: E402
+from tests.bench import server as bench_server  # noqa: E402
 from tests.provisioning.adapter.slapd import GROUPS, PEOPLE, Slapd, ldap_settings, slapd_binary  # noqa: E402
 from tests.provisioning.adapter.workload import drain_entries  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -345,27 +337,9 @@ def main() -> int:
     client, client_id, secret = adapter_client_register(
         actor=None, source="console", name=f"b6-{os.getpid()}", resources=[resource], public_key=public
     )
-    port = free_port()
-    env = {**os.environ, "BLAZON_LOG_LEVEL": "WARNING", "BLAZON_DEBUG": os.environ.get("BLAZON_DEBUG", "0")}
-    gunicorn = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "blazon.wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            f"--workers={args.web_workers}",
-            "--log-level=warning",
-        ],
-        cwd=REPO,
-        env=env,
-    )
+    gunicorn, port = bench_server.gunicorn(workers=args.web_workers)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(150):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
         common = {
             "work": work,
             "url": url,

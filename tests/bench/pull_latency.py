@@ -17,16 +17,12 @@ Not collected by pytest (no ``test_`` prefix): timings never belong in the test 
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from datetime import datetime
-from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blazon.settings")
 
@@ -41,16 +37,8 @@ from django.db import connection  # noqa: E402
 
 from directory.models import Entitlement, ProvisioningEvent, ProvisioningMode, Resource  # noqa: E402
 from provisioning.services.adapter import adapter_client_register  # noqa: E402
+from tests.bench.server import gunicorn  # noqa: E402
 from tests.provisioning.adapter.workload import drain_entries  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def public_key() -> str:
@@ -116,19 +104,7 @@ def main() -> int:
         creds.append((client_id, secret))
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
-    port = free_port()
-    env = {**os.environ, "BLAZON_LOG_LEVEL": "WARNING", "BLAZON_DEBUG": os.environ.get("BLAZON_DEBUG", "0")}
-    server = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "blazon.wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            f"--workers={args.web_workers}",
-            "--log-level=warning",
-        ],
-        cwd=REPO,
-        env=env,
-    )
+    server, port = gunicorn(workers=args.web_workers)
     url = f"http://127.0.0.1:{port}"
     pulls: list[float] = []
     reports: list[float] = []
@@ -136,12 +112,6 @@ def main() -> int:
     errors: list[str] = []
     lock = threading.Lock()
     try:
-        for _ in range(150):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
         started: list[float] = []  # when every adapter holds its token: the measured time starts
         barrier = threading.Barrier(args.adapters, action=lambda: started.append(time.perf_counter()))
 
