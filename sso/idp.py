@@ -367,6 +367,7 @@ def _build_response(server, sp, identity, in_response_to, destination, name_id, 
 class ParsedLogoutRequest:
     message: Any
     name_id: str
+    xml: str = ""
 
 
 def parse_logout_request(
@@ -394,18 +395,21 @@ def parse_logout_request(
         if req.message.name_id is not None and req.message.name_id.text
         else ""
     )
-    return ParsedLogoutRequest(message=req.message, name_id=name_id)
+    xml = req.xmlstr.decode("utf-8") if isinstance(req.xmlstr, bytes) else str(req.xmlstr)
+    return ParsedLogoutRequest(message=req.message, name_id=name_id, xml=xml)
 
 
 def build_logout_response(
-    server: Server, sp: ServiceProvider, parsed: ParsedLogoutRequest, relay_state: str
+    server: Server, sp: ServiceProvider, parsed: ParsedLogoutRequest, relay_state: str, *, status: Any = None
 ) -> dict:
     """The signed LogoutResponse for ``sp``'s SLO endpoint: ``{"binding", "url"}`` for a redirect
     (signed in the query string), plus ``"SAMLResponse"`` and ``"RelayState"`` for a POST (the XML
     signed in-process, like the sign-in responses)."""
     in_process = signs_in_process()
     post = sp.slo_binding == BINDING_HTTP_POST
-    response = server.create_logout_response(parsed.message, [sp.slo_binding], sign=post and not in_process)
+    response = server.create_logout_response(
+        parsed.message, [sp.slo_binding], status=status, sign=post and not in_process
+    )
     if sp.slo_binding == BINDING_HTTP_REDIRECT:
         info = server.apply_binding(
             BINDING_HTTP_REDIRECT,

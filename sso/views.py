@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from blazon.authcontract import SESSION_AUTH_AT
 from blazon.permissions import can
 from directory.views.common import workspace_required
-from sso import flow, idp
+from sso import flow, idp, slo
 from sso.models import BINDING_POST, BINDING_REDIRECT, ServiceProvider
 from sso.selectors import service_providers_for_user, user_can_sign_in, user_may_use
 
@@ -41,14 +42,12 @@ def _post_form(request: HttpRequest, *, url: str, fields: dict[str, str]) -> Htt
     return response
 
 
-def _params(request: HttpRequest, binding: str) -> dict[str, str] | None:
+def _params(request: HttpRequest, binding: str, message: str = "SAMLRequest") -> dict[str, str] | None:
     source = request.GET if binding == BINDING_REDIRECT else request.POST
     out = {
-        k: source.get(k)
-        for k in ("SAMLRequest", "RelayState", "SigAlg", "Signature")
-        if source.get(k) is not None
+        k: source.get(k) for k in (message, "RelayState", "SigAlg", "Signature") if source.get(k) is not None
     }
-    if not out.get("SAMLRequest") or len(out["SAMLRequest"]) > MAX_MESSAGE:
+    if not out.get(message) or len(out[message]) > MAX_MESSAGE:
         return None
     if len(out.get("RelayState", "")) > MAX_RELAY_STATE:
         return None
@@ -85,6 +84,7 @@ def _answer(
         in_response_to=in_response_to,
         initiated_by=initiated_by,
     )
+    slo.participant_record(request, sp, xml)
     fields = {"SAMLResponse": idp.encode_response(xml)}
     if relay_state:
         fields["RelayState"] = relay_state
@@ -165,11 +165,45 @@ def resume(request: HttpRequest, pending_id: str) -> HttpResponse:
     )
 
 
+def _send(request: HttpRequest, answer: dict) -> HttpResponse:
+    if answer["binding"] == BINDING_REDIRECT:
+        return HttpResponseRedirect(answer["url"])
+    fields = {"SAMLResponse": answer["SAMLResponse"]}
+    if answer["RelayState"]:
+        fields["RelayState"] = answer["RelayState"]
+    return _post_form(request, url=answer["url"], fields=fields)
+
+
+def slo_continue(request: HttpRequest) -> HttpResponse:
+    """The next step of this browser's single-logout chain: the next SP, or the end of the chain
+    (the LogoutResponse to the SP that started it, Blazon's login page, or the logged-out page)."""
+    step = slo.chain_next(request)
+    if not step.done:
+        if step.fields is None:
+            return HttpResponseRedirect(step.url)
+        return _post_form(request, url=step.url, fields=step.fields)
+    answer, summary = slo.chain_finish(request)
+    if answer is not None:
+        return _send(request, answer)
+    if summary.get("sp") is None:  # the chain started at Blazon's "Log out" button
+        if summary["skipped"] or summary["failed"]:
+            messages.warning(request, _still_signed_in(summary))
+        return HttpResponseRedirect(reverse("authn:login"))
+    return render(request, "sso/logged_out.html", summary)
+
+
+def _still_signed_in(summary: dict) -> str:
+    names = ", ".join(sorted(set(summary["skipped"]) | set(summary["failed"])))
+    return f"You are logged out of Blazon. These applications may still have you signed in: {names}."
+
+
 @never_cache
 def _slo(request: HttpRequest, binding: str) -> HttpResponse:
+    if (request.GET if binding == BINDING_REDIRECT else request.POST).get("SAMLResponse") is not None:
+        return _slo_response(request, binding)
     params = _params(request, binding)
     if params is None:
-        return _error(request, "This is not a SAML logout request.")
+        return _error(request, "This is not a SAML logout request or logout answer.")
     try:
         entity_id = idp.peek_issuer(params["SAMLRequest"], binding)
     except idp.SAMLRequestError as exc:
@@ -182,17 +216,23 @@ def _slo(request: HttpRequest, binding: str) -> HttpResponse:
         parsed = idp.parse_logout_request(server, sp, params, binding)
     except idp.SAMLRequestError as exc:
         return _error(request, exc.message)
-    if request.user.is_authenticated:
-        logout(request)  # ends the Blazon session: every SP that trusts it must re-authenticate
-    if not sp.slo_url:
-        return render(request, "sso/logged_out.html", {"sp": sp})
-    answer = idp.build_logout_response(server, sp, parsed, params.get("RelayState", ""))
-    if answer["binding"] == BINDING_REDIRECT:
-        return HttpResponseRedirect(answer["url"])
-    fields = {"SAMLResponse": answer["SAMLResponse"]}
-    if answer["RelayState"]:
-        fields["RelayState"] = answer["RelayState"]
-    return _post_form(request, url=answer["url"], fields=fields)
+    origin = {"sp": sp.pk, "request_xml": parsed.xml, "relay_state": params.get("RelayState", "")}
+    # ends the Blazon session (every SP that trusts it must re-authenticate), keeping the others
+    slo.chain_start(request, origin=origin, exclude_sp=sp.pk)
+    return slo_continue(request)
+
+
+def _slo_response(request: HttpRequest, binding: str) -> HttpResponse:
+    """An SP's LogoutResponse to a LogoutRequest of the chain."""
+    params = _params(request, binding, "SAMLResponse")
+    if params is None:
+        return _error(request, "This is not a SAML logout answer (SAMLResponse too large).")
+    try:
+        slo.response_accept(request, params, binding)
+    except slo.SLOError as exc:
+        logger.info("saml: refused LogoutResponse: %s", exc.message)
+        return _error(request, exc.message)
+    return slo_continue(request)
 
 
 @require_GET

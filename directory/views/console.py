@@ -59,7 +59,19 @@ def render_console(
 
 
 class ConsoleLogoutView(LogoutView):
+    """Log out of Blazon; when SAML applications were signed into during this session, run the
+    single-logout chain over them first (it ends on the login page)."""
+
     next_page = "authn:login"
+
+    def post(self, request, *args, **kwargs):
+        from sso import slo
+        from sso import views as sso_views
+
+        if not slo.has_participants(request):
+            return super().post(request, *args, **kwargs)
+        slo.chain_start(request, origin=None)
+        return sso_views.slo_continue(request)
 
 
 # --- dashboard ------------------------------------------------------------------------------

@@ -1,0 +1,276 @@
+"""Single logout across SPs: two python3-saml SPs signed in through one Blazon session; a logout at
+one of them (or at Blazon's "Log out" button) logs the browser out of the other too."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+from blazon.audit.models import AuditEvent
+from sso import services
+from tests.sso import samlsp
+from tests.sso.conftest import ACS, IDP, SLO, sp_data
+
+pytestmark = pytest.mark.django_db
+
+B_ENTITY = "https://b.example.test/metadata"
+B_ACS = "https://b.example.test/acs"
+B_SLO = "https://b.example.test/sls"
+C_ENTITY = "https://c.example.test/metadata"
+C_ACS = "https://c.example.test/acs"
+PARTIAL = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout"
+
+
+@pytest.fixture
+def sp_b(db, app_resource):
+    data = sp_data(
+        name="Wiki", entity_id=B_ENTITY, acs_endpoints=[{"url": B_ACS, "binding": samlsp.POST}], slo_url=B_SLO
+    )
+    return services.service_provider_create(
+        actor=None, source="test", data={**data, "resource": app_resource}
+    )
+
+
+@pytest.fixture
+def sp_c(db, app_resource):
+    """An SP without an SLO URL: it cannot be logged out, only reported."""
+    data = sp_data(
+        name="Payroll", entity_id=C_ENTITY, acs_endpoints=[{"url": C_ACS, "binding": samlsp.POST}], slo_url=""
+    )
+    return services.service_provider_create(
+        actor=None, source="test", data={**data, "resource": app_resource}
+    )
+
+
+def _settings(idp_cert, entity, acs, slo, *, signed_answers=True):
+    settings = samlsp.settings_for(
+        idp_base=IDP, idp_cert=idp_cert, sp_entity=entity, acs_url=acs, slo_url=slo, sign_requests=True
+    )
+    settings["security"]["logoutResponseSigned"] = signed_answers
+    return settings
+
+
+def _sign_in(client, settings, acs):
+    """SP-initiated sign-in at the SP whose ACS is ``acs``; the SP's accepted auth object."""
+    auth = samlsp.auth_for(settings, acs)
+    path, query = samlsp.split(auth.login(return_to=acs + "/home"))
+    resume = client.get(path, query)
+    assert resume.status_code == 302, resume.content[:500]
+    _, fields = samlsp.form_fields(client.get(resume["Location"]).content.decode())
+    accepted = samlsp.auth_for(settings, acs, post={"SAMLResponse": fields["SAMLResponse"]})
+    accepted.process_response()
+    assert accepted.get_errors() == [], accepted.get_last_error_reason()
+    return accepted
+
+
+@pytest.fixture
+def two_sps(sp, sp_b, alice, alice_client, idp_cert):
+    a = _settings(idp_cert, sp.entity_id, ACS, SLO)
+    b = _settings(idp_cert, B_ENTITY, B_ACS, B_SLO)
+    return a, b, _sign_in(alice_client, a, ACS), _sign_in(alice_client, b, B_ACS)
+
+
+def _logout_at_a(client, a, signed_in_a):
+    auth = samlsp.auth_for(a, ACS)
+    url = auth.logout(
+        return_to="https://sp.example.test/bye",
+        name_id=signed_in_a.get_nameid(),
+        session_index=signed_in_a.get_session_index(),
+    )
+    path, query = samlsp.split(url)
+    return auth, client.get(path, query)
+
+
+def _b_receives(answer, b, signed_in_b):
+    """SP B's SLO endpoint processes Blazon's LogoutRequest; returns (request XML, SP B's answer URL)."""
+    assert answer.status_code == 302, answer.content[:500]
+    assert answer["Location"].startswith(B_SLO + "?")
+    _, params = samlsp.split(answer["Location"])
+    assert "Signature" in params
+    xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(params["SAMLRequest"]).decode()
+    assert OneLogin_Saml2_Logout_Request.get_nameid(xml) == signed_in_b.get_nameid()
+    assert OneLogin_Saml2_Logout_Request.get_session_indexes(xml) == [signed_in_b.get_session_index()]
+    sls = samlsp.auth_for(b, B_SLO, get=params)
+    back = sls.process_slo(keep_local_session=True)
+    assert sls.get_errors() == [], sls.get_last_error_reason()
+    return xml, back
+
+
+def _a_accepts(answer, a, auth_a):
+    assert answer.status_code == 302, answer.content[:500]
+    assert answer["Location"].startswith(SLO + "?")
+    _, params = samlsp.split(answer["Location"])
+    assert params["RelayState"] == "https://sp.example.test/bye"
+    sls = samlsp.auth_for(a, SLO, get=params)
+    sls.process_slo(request_id=auth_a.get_last_request_id(), keep_local_session=True)
+    assert sls.get_errors() == [], sls.get_last_error_reason()
+    return OneLogin_Saml2_Utils.decode_base64_and_inflate(params["SAMLResponse"]).decode()
+
+
+def test_logout_at_one_sp_logs_out_of_the_other(two_sps, alice_client):
+    a, b, in_a, in_b = two_sps
+    assert in_a.get_session_index() and in_b.get_session_index()
+    assert in_a.get_session_index() != in_b.get_session_index()
+    auth_a, answer = _logout_at_a(alice_client, a, in_a)
+    assert alice_client.get("/workspace/").status_code == 302  # the Blazon session is already over
+    request_xml, back = _b_receives(answer, b, in_b)
+    assert f'Destination="{B_SLO}"' in request_xml
+    assert "NotOnOrAfter=" in request_xml
+    assert IDP + "/sso/saml/metadata/" in request_xml  # the Issuer
+    path, query = samlsp.split(back)
+    final = alice_client.get(path, query)
+    response_xml = _a_accepts(final, a, auth_a)
+    assert PARTIAL not in response_xml
+    assert alice_client.get("/workspace/").status_code == 302
+    assert AuditEvent.objects.filter(action="sso.saml.single_logout").count() == 1
+
+
+def test_an_sp_answering_with_an_error_gives_partial_logout(two_sps, alice_client, idp_cert):
+    a, b, in_a, in_b = two_sps
+    auth_a, answer = _logout_at_a(alice_client, a, in_a)
+    request_xml, _ = _b_receives(answer, b, in_b)
+    request_id = OneLogin_Saml2_Logout_Request.get_id(request_xml)
+    # SP B answers "Responder" (it could not end its session), signed
+    from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
+    from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+    b_settings = OneLogin_Saml2_Settings(b)
+    error = OneLogin_Saml2_Logout_Response(b_settings)
+    error.build(request_id, status="urn:oasis:names:tc:SAML:2.0:status:Responder")
+    params = _signed(b, error.get_response())
+    final = alice_client.get("/sso/saml/slo/redirect/", params)
+    response_xml = _a_accepts(final, a, auth_a)
+    assert PARTIAL in response_xml
+    assert alice_client.get("/workspace/").status_code == 302
+
+
+def _signed(settings, saml_response):
+    """The query parameters of a LogoutResponse signed by the SP of ``settings`` (HTTP-Redirect)."""
+    params = {"SAMLResponse": saml_response}
+    samlsp.auth_for(settings, B_SLO).add_response_signature(
+        params, settings["security"]["signatureAlgorithm"]
+    )
+    return params
+
+
+def _b_answer_params(back):
+    _, params = samlsp.split(back)
+    return params
+
+
+def test_tampered_or_unexpected_answers_are_refused_and_leave_the_chain(two_sps, alice_client, idp_cert):
+    a, b, in_a, in_b = two_sps
+    auth_a, answer = _logout_at_a(alice_client, a, in_a)
+    _, back = _b_receives(answer, b, in_b)
+    good = _b_answer_params(back)
+
+    # another browser (no chain) cannot use it, and the real chain is not disturbed
+    other = Client()
+    refused = other.get("/sso/saml/slo/redirect/", good)
+    assert refused.status_code == 400
+    assert b"No logout is in progress" in refused.content
+
+    # the signature of the query string no longer matches
+    tampered = {**good, "Signature": good["Signature"][:-8] + "AAAAAAA="}
+    refused = alice_client.get("/sso/saml/slo/redirect/", tampered)
+    assert refused.status_code == 400
+    assert b"signature is not valid" in refused.content
+
+    # unsigned, while SP B must sign (it requires signed messages)
+    from sso.models import ServiceProvider
+
+    ServiceProvider.objects.filter(entity_id=B_ENTITY).update(require_signed_requests=True)
+    unsigned = {"SAMLResponse": good["SAMLResponse"]}
+    refused = alice_client.get("/sso/saml/slo/redirect/", unsigned)
+    assert refused.status_code == 400
+    assert b"not signed" in refused.content
+
+    # a LogoutResponse to some other request (wrong InResponseTo), properly signed by SP B
+    from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
+    from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+    wrong = OneLogin_Saml2_Logout_Response(OneLogin_Saml2_Settings(b))
+    wrong.build("_not_what_blazon_sent")
+    params = _signed(b, wrong.get_response())
+    refused = alice_client.get("/sso/saml/slo/redirect/", params)
+    assert refused.status_code == 400
+    assert b"InResponseTo" in refused.content
+
+    # the genuine answer still completes the chain with Success
+    final = alice_client.get("/sso/saml/slo/redirect/", good)
+    response_xml = _a_accepts(final, a, auth_a)
+    assert PARTIAL not in response_xml
+
+
+def test_answer_from_an_unknown_sp_is_refused(two_sps, alice_client, idp_cert):
+    a, b, in_a, in_b = two_sps
+    _, answer = _logout_at_a(alice_client, a, in_a)
+    request_xml, _ = _b_receives(answer, b, in_b)
+    from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
+    from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+    stranger = _settings(idp_cert, "https://evil.example.test/metadata", "https://evil.example.test/acs", "")
+    forged = OneLogin_Saml2_Logout_Response(OneLogin_Saml2_Settings(stranger))
+    forged.build(OneLogin_Saml2_Logout_Request.get_id(request_xml))
+    refused = alice_client.get("/sso/saml/slo/redirect/", {"SAMLResponse": forged.get_response()})
+    assert refused.status_code == 400
+    assert b"did not ask to log out" in refused.content
+
+
+def test_sp_without_slo_url_is_skipped_and_named(sp, sp_b, sp_c, alice, alice_client, idp_cert):
+    """The chain starts at SP B; SP A is logged out; SP C has no SLO URL; SP B has none either at
+    the end, so the chain ends at Blazon and says which applications may still be signed in."""
+    a = _settings(idp_cert, sp.entity_id, ACS, SLO)
+    c = _settings(idp_cert, C_ENTITY, C_ACS, "https://c.example.test/sls")
+    in_a = _sign_in(alice_client, a, ACS)
+    in_c = _sign_in(alice_client, c, C_ACS)
+    auth = samlsp.auth_for(c, C_ACS)
+    path, query = samlsp.split(auth.logout(name_id=in_c.get_nameid(), session_index=in_c.get_session_index()))
+    answer = alice_client.get(path, query)
+    assert answer["Location"].startswith(SLO + "?")
+    _, params = samlsp.split(answer["Location"])
+    sls = samlsp.auth_for(a, SLO, get=params)
+    back = sls.process_slo(keep_local_session=True)
+    assert sls.get_errors() == [], sls.get_last_error_reason()
+    assert in_a.get_nameid()
+    path, query = samlsp.split(back)
+    page = alice_client.get(path, query)
+    assert page.status_code == 200
+    assert b"You are logged out" in page.content
+    assert b"Payroll" in page.content  # SP C (no SLO URL) ended the chain at Blazon
+
+
+def test_console_logout_runs_the_chain_and_ends_on_the_login_page(two_sps, sp_c, alice_client, idp_cert):
+    a, b, in_a, in_b = two_sps
+    c = _settings(idp_cert, C_ENTITY, C_ACS, "")
+    _sign_in(alice_client, c, C_ACS)
+    answer = alice_client.post("/console/logout/")
+    assert alice_client.get("/workspace/").status_code == 302
+    assert answer.status_code == 302
+    seen = set()
+    for _ in range(2):  # SP A and SP B, in the order they were signed into
+        location = answer["Location"]
+        settings, signed_in, url = (a, in_a, SLO) if location.startswith(SLO + "?") else (b, in_b, B_SLO)
+        assert location.startswith(url + "?")
+        _, params = samlsp.split(location)
+        xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(params["SAMLRequest"]).decode()
+        assert OneLogin_Saml2_Logout_Request.get_session_indexes(xml) == [signed_in.get_session_index()]
+        sls = samlsp.auth_for(settings, url, get=params)
+        back = sls.process_slo(keep_local_session=True)
+        assert sls.get_errors() == [], sls.get_last_error_reason()
+        seen.add(url)
+        path, query = samlsp.split(back)
+        answer = alice_client.get(path, query)
+    assert seen == {SLO, B_SLO}
+    assert answer.status_code == 302
+    assert answer["Location"] == "/login/"
+    login = alice_client.get(answer["Location"])
+    assert b"Payroll" in login.content  # the SP without SLO URL is named on the login page
+
+
+def test_console_logout_without_saml_sessions_is_unchanged(alice_client):
+    answer = alice_client.post("/console/logout/")
+    assert answer.status_code == 302
+    assert alice_client.get("/workspace/").status_code == 302
