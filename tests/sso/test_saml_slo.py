@@ -274,3 +274,44 @@ def test_console_logout_without_saml_sessions_is_unchanged(alice_client):
     answer = alice_client.post("/console/logout/")
     assert answer.status_code == 302
     assert alice_client.get("/workspace/").status_code == 302
+
+
+def test_post_binding_sp_gets_a_signed_request_and_posts_its_signed_answer(
+    sp, sp_b, alice, alice_client, idp_cert
+):
+    """SP B registered with the HTTP-POST SLO binding: Blazon posts a signed LogoutRequest, SP B
+    posts back a signed LogoutResponse; a copy with a changed status is refused."""
+    from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
+    from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+    sp_b.slo_binding = samlsp.POST
+    sp_b.save()
+    a = _settings(idp_cert, sp.entity_id, ACS, SLO)
+    b = _settings(idp_cert, B_ENTITY, B_ACS, B_SLO)
+    in_a = _sign_in(alice_client, a, ACS)
+    in_b = _sign_in(alice_client, b, B_ACS)
+    auth_a, page = _logout_at_a(alice_client, a, in_a)
+    assert page.status_code == 200
+    action, fields = samlsp.form_fields(page.content.decode())
+    assert action == B_SLO
+    xml = samlsp.decode(fields["SAMLRequest"])
+    assert OneLogin_Saml2_Utils.validate_sign(
+        xml, cert=idp_cert, xpath="/samlp:LogoutRequest/ds:Signature", raise_exceptions=True
+    )
+    assert OneLogin_Saml2_Logout_Request.get_nameid(xml) == in_b.get_nameid()
+    assert OneLogin_Saml2_Logout_Request.get_session_indexes(xml) == [in_b.get_session_index()]
+
+    answer = OneLogin_Saml2_Logout_Response(OneLogin_Saml2_Settings(b))
+    answer.build(OneLogin_Saml2_Logout_Request.get_id(xml))
+    key_pem, cert_pem = samlsp.keypair()
+    signed = OneLogin_Saml2_Utils.add_sign(
+        answer.get_xml(), key_pem, cert_pem, sign_algorithm=b["security"]["signatureAlgorithm"]
+    )
+    signed = signed.decode() if isinstance(signed, bytes) else signed
+    tampered = signed.replace("status:Success", "status:Responder")
+    refused = alice_client.post("/sso/saml/slo/post/", {"SAMLResponse": samlsp.encode(tampered)})
+    assert refused.status_code == 400
+    assert b"signature is not valid" in refused.content
+    final = alice_client.post("/sso/saml/slo/post/", {"SAMLResponse": samlsp.encode(signed)})
+    response_xml = _a_accepts(final, a, auth_a)
+    assert PARTIAL not in response_xml
