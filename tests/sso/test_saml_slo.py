@@ -315,3 +315,45 @@ def test_post_binding_sp_gets_a_signed_request_and_posts_its_signed_answer(
     final = alice_client.post("/sso/saml/slo/post/", {"SAMLResponse": samlsp.encode(signed)})
     response_xml = _a_accepts(final, a, auth_a)
     assert PARTIAL not in response_xml
+
+
+def test_idp_initiated_launch_takes_part_in_single_logout(sp, sp_b, alice, alice_client, idp_cert):
+    """SP B opened from "My applications" (no AuthnRequest) is logged out when SP A logs out."""
+    a = _settings(idp_cert, sp.entity_id, ACS, SLO)
+    b = _settings(idp_cert, B_ENTITY, B_ACS, B_SLO)
+    in_a = _sign_in(alice_client, a, ACS)
+    _, fields = samlsp.form_fields(alice_client.post(f"/sso/saml/launch/{sp_b.pk}/").content.decode())
+    in_b = samlsp.auth_for(b, B_ACS, post={"SAMLResponse": fields["SAMLResponse"]})
+    in_b.process_response()
+    assert in_b.get_errors() == [], in_b.get_last_error_reason()
+    auth_a, answer = _logout_at_a(alice_client, a, in_a)
+    _, back = _b_receives(answer, b, in_b)
+    path, query = samlsp.split(back)
+    _a_accepts(alice_client.get(path, query), a, auth_a)
+
+
+def test_one_users_answer_cannot_advance_another_users_chain(two_sps, app_resource, alice_client, idp_cert):
+    from directory.models import AccountStatus
+    from tests.api.factories import AccountFactory, UserFactory
+
+    a, b, in_a, in_b = two_sps
+    bob = UserFactory(username="bob", email="bob@example.com")
+    AccountFactory(owner=bob, resource=app_resource, identifier="bob", status=AccountStatus.ACTIVE)
+    bob_client = Client()
+    bob_client.force_login(bob)
+    bob_in_a, bob_in_b = _sign_in(bob_client, a, ACS), _sign_in(bob_client, b, B_ACS)
+
+    alice_auth, alice_answer = _logout_at_a(alice_client, a, in_a)
+    _, alice_back = _b_receives(alice_answer, b, in_b)
+    bob_auth, bob_answer = _logout_at_a(bob_client, a, bob_in_a)
+    _, bob_back = _b_receives(bob_answer, b, bob_in_b)
+
+    # alice's (genuine, signed) answer sent in bob's browser: not the answer bob's chain waits for
+    refused = bob_client.get("/sso/saml/slo/redirect/", _b_answer_params(alice_back))
+    assert refused.status_code == 400
+    assert b"InResponseTo" in refused.content
+    # both chains still complete
+    path, query = samlsp.split(bob_back)
+    _a_accepts(bob_client.get(path, query), a, bob_auth)
+    path, query = samlsp.split(alice_back)
+    _a_accepts(alice_client.get(path, query), a, alice_auth)
