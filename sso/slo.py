@@ -203,6 +203,9 @@ def response_accept(request: Any, params: dict[str, str], binding: str) -> None:
         raise SLOError("This logout answer comes from an application Blazon did not ask to log out.")
     if message.in_response_to != current["request_id"]:
         raise SLOError("This logout answer does not answer Blazon's logout request (InResponseTo).")
+    ours = {idp.base_url(request) + idp.SLO_REDIRECT_PATH, idp.base_url(request) + idp.SLO_POST_PATH}
+    if message.destination and message.destination not in ours:
+        raise SLOError("This logout answer is addressed to another server (Destination).")
     _verify_signature(request, sp, params, binding, xml, message)
     status = message.status.status_code.value if message.status and message.status.status_code else ""
     if status != STATUS_SUCCESS:

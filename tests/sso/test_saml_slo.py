@@ -357,3 +357,21 @@ def test_one_users_answer_cannot_advance_another_users_chain(two_sps, app_resour
     _a_accepts(bob_client.get(path, query), a, bob_auth)
     path, query = samlsp.split(alice_back)
     _a_accepts(alice_client.get(path, query), a, alice_auth)
+
+
+def test_answer_addressed_elsewhere_is_refused(two_sps, alice_client):
+    a, b, in_a, in_b = two_sps
+    auth_a, answer = _logout_at_a(alice_client, a, in_a)
+    request_xml, back = _b_receives(answer, b, in_b)
+    from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
+    from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+    elsewhere = {**b, "idp": {**b["idp"], "singleLogoutService": {**b["idp"]["singleLogoutService"]}}}
+    elsewhere["idp"]["singleLogoutService"]["url"] = "https://other-idp.example.test/slo"
+    wrong = OneLogin_Saml2_Logout_Response(OneLogin_Saml2_Settings(elsewhere))
+    wrong.build(OneLogin_Saml2_Logout_Request.get_id(request_xml))
+    refused = alice_client.get("/sso/saml/slo/redirect/", _signed(b, wrong.get_response()))
+    assert refused.status_code == 400
+    assert b"Destination" in refused.content
+    path, query = samlsp.split(back)
+    _a_accepts(alice_client.get(path, query), a, auth_a)
