@@ -34,6 +34,7 @@ from blazon.authcontract import (
     login_attempt,
 )
 from blazon.permissions import can
+from directory.selectors import user_can_sign_in
 
 FLOW_KEY = "blazon.authn.flow"
 LOGIN, RESET = "login", "reset"
@@ -67,10 +68,6 @@ def _user_model() -> Any:
     return get_user_model()
 
 
-def _usable(user: Any) -> bool:
-    return user is not None and user.status == "ACTIVE" and not user.login_locked and user.is_active
-
-
 def get_state(request: HttpRequest) -> dict[str, Any] | None:
     state = request.session.get(FLOW_KEY)
     if not state:
@@ -96,7 +93,7 @@ def state_user(state: dict[str, Any]) -> Any:
     if uid is None:
         return None
     user = _user_model().objects.filter(pk=uid).first()
-    return user if _usable(user) else None
+    return user if user_can_sign_in(user) else None
 
 
 def _attempt(request: HttpRequest, username: str) -> None:
@@ -109,7 +106,7 @@ def start(request: HttpRequest, *, username: str, purpose: str = LOGIN, next_url
     username = username.strip()
     _attempt(request, username)
     found = _user_model().objects.filter(username=username).first() if username else None
-    user = found if _usable(found) else None
+    user = found if user_can_sign_in(found) else None
     decision = decide(user, LoginContext.from_request(request, user))
     factors = list(decision.factors)
     if purpose == RESET:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from authn.context import LoginContext, ip_in_networks, recent_failures
 from authn.models import AuthenticationPolicy, AuthenticationRule, DeviceCondition, Factor, Outcome
+from directory.selectors import user_value
 
 USER_FIELDS = ("department", "employee_type", "job_title", "username", "status")
 
@@ -29,9 +30,7 @@ class Decision:
 
 
 def _attribute(user: Any, name: str) -> str:
-    if name in USER_FIELDS:
-        return str(getattr(user, name, "") or "")
-    value = (getattr(user, "attributes", None) or {}).get(name, "")
+    value = user_value(user, name, USER_FIELDS)
     return "" if value is None else str(value)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from django.db.models import Count, IntegerField, Model, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, Model, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from blazon.permissions import can
@@ -34,6 +34,7 @@ from directory.models import (
     RoleResource,
     User,
     UsernamePolicy,
+    UserStatus,
 )
 
 M = TypeVar("M", bound=Model)
@@ -143,4 +144,36 @@ def username_policy_active() -> UsernamePolicy:
     policy = UsernamePolicy.objects.filter(active=True).order_by("pk").first()
     return policy or UsernamePolicy(
         active=True, patterns=["{first}.{last}", "{first}.{middle_initial}.{last}"]
+    )
+
+
+def user_can_sign_in(user: Any) -> bool:
+    """Whether ``user`` may sign in by any path (login, SAML, OIDC): an authenticated, ACTIVE
+    identity whose login is not locked. Everyone else is refused with the same answer."""
+    return (
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and user.is_active
+        and getattr(user, "status", "") == UserStatus.ACTIVE
+        and not getattr(user, "login_locked", False)
+    )
+
+
+def user_value(user: Any, name: str, fields: tuple[str, ...]) -> Any:
+    """The value of ``name`` for ``user``: the standard field when ``name`` is one of ``fields``
+    (the ones the caller lets policies and claims read), else the administrator-defined
+    attribute of that key (None when absent)."""
+    if name in fields:
+        return getattr(user, name, None)
+    return (getattr(user, "attributes", None) or {}).get(name)
+
+
+def membership_in_effect(now: Any = None) -> Q:
+    """Role memberships in effect at ``now``: started (or undated) and not yet ended. The
+    sweep removes ended ones; until it runs, this keeps them from counting."""
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    return (Q(start_date__isnull=True) | Q(start_date__lte=now)) & (
+        Q(end_date__isnull=True) | Q(end_date__gt=now)
     )

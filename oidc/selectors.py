@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.db.models import QuerySet
 
 from directory.models import RoleMembership
+from directory.selectors import membership_in_effect, user_can_sign_in, user_value
 from oidc.models import ClientAccess, OIDCClient
 
 #: Standard OIDC claims and how each is read from a user.
@@ -49,17 +49,6 @@ def client_for_application(application: Any) -> OIDCClient | None:
     return application._blazon_oidc_client
 
 
-def user_can_sign_in(user: Any) -> bool:
-    """An ACTIVE identity whose login is not locked."""
-    return (
-        user is not None
-        and getattr(user, "is_authenticated", False)
-        and user.is_active
-        and getattr(user, "status", "") == "ACTIVE"
-        and not getattr(user, "login_locked", False)
-    )
-
-
 def user_may_use_client(user: Any, client: OIDCClient) -> bool:
     """Whether ``user`` may log in to ``client``: the client is active, the user may sign in at
     all, and the client admits everyone or the user holds one of its roles."""
@@ -67,11 +56,9 @@ def user_may_use_client(user: Any, client: OIDCClient) -> bool:
         return False
     if client.access == ClientAccess.EVERYONE:
         return True
-    now = timezone.now()
     return (
         RoleMembership.objects.filter(user_id=user.pk, role__oidc_clients=client)
-        .filter(Q(start_date__isnull=True) | Q(start_date__lte=now))
-        .filter(Q(end_date__isnull=True) | Q(end_date__gt=now))
+        .filter(membership_in_effect())
         .exists()
     )
 
@@ -82,6 +69,4 @@ def custom_scope_claims() -> dict[str, dict[str, str]]:
 
 
 def user_attribute(user: Any, source: str) -> Any:
-    if source in USER_FIELDS:
-        return getattr(user, source)
-    return (user.attributes or {}).get(source)
+    return user_value(user, source, USER_FIELDS)

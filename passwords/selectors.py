@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from django.utils import timezone
 
+from directory.selectors import user_value
 from passwords.models import AssignedPolicy, PasswordChangePolicy, PasswordPolicy, PasswordState
 
 P = TypeVar("P", bound=AssignedPolicy)
@@ -29,9 +30,7 @@ def _organization_ids(user: Any) -> set[int]:
 
 
 def _attribute(user: Any, name: str) -> str:
-    if name in STANDARD_ATTRIBUTES:
-        return str(getattr(user, name, "") or "")
-    value = (getattr(user, "attributes", None) or {}).get(name)
+    value = user_value(user, name, STANDARD_ATTRIBUTES)
     return "" if value is None else str(value)
 
 

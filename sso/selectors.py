@@ -8,26 +8,16 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from directory.models import Account, AccountStatus, RoleMembership, UserStatus
+from directory.models import Account, AccountStatus, RoleMembership
+from directory.selectors import membership_in_effect, user_can_sign_in
 from sso.models import AccessRule, NameIDFormat, PersistentNameID, ServiceProvider
-
-
-def user_can_sign_in(user: Any) -> bool:
-    """ACTIVE identities whose login is not locked; everyone else is refused on every path."""
-    return (
-        user is not None
-        and getattr(user, "is_authenticated", False)
-        and user.status == UserStatus.ACTIVE
-        and not user.login_locked
-        and user.is_active
-    )
 
 
 def _allowed_condition(user: Any) -> Q:
     has_account = Exists(
         Account.objects.filter(resource=OuterRef("resource"), owner=user, status=AccountStatus.ACTIVE)
     )
-    in_role = Exists(RoleMembership.objects.filter(role=OuterRef("role"), user=user))
+    in_role = Exists(RoleMembership.objects.filter(membership_in_effect(), role=OuterRef("role"), user=user))
     return (
         Q(access_rule=AccessRule.ANY_ACTIVE_USER)
         | (Q(access_rule=AccessRule.RESOURCE_ACCOUNT) & has_account)

@@ -21,10 +21,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from blazon.authcontract import SESSION_AUTH_AT
 from blazon.permissions import can
+from directory.selectors import user_can_sign_in
 from directory.views.common import workspace_required
 from sso import flow, idp, slo
 from sso.models import BINDING_POST, BINDING_REDIRECT, ServiceProvider
-from sso.selectors import service_providers_for_user, user_can_sign_in, user_may_use
+from sso.selectors import service_providers_for_user, user_may_use
 
 logger = logging.getLogger("blazon.sso")
 

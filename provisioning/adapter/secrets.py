@@ -25,23 +25,38 @@ class SecretError(ValueError):
     """The sealed secret cannot be opened with our key (wrong key, altered, other entry)."""
 
 
-def secret_open(blob: dict[str, Any], *, private_key_pem: bytes, entry_id: int) -> str:
-    aad = f"blazon.adapter.secret:entry={entry_id}".encode()
-    if blob.get("alg") != ALGORITHM:
-        raise SecretError(f"unknown algorithm {blob.get('alg')!r}")
-    if blob.get("aad") not in (None, aad.decode()):
-        raise SecretError("the secret was sealed for another entry")
+def _private_key(private_key_pem: bytes) -> rsa.RSAPrivateKey:
     key = serialization.load_pem_private_key(private_key_pem, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise SecretError("the adapter's private key is not an RSA key")
+    return key
+
+
+def _open(blob: dict[str, Any], *, private_key_pem: bytes, aad: bytes, unreadable: str) -> str:
+    """RSA-OAEP unwraps the AES-256-GCM key, which opens the value bound to ``aad``."""
+    key = _private_key(private_key_pem)
     try:
         content_key = key.decrypt(base64.b64decode(blob["encrypted_key"]), _OAEP)
         value = AESGCM(content_key).decrypt(
             base64.b64decode(blob["nonce"]), base64.b64decode(blob["ciphertext"]), aad
         )
     except (InvalidTag, ValueError, KeyError) as exc:
-        raise SecretError("the secret cannot be opened with this adapter's key") from exc
+        raise SecretError(unreadable) from exc
     return value.decode("utf-8")
+
+
+def secret_open(blob: dict[str, Any], *, private_key_pem: bytes, entry_id: int) -> str:
+    aad = f"blazon.adapter.secret:entry={entry_id}".encode()
+    if blob.get("alg") != ALGORITHM:
+        raise SecretError(f"unknown algorithm {blob.get('alg')!r}")
+    if blob.get("aad") not in (None, aad.decode()):
+        raise SecretError("the secret was sealed for another entry")
+    return _open(
+        blob,
+        private_key_pem=private_key_pem,
+        aad=aad,
+        unreadable="the secret cannot be opened with this adapter's key",
+    )
 
 
 # --- credentials the adapter creates, kept sealed to its own key until the core stores them ---
@@ -56,9 +71,7 @@ def seal_own(
 ) -> dict[str, str]:
     """Seal ``value`` to the adapter's own public key (same scheme as the core's blobs), so the
     journal never holds a created credential in clear."""
-    key = serialization.load_pem_private_key(private_key_pem, password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise SecretError("the adapter's private key is not an RSA key")
+    key = _private_key(private_key_pem)
     content_key = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(12)
     aad = _own_aad(entry_id, account_id, kind)
@@ -79,17 +92,12 @@ def open_own(
     aad = _own_aad(entry_id, account_id, kind)
     if blob.get("alg") != ALGORITHM or blob.get("aad") != aad.decode():
         raise SecretError("the kept credential belongs to another entry or was altered")
-    key = serialization.load_pem_private_key(private_key_pem, password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise SecretError("the adapter's private key is not an RSA key")
-    try:
-        content_key = key.decrypt(base64.b64decode(blob["encrypted_key"]), _OAEP)
-        value = AESGCM(content_key).decrypt(
-            base64.b64decode(blob["nonce"]), base64.b64decode(blob["ciphertext"]), aad
-        )
-    except (InvalidTag, ValueError, KeyError) as exc:
-        raise SecretError("the kept credential cannot be opened with this adapter's key") from exc
-    return value.decode("utf-8")
+    return _open(
+        blob,
+        private_key_pem=private_key_pem,
+        aad=aad,
+        unreadable="the kept credential cannot be opened with this adapter's key",
+    )
 
 
 def password_generate(length: int = 24) -> str:
