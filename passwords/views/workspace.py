@@ -5,6 +5,7 @@ the help-desk reset link."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -132,25 +133,17 @@ def _to_login(request: HttpRequest, message: str) -> HttpResponse:
     return redirect(resolve_url(settings.LOGIN_URL))
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-def reset_new(request: HttpRequest) -> HttpResponse:
-    """Forgotten password, last step: a new password for the user the authenticator verified."""
-    user = reset_session_user(request.session)
-    if user is None:
-        return _to_login(
-            request, "Your identity check is missing or has expired. Start the password reset again."
-        )
+def _new_password_page(
+    request: HttpRequest, user: Any, *, apply: Any, gone: set[str], check_url: str
+) -> HttpResponse:
+    """The last page of both resets: ``apply(new_password)`` sets it; a ``DomainError`` whose
+    code is in ``gone`` means the reset can no longer be finished (back to the login)."""
     form = NewPasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            reset_session_complete(
-                session=request.session,
-                new_password=form.cleaned_data["new_password"],
-                source=Source.WORKSPACE,
-            )
+            apply(form.cleaned_data["new_password"])
         except DomainError as error:
-            if error.code in {"reset_expired", "reset_used"}:
+            if error.code in gone:
                 return _to_login(request, error.message)
             report_domain_error(request, error, form)
         else:
@@ -160,10 +153,30 @@ def reset_new(request: HttpRequest) -> HttpResponse:
         "form": form,
         "subject": user,
         "rules": password_check(user, "", history=False),
-        "check_url": resolve_url("passwords:check_reset"),
+        "check_url": check_url,
         "title": "Choose a new password",
     }
     return render(request, "passwords/reset.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def reset_new(request: HttpRequest) -> HttpResponse:
+    """Forgotten password, last step: a new password for the user the authenticator verified."""
+    user = reset_session_user(request.session)
+    if user is None:
+        return _to_login(
+            request, "Your identity check is missing or has expired. Start the password reset again."
+        )
+    return _new_password_page(
+        request,
+        user,
+        apply=lambda password: reset_session_complete(
+            session=request.session, new_password=password, source=Source.WORKSPACE
+        ),
+        gone={"reset_expired", "reset_used"},
+        check_url=resolve_url("passwords:check_reset"),
+    )
 
 
 @never_cache
@@ -174,26 +187,12 @@ def reset_link(request: HttpRequest, token: str) -> HttpResponse:
         user = reset_link_user(token)
     except DomainError as error:
         return _to_login(request, error.message)
-    form = NewPasswordForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            reset_link_use(
-                token=token, new_password=form.cleaned_data["new_password"], source=Source.WORKSPACE
-            )
-        except DomainError as error:
-            if error.code == "invalid_link":
-                return _to_login(request, error.message)
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, "Your password was changed. Log in with your new password.")
-            return redirect(resolve_url(settings.LOGIN_URL))
-    context = {
-        "form": form,
-        "subject": user,
-        "rules": password_check(user, "", history=False),
-        "check_url": "",
-        "title": "Choose a new password",
-    }
-    response = render(request, "passwords/reset.html", context)
+    response = _new_password_page(
+        request,
+        user,
+        apply=lambda password: reset_link_use(token=token, new_password=password, source=Source.WORKSPACE),
+        gone={"invalid_link"},
+        check_url="",
+    )
     response["Referrer-Policy"] = "no-referrer"  # the token is in the URL
     return response
