@@ -264,30 +264,6 @@ def membership_revoke(*, actor: User | None, source: str, membership: Entitlemen
     membership.delete()
 
 
-@transaction.atomic
-def account_set_manual(*, actor: User | None, source: str, account: Account, manual: bool) -> Account:
-    """Say whether a manual decision keeps ``account`` (besides any role)."""
-    account = Account.objects.select_for_update().get(pk=account.pk)
-    if account.manual == manual:
-        return account
-    has_roles = account.role_grants.exists()
-    if not manual and not has_roles:
-        raise Conflict("Nothing else keeps this account: revoke it instead.")
-    account.manual = manual
-    account.management = Management.ROLE if has_roles else Management.MANUAL
-    account.save(update_fields=["manual", "management", "updated_at"])
-    audit_record(
-        actor=actor,
-        action="account.manual_changed",
-        obj=account,
-        old={"manual": not manual},
-        new={"manual": manual},
-        source=source,
-        subject_user_id=account.owner_id,
-    )
-    return account
-
-
 # Attribute values an account may carry without definitions: JSON scalars (the request layer
 # refuses secret-looking keys before anything reaches here).
 _ACCOUNT_ATTRIBUTE_SCALARS = (str, int, float, bool)

@@ -93,9 +93,6 @@ def _spec(request_type: str) -> TypeSpec:
             fields={"type": ["Unknown request type."]},
             code="unknown_type",
         )
-    reason = spec.unavailable_reason()
-    if reason:
-        raise ValidationFailed(reason, fields={"type": ["Not available yet."]}, code="type_not_available")
     return spec
 
 
