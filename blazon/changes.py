@@ -5,7 +5,7 @@ and the requests' configuration services so every audit event of a change has th
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.db import models
 
@@ -24,8 +24,8 @@ def snapshot(obj: models.Model, fields: Iterable[str], *, m2m_value: str = "pk")
         field = obj._meta.get_field(name)
         if field.many_to_many:
             out[name] = sorted(getattr(obj, name).values_list(m2m_value, flat=True)) if obj.pk else []
-        elif field.is_relation:
-            out[name] = getattr(obj, field.attname)
+        elif field.is_relation:  # a forward foreign key: callers name concrete fields
+            out[name] = getattr(obj, cast("models.Field[Any, Any]", field).attname)
         else:
             out[name] = getattr(obj, name)
     return out

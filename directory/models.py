@@ -8,6 +8,8 @@ is the denormalised summary (ROLE when any role grants it) used for filtering an
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
@@ -70,7 +72,7 @@ class ConsoleRole(models.TextChoices):
     AUDITOR = "AUDITOR", "Auditor (read-only)"
 
 
-class BlazonUserManager(UserManager):
+class BlazonUserManager(UserManager["User"]):
     pass
 
 
@@ -101,7 +103,7 @@ class User(AbstractUser):
     attributes = models.JSONField(default=dict, blank=True, help_text="Administrator-defined attributes.")
     created_source = models.CharField(max_length=20, choices=Source.choices, default=Source.CONSOLE)
 
-    objects = BlazonUserManager()
+    objects: ClassVar[BlazonUserManager] = BlazonUserManager()
 
     class Meta:
         ordering = ["username"]
@@ -385,8 +387,10 @@ class Role(models.Model):
     criticality = models.CharField(max_length=10, choices=Criticality.choices, default=Criticality.MEDIUM)
     self_service = models.BooleanField(default=True)
     certifiable = models.BooleanField(default=True)
-    resources = models.ManyToManyField(Resource, through="RoleResource", related_name="roles", blank=True)
-    entitlements = models.ManyToManyField(
+    resources: models.ManyToManyField[Resource, RoleResource] = models.ManyToManyField(
+        Resource, through="RoleResource", related_name="roles", blank=True
+    )
+    entitlements: models.ManyToManyField[Entitlement, RoleEntitlement] = models.ManyToManyField(
         Entitlement, through="RoleEntitlement", related_name="roles", blank=True
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -50,7 +50,7 @@ def restrict(queryset: QuerySet[M], viewer: Any, capability: str = "view") -> Qu
 def _count(model: type[Model], fk: str, **filters: Any) -> Coalesce:
     """A correlated COUNT subquery: cheaper than joining and grouping two large tables."""
     sub = (
-        model.objects.filter(**{fk: OuterRef("pk")}, **filters)
+        model._default_manager.filter(**{fk: OuterRef("pk")}, **filters)
         .order_by()
         .values(fk)
         .annotate(n=Count("pk"))
@@ -59,8 +59,10 @@ def _count(model: type[Model], fk: str, **filters: Any) -> Coalesce:
     return Coalesce(Subquery(sub, output_field=IntegerField()), Value(0))
 
 
-def _grants(model: type[Model]) -> Prefetch:
-    return Prefetch("role_grants", queryset=model.objects.select_related("role").order_by("role__name"))
+def _grants(model: type[Model]) -> Prefetch[Any]:
+    return Prefetch(
+        "role_grants", queryset=model._default_manager.select_related("role").order_by("role__name")
+    )
 
 
 def users_for(viewer: Any) -> QuerySet[User]:

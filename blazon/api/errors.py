@@ -86,7 +86,9 @@ def exception_handler(exc, context):
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable: validation_failed, not_found, conflict, …")
     message = serializers.CharField(help_text="What went wrong, for people.")
-    fields = serializers.DictField(
+    # DRF's serializer metaclass moves declared fields out of the class body, so this does not
+    # shadow ``Serializer.fields`` as the stubs assume.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Field name -> messages (empty when the error is not about a field).",
     )

@@ -70,7 +70,7 @@ class FieldFilterBackend(BaseFilterBackend):
         except (DjangoValidationError, ValueError, TypeError) as exc:
             raise ValidationError({"filter": [f"Invalid filter value: {exc}"]}) from exc
 
-    def get_schema_operation_parameters(self, view):
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         model = None
         queryset = getattr(view, "queryset", None)
         if queryset is not None:
@@ -78,7 +78,7 @@ class FieldFilterBackend(BaseFilterBackend):
         else:
             serializer_class = getattr(view, "serializer_class", None)
             model = getattr(getattr(serializer_class, "Meta", None), "model", None)
-        params = []
+        params: list[dict[str, Any]] = []
         for name in getattr(view, "filterset_fields", ()):
             field = model_field(model, name) if model is not None else None
             schema: dict[str, Any] = {"type": "string"}

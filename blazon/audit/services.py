@@ -222,7 +222,7 @@ class _Batch:
         self.conn = conn
         self.base = tuple(conn.savepoint_ids)
         self.pending: list[tuple[AuditEvent, Callable[[], None] | None]] = []
-        self._marker: tuple[tuple, Callable[[], None]] | None = None
+        self._marker: tuple[tuple[Any, ...], Callable[[], None]] | None = None
 
     def marker(self) -> Callable[[], None] | None:
         stack = tuple(self.conn.savepoint_ids)
@@ -397,7 +397,8 @@ def audit_record_many(
             return None
         if last[0] is not value:  # holding the reference keeps the identity test sound
             last[0], last[1] = value, json.dumps(value)
-        return last[1]
+        encoded: str = last[1]
+        return encoded
 
     count = copy_rows(
         AuditEvent._meta.db_table,

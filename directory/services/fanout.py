@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
 from django.utils import timezone
@@ -35,9 +36,9 @@ class Scope:
     role_id: int
     user_ids: Sequence[int] | None = None
 
-    def member_sql(self, alias: str = "rm") -> tuple[str, list]:
+    def member_sql(self, alias: str = "rm") -> tuple[str, list[Any]]:
         sql = f"{alias}.role_id = %s"
-        params: list = [self.role_id]
+        params: list[Any] = [self.role_id]
         if self.user_ids is not None:
             if not self.user_ids:
                 return "1 = 0", []
@@ -45,7 +46,7 @@ class Scope:
             params += list(self.user_ids)
         return sql, params
 
-    def owner_sql(self, column: str) -> tuple[str, list]:
+    def owner_sql(self, column: str) -> tuple[str, list[Any]]:
         if self.user_ids is None:
             return "1 = 1", []
         if not self.user_ids:
@@ -92,13 +93,14 @@ class FanoutResult:
         }
 
 
-def _exec(sql: str, params: Sequence) -> int:
+def _exec(sql: str, params: Sequence[Any]) -> int:
     with connection.cursor() as cur:
         cur.execute(sql, params)
-        return cur.rowcount
+        count: int = cur.rowcount
+        return count
 
 
-def _rows(sql: str, params: Sequence) -> list[tuple]:
+def _rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cur:
         cur.execute(sql, params)
         return list(cur.fetchall())
@@ -261,7 +263,7 @@ def grant_entitlements(
     )
     # owner ids for the audit trail: one query, not one per row
     if res.memberships_created:
-        owners = dict(
+        owners: dict[int, int | None] = dict(
             _rows(
                 f"""SELECT a.id, a.owner_id FROM directory_account a WHERE a.resource_id = %s
                     AND a.account_type = %s AND a.owner_id IN (SELECT rm.user_id FROM directory_rolemembership rm

@@ -241,7 +241,7 @@ def account_remove(*, actor: User | None, source: str, account: Account) -> None
             "identifier": acc.identifier,
             "type": acc.account_type,
             "status": acc.status,
-            "owner": acc.owner.username if acc.owner_id else None,
+            "owner": acc.owner.username if acc.owner is not None else None,
             "entitlements": sorted(memberships),
         },
         new={"canceled_provisioning_entries": canceled},

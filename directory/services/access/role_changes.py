@@ -3,7 +3,10 @@ every member in the background (seed 004)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from blazon.audit.services import audit_record
@@ -93,6 +96,8 @@ def role_change_preview(
         return out
     if action != RoleChange.Action.REMOVE:
         raise ValidationFailed(f"Unknown action {action!r}.", fields={"action": ["ADD or REMOVE."]})
+    granted: QuerySet[Any]
+    others: QuerySet[Any, Any]
     if ent is not None:
         granted = EntitlementMembership.objects.filter(entitlement=ent, role_grants__role=role)
         others = MembershipRoleGrant.objects.exclude(role=role).values("membership_id")

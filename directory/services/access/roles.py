@@ -87,6 +87,7 @@ def _audit_fanout(result: FanoutResult, *, actor: User | None, source: str, role
     extra = {"role": role.code, "change": change}
 
     def entries() -> Iterator[AuditEntry]:
+        owner: int | None
         for acc, owner in result.accounts_created:
             yield AuditEntry("account.created", "directory.Account", acc, subject_user_id=owner, extra=extra)
         for acc, owner in result.accounts_reactivated:
@@ -163,7 +164,7 @@ def role_grant(
 @transaction.atomic
 def role_revoke(
     *, actor: User | None, source: str, membership: RoleMembership, keep_as_manual: bool = False
-) -> dict:
+) -> dict[str, int]:
     """Remove a user from a role; revoke only what no other role or manual decision keeps.
     Memberships managed by an assignment policy cannot be revoked manually."""
     membership = (
@@ -184,7 +185,7 @@ def role_revoke(
 
 def _role_membership_remove(
     *, actor: User | None, source: str, membership: RoleMembership, keep_as_manual: bool
-) -> dict:
+) -> dict[str, int]:
     role, user = membership.role, membership.user
     Role.objects.select_for_update().filter(pk=role.pk).first()
     result = _fan_out_revoke(role, Scope(role.pk, [user.pk]), keep_as_manual=keep_as_manual)

@@ -62,14 +62,15 @@ def shared_member_add(
 def shared_member_remove(*, actor: User | None, source: str, member: SharedAccountMember) -> None:
     """Take a user out of a shared account and open a password-rotation alert (a follow-up
     event, as the life-cycle cascade does): the user still knows the current password."""
-    member = (
+    locked = (
         SharedAccountMember.objects.select_for_update(of=("self",))
         .select_related("account__resource", "user")
         .filter(pk=member.pk)
         .first()
     )
-    if member is None:
+    if locked is None:
         raise Conflict("This member was already removed from the shared account.")
+    member = locked
     account, user = member.account, member.user
     label = user.get_full_name() or user.username
     member.delete()

@@ -41,9 +41,10 @@ def _account_transition(*, actor: User | None, source: str, account: Account, to
     follows_owner = acc.owner_id is not None and (acc.account_type == AccountType.REGULAR or acc.is_temporary)
     now = timezone.now()
     if to == AccountStatus.ACTIVE:
-        if follows_owner and acc.owner.status != UserStatus.ACTIVE:
+        owner = acc.owner if follows_owner else None
+        if owner is not None and owner.status != UserStatus.ACTIVE:
             raise Conflict(
-                f"Account {acc} follows its owner {acc.owner.username}, who is {acc.owner.status}: "
+                f"Account {acc} follows its owner {owner.username}, who is {owner.status}: "
                 "activate the user instead.",
                 code="owner_not_active",
             )

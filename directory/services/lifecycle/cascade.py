@@ -157,7 +157,7 @@ def _drop_entitlements_of(account_ids: Sequence[int]) -> None:
 
 _OWNED = "x.owner_id = %s AND (x.account_type = 'REGULAR' OR x.is_temporary)"
 
-_EVENT = {
+_EVENT: dict[str, tuple[str, str]] = {
     AccountStatus.ACTIVE: (ProvisioningEvent.ACTIVATE_ACCOUNT, "account.activated"),
     AccountStatus.INACTIVE: (ProvisioningEvent.INACTIVATE_ACCOUNT, "account.inactivated"),
     AccountStatus.REVOKED: (ProvisioningEvent.REVOKE_ACCOUNT, "account.revoked"),

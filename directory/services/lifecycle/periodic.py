@@ -4,6 +4,7 @@ temporary accounts."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import models, transaction
@@ -50,27 +51,29 @@ def users_auto_revoke_inactive(*, days: int | None = None) -> int:
     return done
 
 
-def _protected_user_ids() -> list[models.QuerySet]:
+def _protected_user_ids() -> list[models.QuerySet[Any, Any]]:
     """Users other rows still need: PROTECT/RESTRICT foreign keys. (Audit events keep a purged
     actor's id and name untouched: that foreign key has no constraint and no cascade.)"""
-    union: list[models.QuerySet] = []
+    union: list[models.QuerySet[Any, Any]] = []
     for rel in User._meta.related_objects:
         if rel.many_to_one or rel.one_to_one:
             if rel.on_delete in (PROTECT, RESTRICT):
+                related = cast("type[models.Model]", rel.related_model)  # resolved: never "self" here
                 union.append(
-                    rel.related_model._base_manager.filter(**{f"{rel.field.attname}__isnull": False}).values(
+                    related._base_manager.filter(**{f"{rel.field.attname}__isnull": False}).values(
                         rel.field.attname
                     )
                 )
     return union
 
 
-def _protected_account_ids() -> list[models.QuerySet]:
-    out = []
+def _protected_account_ids() -> list[models.QuerySet[Any, Any]]:
+    out: list[models.QuerySet[Any, Any]] = []
     for rel in Account._meta.related_objects:
         if (rel.many_to_one or rel.one_to_one) and rel.on_delete in (PROTECT, RESTRICT):
+            related = cast("type[models.Model]", rel.related_model)  # resolved: never "self" here
             out.append(
-                rel.related_model._base_manager.filter(**{f"{rel.field.attname}__isnull": False}).values(
+                related._base_manager.filter(**{f"{rel.field.attname}__isnull": False}).values(
                     rel.field.attname
                 )
             )

@@ -107,7 +107,7 @@ def _attributes_clean(
     return clean, errors
 
 
-def _scope_queryset(scope: str, resource: Resource | None) -> models.QuerySet:
+def _scope_queryset(scope: str, resource: Resource | None) -> models.QuerySet[Any]:
     if scope == AttributeScope.USER:
         return User.objects.all()
     if scope == AttributeScope.ACCOUNT:
@@ -116,8 +116,8 @@ def _scope_queryset(scope: str, resource: Resource | None) -> models.QuerySet:
 
 
 def attribute_values_validate(
-    *, scope: str, values: dict, resource: Resource | None = None, instance_pk: Any = None
-) -> dict:
+    *, scope: str, values: dict[str, Any], resource: Resource | None = None, instance_pk: Any = None
+) -> dict[str, Any]:
     """Check ``values`` against the attribute definitions of ``scope`` (and ``resource`` for
     account and entitlement attributes): known names, type, required, regex (full match) and
     uniqueness among the other objects of the scope. Returns the cleaned values (typed, empty

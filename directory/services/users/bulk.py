@@ -92,9 +92,9 @@ def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[tuple[int, Any]]]:
 
 def _bulk_prepare(
     chunk: list[tuple[int, Any]], state: _BulkState, resources: Sequence[Resource]
-) -> list[tuple[int, _Clean, dict]]:
+) -> list[tuple[int, _Clean, dict[str, Any]]]:
     """Validate one chunk with a fixed number of queries; returns the good rows."""
-    cleaned: list[tuple[int, _Clean, dict]] = []
+    cleaned: list[tuple[int, _Clean, dict[str, Any]]] = []
     manager_names: set[str] = set()
     manager_ids: set[int] = set()
     for number, row in chunk:
@@ -138,12 +138,12 @@ def _bulk_prepare(
 
     existing_managers: dict[Any, int] = {}
     if manager_names or manager_ids:
-        for pk, username in (
+        for pk, name in (
             User.objects.filter(Q(username__in=manager_names) | Q(pk__in=manager_ids))
             .exclude(status=UserStatus.REMOVED)
             .values_list("pk", "username")
         ):
-            existing_managers[username] = pk
+            existing_managers[name] = pk
             existing_managers[pk] = pk
             existing_managers[str(pk)] = existing_managers.get(str(pk), pk)
 
@@ -158,7 +158,7 @@ def _bulk_prepare(
                 )
             )
 
-    good: list[tuple[int, _Clean, dict]] = []
+    good: list[tuple[int, _Clean, dict[str, Any]]] = []
     for number, c, values in cleaned:
         for defn in state.unique_defs:
             if defn.name not in values:
@@ -194,7 +194,7 @@ def _bulk_prepare(
                     c.errors["username"] = _exhausted(
                         c.values["first_name"], c.values["last_name"], state.policy, patterns
                     ).fields["username"]
-            if not c.errors:
+            if not c.errors and username is not None:  # no username is an error above
                 state.taken.add(username.lower())
                 state.created[username.lower()] = None
                 c.values["username"] = username
@@ -230,7 +230,7 @@ def _bulk_prepare(
 
 
 def _bulk_write(
-    good: list[tuple[int, _Clean, dict]],
+    good: list[tuple[int, _Clean, dict[str, Any]]],
     state: _BulkState,
     *,
     actor: User | None,
@@ -334,7 +334,7 @@ def users_bulk_create(
     *,
     actor: User | None,
     source: str,
-    rows: Iterable[dict],
+    rows: Iterable[dict[str, Any]],
     accounts_per_user: list[Resource] | None = None,
     password_hash: str | None = None,
 ) -> int:

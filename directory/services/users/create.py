@@ -26,7 +26,7 @@ from directory.services.users.usernames import username_generate
 
 
 @transaction.atomic
-def user_create(*, actor: User | None, source: str, data: dict) -> User:
+def user_create(*, actor: User | None, source: str, data: dict[str, Any]) -> User:
     """Create a user from standard fields and ``attributes``; the username comes from the
     username policy when absent. Without ``password`` the user has no usable password (they
     sign in after a reset or through SSO)."""

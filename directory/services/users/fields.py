@@ -211,8 +211,8 @@ def _manager_loop(user: User, manager: User) -> bool:
 
 def _snapshot(user: User) -> dict[str, Any]:
     out = {name: getattr(user, name) for name in AUDITED if name not in ("organization", "manager")}
-    out["organization"] = user.organization.code if user.organization_id else None
-    out["manager"] = user.manager.username if user.manager_id else None
+    out["organization"] = user.organization.code if user.organization is not None else None
+    out["manager"] = user.manager.username if user.manager is not None else None
     return out
 
 

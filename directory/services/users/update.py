@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import IntegrityError, transaction
 
 from blazon.audit.services import audit_record
@@ -24,7 +26,7 @@ from directory.services.users.fields import (
 
 
 @transaction.atomic
-def user_update(*, actor: User | None, source: str, user: User, data: dict) -> User:
+def user_update(*, actor: User | None, source: str, user: User, data: dict[str, Any]) -> User:
     """Change standard fields and attributes of ``user`` (only the keys given; an attribute
     set to null or "" is cleared). The status is not changed here: see the life-cycle services."""
     user = (

@@ -23,7 +23,7 @@ NAME_PARTICLES = frozenset(
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9._@+-]")
 _REPEATED_SEPARATORS = re.compile(r"([._@+-])[._@+-]+")
 _SEPARATORS = "._@+-"
-USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length
+USERNAME_MAX_LENGTH: int = User._meta.get_field("username").max_length or 150
 
 
 def ascii_fold(text: str) -> str:
