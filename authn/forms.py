@@ -42,7 +42,9 @@ class PolicyForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["organization"].queryset = Organization.objects.order_by("name")
+        organization = self.fields["organization"]
+        assert isinstance(organization, forms.ModelChoiceField)  # the model's foreign key
+        organization.queryset = Organization.objects.order_by("name")
 
     def _post_clean(self) -> None:
         # The service validates names, the single default and the rules (and moves the

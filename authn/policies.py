@@ -58,6 +58,7 @@ def policy_for(user: Any) -> AuthenticationPolicy | None:
 def _in_window(rule: AuthenticationRule, context: LoginContext) -> bool:
     local: time = context.at.astimezone(ZoneInfo(rule.timezone or "UTC")).time()
     start, end = rule.time_start, rule.time_end
+    assert start is not None and end is not None  # rule_matches asks only rules with a window
     if start <= end:
         return start <= local < end
     return local >= start or local < end  # a window across midnight (22:00–06:00)

@@ -12,6 +12,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -398,7 +399,7 @@ BLAZON_OIDC_KEY_OVERLAP_SECONDS = int(os.environ.get("BLAZON_OIDC_KEY_OVERLAP_SE
 # OAuth2 (django-oauth-toolkit): resource adapters authenticate with client credentials at
 # /o/token/ and call /api/v1/adapter/ with the "adapter" scope (docs/adapters.md); OIDC clients
 # use the authorization code with PKCE (docs/sso-oidc.md). oidc.scopes keeps the two apart.
-OAUTH2_PROVIDER = {
+OAUTH2_PROVIDER: dict[str, Any] = {
     "SCOPES": {
         "adapter": "Resource adapter: pull provisioning entries and report their outcome",
         "openid": "Sign you in with your Blazon identity",

@@ -50,7 +50,9 @@ class OIDCClientForm(forms.Form):
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["scopes"].choices = [(s, s) for s in available_scopes() if s != "openid"]
+        scopes = self.fields["scopes"]
+        assert isinstance(scopes, forms.ChoiceField)  # declared above
+        scopes.choices = [(s, s) for s in available_scopes() if s != "openid"]
         if editing:
             del self.fields["confidential"]
         else:

@@ -16,8 +16,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.hashers import BasePasswordHasher, make_password, mask_hash
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 from django.utils.crypto import RANDOM_STRING_CHARS, get_random_string
 
 ALGORITHM = "blazon_client_secret"
@@ -40,7 +44,7 @@ class ClientSecretHasher(BasePasswordHasher):
         if not isinstance(password, str) or len(password) < MIN_SECRET_LENGTH:
             # not a generated secret: it may be guessable, so it gets the slow default hasher
             return make_password(password)
-        self._check_encode_args(password, salt)
+        self._check_encode_args(password, salt)  # type: ignore[attr-defined]  # Django's, not in the stubs
         return f"{ALGORITHM}${salt}${self._digest(password, salt)}"
 
     def decode(self, encoded: str) -> dict[str, str]:
@@ -57,7 +61,7 @@ class ClientSecretHasher(BasePasswordHasher):
             return False
         return hmac.compare_digest(self._digest(password, decoded["salt"]), decoded["hash"])
 
-    def safe_summary(self, encoded: str) -> dict[str, str]:
+    def safe_summary(self, encoded: str) -> dict[str | StrPromise, Any]:
         decoded = self.decode(encoded)
         return {
             "algorithm": decoded["algorithm"],

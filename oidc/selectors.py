@@ -46,7 +46,8 @@ def client_for_application(application: Any) -> OIDCClient | None:
         application._blazon_oidc_client = (
             OIDCClient.objects.filter(application_id=application.pk).prefetch_related("roles").first()
         )
-    return application._blazon_oidc_client
+    client: OIDCClient | None = application._blazon_oidc_client
+    return client
 
 
 def user_may_use_client(user: Any, client: OIDCClient) -> bool:

@@ -121,7 +121,7 @@ def oidc_client_create(
         access=access,
         roles=roles,
     )
-    raw_secret = generate_client_secret() if confidential else None
+    raw_secret: str | None = generate_client_secret() if confidential else None
     application = Application.objects.create(
         name=f"oidc:{name}"[:255],
         client_id=generate_client_id(),
@@ -201,7 +201,7 @@ def oidc_client_rotate_secret(*, actor: Any, source: str, client: OIDCClient) ->
     app = locked.application
     if app.client_type != Application.CLIENT_CONFIDENTIAL:
         raise ValidationFailed("A public client has no secret: it proves itself with PKCE.")
-    raw_secret = generate_client_secret()
+    raw_secret: str = generate_client_secret()
     app.client_secret = raw_secret
     app.hash_client_secret = True
     app.save(update_fields=["client_secret", "hash_client_secret", "updated"])

@@ -35,7 +35,7 @@ SESSION_MARKER = "BLAZON_OIDC_SESSION"
 
 class BlazonOAuth2Validator(OAuth2Validator):
     @property
-    def oidc_claim_scope(self) -> dict[str, str]:  # type: ignore[override]
+    def oidc_claim_scope(self) -> dict[str, str]:
         mapping = dict(OAuth2Validator.oidc_claim_scope)
         for scope, claims in custom_scope_claims().items():
             for claim in claims:

@@ -69,7 +69,8 @@ class NewPasswordForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("new_password") and data.get("confirm_password") != data.get("new_password"):
             self.add_error("confirm_password", "The two passwords differ.")
         return data

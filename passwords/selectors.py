@@ -43,7 +43,7 @@ def _matches(policy: AssignedPolicy, user: Any, org_ids: set[int] | None) -> boo
 
 
 def _assigned(model: type[P], user: Any) -> P:
-    policies = list(model.objects.order_by("priority", "name"))
+    policies = list(model._default_manager.order_by("priority", "name"))
     specific = [p for p in policies if not p.is_default and (p.organization_id or p.attribute_name)]
     org_ids = _organization_ids(user) if any(p.organization_id for p in specific) else None
     for policy in specific:

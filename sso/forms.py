@@ -114,7 +114,8 @@ class MetadataImportForm(forms.Form):
     role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), required=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         upload = data.get("metadata_file")
         if upload is not None:
             if upload.size > 512 * 1024:

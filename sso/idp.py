@@ -147,7 +147,8 @@ def _config(sp: ServiceProvider | None, request: Any, *, signing: keys.SigningKe
 class _VerbatimAttributes(AttributeConverter):
     def __init__(self, name_format: str):
         super().__init__(name_format)
-        self._to, self._fro = {}, {}
+        self._to: dict[str, Any] = {}
+        self._fro: dict[str, Any] = {}
 
     def to_(self, attrvals: dict) -> list:
         return [
@@ -163,7 +164,7 @@ class _XmlSec1(CryptoBackendXmlSec1):
     the binary does not change while we run."""
 
     @functools.cached_property
-    def version(self) -> str:  # type: ignore[override]
+    def version(self) -> str:
         return super().version
 
 

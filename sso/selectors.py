@@ -61,9 +61,11 @@ def name_id_for(user: Any, sp: ServiceProvider) -> str:
     """The NameID value: the e-mail, the username, or the user's opaque persistent id for this SP
     (created on first sign-in; random, so two SPs cannot correlate it)."""
     if sp.nameid_format == NameIDFormat.EMAIL:
-        return user.email or user.username
+        email_or_username: str = user.email or user.username
+        return email_or_username
     if sp.nameid_format == NameIDFormat.UNSPECIFIED:
-        return user.username
+        username: str = user.username
+        return username
     existing = (
         PersistentNameID.objects.filter(service_provider=sp, user=user)
         .values_list("value", flat=True)

@@ -189,7 +189,7 @@ def response_accept(request: Any, params: dict[str, str], binding: str) -> None:
     Raises ``SLOError`` (chain untouched) when it is not the answer Blazon is waiting for."""
     chain = chain_get(request)
     current = chain.get("current") if chain else None
-    if not current:
+    if chain is None or not current:
         raise SLOError("No logout is in progress in this browser, so this logout answer is not expected.")
     try:
         xml = Entity.unravel(params["SAMLResponse"], binding)

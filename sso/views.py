@@ -46,7 +46,9 @@ def _post_form(request: HttpRequest, *, url: str, fields: dict[str, str]) -> Htt
 def _params(request: HttpRequest, binding: str, message: str = "SAMLRequest") -> dict[str, str] | None:
     source = request.GET if binding == BINDING_REDIRECT else request.POST
     out = {
-        k: source.get(k) for k in (message, "RelayState", "SigAlg", "Signature") if source.get(k) is not None
+        k: value
+        for k in (message, "RelayState", "SigAlg", "Signature")
+        if (value := source.get(k)) is not None
     }
     if not out.get(message) or len(out[message]) > MAX_MESSAGE:
         return None
@@ -61,7 +63,8 @@ def _sp_by_entity_id(entity_id: str) -> ServiceProvider | None:
 
 def _authenticated_since(request: HttpRequest) -> float:
     at = request.session.get(SESSION_AUTH_AT)
-    last = request.user.last_login.timestamp() if getattr(request.user, "last_login", None) else 0
+    last_login = getattr(request.user, "last_login", None)
+    last = last_login.timestamp() if last_login else 0
     try:
         return max(float(at or 0), last)
     except (TypeError, ValueError):

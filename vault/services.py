@@ -58,7 +58,7 @@ def _validate(*, kind: str, name: str, value: str | None, owner: Any, account: A
         errors["kind"] = [f"Unknown kind {kind!r}; expected one of {', '.join(SecretKind.values)}."]
     if not isinstance(name, str) or not name.strip():
         errors["name"] = ["A name is required."]
-    elif len(name) > Secret._meta.get_field("name").max_length:
+    elif len(name) > (Secret._meta.get_field("name").max_length or 200):
         errors["name"] = ["The name is too long (200 characters at most)."]
     if value is not None:
         if not isinstance(value, str):
@@ -452,7 +452,7 @@ def password_generate(length: int = 24) -> str:
 
 
 #: The secret kinds a check-in may hand over, by account type (first found wins).
-_CHECKIN_KINDS = {
+_CHECKIN_KINDS: dict[str, tuple[str, ...]] = {
     AccountType.ADMINISTRATIVE: (SecretKind.ACCOUNT_PASSWORD,),
     AccountType.APPLICATION: (SecretKind.APPLICATION_CREDENTIAL, SecretKind.ACCOUNT_PASSWORD),
 }
@@ -584,7 +584,11 @@ def checkout_release(
     checkout = (
         AdministrativeCheckout.objects.select_for_update(of=("self",))
         .select_related("account__resource", "secret")
-        .filter(account_id=account.pk, user_id=getattr(user, "pk", None), status=CheckoutStatus.ACTIVE)
+        .filter(
+            account_id=account.pk,
+            user_id=getattr(user, "pk", None),  # type: ignore[misc]  # None matches no row, as Django does
+            status=CheckoutStatus.ACTIVE,
+        )
         .first()
     )
     if checkout is None:
@@ -622,4 +626,6 @@ def checkout_reveal(*, actor: Any, source: str, checkout: AdministrativeCheckout
         raise Conflict("This check-in is over: the credential is no longer in your vault.", code="released")
     if actor is None or locked.user_id != actor.pk:
         raise NotAllowed("Only the user who checked the account in may see its credential.")
-    return secret_reveal(actor=actor, source=source, secret=locked.secret)
+    secret = locked.secret
+    assert secret is not None  # secret_id was checked above
+    return secret_reveal(actor=actor, source=source, secret=secret)

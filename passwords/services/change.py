@@ -26,7 +26,7 @@ from blazon import authcontract
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from passwords.models import MAX_HISTORY, PasswordHistory, PasswordResetLink, PasswordState
-from passwords.rules import password_check, unmet
+from passwords.rules import RuleResult, password_check, unmet
 from passwords.selectors import change_policy_for, password_state, policy_for
 from passwords.services.sync import password_sync_emit
 
@@ -43,7 +43,7 @@ class PasswordChangeReason(models.TextChoices):
     DIRECTORY = "directory", "Set by an administrator (user create/update)"
 
 
-def _refuse(results: list, field: str) -> None:
+def _refuse(results: list[RuleResult], field: str) -> None:
     problems = [r.message for r in unmet(results)]
     if problems:
         raise ValidationFailed(

@@ -41,9 +41,9 @@ def _validate(policy: AssignedPolicy) -> None:
             "Say whom it applies to (an organization or an attribute value), or make it the default."
         )
     model = type(policy)
-    if model.objects.exclude(pk=policy.pk).filter(name__iexact=policy.name).exists():
+    if model._default_manager.exclude(pk=policy.pk).filter(name__iexact=policy.name).exists():
         errors.setdefault("name", []).append("Another policy has this name.")
-    if policy.is_default and model.objects.exclude(pk=policy.pk).filter(is_default=True).exists():
+    if policy.is_default and model._default_manager.exclude(pk=policy.pk).filter(is_default=True).exists():
         errors.setdefault("is_default", []).append("Another policy is already the default: unset it first.")
     if errors:
         raise ValidationFailed(
@@ -65,7 +65,7 @@ def policy_save(
     if policy is None:
         policy, old = model(), {}
     else:
-        policy = model.objects.select_for_update().get(pk=policy.pk)
+        policy = model._default_manager.select_for_update().get(pk=policy.pk)
         old = snapshot(policy, fields)
     unknown = set(data) - set(fields)
     if unknown:
@@ -97,7 +97,7 @@ def policy_save(
 @transaction.atomic
 def policy_delete(*, actor: Any, source: str, policy: AssignedPolicy) -> None:
     model = type(policy)
-    locked = model.objects.select_for_update().filter(pk=policy.pk).first()
+    locked = model._default_manager.select_for_update().filter(pk=policy.pk).first()
     if locked is None:
         return
     old = snapshot(locked, _fields(model))

@@ -110,9 +110,12 @@ def _account_hit(cfg: SecuritySettings, now: datetime, username: str) -> _Hit | 
 
 
 def _duration(cfg: SecuritySettings, kind: str, level: int) -> int:
+    seconds: int
     if kind == ThrottleKind.IP:
-        return min(cfg.ip_throttle_seconds * 2 ** (level - 1), cfg.ip_throttle_seconds * IP_MAX_FACTOR)
-    return min(cfg.account_lock_seconds * 2 ** (level - 1), cfg.account_lock_max_seconds)
+        seconds = min(cfg.ip_throttle_seconds * 2 ** (level - 1), cfg.ip_throttle_seconds * IP_MAX_FACTOR)
+    else:
+        seconds = min(cfg.account_lock_seconds * 2 ** (level - 1), cfg.account_lock_max_seconds)
+    return seconds
 
 
 def _impose(cfg: SecuritySettings, now: datetime, hit: _Hit) -> Throttle | None:

@@ -55,7 +55,8 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def user_agent(request: HttpRequest) -> str:
-    return request.META.get("HTTP_USER_AGENT", "")[:400]
+    agent: str = request.META.get("HTTP_USER_AGENT", "")
+    return agent[:400]
 
 
 def fingerprint(request: HttpRequest) -> str:
@@ -129,7 +130,9 @@ def session_touch(request: HttpRequest, meta: dict[str, Any], now: float) -> boo
     changed limits. False when the index row is gone: the session was ended elsewhere."""
     if now - float(meta.get("seen", 0)) < TOUCH_SECONDS:
         return True
-    updated = UserSession.objects.filter(pk=meta.get("id"), user_id=request.user.pk).update(
+    updated = UserSession.objects.filter(  # type: ignore[misc]  # a None id matches no row, as Django does
+        pk=meta.get("id"), user_id=request.user.pk
+    ).update(
         last_seen=datetime.fromtimestamp(now, tz=UTC),
         session_key=request.session.session_key,
     )
