@@ -36,18 +36,10 @@ from django.urls import NoReverseMatch, reverse
 
 from blazon.tasks import enqueue_on_commit
 from directory.models import User
-from requests_workflow.models import (
-    Delegation,
-    DelegationScope,
-    Queue,
-    Request,
-    RequestStatus,
-    Task,
-    TaskKind,
-    TaskStatus,
-)
+from requests_workflow.models import Delegation, DelegationScope, Request, RequestStatus
 from requests_workflow.selectors import active_delegations, task_decider
 from requests_workflow.views.common import request_object
+from worklist.models import Queue, Task, TaskKind, TaskStatus
 
 logger = logging.getLogger(__name__)
 

@@ -155,7 +155,7 @@ def _copy_row(
 def entries_cancel_pending_for_account(*, account_id: int) -> int:
     """Cancel entries not yet pulled for an account removed from the directory without revocation
     (and the open manual tasks of those in MANUAL mode: nobody has to do them any more)."""
-    from requests_workflow.models import Task, TaskStatus
+    from worklist.models import Task, TaskStatus
 
     pending = ProvisioningEntry.objects.filter(account_id=account_id, status=EntryStatus.PENDING)
     now = timezone.now()

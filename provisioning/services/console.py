@@ -20,7 +20,8 @@ from blazon.permissions import can
 from directory.models import ProvisioningMode, Resource
 from provisioning.models import EntryStatus, ProvisioningEntry, ResourceRetryPolicy
 from provisioning.services.manual import lock_request_of, request_settle
-from requests_workflow.models import RequestStatus, Task, TaskStatus
+from requests_workflow.models import RequestStatus
+from worklist.models import Task, TaskStatus
 
 RETRYABLE = (EntryStatus.FAILED, EntryStatus.WAITING_FAILOVER_RESOLVING)
 CANCELABLE = (EntryStatus.PENDING, EntryStatus.FAILED, EntryStatus.PULLED)

@@ -24,10 +24,11 @@ from blazon.permissions import can
 from directory.models import ProvisioningEvent, ProvisioningMode
 from provisioning.models import ENTITLEMENT_EVENTS, EntryStatus, NativeIdentifier, ProvisioningEntry
 from provisioning.services import entries_for_correlation
-from requests_workflow.models import Request, RequestStatus, Task, TaskKind, TaskStatus
+from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.common import request_event
 from requests_workflow.services.pipeline import request_correlation_id, request_provisioning_result
 from requests_workflow.services.sla import sla_tasks_opened
+from worklist.models import Task, TaskKind, TaskStatus
 
 #: ``request_correlation_id`` of the pipeline ("request-42"); its rollback entries
 #: ("request-42-rollback") belong to no waiting request.

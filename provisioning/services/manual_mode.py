@@ -26,8 +26,9 @@ from blazon.audit.services import AuditEntry, audit_record_many
 from directory.models import ProvisioningEvent, ProvisioningMode, Resource, UserStatus
 from provisioning.models import EntryStatus, ProvisioningEntry
 from provisioning.services.manual import _REQUEST_CID
-from requests_workflow.models import Request, RequestEvent, Task, TaskKind
+from requests_workflow.models import Request, RequestEvent
 from requests_workflow.services.sla import sla_tasks_opened
+from worklist.models import Task, TaskKind
 
 logger = logging.getLogger("blazon.provisioning")
 

@@ -26,21 +26,18 @@ from blazon.tasks import enqueue_on_commit
 from directory.models import User
 from requests_workflow.models import (
     ApprovalLevel,
-    ApprovalMode,
     ApprovalPolicy,
     ApproverKind,
     Delegation,
     Request,
     RequestStatus,
-    Task,
-    TaskKind,
-    TaskStatus,
 )
 from requests_workflow.selectors import task_decider
 from requests_workflow.services.common import request_event, request_move, request_save
 from requests_workflow.services.sla import sla_tasks_opened
 from requests_workflow.types import SPECS
 from sod.services import sod_check_request
+from worklist.models import ApprovalMode, Task, TaskKind, TaskStatus
 
 R = RequestStatus
 

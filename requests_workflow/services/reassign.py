@@ -14,8 +14,9 @@ from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, TransitionNotAllowed, ValidationFailed
 from blazon.permissions import ADMINISTRATOR, role_of
 from directory.models import User, UserStatus
-from requests_workflow.models import Request, Task, TaskKind, TaskStatus
+from requests_workflow.models import Request
 from requests_workflow.services.common import request_event
+from worklist.models import Task, TaskKind, TaskStatus
 
 
 def _lock(task: Task) -> tuple[Task, Request | None]:

@@ -37,7 +37,7 @@ from directory.models import (
     UserStatus,
 )
 from directory.services.lifecycle import user_transition_check
-from requests_workflow.models import Request, RequestStatus, RequestType, Task, TaskStatus
+from requests_workflow.models import Request, RequestStatus, RequestType
 from requests_workflow.services.common import CANCELABLE, request_events, request_move
 from requests_workflow.services.validation import (
     active_validation_policies,
@@ -45,6 +45,7 @@ from requests_workflow.services.validation import (
     validation_policies_requester,
 )
 from requests_workflow.types import SPECS, TypeSpec
+from worklist.models import Task, TaskStatus
 
 #: Types whose requests must say why, unless the setting says otherwise.
 DEFAULT_JUSTIFICATION_REQUIRED = frozenset(

@@ -38,22 +38,19 @@ from django.utils import timezone
 from blazon.audit.services import audit_record
 from blazon.errors import ValidationFailed
 from directory.models import Source, User, UserStatus
-from requests_workflow.models import (
-    ApprovalLevel,
-    ApproverKind,
+from requests_workflow.models import ApprovalLevel, ApproverKind, Request, RequestStatus
+from requests_workflow.services.common import request_event
+from worklist.models import (
     Calendar,
     EscalationAction,
     EscalationStep,
     Queue,
-    Request,
-    RequestStatus,
     Task,
     TaskDefinition,
     TaskEscalation,
     TaskKind,
     TaskStatus,
 )
-from requests_workflow.services.common import request_event
 
 logger = logging.getLogger(__name__)
 

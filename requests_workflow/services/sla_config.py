@@ -19,20 +19,20 @@ from blazon.audit.services import audit_record
 from blazon.changes import changes, field_error, snapshot
 from blazon.errors import Conflict, ValidationFailed
 from directory.models import Criticality, User
-from requests_workflow.models import (
+from requests_workflow.models import RequestType
+from requests_workflow.services.sla import tasks_recheck_escalation
+from worklist.models import (
     Calendar,
     EscalationAction,
     EscalationPolicy,
     EscalationStep,
     Holiday,
     Queue,
-    RequestType,
     Task,
     TaskDefinition,
     TaskKind,
     TaskStatus,
 )
-from requests_workflow.services.sla import tasks_recheck_escalation
 
 # --- configuration services -------------------------------------------------------------------
 

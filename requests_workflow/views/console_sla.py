@@ -18,14 +18,7 @@ from blazon.errors import DomainError
 from directory.models import Source
 from directory.views.common import capability_required, report_domain_error
 from directory.views.console import render_console
-from requests_workflow.models import (
-    Calendar,
-    EscalationPolicy,
-    EscalationStep,
-    Holiday,
-    RequestType,
-    TaskDefinition,
-)
+from requests_workflow.models import RequestType
 from requests_workflow.services import sla, sla_config
 from requests_workflow.views.sla_forms import (
     CalendarForm,
@@ -34,6 +27,7 @@ from requests_workflow.views.sla_forms import (
     HolidayForm,
     TaskDefinitionForm,
 )
+from worklist.models import Calendar, EscalationPolicy, EscalationStep, Holiday, TaskDefinition
 
 SOURCE = Source.CONSOLE
 manage_config = capability_required("manage_config")

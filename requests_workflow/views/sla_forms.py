@@ -10,17 +10,17 @@ from zoneinfo import available_timezones
 from django import forms
 
 from directory.models import Criticality, User
-from requests_workflow.models import (
+from requests_workflow.models import RequestType
+from requests_workflow.services.sla import WEEKDAYS
+from worklist.models import (
     Calendar,
     EscalationAction,
     EscalationPolicy,
     EscalationStep,
     Queue,
-    RequestType,
     TaskDefinition,
     TaskKind,
 )
-from requests_workflow.services.sla import WEEKDAYS
 
 TIMEZONES = sorted(available_timezones())
 

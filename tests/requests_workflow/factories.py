@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import factory
 
-from requests_workflow.models import ApprovalLevel, ApprovalPolicy, Queue
+from requests_workflow.models import ApprovalLevel, ApprovalPolicy
+from worklist.models import Queue
 
 
 class QueueFactory(factory.django.DjangoModelFactory):
