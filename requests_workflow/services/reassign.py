@@ -17,6 +17,7 @@ from directory.models import User, UserStatus
 from requests_workflow.models import Request
 from requests_workflow.services.common import request_event
 from worklist.models import Task, TaskKind, TaskStatus
+from worklist.services import task_assignees_replace, task_queue_set
 
 
 def _lock(task: Task) -> tuple[Task, Request | None]:
@@ -67,13 +68,10 @@ def task_reassign(*, actor: User, source: str, task: Task, to_user: User, commen
         raise Conflict(f"{to_user.username} already has an open task of this level of request #{req.pk}.")
     old = {"assignees": [u.username for u in assignees], "queue": task.queue.name if task.queue_id else None}
     if is_assignee and not is_admin:
-        task.assignees.remove(actor)
-        task.assignees.add(to_user)
+        task_assignees_replace(task=task, users=[to_user], remove=[actor])
     else:
-        task.assignees.set([to_user])
-        if task.queue_id:
-            task.queue = None
-            task.save(update_fields=["queue"])
+        task_assignees_replace(task=task, users=[to_user])
+        task_queue_set(task=task, queue=None)
     new_assignees = sorted(u.username for u in task.assignees.all())
     comment = (comment or "").strip()
     audit_record(

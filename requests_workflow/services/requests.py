@@ -45,7 +45,8 @@ from requests_workflow.services.validation import (
     validation_policies_requester,
 )
 from requests_workflow.types import SPECS, TypeSpec
-from worklist.models import Task, TaskStatus
+from worklist.models import Task
+from worklist.services import tasks_cancel
 
 #: Types whose requests must say why, unless the setting says otherwise.
 DEFAULT_JUSTIFICATION_REQUIRED = frozenset(
@@ -399,9 +400,7 @@ def request_cancel(*, actor: User, source: str, request: Request, reason: str = 
             f"Request #{req.pk} is {req.status}: it can only be canceled before it is applied to the directory.",
             fields={"status": [f"{req.status} cannot be canceled."]},
         )
-    Task.objects.filter(request=req, status=TaskStatus.OPEN).update(
-        status=TaskStatus.CANCELED, decided_at=timezone.now()
-    )
+    tasks_cancel(Task.objects.filter(request=req))
     message = "Canceled" + (f": {reason.strip()}" if reason.strip() else ".")
     request_move(
         req, RequestStatus.CANCELED, stage=max(req.stage, 1), actor=actor, message=message, source=source

@@ -51,6 +51,7 @@ from worklist.models import (
     TaskKind,
     TaskStatus,
 )
+from worklist.services import task_assignees_add, task_assignees_replace, task_queue_set
 
 logger = logging.getLogger(__name__)
 
@@ -164,22 +165,6 @@ def task_definition_match(kind: str, req: Request | None) -> TaskDefinition | No
     if not matches:
         return None
     return min(matches, key=lambda d: (-_specificity(d), d.priority, d.pk))
-
-
-def _next_escalation_at(task: Task, definition: TaskDefinition | None, done: set[int]) -> datetime | None:
-    """When the first step not run yet on ``task`` falls due (None: nothing left)."""
-    if definition is None or definition.escalation_policy_id is None:
-        return None
-    hours = (
-        EscalationStep.objects.filter(policy_id=definition.escalation_policy_id)
-        .exclude(pk__in=done)
-        .order_by("after_hours")
-        .values_list("after_hours", flat=True)
-        .first()
-    )
-    if hours is None:
-        return None
-    return business_deadline(definition.calendar, task.created_at, hours)
 
 
 def _first_step_hours(definition: TaskDefinition) -> Any:
@@ -313,15 +298,6 @@ def _send_reminders(task_id: int, user_ids: list[int]) -> None:
             logger.warning("E-mail (reminder, task #%s) not sent: %s", task.pk, type(exc).__name__)
 
 
-def _send_to_queue(task_id: int, queue_id: int) -> None:
-    from requests_workflow import mail
-
-    task = Task.objects.filter(pk=task_id, status=TaskStatus.OPEN, kind=TaskKind.APPROVAL).first()
-    if task is not None:
-        users = list(User.objects.filter(task_queues=queue_id).order_by("pk"))
-        mail.send_approval_requests(task, users)
-
-
 def _run_step(task: Task, req: Request | None, step: EscalationStep) -> str | None:
     """Do one step on a locked task; returns what it did (None if it had already run)."""
     try:
@@ -361,18 +337,15 @@ def _run_step(task: Task, req: Request | None, step: EscalationStep) -> str | No
         if not added and queue is None:
             detail = f"nobody to escalate to ({source_label}: none found)"
         else:
-            if not step.keep_assignees:
-                task.assignees.clear()
-                if queue is None and task.queue_id:
-                    task.queue = None
-                    task.save(update_fields=["queue"])
-            if added:
-                task.assignees.add(*added)  # the mail module's receivers send them their links
-            if queue is not None and queue.pk != task.queue_id:
-                task.queue = queue
-                task.save(update_fields=["queue"])
-                queue_id = queue.pk
-                transaction.on_commit(lambda: _send_to_queue(task.pk, queue_id))
+            if step.keep_assignees:
+                task_assignees_add(task=task, users=added)
+            else:
+                task_assignees_replace(task=task, users=added)
+                if queue is None:
+                    task_queue_set(task=task, queue=None)
+            if queue is not None:
+                # the queue's members are told after commit, by the kind's notification
+                task_queue_set(task=task, queue=queue)
             who = [u.username for u in added] + ([f"queue {queue.name}"] if queue is not None else [])
             detail = f"escalated to {', '.join(who)} ({source_label})" + (
                 "" if step.keep_assignees else ", replacing the previous resolvers"
