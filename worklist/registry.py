@@ -10,13 +10,16 @@ that opens it. That app registers, once, from its ``AppConfig.ready()``:
   to the users who become resolvers of a task of its kind (``user_ids`` None: every resolver,
   e.g. the members of its queue).
 
+and, for the subjects of its tasks, ``register_subject_types`` — the type codes a task definition
+may be limited to (requests_workflow registers its 20 request types).
+
 The worklist never imports the apps above it: they call ``register_task_kind`` and the worklist
 services look the kind up here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,3 +46,16 @@ def register_task_kind(kind: str, *, decide: Callable[..., Any] | None = None, n
 def task_kind_handler(kind: str) -> TaskKindHandler:
     """The hooks registered for ``kind`` (empty ones when no app registered it)."""
     return _HANDLERS.get(str(kind), TaskKindHandler())
+
+
+_SUBJECT_TYPES: dict[str, str] = {}
+
+
+def register_subject_types(choices: Iterable[tuple[str, str]]) -> None:
+    """Add ``(code, label)`` pairs a task definition may be limited to (idempotent)."""
+    _SUBJECT_TYPES.update((str(code), str(label)) for code, label in choices)
+
+
+def subject_type_choices() -> list[tuple[str, str]]:
+    """Every registered subject type, in the order registered: a form's choices, a list's labels."""
+    return list(_SUBJECT_TYPES.items())

@@ -1,8 +1,8 @@
 """Task SLAs (seed 002, "Tarefas": definitions, escalation policies, queues and calendars).
 
 * **Calendars** say when people work: weekdays and hours in one IANA time zone, minus holidays.
-  ``business_deadline`` and ``business_hours_between`` count business hours on them; with no
-  calendar they count plain clock hours.
+  ``business_deadline`` and ``business_hours_between`` (in ``worklist.services.calendar``) count
+  business hours on them; with no calendar they count plain clock hours.
 * **Task definitions** give a kind of task its SLA: when a task is opened the most specific
   active definition that matches it (kind, then request types / criticality; ties: lowest
   priority) sets ``Task.due_at`` and is stored on the task.
@@ -16,22 +16,19 @@
 due tasks with one indexed query. Configuration changes that move those times (steps, calendars,
 holidays, definitions) set it back to the task's opening time on the open tasks concerned (one
 UPDATE): the next sweep re-reads them and sets the right time. The configuration services are in
-``sla_config``.
+``worklist.services.sla_config``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import IntegrityError, models, transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -41,7 +38,6 @@ from directory.models import Source, User, UserStatus
 from requests_workflow.models import ApprovalLevel, ApproverKind, Request, RequestStatus
 from requests_workflow.services.common import request_event
 from worklist.models import (
-    Calendar,
     EscalationAction,
     EscalationStep,
     Queue,
@@ -52,81 +48,12 @@ from worklist.models import (
     TaskStatus,
 )
 from worklist.services import task_assignees_add, task_assignees_replace, task_queue_set
+from worklist.services.calendar import WEEKDAYS, business_deadline, business_hours_between
+from worklist.services.sla_config import tasks_recheck_escalation
 
 logger = logging.getLogger(__name__)
 
-#: How far ahead the calendar walk looks before it gives up (a calendar that is all holidays).
-MAX_DAYS = 3660
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SWEEP_BATCH = 500
-
-
-# --- calendar math ----------------------------------------------------------------------------
-
-
-def _hours(value: float | int | Decimal) -> timedelta:
-    return timedelta(hours=float(value))
-
-
-def _windows(calendar: Calendar, first: date) -> Iterable[tuple[datetime, datetime]]:
-    """The working windows of ``calendar`` (as UTC instants) from the local day ``first`` on."""
-    tz = ZoneInfo(calendar.timezone)
-    days = {int(d) for d in calendar.working_days or []}
-    holidays = {h.date for h in calendar.holidays.all()}  # uses a prefetch when there is one
-    for offset in range(MAX_DAYS):
-        day = first + timedelta(days=offset)
-        if day.weekday() not in days or day in holidays:
-            continue
-        # local wall-clock times, converted to UTC before any arithmetic (DST-safe)
-        start = datetime.combine(day, calendar.day_start, tzinfo=tz).astimezone(UTC)
-        end = datetime.combine(day, calendar.day_end, tzinfo=tz).astimezone(UTC)
-        if end > start:
-            yield start, end
-
-
-def _local_date(calendar: Calendar, instant: datetime) -> date:
-    return instant.astimezone(ZoneInfo(calendar.timezone)).date()
-
-
-def business_deadline(calendar: Calendar | None, start: datetime, hours: float | int | Decimal) -> datetime:
-    """The instant ``hours`` business hours after ``start`` on ``calendar``: time outside the
-    working days and hours and on holidays does not count. No calendar: clock hours."""
-    if timezone.is_naive(start):
-        raise ValueError("business_deadline needs a timezone-aware start")
-    start = start.astimezone(UTC)  # aware arithmetic in a local zone is wall-clock: use UTC
-    remaining = _hours(hours)
-    if calendar is None or remaining <= timedelta(0):
-        return start + remaining
-    for window_start, window_end in _windows(calendar, _local_date(calendar, start)):
-        if window_end <= start:
-            continue
-        cursor = max(start, window_start)
-        available = window_end - cursor
-        if remaining <= available:
-            return cursor + remaining
-        remaining -= available
-    raise ValidationFailed(
-        f"Calendar {calendar.name} has no working time in the next {MAX_DAYS} days.",
-        fields={"calendar": ["No working time."]},
-    )
-
-
-def business_hours_between(calendar: Calendar | None, a: datetime, b: datetime) -> float:
-    """Business hours from ``a`` to ``b`` on ``calendar`` (0 when ``b`` is not after ``a``).
-    No calendar: clock hours."""
-    a, b = a.astimezone(UTC), b.astimezone(UTC)
-    if b <= a:
-        return 0.0
-    if calendar is None:
-        return (b - a).total_seconds() / 3600
-    total = timedelta(0)
-    for window_start, window_end in _windows(calendar, _local_date(calendar, a)):
-        if window_start >= b:
-            break
-        overlap = min(window_end, b) - max(window_start, a)
-        if overlap > timedelta(0):
-            total += overlap
-    return total.total_seconds() / 3600
 
 
 # --- task definitions: matching and applying --------------------------------------------------
@@ -203,12 +130,6 @@ def sla_tasks_opened(tasks: Iterable[Task], *, req: Request | None) -> None:
         changed.append(task)
     if changed:
         Task.objects.bulk_update(changed, ["definition", "due_at", "next_escalation_at"])
-
-
-def tasks_recheck_escalation(tasks: models.QuerySet[Task]) -> int:
-    """Configuration changed (steps, calendar, holidays, definition): ask the sweep to re-read
-    these open tasks, whose escalation times may have moved (one UPDATE)."""
-    return tasks.filter(status=TaskStatus.OPEN).update(next_escalation_at=F("created_at"))
 
 
 # --- escalation -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from blazon.audit.models import AuditEvent
 from directory.models import ConsoleRole
-from requests_workflow.services import sla, sla_config
+from requests_workflow.services import sla
 from requests_workflow.services.approvals import task_approve
 from requests_workflow.services.requests import request_create
 from requests_workflow.tasks import escalate_due_tasks
@@ -29,6 +29,7 @@ from worklist.models import (
     TaskKind,
     TaskStatus,
 )
+from worklist.services import sla_config
 
 pytestmark = pytest.mark.django_db
 
