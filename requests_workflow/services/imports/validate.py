@@ -73,7 +73,7 @@ class Lookups:
 
 
 def _lookups(lines: list[Line]) -> Lookups:
-    want: dict[str, set] = {k: set() for k in ("users", "resources", "roles", "ents", "accounts")}
+    want: dict[str, set[str]] = {k: set() for k in ("users", "resources", "roles", "ents", "accounts")}
     for ln in lines:
         v = ln.values
         if v.get("beneficiary"):
@@ -319,7 +319,7 @@ def _validate(
 
 
 def _state_from_sets(
-    code: str, refs: dict[str, Any], beneficiary: User, sets: StateSets, errors: dict
+    code: str, refs: dict[str, Any], beneficiary: User, sets: StateSets, errors: dict[str, list[str]]
 ) -> None:
     """``_check_state`` with its per-request queries answered from the prefetched sets."""
     account, entitlement, role, resource = (
@@ -395,7 +395,7 @@ def _validate_lines(lines: list[Line], actor: User | None) -> tuple[list[dict[st
         if key:
             keys[key] = ln.number
         checked.append(Accepted(ln, args, key, beneficiary))
-    pending: set[str] = set()
+    pending: set[str | None] = set()
     for chunk in _chunks(keys):
         pending.update(
             Request.objects.filter(dedup_key__in=chunk, status__in=PENDING_STATUSES).values_list(
