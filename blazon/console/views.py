@@ -170,11 +170,20 @@ class ObjectEditView(ObjectView):
 
     def saved(self, obj: Any, form: Any) -> HttpResponse:
         """After a successful save: the message and where to go."""
-        messages.success(self.request, self.message(self.saved_message, obj))
+        messages.success(self.request, self.saved_text(obj))
         return redirect(self.list_url() if self.go_to_list else self.detail_url(obj))
 
-    def extra_context(self, obj: Any) -> dict[str, Any]:
+    def title(self, obj: Any) -> str:
+        return self.message(self.edit_title if obj is not None else self.new_title, obj)
+
+    def saved_text(self, obj: Any) -> str:
+        return self.message(self.saved_message, obj)
+
+    def extra_context(self, form: Any, obj: Any) -> dict[str, Any]:
         return {}
+
+    def is_valid(self, form: Any) -> bool:
+        return bool(form.is_valid())
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         obj = self.get_object()
@@ -183,7 +192,7 @@ class ObjectEditView(ObjectView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         obj = self.get_object()
         form = self.get_form(obj)
-        if form.is_valid():
+        if self.is_valid(form):
             try:
                 saved = self.save(form, obj)
             except DomainError as error:
@@ -193,15 +202,14 @@ class ObjectEditView(ObjectView):
         return self.page(form, obj, status=self.invalid_status)
 
     def page(self, form: Any, obj: Any, status: int = 200) -> HttpResponse:
-        title = self.message(self.edit_title if obj is not None else self.new_title, obj)
         context = {
             "form": form,
             "object": obj,
-            "title": title,
+            "title": self.title(obj),
             "cancel_url": self.detail_url(obj) if obj is not None else self.list_url(),
             "kind": self.kind or self.noun.replace(" ", "-"),
         }
-        context.update(self.extra_context(obj))
+        context.update(self.extra_context(form, obj))
         return self.render(context, status=status)
 
 
