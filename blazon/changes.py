@@ -48,13 +48,26 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], d
 # the one way a configuration service writes: lock, snapshot, save, diff, audit
 
 
+# What a unique-constraint race becomes: a message (on ``conflict_field`` when given), a ready
+# Conflict, or a function of the object that makes one (the message names the object).
+ConflictSpec = str | Conflict | Callable[[Any], Conflict] | None
+
+
+def _conflict(spec: ConflictSpec, field_name: str, obj: Any) -> Conflict | None:
+    if spec is None or isinstance(spec, Conflict):
+        return spec
+    if isinstance(spec, str):
+        return Conflict(spec, fields={field_name: [spec]} if field_name else None)
+    return spec(obj)
+
+
 def config_save(
-    obj: models.Model, *, conflict: str | None = None, conflict_field: str = "", validate: bool = False
+    obj: models.Model, *, conflict: ConflictSpec = None, conflict_field: str = "", validate: bool = False
 ) -> None:
     """Save ``obj`` in a savepoint. With ``validate``, the model's own field checks run first and
     their errors become ``ValidationFailed``; with ``conflict``, a unique-constraint race (two
-    administrators saving the same code at once) becomes a ``Conflict`` with that message (on
-    ``conflict_field`` when given) instead of a server error."""
+    administrators saving the same code at once) becomes that ``Conflict`` instead of a server
+    error."""
     try:
         with transaction.atomic():
             if validate:
@@ -64,9 +77,10 @@ def config_save(
         fields = {k: [str(m) for m in v] for k, v in exc.message_dict.items()}
         raise ValidationFailed("Invalid input.", fields=fields) from None
     except IntegrityError:
-        if conflict is None:
+        error = _conflict(conflict, conflict_field, obj)
+        if error is None:
             raise
-        raise Conflict(conflict, fields={conflict_field: [conflict]} if conflict_field else None) from None
+        raise error from None
 
 
 @dataclass
@@ -93,7 +107,7 @@ def config_update(
     actor: Any,
     source: str,
     action: str,
-    conflict: str | None = None,
+    conflict: ConflictSpec = None,
     conflict_field: str = "",
     validate: bool = False,
     save: Callable[[Any], None] | None = None,
@@ -133,7 +147,7 @@ def config_create(
     actor: Any,
     source: str,
     action: str,
-    conflict: str | None = None,
+    conflict: ConflictSpec = None,
     conflict_field: str = "",
     validate: bool = False,
     on_saved: Callable[[Any], None] | None = None,
