@@ -21,7 +21,7 @@ from blazon.errors import DomainError
 from directory.models import ProvisioningEvent, ProvisioningMode, Resource
 from provisioning import selectors
 from provisioning.models import EntryStatus, ProvisioningEntry
-from requests_workflow.models import TaskStatus
+from worklist.models import TaskStatus
 
 SOURCE = "console"
 
