@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from blazon.errors import DomainError
+from blazon.ids import parse_id
 from directory.models import ProvisioningEvent, ProvisioningMode, Resource
 from directory.views.common import capability_required, list_page
 from directory.views.console import render_console
@@ -36,7 +37,8 @@ def queue(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     if q:
         # an entry id, or a correlation id (``request-42``)
-        qs = qs.filter(pk=int(q.lstrip("#"))) if q.lstrip("#").isdigit() else qs.filter(correlation_id=q)
+        entry_id = parse_id(q.lstrip("#"))
+        qs = qs.filter(pk=entry_id) if entry_id is not None else qs.filter(correlation_id=q)
     context = list_page(
         request,
         qs,

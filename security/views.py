@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from blazon.errors import DomainError
+from blazon.ids import parse_id
 from blazon.permissions import can
 from directory.models import User
 from directory.views.common import capability_required, caps, workspace_required
@@ -91,9 +92,7 @@ def user_sessions_end(request: HttpRequest, pk: int) -> HttpResponse:
     keys = None
     if key:
         keys = list(
-            sessions.user_sessions(user)
-            .filter(pk=key if key.isdigit() else 0)
-            .values_list("session_key", flat=True)
+            sessions.user_sessions(user).filter(pk=parse_id(key) or 0).values_list("session_key", flat=True)
         )
         if not keys:
             messages.error(request, "That session is no longer open.")
@@ -141,7 +140,7 @@ def my_sessions_end(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"{ended} other session(s) ended.")
         return redirect("workspace_security:sessions")
     key = request.POST.get("session", "")
-    row = sessions.user_sessions(me).filter(pk=int(key) if key.isdigit() else 0).first()
+    row = sessions.user_sessions(me).filter(pk=parse_id(key) or 0).first()
     if row is None:
         messages.error(request, "That session is no longer open.")
         return redirect("workspace_security:sessions")

@@ -452,9 +452,13 @@ class UsernamePolicyView(GenericAPIView):
     filter_backends: ClassVar[list] = []
     pagination_class = None
 
+    def get_object(self) -> Any:
+        # The singleton; also what OPTIONS (DRF's metadata) describes for PUT and PATCH.
+        return selectors.username_policy_active()
+
     @extend_schema(summary="Get the username policy", responses={200: s.UsernamePolicySerializer, **ERRORS})
     def get(self, request: Request) -> Response:
-        return Response(s.UsernamePolicySerializer(selectors.username_policy_active()).data)
+        return Response(s.UsernamePolicySerializer(self.get_object()).data)
 
     def _update(self, request: Request, *, partial: bool) -> Response:
         serializer = s.UsernamePolicyInputSerializer(data=request.data, partial=partial)

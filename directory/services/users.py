@@ -31,6 +31,7 @@ from django.utils import timezone
 from blazon.audit.services import AuditEntry, audit_record, audit_record_many
 from blazon.db import copy_rows
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
+from blazon.ids import parse_id
 from blazon.permissions import may_set_password_of, role_of
 from directory.models import (
     Account,
@@ -498,8 +499,8 @@ def _resolve_organization(ref: Any) -> Organization | None:
         org = Organization.objects.filter(pk=ref).first()
     elif isinstance(ref, str):
         org = Organization.objects.filter(code=ref.strip()).first()
-        if org is None and ref.strip().isdigit():
-            org = Organization.objects.filter(pk=int(ref.strip())).first()
+        if org is None and parse_id(ref) is not None:
+            org = Organization.objects.filter(pk=parse_id(ref)).first()
     if org is None:
         raise ValidationFailed(
             f"Unknown organization {ref!r}.", fields={"organization": [f"Unknown organization {ref!r}."]}
@@ -517,8 +518,8 @@ def _resolve_manager(ref: Any) -> User | None:
         manager = User.objects.filter(pk=ref).first()
     elif isinstance(ref, str):
         manager = User.objects.filter(username=ref.strip()).first()
-        if manager is None and ref.strip().isdigit():
-            manager = User.objects.filter(pk=int(ref.strip())).first()
+        if manager is None and parse_id(ref) is not None:
+            manager = User.objects.filter(pk=parse_id(ref)).first()
     if manager is None:
         raise ValidationFailed(f"Unknown manager {ref!r}.", fields={"manager": [f"Unknown user {ref!r}."]})
     if manager.status == UserStatus.REMOVED:
@@ -865,8 +866,8 @@ def _bulk_prepare(
                 org_id = ref.pk if isinstance(ref, Organization) else None
                 if org_id is None and isinstance(ref, str):
                     org_id = state.orgs_by_code.get(ref.strip())
-                    if org_id is None and ref.strip().isdigit():
-                        org_id = int(ref.strip())
+                    if org_id is None:
+                        org_id = parse_id(ref)
                 elif org_id is None and isinstance(ref, int) and not isinstance(ref, bool):
                     org_id = ref
                 if org_id not in state.org_ids:
@@ -878,8 +879,8 @@ def _bulk_prepare(
             elif isinstance(ref, str) and ref.strip():
                 c.manager_ref = ref.strip()
                 manager_names.add(ref.strip())
-                if ref.strip().isdigit():
-                    manager_ids.add(int(ref.strip()))
+                if parse_id(ref) is not None:
+                    manager_ids.add(parse_id(ref))
             elif isinstance(ref, int) and not isinstance(ref, bool):
                 manager_ids.add(ref)
             elif not _is_empty(ref):
