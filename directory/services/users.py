@@ -32,6 +32,7 @@ from blazon.audit.services import AuditEntry, audit_record, audit_record_many
 from blazon.db import copy_rows
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from blazon.ids import parse_id
+from blazon.patterns import pattern_fullmatch, pattern_problem
 from blazon.permissions import may_set_password_of, role_of
 from directory.models import (
     Account,
@@ -295,7 +296,13 @@ def _attributes_clean(
             errors[key] = [str(exc)]
             continue
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        if defn.regex and not re.fullmatch(defn.regex, text):
+        if defn.regex and pattern_problem(defn.regex):
+            errors[key] = [
+                f"The format of {defn.label or defn.name} ({defn.regex}) cannot be checked: "
+                "an administrator must correct the attribute's pattern."
+            ]
+            continue
+        if defn.regex and not pattern_fullmatch(defn.regex, text):
             errors[key] = [f"{defn.label or defn.name} does not match the required format ({defn.regex})."]
             continue
         clean[defn.name] = value

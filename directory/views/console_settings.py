@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from blazon.errors import DomainError, ValidationFailed
 from directory.models import AttributeDefinition, AttributeScope, Resource, UsernamePolicy
+from directory.selectors import attribute_holders
 from directory.views.common import capability_required, list_page, report_domain_error
 from directory.views.console import render_console
 from directory.views.forms import AttributeDefinitionForm, UsernamePolicyForm, UsernameTryForm
@@ -86,14 +87,23 @@ def attribute_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
     definition = get_object_or_404(AttributeDefinition.objects.select_related("resource"), pk=pk)
     if request.method == "POST":
+        purge = request.POST.get("purge") == "on"
         try:
-            config.attribute_definition_delete(actor=request.user, source=SOURCE, definition=definition)
+            purged = config.attribute_definition_delete(
+                actor=request.user, source=SOURCE, definition=definition, purge=purge
+            )
         except DomainError as error:
             report_domain_error(request, error)
         else:
-            messages.success(request, f"Attribute {definition.name} deleted.")
+            removed = f" and {purged} value(s) removed" if purged else ""
+            messages.success(request, f"Attribute {definition.name} deleted{removed}.")
             return redirect("console:attributes")
-    return render_console(request, "console/settings/attribute_delete.html", {"definition": definition})
+    context = {
+        "definition": definition,
+        "holders": attribute_holders(definition).count(),
+        "holder_noun": config.HOLDER_NOUNS[AttributeScope(definition.scope)],
+    }
+    return render_console(request, "console/settings/attribute_delete.html", context)
 
 
 # --- username policy ------------------------------------------------------------------------
