@@ -47,7 +47,7 @@ def test_the_catastrophic_pattern_answers_in_a_fresh_process():
         import django
         django.setup()
         from directory.models import AttributeDefinition
-        from directory.services.users import _attributes_clean
+        from directory.services.users.attributes import _attributes_clean
         defn = AttributeDefinition(scope="USER", name="code", label="Code", regex={EVIL!r})
         clean, errors = _attributes_clean([defn], {{"code": "a" * 40 + "!"}})
         print(errors["attributes.code"][0])
