@@ -19,6 +19,7 @@ from blazon.audit.services import AuditEntry, audit_record_many
 from blazon.db import copy_rows
 from blazon.errors import ValidationFailed
 from blazon.ids import parse_id
+from directory import ports
 from directory.models import (
     Account,
     AccountStatus,
@@ -42,7 +43,6 @@ from directory.services.users.usernames import (
     _policy_active,
     username_placeholders,
 )
-from provisioning.services import entries_write_many
 
 BULK_CHUNK = 5000
 USER_COLUMNS = ("password", "last_login", "is_superuser", "username", "first_name", "last_name", "email", "is_staff",
@@ -278,7 +278,7 @@ def _bulk_write(
             .order_by()
             .values_list("pk", "owner_id")
         )
-        entries_write_many(
+        ports.provisioning().entries_write_many(
             resource=resource,
             event_type=ProvisioningEvent.CREATE_ACCOUNT,
             rows=(
