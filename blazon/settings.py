@@ -103,6 +103,8 @@ MIDDLEWARE = [
     "passwords.middleware.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "blazon.middleware.RequestContextMiddleware",
+    # NUL characters in the path, the query string or a form post: 400 before any view runs
+    "blazon.middleware.SafeInputMiddleware",
 ]
 
 ROOT_URLCONF = "blazon.urls"
@@ -352,6 +354,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "blazon.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # NUL characters, lone surrogates and JSON nested too deep: 400 before any view runs
+    "DEFAULT_PARSER_CLASSES": [
+        "blazon.api.parsers.SafeJSONParser",
+        "blazon.api.parsers.SafeFormParser",
+        "blazon.api.parsers.SafeMultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
