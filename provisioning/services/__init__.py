@@ -178,6 +178,11 @@ def entries_delivered_for_account(*, account_id: int) -> int:
     return ProvisioningEntry.objects.filter(account_id=account_id, status__in=DELIVERED_STATUSES).count()
 
 
+def entries_count_for_resource(*, resource_id: int) -> int:
+    """How many entries a resource has, history included (they keep it from being deleted)."""
+    return ProvisioningEntry.objects.filter(resource_id=resource_id).count()
+
+
 def entries_for_correlation(correlation_id: str) -> QuerySet[ProvisioningEntry]:
     """The entries written under one correlation id (e.g. ``request-42``: what a request's
     stage 4 asked the applications to do), oldest first."""

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from blazon.audit.services import AuditEntry, audit_record_many
 from blazon.logging import correlation_id_var
+from directory import ports
 from directory.models import (
     Account,
     AccountStatus,
@@ -293,6 +294,6 @@ def _shared_memberships_remove(*, actor: User | None, source: str, user: User, w
 
 
 def _release_checkouts(*, actor: User | None, source: str, user: User, why: str) -> int:
-    from vault.services import checkouts_release_for_user
-
-    return checkouts_release_for_user(actor=actor, source=source, user=user, reason=f"user {why}")
+    """Credentials the user holds checked out of the vault, given back (the vault listens)."""
+    released = ports.user_leaving(actor=actor, source=source, user=user, reason=f"user {why}")
+    return released.get("checkouts_released", 0)
