@@ -16,8 +16,11 @@ is therefore:
 
 The e-mails are Celery tasks enqueued when the transaction that opened the task (or ended the
 request) commits, so a slow or failing mail server never holds up a decision; they go through
-Django's e-mail backend. The receivers are connected by :func:`connect_signals`, called
-from ``RequestsWorkflowConfig.ready()``. Tokens and links are never logged.
+Django's e-mail backend. Approval requests are queued by the worklist services when a task is
+opened or gets new resolvers (``worklist.services``, through the ``mail_approval_requests``
+notification this app registers for APPROVAL tasks in ``RequestsWorkflowConfig.ready()``); the
+request-outcome receiver is connected by :func:`connect_signals`. Tokens and links are never
+logged.
 """
 
 from __future__ import annotations
@@ -30,24 +33,16 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db.models import Q
-from django.db.models.signals import m2m_changed, post_save
+from django.db.models.signals import post_save
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
 from blazon.tasks import enqueue_on_commit
 from directory.models import User
-from requests_workflow.models import (
-    Delegation,
-    DelegationScope,
-    Queue,
-    Request,
-    RequestStatus,
-    Task,
-    TaskKind,
-    TaskStatus,
-)
+from requests_workflow.models import Delegation, DelegationScope, Request, RequestStatus
 from requests_workflow.selectors import active_delegations, task_decider
 from requests_workflow.views.common import request_object
+from worklist.models import Queue, Task, TaskKind, TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -319,27 +314,6 @@ def _name(user: User | None) -> str:
 # --- signal receivers -------------------------------------------------------------------------
 
 
-def _task_saved(sender: Any, instance: Task, created: bool, **kwargs: Any) -> None:
-    """A new APPROVAL task for a queue: its members get the links once the transaction commits.
-    (Tasks for named users get theirs when the users are added: ``_assignees_added``.)"""
-    if created and instance.kind == TaskKind.APPROVAL and instance.queue_id and not kwargs.get("raw"):
-        enqueue_on_commit(_tasks().mail_approval_requests, instance.pk, None)
-
-
-def _assignees_added(
-    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set | None, **kwargs: Any
-) -> None:
-    """Users added to an APPROVAL task (opened or reassigned): they get their links on commit."""
-    if action != "post_add" or not pk_set:
-        return
-    if reverse:  # user.tasks.add(task, ...)
-        pairs = [(pk, [instance.pk]) for pk in pk_set]
-    else:
-        pairs = [(instance.pk, list(pk_set))]
-    for task_id, user_ids in pairs:
-        enqueue_on_commit(_tasks().mail_approval_requests, task_id, user_ids)
-
-
 def _tasks() -> Any:
     from requests_workflow import tasks  # the tasks module imports this one's callers
 
@@ -381,17 +355,11 @@ def _may_have_recipient(req: Request) -> bool:
     return False
 
 
-_UIDS = ("blazon.mail.task_saved", "blazon.mail.assignees_added", "blazon.mail.request_saved")
+_UIDS = ("blazon.mail.request_saved",)
 
 
 def connect_signals() -> None:
-    """Connect the e-mail receivers (idempotent). Called from the app's ``ready()``."""
-    post_save.connect(_task_saved, sender=Task, dispatch_uid=_UIDS[0])
-    m2m_changed.connect(_assignees_added, sender=Task.assignees.through, dispatch_uid=_UIDS[1])
-    post_save.connect(_request_saved, sender=Request, dispatch_uid=_UIDS[2])
-
-
-def disconnect_signals() -> None:
-    post_save.disconnect(sender=Task, dispatch_uid=_UIDS[0])
-    m2m_changed.disconnect(sender=Task.assignees.through, dispatch_uid=_UIDS[1])
-    post_save.disconnect(sender=Request, dispatch_uid=_UIDS[2])
+    """Connect the request-outcome receiver (idempotent). Called from the app's ``ready()``.
+    (Approval requests are not signal-driven: the worklist services queue them when a task is
+    opened or gets new resolvers, through the notification this app registers for APPROVAL.)"""
+    post_save.connect(_request_saved, sender=Request, dispatch_uid=_UIDS[0])

@@ -20,7 +20,9 @@ from blazon.permissions import can
 from directory.models import ProvisioningMode, Resource
 from provisioning.models import EntryStatus, ProvisioningEntry, ResourceRetryPolicy
 from provisioning.services.manual import lock_request_of, request_settle
-from requests_workflow.models import RequestStatus, Task, TaskStatus
+from requests_workflow.models import RequestStatus
+from worklist.models import Task
+from worklist.services import tasks_cancel
 
 RETRYABLE = (EntryStatus.FAILED, EntryStatus.WAITING_FAILOVER_RESOLVING)
 CANCELABLE = (EntryStatus.PENDING, EntryStatus.FAILED, EntryStatus.PULLED)
@@ -52,9 +54,7 @@ def _cancel_task(entry: ProvisioningEntry, actor: Any, why: str) -> int | None:
     """Close the entry's open manual task (nobody must do it by hand any more)."""
     if entry.manual_task_id is None:
         return None
-    n = Task.objects.filter(pk=entry.manual_task_id, status=TaskStatus.OPEN).update(
-        status=TaskStatus.CANCELED, decided_by=actor, decided_at=timezone.now(), comment=why[:2000]
-    )
+    n = tasks_cancel(Task.objects.filter(pk=entry.manual_task_id), actor=actor, comment=why)
     return entry.manual_task_id if n else None
 
 

@@ -24,19 +24,12 @@ from django.utils import timezone
 
 from directory.models import AccountType, ConsoleRole
 from requests_workflow.mail import APPROVE, approval_link, send_approval_requests, send_request_outcome
-from requests_workflow.models import (
-    Request,
-    RequestEvent,
-    RequestStatus,
-    RequestType,
-    Task,
-    TaskKind,
-    TaskStatus,
-)
+from requests_workflow.models import Request, RequestEvent, RequestStatus, RequestType
 from requests_workflow.types import SPECS
 from tests.api.factories import AccountFactory, EntitlementFactory, ResourceFactory, RoleFactory, UserFactory
 from tests.console.conftest import logged_in
 from tests.requests_workflow.factories import ApprovalPolicyFactory
+from worklist.models import Task, TaskKind, TaskStatus
 
 pytestmark = pytest.mark.django_db
 R = RequestStatus
