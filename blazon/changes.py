@@ -169,13 +169,14 @@ def config_delete(
     source: str,
     action: str,
     extra: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
     before_delete: Callable[[Any], None] | None = None,
 ) -> None:
     """Write ``action`` with the object's last values (and ``extra``) to the audit log, run
     ``before_delete`` (what must still see the row), then delete it. The caller has locked it
     and checked that nothing still needs it."""
     old = {**snapshot(obj, fields), **(extra or {})}
-    audit_record(actor=actor, action=action, obj=obj, old=old, source=source)
+    audit_record(actor=actor, action=action, obj=obj, old=old, new=new, source=source)
     if before_delete is not None:
         before_delete(obj)
     obj.delete()

@@ -22,6 +22,7 @@ from directory.models import (
     Account,
     AccountRoleGrant,
     AttributeDefinition,
+    AttributeScope,
     Entitlement,
     EntitlementMembership,
     MembershipRoleGrant,
@@ -138,6 +139,17 @@ def role_changes_for(viewer: Any) -> QuerySet[RoleChange]:
 
 def attribute_definitions_for(viewer: Any) -> QuerySet[AttributeDefinition]:
     return restrict(AttributeDefinition.objects.select_related("resource"), viewer)
+
+
+def attribute_holders(definition: AttributeDefinition) -> QuerySet:
+    """The users (or the resource's accounts or entitlements) holding a value of the attribute."""
+    if definition.scope == AttributeScope.USER:
+        qs: QuerySet = User.objects.all()
+    elif definition.scope == AttributeScope.ACCOUNT:
+        qs = Account.objects.filter(resource_id=definition.resource_id)
+    else:
+        qs = Entitlement.objects.filter(resource_id=definition.resource_id)
+    return qs.filter(attributes__has_key=definition.name)
 
 
 def username_policy_active() -> UsernamePolicy:

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from blazon.console import ObjectListView, capability_required, render_console
 from blazon.errors import DomainError
+from blazon.ids import parse_id
 from directory.models import ProvisioningEvent, ProvisioningMode, Resource
 from provisioning import selectors
 from provisioning.models import EntryStatus, ProvisioningEntry
@@ -39,7 +40,8 @@ class Queue(ObjectListView):
         if self.request.GET.get("stuck", "") in {"1", "true", "yes"}:
             qs = qs.filter(selectors.stuck_q())
         if q:
-            qs = qs.filter(pk=int(q.lstrip("#"))) if q.lstrip("#").isdigit() else qs.filter(correlation_id=q)
+            entry_id = parse_id(q.lstrip("#"))
+            qs = qs.filter(pk=entry_id) if entry_id is not None else qs.filter(correlation_id=q)
         return qs
 
     def extra_context(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from blazon.console import capability_required, render_console, workspace_required
 from blazon.errors import DomainError
+from blazon.ids import parse_id
 from blazon.permissions import can
 from directory.models import User
 from security.forms import SecuritySettingsForm
@@ -85,9 +86,7 @@ def user_sessions_end(request: HttpRequest, pk: int) -> HttpResponse:
     keys = None
     if key:
         keys = list(
-            sessions.user_sessions(user)
-            .filter(pk=key if key.isdigit() else 0)
-            .values_list("session_key", flat=True)
+            sessions.user_sessions(user).filter(pk=parse_id(key) or 0).values_list("session_key", flat=True)
         )
         if not keys:
             messages.error(request, "That session is no longer open.")
@@ -135,7 +134,7 @@ def my_sessions_end(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"{ended} other session(s) ended.")
         return redirect("workspace_security:sessions")
     key = request.POST.get("session", "")
-    row = sessions.user_sessions(me).filter(pk=int(key) if key.isdigit() else 0).first()
+    row = sessions.user_sessions(me).filter(pk=parse_id(key) or 0).first()
     if row is None:
         messages.error(request, "That session is no longer open.")
         return redirect("workspace_security:sessions")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 from django.utils import timezone
@@ -13,6 +14,30 @@ from rest_framework import authentication, exceptions
 from blazon.api.models import ApiToken
 
 TOKEN_PREFIX = "blz_"
+MALFORMED = "Malformed Authorization header: use 'Bearer <token>' (ASCII letters, digits and -._~+/ only)."
+# RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token. Checked on the raw header, so a stray
+# NO-BREAK SPACE, control character or non-ASCII byte is a clear 401 instead of reaching the
+# token lookups (where str.split() took \xa0 or \x1c for a separator and found no scheme).
+_PRINTABLE_ASCII = re.compile(rb"[\x20-\x7e]*")
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def bearer_token(request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None when there is no header or
+    it names another scheme. Raises ``AuthenticationFailed`` for a header that is not well formed."""
+    raw = authentication.get_authorization_header(request)
+    if not raw:
+        return None
+    if not _PRINTABLE_ASCII.fullmatch(raw):
+        raise exceptions.AuthenticationFailed(MALFORMED)
+    parts = raw.decode("ascii").split()
+    if not parts:
+        raise exceptions.AuthenticationFailed(MALFORMED)
+    if parts[0].lower() != "bearer":
+        return None
+    if len(parts) != 2 or not _B64TOKEN.fullmatch(parts[1]):
+        raise exceptions.AuthenticationFailed(MALFORMED)
+    return parts[1]
 
 
 def token_digest(raw: str) -> str:
@@ -32,15 +57,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).decode("latin-1")
-        if not header:
+        raw = bearer_token(request)
+        if raw is None:
             return None
-        parts = header.split()
-        if parts[0] != self.keyword:
-            return None
-        if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <token>'.")
-        raw = parts[1]
         digest = token_digest(raw)
         token = (
             ApiToken.objects.select_related("user").filter(prefix=raw[:12], revoked_at__isnull=True).first()

@@ -281,6 +281,11 @@ class ObjectDeleteView(ObjectView):
     def extra_context(self, obj: Any) -> dict[str, Any]:
         return {}
 
+    def confirm_option(self, obj: Any) -> tuple[str, str] | None:
+        """A box the administrator must tick to delete, ``(field name, label)``: its value is
+        passed to the delete service as ``<field name>=True`` (e.g. purge the values too)."""
+        return None
+
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return self.page(self.get_object())
 
@@ -288,15 +293,23 @@ class ObjectDeleteView(ObjectView):
         obj = self.get_object()
         kwarg = self.object_kwarg or type(obj)._meta.model_name
         assert self.delete_service is not None
+        options: dict[str, bool] = {}
+        option = self.confirm_option(obj)
+        if option is not None:
+            options[option[0]] = request.POST.get(option[0]) == "on"
         try:
-            self.delete_service(actor=request.user, source=SOURCE, **{kwarg: obj})
+            result = self.delete_service(actor=request.user, source=SOURCE, **{kwarg: obj}, **options)
         except DomainError as error:
             report_domain_error(request, error)
             if self.refused_to_detail or not self.confirm:
                 return redirect(self.detail_url(obj))
             return self.page(obj)
-        messages.success(request, self.message(self.deleted_message, obj))
+        messages.success(request, self.deleted_text(obj, result))
         return redirect(self.list_url())
+
+    def deleted_text(self, obj: Any, result: Any) -> str:
+        """The success message; ``result`` is what the delete service returned."""
+        return self.message(self.deleted_message, obj)
 
     def page(self, obj: Any) -> HttpResponse:
         goes, protected = what_else_goes(obj)
@@ -314,6 +327,7 @@ class ObjectDeleteView(ObjectView):
             "cancel_url": self.detail_url(obj),
             "list_url": self.list_url(),
             "kind": self.noun.replace(" ", "-"),
+            "option": self.confirm_option(obj),
         }
         context.update(self.extra_context(obj))
         return self.render(context)

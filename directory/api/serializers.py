@@ -438,6 +438,10 @@ class KeepAsManualQuerySerializer(serializers.Serializer):
     keep_as_manual = serializers.BooleanField(required=False, default=False)
 
 
+class PurgeQuerySerializer(serializers.Serializer):
+    purge = serializers.BooleanField(required=False, default=False)
+
+
 class RoleChangePreviewSerializer(serializers.Serializer):
     members = serializers.IntegerField(help_text="Members of the role today.")
     counts = serializers.DictField(

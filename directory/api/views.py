@@ -24,6 +24,7 @@ from rest_framework.serializers import BaseSerializer
 from blazon.api.errors import ErrorSerializer
 from directory import selectors
 from directory.api import serializers as s
+from directory.api.filters import UserAttributeFilter
 from directory.models import Entitlement, Resource, RoleChange, Source
 from directory.services import config
 
@@ -129,7 +130,10 @@ class UserViewSet(DirectoryReadViewSet):
 
     selector = selectors.users_for
     serializer_class = s.UserSerializer
+    filter_backends: ClassVar[list] = [*DirectoryReadViewSet.filter_backends, UserAttributeFilter]
     filterset_fields = (
+        "username",
+        "email",
         "status",
         "login_locked",
         "organization",
@@ -425,9 +429,33 @@ def _preview_body(counts: dict[str, int]) -> dict[str, Any]:
 
 @extend_schema_view(
     **_read_schema("attribute definitions", s.AttributeDefinitionSerializer),
-    **_write_schema(
-        "attribute definitions", s.AttributeDefinitionInputSerializer, s.AttributeDefinitionSerializer
-    ),
+    **{
+        **_write_schema(
+            "attribute definitions", s.AttributeDefinitionInputSerializer, s.AttributeDefinitionSerializer
+        ),
+        "destroy": extend_schema(
+            summary="Delete one of the attribute definitions",
+            description="Refused with 409 (and the count) while users — or the resource's accounts or "
+            "entitlements — hold a value of the attribute. With `purge=true` their values are removed "
+            "too, each removal recorded in the audit log on its holder.",
+            parameters=[
+                OpenApiParameter(
+                    "purge",
+                    bool,
+                    description="Also remove the values held by users, accounts or entitlements.",
+                )
+            ],
+            responses={
+                204: None,
+                **ERRORS,
+                **NOT_FOUND,
+                409: OpenApiResponse(
+                    ErrorSerializer,
+                    description="Values of the attribute are still held (`purge=true` removes them).",
+                ),
+            },
+        ),
+    },
 )
 class AttributeDefinitionViewSet(ConfigViewSet):
     """Administrator-defined attributes of users (scope USER) or of one resource's accounts or
@@ -444,6 +472,15 @@ class AttributeDefinitionViewSet(ConfigViewSet):
     search_fields = ("name", "label")
     ordering_fields = ("id", "scope", "name", "position")
 
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        instance = self.get_object()
+        query = s.PurgeQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        config.attribute_definition_delete(
+            actor=request.user, source=Source.API, definition=instance, purge=query.validated_data["purge"]
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class UsernamePolicyView(GenericAPIView):
     """The username policy (a singleton): how usernames are produced for new users."""
@@ -452,9 +489,13 @@ class UsernamePolicyView(GenericAPIView):
     filter_backends: ClassVar[list] = []
     pagination_class = None
 
+    def get_object(self) -> Any:
+        # The singleton; also what OPTIONS (DRF's metadata) describes for PUT and PATCH.
+        return selectors.username_policy_active()
+
     @extend_schema(summary="Get the username policy", responses={200: s.UsernamePolicySerializer, **ERRORS})
     def get(self, request: Request) -> Response:
-        return Response(s.UsernamePolicySerializer(selectors.username_policy_active()).data)
+        return Response(s.UsernamePolicySerializer(self.get_object()).data)
 
     def _update(self, request: Request, *, partial: bool) -> Response:
         serializer = s.UsernamePolicyInputSerializer(data=request.data, partial=partial)

@@ -25,7 +25,7 @@ from blazon.console import (
 )
 from blazon.errors import DomainError, ValidationFailed
 from directory.models import AttributeDefinition, AttributeScope, Resource, UsernamePolicy
-from directory.selectors import username_policy_active
+from directory.selectors import attribute_holders, username_policy_active
 from directory.services import config, users
 from directory.views.forms import AttributeDefinitionForm, UsernamePolicyForm, UsernameTryForm
 
@@ -60,11 +60,28 @@ class AttributeDelete(ObjectDeleteView):
         return f"{definition.label} · {definition.get_scope_display()}{on}"
 
     def explain(self, definition: AttributeDefinition) -> str:
-        holders = {"USER": "users", "ACCOUNT": "accounts"}.get(definition.scope, "entitlements")
-        return (
+        noun = config.HOLDER_NOUNS[AttributeScope(definition.scope)]
+        held = attribute_holders(definition).count()
+        first = (
             "Forms and pages stop showing this attribute and it is no longer checked (type, required, "
-            f"unique, pattern). Values already stored on {holders} stay as they are."
+            "unique, pattern). "
         )
+        if not held:
+            return first + f"No {noun} holds a value of this attribute."
+        return first + (
+            f"{held} {noun}(s) hold a value of this attribute. Deleting the attribute removes their "
+            "values too; each removal is recorded in the audit log."
+        )
+
+    def deleted_text(self, definition: AttributeDefinition, result: Any) -> str:
+        removed = f" and {result} value(s) removed" if result else ""
+        return f"Attribute {definition.name} deleted{removed}."
+
+    def confirm_option(self, definition: AttributeDefinition) -> tuple[str, str] | None:
+        held = attribute_holders(definition).count()
+        if not held:
+            return None
+        return ("purge", f"Remove the {held} value(s) and delete the attribute")
 
 
 attributes_list = AttributesList.as_view()

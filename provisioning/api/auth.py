@@ -2,7 +2,7 @@
 
 A valid access token (django-oauth-toolkit) whose application is an active ``AdapterClient``
 and that carries the ``adapter`` scope authenticates the adapter; ``request.user`` is then an
-``AdapterPrincipal`` (no person acts: audit events name the adapter). A missing, unknown or
+``AdapterPrincipal`` (no person acts: audit events name the adapter). A missing, malformed, unknown or
 expired token is a 401; a valid token that is not an adapter's, or lacks the scope, a 403.
 """
 
@@ -14,6 +14,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework.permissions import BasePermission
 
+from blazon.api.authentication import bearer_token
 from provisioning.models import AdapterClient
 from provisioning.services.adapter import adapter_client_for_application
 
@@ -37,6 +38,9 @@ class AdapterAuthentication(OAuth2Authentication):
     www_authenticate_realm = "blazon-adapter"
 
     def authenticate(self, request):
+        # A header that is not "Bearer <b64token>" is refused here, before oauthlib and the
+        # token loaders see it (they answered a stray NO-BREAK SPACE with a 500).
+        bearer_token(request)
         result = super().authenticate(request)
         if result is None:
             return None

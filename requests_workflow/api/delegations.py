@@ -84,6 +84,7 @@ class DelegationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = s.DelegationSerializer
     queryset = Delegation.objects.none()  # for the schema; get_queryset is the real one
     filterset_fields = ("delegator", "delegate", "scope")
+    extra_query_params = ("all", "state")
     search_fields = ("delegator__username", "delegate__username", "reason")
     ordering_fields = ("id", "start_at", "end_at", "created_at")
 

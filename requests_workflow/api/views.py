@@ -261,6 +261,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes: ClassVar[list] = [ConsoleRolePermission]
     serializer_class = s.TaskSerializer
     filterset_fields = ("kind", "status", "request", "level")
+    extra_query_params = ("all",)
     search_fields = ("title",)
     ordering_fields = ("id", "created_at", "due_at", "decided_at")
 

@@ -20,6 +20,7 @@ from django.db.models import Max
 from blazon.audit.services import audit_record
 from blazon.changes import config_create, config_update, snapshot
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
+from blazon.patterns import pattern_problem
 from blazon.permissions import can
 from directory.models import Criticality, Entitlement, Resource, Role, User, UserStatus
 from requests_workflow.models import (
@@ -438,10 +439,9 @@ def _rules(rules: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
                 problems.append(f"rule {number}: give one value")
             value = "" if value is None else str(value)
             if operator == RuleOperator.REGEX:
-                try:
-                    re.compile(value)
-                except re.error as exc:
-                    problems.append(f"rule {number}: invalid pattern ({exc})")
+                problem = pattern_problem(value)
+                if problem:
+                    problems.append(f"rule {number}: invalid pattern ({problem})")
         out.append({"attribute": attribute, "operator": operator, "value": value})
     if problems:
         errors["beneficiary_rules"] = [p[0].upper() + p[1:] + "." for p in problems]

@@ -9,12 +9,12 @@ subject to validation policies: they undo access, and nobody is there to add a j
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
 
+from blazon.patterns import pattern_fullmatch, pattern_problem
 from blazon.permissions import role_of
 from directory.models import Source, User
 from requests_workflow.models import RequesterScope, RuleOperator, ValidationPolicy
@@ -81,7 +81,8 @@ def rule_holds(operator: str, actual: Any, expected: Any) -> bool:
     if operator == RuleOperator.IN:
         return text in {str(v) for v in (expected or [])}
     if operator == RuleOperator.REGEX:
-        return re.fullmatch(str(expected), text) is not None
+        # RE2, linear time; a pattern it refuses (saved before patterns were checked) never holds
+        return pattern_problem(str(expected)) is None and pattern_fullmatch(str(expected), text)
     return False
 
 
@@ -131,11 +132,7 @@ def validation_policies_check(
                 )
         for rule in policy.beneficiary_rules or []:
             actual = beneficiary_value(beneficiary, payload, str(rule.get("attribute", "")))
-            try:
-                holds = rule_holds(str(rule.get("operator")), actual, rule.get("value"))
-            except re.error:
-                holds = False
-            if not holds:
+            if not rule_holds(str(rule.get("operator")), actual, rule.get("value")):
                 whom = beneficiary.username if beneficiary else "the new user"
                 errors.setdefault("beneficiary", []).append(
                     _say(policy, f"{whom} does not meet '{rule_text(rule)}' (is {actual!r}).")

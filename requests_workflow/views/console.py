@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from blazon.audit.models import AuditEvent
 from blazon.console import ObjectListView, capability_required, list_page, render_console
 from blazon.errors import DomainError
+from blazon.ids import parse_id
 from blazon.permissions import can
 from directory.models import Source
 from requests_workflow.models import Request, RequestStatus, RequestType
@@ -155,8 +156,8 @@ def queues(request: HttpRequest) -> HttpResponse:
         tasks = tasks.filter(queue__isnull=True, assignees__isnull=False).distinct()
     elif selected == "unassigned":
         tasks = tasks.filter(queue__isnull=True, assignees__isnull=True)
-    elif selected.isdigit():
-        tasks = tasks.filter(queue_id=int(selected))
+    elif parse_id(selected) is not None:
+        tasks = tasks.filter(queue_id=parse_id(selected))
     context = list_page(request, tasks.order_by("created_at", "id"))
     context.update(
         queues=queue_rows,

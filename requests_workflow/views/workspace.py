@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from blazon.audit.services import audit_record
 from blazon.errors import DomainError, ValidationFailed
+from blazon.ids import parse_id
 from blazon.permissions import can
 from directory.models import Entitlement, Resource, Role, Source, User, UserStatus
 from directory.views.common import workspace_required
@@ -137,10 +138,9 @@ def catalog(request: HttpRequest) -> HttpResponse:
 @require_POST
 def cart_add(request: HttpRequest) -> HttpResponse:
     kind = request.POST.get("kind", "")
-    try:
-        pk = int(request.POST.get("id", ""))
-    except ValueError:
-        raise Http404("Unknown catalog item.") from None
+    pk = parse_id(request.POST.get("id", ""))
+    if pk is None:
+        raise Http404("Unknown catalog item.")
     obj = _catalog_object(kind, pk)
     items = _cart(request)
     if any(i["kind"] == kind and i["id"] == pk for i in items):
@@ -402,7 +402,7 @@ def _comment(user: User, task: Task, text: str) -> None:
 @workspace_required
 @require_POST
 def tasks_bulk_approve(request: HttpRequest) -> HttpResponse:
-    ids = [int(v) for v in request.POST.getlist("task") if v.isdigit()]
+    ids = [i for i in map(parse_id, request.POST.getlist("task")) if i is not None]
     if not ids:
         messages.error(request, "Select the tasks to approve.")
         return redirect("workspace_requests:tasks")

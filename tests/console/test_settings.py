@@ -167,7 +167,7 @@ def test_unique_is_refused_when_values_are_already_shared(admin):
 def test_delete_asks_first_then_deletes(admin, admin_user):
     d = AttributeDefinitionFactory(name="badge", label="Badge")
     page = admin.get(reverse("console:attribute_delete", args=[d.pk])).content.decode()
-    assert "Values already stored on users stay as they are." in page
+    assert "No user holds a value of this attribute." in page
     assert AttributeDefinition.objects.filter(pk=d.pk).exists()
     response = admin.post(reverse("console:attribute_delete", args=[d.pk]))
     assert response.status_code == 302 and not AttributeDefinition.objects.filter(pk=d.pk).exists()

@@ -15,6 +15,7 @@ re-exports them); new code may import from the subject's module.
 from directory.services.config.attributes import (
     ATTRIBUTE_FIELDS,
     ATTRIBUTE_FIXED,
+    HOLDER_NOUNS,
     attribute_definition_create,
     attribute_definition_delete,
     attribute_definition_update,
@@ -59,6 +60,7 @@ __all__ = [
     "USERNAME_PLACEHOLDERS",
     "USERNAME_POLICY_FIELDS",
     "attribute_definition_create",
+    "HOLDER_NOUNS",
     "attribute_definition_delete",
     "attribute_definition_update",
     "entitlement_create",

@@ -7,11 +7,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count
 
+from blazon.audit.services import AuditEntry, audit_record_many
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict, ValidationFailed
+from blazon.patterns import pattern_problem
 from directory.models import (
     Account,
     AttributeDefinition,
@@ -21,6 +23,7 @@ from directory.models import (
     Resource,
     User,
 )
+from directory.selectors import attribute_holders
 from directory.services.config.common import (
     _check_keys,
     _clean_bool,
@@ -44,11 +47,9 @@ _ATTRIBUTE_WRITE: dict[str, Any] = {
 
 def _regex_validate(value: Any) -> str:
     value = _clean_text(value, "regex", max_length=500, required=False)
-    if value:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise _fail("regex", f"Not a valid regular expression: {exc}.") from None
+    problem = pattern_problem(value) if value else None
+    if problem:
+        raise _fail("regex", problem)
     return value
 
 
@@ -182,10 +183,70 @@ def attribute_definition_update(
     return change.obj
 
 
+HOLDER_NOUNS = {
+    AttributeScope.USER: "user",
+    AttributeScope.ACCOUNT: "account",
+    AttributeScope.ENTITLEMENT: "entitlement",
+}
+
+
 @transaction.atomic
-def attribute_definition_delete(*, actor: User | None, source: str, definition: AttributeDefinition) -> None:
-    """Remove an attribute definition; values already stored on objects are left as they are."""
+def attribute_definition_delete(
+    *, actor: User | None, source: str, definition: AttributeDefinition, purge: bool = False
+) -> int:
+    """Remove an attribute definition. While users (or the resource's accounts or entitlements)
+    still hold a value of it, refused (409, with the count): a value without its definition makes
+    every later update of its holder fail. With ``purge`` the values are removed too, each removal
+    audited on its holder. Returns how many values were removed."""
     defn = AttributeDefinition.objects.select_for_update().get(pk=definition.pk)
+    noun = HOLDER_NOUNS[AttributeScope(defn.scope)]
+    holders = attribute_holders(defn)
+    purged = 0
+    if not purge:
+        held = holders.count()
+        if held:
+            raise Conflict(
+                f"Attribute {defn.name!r} is still held by {held} {noun}(s): delete it with purge to "
+                "remove their values too, or clear the values first.",
+                fields={"holders": [f"{held} {noun}(s) hold a value of {defn.name!r}."]},
+            )
+    else:
+        purged = _attribute_values_purge(defn, holders, actor=actor, source=source)
     config_delete(
-        defn, fields=ATTRIBUTE_FIELDS, actor=actor, source=source, action="attribute_definition.delete"
+        defn,
+        fields=ATTRIBUTE_FIELDS,
+        actor=actor,
+        source=source,
+        action="attribute_definition.delete",
+        new={"purged_values": purged} if purge else None,
     )
+    return purged
+
+
+def _attribute_values_purge(
+    defn: AttributeDefinition, holders: models.QuerySet[Any], *, actor: User | None, source: str
+) -> int:
+    """Remove the attribute's value from every holder (locked), one audit event per holder."""
+    model = holders.model
+    rows = list(holders.select_for_update().order_by("pk"))
+    removed: list[tuple[Any, Any]] = [(row, row.attributes.pop(defn.name)) for row in rows]
+    model.objects.bulk_update(rows, ["attributes"], batch_size=1000)
+    # whose trail the removal shows in: the user, or an account's owner
+    subject = {AttributeScope.USER: "pk", AttributeScope.ACCOUNT: "owner_id"}.get(AttributeScope(defn.scope))
+    audit_record_many(
+        (
+            AuditEntry(
+                action=f"{model._meta.model_name}.attribute_purge",
+                object_type=model._meta.label,
+                object_id=row.pk,
+                object_repr=getattr(row, "username", None) or getattr(row, "identifier", ""),
+                old={f"attributes.{defn.name}": value},
+                new={f"attributes.{defn.name}": None},
+                subject_user_id=getattr(row, subject) if subject else None,
+            )
+            for row, value in removed
+        ),
+        actor=actor,
+        source=source,
+    )
+    return len(removed)

@@ -13,6 +13,7 @@ from django.core.validators import validate_email
 from django.db import models
 
 from blazon.errors import ValidationFailed
+from blazon.patterns import pattern_fullmatch, pattern_problem
 from directory.models import (
     Account,
     AttributeDefinition,
@@ -100,7 +101,13 @@ def _attributes_clean(
             errors[key] = [str(exc)]
             continue
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        if defn.regex and not re.fullmatch(defn.regex, text):
+        if defn.regex and pattern_problem(defn.regex):
+            errors[key] = [
+                f"The format of {defn.label or defn.name} ({defn.regex}) cannot be checked: "
+                "an administrator must correct the attribute's pattern."
+            ]
+            continue
+        if defn.regex and not pattern_fullmatch(defn.regex, text):
             errors[key] = [f"{defn.label or defn.name} does not match the required format ({defn.regex})."]
             continue
         clean[defn.name] = value

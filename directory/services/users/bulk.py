@@ -18,6 +18,7 @@ from django.utils import timezone
 from blazon.audit.services import AuditEntry, audit_record_many
 from blazon.db import copy_rows
 from blazon.errors import ValidationFailed
+from blazon.ids import parse_id
 from directory import ports
 from directory.models import (
     Account,
@@ -113,8 +114,8 @@ def _bulk_prepare(
                 org_id = ref.pk if isinstance(ref, Organization) else None
                 if org_id is None and isinstance(ref, str):
                     org_id = state.orgs_by_code.get(ref.strip())
-                    if org_id is None and ref.strip().isdigit():
-                        org_id = int(ref.strip())
+                    if org_id is None:
+                        org_id = parse_id(ref)
                 elif org_id is None and isinstance(ref, int) and not isinstance(ref, bool):
                     org_id = ref
                 if org_id not in state.org_ids:
@@ -126,8 +127,8 @@ def _bulk_prepare(
             elif isinstance(ref, str) and ref.strip():
                 c.manager_ref = ref.strip()
                 manager_names.add(ref.strip())
-                if ref.strip().isdigit():
-                    manager_ids.add(int(ref.strip()))
+                if parse_id(ref) is not None:
+                    manager_ids.add(parse_id(ref))
             elif isinstance(ref, int) and not isinstance(ref, bool):
                 manager_ids.add(ref)
             elif not _is_empty(ref):

@@ -14,6 +14,7 @@ from django.core.validators import validate_email
 from django.db.models.functions import Lower
 
 from blazon.errors import Conflict, ValidationFailed
+from blazon.ids import parse_id
 from directory import ports
 from directory.models import Organization, User, UserStatus
 from directory.services.users.attributes import _is_empty, _summary
@@ -168,8 +169,8 @@ def _resolve_organization(ref: Any) -> Organization | None:
         org = Organization.objects.filter(pk=ref).first()
     elif isinstance(ref, str):
         org = Organization.objects.filter(code=ref.strip()).first()
-        if org is None and ref.strip().isdigit():
-            org = Organization.objects.filter(pk=int(ref.strip())).first()
+        if org is None and parse_id(ref) is not None:
+            org = Organization.objects.filter(pk=parse_id(ref)).first()
     if org is None:
         raise ValidationFailed(
             f"Unknown organization {ref!r}.", fields={"organization": [f"Unknown organization {ref!r}."]}
@@ -187,8 +188,8 @@ def _resolve_manager(ref: Any) -> User | None:
         manager = User.objects.filter(pk=ref).first()
     elif isinstance(ref, str):
         manager = User.objects.filter(username=ref.strip()).first()
-        if manager is None and ref.strip().isdigit():
-            manager = User.objects.filter(pk=int(ref.strip())).first()
+        if manager is None and parse_id(ref) is not None:
+            manager = User.objects.filter(pk=parse_id(ref)).first()
     if manager is None:
         raise ValidationFailed(f"Unknown manager {ref!r}.", fields={"manager": [f"Unknown user {ref!r}."]})
     if manager.status == UserStatus.REMOVED:
