@@ -141,14 +141,14 @@ def attribute_definitions_for(viewer: Any) -> QuerySet[AttributeDefinition]:
     return restrict(AttributeDefinition.objects.select_related("resource"), viewer)
 
 
-def attribute_holders(definition: AttributeDefinition) -> QuerySet:
+def attribute_holders(definition: AttributeDefinition) -> QuerySet[Any]:
     """The users (or the resource's accounts or entitlements) holding a value of the attribute."""
     if definition.scope == AttributeScope.USER:
-        qs: QuerySet = User.objects.all()
+        qs: QuerySet[Any] = User.objects.all()
     elif definition.scope == AttributeScope.ACCOUNT:
-        qs = Account.objects.filter(resource_id=definition.resource_id)
+        qs = Account.objects.filter(resource=definition.resource)
     else:
-        qs = Entitlement.objects.filter(resource_id=definition.resource_id)
+        qs = Entitlement.objects.filter(resource=definition.resource)
     return qs.filter(attributes__has_key=definition.name)
 
 

@@ -127,8 +127,9 @@ def _bulk_prepare(
             elif isinstance(ref, str) and ref.strip():
                 c.manager_ref = ref.strip()
                 manager_names.add(ref.strip())
-                if parse_id(ref) is not None:
-                    manager_ids.add(parse_id(ref))
+                manager_id = parse_id(ref)
+                if manager_id is not None:
+                    manager_ids.add(manager_id)
             elif isinstance(ref, int) and not isinstance(ref, bool):
                 manager_ids.add(ref)
             elif not _is_empty(ref):

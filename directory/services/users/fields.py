@@ -169,8 +169,9 @@ def _resolve_organization(ref: Any) -> Organization | None:
         org = Organization.objects.filter(pk=ref).first()
     elif isinstance(ref, str):
         org = Organization.objects.filter(code=ref.strip()).first()
-        if org is None and parse_id(ref) is not None:
-            org = Organization.objects.filter(pk=parse_id(ref)).first()
+        org_id = parse_id(ref)
+        if org is None and org_id is not None:
+            org = Organization.objects.filter(pk=org_id).first()
     if org is None:
         raise ValidationFailed(
             f"Unknown organization {ref!r}.", fields={"organization": [f"Unknown organization {ref!r}."]}
@@ -188,8 +189,9 @@ def _resolve_manager(ref: Any) -> User | None:
         manager = User.objects.filter(pk=ref).first()
     elif isinstance(ref, str):
         manager = User.objects.filter(username=ref.strip()).first()
-        if manager is None and parse_id(ref) is not None:
-            manager = User.objects.filter(pk=parse_id(ref)).first()
+        manager_id = parse_id(ref)
+        if manager is None and manager_id is not None:
+            manager = User.objects.filter(pk=manager_id).first()
     if manager is None:
         raise ValidationFailed(f"Unknown manager {ref!r}.", fields={"manager": [f"Unknown user {ref!r}."]})
     if manager.status == UserStatus.REMOVED:
