@@ -7,6 +7,9 @@ class RequestsWorkflowConfig(AppConfig):
     verbose_name = "Requests and tasks"
 
     def ready(self) -> None:
+        # imported here: models and services may only be imported once the app registry is ready
+        from requests_workflow import receivers
         from requests_workflow.mail import connect_signals
 
         connect_signals()
+        receivers.connect()  # provisioning's announcements about the entries of requests

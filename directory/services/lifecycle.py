@@ -46,7 +46,7 @@ from directory.models import (
 )
 from directory.signals import user_access_ended
 from provisioning.models import EntryStatus, ProvisioningEntry
-from provisioning.services import entry_write
+from provisioning.services import entry_links, entry_write
 
 ACT, INA, REV, REM = UserStatus.ACTIVE, UserStatus.INACTIVE, UserStatus.REVOKED, UserStatus.REMOVED
 S = Source
@@ -183,6 +183,7 @@ def _entries_for_accounts(rows: Iterable[_AccountRow], *, event_type: str, reaso
     per account. Same row shape and rules as that writer."""
     now = timezone.now()
     cid = correlation_id_var.get() or ""
+    links = entry_links()  # the request being carried out, if any
     batch = []
     for row in rows:
         mode = row.modes.get(event_type, ProvisioningMode.DISABLED)
@@ -198,6 +199,7 @@ def _entries_for_accounts(rows: Iterable[_AccountRow], *, event_type: str, reaso
                 user_id_ref=row.owner_id,
                 payload={"reason": reason, "identifier": row.identifier},
                 correlation_id=cid,
+                **links,
                 created_at=now,
             )
         )

@@ -350,18 +350,16 @@ def _write(runs: list[_Run]) -> None:
     if kept:
         EntitlementMembership.objects.filter(pk__in=kept).update(manual=True)
     entries_write_mixed(_entry_rows(applying))
-    entries: dict[str, list[int]] = {}
+    entries: dict[int, list[int]] = {}
     if applying:
-        for cid, pk in (
-            ProvisioningEntry.objects.filter(
-                correlation_id__in=[request_correlation_id(run.req) for run in applying]
-            )
+        for request_id, pk in (
+            ProvisioningEntry.objects.filter(request_id__in=[run.req.pk for run in applying])
             .order_by("pk")
-            .values_list("correlation_id", "pk")
+            .values_list("request_id", "pk")
         ):
-            entries.setdefault(cid, []).append(pk)
+            entries.setdefault(request_id, []).append(pk)
     for run in applying:
-        _applied(run, entries.get(request_correlation_id(run.req), []), now)
+        _applied(run, entries.get(run.req.pk, []), now)
     removed = [run.membership.pk for run in applying if run.revoking]
     if removed:
         EntitlementMembership.objects.filter(pk__in=removed).delete()
@@ -424,6 +422,7 @@ def _entry_rows(applying: list[_Run]) -> Iterable[dict[str, Any]]:
                 "user_id": owner_id,
                 "payload": {"reason": "manual"},
                 "correlation_id": cid,
+                "request_id": run.req.pk,
             }
             continue
         resource = run.req.entitlement.resource
@@ -435,6 +434,7 @@ def _entry_rows(applying: list[_Run]) -> Iterable[dict[str, Any]]:
                 "user_id": owner_id,
                 "payload": {"reason": "manual"},
                 "correlation_id": cid,
+                "request_id": run.req.pk,
             }
         if not run.kept_manually:
             yield {
@@ -445,6 +445,7 @@ def _entry_rows(applying: list[_Run]) -> Iterable[dict[str, Any]]:
                 "user_id": owner_id,
                 "payload": {"reason": "manual"},
                 "correlation_id": cid,
+                "request_id": run.req.pk,
             }
 
 
