@@ -13,6 +13,27 @@ import pytest
 from django.db import connection
 
 
+def _worker_redis_url() -> None:
+    """Give each xdist worker its own Redis database.
+
+    Session tests flush their Redis database and the Celery worker tests use it as a broker, so
+    two workers sharing one index would see each other's keys. gw0 keeps the configured index;
+    gwN moves N*8 indexes along (modulo 16).
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or worker == "gw0":
+        return
+    base = os.environ.get("BLAZON_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    head, _, index = base.rpartition("/")
+    if not index.isdigit():
+        return
+    shifted = (int(index) + 8 * int(worker[2:])) % 16
+    os.environ["BLAZON_TEST_REDIS_URL"] = f"{head}/{shifted}"
+
+
+_worker_redis_url()
+
+
 def require(condition: bool, what: str) -> None:
     """Fail under CI, skip on a developer machine, when a real service is missing."""
     if condition:
