@@ -8,7 +8,7 @@ from blazon.tasks import blazon_task
 @blazon_task()
 def apply_role_change(role_change_id: int) -> str:
     """Apply a role change (fan-out to every member); safe to run twice."""
-    from directory.services.access import role_change_apply
+    from directory.services.access.role_changes import role_change_apply
 
     return role_change_apply(role_change_id=role_change_id).status
 
@@ -16,7 +16,7 @@ def apply_role_change(role_change_id: int) -> str:
 @blazon_task()
 def auto_revoke_inactive_users() -> int:
     """Revoke users INACTIVE for longer than BLAZON_AUTO_REVOKE_INACTIVE_DAYS (periodic)."""
-    from directory.services.lifecycle import users_auto_revoke_inactive
+    from directory.services.lifecycle.periodic import users_auto_revoke_inactive
 
     return users_auto_revoke_inactive()
 
@@ -24,7 +24,7 @@ def auto_revoke_inactive_users() -> int:
 @blazon_task()
 def purge_removed_users() -> int:
     """Delete REMOVED users older than BLAZON_PURGE_REMOVED_AFTER_DAYS (periodic)."""
-    from directory.services.lifecycle import users_purge_removed
+    from directory.services.lifecycle.periodic import users_purge_removed
 
     return users_purge_removed()
 
@@ -32,6 +32,6 @@ def purge_removed_users() -> int:
 @blazon_task()
 def expire_temporary_accounts() -> int:
     """Revoke temporary accounts past their expiry (periodic)."""
-    from directory.services.lifecycle import accounts_expire_temporary
+    from directory.services.lifecycle.periodic import accounts_expire_temporary
 
     return accounts_expire_temporary()

@@ -20,14 +20,9 @@ from blazon.errors import DomainError
 from directory.views.common import capability_required
 from directory.views.console import render_console
 from requests_workflow.models import ImportJob, ImportMode, ImportStatus
-from requests_workflow.services.imports import (
-    BASE_COLUMNS,
-    MAX_BYTES,
-    import_dry_run,
-    import_result_rows,
-    import_run,
-    importable_types,
-)
+from requests_workflow.services.imports.parse import BASE_COLUMNS, MAX_BYTES, importable_types
+from requests_workflow.services.imports.results import import_result_rows
+from requests_workflow.services.imports.run import import_dry_run, import_run
 
 ERRORS_PER_PAGE = 100
 

@@ -49,7 +49,7 @@ def end_expired_access() -> int:
 @blazon_task()
 def run_import(job_id: int) -> str:
     """Create the requests of a started CSV import (batches, progress, result rows)."""
-    from requests_workflow.services.imports import import_execute
+    from requests_workflow.services.imports.run import import_execute
 
     return import_execute(job_id=job_id).status
 

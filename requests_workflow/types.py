@@ -3,17 +3,10 @@ stage-4 function that applies it to the directory through the directory and vaul
 
 Sources follow the seed's table of types (seed 002, "Requisições"), plus the API for every type
 and the ``automatic`` source for the revoke types (the end of a time-bound access).
-
-A type whose directory or vault service does not exist yet can name it in ``needs``; it is
-refused at creation with that name until the service lands (see ``TypeSpec.unavailable_reason``).
-Today every type's services exist.
 """
 
 from __future__ import annotations
 
-import importlib
-import secrets
-import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -54,23 +47,6 @@ class TypeSpec:
     self_service: bool = False  # a user may request it for themselves
     beneficiary_statuses: frozenset[str] = frozenset({ACTIVE, INACTIVE, REVOKED})
     lifecycle_target: str = ""  # for the user life-cycle types: the status they lead to
-    needs: str = ""  # dotted path of a service this type needs that may not exist yet
-
-    def unavailable_reason(self) -> str:
-        """Why the type cannot be used yet ("" when it can)."""
-        if not self.needs:
-            return ""
-        module, _, name = self.needs.rpartition(".")
-        if hasattr(importlib.import_module(module), name):
-            return ""
-        return (
-            f"{self.code} requests cannot be executed yet: they need the service {self.needs}, "
-            "which does not exist in this version."
-        )
-
-    def service(self) -> Callable[..., Any]:
-        module, _, name = self.needs.rpartition(".")
-        return getattr(importlib.import_module(module), name)
 
 
 # --- stage-4 functions ------------------------------------------------------------------------
@@ -106,15 +82,6 @@ def _lock(req: Request, actor: Any) -> dict[str, Any]:
 def _unlock(req: Request, actor: Any) -> dict[str, Any]:
     lifecycle.user_unlock(actor=actor, source=req.source, user=req.beneficiary)
     return {"login_locked": False}
-
-
-def random_password(length: int = 20) -> str:
-    """A password that passes the project's validators (length, not common, not numeric)."""
-    alphabet = string.ascii_letters + string.digits + "-_.!@#%"
-    while True:
-        value = "".join(secrets.choice(alphabet) for _ in range(length))
-        if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
-            return value
 
 
 def _reset_password(req: Request, actor: Any) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from directory.models import (
     User,
     UserStatus,
 )
-from directory.services.lifecycle import user_transition_check
+from directory.services.lifecycle.rules import user_transition_check
 from requests_workflow.models import Request, RequestStatus, RequestType, Task, TaskStatus
 from requests_workflow.services.common import CANCELABLE, request_events, request_move
 from requests_workflow.services.validation import (
@@ -93,9 +93,6 @@ def _spec(request_type: str) -> TypeSpec:
             fields={"type": ["Unknown request type."]},
             code="unknown_type",
         )
-    reason = spec.unavailable_reason()
-    if reason:
-        raise ValidationFailed(reason, fields={"type": ["Not available yet."]}, code="type_not_available")
     return spec
 
 

@@ -10,7 +10,7 @@ from blazon.audit.models import AuditEvent
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from blazon.permissions import can
 from directory.models import ConsoleRole, Source, User, UserStatus
-from directory.services.users import console_role_set
+from directory.services.users.console_role import console_role_set
 from tests.api.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

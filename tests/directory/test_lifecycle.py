@@ -29,6 +29,7 @@ from directory.models import (
     ProvisioningMode,
     Resource,
     Role,
+    RoleChange,
     RoleMembership,
     RoleMembershipManagement,
     SharedAccountMember,
@@ -270,7 +271,7 @@ def rich_user():
     policy_role = Role.objects.create(code="everyone", name="Everyone")
     role_res = make_resource("crm")
     access.role_change_apply(
-        role_change_id=access.RoleChange.objects.create(role=role, action="ADD", resource=role_res).pk
+        role_change_id=RoleChange.objects.create(role=role, action="ADD", resource=role_res).pk
     )
     access.role_grant(actor=None, source=Source.CONSOLE, user=user, role=role)
     RoleMembership.objects.create(
@@ -398,7 +399,7 @@ def test_a_failed_cascade_leaves_nothing_behind(rich_user, monkeypatch):
     def boom(**kw):
         raise Conflict("vault unavailable")
 
-    monkeypatch.setattr(lifecycle, "_release_checkouts", boom)
+    monkeypatch.setattr("directory.services.lifecycle.users._release_checkouts", boom)
     with pytest.raises(Conflict):
         lifecycle.user_revoke(actor=None, source=Source.CONSOLE, user=user)
     assert snapshot(user) == before
@@ -534,7 +535,7 @@ def test_a_role_managed_account_cannot_be_revoked_manually():
     res = make_resource()
     role = Role.objects.create(code="ops", name="Ops")
     access.role_change_apply(
-        role_change_id=access.RoleChange.objects.create(role=role, action="ADD", resource=res).pk
+        role_change_id=RoleChange.objects.create(role=role, action="ADD", resource=res).pk
     )
     access.role_grant(actor=None, source=Source.CONSOLE, user=user, role=role)
     acc = Account.objects.get(owner=user, resource=res)

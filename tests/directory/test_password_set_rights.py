@@ -8,7 +8,7 @@ import pytest
 
 from blazon.errors import NotAllowed
 from directory.models import ConsoleRole
-from directory.services.users import user_update
+from directory.services.users.update import user_update
 from tests.api.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

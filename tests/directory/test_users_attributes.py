@@ -10,7 +10,7 @@ import pytest
 
 from blazon.errors import ValidationFailed
 from directory.models import Account, AttributeDefinition, AttributeScope, AttributeType, Resource, User
-from directory.services.users import attribute_values_validate
+from directory.services.users.attributes import attribute_values_validate
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from directory.models import (
     User,
     default_provisioning_modes,
 )
-from directory.services.users import users_bulk_create
+from directory.services.users.bulk import users_bulk_create
 from provisioning.models import ProvisioningEntry
 
 pytestmark = pytest.mark.django_db
@@ -141,7 +141,7 @@ def test_a_bad_row_writes_nothing_and_is_named():
 
 
 def test_a_bad_row_in_a_later_chunk_undoes_earlier_chunks(monkeypatch):
-    monkeypatch.setattr("directory.services.users.BULK_CHUNK", 4)
+    monkeypatch.setattr("directory.services.users.bulk.BULK_CHUNK", 4)
     ad = resource("ad")
     before = counts()
     data = [*rows(9), {"first_name": "", "last_name": "Lima"}]

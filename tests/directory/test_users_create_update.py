@@ -17,7 +17,8 @@ from directory.models import (
     User,
     UserStatus,
 )
-from directory.services.users import user_create, user_update
+from directory.services.users.create import user_create
+from directory.services.users.update import user_update
 
 pytestmark = pytest.mark.django_db
 

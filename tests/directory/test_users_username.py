@@ -8,7 +8,7 @@ import pytest
 from blazon.errors import ValidationFailed
 from directory.models import User, UsernamePolicy
 from directory.services.config import USERNAME_PLACEHOLDERS, username_patterns_validate
-from directory.services.users import username_generate, username_placeholders
+from directory.services.users.usernames import username_generate, username_placeholders
 
 pytestmark = pytest.mark.django_db
 

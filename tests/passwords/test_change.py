@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from blazon.audit.models import AuditEvent
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
-from directory.services.users import user_create, user_update
+from directory.services.users.create import user_create
+from directory.services.users.update import user_update
 from passwords.models import PasswordHistory, PasswordState
 from passwords.selectors import password_expired, password_must_change
 from passwords.services import PasswordChangeReason, password_change

@@ -230,7 +230,8 @@ def test_entries_a_role_fan_out_writes_in_bulk_are_pulled_too(
 ):
     """Role fan-out writes entries with COPY (entries_write_many), not the ORM: they must be
     complete rows the adapter API serves like any other."""
-    from directory.services.access import role_change_submit, role_grant
+    from directory.services.access.role_changes import role_change_submit
+    from directory.services.access.roles import role_grant
     from tests.api.factories import RoleFactory, UserFactory
 
     role = RoleFactory(code="payments-team")

@@ -21,12 +21,8 @@ from requests_workflow.models import (
     Request,
     RequestStatus,
 )
-from requests_workflow.services.imports import (
-    import_dry_run,
-    import_execute,
-    import_result_rows,
-    import_run,
-)
+from requests_workflow.services.imports.results import import_result_rows
+from requests_workflow.services.imports.run import import_dry_run, import_execute, import_run
 from requests_workflow.services.requests import request_create
 from tests.api.factories import AccountFactory, EntitlementMembershipFactory, UserFactory
 
@@ -399,10 +395,10 @@ def test_imported_requests_have_the_timeline_and_audit_of_request_create(company
 
 
 def test_a_request_made_meanwhile_is_reported_not_duplicated(company, db, monkeypatch):
-    from requests_workflow.services import imports
+    from requests_workflow.services.imports import run
 
     job = dry_run(company["admin"], csv_bytes(grant("alice"), grant("eve")))
-    validate = imports._validate_lines
+    validate = run._validate_lines
 
     def validate_then_race(lines, actor):
         result = validate(lines, actor)
@@ -416,7 +412,7 @@ def test_a_request_made_meanwhile_is_reported_not_duplicated(company, db, monkey
         )
         return result
 
-    monkeypatch.setattr(imports, "_validate_lines", validate_then_race)
+    monkeypatch.setattr(run, "_validate_lines", validate_then_race)
     job = execute(company["admin"], job, ImportMode.BEST_EFFORT)
     assert (job.ok_count, job.error_count) == (1, 1)
     assert "already pending" in ImportRow.objects.get(job=job, line=3).error

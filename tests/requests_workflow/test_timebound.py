@@ -88,7 +88,7 @@ def test_notice_then_automatic_revoke_at_the_end(company, run, mailoutbox, setti
 def test_end_of_an_access_already_gone_is_recorded(company, run):
     c = company
     req = role_request(run, c, end_at=timezone.now() + timedelta(days=1))
-    from directory.services.access import role_revoke
+    from directory.services.access.roles import role_revoke
 
     role_revoke(
         actor=None, source="console", membership=RoleMembership.objects.get(user=c["alice"], role=c["role"])

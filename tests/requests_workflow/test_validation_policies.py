@@ -13,7 +13,7 @@ from blazon.audit.models import AuditEvent
 from blazon.errors import NotAllowed, ValidationFailed
 from directory.models import ConsoleRole, UserStatus
 from requests_workflow.models import ImportJob, Request, RequestEvent, RequestStatus, ValidationPolicy
-from requests_workflow.services.imports import import_dry_run
+from requests_workflow.services.imports.run import import_dry_run
 from requests_workflow.services.requests import request_create
 from tests.api.factories import AccountFactory, UserFactory
 

@@ -1,0 +1,129 @@
+"""The scheduled life-cycle jobs: revoke long-inactive users, purge removed ones, expire
+temporary accounts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import PROTECT, RESTRICT
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from blazon.audit.services import AuditEntry, audit_record_many
+from blazon.errors import DomainError
+from directory.models import Account, AccountStatus, User
+from directory.services.lifecycle.cascade import _cascade_accounts
+from directory.services.lifecycle.rules import INA, REM, S
+from directory.services.lifecycle.users import user_revoke
+
+
+def users_auto_revoke_inactive(*, days: int | None = None) -> int:
+    """Revoke (source "automatic") users INACTIVE for more than ``days``
+    (``BLAZON_AUTO_REVOKE_INACTIVE_DAYS``; 0 or less disables). Each user in their own
+    transaction, so one refusal does not hold back the others. Returns the number revoked."""
+    days = settings.BLAZON_AUTO_REVOKE_INACTIVE_DAYS if days is None else days
+    if days <= 0:
+        return 0
+    cutoff = timezone.now() - timedelta(days=days)
+    since = Coalesce("inactive_since", "status_changed_at", "date_joined")
+    ids = list(
+        User.objects.filter(status=INA)
+        .annotate(since=since)
+        .filter(since__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    done = 0
+    for pk in ids:
+        user = User(pk=pk)
+        try:
+            with transaction.atomic():
+                fresh = User.objects.select_for_update().get(pk=pk)
+                if fresh.status != INA:  # changed since we listed it
+                    continue
+                user_revoke(actor=None, source=S.AUTOMATIC, user=user)
+                done += 1
+        except DomainError:
+            continue
+    return done
+
+
+def _protected_user_ids() -> list[models.QuerySet]:
+    """Users other rows still need: PROTECT/RESTRICT foreign keys. (Audit events keep a purged
+    actor's id and name untouched: that foreign key has no constraint and no cascade.)"""
+    union: list[models.QuerySet] = []
+    for rel in User._meta.related_objects:
+        if rel.many_to_one or rel.one_to_one:
+            if rel.on_delete in (PROTECT, RESTRICT):
+                union.append(
+                    rel.related_model._base_manager.filter(**{f"{rel.field.attname}__isnull": False}).values(
+                        rel.field.attname
+                    )
+                )
+    return union
+
+
+def _protected_account_ids() -> list[models.QuerySet]:
+    out = []
+    for rel in Account._meta.related_objects:
+        if (rel.many_to_one or rel.one_to_one) and rel.on_delete in (PROTECT, RESTRICT):
+            out.append(
+                rel.related_model._base_manager.filter(**{f"{rel.field.attname}__isnull": False}).values(
+                    rel.field.attname
+                )
+            )
+    return out
+
+
+@transaction.atomic
+def users_purge_removed(*, days: int | None = None) -> int:
+    """Delete for good REMOVED users older than ``days`` (``BLAZON_PURGE_REMOVED_AFTER_DAYS``),
+    with their accounts. Audit events stay. Users still referenced by protected rows, or who
+    acted in the audit log, are kept (and stay REMOVED). Returns the number deleted."""
+    days = settings.BLAZON_PURGE_REMOVED_AFTER_DAYS if days is None else days
+    cutoff = timezone.now() - timedelta(days=max(days, 0))
+    candidates = User.objects.filter(status=REM, removed_at__lt=cutoff)
+    for protected in _protected_user_ids():
+        candidates = candidates.exclude(pk__in=protected)
+    for protected in _protected_account_ids():
+        candidates = candidates.exclude(accounts__pk__in=protected)
+    victims = list(candidates.select_for_update(of=("self",)).values_list("pk", "username", "removed_at"))
+    if not victims:
+        return 0
+    ids = [pk for pk, _u, _r in victims]
+    audit_record_many(
+        (
+            AuditEntry(
+                action="user.purged",
+                object_type="directory.User",
+                object_id=pk,
+                object_repr=username,
+                old={"status": REM, "removed_at": removed_at},
+                subject_user_id=pk,
+            )
+            for pk, username, removed_at in victims
+        ),
+        actor=None,
+        source=S.AUTOMATIC,
+    )
+    Account.objects.filter(owner_id__in=ids).delete()
+    User.objects.filter(pk__in=ids).delete()
+    return len(ids)
+
+
+@transaction.atomic
+def accounts_expire_temporary() -> int:
+    """Revoke (source "automatic") temporary accounts past their expiry, with provisioning
+    entries; returns the number revoked."""
+    count, _entries = _cascade_accounts(
+        "x.is_temporary AND x.expires_at <= %s AND x.status <> %s",
+        [timezone.now(), AccountStatus.REVOKED],
+        to=AccountStatus.REVOKED,
+        actor=None,
+        source=S.AUTOMATIC,
+        reason="temporary account expired",
+        now=timezone.now(),
+    )
+    return count

@@ -1,0 +1,75 @@
+"""The life-cycle transition table (seed 002): which user moves each source may make."""
+
+from __future__ import annotations
+
+from blazon.errors import TransitionNotAllowed
+from directory.models import DirectoryEventKind, Source, User, UserStatus
+
+ACT, INA, REV, REM = UserStatus.ACTIVE, UserStatus.INACTIVE, UserStatus.REVOKED, UserStatus.REMOVED
+S = Source
+
+#: The seed's transition table: (from, to) -> the sources allowed to make that move.
+#: "Manual" is the admin console and the API (an administrator's integration); the workspace
+#: may activate or revoke (the responsible user, seed: "via Workspace, pelo usuário responsável").
+USER_TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
+    (ACT, INA): frozenset({S.CONSOLE, S.API, S.IMPORT, S.RECONCILIATION}),
+    (ACT, REV): frozenset({S.CONSOLE, S.API, S.WORKSPACE, S.IMPORT, S.RECONCILIATION}),
+    (ACT, REM): frozenset({S.CONSOLE, S.API, S.IMPORT}),
+    (INA, ACT): frozenset({S.CONSOLE, S.API, S.WORKSPACE, S.IMPORT, S.RECONCILIATION}),
+    (INA, REV): frozenset({S.CONSOLE, S.API, S.WORKSPACE, S.IMPORT, S.RECONCILIATION, S.AUTOMATIC}),
+    (INA, REM): frozenset({S.CONSOLE, S.API, S.IMPORT}),
+    (REV, REM): frozenset({S.CONSOLE, S.API, S.IMPORT, S.AUTOMATIC}),
+}
+
+#: Role-managed accounts are revoked by their roles, never by hand; only these sources (an
+#: automatic job, reconciliation finding the account gone) may revoke one directly.
+ROLE_MANAGED_REVOKE_SOURCES = frozenset({S.AUTOMATIC, S.RECONCILIATION})
+
+OWNER_EVENT_KINDS = (DirectoryEventKind.OWNER_CHANGE, DirectoryEventKind.ACCOUNT_ADMIN_CHANGE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_source(source: str) -> None:
+    if source not in Source.values:
+        raise TransitionNotAllowed(
+            f"Unknown source {source!r}: use one of {', '.join(Source.values)}.",
+            fields={"source": ["Unknown."]},
+        )
+
+
+def user_transition_check(*, user: User, to: str, source: str) -> bool:
+    """Raise TransitionNotAllowed unless ``user`` may move to ``to`` from ``source``; False
+    when the user is already there (nothing to do)."""
+    _check_source(source)
+    frm = user.status
+    if frm == to:
+        return False
+    allowed = USER_TRANSITIONS.get((frm, to))
+    if allowed is None:
+        final = " REMOVED is final." if frm == REM else ""
+        raise TransitionNotAllowed(
+            f"User {user.username} cannot go from {frm} to {to} (source {source}).{final}",
+            fields={"status": [f"{frm} → {to} is not a life-cycle transition."]},
+        )
+    if source not in allowed:
+        raise TransitionNotAllowed(
+            f"User {user.username} cannot go from {frm} to {to} from source {source}; "
+            f"allowed sources: {', '.join(sorted(allowed))}.",
+            fields={"source": [f"Not allowed for {frm} → {to}."]},
+        )
+    return True
+
+
+def _lock_user(user: User) -> User:
+    return User.objects.select_for_update().get(pk=user.pk)
+
+
+def _sync(target: User, fresh: User) -> User:
+    """Reflect the new state on the caller's instance too (views keep using it)."""
+    for f in ("status", "login_locked", "inactive_since", "revoked_at", "removed_at", "status_changed_at"):
+        setattr(target, f, getattr(fresh, f))
+    return fresh
