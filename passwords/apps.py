@@ -6,6 +6,11 @@ class PasswordsConfig(AppConfig):
     verbose_name = "Passwords"
 
     def ready(self) -> None:
+        from directory import ports
+        from passwords.directory_port import DirectoryPasswords
+
+        # the directory checks and records passwords through its port (docs/dev/architecture.md)
+        ports.register_passwords(DirectoryPasswords())
         from django.contrib.auth.signals import user_logged_in
 
         from passwords.middleware import on_login

@@ -6,4 +6,9 @@ class VaultConfig(AppConfig):
     verbose_name = "Vault"
 
     def ready(self) -> None:
+        from directory import ports
+        from vault.services import checkouts_release_for_user
+
+        # a user who is inactivated, revoked or removed gives back what they checked out
+        ports.register_user_leaving("checkouts_released", checkouts_release_for_user)
         from vault import checks  # noqa: F401  (registers the BLAZON_VAULT_KEYS system check)

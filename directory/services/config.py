@@ -23,6 +23,7 @@ from django.db.models import Count
 from blazon.audit.services import audit_record
 from blazon.changes import changes, field_error, snapshot
 from blazon.errors import Conflict, ValidationFailed
+from directory import ports
 from directory.models import (
     Account,
     AttributeDefinition,
@@ -166,9 +167,7 @@ def _attributes_validate(scope: str, values: Any, resource: Resource | None, ins
 
 
 def _provisioning_entry(resource: Resource, event: str, entitlement: Entitlement) -> None:
-    from provisioning.services import entry_write
-
-    entry_write(
+    ports.provisioning().entry_write(
         resource=resource,
         event_type=event,
         entitlement_id=entitlement.pk,
@@ -390,14 +389,12 @@ def resource_update(
 def resource_delete(*, actor: User | None, source: str, resource: Resource) -> None:
     """Delete a resource nothing refers to any more (accounts, entitlements, roles, history)."""
     res = Resource.objects.select_for_update().get(pk=resource.pk)
-    from provisioning.models import ProvisioningEntry
-
     blockers = {
         "accounts": (Account.objects.filter(resource=res).count(), "account(s)"),
         "entitlements": (Entitlement.objects.filter(resource=res).count(), "entitlement(s)"),
         "roles": (RoleResource.objects.filter(resource=res).count(), "role(s) grant it"),
         "provisioning_entries": (
-            ProvisioningEntry.objects.filter(resource=res).count(),
+            ports.provisioning().entries_count_for_resource(resource_id=res.pk),
             "provisioning entr(y/ies) in its history",
         ),
     }

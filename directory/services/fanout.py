@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from django.db import connection
 from django.utils import timezone
 
+from directory import ports
 from directory.models import AccountStatus, AccountType, Management, ProvisioningEvent, Resource
-from provisioning.services import entries_write_many
 
 
 @dataclass
@@ -198,7 +198,7 @@ def grant_resource(*, scope: Scope, resource: Resource, role_code: str) -> Fanou
     )
 
     created = res.accounts_created + res.accounts_reactivated
-    res.provisioning_entries += entries_write_many(
+    res.provisioning_entries += ports.provisioning().entries_write_many(
         resource=resource,
         event_type=ProvisioningEvent.CREATE_ACCOUNT,
         rows=(
@@ -270,7 +270,7 @@ def grant_entitlements(
             )
         )
         created = res.memberships_created
-        res.provisioning_entries += entries_write_many(
+        res.provisioning_entries += ports.provisioning().entries_write_many(
             resource=resource,
             event_type=ProvisioningEvent.GRANT_ENTITLEMENT,
             rows=(
@@ -329,7 +329,7 @@ def revoke_entitlements(
             ids = [r[0] for r in to_revoke]
             _delete_ids("directory_membershiprolegrant", "membership_id", ids)
             _delete_ids("directory_entitlementmembership", "id", ids)
-            res.provisioning_entries += entries_write_many(
+            res.provisioning_entries += ports.provisioning().entries_write_many(
                 resource=resource,
                 event_type=ProvisioningEvent.REVOKE_ENTITLEMENT,
                 rows=(
@@ -403,7 +403,7 @@ def revoke_resource(
                     chunk,
                 )
                 _exec(f"DELETE FROM directory_entitlementmembership WHERE account_id IN ({in_})", chunk)
-            res.provisioning_entries += entries_write_many(
+            res.provisioning_entries += ports.provisioning().entries_write_many(
                 resource=resource,
                 event_type=ProvisioningEvent.REVOKE_ACCOUNT,
                 rows=(

@@ -226,5 +226,45 @@ def entries_delivered_for_account(*, account_id: int) -> int:
     return ProvisioningEntry.objects.filter(account_id=account_id, status__in=DELIVERED_STATUSES).count()
 
 
+def entries_count_for_resource(*, resource_id: int) -> int:
+    """How many entries a resource has, history included (they keep it from being deleted)."""
+    return ProvisioningEntry.objects.filter(resource_id=resource_id).count()
+
+
+def entries_write_for_accounts(
+    rows: Iterable[tuple[int, int, int | None, str, dict[str, str]]], *, event_type: str, reason: str
+) -> int:
+    """One entry per account whose resource provisions ``event_type`` (AUTOMATIC or MANUAL),
+    across resources in one insert; ``rows`` are (account id, resource id, owner id, identifier,
+    the resource's provisioning modes). ``entries_write_many`` takes a single resource; a user's
+    accounts are on as many resources as they have accounts, so calling it per resource would
+    cost one query per account. Same row shape and rules as that writer. Returns the count."""
+    now = timezone.now()
+    cid = correlation_id_var.get() or ""
+    links = entry_links()  # the request being carried out, if any
+    batch = []
+    for account_id, resource_id, owner_id, identifier, modes in rows:
+        mode = modes.get(event_type, ProvisioningMode.DISABLED)
+        if mode == ProvisioningMode.DISABLED:
+            continue
+        batch.append(
+            ProvisioningEntry(
+                resource_id=resource_id,
+                event_type=event_type,
+                mode=mode,
+                status=EntryStatus.PENDING,
+                account_id=account_id,
+                user_id_ref=owner_id,
+                payload={"reason": reason, "identifier": identifier},
+                correlation_id=cid,
+                **links,
+                created_at=now,
+            )
+        )
+    if batch:
+        ProvisioningEntry.objects.bulk_create(batch, batch_size=5000)
+    return len(batch)
+
+
 def vendor() -> str:
     return connection.vendor

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
+from directory import ports
 from directory.models import (
     Account,
     AccountStatus,
@@ -23,11 +24,6 @@ from directory.models import (
     UserStatus,
 )
 from directory.services.users.attributes import attribute_values_validate
-from provisioning.services import (
-    entries_cancel_pending_for_account,
-    entries_delivered_for_account,
-    entry_write,
-)
 
 
 @transaction.atomic
@@ -115,7 +111,7 @@ def account_create(
         source=source,
         subject_user_id=owner.pk if owner else None,
     )
-    entry_write(
+    ports.provisioning().entry_write(
         resource=resource,
         event_type=ProvisioningEvent.CREATE_ACCOUNT,
         account_id=account.pk,
@@ -178,7 +174,7 @@ def account_update(
         return acc
     acc.attributes = merged
     acc.save(update_fields=["attributes", "updated_at"])
-    entry = entry_write(
+    entry = ports.provisioning().entry_write(
         resource=acc.resource,
         event_type=ProvisioningEvent.UPDATE_ACCOUNT,
         account_id=acc.pk,
@@ -223,14 +219,14 @@ def account_remove(*, actor: User | None, source: str, account: Account) -> None
         raise Conflict(
             f"Account {acc} is kept by a role: the role decides, it cannot be removed.", code="role_managed"
         )
-    delivered = entries_delivered_for_account(account_id=acc.pk)
+    delivered = ports.provisioning().entries_delivered_for_account(account_id=acc.pk)
     if delivered:
         raise Conflict(
             f"Account {acc} may exist in {acc.resource.name} ({delivered} provisioning entr"
             f"{'y' if delivered == 1 else 'ies'} pulled or delivered): revoke it instead of removing it.",
             code="provisioned",
         )
-    canceled = entries_cancel_pending_for_account(account_id=acc.pk)
+    canceled = ports.provisioning().entries_cancel_pending_for_account(account_id=acc.pk)
     memberships = list(acc.memberships.values_list("entitlement__identifier", flat=True))
     audit_record(
         actor=actor,

@@ -7,6 +7,7 @@ from django.db import transaction
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
+from directory import ports
 from directory.models import (
     Account,
     AccountStatus,
@@ -17,7 +18,6 @@ from directory.models import (
     Role,
     User,
 )
-from provisioning.services import entry_write
 
 
 @transaction.atomic
@@ -80,7 +80,7 @@ def membership_grant(
         source=source,
         subject_user_id=account.owner_id,
     )
-    entry_write(
+    ports.provisioning().entry_write(
         resource=account.resource,
         event_type=ProvisioningEvent.GRANT_ENTITLEMENT,
         account_id=account.pk,
@@ -116,7 +116,7 @@ def membership_revoke(*, actor: User | None, source: str, membership: Entitlemen
         source=source,
         subject_user_id=account.owner_id,
     )
-    entry_write(
+    ports.provisioning().entry_write(
         resource=account.resource,
         event_type=ProvisioningEvent.REVOKE_ENTITLEMENT,
         account_id=account.pk,

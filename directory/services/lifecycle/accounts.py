@@ -7,10 +7,10 @@ from django.utils import timezone
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, TransitionNotAllowed
+from directory import ports
 from directory.models import Account, AccountStatus, AccountType, Management, Role, User, UserStatus
 from directory.services.lifecycle.cascade import _EVENT, _drop_entitlements_of
 from directory.services.lifecycle.rules import ROLE_MANAGED_REVOKE_SOURCES, S, _check_source
-from provisioning.services import entry_write
 
 ACCOUNT_TRANSITIONS = {
     (AccountStatus.ACTIVE, AccountStatus.INACTIVE),
@@ -67,7 +67,7 @@ def _account_transition(*, actor: User | None, source: str, account: Account, to
     acc.status, acc.status_changed_at = to, now
     acc.save(update_fields=fields)
     event, action = _EVENT[to]
-    entry = entry_write(
+    entry = ports.provisioning().entry_write(
         resource=acc.resource,
         event_type=event,
         account_id=acc.pk,

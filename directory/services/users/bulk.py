@@ -18,6 +18,7 @@ from django.utils import timezone
 from blazon.audit.services import AuditEntry, audit_record_many
 from blazon.db import copy_rows
 from blazon.errors import ValidationFailed
+from directory import ports
 from directory.models import (
     Account,
     AccountStatus,
@@ -41,7 +42,6 @@ from directory.services.users.usernames import (
     _policy_active,
     username_placeholders,
 )
-from provisioning.services import entries_write_many
 
 BULK_CHUNK = 5000
 USER_COLUMNS = ("password", "last_login", "is_superuser", "username", "first_name", "last_name", "email", "is_staff",
@@ -277,7 +277,7 @@ def _bulk_write(
             .order_by()
             .values_list("pk", "owner_id")
         )
-        entries_write_many(
+        ports.provisioning().entries_write_many(
             resource=resource,
             event_type=ProvisioningEvent.CREATE_ACCOUNT,
             rows=(

@@ -14,6 +14,7 @@ from django.core.validators import validate_email
 from django.db.models.functions import Lower
 
 from blazon.errors import Conflict, ValidationFailed
+from directory import ports
 from directory.models import Organization, User, UserStatus
 from directory.services.users.attributes import _is_empty, _summary
 from directory.services.users.usernames import USERNAME_MAX_LENGTH
@@ -224,9 +225,7 @@ def _raise(errors: dict[str, list[str]], prefix: str) -> None:
 def _password(user: User, password: str) -> None:
     """Check ``password`` against the user's password policy (passwords app) and set it; the
     caller saves the user, then calls ``_password_recorded``."""
-    from passwords.services import password_policy_validate
-
-    password_policy_validate(user, password)
+    ports.passwords().password_policy_validate(user, password)
     user.set_password(password)
 
 
@@ -234,14 +233,11 @@ def _password_recorded(
     user: User, password: str, *, actor: User | None, source: str, created: bool = False
 ) -> None:
     """History, expiry clock and synchronisation to applications of a password just saved."""
-    from passwords.services import PasswordChangeReason, password_recorded
-
-    password_recorded(
+    ports.passwords().password_recorded_by_directory(
         user=user,
         actor=actor,
         source=source,
         password=password,
-        reason=PasswordChangeReason.DIRECTORY,
         notify=not created,
     )
 
