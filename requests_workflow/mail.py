@@ -16,8 +16,10 @@ is therefore:
 
 The e-mails are Celery tasks enqueued when the transaction that opened the task (or ended the
 request) commits, so a slow or failing mail server never holds up a decision; they go through
-Django's e-mail backend. The receivers are connected by :func:`connect_signals`, called
-from ``RequestsWorkflowConfig.ready()``. Tokens and links are never logged.
+Django's e-mail backend. The outcome of a request is queued explicitly by the services that end
+it (``requests_workflow.notify``); the approval e-mails of tasks still come from the receivers
+connected by :func:`connect_signals`, called from ``RequestsWorkflowConfig.ready()``. Tokens and
+links are never logged.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from requests_workflow.models import (
     TaskKind,
     TaskStatus,
 )
+from requests_workflow.notify import FINAL_STATUSES  # its old home was here
 from requests_workflow.selectors import active_delegations, task_decider
 from requests_workflow.views.common import request_object
 
@@ -54,9 +57,6 @@ logger = logging.getLogger(__name__)
 SALT = "blazon.requests_workflow.approval-link"
 APPROVE, REJECT = "approve", "reject"
 DECISIONS = {APPROVE: "a", REJECT: "r"}
-FINAL_STATUSES = frozenset(
-    {RequestStatus.FINISHED, RequestStatus.REJECTED, RequestStatus.FAILED, RequestStatus.CANCELED}
-)
 
 
 def link_hours() -> int:
@@ -356,42 +356,15 @@ def send_for_task(task_id: int, user_ids: list[int] | None) -> int:
     return send_approval_requests(task, users)
 
 
-def _request_saved(
-    sender: Any, instance: Request, created: bool, update_fields: Any = None, **kwargs: Any
-) -> None:
-    """A request moved to a final status: requester and beneficiary are told on commit."""
-    if created or kwargs.get("raw") or not update_fields or "status" not in update_fields:
-        return
-    if instance.status in FINAL_STATUSES and _may_have_recipient(instance):
-        enqueue_on_commit(_tasks().mail_request_outcome, instance.pk)
-
-
-def _may_have_recipient(req: Request) -> bool:
-    """False only when it is already known, without a query, that neither the requester nor the
-    beneficiary has an e-mail address (both loaded, e.g. by the pipeline's select_related): the
-    outcome task would then send nothing, so it is not queued (one Celery task less per request).
-    When either is not loaded, the task is queued and decides as before."""
-    for field in (Request.requester.field, Request.beneficiary.field):
-        if getattr(req, field.attname) is None:
-            continue
-        if not field.is_cached(req):
-            return True
-        if field.get_cached_value(req).email:
-            return True
-    return False
-
-
-_UIDS = ("blazon.mail.task_saved", "blazon.mail.assignees_added", "blazon.mail.request_saved")
+_UIDS = ("blazon.mail.task_saved", "blazon.mail.assignees_added")
 
 
 def connect_signals() -> None:
     """Connect the e-mail receivers (idempotent). Called from the app's ``ready()``."""
     post_save.connect(_task_saved, sender=Task, dispatch_uid=_UIDS[0])
     m2m_changed.connect(_assignees_added, sender=Task.assignees.through, dispatch_uid=_UIDS[1])
-    post_save.connect(_request_saved, sender=Request, dispatch_uid=_UIDS[2])
 
 
 def disconnect_signals() -> None:
     post_save.disconnect(sender=Task, dispatch_uid=_UIDS[0])
     m2m_changed.disconnect(sender=Task.assignees.through, dispatch_uid=_UIDS[1])
-    post_save.disconnect(sender=Request, dispatch_uid=_UIDS[2])

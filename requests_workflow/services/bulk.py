@@ -32,7 +32,6 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
-from django.db.models.signals import post_save
 from django.utils import timezone
 
 from blazon.audit.services import AuditEntry, audit_record_many
@@ -51,6 +50,7 @@ from directory.models import (
 from provisioning.models import ProvisioningEntry
 from provisioning.services import entries_write_mixed
 from requests_workflow.models import Request, RequestEvent, RequestStatus, RequestType
+from requests_workflow.notify import request_outcome_notify
 from requests_workflow.services.approvals import approval_policies_active, approval_policy_match
 from requests_workflow.services.common import TERMINAL, TRANSITIONS
 from requests_workflow.services.pipeline import _jsonable, request_correlation_id, request_process
@@ -140,7 +140,7 @@ def requests_process_many(request_ids: Iterable[int]) -> dict[str, int]:
                 runs = []
         for req in sorted(single, key=lambda r: r.pk):
             _process_one(req.pk)
-        _signal_final(run.req for run in runs)
+        _notify_final(run.req for run in runs)
     return {"set": len(runs), "single": len(single), "skipped": len(ids) - len(reqs)}
 
 
@@ -555,16 +555,8 @@ def _applied(run: _Run, entries: list[int], now: Any) -> None:
         run.move(R.FINISHED, stage=5, message="Finished (nothing to provision).", now=now)
 
 
-def _signal_final(reqs: Iterable[Request]) -> None:
-    """What ``save(update_fields=[…"status"…])`` would have told the receivers (the outcome
-    e-mail of a finished request); ``bulk_update`` sends no signal."""
+def _notify_final(reqs: Iterable[Request]) -> None:
+    """The outcome e-mail of each request the batch ended, as ``request_move`` queues it."""
     for req in reqs:
         if req.status in TERMINAL:
-            post_save.send(
-                sender=Request,
-                instance=req,
-                created=False,
-                update_fields=frozenset({"status", "stage", "finished_at", "updated_at"}),
-                raw=False,
-                using="default",
-            )
+            request_outcome_notify(req)
