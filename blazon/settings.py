@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "blazon",
     "directory",
+    "worklist",
     "vault",
     "provisioning",
     "requests_workflow",

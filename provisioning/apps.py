@@ -6,9 +6,15 @@ class ProvisioningConfig(AppConfig):
     verbose_name = "Provisioning"
 
     def ready(self) -> None:
+        # ready() runs once the apps are loaded: the services can be imported only from here
         import provisioning.services
         from directory import ports
+        from provisioning.services.manual import entry_task_decide
+        from worklist.models import TaskKind
+        from worklist.registry import register_task_kind
 
         # the directory writes what applications must be told through its port
         # (directory.ports.Provisioning; docs/dev/architecture.md): this module provides it
         ports.register_provisioning(provisioning.services)
+        # this app owns manual provisioning tasks: a decision resolves the entry by hand
+        register_task_kind(TaskKind.PROVISIONING, decide=entry_task_decide)

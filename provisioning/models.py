@@ -112,7 +112,7 @@ class ProvisioningEntry(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # --- manual resolution after a final failure ---
     manual_task = models.OneToOneField(
-        "requests_workflow.Task",
+        "worklist.Task",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

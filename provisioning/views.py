@@ -22,7 +22,7 @@ from directory.views.common import capability_required, list_page
 from directory.views.console import render_console
 from provisioning import selectors
 from provisioning.models import EntryStatus, ProvisioningEntry
-from requests_workflow.models import TaskStatus
+from worklist.models import TaskStatus
 
 SOURCE = "console"
 

@@ -24,9 +24,10 @@ from django.views.decorators.http import require_http_methods
 from blazon.errors import DomainError, ValidationFailed
 from directory.models import Source, User
 from requests_workflow.mail import APPROVE, LinkClaim, LinkError, check_claim, link_hours, read_token
-from requests_workflow.models import Request, Task
+from requests_workflow.models import Request
 from requests_workflow.services.approvals import task_approve, task_reject
 from requests_workflow.views.common import request_object
+from worklist.models import Task
 
 SOURCE = Source.WORKSPACE
 

@@ -16,10 +16,11 @@ is therefore:
 
 The e-mails are Celery tasks enqueued when the transaction that opened the task (or ended the
 request) commits, so a slow or failing mail server never holds up a decision; they go through
-Django's e-mail backend. The outcome of a request is queued explicitly by the services that end
-it (``requests_workflow.notify``); the approval e-mails of tasks still come from the receivers
-connected by :func:`connect_signals`, called from ``RequestsWorkflowConfig.ready()``. Tokens and
-links are never logged.
+Django's e-mail backend. Approval requests are queued by the worklist services when a task is
+opened or gets new resolvers (``worklist.services``, through the ``mail_approval_requests``
+notification this app registers for APPROVAL tasks in ``RequestsWorkflowConfig.ready()``); the
+outcome of a request is queued by the services that end it (``requests_workflow.notify``). No
+model signal sends mail. Tokens and links are never logged.
 """
 
 from __future__ import annotations
@@ -32,25 +33,15 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db.models import Q
-from django.db.models.signals import m2m_changed, post_save
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
-from blazon.tasks import enqueue_on_commit
 from directory.models import User
-from requests_workflow.models import (
-    Delegation,
-    DelegationScope,
-    Queue,
-    Request,
-    RequestStatus,
-    Task,
-    TaskKind,
-    TaskStatus,
-)
+from requests_workflow.models import Delegation, DelegationScope, Request, RequestStatus
 from requests_workflow.notify import FINAL_STATUSES  # its old home was here
 from requests_workflow.selectors import active_delegations, task_decider
 from requests_workflow.views.common import request_object
+from worklist.models import Queue, Task, TaskKind, TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -316,36 +307,6 @@ def _name(user: User | None) -> str:
     return user.get_full_name() or user.username
 
 
-# --- signal receivers -------------------------------------------------------------------------
-
-
-def _task_saved(sender: Any, instance: Task, created: bool, **kwargs: Any) -> None:
-    """A new APPROVAL task for a queue: its members get the links once the transaction commits.
-    (Tasks for named users get theirs when the users are added: ``_assignees_added``.)"""
-    if created and instance.kind == TaskKind.APPROVAL and instance.queue_id and not kwargs.get("raw"):
-        enqueue_on_commit(_tasks().mail_approval_requests, instance.pk, None)
-
-
-def _assignees_added(
-    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set | None, **kwargs: Any
-) -> None:
-    """Users added to an APPROVAL task (opened or reassigned): they get their links on commit."""
-    if action != "post_add" or not pk_set:
-        return
-    if reverse:  # user.tasks.add(task, ...)
-        pairs = [(pk, [instance.pk]) for pk in pk_set]
-    else:
-        pairs = [(instance.pk, list(pk_set))]
-    for task_id, user_ids in pairs:
-        enqueue_on_commit(_tasks().mail_approval_requests, task_id, user_ids)
-
-
-def _tasks() -> Any:
-    from requests_workflow import tasks  # the tasks module imports this one's callers
-
-    return tasks
-
-
 def send_for_task(task_id: int, user_ids: list[int] | None) -> int:
     """Mail an approval task's links if it is still open (it may be decided by the time the
     queued message runs). Returns the number of messages sent."""
@@ -356,15 +317,6 @@ def send_for_task(task_id: int, user_ids: list[int] | None) -> int:
     return send_approval_requests(task, users)
 
 
-_UIDS = ("blazon.mail.task_saved", "blazon.mail.assignees_added")
-
-
 def connect_signals() -> None:
-    """Connect the e-mail receivers (idempotent). Called from the app's ``ready()``."""
-    post_save.connect(_task_saved, sender=Task, dispatch_uid=_UIDS[0])
-    m2m_changed.connect(_assignees_added, sender=Task.assignees.through, dispatch_uid=_UIDS[1])
-
-
-def disconnect_signals() -> None:
-    post_save.disconnect(sender=Task, dispatch_uid=_UIDS[0])
-    m2m_changed.disconnect(sender=Task.assignees.through, dispatch_uid=_UIDS[1])
+    """Nothing left to connect: approval requests are queued by the worklist services and the
+    request outcome by ``requests_workflow.notify``. Kept for one release for callers."""

@@ -1,6 +1,6 @@
 """The request app's notifications, sent explicitly by the services that cause them (never from
 model signals): each function here only *queues* the Celery task that sends the e-mail, once the
-current transaction commits (``blazon.tasks.enqueue_on_commit``). A change that rolls back
+current transaction commits (the notify layer, ``blazon.notify``). A change that rolls back
 therefore tells nobody, and a slow or failing mail server never holds a change up.
 
 Today: how a request ended (``request_outcome_notify``), called where a request reaches a final
@@ -9,7 +9,7 @@ status (``services.common.request_move`` and the set-based ``services.bulk``).
 
 from __future__ import annotations
 
-from blazon.tasks import enqueue_on_commit
+from blazon import notify
 from requests_workflow import tasks
 from requests_workflow.models import Request, RequestStatus
 
@@ -22,7 +22,7 @@ def request_outcome_notify(req: Request) -> None:
     """``req`` reached a final status: its requester and beneficiary get the outcome e-mail
     (``mail.send_request_outcome``) after commit."""
     if req.status in FINAL_STATUSES and _may_have_recipient(req):
-        enqueue_on_commit(tasks.mail_request_outcome, req.pk)
+        notify.on_commit(tasks.mail_request_outcome, req.pk)
 
 
 def _may_have_recipient(req: Request) -> bool:

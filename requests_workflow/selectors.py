@@ -28,14 +28,8 @@ from django.db.models import (
 from django.utils import timezone
 
 from directory.models import User, UserStatus
-from requests_workflow.models import (
-    ApprovalMode,
-    Delegation,
-    DelegationScope,
-    Queue,
-    Task,
-    TaskStatus,
-)
+from requests_workflow.models import Delegation, DelegationScope
+from worklist.models import ApprovalMode, Queue, Task, TaskStatus
 
 
 def active_delegations(at: datetime | None = None) -> QuerySet[Delegation]:

@@ -19,6 +19,8 @@ from blazon.db import copy_rows
 from blazon.logging import correlation_id_var
 from directory.models import ProvisioningMode, Resource
 from provisioning.models import EntryStatus, ProvisioningEntry
+from worklist.models import Task
+from worklist.services import tasks_cancel
 
 # The request whose entries are being written, as the pipeline says (``entries_for_request``):
 # (request id, rollback?). Never read from a client's input.
@@ -203,16 +205,12 @@ def _copy_row(
 def entries_cancel_pending_for_account(*, account_id: int) -> int:
     """Cancel entries not yet pulled for an account removed from the directory without revocation
     (and the open manual tasks of those in MANUAL mode: nobody has to do them any more)."""
-    from requests_workflow.models import Task, TaskStatus
-
     pending = ProvisioningEntry.objects.filter(account_id=account_id, status=EntryStatus.PENDING)
-    now = timezone.now()
-    Task.objects.filter(
-        pk__in=pending.filter(manual_task__isnull=False).values("manual_task_id"), status=TaskStatus.OPEN
-    ).update(
-        status=TaskStatus.CANCELED, decided_at=now, comment="The account was removed from the directory."
+    tasks_cancel(
+        Task.objects.filter(pk__in=pending.filter(manual_task__isnull=False).values("manual_task_id")),
+        comment="The account was removed from the directory.",
     )
-    return pending.update(status=EntryStatus.CANCELED, updated_at=now)
+    return pending.update(status=EntryStatus.CANCELED, updated_at=timezone.now())
 
 
 #: Entry statuses meaning the application may have received the change (pulled, done, or

@@ -22,7 +22,8 @@ from provisioning.models import EntryStatus, ProvisioningEntry, ResourceRetryPol
 from provisioning.services import _manual_written
 from provisioning.services.manual import requests_lock_of
 from provisioning.signals import request_entry_retry_check, requests_settled
-from requests_workflow.models import Task, TaskStatus
+from worklist.models import Task
+from worklist.services import tasks_cancel
 
 RETRYABLE = (EntryStatus.FAILED, EntryStatus.WAITING_FAILOVER_RESOLVING)
 CANCELABLE = (EntryStatus.PENDING, EntryStatus.FAILED, EntryStatus.PULLED)
@@ -52,9 +53,7 @@ def _cancel_task(entry: ProvisioningEntry, actor: Any, why: str) -> int | None:
     """Close the entry's open manual task (nobody must do it by hand any more)."""
     if entry.manual_task_id is None:
         return None
-    n = Task.objects.filter(pk=entry.manual_task_id, status=TaskStatus.OPEN).update(
-        status=TaskStatus.CANCELED, decided_by=actor, decided_at=timezone.now(), comment=why[:2000]
-    )
+    n = tasks_cancel(Task.objects.filter(pk=entry.manual_task_id), actor=actor, comment=why)
     return entry.manual_task_id if n else None
 
 

@@ -25,8 +25,10 @@ from blazon.permissions import can
 from directory.models import ProvisioningEvent, ProvisioningMode
 from provisioning.models import ENTITLEMENT_EVENTS, EntryStatus, NativeIdentifier, ProvisioningEntry
 from provisioning.signals import EntryNote, requests_lock, requests_noted, requests_settled
-from requests_workflow.models import Task, TaskKind, TaskStatus
 from requests_workflow.services.sla import sla_tasks_opened
+from worklist.models import Task, TaskKind, TaskStatus
+from worklist.registry import APPROVE
+from worklist.services import task_close, task_open
 
 MEMBERSHIP_EVENTS = (ProvisioningEvent.GRANT_ENTITLEMENT, ProvisioningEvent.REVOKE_ENTITLEMENT)
 
@@ -74,10 +76,8 @@ def entry_send_to_manual(*, entry: ProvisioningEntry, why: str) -> Task:
         f"Provision by hand: {entry.get_event_type_display().lower()} {target} on {entry.resource.name} "
         f"(entry #{entry.pk})"
     )
-    task = Task.objects.create(kind=TaskKind.PROVISIONING, request=req, title=title[:300])
     owners = list(entry.resource.owners.filter(status="ACTIVE"))
-    if owners:
-        task.assignees.add(*owners)
+    task = task_open(kind=TaskKind.PROVISIONING, request=req, title=title, assignees=owners)
     sla_tasks_opened([task], req=req)  # due date and escalation, as for any task
     entry.manual_task = task
     entry.save(update_fields=["manual_task"])
@@ -128,11 +128,6 @@ def _lock_for_resolution(entry: ProvisioningEntry, actor: Any) -> tuple[Provisio
     return locked, task
 
 
-def _close(task: Task, *, status: str, actor: Any, comment: str) -> None:
-    task.status, task.decided_by, task.decided_at, task.comment = status, actor, timezone.now(), comment
-    task.save(update_fields=["status", "decided_by", "decided_at", "comment"])
-
-
 @transaction.atomic
 def entry_resolve_done(
     *,
@@ -161,7 +156,7 @@ def entry_resolve_done(
     }
     locked.save(update_fields=["status", "finished_at", "updated_at", "result"])
     native_identifier_remember(locked, locked.result["native_identifier"])
-    _close(task, status=TaskStatus.APPROVED, actor=actor, comment=comment.strip())
+    task_close(task=task, status=TaskStatus.APPROVED, actor=actor, comment=comment.strip())
     audit_record(
         actor=actor,
         action="provisioning.entry_resolved",
@@ -200,7 +195,7 @@ def entry_resolve_failed(
         f"{locked.last_error}; manual resolution failed: {reason}" if locked.last_error else reason
     )
     locked.save(update_fields=["status", "finished_at", "updated_at", "last_error"])
-    _close(task, status=TaskStatus.REJECTED, actor=actor, comment=reason)
+    task_close(task=task, status=TaskStatus.REJECTED, actor=actor, comment=reason)
     audit_record(
         actor=actor,
         action="provisioning.entry_failed",
@@ -247,3 +242,24 @@ def entry_secret_reveal(*, actor: Any, source: str, task: Task) -> str:
         subject_user_id=entry.user_id_ref,
     )
     return value
+
+
+def entry_task_decide(
+    *, actor: Any, source: str, task: Task, decision: str, comment: str = "", **details: Any
+) -> ProvisioningEntry:
+    """How a decision on a PROVISIONING task applies (registered with the worklist by this app's
+    ``ready()``): approve = the resolver made the change by hand (``native_identifier`` and
+    ``attributes`` in ``details``), reject = they could not (the comment says why)."""
+    entry = ProvisioningEntry.objects.filter(manual_task_id=task.pk).first()
+    if entry is None:
+        raise Conflict(f"Task #{task.pk} belongs to no provisioning entry.", code="entry_not_waiting")
+    if decision == APPROVE:
+        return entry_resolve_done(
+            actor=actor,
+            source=source,
+            entry=entry,
+            native_identifier=details.get("native_identifier", ""),
+            attributes=details.get("attributes"),
+            comment=comment,
+        )
+    return entry_resolve_failed(actor=actor, source=source, entry=entry, reason=comment)

@@ -26,8 +26,9 @@ from blazon.audit.services import AuditEntry, audit_record_many
 from directory.models import ProvisioningEvent, ProvisioningMode, Resource, UserStatus
 from provisioning.models import EntryStatus, ProvisioningEntry
 from provisioning.signals import EntryNote, requests_lock, requests_noted
-from requests_workflow.models import Task, TaskKind
 from requests_workflow.services.sla import sla_tasks_opened
+from worklist.models import Task, TaskKind
+from worklist.services import tasks_open_bulk
 
 logger = logging.getLogger("blazon.provisioning")
 
@@ -99,22 +100,16 @@ def _open_batch(limit: int) -> int:
     ):
         owners[resource_id].append(user_id)
         names[user_id] = username
-    tasks = Task.objects.bulk_create(
-        [
-            Task(
-                kind=TaskKind.PROVISIONING,
-                request_id=r["request_id"],
-                title=_title(r),
+    tasks = tasks_open_bulk(
+        kind=TaskKind.PROVISIONING,
+        rows=[
+            (
+                requests.get(r["request_id"]),
+                _title(r),
+                owners.get(r["resource_id"], ()),
             )
             for r in rows
-        ]
-    )
-    Task.assignees.through.objects.bulk_create(
-        [
-            Task.assignees.through(task_id=task.pk, user_id=user_id)
-            for task, r in zip(tasks, rows, strict=True)
-            for user_id in owners.get(r["resource_id"], ())
-        ]
+        ],
     )
     by_request: dict[int | None, list[Task]] = defaultdict(list)
     for task in tasks:

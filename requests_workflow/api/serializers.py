@@ -28,7 +28,6 @@ from directory.api.serializers import (
 )
 from directory.models import Account, Entitlement, Resource, Role, User
 from requests_workflow.models import (
-    ApprovalMode,
     Delegation,
     DelegationScope,
     DelegationState,
@@ -36,10 +35,8 @@ from requests_workflow.models import (
     RequestEvent,
     RequestStatus,
     RequestType,
-    Task,
-    TaskKind,
-    TaskStatus,
 )
+from worklist.models import ApprovalMode, Task, TaskKind, TaskStatus
 
 # ---------------------------------------------------------------------------------------------
 # enums as named schema components

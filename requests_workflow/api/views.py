@@ -39,11 +39,12 @@ from blazon.permissions import ADMINISTRATOR, can, role_of
 from directory.api.views import CONFLICT, ERRORS, NOT_FOUND
 from directory.models import Source
 from requests_workflow.api import serializers as s
-from requests_workflow.models import Request, RequestEvent, Task, TaskStatus
+from requests_workflow.models import Request, RequestEvent
 from requests_workflow.selectors import attach_delegators, decider_filter, with_delegation
 from requests_workflow.services.approvals import task_approve, task_reject
 from requests_workflow.services.reassign import task_reassign
 from requests_workflow.services.requests import request_cancel, request_create
+from worklist.models import Task, TaskStatus
 
 DUPLICATE = {
     409: OpenApiResponse(

@@ -26,21 +26,20 @@ from blazon.tasks import enqueue_on_commit
 from directory.models import User
 from requests_workflow.models import (
     ApprovalLevel,
-    ApprovalMode,
     ApprovalPolicy,
     ApproverKind,
     Delegation,
     Request,
     RequestStatus,
-    Task,
-    TaskKind,
-    TaskStatus,
 )
 from requests_workflow.selectors import task_decider
 from requests_workflow.services.common import request_event, request_move, request_save
 from requests_workflow.services.sla import sla_tasks_opened
 from requests_workflow.types import SPECS
 from sod.services import sod_check_request
+from worklist.models import ApprovalMode, Task, TaskKind, TaskStatus
+from worklist.registry import APPROVE
+from worklist.services import task_close, task_open, tasks_cancel
 
 R = RequestStatus
 
@@ -155,24 +154,18 @@ def _open_level(req: Request, level: ApprovalLevel, *, actor: Any) -> list[Task]
         "title": title,
     }
     if level.approver_kind == ApproverKind.QUEUE:
-        tasks = [Task.objects.create(queue=level.queue, **common)]
+        tasks = [task_open(queue=level.queue, **common)]
         who = f"queue {level.queue.name}"
     else:
         approvers = _approvers(req, level)
         if not approvers:
-            tasks = [Task.objects.create(**common)]
+            tasks = [task_open(**common)]
             who = f"no {level.get_approver_kind_display().lower()} found: a console administrator decides"
         elif level.mode == ApprovalMode.ALL:
-            tasks = []
-            for user in approvers:
-                task = Task.objects.create(**common)
-                task.assignees.add(user)
-                tasks.append(task)
+            tasks = [task_open(assignees=[user], **common) for user in approvers]
             who = "all of " + ", ".join(u.username for u in approvers)
         else:
-            task = Task.objects.create(**common)
-            task.assignees.add(*approvers)
-            tasks = [task]
+            tasks = [task_open(assignees=approvers, **common)]
             who = "any of " + ", ".join(u.username for u in approvers)
     sla_tasks_opened(tasks, req=req)
     req.approval_level = level.position
@@ -229,9 +222,7 @@ def sod_stage(req: Request, *, actor: Any) -> None:
         return
     names = "; ".join(f"{c.rule_name}: {c.description}" for c in conflicts)
     request_move(req, R.WAITING_SOD_APPROVAL, stage=3, actor=actor, message=f"SoD conflicts: {names}")
-    task = Task.objects.create(
-        kind=TaskKind.SOD, request=req, title=f"SoD conflict on request #{req.pk}: {names}"[:300]
-    )
+    task = task_open(kind=TaskKind.SOD, request=req, title=f"SoD conflict on request #{req.pk}: {names}")
     sla_tasks_opened([task], req=req)
 
 
@@ -324,15 +315,13 @@ def task_approve(
     task, req = _lock(task)
     delegation = _check_decider(task, req, actor)
     period = _new_period(req, start_at, end_at)
-    now = timezone.now()
-    task.status, task.decided_by, task.decided_at, task.comment = (
-        TaskStatus.APPROVED,
-        actor,
-        now,
-        comment.strip(),
+    task_close(
+        task=task,
+        status=TaskStatus.APPROVED,
+        actor=actor,
+        comment=comment.strip(),
+        on_behalf_of=delegation.delegator if delegation else None,
     )
-    task.on_behalf_of = delegation.delegator if delegation else None
-    task.save(update_fields=["status", "decided_by", "decided_at", "comment", "on_behalf_of"])
     audit_record(
         actor=actor,
         action="task.approved",
@@ -415,13 +404,14 @@ def task_reject(*, actor: User, source: str, task: Task, reason: str) -> Task:
         raise ValidationFailed("A rejection needs a reason.", fields={"reason": ["Required."]})
     task, req = _lock(task)
     delegation = _check_decider(task, req, actor)
-    now = timezone.now()
-    task.status, task.decided_by, task.decided_at, task.comment = TaskStatus.REJECTED, actor, now, reason
-    task.on_behalf_of = delegation.delegator if delegation else None
-    task.save(update_fields=["status", "decided_by", "decided_at", "comment", "on_behalf_of"])
-    Task.objects.filter(request=req, status=TaskStatus.OPEN).update(
-        status=TaskStatus.CANCELED, decided_at=now
+    task_close(
+        task=task,
+        status=TaskStatus.REJECTED,
+        actor=actor,
+        comment=reason,
+        on_behalf_of=delegation.delegator if delegation else None,
     )
+    tasks_cancel(Task.objects.filter(request=req))
     audit_record(
         actor=actor,
         action="task.rejected",
@@ -439,3 +429,23 @@ def task_reject(*, actor: User, source: str, task: Task, reason: str) -> Task:
         source=source,
     )
     return task
+
+
+def task_decision_apply(
+    *,
+    actor: User,
+    source: str,
+    task: Task,
+    decision: str,
+    comment: str = "",
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+) -> Task:
+    """How a decision on an APPROVAL or SoD task applies (registered with the worklist by this
+    app's ``ready()``): approve (optionally changing the access period) or reject (the comment is
+    the reason)."""
+    if decision == APPROVE:
+        return task_approve(
+            actor=actor, source=source, task=task, comment=comment, start_at=start_at, end_at=end_at
+        )
+    return task_reject(actor=actor, source=source, task=task, reason=comment)

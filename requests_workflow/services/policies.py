@@ -25,16 +25,15 @@ from directory.models import Criticality, Entitlement, Resource, Role, User, Use
 from requests_workflow.models import (
     PENDING_STATUSES,
     ApprovalLevel,
-    ApprovalMode,
     ApprovalPolicy,
     ApproverKind,
-    Queue,
     RequesterScope,
     RequestStatus,
     RequestType,
     RuleOperator,
     ValidationPolicy,
 )
+from worklist.models import ApprovalMode, Queue
 
 MAX_PRIORITY = 1_000_000
 

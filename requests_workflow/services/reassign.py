@@ -14,8 +14,10 @@ from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, TransitionNotAllowed, ValidationFailed
 from blazon.permissions import ADMINISTRATOR, role_of
 from directory.models import User, UserStatus
-from requests_workflow.models import Request, Task, TaskKind, TaskStatus
+from requests_workflow.models import Request
 from requests_workflow.services.common import request_event
+from worklist.models import Task, TaskKind, TaskStatus
+from worklist.services import task_assignees_replace, task_queue_set
 
 
 def _lock(task: Task) -> tuple[Task, Request | None]:
@@ -66,13 +68,10 @@ def task_reassign(*, actor: User, source: str, task: Task, to_user: User, commen
         raise Conflict(f"{to_user.username} already has an open task of this level of request #{req.pk}.")
     old = {"assignees": [u.username for u in assignees], "queue": task.queue.name if task.queue_id else None}
     if is_assignee and not is_admin:
-        task.assignees.remove(actor)
-        task.assignees.add(to_user)
+        task_assignees_replace(task=task, users=[to_user], remove=[actor])
     else:
-        task.assignees.set([to_user])
-        if task.queue_id:
-            task.queue = None
-            task.save(update_fields=["queue"])
+        task_assignees_replace(task=task, users=[to_user])
+        task_queue_set(task=task, queue=None)
     new_assignees = sorted(u.username for u in task.assignees.all())
     comment = (comment or "").strip()
     audit_record(

@@ -37,7 +37,7 @@ from directory.models import (
     UserStatus,
 )
 from directory.services.lifecycle.rules import user_transition_check
-from requests_workflow.models import Request, RequestStatus, RequestType, Task, TaskStatus
+from requests_workflow.models import Request, RequestStatus, RequestType
 from requests_workflow.services.common import CANCELABLE, request_events, request_move
 from requests_workflow.services.validation import (
     active_validation_policies,
@@ -45,6 +45,8 @@ from requests_workflow.services.validation import (
     validation_policies_requester,
 )
 from requests_workflow.types import SPECS, TypeSpec
+from worklist.models import Task
+from worklist.services import tasks_cancel
 
 #: Types whose requests must say why, unless the setting says otherwise.
 DEFAULT_JUSTIFICATION_REQUIRED = frozenset(
@@ -398,9 +400,7 @@ def request_cancel(*, actor: User, source: str, request: Request, reason: str = 
             f"Request #{req.pk} is {req.status}: it can only be canceled before it is applied to the directory.",
             fields={"status": [f"{req.status} cannot be canceled."]},
         )
-    Task.objects.filter(request=req, status=TaskStatus.OPEN).update(
-        status=TaskStatus.CANCELED, decided_at=timezone.now()
-    )
+    tasks_cancel(Task.objects.filter(request=req))
     message = "Canceled" + (f": {reason.strip()}" if reason.strip() else ".")
     request_move(
         req, RequestStatus.CANCELED, stage=max(req.stage, 1), actor=actor, message=message, source=source

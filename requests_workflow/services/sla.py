@@ -1,8 +1,8 @@
 """Task SLAs (seed 002, "Tarefas": definitions, escalation policies, queues and calendars).
 
 * **Calendars** say when people work: weekdays and hours in one IANA time zone, minus holidays.
-  ``business_deadline`` and ``business_hours_between`` count business hours on them; with no
-  calendar they count plain clock hours.
+  ``business_deadline`` and ``business_hours_between`` (in ``worklist.services.calendar``) count
+  business hours on them; with no calendar they count plain clock hours.
 * **Task definitions** give a kind of task its SLA: when a task is opened the most specific
   active definition that matches it (kind, then request types / criticality; ties: lowest
   priority) sets ``Task.due_at`` and is stored on the task.
@@ -16,119 +16,44 @@
 due tasks with one indexed query. Configuration changes that move those times (steps, calendars,
 holidays, definitions) set it back to the task's opening time on the open tasks concerned (one
 UPDATE): the next sweep re-reads them and sets the right time. The configuration services are in
-``sla_config``.
+``worklist.services.sla_config``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import IntegrityError, models, transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from blazon.audit.services import audit_record
 from blazon.errors import ValidationFailed
 from directory.models import Source, User, UserStatus
-from requests_workflow.models import (
-    ApprovalLevel,
-    ApproverKind,
-    Calendar,
+from requests_workflow.models import ApprovalLevel, ApproverKind, Request, RequestStatus
+from requests_workflow.services.common import request_event
+from worklist.models import (
     EscalationAction,
     EscalationStep,
     Queue,
-    Request,
-    RequestStatus,
     Task,
     TaskDefinition,
     TaskEscalation,
     TaskKind,
     TaskStatus,
 )
-from requests_workflow.services.common import request_event
+from worklist.services import task_assignees_add, task_assignees_replace, task_queue_set
+from worklist.services.calendar import WEEKDAYS, business_deadline, business_hours_between
+from worklist.services.sla_config import tasks_recheck_escalation
 
 logger = logging.getLogger(__name__)
 
-#: How far ahead the calendar walk looks before it gives up (a calendar that is all holidays).
-MAX_DAYS = 3660
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SWEEP_BATCH = 500
-
-
-# --- calendar math ----------------------------------------------------------------------------
-
-
-def _hours(value: float | int | Decimal) -> timedelta:
-    return timedelta(hours=float(value))
-
-
-def _windows(calendar: Calendar, first: date) -> Iterable[tuple[datetime, datetime]]:
-    """The working windows of ``calendar`` (as UTC instants) from the local day ``first`` on."""
-    tz = ZoneInfo(calendar.timezone)
-    days = {int(d) for d in calendar.working_days or []}
-    holidays = {h.date for h in calendar.holidays.all()}  # uses a prefetch when there is one
-    for offset in range(MAX_DAYS):
-        day = first + timedelta(days=offset)
-        if day.weekday() not in days or day in holidays:
-            continue
-        # local wall-clock times, converted to UTC before any arithmetic (DST-safe)
-        start = datetime.combine(day, calendar.day_start, tzinfo=tz).astimezone(UTC)
-        end = datetime.combine(day, calendar.day_end, tzinfo=tz).astimezone(UTC)
-        if end > start:
-            yield start, end
-
-
-def _local_date(calendar: Calendar, instant: datetime) -> date:
-    return instant.astimezone(ZoneInfo(calendar.timezone)).date()
-
-
-def business_deadline(calendar: Calendar | None, start: datetime, hours: float | int | Decimal) -> datetime:
-    """The instant ``hours`` business hours after ``start`` on ``calendar``: time outside the
-    working days and hours and on holidays does not count. No calendar: clock hours."""
-    if timezone.is_naive(start):
-        raise ValueError("business_deadline needs a timezone-aware start")
-    start = start.astimezone(UTC)  # aware arithmetic in a local zone is wall-clock: use UTC
-    remaining = _hours(hours)
-    if calendar is None or remaining <= timedelta(0):
-        return start + remaining
-    for window_start, window_end in _windows(calendar, _local_date(calendar, start)):
-        if window_end <= start:
-            continue
-        cursor = max(start, window_start)
-        available = window_end - cursor
-        if remaining <= available:
-            return cursor + remaining
-        remaining -= available
-    raise ValidationFailed(
-        f"Calendar {calendar.name} has no working time in the next {MAX_DAYS} days.",
-        fields={"calendar": ["No working time."]},
-    )
-
-
-def business_hours_between(calendar: Calendar | None, a: datetime, b: datetime) -> float:
-    """Business hours from ``a`` to ``b`` on ``calendar`` (0 when ``b`` is not after ``a``).
-    No calendar: clock hours."""
-    a, b = a.astimezone(UTC), b.astimezone(UTC)
-    if b <= a:
-        return 0.0
-    if calendar is None:
-        return (b - a).total_seconds() / 3600
-    total = timedelta(0)
-    for window_start, window_end in _windows(calendar, _local_date(calendar, a)):
-        if window_start >= b:
-            break
-        overlap = min(window_end, b) - max(window_start, a)
-        if overlap > timedelta(0):
-            total += overlap
-    return total.total_seconds() / 3600
 
 
 # --- task definitions: matching and applying --------------------------------------------------
@@ -169,22 +94,6 @@ def task_definition_match(kind: str, req: Request | None) -> TaskDefinition | No
     return min(matches, key=lambda d: (-_specificity(d), d.priority, d.pk))
 
 
-def _next_escalation_at(task: Task, definition: TaskDefinition | None, done: set[int]) -> datetime | None:
-    """When the first step not run yet on ``task`` falls due (None: nothing left)."""
-    if definition is None or definition.escalation_policy_id is None:
-        return None
-    hours = (
-        EscalationStep.objects.filter(policy_id=definition.escalation_policy_id)
-        .exclude(pk__in=done)
-        .order_by("after_hours")
-        .values_list("after_hours", flat=True)
-        .first()
-    )
-    if hours is None:
-        return None
-    return business_deadline(definition.calendar, task.created_at, hours)
-
-
 def _first_step_hours(definition: TaskDefinition) -> Any:
     if definition.escalation_policy_id is None:
         return None
@@ -221,12 +130,6 @@ def sla_tasks_opened(tasks: Iterable[Task], *, req: Request | None) -> None:
         changed.append(task)
     if changed:
         Task.objects.bulk_update(changed, ["definition", "due_at", "next_escalation_at"])
-
-
-def tasks_recheck_escalation(tasks: models.QuerySet[Task]) -> int:
-    """Configuration changed (steps, calendar, holidays, definition): ask the sweep to re-read
-    these open tasks, whose escalation times may have moved (one UPDATE)."""
-    return tasks.filter(status=TaskStatus.OPEN).update(next_escalation_at=F("created_at"))
 
 
 # --- escalation -------------------------------------------------------------------------------
@@ -316,15 +219,6 @@ def _send_reminders(task_id: int, user_ids: list[int]) -> None:
             logger.warning("E-mail (reminder, task #%s) not sent: %s", task.pk, type(exc).__name__)
 
 
-def _send_to_queue(task_id: int, queue_id: int) -> None:
-    from requests_workflow import mail
-
-    task = Task.objects.filter(pk=task_id, status=TaskStatus.OPEN, kind=TaskKind.APPROVAL).first()
-    if task is not None:
-        users = list(User.objects.filter(task_queues=queue_id).order_by("pk"))
-        mail.send_approval_requests(task, users)
-
-
 def _run_step(task: Task, req: Request | None, step: EscalationStep) -> str | None:
     """Do one step on a locked task; returns what it did (None if it had already run)."""
     try:
@@ -364,18 +258,15 @@ def _run_step(task: Task, req: Request | None, step: EscalationStep) -> str | No
         if not added and queue is None:
             detail = f"nobody to escalate to ({source_label}: none found)"
         else:
-            if not step.keep_assignees:
-                task.assignees.clear()
-                if queue is None and task.queue_id:
-                    task.queue = None
-                    task.save(update_fields=["queue"])
-            if added:
-                task.assignees.add(*added)  # the mail module's receivers send them their links
-            if queue is not None and queue.pk != task.queue_id:
-                task.queue = queue
-                task.save(update_fields=["queue"])
-                queue_id = queue.pk
-                transaction.on_commit(lambda: _send_to_queue(task.pk, queue_id))
+            if step.keep_assignees:
+                task_assignees_add(task=task, users=added)
+            else:
+                task_assignees_replace(task=task, users=added)
+                if queue is None:
+                    task_queue_set(task=task, queue=None)
+            if queue is not None:
+                # the queue's members are told after commit, by the kind's notification
+                task_queue_set(task=task, queue=queue)
             who = [u.username for u in added] + ([f"queue {queue.name}"] if queue is not None else [])
             detail = f"escalated to {', '.join(who)} ({source_label})" + (
                 "" if step.keep_assignees else ", replacing the previous resolvers"

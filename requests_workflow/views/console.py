@@ -20,20 +20,16 @@ from blazon.permissions import can
 from directory.models import Source
 from directory.views.common import capability_required, list_page
 from directory.views.console import render_console
-from requests_workflow.models import (
-    Queue,
-    Request,
-    RequestStatus,
-    RequestType,
-    Task,
-    TaskStatus,
-)
+from requests_workflow.models import Request, RequestStatus, RequestType
 from requests_workflow.services.approvals import task_approve, task_reject
 from requests_workflow.services.requests import request_cancel
 from requests_workflow.views.common import REQUEST_RELATED, cancelable, request_object, timeline
+from worklist.models import LEGACY_LABELS, Queue, Task, TaskStatus
 
 REQUEST_LABEL = Request._meta.label
-TASK_LABEL = Task._meta.label
+# Audit events written before the worklist models moved out of requests_workflow carry the old
+# label; the audit log is append-only and hash-chained, so they keep it and we read both.
+TASK_LABELS = (Task._meta.label, LEGACY_LABELS[Task._meta.label])
 
 
 def _valid_dates(request: HttpRequest) -> None:
@@ -87,7 +83,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if can(request.user, "view_audit"):
         history = AuditEvent.objects.filter(
             Q(object_type=REQUEST_LABEL, object_id=str(req.pk))
-            | Q(object_type=TASK_LABEL, object_id__in=[str(t.pk) for t in tasks])
+            | Q(object_type__in=TASK_LABELS, object_id__in=[str(t.pk) for t in tasks])
         ).order_by("-seq")[:100]
     context = {
         "req": req,

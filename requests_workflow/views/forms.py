@@ -11,15 +11,14 @@ from django import forms
 from directory.models import Criticality, Entitlement, Resource, Role, User, UserStatus
 from requests_workflow.models import (
     ApprovalLevel,
-    ApprovalMode,
     ApprovalPolicy,
     ApproverKind,
-    Queue,
     RequesterScope,
     RequestType,
     RuleOperator,
     ValidationPolicy,
 )
+from worklist.models import ApprovalMode, Queue
 
 OPERATOR_SIGNS = {
     "!=": RuleOperator.NOT_EQUALS,

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from blazon.errors import DomainError, NotAllowed
 from directory.models import Source
 from directory.views.common import workspace_required
-from requests_workflow.models import Task, TaskKind
+from worklist.models import Task, TaskKind
 
 SRC = Source.WORKSPACE
 HIDDEN_KEYS = ("secret_id", "password", "secret")

@@ -8,11 +8,11 @@ from django.urls import path
 from requests_workflow.views import (
     console,
     console_policies,
-    console_sla,
     delegations,
     provisioning_tasks,
     workspace,
 )
+from worklist.views import console as console_sla
 
 workspace_urlpatterns = [
     path("", workspace.my_requests, name="mine"),

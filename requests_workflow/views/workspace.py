@@ -23,7 +23,7 @@ from blazon.errors import DomainError, ValidationFailed
 from blazon.permissions import can
 from directory.models import Entitlement, Resource, Role, Source, User, UserStatus
 from directory.views.common import workspace_required
-from requests_workflow.models import Request, RequestStatus, RequestType, Task, TaskKind
+from requests_workflow.models import Request, RequestStatus, RequestType
 from requests_workflow.selectors import attach_delegators, open_tasks_for
 from requests_workflow.services.approvals import task_approve, task_reject
 from requests_workflow.services.common import request_event
@@ -35,6 +35,7 @@ from requests_workflow.views.common import (
     request_object,
     timeline,
 )
+from worklist.models import Task, TaskKind
 
 CART_KEY = "blazon_request_cart"
 CART_LIMIT = 25

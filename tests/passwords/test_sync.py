@@ -15,10 +15,10 @@ from passwords.services import PasswordChangeReason, password_change, password_h
 from provisioning import crypto
 from provisioning.models import ProvisioningEntry
 from provisioning.services.adapter import adapter_client_register
-from requests_workflow.models import Task
 from tests.api.factories import AccountFactory, ResourceFactory, UserFactory
 from tests.passwords.conftest import NEW, OLD
 from tests.provisioning.conftest import api_for, keypair, token_for
+from worklist.models import Task
 
 pytestmark = pytest.mark.django_db
 

@@ -18,11 +18,12 @@ from blazon.audit.models import AuditEvent
 from directory.models import ConsoleRole, ProvisioningMode
 from provisioning.models import EntryStatus, ProvisioningEntry, ResourceRetryPolicy
 from provisioning.services.adapter import entries_pull
-from requests_workflow.models import Request, Task, TaskKind, TaskStatus
+from requests_workflow.models import Request
 from tests.api.factories import UserFactory
 from tests.provisioning.conftest import make_entry
 from vault.models import SecretKind
 from vault.services import secret_store
+from worklist.models import Task, TaskKind, TaskStatus
 
 pytestmark = pytest.mark.django_db
 QUEUE = reverse("console_provisioning:queue")

@@ -12,10 +12,10 @@ from blazon.audit.models import AuditEvent
 from directory.models import ConsoleRole
 from provisioning.models import EntryStatus, ProvisioningEntry
 from provisioning.services.adapter import entries_pull
-from requests_workflow.models import TaskStatus
 from tests.api.factories import UserFactory
 from tests.api.helpers import assert_error, client_for
 from tests.provisioning.conftest import make_entry
+from worklist.models import TaskStatus
 
 pytestmark = pytest.mark.django_db
 

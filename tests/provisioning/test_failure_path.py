@@ -11,8 +11,9 @@ from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from directory.models import Account, AccountStatus, ConsoleRole, EntitlementMembership
 from provisioning.models import EntryStatus, NativeIdentifier, ProvisioningEntry
 from provisioning.services.manual import entry_resolve_done, entry_resolve_failed
-from requests_workflow.models import RequestStatus, Task, TaskKind, TaskStatus
+from requests_workflow.models import RequestStatus
 from tests.api.factories import UserFactory
+from worklist.models import Task, TaskKind, TaskStatus
 
 pytestmark = pytest.mark.django_db
 R = RequestStatus
@@ -154,7 +155,7 @@ def test_a_console_administrator_resolves_when_the_resource_has_no_owner(world, 
 def test_a_manual_provisioning_task_gets_its_sla(world, grant, erp_api):
     from datetime import timedelta
 
-    from requests_workflow.models import TaskDefinition
+    from worklist.models import TaskDefinition
 
     TaskDefinition.objects.create(name="Provision by hand", task_kind=TaskKind.PROVISIONING, sla_hours=8)
     create = pull_one(erp_api)

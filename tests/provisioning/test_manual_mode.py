@@ -18,9 +18,10 @@ from directory.models import (
 from directory.services import access
 from provisioning.models import EntryStatus, ProvisioningEntry
 from provisioning.services.manual_mode import manual_entries_open_tasks
-from requests_workflow.models import RequestStatus, Task, TaskKind, TaskStatus
+from requests_workflow.models import RequestStatus
 from requests_workflow.services.requests import request_create
 from tests.api.factories import EntitlementFactory, ResourceFactory, RoleFactory, UserFactory
+from worklist.models import Task, TaskKind, TaskStatus
 
 pytestmark = pytest.mark.django_db
 ALL_MANUAL = {e: ProvisioningMode.MANUAL for e in ProvisioningEvent.values}
@@ -62,7 +63,7 @@ def test_role_fan_out_opens_one_task_per_entry_in_constant_statements(
 def test_with_an_sla_definition_the_statements_stay_constant_and_tasks_get_due_dates(
     postgres, django_capture_on_commit_callbacks
 ):
-    from requests_workflow.models import EscalationPolicy, EscalationStep, TaskDefinition
+    from worklist.models import EscalationPolicy, EscalationStep, TaskDefinition
 
     policy = EscalationPolicy.objects.create(name="remind")
     EscalationStep.objects.create(policy=policy, position=1, after_hours=4, action="REMIND")

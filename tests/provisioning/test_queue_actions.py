@@ -14,9 +14,10 @@ from directory.models import ConsoleRole, ProvisioningMode
 from provisioning.models import EntryStatus, ProvisioningEntry
 from provisioning.services.adapter import entries_pull, entry_report_failure
 from provisioning.services.console import entry_cancel, entry_retry, resource_retry_policy_set
-from requests_workflow.models import RequestStatus, Task, TaskKind, TaskStatus
+from requests_workflow.models import RequestStatus
 from tests.api.factories import UserFactory
 from tests.provisioning.conftest import make_entry
+from worklist.models import Task, TaskKind, TaskStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -31,10 +31,11 @@ from provisioning.services.adapter import (
 from provisioning.services.console import entry_retry
 from provisioning.services.manual import entry_resolve_failed
 from provisioning.signals import request_entries_settled
-from requests_workflow.models import Request, RequestStatus, Task
+from requests_workflow.models import Request, RequestStatus
 from tests.api.factories import AccountFactory, ResourceFactory, UserFactory
 from tests.passwords.conftest import NEW, OLD, logged_in, user_with_password
 from tests.provisioning.conftest import keypair, make_entry
+from worklist.models import Task
 
 pytestmark = pytest.mark.django_db
 R = RequestStatus
@@ -138,15 +139,15 @@ def test_the_request_app_settles_a_request_when_provisioning_announces_it(grant)
 
 
 def test_the_backfill_links_only_exact_request_ids_of_existing_requests(world, grant):
-    """``requests_workflow`` migration 0006 fills the link of entries written before it, from
+    """``requests_workflow`` migration 0007 fills the link of entries written before it, from
     the pipeline's old ``request-N`` / ``request-N-rollback`` correlation ids."""
     other = Request.objects.create(
         type="GRANT_ENTITLEMENT", requester=world["alice"], beneficiary=world["alice"], source="workspace"
     )
-    before = ("requests_workflow", "0005_merge_task_sla")
+    before = ("requests_workflow", "0006_worklist_moved")
     executor = MigrationExecutor(connection)
     executor.migrate([before])
-    old = executor.loader.project_state([before, ("provisioning", "0005_entry_request_link")]).apps
+    old = executor.loader.project_state([before, ("provisioning", "0006_entry_request_link")]).apps
     Entry = old.get_model("provisioning", "ProvisioningEntry")
     ProvisioningEntry.objects.update(request=None, rollback_of=None)
     erp = world["erp"].pk

@@ -10,8 +10,9 @@ from django.urls import reverse
 
 from directory.models import EntitlementMembership
 from provisioning.models import EntryStatus, ProvisioningEntry
-from requests_workflow.models import RequestStatus, Task, TaskStatus
+from requests_workflow.models import RequestStatus
 from tests.provisioning.test_failure_path import post, pull_one
+from worklist.models import Task, TaskStatus
 
 pytestmark = pytest.mark.django_db
 TASKS = reverse("workspace_requests:tasks")

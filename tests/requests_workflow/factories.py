@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import factory
 
-from requests_workflow.models import ApprovalLevel, ApprovalPolicy, Queue
+from requests_workflow.models import ApprovalLevel, ApprovalPolicy
+from tests.worklist.factories import QueueFactory
 
-
-class QueueFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Queue
-
-    name = factory.Sequence(lambda n: f"Queue {n}")
+__all__ = ["ApprovalLevelFactory", "ApprovalPolicyFactory", "QueueFactory"]
 
 
 class ApprovalPolicyFactory(factory.django.DjangoModelFactory):

@@ -12,11 +12,12 @@ from rest_framework.test import APIClient
 
 from blazon.audit.models import AuditEvent
 from directory.models import ConsoleRole
-from requests_workflow.models import Delegation, Task, TaskStatus
+from requests_workflow.models import Delegation
 from requests_workflow.services.delegation import delegation_create
 from tests.api.factories import EntitlementFactory, UserFactory
 from tests.api.helpers import assert_error, client_for
 from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory
+from worklist.models import Task, TaskStatus
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/delegations/"

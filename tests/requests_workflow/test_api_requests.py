@@ -12,10 +12,11 @@ from django.utils import timezone
 
 from blazon.audit.models import AuditEvent
 from directory.models import ConsoleRole, EntitlementMembership, RoleMembership
-from requests_workflow.models import Request, RequestEvent, RequestStatus, RequestType, Task
+from requests_workflow.models import Request, RequestEvent, RequestStatus, RequestType
 from tests.api.factories import UserFactory
 from tests.api.helpers import assert_error, client_for
 from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory
+from worklist.models import Task
 
 pytestmark = pytest.mark.django_db
 

@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from blazon.audit.models import AuditEvent
 from directory.models import ConsoleRole, EntitlementMembership
-from requests_workflow.models import Request, RequestEvent, RequestStatus, Task, TaskStatus
+from requests_workflow.models import Request, RequestEvent, RequestStatus
 from tests.api.factories import UserFactory
 from tests.api.helpers import assert_error, client_for
 from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory, QueueFactory
+from worklist.models import Task, TaskStatus
 
 pytestmark = pytest.mark.django_db
 

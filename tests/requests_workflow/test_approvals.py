@@ -11,11 +11,12 @@ from django.utils import timezone
 from blazon.audit.models import AuditEvent
 from blazon.errors import NotAllowed, TransitionNotAllowed, ValidationFailed
 from directory.models import EntitlementMembership, RoleMembership
-from requests_workflow.models import RequestStatus, Task, TaskKind, TaskStatus
+from requests_workflow.models import RequestStatus
 from requests_workflow.services.approvals import approval_policy_match, task_approve, task_reject
 from requests_workflow.services.requests import request_create
 from tests.api.factories import UserFactory
 from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory, QueueFactory
+from worklist.models import Task, TaskKind, TaskStatus
 
 pytestmark = pytest.mark.django_db
 R = RequestStatus

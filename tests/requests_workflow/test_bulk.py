@@ -23,11 +23,12 @@ from directory.models import (
     ProvisioningMode,
 )
 from provisioning.models import ProvisioningEntry
-from requests_workflow.models import Request, RequestEvent, RequestStatus, Task
+from requests_workflow.models import Request, RequestEvent, RequestStatus
 from requests_workflow.services.bulk import requests_process_many
 from requests_workflow.services.pipeline import request_process
 from tests.api.factories import EntitlementFactory, ResourceFactory, UserFactory
 from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory
+from worklist.models import Task
 
 pytestmark = pytest.mark.django_db
 R = RequestStatus

@@ -19,15 +19,7 @@ from django.utils import timezone
 from blazon.audit.models import AuditEvent
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from directory.models import ConsoleRole, UserStatus
-from requests_workflow.models import (
-    Delegation,
-    DelegationScope,
-    RequestEvent,
-    RequestStatus,
-    Task,
-    TaskKind,
-    TaskStatus,
-)
+from requests_workflow.models import Delegation, DelegationScope, RequestEvent, RequestStatus
 from requests_workflow.selectors import attach_delegators, open_tasks_for
 from requests_workflow.services.approvals import task_approve, task_reject
 from requests_workflow.services.delegation import delegation_create, delegation_revoke
@@ -35,6 +27,7 @@ from requests_workflow.services.requests import request_create
 from tests.api.factories import EntitlementFactory, UserFactory
 from tests.console.conftest import logged_in
 from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory
+from worklist.models import Task, TaskKind, TaskStatus
 
 pytestmark = pytest.mark.django_db
 R = RequestStatus

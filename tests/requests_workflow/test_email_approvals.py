@@ -22,13 +22,14 @@ from django.test import Client
 from blazon.audit.models import AuditEvent
 from directory.models import EntitlementMembership
 from requests_workflow import mail as approval_mail
-from requests_workflow.models import RequestEvent, RequestStatus, Task, TaskStatus
+from requests_workflow.models import RequestEvent, RequestStatus
 from requests_workflow.services.approvals import task_approve
 from requests_workflow.services.pipeline import request_process
 from requests_workflow.services.reassign import task_reassign
 from requests_workflow.services.requests import request_create
 from tests.api.factories import UserFactory
 from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory, QueueFactory
+from worklist.models import Task, TaskStatus
 
 pytestmark = pytest.mark.django_db
 R = RequestStatus

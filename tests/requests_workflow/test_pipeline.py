@@ -9,11 +9,12 @@ from blazon.errors import NotAllowed, TransitionNotAllowed
 from directory.models import Account, AccountStatus, EntitlementMembership, ProvisioningMode, RoleMembership
 from directory.services import access, lifecycle
 from provisioning.models import ProvisioningEntry
-from requests_workflow.models import Request, RequestEvent, RequestStatus, Task, TaskStatus
+from requests_workflow.models import Request, RequestEvent, RequestStatus
 from requests_workflow.services.pipeline import request_process, request_provisioning_result
 from requests_workflow.services.requests import request_cancel, request_create
 from requests_workflow.tasks import process_request
 from tests.requests_workflow.factories import ApprovalLevelFactory
+from worklist.models import Task, TaskStatus
 
 pytestmark = pytest.mark.django_db
 R = RequestStatus

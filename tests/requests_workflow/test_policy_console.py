@@ -9,17 +9,12 @@ from django.urls import reverse
 
 from blazon.audit.models import AuditEvent
 from directory.models import ConsoleRole
-from requests_workflow.models import (
-    ApprovalPolicy,
-    Request,
-    RequestStatus,
-    Task,
-    ValidationPolicy,
-)
+from requests_workflow.models import ApprovalPolicy, Request, RequestStatus, ValidationPolicy
 from requests_workflow.services.requests import request_create
 from tests.api.factories import UserFactory
 from tests.console.conftest import logged_in
 from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory, QueueFactory
+from worklist.models import Task
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from requests_workflow.models import Calendar, Holiday
-from requests_workflow.services.sla import business_deadline, business_hours_between
+from worklist.models import Calendar, Holiday
+from worklist.services.calendar import business_deadline, business_hours_between
 
 pytestmark = pytest.mark.django_db
 LISBON = ZoneInfo("Europe/Lisbon")

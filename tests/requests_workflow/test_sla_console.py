@@ -8,16 +8,10 @@ from django.urls import reverse
 
 from blazon.audit.models import AuditEvent
 from directory.models import ConsoleRole
-from requests_workflow.models import (
-    Calendar,
-    EscalationPolicy,
-    EscalationStep,
-    Holiday,
-    TaskDefinition,
-)
 from tests.api.factories import UserFactory
 from tests.console.conftest import logged_in
 from tests.requests_workflow.factories import QueueFactory
+from worklist.models import Calendar, EscalationPolicy, EscalationStep, Holiday, TaskDefinition
 
 pytestmark = pytest.mark.django_db
 

@@ -10,12 +10,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from directory.models import ConsoleRole
-from requests_workflow.models import Task, TaskDefinition, TaskStatus
 from requests_workflow.services.requests import request_create
 from tests.api.factories import UserFactory
 from tests.api.helpers import client_for
 from tests.console.conftest import logged_in
 from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory
+from worklist.models import Task, TaskDefinition, TaskStatus
 
 pytestmark = pytest.mark.django_db
 

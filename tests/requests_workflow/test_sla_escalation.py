@@ -13,7 +13,13 @@ from django.utils import timezone
 
 from blazon.audit.models import AuditEvent
 from directory.models import ConsoleRole
-from requests_workflow.models import (
+from requests_workflow.services import sla
+from requests_workflow.services.approvals import task_approve
+from requests_workflow.services.requests import request_create
+from requests_workflow.tasks import escalate_due_tasks
+from tests.api.factories import UserFactory
+from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory, QueueFactory
+from worklist.models import (
     Calendar,
     EscalationPolicy,
     EscalationStep,
@@ -23,12 +29,7 @@ from requests_workflow.models import (
     TaskKind,
     TaskStatus,
 )
-from requests_workflow.services import sla, sla_config
-from requests_workflow.services.approvals import task_approve
-from requests_workflow.services.requests import request_create
-from requests_workflow.tasks import escalate_due_tasks
-from tests.api.factories import UserFactory
-from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory, QueueFactory
+from worklist.services import sla_config
 
 pytestmark = pytest.mark.django_db
 

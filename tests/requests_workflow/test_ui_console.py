@@ -8,11 +8,12 @@ from django.test import Client
 from django.urls import reverse
 
 from directory.models import ConsoleRole
-from requests_workflow.models import Request, RequestStatus, Task
+from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.requests import request_create
 from tests.api.factories import EntitlementFactory, UserFactory
 from tests.console.conftest import logged_in
 from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory, QueueFactory
+from worklist.models import Task
 
 pytestmark = pytest.mark.django_db
 R = RequestStatus

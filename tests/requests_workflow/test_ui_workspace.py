@@ -10,11 +10,12 @@ from django.test import Client
 from django.urls import reverse
 
 from directory.models import EntitlementMembership, RoleMembership
-from requests_workflow.models import Request, RequestStatus, Task, TaskStatus
+from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.requests import request_create
 from tests.api.factories import EntitlementFactory, UserFactory
 from tests.console.conftest import logged_in
 from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory
+from worklist.models import Task, TaskStatus
 
 pytestmark = pytest.mark.django_db
 R = RequestStatus

@@ -47,8 +47,8 @@ def backfill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("requests_workflow", "0005_merge_task_sla"),
-        ("provisioning", "0005_entry_request_link"),
+        ("requests_workflow", "0006_worklist_moved"),
+        ("provisioning", "0006_entry_request_link"),
     ]
 
     operations = [migrations.RunPython(backfill, migrations.RunPython.noop)]

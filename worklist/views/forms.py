@@ -1,5 +1,5 @@
 """Console forms of the task SLA settings: they check the shape of the input; the services in
-``requests_workflow.services.sla_config`` check the rules."""
+``worklist.services.sla_config`` check the rules."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ from zoneinfo import available_timezones
 from django import forms
 
 from directory.models import Criticality, User
-from requests_workflow.models import (
+from worklist.models import (
     Calendar,
     EscalationAction,
     EscalationPolicy,
     EscalationStep,
     Queue,
-    RequestType,
     TaskDefinition,
     TaskKind,
 )
-from requests_workflow.services.sla import WEEKDAYS
+from worklist.registry import subject_type_choices
+from worklist.services.calendar import WEEKDAYS
 
 TIMEZONES = sorted(available_timezones())
 
@@ -76,7 +76,7 @@ class TaskDefinitionForm(forms.Form):
     name = forms.CharField(max_length=200)
     task_kind = forms.ChoiceField(choices=TaskKind.choices, label="Task kind")
     request_types = forms.MultipleChoiceField(
-        choices=RequestType.choices,
+        choices=subject_type_choices,
         required=False,
         widget=forms.SelectMultiple(attrs={"size": 8}),
         help_text="Only tasks of requests of these types. None selected: every type.",

@@ -1,6 +1,6 @@
 """Console pages of the task SLA settings (seed "Tarefas"): calendars and their holidays, task
 definitions, escalation policies and their steps. Every page needs ``manage_config``; the services
-in ``requests_workflow.services.sla_config`` validate, save and audit, and their field errors come back on
+in ``worklist.services.sla_config`` validate, save and audit, and their field errors come back on
 the forms."""
 
 from __future__ import annotations
@@ -18,16 +18,11 @@ from blazon.errors import DomainError
 from directory.models import Source
 from directory.views.common import capability_required, report_domain_error
 from directory.views.console import render_console
-from requests_workflow.models import (
-    Calendar,
-    EscalationPolicy,
-    EscalationStep,
-    Holiday,
-    RequestType,
-    TaskDefinition,
-)
-from requests_workflow.services import sla, sla_config
-from requests_workflow.views.sla_forms import (
+from worklist.models import Calendar, EscalationPolicy, EscalationStep, Holiday, TaskDefinition
+from worklist.registry import subject_type_choices
+from worklist.services import sla_config
+from worklist.services.calendar import WEEKDAYS
+from worklist.views.forms import (
     CalendarForm,
     EscalationPolicyForm,
     EscalationStepForm,
@@ -72,7 +67,7 @@ def calendars(request: HttpRequest) -> HttpResponse:
         n_holidays=Count("holidays", distinct=True), n_definitions=Count("definitions", distinct=True)
     ).order_by("name")
     return render_console(
-        request, "console/requests/calendars.html", {"calendars": rows, "weekdays": sla.WEEKDAYS}
+        request, "console/requests/calendars.html", {"calendars": rows, "weekdays": WEEKDAYS}
     )
 
 
@@ -128,7 +123,7 @@ def calendar_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect("console_requests:calendar_detail", pk=calendar.pk)
     context = {
         "calendar": calendar,
-        "days": [name for i, name in enumerate(sla.WEEKDAYS) if i in (calendar.working_days or [])],
+        "days": [name for i, name in enumerate(WEEKDAYS) if i in (calendar.working_days or [])],
         "holidays": calendar.holidays.order_by("date"),
         "definitions": calendar.definitions.order_by("name"),
         "form": form,
@@ -200,7 +195,7 @@ def definitions(request: HttpRequest) -> HttpResponse:
     return render_console(
         request,
         "console/requests/definitions.html",
-        {"definitions": rows, "type_labels": dict(RequestType.choices)},
+        {"definitions": rows, "type_labels": dict(subject_type_choices())},
     )
 
 

@@ -1,6 +1,6 @@
 """The typed link from a provisioning entry to its request (``request``) or to the request it
 rolls back (``rollback_of``). The request app fills it for the entries written before
-(``requests_workflow`` migration 0006)."""
+(``requests_workflow`` migration 0007)."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -8,8 +8,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("provisioning", "0004_adapter_credentials_and_inprocess_adapters"),
-        ("requests_workflow", "0005_merge_task_sla"),
+        ("provisioning", "0005_worklist_manual_task"),
+        ("requests_workflow", "0006_worklist_moved"),
     ]
 
     operations = [
