@@ -34,10 +34,17 @@ from authn.models import AuthenticationPolicy, Factor, SecretQuestion, TotpDevic
 from authn.policies import decide
 from authn.services import policy_create, policy_delete, policy_update
 from blazon.authcontract import LoginRefused
+from blazon.console import (
+    ObjectDeleteView,
+    ObjectEditView,
+    capability_required,
+    render_console,
+    report_domain_error,
+    workspace_required,
+)
 from blazon.errors import DomainError
 from blazon.permissions import can
 from directory.models import User
-from directory.views.common import capability_required, caps, report_domain_error, workspace_required
 
 STEP_TITLES = {
     Factor.PASSWORD: "Password",
@@ -280,11 +287,6 @@ def questions_view(request: HttpRequest) -> HttpResponse:
 # --- console: authentication policies ----------------------------------------------------------
 
 
-def _console(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    context.setdefault("caps", caps(request.user))
-    return render(request, template, context, status=status)
-
-
 @capability_required("view")
 def policies_list(request: HttpRequest) -> HttpResponse:
     policies = (
@@ -292,7 +294,9 @@ def policies_list(request: HttpRequest) -> HttpResponse:
         .prefetch_related("rules")
         .order_by("-is_default", "priority", "name")
     )
-    return _console(request, "authn/console/policies.html", {"policies": policies, "preview": PreviewForm()})
+    return render_console(
+        request, "authn/console/policies.html", {"policies": policies, "preview": PreviewForm()}
+    )
 
 
 def _policy_data(form: PolicyForm) -> dict[str, Any]:
@@ -308,51 +312,51 @@ def _policy_data(form: PolicyForm) -> dict[str, Any]:
     }
 
 
-@capability_required("manage_config")
-@require_http_methods(["GET", "POST"])
-def policy_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    policy = get_object_or_404(AuthenticationPolicy, pk=pk) if pk else None
-    initial_rules = [rule_initial(r) for r in policy.rules.order_by("position", "pk")] if policy else []
-    form = PolicyForm(request.POST or None, instance=policy)
-    rules = RuleFormSet(request.POST or None, initial=initial_rules, prefix="rules")
-    if request.method == "POST" and form.is_valid() and rules.is_valid():
-        # "Order" renumbers the rules; deleted and untouched empty rules drop out
-        ordered = [r.as_rule() for r in rules.ordered_forms]
-        try:
-            if policy is None:
-                policy = policy_create(
-                    actor=request.user, source="console", data=_policy_data(form), rules=ordered
-                )
-            else:
-                policy_update(
-                    actor=request.user,
-                    source="console",
-                    policy=policy,
-                    data=_policy_data(form),
-                    rules=ordered,
-                )
-        except DomainError as exc:
-            report_domain_error(request, exc, form)
-        else:
-            messages.success(request, f"Authentication policy {policy.name!r} saved.")
-            return redirect("authn:policies")
-    title = f"Edit {policy.name}" if policy else "New authentication policy"
-    status = 400 if request.method == "POST" else 200
-    return _console(
-        request,
-        "authn/console/policy_form.html",
-        {"form": form, "rules": rules, "title": title, "policy": policy},
-        status,
-    )
+class PolicyEdit(ObjectEditView):
+    """A policy and its ordered rules (a formset: "Order" renumbers them; deleted and untouched
+    empty rules drop out)."""
+
+    model, form_class, noun = AuthenticationPolicy, PolicyForm, "authentication policy"
+    template_name, list_route, go_to_list = "authn/console/policy_form.html", "authn:policies", True
+    form_object_kwarg, invalid_status = "instance", 400
+    edit_title, saved_message = "Edit {name}", "Authentication policy {name!r} saved."
+
+    def get_form(self, policy: AuthenticationPolicy | None) -> PolicyForm:
+        form = super().get_form(policy)
+        initial = [rule_initial(r) for r in policy.rules.order_by("position", "pk")] if policy else []
+        form.rules = RuleFormSet(self.request.POST or None, initial=initial, prefix="rules")
+        return form
+
+    def is_valid(self, form: PolicyForm) -> bool:
+        return form.is_valid() and form.rules.is_valid()
+
+    def save(self, form: PolicyForm, policy: AuthenticationPolicy | None) -> AuthenticationPolicy:
+        ordered = [r.as_rule() for r in form.rules.ordered_forms]
+        kwargs = {
+            "actor": self.request.user,
+            "source": "console",
+            "data": _policy_data(form),
+            "rules": ordered,
+        }
+        if policy is None:
+            return policy_create(**kwargs)
+        policy_update(policy=policy, **kwargs)
+        return policy
+
+    def extra_context(self, form: PolicyForm, policy: AuthenticationPolicy | None) -> dict[str, Any]:
+        return {"rules": form.rules, "policy": policy}
 
 
-@capability_required("manage_config")
-@require_POST
-def policy_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    policy = get_object_or_404(AuthenticationPolicy, pk=pk)
-    policy_delete(actor=request.user, source="console", policy=policy)
-    messages.success(request, f"Authentication policy {policy.name!r} deleted.")
-    return redirect("authn:policies")
+policy_edit = PolicyEdit.as_view()
+policy_delete_view = ObjectDeleteView.as_view(
+    model=AuthenticationPolicy,
+    noun="authentication policy",
+    confirm=False,
+    object_kwarg="policy",
+    delete_service=policy_delete,
+    deleted_message="Authentication policy {name!r} deleted.",
+    list_route="authn:policies",
+)
 
 
 @capability_required("manage_users")
@@ -381,7 +385,7 @@ def policy_preview(request: HttpRequest) -> HttpResponse:
             "factors": [Factor(x).label for x in decision.factors if x in Factor.values],
             "blocked": user is not None and (user.status != "ACTIVE" or user.login_locked),
         }
-    return _console(
+    return render_console(
         request,
         "authn/console/preview.html",
         {"form": form, "result": result},

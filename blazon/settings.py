@@ -1,7 +1,8 @@
 """Blazon settings, all from the environment (12-factor).
 
 Two modes share this file:
-- embedded default (no variables set): SQLite, tasks run in-process, DEBUG on;
+- embedded default (no variables set): SQLite, tasks run in-process, DEBUG off (BLAZON_DEBUG=1
+  turns it on), static files served by WhiteNoise;
 - production (``BLAZON_ENV=production``): PostgreSQL, Redis + Celery, and a start-up check
   that refuses DEBUG, the default secret key or a missing vault key.
 """
@@ -38,7 +39,9 @@ PRODUCTION = BLAZON_ENV == "production"
 
 DEFAULT_SECRET_KEY = "blazon-embedded-insecure-secret-key-change-me"  # noqa: S105
 SECRET_KEY = os.environ.get("BLAZON_SECRET_KEY", DEFAULT_SECRET_KEY)
-DEBUG = env_bool("BLAZON_DEBUG", not PRODUCTION)
+# Off in both modes: Django's debug page shows the URL list, the settings and tracebacks to
+# anyone. BLAZON_DEBUG=1 turns it on for development (never in production: refused below).
+DEBUG = env_bool("BLAZON_DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -132,7 +135,21 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The embedded mode's web process and run_adapters write to one SQLite file. SQLite has one
+    # writer at a time; what must never reach a user is "database is locked":
+    # - every transaction starts with BEGIN IMMEDIATE, so it takes the write lock when it starts
+    #   (waiting for it under the busy timeout) instead of upgrading a read lock half way through,
+    #   which SQLite refuses at once, without waiting, when another connection writes;
+    # - the busy timeout ("timeout", seconds) is how long a writer waits for the lock;
+    # - WAL lets readers go on while one connection writes (and a reader never blocks a writer);
+    #   synchronous=NORMAL is durable in WAL mode across application crashes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": int(os.environ.get("BLAZON_SQLITE_BUSY_SECONDS", "30")),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
     (BASE_DIR / "var").mkdir(exist_ok=True)
 
 AUTH_USER_MODEL = "directory.User"
@@ -177,6 +194,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 STATICFILES_DIRS = [BASE_DIR / "blazon" / "static"]
+# WhiteNoise serves the static files in both modes (runserver does not when DEBUG is off).
+# Production serves the collected, hashed and compressed files of STATIC_ROOT (collectstatic);
+# the embedded mode serves them straight from the apps, with no collectstatic step.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG and not PRODUCTION
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -447,6 +469,8 @@ BLAZON_ADAPTER_LEASE_SECONDS = int(os.environ.get("BLAZON_ADAPTER_LEASE_SECONDS"
 # The shortest lease an adapter may ask for (tests of dead adapters lower it to seconds).
 BLAZON_ADAPTER_MIN_LEASE_SECONDS = int(os.environ.get("BLAZON_ADAPTER_MIN_LEASE_SECONDS", "10"))
 BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES = int(os.environ.get("BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES", "5"))
+# Where the in-process adapters (run_adapters) keep their journals and CSV applications; empty: var/.
+BLAZON_INPROCESS_DIR = os.environ.get("BLAZON_INPROCESS_DIR", "")
 # An entry PENDING longer than this is "stuck" (console dashboard tile, adapter health).
 BLAZON_PROVISIONING_STUCK_MINUTES = int(os.environ.get("BLAZON_PROVISIONING_STUCK_MINUTES", "60"))
 

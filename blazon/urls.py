@@ -51,3 +51,7 @@ urlpatterns = [
     path("workspace/applications/", include(("sso.workspace_urls", "workspace_sso"))),
     path("workspace/", include((workspace_urlpatterns, "workspace"))),
 ]
+
+# Console-style error pages; with DEBUG off (the default, embedded mode included) nobody sees a
+# traceback or the URL list.
+handler500 = "blazon.error_pages.server_error"

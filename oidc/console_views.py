@@ -12,11 +12,10 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
+from blazon.console import ObjectDeleteView, ObjectEditView, capability_required, render_console
 from blazon.errors import DomainError
-from directory.views.common import capability_required, report_domain_error
-from directory.views.console import render_console
 from oidc import keys, services
 from oidc.forms import OIDCClientForm
 from oidc.models import OIDCClient, SigningKey, SigningKeyState
@@ -60,69 +59,48 @@ def _service_kwargs(form: OIDCClientForm) -> dict[str, Any]:
     }
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def client_create(request: HttpRequest) -> HttpResponse:
-    form = OIDCClientForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            client, secret = services.oidc_client_create(
-                actor=request.user,
-                source=SOURCE,
-                confidential=form.cleaned_data["confidential"],
-                **_service_kwargs(form),
+class ClientEdit(ObjectEditView):
+    """A new client's page answers with its secret, once (the create URL is never_cache)."""
+
+    queryset, form_class, noun, kind = oidc_clients(), OIDCClientForm, "OIDC client", "oidc-client"
+    detail_route, list_route, invalid_status = "console_oidc:detail", "console_oidc:list", 400
+
+    def get_form(self, client: OIDCClient | None) -> OIDCClientForm:
+        if client is None:
+            return OIDCClientForm(self.request.POST or None)
+        app = client.application
+        initial = {
+            "name": client.name,
+            "redirect_uris": "\n".join(app.redirect_uris.split()),
+            "post_logout_redirect_uris": "\n".join(app.post_logout_redirect_uris.split()),
+            "scopes": [s for s in client.allowed_scopes if s != "openid"],
+            "access": client.access,
+            "roles": list(client.roles.all()),
+            "trusted": app.skip_authorization,
+            "active": client.active,
+        }
+        return OIDCClientForm(self.request.POST or None, initial=initial, editing=True)
+
+    def save(self, form: OIDCClientForm, client: OIDCClient | None) -> OIDCClient:
+        actor, data = self.request.user, form.cleaned_data
+        if client is None:
+            client, self.secret = services.oidc_client_create(
+                actor=actor, source=SOURCE, confidential=data["confidential"], **_service_kwargs(form)
             )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            return _secret_page(request, client, secret)
-    context = {
-        "form": form,
-        "title": "New OIDC client",
-        "kind": "oidc-client",
-        "cancel_url": "/console/sso/oidc/",
-    }
-    return render_console(request, "console/form.html", context, status=400 if form.errors else 200)
+            return client
+        self.secret = None
+        return services.oidc_client_update(
+            actor=actor, source=SOURCE, client=client, active=data["active"], **_service_kwargs(form)
+        )
+
+    def saved(self, client: OIDCClient, form: OIDCClientForm) -> HttpResponse:
+        if self.kwargs.get("pk") is None:
+            return _secret_page(self.request, client, self.secret)
+        return super().saved(client, form)
 
 
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def client_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    client = get_object_or_404(oidc_clients(), pk=pk)
-    app = client.application
-    initial = {
-        "name": client.name,
-        "redirect_uris": "\n".join(app.redirect_uris.split()),
-        "post_logout_redirect_uris": "\n".join(app.post_logout_redirect_uris.split()),
-        "scopes": [s for s in client.allowed_scopes if s != "openid"],
-        "access": client.access,
-        "roles": list(client.roles.all()),
-        "trusted": app.skip_authorization,
-        "active": client.active,
-    }
-    form = OIDCClientForm(request.POST or None, initial=initial, editing=True)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.oidc_client_update(
-                actor=request.user,
-                source=SOURCE,
-                client=client,
-                active=form.cleaned_data["active"],
-                **_service_kwargs(form),
-            )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"OIDC client {form.cleaned_data['name']} saved.")
-            return redirect("console_oidc:detail", pk=client.pk)
-    context = {
-        "form": form,
-        "title": f"Edit OIDC client {client.name}",
-        "kind": "oidc-client",
-        "cancel_url": f"/console/sso/oidc/{client.pk}/",
-    }
-    return render_console(request, "console/form.html", context, status=400 if form.errors else 200)
+client_create = never_cache(ClientEdit.as_view())
+client_edit = ClientEdit.as_view()
 
 
 @never_cache
@@ -138,13 +116,15 @@ def client_rotate_secret(request: HttpRequest, pk: int) -> HttpResponse:
     return _secret_page(request, client, secret)
 
 
-@require_POST
-@capability_required("manage_config")
-def client_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    client = get_object_or_404(oidc_clients(), pk=pk)
-    services.oidc_client_delete(actor=request.user, source=SOURCE, client=client)
-    messages.success(request, f"OIDC client {client.name} deleted; its tokens no longer work.")
-    return redirect("console_oidc:list")
+client_delete = ObjectDeleteView.as_view(
+    queryset=oidc_clients(),
+    noun="OIDC client",
+    confirm=False,
+    object_kwarg="client",
+    delete_service=services.oidc_client_delete,
+    deleted_message="{Noun} {name} deleted; its tokens no longer work.",
+    list_route="console_oidc:list",
+)
 
 
 @require_POST

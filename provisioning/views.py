@@ -16,10 +16,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from blazon.console import ObjectListView, capability_required, render_console
 from blazon.errors import DomainError
 from directory.models import ProvisioningEvent, ProvisioningMode, Resource
-from directory.views.common import capability_required, list_page
-from directory.views.console import render_console
 from provisioning import selectors
 from provisioning.models import EntryStatus, ProvisioningEntry
 from worklist.models import TaskStatus
@@ -27,34 +26,39 @@ from worklist.models import TaskStatus
 SOURCE = "console"
 
 
-@capability_required("view")
-def queue(request: HttpRequest) -> HttpResponse:
-    qs = selectors.queue_entries()
-    stuck = request.GET.get("stuck", "") in {"1", "true", "yes"}
-    if stuck:
-        qs = qs.filter(selectors.stuck_q())
-    q = request.GET.get("q", "").strip()
-    if q:
-        # an entry id, or a correlation id (``request-42``)
-        qs = qs.filter(pk=int(q.lstrip("#"))) if q.lstrip("#").isdigit() else qs.filter(correlation_id=q)
-    context = list_page(
-        request,
-        qs,
-        filters={"status": "status", "resource": "resource_id", "event": "event_type", "mode": "mode"},
-        orderings={"id": "pk", "created": "created_at", "status": "status", "attempts": "attempts"},
-    )
-    for entry in context["object_list"]:
-        entry.request_id = selectors.request_id_of(entry)
-    context.update(
-        q=q,
-        stuck=stuck,
-        statuses=EntryStatus.choices,
-        events=ProvisioningEvent.choices,
-        modes=ProvisioningMode.choices,
-        resources=Resource.objects.only("pk", "name").order_by("name"),
-        stuck_minutes=settings.BLAZON_PROVISIONING_STUCK_MINUTES,
-    )
-    return render_console(request, "console/provisioning/queue.html", context)
+class Queue(ObjectListView):
+    """The entries; ``q`` is an entry id or a correlation id (``request-42``); ``stuck`` keeps
+    the entries nobody has moved for a while."""
+
+    template_name = "console/provisioning/queue.html"
+    filters = {"status": "status", "resource": "resource_id", "event": "event_type", "mode": "mode"}
+    orderings = {"id": "pk", "created": "created_at", "status": "status", "attempts": "attempts"}
+
+    def get_queryset(self) -> Any:
+        qs, q = selectors.queue_entries(), self.request.GET.get("q", "").strip()
+        if self.request.GET.get("stuck", "") in {"1", "true", "yes"}:
+            qs = qs.filter(selectors.stuck_q())
+        if q:
+            qs = qs.filter(pk=int(q.lstrip("#"))) if q.lstrip("#").isdigit() else qs.filter(correlation_id=q)
+        return qs
+
+    def extra_context(self) -> dict[str, Any]:
+        return {
+            "stuck": self.request.GET.get("stuck", "") in {"1", "true", "yes"},
+            "statuses": EntryStatus.choices,
+            "events": ProvisioningEvent.choices,
+            "modes": ProvisioningMode.choices,
+            "resources": Resource.objects.only("pk", "name").order_by("name"),
+            "stuck_minutes": settings.BLAZON_PROVISIONING_STUCK_MINUTES,
+        }
+
+    def render(self, context: dict[str, Any], status: int = 200) -> HttpResponse:
+        for entry in context["object_list"]:
+            entry.request_id = selectors.request_id_of(entry)
+        return super().render(context, status)
+
+
+queue = Queue.as_view()
 
 
 @capability_required("view")

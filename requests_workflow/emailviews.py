@@ -75,9 +75,7 @@ def _context(
         "req": req,
         "what": request_object(req),
         "approver": approver,
-        "beneficiary_name": req.beneficiary.get_full_name() or req.beneficiary.username
-        if req.beneficiary
-        else "a new user",
+        "beneficiary_name": req.beneficiary_name,
         "decision": claim.decision,
         "other_user": signed_in if signed_in is not None and signed_in.pk != approver.pk else None,
         "hours": link_hours(),

@@ -16,9 +16,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from blazon.console import capability_required, render_console
 from blazon.errors import DomainError
-from directory.views.common import capability_required
-from directory.views.console import render_console
 from requests_workflow.models import ImportJob, ImportMode, ImportStatus
 from requests_workflow.services.imports.parse import BASE_COLUMNS, MAX_BYTES, importable_types
 from requests_workflow.services.imports.results import import_result_rows

@@ -255,14 +255,14 @@ def send_approval_requests(task: Task, users: list[User] | None = None, *, subje
             "what": request_object(req),
             "approver": user,
             "on_behalf_of": _name(on_behalf_of) if on_behalf_of else "",
-            "beneficiary_name": _name(req.beneficiary),
+            "beneficiary_name": req.beneficiary_name,
             "approve_url": approval_link(task, user, APPROVE),
             "reject_url": approval_link(task, user, REJECT),
             "hours": link_hours(),
             "base_url": base_url(),
         }
         subject = subject_prefix + (
-            f"Approval needed: {req.get_type_display()} for {_name(req.beneficiary)} (request #{req.pk})"
+            f"Approval needed: {req.get_type_display()} for {req.beneficiary_name} (request #{req.pk})"
         )
         messages.append(_message(subject, "approval_request", context, user.email))
     return _send(messages, f"approval request, task #{task.pk}")
@@ -284,12 +284,12 @@ def send_request_outcome(request: Request) -> int:
             "req": req,
             "what": request_object(req),
             "user": user,
-            "beneficiary_name": _name(req.beneficiary),
+            "beneficiary_name": req.beneficiary_name,
             "outcome": req.get_status_display().lower(),
             "detail": last.message if last else "",
             "detail_url": _detail_url(req),
         }
-        subject = f"Request #{req.pk} {req.get_status_display().lower()}: {req.get_type_display()} for {_name(req.beneficiary)}"
+        subject = f"Request #{req.pk} {req.get_status_display().lower()}: {req.get_type_display()} for {req.beneficiary_name}"
         messages.append(_message(subject, "request_outcome", context, user.email))
     return _send(messages, f"outcome of request #{req.pk}")
 

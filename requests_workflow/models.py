@@ -9,6 +9,7 @@ timeline; its tasks (approve, resolve a conflict, provision) are ``worklist.mode
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -181,6 +182,30 @@ class Request(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.type} ({self.status})"
+
+    @property
+    def proposed_user(self) -> dict[str, Any]:
+        """The user a new-user request proposes (its payload's ``user``; empty otherwise)."""
+        user = (self.payload or {}).get("user") if self.type == RequestType.CREATE_USER else None
+        return user if isinstance(user, dict) else {}
+
+    @property
+    def beneficiary_username(self) -> str:
+        """The beneficiary's username; for a new-user request not carried out (yet), the one it
+        proposes ("" when the username policy will choose it)."""
+        if self.beneficiary is not None:
+            return self.beneficiary.username
+        return str(self.proposed_user.get("username") or "").strip()
+
+    @property
+    def beneficiary_name(self) -> str:
+        """Who the request is for, in words: the beneficiary's name, or — a new-user request
+        whose user does not exist (yet, or because it failed) — the name it proposes."""
+        if self.beneficiary is not None:
+            return self.beneficiary.get_full_name() or self.beneficiary.username
+        user = self.proposed_user
+        name = " ".join(str(user.get(k) or "").strip() for k in ("first_name", "last_name")).strip()
+        return name or self.beneficiary_username or "a new user"
 
 
 class RequestEvent(models.Model):

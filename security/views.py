@@ -10,20 +10,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from blazon.console import capability_required, render_console, workspace_required
 from blazon.errors import DomainError
 from blazon.permissions import can
 from directory.models import User
-from directory.views.common import capability_required, caps, workspace_required
 from security.forms import SecuritySettingsForm
 from security.models import SecurityAlert, Throttle
 from security.services import bruteforce, sessions
 from security.services.sessions import SESSION_META
-
-
-def _console(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
-    context.setdefault("caps", caps(request.user))
-    return render(request, template, context, status=status)
-
 
 # --- console: lockouts ---------------------------------------------------------------------
 
@@ -35,7 +29,7 @@ def lockouts(request: HttpRequest) -> HttpResponse:
         "alerts": list(SecurityAlert.objects.all()[:50]),
         "can_release": can(request.user, "manage_users"),
     }
-    return _console(request, "security/console/lockouts.html", context)
+    return render_console(request, "security/console/lockouts.html", context)
 
 
 @require_POST
@@ -65,8 +59,8 @@ def settings_edit(request: HttpRequest) -> HttpResponse:
                     for problem in problems:
                         form.add_error(field if field in form.fields else None, problem)
         messages.error(request, "The settings were not saved: see the problems below.")
-        return _console(request, "security/console/settings.html", {"form": form}, status=400)
-    return _console(request, "security/console/settings.html", {"form": form})
+        return render_console(request, "security/console/settings.html", {"form": form}, status=400)
+    return render_console(request, "security/console/settings.html", {"form": form})
 
 
 # --- console: a user's web sessions --------------------------------------------------------
@@ -80,7 +74,7 @@ def user_sessions(request: HttpRequest, pk: int) -> HttpResponse:
         "sessions": list(sessions.user_sessions(user)),
         "can_end": can(request.user, "manage_users"),
     }
-    return _console(request, "security/console/user_sessions.html", context)
+    return render_console(request, "security/console/user_sessions.html", context)
 
 
 @require_POST

@@ -7,11 +7,17 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
+from blazon.console import (
+    ObjectDeleteView,
+    ObjectEditView,
+    ObjectListView,
+    capability_required,
+    render_console,
+    report_domain_error,
+)
 from blazon.errors import DomainError
-from directory.views.common import capability_required, list_page, report_domain_error
-from directory.views.console import render_console
 from sso import idp, services
 from sso.forms import MetadataImportForm, ServiceProviderForm
 from sso.models import IdPKey, KeyStatus, ServiceProvider
@@ -19,18 +25,13 @@ from sso.models import IdPKey, KeyStatus, ServiceProvider
 SOURCE = "console"
 
 
-@require_GET
-@capability_required("view")
-def sp_list(request: HttpRequest) -> HttpResponse:
-    qs = ServiceProvider.objects.select_related("resource", "role")
-    ctx = list_page(
-        request,
-        qs,
-        search=("name", "entity_id"),
-        orderings={"name": "name", "entity_id": "entity_id"},
-        default_order="name",
-    )
-    return render_console(request, "sso/console/list.html", ctx)
+sp_list = ObjectListView.as_view(
+    queryset=ServiceProvider.objects.select_related("resource", "role"),
+    template_name="sso/console/list.html",
+    search=("name", "entity_id"),
+    orderings={"name": "name", "entity_id": "entity_id"},
+    default_order="name",
+)
 
 
 @require_GET
@@ -40,37 +41,24 @@ def sp_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_console(request, "sso/console/detail.html", {"sp": sp})
 
 
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def sp_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    sp = get_object_or_404(ServiceProvider, pk=pk) if pk else None
-    form = ServiceProviderForm(
-        request.POST or None, initial=ServiceProviderForm.initial_from(sp) if sp else None
+class ServiceProviderEdit(ObjectEditView):
+    model, form_class, noun, kind = (
+        ServiceProvider,
+        ServiceProviderForm,
+        "service provider",
+        "service-provider",
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            if sp is None:
-                sp = services.service_provider_create(
-                    actor=request.user, source=SOURCE, data=form.service_data()
-                )
-            else:
-                sp = services.service_provider_update(
-                    actor=request.user, source=SOURCE, sp=sp, data=form.service_data()
-                )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"Service provider {sp.name} saved.")
-            return redirect("console_sso:sp_detail", pk=sp.pk)
-    title = f"Edit service provider {sp.name}" if sp else "New SAML service provider"
-    cancel = f"/console/sso/saml/{sp.pk}/" if sp else "/console/sso/saml/"
-    status = 400 if request.method == "POST" else 200
-    return render_console(
-        request,
-        "console/form.html",
-        {"form": form, "title": title, "cancel_url": cancel, "kind": "service-provider"},
-        status=status,
-    )
+    detail_route, list_route = "console_sso:sp_detail", "console_sso:sp_list"
+    new_title, invalid_status = "New SAML service provider", 400
+
+    def save(self, form: ServiceProviderForm, sp: ServiceProvider | None) -> ServiceProvider:
+        actor, data = self.request.user, form.service_data()
+        if sp is None:
+            return services.service_provider_create(actor=actor, source=SOURCE, data=data)
+        return services.service_provider_update(actor=actor, source=SOURCE, sp=sp, data=data)
+
+
+sp_edit = ServiceProviderEdit.as_view()
 
 
 @require_http_methods(["GET", "POST"])
@@ -99,13 +87,14 @@ def sp_import(request: HttpRequest) -> HttpResponse:
     return render_console(request, "sso/console/import.html", {"form": form}, status=status)
 
 
-@require_POST
-@capability_required("manage_config")
-def sp_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    sp = get_object_or_404(ServiceProvider, pk=pk)
-    services.service_provider_delete(actor=request.user, source=SOURCE, sp=sp)
-    messages.success(request, f"Service provider {sp.name} deleted.")
-    return redirect("console_sso:sp_list")
+sp_delete = ObjectDeleteView.as_view(
+    model=ServiceProvider,
+    noun="service provider",
+    confirm=False,
+    object_kwarg="sp",
+    delete_service=services.service_provider_delete,
+    list_route="console_sso:sp_list",
+)
 
 
 @require_GET

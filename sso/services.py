@@ -11,10 +11,9 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
-from blazon.audit.services import audit_record
-from blazon.changes import changes, snapshot
+from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict, ValidationFailed
 from sso.models import BINDING_POST, BINDING_REDIRECT, AccessRule, NameIDFormat, ServiceProvider
 
@@ -187,8 +186,10 @@ def _validate(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _audit_values(sp: ServiceProvider) -> dict[str, Any]:
-    return snapshot(sp, FIELDS)
+def _entity_taken() -> Conflict:
+    return Conflict(
+        "A service provider with this entity id exists.", fields={"entity_id": ["Already registered."]}
+    )
 
 
 @transaction.atomic
@@ -196,19 +197,11 @@ def service_provider_create(*, actor: Any, source: str, data: dict[str, Any]) ->
     """Register an application that delegates its login to Blazon."""
     clean = _validate(data)
     if ServiceProvider.objects.filter(entity_id=clean["entity_id"]).exists():
-        raise Conflict(
-            "A service provider with this entity id exists.", fields={"entity_id": ["Already registered."]}
-        )
+        raise _entity_taken()
     sp = ServiceProvider(**{k: clean.get(k) for k in FIELDS})
-    try:
-        with transaction.atomic():
-            sp.save(force_insert=True)
-    except IntegrityError:
-        raise Conflict(
-            "A service provider with this entity id exists.", fields={"entity_id": ["Already registered."]}
-        ) from None
-    audit_record(actor=actor, action="sso.saml.sp.created", obj=sp, new=_audit_values(sp), source=source)
-    return sp
+    return config_create(
+        sp, fields=FIELDS, actor=actor, source=source, action="sso.saml.sp.created", conflict=_entity_taken()
+    )
 
 
 @transaction.atomic
@@ -216,22 +209,21 @@ def service_provider_update(
     *, actor: Any, source: str, sp: ServiceProvider, data: dict[str, Any]
 ) -> ServiceProvider:
     """Change an SP's configuration; records the fields that changed."""
-    locked = ServiceProvider.objects.select_for_update().get(pk=sp.pk)
-    clean = _validate(data)
-    if ServiceProvider.objects.filter(entity_id=clean["entity_id"]).exclude(pk=locked.pk).exists():
-        raise Conflict(
-            "A service provider with this entity id exists.", fields={"entity_id": ["Already registered."]}
-        )
-    before = _audit_values(locked)
-    for key in FIELDS:
-        setattr(locked, key, clean.get(key))
-    after = _audit_values(locked)
-    old, new = changes(before, after)
-    if not new:
-        return locked
-    locked.save()
-    audit_record(actor=actor, action="sso.saml.sp.updated", obj=locked, old=old, new=new, source=source)
-    return locked
+    with config_update(
+        ServiceProvider,
+        sp.pk,
+        fields=FIELDS,
+        actor=actor,
+        source=source,
+        action="sso.saml.sp.updated",
+        conflict=_entity_taken(),
+    ) as change:
+        clean = _validate(data)
+        if ServiceProvider.objects.filter(entity_id=clean["entity_id"]).exclude(pk=sp.pk).exists():
+            raise _entity_taken()
+        for key in FIELDS:
+            setattr(change.obj, key, clean.get(key))
+    return change.obj
 
 
 @transaction.atomic
@@ -240,10 +232,7 @@ def service_provider_delete(*, actor: Any, source: str, sp: ServiceProvider) -> 
     locked = ServiceProvider.objects.select_for_update().filter(pk=sp.pk).first()
     if locked is None:
         return
-    audit_record(
-        actor=actor, action="sso.saml.sp.deleted", obj=locked, old=_audit_values(locked), source=source
-    )
-    locked.delete()
+    config_delete(locked, fields=FIELDS, actor=actor, source=source, action="sso.saml.sp.deleted")
 
 
 def parse_sp_metadata(xml: str | bytes) -> dict[str, Any]:

@@ -5,40 +5,41 @@ read as a formula is prefixed with a quote (CSV/formula injection)."""
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Iterator
 from datetime import datetime, time
 from typing import Any
 
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
-from django.views.decorators.http import require_GET
 
 from blazon.audit.models import AuditEvent
-from directory.views.common import capability_required
-from directory.views.console import render_console
+from blazon.console import ConsoleView, csv_response, csv_safe, paginate
 
+__all__ = ["audit_export", "audit_log", "csv_safe", "filtered_events"]
 FILTERS = ("action", "object_type", "actor", "source", "correlation_id", "date_from", "date_to", "object_id")
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _json(value: Any) -> str:
+    return "" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
 CSV_COLUMNS = [
-    "seq",
-    "created_at",
-    "actor",
-    "action",
-    "object_type",
-    "object_id",
-    "object",
-    "subject_user_id",
-    "source",
-    "correlation_id",
-    "client_ip",
-    "old_values",
-    "new_values",
-    "hash",
+    ("seq", "seq"),
+    ("created_at", lambda e: e.created_at.isoformat()),
+    ("actor", "actor_repr"),
+    ("action", "action"),
+    ("object_type", "object_type"),
+    ("object_id", "object_id"),
+    ("object", "object_repr"),
+    ("subject_user_id", "subject_user_id"),
+    ("source", "source"),
+    ("correlation_id", "correlation_id"),
+    ("client_ip", "client_ip"),
+    ("old_values", lambda e: _json(e.old_values)),
+    ("new_values", lambda e: _json(e.new_values)),
+    ("hash", "hash"),
 ]
 
 
@@ -74,69 +75,29 @@ def filtered_events(params: Any) -> tuple[QuerySet, dict[str, str]]:
     return qs, {k: v for k, v in active.items() if v}
 
 
-@require_GET
-@capability_required("view_audit")
-def audit_log(request: HttpRequest) -> HttpResponse:
-    qs, active = filtered_events(request.GET)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    context = {
-        "page_obj": page,
-        "filters": active,
-        "object_types": AuditEvent.objects.order_by().values_list("object_type", flat=True).distinct()[:200],
-        "sources": AuditEvent.objects.order_by().values_list("source", flat=True).distinct()[:50],
-    }
-    return render_console(request, "console/audit/list.html", context)
+class AuditLog(ConsoleView):
+    capability, template_name = "view_audit", "console/audit/list.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        qs, active = filtered_events(request.GET)
+        distinct = AuditEvent.objects.order_by()
+        context = {
+            **paginate(request, qs, 50),
+            "filters": active,
+            "object_types": distinct.values_list("object_type", flat=True).distinct()[:200],
+            "sources": distinct.values_list("source", flat=True).distinct()[:50],
+        }
+        return self.render(context)
 
 
-def csv_safe(value: Any) -> str:
-    """Text for one CSV cell that a spreadsheet will not evaluate as a formula."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
+class AuditExport(ConsoleView):
+    """The selection of the page as CSV (the log can hold millions of rows: it is streamed)."""
+
+    capability = "view_audit"
+
+    def get(self, request: HttpRequest) -> StreamingHttpResponse:
+        return csv_response(filtered_events(request.GET)[0], CSV_COLUMNS, "audit")
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _rows(qs: QuerySet) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for event in qs.iterator(chunk_size=2000):
-        yield writer.writerow(
-            [
-                csv_safe(v)
-                for v in (
-                    event.seq,
-                    event.created_at.isoformat(),
-                    event.actor_repr,
-                    event.action,
-                    event.object_type,
-                    event.object_id,
-                    event.object_repr,
-                    event.subject_user_id,
-                    event.source,
-                    event.correlation_id,
-                    event.client_ip,
-                    "" if event.old_values is None else _json(event.old_values),
-                    "" if event.new_values is None else _json(event.new_values),
-                    event.hash,
-                )
-            ]
-        )
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
-@require_GET
-@capability_required("view_audit")
-def audit_export(request: HttpRequest) -> StreamingHttpResponse:
-    qs, _ = filtered_events(request.GET)
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response = StreamingHttpResponse(_rows(qs), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="blazon-audit-{stamp}.csv"'
-    return response
+audit_log = AuditLog.as_view()
+audit_export = AuditExport.as_view()

@@ -15,10 +15,11 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_http_methods
 
 from blazon.audit.models import AuditEvent
+from blazon.console import ObjectListView, capability_required, render_console, report_domain_error
 from blazon.errors import DomainError
 from blazon.permissions import can
 from directory.models import (
@@ -26,6 +27,7 @@ from directory.models import (
     AccountRoleGrant,
     AccountStatus,
     AccountType,
+    Criticality,
     DirectoryEvent,
     DirectoryEventStatus,
     Entitlement,
@@ -38,18 +40,11 @@ from directory.models import (
     User,
     UserStatus,
 )
-from directory.views.common import capability_required, caps, list_page, report_domain_error
 from directory.views.forms import ConsoleRoleForm, RemoveUserForm
 from provisioning import selectors as provisioning_selectors
 
 USER_LABEL = User._meta.label
-
-
-def render_console(
-    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
-) -> HttpResponse:
-    context.setdefault("caps", caps(request.user))
-    return render(request, template, context, status=status)
+__all__ = ["render_console"]  # kept here for one release; it lives in blazon.console
 
 
 # --- authentication -------------------------------------------------------------------------
@@ -122,28 +117,35 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 # --- users ----------------------------------------------------------------------------------
 
 
-@capability_required("view")
-def users_list(request: HttpRequest) -> HttpResponse:
-    qs = User.objects.select_related("organization")
-    context = list_page(
-        request,
-        qs,
-        search=("username", "first_name", "last_name", "display_name", "email", "department"),
-        filters={"status": "status", "organization": "organization_id", "locked": "login_locked"},
-        orderings={
-            "username": "username",
-            "name": "last_name",
-            "organization": "organization__name",
-            "status": "status",
-            "department": "department",
-        },
-        default_order="username",
+class UsersList(ObjectListView):
+    queryset, template_name = User.objects.select_related("organization"), "console/users/list.html"
+    search = ("username", "first_name", "last_name", "display_name", "email", "department")
+    filters = {"status": "status", "organization": "organization_id", "locked": "login_locked"}
+    orderings = {
+        "username": "username",
+        "name": "last_name",
+        "organization": "organization__name",
+        "status": "status",
+        "department": "department",
+    }
+    default_order, csv_name = "username", "users"
+    csv_columns = (
+        ("username", "username"),
+        ("first_name", "first_name"),
+        ("last_name", "last_name"),
+        ("email", "email"),
+        ("organization", "organization.name"),
+        ("department", "department"),
+        ("status", "status"),
+        ("login_locked", "login_locked"),
     )
-    context.update(
-        statuses=UserStatus.choices,
-        organizations=Organization.objects.only("pk", "name").order_by("name"),
-    )
-    return render_console(request, "console/users/list.html", context)
+
+    def extra_context(self) -> dict[str, Any]:
+        organizations = Organization.objects.only("pk", "name").order_by("name")
+        return {"statuses": UserStatus.choices, "organizations": organizations}
+
+
+users_list = UsersList.as_view()
 
 
 USER_TABS = [
@@ -294,18 +296,14 @@ def user_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 # --- organizations --------------------------------------------------------------------------
 
 
-@capability_required("view")
-def organizations_list(request: HttpRequest) -> HttpResponse:
-    qs = Organization.objects.select_related("parent", "owner").annotate(n_members=Count("members"))
-    context = list_page(
-        request,
-        qs,
-        search=("code", "name"),
-        filters={"parent": "parent_id"},
-        orderings={"code": "code", "name": "name", "members": "n_members"},
-        default_order="name",
-    )
-    return render_console(request, "console/organizations/list.html", context)
+organizations_list = ObjectListView.as_view(
+    queryset=Organization.objects.select_related("parent", "owner").annotate(n_members=Count("members")),
+    template_name="console/organizations/list.html",
+    search=("code", "name"),
+    filters={"parent": "parent_id"},
+    orderings={"code": "code", "name": "name", "members": "n_members"},
+    default_order="name",
+)
 
 
 @capability_required("view")
@@ -322,29 +320,26 @@ def organization_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- resources ------------------------------------------------------------------------------
 
 
-@capability_required("view")
-def resources_list(request: HttpRequest) -> HttpResponse:
-    qs = Resource.objects.annotate(
+class ResourcesList(ObjectListView):
+    template_name = "console/resources/list.html"
+    queryset = Resource.objects.annotate(
         n_accounts=Count("accounts", distinct=True), n_entitlements=Count("entitlements", distinct=True)
     )
-    context = list_page(
-        request,
-        qs,
-        search=("code", "name", "description"),
-        filters={"criticality": "criticality"},
-        orderings={
-            "code": "code",
-            "name": "name",
-            "criticality": "criticality",
-            "accounts": "n_accounts",
-            "entitlements": "n_entitlements",
-        },
-        default_order="name",
-    )
-    from directory.models import Criticality
+    search, filters = ("code", "name", "description"), {"criticality": "criticality"}
+    orderings = {
+        "code": "code",
+        "name": "name",
+        "criticality": "criticality",
+        "accounts": "n_accounts",
+        "entitlements": "n_entitlements",
+    }
+    default_order = "name"
 
-    context["criticalities"] = Criticality.choices
-    return render_console(request, "console/resources/list.html", context)
+    def extra_context(self) -> dict[str, Any]:
+        return {"criticalities": Criticality.choices}
+
+
+resources_list = ResourcesList.as_view()
 
 
 RESOURCE_TABS = [
@@ -388,37 +383,48 @@ def resource_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- accounts -------------------------------------------------------------------------------
 
 
-@capability_required("view")
-def accounts_list(request: HttpRequest) -> HttpResponse:
-    qs = Account.objects.select_related("resource", "owner")
-    context = list_page(
-        request,
-        qs,
-        search=("identifier", "owner__username", "owner__first_name", "owner__last_name"),
-        filters={
-            "status": "status",
-            "type": "account_type",
-            "resource": "resource_id",
-            "management": "management",
-            "orphan": "owner__isnull",
-        },
-        orderings={
-            "identifier": "identifier",
-            "resource": "resource__name",
-            "owner": "owner__username",
-            "type": "account_type",
-            "status": "status",
-            "created": "created_at",
-        },
-        default_order="identifier",
+class AccountsList(ObjectListView):
+    queryset, template_name = (
+        Account.objects.select_related("resource", "owner"),
+        "console/accounts/list.html",
     )
-    context.update(
-        statuses=AccountStatus.choices,
-        types=AccountType.choices,
-        managements=Management.choices,
-        resources=Resource.objects.only("pk", "name").order_by("name"),
+    search = ("identifier", "owner__username", "owner__first_name", "owner__last_name")
+    filters = {
+        "status": "status",
+        "type": "account_type",
+        "resource": "resource_id",
+        "management": "management",
+        "orphan": "owner__isnull",
+    }
+    orderings = {
+        "identifier": "identifier",
+        "resource": "resource__name",
+        "owner": "owner__username",
+        "type": "account_type",
+        "status": "status",
+        "created": "created_at",
+    }
+    default_order, csv_name = "identifier", "accounts"
+    csv_columns = (
+        ("identifier", "identifier"),
+        ("resource", "resource.name"),
+        ("owner", "owner.username"),
+        ("type", "account_type"),
+        ("status", "status"),
+        ("management", "management"),
+        ("created_at", lambda a: a.created_at.isoformat()),
     )
-    return render_console(request, "console/accounts/list.html", context)
+
+    def extra_context(self) -> dict[str, Any]:
+        return {
+            "statuses": AccountStatus.choices,
+            "types": AccountType.choices,
+            "managements": Management.choices,
+            "resources": Resource.objects.only("pk", "name").order_by("name"),
+        }
+
+
+accounts_list = AccountsList.as_view()
 
 
 @capability_required("view")
@@ -443,29 +449,26 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- entitlements ---------------------------------------------------------------------------
 
 
-@capability_required("view")
-def entitlements_list(request: HttpRequest) -> HttpResponse:
-    qs = Entitlement.objects.select_related("resource").annotate(n_members=Count("memberships"))
-    context = list_page(
-        request,
-        qs,
-        search=("identifier", "name", "description"),
-        filters={"resource": "resource_id", "criticality": "criticality"},
-        orderings={
-            "name": "name",
-            "identifier": "identifier",
-            "resource": "resource__name",
-            "criticality": "criticality",
-            "members": "n_members",
-        },
-        default_order="name",
-    )
-    from directory.models import Criticality
+class EntitlementsList(ObjectListView):
+    template_name = "console/entitlements/list.html"
+    queryset = Entitlement.objects.select_related("resource").annotate(n_members=Count("memberships"))
+    search = ("identifier", "name", "description")
+    filters = {"resource": "resource_id", "criticality": "criticality"}
+    orderings = {
+        "name": "name",
+        "identifier": "identifier",
+        "resource": "resource__name",
+        "criticality": "criticality",
+        "members": "n_members",
+    }
+    default_order = "name"
 
-    context.update(
-        resources=Resource.objects.only("pk", "name").order_by("name"), criticalities=Criticality.choices
-    )
-    return render_console(request, "console/entitlements/list.html", context)
+    def extra_context(self) -> dict[str, Any]:
+        resources = Resource.objects.only("pk", "name").order_by("name")
+        return {"resources": resources, "criticalities": Criticality.choices}
+
+
+entitlements_list = EntitlementsList.as_view()
 
 
 @capability_required("view")
@@ -486,25 +489,22 @@ def entitlement_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- roles (read) ---------------------------------------------------------------------------
 
 
-@capability_required("view")
-def roles_list(request: HttpRequest) -> HttpResponse:
-    qs = Role.objects.select_related("owner").annotate(
+class RolesList(ObjectListView):
+    template_name = "console/roles/list.html"
+    queryset = Role.objects.select_related("owner").annotate(
         n_members=Count("memberships", distinct=True),
         n_resources=Count("role_resources", distinct=True),
         n_entitlements=Count("role_entitlements", distinct=True),
     )
-    from directory.models import Criticality
+    search, filters = ("code", "name", "description"), {"criticality": "criticality"}
+    orderings = {"code": "code", "name": "name", "members": "n_members", "criticality": "criticality"}
+    default_order = "name"
 
-    context = list_page(
-        request,
-        qs,
-        search=("code", "name", "description"),
-        filters={"criticality": "criticality"},
-        orderings={"code": "code", "name": "name", "members": "n_members", "criticality": "criticality"},
-        default_order="name",
-    )
-    context["criticalities"] = Criticality.choices
-    return render_console(request, "console/roles/list.html", context)
+    def extra_context(self) -> dict[str, Any]:
+        return {"criticalities": Criticality.choices}
+
+
+roles_list = RolesList.as_view()
 
 
 ROLE_TABS = [("items", "Resources & entitlements"), ("members", "Members"), ("changes", "Changes")]

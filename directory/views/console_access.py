@@ -15,10 +15,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_GET, require_POST
 
+from blazon.console import capability_required, render_console, report_domain_error
 from blazon.errors import DomainError
 from directory.models import Account, AccountType, SharedAccountMember, User, UserStatus
-from directory.views.common import capability_required, report_domain_error
-from directory.views.console import render_console
 from directory.views.forms import ConsoleRoleForm, SharedMemberForm
 
 SOURCE = "console"

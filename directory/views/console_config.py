@@ -8,165 +8,102 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from blazon.console import (
+    ObjectDeleteView,
+    ObjectEditView,
+    capability_required,
+    render_console,
+    report_domain_error,
+)
 from blazon.errors import DomainError
 from directory.models import Entitlement, Organization, Resource, Role, RoleChange, RoleChangeStatus
-from directory.views.common import capability_required, report_domain_error
-from directory.views.console import render_console
+from directory.services import access, config
 from directory.views.forms import EntitlementForm, OrganizationForm, ResourceForm, RoleForm
 
 SOURCE = "console"
 
 
-def _form_page(request: HttpRequest, form: Any, *, title: str, cancel: str, kind: str) -> HttpResponse:
-    return render_console(
-        request, "console/form.html", {"form": form, "title": title, "cancel_url": cancel, "kind": kind}
-    )
+class OrganizationEdit(ObjectEditView):
+    model, form_class, noun = Organization, OrganizationForm, "organization"
+    create, update = staticmethod(config.organization_create), staticmethod(config.organization_update)
+    detail_route, list_route = "console:organization_detail", "console:organizations"
+
+    def get_form(self, obj: Organization | None) -> OrganizationForm:
+        form = super().get_form(obj)
+        if obj is not None:
+            # An organization cannot sit inside itself (the service also refuses deeper loops).
+            form.fields["parent"].queryset = Organization.objects.exclude(pk=obj.pk).order_by("name")
+        return form
 
 
-# --- organizations --------------------------------------------------------------------------
-
-
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def organization_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    from directory.services import config
-
-    org = get_object_or_404(Organization, pk=pk) if pk else None
-    form = OrganizationForm(request.POST or None, initial=OrganizationForm.initial_from(org) if org else None)
-    if org is not None:
-        # An organization cannot sit inside itself (the service also refuses deeper loops).
-        form.fields["parent"].queryset = Organization.objects.exclude(pk=org.pk).order_by("name")
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            if org is None:
-                org = config.organization_create(actor=request.user, source=SOURCE, **data)
-            else:
-                org = config.organization_update(
-                    actor=request.user, source=SOURCE, organization=org, data=data
-                )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"Organization {org.name} saved.")
-            return redirect("console:organization_detail", pk=org.pk)
-    cancel = f"/console/organizations/{org.pk}/" if org else "/console/organizations/"
-    title = f"Edit organization {org.name}" if org else "New organization"
-    return _form_page(request, form, title=title, cancel=cancel, kind="organization")
-
-
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def organization_delete(request: HttpRequest, pk: int) -> HttpResponse:
+class OrganizationDelete(ObjectDeleteView):
     """Ask first; the service refuses, with its message, while the organization has members or
     sub-organizations."""
-    from directory.services import config
 
-    org = get_object_or_404(Organization.objects.select_related("parent"), pk=pk)
-    if request.method == "POST":
-        try:
-            config.organization_delete(actor=request.user, source=SOURCE, organization=org)
-        except DomainError as error:
-            report_domain_error(request, error)
-        else:
-            messages.success(request, f"Organization {org.name} deleted.")
-            return redirect("console:organizations")
-    context = {
-        "org": org,
-        "n_members": org.members.count(),
-        "n_children": org.children.count(),
-    }
-    return render_console(request, "console/organizations/delete.html", context)
+    queryset, noun = Organization.objects.select_related("parent"), "organization"
+    delete_service = staticmethod(config.organization_delete)
+    detail_route, list_route = "console:organization_detail", "console:organizations"
+    list_title, unblock = "Organizations", "move them first."
 
+    def blockers(self, org: Organization) -> list[str]:
+        members, children = org.members.count(), org.children.count()
+        return [
+            *(
+                [f"{members} user{'s' * (members != 1)} belong{'s' * (members == 1)} to it"]
+                if members
+                else []
+            ),
+            *(
+                [f"{children} organization{'s are' if children != 1 else ' is'} inside it"]
+                if children
+                else []
+            ),
+        ]
 
-# --- resources ------------------------------------------------------------------------------
+    def subtitle(self, org: Organization) -> str:
+        return org.code + (f" · inside {org.parent.name}" if org.parent else "")
 
-
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def resource_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    from directory.services import config
-
-    resource = get_object_or_404(Resource, pk=pk) if pk else None
-    initial = ResourceForm.initial_from(resource) if resource else None
-    form = ResourceForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.service_data()
-        try:
-            if resource is None:
-                resource = config.resource_create(actor=request.user, source=SOURCE, **data)
-            else:
-                resource = config.resource_update(
-                    actor=request.user, source=SOURCE, resource=resource, data=data
-                )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"Resource {resource.name} saved.")
-            return redirect("console:resource_detail", pk=resource.pk)
-    cancel = f"/console/resources/{resource.pk}/" if resource else "/console/resources/"
-    title = f"Edit resource {resource.name}" if resource else "New resource"
-    return _form_page(request, form, title=title, cancel=cancel, kind="resource")
+    def explain(self, org: Organization) -> str:
+        return (
+            "The organization is removed from the directory. It has no members and no "
+            "sub-organizations; the audit log keeps its history."
+        )
 
 
-# --- entitlements ---------------------------------------------------------------------------
-
-
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def entitlement_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    from directory.services import config
-
-    ent = get_object_or_404(Entitlement, pk=pk) if pk else None
-    initial = EntitlementForm.initial_from(ent) if ent else {"resource": request.GET.get("resource")}
-    form = EntitlementForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            if ent is None:
-                ent = config.entitlement_create(actor=request.user, source=SOURCE, **data)
-            else:
-                ent = config.entitlement_update(actor=request.user, source=SOURCE, entitlement=ent, data=data)
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"Entitlement {ent.name} saved.")
-            return redirect("console:entitlement_detail", pk=ent.pk)
-    cancel = f"/console/entitlements/{ent.pk}/" if ent else "/console/entitlements/"
-    title = f"Edit entitlement {ent.name}" if ent else "New entitlement"
-    return _form_page(request, form, title=title, cancel=cancel, kind="entitlement")
-
-
-# --- roles ----------------------------------------------------------------------------------
-
-
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def role_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    from directory.services import config
-
-    role = get_object_or_404(Role, pk=pk) if pk else None
-    form = RoleForm(request.POST or None, initial=RoleForm.initial_from(role) if role else None)
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            if role is None:
-                role = config.role_create(actor=request.user, source=SOURCE, **data)
-            else:
-                role = config.role_update(actor=request.user, source=SOURCE, role=role, data=data)
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"Role {role.name} saved.")
-            return redirect("console:role_detail", pk=role.pk)
-    cancel = f"/console/roles/{role.pk}/" if role else "/console/roles/"
-    title = f"Edit role {role.name}" if role else "New role"
-    return _form_page(request, form, title=title, cancel=cancel, kind="role")
+organization_edit = OrganizationEdit.as_view()
+organization_delete = OrganizationDelete.as_view()
+resource_edit = ObjectEditView.as_view(
+    model=Resource,
+    form_class=ResourceForm,
+    noun="resource",
+    create=config.resource_create,
+    update=config.resource_update,
+    detail_route="console:resource_detail",
+    list_route="console:resources",
+)
+entitlement_edit = ObjectEditView.as_view(
+    model=Entitlement,
+    form_class=EntitlementForm,
+    noun="entitlement",
+    prefill=("resource",),
+    create=config.entitlement_create,
+    update=config.entitlement_update,
+    detail_route="console:entitlement_detail",
+    list_route="console:entitlements",
+)
+role_edit = ObjectEditView.as_view(
+    model=Role,
+    form_class=RoleForm,
+    noun="role",
+    create=config.role_create,
+    update=config.role_update,
+    detail_route="console:role_detail",
+    list_route="console:roles",
+)
 
 
 # --- role changes ---------------------------------------------------------------------------
@@ -216,8 +153,6 @@ def _item_from(data: Any) -> tuple[str, Resource | None, Entitlement | None]:
 @capability_required("manage_config")
 def role_change_preview(request: HttpRequest, pk: int) -> HttpResponse:
     """Step 1: what the change would do to the members, counted without changing anything."""
-    from directory.services import access
-
     role = get_object_or_404(Role, pk=pk)
     action, resource, entitlement = _item_from(request.GET)
     try:
@@ -250,8 +185,6 @@ def role_change_preview(request: HttpRequest, pk: int) -> HttpResponse:
 @capability_required("manage_config")
 def role_change_submit(request: HttpRequest, pk: int) -> HttpResponse:
     """Step 2: write the role change; the fan-out runs in a worker (at once in embedded mode)."""
-    from directory.services import access
-
     role = get_object_or_404(Role, pk=pk)
     action, resource, entitlement = _item_from(request.POST)
     try:

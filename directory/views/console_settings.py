@@ -12,13 +12,21 @@ from typing import Any
 from django.contrib import messages
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_http_methods
 
+from blazon.console import (
+    ObjectDeleteView,
+    ObjectEditView,
+    ObjectListView,
+    capability_required,
+    render_console,
+    report_domain_error,
+)
 from blazon.errors import DomainError, ValidationFailed
 from directory.models import AttributeDefinition, AttributeScope, Resource, UsernamePolicy
-from directory.views.common import capability_required, list_page, report_domain_error
-from directory.views.console import render_console
+from directory.selectors import username_policy_active
+from directory.services import config, users
 from directory.views.forms import AttributeDefinitionForm, UsernamePolicyForm, UsernameTryForm
 
 SOURCE = "console"
@@ -28,72 +36,50 @@ PREVIEW_MAX_SUFFIX = 100000  # the highest the policy accepts
 # --- attribute definitions ------------------------------------------------------------------
 
 
-@require_GET
-@capability_required("manage_config")
-def attributes_list(request: HttpRequest) -> HttpResponse:
-    qs = AttributeDefinition.objects.select_related("resource")
-    context = list_page(
-        request,
-        qs,
-        search=("name", "label"),
-        filters={"scope": "scope", "resource": "resource_id"},
-        orderings={"name": "name", "scope": "scope", "resource": "resource__name", "position": "position"},
-    )
-    context.update(
-        scopes=AttributeScope.choices,
-        resources=Resource.objects.annotate(n=Count("attribute_definitions"))
-        .filter(n__gt=0)
-        .only("pk", "name")
-        .order_by("name"),
-    )
-    return render_console(request, "console/settings/attributes.html", context)
+class AttributesList(ObjectListView):
+    capability, template_name = "manage_config", "console/settings/attributes.html"
+    queryset = AttributeDefinition.objects.select_related("resource")
+    search, filters = ("name", "label"), {"scope": "scope", "resource": "resource_id"}
+    orderings = {"name": "name", "scope": "scope", "resource": "resource__name", "position": "position"}
+
+    def extra_context(self) -> dict[str, Any]:
+        resources = Resource.objects.annotate(n=Count("attribute_definitions")).filter(n__gt=0)
+        return {"scopes": AttributeScope.choices, "resources": resources.only("pk", "name").order_by("name")}
 
 
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def attribute_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    from directory.services import config
+class AttributeDelete(ObjectDeleteView):
+    queryset, noun = AttributeDefinition.objects.select_related("resource"), "attribute"
+    delete_service = staticmethod(config.attribute_definition_delete)
+    object_kwarg, list_route, list_title = "definition", "console:attributes", "Attributes"
 
-    definition = get_object_or_404(AttributeDefinition, pk=pk) if pk else None
-    form = AttributeDefinitionForm(request.POST or None, definition=definition)
-    if request.method == "POST" and form.is_valid():
-        try:
-            if definition is None:
-                definition = config.attribute_definition_create(
-                    actor=request.user, source=SOURCE, **form.cleaned_data
-                )
-            else:
-                definition = config.attribute_definition_update(
-                    actor=request.user, source=SOURCE, definition=definition, data=form.service_data()
-                )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"Attribute {definition.name} saved.")
-            return redirect("console:attributes")
-    title = f"Edit attribute {definition.name}" if definition else "New attribute"
-    return render_console(
-        request,
-        "console/form.html",
-        {"form": form, "title": title, "cancel_url": "/console/settings/attributes/", "kind": "attribute"},
-    )
+    def name_of(self, definition: AttributeDefinition) -> str:
+        return definition.name
+
+    def subtitle(self, definition: AttributeDefinition) -> str:
+        on = f" on {definition.resource.name}" if definition.resource else ""
+        return f"{definition.label} · {definition.get_scope_display()}{on}"
+
+    def explain(self, definition: AttributeDefinition) -> str:
+        holders = {"USER": "users", "ACCOUNT": "accounts"}.get(definition.scope, "entitlements")
+        return (
+            "Forms and pages stop showing this attribute and it is no longer checked (type, required, "
+            f"unique, pattern). Values already stored on {holders} stay as they are."
+        )
 
 
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def attribute_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    from directory.services import config
-
-    definition = get_object_or_404(AttributeDefinition.objects.select_related("resource"), pk=pk)
-    if request.method == "POST":
-        try:
-            config.attribute_definition_delete(actor=request.user, source=SOURCE, definition=definition)
-        except DomainError as error:
-            report_domain_error(request, error)
-        else:
-            messages.success(request, f"Attribute {definition.name} deleted.")
-            return redirect("console:attributes")
-    return render_console(request, "console/settings/attribute_delete.html", {"definition": definition})
+attributes_list = AttributesList.as_view()
+attribute_delete = AttributeDelete.as_view()
+attribute_edit = ObjectEditView.as_view(
+    model=AttributeDefinition,
+    form_class=AttributeDefinitionForm,
+    noun="attribute",
+    form_object_kwarg="definition",
+    object_kwarg="definition",
+    create=config.attribute_definition_create,
+    update=config.attribute_definition_update,
+    list_route="console:attributes",
+    go_to_list=True,
+)
 
 
 # --- username policy ------------------------------------------------------------------------
@@ -115,9 +101,6 @@ def _pattern_errors(error: DomainError) -> DomainError:
 @require_http_methods(["GET", "POST"])
 @capability_required("manage_config")
 def username_policy_edit(request: HttpRequest) -> HttpResponse:
-    from directory.selectors import username_policy_active
-    from directory.services import config
-
     policy = username_policy_active()
     form = UsernamePolicyForm(request.POST or None, initial=UsernamePolicyForm.initial_from(policy))
     if request.method == "POST" and form.is_valid():
@@ -136,9 +119,6 @@ def username_policy_edit(request: HttpRequest) -> HttpResponse:
 def _policy_being_edited(data: Any) -> tuple[UsernamePolicy, list[str]]:
     """An unsaved policy from what the edit form holds now (the saved one where it says
     nothing), and the problems that keep it from being tried."""
-    from directory.selectors import username_policy_active
-    from directory.services import config
-
     saved = username_policy_active()
     policy = UsernamePolicy(
         name=saved.name,
@@ -171,8 +151,6 @@ def _policy_being_edited(data: Any) -> tuple[UsernamePolicy, list[str]]:
 def username_policy_preview(request: HttpRequest) -> HttpResponse:
     """The htmx fragment of the "try it" box: the username ``username_generate`` gives these
     names under the policy as edited, considering the usernames already taken. Saves nothing."""
-    from directory.services import users
-
     names = UsernameTryForm(request.GET)
     names.is_valid()
     first = names.cleaned_data.get("try_first", "").strip()

@@ -237,14 +237,16 @@ class AttributeDefinitionForm(forms.Form):
                 },
             )
         super().__init__(*args, **kwargs)
+        self.editing = definition is not None
         if definition is not None:
             for name in self.FIXED:
                 self.fields[name].disabled = True
                 self.fields[name].help_text = "Cannot be changed: create a new attribute instead."
 
     def service_data(self) -> dict[str, Any]:
-        """What the update service may change (the fixed fields are left out)."""
-        return {k: v for k, v in self.cleaned_data.items() if k not in self.FIXED}
+        """What the service takes: all fields to create; to update, what may change (the fixed
+        fields are left out)."""
+        return {k: v for k, v in self.cleaned_data.items() if not (self.editing and k in self.FIXED)}
 
 
 class UsernamePolicyForm(forms.Form):

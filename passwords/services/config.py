@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from blazon.audit.services import audit_record
-from blazon.changes import changes, snapshot
+from blazon.changes import changes, config_save, snapshot
 from blazon.errors import Conflict, ValidationFailed
 from passwords.models import AssignedPolicy, ForbiddenWord, PasswordChangePolicy, PasswordPolicy
 
@@ -76,11 +76,10 @@ def policy_save(
         setattr(policy, name, value)
     _validate(policy)
     created = policy.pk is None
-    try:
-        with transaction.atomic():
-            policy.save()
-    except IntegrityError:  # the same name or a second default, saved concurrently
-        raise Conflict("Another policy with this name, or another default, was saved meanwhile.") from None
+    # the same name or a second default, saved concurrently, is a Conflict
+    config_save(
+        policy, conflict=Conflict("Another policy with this name, or another default, was saved meanwhile.")
+    )
     before, after = changes(old, snapshot(policy, fields))
     if created or after:
         audit_record(

@@ -9,14 +9,18 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from blazon.console import (
+    ObjectDeleteView,
+    ObjectEditView,
+    capability_required,
+    render_console,
+    report_domain_error,
+)
 from blazon.errors import DomainError
 from blazon.permissions import can
 from directory.models import Resource, Source, User
-from directory.views.common import capability_required, report_domain_error
-from directory.views.console import render_console
 from passwords.forms import PasswordChangePolicyForm, PasswordPolicyForm, WordsForm
 from passwords.models import ForbiddenWord, PasswordChangePolicy, PasswordPolicy
 from passwords.rules import shipped_words
@@ -63,46 +67,38 @@ def change_policies(request: HttpRequest) -> HttpResponse:
     return _policies(request, "change")
 
 
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def policy_edit(request: HttpRequest, kind: str, pk: int | None = None) -> HttpResponse:
-    spec = KINDS[kind]
-    policy = get_object_or_404(spec["model"], pk=pk) if pk else None
-    form = spec["form"](
-        request.POST or None, instance=spec["model"]() if policy is None else spec["model"].objects.get(pk=pk)
-    )
-    if request.method == "POST" and form.is_valid():
-        try:
-            saved = config.policy_save(
-                actor=request.user,
-                source=SOURCE,
-                model=spec["model"],
-                data=form.service_data(),
-                policy=policy,
-            )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"The {spec['one']} {saved.name} was saved.")
-            return redirect(spec["list"])
-    title = f"Edit {spec['one']} {policy.name}" if policy else f"New {spec['one']}"
-    context = {
-        "form": form,
-        "title": title,
-        "cancel_url": reverse(spec["list"]),
-        "kind": f"{kind}-policy",
-    }
-    return render_console(request, "console/form.html", context)
+class _PolicyKind:
+    """The password and the password-change policies share their screens; the URL says which."""
+
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        super().setup(request, *args, **kwargs)
+        spec = KINDS[kwargs["kind"]]
+        self.model, self.noun, self.list_route = spec["model"], spec["one"], spec["list"]
+        self.form_class, self.kind = spec["form"], f"{kwargs['kind']}-policy"
 
 
-@require_POST
-@capability_required("manage_config")
-def policy_delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    spec = KINDS[kind]
-    policy = get_object_or_404(spec["model"], pk=pk)
-    config.policy_delete(actor=request.user, source=SOURCE, policy=policy)
-    messages.success(request, f"The {spec['one']} {policy.name} was deleted.")
-    return redirect(spec["list"])
+class PolicyEdit(_PolicyKind, ObjectEditView):
+    go_to_list, object_kwarg, saved_message = True, "policy", "The {noun} {name} was saved."
+
+    def get_form(self, policy: Any) -> Any:
+        # the form works on its own copy: the service compares the stored policy with the data
+        instance = self.model() if policy is None else self.model.objects.get(pk=policy.pk)
+        return self.form_class(self.request.POST or None, instance=instance)
+
+    def save(self, form: Any, policy: Any) -> Any:
+        data = form.service_data()
+        return config.policy_save(
+            actor=self.request.user, source=SOURCE, model=self.model, data=data, policy=policy
+        )
+
+
+class PolicyDelete(_PolicyKind, ObjectDeleteView):
+    confirm, object_kwarg, deleted_message = False, "policy", "The {noun} {name} was deleted."
+    delete_service = staticmethod(config.policy_delete)
+
+
+policy_edit = PolicyEdit.as_view()
+policy_delete = PolicyDelete.as_view()
 
 
 @require_http_methods(["GET", "POST"])
@@ -132,13 +128,15 @@ def dictionary(request: HttpRequest) -> HttpResponse:
     return render_console(request, "passwords/console/dictionary.html", context)
 
 
-@require_POST
-@capability_required("manage_config")
-def dictionary_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    word = get_object_or_404(ForbiddenWord, pk=pk)
-    config.forbidden_word_remove(actor=request.user, source=SOURCE, word=word)
-    messages.success(request, f"“{word.word}” removed.")
-    return redirect("passwords:dictionary")
+dictionary_remove = ObjectDeleteView.as_view(
+    model=ForbiddenWord,
+    confirm=False,
+    object_kwarg="word",
+    delete_service=config.forbidden_word_remove,
+    deleted_message="“{name}” removed.",
+    list_route="passwords:dictionary",
+    name_of=lambda word: word.word,
+)
 
 
 @require_http_methods(["GET", "POST"])

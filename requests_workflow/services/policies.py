@@ -14,11 +14,11 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Max
 
 from blazon.audit.services import audit_record
-from blazon.changes import snapshot
+from blazon.changes import config_create, config_update, snapshot
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from blazon.permissions import can
 from directory.models import Criticality, Entitlement, Resource, Role, User, UserStatus
@@ -84,14 +84,8 @@ def _common(data: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any
     return out
 
 
-def _save(obj: Any) -> None:
-    try:
-        with transaction.atomic():
-            obj.save()
-    except IntegrityError:
-        raise Conflict(
-            f"A policy named {obj.name!r} already exists.", fields={"name": ["This name is taken."]}
-        ) from None
+def _name_taken(obj: Any) -> Conflict:
+    return Conflict(f"A policy named {obj.name!r} already exists.", fields={"name": ["This name is taken."]})
 
 
 _snapshot = snapshot
@@ -139,12 +133,14 @@ def _policy_create(
     """Create a policy of ``model`` from form ``data`` (``build`` validates and converts), audited
     as ``<kind>.create``. Shared by approval and validation policies."""
     _require_config(actor)
-    policy = model(**build(data))
-    _save(policy)
-    audit_record(
-        actor=actor, action=f"{kind}.create", obj=policy, new=_snapshot(policy, fields), source=source
+    return config_create(
+        model(**build(data)),
+        fields=fields,
+        actor=actor,
+        source=source,
+        action=f"{kind}.create",
+        conflict=_name_taken,
     )
-    return policy
 
 
 def _policy_update(
@@ -153,24 +149,18 @@ def _policy_update(
     """Change a policy (locked) with ``data``; audited as ``<kind>.update`` with only the fields
     that changed; nothing written when nothing changed."""
     _require_config(actor)
-    locked = model.objects.select_for_update().get(pk=policy.pk)
-    old = _snapshot(locked, fields)
-    for name, value in build({**old, **data, **_objects(locked, data)}).items():
-        setattr(locked, name, value)
-    new = _snapshot(locked, fields)
-    if new == old:
-        return locked
-    _save(locked)
-    changed = [k for k in new if new[k] != old[k]]
-    audit_record(
+    with config_update(
+        model,
+        policy.pk,
+        fields=fields,
         actor=actor,
-        action=f"{kind}.update",
-        obj=locked,
-        old={k: old[k] for k in changed},
-        new={k: new[k] for k in changed},
         source=source,
-    )
-    return locked
+        action=f"{kind}.update",
+        conflict=_name_taken,
+    ) as change:
+        for name, value in build({**change.before, **data, **_objects(change.obj, data)}).items():
+            setattr(change.obj, name, value)
+    return change.obj
 
 
 @transaction.atomic

@@ -7,19 +7,19 @@ Reading needs the ``view`` capability; the audit events need ``view_audit``; can
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django.contrib import messages
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from blazon.audit.models import AuditEvent
+from blazon.console import ObjectListView, capability_required, list_page, render_console
 from blazon.errors import DomainError
 from blazon.permissions import can
 from directory.models import Source
-from directory.views.common import capability_required, list_page
-from directory.views.console import render_console
 from requests_workflow.models import Request, RequestStatus, RequestType
 from requests_workflow.services.approvals import task_approve, task_reject
 from requests_workflow.services.requests import request_cancel
@@ -45,30 +45,32 @@ def _valid_dates(request: HttpRequest) -> None:
     request.GET = params
 
 
-@capability_required("view")
-def requests_list(request: HttpRequest) -> HttpResponse:
-    _valid_dates(request)
-    context = list_page(
-        request,
-        Request.objects.select_related(*REQUEST_RELATED),
-        search=("justification",),
-        filters={
-            "type": "type",
-            "status": "status",
-            "beneficiary": "beneficiary__username__icontains",
-            "requester": "requester__username__icontains",
-            "from": "created_at__date__gte",
-            "to": "created_at__date__lte",
-        },
-        orderings={"id": "id", "type": "type", "status": "status", "created": "created_at"},
-        default_order="-id",
-    )
-    context.update(
-        rows=[(r, request_object(r)) for r in context["object_list"]],
-        types=RequestType.choices,
-        statuses=RequestStatus.choices,
-    )
-    return render_console(request, "console/requests/list.html", context)
+class RequestsList(ObjectListView):
+    queryset, template_name = Request.objects.select_related(*REQUEST_RELATED), "console/requests/list.html"
+    search, default_order = ("justification",), "-id"
+    filters = {
+        "type": "type",
+        "status": "status",
+        "beneficiary": "beneficiary__username__icontains",
+        "requester": "requester__username__icontains",
+        "from": "created_at__date__gte",
+        "to": "created_at__date__lte",
+    }
+    orderings = {"id": "id", "type": "type", "status": "status", "created": "created_at"}
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        _valid_dates(request)
+        return super().get(request, *args, **kwargs)
+
+    def render(self, context: dict[str, Any], status: int = 200) -> HttpResponse:
+        context["rows"] = [(r, request_object(r)) for r in context["object_list"]]
+        return super().render(context, status)
+
+    def extra_context(self) -> dict[str, Any]:
+        return {"types": RequestType.choices, "statuses": RequestStatus.choices}
+
+
+requests_list = RequestsList.as_view()
 
 
 @capability_required("view")

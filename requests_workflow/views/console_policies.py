@@ -10,13 +10,19 @@ from django.contrib import messages
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.views.decorators.http import require_http_methods, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
+from blazon.console import (
+    ObjectDeleteView,
+    ObjectEditView,
+    capability_required,
+    render_console,
+    report_domain_error,
+)
 from blazon.errors import DomainError
 from blazon.permissions import can
 from directory.models import Source, UserStatus
-from directory.views.common import capability_required, report_domain_error
-from directory.views.console import render_console
 from requests_workflow.models import (
     PENDING_STATUSES,
     ApprovalLevel,
@@ -88,31 +94,17 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_console(request, "console/requests/policy_detail.html", context)
 
 
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def policy_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    policy = get_object_or_404(ApprovalPolicy, pk=pk) if pk else None
-    form = ApprovalPolicyForm(request.POST or None, policy=policy)
-    if request.method == "POST" and form.is_valid():
-        try:
-            if policy is None:
-                policy = svc.approval_policy_create(actor=request.user, source=SOURCE, **form.cleaned_data)
-            else:
-                policy = svc.approval_policy_update(
-                    actor=request.user, source=SOURCE, policy=policy, data=form.cleaned_data
-                )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"Approval policy {policy.name} saved.")
-            return redirect("console_requests:policy_detail", pk=policy.pk)
-    title = f"Edit approval policy {policy.name}" if policy else "New approval policy"
-    cancel = f"/console/requests/policies/{policy.pk}/" if policy else "/console/requests/policies/"
-    return render_console(
-        request,
-        "console/form.html",
-        {"form": form, "title": title, "cancel_url": cancel, "kind": "approval-policy"},
-    )
+policy_edit = ObjectEditView.as_view(
+    model=ApprovalPolicy,
+    form_class=ApprovalPolicyForm,
+    noun="approval policy",
+    form_object_kwarg="policy",
+    object_kwarg="policy",
+    create=svc.approval_policy_create,
+    update=svc.approval_policy_update,
+    detail_route="console_requests:policy_detail",
+    list_route="console_requests:policies",
+)
 
 
 @capability_required("manage_config")
@@ -123,66 +115,59 @@ def policy_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("console_requests:policy_detail", pk=policy.pk)
 
 
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    policy = get_object_or_404(ApprovalPolicy, pk=pk)
-    in_flight = policy.requests.filter(status__in=PENDING_STATUSES).count()
-    if request.method == "POST":
-        try:
-            svc.approval_policy_delete(actor=request.user, source=SOURCE, policy=policy)
-        except DomainError as error:
-            report_domain_error(request, error)
-            return redirect("console_requests:policy_detail", pk=policy.pk)
-        messages.success(request, f"Approval policy {policy.name} deleted.")
-        return redirect("console_requests:policies")
-    return render_console(
-        request,
-        "console/requests/policy_delete.html",
-        {
-            "policy": policy,
-            "kind": "approval policy",
-            "in_flight": in_flight,
-            "used": policy.requests.count(),
-            "back": "console_requests:policy_detail",
-            "list": "console_requests:policies",
-            "toggle": "console_requests:policy_toggle",
-        },
-    )
+class PolicyDelete(ObjectDeleteView):
+    """Refused while requests in flight were matched by the policy: the page offers to
+    deactivate it instead."""
+
+    model, noun, object_kwarg = ApprovalPolicy, "approval policy", "policy"
+    delete_service = staticmethod(svc.approval_policy_delete)
+    detail_route, list_route = "console_requests:policy_detail", "console_requests:policies"
+    template_name, refused_to_detail = "console/requests/policy_delete.html", True
+    toggle_route = "console_requests:policy_toggle"
+
+    def extra_context(self, policy: Any) -> dict[str, Any]:
+        in_flight = (
+            policy.requests.filter(status__in=PENDING_STATUSES).count() if self.model is ApprovalPolicy else 0
+        )
+        used = policy.requests.count() if self.model is ApprovalPolicy else 0
+        return {"policy": policy, "in_flight": in_flight, "used": used, "toggle": self.toggle_route}
 
 
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def level_edit(request: HttpRequest, pk: int, level_pk: int | None = None) -> HttpResponse:
-    policy = get_object_or_404(ApprovalPolicy, pk=pk)
-    level = get_object_or_404(ApprovalLevel, pk=level_pk, policy=policy) if level_pk else None
-    form = ApprovalLevelForm(request.POST or None, level=level)
-    if request.method == "POST" and form.is_valid():
-        try:
-            if level is None:
-                level = svc.approval_level_add(
-                    actor=request.user, source=SOURCE, policy=policy, **form.cleaned_data
-                )
-            else:
-                level = svc.approval_level_update(
-                    actor=request.user, source=SOURCE, level=level, data=form.cleaned_data
-                )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"Level {level.position} of {policy.name} saved.")
-            return redirect("console_requests:policy_detail", pk=policy.pk)
-    title = f"{policy.name}: level {level.position}" if level else f"{policy.name}: new level"
-    return render_console(
-        request,
-        "console/form.html",
-        {
-            "form": form,
-            "title": title,
-            "cancel_url": f"/console/requests/policies/{policy.pk}/",
-            "kind": "approval-level",
-        },
-    )
+policy_delete = PolicyDelete.as_view()
+
+
+class LevelEdit(ObjectEditView):
+    """A level of an approval policy (``pk`` is the policy's, ``level_pk`` the level's)."""
+
+    model, form_class, noun = ApprovalLevel, ApprovalLevelForm, "approval level"
+    form_object_kwarg = object_kwarg = "level"
+    detail_route = "console_requests:policy_detail"
+
+    def get_object(self) -> ApprovalLevel | None:
+        self.policy = get_object_or_404(ApprovalPolicy, pk=self.kwargs["pk"])
+        level_pk = self.kwargs.get("level_pk")
+        return get_object_or_404(ApprovalLevel, pk=level_pk, policy=self.policy) if level_pk else None
+
+    def save(self, form: ApprovalLevelForm, level: ApprovalLevel | None) -> ApprovalLevel:
+        actor, data = self.request.user, form.cleaned_data
+        if level is None:
+            return svc.approval_level_add(actor=actor, source=SOURCE, policy=self.policy, **data)
+        return svc.approval_level_update(actor=actor, source=SOURCE, level=level, data=data)
+
+    def detail_url(self, obj: Any) -> str:
+        return reverse("console_requests:policy_detail", args=[self.policy.pk])
+
+    def list_url(self) -> str:  # the levels are listed on the policy's page
+        return self.detail_url(None)
+
+    def title(self, level: ApprovalLevel | None) -> str:
+        return f"{self.policy.name}: level {level.position}" if level else f"{self.policy.name}: new level"
+
+    def saved_text(self, level: ApprovalLevel) -> str:
+        return f"Level {level.position} of {self.policy.name} saved."
+
+
+level_edit = LevelEdit.as_view()
 
 
 @capability_required("manage_config")
@@ -234,36 +219,17 @@ def validation_policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_console(request, "console/requests/validation_policy_detail.html", context)
 
 
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def validation_policy_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    policy = get_object_or_404(ValidationPolicy, pk=pk) if pk else None
-    form = ValidationPolicyForm(request.POST or None, policy=policy)
-    if request.method == "POST" and form.is_valid():
-        try:
-            if policy is None:
-                policy = svc.validation_policy_create(actor=request.user, source=SOURCE, **form.cleaned_data)
-            else:
-                policy = svc.validation_policy_update(
-                    actor=request.user, source=SOURCE, policy=policy, data=form.cleaned_data
-                )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"Validation policy {policy.name} saved.")
-            return redirect("console_requests:validation_policy_detail", pk=policy.pk)
-    title = f"Edit validation policy {policy.name}" if policy else "New validation policy"
-    base = "/console/requests/validation-policies/"
-    return render_console(
-        request,
-        "console/form.html",
-        {
-            "form": form,
-            "title": title,
-            "cancel_url": f"{base}{policy.pk}/" if policy else base,
-            "kind": "validation-policy",
-        },
-    )
+validation_policy_edit = ObjectEditView.as_view(
+    model=ValidationPolicy,
+    form_class=ValidationPolicyForm,
+    noun="validation policy",
+    form_object_kwarg="policy",
+    object_kwarg="policy",
+    create=svc.validation_policy_create,
+    update=svc.validation_policy_update,
+    detail_route="console_requests:validation_policy_detail",
+    list_route="console_requests:validation_policies",
+)
 
 
 @capability_required("manage_config")
@@ -274,31 +240,14 @@ def validation_policy_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("console_requests:validation_policy_detail", pk=policy.pk)
 
 
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def validation_policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    policy = get_object_or_404(ValidationPolicy, pk=pk)
-    if request.method == "POST":
-        try:
-            svc.validation_policy_delete(actor=request.user, source=SOURCE, policy=policy)
-        except DomainError as error:
-            report_domain_error(request, error)
-            return redirect("console_requests:validation_policy_detail", pk=policy.pk)
-        messages.success(request, f"Validation policy {policy.name} deleted.")
-        return redirect("console_requests:validation_policies")
-    return render_console(
-        request,
-        "console/requests/policy_delete.html",
-        {
-            "policy": policy,
-            "kind": "validation policy",
-            "in_flight": 0,
-            "used": 0,
-            "back": "console_requests:validation_policy_detail",
-            "list": "console_requests:validation_policies",
-            "toggle": "console_requests:validation_policy_toggle",
-        },
-    )
+validation_policy_delete = PolicyDelete.as_view(
+    model=ValidationPolicy,
+    noun="validation policy",
+    delete_service=svc.validation_policy_delete,
+    detail_route="console_requests:validation_policy_detail",
+    list_route="console_requests:validation_policies",
+    toggle_route="console_requests:validation_policy_toggle",
+)
 
 
 # --- preview ------------------------------------------------------------------------------------

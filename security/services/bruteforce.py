@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from blazon.audit.services import audit_record
 from blazon.authcontract import LoginRefused
-from blazon.changes import changes, snapshot
+from blazon.changes import config_update
 from blazon.errors import DomainError
 from security.models import LoginAttempt, Pattern, SecurityAlert, SecuritySettings, Throttle, ThrottleKind
 
@@ -201,24 +201,24 @@ def active_throttles() -> Any:
 def settings_update(*, actor: Any, data: dict[str, Any], source: str = "console") -> SecuritySettings:
     """Change the brute-force thresholds and session limits (``data`` already validated)."""
     security_settings()
-    row = SecuritySettings.objects.select_for_update().get(pk=1)
-    old = snapshot(row, SETTINGS_FIELDS)
-    for name in SETTINGS_FIELDS:
-        if name in data:
-            setattr(row, name, data[name])
-    if row.account_lock_max_seconds < row.account_lock_seconds:
-        raise DomainError(
-            "The maximum lock must be at least the first lock's length.",
-            fields={"account_lock_max_seconds": ["Must be at least the first lock's length."]},
-        )
-    before, after = changes(old, snapshot(row, SETTINGS_FIELDS))
-    if not after:
-        return row
-    row.save()
-    audit_record(
-        actor=actor, action="security.settings_updated", obj=row, old=before, new=after, source=source
-    )
-    return row
+    with config_update(
+        SecuritySettings,
+        1,
+        fields=SETTINGS_FIELDS,
+        actor=actor,
+        source=source,
+        action="security.settings_updated",
+    ) as change:
+        row = change.obj
+        for name in SETTINGS_FIELDS:
+            if name in data:
+                setattr(row, name, data[name])
+        if row.account_lock_max_seconds < row.account_lock_seconds:
+            raise DomainError(
+                "The maximum lock must be at least the first lock's length.",
+                fields={"account_lock_max_seconds": ["Must be at least the first lock's length."]},
+            )
+    return change.obj
 
 
 def attempts_purge(*, older_than_days: int | None = None) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -242,3 +243,13 @@ def test_cascade_query_count_does_not_grow_with_accounts(op):
     assert (small_entries, big_entries) == (2, 50)  # the cascade did reach every account
     assert big == small, f"{op}: {small} queries for 2 accounts, {big} for 50"
     assert big <= 40
+
+
+def test_the_life_cycle_guide_says_what_the_purge_does_with_audit_actors():
+    """Issue 12, item 24: docs/lifecycle.md said a REMOVED user who acted in the audit log is
+    never purged, while the purge deletes them (their events stay, test above)."""
+    guide = (django_settings.BASE_DIR / "docs" / "lifecycle.md").read_text()
+    purge = guide[guide.index("The purge keeps the audit log") :].split("\n\n")[0]
+    not_purged = purge[purge.index("**not** purged") :]
+    assert "actor" not in not_purged, not_purged
+    assert "**actor** of audit events is purged" in purge

@@ -4,9 +4,11 @@ logins — and running it twice changes nothing."""
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import Client
@@ -109,6 +111,24 @@ def test_console_logins():
     )
     assert Client().login(username=employee.username, password="blazon-demo-user")
     assert not Client().login(username="admin", password="wrong password")
+
+
+def test_the_logins_printed_at_the_end_work():
+    """Issue 12, item 24: the text said the help desk and the auditor sign in with the
+    administrator's password; every login it prints must work as printed."""
+    output = load(users=30)
+    logins = re.findall(r"^  (?:console|workspace): (.+?) / (\S+)$", output, flags=re.MULTILINE)
+    assert len(logins) == 3, output
+    printed = {}
+    for who, password in logins:
+        for username in re.split(r",\s*", who):
+            printed[username] = password
+    assert printed["helpdesk"] == printed["auditor"] == "blazon-demo-user"
+    assert printed["admin"] == "blazon-admin-demo"
+    for username in ("admin", "helpdesk", "auditor"):
+        assert Client().login(username=username, password=printed[username]), username
+    bin_run = (settings.BASE_DIR / "bin" / "run").read_text()
+    assert re.search(r"helpdesk, auditor\s+password: \$\{BLAZON_DEMO_PASSWORD:-blazon-demo-user\}", bin_run)
 
 
 def test_running_twice_changes_nothing():

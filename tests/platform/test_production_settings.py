@@ -38,7 +38,8 @@ def test_embedded_default_starts_with_nothing_configured():
         clean_env(),
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["True", "True", "django.db.backends.sqlite3"]
+    # DEBUG is off in embedded mode too (issue 12, item 18): BLAZON_DEBUG=1 turns it on
+    assert result.stdout.split() == ["False", "True", "django.db.backends.sqlite3"]
 
 
 @pytest.mark.parametrize(

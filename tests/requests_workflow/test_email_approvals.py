@@ -344,7 +344,7 @@ def test_a_new_user_request_is_mailed_and_decided_before_the_user_exists(
         payload={"user": {"first_name": "Nina", "last_name": "Souza", "username": "nina", "manager": "boss"}},
     )
     (to_boss,) = received(smtp, company["boss"].email)
-    assert "a new user" in body(to_boss) and "Nina Souza" in body(to_boss)
+    assert "For:           Nina Souza" in body(to_boss) and "Nina Souza" in to_boss["Subject"]
     approve = links(to_boss)["approve"]
     assert "Nina Souza" in Client().get(approve).content.decode()
     assert post(Client(), approve, django_capture_on_commit_callbacks).status_code == 200

@@ -162,7 +162,8 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo company loaded in {seconds:.1f}s: {summary}"))
         password = os.environ.get("BLAZON_DEMO_PASSWORD")
         self.stdout.write(
-            f"  console: admin / {password or ADMIN_PASSWORD}   (also helpdesk, auditor)\n"
+            f"  console: admin / {password or ADMIN_PASSWORD}\n"
+            f"  console: helpdesk, auditor / {password or USER_PASSWORD}\n"
             f"  workspace: any demo user / {password or USER_PASSWORD}"
         )
 

@@ -1,0 +1,126 @@
+"""What the directory's configuration services share: reading a related object or users from
+an instance or an id, checking the keys of ``data``, and cleaning codes, text, choices and
+flags (each raises ``ValidationFailed`` on the field)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_slug
+from django.db import models
+
+from blazon.changes import changes, field_error, snapshot
+from blazon.errors import ValidationFailed
+from directory import ports
+from directory.models import Entitlement, Resource, User
+
+_fail = field_error
+_snapshot = snapshot
+_changes = changes
+
+
+def _resolve(model: type[models.Model], value: Any, field: str, *, label: str) -> Any:
+    """An instance of ``model`` from an instance or a primary key; None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, model):
+        return value
+    if isinstance(value, models.Model):
+        raise _fail(field, f"Expected a {label}.")
+    try:
+        return model.objects.get(pk=int(value))
+    except (model.DoesNotExist, ValueError, TypeError):
+        raise _fail(field, f"Unknown {label}: {value!r}.") from None
+
+
+def _resolve_users(values: Iterable[Any] | None, field: str) -> list[User]:
+    if values is None:
+        return []
+    if isinstance(values, str | bytes | Mapping):
+        raise _fail(field, "Expected a list of users.")
+    users: list[User] = []
+    ids: list[int] = []
+    for value in values:
+        if isinstance(value, User):
+            users.append(value)
+            continue
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            raise _fail(field, f"Unknown user: {value!r}.") from None
+    if ids:
+        found = {u.pk: u for u in User.objects.filter(pk__in=ids)}
+        missing = sorted(set(ids) - set(found))
+        if missing:
+            raise _fail(field, f"Unknown user(s): {', '.join(map(str, missing))}.")
+        users.extend(found[i] for i in dict.fromkeys(ids))
+    return list({u.pk: u for u in users}.values())
+
+
+def _check_keys(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown field(s): {', '.join(unknown)}.", fields={k: ["Unknown field."] for k in unknown}
+        )
+
+
+def _clean_code(code: Any, field: str = "code") -> str:
+    if not isinstance(code, str) or not code.strip():
+        raise _fail(field, "This field is required.")
+    code = code.strip()
+    try:
+        validate_slug(code)
+    except DjangoValidationError:
+        raise _fail(field, "Use only letters, numbers, underscores and hyphens.") from None
+    if len(code) > 64:
+        raise _fail(field, "At most 64 characters.")
+    return code
+
+
+def _clean_text(value: Any, field: str, *, max_length: int, required: bool = True) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise _fail(field, "Expected text.")
+    value = value.strip()
+    if required and not value:
+        raise _fail(field, "This field is required.")
+    if max_length and len(value) > max_length:
+        raise _fail(field, f"At most {max_length} characters.")
+    return value
+
+
+def _clean_choice(value: Any, field: str, choices: type[models.TextChoices]) -> str:
+    if value not in choices.values:
+        raise _fail(field, f"{value!r} is not one of {', '.join(choices.values)}.")
+    return value
+
+
+def _clean_bool(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(field, "Expected true or false.")
+    return value
+
+
+def _attributes_validate(scope: str, values: Any, resource: Resource | None, instance_pk: Any) -> dict:
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise _fail("attributes", "Expected an object of attribute values.")
+    # users imports directory.services.config (USERNAME_PLACEHOLDERS) at its top: importing users
+    # here at module level would make the two modules import each other while loading.
+    from directory.services.users import attribute_values_validate
+
+    return attribute_values_validate(scope=scope, values=values, resource=resource, instance_pk=instance_pk)
+
+
+def _provisioning_entry(resource: Resource, event: str, entitlement: Entitlement) -> None:
+    ports.provisioning().entry_write(
+        resource=resource,
+        event_type=event,
+        entitlement_id=entitlement.pk,
+        payload={"entitlement": entitlement.identifier, "name": entitlement.name},
+    )
