@@ -3,24 +3,25 @@ text that cannot be stored (NUL characters) refused at the door."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
-from blazon.logging import client_ip_var, correlation_id_var, new_correlation_id
+from blazon.logging import client_ip_var, correlation_id_var, log_correlation_id
 from blazon.safe_text import query_problem, text_problem
-
-_CID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 class RequestContextMiddleware:
+    """The caller's ``X-Correlation-ID`` (a proxy's or a client's trace id), when it has a safe
+    shape, or a fresh id: a tag for the log lines and audit events of this call, echoed in the
+    response. Nothing reads it as a business key (an entry finds its request through a foreign
+    key, not through this string)."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Correlation-ID", "")
-        cid = incoming if _CID.match(incoming) else new_correlation_id()
+        cid = log_correlation_id(request.headers.get("X-Correlation-ID"))
         cid_token = correlation_id_var.set(cid)
         ip_token = client_ip_var.set(request.META.get("REMOTE_ADDR"))
         try:

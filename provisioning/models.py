@@ -61,7 +61,30 @@ class ProvisioningEntry(models.Model):
     payload = models.JSONField(
         default=dict, blank=True, help_text="Identifiers the adapter needs; never secrets."
     )
-    correlation_id = models.CharField(max_length=64, blank=True)
+    correlation_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Trace tag of the call that wrote the entry (logs, audit); never used to find its request.",
+    )
+    # The request whose stage 4 wrote the entry (set by the pipeline, ``entries_for_request``):
+    # its outcome settles that request. A string model reference: provisioning sits below
+    # requests_workflow and imports nothing from it.
+    request = models.ForeignKey(
+        "requests_workflow.Request",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="provisioning_entries",
+        help_text="The request this entry carries out; its outcome settles the request.",
+    )
+    rollback_of = models.ForeignKey(
+        "requests_workflow.Request",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rollback_entries",
+        help_text="The failed request whose directory change this entry undoes; it settles nothing.",
+    )
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(null=True, blank=True)
     # --- delivery to a resource adapter (lease) ---

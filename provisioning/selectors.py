@@ -3,7 +3,6 @@ and a resource's provisioning summary. Each runs a fixed number of queries (no N
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +15,6 @@ from blazon.audit.services import redact
 from directory.models import ProvisioningMode, Resource
 from provisioning.models import AdapterClient, EntryStatus, ProvisioningEntry, ResourceRetryPolicy
 
-_REQUEST_CID = re.compile(r"^request-(\d+)(-rollback)?$")
 #: A resource whose adapter has not polled for this long is shown as not connected.
 POLL_FRESH = timedelta(minutes=5)
 
@@ -45,9 +43,14 @@ def queue_entries() -> QuerySet[ProvisioningEntry]:
 
 
 def request_id_of(entry: ProvisioningEntry) -> int | None:
-    """The request an entry was written for (or rolls back), from its correlation id."""
-    match = _REQUEST_CID.match(entry.correlation_id or "")
-    return int(match.group(1)) if match else None
+    """The request an entry was written for, or rolls back (its typed links)."""
+    return entry.request_id or entry.rollback_of_id
+
+
+def entries_of_request(request_id: int) -> QuerySet[ProvisioningEntry]:
+    """The entries that carry out a request (what its stage 4 asked the applications to do),
+    oldest first; not those of its rollback."""
+    return ProvisioningEntry.objects.filter(request_id=request_id).order_by("pk")
 
 
 def masked(values: dict[str, Any] | None) -> dict[str, Any]:

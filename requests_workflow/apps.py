@@ -9,14 +9,14 @@ class RequestsWorkflowConfig(AppConfig):
     def ready(self) -> None:
         # ready() runs once the apps are loaded: the services and Celery tasks can be imported
         # only from here, not at module level of apps.py
-        from requests_workflow.mail import connect_signals
+        from requests_workflow import receivers
         from requests_workflow.models import RequestType
         from requests_workflow.services.approvals import task_decision_apply
         from requests_workflow.tasks import mail_approval_requests
         from worklist.models import TaskKind
         from worklist.registry import register_subject_types, register_task_kind
 
-        connect_signals()
+        receivers.connect()  # provisioning's announcements about the entries of requests
         # this app owns approval and SoD tasks: how a decision applies, and who gets told
         register_task_kind(TaskKind.APPROVAL, decide=task_decision_apply, notify=mail_approval_requests)
         register_task_kind(TaskKind.SOD, decide=task_decision_apply)

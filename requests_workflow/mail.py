@@ -19,8 +19,8 @@ request) commits, so a slow or failing mail server never holds up a decision; th
 Django's e-mail backend. Approval requests are queued by the worklist services when a task is
 opened or gets new resolvers (``worklist.services``, through the ``mail_approval_requests``
 notification this app registers for APPROVAL tasks in ``RequestsWorkflowConfig.ready()``); the
-request-outcome receiver is connected by :func:`connect_signals`. Tokens and links are never
-logged.
+outcome of a request is queued by the services that end it (``requests_workflow.notify``). No
+model signal sends mail. Tokens and links are never logged.
 """
 
 from __future__ import annotations
@@ -33,13 +33,12 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db.models import Q
-from django.db.models.signals import post_save
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
-from blazon.tasks import enqueue_on_commit
 from directory.models import User
 from requests_workflow.models import Delegation, DelegationScope, Request, RequestStatus
+from requests_workflow.notify import FINAL_STATUSES  # its old home was here
 from requests_workflow.selectors import active_delegations, task_decider
 from requests_workflow.views.common import request_object
 from worklist.models import Queue, Task, TaskKind, TaskStatus
@@ -49,9 +48,6 @@ logger = logging.getLogger(__name__)
 SALT = "blazon.requests_workflow.approval-link"
 APPROVE, REJECT = "approve", "reject"
 DECISIONS = {APPROVE: "a", REJECT: "r"}
-FINAL_STATUSES = frozenset(
-    {RequestStatus.FINISHED, RequestStatus.REJECTED, RequestStatus.FAILED, RequestStatus.CANCELED}
-)
 
 
 def link_hours() -> int:
@@ -311,15 +307,6 @@ def _name(user: User | None) -> str:
     return user.get_full_name() or user.username
 
 
-# --- signal receivers -------------------------------------------------------------------------
-
-
-def _tasks() -> Any:
-    from requests_workflow import tasks  # the tasks module imports this one's callers
-
-    return tasks
-
-
 def send_for_task(task_id: int, user_ids: list[int] | None) -> int:
     """Mail an approval task's links if it is still open (it may be decided by the time the
     queued message runs). Returns the number of messages sent."""
@@ -330,36 +317,6 @@ def send_for_task(task_id: int, user_ids: list[int] | None) -> int:
     return send_approval_requests(task, users)
 
 
-def _request_saved(
-    sender: Any, instance: Request, created: bool, update_fields: Any = None, **kwargs: Any
-) -> None:
-    """A request moved to a final status: requester and beneficiary are told on commit."""
-    if created or kwargs.get("raw") or not update_fields or "status" not in update_fields:
-        return
-    if instance.status in FINAL_STATUSES and _may_have_recipient(instance):
-        enqueue_on_commit(_tasks().mail_request_outcome, instance.pk)
-
-
-def _may_have_recipient(req: Request) -> bool:
-    """False only when it is already known, without a query, that neither the requester nor the
-    beneficiary has an e-mail address (both loaded, e.g. by the pipeline's select_related): the
-    outcome task would then send nothing, so it is not queued (one Celery task less per request).
-    When either is not loaded, the task is queued and decides as before."""
-    for field in (Request.requester.field, Request.beneficiary.field):
-        if getattr(req, field.attname) is None:
-            continue
-        if not field.is_cached(req):
-            return True
-        if field.get_cached_value(req).email:
-            return True
-    return False
-
-
-_UIDS = ("blazon.mail.request_saved",)
-
-
 def connect_signals() -> None:
-    """Connect the request-outcome receiver (idempotent). Called from the app's ``ready()``.
-    (Approval requests are not signal-driven: the worklist services queue them when a task is
-    opened or gets new resolvers, through the notification this app registers for APPROVAL.)"""
-    post_save.connect(_request_saved, sender=Request, dispatch_uid=_UIDS[0])
+    """Nothing left to connect: approval requests are queued by the worklist services and the
+    request outcome by ``requests_workflow.notify``. Kept for one release for callers."""

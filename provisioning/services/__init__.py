@@ -6,12 +6,13 @@ the application is not told. Entries never carry secrets.
 
 from __future__ import annotations
 
+import contextvars
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from blazon.db import copy_rows
@@ -20,6 +21,38 @@ from directory.models import ProvisioningMode, Resource
 from provisioning.models import EntryStatus, ProvisioningEntry
 from worklist.models import Task
 from worklist.services import tasks_cancel
+
+# The request whose entries are being written, as the pipeline says (``entries_for_request``):
+# (request id, rollback?). Never read from a client's input.
+_request_var: contextvars.ContextVar[tuple[int, bool] | None] = contextvars.ContextVar(
+    "provisioning_entry_request", default=None
+)
+
+
+@contextmanager
+def entries_for_request(request_id: int, *, rollback: bool = False) -> Iterator[None]:
+    """Entries written inside carry out request ``request_id`` (``ProvisioningEntry.request``:
+    their outcome settles it), or undo it when ``rollback`` (``rollback_of``: they settle
+    nothing). The request pipeline wraps a request's directory change in it; the directory
+    services it calls write the entries without knowing about requests."""
+    token = _request_var.set((request_id, rollback))
+    try:
+        yield
+    finally:
+        _request_var.reset(token)
+
+
+def entry_links() -> dict[str, int | None]:
+    """The typed links an entry written now gets: ``request_id`` and ``rollback_of_id``. For
+    writers that build rows themselves (``directory.services.lifecycle``)."""
+    current = _request_var.get()
+    if current is None:
+        return {"request_id": None, "rollback_of_id": None}
+    request_id, rollback = current
+    return {
+        "request_id": None if rollback else request_id,
+        "rollback_of_id": request_id if rollback else None,
+    }
 
 
 def _manual_written() -> None:
@@ -59,6 +92,7 @@ def entry_write(
         user_id_ref=user_id,
         payload=payload or {},
         correlation_id=correlation_id_var.get() or "",
+        **entry_links(),
         created_at=timezone.now(),
     )
 
@@ -75,10 +109,11 @@ def entries_write_many(
         return 0
     now = timezone.now()
     cid = correlation_id_var.get() or ""
+    links = entry_links()
     written = copy_rows(
         ProvisioningEntry._meta.db_table,
         COPY_COLUMNS,
-        (_copy_row(resource.pk, event_type, mode, row, cid, now) for row in rows),
+        (_copy_row(resource.pk, event_type, mode, {**links, **row}, cid, now) for row in rows),
     )
     if written and mode == ProvisioningMode.MANUAL:
         _manual_written()
@@ -86,12 +121,14 @@ def entries_write_many(
 
 
 def entries_write_mixed(rows: Iterable[dict[str, Any]]) -> int:
-    """Write entries for rows that differ in resource, event and correlation id (dicts with
-    resource, event_type, account_id, entitlement_id, user_id, payload and optionally
-    correlation_id), in one COPY and in the given order; rows whose resource does not provision
-    their event are skipped, as ``entry_write`` does. Returns the count written."""
+    """Write entries for rows that differ in resource, event, request and correlation id (dicts
+    with resource, event_type, account_id, entitlement_id, user_id, payload and optionally
+    request_id and correlation_id), in one COPY and in the given order; rows whose resource
+    does not provision their event are skipped, as ``entry_write`` does. Returns the count
+    written."""
     now = timezone.now()
     cid = correlation_id_var.get() or ""
+    links = entry_links()
     modes: set[str] = set()
 
     def selected() -> Iterable[tuple[dict[str, Any], str]]:
@@ -105,7 +142,14 @@ def entries_write_mixed(rows: Iterable[dict[str, Any]]) -> int:
         ProvisioningEntry._meta.db_table,
         COPY_COLUMNS,
         (
-            _copy_row(row["resource"].pk, row["event_type"], mode, row, row.get("correlation_id", cid), now)
+            _copy_row(
+                row["resource"].pk,
+                row["event_type"],
+                mode,
+                {**links, **row},
+                row.get("correlation_id", cid),
+                now,
+            )
             for row, mode in selected()
         ),
     )
@@ -125,6 +169,8 @@ COPY_COLUMNS = (
     "user_id_ref",
     "payload",
     "correlation_id",
+    "request_id",
+    "rollback_of_id",
     "created_at",
     "attempts",
     "transient_failures",
@@ -146,6 +192,8 @@ def _copy_row(
         row.get("user_id"),
         json.dumps(row.get("payload") or {}),
         cid,
+        row.get("request_id"),
+        row.get("rollback_of_id"),
         now,
         0,
         0,
@@ -181,12 +229,39 @@ def entries_count_for_resource(*, resource_id: int) -> int:
     return ProvisioningEntry.objects.filter(resource_id=resource_id).count()
 
 
-def entries_for_correlation(correlation_id: str) -> QuerySet[ProvisioningEntry]:
-    """The entries written under one correlation id (e.g. ``request-42``: what a request's
-    stage 4 asked the applications to do), oldest first."""
-    if not correlation_id:
-        return ProvisioningEntry.objects.none()
-    return ProvisioningEntry.objects.filter(correlation_id=correlation_id).order_by("pk")
+def entries_write_for_accounts(
+    rows: Iterable[tuple[int, int, int | None, str, dict[str, str]]], *, event_type: str, reason: str
+) -> int:
+    """One entry per account whose resource provisions ``event_type`` (AUTOMATIC or MANUAL),
+    across resources in one insert; ``rows`` are (account id, resource id, owner id, identifier,
+    the resource's provisioning modes). ``entries_write_many`` takes a single resource; a user's
+    accounts are on as many resources as they have accounts, so calling it per resource would
+    cost one query per account. Same row shape and rules as that writer. Returns the count."""
+    now = timezone.now()
+    cid = correlation_id_var.get() or ""
+    links = entry_links()  # the request being carried out, if any
+    batch = []
+    for account_id, resource_id, owner_id, identifier, modes in rows:
+        mode = modes.get(event_type, ProvisioningMode.DISABLED)
+        if mode == ProvisioningMode.DISABLED:
+            continue
+        batch.append(
+            ProvisioningEntry(
+                resource_id=resource_id,
+                event_type=event_type,
+                mode=mode,
+                status=EntryStatus.PENDING,
+                account_id=account_id,
+                user_id_ref=owner_id,
+                payload={"reason": reason, "identifier": identifier},
+                correlation_id=cid,
+                **links,
+                created_at=now,
+            )
+        )
+    if batch:
+        ProvisioningEntry.objects.bulk_create(batch, batch_size=5000)
+    return len(batch)
 
 
 def vendor() -> str:

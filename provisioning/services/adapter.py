@@ -45,12 +45,8 @@ from provisioning.models import (
     ProvisioningEntry,
     ResourceRetryPolicy,
 )
-from provisioning.services.manual import (
-    entry_send_to_manual,
-    lock_request_of,
-    native_identifier_remember,
-    request_settle,
-)
+from provisioning.services.manual import entry_send_to_manual, native_identifier_remember, requests_lock_of
+from provisioning.signals import requests_settled
 
 logger = logging.getLogger("blazon.provisioning")
 
@@ -269,14 +265,9 @@ def _lock_entry(client: AdapterClient, entry_id: int) -> ProvisioningEntry:
     return entry
 
 
-def _lock(client: AdapterClient, entry_id: int) -> tuple[Any, ProvisioningEntry]:
-    cid = (
-        ProvisioningEntry.objects.filter(pk=entry_id, resource_id__in=client.resources.values("pk"))
-        .values_list("correlation_id", flat=True)
-        .first()
-    )
-    req = lock_request_of(cid) if cid else None
-    return req, _lock_entry(client, entry_id)
+def _lock(client: AdapterClient, entry_id: int) -> ProvisioningEntry:
+    requests_lock_of([entry_id], resource_id__in=client.resources.values("pk"))
+    return _lock_entry(client, entry_id)
 
 
 def _check_leased_to(entry: ProvisioningEntry, client: AdapterClient) -> None:
@@ -338,7 +329,7 @@ def entry_report_success(
             "native_identifier is too long (1000 characters at most).",
             fields={"native_identifier": ["1000 characters at most."]},
         )
-    req, entry = _lock(client, entry_id)
+    entry = _lock(client, entry_id)
     if entry.status == EntryStatus.SUCCEEDED and entry.lease_owner_id == client.pk:
         return entry  # reported twice: the first report decided
     _check_leased_to(entry, client)
@@ -357,7 +348,7 @@ def entry_report_success(
         source=SOURCE,
         subject_user_id=entry.user_id_ref,
     )
-    request_settle(req)
+    requests_settled([entry.request_id])
     return entry
 
 
@@ -391,7 +382,7 @@ def entry_report_failure(
             f"retry_after_seconds must be from 0 to {MAX_RETRY_AFTER_SECONDS}.",
             fields={"retry_after_seconds": [f"From 0 to {MAX_RETRY_AFTER_SECONDS}."]},
         )
-    req, entry = _lock(client, entry_id)
+    entry = _lock(client, entry_id)
     if entry.lease_owner_id == client.pk and entry.last_error == reason:
         # reported twice: the first report decided
         if final and entry.status in (EntryStatus.WAITING_FAILOVER_RESOLVING, EntryStatus.FAILED):
@@ -427,9 +418,7 @@ def entry_report_failure(
             source=SOURCE,
             subject_user_id=entry.user_id_ref,
         )
-        entry_send_to_manual(
-            entry=entry, req=req, why=reason if final else f"{reason} (gave up after retries)"
-        )
+        entry_send_to_manual(entry=entry, why=reason if final else f"{reason} (gave up after retries)")
         return entry
     entry.status = EntryStatus.PENDING
     entry.not_before = now + timedelta(

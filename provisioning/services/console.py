@@ -19,8 +19,9 @@ from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from blazon.permissions import can
 from directory.models import ProvisioningMode, Resource
 from provisioning.models import EntryStatus, ProvisioningEntry, ResourceRetryPolicy
-from provisioning.services.manual import lock_request_of, request_settle
-from requests_workflow.models import RequestStatus
+from provisioning.services import _manual_written
+from provisioning.services.manual import requests_lock_of
+from provisioning.signals import request_entry_retry_check, requests_settled
 from worklist.models import Task
 from worklist.services import tasks_cancel
 
@@ -35,19 +36,17 @@ def _require_admin(actor: Any, what: str) -> None:
         raise NotAllowed(f"Only an administrator may {what}.")
 
 
-def _lock(entry_id: int) -> tuple[Any, ProvisioningEntry]:
-    cid = ProvisioningEntry.objects.filter(pk=entry_id).values_list("correlation_id", flat=True).first()
-    if cid is None and not ProvisioningEntry.objects.filter(pk=entry_id).exists():
+def _lock(entry_id: int) -> ProvisioningEntry:
+    if not ProvisioningEntry.objects.filter(pk=entry_id).exists():
         raise ValidationFailed(
             f"There is no provisioning entry #{entry_id}.", fields={"entry": ["Not found."]}
         )
-    req = lock_request_of(cid or "")
-    entry = (
+    requests_lock_of([entry_id])
+    return (
         ProvisioningEntry.objects.select_for_update(of=("self",))
         .select_related("resource", "lease_owner")
         .get(pk=entry_id)
     )
-    return req, entry
 
 
 def _cancel_task(entry: ProvisioningEntry, actor: Any, why: str) -> int | None:
@@ -65,24 +64,14 @@ def entry_retry(*, actor: Any, source: str, entry_id: int) -> ProvisioningEntry:
     canceled (a MANUAL entry gets a new one). Refused for an entry whose request was already
     rolled back: the application would get an access the directory no longer has."""
     _require_admin(actor, "retry a provisioning entry")
-    req, entry = _lock(entry_id)
+    entry = _lock(entry_id)
     if entry.status not in RETRYABLE:
         raise Conflict(
             f"Provisioning entry #{entry.pk} is {entry.get_status_display().lower()}: only a failed entry or one "
             "waiting for manual resolution can be retried.",
             code="entry_not_retryable",
         )
-    if (
-        entry.status == EntryStatus.FAILED
-        and req is not None
-        and req.status != RequestStatus.WAITING_PROVISIONING
-    ):
-        raise Conflict(
-            f"Provisioning entry #{entry.pk} belongs to request #{req.pk}, which is {req.get_status_display().lower()}"
-            " (its directory change was rolled back): retrying would give the application an access the directory "
-            "no longer has. Submit a new request instead.",
-            code="request_closed",
-        )
+    request_entry_retry_check(entry)  # the request app refuses when the request was rolled back
     before = {
         "status": entry.status,
         "transient_failures": entry.transient_failures,
@@ -116,8 +105,6 @@ def entry_retry(*, actor: Any, source: str, entry_id: int) -> ProvisioningEntry:
         subject_user_id=entry.user_id_ref,
     )
     if entry.mode == ProvisioningMode.MANUAL:
-        from provisioning.services import _manual_written
-
         _manual_written()
     return entry
 
@@ -132,7 +119,7 @@ def entry_cancel(*, actor: Any, source: str, entry_id: int, reason: str) -> Prov
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("Say why the entry is canceled.", fields={"reason": ["Required."]})
-    req, entry = _lock(entry_id)
+    entry = _lock(entry_id)
     now = timezone.now()
     if entry.status == EntryStatus.PULLED and entry.lease_until and entry.lease_until >= now:
         raise Conflict(
@@ -169,7 +156,7 @@ def entry_cancel(*, actor: Any, source: str, entry_id: int, reason: str) -> Prov
         source=source,
         subject_user_id=entry.user_id_ref,
     )
-    request_settle(req)
+    requests_settled([entry.request_id])
     return entry
 
 

@@ -4,15 +4,16 @@ Seed 002: when the adapter cannot make a change it reports it, the entry becomes
 WAITING_FAILOVER_RESOLVING and goes to manual provisioning: a PROVISIONING task for the
 resource owners (unassigned, for a console administrator, when the resource has none). The
 resolver either did the change by hand (``entry_resolve_done``, with the values the application
-gave) or could not (``entry_resolve_failed``): that is the entry's final failure, and the
-request it belongs to is rolled back by the pipeline (``request_provisioning_result``), so the
-directory never claims an access the application does not have. While an entry waits for a
-person, its request keeps waiting too.
+gave) or could not (``entry_resolve_failed``): that is the entry's final failure. Either way
+the request the entry carries out (``ProvisioningEntry.request``) is told through
+``provisioning.signals``; the request app then finishes it or rolls it back, so the directory
+never claims an access the application does not have. While an entry waits for a person, its
+request keeps waiting too.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
@@ -23,51 +24,29 @@ from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from blazon.permissions import can
 from directory.models import ProvisioningEvent, ProvisioningMode
 from provisioning.models import ENTITLEMENT_EVENTS, EntryStatus, NativeIdentifier, ProvisioningEntry
-from provisioning.services import entries_for_correlation
-from requests_workflow.models import Request, RequestStatus
-from requests_workflow.services.common import request_event
-from requests_workflow.services.pipeline import request_correlation_id, request_provisioning_result
+from provisioning.signals import EntryNote, requests_lock, requests_noted, requests_settled
 from requests_workflow.services.sla import sla_tasks_opened
 from worklist.models import Task, TaskKind, TaskStatus
 from worklist.registry import APPROVE
 from worklist.services import task_close, task_open
 
-#: ``request_correlation_id`` of the pipeline ("request-42"); its rollback entries
-#: ("request-42-rollback") belong to no waiting request.
-_REQUEST_CID = re.compile(r"^request-(\d+)$")
 MEMBERSHIP_EVENTS = (ProvisioningEvent.GRANT_ENTITLEMENT, ProvisioningEvent.REVOKE_ENTITLEMENT)
-#: Entry statuses that no longer hold a request back.
-_DONE = {EntryStatus.SUCCEEDED, EntryStatus.CANCELED}
 
 
-def lock_request_of(correlation_id: str) -> Request | None:
-    """The request an entry was written for, locked (the pipeline's lock order: request first)."""
-    match = _REQUEST_CID.match(correlation_id or "")
-    if match is None:
-        return None
-    return Request.objects.select_for_update(of=("self",)).filter(pk=int(match.group(1))).first()
-
-
-def request_settle(req: Request | None) -> None:
-    """Tell the pipeline about a request whose entries changed (``req`` locked): a failed entry
-    fails it (the pipeline rolls the directory back); all succeeded (or canceled) finishes it.
-    Otherwise it keeps waiting."""
-    if req is None or req.status != RequestStatus.WAITING_PROVISIONING:
-        return
-    rows = list(
-        entries_for_correlation(request_correlation_id(req)).values_list(
-            "pk", "event_type", "status", "last_error"
+def requests_lock_of(entry_ids: Iterable[int], **scope: Any) -> list[int]:
+    """Lock the requests the entries ``entry_ids`` carry out (through the request app, see
+    ``provisioning.signals``) before the caller locks the entries: the pipeline's lock order,
+    the request first. ``scope`` narrows the entries (an adapter's resources). Returns the
+    request ids, sorted."""
+    ids = sorted(
+        set(
+            ProvisioningEntry.objects.filter(
+                pk__in=list(entry_ids), request__isnull=False, **scope
+            ).values_list("request_id", flat=True)
         )
     )
-    failed = [r for r in rows if r[2] == EntryStatus.FAILED]
-    if failed:
-        pk, event, _, reason = failed[0]
-        request_provisioning_result(request=req, ok=False, detail=f"entry #{pk} ({event}): {reason}")
-    elif rows and all(r[2] in _DONE for r in rows):
-        n = len(rows)
-        request_provisioning_result(
-            request=req, ok=True, detail=f"{n} entr{'y' if n == 1 else 'ies'} provisioned"
-        )
+    requests_lock(ids)
+    return ids
 
 
 def native_identifier_remember(entry: ProvisioningEntry, value: str) -> None:
@@ -88,9 +67,10 @@ def native_identifier_remember(entry: ProvisioningEntry, value: str) -> None:
         )
 
 
-def entry_send_to_manual(*, entry: ProvisioningEntry, req: Request | None, why: str) -> Task:
+def entry_send_to_manual(*, entry: ProvisioningEntry, why: str) -> Task:
     """A PROVISIONING task for the resource owners to make ``entry``'s change by hand (entry
-    locked, already WAITING_FAILOVER_RESOLVING)."""
+    locked, already WAITING_FAILOVER_RESOLVING; its request, if any, locked before it)."""
+    req = entry.request  # the task's subject and SLA; loaded through the entry's own link
     target = entry.account or entry.entitlement or entry.payload.get("identifier") or f"entry #{entry.pk}"
     title = (
         f"Provision by hand: {entry.get_event_type_display().lower()} {target} on {entry.resource.name} "
@@ -110,21 +90,21 @@ def entry_send_to_manual(*, entry: ProvisioningEntry, req: Request | None, why: 
         source="automatic",
         subject_user_id=entry.user_id_ref,
     )
-    if req is not None:
-        request_event(
-            req,
-            stage=5,
-            message=f"Provisioning entry #{entry.pk} ({entry.event_type}) failed: {why}. "
-            f"Task #{task.pk} asks {who} to do it by hand.",
+    if entry.request_id is not None:
+        requests_noted(
+            [
+                EntryNote(
+                    entry.request_id,
+                    f"Provisioning entry #{entry.pk} ({entry.event_type}) failed: {why}. "
+                    f"Task #{task.pk} asks {who} to do it by hand.",
+                )
+            ]
         )
     return task
 
 
-def _lock_for_resolution(
-    entry: ProvisioningEntry, actor: Any
-) -> tuple[Request | None, ProvisioningEntry, Task]:
-    cid = ProvisioningEntry.objects.filter(pk=entry.pk).values_list("correlation_id", flat=True).first()
-    req = lock_request_of(cid or "")
+def _lock_for_resolution(entry: ProvisioningEntry, actor: Any) -> tuple[ProvisioningEntry, Task]:
+    requests_lock_of([entry.pk])
     locked = (
         ProvisioningEntry.objects.select_for_update(of=("self",))
         .select_related("resource", "manual_task")
@@ -145,7 +125,7 @@ def _lock_for_resolution(
             f"{getattr(actor, 'username', 'nobody')} may not resolve task #{task.pk}: "
             "only its assignees (the resource owners) or an administrator may."
         )
-    return req, locked, task
+    return locked, task
 
 
 @transaction.atomic
@@ -163,7 +143,7 @@ def entry_resolve_done(
         raise ValidationFailed(
             "attributes must be an object.", fields={"attributes": ["Expected an object."]}
         )
-    req, locked, task = _lock_for_resolution(entry, actor)
+    locked, task = _lock_for_resolution(entry, actor)
     before = locked.status
     now = timezone.now()
     locked.status, locked.finished_at, locked.updated_at = EntryStatus.SUCCEEDED, now, now
@@ -186,11 +166,15 @@ def entry_resolve_done(
         source=source,
         subject_user_id=locked.user_id_ref,
     )
-    if req is not None:
-        request_event(
-            req, stage=5, actor=actor, message=f"Entry #{locked.pk} provisioned by hand by {actor.username}."
+    if locked.request_id is not None:
+        requests_noted(
+            [
+                EntryNote(
+                    locked.request_id, f"Entry #{locked.pk} provisioned by hand by {actor.username}.", actor
+                )
+            ]
         )
-    request_settle(req)
+    requests_settled([locked.request_id])
     return locked
 
 
@@ -203,7 +187,7 @@ def entry_resolve_failed(
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("Say why the change could not be made.", fields={"reason": ["Required."]})
-    req, locked, task = _lock_for_resolution(entry, actor)
+    locked, task = _lock_for_resolution(entry, actor)
     before = locked.status
     now = timezone.now()
     locked.status, locked.finished_at, locked.updated_at = EntryStatus.FAILED, now, now
@@ -221,7 +205,7 @@ def entry_resolve_failed(
         source=source,
         subject_user_id=locked.user_id_ref,
     )
-    request_settle(req)
+    requests_settled([locked.request_id])
     return locked
 
 

@@ -25,8 +25,7 @@ from django.db import transaction
 from blazon.audit.services import AuditEntry, audit_record_many
 from directory.models import ProvisioningEvent, ProvisioningMode, Resource, UserStatus
 from provisioning.models import EntryStatus, ProvisioningEntry
-from provisioning.services.manual import _REQUEST_CID
-from requests_workflow.models import Request, RequestEvent
+from provisioning.signals import EntryNote, requests_lock, requests_noted
 from requests_workflow.services.sla import sla_tasks_opened
 from worklist.models import Task, TaskKind
 from worklist.services import tasks_open_bulk
@@ -44,11 +43,6 @@ def _waiting() -> Any:
     )
 
 
-def _request_id(correlation_id: str) -> int | None:
-    match = _REQUEST_CID.match(correlation_id or "")
-    return int(match.group(1)) if match else None
-
-
 def _title(row: dict[str, Any]) -> str:
     target = (
         row["account__identifier"]
@@ -64,16 +58,10 @@ def _title(row: dict[str, Any]) -> str:
 def _open_batch(limit: int) -> int:
     # Lock order as in the pipeline: the requests first (waiting for them while holding no
     # entry), then the entries. A request's row must not be locked by us after the entries.
-    candidates = list(_waiting().order_by("pk").values_list("correlation_id", flat=True)[:limit])
+    candidates = list(_waiting().order_by("pk").values_list("request_id", flat=True)[:limit])
     if not candidates:
         return 0
-    request_ids = sorted({r for r in map(_request_id, candidates) if r is not None})
-    requests: dict[int, Request] = {}
-    if request_ids:
-        requests = {
-            r.pk: r
-            for r in Request.objects.select_for_update(of=("self",)).filter(pk__in=request_ids).order_by("pk")
-        }
+    requests_lock(candidates)
     rows = list(
         _waiting()
         .select_for_update(skip_locked=True, of=("self",))
@@ -87,12 +75,19 @@ def _open_batch(limit: int) -> int:
             "account__identifier",
             "entitlement__name",
             "payload",
-            "correlation_id",
+            "request_id",
             "user_id_ref",
         )[:limit]
     )
     if not rows:
         return 0
+    # the tasks' subjects, for their SLA, through the entries' own link (one query)
+    requests = {
+        e.request_id: e.request
+        for e in ProvisioningEntry.objects.filter(
+            pk__in=[r["pk"] for r in rows], request__isnull=False
+        ).select_related("request")
+    }
     owners: dict[int, list[int]] = defaultdict(list)
     names: dict[int, str] = {}
     through = Resource.owners.through
@@ -109,7 +104,7 @@ def _open_batch(limit: int) -> int:
         kind=TaskKind.PROVISIONING,
         rows=[
             (
-                requests.get(_request_id(r["correlation_id"]) or 0),
+                requests.get(r["request_id"]),
                 _title(r),
                 owners.get(r["resource_id"], ()),
             )
@@ -130,12 +125,11 @@ def _open_batch(limit: int) -> int:
         users = owners.get(r["resource_id"])
         return ", ".join(names[u] for u in users) if users else "no owner: a console administrator"
 
-    RequestEvent.objects.bulk_create(
+    requests_noted(
         [
-            RequestEvent(
-                request_id=t.request_id,
-                stage=5,
-                message=f"Provisioning entry #{r['pk']} ({r['event_type']}) is MANUAL on "
+            EntryNote(
+                t.request_id,
+                f"Provisioning entry #{r['pk']} ({r['event_type']}) is MANUAL on "
                 f"{r['resource__name']}: task #{t.pk} asks {who(r)} to make the change.",
             )
             for r, t in zip(rows, tasks, strict=True)

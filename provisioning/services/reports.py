@@ -39,7 +39,8 @@ from provisioning.services.adapter import (
     _clean_attributes,
     entry_report_failure,
 )
-from provisioning.services.manual import MEMBERSHIP_EVENTS, lock_request_of, request_settle
+from provisioning.services.manual import MEMBERSHIP_EVENTS, requests_lock_of
+from provisioning.signals import requests_settled
 
 MAX_REPORTS = 500
 _SUCCESS_FIELDS = ["status", "result", "lease_until", "finished_at", "updated_at"]
@@ -137,11 +138,10 @@ def entries_report_many(*, client: AdapterClient, reports: list[dict[str, Any]])
     A malformed call is refused whole (``ValidationFailed``) and changes nothing."""
     _check_shape(reports)
     ids = [r["entry"] for r in reports]
-    mine = ProvisioningEntry.objects.filter(pk__in=ids, resource_id__in=client.resources.values("pk"))
-    cids = sorted({cid for cid in mine.values_list("correlation_id", flat=True) if cid})
+    scope = {"resource_id__in": client.resources.values("pk")}
+    mine = ProvisioningEntry.objects.filter(pk__in=ids, **scope)
     # the pipeline's lock order: requests (by id), then entries (by id)
-    locked = [lock_request_of(cid) for cid in cids]
-    requests = {cid: req for cid, req in zip(cids, locked, strict=True) if req is not None}
+    requests_lock_of(ids, **scope)
     entries = {
         e.pk: e for e in mine.select_for_update(of=("self",)).select_related("resource").order_by("pk")
     }
@@ -199,6 +199,5 @@ def entries_report_many(*, client: AdapterClient, reports: list[dict[str, Any]])
         if succeeded:
             _write_successes(succeeded, now)
             _remember_native_identifiers(succeeded)
-        for cid in sorted({e.correlation_id for e in succeeded if e.correlation_id in requests}):
-            request_settle(requests[cid])
+        requests_settled(e.request_id for e in succeeded)
     return results

@@ -32,7 +32,6 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
-from django.db.models.signals import post_save
 from django.utils import timezone
 
 from blazon.audit.services import AuditEntry, audit_record_many
@@ -51,6 +50,7 @@ from directory.models import (
 from provisioning.models import ProvisioningEntry
 from provisioning.services import entries_write_mixed
 from requests_workflow.models import Request, RequestEvent, RequestStatus, RequestType
+from requests_workflow.notify import request_outcome_notify
 from requests_workflow.services.approvals import approval_policies_active, approval_policy_match
 from requests_workflow.services.common import TERMINAL, TRANSITIONS
 from requests_workflow.services.pipeline import _jsonable, request_correlation_id, request_process
@@ -140,7 +140,7 @@ def requests_process_many(request_ids: Iterable[int]) -> dict[str, int]:
                 runs = []
         for req in sorted(single, key=lambda r: r.pk):
             _process_one(req.pk)
-        _signal_final(run.req for run in runs)
+        _notify_final(run.req for run in runs)
     return {"set": len(runs), "single": len(single), "skipped": len(ids) - len(reqs)}
 
 
@@ -350,18 +350,16 @@ def _write(runs: list[_Run]) -> None:
     if kept:
         EntitlementMembership.objects.filter(pk__in=kept).update(manual=True)
     entries_write_mixed(_entry_rows(applying))
-    entries: dict[str, list[int]] = {}
+    entries: dict[int, list[int]] = {}
     if applying:
-        for cid, pk in (
-            ProvisioningEntry.objects.filter(
-                correlation_id__in=[request_correlation_id(run.req) for run in applying]
-            )
+        for request_id, pk in (
+            ProvisioningEntry.objects.filter(request_id__in=[run.req.pk for run in applying])
             .order_by("pk")
-            .values_list("correlation_id", "pk")
+            .values_list("request_id", "pk")
         ):
-            entries.setdefault(cid, []).append(pk)
+            entries.setdefault(request_id, []).append(pk)
     for run in applying:
-        _applied(run, entries.get(request_correlation_id(run.req), []), now)
+        _applied(run, entries.get(run.req.pk, []), now)
     removed = [run.membership.pk for run in applying if run.revoking]
     if removed:
         EntitlementMembership.objects.filter(pk__in=removed).delete()
@@ -424,6 +422,7 @@ def _entry_rows(applying: list[_Run]) -> Iterable[dict[str, Any]]:
                 "user_id": owner_id,
                 "payload": {"reason": "manual"},
                 "correlation_id": cid,
+                "request_id": run.req.pk,
             }
             continue
         resource = run.req.entitlement.resource
@@ -435,6 +434,7 @@ def _entry_rows(applying: list[_Run]) -> Iterable[dict[str, Any]]:
                 "user_id": owner_id,
                 "payload": {"reason": "manual"},
                 "correlation_id": cid,
+                "request_id": run.req.pk,
             }
         if not run.kept_manually:
             yield {
@@ -445,6 +445,7 @@ def _entry_rows(applying: list[_Run]) -> Iterable[dict[str, Any]]:
                 "user_id": owner_id,
                 "payload": {"reason": "manual"},
                 "correlation_id": cid,
+                "request_id": run.req.pk,
             }
 
 
@@ -554,16 +555,8 @@ def _applied(run: _Run, entries: list[int], now: Any) -> None:
         run.move(R.FINISHED, stage=5, message="Finished (nothing to provision).", now=now)
 
 
-def _signal_final(reqs: Iterable[Request]) -> None:
-    """What ``save(update_fields=[…"status"…])`` would have told the receivers (the outcome
-    e-mail of a finished request); ``bulk_update`` sends no signal."""
+def _notify_final(reqs: Iterable[Request]) -> None:
+    """The outcome e-mail of each request the batch ended, as ``request_move`` queues it."""
     for req in reqs:
         if req.status in TERMINAL:
-            post_save.send(
-                sender=Request,
-                instance=req,
-                created=False,
-                update_fields=frozenset({"status", "stage", "finished_at", "updated_at"}),
-                raw=False,
-                using="default",
-            )
+            request_outcome_notify(req)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from blazon.audit.services import audit_record
 from blazon.errors import TransitionNotAllowed
 from requests_workflow.models import Request, RequestEvent, RequestStatus
+from requests_workflow.notify import request_outcome_notify
 
 R = RequestStatus
 
@@ -48,8 +49,7 @@ def _deferred(req: Request) -> _DeferredWrites | None:
 def request_writes_deferred(req: Request) -> Iterator[None]:
     """Within the block, ``request_save``/``request_move`` collect the fields to save and
     ``request_event`` the timeline lines; when the block ends without an exception the row is
-    saved once (``post_save`` sees every field, so the e-mail receiver still sees a final status)
-    and the lines are inserted in one statement, in order (their ``at`` is the time of that
+    saved once and the lines are inserted in one statement, in order (their ``at`` is the time of that
     INSERT, a few milliseconds after the step, within the same transaction).
 
     Use it inside the transaction that locked ``req``, around code that does not read the request
@@ -140,6 +140,8 @@ def request_move(
         fields.append("finished_at")
     request_save(req, fields)
     request_event(req, stage=stage, message=message, actor=actor, frm=frm, to=to)
+    if to in TERMINAL:
+        request_outcome_notify(req)  # the e-mail goes after commit
     audit_record(
         actor=actor,
         action=f"request.{to.lower()}",

@@ -16,7 +16,9 @@ from django.utils import timezone
 from blazon.audit.services import audit_batch, audit_record
 from blazon.errors import DomainError, TransitionNotAllowed
 from blazon.logging import correlation_id_var
-from provisioning.services import entries_for_correlation
+from provisioning.models import EntryStatus
+from provisioning.selectors import entries_of_request
+from provisioning.services import entries_for_request
 from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.approvals import approval_stage_start
 from requests_workflow.services.common import (
@@ -31,8 +33,10 @@ R = RequestStatus
 
 
 def request_correlation_id(req: Request) -> str:
-    """The correlation id every audit event and provisioning entry of stage 4 carries, so the
-    directory's audit answers "which request did this?"."""
+    """The correlation id every log line, audit event and provisioning entry of stage 4
+    carries, so the directory's audit answers "which request did this?". A trace tag only: an
+    entry finds its request through ``ProvisioningEntry.request``, never through this string
+    (a client can send any ``X-Correlation-ID``)."""
     return f"request-{req.pk}"
 
 
@@ -82,7 +86,7 @@ def _persist(req: Request) -> None:
     actor = req.requester
     token = correlation_id_var.set(request_correlation_id(req))
     try:
-        with transaction.atomic():
+        with transaction.atomic(), entries_for_request(req.pk):
             result = spec.apply(req, actor)
     except DomainError as exc:
         req.failure_reason = exc.message
@@ -94,7 +98,7 @@ def _persist(req: Request) -> None:
     finally:
         correlation_id_var.reset(token)
     now = timezone.now()
-    entries = list(entries_for_correlation(request_correlation_id(req)).values_list("pk", flat=True))
+    entries = list(entries_of_request(req.pk).values_list("pk", flat=True))
     req.result = {**req.result, **_jsonable(result), "provisioning_entries": entries}
     req.applied_at = now
     req.stage = 4
@@ -154,7 +158,7 @@ def _provisioning_result(request: Request, ok: bool, detail: str) -> Request:
         if spec.rollback is None:
             undone = "not rolled back: this change cannot be undone in the directory"
         else:
-            with transaction.atomic():
+            with transaction.atomic(), entries_for_request(req.pk, rollback=True):
                 undone = spec.rollback(req, None)
     except DomainError as exc:
         undone = f"rollback refused by the directory: {exc.message}"
@@ -166,3 +170,26 @@ def _provisioning_result(request: Request, ok: bool, detail: str) -> Request:
     request_move(req, R.FAILED, stage=5, actor=None, message=req.failure_reason)
     request.status = req.status
     return req
+
+
+#: Entry statuses that no longer hold a request back.
+_ENTRY_DONE = {EntryStatus.SUCCEEDED, EntryStatus.CANCELED}
+
+
+def request_settle(req: Request) -> None:
+    """Entries of ``req`` (locked) changed: a failed one fails it (the directory is rolled
+    back); all succeeded (or canceled) finishes it. Otherwise, or when the request is no
+    longer waiting for provisioning, nothing changes. Provisioning asks for it through
+    ``provisioning.signals.request_entries_settled`` (``requests_workflow.receivers``)."""
+    if req.status != R.WAITING_PROVISIONING:
+        return
+    rows = list(entries_of_request(req.pk).values_list("pk", "event_type", "status", "last_error"))
+    failed = [r for r in rows if r[2] == EntryStatus.FAILED]
+    if failed:
+        pk, event, _, reason = failed[0]
+        request_provisioning_result(request=req, ok=False, detail=f"entry #{pk} ({event}): {reason}")
+    elif rows and all(r[2] in _ENTRY_DONE for r in rows):
+        n = len(rows)
+        request_provisioning_result(
+            request=req, ok=True, detail=f"{n} entr{'y' if n == 1 else 'ies'} provisioned"
+        )

@@ -18,6 +18,7 @@ from blazon.audit.models import AuditEvent
 from directory.models import ConsoleRole, ProvisioningMode
 from provisioning.models import EntryStatus, ProvisioningEntry, ResourceRetryPolicy
 from provisioning.services.adapter import entries_pull
+from requests_workflow.models import Request
 from tests.api.factories import UserFactory
 from tests.provisioning.conftest import make_entry
 from vault.models import SecretKind
@@ -46,8 +47,17 @@ def helpdesk(db):
 
 
 def test_queue_filters_and_has_no_n_plus_one(world, admin):
-    for _ in range(3):
-        make_entry(world["erp"], account=world["account"], correlation_id="request-999")
+    req = Request.objects.create(
+        type="GRANT_ENTITLEMENT",
+        requester=world["alice"],
+        beneficiary=world["alice"],
+        entitlement=world["ent"],
+        source="workspace",
+    )
+    for _ in range(2):
+        make_entry(world["erp"], account=world["account"], correlation_id=f"request-{req.pk}", request=req)
+    # the tag alone links nothing: the request is the entry's foreign key
+    make_entry(world["erp"], account=world["account"], correlation_id="request-999")
     make_entry(world["crm"], "GRANT_ENTITLEMENT", status=EntryStatus.FAILED, last_error="boom")
     with CaptureQueriesContext(connection) as few:
         assert admin.get(QUEUE).status_code == 200
@@ -64,7 +74,10 @@ def test_queue_filters_and_has_no_n_plus_one(world, admin):
         QUEUE, {"resource": world["crm"].pk, "event": "GRANT_ENTITLEMENT"}
     ).content.decode()
     assert "of 1" in by_resource
-    assert 'href="/console/requests/999/"' in admin.get(QUEUE, {"q": "request-999"}).content.decode()
+    assert (
+        f'href="/console/requests/{req.pk}/"' in admin.get(QUEUE, {"q": f"request-{req.pk}"}).content.decode()
+    )
+    assert "/console/requests/999/" not in admin.get(QUEUE, {"q": "request-999"}).content.decode()
 
 
 def test_stuck_filter_and_dashboard_tile(world, admin):

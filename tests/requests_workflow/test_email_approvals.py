@@ -16,6 +16,7 @@ from unittest import mock
 import pytest
 from aiosmtpd.controller import Controller
 from django.core import signing
+from django.db import transaction
 from django.test import Client
 
 from blazon.audit.models import AuditEvent
@@ -23,6 +24,7 @@ from directory.models import EntitlementMembership
 from requests_workflow import mail as approval_mail
 from requests_workflow.models import RequestEvent, RequestStatus
 from requests_workflow.services.approvals import task_approve
+from requests_workflow.services.pipeline import request_process
 from requests_workflow.services.reassign import task_reassign
 from requests_workflow.services.requests import request_create
 from tests.api.factories import UserFactory
@@ -348,3 +350,34 @@ def test_a_new_user_request_is_mailed_and_decided_before_the_user_exists(
     assert post(Client(), approve, django_capture_on_commit_callbacks).status_code == 200
     req.refresh_from_db()
     assert req.status == R.FINISHED and req.beneficiary.username == "nina"
+
+
+class _Undo(Exception):
+    pass
+
+
+def test_a_request_that_finishes_in_a_rolled_back_transaction_mails_nobody(
+    company, approvers, pending, smtp, django_capture_on_commit_callbacks
+):
+    """The outcome e-mail is queued for after commit by the service that ends the request: a
+    change that is rolled back tells nobody; the same change committed tells the requester."""
+    task = Task.objects.get(request=pending)
+    mails = len(smtp.messages)
+
+    def approve_and_finish() -> None:
+        task_approve(actor=approvers[0], source="workspace", task=task, comment="ok")
+        request_process(request_id=pending.pk)
+        pending.refresh_from_db()
+        assert pending.status == R.FINISHED
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(_Undo), transaction.atomic():
+        approve_and_finish()
+        raise _Undo
+    pending.refresh_from_db()
+    assert pending.status == R.WAITING_APPROVAL
+    assert len(smtp.messages) == mails and not received(smtp, "alice@example.com")
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        approve_and_finish()
+    (outcome,) = received(smtp, "alice@example.com")
+    assert f"Request #{pending.pk} finished" in outcome["Subject"]

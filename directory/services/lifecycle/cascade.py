@@ -11,10 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.utils import timezone
 
 from blazon.audit.services import AuditEntry, audit_record_many
-from blazon.logging import correlation_id_var
 from directory import ports
 from directory.models import (
     Account,
@@ -25,13 +23,11 @@ from directory.models import (
     Management,
     Organization,
     ProvisioningEvent,
-    ProvisioningMode,
     Resource,
     Role,
     SharedAccountMember,
     User,
 )
-from provisioning.models import EntryStatus, ProvisioningEntry
 
 
 @dataclass(frozen=True)
@@ -86,35 +82,13 @@ def _accounts_set_status(where: str, params: Sequence[Any], *, to: str, now: dat
 
 
 def _entries_for_accounts(rows: Iterable[_AccountRow], *, event_type: str, reason: str) -> int:
-    """One provisioning entry per account whose resource provisions ``event_type`` (AUTOMATIC or
-    MANUAL), across resources in one insert.
-
-    ``provisioning.services.entries_write_many`` takes a single resource; a user's accounts are
-    on as many resources as they have accounts, so calling it per resource would cost one query
-    per account. Same row shape and rules as that writer."""
-    now = timezone.now()
-    cid = correlation_id_var.get() or ""
-    batch = []
-    for row in rows:
-        mode = row.modes.get(event_type, ProvisioningMode.DISABLED)
-        if mode == ProvisioningMode.DISABLED:
-            continue
-        batch.append(
-            ProvisioningEntry(
-                resource_id=row.resource_id,
-                event_type=event_type,
-                mode=mode,
-                status=EntryStatus.PENDING,
-                account_id=row.id,
-                user_id_ref=row.owner_id,
-                payload={"reason": reason, "identifier": row.identifier},
-                correlation_id=cid,
-                created_at=now,
-            )
-        )
-    if batch:
-        ProvisioningEntry.objects.bulk_create(batch, batch_size=5000)
-    return len(batch)
+    """One provisioning entry per account whose resource provisions ``event_type``, across
+    resources in one insert (``directory.ports.Provisioning.entries_write_for_accounts``)."""
+    return ports.provisioning().entries_write_for_accounts(
+        ((r.id, r.resource_id, r.owner_id, r.identifier, r.modes) for r in rows),
+        event_type=event_type,
+        reason=reason,
+    )
 
 
 def _audit_accounts(
