@@ -12,9 +12,10 @@ class RequestsWorkflowConfig(AppConfig):
         from requests_workflow import receivers
         from requests_workflow.models import RequestType
         from requests_workflow.services.approvals import task_decision_apply
+        from requests_workflow.services.sla import sla_tasks_opened
         from requests_workflow.tasks import mail_approval_requests
         from worklist.models import TaskKind
-        from worklist.registry import register_subject_types, register_task_kind
+        from worklist.registry import register_sla_assigner, register_subject_types, register_task_kind
 
         receivers.connect()  # provisioning's announcements about the entries of requests
         # this app owns approval and SoD tasks: how a decision applies, and who gets told
@@ -22,3 +23,6 @@ class RequestsWorkflowConfig(AppConfig):
         register_task_kind(TaskKind.SOD, decide=task_decision_apply)
         # task definitions may be limited to request types
         register_subject_types(RequestType.choices)
+        # task definitions (SLA, escalation) match on requests: this app assigns them for every
+        # task opened, provisioning's manual tasks included
+        register_sla_assigner(sla_tasks_opened)

@@ -48,6 +48,23 @@ def task_kind_handler(kind: str) -> TaskKindHandler:
     return _HANDLERS.get(str(kind), TaskKindHandler())
 
 
+# Gives newly opened tasks their SLA (definition, due date, first escalation). The matching
+# reads the subject (a request's type, criticality, people), so the app that owns the subjects
+# provides it until definitions match through per-kind hooks; ``tasks_sla_apply`` calls it.
+_SLA_ASSIGNER: list[Callable[..., None]] = []
+
+
+def register_sla_assigner(assign: Callable[..., None]) -> None:
+    """``assign(tasks, req=subject or None)`` (idempotent: the last registration wins)."""
+    _SLA_ASSIGNER[:] = [assign]
+
+
+def tasks_sla_apply(tasks: Iterable[Any], *, req: Any) -> None:
+    """Give tasks just opened their SLA, through the registered assigner (none: no SLA)."""
+    for assign in _SLA_ASSIGNER:
+        assign(tasks, req=req)
+
+
 _SUBJECT_TYPES: dict[str, str] = {}
 
 

@@ -25,9 +25,8 @@ from blazon.permissions import can
 from directory.models import ProvisioningEvent, ProvisioningMode
 from provisioning.models import ENTITLEMENT_EVENTS, EntryStatus, NativeIdentifier, ProvisioningEntry
 from provisioning.signals import EntryNote, requests_lock, requests_noted, requests_settled
-from requests_workflow.services.sla import sla_tasks_opened
 from worklist.models import Task, TaskKind, TaskStatus
-from worklist.registry import APPROVE
+from worklist.registry import APPROVE, tasks_sla_apply
 from worklist.services import task_close, task_open
 
 MEMBERSHIP_EVENTS = (ProvisioningEvent.GRANT_ENTITLEMENT, ProvisioningEvent.REVOKE_ENTITLEMENT)
@@ -78,7 +77,7 @@ def entry_send_to_manual(*, entry: ProvisioningEntry, why: str) -> Task:
     )
     owners = list(entry.resource.owners.filter(status="ACTIVE"))
     task = task_open(kind=TaskKind.PROVISIONING, request=req, title=title, assignees=owners)
-    sla_tasks_opened([task], req=req)  # due date and escalation, as for any task
+    tasks_sla_apply([task], req=req)  # due date and escalation, as for any task
     entry.manual_task = task
     entry.save(update_fields=["manual_task"])
     who = ", ".join(sorted(u.username for u in owners)) or "no owner: a console administrator"

@@ -26,8 +26,8 @@ from blazon.audit.services import AuditEntry, audit_record_many
 from directory.models import ProvisioningEvent, ProvisioningMode, Resource, UserStatus
 from provisioning.models import EntryStatus, ProvisioningEntry
 from provisioning.signals import EntryNote, requests_lock, requests_noted
-from requests_workflow.services.sla import sla_tasks_opened
 from worklist.models import Task, TaskKind
+from worklist.registry import tasks_sla_apply
 from worklist.services import tasks_open_bulk
 
 logger = logging.getLogger("blazon.provisioning")
@@ -115,7 +115,7 @@ def _open_batch(limit: int) -> int:
     for task in tasks:
         by_request[task.request_id].append(task)
     for request_id, group in by_request.items():
-        sla_tasks_opened(group, req=requests.get(request_id or 0))
+        tasks_sla_apply(group, req=requests.get(request_id or 0))
     ProvisioningEntry.objects.bulk_update(
         [ProvisioningEntry(pk=r["pk"], manual_task_id=t.pk) for r, t in zip(rows, tasks, strict=True)],
         ["manual_task"],
