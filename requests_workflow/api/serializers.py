@@ -91,8 +91,12 @@ class TaskSerializer(serializers.ModelSerializer):
     status = EnumField(TaskStatus, "TaskStatusEnum", read_only=True)
     mode = EnumField(ApprovalMode, "ApprovalModeEnum", read_only=True)
     request = serializers.IntegerField(source="request_id", read_only=True, allow_null=True)
-    request_type = EnumField(RequestType, "RequestTypeEnum", source="request.type", read_only=True)
-    request_status = EnumField(RequestStatus, "RequestStatusEnum", source="request.status", read_only=True)
+    request_type = EnumField(
+        RequestType, "RequestTypeEnum", source="request.type", read_only=True, allow_null=True
+    )
+    request_status = EnumField(
+        RequestStatus, "RequestStatusEnum", source="request.status", read_only=True, allow_null=True
+    )
     beneficiary = UserRefSerializer(source="request.beneficiary", read_only=True, allow_null=True)
     assignees = UserRefSerializer(many=True, read_only=True)
     queue = TaskRefQueueSerializer(read_only=True, allow_null=True)

@@ -15,7 +15,7 @@ from requests_workflow.models import Request, RequestEvent, RequestStatus
 from tests.api.factories import UserFactory
 from tests.api.helpers import assert_error, client_for
 from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory, QueueFactory
-from worklist.models import Task, TaskStatus
+from worklist.models import Task, TaskKind, TaskStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -283,3 +283,18 @@ def test_unassigned_tasks_go_to_administrators_and_help_desk(company, people, po
     assert my_tasks(people["colleague"]) == []  # auditors do not decide
     assert post(people["outsider"], f"{TASKS}{task['id']}/approve/", {}).status_code == 200
     assert holds(company)
+
+
+def test_a_task_without_a_request_says_so_with_nulls(company, people):
+    """Issue 12 item 14: a manual provisioning task opened for no request (e.g. a password set by
+    hand) keeps every field the schema marks required: request, request_type, request_status and
+    beneficiary are null, not missing, in the list and on the task's own page."""
+    task = Task.objects.create(kind=TaskKind.PROVISIONING, title="Set the password by hand")
+    task.assignees.add(people["approver"].user)
+    listed = people["admin"].get(TASKS, {"all": "true"}).json()["results"]
+    row = next(r for r in listed if r["id"] == task.pk)
+    detail = people["approver"].get(f"{TASKS}{task.pk}/").json()
+    for body in (row, detail):
+        assert body["kind"] == "PROVISIONING" and body["title"] == "Set the password by hand"
+        for key in ("request", "request_type", "request_status", "beneficiary"):
+            assert key in body and body[key] is None, (key, body)
