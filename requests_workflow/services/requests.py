@@ -262,40 +262,20 @@ def request_create(
     justification = (justification or "").strip()
     refs = {"resource": resource, "account": account, "entitlement": entitlement, "role": role}
     errors: dict[str, list[str]] = {}
-    if source not in spec.sources:
-        errors["source"] = [
-            f"{spec.code} requests cannot come from {source}; allowed: {', '.join(sorted(spec.sources))}."
-        ]
-    secret_keys = _secret_keys(payload)
-    if secret_keys:
-        errors["payload"] = [f"A request never carries secrets; remove {', '.join(secret_keys)}."]
-    for key in spec.payload_requires:
-        if not isinstance(payload.get(key), dict) or not payload.get(key):
-            errors[f"payload.{key}"] = [f"{spec.code} needs {key!r} (an object with the values)."]
-    if spec.code == RequestType.CREATE_USER and isinstance(payload.get("user"), dict):
-        for name in ("first_name", "last_name"):
-            if not str(payload["user"].get(name) or "").strip():
-                errors[f"payload.user.{name}"] = ["Required."]
-        if beneficiary is not None:
-            errors["beneficiary"] = [
-                "A new user request has no beneficiary yet: the user is created at the end."
-            ]
-    if justification_required(spec.code) and not justification:
-        errors["justification"] = [f"{spec.code} requests need a justification."]
-    _check_period(spec, start_at, end_at, errors)
-    beneficiary = _check_objects(spec, refs, beneficiary, errors)
-    if spec.code != RequestType.CREATE_USER and beneficiary is None and "beneficiary" not in errors:
-        errors["beneficiary"] = [f"{spec.code} requests need a beneficiary."]
+    beneficiary = request_shape_check(
+        spec,
+        source=source,
+        payload=payload,
+        justification=justification,
+        refs=refs,
+        beneficiary=beneficiary,
+        start_at=start_at,
+        end_at=end_at,
+        errors=errors,
+    )
     if beneficiary is not None:
         beneficiary = User.objects.select_for_update().get(pk=beneficiary.pk)  # serialise same-user requests
-        if beneficiary.status == UserStatus.REMOVED:
-            errors["beneficiary"] = [f"{beneficiary.username} is REMOVED: no request can be made for them."]
-        elif spec.beneficiary_statuses and beneficiary.status not in spec.beneficiary_statuses:
-            allowed = ", ".join(sorted(spec.beneficiary_statuses))
-            errors["beneficiary"] = [
-                f"{beneficiary.username} is {beneficiary.status}; {spec.code} needs {allowed}."
-            ]
-        elif not errors:
+        if beneficiary_status_check(spec, beneficiary, errors) and not errors:
             _check_state(spec, refs, beneficiary, source, errors)
     policies = active_validation_policies() if source != Source.AUTOMATIC else []
     validation_policies_check(
@@ -407,3 +387,59 @@ def request_cancel(*, actor: User, source: str, request: Request, reason: str = 
     )
     request.status = req.status
     return req
+
+
+def request_shape_check(
+    spec: Any,
+    *,
+    source: str,
+    payload: dict[str, Any],
+    justification: str,
+    refs: dict[str, Any],
+    beneficiary: User | None,
+    start_at: Any,
+    end_at: Any,
+    errors: dict[str, list[str]],
+) -> User | None:
+    """Stage 1's checks of what a request says (source, payload, justification, period, the
+    objects it names, its beneficiary), into ``errors``; the beneficiary the objects imply.
+    Shared by ``request_create`` and the CSV import's dry validation (one rule set)."""
+    if source not in spec.sources:
+        errors["source"] = [
+            f"{spec.code} requests cannot come from {source}; allowed: {', '.join(sorted(spec.sources))}."
+        ]
+    secret_keys = _secret_keys(payload)
+    if secret_keys:
+        errors["payload"] = [f"A request never carries secrets; remove {', '.join(secret_keys)}."]
+    for key in spec.payload_requires:
+        if not isinstance(payload.get(key), dict) or not payload.get(key):
+            errors[f"payload.{key}"] = [f"{spec.code} needs {key!r} (an object with the values)."]
+    if spec.code == RequestType.CREATE_USER and isinstance(payload.get("user"), dict):
+        for name in ("first_name", "last_name"):
+            if not str(payload["user"].get(name) or "").strip():
+                errors[f"payload.user.{name}"] = ["Required."]
+        if beneficiary is not None:
+            errors["beneficiary"] = [
+                "A new user request has no beneficiary yet: the user is created at the end."
+            ]
+    if justification_required(spec.code) and not justification:
+        errors["justification"] = [f"{spec.code} requests need a justification."]
+    _check_period(spec, start_at, end_at, errors)
+    beneficiary = _check_objects(spec, refs, beneficiary, errors)
+    if spec.code != RequestType.CREATE_USER and beneficiary is None and "beneficiary" not in errors:
+        errors["beneficiary"] = [f"{spec.code} requests need a beneficiary."]
+    return beneficiary
+
+
+def beneficiary_status_check(spec: Any, beneficiary: User, errors: dict[str, list[str]]) -> bool:
+    """Whether a request of this type may be made for ``beneficiary`` today (else the error)."""
+    if beneficiary.status == UserStatus.REMOVED:
+        errors["beneficiary"] = [f"{beneficiary.username} is REMOVED: no request can be made for them."]
+        return False
+    if spec.beneficiary_statuses and beneficiary.status not in spec.beneficiary_statuses:
+        allowed = ", ".join(sorted(spec.beneficiary_statuses))
+        errors["beneficiary"] = [
+            f"{beneficiary.username} is {beneficiary.status}; {spec.code} needs {allowed}."
+        ]
+        return False
+    return True

@@ -27,7 +27,6 @@ from directory.models import (
     Role,
     RoleMembership,
     User,
-    UserStatus,
 )
 from requests_workflow.models import PENDING_STATUSES, Request, RequestType, ValidationPolicy
 from requests_workflow.services.imports.parse import (
@@ -38,14 +37,12 @@ from requests_workflow.services.imports.parse import (
     Line,
 )
 from requests_workflow.services.requests import (
-    _check_objects,
-    _check_period,
     _check_state,
     _may_request,
-    _secret_keys,
     _spec,
+    beneficiary_status_check,
     dedup_key,
-    justification_required,
+    request_shape_check,
 )
 from requests_workflow.services.validation import (
     active_validation_policies,
@@ -259,40 +256,19 @@ def _validate(
     refs = {n: args.get(n) for n in ("resource", "account", "entitlement", "role")}
     beneficiary: User | None = args.get("beneficiary")
     errors: dict[str, list[str]] = {}
-    if SOURCE not in spec.sources:
-        errors["source"] = [
-            f"{spec.code} requests cannot come from {SOURCE}; allowed: {', '.join(sorted(spec.sources))}."
-        ]
-    secret_keys = _secret_keys(payload)
-    if secret_keys:
-        errors["payload"] = [f"A request never carries secrets; remove {', '.join(secret_keys)}."]
-    for key in spec.payload_requires:
-        if not isinstance(payload.get(key), dict) or not payload.get(key):
-            errors[f"payload.{key}"] = [f"{spec.code} needs {key!r} (an object with the values)."]
-    if spec.code == RequestType.CREATE_USER and isinstance(payload.get("user"), dict):
-        for name in ("first_name", "last_name"):
-            if not str(payload["user"].get(name) or "").strip():
-                errors[f"payload.user.{name}"] = ["Required."]
-        if beneficiary is not None:
-            errors["beneficiary"] = [
-                "A new user request has no beneficiary yet: the user is created at the end."
-            ]
-    if justification_required(spec.code) and not justification:
-        errors["justification"] = [f"{spec.code} requests need a justification."]
-    _check_period(spec, args["start_at"], args["end_at"], errors)
-    beneficiary = _check_objects(spec, refs, beneficiary, errors)
-    if spec.code != RequestType.CREATE_USER and beneficiary is None and "beneficiary" not in errors:
-        errors["beneficiary"] = [f"{spec.code} requests need a beneficiary."]
-    if beneficiary is not None:
-        if beneficiary.status == UserStatus.REMOVED:
-            errors["beneficiary"] = [f"{beneficiary.username} is REMOVED: no request can be made for them."]
-        elif spec.beneficiary_statuses and beneficiary.status not in spec.beneficiary_statuses:
-            allowed = ", ".join(sorted(spec.beneficiary_statuses))
-            errors["beneficiary"] = [
-                f"{beneficiary.username} is {beneficiary.status}; {spec.code} needs {allowed}."
-            ]
-        elif not errors:
-            _state_from_sets(spec.code, refs, beneficiary, sets, errors)
+    beneficiary = request_shape_check(
+        spec,
+        source=SOURCE,
+        payload=payload,
+        justification=justification,
+        refs=refs,
+        beneficiary=beneficiary,
+        start_at=args["start_at"],
+        end_at=args["end_at"],
+        errors=errors,
+    )
+    if beneficiary is not None and beneficiary_status_check(spec, beneficiary, errors) and not errors:
+        _state_from_sets(spec.code, refs, beneficiary, sets, errors)
     validation_policies_check(
         policies,
         spec=spec,
