@@ -12,12 +12,15 @@ The names below are re-exported for one release; import them from their module.
 
 from directory.services.lifecycle.accounts import (
     ACCOUNT_TRANSITIONS,
+    account_access_snapshot,
     account_activate,
     account_inactivate,
+    account_restore_revoked,
     account_revoke,
 )
 from directory.services.lifecycle.periodic import (
     accounts_expire_temporary,
+    users_auto_remove_revoked,
     users_auto_revoke_inactive,
     users_purge_removed,
 )
@@ -41,8 +44,10 @@ __all__ = [
     "OWNER_EVENT_KINDS",
     "ROLE_MANAGED_REVOKE_SOURCES",
     "USER_TRANSITIONS",
+    "account_access_snapshot",
     "account_activate",
     "account_inactivate",
+    "account_restore_revoked",
     "account_revoke",
     "accounts_expire_temporary",
     "user_activate",
@@ -52,6 +57,7 @@ __all__ = [
     "user_revoke",
     "user_transition_check",
     "user_unlock",
+    "users_auto_remove_revoked",
     "users_auto_revoke_inactive",
     "users_purge_removed",
 ]
