@@ -18,7 +18,7 @@ console_urlpatterns = [
     path("users/", console.users_list, name="users"),
     path("users/<int:pk>/", console.user_detail, name="user_detail"),
     path("users/<int:pk>/console-role/", console_access.console_role_set, name="console_role_set"),
-    path("users/<int:pk>/<slug:action>/", console.user_action, name="user_action"),
+    path("users/<int:pk>/remove/", console.user_remove_view, name="user_remove"),
     # organizations
     path("organizations/", console.organizations_list, name="organizations"),
     path("organizations/new/", console_config.organization_edit, name="organization_new"),

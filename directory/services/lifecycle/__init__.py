@@ -25,9 +25,13 @@ from directory.services.lifecycle.periodic import (
     users_purge_removed,
 )
 from directory.services.lifecycle.rules import (
+    ACCOUNT_ACTION_FROM,
     OWNER_EVENT_KINDS,
     ROLE_MANAGED_REVOKE_SOURCES,
+    USER_ACTION_TARGETS,
     USER_TRANSITIONS,
+    account_actions_allowed,
+    user_actions_allowed,
     user_transition_check,
 )
 from directory.services.lifecycle.users import (
@@ -40,16 +44,20 @@ from directory.services.lifecycle.users import (
 )
 
 __all__ = [
+    "ACCOUNT_ACTION_FROM",
     "ACCOUNT_TRANSITIONS",
     "OWNER_EVENT_KINDS",
     "ROLE_MANAGED_REVOKE_SOURCES",
+    "USER_ACTION_TARGETS",
     "USER_TRANSITIONS",
     "account_access_snapshot",
+    "account_actions_allowed",
     "account_activate",
     "account_inactivate",
     "account_restore_revoked",
     "account_revoke",
     "accounts_expire_temporary",
+    "user_actions_allowed",
     "user_activate",
     "user_inactivate",
     "user_lock",
