@@ -18,6 +18,11 @@ from directory.services.lifecycle.accounts import (
     account_restore_revoked,
     account_revoke,
 )
+from directory.services.lifecycle.events import (
+    DECISIONS,
+    directory_event_capability,
+    directory_event_resolve,
+)
 from directory.services.lifecycle.periodic import (
     accounts_expire_temporary,
     users_auto_remove_revoked,
@@ -46,6 +51,7 @@ from directory.services.lifecycle.users import (
 __all__ = [
     "ACCOUNT_ACTION_FROM",
     "ACCOUNT_TRANSITIONS",
+    "DECISIONS",
     "OWNER_EVENT_KINDS",
     "ROLE_MANAGED_REVOKE_SOURCES",
     "USER_ACTION_TARGETS",
@@ -57,6 +63,8 @@ __all__ = [
     "account_restore_revoked",
     "account_revoke",
     "accounts_expire_temporary",
+    "directory_event_capability",
+    "directory_event_resolve",
     "user_actions_allowed",
     "user_activate",
     "user_inactivate",

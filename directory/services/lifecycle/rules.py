@@ -25,7 +25,12 @@ USER_TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
 #: automatic job, reconciliation finding the account gone) may revoke one directly.
 ROLE_MANAGED_REVOKE_SOURCES = frozenset({S.AUTOMATIC, S.RECONCILIATION})
 
-OWNER_EVENT_KINDS = (DirectoryEventKind.OWNER_CHANGE, DirectoryEventKind.ACCOUNT_ADMIN_CHANGE)
+#: The follow-up events an activation cancels: the user is back and keeps what they had.
+OWNER_EVENT_KINDS = (
+    DirectoryEventKind.OWNER_CHANGE,
+    DirectoryEventKind.ACCOUNT_ADMIN_CHANGE,
+    DirectoryEventKind.SHARED_MEMBER_REVIEW,
+)
 
 
 # ---------------------------------------------------------------------------------------------
