@@ -51,7 +51,7 @@ def test_admin_reassigns_a_role_owner_from_the_event_page(admin, events):
     assert Role.objects.get(pk=events["role"].pk).owner.username == "heir"
     event.refresh_from_db()
     assert event.status == DirectoryEventStatus.RESOLVED and event.note == "ok"
-    assert "Event #%d resolved." % event.pk in admin.get(response.url).content.decode()
+    assert f"Event #{event.pk} resolved." in admin.get(response.url).content.decode()
 
 
 def test_an_unknown_username_is_a_form_error(admin, events):
