@@ -18,7 +18,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F
 
 from blazon.audit.services import audit_record
-from blazon.changes import changes, field_error, snapshot
+from blazon.changes import changes, config_create, config_delete, config_update, field_error, snapshot
 from blazon.errors import Conflict, ValidationFailed
 from directory.models import Criticality, User
 from worklist.models import (
@@ -66,6 +66,12 @@ def _save(obj: models.Model, *, conflict_field: str, conflict_message: str) -> N
         ) from None
     except IntegrityError:
         raise Conflict(conflict_message, fields={conflict_field: [conflict_message]}) from None
+
+
+def _named(action: str, fields: tuple[str, ...], taken: str) -> dict[str, Any]:
+    """How the configuration helpers write an object with a unique name: model checks first,
+    a name taken by a concurrent save becomes ``taken`` on the name field."""
+    return {"fields": fields, "action": action, "conflict": taken, "conflict_field": "name", "validate": True}
 
 
 def _text(data: Mapping[str, Any], name: str, *, required: bool = True, default: str = "") -> str:
@@ -143,20 +149,17 @@ def _calendar_apply(calendar: Calendar, data: Mapping[str, Any]) -> None:
         raise _fail("day_end", "The working day must end after it starts (same day).")
 
 
+_CALENDAR_TAKEN = "A calendar with this name already exists."
+
+
 @transaction.atomic
 def calendar_create(*, actor: User | None, source: str, data: Mapping[str, Any]) -> Calendar:
     """A new working-time calendar (weekdays, hours, time zone)."""
     calendar = Calendar()
     _calendar_apply(calendar, data)
-    _save(calendar, conflict_field="name", conflict_message="A calendar with this name already exists.")
-    audit_record(
-        actor=actor,
-        action="calendar.create",
-        obj=calendar,
-        new=_snapshot(calendar, CALENDAR_FIELDS),
-        source=source,
+    return config_create(
+        calendar, actor=actor, source=source, **_named("calendar.create", CALENDAR_FIELDS, _CALENDAR_TAKEN)
     )
-    return calendar
 
 
 @transaction.atomic
@@ -164,34 +167,33 @@ def calendar_update(
     *, actor: User | None, source: str, calendar: Calendar, data: Mapping[str, Any]
 ) -> Calendar:
     """Change a calendar; open tasks that count on it have their escalation times re-read."""
-    calendar = Calendar.objects.select_for_update().get(pk=calendar.pk)
-    before = _snapshot(calendar, CALENDAR_FIELDS)
-    _calendar_apply(calendar, data)
-    _save(calendar, conflict_field="name", conflict_message="A calendar with this name already exists.")
-    old, new = _changes(before, _snapshot(calendar, CALENDAR_FIELDS))
-    if new:
-        audit_record(actor=actor, action="calendar.update", obj=calendar, old=old, new=new, source=source)
-        tasks_recheck_escalation(Task.objects.filter(definition__calendar=calendar))
-    return calendar
+    with config_update(
+        Calendar,
+        calendar.pk,
+        actor=actor,
+        source=source,
+        **_named("calendar.update", CALENDAR_FIELDS, _CALENDAR_TAKEN),
+    ) as change:
+        _calendar_apply(change.obj, data)
+    if change.new:
+        tasks_recheck_escalation(Task.objects.filter(definition__calendar=change.obj))
+    return change.obj
+
+
+def _in_use(obj: Calendar | EscalationPolicy, what: str) -> None:
+    users = list(obj.definitions.values_list("name", flat=True)[:5])
+    if users:
+        raise Conflict(
+            f"{what} {obj.name} is used by task definition(s) {', '.join(users)}: change them first."
+        )
 
 
 @transaction.atomic
 def calendar_delete(*, actor: User | None, source: str, calendar: Calendar) -> None:
     """Delete a calendar no task definition uses (with its holidays)."""
     calendar = Calendar.objects.select_for_update().get(pk=calendar.pk)
-    users = list(calendar.definitions.values_list("name", flat=True)[:5])
-    if users:
-        raise Conflict(
-            f"Calendar {calendar.name} is used by task definition(s) {', '.join(users)}: change them first."
-        )
-    audit_record(
-        actor=actor,
-        action="calendar.delete",
-        obj=calendar,
-        old=_snapshot(calendar, CALENDAR_FIELDS),
-        source=source,
-    )
-    calendar.delete()
+    _in_use(calendar, "Calendar")
+    config_delete(calendar, fields=CALENDAR_FIELDS, actor=actor, source=source, action="calendar.delete")
 
 
 @transaction.atomic
@@ -243,23 +245,22 @@ POLICY_FIELDS = ("name", "description")
 STEP_FIELDS = ("position", "after_hours", "action", "queue", "users", "keep_assignees")
 
 
+_POLICY_TAKEN = "An escalation policy with this name already exists."
+
+
+def _policy_apply(policy: EscalationPolicy, data: Mapping[str, Any]) -> None:
+    policy.name = _text(data, "name", default=policy.name)
+    policy.description = _text(data, "description", required=False, default=policy.description)
+
+
 @transaction.atomic
 def escalation_policy_create(*, actor: User | None, source: str, data: Mapping[str, Any]) -> EscalationPolicy:
     """A new (empty) escalation policy; steps are added to it one by one."""
-    policy = EscalationPolicy(
-        name=_text(data, "name"), description=_text(data, "description", required=False)
+    policy = EscalationPolicy()
+    _policy_apply(policy, {"name": "", **data})
+    return config_create(
+        policy, actor=actor, source=source, **_named("escalation_policy.create", POLICY_FIELDS, _POLICY_TAKEN)
     )
-    _save(
-        policy, conflict_field="name", conflict_message="An escalation policy with this name already exists."
-    )
-    audit_record(
-        actor=actor,
-        action="escalation_policy.create",
-        obj=policy,
-        new=_snapshot(policy, POLICY_FIELDS),
-        source=source,
-    )
-    return policy
 
 
 @transaction.atomic
@@ -267,38 +268,30 @@ def escalation_policy_update(
     *, actor: User | None, source: str, policy: EscalationPolicy, data: Mapping[str, Any]
 ) -> EscalationPolicy:
     """Rename or describe an escalation policy."""
-    policy = EscalationPolicy.objects.select_for_update().get(pk=policy.pk)
-    before = _snapshot(policy, POLICY_FIELDS)
-    policy.name = _text(data, "name", default=policy.name)
-    policy.description = _text(data, "description", required=False, default=policy.description)
-    _save(
-        policy, conflict_field="name", conflict_message="An escalation policy with this name already exists."
-    )
-    old, new = _changes(before, _snapshot(policy, POLICY_FIELDS))
-    if new:
-        audit_record(
-            actor=actor, action="escalation_policy.update", obj=policy, old=old, new=new, source=source
-        )
-    return policy
+    with config_update(
+        EscalationPolicy,
+        policy.pk,
+        actor=actor,
+        source=source,
+        **_named("escalation_policy.update", POLICY_FIELDS, _POLICY_TAKEN),
+    ) as change:
+        _policy_apply(change.obj, data)
+    return change.obj
 
 
 @transaction.atomic
 def escalation_policy_delete(*, actor: User | None, source: str, policy: EscalationPolicy) -> None:
     """Delete a policy no task definition uses (with its steps)."""
     policy = EscalationPolicy.objects.select_for_update().get(pk=policy.pk)
-    users = list(policy.definitions.values_list("name", flat=True)[:5])
-    if users:
-        raise Conflict(
-            f"Escalation policy {policy.name} is used by task definition(s) {', '.join(users)}: change them first."
-        )
-    audit_record(
+    _in_use(policy, "Escalation policy")
+    config_delete(
+        policy,
+        fields=POLICY_FIELDS,
         actor=actor,
-        action="escalation_policy.delete",
-        obj=policy,
-        old={**_snapshot(policy, POLICY_FIELDS), "steps": policy.steps.count()},
         source=source,
+        action="escalation_policy.delete",
+        extra={"steps": policy.steps.count()},
     )
-    policy.delete()
 
 
 def _step_apply(step: EscalationStep, data: Mapping[str, Any]) -> list[User] | None:
@@ -460,22 +453,20 @@ def _definition_apply(definition: TaskDefinition, data: Mapping[str, Any]) -> No
     )
 
 
+_DEFINITION_TAKEN = "A task definition with this name already exists."
+
+
 @transaction.atomic
 def task_definition_create(*, actor: User | None, source: str, data: Mapping[str, Any]) -> TaskDefinition:
     """A new task definition (SLA). It applies to tasks opened from now on."""
     definition = TaskDefinition()
     _definition_apply(definition, data)
-    _save(
-        definition, conflict_field="name", conflict_message="A task definition with this name already exists."
-    )
-    audit_record(
+    return config_create(
+        definition,
         actor=actor,
-        action="task_definition.create",
-        obj=definition,
-        new=_snapshot(definition, DEFINITION_FIELDS),
         source=source,
+        **_named("task_definition.create", DEFINITION_FIELDS, _DEFINITION_TAKEN),
     )
-    return definition
 
 
 @transaction.atomic
@@ -484,32 +475,30 @@ def task_definition_update(
 ) -> TaskDefinition:
     """Change a definition. Open tasks keep their due date; their escalation follows the new
     calendar and policy from the next sweep."""
-    definition = TaskDefinition.objects.select_for_update().get(pk=definition.pk)
-    before = _snapshot(definition, DEFINITION_FIELDS)
-    _definition_apply(definition, data)
-    _save(
-        definition, conflict_field="name", conflict_message="A task definition with this name already exists."
-    )
-    old, new = _changes(before, _snapshot(definition, DEFINITION_FIELDS))
-    if new:
-        audit_record(
-            actor=actor, action="task_definition.update", obj=definition, old=old, new=new, source=source
-        )
-        if {"calendar", "escalation_policy"} & new.keys():
-            tasks_recheck_escalation(Task.objects.filter(definition=definition))
-    return definition
+    with config_update(
+        TaskDefinition,
+        definition.pk,
+        actor=actor,
+        source=source,
+        **_named("task_definition.update", DEFINITION_FIELDS, _DEFINITION_TAKEN),
+    ) as change:
+        _definition_apply(change.obj, data)
+    if {"calendar", "escalation_policy"} & change.new.keys():
+        tasks_recheck_escalation(Task.objects.filter(definition=change.obj))
+    return change.obj
 
 
 @transaction.atomic
 def task_definition_delete(*, actor: User | None, source: str, definition: TaskDefinition) -> None:
     """Delete a definition: its open tasks keep their due date and stop escalating."""
     definition = TaskDefinition.objects.select_for_update().get(pk=definition.pk)
-    audit_record(
+    config_delete(
+        definition,
+        fields=DEFINITION_FIELDS,
         actor=actor,
-        action="task_definition.delete",
-        obj=definition,
-        old=_snapshot(definition, DEFINITION_FIELDS),
         source=source,
+        action="task_definition.delete",
+        before_delete=lambda d: Task.objects.filter(definition=d, status=TaskStatus.OPEN).update(
+            next_escalation_at=None
+        ),
     )
-    Task.objects.filter(definition=definition, status=TaskStatus.OPEN).update(next_escalation_at=None)
-    definition.delete()
