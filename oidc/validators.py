@@ -17,6 +17,7 @@ from django.db import router, transaction
 from jwcrypto import jws, jwt
 from oauth2_provider.models import AbstractApplication, get_id_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749 import errors
 
 from blazon.audit.services import audit_record
 from oidc import keys
@@ -74,6 +75,16 @@ class BlazonOAuth2Validator(OAuth2Validator):
             return False
         oidc_client = client_for_application(client)
         return oidc_client is not None and user_may_use_client(request.user, oidc_client)
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs) -> bool:
+        # oauthlib answers a mismatch with invalid_request; RFC 6749 §5.2 says invalid_grant (the
+        # grant "does not match the redirection URI used in the authorization request")
+        if not super().confirm_redirect_uri(client_id, code, redirect_uri, client, request, *args, **kwargs):
+            raise errors.InvalidGrantError(
+                description="redirect_uri does not match the one of the authorization request.",
+                request=request,
+            )
+        return True
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
         # a refresh must not outlive the user's access: locked, deactivated or out of the role

@@ -89,6 +89,7 @@ def test_redirect_uri_mismatch_at_token_endpoint(browser, rp):
     code = code_from(consent(browser, rp, challenge))
     response = exchange(rp, code, verifier, redirect_uri="https://rp.example.com/other")
     assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
     assert not AccessToken.objects.exists()
 
 
