@@ -12,8 +12,11 @@ from typing import Any
 import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
+from authlib.oidc.core import CodeIDToken
 from django.conf import settings
 from django.test import Client
+from joserfc import jwt
+from joserfc.jwk import KeySet
 
 from tests.oidc.conftest import REDIRECT, RP
 
@@ -51,6 +54,7 @@ class AuthlibRP:
     base_url: str
     rp: RP
     discovery: dict[str, Any]
+    nonce: str = ""
 
     @classmethod
     def discover(cls, base_url: str, rp: RP) -> AuthlibRP:
@@ -72,8 +76,9 @@ class AuthlibRP:
         """Walk the browser through authorize + consent; returns (authorization response URL,
         code_verifier)."""
         verifier = generate_token(48)
+        self.nonce = generate_token(12)
         url, _state = session.create_authorization_url(
-            self.discovery["authorization_endpoint"], code_verifier=verifier, nonce=generate_token(12)
+            self.discovery["authorization_endpoint"], code_verifier=verifier, nonce=self.nonce
         )
         page = browser.get(url, allow_redirects=False, timeout=10)
         if page.status_code == 200:
@@ -97,3 +102,22 @@ class AuthlibRP:
             code_verifier=verifier,
             **kwargs,
         )
+
+    def id_token_claims(self, id_token: str, **params: Any) -> CodeIDToken:
+        """Verify an ID token as an Authlib relying party does: the signature against the keys
+        of the advertised jwks_uri (joserfc, Authlib's JOSE library), then the claims with
+        Authlib's ``CodeIDToken`` (iss, aud, exp, iat, nonce, auth_time, amr)."""
+        keys = KeySet.import_key_set(requests.get(self.discovery["jwks_uri"], timeout=10).json())
+        token = jwt.decode(id_token, keys, algorithms=["RS256"])
+        options = {
+            "iss": {"essential": True, "value": self.discovery["issuer"]},
+            "aud": {"essential": True, "value": self.rp.client_id},
+        }
+        claims = CodeIDToken(
+            token.claims,
+            token.header,
+            options,
+            {"nonce": self.nonce, "client_id": self.rp.client_id, **params},
+        )
+        claims.validate()
+        return claims

@@ -65,7 +65,8 @@ def test_reused_code_is_refused(browser, rp):
     again = exchange(rp, code, verifier)
     assert again.status_code == 400
     assert again.json()["error"] == "invalid_grant"
-    assert AccessToken.objects.count() == 1
+    # nothing new issued, and the first use's token revoked (RFC 6749 §4.1.2)
+    assert AccessToken.objects.count() == 0
 
 
 def test_code_of_another_client_is_refused(browser, rp, public_rp):
@@ -306,3 +307,45 @@ def test_oidc_access_token_does_not_open_the_adapter_api(browser, rp):
         HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}",
     )
     assert response.status_code in (401, 403)
+
+
+def test_reused_code_revokes_tokens_refreshed_from_it_too(browser, rp):
+    verifier, challenge = pkce_pair()
+    code = code_from(consent(browser, rp, challenge))
+    first = exchange(rp, code, verifier).json()
+    refreshed = (
+        Client()
+        .post(
+            "/o/token/",
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": first["refresh_token"],
+                "client_id": rp.client_id,
+                "client_secret": rp.secret,
+            },
+        )
+        .json()
+    )
+    assert exchange(rp, code, verifier).json()["error"] == "invalid_grant"
+    info = Client().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {refreshed['access_token']}")
+    assert info.status_code == 401
+    again = Client().post(
+        "/o/token/",
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": refreshed["refresh_token"],
+            "client_id": rp.client_id,
+            "client_secret": rp.secret,
+        },
+    )
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert not AccessToken.objects.exists()
+
+
+def test_a_replay_by_another_client_revokes_nothing(browser, rp, public_rp):
+    verifier, challenge = pkce_pair()
+    code = code_from(consent(browser, rp, challenge))
+    tokens = exchange(rp, code, verifier).json()
+    assert exchange(public_rp, code, verifier).status_code == 400
+    info = Client().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}")
+    assert info.status_code == 200
