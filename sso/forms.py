@@ -7,7 +7,14 @@ from typing import Any
 from django import forms
 
 from directory.models import Resource, Role
-from sso.models import BINDING_POST, BINDING_REDIRECT, AccessRule, NameIDFormat, ServiceProvider
+from sso.models import (
+    BINDING_POST,
+    BINDING_REDIRECT,
+    AccessRule,
+    AttributeNameFormat,
+    NameIDFormat,
+    ServiceProvider,
+)
 
 
 class ServiceProviderForm(forms.Form):
@@ -40,6 +47,14 @@ class ServiceProviderForm(forms.Form):
         required=False,
         help_text="One per line: SAML attribute name = user field (email, first_name, last_name, display_name, "
         "username, department, job_title, employee_type, organization) or attributes.<custom attribute>.",
+    )
+    attribute_name_format = forms.ChoiceField(
+        choices=AttributeNameFormat.choices,
+        initial=AttributeNameFormat.AUTO,
+        required=False,  # empty: the default (URI for URI names)
+        label="Attribute name format",
+        help_text="The NameFormat of the attributes sent. SPs (Shibboleth, pysaml2) map urn:oid:… names "
+        "only with the URI format; the first choice sends it for those.",
     )
     access_rule = forms.ChoiceField(choices=AccessRule.choices, label="Who may use it")
     resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"), required=False)
@@ -82,6 +97,7 @@ class ServiceProviderForm(forms.Form):
                 "certificate",
                 "require_signed_requests",
                 "nameid_format",
+                "attribute_name_format",
                 "access_rule",
                 "resource",
                 "role",

@@ -15,7 +15,14 @@ from django.db import transaction
 
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict, ValidationFailed
-from sso.models import BINDING_POST, BINDING_REDIRECT, AccessRule, NameIDFormat, ServiceProvider
+from sso.models import (
+    BINDING_POST,
+    BINDING_REDIRECT,
+    AccessRule,
+    AttributeNameFormat,
+    NameIDFormat,
+    ServiceProvider,
+)
 
 FIELDS = (
     "name",
@@ -29,6 +36,7 @@ FIELDS = (
     "require_signed_requests",
     "nameid_format",
     "attribute_mapping",
+    "attribute_name_format",
     "access_rule",
     "resource",
     "role",
@@ -144,6 +152,9 @@ def _validate(data: dict[str, Any]) -> dict[str, Any]:
         )
     if data.get("nameid_format") not in NameIDFormat.values:
         errors.setdefault("nameid_format", []).append("Choose a NameID format.")
+    out["attribute_name_format"] = data.get("attribute_name_format") or AttributeNameFormat.AUTO
+    if out["attribute_name_format"] not in AttributeNameFormat.values:
+        errors.setdefault("attribute_name_format", []).append("Choose an attribute name format.")
     mapping = data.get("attribute_mapping") or {}
     if not isinstance(mapping, dict):
         errors.setdefault("attribute_mapping", []).append(
