@@ -39,6 +39,8 @@ PARTICIPANTS = "sso.saml.participants"
 CHAIN = "sso.saml.slo_chain"
 STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 STATUS_PARTIAL = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout"
+STATUS_REQUESTER = "urn:oasis:names:tc:SAML:2.0:status:Requester"
+STATUS_UNKNOWN_PRINCIPAL = "urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal"
 _NS = {"saml": "urn:oasis:names:tc:SAML:2.0:assertion"}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 
@@ -69,6 +71,40 @@ def participant_record(request: Any, sp: ServiceProvider, response_xml: str) -> 
 
 def has_participants(request: Any) -> bool:
     return bool(request.session.get(PARTICIPANTS))
+
+
+def logout_request_mismatch(request: Any, sp: ServiceProvider, message: Any) -> str:
+    """Why an SP's LogoutRequest does not name this browser's session at that SP ("" when it
+    does): its NameID (and format) must be the one Blazon asserted to the SP in this session, and
+    its SessionIndex, when it gives any, the one of that assertion (SAML core §3.7.3.2). A
+    browser without a Blazon session has nothing to log out and is not compared."""
+    if not request.user.is_authenticated:
+        return ""
+    entry = next((p for p in request.session.get(PARTICIPANTS, []) if p.get("sp") == sp.pk), None)
+    if entry is None:
+        return "this session never signed in to the application"
+    name_id = message.name_id
+    text = (name_id.text or "").strip() if name_id is not None else ""
+    if text != entry.get("name_id"):
+        return "the NameID is not the one of this session"
+    asked_format = (name_id.format or "") if name_id is not None else ""
+    if asked_format and entry.get("format") and asked_format != entry["format"]:
+        return "the NameID format is not the one of this session"
+    indexes = [(i.text or "").strip() for i in (message.session_index or [])]
+    if indexes and entry.get("session_index") and entry["session_index"] not in indexes:
+        return "the SessionIndex is not the one of this session"
+    return ""
+
+
+def refusal_status(reason: str) -> Any:
+    """The status of a LogoutResponse refusing a request for another principal or session:
+    ``Requester`` / ``UnknownPrincipal``, with the reason as the message."""
+    return samlp.Status(
+        status_code=samlp.StatusCode(
+            value=STATUS_REQUESTER, status_code=samlp.StatusCode(value=STATUS_UNKNOWN_PRINCIPAL)
+        ),
+        status_message=samlp.StatusMessage(text=f"Not logged out: {reason}."),
+    )
 
 
 # --- the chain ----------------------------------------------------------------------------------

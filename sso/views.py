@@ -220,6 +220,16 @@ def _slo(request: HttpRequest, binding: str) -> HttpResponse:
         parsed = idp.parse_logout_request(server, sp, params, binding)
     except idp.SAMLRequestError as exc:
         return _error(request, exc.message)
+    mismatch = slo.logout_request_mismatch(request, sp, parsed.message)
+    if mismatch:
+        # another user's or another session's NameID: nobody is logged out, the SP is told why
+        logger.info("saml: refused LogoutRequest from %s: %s", sp.entity_id, mismatch)
+        if not sp.slo_url:
+            return _error(request, f"This logout request was refused: {mismatch}.")
+        refusal = idp.build_logout_response(
+            server, sp, parsed, params.get("RelayState", ""), status=slo.refusal_status(mismatch)
+        )
+        return _send(request, refusal)
     origin = {"sp": sp.pk, "request_xml": parsed.xml, "relay_state": params.get("RelayState", "")}
     # ends the Blazon session (every SP that trusts it must re-authenticate), keeping the others
     slo.chain_start(request, origin=origin, exclude_sp=sp.pk)

@@ -375,3 +375,52 @@ def test_answer_addressed_elsewhere_is_refused(two_sps, alice_client):
     assert b"Destination" in refused.content
     path, query = samlsp.split(back)
     _a_accepts(alice_client.get(path, query), a, auth_a)
+
+
+@pytest.mark.parametrize(
+    ("name_id", "session_index"),
+    [
+        ("another-users-opaque-id", None),  # someone else's NameID
+        (None, "_a-session-index-blazon-never-issued"),  # this NameID, another session
+    ],
+)
+def test_logout_request_for_another_principal_or_session_is_refused(
+    two_sps, alice_client, name_id, session_index
+):
+    a, _b, in_a, _in_b = two_sps
+    auth = samlsp.auth_for(a, ACS)
+    url = auth.logout(
+        return_to="https://sp.example.test/bye",
+        name_id=name_id or in_a.get_nameid(),
+        name_id_format=in_a.get_nameid_format(),
+        session_index=session_index or in_a.get_session_index(),
+    )
+    path, query = samlsp.split(url)
+    answer = alice_client.get(path, query)
+
+    # SP A gets a signed LogoutResponse (not the chain to SP B) saying Requester/UnknownPrincipal
+    assert answer.status_code == 302, answer.content[:500]
+    assert answer["Location"].startswith(SLO + "?")
+    _, params = samlsp.split(answer["Location"])
+    xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(params["SAMLResponse"]).decode()
+    assert "status:Requester" in xml and "status:UnknownPrincipal" in xml
+    sls = samlsp.auth_for(a, SLO, get=params)
+    sls.process_slo(request_id=auth.get_last_request_id(), keep_local_session=True)
+    assert sls.get_errors() == ["logout_not_success"]  # valid (signed, in response), not a success
+    # nothing logged out: the Blazon session and its SAML sessions are intact
+    assert alice_client.get("/workspace/").status_code == 200
+    assert not AuditEvent.objects.filter(action="sso.saml.single_logout").exists()
+    # the right request still logs out everywhere
+    _, real = _logout_at_a(alice_client, a, in_a)
+    assert real["Location"].startswith(B_SLO + "?")
+
+
+def test_logout_request_from_an_sp_this_session_never_used_is_refused(sp, alice_client, idp_cert):
+    settings = _settings(idp_cert, sp.entity_id, ACS, SLO)
+    auth = samlsp.auth_for(settings, ACS)
+    path, query = samlsp.split(auth.logout(return_to="https://sp.example.test/bye", name_id="guess"))
+    answer = alice_client.get(path, query)
+    _, params = samlsp.split(answer["Location"])
+    xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(params["SAMLResponse"]).decode()
+    assert "status:UnknownPrincipal" in xml
+    assert alice_client.get("/workspace/").status_code == 200
