@@ -34,6 +34,16 @@ class ServiceProviderForm(forms.Form):
         choices=[(BINDING_REDIRECT, "HTTP-Redirect"), (BINDING_POST, "HTTP-POST")],
         label="Single logout binding",
     )
+    slo_timeout_seconds = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=300,
+        initial=0,
+        label="Single logout time limit (seconds)",
+        help_text="0: the browser goes to the SP and Blazon waits for its answer. More: the SP is logged out "
+        "in a frame of Blazon's page and single logout goes on without its answer after that many seconds "
+        "(the SP must allow being framed by Blazon).",
+    )
     certificate = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6}),
         required=False,
@@ -94,6 +104,7 @@ class ServiceProviderForm(forms.Form):
                 "description",
                 "slo_url",
                 "slo_binding",
+                "slo_timeout_seconds",
                 "certificate",
                 "require_signed_requests",
                 "nameid_format",

@@ -96,6 +96,11 @@ class ServiceProvider(models.Model):
         choices=[(BINDING_REDIRECT, "HTTP-Redirect"), (BINDING_POST, "HTTP-POST")],
         default=BINDING_REDIRECT,
     )
+    slo_timeout_seconds = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Single logout: 0 sends the browser to the SP and waits for its answer; N > 0 logs "
+        "the SP out in a frame of Blazon's page and goes on without its answer after N seconds.",
+    )
     certificate = models.TextField(
         blank=True, help_text="The SP's signing certificate (PEM), to verify its signed requests."
     )
