@@ -83,19 +83,24 @@ def authorization_record(*, code: str, application: Any, user: Any, headers: dic
     Authorization.objects.create(
         code_digest=code_digest(code), application=application, user=user, auth_time=auth_time, amr=amr
     )
-    _prune()
 
 
-def _prune() -> None:
-    """Drop records that can no longer matter: unspent codes long expired, and spent ones whose
-    tokens are all gone (no access token left, no live refresh token in the family)."""
+def authorizations_purge() -> int:
+    """Drop the records that can no longer matter (periodic, ``oidc.tasks``): codes never spent
+    and long expired, and spent ones whose tokens are all gone (no access token left, no live
+    refresh token in the family). Returns how many."""
     now = timezone.now()
-    Authorization.objects.filter(redeemed_at__isnull=True, created_at__lt=now - UNSPENT_RETENTION).delete()
+    unspent, _ = Authorization.objects.filter(
+        redeemed_at__isnull=True, created_at__lt=now - UNSPENT_RETENTION
+    ).delete()
     live_access = AccessToken.objects.filter(pk=OuterRef("access_token_id"))
     live_refresh = RefreshToken.objects.filter(token_family=OuterRef("token_family"), revoked__isnull=True)
-    Authorization.objects.filter(redeemed_at__lt=now - UNSPENT_RETENTION).exclude(
-        Exists(live_access) | Exists(live_refresh)
-    ).delete()
+    spent, _ = (
+        Authorization.objects.filter(redeemed_at__lt=now - UNSPENT_RETENTION)
+        .exclude(Exists(live_access) | Exists(live_refresh))
+        .delete()
+    )
+    return unspent + spent
 
 
 def authorization_for_code(code: str, application: Any) -> Authorization | None:

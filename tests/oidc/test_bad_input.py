@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from oauth2_provider.models import AccessToken, Grant
 
 from directory.models import UserStatus
+from oidc.models import Authorization
+from oidc.tasks import purge_authorizations
 from provisioning.services.adapter import adapter_client_register
 from tests.api.factories import ResourceFactory
 from tests.oidc.conftest import (
@@ -348,4 +352,24 @@ def test_a_replay_by_another_client_revokes_nothing(browser, rp, public_rp):
     tokens = exchange(rp, code, verifier).json()
     assert exchange(public_rp, code, verifier).status_code == 400
     info = Client().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}")
+    assert info.status_code == 200
+
+
+def test_authorization_records_are_purged_once_nothing_depends_on_them(browser, rp):
+    verifier, challenge = pkce_pair()
+    live = exchange(rp, code_from(consent(browser, rp, challenge)), verifier).json()
+    code_from(consent(browser, rp, pkce_pair()[1]))  # never spent
+    verifier, challenge = pkce_pair()
+    gone = exchange(rp, code_from(consent(browser, rp, challenge)), verifier).json()
+    Client().post(
+        "/o/revoke_token/",
+        {"token": gone["refresh_token"], "client_id": rp.client_id, "client_secret": rp.secret},
+    )
+    Authorization.objects.update(created_at=timezone.now() - timedelta(hours=2))
+    Authorization.objects.exclude(redeemed_at=None).update(redeemed_at=timezone.now() - timedelta(hours=2))
+
+    assert purge_authorizations() == 2  # the unspent code and the one whose tokens were revoked
+    kept = Authorization.objects.get()
+    assert AccessToken.objects.get(pk=kept.access_token_id)
+    info = Client().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {live['access_token']}")
     assert info.status_code == 200
