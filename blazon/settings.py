@@ -359,6 +359,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.open_manual_tasks",
         "schedule": timedelta(minutes=5),
     },
+    # the per-code records of the OIDC provider (auth_time/amr, code-replay revocation)
+    "oidc-purge-authorizations": {
+        "task": "oidc.tasks.purge_authorizations",
+        "schedule": timedelta(hours=1),
+    },
 }
 
 # Directory life-cycle knobs.

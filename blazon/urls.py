@@ -7,7 +7,7 @@ from oauth2_provider import views as oauth2_views
 from authn import views as authn_views
 from directory.views.urls import console_urlpatterns, workspace_urlpatterns
 from oidc import urls as oidc_urls
-from oidc.views import ConnectDiscoveryInfoView, TokenView
+from oidc.views import ConnectDiscoveryInfoView, OAuthServerMetadataView, TokenView
 from requests_workflow.views import urls as request_urls
 from security import urls as security_urls
 
@@ -29,6 +29,8 @@ urlpatterns = [
     path("healthz", healthz),
     # the issuer's document, also at the origin for clients configured with the bare host
     path(".well-known/openid-configuration", ConnectDiscoveryInfoView.as_view()),
+    # RFC 8414 §3.1: the metadata of issuer <origin>/o, with the well-known part before the path
+    path(".well-known/oauth-authorization-server/o", OAuthServerMetadataView.as_view()),
     path("", include(("authn.urls", "authn"))),
     # Django admin logs in through the one login flow (policies, factors, lock), not its own form
     path("django-admin/login/", authn_views.admin_login_redirect),

@@ -70,3 +70,30 @@ class SigningKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kid} ({self.state})"
+
+
+class Authorization(models.Model):
+    """One authorization code the authorize endpoint issued, kept after the code is spent (DOT
+    deletes its ``Grant``): how the user had authenticated, for every ID token issued from it
+    (refreshes included: ``auth_time`` and ``amr``), and which tokens it produced, revoked if
+    the code is presented again (RFC 6749 §4.1.2). The code itself is kept only as a digest."""
+
+    code_digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the code (hex).")
+    application = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    auth_time = models.DateTimeField(help_text="When the user authenticated (not when the code was issued).")
+    amr = models.JSONField(default=list, help_text="RFC 8176 authentication method references.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    # what the redemption issued (DOT's rows; plain ids: the tokens may be deleted before this)
+    token_family = models.UUIDField(null=True, blank=True, db_index=True)
+    access_token_id = models.BigIntegerField(null=True, blank=True)
+    id_token_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="oidc_authz_created_idx")]
+
+    def __str__(self) -> str:
+        return f"Authorization #{self.pk}"

@@ -17,7 +17,7 @@ protocol_urlpatterns = [
     ),
     path(
         ".well-known/oauth-authorization-server",
-        dot_views.OAuthServerMetadataView.as_view(),
+        views.OAuthServerMetadataView.as_view(),
         name="oauth-server-metadata",
     ),
     path(".well-known/jwks.json", views.JwksInfoView.as_view(), name="jwks-info"),

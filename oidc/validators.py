@@ -17,9 +17,17 @@ from django.db import router, transaction
 from jwcrypto import jws, jwt
 from oauth2_provider.models import AbstractApplication, get_id_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749 import errors
 
 from blazon.audit.services import audit_record
 from oidc import keys
+from oidc.authorizations import (
+    authorization_for_code,
+    authorization_for_family,
+    authorization_record,
+    authorization_redeemed,
+    code_replayed,
+)
 from oidc.selectors import (
     STANDARD_CLAIMS,
     client_for_application,
@@ -71,21 +79,44 @@ class BlazonOAuth2Validator(OAuth2Validator):
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
         if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+            # a spent code again: refused (invalid_grant), and what it issued is revoked
+            code_replayed(code=code or "", application=client)
             return False
         oidc_client = client_for_application(client)
-        return oidc_client is not None and user_may_use_client(request.user, oidc_client)
+        if oidc_client is None or not user_may_use_client(request.user, oidc_client):
+            return False
+        request.blazon_authorization = authorization_for_code(code, client)
+        return True
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs) -> bool:
+        # oauthlib answers a mismatch with invalid_request; RFC 6749 §5.2 says invalid_grant (the
+        # grant "does not match the redirection URI used in the authorization request")
+        if not super().confirm_redirect_uri(client_id, code, redirect_uri, client, request, *args, **kwargs):
+            raise errors.InvalidGrantError(
+                description="redirect_uri does not match the one of the authorization request.",
+                request=request,
+            )
+        return True
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
         # a refresh must not outlive the user's access: locked, deactivated or out of the role
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
             return False
         oidc_client = client_for_application(client)
-        return oidc_client is None or user_may_use_client(request.user, oidc_client)
+        if oidc_client is not None and not user_may_use_client(request.user, oidc_client):
+            return False
+        # the ID token of a refresh keeps the authentication of the original login
+        instance = getattr(request, "refresh_token_instance", None)
+        request.blazon_authorization = authorization_for_family(getattr(instance, "token_family", None))
+        return True
 
     def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
         """Store the code and record the sign-in (who, into which application, which scopes)."""
         with transaction.atomic():
             super().save_authorization_code(client_id, code, request, *args, **kwargs)
+            authorization_record(
+                code=code["code"], application=request.client, user=request.user, headers=request.headers
+            )
             oidc_client = client_for_application(request.client)
             audit_record(
                 actor=request.user,
@@ -95,6 +126,23 @@ class BlazonOAuth2Validator(OAuth2Validator):
                 source="sso",
                 subject_user_id=request.user.pk,
             )
+
+    def _save_bearer_token(self, token, request, *args, **kwargs) -> None:
+        super()._save_bearer_token(token, request, *args, **kwargs)
+        if request.grant_type == "authorization_code" and token.get("access_token"):
+            authorization_redeemed(
+                code=request.code, application=request.client, access_token=token["access_token"]
+            )
+
+    def get_id_token_dictionary(self, token, token_handler, request) -> tuple[dict[str, Any], Any]:
+        claims, expiration_time = super().get_id_token_dictionary(token, token_handler, request)
+        # DOT takes auth_time from user.last_login, which a later login elsewhere moves
+        record = getattr(request, "blazon_authorization", None)
+        if record is not None:
+            claims["auth_time"] = int(record.auth_time.timestamp())
+            if record.amr:
+                claims["amr"] = list(record.amr)
+        return claims, expiration_time
 
     def finalize_id_token(self, id_token, token, token_handler, request) -> str:
         claims, expiration_time = self.get_id_token_dictionary(token, token_handler, request)

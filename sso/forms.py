@@ -7,7 +7,14 @@ from typing import Any
 from django import forms
 
 from directory.models import Resource, Role
-from sso.models import BINDING_POST, BINDING_REDIRECT, AccessRule, NameIDFormat, ServiceProvider
+from sso.models import (
+    BINDING_POST,
+    BINDING_REDIRECT,
+    AccessRule,
+    AttributeNameFormat,
+    NameIDFormat,
+    ServiceProvider,
+)
 
 
 class ServiceProviderForm(forms.Form):
@@ -27,6 +34,16 @@ class ServiceProviderForm(forms.Form):
         choices=[(BINDING_REDIRECT, "HTTP-Redirect"), (BINDING_POST, "HTTP-POST")],
         label="Single logout binding",
     )
+    slo_timeout_seconds = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=300,
+        initial=0,
+        label="Single logout time limit (seconds)",
+        help_text="0: the browser goes to the SP and Blazon waits for its answer. More: the SP is logged out "
+        "in a frame of Blazon's page and single logout goes on without its answer after that many seconds "
+        "(the SP must allow being framed by Blazon).",
+    )
     certificate = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6}),
         required=False,
@@ -40,6 +57,14 @@ class ServiceProviderForm(forms.Form):
         required=False,
         help_text="One per line: SAML attribute name = user field (email, first_name, last_name, display_name, "
         "username, department, job_title, employee_type, organization) or attributes.<custom attribute>.",
+    )
+    attribute_name_format = forms.ChoiceField(
+        choices=AttributeNameFormat.choices,
+        initial=AttributeNameFormat.AUTO,
+        required=False,  # empty: the default (URI for URI names)
+        label="Attribute name format",
+        help_text="The NameFormat of the attributes sent. SPs (Shibboleth, pysaml2) map urn:oid:… names "
+        "only with the URI format; the first choice sends it for those.",
     )
     access_rule = forms.ChoiceField(choices=AccessRule.choices, label="Who may use it")
     resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"), required=False)
@@ -79,9 +104,11 @@ class ServiceProviderForm(forms.Form):
                 "description",
                 "slo_url",
                 "slo_binding",
+                "slo_timeout_seconds",
                 "certificate",
                 "require_signed_requests",
                 "nameid_format",
+                "attribute_name_format",
                 "access_rule",
                 "resource",
                 "role",

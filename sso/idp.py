@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import functools
 import logging
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from saml2.sigver import CryptoBackendXmlSec1
 
 from sso import keys
 from sso.checks import SIGNERS
-from sso.models import ServiceProvider
+from sso.models import AttributeNameFormat, ServiceProvider
 
 logger = logging.getLogger("blazon.sso")
 
@@ -140,20 +141,38 @@ def _config(sp: ServiceProvider | None, request: Any, *, signing: keys.SigningKe
     config.load(conf)
     # attribute names go out exactly as the administrator mapped them (pysaml2's default maps
     # would rename "mail" to its OID)
-    config.attribute_converters = [_VerbatimAttributes(NAME_FORMAT_URI)]
+    config.attribute_converters = [
+        _VerbatimAttributes(NAME_FORMAT_URI, sp.attribute_name_format if sp else AttributeNameFormat.AUTO)
+    ]
     return config
 
 
+def attribute_name_format(name: str, setting: str) -> str:
+    """The NameFormat an attribute called ``name`` goes out with under the SP's setting: AUTO
+    gives URI names (``urn:oid:…``, ``https://…``) the URI format, as SAML profiles and SPs
+    (pysaml2, Shibboleth) expect, and other names unspecified (an SP keeps those as they are)."""
+    if setting != AttributeNameFormat.AUTO:
+        return setting
+    return NAME_FORMAT_URI if _URI_NAME.match(name) else NAME_FORMAT_UNSPECIFIED
+
+
+_URI_NAME = re.compile(r"^(urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+|[A-Za-z][A-Za-z0-9+.-]*://\S+)$")
+
+
 class _VerbatimAttributes(AttributeConverter):
-    def __init__(self, name_format: str):
+    def __init__(self, name_format: str, setting: str):
         super().__init__(name_format)
         self._to: dict[str, Any] = {}
         self._fro: dict[str, Any] = {}
+        self._setting = setting
 
     def to_(self, attrvals: dict) -> list:
         return [
             factory(
-                saml.Attribute, name=key, name_format=NAME_FORMAT_UNSPECIFIED, attribute_value=do_ava(values)
+                saml.Attribute,
+                name=key,
+                name_format=attribute_name_format(key, self._setting),
+                attribute_value=do_ava(values),
             )
             for key, values in attrvals.items()
         ]

@@ -57,6 +57,20 @@ class NameIDFormat(models.TextChoices):
     UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified", "Unspecified (username)"
 
 
+class AttributeNameFormat(models.TextChoices):
+    """The ``NameFormat`` of the attributes sent to an SP (SAML core §2.7.3.1). SPs look an
+    attribute up by name *and* format: pysaml2 and Shibboleth map ``urn:oid:…`` names only when
+    they come with the URI format."""
+
+    AUTO = "auto", "URI for URI names (urn:…, https://…), unspecified for the others"
+    URI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri", "URI, for every attribute"
+    BASIC = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic", "Basic, for every attribute"
+    UNSPECIFIED = (
+        "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified",
+        "Unspecified, for every attribute",
+    )
+
+
 class AccessRule(models.TextChoices):
     ANY_ACTIVE_USER = "ANY", "Any active user"
     RESOURCE_ACCOUNT = "RESOURCE", "Users with an active account on the linked resource"
@@ -82,6 +96,11 @@ class ServiceProvider(models.Model):
         choices=[(BINDING_REDIRECT, "HTTP-Redirect"), (BINDING_POST, "HTTP-POST")],
         default=BINDING_REDIRECT,
     )
+    slo_timeout_seconds = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Single logout: 0 sends the browser to the SP and waits for its answer; N > 0 logs "
+        "the SP out in a frame of Blazon's page and goes on without its answer after N seconds.",
+    )
     certificate = models.TextField(
         blank=True, help_text="The SP's signing certificate (PEM), to verify its signed requests."
     )
@@ -90,6 +109,9 @@ class ServiceProvider(models.Model):
         max_length=80, choices=NameIDFormat.choices, default=NameIDFormat.PERSISTENT
     )
     attribute_mapping = models.JSONField(default=dict, blank=True)
+    attribute_name_format = models.CharField(
+        max_length=80, choices=AttributeNameFormat.choices, default=AttributeNameFormat.AUTO
+    )
     access_rule = models.CharField(
         max_length=10, choices=AccessRule.choices, default=AccessRule.RESOURCE_ACCOUNT
     )

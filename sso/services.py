@@ -15,7 +15,14 @@ from django.db import transaction
 
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict, ValidationFailed
-from sso.models import BINDING_POST, BINDING_REDIRECT, AccessRule, NameIDFormat, ServiceProvider
+from sso.models import (
+    BINDING_POST,
+    BINDING_REDIRECT,
+    AccessRule,
+    AttributeNameFormat,
+    NameIDFormat,
+    ServiceProvider,
+)
 
 FIELDS = (
     "name",
@@ -25,10 +32,12 @@ FIELDS = (
     "acs_endpoints",
     "slo_url",
     "slo_binding",
+    "slo_timeout_seconds",
     "certificate",
     "require_signed_requests",
     "nameid_format",
     "attribute_mapping",
+    "attribute_name_format",
     "access_rule",
     "resource",
     "role",
@@ -47,6 +56,7 @@ USER_FIELDS = (
 )
 ACS_BINDINGS = {BINDING_POST}
 SLO_BINDINGS = {BINDING_REDIRECT, BINDING_POST}
+MAX_SLO_TIMEOUT = 300
 _ATTR_NAME = re.compile(r"^[A-Za-z0-9_.:/\-]{1,256}$")
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -132,6 +142,13 @@ def _validate(data: dict[str, Any]) -> dict[str, Any]:
     if slo_binding not in SLO_BINDINGS:
         errors.setdefault("slo_binding", []).append("Unknown binding.")
     out["slo_binding"] = slo_binding
+    timeout = data.get("slo_timeout_seconds") or 0
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or not 0 <= timeout <= MAX_SLO_TIMEOUT:
+        errors.setdefault("slo_timeout_seconds", []).append(
+            f"Give a number of seconds from 0 (no limit) to {MAX_SLO_TIMEOUT}."
+        )
+        timeout = 0
+    out["slo_timeout_seconds"] = timeout
     try:
         out["certificate"] = normalize_certificate(data.get("certificate") or "")
     except ValueError:
@@ -144,6 +161,9 @@ def _validate(data: dict[str, Any]) -> dict[str, Any]:
         )
     if data.get("nameid_format") not in NameIDFormat.values:
         errors.setdefault("nameid_format", []).append("Choose a NameID format.")
+    out["attribute_name_format"] = data.get("attribute_name_format") or AttributeNameFormat.AUTO
+    if out["attribute_name_format"] not in AttributeNameFormat.values:
+        errors.setdefault("attribute_name_format", []).append("Choose an attribute name format.")
     mapping = data.get("attribute_mapping") or {}
     if not isinstance(mapping, dict):
         errors.setdefault("attribute_mapping", []).append(

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.db import transaction
 from lxml import etree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from saml2.entity import Entity
@@ -39,6 +40,8 @@ PARTICIPANTS = "sso.saml.participants"
 CHAIN = "sso.saml.slo_chain"
 STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 STATUS_PARTIAL = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout"
+STATUS_REQUESTER = "urn:oasis:names:tc:SAML:2.0:status:Requester"
+STATUS_UNKNOWN_PRINCIPAL = "urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal"
 _NS = {"saml": "urn:oasis:names:tc:SAML:2.0:assertion"}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 
@@ -71,6 +74,40 @@ def has_participants(request: Any) -> bool:
     return bool(request.session.get(PARTICIPANTS))
 
 
+def logout_request_mismatch(request: Any, sp: ServiceProvider, message: Any) -> str:
+    """Why an SP's LogoutRequest does not name this browser's session at that SP ("" when it
+    does): its NameID (and format) must be the one Blazon asserted to the SP in this session, and
+    its SessionIndex, when it gives any, the one of that assertion (SAML core §3.7.3.2). A
+    browser without a Blazon session has nothing to log out and is not compared."""
+    if not request.user.is_authenticated:
+        return ""
+    entry = next((p for p in request.session.get(PARTICIPANTS, []) if p.get("sp") == sp.pk), None)
+    if entry is None:
+        return "this session never signed in to the application"
+    name_id = message.name_id
+    text = (name_id.text or "").strip() if name_id is not None else ""
+    if text != entry.get("name_id"):
+        return "the NameID is not the one of this session"
+    asked_format = (name_id.format or "") if name_id is not None else ""
+    if asked_format and entry.get("format") and asked_format != entry["format"]:
+        return "the NameID format is not the one of this session"
+    indexes = [(i.text or "").strip() for i in (message.session_index or [])]
+    if indexes and entry.get("session_index") and entry["session_index"] not in indexes:
+        return "the SessionIndex is not the one of this session"
+    return ""
+
+
+def refusal_status(reason: str) -> Any:
+    """The status of a LogoutResponse refusing a request for another principal or session:
+    ``Requester`` / ``UnknownPrincipal``, with the reason as the message."""
+    return samlp.Status(
+        status_code=samlp.StatusCode(
+            value=STATUS_REQUESTER, status_code=samlp.StatusCode(value=STATUS_UNKNOWN_PRINCIPAL)
+        ),
+        status_message=samlp.StatusMessage(text=f"Not logged out: {reason}."),
+    )
+
+
 # --- the chain ----------------------------------------------------------------------------------
 
 
@@ -79,14 +116,17 @@ def chain_start(request: Any, *, origin: dict | None, exclude_sp: int | None = N
     participants = [p for p in request.session.get(PARTICIPANTS, []) if p.get("sp") != exclude_sp]
     user = request.user if request.user.is_authenticated else None
     if user is not None:
-        audit_record(
-            actor=user,
-            action="sso.saml.single_logout",
-            obj=None,
-            new={"participants": len(participants), "initiated_by": "sp" if origin else "idp"},
-            source="sso",
-            subject_user_id=user.pk,
-        )
+        # its own transaction: nothing else here writes, and requests are not atomic (without it
+        # every single logout of a signed-in user failed outside the tests' transaction)
+        with transaction.atomic():
+            audit_record(
+                actor=user,
+                action="sso.saml.single_logout",
+                obj=None,
+                new={"participants": len(participants), "initiated_by": "sp" if origin else "idp"},
+                source="sso",
+                subject_user_id=user.pk,
+            )
     logout(request)  # flushes the session: a new, empty one (new random id) holds the chain
     sps = ServiceProvider.objects.in_bulk([p["sp"] for p in participants])
     queue, skipped = [], []
@@ -122,13 +162,27 @@ class Step:
     url: str = ""
     fields: dict | None = None
     done: bool = False
+    # an SP with a time limit is logged out in a frame of Blazon's page, which goes on by itself
+    # after ``wait`` seconds (the rest of the SP's limit) if the SP has not answered
+    framed: bool = False
+    wait: int = 0
 
 
 def chain_next(request: Any) -> Step:
-    """Send the browser to the next SP of the chain, or say the chain is done."""
+    """Send the browser to the next SP of the chain, or say the chain is done. While a framed SP
+    has not answered and its time limit has not passed, the same step again (for the time left);
+    once it has passed, the SP is counted as not logged out and the chain goes on."""
     chain = chain_get(request)
     if chain is None:
         return Step(done=True)
+    current = chain.get("current")
+    if current and current.get("deadline"):
+        left = float(current["deadline"]) - time.time()
+        if left > 0:
+            return Step(**{**current["step"], "wait": max(1, round(left))})
+        chain["failed"].append(current["name"])
+        logger.info("saml: %s did not answer the logout within its time limit", current["name"])
+        chain["current"] = None
     while chain["queue"]:
         p = chain["queue"].pop(0)
         sp = ServiceProvider.objects.filter(pk=p["sp"], enabled=True).exclude(slo_url="").first()
@@ -136,6 +190,10 @@ def chain_next(request: Any) -> Step:
             continue
         request_id, step = _logout_request_for(request, sp, p)
         chain["current"] = {"sp": sp.pk, "name": sp.name, "request_id": request_id}
+        if sp.slo_timeout_seconds:
+            step.framed, step.wait = True, sp.slo_timeout_seconds
+            chain["current"]["deadline"] = time.time() + sp.slo_timeout_seconds
+            chain["current"]["step"] = {"url": step.url, "fields": step.fields, "framed": True}
         request.session[CHAIN] = chain
         return step
     chain["current"] = None
@@ -184,9 +242,11 @@ class SLOError(Exception):
         self.message = message
 
 
-def response_accept(request: Any, params: dict[str, str], binding: str) -> None:
-    """Check an SP's LogoutResponse against the chain of this browser and record its outcome.
-    Raises ``SLOError`` (chain untouched) when it is not the answer Blazon is waiting for."""
+def response_accept(request: Any, params: dict[str, str], binding: str) -> bool:
+    """Check an SP's LogoutResponse against the chain of this browser and record its outcome;
+    returns whether the SP was logged out in a frame. Raises ``SLOError`` (chain untouched)
+    when it is not the answer Blazon is waiting for (an answer after the SP's time limit is
+    one: the SP was already counted as not logged out)."""
     chain = chain_get(request)
     current = chain.get("current") if chain else None
     if chain is None or not current:
@@ -203,6 +263,8 @@ def response_accept(request: Any, params: dict[str, str], binding: str) -> None:
         raise SLOError("This logout answer comes from an application Blazon did not ask to log out.")
     if message.in_response_to != current["request_id"]:
         raise SLOError("This logout answer does not answer Blazon's logout request (InResponseTo).")
+    if current.get("deadline") and float(current["deadline"]) < time.time():
+        raise SLOError("This logout answer came after the application's time limit.")
     ours = {idp.base_url(request) + idp.SLO_REDIRECT_PATH, idp.base_url(request) + idp.SLO_POST_PATH}
     if message.destination and message.destination not in ours:
         raise SLOError("This logout answer is addressed to another server (Destination).")
@@ -213,6 +275,7 @@ def response_accept(request: Any, params: dict[str, str], binding: str) -> None:
         logger.info("saml: %s answered the logout with %s", sp.entity_id, status)
     chain["current"] = None
     request.session[CHAIN] = chain
+    return bool(current.get("deadline"))
 
 
 def _verify_signature(request, sp, params, binding, xml, message) -> None:

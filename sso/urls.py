@@ -15,5 +15,6 @@ urlpatterns = [
     path("saml/resume/<str:pending_id>/", views.resume, name="resume"),
     path("saml/slo/redirect/", views.slo_redirect, name="slo_redirect"),
     path("saml/slo/post/", views.slo_post, name="slo_post"),
+    path("saml/slo/continue/", views.slo_chain_continue, name="slo_continue"),
     path("saml/launch/<int:pk>/", views.launch, name="launch"),
 ]

@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -183,6 +184,18 @@ def slo_continue(request: HttpRequest) -> HttpResponse:
     (the LogoutResponse to the SP that started it, Blazon's login page, or the logged-out page)."""
     step = slo.chain_next(request)
     if not step.done:
+        if step.framed:
+            response = render(
+                request,
+                "sso/slo_frame.html",
+                {
+                    "step": step,
+                    "continue_url": reverse("sso:slo_continue"),
+                    "binding_post": step.fields is not None,
+                },
+            )
+            response["Cache-Control"] = "no-store"
+            return response
         if step.fields is None:
             return HttpResponseRedirect(step.url)
         return _post_form(request, url=step.url, fields=step.fields)
@@ -220,6 +233,16 @@ def _slo(request: HttpRequest, binding: str) -> HttpResponse:
         parsed = idp.parse_logout_request(server, sp, params, binding)
     except idp.SAMLRequestError as exc:
         return _error(request, exc.message)
+    mismatch = slo.logout_request_mismatch(request, sp, parsed.message)
+    if mismatch:
+        # another user's or another session's NameID: nobody is logged out, the SP is told why
+        logger.info("saml: refused LogoutRequest from %s: %s", sp.entity_id, mismatch)
+        if not sp.slo_url:
+            return _error(request, f"This logout request was refused: {mismatch}.")
+        refusal = idp.build_logout_response(
+            server, sp, parsed, params.get("RelayState", ""), status=slo.refusal_status(mismatch)
+        )
+        return _send(request, refusal)
     origin = {"sp": sp.pk, "request_xml": parsed.xml, "relay_state": params.get("RelayState", "")}
     # ends the Blazon session (every SP that trusts it must re-authenticate), keeping the others
     slo.chain_start(request, origin=origin, exclude_sp=sp.pk)
@@ -232,20 +255,35 @@ def _slo_response(request: HttpRequest, binding: str) -> HttpResponse:
     if params is None:
         return _error(request, "This is not a SAML logout answer (SAMLResponse too large).")
     try:
-        slo.response_accept(request, params, binding)
+        framed = slo.response_accept(request, params, binding)
     except slo.SLOError as exc:
         logger.info("saml: refused LogoutResponse: %s", exc.message)
         return _error(request, exc.message)
+    if framed:
+        # the answer came into the frame of Blazon's page: that page goes on with the chain
+        return render(request, "sso/slo_frame_done.html", {"continue_url": reverse("sso:slo_continue")})
     return slo_continue(request)
 
 
 @require_GET
+@never_cache
+def slo_chain_continue(request: HttpRequest) -> HttpResponse:
+    """Where the page of a framed logout step goes when its SP answered or its time limit ran
+    out: the next step of this browser's chain (or its end)."""
+    if slo.chain_get(request) is None:
+        return HttpResponseRedirect(reverse("authn:login"))
+    return slo_continue(request)
+
+
+@require_GET
+@xframe_options_sameorigin  # an SP's answer may come into the frame of a framed logout step
 def slo_redirect(request: HttpRequest) -> HttpResponse:
     return _slo(request, BINDING_REDIRECT)
 
 
 @csrf_exempt  # the SP's browser POST carries no Blazon CSRF token; the message is verified instead
 @require_POST
+@xframe_options_sameorigin
 def slo_post(request: HttpRequest) -> HttpResponse:
     return _slo(request, BINDING_POST)
 

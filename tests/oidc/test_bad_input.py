@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from oauth2_provider.models import AccessToken, Grant
 
 from directory.models import UserStatus
+from oidc.models import Authorization
+from oidc.tasks import purge_authorizations
 from provisioning.services.adapter import adapter_client_register
 from tests.api.factories import ResourceFactory
 from tests.oidc.conftest import (
@@ -65,7 +69,8 @@ def test_reused_code_is_refused(browser, rp):
     again = exchange(rp, code, verifier)
     assert again.status_code == 400
     assert again.json()["error"] == "invalid_grant"
-    assert AccessToken.objects.count() == 1
+    # nothing new issued, and the first use's token revoked (RFC 6749 §4.1.2)
+    assert AccessToken.objects.count() == 0
 
 
 def test_code_of_another_client_is_refused(browser, rp, public_rp):
@@ -89,6 +94,7 @@ def test_redirect_uri_mismatch_at_token_endpoint(browser, rp):
     code = code_from(consent(browser, rp, challenge))
     response = exchange(rp, code, verifier, redirect_uri="https://rp.example.com/other")
     assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
     assert not AccessToken.objects.exists()
 
 
@@ -305,3 +311,65 @@ def test_oidc_access_token_does_not_open_the_adapter_api(browser, rp):
         HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}",
     )
     assert response.status_code in (401, 403)
+
+
+def test_reused_code_revokes_tokens_refreshed_from_it_too(browser, rp):
+    verifier, challenge = pkce_pair()
+    code = code_from(consent(browser, rp, challenge))
+    first = exchange(rp, code, verifier).json()
+    refreshed = (
+        Client()
+        .post(
+            "/o/token/",
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": first["refresh_token"],
+                "client_id": rp.client_id,
+                "client_secret": rp.secret,
+            },
+        )
+        .json()
+    )
+    assert exchange(rp, code, verifier).json()["error"] == "invalid_grant"
+    info = Client().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {refreshed['access_token']}")
+    assert info.status_code == 401
+    again = Client().post(
+        "/o/token/",
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": refreshed["refresh_token"],
+            "client_id": rp.client_id,
+            "client_secret": rp.secret,
+        },
+    )
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert not AccessToken.objects.exists()
+
+
+def test_a_replay_by_another_client_revokes_nothing(browser, rp, public_rp):
+    verifier, challenge = pkce_pair()
+    code = code_from(consent(browser, rp, challenge))
+    tokens = exchange(rp, code, verifier).json()
+    assert exchange(public_rp, code, verifier).status_code == 400
+    info = Client().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}")
+    assert info.status_code == 200
+
+
+def test_authorization_records_are_purged_once_nothing_depends_on_them(browser, rp):
+    verifier, challenge = pkce_pair()
+    live = exchange(rp, code_from(consent(browser, rp, challenge)), verifier).json()
+    code_from(consent(browser, rp, pkce_pair()[1]))  # never spent
+    verifier, challenge = pkce_pair()
+    gone = exchange(rp, code_from(consent(browser, rp, challenge)), verifier).json()
+    Client().post(
+        "/o/revoke_token/",
+        {"token": gone["refresh_token"], "client_id": rp.client_id, "client_secret": rp.secret},
+    )
+    Authorization.objects.update(created_at=timezone.now() - timedelta(hours=2))
+    Authorization.objects.exclude(redeemed_at=None).update(redeemed_at=timezone.now() - timedelta(hours=2))
+
+    assert purge_authorizations() == 2  # the unspent code and the one whose tokens were revoked
+    kept = Authorization.objects.get()
+    assert AccessToken.objects.get(pk=kept.access_token_id)
+    info = Client().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {live['access_token']}")
+    assert info.status_code == 200

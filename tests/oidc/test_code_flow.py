@@ -10,6 +10,9 @@ from django.test import Client, override_settings
 from oauth2_provider.models import AccessToken, Grant
 
 from blazon.audit.models import AuditEvent
+from blazon.authcontract import SESSION_AUTH_AT
+from tests.authn.conftest import start_login
+from tests.console.conftest import with_password
 from tests.oidc.conftest import (
     ISSUER,
     REDIRECT,
@@ -173,3 +176,17 @@ def test_refresh_token_gives_a_new_access_token(browser, rp):
     )
     assert refreshed.status_code == 200
     assert refreshed.json()["access_token"] != tokens["access_token"]
+
+
+def test_amr_of_a_password_login_and_of_a_session_opened_otherwise(rp):
+    # a password-only login through Blazon's login page: amr ["pwd"], auth_time of that login
+    with_password(username="dora", email="dora@example.com")
+    browser = Client()
+    assert start_login(browser, "dora").status_code == 302
+    claims = verify_id_token(login_flow(browser, rp)["id_token"], rp.client_id)
+    assert claims["amr"] == ["pwd"]
+    assert claims["auth_time"] == browser.session[SESSION_AUTH_AT]
+    # a session not opened by the login page names no method
+    other = Client()
+    other.force_login(with_password(username="emil", email="emil@example.com"))
+    assert "amr" not in verify_id_token(login_flow(other, rp)["id_token"], rp.client_id)

@@ -144,8 +144,15 @@ def test_logout_response_over_post_is_signed_in_process(
     sp.slo_binding = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
     sp.save()
     settings = sp_settings()
+    # signed in to the SP first: a logout request must name the NameID this session got
+    auth, answer = start(alice_client, settings)
+    _, fields = samlsp.form_fields(finish(alice_client, answer).content.decode())
+    signed_in = sp_accepts(settings, fields["SAMLResponse"], auth.get_last_request_id())
+    process_starts.clear()
     auth = samlsp.auth_for(settings, ACS)
-    path, query = samlsp.split(auth.logout(return_to="https://sp.example.test/bye", name_id="x"))
+    path, query = samlsp.split(
+        auth.logout(return_to="https://sp.example.test/bye", name_id=signed_in.get_nameid())
+    )
     page = alice_client.get(path, query)
 
     assert page.status_code == 200, page.content[:500]

@@ -3,12 +3,17 @@ one of them (or at Blazon's "Log out" button) logs the browser out of the other 
 
 from __future__ import annotations
 
+import html
+import re
+import time
+
 import pytest
 from django.test import Client
 from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from blazon.audit.models import AuditEvent
+from blazon.errors import ValidationFailed
 from sso import services
 from tests.sso import samlsp
 from tests.sso.conftest import ACS, IDP, SLO, sp_data
@@ -375,3 +380,123 @@ def test_answer_addressed_elsewhere_is_refused(two_sps, alice_client):
     assert b"Destination" in refused.content
     path, query = samlsp.split(back)
     _a_accepts(alice_client.get(path, query), a, auth_a)
+
+
+@pytest.mark.parametrize(
+    ("name_id", "session_index"),
+    [
+        ("another-users-opaque-id", None),  # someone else's NameID
+        (None, "_a-session-index-blazon-never-issued"),  # this NameID, another session
+    ],
+)
+def test_logout_request_for_another_principal_or_session_is_refused(
+    two_sps, alice_client, name_id, session_index
+):
+    a, _b, in_a, _in_b = two_sps
+    auth = samlsp.auth_for(a, ACS)
+    url = auth.logout(
+        return_to="https://sp.example.test/bye",
+        name_id=name_id or in_a.get_nameid(),
+        name_id_format=in_a.get_nameid_format(),
+        session_index=session_index or in_a.get_session_index(),
+    )
+    path, query = samlsp.split(url)
+    answer = alice_client.get(path, query)
+
+    # SP A gets a signed LogoutResponse (not the chain to SP B) saying Requester/UnknownPrincipal
+    assert answer.status_code == 302, answer.content[:500]
+    assert answer["Location"].startswith(SLO + "?")
+    _, params = samlsp.split(answer["Location"])
+    xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(params["SAMLResponse"]).decode()
+    assert "status:Requester" in xml and "status:UnknownPrincipal" in xml
+    sls = samlsp.auth_for(a, SLO, get=params)
+    sls.process_slo(request_id=auth.get_last_request_id(), keep_local_session=True)
+    assert sls.get_errors() == ["logout_not_success"]  # valid (signed, in response), not a success
+    # nothing logged out: the Blazon session and its SAML sessions are intact
+    assert alice_client.get("/workspace/").status_code == 200
+    assert not AuditEvent.objects.filter(action="sso.saml.single_logout").exists()
+    # the right request still logs out everywhere
+    _, real = _logout_at_a(alice_client, a, in_a)
+    assert real["Location"].startswith(B_SLO + "?")
+
+
+def test_logout_request_from_an_sp_this_session_never_used_is_refused(sp, alice_client, idp_cert):
+    settings = _settings(idp_cert, sp.entity_id, ACS, SLO)
+    auth = samlsp.auth_for(settings, ACS)
+    path, query = samlsp.split(auth.logout(return_to="https://sp.example.test/bye", name_id="guess"))
+    answer = alice_client.get(path, query)
+    _, params = samlsp.split(answer["Location"])
+    xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(params["SAMLResponse"]).decode()
+    assert "status:UnknownPrincipal" in xml
+    assert alice_client.get("/workspace/").status_code == 200
+
+
+def _frame_src(page) -> str:
+    assert page.status_code == 200, page.content[:500]
+    content = page.content.decode()
+    src = re.search(r'<iframe name="slo-frame"[^>]* src="([^"]+)"', content)
+    assert src, content[:2000]
+    return html.unescape(src.group(1))
+
+
+def test_sp_with_a_time_limit_is_logged_out_in_a_frame_and_its_answer_moves_on(two_sps, sp_b, alice_client):
+    sp_b.slo_timeout_seconds = 5
+    sp_b.save()
+    a, b, in_a, in_b = two_sps
+    auth_a, page = _logout_at_a(alice_client, a, in_a)
+    # Blazon's page (not a redirect away from Blazon): SP B's LogoutRequest in a frame, and a
+    # refresh that goes on after SP B's limit
+    assert 'http-equiv="refresh" content="5;url=/sso/saml/slo/continue/"' in page.content.decode()
+    src = _frame_src(page)
+    assert src.startswith(B_SLO + "?")
+    _, back = _b_receives(_Redirect(src), b, in_b)
+    # SP B's answer comes into the frame: a page allowed in Blazon's frame that moves the top on
+    framed = alice_client.get(*samlsp.split(back))
+    assert framed.status_code == 200 and framed["X-Frame-Options"] == "SAMEORIGIN"
+    assert "window.top.location.replace" in framed.content.decode()
+    final = alice_client.get("/sso/saml/slo/continue/")
+    assert PARTIAL not in _a_accepts(final, a, auth_a)
+
+
+def test_sp_that_never_answers_does_not_strand_the_browser(two_sps, sp_b, alice_client):
+    sp_b.slo_timeout_seconds = 1
+    sp_b.save()
+    a, b, in_a, in_b = two_sps
+    auth_a, page = _logout_at_a(alice_client, a, in_a)
+    src = _frame_src(page)
+    # within the limit, going on shows the same step (the same request, not a new one)
+    assert _frame_src(alice_client.get("/sso/saml/slo/continue/")) == src
+    time.sleep(1.1)
+    # SP B never answered: after its limit the chain finishes, SP A hears PartialLogout
+    final = alice_client.get("/sso/saml/slo/continue/")
+    assert PARTIAL in _a_accepts(final, a, auth_a)
+    # a late answer from SP B changes nothing
+    _, back = _b_receives(_Redirect(src), b, in_b)
+    assert alice_client.get(*samlsp.split(back)).status_code == 400
+
+
+def test_time_limit_is_validated(sp):
+    for bad in (-1, 301, "ten"):
+        with pytest.raises(ValidationFailed):
+            services.service_provider_update(
+                actor=None,
+                source="test",
+                sp=sp,
+                data={**sp_data(resource=sp.resource), "slo_timeout_seconds": bad},
+            )
+    sp.refresh_from_db()
+    assert sp.slo_timeout_seconds == 0
+
+
+class _Redirect:
+    """A stand-in for Blazon's redirect to SP B, for the frame's URL (what the frame loads)."""
+
+    status_code = 302
+
+    def __init__(self, location: str):
+        self.location = location
+        self.content = b""
+
+    def __getitem__(self, key: str) -> str:
+        assert key == "Location"
+        return self.location
