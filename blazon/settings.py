@@ -50,6 +50,15 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # The embedded default derives a development key so the demo runs with nothing configured.
 BLAZON_VAULT_KEYS = os.environ.get("BLAZON_VAULT_KEYS", "")
 
+# Audit chain keys (HMAC): "id:base64key,id:base64key", the FIRST keys new events, the others
+# verify older ones. Unset in embedded mode: a random key in BLAZON_AUDIT_KEY_FILE, created on
+# first use (docs/configuration.md, "Audit log keys"). Checkpoints are signed with the Ed25519
+# key in BLAZON_AUDIT_SIGNING_KEY_FILE (embedded default: var/audit-signing-key.pem).
+BLAZON_AUDIT_KEYS = os.environ.get("BLAZON_AUDIT_KEYS", "")
+BLAZON_AUDIT_KEY_FILE = os.environ.get("BLAZON_AUDIT_KEY_FILE") or str(BASE_DIR / "var" / "audit-chain.keys")
+BLAZON_AUDIT_SIGNING_KEY_FILE = os.environ.get("BLAZON_AUDIT_SIGNING_KEY_FILE", "")
+BLAZON_AUDIT_DEFAULT_SIGNING_KEY_FILE = str(BASE_DIR / "var" / "audit-signing-key.pem")
+
 if PRODUCTION:
     problems = []
     if DEBUG:
@@ -58,6 +67,8 @@ if PRODUCTION:
         problems.append("BLAZON_SECRET_KEY must be set to a random value of at least 50 characters")
     if not BLAZON_VAULT_KEYS:
         problems.append("BLAZON_VAULT_KEYS must be set (see docs/configuration.md)")
+    if not BLAZON_AUDIT_KEYS:
+        problems.append("BLAZON_AUDIT_KEYS must be set (see docs/configuration.md)")
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://", "pgsql://")):
         problems.append("DATABASE_URL must point at PostgreSQL (postgres://user:password@host:5432/name)")
     if not os.environ.get("CELERY_BROKER_URL"):
