@@ -94,6 +94,27 @@ def test_events_are_keyed_with_the_current_key():
 
 
 @pytest.mark.django_db
+def test_every_append_path_keys_its_events_and_macs_the_head():
+    from blazon.audit.services import AuditEntry, audit_batch, audit_record_many
+
+    _write(1)  # one event: INSERT and head update in one statement
+    with transaction.atomic(), audit_batch():  # a batch past the one-statement size: bulk insert
+        for i in range(250):
+            audit_record(actor=None, action="batched", object_type="thing", object_id=i)
+    with transaction.atomic():  # COPY
+        audit_record_many(
+            (AuditEntry(action="bulk", object_type="thing", object_id=i) for i in range(300)),
+            actor=None,
+            source="api",
+        )
+    assert set(AuditEvent.objects.values_list("key_id", flat=True)) == {"a"}
+    head = AuditChainHead.objects.get(pk=1)
+    assert head.seq == 551 and head.mac == head_mac(b"A" * 32, 551, head.hash)
+    result = audit_verify()
+    assert result.ok and result.checked == 551 and result.legacy == 0
+
+
+@pytest.mark.django_db
 def test_tail_deletion_with_the_head_moved_back_is_detected():
     _write(5)
     AuditEvent.objects.filter(seq__gte=4).delete()
@@ -349,3 +370,20 @@ def test_concurrent_writers_keep_one_keyed_chain():
     assert not errors
     result = audit_verify()
     assert result.ok and result.checked == 40
+
+
+def test_generated_key_entry_is_accepted_and_a_malformed_keyring_fails_the_system_check(settings):
+    from io import StringIO
+
+    from django.core import checks
+
+    out = StringIO()
+    call_command("audit_generate_key", "--key-id", "2027-01", stdout=out)
+    entry = out.getvalue().strip()
+    settings.BLAZON_AUDIT_KEYS = f"{entry},{KEY_A}"
+    ring = audit_keyring()
+    assert ring.current_id == "2027-01" and len(ring.current_key) == 32
+    assert not [m for m in checks.run_checks() if m.id == "blazon.E001"]
+    settings.BLAZON_AUDIT_KEYS = "2027-01:short"
+    errors = [m for m in checks.run_checks() if m.id == "blazon.E001"]
+    assert errors and "2027-01" in errors[0].msg
