@@ -33,6 +33,7 @@ COPY . .
 RUN pip install --no-deps -e . \
  && BLAZON_SECRET_KEY=build-only-dummy-secret-key-never-used-at-run-time-0123456789 \
     BLAZON_VAULT_KEYS=1:YnVpbGQtb25seS1kdW1teS12YXVsdC1rZXktMDEyMzQ= \
+    BLAZON_AUDIT_KEYS=build:YnVpbGQtb25seS1kdW1teS1hdWRpdC1rZXktMDEyMzQ= \
     DATABASE_URL=postgres://build@127.0.0.1:5432/build \
     CELERY_BROKER_URL=redis://127.0.0.1:6379/0 \
     ALLOWED_HOSTS=build.invalid \

@@ -50,6 +50,15 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # The embedded default derives a development key so the demo runs with nothing configured.
 BLAZON_VAULT_KEYS = os.environ.get("BLAZON_VAULT_KEYS", "")
 
+# Audit chain keys (HMAC): "id:base64key,id:base64key", the FIRST keys new events, the others
+# verify older ones. Unset in embedded mode: a random key in BLAZON_AUDIT_KEY_FILE, created on
+# first use (docs/configuration.md, "Audit log keys"). Checkpoints are signed with the Ed25519
+# key in BLAZON_AUDIT_SIGNING_KEY_FILE (embedded default: var/audit-signing-key.pem).
+BLAZON_AUDIT_KEYS = os.environ.get("BLAZON_AUDIT_KEYS", "")
+BLAZON_AUDIT_KEY_FILE = os.environ.get("BLAZON_AUDIT_KEY_FILE") or str(BASE_DIR / "var" / "audit-chain.keys")
+BLAZON_AUDIT_SIGNING_KEY_FILE = os.environ.get("BLAZON_AUDIT_SIGNING_KEY_FILE", "")
+BLAZON_AUDIT_DEFAULT_SIGNING_KEY_FILE = str(BASE_DIR / "var" / "audit-signing-key.pem")
+
 if PRODUCTION:
     problems = []
     if DEBUG:
@@ -58,6 +67,8 @@ if PRODUCTION:
         problems.append("BLAZON_SECRET_KEY must be set to a random value of at least 50 characters")
     if not BLAZON_VAULT_KEYS:
         problems.append("BLAZON_VAULT_KEYS must be set (see docs/configuration.md)")
+    if not BLAZON_AUDIT_KEYS:
+        problems.append("BLAZON_AUDIT_KEYS must be set (see docs/configuration.md)")
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://", "pgsql://")):
         problems.append("DATABASE_URL must point at PostgreSQL (postgres://user:password@host:5432/name)")
     if not os.environ.get("CELERY_BROKER_URL"):
@@ -97,6 +108,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy (with a per-request nonce) and no-store on logged-in/HTML pages
+    "blazon.csp.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -123,6 +136,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "blazon.csp.csp_nonce",
             ],
         },
     },

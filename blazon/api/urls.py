@@ -5,12 +5,12 @@ Any other path under ``/api/`` answers with the API's JSON error format, not an 
 """
 
 from django.urls import Resolver404, include, path, re_path, resolve
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, renderer_classes
 from rest_framework.renderers import JSONRenderer
 
-from blazon.api.docs import LocalRedocView
+from blazon.api.docs import LocalRedocView, LocalSwaggerView
 from blazon.api.errors import error_response
 
 
@@ -37,7 +37,7 @@ urlpatterns = [
     path("v1/adapter/", include("provisioning.api.urls")),
     path("v1/", include("provisioning.api.admin_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", LocalSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", LocalRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     re_path(r"^(?P<rest>.*)$", not_found),
 ]

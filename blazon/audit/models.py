@@ -2,7 +2,10 @@
 
 Every state-changing service writes one (or, for bulk work, many) in the same transaction.
 Each event stores the hash of the previous one, so altering or deleting a row breaks the
-chain; ``manage.py verify_audit`` finds the first bad event.
+chain; ``manage.py verify_audit`` finds the first bad event. The hash is an HMAC with a key kept
+out of the database (``blazon.audit.keys``), so the chain cannot be re-computed after an edit by
+someone who can only write to the database; events written before the chain was keyed (empty
+``key_id``) keep their plain SHA-256 and verify as "legacy".
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ class AuditEvent(models.Model):
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    key_id = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        help_text="Id of the chain key the hash was computed with; empty: legacy plain SHA-256.",
+    )
 
     class Meta:
         ordering = ["-seq"]
@@ -52,11 +61,16 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The single row holding the last sequence number and hash; locked while appending."""
+    """The single row holding the last sequence number and hash; locked while appending.
+
+    ``mac`` authenticates (seq, hash) with the chain key ``key_id``: without the key, the head
+    cannot be moved back to an earlier event after the newest events are deleted."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
+    key_id = models.CharField(max_length=32, blank=True, default="")
+    mac = models.CharField(max_length=64, blank=True, default="")
 
     def __str__(self) -> str:
         return f"audit head #{self.seq}"

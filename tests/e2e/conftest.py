@@ -32,13 +32,45 @@ def browser(django_db_setup):
             browser.close()
 
 
+# Reports every Content-Security-Policy violation of every page to the test (the listener is
+# added by the browser before any of the page's own scripts run, whatever the page's policy).
+_CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__blazonCspViolation(
+    `${e.effectiveDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber} ` +
+    `on ${document.location.pathname}: ${e.sample}`);
+});
+"""
+
+
+def watch_csp(context) -> list[str]:
+    """Collect the CSP violations (events and console messages) of every page of ``context``."""
+    violations: list[str] = []
+
+    def report(text: str) -> None:
+        violations.append(text)
+
+    context.expose_function("__blazonCspViolation", report)
+    context.add_init_script(_CSP_LISTENER)
+
+    def on_console(message) -> None:
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            violations.append(f"console: {message.text}")
+
+    context.on("page", lambda page: page.on("console", on_console))
+    return violations
+
+
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url)
+    violations = watch_csp(context)
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
     context.close()
+    # every browser test also proves its pages keep to the Content-Security-Policy
+    assert violations == [], "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 def log_in(page, username: str, password: str) -> None:

@@ -54,6 +54,7 @@ def test_embedded_default_starts_with_nothing_configured():
         ({"BLAZON_SECRET_KEY": "x" * 49}, "at least 50 characters"),
         ({"BLAZON_VAULT_KEYS": None}, "BLAZON_VAULT_KEYS must be set"),
         ({"BLAZON_VAULT_KEYS": ""}, "BLAZON_VAULT_KEYS must be set"),
+        ({"BLAZON_AUDIT_KEYS": None}, "BLAZON_AUDIT_KEYS must be set"),
         ({"DATABASE_URL": None}, "DATABASE_URL must point at PostgreSQL"),
         ({"DATABASE_URL": "sqlite:////tmp/blazon.sqlite3"}, "DATABASE_URL must point at PostgreSQL"),
         ({"CELERY_BROKER_URL": None}, "CELERY_BROKER_URL must point at Redis"),
@@ -66,6 +67,7 @@ def test_embedded_default_starts_with_nothing_configured():
         "short-secret",
         "no-vault-key",
         "empty-vault-key",
+        "no-audit-key",
         "no-database",
         "sqlite-database",
         "no-broker",
@@ -83,6 +85,7 @@ def test_every_problem_is_named_at_once():
         "DEBUG must be off",
         "BLAZON_SECRET_KEY must be set",
         "BLAZON_VAULT_KEYS must be set",
+        "BLAZON_AUDIT_KEYS must be set",
         "DATABASE_URL must point at PostgreSQL",
     )
 

@@ -30,6 +30,21 @@
     });
   }
 
+  // progress bars: the bar's width from aria-valuenow (a style="" attribute would need
+  // 'unsafe-inline' in the Content-Security-Policy; setting it from a script does not)
+  function sizeProgressBars() {
+    document.querySelectorAll(".progress[aria-valuenow] > span").forEach(function (bar) {
+      var value = parseFloat(bar.parentElement.getAttribute("aria-valuenow"));
+      bar.style.width = (isFinite(value) ? Math.max(0, Math.min(100, value)) : 0) + "%";
+    });
+  }
+
+  // <form data-autosubmit> submits itself once the page is loaded (SAML POST binding).
+  function autosubmit() {
+    var form = document.querySelector("form[data-autosubmit]");
+    if (form) { form.submit(); }
+  }
+
   // <button data-confirm="..."> asks before submitting its form.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-confirm]");
@@ -38,6 +53,6 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", drawCharts);
-  document.addEventListener("htmx:afterSettle", drawCharts);
+  document.addEventListener("DOMContentLoaded", function () { drawCharts(); sizeProgressBars(); autosubmit(); });
+  document.addEventListener("htmx:afterSettle", function () { drawCharts(); sizeProgressBars(); });
 })();
