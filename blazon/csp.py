@@ -13,8 +13,11 @@ redirects send the browser on to the application's own origin after a form post.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
@@ -22,7 +25,9 @@ from django.utils.cache import add_never_cache_headers
 HEADER = "Content-Security-Policy"
 
 
-def policy(nonce: str, *, inline_styles: bool = False) -> str:
+def policy(
+    nonce: str, *, inline_styles: bool = False, frame_ancestors: str = "'none'", frame_src: str = ""
+) -> str:
     """The Content-Security-Policy of a response whose inline elements carry ``nonce``.
     ``inline_styles``: only for the third-party API docs pages (Swagger UI, ReDoc), which inject
     style elements at run time (and ReDoc a search worker from a blob); their scripts stay as
@@ -30,9 +35,12 @@ def policy(nonce: str, *, inline_styles: bool = False) -> str:
     styles = "'unsafe-inline'" if inline_styles else f"'nonce-{nonce}'"
     # ReDoc runs its search in a worker it creates from a blob
     workers = ["worker-src 'self' blob:"] if inline_styles else []
+    # a page that frames another site names it (the SAML logout step of one application)
+    frames = [f"frame-src 'self' {frame_src}"] if frame_src else []
     return "; ".join(
         [
             *workers,
+            *frames,
             "default-src 'self'",
             f"script-src 'self' 'nonce-{nonce}'",
             f"style-src 'self' {styles}",
@@ -42,7 +50,7 @@ def policy(nonce: str, *, inline_styles: bool = False) -> str:
             "connect-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",
-            "frame-ancestors 'none'",
+            f"frame-ancestors {frame_ancestors}",
         ]
     )
 
@@ -50,6 +58,28 @@ def policy(nonce: str, *, inline_styles: bool = False) -> str:
 def allow_inline_styles(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """Give ``response`` the policy with inline styles allowed (see ``policy``)."""
     response[HEADER] = policy(getattr(request, "csp_nonce", ""), inline_styles=True)
+    return response
+
+
+def frameable_by_self(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Let this origin's own pages frame the view's answer (``frame-ancestors 'self'``, with
+    ``X-Frame-Options: SAMEORIGIN``): the SAML logout steps that run in a frame of a Blazon page."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        request.csp_frame_ancestors = "'self'"  # type: ignore[attr-defined]  # the middleware reads it
+        response = view(request, *args, **kwargs)
+        response["X-Frame-Options"] = "SAMEORIGIN"
+        return response
+
+    return wrapped
+
+
+def allow_framing_of(request: HttpRequest, response: HttpResponse, url: str) -> HttpResponse:
+    """Let ``response``'s page frame ``url``'s origin (and only it)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        request.csp_frame_src = f"{parts.scheme}://{parts.netloc}"  # type: ignore[attr-defined]
     return response
 
 
@@ -81,7 +111,11 @@ class SecurityHeadersMiddleware:
         request.csp_nonce = nonce  # type: ignore[attr-defined]
         response = self.get_response(request)
         if HEADER not in response:
-            response[HEADER] = policy(nonce)
+            response[HEADER] = policy(
+                nonce,
+                frame_ancestors=getattr(request, "csp_frame_ancestors", "'none'"),
+                frame_src=getattr(request, "csp_frame_src", ""),
+            )
         if _no_store(request, response) and "no-store" not in response.get("Cache-Control", ""):
             add_never_cache_headers(response)
         return response

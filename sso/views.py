@@ -16,11 +16,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from blazon.authcontract import SESSION_AUTH_AT
+from blazon.csp import allow_framing_of, frameable_by_self
 from blazon.permissions import can
 from directory.selectors import user_can_sign_in
 from directory.views.common import workspace_required
@@ -195,7 +195,7 @@ def slo_continue(request: HttpRequest) -> HttpResponse:
                 },
             )
             response["Cache-Control"] = "no-store"
-            return response
+            return allow_framing_of(request, response, step.url)  # this SP's origin, in a frame
         if step.fields is None:
             return HttpResponseRedirect(step.url)
         return _post_form(request, url=step.url, fields=step.fields)
@@ -276,14 +276,14 @@ def slo_chain_continue(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@xframe_options_sameorigin  # an SP's answer may come into the frame of a framed logout step
+@frameable_by_self  # an SP's answer may come into the frame of a framed logout step
 def slo_redirect(request: HttpRequest) -> HttpResponse:
     return _slo(request, BINDING_REDIRECT)
 
 
 @csrf_exempt  # the SP's browser POST carries no Blazon CSRF token; the message is verified instead
 @require_POST
-@xframe_options_sameorigin
+@frameable_by_self
 def slo_post(request: HttpRequest) -> HttpResponse:
     return _slo(request, BINDING_POST)
 

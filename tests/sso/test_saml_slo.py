@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
@@ -453,7 +454,11 @@ def test_sp_with_a_time_limit_is_logged_out_in_a_frame_and_its_answer_moves_on(t
     # SP B's answer comes into the frame: a page allowed in Blazon's frame that moves the top on
     framed = alice_client.get(*samlsp.split(back))
     assert framed.status_code == 200 and framed["X-Frame-Options"] == "SAMEORIGIN"
-    assert "window.top.location.replace" in framed.content.decode()
+    assert "data-top-redirect" in framed.content.decode()  # app.js moves the top window on
+    assert "frame-ancestors 'self'" in framed["Content-Security-Policy"]
+    # the frame page names the SP's origin as the one site it may frame, nothing else
+    b_origin = "{0.scheme}://{0.netloc}".format(urlsplit(B_SLO))
+    assert f"frame-src 'self' {b_origin}" in page["Content-Security-Policy"]
     final = alice_client.get("/sso/saml/slo/continue/")
     assert PARTIAL not in _a_accepts(final, a, auth_a)
 

@@ -45,6 +45,13 @@
     if (form) { form.submit(); }
   }
 
+  // <a data-top-redirect href="..."> moves the whole window there (a SAML logout step that ran in
+  // a frame hands the browser on to the next step).
+  function topRedirect() {
+    var link = document.querySelector("a[data-top-redirect]");
+    if (link) { window.top.location.replace(link.href); }
+  }
+
   // <button data-confirm="..."> asks before submitting its form.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-confirm]");
@@ -53,6 +60,6 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { drawCharts(); sizeProgressBars(); autosubmit(); });
+  document.addEventListener("DOMContentLoaded", function () { drawCharts(); sizeProgressBars(); autosubmit(); topRedirect(); });
   document.addEventListener("htmx:afterSettle", function () { drawCharts(); sizeProgressBars(); });
 })();
