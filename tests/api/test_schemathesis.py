@@ -79,11 +79,15 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @schema.parametrize()
 @settings(
+    # 3 random examples per operation, on top of schemathesis's deterministic coverage cases
+    # (boundary and invalid values of every parameter and body field): about 2.5 min of CPU
     max_examples=3,
     deadline=None,
     derandomize=True,
     database=None,
     phases=[Phase.explicit, Phase.generate],
+    # hypothesis's health checks judge the generation (slow data, filtered examples, the
+    # function-scoped fixtures schemathesis passes in), not the API; the API checks are CHECKS
     suppress_health_check=list(HealthCheck),
 )
 def test_api(case, fuzz_token):
