@@ -422,6 +422,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "OAUTH2_FLOWS": ["clientCredentials"],
     "OAUTH2_TOKEN_URL": "/o/token/",
+    # every error response an operation can give is in the schema (blazon/api/schema.py)
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "blazon.api.schema.add_error_responses",
+    ],
     # Choice sets that share a field name ("status", "management", "source") get stable names.
     "ENUM_NAME_OVERRIDES": {
         "UserStatusEnum": "directory.models.UserStatus",

@@ -42,7 +42,6 @@ class TypeSpec:
     apply: ApplyFn
     rollback: RollbackFn | None = None
     requires: tuple[str, ...] = ()  # object references: resource, account, entitlement, role
-    payload_requires: tuple[str, ...] = ()
     time_bound: bool = False  # may carry a start/end of the access period
     self_service: bool = False  # a user may request it for themselves
     beneficiary_statuses: frozenset[str] = frozenset({ACTIVE, INACTIVE, REVOKED})
@@ -331,7 +330,6 @@ _SPECS = [
         False,
         False,
         _create_user,
-        payload_requires=("user",),
         beneficiary_statuses=frozenset(),
     ),
     TypeSpec(
@@ -342,7 +340,6 @@ _SPECS = [
         False,
         False,
         _update_user,
-        payload_requires=("changes",),
         beneficiary_statuses=LIVE,
     ),
     TypeSpec(
@@ -411,7 +408,6 @@ _SPECS = [
         _update_account,
         _restore_account_attributes,
         requires=("account",),
-        payload_requires=("attributes",),
         beneficiary_statuses=LIVE,
     ),
     TypeSpec(

@@ -286,7 +286,8 @@ class RequestInputSerializer(serializers.Serializer):
         required=False,
         default=dict,
         help_text='The type\'s data, e.g. {"user": {…}} for CREATE_USER or {"changes": {…}} for '
-        "UPDATE_USER. Never secrets.",
+        "UPDATE_USER, checked against the type's payload shape (requests_workflow.payloads). "
+        "Never secrets.",
     )
     justification = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
     start_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Access starts.")

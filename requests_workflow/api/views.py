@@ -39,6 +39,7 @@ from blazon.permissions import ADMINISTRATOR, can, role_of
 from directory.api.views import CONFLICT, ERRORS, NOT_FOUND
 from directory.models import Source
 from requests_workflow.api import serializers as s
+from requests_workflow.api.schema import REQUEST_INPUT
 from requests_workflow.models import Request, RequestEvent
 from requests_workflow.selectors import attach_delegators, decider_filter, with_delegation
 from requests_workflow.services.approvals import task_approve, task_reject
@@ -136,8 +137,12 @@ def _refreshed_request(pk: int) -> Request:
         description="Runs stage 1 (creation) and stage 2 (validation policies) at once: bad input "
         "is refused with 400 and nothing is written. A duplicate pending request is 409 "
         "(`duplicate_pending`). Answers 201 with the request (status NEW); approval, persistence "
-        "and provisioning follow in the background — follow it at `/api/v1/requests/{id}/`.",
-        request=s.RequestInputSerializer,
+        "and provisioning follow in the background — follow it at `/api/v1/requests/{id}/`. "
+        "The body's fields and payload depend on `type`: one schema per type (the payload "
+        "components `CreateUserPayload`, `UpdateUserPayload`, `CreateAccountPayload`, "
+        "`UpdateAccountPayload`, `NoPayload`; docs/api.md). A payload that does not fit its type "
+        "is 400, the field named (`payload.user.first_name`, …).",
+        request=REQUEST_INPUT,
         responses={201: s.RequestDetailSerializer, **ERRORS, **DUPLICATE},
     ),
 )

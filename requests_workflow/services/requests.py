@@ -38,6 +38,7 @@ from directory.models import (
 )
 from directory.services.lifecycle.rules import user_transition_check
 from requests_workflow.models import Request, RequestStatus, RequestType
+from requests_workflow.payloads import payload_check
 from requests_workflow.services.common import CANCELABLE, request_events, request_move
 from requests_workflow.services.validation import (
     active_validation_policies,
@@ -401,8 +402,9 @@ def request_shape_check(
     end_at: Any,
     errors: dict[str, list[str]],
 ) -> User | None:
-    """Stage 1's checks of what a request says (source, payload, justification, period, the
-    objects it names, its beneficiary), into ``errors``; the beneficiary the objects imply.
+    """Stage 1's checks of what a request says (source, payload against its type's shape in
+    ``requests_workflow.payloads``, justification, period, the objects it names, its
+    beneficiary), into ``errors``; the beneficiary the objects imply.
     Shared by ``request_create`` and the CSV import's dry validation (one rule set)."""
     if source not in spec.sources:
         errors["source"] = [
@@ -411,17 +413,9 @@ def request_shape_check(
     secret_keys = _secret_keys(payload)
     if secret_keys:
         errors["payload"] = [f"A request never carries secrets; remove {', '.join(secret_keys)}."]
-    for key in spec.payload_requires:
-        if not isinstance(payload.get(key), dict) or not payload.get(key):
-            errors[f"payload.{key}"] = [f"{spec.code} needs {key!r} (an object with the values)."]
-    if spec.code == RequestType.CREATE_USER and isinstance(payload.get("user"), dict):
-        for name in ("first_name", "last_name"):
-            if not str(payload["user"].get(name) or "").strip():
-                errors[f"payload.user.{name}"] = ["Required."]
-        if beneficiary is not None:
-            errors["beneficiary"] = [
-                "A new user request has no beneficiary yet: the user is created at the end."
-            ]
+    payload_check(spec.code, payload, errors)
+    if spec.code == RequestType.CREATE_USER and beneficiary is not None:
+        errors["beneficiary"] = ["A new user request has no beneficiary yet: the user is created at the end."]
     if justification_required(spec.code) and not justification:
         errors["justification"] = [f"{spec.code} requests need a justification."]
     _check_period(spec, start_at, end_at, errors)

@@ -100,3 +100,19 @@ def test_docs_pages_load_their_assets_from_this_server_only(anon, url):
         path = urlparse(ref).path
         if path.startswith("/static/"):
             assert finders.find(path.removeprefix("/static/")), path
+
+
+def test_every_operation_declares_the_error_responses_it_can_give(schema):
+    """400/401/403 everywhere, 404 on an id in the path or a paged list (a page past the end),
+    415 with a body: each with the one error body (blazon/api/schema.py)."""
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            expected = {"400", "401", "403"}
+            if "{" in path or any(p["name"] == "page" for p in operation.get("parameters", [])):
+                expected.add("404")
+            if "requestBody" in operation:
+                expected.add("415")
+            assert expected <= set(operation["responses"]), (method, path)
+            for code in expected:
+                body = operation["responses"][code]["content"]["application/json"]["schema"]
+                assert body == {"$ref": "#/components/schemas/Error"}, (method, path, code)

@@ -322,8 +322,11 @@ def test_schema_lists_the_20_type_codes_as_an_enum(company):
     schema = yaml.safe_load(APIClient().get("/api/schema/").content)
     enum = schema["components"]["schemas"]["RequestTypeEnum"]["enum"]
     assert enum == list(RequestType.values) and len(enum) == 20
-    body = schema["components"]["schemas"]["RequestInputRequest"]["properties"]["type"]
-    assert body["allOf"][0]["$ref"] == "#/components/schemas/RequestTypeEnum"
+    # the body: one schema per type, chosen by ``type`` (tests/requests_workflow/test_payloads.py)
+    body = schema["components"]["schemas"]["RequestInputRequest"]
+    assert list(body["discriminator"]["mapping"]) == list(RequestType.values)
+    output = schema["components"]["schemas"]["RequestDetail"]["properties"]["type"]
+    assert output["allOf"][0]["$ref"] == "#/components/schemas/RequestTypeEnum"
     paths = schema["paths"]
     assert {"get", "post"} <= set(paths["/api/v1/requests/"])
     assert "post" in paths["/api/v1/requests/{id}/cancel/"]

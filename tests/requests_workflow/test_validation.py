@@ -52,7 +52,12 @@ def test_missing_fields(refused, company):
     assert "entitlement" in err.fields
     err = refused(ValidationFailed, "needs 'user'", request_type="CREATE_USER")
     assert "payload.user" in err.fields
-    refused(ValidationFailed, "Required", request_type="CREATE_USER", payload={"user": {"first_name": "Ana"}})
+    refused(
+        ValidationFailed,
+        "payload.user.last_name: This field is required",
+        request_type="CREATE_USER",
+        payload={"user": {"first_name": "Ana"}},
+    )
     refused(ValidationFailed, "need a beneficiary", request_type="LOCK_USER")
 
 

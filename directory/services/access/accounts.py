@@ -126,6 +126,20 @@ def account_create(
 _ACCOUNT_ATTRIBUTE_SCALARS = (str, int, float, bool)
 
 
+def account_attribute_changes_check(attributes: dict[str, Any]) -> dict[str, list[str]]:
+    """The problems ``account_update`` finds in the shape of ``attributes`` before reading the
+    database (names are non-empty text, values scalars or null); no query."""
+    errors: dict[str, list[str]] = {}
+    for name, value in attributes.items():
+        if not isinstance(name, str) or not name.strip():
+            errors["attributes"] = ["Attribute names must be non-empty text."]
+        elif value is not None and not isinstance(value, _ACCOUNT_ATTRIBUTE_SCALARS):
+            errors[f"attributes.{name}"] = [
+                "A value must be text, a number, true/false, or null to remove it."
+            ]
+    return errors
+
+
 @transaction.atomic
 def account_update(
     *, actor: User | None, source: str, account: Account, attributes: dict[str, Any]
@@ -144,14 +158,7 @@ def account_update(
         raise Conflict(
             f"Account {acc} is revoked: its attributes cannot change.", fields={"account": ["Revoked."]}
         )
-    errors: dict[str, list[str]] = {}
-    for name, value in attributes.items():
-        if not isinstance(name, str) or not name.strip():
-            errors["attributes"] = ["Attribute names must be non-empty text."]
-        elif value is not None and not isinstance(value, _ACCOUNT_ATTRIBUTE_SCALARS):
-            errors[f"attributes.{name}"] = [
-                "A value must be text, a number, true/false, or null to remove it."
-            ]
+    errors = account_attribute_changes_check(attributes)
     if errors:
         raise ValidationFailed(
             "The account cannot be updated: " + " ".join(sum(errors.values(), [])), fields=errors

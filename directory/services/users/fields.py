@@ -144,6 +144,10 @@ def _clean_fields(data: Any, *, partial: bool, current: User | None = None) -> _
         err["end_date"] = [f"The end date ({end}) is before the start date ({start})."]
     if "password" in data and not isinstance(data["password"], str):
         err["password"] = ["Expected text."]
+    for name, what in (("organization", "its code"), ("manager", "their username")):
+        ref = data.get(name)
+        if name in data and not (ref is None or isinstance(ref, str | Organization | User) or _is_id(ref)):
+            err[name] = [f"Expected an id (a number) or {what} (text)."]
     if "organization" in data:
         out.organization_ref = data["organization"]
         out.values["organization"] = None  # resolved later
@@ -157,6 +161,19 @@ def _clean_fields(data: Any, *, partial: bool, current: User | None = None) -> _
     ):
         err["attributes"] = ["Expected an object of attribute values."]
     return out
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def user_fields_check(data: Any, *, partial: bool) -> dict[str, list[str]]:
+    """The problems ``user_create`` (``partial=False``) or ``user_update`` (``partial=True``)
+    would find in the shape of ``data`` before reading the database: unknown keys, fields that
+    are not edited this way (status, console role, superuser…), wrong types, lengths, formats.
+    Field name -> messages; ``__all__`` when ``data`` is not an object. No query: requests check
+    their payload with it when they are created, long before the user is written."""
+    return _clean_fields(data, partial=partial).errors
 
 
 def _resolve_organization(ref: Any) -> Organization | None:
