@@ -4,3 +4,15 @@ from django.apps import AppConfig
 class BlazonConfig(AppConfig):
     name = "blazon"
     verbose_name = "Blazon kernel"
+
+    def ready(self) -> None:
+        from blazon.outbox import tasks  # noqa: F401  (the outbox's Celery tasks)
+        from blazon.outbox.registry import register_sweep
+        from blazon.outbox.selectors import outbox_redrive, outbox_stuck_count
+
+        register_sweep(
+            "outbox",
+            label="queued work items (pipeline steps, e-mails, role changes)",
+            count=outbox_stuck_count,
+            redrive=outbox_redrive,
+        )

@@ -17,7 +17,7 @@ from security.services.sessions import sessions_purge
 logger = logging.getLogger(__name__)
 
 
-@blazon_task()
+@blazon_task(outbox=False)  # periodic (beat), never deferred work
 def purge_login_attempts() -> dict[str, int]:
     return {"login_attempts": attempts_purge(), "session_index_rows": sessions_purge()}
 
@@ -36,6 +36,8 @@ def security_administrators() -> list[str]:
 
 @blazon_task()
 def send_security_alert(alert_id: int) -> int:
+    """E-mail the security administrators about an alert. Idempotent per outbox row (marked
+    done in the transaction that sent the mail); an alert deleted meanwhile sends nothing."""
     alert = SecurityAlert.objects.filter(pk=alert_id).first()
     recipients = security_administrators()
     if alert is None or not recipients:
