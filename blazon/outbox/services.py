@@ -14,7 +14,9 @@ Delivery, step by step (``outbox_deliver``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,22 +64,50 @@ def _eager() -> bool:
 # --- writing ------------------------------------------------------------------------------------
 
 
+_batch: ContextVar[list[OutboxMessage] | None] = ContextVar("outbox_batch", default=None)
+
+
 def outbox_write(kind: str, *args: Any, **kwargs: Any) -> OutboxMessage:
     """Record ``kind(*args, **kwargs)`` as work to do once the current transaction commits (at
     once in autocommit). The row commits with the caller's changes or not at all; after the
     commit it is dispatched at once, and if that fails (broker down, process killed) the relay
-    hands it out when its lease has passed."""
+    hands it out when its lease has passed. Inside ``outbox_batch()`` the row is only collected
+    (no id yet) and written with the others in one INSERT."""
     now = timezone.now()
-    row = OutboxMessage.objects.create(
+    row = OutboxMessage(
         kind=kind,
         payload={"args": list(args), "kwargs": kwargs},
         created_at=now,
         available_at=now + timedelta(seconds=lease_seconds()),
         correlation_id=correlation_id_var.get() or "",
     )
+    pending = _batch.get()
+    if pending is not None:
+        pending.append(row)
+        return row
+    row.save(force_insert=True)
     pk = row.pk
     transaction.on_commit(lambda: outbox_dispatch([pk]))
     return row
+
+
+@contextmanager
+def outbox_batch() -> Iterator[None]:
+    """Collect the rows written inside (set-based services: one outcome mail per request of a
+    batch) and insert them in one statement at the end; dispatched together after commit."""
+    if _batch.get() is not None:  # nested: the outer batch writes them
+        yield
+        return
+    rows: list[OutboxMessage] = []
+    token = _batch.set(rows)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    if rows:
+        OutboxMessage.objects.bulk_create(rows)
+        ids = [row.pk for row in rows]
+        transaction.on_commit(lambda: outbox_dispatch(ids))
 
 
 def outbox_dispatch(ids: Iterable[int]) -> int:
