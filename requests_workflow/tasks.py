@@ -58,20 +58,21 @@ def run_import(job_id: int) -> str:
     return import_execute(job_id=job_id).status
 
 
-@blazon_task()
+@blazon_task(atomic=False)  # an e-mail: marked done after it is sent, whatever the database does
 def mail_approval_requests(task_id: int, user_ids: list[int] | None = None) -> int:
     """E-mail the approvers of an open approval task (or only ``user_ids``) their links.
-    Idempotent per outbox row: the row is marked done in the transaction that sent the mail,
-    so a second delivery of it sends nothing; a decided task is mailed no more."""
+    Idempotent per outbox row: the row is marked done once the mail is sent (waiting out a
+    database restart), so a second delivery of it sends nothing; a decided task is mailed no more."""
     from requests_workflow.mail import send_for_task
 
     return send_for_task(task_id, user_ids)
 
 
-@blazon_task()
+@blazon_task(atomic=False)  # an e-mail: marked done after it is sent, whatever the database does
 def mail_request_outcome(request_id: int) -> int:
     """E-mail the requester and the beneficiary how a request ended. Idempotent per outbox
-    row (marked done in the transaction that sent the mail: a second delivery sends nothing)."""
+    row (marked done once the mail is sent, waiting out a database restart: a second delivery
+    sends nothing)."""
     from requests_workflow.mail import send_request_outcome
     from requests_workflow.models import Request
 

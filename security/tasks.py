@@ -34,10 +34,10 @@ def security_administrators() -> list[str]:
     )
 
 
-@blazon_task()
+@blazon_task(atomic=False)  # an e-mail: marked done after it is sent, whatever the database does
 def send_security_alert(alert_id: int) -> int:
     """E-mail the security administrators about an alert. Idempotent per outbox row (marked
-    done in the transaction that sent the mail); an alert deleted meanwhile sends nothing."""
+    done once the mail is sent); an alert deleted meanwhile sends nothing."""
     alert = SecurityAlert.objects.filter(pk=alert_id).first()
     recipients = security_administrators()
     if alert is None or not recipients:

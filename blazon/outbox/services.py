@@ -14,6 +14,7 @@ Delivery, step by step (``outbox_deliver``):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,7 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
@@ -176,7 +177,9 @@ def outbox_deliver(*, message_id: int) -> str:
             run_outside = (found.func, args, kwargs)
         func, args, kwargs = run_outside
         func(*args, **kwargs)
-        _done(message_id, S.DONE)
+        # the handler's effect is outside the database (an e-mail sent): record it even if the
+        # database is restarting right now, or the row would be delivered, and sent, again
+        _done_surely(message_id)
         return "done"
     except ObjectDoesNotExist as exc:
         logger.warning("outbox #%s: skipped, its object no longer exists (%s)", message_id, exc)
@@ -191,6 +194,23 @@ def _done(pk: int, status: str, *, error: str = "") -> None:
     if error:
         values["last_error"] = error[:2000]
     OutboxMessage.objects.filter(pk=pk, status=S.PENDING).update(**values)
+
+
+def _done_surely(pk: int, *, seconds: float = 60) -> None:
+    """``_done`` that waits out a database restart (reconnecting) for up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    pause = 0.2
+    while True:
+        try:
+            _done(pk, S.DONE)
+            return
+        except (OperationalError, InterfaceError):
+            if time.monotonic() > deadline:
+                raise
+            logger.warning("outbox #%s: done but not recorded yet (database unavailable); retrying", pk)
+            connection.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 5)
 
 
 def _failed(pk: int, exc: BaseException) -> str:

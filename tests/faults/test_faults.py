@@ -56,14 +56,6 @@ RESULTS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
-def mailbox():
-    box = Mailbox()
-    box.controller.start()
-    yield box
-    box.controller.stop()
-
-
-@pytest.fixture(scope="module")
 def stack(django_db_setup, tmp_path_factory, mailbox):
     require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")
     require(shutil.which("redis-server") is not None, "redis-server")
