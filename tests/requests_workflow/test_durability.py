@@ -148,3 +148,43 @@ def test_a_request_waiting_for_a_future_start_is_not_stuck(grant, django_capture
     )
     assert services.work_sweep()["requests.approved"] == 0
     assert Request.objects.get(pk=req.pk).status == RequestStatus.APPROVED
+
+
+def test_the_sweep_settles_a_request_whose_entries_settled_unannounced(
+    grant, django_capture_on_commit_callbacks
+):
+    from directory.models import ProvisioningMode
+    from provisioning.models import EntryStatus, ProvisioningEntry
+
+    res = grant["ent"].resource
+    res.provisioning_modes = {**res.provisioning_modes, "GRANT_ENTITLEMENT": ProvisioningMode.AUTOMATIC}
+    res.save(update_fields=["provisioning_modes"])
+    with django_capture_on_commit_callbacks(execute=True):
+        req = _new_request(grant)
+    req.refresh_from_db()
+    assert req.status == RequestStatus.WAITING_PROVISIONING
+    # the adapter's report was recorded but the announcement that settles the request was lost
+    ProvisioningEntry.objects.filter(request=req).update(status=EntryStatus.SUCCEEDED)
+    assert services.work_sweep()["requests.settled"] == 0  # too recent to be called stuck
+    Request.objects.filter(pk=req.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.work_sweep()["requests.settled"] == 1
+    assert Request.objects.get(pk=req.pk).status == RequestStatus.FINISHED
+
+
+def test_the_sweep_applies_a_role_change_left_pending(grant, django_capture_on_commit_callbacks):
+    from directory.models import Role, RoleChange, RoleChangeStatus, RoleMembership
+    from directory.services import access
+
+    role = Role.objects.create(code="dur-role", name="Durable role")
+    RoleMembership.objects.create(role=role, user=grant["user"])
+    with django_capture_on_commit_callbacks(execute=False):
+        change = access.role_change_submit(
+            actor=None, source="console", role=role, action="ADD", entitlement=grant["ent"]
+        )
+    OutboxMessage.objects.all().delete()  # its work item lost as well
+    RoleChange.objects.filter(pk=change.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.work_sweep()["directory.role_changes"] == 1
+    assert RoleChange.objects.get(pk=change.pk).status == RoleChangeStatus.DONE
+    assert services.counters()["redriven.directory.role_changes"] == 1
