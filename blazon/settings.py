@@ -365,6 +365,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "directory.tasks.auto_revoke_inactive_users",
         "schedule": timedelta(hours=1),
     },
+    "directory-auto-remove-revoked": {
+        "task": "directory.tasks.auto_remove_revoked_users",
+        "schedule": timedelta(hours=1),
+    },
     "directory-purge-removed": {
         "task": "directory.tasks.purge_removed_users",
         "schedule": timedelta(hours=6),
@@ -406,6 +410,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # Directory life-cycle knobs.
 BLAZON_AUTO_REVOKE_INACTIVE_DAYS = int(os.environ.get("BLAZON_AUTO_REVOKE_INACTIVE_DAYS", "90"))
+BLAZON_AUTO_REMOVE_REVOKED_DAYS = int(os.environ.get("BLAZON_AUTO_REMOVE_REVOKED_DAYS", "30"))
 BLAZON_PURGE_REMOVED_AFTER_DAYS = int(os.environ.get("BLAZON_PURGE_REMOVED_AFTER_DAYS", "30"))
 
 REST_FRAMEWORK = {

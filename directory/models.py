@@ -494,7 +494,17 @@ class DirectoryEventKind(models.TextChoices):
     OWNER_CHANGE = "OWNER_CHANGE", "Owner change"
     ACCOUNT_ADMIN_CHANGE = "ACCOUNT_ADMIN_CHANGE", "Application account administrator change"
     SHARED_MEMBER_REMOVED = "SHARED_MEMBER_REMOVED", "Shared account member removed (rotate password)"
+    SHARED_MEMBER_REVIEW = "SHARED_MEMBER_REVIEW", "Shared account member inactivated (remove or keep)"
     CHECKOUT_RELEASED = "CHECKOUT_RELEASED", "Administrative check-out released"
+
+
+class DirectoryEventDecision(models.TextChoices):
+    """How a follow-up event was resolved."""
+
+    REASSIGN = "REASSIGN", "New owner / responsible chosen"
+    CONTINUITY = "CONTINUITY", "Continuity (kept as it is)"
+    REMOVE = "REMOVE", "Member removed from the shared account"
+    DONE = "DONE", "Done (password rotated, check-out noted)"
 
 
 class DirectoryEventStatus(models.TextChoices):
@@ -521,10 +531,23 @@ class DirectoryEvent(models.Model):
     detail = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    decision = models.CharField(max_length=12, choices=DirectoryEventDecision.choices, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    new_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The new owner / responsible a REASSIGN decision chose.",
+    )
+    note = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["user", "status"])]
+        indexes = [models.Index(fields=["user", "status"]), models.Index(fields=["status", "kind"])]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.object_type}:{self.object_id}"

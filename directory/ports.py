@@ -63,6 +63,9 @@ class Provisioning(Protocol):
     def entries_count_for_resource(self, *, resource_id: int) -> int:
         """How many entries (history included) a resource has."""
 
+    def users_with_open_entries(self, *, user_ids: Iterable[int]) -> set[int]:
+        """Those of ``user_ids`` whose entries the applications have not all settled yet."""
+
 
 class Passwords(Protocol):
     """The password policy and what follows a password change (passwords app)."""

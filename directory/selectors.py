@@ -23,6 +23,7 @@ from directory.models import (
     AccountRoleGrant,
     AttributeDefinition,
     AttributeScope,
+    DirectoryEvent,
     Entitlement,
     EntitlementMembership,
     MembershipRoleGrant,
@@ -135,6 +136,10 @@ def role_changes_for(viewer: Any) -> QuerySet[RoleChange]:
     return restrict(
         RoleChange.objects.select_related("role", "resource", "entitlement", "requested_by"), viewer
     )
+
+
+def directory_events_for(viewer: Any) -> QuerySet[DirectoryEvent]:
+    return restrict(DirectoryEvent.objects.select_related("user", "resolved_by", "new_user"), viewer)
 
 
 def attribute_definitions_for(viewer: Any) -> QuerySet[AttributeDefinition]:

@@ -23,6 +23,15 @@ def auto_revoke_inactive_users() -> int:
 
 
 @blazon_task(outbox=False)  # periodic (beat), never deferred work
+def auto_remove_revoked_users() -> int:
+    """Remove users REVOKED for longer than BLAZON_AUTO_REMOVE_REVOKED_DAYS whose revocation
+    the applications have settled (periodic)."""
+    from directory.services.lifecycle.periodic import users_auto_remove_revoked
+
+    return users_auto_remove_revoked()
+
+
+@blazon_task(outbox=False)  # periodic (beat), never deferred work
 def purge_removed_users() -> int:
     """Delete REMOVED users older than BLAZON_PURGE_REMOVED_AFTER_DAYS (periodic)."""
     from directory.services.lifecycle.periodic import users_purge_removed

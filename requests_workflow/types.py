@@ -173,6 +173,27 @@ def _account_restore(req: Request, actor: Any) -> str:
     return f"account restored to {before}"
 
 
+def _revoke_account(req: Request, actor: Any) -> dict[str, Any]:
+    """Revoke the account, keeping what the revocation takes in the directory (management,
+    entitlements, roles) so a refusal by the application can put it back."""
+    before, snapshot = req.account.status, lifecycle.account_access_snapshot(req.account)
+    lifecycle.account_revoke(actor=actor, source=req.source, account=req.account)
+    return {"previous_status": before, "previous_access": snapshot}
+
+
+def _unrevoke_account(req: Request, actor: Any) -> str:
+    """The application refused the revocation: it still has the account, so the directory says
+    so again (seed 002: the account is restored), without a provisioning entry."""
+    before = req.result.get("previous_status")
+    snapshot = req.result.get("previous_access") or {}
+    account = Account.objects.get(pk=req.account_id)
+    restored = lifecycle.account_restore_revoked(
+        actor=actor, source=S.AUTOMATIC, account=account, status=before, snapshot=snapshot
+    )
+    kept = len(snapshot.get("memberships", []))
+    return f"account restored to {restored.status} with its {kept} entitlement(s) (the application kept it)"
+
+
 def _beneficiary_account(req: Request, actor: Any) -> tuple[Account, bool]:
     """The beneficiary's account on the entitlement's resource, created when missing. An
     existing one is read locked, with what ``membership_grant`` needs (see ``account_locked``)."""
@@ -424,8 +445,8 @@ _SPECS = [
         True,
         False,
         True,
-        _account_transition(lifecycle.account_revoke),
-        None,
+        _revoke_account,
+        _unrevoke_account,
         requires=("account",),
         beneficiary_statuses=LIVE,
     ),

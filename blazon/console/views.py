@@ -143,6 +143,7 @@ class ObjectEditView(ObjectView):
     invalid_status: int = 200  # some screens answer 400 to a form sent back with errors
     go_to_list: bool = False  # after saving, the list rather than the object's page
     prefill: tuple[str, ...] = ()  # fields a new object's form takes from the query string
+    data_kwarg: bool = False  # the create service takes ``data=`` rather than the fields as kwargs
 
     def get_form(self, obj: Any) -> Any:
         data = self.request.POST or None
@@ -163,6 +164,8 @@ class ObjectEditView(ObjectView):
         actor, data = self.request.user, self.form_data(form)
         if obj is None:
             assert self.create is not None
+            if self.data_kwarg:
+                return self.create(actor=actor, source=SOURCE, data=data)
             return self.create(actor=actor, source=SOURCE, **data)
         assert self.update is not None
         kwarg = self.object_kwarg or type(obj)._meta.model_name
@@ -257,6 +260,7 @@ class ObjectDeleteView(ObjectView):
     object_kwarg: str = ""
     confirm: bool = True
     deleted_message: str = "{Noun} {name} deleted."
+    verb: str = "Delete"  # the title's and the button's verb ("Remove" for a part of something)
     refused_to_detail: bool = False  # a refusal goes back to the object's page, not the question
     list_title: str = ""  # the crumb back to the list ("Organizations"); "<Noun> list" if empty
     unblock: str = "remove them first."  # what to do about the blockers
@@ -328,6 +332,7 @@ class ObjectDeleteView(ObjectView):
             "list_url": self.list_url(),
             "kind": self.noun.replace(" ", "-"),
             "option": self.confirm_option(obj),
+            "verb": self.verb,
         }
         context.update(self.extra_context(obj))
         return self.render(context)

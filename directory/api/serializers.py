@@ -18,6 +18,8 @@ from directory.models import (
     AttributeScope,
     AttributeType,
     Criticality,
+    DirectoryEvent,
+    DirectoryEventDecision,
     Entitlement,
     EntitlementMembership,
     Organization,
@@ -30,6 +32,7 @@ from directory.models import (
     User,
     UsernamePolicy,
 )
+from directory.services.lifecycle.events import DECISIONS
 
 # ---------------------------------------------------------------------------------------------
 # references: the few fields a list shows about a related object
@@ -485,3 +488,49 @@ class UsernamePolicyInputSerializer(serializers.Serializer):
     max_length = serializers.IntegerField(min_value=1, max_value=150, required=False)
     numeric_suffix = serializers.BooleanField(required=False)
     max_suffix = serializers.IntegerField(min_value=1, max_value=100000, required=False)
+
+
+class DirectoryEventSerializer(serializers.ModelSerializer):
+    """A follow-up event of the life cycle (owner change, administrator change, shared-account
+    member review, rotation alert) and, once resolved, how."""
+
+    user = UserRefSerializer(read_only=True, allow_null=True)
+    resolved_by = UserRefSerializer(read_only=True, allow_null=True)
+    new_user = UserRefSerializer(read_only=True, allow_null=True)
+    decisions = serializers.SerializerMethodField(help_text="The decisions this kind of event takes.")
+
+    class Meta:
+        model = DirectoryEvent
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "user",
+            "user_repr",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "detail",
+            "decisions",
+            "decision",
+            "new_user",
+            "resolved_by",
+            "note",
+            "created_at",
+            "closed_at",
+        ]
+
+    def get_decisions(self, obj: DirectoryEvent) -> list[str]:
+        return list(DECISIONS.get(obj.kind, ()))
+
+
+class DirectoryEventResolveSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=DirectoryEventDecision.choices)
+    new_user = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=User.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Username of the new owner / responsible (REASSIGN only).",
+    )
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")

@@ -17,6 +17,7 @@ router.register(
 router.register("roles", views.RoleViewSet, basename="role")
 router.register("role-memberships", views.RoleMembershipViewSet, basename="role-membership")
 router.register("role-changes", views.RoleChangeViewSet, basename="role-change")
+router.register("directory-events", views.DirectoryEventViewSet, basename="directory-event")
 router.register("attribute-definitions", views.AttributeDefinitionViewSet, basename="attribute-definition")
 
 urlpatterns = [

@@ -26,7 +26,7 @@ from directory import selectors
 from directory.api import serializers as s
 from directory.api.filters import UserAttributeFilter
 from directory.models import Entitlement, Resource, RoleChange, Source
-from directory.services import config
+from directory.services import config, lifecycle
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input (fields name the problems)."),
@@ -210,6 +210,52 @@ class RoleChangeViewSet(DirectoryReadViewSet):
     filterset_fields = ("role", "action", "status", "resource", "entitlement")
     search_fields = ("role__code", "role__name")
     ordering_fields = ("id", "created_at", "finished_at")
+
+
+@extend_schema_view(**_read_schema("follow-up events", s.DirectoryEventSerializer))
+class DirectoryEventViewSet(DirectoryReadViewSet):
+    """Follow-up events the life cycle opens when a user is inactivated, revoked or removed:
+    `OWNER_CHANGE` (choose a new owner of a resource, entitlement, role, organization or
+    non-nominal account, or keep it: continuity), `ACCOUNT_ADMIN_CHANGE` (a new administrator of
+    an application account, or continuity), `SHARED_MEMBER_REVIEW` (an inactivated member of a
+    shared account: remove or keep), `SHARED_MEMBER_REMOVED` (rotate the shared password) and
+    `CHECKOUT_RELEASED`. Filter with `status=OPEN` for the work waiting."""
+
+    selector = selectors.directory_events_for
+    serializer_class = s.DirectoryEventSerializer
+    filterset_fields = ("status", "kind", "user", "object_type", "object_id")
+    search_fields = ("user_repr", "object_repr")
+    ordering_fields = ("id", "created_at", "closed_at")
+    # resolving: the service asks for manage_config (configuration objects' owners) or
+    # manage_users (accounts, shared members)
+    write_capability = "manage_users"
+
+    @extend_schema(
+        summary="Resolve a follow-up event",
+        description="`decision`: `REASSIGN` (with `new_user`, an ACTIVE user other than the one who "
+        "left) or `CONTINUITY` for owner and administrator changes; `REMOVE` or `CONTINUITY` for a "
+        "shared-account member review; `DONE` for a rotation alert or a released check-out. The "
+        "event's `decisions` field lists what it takes. Changing the owner of a resource, "
+        "entitlement, role or organization needs the administrator role.",
+        request=s.DirectoryEventResolveSerializer,
+        responses={200: s.DirectoryEventSerializer, **ERRORS, **NOT_FOUND, **CONFLICT},
+    )
+    @action(detail=True, methods=["post"], url_path="resolve")
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        event = self.get_object()
+        serializer = s.DirectoryEventResolveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        resolved = lifecycle.directory_event_resolve(
+            actor=request.user,
+            source=Source.API,
+            event=event,
+            decision=data["decision"],
+            new_user=data.get("new_user"),
+            note=data.get("note", ""),
+        )
+        fresh = self.get_queryset().get(pk=resolved.pk)
+        return Response(self.get_serializer(fresh).data)
 
 
 # ---------------------------------------------------------------------------------------------

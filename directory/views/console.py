@@ -11,10 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import LogoutView
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_http_methods
 
@@ -41,6 +40,7 @@ from directory.models import (
     User,
     UserStatus,
 )
+from directory.services.lifecycle import account_actions_allowed, user_actions_allowed, user_remove
 from directory.views.forms import ConsoleRoleForm, RemoveUserForm
 from provisioning import selectors as provisioning_selectors
 
@@ -190,6 +190,8 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     context: dict[str, Any] = {
         "subject": user,
+        # only what the transition table allows from the console (each creates a request)
+        "lifecycle_actions": [(a, LIFECYCLE_LABELS[a]) for a in user_actions_allowed(user, source="console")],
         "tab": tab,
         "tabs": [(k, label, counts.get(k)) for k, label in tabs],
     }
@@ -227,73 +229,40 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_console(request, "console/users/detail.html", context)
 
 
-USER_ACTIONS: dict[str, dict[str, str]] = {
-    "activate": {
-        "label": "Activate",
-        "capability": "manage_users",
-        "service": "user_activate",
-        "explain": "The identity becomes ACTIVE again; its regular accounts are re-enabled and "
-        "follow-up events opened by an earlier inactivation are canceled.",
-    },
-    "inactivate": {
-        "label": "Inactivate",
-        "capability": "manage_users",
-        "service": "user_inactivate",
-        "explain": "The identity becomes INACTIVE: its regular accounts are inactivated and the "
-        "applications are told so. It can be activated again later.",
-    },
-    "revoke": {
-        "label": "Revoke",
-        "capability": "manage_users",
-        "service": "user_revoke",
-        "explain": "The identity becomes REVOKED: its accounts are revoked, its roles removed, owner "
-        "changes opened for what it is responsible for, administrative check-outs released.",
-    },
-    "remove": {"label": "Remove", "capability": "remove_users", "service": "user_remove", "explain": ""},
-    "lock": {
-        "label": "Lock login",
-        "capability": "manage_users",
-        "service": "user_lock",
-        "explain": "The user cannot log in to Blazon any more. The status and accesses do not change.",
-    },
-    "unlock": {
-        "label": "Unlock login",
-        "capability": "manage_users",
-        "service": "user_unlock",
-        "explain": "The user can log in again.",
-    },
+#: The life-cycle buttons other than removal create requests (``console_requests:user_action``,
+#: requests_workflow/views/console_actions.py); removal has no request type and is done here.
+LIFECYCLE_LABELS = {
+    "activate": "Activate",
+    "inactivate": "Inactivate",
+    "revoke": "Revoke",
+    "lock": "Lock login",
+    "unlock": "Unlock login",
 }
+ACCOUNT_ACTION_LABELS = {"activate": "Activate", "inactivate": "Inactivate", "revoke": "Revoke"}
+REMOVE = {"label": "Remove", "capability": "remove_users"}
 
 
 @require_http_methods(["GET", "POST"])
-@capability_required("view")
-def user_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    spec = USER_ACTIONS.get(action)
-    if spec is None:
-        raise Http404("Unknown action")
-    if not can(request.user, spec["capability"]):
-        raise PermissionDenied(f"This action needs the '{spec['capability']}' capability.")
+@capability_required("remove_users")
+def user_remove_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove a user (with or without revocation): an administrator's directory operation."""
     user = get_object_or_404(User, pk=pk)
-    form = RemoveUserForm(request.POST or None) if action == "remove" else None
-    if request.method == "POST" and (form is None or form.is_valid()):
-        from directory.services import lifecycle
-
-        kwargs: dict[str, Any] = {"actor": request.user, "source": "console", "user": user}
-        if form is not None:
-            kwargs["without_revoke"] = form.cleaned_data["mode"] == "without_revoke"
+    form = RemoveUserForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
         try:
-            getattr(lifecycle, spec["service"])(**kwargs)
+            user_remove(
+                actor=request.user,
+                source="console",
+                user=user,
+                without_revoke=form.cleaned_data["mode"] == "without_revoke",
+            )
         except DomainError as error:
             report_domain_error(request, error)
         else:
             user.refresh_from_db()
-            messages.success(
-                request,
-                f"{spec['label']}: done for {user.username} (now {user.get_status_display()}"
-                f"{', login locked' if user.login_locked else ''}).",
-            )
+            messages.success(request, f"Remove: done for {user.username} (now {user.get_status_display()}).")
             return redirect("console:user_detail", pk=user.pk)
-    context = {"subject": user, "action": action, "spec": spec, "form": form}
+    context = {"subject": user, "action": "remove", "spec": REMOVE, "form": form}
     return render_console(request, "console/users/action.html", context)
 
 
@@ -438,6 +407,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     grants = _roles_by(MembershipRoleGrant, "membership", [m.pk for m in memberships])
     context = {
         "account": account,
+        "account_actions": [(a, ACCOUNT_ACTION_LABELS[a]) for a in account_actions_allowed(account)],
         "granting_roles": [g.role for g in account.role_grants.select_related("role").order_by("role__name")],
         "memberships": [(m, grants.get(m.pk, [])) for m in memberships],
         "shared_members": account.shared_members.select_related("user").order_by("user__username"),

@@ -7,7 +7,14 @@ from django.urls import path
 
 from authn import views as authn_views
 from blazon.audit import views as audit
-from directory.views import console, console_access, console_config, console_settings, workspace
+from directory.views import (
+    console,
+    console_access,
+    console_config,
+    console_events,
+    console_settings,
+    workspace,
+)
 
 console_urlpatterns = [
     # the one login flow (authn); /login/ is LOGIN_URL, this name stays for existing links
@@ -18,7 +25,9 @@ console_urlpatterns = [
     path("users/", console.users_list, name="users"),
     path("users/<int:pk>/", console.user_detail, name="user_detail"),
     path("users/<int:pk>/console-role/", console_access.console_role_set, name="console_role_set"),
-    path("users/<int:pk>/<slug:action>/", console.user_action, name="user_action"),
+    path("users/<int:pk>/remove/", console.user_remove_view, name="user_remove"),
+    path("events/", console_events.events_list, name="events"),
+    path("events/<int:pk>/", console_events.event_detail, name="event_detail"),
     # organizations
     path("organizations/", console.organizations_list, name="organizations"),
     path("organizations/new/", console_config.organization_edit, name="organization_new"),

@@ -18,7 +18,7 @@ from django.utils import timezone
 from blazon.db import copy_rows
 from blazon.logging import correlation_id_var
 from directory.models import ProvisioningMode, Resource
-from provisioning.models import EntryStatus, ProvisioningEntry
+from provisioning.models import OPEN_STATUSES, EntryStatus, ProvisioningEntry
 from worklist.models import Task
 from worklist.services import tasks_cancel
 
@@ -227,6 +227,16 @@ def entries_delivered_for_account(*, account_id: int) -> int:
 def entries_count_for_resource(*, resource_id: int) -> int:
     """How many entries a resource has, history included (they keep it from being deleted)."""
     return ProvisioningEntry.objects.filter(resource_id=resource_id).count()
+
+
+def users_with_open_entries(*, user_ids: Iterable[int]) -> set[int]:
+    """Those of ``user_ids`` with an entry the applications have not settled yet (pending,
+    pulled, or waiting for a manual resolution)."""
+    return set(
+        ProvisioningEntry.objects.filter(user_id_ref__in=list(user_ids), status__in=OPEN_STATUSES)
+        .values_list("user_id_ref", flat=True)
+        .distinct()
+    )
 
 
 def entries_write_for_accounts(

@@ -7,6 +7,7 @@ from django.urls import path
 
 from requests_workflow.views import (
     console,
+    console_actions,
     console_policies,
     delegations,
     provisioning_tasks,
@@ -44,6 +45,9 @@ console_urlpatterns = [
     path("", console.requests_list, name="list"),
     path("<int:pk>/", console.request_detail, name="detail"),
     path("<int:pk>/cancel/", console.request_cancel_view, name="cancel"),
+    # the life-cycle buttons of a user's and an account's page: each creates a request
+    path("users/<int:pk>/<slug:action>/", console_actions.user_action, name="user_action"),
+    path("accounts/<int:pk>/<slug:action>/", console_actions.account_action, name="account_action"),
     path("tasks/<int:pk>/<slug:decision>/", console.task_decide, name="task_decide"),
     path("queues/", console.queues, name="queues"),
     path("policies/", console_policies.policies, name="policies"),

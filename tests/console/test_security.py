@@ -21,7 +21,7 @@ def csrf_admin(admin_user):
 def test_posts_without_csrf_token_are_refused(csrf_admin, world):
     bob = world["bob"]
     posts = [
-        (reverse("console:user_action", args=[bob.pk, "inactivate"]), {}),
+        (reverse("console_requests:user_action", args=[bob.pk, "inactivate"]), {}),
         (reverse("console:resource_new"), {"code": "sap", "name": "SAP", "criticality": "LOW"}),
         (reverse("console:organization_new"), {"code": "hr", "name": "HR"}),
         (

@@ -259,6 +259,9 @@ def test_activation_reactivates_accounts_and_cancels_owner_change_events():
     assert event.status == DirectoryEventStatus.CANCELED and event.closed_at is not None
 
 
+OWNER_KINDS = (DirectoryEventKind.OWNER_CHANGE, DirectoryEventKind.ACCOUNT_ADMIN_CHANGE)
+
+
 @pytest.fixture
 def rich_user():
     """A user holding a bit of everything the revocation cascade must reach."""
@@ -328,8 +331,10 @@ def test_revocation_cascade_reaches_everything_the_user_has(rich_user):
         ("directory.Resource", str(d["res"].pk)),
         ("directory.Entitlement", str(d["ent"].pk)),
         ("directory.Role", str(d["role"].pk)),
-        ("directory.Account", str(d["app_acc"].pk)),
     }
+    # the application account the user administered asks for a new administrator (seed 002)
+    admin_change = DirectoryEvent.objects.get(user=user, kind=DirectoryEventKind.ACCOUNT_ADMIN_CHANGE)
+    assert admin_change.object_id == str(d["app_acc"].pk) and "new administrator" in admin_change.detail
     assert not SharedAccountMember.objects.filter(user=user).exists()
     alert = DirectoryEvent.objects.get(kind=DirectoryEventKind.SHARED_MEMBER_REMOVED)
     assert alert.object_id == str(d["shared"].pk) and "rotate its password" in alert.detail
@@ -353,7 +358,7 @@ def test_remove_revokes_first_then_marks_removed(rich_user):
     assert user.status == REMOVED and user.removed_at is not None and user.revoked_at is not None
     assert entries(event_type=ProvisioningEvent.REVOKE_ACCOUNT).count() == 3
     assert not RoleMembership.objects.filter(user=user).exists()
-    assert DirectoryEvent.objects.filter(user=user, kind=DirectoryEventKind.OWNER_CHANGE).count() == 5
+    assert DirectoryEvent.objects.filter(user=user, kind__in=OWNER_KINDS).count() == 5
     assert list(
         AuditEvent.objects.filter(object_type="directory.User", object_id=str(user.pk))
         .order_by("seq")
@@ -374,7 +379,7 @@ def test_remove_without_revoke_changes_only_the_directory(rich_user):
     assert not Account.objects.filter(owner=user).exists()
     assert not RoleMembership.objects.filter(user=user).exists()
     assert Account.objects.filter(pk=d["app_acc"].pk).exists()  # not the user's own account
-    assert DirectoryEvent.objects.filter(user=user, kind=DirectoryEventKind.OWNER_CHANGE).count() == 5
+    assert DirectoryEvent.objects.filter(user=user, kind__in=OWNER_KINDS).count() == 5
     assert DirectoryEvent.objects.filter(kind=DirectoryEventKind.SHARED_MEMBER_REMOVED).count() == 1
     removed = AuditEvent.objects.get(action="user.removed")
     assert removed.new_values["without_revoke"] is True

@@ -76,6 +76,57 @@ def test_auto_revoke_days_argument_overrides_the_setting_and_zero_disables(setti
 
 
 # ---------------------------------------------------------------------------------------------
+# Automatic removal of revoked users (seed 002: "Removido ... automaticamente, após a revogação")
+# ---------------------------------------------------------------------------------------------
+
+
+def test_users_revoked_longer_than_the_setting_are_removed_once_their_revocation_is_settled(settings):
+    settings.BLAZON_AUTO_REMOVE_REVOKED_DAYS = 30
+    resource = make_resource()
+    settled = make_user(status=UserStatus.ACTIVE)
+    account(resource, owner=settled)
+    lifecycle.user_revoke(actor=None, source=Source.CONSOLE, user=settled)
+    ProvisioningEntry.objects.filter(user_id_ref=settled.pk).update(status="SUCCEEDED")
+    waiting = make_user(status=UserStatus.ACTIVE)
+    account(resource, owner=waiting)
+    lifecycle.user_revoke(actor=None, source=Source.CONSOLE, user=waiting)  # its entry stays PENDING
+    recent = make_user(status=UserStatus.ACTIVE)
+    lifecycle.user_revoke(actor=None, source=Source.CONSOLE, user=recent)
+    User.objects.filter(pk__in=[settled.pk, waiting.pk]).update(revoked_at=days_ago(31))
+    User.objects.filter(pk=recent.pk).update(revoked_at=days_ago(2))
+
+    assert lifecycle.users_auto_remove_revoked() == 1
+
+    statuses = dict(User.objects.values_list("pk", "status"))
+    assert statuses[settled.pk] == UserStatus.REMOVED
+    assert statuses[waiting.pk] == UserStatus.REVOKED  # the application has not confirmed yet
+    assert statuses[recent.pk] == UserStatus.REVOKED
+    event = AuditEvent.objects.get(action="user.removed", object_id=str(settled.pk))
+    assert event.source == Source.AUTOMATIC and event.actor_id is None
+    assert event.new_values["status"] == UserStatus.REMOVED
+    assert audit_verify().ok
+
+    # once the application confirms, the next run removes the other one too
+    ProvisioningEntry.objects.filter(user_id_ref=waiting.pk).update(status="SUCCEEDED")
+    assert tasks.auto_remove_revoked_users.delay().get() == 1
+    waiting.refresh_from_db()
+    assert waiting.status == UserStatus.REMOVED and waiting.removed_at is not None
+
+
+def test_auto_remove_zero_disables_and_the_job_is_scheduled(settings):
+    settings.BLAZON_AUTO_REMOVE_REVOKED_DAYS = 0
+    user = make_user(status=UserStatus.ACTIVE)
+    lifecycle.user_revoke(actor=None, source=Source.CONSOLE, user=user)
+    User.objects.filter(pk=user.pk).update(revoked_at=days_ago(400))
+    assert lifecycle.users_auto_remove_revoked() == 0
+    user.refresh_from_db()
+    assert user.status == UserStatus.REVOKED
+    assert lifecycle.users_auto_remove_revoked(days=30) == 1
+    schedule = {e["task"] for e in django_settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "directory.tasks.auto_remove_revoked_users" in schedule
+
+
+# ---------------------------------------------------------------------------------------------
 # Purge of REMOVED users
 # ---------------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from blazon.audit.models import AuditEvent
 from blazon.errors import NotAllowed, TransitionNotAllowed
 from directory.models import Account, AccountStatus, EntitlementMembership, ProvisioningMode, RoleMembership
 from directory.services import access, lifecycle
@@ -90,6 +91,51 @@ def test_failed_provisioning_of_an_inactivation_restores_the_account(provisioned
     request_provisioning_result(request=req, ok=False, detail="denied")
     account.refresh_from_db()
     assert account.status == AccountStatus.ACTIVE
+
+
+def test_failed_provisioning_of_a_revocation_restores_the_account_and_its_entitlements(provisioned, run):
+    """Seed 002: a REVOKE_ACCOUNT the application refuses is rolled back, so the directory
+    matches the application, which still has the account and its groups."""
+    c = provisioned
+    account = access.account_create(actor=None, source="console", resource=c["app"], owner=c["alice"])
+    access.membership_grant(actor=None, source="console", account=account, entitlement=c["ent"])
+    lifecycle.account_inactivate(actor=None, source="console", account=account)
+    entries_before = ProvisioningEntry.objects.count()
+    req = create(run, c, "REVOKE_ACCOUNT", account=account)
+    assert req.status == R.WAITING_PROVISIONING
+    account.refresh_from_db()
+    assert account.status == AccountStatus.REVOKED
+    assert not EntitlementMembership.objects.filter(account=account).exists()
+    revoke_entries = ProvisioningEntry.objects.count() - entries_before
+
+    request_provisioning_result(request=req, ok=False, detail="account locked by the ERP")
+
+    req.refresh_from_db()
+    assert req.status == R.FAILED
+    assert "restored to INACTIVE" in req.failure_reason, req.failure_reason
+    account.refresh_from_db()
+    assert account.status == AccountStatus.INACTIVE
+    assert EntitlementMembership.objects.filter(account=account, entitlement=c["ent"]).exists()
+    # directory only: the application never lost the account, nothing more is sent to it
+    assert ProvisioningEntry.objects.count() - entries_before == revoke_entries
+    restored = AuditEvent.objects.get(action="account.restored", object_id=str(account.pk))
+    assert restored.source == "automatic"
+    assert restored.new_values["entitlements_restored"] == [c["ent"].pk]
+
+
+def test_a_revocation_is_not_restored_when_the_owner_has_left_meanwhile(provisioned, run):
+    c = provisioned
+    account = access.account_create(actor=None, source="console", resource=c["app"], owner=c["alice"])
+    req = create(run, c, "REVOKE_ACCOUNT", account=account)
+    lifecycle.user_revoke(actor=None, source="console", user=c["alice"])
+
+    request_provisioning_result(request=req, ok=False, detail="denied")
+
+    req.refresh_from_db()
+    account.refresh_from_db()
+    assert req.status == R.FAILED and "rollback refused" in req.failure_reason
+    assert "REVOKED" in req.failure_reason
+    assert account.status == AccountStatus.REVOKED
 
 
 def test_a_directory_refusal_fails_the_request_with_nothing_half_done(company, run):

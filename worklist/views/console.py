@@ -1,7 +1,7 @@
 """Console pages of the task SLA settings (seed "Tarefas"): calendars and their holidays, task
-definitions, escalation policies and their steps. Every page needs ``manage_config``; the services
-in ``worklist.services.sla_config`` validate, save and audit, and their field errors come back on
-the forms."""
+definitions, escalation policies and their steps. Every page needs ``manage_config``; the
+services in ``worklist.services.sla_config`` validate, save and audit, and their field errors come
+back on the forms. Edit and delete screens are the console kernel's (``blazon.console``)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from blazon.console import ObjectDeleteView, ObjectEditView, capability_required, render_console
+from blazon.console.access import report_domain_error
 from blazon.errors import DomainError
 from directory.models import Source
-from directory.views.common import capability_required, report_domain_error
-from directory.views.console import render_console
 from worklist.models import Calendar, EscalationPolicy, EscalationStep, Holiday, TaskDefinition
 from worklist.registry import subject_type_choices
 from worklist.services import sla_config
@@ -34,29 +34,6 @@ SOURCE = Source.CONSOLE
 manage_config = capability_required("manage_config")
 
 
-def _form_page(request: HttpRequest, form: Any, title: str, cancel_url: str, kind: str) -> HttpResponse:
-    return render_console(
-        request, "console/form.html", {"form": form, "title": title, "cancel_url": cancel_url, "kind": kind}
-    )
-
-
-def _confirm_page(
-    request: HttpRequest, *, title: str, subtitle: str, text: str, button: str, cancel_url: str, kind: str
-) -> HttpResponse:
-    return render_console(
-        request,
-        "console/requests/sla_delete.html",
-        {
-            "title": title,
-            "subtitle": subtitle,
-            "text": text,
-            "button": button,
-            "cancel_url": cancel_url,
-            "kind": kind,
-        },
-    )
-
-
 # --- calendars --------------------------------------------------------------------------------
 
 
@@ -71,33 +48,18 @@ def calendars(request: HttpRequest) -> HttpResponse:
     )
 
 
-@manage_config
-@require_http_methods(["GET", "POST"])
-def calendar_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    calendar = get_object_or_404(Calendar, pk=pk) if pk else None
-    form = CalendarForm(request.POST or None, calendar=calendar)
-    if request.method == "POST" and form.is_valid():
-        try:
-            if calendar is None:
-                calendar = sla_config.calendar_create(
-                    actor=request.user, source=SOURCE, data=form.cleaned_data
-                )
-            else:
-                calendar = sla_config.calendar_update(
-                    actor=request.user, source=SOURCE, calendar=calendar, data=form.cleaned_data
-                )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"Calendar {calendar.name} saved.")
-            return redirect("console_requests:calendar_detail", pk=calendar.pk)
-    title = f"Edit calendar {calendar.name}" if calendar else "New calendar"
-    cancel = (
-        reverse("console_requests:calendar_detail", args=[calendar.pk])
-        if calendar
-        else reverse("console_requests:calendars")
-    )
-    return _form_page(request, form, title, cancel, "calendar")
+calendar_edit = ObjectEditView.as_view(
+    model=Calendar,
+    form_class=CalendarForm,
+    noun="calendar",
+    form_object_kwarg="calendar",
+    object_kwarg="calendar",
+    create=sla_config.calendar_create,
+    update=sla_config.calendar_update,
+    data_kwarg=True,
+    detail_route="console_requests:calendar_detail",
+    list_route="console_requests:calendars",
+)
 
 
 @manage_config
@@ -131,56 +93,50 @@ def calendar_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_console(request, "console/requests/calendar_detail.html", context)
 
 
-@manage_config
-@require_http_methods(["GET", "POST"])
-def calendar_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    calendar = get_object_or_404(Calendar, pk=pk)
-    if request.method == "POST":
-        try:
-            sla_config.calendar_delete(actor=request.user, source=SOURCE, calendar=calendar)
-        except DomainError as error:
-            report_domain_error(request, error)
-        else:
-            messages.success(request, f"Calendar {calendar.name} deleted.")
-            return redirect("console_requests:calendars")
-    n = calendar.definitions.count()
-    return _confirm_page(
-        request,
-        title=f"Delete calendar {calendar.name}",
-        subtitle=calendar.timezone,
-        text=(
-            f"{n} task definition(s) use this calendar: Blazon will refuse to delete it until they use another."
-            if n
-            else "The calendar and its holidays are removed. No task definition uses it."
-        ),
-        button="Delete calendar",
-        cancel_url=reverse("console_requests:calendar_detail", args=[calendar.pk]),
-        kind="calendar",
+class CalendarDelete(ObjectDeleteView):
+    model, noun, object_kwarg = Calendar, "calendar", "calendar"
+    delete_service = staticmethod(sla_config.calendar_delete)
+    detail_route, list_route, list_title = (
+        "console_requests:calendar_detail",
+        "console_requests:calendars",
+        "Calendars",
     )
+    unblock = "make them use another calendar first."
+
+    def subtitle(self, calendar: Calendar) -> str:
+        return calendar.timezone
+
+    def blockers(self, calendar: Calendar) -> list[str]:
+        n = calendar.definitions.count()
+        return [f"{n} task definition(s) use this calendar"] if n else []
+
+    def explain(self, calendar: Calendar) -> str:
+        return "The calendar and its holidays are removed. No task definition uses it."
 
 
-@manage_config
-@require_http_methods(["GET", "POST"])
-def holiday_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    holiday = get_object_or_404(Holiday.objects.select_related("calendar"), pk=pk)
-    back = reverse("console_requests:calendar_detail", args=[holiday.calendar_id])
-    if request.method == "POST":
-        try:
-            sla_config.holiday_delete(actor=request.user, source=SOURCE, holiday=holiday)
-        except DomainError as error:
-            report_domain_error(request, error)
-        else:
-            messages.success(request, f"Holiday {holiday.name} removed.")
-            return redirect(back)
-    return _confirm_page(
-        request,
-        title=f"Remove holiday {holiday.name}",
-        subtitle=f"{holiday.date} · {holiday.calendar.name}",
-        text="That day counts as a working day again for SLAs and escalations on this calendar.",
-        button="Remove holiday",
-        cancel_url=back,
-        kind="holiday",
-    )
+calendar_delete = CalendarDelete.as_view()
+
+
+class HolidayDelete(ObjectDeleteView):
+    noun, verb, object_kwarg = "holiday", "Remove", "holiday"
+    queryset = Holiday.objects.select_related("calendar")
+    delete_service = staticmethod(sla_config.holiday_delete)
+    deleted_message = "Holiday {name} removed."
+
+    def detail_url(self, holiday: Any) -> str:
+        return reverse("console_requests:calendar_detail", args=[self.get_object().calendar_id])
+
+    def list_url(self) -> str:  # the holidays are listed on their calendar's page
+        return self.detail_url(None)
+
+    def subtitle(self, holiday: Holiday) -> str:
+        return f"{holiday.date} · {holiday.calendar.name}"
+
+    def explain(self, holiday: Holiday) -> str:
+        return "That day counts as a working day again for SLAs and escalations on this calendar."
+
+
+holiday_delete = HolidayDelete.as_view()
 
 
 # --- task definitions -------------------------------------------------------------------------
@@ -199,52 +155,37 @@ def definitions(request: HttpRequest) -> HttpResponse:
     )
 
 
-@manage_config
-@require_http_methods(["GET", "POST"])
-def definition_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    definition = get_object_or_404(TaskDefinition, pk=pk) if pk else None
-    form = TaskDefinitionForm(request.POST or None, definition=definition)
-    if request.method == "POST" and form.is_valid():
-        try:
-            if definition is None:
-                definition = sla_config.task_definition_create(
-                    actor=request.user, source=SOURCE, data=form.cleaned_data
-                )
-            else:
-                definition = sla_config.task_definition_update(
-                    actor=request.user, source=SOURCE, definition=definition, data=form.cleaned_data
-                )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"Task definition {definition.name} saved.")
-            return redirect("console_requests:definitions")
-    title = f"Edit task definition {definition.name}" if definition else "New task definition"
-    return _form_page(request, form, title, reverse("console_requests:definitions"), "definition")
+definition_edit = ObjectEditView.as_view(
+    model=TaskDefinition,
+    form_class=TaskDefinitionForm,
+    noun="task definition",
+    kind="definition",
+    form_object_kwarg="definition",
+    object_kwarg="definition",
+    create=sla_config.task_definition_create,
+    update=sla_config.task_definition_update,
+    data_kwarg=True,
+    go_to_list=True,
+    list_route="console_requests:definitions",
+)
 
 
-@manage_config
-@require_http_methods(["GET", "POST"])
-def definition_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    definition = get_object_or_404(TaskDefinition, pk=pk)
-    if request.method == "POST":
-        try:
-            sla_config.task_definition_delete(actor=request.user, source=SOURCE, definition=definition)
-        except DomainError as error:
-            report_domain_error(request, error)
-        else:
-            messages.success(request, f"Task definition {definition.name} deleted.")
-            return redirect("console_requests:definitions")
-    n_open = definition.tasks.filter(status="OPEN").count()
-    return _confirm_page(
-        request,
-        title=f"Delete task definition {definition.name}",
-        subtitle=f"{definition.get_task_kind_display()} · SLA {definition.sla_hours} business hours",
-        text=f"New tasks stop getting this SLA. {n_open} open task(s) keep their due date and stop escalating.",
-        button="Delete task definition",
-        cancel_url=reverse("console_requests:definitions"),
-        kind="definition",
-    )
+class DefinitionDelete(ObjectDeleteView):
+    model, noun, object_kwarg = TaskDefinition, "task definition", "definition"
+    delete_service = staticmethod(sla_config.task_definition_delete)
+    list_route, list_title = "console_requests:definitions", "Task definitions"
+
+    def subtitle(self, definition: TaskDefinition) -> str:
+        return f"{definition.get_task_kind_display()} · SLA {definition.sla_hours} business hours"
+
+    def explain(self, definition: TaskDefinition) -> str:
+        n_open = definition.tasks.filter(status="OPEN").count()
+        return (
+            f"New tasks stop getting this SLA. {n_open} open task(s) keep their due date and stop escalating."
+        )
+
+
+definition_delete = DefinitionDelete.as_view()
 
 
 # --- escalation policies ----------------------------------------------------------------------
@@ -259,33 +200,19 @@ def escalations(request: HttpRequest) -> HttpResponse:
     return render_console(request, "console/requests/escalations.html", {"policies": rows})
 
 
-@manage_config
-@require_http_methods(["GET", "POST"])
-def escalation_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    policy = get_object_or_404(EscalationPolicy, pk=pk) if pk else None
-    form = EscalationPolicyForm(request.POST or None, policy=policy)
-    if request.method == "POST" and form.is_valid():
-        try:
-            if policy is None:
-                policy = sla_config.escalation_policy_create(
-                    actor=request.user, source=SOURCE, data=form.cleaned_data
-                )
-            else:
-                policy = sla_config.escalation_policy_update(
-                    actor=request.user, source=SOURCE, policy=policy, data=form.cleaned_data
-                )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"Escalation policy {policy.name} saved.")
-            return redirect("console_requests:escalation_detail", pk=policy.pk)
-    title = f"Edit escalation policy {policy.name}" if policy else "New escalation policy"
-    cancel = (
-        reverse("console_requests:escalation_detail", args=[policy.pk])
-        if policy
-        else reverse("console_requests:escalations")
-    )
-    return _form_page(request, form, title, cancel, "escalation")
+escalation_edit = ObjectEditView.as_view(
+    model=EscalationPolicy,
+    form_class=EscalationPolicyForm,
+    noun="escalation policy",
+    kind="escalation",
+    form_object_kwarg="policy",
+    object_kwarg="policy",
+    create=sla_config.escalation_policy_create,
+    update=sla_config.escalation_policy_update,
+    data_kwarg=True,
+    detail_route="console_requests:escalation_detail",
+    list_route="console_requests:escalations",
+)
 
 
 @manage_config
@@ -302,80 +229,88 @@ def escalation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_console(request, "console/requests/escalation_detail.html", context)
 
 
-@manage_config
-@require_http_methods(["GET", "POST"])
-def escalation_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    policy = get_object_or_404(EscalationPolicy, pk=pk)
-    if request.method == "POST":
-        try:
-            sla_config.escalation_policy_delete(actor=request.user, source=SOURCE, policy=policy)
-        except DomainError as error:
-            report_domain_error(request, error)
-        else:
-            messages.success(request, f"Escalation policy {policy.name} deleted.")
-            return redirect("console_requests:escalations")
-    n = policy.definitions.count()
-    return _confirm_page(
-        request,
-        title=f"Delete escalation policy {policy.name}",
-        subtitle=f"{policy.steps.count()} step(s)",
-        text=(
-            f"{n} task definition(s) use this policy: Blazon will refuse to delete it until they use another."
-            if n
-            else "The policy and its steps are removed. No task definition uses it."
-        ),
-        button="Delete escalation policy",
-        cancel_url=reverse("console_requests:escalation_detail", args=[policy.pk]),
-        kind="escalation",
-    )
+class EscalationDelete(ObjectDeleteView):
+    model, noun, object_kwarg = EscalationPolicy, "escalation policy", "policy"
+    delete_service = staticmethod(sla_config.escalation_policy_delete)
+    detail_route, list_route = "console_requests:escalation_detail", "console_requests:escalations"
+    list_title, unblock = "Escalation policies", "make them use another policy first."
+
+    def subtitle(self, policy: EscalationPolicy) -> str:
+        return f"{policy.steps.count()} step(s)"
+
+    def blockers(self, policy: EscalationPolicy) -> list[str]:
+        n = policy.definitions.count()
+        return [f"{n} task definition(s) use this policy"] if n else []
+
+    def explain(self, policy: EscalationPolicy) -> str:
+        return "The policy and its steps are removed. No task definition uses it."
 
 
-@manage_config
-@require_http_methods(["GET", "POST"])
-def step_edit(request: HttpRequest, policy_pk: int | None = None, pk: int | None = None) -> HttpResponse:
-    step = get_object_or_404(EscalationStep.objects.select_related("policy"), pk=pk) if pk else None
-    policy = step.policy if step else get_object_or_404(EscalationPolicy, pk=policy_pk)
-    form = EscalationStepForm(request.POST or None, step=step)
-    if request.method == "POST" and form.is_valid():
-        try:
-            if step is None:
-                sla_config.escalation_step_create(
-                    actor=request.user, source=SOURCE, policy=policy, data=form.service_data()
-                )
-            else:
-                sla_config.escalation_step_update(
-                    actor=request.user, source=SOURCE, step=step, data=form.service_data()
-                )
-        except DomainError as error:
-            report_domain_error(request, error, form)
-        else:
-            messages.success(request, f"Step of {policy.name} saved.")
-            return redirect("console_requests:escalation_detail", pk=policy.pk)
-    title = f"Edit step {step.position} of {policy.name}" if step else f"New step of {policy.name}"
-    return _form_page(
-        request, form, title, reverse("console_requests:escalation_detail", args=[policy.pk]), "step"
-    )
+escalation_delete = EscalationDelete.as_view()
 
 
-@manage_config
-@require_http_methods(["GET", "POST"])
-def step_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    step = get_object_or_404(EscalationStep.objects.select_related("policy"), pk=pk)
-    back = reverse("console_requests:escalation_detail", args=[step.policy_id])
-    if request.method == "POST":
-        try:
-            sla_config.escalation_step_delete(actor=request.user, source=SOURCE, step=step)
-        except DomainError as error:
-            report_domain_error(request, error)
-        else:
-            messages.success(request, f"Step {step.position} of {step.policy.name} removed.")
-            return redirect(back)
-    return _confirm_page(
-        request,
-        title=f"Remove step {step.position} of {step.policy.name}",
-        subtitle=f"{step.get_action_display()} after {step.after_hours} business hours",
-        text="Open tasks under this policy no longer get this step; what it already did stays.",
-        button="Remove step",
-        cancel_url=back,
-        kind="step",
-    )
+class StepEdit(ObjectEditView):
+    """A step of an escalation policy (``policy_pk`` for a new one, ``pk`` for an existing one)."""
+
+    model, form_class, noun, kind = EscalationStep, EscalationStepForm, "step", "step"
+    form_object_kwarg = "step"
+
+    def get_object(self) -> EscalationStep | None:
+        pk = self.kwargs.get("pk")
+        step = get_object_or_404(EscalationStep.objects.select_related("policy"), pk=pk) if pk else None
+        self.policy = (
+            step.policy if step else get_object_or_404(EscalationPolicy, pk=self.kwargs["policy_pk"])
+        )
+        return step
+
+    def save(self, form: EscalationStepForm, step: EscalationStep | None) -> EscalationStep:
+        actor, data = self.request.user, form.service_data()
+        if step is None:
+            return sla_config.escalation_step_create(
+                actor=actor, source=SOURCE, policy=self.policy, data=data
+            )
+        return sla_config.escalation_step_update(actor=actor, source=SOURCE, step=step, data=data)
+
+    def detail_url(self, obj: Any) -> str:
+        return reverse("console_requests:escalation_detail", args=[self.policy.pk])
+
+    def list_url(self) -> str:  # the steps are listed on their policy's page
+        return self.detail_url(None)
+
+    def title(self, step: EscalationStep | None) -> str:
+        return (
+            f"Edit step {step.position} of {self.policy.name}" if step else f"New step of {self.policy.name}"
+        )
+
+    def saved_text(self, step: EscalationStep) -> str:
+        return f"Step of {self.policy.name} saved."
+
+
+step_edit = StepEdit.as_view()
+
+
+class StepDelete(ObjectDeleteView):
+    noun, verb, object_kwarg = "step", "Remove", "step"
+    queryset = EscalationStep.objects.select_related("policy")
+    delete_service = staticmethod(sla_config.escalation_step_delete)
+
+    def name_of(self, step: EscalationStep) -> str:
+        return f"{step.position} of {step.policy.name}"
+
+    def detail_url(self, step: Any) -> str:
+        return reverse("console_requests:escalation_detail", args=[self.get_object().policy_id])
+
+    def list_url(self) -> str:  # the steps are listed on their policy's page
+        return self.detail_url(None)
+
+    def deleted_text(self, step: EscalationStep, result: Any) -> str:
+        return f"Step {step.position} of {step.policy.name} removed."
+
+    def subtitle(self, step: EscalationStep) -> str:
+        return f"{step.get_action_display()} after {step.after_hours} business hours"
+
+    def explain(self, step: EscalationStep) -> str:
+        return "Open tasks under this policy no longer get this step; what it already did stays."
+
+
+step_delete = StepDelete.as_view()

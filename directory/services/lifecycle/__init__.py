@@ -12,19 +12,31 @@ The names below are re-exported for one release; import them from their module.
 
 from directory.services.lifecycle.accounts import (
     ACCOUNT_TRANSITIONS,
+    account_access_snapshot,
     account_activate,
     account_inactivate,
+    account_restore_revoked,
     account_revoke,
+)
+from directory.services.lifecycle.events import (
+    DECISIONS,
+    directory_event_capability,
+    directory_event_resolve,
 )
 from directory.services.lifecycle.periodic import (
     accounts_expire_temporary,
+    users_auto_remove_revoked,
     users_auto_revoke_inactive,
     users_purge_removed,
 )
 from directory.services.lifecycle.rules import (
+    ACCOUNT_ACTION_FROM,
     OWNER_EVENT_KINDS,
     ROLE_MANAGED_REVOKE_SOURCES,
+    USER_ACTION_TARGETS,
     USER_TRANSITIONS,
+    account_actions_allowed,
+    user_actions_allowed,
     user_transition_check,
 )
 from directory.services.lifecycle.users import (
@@ -37,14 +49,23 @@ from directory.services.lifecycle.users import (
 )
 
 __all__ = [
+    "ACCOUNT_ACTION_FROM",
     "ACCOUNT_TRANSITIONS",
+    "DECISIONS",
     "OWNER_EVENT_KINDS",
     "ROLE_MANAGED_REVOKE_SOURCES",
+    "USER_ACTION_TARGETS",
     "USER_TRANSITIONS",
+    "account_access_snapshot",
+    "account_actions_allowed",
     "account_activate",
     "account_inactivate",
+    "account_restore_revoked",
     "account_revoke",
     "accounts_expire_temporary",
+    "directory_event_capability",
+    "directory_event_resolve",
+    "user_actions_allowed",
     "user_activate",
     "user_inactivate",
     "user_lock",
@@ -52,6 +73,7 @@ __all__ = [
     "user_revoke",
     "user_transition_check",
     "user_unlock",
+    "users_auto_remove_revoked",
     "users_auto_revoke_inactive",
     "users_purge_removed",
 ]

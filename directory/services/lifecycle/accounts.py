@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 from django.utils import timezone
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, TransitionNotAllowed
 from directory import ports
-from directory.models import Account, AccountStatus, AccountType, Management, Role, User, UserStatus
+from directory.models import (
+    Account,
+    AccountRoleGrant,
+    AccountStatus,
+    AccountType,
+    Entitlement,
+    EntitlementMembership,
+    Management,
+    MembershipRoleGrant,
+    Role,
+    User,
+    UserStatus,
+)
 from directory.services.lifecycle.cascade import _EVENT, _drop_entitlements_of
 from directory.services.lifecycle.rules import ROLE_MANAGED_REVOKE_SOURCES, S, _check_source
 
@@ -113,3 +127,110 @@ def account_revoke(*, actor: User | None, source: str, account: Account) -> Acco
     """ACTIVE/INACTIVE → REVOKED (final); its entitlements go with it. Role-managed accounts
     are refused: the role decides."""
     return _account_transition(actor=actor, source=source, account=account, to=AccountStatus.REVOKED)
+
+
+def account_access_snapshot(account: Account) -> dict[str, Any]:
+    """What a revocation takes from ``account`` in the directory (its management, the roles
+    keeping it, its entitlement memberships and the roles keeping those): JSON, kept by the
+    caller so ``account_restore_revoked`` can put it back if the application refuses."""
+    memberships = list(
+        EntitlementMembership.objects.filter(account_id=account.pk).values_list(
+            "pk", "entitlement_id", "management", "manual"
+        )
+    )
+    grants: dict[int, list[int]] = {}
+    for membership_id, role_id in MembershipRoleGrant.objects.filter(
+        membership_id__in=[m[0] for m in memberships]
+    ).values_list("membership_id", "role_id"):
+        grants.setdefault(membership_id, []).append(role_id)
+    return {
+        "management": account.management,
+        "manual": account.manual,
+        "roles": sorted(
+            AccountRoleGrant.objects.filter(account_id=account.pk).values_list("role_id", flat=True)
+        ),
+        "memberships": [
+            {"entitlement_id": ent, "management": mgmt, "manual": manual, "roles": sorted(grants.get(pk, []))}
+            for pk, ent, mgmt, manual in memberships
+        ],
+    }
+
+
+@transaction.atomic
+def account_restore_revoked(
+    *, actor: User | None, source: str, account: Account, status: str, snapshot: dict[str, Any]
+) -> Account:
+    """REVOKED → ``status`` (ACTIVE or INACTIVE) in the directory only, with what the revocation
+    took (``account_access_snapshot``): the rollback of a revocation the application refused, so
+    the directory again says what the application has. No provisioning entry (the application
+    never lost the account); entitlements or roles deleted meanwhile are skipped and reported.
+    Refused when the account is not REVOKED or its owner has left (REVOKED/REMOVED): then the
+    application's account is an orphan for reconciliation to report."""
+    _check_source(source)
+    acc = (
+        Account.objects.select_for_update(of=("self",)).select_related("resource", "owner").get(pk=account.pk)
+    )
+    if acc.status != AccountStatus.REVOKED:
+        raise TransitionNotAllowed(
+            f"Account {acc} is {acc.status}, not REVOKED: nothing to restore.", code="not_revoked"
+        )
+    if status not in (AccountStatus.ACTIVE, AccountStatus.INACTIVE):
+        raise TransitionNotAllowed(f"Account {acc} cannot be restored to {status}.", code="bad_status")
+    follows_owner = acc.owner_id is not None and (acc.account_type == AccountType.REGULAR or acc.is_temporary)
+    if (
+        follows_owner
+        and acc.owner is not None
+        and acc.owner.status not in (UserStatus.ACTIVE, UserStatus.INACTIVE)
+    ):
+        raise Conflict(
+            f"Account {acc} is not restored: its owner {acc.owner.username} is {acc.owner.status}.",
+            code="owner_gone",
+        )
+    if follows_owner and acc.owner is not None and acc.owner.status == UserStatus.INACTIVE:
+        status = AccountStatus.INACTIVE  # an inactive owner's regular account is inactive
+    live_roles = set(Role.objects.filter(pk__in=snapshot.get("roles", [])).values_list("pk", flat=True))
+    wanted = snapshot.get("memberships", [])
+    live_ents = set(
+        Entitlement.objects.filter(pk__in=[m["entitlement_id"] for m in wanted]).values_list("pk", flat=True)
+    )
+    AccountRoleGrant.objects.bulk_create(
+        [AccountRoleGrant(account=acc, role_id=r) for r in sorted(live_roles)], ignore_conflicts=True
+    )
+    restored, skipped = [], []
+    for item in wanted:
+        if item["entitlement_id"] not in live_ents:
+            skipped.append(item["entitlement_id"])
+            continue
+        membership, _ = EntitlementMembership.objects.get_or_create(
+            account=acc,
+            entitlement_id=item["entitlement_id"],
+            defaults={"management": item["management"], "manual": item["manual"]},
+        )
+        MembershipRoleGrant.objects.bulk_create(
+            [MembershipRoleGrant(membership=membership, role_id=r) for r in item["roles"] if r in live_roles],
+            ignore_conflicts=True,
+        )
+        restored.append(item["entitlement_id"])
+    now = timezone.now()
+    acc.status, acc.status_changed_at = status, now
+    acc.management = snapshot.get("management", acc.management)
+    acc.manual = snapshot.get("manual", acc.manual)
+    acc.save(update_fields=["status", "status_changed_at", "updated_at", "management", "manual"])
+    audit_record(
+        actor=actor,
+        action="account.restored",
+        obj=acc,
+        old={"status": AccountStatus.REVOKED},
+        new={
+            "status": status,
+            "reason": "revocation failed in the application",
+            "entitlements_restored": restored,
+            "entitlements_gone": skipped,
+            "roles_restored": sorted(live_roles),
+            "provisioning_entry": None,
+        },
+        source=source,
+        subject_user_id=acc.owner_id,
+    )
+    account.status, account.status_changed_at, account.management = status, now, acc.management
+    return acc

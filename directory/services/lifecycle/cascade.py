@@ -11,14 +11,17 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
+from django.utils import timezone
 
 from blazon.audit.services import AuditEntry, audit_record_many
 from directory import ports
 from directory.models import (
     Account,
     AccountStatus,
+    AccountType,
     DirectoryEvent,
     DirectoryEventKind,
+    DirectoryEventStatus,
     Entitlement,
     Management,
     Organization,
@@ -161,53 +164,79 @@ def _cascade_accounts(
 
 
 def _owner_change_events(*, actor: User | None, source: str, user: User, why: str) -> int:
-    """One OWNER_CHANGE event per resource, entitlement, role, organization and non-nominal
-    account (application, shared, administrative) the user owns or is responsible for."""
+    """One follow-up event per object the user owns or is responsible for (seed 002): OWNER_CHANGE
+    for resources, entitlements, roles, organizations and shared/administrative accounts;
+    ACCOUNT_ADMIN_CHANGE for application accounts (a new administrator, or continuity). An object
+    that already has an open event about this user gets no second one (inactivated, then
+    revoked)."""
     label = user.get_full_name() or user.username
-    objects: list[tuple[str, int, str]] = []
+    objects: list[tuple[str, str, int, str]] = []
+    owner = DirectoryEventKind.OWNER_CHANGE
     objects += [
-        ("directory.Resource", pk, name)
+        (owner, "directory.Resource", pk, name)
         for pk, name in Resource.objects.filter(owners=user).values_list("pk", "name")
     ]
     objects += [
-        ("directory.Entitlement", pk, f"{name} ({code})")
+        (owner, "directory.Entitlement", pk, f"{name} ({code})")
         for pk, name, code in Entitlement.objects.filter(owner=user).values_list(
             "pk", "name", "resource__code"
         )
     ]
     objects += [
-        ("directory.Role", pk, name) for pk, name in Role.objects.filter(owner=user).values_list("pk", "name")
+        (owner, "directory.Role", pk, name)
+        for pk, name in Role.objects.filter(owner=user).values_list("pk", "name")
     ]
     objects += [
-        ("directory.Organization", pk, name)
+        (owner, "directory.Organization", pk, name)
         for pk, name in Organization.objects.filter(owner=user).values_list("pk", "name")
     ]
     objects += [
-        ("directory.Account", pk, f"{ident}@{code} ({kind.lower()})")
+        (
+            DirectoryEventKind.ACCOUNT_ADMIN_CHANGE if kind == AccountType.APPLICATION else owner,
+            "directory.Account",
+            pk,
+            f"{ident}@{code} ({kind.lower()})",
+        )
         for pk, ident, code, kind in Account.objects.filter(responsible=user)
         .exclude(status=AccountStatus.REVOKED)
         .values_list("pk", "identifier", "resource__code", "account_type")
     ]
+    already = set(
+        DirectoryEvent.objects.filter(
+            user=user,
+            status=DirectoryEventStatus.OPEN,
+            kind__in=(DirectoryEventKind.OWNER_CHANGE, DirectoryEventKind.ACCOUNT_ADMIN_CHANGE),
+        ).values_list("object_type", "object_id")
+    )
+    objects = [o for o in objects if (o[1], str(o[2])) not in already]
     if not objects:
         return 0
     events = DirectoryEvent.objects.bulk_create(
         [
             DirectoryEvent(
-                kind=DirectoryEventKind.OWNER_CHANGE,
+                kind=kind,
                 user=user,
                 user_repr=label,
                 object_type=otype,
                 object_id=str(pk),
                 object_repr=orepr[:300],
-                detail=f"{label} was {why}: choose a new owner / responsible for this object.",
+                detail=(
+                    f"{label} was {why}: choose a new administrator for this application account, "
+                    "or keep it (continuity)."
+                    if kind == DirectoryEventKind.ACCOUNT_ADMIN_CHANGE
+                    else f"{label} was {why}: choose a new owner / responsible for this object, "
+                    "or keep it (continuity)."
+                ),
             )
-            for otype, pk, orepr in objects
+            for kind, otype, pk, orepr in objects
         ]
     )
     audit_record_many(
         (
             AuditEntry(
-                action="directory_event.owner_change",
+                action="directory_event.owner_change"
+                if e.kind == DirectoryEventKind.OWNER_CHANGE
+                else "directory_event.account_admin_change",
                 object_type=e.object_type,
                 object_id=e.object_id,
                 object_repr=e.object_repr,
@@ -222,10 +251,65 @@ def _owner_change_events(*, actor: User | None, source: str, user: User, why: st
     return len(events)
 
 
+def _shared_member_review_events(*, actor: User | None, source: str, user: User, why: str) -> int:
+    """The inactivation's part for shared accounts (seed 002, "Inativação"): the user stays a
+    member for now and an event asks someone to remove them or keep them (continuity)."""
+    label = user.get_full_name() or user.username
+    already = set(
+        DirectoryEvent.objects.filter(
+            user=user, status=DirectoryEventStatus.OPEN, kind=DirectoryEventKind.SHARED_MEMBER_REVIEW
+        ).values_list("object_id", flat=True)
+    )
+    shared = [
+        row
+        for row in SharedAccountMember.objects.filter(user=user).values_list(
+            "account_id", "account__identifier", "account__resource__code"
+        )
+        if str(row[0]) not in already
+    ]
+    if not shared:
+        return 0
+    events = DirectoryEvent.objects.bulk_create(
+        [
+            DirectoryEvent(
+                kind=DirectoryEventKind.SHARED_MEMBER_REVIEW,
+                user=user,
+                user_repr=label,
+                object_type="directory.Account",
+                object_id=str(acc_id),
+                object_repr=f"{ident}@{code}",
+                detail=f"{label} was {why} and is still a member of this shared account: remove them "
+                "(the password will have to be rotated) or keep them (continuity).",
+            )
+            for acc_id, ident, code in shared
+        ]
+    )
+    audit_record_many(
+        (
+            AuditEntry(
+                action="directory_event.shared_member_review",
+                object_type=e.object_type,
+                object_id=e.object_id,
+                object_repr=e.object_repr,
+                new={"event_id": e.pk, "member": user.username, "reason": why},
+                subject_user_id=user.pk,
+            )
+            for e in events
+        ),
+        actor=actor,
+        source=source,
+    )
+    return len(events)
+
+
 def _shared_memberships_remove(*, actor: User | None, source: str, user: User, why: str) -> int:
     """Take the user out of every shared account and raise a password-rotation alert for each:
     the user knows the current password."""
     label = user.get_full_name() or user.username
+    # a remove-or-keep question from an earlier inactivation is answered by this removal
+    DirectoryEvent.objects.filter(
+        user=user, status=DirectoryEventStatus.OPEN, kind=DirectoryEventKind.SHARED_MEMBER_REVIEW
+    ).update(status=DirectoryEventStatus.CANCELED, closed_at=timezone.now())
     shared = list(
         SharedAccountMember.objects.filter(user=user).values_list(
             "pk", "account_id", "account__identifier", "account__resource__code"

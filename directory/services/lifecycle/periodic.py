@@ -14,10 +14,11 @@ from django.utils import timezone
 
 from blazon.audit.services import AuditEntry, audit_record_many
 from blazon.errors import DomainError
+from directory import ports
 from directory.models import Account, AccountStatus, User
 from directory.services.lifecycle.cascade import _cascade_accounts
-from directory.services.lifecycle.rules import INA, REM, S
-from directory.services.lifecycle.users import user_revoke
+from directory.services.lifecycle.rules import INA, REM, REV, S
+from directory.services.lifecycle.users import user_remove, user_revoke
 
 
 def users_auto_revoke_inactive(*, days: int | None = None) -> int:
@@ -45,6 +46,43 @@ def users_auto_revoke_inactive(*, days: int | None = None) -> int:
                 if fresh.status != INA:  # changed since we listed it
                     continue
                 user_revoke(actor=None, source=S.AUTOMATIC, user=user)
+                done += 1
+        except DomainError:
+            continue
+    return done
+
+
+def users_auto_remove_revoked(*, days: int | None = None) -> int:
+    """REVOKED → REMOVED (source "automatic") for users revoked more than ``days`` ago
+    (``BLAZON_AUTO_REMOVE_REVOKED_DAYS``; 0 or less disables), once the applications have
+    settled every provisioning entry about them: a revocation still on its way (or waiting for
+    an operator) keeps the user REVOKED, so nobody leaves the directory while an application
+    still holds their access. Each user in their own transaction. Returns the number removed."""
+    days = settings.BLAZON_AUTO_REMOVE_REVOKED_DAYS if days is None else days
+    if days <= 0:
+        return 0
+    cutoff = timezone.now() - timedelta(days=days)
+    since = Coalesce("revoked_at", "status_changed_at", "date_joined")
+    ids = list(
+        User.objects.filter(status=REV)
+        .annotate(since=since)
+        .filter(since__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0
+    waiting = ports.provisioning().users_with_open_entries(user_ids=ids)
+    done = 0
+    for pk in ids:
+        if pk in waiting:
+            continue
+        try:
+            with transaction.atomic():
+                fresh = User.objects.select_for_update().get(pk=pk)
+                if fresh.status != REV:  # changed since we listed it
+                    continue
+                user_remove(actor=None, source=S.AUTOMATIC, user=fresh)
                 done += 1
         except DomainError:
             continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from blazon.errors import TransitionNotAllowed
-from directory.models import DirectoryEventKind, Source, User, UserStatus
+from directory.models import Account, AccountStatus, DirectoryEventKind, Source, User, UserStatus
 
 ACT, INA, REV, REM = UserStatus.ACTIVE, UserStatus.INACTIVE, UserStatus.REVOKED, UserStatus.REMOVED
 S = Source
@@ -25,7 +25,12 @@ USER_TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
 #: automatic job, reconciliation finding the account gone) may revoke one directly.
 ROLE_MANAGED_REVOKE_SOURCES = frozenset({S.AUTOMATIC, S.RECONCILIATION})
 
-OWNER_EVENT_KINDS = (DirectoryEventKind.OWNER_CHANGE, DirectoryEventKind.ACCOUNT_ADMIN_CHANGE)
+#: The follow-up events an activation cancels: the user is back and keeps what they had.
+OWNER_EVENT_KINDS = (
+    DirectoryEventKind.OWNER_CHANGE,
+    DirectoryEventKind.ACCOUNT_ADMIN_CHANGE,
+    DirectoryEventKind.SHARED_MEMBER_REVIEW,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,3 +78,36 @@ def _sync(target: User, fresh: User) -> User:
     for f in ("status", "login_locked", "inactive_since", "revoked_at", "removed_at", "status_changed_at"):
         setattr(target, f, getattr(fresh, f))
     return fresh
+
+
+#: The status each user life-cycle action leads to (lock/unlock leave the status alone).
+USER_ACTION_TARGETS = {"activate": ACT, "inactivate": INA, "revoke": REV}
+
+
+def user_actions_allowed(user: User, *, source: str) -> list[str]:
+    """The life-cycle actions ``source`` may take on ``user`` now (the transition table, and the
+    login lock for anyone not REMOVED): what the console offers, nothing the services refuse."""
+    out = [
+        action
+        for action, to in USER_ACTION_TARGETS.items()
+        if user.status != to and source in USER_TRANSITIONS.get((user.status, to), frozenset())
+    ]
+    if user.status != REM:
+        out.append("unlock" if user.login_locked else "lock")
+    return out
+
+
+#: Account actions and the statuses they may start from (``accounts.ACCOUNT_TRANSITIONS``).
+ACCOUNT_ACTION_FROM = {
+    "activate": (AccountStatus.INACTIVE,),
+    "inactivate": (AccountStatus.ACTIVE,),
+    "revoke": (AccountStatus.ACTIVE, AccountStatus.INACTIVE),
+}
+
+
+def account_actions_allowed(account: Account) -> list[str]:
+    """The status actions an account can take now: none for a revoked one (final), none for an
+    account without an owner (nobody to request them for)."""
+    if account.owner_id is None:
+        return []
+    return [action for action, starts in ACCOUNT_ACTION_FROM.items() if account.status in starts]

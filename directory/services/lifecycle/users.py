@@ -27,6 +27,7 @@ from directory.services.lifecycle.cascade import (
     _drop_entitlements_of,
     _owner_change_events,
     _release_checkouts,
+    _shared_member_review_events,
     _shared_memberships_remove,
 )
 from directory.services.lifecycle.rules import (
@@ -97,7 +98,9 @@ def user_activate(*, actor: User | None, source: str, user: User) -> User:
 @transaction.atomic
 def user_inactivate(*, actor: User | None, source: str, user: User) -> User:
     """ACTIVE → INACTIVE: the user's regular and temporary accounts are inactivated (with
-    provisioning entries) and administrative check-outs are released."""
+    provisioning entries), administrative check-outs are released, and follow-up events are
+    opened (seed 002, "Inativação"): owner change for what the user owns or is responsible for,
+    administrator change for application accounts, remove-or-keep for shared accounts."""
     fresh = _lock_user(user)
     if not user_transition_check(user=fresh, to=INA, source=source):
         return _sync(user, fresh)
@@ -112,6 +115,8 @@ def user_inactivate(*, actor: User | None, source: str, user: User) -> User:
         now=now,
     )
     checkouts = _release_checkouts(actor=actor, source=source, user=fresh, why="inactivated")
+    owner_events = _owner_change_events(actor=actor, source=source, user=fresh, why="inactivated")
+    shared_events = _shared_member_review_events(actor=actor, source=source, user=fresh, why="inactivated")
     _user_set_status(fresh, INA, now, inactive_since=now)
     _access_ended(actor=actor, source=source, user=fresh, reason="user inactivated")
     audit_record(
@@ -124,6 +129,8 @@ def user_inactivate(*, actor: User | None, source: str, user: User) -> User:
             "accounts_inactivated": accounts,
             "provisioning_entries": entries,
             "checkouts_released": checkouts,
+            "owner_change_events": owner_events,
+            "shared_member_events": shared_events,
         },
         source=source,
         subject_user_id=fresh.pk,
