@@ -7,3 +7,13 @@ class BlazonConfig(AppConfig):
 
     def ready(self) -> None:
         from blazon.audit import checks  # noqa: F401  (registers the BLAZON_AUDIT_KEYS system check)
+        from blazon.outbox import tasks  # noqa: F401  (the outbox's Celery tasks)
+        from blazon.outbox.registry import register_sweep
+        from blazon.outbox.selectors import outbox_redrive, outbox_stuck_count
+
+        register_sweep(
+            "outbox",
+            label="queued work items (pipeline steps, e-mails, role changes)",
+            count=outbox_stuck_count,
+            redrive=outbox_redrive,
+        )

@@ -320,14 +320,61 @@ CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
+# Durability (docs/deployment.md, "What survives what"). A message is acknowledged after its
+# task ran (acks late), and one whose worker process died is put back (reject on worker lost):
+# every project task is idempotent, so a second run is harmless.
 CELERY_TASK_ACKS_LATE = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# The longest task may run BLAZON_TASK_TIME_LIMIT seconds (then it is killed, and retried by the
+# outbox). Redis hands an unacknowledged message out again after the visibility timeout, so it
+# must exceed the longest task, or a running task would be started a second time: time limit +
+# 5 minutes. A message held by a worker that was SIGKILLed comes back only then; outbox work does
+# not wait for it (the outbox relay hands it out again after BLAZON_OUTBOX_LEASE_SECONDS).
+BLAZON_TASK_TIME_LIMIT = int(os.environ.get("BLAZON_TASK_TIME_LIMIT", "1800"))
+CELERY_TASK_TIME_LIMIT = BLAZON_TASK_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = max(BLAZON_TASK_TIME_LIMIT - 30, 1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": BLAZON_TASK_TIME_LIMIT + 300,
+    # a broker that does not answer must not hold a web request for long: the outbox keeps the
+    # work, the relay sends it later
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
+
+# The transactional outbox (blazon/outbox): a delivery not completed within the lease is handed
+# out again by the relay (every BLAZON_OUTBOX_RELAY_SECONDS); after BLAZON_OUTBOX_MAX_ATTEMPTS
+# failures a row is dead-lettered (console: Operations -> Dead letters). Completed rows are kept
+# BLAZON_OUTBOX_KEEP_DAYS days. Work in an intermediate state (a request NEW, APPROVED, …)
+# older than BLAZON_STUCK_AFTER_SECONDS is re-driven by the sweep and shown on the dashboard.
+BLAZON_OUTBOX_LEASE_SECONDS = int(os.environ.get("BLAZON_OUTBOX_LEASE_SECONDS", "60"))
+BLAZON_OUTBOX_RELAY_SECONDS = float(os.environ.get("BLAZON_OUTBOX_RELAY_SECONDS", "10"))
+BLAZON_OUTBOX_MAX_ATTEMPTS = int(os.environ.get("BLAZON_OUTBOX_MAX_ATTEMPTS", "10"))
+BLAZON_OUTBOX_RETRY_SECONDS = int(os.environ.get("BLAZON_OUTBOX_RETRY_SECONDS", "10"))
+BLAZON_OUTBOX_KEEP_DAYS = int(os.environ.get("BLAZON_OUTBOX_KEEP_DAYS", "7"))
+BLAZON_STUCK_AFTER_SECONDS = int(os.environ.get("BLAZON_STUCK_AFTER_SECONDS", "300"))
+BLAZON_SWEEP_SECONDS = float(os.environ.get("BLAZON_SWEEP_SECONDS", "60"))
+# /readyz answers 503 when the oldest undone outbox work is older than this
+BLAZON_READY_MAX_LAG_SECONDS = int(os.environ.get("BLAZON_READY_MAX_LAG_SECONDS", "600"))
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
+    "outbox-relay": {
+        "task": "blazon.outbox.relay",
+        "schedule": timedelta(seconds=BLAZON_OUTBOX_RELAY_SECONDS),
+    },
+    "work-sweep": {
+        "task": "blazon.outbox.sweep",
+        "schedule": timedelta(seconds=BLAZON_SWEEP_SECONDS),
+    },
     "directory-auto-revoke-inactive": {
         "task": "directory.tasks.auto_revoke_inactive_users",
         "schedule": timedelta(hours=1),

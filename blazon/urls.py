@@ -1,20 +1,15 @@
 from django.contrib import admin
-from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import include, path
 from oauth2_provider import views as oauth2_views
 
 from authn import views as authn_views
+from blazon.health import healthz, readyz
 from directory.views.urls import console_urlpatterns, workspace_urlpatterns
 from oidc import urls as oidc_urls
 from oidc.views import ConnectDiscoveryInfoView, OAuthServerMetadataView, TokenView
 from requests_workflow.views import urls as request_urls
 from security import urls as security_urls
-
-
-def healthz(request):
-    return HttpResponse("ok", content_type="text/plain")
-
 
 # OAuth2 token endpoints (client credentials for resource adapters, docs/adapters.md) and the
 # OpenID Connect provider (issuer <origin>/o, docs/sso-oidc.md).
@@ -27,6 +22,7 @@ oauth2_urlpatterns = [
 urlpatterns = [
     path("", lambda request: redirect("/console/")),
     path("healthz", healthz),
+    path("readyz", readyz),
     # the issuer's document, also at the origin for clients configured with the bare host
     path(".well-known/openid-configuration", ConnectDiscoveryInfoView.as_view()),
     # RFC 8414 §3.1: the metadata of issuer <origin>/o, with the well-known part before the path
@@ -48,6 +44,7 @@ urlpatterns = [
     path("workspace/sessions/", include((security_urls.workspace_urlpatterns, "workspace_security"))),
     path("console/sso/oidc/", include((oidc_urls.console_urlpatterns, "console_oidc"))),
     path("console/sso/", include(("sso.console_urls", "console_sso"))),
+    path("console/operations/", include(("blazon.outbox.urls", "console_operations"))),
     path("console/", include((console_urlpatterns, "console"))),
     path("sso/", include("sso.urls")),
     path("workspace/applications/", include(("sso.workspace_urls", "workspace_sso"))),

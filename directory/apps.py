@@ -4,3 +4,15 @@ from django.apps import AppConfig
 class DirectoryConfig(AppConfig):
     name = "directory"
     verbose_name = "Directory"
+
+    def ready(self) -> None:
+        from blazon.outbox.registry import register_sweep
+        from directory.services.access.role_changes import role_changes_redrive, role_changes_stuck
+
+        # role changes left PENDING or RUNNING are re-driven by the kernel's stuck-work sweep
+        register_sweep(
+            "directory.role_changes",
+            label="role changes pending or running",
+            count=lambda t: role_changes_stuck(t).count(),
+            redrive=role_changes_redrive,
+        )

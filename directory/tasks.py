@@ -7,13 +7,14 @@ from blazon.tasks import blazon_task
 
 @blazon_task()
 def apply_role_change(role_change_id: int) -> str:
-    """Apply a role change (fan-out to every member); safe to run twice."""
+    """Apply a role change (fan-out to every member). Idempotent: a DONE or FAILED change is
+    left alone, one interrupted half-way (rolled back) is applied again."""
     from directory.services.access.role_changes import role_change_apply
 
     return role_change_apply(role_change_id=role_change_id).status
 
 
-@blazon_task()
+@blazon_task(outbox=False)  # periodic (beat), never deferred work
 def auto_revoke_inactive_users() -> int:
     """Revoke users INACTIVE for longer than BLAZON_AUTO_REVOKE_INACTIVE_DAYS (periodic)."""
     from directory.services.lifecycle.periodic import users_auto_revoke_inactive
@@ -21,7 +22,7 @@ def auto_revoke_inactive_users() -> int:
     return users_auto_revoke_inactive()
 
 
-@blazon_task()
+@blazon_task(outbox=False)  # periodic (beat), never deferred work
 def auto_remove_revoked_users() -> int:
     """Remove users REVOKED for longer than BLAZON_AUTO_REMOVE_REVOKED_DAYS whose revocation
     the applications have settled (periodic)."""
@@ -30,7 +31,7 @@ def auto_remove_revoked_users() -> int:
     return users_auto_remove_revoked()
 
 
-@blazon_task()
+@blazon_task(outbox=False)  # periodic (beat), never deferred work
 def purge_removed_users() -> int:
     """Delete REMOVED users older than BLAZON_PURGE_REMOVED_AFTER_DAYS (periodic)."""
     from directory.services.lifecycle.periodic import users_purge_removed
@@ -38,7 +39,7 @@ def purge_removed_users() -> int:
     return users_purge_removed()
 
 
-@blazon_task()
+@blazon_task(outbox=False)  # periodic (beat), never deferred work
 def expire_temporary_accounts() -> int:
     """Revoke temporary accounts past their expiry (periodic)."""
     from directory.services.lifecycle.periodic import accounts_expire_temporary

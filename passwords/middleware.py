@@ -25,6 +25,7 @@ EXEMPT_PREFIXES = (
     "/static/",
     "/password/",
     "/healthz",
+    "/readyz",
     "/api/",
     "/o/",
     "/console/logout/",

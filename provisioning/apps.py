@@ -8,7 +8,9 @@ class ProvisioningConfig(AppConfig):
     def ready(self) -> None:
         # ready() runs once the apps are loaded: the services can be imported only from here
         import provisioning.services
+        from blazon.outbox.registry import register_probe
         from directory import ports
+        from provisioning.selectors import adapter_status_lines
         from provisioning.services.manual import entry_task_decide
         from worklist.models import TaskKind
         from worklist.registry import register_task_kind
@@ -18,3 +20,5 @@ class ProvisioningConfig(AppConfig):
         ports.register_provisioning(provisioning.services)
         # this app owns manual provisioning tasks: a decision resolves the entry by hand
         register_task_kind(TaskKind.PROVISIONING, decide=entry_task_decide)
+        # adapter health for manage.py status
+        register_probe("Resource adapters", adapter_status_lines)

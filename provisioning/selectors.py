@@ -164,3 +164,23 @@ def resource_provisioning(resource: Resource) -> ResourceProvisioning:
         last_success_at=last_success,
         counts={s.value: counts.get(s.value, 0) for s in EntryStatus},
     )
+
+
+def adapter_status_lines() -> list[str]:
+    """``manage.py status``: one line per adapter client (last poll, backlog, stuck entries,
+    24-hour failure rate, warnings), from ``adapter_health``."""
+    now = timezone.now()
+    lines = []
+    for h in adapter_health():
+        polled = (
+            f"last poll {int((now - h.client.last_poll_at).total_seconds())}s ago"
+            if h.client.last_poll_at
+            else "never polled"
+        )
+        rate = "-" if h.failure_rate is None else f"{h.failure_rate}%"
+        warn = f" [{'; '.join(h.warnings)}]" if h.warnings else ""
+        lines.append(
+            f"{h.client.name:<32} {polled}, backlog {h.backlog}, stuck {h.stuck}, failures 24h {rate}{warn}"
+        )
+    lines.append(f"provisioning entries stuck: {stuck_count()}")
+    return lines

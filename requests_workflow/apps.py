@@ -11,6 +11,7 @@ class RequestsWorkflowConfig(AppConfig):
         # only from here, not at module level of apps.py
         from requests_workflow import receivers
         from requests_workflow.models import RequestType
+        from requests_workflow.services import stuck
         from requests_workflow.services.approvals import task_decision_apply
         from requests_workflow.services.sla import sla_tasks_opened
         from requests_workflow.tasks import mail_approval_requests
@@ -26,3 +27,5 @@ class RequestsWorkflowConfig(AppConfig):
         # task definitions (SLA, escalation) match on requests: this app assigns them for every
         # task opened, provisioning's manual tasks included
         register_sla_assigner(sla_tasks_opened)
+        # requests left in an intermediate state are re-driven by the kernel's stuck-work sweep
+        stuck.register()

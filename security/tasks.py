@@ -17,7 +17,7 @@ from security.services.sessions import sessions_purge
 logger = logging.getLogger(__name__)
 
 
-@blazon_task()
+@blazon_task(outbox=False)  # periodic (beat), never deferred work
 def purge_login_attempts() -> dict[str, int]:
     return {"login_attempts": attempts_purge(), "session_index_rows": sessions_purge()}
 
@@ -34,8 +34,10 @@ def security_administrators() -> list[str]:
     )
 
 
-@blazon_task()
+@blazon_task(atomic=False)  # an e-mail: marked done after it is sent, whatever the database does
 def send_security_alert(alert_id: int) -> int:
+    """E-mail the security administrators about an alert. Idempotent per outbox row (marked
+    done once the mail is sent); an alert deleted meanwhile sends nothing."""
     alert = SecurityAlert.objects.filter(pk=alert_id).first()
     recipients = security_administrators()
     if alert is None or not recipients:

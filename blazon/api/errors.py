@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from rest_framework import exceptions, serializers, status
@@ -56,6 +57,15 @@ def _not_found_message(context) -> str:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, OperationalError | InterfaceError):
+        # the database is restarting or unreachable: the transaction did not commit, so a retry
+        # is safe (docs/deployment.md, "What survives what")
+        return error_response(
+            "unavailable",
+            "The database is unavailable; the change was not saved. Try again in a few seconds.",
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, DomainError):
         return error_response(exc.code, exc.message, exc.status, exc.fields)
     if isinstance(exc, DjangoValidationError):

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 from blazon.audit.models import AuditEvent
 from blazon.console import ObjectListView, capability_required, render_console, report_domain_error
 from blazon.errors import DomainError
+from blazon.outbox.services import stuck_after_seconds, stuck_work
 from blazon.permissions import can
 from directory.models import (
     Account,
@@ -99,6 +100,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "open_events": DirectoryEvent.objects.filter(status=DirectoryEventStatus.OPEN).count(),
         "stuck_entries": provisioning_selectors.stuck_count(),
         "stuck_minutes": settings.BLAZON_PROVISIONING_STUCK_MINUTES,
+        # background work (requests, role changes, queued items) older than it should be
+        "stuck_work": sum(w.count for w in stuck_work()),
+        "stuck_work_seconds": stuck_after_seconds(),
         "recent": AuditEvent.objects.order_by("-seq")[:10] if can(request.user, "view_audit") else None,
         "chart_data": {
             "users": {

@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from blazon.audit.services import AuditEntry, audit_record_many
 from blazon.db import copy_rows
+from blazon.outbox.services import outbox_batch
 from blazon.tasks import TRANSIENT_ERRORS
 from directory.models import (
     Account,
@@ -556,7 +557,9 @@ def _applied(run: _Run, entries: list[int], now: Any) -> None:
 
 
 def _notify_final(reqs: Iterable[Request]) -> None:
-    """The outcome e-mail of each request the batch ended, as ``request_move`` queues it."""
-    for req in reqs:
-        if req.status in TERMINAL:
-            request_outcome_notify(req)
+    """The outcome e-mail of each request the batch ended, as ``request_move`` queues it (their
+    outbox rows in one INSERT)."""
+    with outbox_batch():
+        for req in reqs:
+            if req.status in TERMINAL:
+                request_outcome_notify(req)

@@ -1,6 +1,7 @@
 """A real Celery worker on Redis, sharing PostgreSQL with the test, runs the directory's
-role-change task: enqueued on commit (never for a rolled-back transaction) and applied once,
-even when the same message is delivered twice.
+role-change task through the outbox: its row is written in the business transaction (none for a
+rolled-back one), handed to the worker on commit and applied once, even when the same message is
+delivered twice.
 
 The worker is a separate process (``celery -A blazon worker --pool=solo``) consuming a queue
 unique to this module, on the Redis database of ``BLAZON_TEST_REDIS_URL``. It reads the test
@@ -30,6 +31,8 @@ from django.db import connection, transaction
 
 from blazon.audit.models import AuditEvent
 from blazon.celery import app
+from blazon.outbox.models import OutboxMessage, OutboxStatus
+from blazon.outbox.tasks import deliver
 from directory.models import (
     Account,
     Entitlement,
@@ -54,7 +57,7 @@ from ._env import REPO, clean_env
 pytestmark = [pytest.mark.celery_worker, pytest.mark.postgres]
 
 REDIS_URL = os.environ.get("BLAZON_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TASK = apply_role_change.name
+TASK = deliver.name  # what reaches the broker: the outbox row's delivery
 WORKER_START_TIMEOUT = 60
 TASK_TIMEOUT = 60
 
@@ -258,6 +261,7 @@ def test_enqueued_on_commit_is_not_sent_on_rollback_and_runs_once_after_commit(w
         raise RuntimeError("roll back")
     assert to_worker.task_ids == []
     assert not RoleChange.objects.filter(role=role).exists()
+    assert not OutboxMessage.objects.filter(kind=apply_role_change.name).exists()
     assert redis.Redis.from_url(REDIS_URL).llen(worker.queue) == 0
 
     # Committed: published exactly once, and only when the transaction commits.
@@ -273,6 +277,8 @@ def test_enqueued_on_commit_is_not_sent_on_rollback_and_runs_once_after_commit(w
     )
     assert worker.count(task_id, "received") == 1
     assert_applied_once(change, entitlement, users)
+    row = OutboxMessage.objects.get(kind=apply_role_change.name, payload__args=[change.pk])
+    assert row.status == OutboxStatus.DONE and row.attempts == 1
 
 
 def test_a_task_delivered_twice_has_one_effect(worker, to_worker):
@@ -282,7 +288,8 @@ def test_a_task_delivered_twice_has_one_effect(worker, to_worker):
     task_id = to_worker.task_ids[0]
 
     # The broker redelivers the same message (acks_late after a lost worker does exactly this).
-    apply_role_change.apply_async(args=[change.pk], task_id=task_id)
+    row = OutboxMessage.objects.get(kind=apply_role_change.name, payload__args=[change.pk])
+    deliver.apply_async(args=[row.pk], task_id=task_id)
     assert to_worker.task_ids == [task_id, task_id]
 
     wait_for(
@@ -291,6 +298,38 @@ def test_a_task_delivered_twice_has_one_effect(worker, to_worker):
     assert worker.count(task_id, "received") == 2
     change = wait_until_applied(change.pk, worker)
     assert_applied_once(change, entitlement, users)
+
+
+def test_work_saved_while_the_broker_was_down_is_delivered_later_by_the_relay(worker, to_worker):
+    """The broker is unreachable when the change commits: the change stands, its outbox row
+    waits, and once the broker is back the relay hands it to the worker, which applies it once."""
+    from blazon.outbox.services import outbox_relay
+
+    role, entitlement, users = make_role_with_members()
+    _drop_connections()
+    app.conf.update(CELERY_BROKER_URL="redis://127.0.0.1:1/0")  # nothing listens there
+    try:
+        change = submit(role, entitlement)  # autocommit: the send is tried at once, and fails
+    finally:
+        _drop_connections()
+        app.conf.update(CELERY_BROKER_URL=REDIS_URL)
+    assert to_worker.task_ids == []
+    row = OutboxMessage.objects.get(kind=apply_role_change.name, payload__args=[change.pk])
+    assert row.status == OutboxStatus.PENDING
+    assert RoleChange.objects.get(pk=change.pk).status == RoleChangeStatus.PENDING
+
+    assert outbox_relay() == 0, "handed out before its lease ran out"
+    OutboxMessage.objects.filter(pk=row.pk).update(available_at=row.created_at)
+    assert outbox_relay() == 1
+    assert len(to_worker.task_ids) == 1
+    change = wait_until_applied(change.pk, worker)
+    assert_applied_once(change, entitlement, users)
+    wait_for(
+        lambda: OutboxMessage.objects.get(pk=row.pk).status == OutboxStatus.DONE,
+        TASK_TIMEOUT,
+        "the outbox row to be done",
+        worker.log,
+    )
 
 
 def test_the_embedded_mode_is_restored_after_the_worker_tests():

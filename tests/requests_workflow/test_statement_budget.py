@@ -3,8 +3,10 @@ the API call to FINISHED. Counts are behaviour, not timing: a query added to thi
 a re-read, a per-event audit head update) fails here before it shows in the benchmark.
 
 Counted inside the test transaction, so each outermost ``atomic`` of production (BEGIN/COMMIT,
-not counted) shows as one SAVEPOINT + RELEASE pair here. Production per request: 10 statements
-in the API call, 14 in the ``process_request`` task (it was 19 + 31 before the lean pass).
+not counted) shows as one SAVEPOINT + RELEASE pair here. Production per request: 11 statements
+in the API call (the last one writes the pipeline's outbox row), 15 in the ``process_request``
+handler (the outcome mail's outbox row included; it was 19 + 31 before the lean pass), plus 5
+for the outbox delivery around it (claim, row lock, done, and the handler's savepoint pair).
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ from tests.api.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
-API_BUDGET = 12  # 10 in production + the test transaction's savepoint pair
-PIPELINE_BUDGET = 16  # 14 in production + the savepoint pair
+API_BUDGET = 13  # 11 in production + the test transaction's savepoint pair
+PIPELINE_BUDGET = 17  # 15 in production + the savepoint pair
+DELIVERY_BUDGET = PIPELINE_BUDGET + 5  # claim UPDATE, row lock, done UPDATE, savepoint pair
+#: the on-commit callback of an outbox row (``blazon.outbox.services.outbox_write``)
+OUTBOX = "outbox_write.<locals>.<lambda>"
 
 
 @pytest.fixture
@@ -66,14 +71,14 @@ def test_api_call_to_finished_stays_within_budget(
         response = client.post("/api/v1/requests/", {**body, "entitlement": b5["ents"][1].pk}, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["status"] == "NEW" and len(response.json()["events"]) == 2
-    # the request's own transaction enqueues the pipeline and nothing else
-    assert [cb.__qualname__ for cb in queued] == ["enqueue_on_commit.<locals>.send"]
+    # the request's own transaction writes the pipeline's outbox row and nothing else
+    assert [cb.__qualname__ for cb in queued] == [OUTBOX]
 
-    with django_assert_max_num_queries(PIPELINE_BUDGET), django_capture_on_commit_callbacks() as after:
-        queued[0]()  # process_request, eagerly (no broker in tests)
+    with django_assert_max_num_queries(DELIVERY_BUDGET), django_capture_on_commit_callbacks() as after:
+        queued[0]()  # the outbox delivers process_request, eagerly (no broker in tests)
     req = _finished(response.json()["id"])
     # the outcome mail is only enqueued (plus audit_batch's no-op savepoint markers, if any)
-    sends = [cb for cb in after if cb.__qualname__ == "enqueue_on_commit.<locals>.send"]
+    sends = [cb for cb in after if cb.__qualname__ == OUTBOX]
     assert len(sends) == 1
     assert EntitlementMembership.objects.filter(account__owner=b5["user"], entitlement=b5["ents"][1]).exists()
     actions = list(
@@ -125,7 +130,7 @@ def test_no_outcome_mail_task_when_nobody_has_an_address(b5, django_capture_on_c
         )
     with django_capture_on_commit_callbacks() as after:
         request_process(request_id=req.pk)
-    assert not [cb for cb in after if cb.__qualname__ == "enqueue_on_commit.<locals>.send"]
+    assert not [cb for cb in after if cb.__qualname__ == OUTBOX]
     assert Request.objects.get(pk=req.pk).status == RequestStatus.FINISHED
 
     b5["user"].email = "b5user@example.com"
@@ -141,4 +146,4 @@ def test_no_outcome_mail_task_when_nobody_has_an_address(b5, django_capture_on_c
         )
     with django_capture_on_commit_callbacks() as after:
         request_process(request_id=req.pk)
-    assert len([cb for cb in after if cb.__qualname__ == "enqueue_on_commit.<locals>.send"]) == 1
+    assert len([cb for cb in after if cb.__qualname__ == OUTBOX]) == 1

@@ -11,6 +11,7 @@ import pytest
 from django.db import transaction
 
 from blazon.errors import ValidationFailed
+from blazon.outbox.registry import register_handler
 from tests.api.factories import UserFactory
 from tests.worklist.factories import QueueFactory
 from worklist.models import Task, TaskStatus
@@ -30,12 +31,17 @@ KIND = "TEST_REVIEW"
 
 
 class Notification:
-    """Stands in for the Celery task an app registers: records what was queued."""
+    """Stands in for the Celery task an app registers: records what was delivered (through the
+    outbox, after commit)."""
+
+    name = "tests.worklist.notification"
 
     def __init__(self) -> None:
         self.sent: list[tuple[int, list[int] | None]] = []
+        register_handler(self.name, self.run)
 
-    def apply_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def run(self, *args: Any) -> None:
+        """Idempotent stand-in: records the delivery."""
         self.sent.append(tuple(args))
 
 

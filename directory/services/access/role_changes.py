@@ -302,3 +302,29 @@ def _role_change_apply(role_change_id: int) -> RoleChange:
     change.finished_at = timezone.now()
     change.save(update_fields=["status", "result", "members_affected", "finished_at"])
     return change
+
+
+def role_changes_stuck(older_than: Any) -> QuerySet[RoleChange]:
+    """Role changes PENDING or RUNNING since before ``older_than`` (their fan-out never ran
+    or its worker was lost)."""
+    from django.db.models import Q
+
+    return RoleChange.objects.filter(
+        Q(status=RoleChangeStatus.PENDING, created_at__lt=older_than)
+        | Q(status=RoleChangeStatus.RUNNING, started_at__lt=older_than)
+    )
+
+
+def role_changes_redrive(older_than: Any, limit: int) -> int:
+    """Apply stuck role changes again (``role_change_apply`` is idempotent); how many were."""
+    import logging
+
+    ids = list(role_changes_stuck(older_than).order_by("pk").values_list("pk", flat=True)[:limit])
+    done = 0
+    for pk in ids:
+        try:
+            role_change_apply(role_change_id=pk)
+            done += 1
+        except Exception:  # logged; the next sweep tries again
+            logging.getLogger("blazon.directory").exception("stuck-work sweep: role change #%s failed", pk)
+    return done

@@ -1,0 +1,1 @@
+"""The transactional outbox (see ``blazon.outbox.models`` and docs/deployment.md)."""
