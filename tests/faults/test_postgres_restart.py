@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -127,7 +128,15 @@ def on_cluster(cluster, django_db_blocker):
             connection.settings_dict.update(saved)
 
 
-def test_postgresql_restarted_under_load(on_cluster, mailbox, tmp_path, django_db_blocker):
+#: How long the database stays down in the outage case: longer than a task's own retries
+#: (about 31 s in all), so only the outbox's relay and the stuck-work sweep can bring the work back.
+OUTAGE_SECONDS = float(os.environ.get("BLAZON_FAULTS_PG_OUTAGE", "60"))
+
+
+@pytest.mark.parametrize("kind", ["restart", "outage"])
+def test_postgresql_restarted_under_load(kind, on_cluster, mailbox, tmp_path, django_db_blocker):
+    """``restart``: a fast restart. ``outage``: the database is stopped for OUTAGE_SECONDS
+    while the clients post, then started again."""
     cluster = on_cluster
     redis = Redis(tmp_path / "redis", appendonly=True)
     redis.start()
@@ -135,11 +144,16 @@ def test_postgresql_restarted_under_load(on_cluster, mailbox, tmp_path, django_d
     try:
         with django_db_blocker.unblock():
             stack.start()
-            tag = "pg"
+            tag = f"pg-{kind}"
             load = setup_load(stack, tag)
 
             def fault():
-                cluster.pg_ctl("restart")
+                if kind == "restart":
+                    cluster.pg_ctl("restart")
+                    return
+                cluster.pg_ctl("stop")
+                time.sleep(OUTAGE_SECONDS)
+                cluster.pg_ctl("start")
 
             def reconnect():
                 connection.close()
@@ -147,7 +161,12 @@ def test_postgresql_restarted_under_load(on_cluster, mailbox, tmp_path, django_d
             drain = drive(stack, load, tag, fault, recover=reconnect)
             connection.close()
             wait_until(lambda: os.path.exists(cluster.dir / "data" / "postmaster.pid"), 10, "postgres up")
-            check(load, mailbox, tag, drain, "PostgreSQL restart (fast)")
+            name = (
+                "PostgreSQL restart (fast)"
+                if kind == "restart"
+                else f"PostgreSQL down {OUTAGE_SECONDS:.0f} s"
+            )
+            check(load, mailbox, tag, drain, name)
             # refused while the database was down: 503 with Retry-After (nothing saved), never a 500
             assert {a for a in load.answers.values() if isinstance(a, int) and a != 201} <= {503}
     finally:
