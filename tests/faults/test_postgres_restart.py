@@ -75,6 +75,17 @@ class Cluster:
         return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
 
 
+def _test_database_url() -> str:
+    """The test database's URL. Run alone, this module's fixture can see the connection still
+    named after the configured database (not the test one): then the test database's name is
+    asked of Django's creation helper, which is what the test run created."""
+    url = database_url_of_test_database()
+    name = connection.settings_dict["NAME"]
+    if name.startswith("test_"):
+        return url
+    return url.rsplit("/", 1)[0] + "/" + connection.creation._get_test_db_name()
+
+
 @pytest.fixture(scope="module")
 def cluster(django_db_setup, django_db_blocker, tmp_path_factory):
     bindir = pg_bin()
@@ -94,7 +105,7 @@ def cluster(django_db_setup, django_db_blocker, tmp_path_factory):
         )
         # the test database's schema (and its migration records): what `migrate` would build
         dump = subprocess.run(  # noqa: S603
-            [str(bindir / "pg_dump"), "--no-owner", "--dbname", database_url_of_test_database()],
+            [str(bindir / "pg_dump"), "--no-owner", "--dbname", _test_database_url()],
             check=True,
             capture_output=True,
             timeout=120,
