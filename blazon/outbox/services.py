@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Min
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from blazon.logging import correlation_id_var, new_correlation_id
@@ -148,10 +149,9 @@ def outbox_deliver(*, message_id: int) -> str:
     """Run the handler of one row, once: returns ``done``, ``skipped`` (its object is gone),
     ``retry`` (failed; due again after a back-off), ``dead`` or ``absent`` (already done,
     dead-lettered or deleted: nothing to do). Safe to call twice or concurrently."""
-    now = timezone.now()
     claimed = OutboxMessage.objects.filter(pk=message_id, status=S.PENDING).update(
-        attempts=F("attempts") + 1, available_at=now + timedelta(seconds=lease_seconds())
-    )
+        attempts=F("attempts") + 1, available_at=Now() + timedelta(seconds=lease_seconds())
+    )  # lease times from the database's clock (see outbox_relay)
     if not claimed:
         return "absent"
     run_outside: tuple[Any, list[Any], dict[str, Any]] | None = None
@@ -172,8 +172,9 @@ def outbox_deliver(*, message_id: int) -> str:
                 _done(row.pk, S.DONE)
                 return "done"
             if found.lease_seconds:
-                row.available_at = now + timedelta(seconds=found.lease_seconds)
-                row.save(update_fields=["available_at"])
+                OutboxMessage.objects.filter(pk=row.pk).update(
+                    available_at=Now() + timedelta(seconds=found.lease_seconds)
+                )
             run_outside = (found.func, args, kwargs)
         func, args, kwargs = run_outside
         func(*args, **kwargs)
@@ -248,21 +249,26 @@ def outbox_relay(*, limit: int = 500) -> int:
     """Hand out the PENDING rows that are due (never dispatched, or whose delivery did not
     complete within its lease). Rows are taken with ``FOR UPDATE SKIP LOCKED``: two relays at
     once never hand out the same row, and a row whose handler is running (locked) is left
-    alone. Returns how many rows were handed out."""
-    now = timezone.now()
+    alone. Returns how many rows were handed out.
+
+    Due and lease times are compared with and set from the **database's** clock (``Now()``), not
+    this host's: a relay host whose clock jumps back does not leave due work waiting for the
+    jump to pass, and one whose clock jumps ahead does not hand out work still under a lease."""
     with transaction.atomic():
         ids = list(
             OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(status=S.PENDING, available_at__lte=now)
+            .filter(status=S.PENDING, available_at__lte=Now())
             .order_by("available_at")
             .values_list("pk", flat=True)[:limit]
         )
         if not ids:
             return 0
-        OutboxMessage.objects.filter(pk__in=ids).update(available_at=now + timedelta(seconds=lease_seconds()))
+        OutboxMessage.objects.filter(pk__in=ids).update(
+            available_at=Now() + timedelta(seconds=lease_seconds())
+        )
     sent = outbox_dispatch(ids)
     if sent < len(ids):  # broker down: due again at the next relay
-        OutboxMessage.objects.filter(pk__in=ids[sent:], status=S.PENDING).update(available_at=now)
+        OutboxMessage.objects.filter(pk__in=ids[sent:], status=S.PENDING).update(available_at=Now())
     logger.info("outbox relay: %d row(s) handed out again", sent)
     return sent
 

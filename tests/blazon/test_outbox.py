@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, connections, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from blazon.audit.models import AuditEvent
@@ -144,6 +145,32 @@ def test_a_delivery_that_did_not_complete_is_handed_out_again_after_its_lease(se
     row.refresh_from_db()
     assert row.status == S.DONE and row.attempts == 2
     assert calls == [("record", (3,))]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("jump", [timedelta(hours=-2), timedelta(hours=2)])
+def test_a_clock_jump_on_the_relay_host_neither_stalls_nor_rushes_work(settings, monkeypatch, jump):
+    """Leases and due times are the database's clock: the relay host's clock jumping back does
+    not leave due work waiting for two hours, jumping ahead does not hand out leased work."""
+    settings.BLAZON_OUTBOX_LEASE_SECONDS = 30
+    due = services.outbox_write("tests.record", "due")
+    leased = services.outbox_write("tests.record", "leased")
+    # (their dispatch after the commit is undone: one is due, one claimed by a worker still at it)
+    pending = {"status": S.PENDING, "done_at": None}
+    OutboxMessage.objects.filter(pk=due.pk).update(**pending, available_at=Now() - timedelta(seconds=1))
+    OutboxMessage.objects.filter(pk=leased.pk).update(
+        **pending, attempts=1, available_at=Now() + timedelta(seconds=30)
+    )
+    calls.clear()
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + jump)
+
+    assert services.outbox_relay() == 1
+
+    due.refresh_from_db()
+    leased.refresh_from_db()
+    assert due.status == S.DONE and leased.status == S.PENDING
+    assert calls == [("record", ("due",))]
 
 
 @pytest.mark.django_db
