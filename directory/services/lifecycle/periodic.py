@@ -3,6 +3,7 @@ temporary accounts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -21,35 +22,44 @@ from directory.services.lifecycle.rules import INA, REM, REV, S
 from directory.services.lifecycle.users import user_remove, user_revoke
 
 
-def users_auto_revoke_inactive(*, days: int | None = None) -> int:
-    """Revoke (source "automatic") users INACTIVE for more than ``days``
-    (``BLAZON_AUTO_REVOKE_INACTIVE_DAYS``; 0 or less disables). Each user in their own
-    transaction, so one refusal does not hold back the others. Returns the number revoked."""
-    days = settings.BLAZON_AUTO_REVOKE_INACTIVE_DAYS if days is None else days
-    if days <= 0:
-        return 0
+def _users_in_status_since(status: str, since_field: str, days: int) -> list[int]:
+    """Ids of the users in ``status`` for more than ``days`` (counted from ``since_field``)."""
     cutoff = timezone.now() - timedelta(days=days)
-    since = Coalesce("inactive_since", "status_changed_at", "date_joined")
-    ids = list(
-        User.objects.filter(status=INA)
+    since = Coalesce(since_field, "status_changed_at", "date_joined")
+    return list(
+        User.objects.filter(status=status)
         .annotate(since=since)
         .filter(since__lt=cutoff)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def _each_user(ids: list[int], status: str, move: Callable[[User], Any]) -> int:
+    """``move`` each user still in ``status``, each in their own transaction, so one refusal
+    does not hold back the others; how many moved."""
     done = 0
     for pk in ids:
-        user = User(pk=pk)
         try:
             with transaction.atomic():
                 fresh = User.objects.select_for_update().get(pk=pk)
-                if fresh.status != INA:  # changed since we listed it
+                if fresh.status != status:  # changed since we listed it
                     continue
-                user_revoke(actor=None, source=S.AUTOMATIC, user=user)
+                move(fresh)
                 done += 1
         except DomainError:
             continue
     return done
+
+
+def users_auto_revoke_inactive(*, days: int | None = None) -> int:
+    """Revoke (source "automatic") users INACTIVE for more than ``days``
+    (``BLAZON_AUTO_REVOKE_INACTIVE_DAYS``; 0 or less disables). Returns the number revoked."""
+    days = settings.BLAZON_AUTO_REVOKE_INACTIVE_DAYS if days is None else days
+    if days <= 0:
+        return 0
+    ids = _users_in_status_since(INA, "inactive_since", days)
+    return _each_user(ids, INA, lambda user: user_revoke(actor=None, source=S.AUTOMATIC, user=user))
 
 
 def users_auto_remove_revoked(*, days: int | None = None) -> int:
@@ -57,36 +67,16 @@ def users_auto_remove_revoked(*, days: int | None = None) -> int:
     (``BLAZON_AUTO_REMOVE_REVOKED_DAYS``; 0 or less disables), once the applications have
     settled every provisioning entry about them: a revocation still on its way (or waiting for
     an operator) keeps the user REVOKED, so nobody leaves the directory while an application
-    still holds their access. Each user in their own transaction. Returns the number removed."""
+    still holds their access. Returns the number removed."""
     days = settings.BLAZON_AUTO_REMOVE_REVOKED_DAYS if days is None else days
     if days <= 0:
         return 0
-    cutoff = timezone.now() - timedelta(days=days)
-    since = Coalesce("revoked_at", "status_changed_at", "date_joined")
-    ids = list(
-        User.objects.filter(status=REV)
-        .annotate(since=since)
-        .filter(since__lt=cutoff)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    ids = _users_in_status_since(REV, "revoked_at", days)
     if not ids:
         return 0
     waiting = ports.provisioning().users_with_open_entries(user_ids=ids)
-    done = 0
-    for pk in ids:
-        if pk in waiting:
-            continue
-        try:
-            with transaction.atomic():
-                fresh = User.objects.select_for_update().get(pk=pk)
-                if fresh.status != REV:  # changed since we listed it
-                    continue
-                user_remove(actor=None, source=S.AUTOMATIC, user=fresh)
-                done += 1
-        except DomainError:
-            continue
-    return done
+    ready = [pk for pk in ids if pk not in waiting]
+    return _each_user(ready, REV, lambda user: user_remove(actor=None, source=S.AUTOMATIC, user=user))
 
 
 def _protected_user_ids() -> list[models.QuerySet[Any, Any]]:
