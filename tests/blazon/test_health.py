@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from blazon.celery import app
 from blazon.outbox.models import OutboxMessage
+from tests.conftest import require
 from tests.platform.test_celery_worker import REDIS_URL, redis_available
 
 pytestmark = pytest.mark.django_db
@@ -69,14 +70,13 @@ def test_readyz_checks_the_broker(broker):
     response = Client().get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["broker"]["ok"] is False
-    if redis_available():
-        broker(REDIS_URL)
-        assert Client().get("/readyz").status_code == 200
+    require(redis_available(), "Redis (BLAZON_TEST_REDIS_URL)")
+    broker(REDIS_URL)
+    assert Client().get("/readyz").status_code == 200
 
 
 def test_status_prints_queues_outbox_stuck_work_and_adapters(broker):
-    if not redis_available():
-        pytest.skip("Redis is not available")
+    require(redis_available(), "Redis (BLAZON_TEST_REDIS_URL)")
     broker(REDIS_URL)
     old = timezone.now() - timedelta(hours=1)
     OutboxMessage.objects.create(

@@ -196,21 +196,36 @@ def account_restore_revoked(
     AccountRoleGrant.objects.bulk_create(
         [AccountRoleGrant(account=acc, role_id=r) for r in sorted(live_roles)], ignore_conflicts=True
     )
-    restored, skipped = [], []
-    for item in wanted:
-        if item["entitlement_id"] not in live_ents:
-            skipped.append(item["entitlement_id"])
-            continue
-        membership, _ = EntitlementMembership.objects.get_or_create(
-            account=acc,
-            entitlement_id=item["entitlement_id"],
-            defaults={"management": item["management"], "manual": item["manual"]},
+    # set-based: one insert of the memberships, one read of their ids, one insert of the grants
+    kept = [item for item in wanted if item["entitlement_id"] in live_ents]
+    skipped = [item["entitlement_id"] for item in wanted if item["entitlement_id"] not in live_ents]
+    restored = [item["entitlement_id"] for item in kept]
+    EntitlementMembership.objects.bulk_create(
+        [
+            EntitlementMembership(
+                account=acc,
+                entitlement_id=item["entitlement_id"],
+                management=item["management"],
+                manual=item["manual"],
+            )
+            for item in kept
+        ],
+        ignore_conflicts=True,
+    )
+    ids = dict(
+        EntitlementMembership.objects.filter(account=acc, entitlement_id__in=restored).values_list(
+            "entitlement_id", "pk"
         )
-        MembershipRoleGrant.objects.bulk_create(
-            [MembershipRoleGrant(membership=membership, role_id=r) for r in item["roles"] if r in live_roles],
-            ignore_conflicts=True,
-        )
-        restored.append(item["entitlement_id"])
+    )
+    MembershipRoleGrant.objects.bulk_create(
+        [
+            MembershipRoleGrant(membership_id=ids[item["entitlement_id"]], role_id=r)
+            for item in kept
+            for r in item["roles"]
+            if r in live_roles
+        ],
+        ignore_conflicts=True,
+    )
     now = timezone.now()
     acc.status, acc.status_changed_at = status, now
     acc.management = snapshot.get("management", acc.management)
