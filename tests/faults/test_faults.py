@@ -123,7 +123,12 @@ def drive(stack: Stack, load: Load, tag: str, fault, recover=None) -> float:
     return time.monotonic() - started
 
 
-def check(load: Load, mailbox: Mailbox, tag: str, drain: float, fault_name: str) -> None:
+def check(
+    load: Load, mailbox: Mailbox, tag: str, drain: float, fault_name: str, mails_in_flight: int = 0
+) -> None:
+    """``mails_in_flight``: how many e-mails the fault may have cut between the SMTP server's
+    acceptance and the outbox row's "done" (a SIGKILLed worker process each), which are sent a
+    second time: the documented at-least-once window of e-mail (docs/deployment.md §7)."""
     saved = dict(Request.objects.filter(justification=tag).values_list("pk", "status"))
     by_pair = {
         (b, e): pk
@@ -166,13 +171,17 @@ def check(load: Load, mailbox: Mailbox, tag: str, drain: float, fault_name: str)
     )
     time.sleep(2)  # a duplicate would come now
     mails = mailbox.outcome_mails()
-    assert [i for i in ids if mails[i] != 1] == [], "outcome e-mails sent twice or never"
+    assert [i for i in ids if mails[i] < 1 or mails[i] > 2] == [], (
+        "outcome e-mails never sent, or more than twice"
+    )
+    twice = [i for i in ids if mails[i] == 2]
+    assert len(twice) <= mails_in_flight, f"outcome e-mails sent twice: {twice}"
     assert audit_verify().ok
     assert not OutboxMessage.objects.filter(status=OutboxStatus.DEAD).exists()
     non_201 = {str(k): v for k, v in statuses.items() if k != 201}
     RESULTS[fault_name] = (
         f"{len(accepted)} answered 201, {len(ids)} saved, all FINISHED once; other answers {non_201 or 'none'}; "
-        f"drained {drain:.1f}s after the load"
+        f"drained {drain:.1f}s after the load; e-mails sent twice: {len(twice)}"
     )
 
 
@@ -187,7 +196,8 @@ def test_celery_worker_sigkilled_under_load(stack, mailbox):
         stack.worker.start()
 
     drain = drive(stack, load, tag, fault)
-    check(load, mailbox, tag, drain, "Celery worker SIGKILL")
+    # the worker and its 2 pool processes die: each may have been between SMTP and "done"
+    check(load, mailbox, tag, drain, "Celery worker SIGKILL", mails_in_flight=2)
 
 
 @pytest.mark.django_db(transaction=True)
