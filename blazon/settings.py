@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "passwords",
     "sso",
     "authn",
+    "scim",
 ]
 
 MIDDLEWARE = [

@@ -32,6 +32,7 @@ urlpatterns = [
     path("django-admin/login/", authn_views.admin_login_redirect),
     path("django-admin/", admin.site.urls),
     path("api/", include("blazon.api.urls")),
+    path("scim/v2/", include("scim.urls")),
     path("o/", include((oauth2_urlpatterns, "oauth2_provider"))),
     path("console/requests/", include((request_urls.console_urlpatterns, "console_requests"))),
     path("workspace/requests/", include((request_urls.workspace_urlpatterns, "workspace_requests"))),

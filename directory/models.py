@@ -23,6 +23,7 @@ class Source(models.TextChoices):
     RECONCILIATION = "reconciliation", "Reconciliation"
     AUTOMATIC = "automatic", "Automatic"
     API = "api", "API"
+    SCIM = "scim", "SCIM"
 
 
 class Criticality(models.TextChoices):

@@ -314,7 +314,8 @@ def _rotation_not_confirmed(req: Request, actor: Any) -> str:
 
 # --- the registry -----------------------------------------------------------------------------
 
-_API = frozenset({S.API})
+# SCIM (the /scim/v2/ service provider) is an API: every type the API may request
+_API = frozenset({S.API, S.SCIM})
 CONSOLE_IMPORT = _API | {S.CONSOLE, S.IMPORT}
 IMPORT_WORKSPACE = _API | {S.IMPORT, S.WORKSPACE}
 WORKSPACE = _API | {S.WORKSPACE}
