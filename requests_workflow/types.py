@@ -8,7 +8,7 @@ and the ``automatic`` source for the revoke types (the end of a time-bound acces
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -314,13 +314,25 @@ def _rotation_not_confirmed(req: Request, actor: Any) -> str:
 
 # --- the registry -----------------------------------------------------------------------------
 
-# SCIM (the /scim/v2/ service provider) is an API: every type the API may request
-_API = frozenset({S.API, S.SCIM})
+_API = frozenset({S.API})
 CONSOLE_IMPORT = _API | {S.CONSOLE, S.IMPORT}
 IMPORT_WORKSPACE = _API | {S.IMPORT, S.WORKSPACE}
 WORKSPACE = _API | {S.WORKSPACE}
 LIVE = frozenset({ACTIVE, INACTIVE})
 ONLY_ACTIVE = frozenset({ACTIVE})
+
+#: The types the SCIM service provider (scim/, docs/scim.md) requests: users and role members.
+_SCIM_TYPES = frozenset(
+    {
+        T.CREATE_USER,
+        T.UPDATE_USER,
+        T.ACTIVATE_USER,
+        T.INACTIVATE_USER,
+        T.REVOKE_USER,
+        T.GRANT_ROLE,
+        T.REVOKE_ROLE,
+    }
+)
 
 _SPECS = [
     TypeSpec(
@@ -540,6 +552,7 @@ _SPECS = [
     ),
 ]
 
+_SPECS = [replace(s, sources=s.sources | {S.SCIM}) if s.code in _SCIM_TYPES else s for s in _SPECS]
 SPECS: dict[str, TypeSpec] = {spec.code: spec for spec in _SPECS}
 assert set(SPECS) == set(RequestType.values), "every request type needs a spec"
 

@@ -174,6 +174,8 @@ def scim_user_replace(
 ) -> Outcome:
     """PUT (and PATCH, once applied) /Users/{id}: UPDATE_USER with the fields that differ, then
     the life-cycle request ``active`` asks for (ACTIVATE_USER / INACTIVATE_USER)."""
+    if not fields.get("username"):
+        raise errors.invalid_value("userName is required.")
     current = _current(user)
     changes = {k: v for k, v in fields.items() if k != "attributes" and current.get(k) != v}
     if "username" in changes:
