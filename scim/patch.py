@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from scim import errors
-from scim.filters import Node, matches, parse_filter, split_urn
+from scim.filters import And, Compare, Node, matches, parse_filter, split_urn
 from scim.schemas import PATCH_OP
 
 MULTI_VALUED = frozenset({"emails", "groups", "members", "phonenumbers", "addresses", "ims", "photos", "roles",
@@ -112,8 +112,8 @@ def _apply(doc: dict[str, Any], op: str, path: Path | None, value: Any, core: st
         if not isinstance(value, dict):
             raise errors.invalid_value(f"{op} without a path takes an object of attributes.")
         for name, item in value.items():
-            if name.lower().startswith("urn:") and ":" in name and not isinstance(item, dict):
-                # "urn:…:User:department": a path with its URN as a key (Entra ID sends these)
+            if (name.lower().startswith("urn:") and not isinstance(item, dict)) or "." in name.split(":")[-1]:
+                # "urn:…:User:department", "name.givenName": paths as keys (Entra ID sends these)
                 _apply(doc, op, Path(name, (core, *_urns_of(doc))), item, core)
             else:
                 _merge(doc, {name: item}, replace=op == "replace")
@@ -138,6 +138,11 @@ def _apply(doc: dict[str, Any], op: str, path: Path | None, value: Any, core: st
             raise errors.invalid_path(f"{path.raw}: a value filter applies to a multi-valued attribute.")
         items = current if isinstance(current, list) else []
         hits = _elements_matching(items, path.filter, path.attr)
+        if not hits and op == "add" and (seed := _element_of(path.filter, path.attr)) is not None:
+            # add through a filter that matches nothing: the element the filter describes is
+            # created (Entra ID adds emails[type eq "work"].value to a user without one)
+            container[key] = items = [*items, seed]
+            hits = [len(items) - 1]
         if not hits:
             if op == "remove":
                 return
@@ -202,6 +207,16 @@ def _apply(doc: dict[str, Any], op: str, path: Path | None, value: Any, core: st
         _merge(current, value, replace=False)
     else:
         container[key] = value
+
+
+def _element_of(flt: Node, attr: str) -> dict[str, Any] | None:
+    """The element an equality filter (``type eq "work"``, joined by ``and``) describes, or None."""
+    if isinstance(flt, Compare) and flt.op == "eq" and flt.value is not None:
+        return {flt.attr.removeprefix(attr + "."): flt.value}
+    if isinstance(flt, And):
+        left, right = _element_of(flt.left, attr), _element_of(flt.right, attr)
+        return {**left, **right} if left is not None and right is not None else None
+    return None
 
 
 def _same(a: Any, b: Any) -> bool:

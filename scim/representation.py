@@ -345,6 +345,8 @@ def user_fields_from_resource(
         elif lower == "usertype":
             fields["employee_type"] = _text(value, "userType")
         elif lower == "active":
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                value = value.lower() == "true"  # Entra ID sends "False" in PATCH values
             if not isinstance(value, bool):
                 raise errors.invalid_value("active must be true or false.")
             active = value

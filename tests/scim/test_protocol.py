@@ -300,3 +300,29 @@ def test_bulk_limits_and_syntax(scim, settings):
     unknown_ref = {"schemas": [BULK], "Operations": [{"method": "DELETE", "path": "/Users/bulkId:nope"}]}
     assert scim.post("/Bulk", unknown_ref).json()["Operations"][0]["status"] == "409"
     assert User.objects.filter(scim_client__isnull=True).count() == 0
+
+
+def test_entra_style_patch(scim):
+    """Entra ID's PATCH habits: capitalised ops, "False" as a string, a manager id as a plain
+    value, attribute paths with their URN as keys, add through a filter that matches nothing."""
+    boss = scim.post("/Users", new_user("grace")).json()["id"]
+    body = new_user("ada")
+    del body["emails"]
+    uid = scim.post("/Users", body).json()["id"]
+    r = scim.patch(
+        f"/Users/{uid}",
+        ops(
+            {"op": "Add", "path": 'emails[type eq "work"].value', "value": "ada@corp.example"},
+            {"op": "Replace", "path": ENTERPRISE + ":manager", "value": boss},
+            {"op": "Add", "value": {ENTERPRISE + ":department": "Maths", "name.givenName": "Augusta"}},
+            {"op": "Replace", "path": "active", "value": "False"},
+        ),
+    )
+    assert r.status_code == 200, r.content
+    user = User.objects.get(pk=uid)
+    assert (user.email, user.manager_id, user.department, user.status) == (
+        "ada@corp.example",
+        int(boss),
+        "Maths",
+        "INACTIVE",
+    )
