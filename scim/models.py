@@ -24,6 +24,10 @@ class ScimClient(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="scim_client"
     )
     scope = models.CharField(max_length=10, choices=ScimScope.choices, default=ScimScope.WRITE)
+    manage_groups = models.BooleanField(
+        default=False,
+        help_text="May create groups (empty roles), rename and delete the ones it created.",
+    )
     prefix = models.CharField(max_length=16, db_index=True)
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -69,3 +73,12 @@ class ScimExternalId(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["client", "external_id"])]
+
+
+class ScimGroup(models.Model):
+    """A role a SCIM client created (POST /Groups): an empty role administrators may fill with
+    resources and entitlements. The client may rename or delete only these."""
+
+    role = models.OneToOneField("directory.Role", on_delete=models.CASCADE, related_name="scim_group")
+    client = models.ForeignKey(ScimClient, on_delete=models.PROTECT, related_name="groups")
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -138,7 +138,6 @@ def group_resource(role: Role, base: str) -> dict[str, Any]:
             {
                 "value": str(m.user_id),
                 "$ref": f"{base}/Users/{m.user_id}",
-                "display": m.user.username,
                 "type": "User",
             }
             for m in role.memberships.all()

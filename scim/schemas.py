@@ -172,7 +172,11 @@ def _user_blazon(definitions: list[AttributeDefinition]) -> list[dict[str, Any]]
 
 def _group_core() -> list[dict[str, Any]]:
     return [
-        attr("displayName", required=True, mutability="readOnly", description="The role's name."),
+        attr(
+            "displayName",
+            required=True,
+            description="The role's name (changed only by the client that created the role).",
+        ),
         attr(
             "members",
             "complex",

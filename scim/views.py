@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from blazon.api.authentication import bearer_token
+from blazon.errors import DomainError
 from directory.models import Role, User
 from scim import errors
 from scim.filters import compile_q, parse_filter
@@ -46,15 +47,15 @@ from scim.schemas import (
     user_attribute_definitions,
 )
 from scim.services.clients import scim_client_authenticate
-from scim.services.groups import group_patch, group_replace
-from scim.services.users import Outcome, scim_user_create, scim_user_delete, scim_user_replace
+from scim.services.groups import group_create, group_delete, group_patch, group_replace
+from scim.services.users import Outcome, scim_error_of, scim_user_create, scim_user_delete, scim_user_replace
 
 CONTENT_TYPE = "application/scim+json"
 MAX_BODY = 1_048_576
 USER_READ_ONLY = READ_ONLY | {
     f"{BLAZON_USER.lower()}:organization",
 }
-GROUP_READ_ONLY = READ_ONLY | {"displayname"}
+GROUP_READ_ONLY = READ_ONLY
 
 
 def base_url(request: HttpRequest) -> str:
@@ -116,6 +117,8 @@ def scim_endpoint(*methods: str, write: tuple[str, ...] = ("POST", "PUT", "PATCH
                 return view(request, client, *args, **kwargs)
             except errors.ScimError as exc:
                 return error_response(exc)
+            except DomainError as exc:  # a directory rule refused it: nothing was written
+                return error_response(scim_error_of(exc))
 
         return inner
 
@@ -469,9 +472,9 @@ def _group_lists(request: HttpRequest, client: ScimClient, params: dict[str, Any
 def groups(request: HttpRequest, client: ScimClient) -> HttpResponse:
     if request.method == "GET":
         return _group_lists(request, client, request.GET.dict())
-    raise errors.ScimError(
-        403, "Groups are Blazon roles, defined by administrators in the console; SCIM changes their members."
-    )
+    role, pending = group_create(client=client, data=_json_body(request))
+    _, body = _group(client, request, str(role.pk))
+    return _single(request, body, 202 if pending else 201, core=CORE_GROUP, urns=GROUP_URNS)
 
 
 @scim_endpoint("POST")
@@ -486,7 +489,7 @@ def group_detail(request: HttpRequest, client: ScimClient, pk: str) -> HttpRespo
         return _single(request, body, core=CORE_GROUP, urns=GROUP_URNS)
     _check_etag(request, body)
     if request.method == "DELETE":
-        raise errors.ScimError(403, "Roles are deleted by administrators in the console, not by SCIM.")
+        return respond(None, 202 if group_delete(client=client, role=role) else 204)
     data = _json_body(request)
     if request.method == "PATCH":
         current = {k: v for k, v in body.items() if k != "meta"}
@@ -542,8 +545,39 @@ def resource_types_view(request: HttpRequest, client: ScimClient, type_id: str |
 
 @scim_endpoint("POST")
 def root_search(request: HttpRequest, client: ScimClient) -> HttpResponse:
-    """POST /.search (§3.4.3): a search over Users (the resource type the filters name)."""
-    return _user_lists(request, client, _search_params(request))
+    """POST /.search (§3.4.3): a search over Users then Groups; a filter naming an attribute one
+    type does not have leaves that type out (both: invalidFilter)."""
+    params = _search_params(request)
+    start = max(_int(params.get("startIndex"), "startIndex", 1), 1)
+    count = min(max(_int(params.get("count"), "count", MAX_RESULTS), 0), MAX_RESULTS)
+    parts: list[dict[str, Any]] = []
+    refused: errors.ScimError | None = None
+    offset, wanted = start, count
+    for lister in (_user_lists, _group_lists):
+        try:
+            answer = json.loads(
+                lister(request, client, {**params, "startIndex": offset, "count": wanted}).content
+            )
+        except errors.ScimError as exc:
+            if exc.scim_type != "invalidFilter":
+                raise
+            refused = exc
+            continue
+        parts.append(answer)
+        offset = max(1, offset - answer["totalResults"])
+        wanted -= len(answer["Resources"])
+    if not parts and refused is not None:
+        raise refused
+    resources = [r for part in parts for r in part["Resources"]]
+    return respond(
+        {
+            "schemas": [LIST_RESPONSE],
+            "totalResults": sum(part["totalResults"] for part in parts),
+            "startIndex": start,
+            "itemsPerPage": len(resources),
+            "Resources": resources,
+        }
+    )
 
 
 @csrf_exempt

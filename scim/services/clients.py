@@ -26,7 +26,7 @@ def token_digest(raw: str) -> str:
 
 @transaction.atomic
 def scim_client_register(
-    *, actor: User | None, name: str, scope: str = ScimScope.WRITE
+    *, actor: User | None, name: str, scope: str = ScimScope.WRITE, manage_groups: bool = False
 ) -> tuple[ScimClient, str]:
     """Register a SCIM client and its service identity (a help-desk console role: it may request
     user and role-membership changes, never configure Blazon). Returns the client and its bearer
@@ -55,13 +55,18 @@ def scim_client_register(
     user.save()
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     client = ScimClient.objects.create(
-        name=name, user=user, scope=scope, prefix=raw[:_PREFIX_LENGTH], digest=token_digest(raw)
+        name=name,
+        user=user,
+        scope=scope,
+        manage_groups=manage_groups and scope == ScimScope.WRITE,
+        prefix=raw[:_PREFIX_LENGTH],
+        digest=token_digest(raw),
     )
     audit_record(
         actor=actor,
         action="scim.client.register",
         obj=client,
-        new={"name": name, "scope": scope, "service_user": username},
+        new={"name": name, "scope": scope, "manage_groups": client.manage_groups, "service_user": username},
         source=Source.SCIM,
     )
     return client, raw

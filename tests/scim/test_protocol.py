@@ -13,6 +13,7 @@ from tests.scim.conftest import BLAZON, ENTERPRISE, PATCH, Scim, new_user, regis
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 
 def ops(*operations):
@@ -326,3 +327,25 @@ def test_entra_style_patch(scim):
         "Maths",
         "INACTIVE",
     )
+
+
+def test_a_client_with_groups_creates_renames_and_deletes_its_own_roles(db):
+    hr = Scim(register("Entra ID", "--groups"))
+    admin_role = Role.objects.create(code="admins", name="Admins")
+    ada = hr.post("/Users", new_user("ada")).json()["id"]
+    r = hr.post("/Groups", {"schemas": [GROUP], "displayName": "Sales", "members": [{"value": ada}]})
+    assert r.status_code == 201, r.content
+    gid = r.json()["id"]
+    role = Role.objects.get(pk=gid)
+    assert (role.name, role.self_service, role.scim_group.client.name) == ("Sales", False, "Entra ID")
+    assert RoleMembership.objects.filter(role=role, user_id=ada).exists()
+    assert hr.post("/Groups", {"schemas": [GROUP], "displayName": "sales"}).json()["scimType"] == "uniqueness"
+    renamed = hr.patch(f"/Groups/{gid}", ops({"op": "replace", "path": "displayName", "value": "Sales EMEA"}))
+    assert renamed.json()["displayName"] == "Sales EMEA"
+    # roles it did not create: members only
+    other = hr.patch(f"/Groups/{admin_role.pk}", ops({"op": "replace", "value": {"displayName": "Root"}}))
+    assert other.json()["scimType"] == "mutability"
+    assert hr.delete(f"/Groups/{admin_role.pk}").status_code == 403
+    assert hr.delete(f"/Groups/{gid}").status_code == 204
+    assert not Role.objects.filter(pk=gid).exists()
+    assert Request.objects.filter(type=RequestType.REVOKE_ROLE, beneficiary_id=ada, source="scim").exists()

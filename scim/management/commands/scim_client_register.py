@@ -18,15 +18,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
         parser.add_argument("--read-only", action="store_true", help="Only GET (no writes).")
+        parser.add_argument(
+            "--groups",
+            action="store_true",
+            help="May also create groups (empty roles) and rename or delete the ones it created.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         scope = ScimScope.READ if options["read_only"] else ScimScope.WRITE
         try:
-            client, raw = scim_client_register(actor=None, name=options["name"], scope=scope)
+            client, raw = scim_client_register(
+                actor=None, name=options["name"], scope=scope, manage_groups=options["groups"]
+            )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(
-            f"Registered SCIM client {client.name!r} (scope {client.scope}, acting as "
+            f"Registered SCIM client {client.name!r} (scope {client.scope}"
+            f"{', creates groups' if client.manage_groups else ''}, acting as "
             f"{client.user.username}). Base URL: <your Blazon>/scim/v2/. "
             f"Keep this bearer token, it is not shown again: {raw}"
         )
