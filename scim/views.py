@@ -237,7 +237,7 @@ def _list(
     qs: models.QuerySet,
     fields: dict[str, Any],
     sort_fields: dict[str, str],
-    render: Callable[[Any], dict[str, Any]],
+    render: Callable[[list[Any]], list[dict[str, Any]]],
     core: str,
     urns: tuple[str, ...],
 ) -> HttpResponse:
@@ -268,7 +268,7 @@ def _list(
     total = qs.count()
     page = list(qs[start - 1 : start - 1 + count]) if count else []
     attributes, excluded = _names(params.get("attributes")), _names(params.get("excludedAttributes"))
-    resources = [select(render(obj), attributes, excluded, core, urns) for obj in page]
+    resources = [select(body, attributes, excluded, core, urns) for body in render(page)]
     return respond(
         {
             "schemas": [LIST_RESPONSE],
@@ -297,29 +297,29 @@ def _user_lists(request: HttpRequest, client: ScimClient, params: dict[str, Any]
     base = base_url(request)
     fields = user_filter_fields(definitions)
     fields["externalid"] = _external_id_field(client, "user_id")
-    external = _external_ids(client)
+
+    def render(page: list[User]) -> list[dict[str, Any]]:
+        external = _external_ids(client, "user_id", [u.pk for u in page])
+        return [_with_external(user_resource(u, base, definitions), external.get(u.pk)) for u in page]
+
     return _list(
         request,
         params,
         users_queryset(),
         fields,
         USER_SORT_FIELDS,
-        lambda u: _with_external(user_resource(u, base, definitions), external.get(("user", u.pk))),
+        render,
         CORE_USER,
         USER_URNS,
     )
 
 
-def _external_ids(client: ScimClient) -> dict[tuple[str, int], str]:
-    out: dict[tuple[str, int], str] = {}
-    for user_id, role_id, ext in ScimExternalId.objects.filter(client=client).values_list(
-        "user_id", "role_id", "external_id"
-    ):
-        if user_id:
-            out[("user", user_id)] = ext
-        else:
-            out[("role", role_id)] = ext
-    return out
+def _external_ids(client: ScimClient, column: str, ids: list[int]) -> dict[int, str]:
+    """The client's externalIds of one page's users or roles (one query, never the whole table)."""
+    rows = ScimExternalId.objects.filter(client=client, **{f"{column}__in": ids}).values_list(
+        column, "external_id"
+    )
+    return dict(rows)
 
 
 def _with_external(body: dict[str, Any], external_id: str | None) -> dict[str, Any]:
@@ -455,14 +455,18 @@ def _group_lists(request: HttpRequest, client: ScimClient, params: dict[str, Any
     base = base_url(request)
     fields = dict(GROUP_FILTER_FIELDS)
     fields["externalid"] = _external_id_field(client, "role_id")
-    external = _external_ids(client)
+
+    def render(page: list[Role]) -> list[dict[str, Any]]:
+        external = _external_ids(client, "role_id", [r.pk for r in page])
+        return [_with_external(group_resource(r, base), external.get(r.pk)) for r in page]
+
     return _list(
         request,
         params,
         groups_queryset(),
         fields,
         GROUP_SORT_FIELDS,
-        lambda r: _with_external(group_resource(r, base), external.get(("role", r.pk))),
+        render,
         CORE_GROUP,
         GROUP_URNS,
     )

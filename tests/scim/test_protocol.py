@@ -128,9 +128,28 @@ def test_search_by_post(scim, five):
     assert scim.post("/Users/.search", {"filter": "x"}).json()["scimType"] == "invalidSyntax"
 
 
-def test_list_query_count_does_not_grow_with_the_page(scim, five, django_assert_max_num_queries):
-    with django_assert_max_num_queries(12):
-        assert len(scim.get("/Users", {"count": 5}).json()["Resources"]) == 5
+def test_list_query_count_does_not_grow_with_the_page(scim, five, django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for i, uid in enumerate(five):
+        scim.patch(f"/Users/{uid}", ops({"op": "add", "path": "externalId", "value": f"hr-{i}"}))
+    with CaptureQueriesContext(connection) as two:
+        assert len(scim.get("/Users", {"count": 2}).json()["Resources"]) == 2
+    with CaptureQueriesContext(connection) as all_five:
+        page = scim.get("/Users", {"count": 5}).json()["Resources"]
+    assert len(all_five.captured_queries) == len(two.captured_queries) <= 12
+    assert sorted(u["externalId"] for u in page) == [f"hr-{i}" for i in range(5)]
+
+
+def test_external_ids_are_per_client_and_filterable(scim, five):
+    scim.patch(f"/Users/{five[2]}", ops({"op": "replace", "path": "externalId", "value": "HR-42"}))
+    found = scim.get("/Users", {"filter": 'externalId eq "HR-42"'}).json()["Resources"]
+    assert [u["id"] for u in found] == [five[2]]
+    assert scim.get("/Users", {"filter": 'externalId eq "hr-42"'}).json()["totalResults"] == 0  # caseExact
+    other = Scim(register("Entra ID"))
+    assert "externalId" not in other.get(f"/Users/{five[2]}").json()
+    assert other.get("/Users", {"filter": 'externalId eq "HR-42"'}).json()["totalResults"] == 0
 
 
 # --- PATCH ---------------------------------------------------------------------------------------------
