@@ -46,6 +46,7 @@ from scim.schemas import (
     service_provider_config,
     user_attribute_definitions,
 )
+from scim.selection import names, select
 from scim.services.clients import scim_client_authenticate
 from scim.services.groups import group_create, group_delete, group_patch, group_replace
 from scim.services.users import Outcome, scim_error_of, scim_user_create, scim_user_delete, scim_user_replace
@@ -125,100 +126,6 @@ def scim_endpoint(*methods: str, write: tuple[str, ...] = ("POST", "PUT", "PATCH
     return wrap
 
 
-# --- attribute selection (§3.4.2.5, §3.9) ----------------------------------------------------
-
-
-def _names(raw: str | list[str] | None) -> list[str]:
-    if raw is None:
-        return []
-    items = raw if isinstance(raw, list) else raw.split(",")
-    return [i.strip() for i in items if isinstance(i, str) and i.strip()]
-
-
-def _split(name: str, core: str, urns: tuple[str, ...]) -> tuple[str, str, str | None]:
-    """(container key: core or an extension URN, attribute, sub-attribute) of a name."""
-    lower = name.lower()
-    for urn in sorted(urns, key=len, reverse=True):
-        if lower == urn.lower():
-            return urn, "", None
-        if lower.startswith(urn.lower() + ":"):
-            name = name[len(urn) + 1 :]
-            attr, _, sub = name.partition(".")
-            return urn, attr.lower(), sub.lower() or None
-    attr, _, sub = name.partition(".")
-    return core, attr.lower(), sub.lower() or None
-
-
-def select(
-    body: dict[str, Any], attributes: list[str], excluded: list[str], core: str, urns: tuple[str, ...]
-) -> dict[str, Any]:
-    """The resource with only ``attributes`` (and id, schemas, meta: always returned) or without
-    ``excluded``."""
-    if attributes:
-        keep: dict[str, dict[str, set[str] | None]] = {}
-        for name in attributes:
-            container, attr, sub = _split(name, core, urns)
-            subs = keep.setdefault(container, {})
-            if not attr:
-                subs["*"] = None
-            elif sub is None or subs.get(attr, set()) is None:
-                subs[attr] = None
-            else:
-                current = subs.setdefault(attr, set())
-                if current is not None:
-                    current.add(sub)
-        out: dict[str, Any] = {}
-        for key, value in body.items():
-            lower = key.lower()
-            if lower in ("id", "schemas", "meta"):
-                out[key] = value
-            elif key in urns and key != core:
-                wanted = keep.get(key)
-                if wanted is None:
-                    continue
-                out[key] = value if "*" in wanted else _keep(value, wanted)
-                if not out[key]:
-                    del out[key]
-            elif lower in keep.get(core, {}):
-                out[key] = _keep({key: value}, keep[core])[key]
-        return out
-    out = dict(body)
-    for name in excluded:
-        container, attr, sub = _split(name, core, urns)
-        target: Any = out if container == core else out.get(container)
-        if not isinstance(target, dict) or attr in ("id", "schemas", "meta"):
-            continue
-        found = next((k for k in target if k.lower() == attr), None)
-        if found is None:
-            continue
-        if container != core and target is out.get(container):
-            target = out[container] = dict(target)
-        if sub is None:
-            del target[found]
-        elif isinstance(target[found], dict):
-            target[found] = {k: v for k, v in target[found].items() if k.lower() != sub}
-        elif isinstance(target[found], list):
-            target[found] = [{k: v for k, v in i.items() if k.lower() != sub} for i in target[found]]
-    return out
-
-
-def _keep(value: dict[str, Any], wanted: dict[str, set[str] | None]) -> dict[str, Any]:
-    out = {}
-    for key, item in value.items():
-        if key.lower() not in wanted:
-            continue
-        subs = wanted[key.lower()]
-        if subs is None:
-            out[key] = item
-        elif isinstance(item, dict):
-            out[key] = {k: v for k, v in item.items() if k.lower() in subs}
-        elif isinstance(item, list):
-            out[key] = [
-                {k: v for k, v in i.items() if k.lower() in subs} for i in item if isinstance(i, dict)
-            ]
-    return out
-
-
 # --- lists and searches ----------------------------------------------------------------------
 
 
@@ -267,7 +174,7 @@ def _list(
     count = min(max(count, 0), MAX_RESULTS)
     total = qs.count()
     page = list(qs[start - 1 : start - 1 + count]) if count else []
-    attributes, excluded = _names(params.get("attributes")), _names(params.get("excludedAttributes"))
+    attributes, excluded = names(params.get("attributes")), names(params.get("excludedAttributes"))
     resources = [select(body, attributes, excluded, core, urns) for body in render(page)]
     return respond(
         {
@@ -366,9 +273,7 @@ def _single(
     request: HttpRequest, body: dict[str, Any], status: int = 200, *, core: str, urns: tuple[str, ...]
 ) -> HttpResponse:
     params = request.GET
-    shown = select(
-        body, _names(params.get("attributes")), _names(params.get("excludedAttributes")), core, urns
-    )
+    shown = select(body, names(params.get("attributes")), names(params.get("excludedAttributes")), core, urns)
     headers = {"ETag": body["meta"]["version"], "Location": body["meta"]["location"]}
     return respond(shown, status, headers)
 
