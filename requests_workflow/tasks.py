@@ -79,6 +79,24 @@ def mail_request_outcome(request_id: int) -> int:
     return send_request_outcome(Request(pk=request_id))
 
 
+@blazon_task(atomic=False)  # an e-mail: marked done after it is sent, whatever the database does
+def mail_task_reminders(task_id: int, user_ids: list[int]) -> int:
+    """E-mail the reminders of an escalation step. Idempotent per outbox row: marked done once
+    sent; a second delivery after a lost worker resends the same messages (same Message-IDs)."""
+    from requests_workflow.services.sla import task_reminders_send
+
+    return task_reminders_send(task_id, user_ids)
+
+
+@blazon_task(atomic=False)  # an e-mail: marked done after it is sent, whatever the database does
+def mail_expiry_notice(request_id: int) -> int:
+    """E-mail a beneficiary that their time-bound access ends soon. Idempotent per outbox row:
+    marked done once sent; a second delivery resends the same message (same Message-ID)."""
+    from requests_workflow.services.timebound import expiry_notice_send
+
+    return expiry_notice_send(request_id)
+
+
 @blazon_task(outbox=False)  # periodic (beat), never deferred work
 def escalate_due_tasks() -> int:
     """Run the escalation steps (remind, escalate) of open tasks that are due (periodic)."""

@@ -27,14 +27,16 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from blazon import notify
 from blazon.audit.services import audit_record
 from blazon.errors import ValidationFailed
 from directory.models import Source, User, UserStatus
+from requests_workflow import tasks
 from requests_workflow.models import ApprovalLevel, ApproverKind, Request, RequestStatus
 from requests_workflow.services.common import request_event
 from worklist.models import (
@@ -187,17 +189,18 @@ def _next_approvers(
     return list(step.users.all()), None, "named users"
 
 
-def _send_reminders(task_id: int, user_ids: list[int]) -> None:
-    """After commit: e-mail the reminders (approval tasks get fresh approval links)."""
+def task_reminders_send(task_id: int, user_ids: list[int]) -> int:
+    """E-mail the reminders of an escalation step (approval tasks get fresh approval links);
+    how many were sent. Run by the ``mail_task_reminders`` outbox task after the step commits;
+    a task decided meanwhile is reminded of no more."""
     from requests_workflow import mail
 
     task = Task.objects.select_related("request").filter(pk=task_id, status=TaskStatus.OPEN).first()
     if task is None:
-        return
+        return 0
     users = list(User.objects.filter(pk__in=user_ids).order_by("pk"))
     if task.kind == TaskKind.APPROVAL:
-        mail.send_approval_requests(task, users, subject_prefix="Reminder: ")
-        return
+        return mail.send_approval_requests(task, users, subject_prefix="Reminder: ")
     messages = []
     for user in users:
         if not user.email:
@@ -211,12 +214,7 @@ def _send_reminders(task_id: int, user_ids: list[int]) -> None:
             [user.email],
         )
         messages.append(message)
-    if messages:
-        try:
-            with get_connection() as connection:
-                connection.send_messages(messages)
-        except Exception as exc:  # the escalation is committed: report, never undo it
-            logger.warning("E-mail (reminder, task #%s) not sent: %s", task.pk, type(exc).__name__)
+    return notify.send_messages(messages, what=f"reminder, task #{task.pk}")
 
 
 def _run_step(task: Task, req: Request | None, step: EscalationStep) -> str | None:
@@ -242,7 +240,7 @@ def _run_step(task: Task, req: Request | None, step: EscalationStep) -> str | No
         )
         if reminded:
             ids = [u.pk for u in reminded]
-            transaction.on_commit(lambda: _send_reminders(task.pk, ids))
+            notify.on_commit(tasks.mail_task_reminders, task.pk, ids)
     else:
         source_label = ""
         if action == EscalationAction.ESCALATE_MANAGER:
