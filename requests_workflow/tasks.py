@@ -97,6 +97,15 @@ def mail_expiry_notice(request_id: int) -> int:
     return expiry_notice_send(request_id)
 
 
+@blazon_task(atomic=False)  # an e-mail: marked done after it is sent, whatever the database does
+def mail_password_reset(request_id: int, sealed: dict) -> int:
+    """E-mail the new password of a RESET_PASSWORD request (sealed in the row). Idempotent per
+    outbox row: marked done once sent; a second delivery resends the same message."""
+    from requests_workflow.types import password_reset_mail_send
+
+    return password_reset_mail_send(request_id, sealed)
+
+
 @blazon_task(outbox=False)  # periodic (beat), never deferred work
 def escalate_due_tasks() -> int:
     """Run the escalation steps (remind, escalate) of open tasks that are due (periodic)."""
