@@ -9,7 +9,7 @@ class RequestsWorkflowConfig(AppConfig):
     def ready(self) -> None:
         # ready() runs once the apps are loaded: the services and Celery tasks can be imported
         # only from here, not at module level of apps.py
-        from requests_workflow import receivers
+        from requests_workflow import receivers, subjects
         from requests_workflow.models import RequestType
         from requests_workflow.services import stuck
         from requests_workflow.services.approvals import task_decision_apply
@@ -22,6 +22,8 @@ class RequestsWorkflowConfig(AppConfig):
         # this app owns approval and SoD tasks: how a decision applies, and who gets told
         register_task_kind(TaskKind.APPROVAL, decide=task_decision_apply, notify=mail_approval_requests)
         register_task_kind(TaskKind.SOD, decide=task_decision_apply)
+        # tasks link to requests through the typed subject link ("request", id)
+        subjects.register()
         # task definitions may be limited to request types
         register_subject_types(RequestType.choices)
         # task definitions (SLA, escalation) match on requests: this app assigns them for every

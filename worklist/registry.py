@@ -19,7 +19,7 @@ services look the kind up here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,3 +76,90 @@ def register_subject_types(choices: Iterable[tuple[str, str]]) -> None:
 def subject_type_choices() -> list[tuple[str, str]]:
     """Every registered subject type, in the order registered: a form's choices, a list's labels."""
     return list(_SUBJECT_TYPES.items())
+
+
+# --- subjects: what a task is about ---------------------------------------------------------------
+# A task points at its subject through a typed link: ``Task.subject_kind`` (a kind registered
+# here, e.g. "request", "provisioning_entry") and ``Task.subject_id`` (the owning app's object id).
+# The owning app registers how to load, name and link its subjects; the worklist never imports it.
+
+
+@dataclass(frozen=True)
+class SubjectRef:
+    """The typed link to a task's subject: a registered subject kind and the object's id."""
+
+    kind: str
+    id: int
+
+
+@dataclass(frozen=True)
+class SubjectKind:
+    """How the app owning a kind of subject loads, names and links its objects."""
+
+    noun: str
+    resolve: Callable[[Collection[int]], Mapping[int, Any]]
+    label: Callable[[Any], str]
+    console_url: Callable[[Any], str | None] | None = None
+
+
+_SUBJECT_KINDS: dict[str, SubjectKind] = {}
+
+
+def register_subject_kind(
+    kind: str,
+    *,
+    noun: str,
+    resolve: Callable[[Collection[int]], Mapping[int, Any]],
+    label: Callable[[Any], str],
+    console_url: Callable[[Any], str | None] | None = None,
+) -> None:
+    """Register a kind of task subject (idempotent): ``noun`` names one ("Request"),
+    ``resolve(ids)`` loads many at once (id -> object, missing ids left out), ``label(obj)`` says
+    in a few words what it is, ``console_url(obj)`` is its console page (or None)."""
+    _SUBJECT_KINDS[str(kind)] = SubjectKind(noun=noun, resolve=resolve, label=label, console_url=console_url)
+
+
+def subject_kind(kind: str) -> SubjectKind | None:
+    """The registration of ``kind`` (None: no app registered it)."""
+    return _SUBJECT_KINDS.get(str(kind))
+
+
+def subject_kind_choices() -> list[tuple[str, str]]:
+    """Every registered subject kind as ``(kind, noun)``."""
+    return [(kind, spec.noun) for kind, spec in _SUBJECT_KINDS.items()]
+
+
+def subjects_resolve(refs: Iterable[SubjectRef]) -> dict[SubjectRef, Any]:
+    """Load the subjects ``refs`` point at, one ``resolve`` call per kind; a ref whose kind is not
+    registered, or whose object is gone, is left out."""
+    ids: dict[str, set[int]] = {}
+    for ref in refs:
+        ids.setdefault(ref.kind, set()).add(ref.id)
+    found: dict[SubjectRef, Any] = {}
+    for kind, wanted in ids.items():
+        spec = _SUBJECT_KINDS.get(kind)
+        if spec is None:
+            continue
+        for pk, obj in spec.resolve(wanted).items():
+            found[SubjectRef(kind, pk)] = obj
+    return found
+
+
+def subject_ref_text(ref: SubjectRef) -> str:
+    """``Request #12``: the subject named by its kind's noun and its id."""
+    spec = _SUBJECT_KINDS.get(ref.kind)
+    return f"{spec.noun if spec else ref.kind} #{ref.id}"
+
+
+def subject_label(ref: SubjectRef, obj: Any) -> str:
+    """What the subject is, in a few words (its kind's ``label``; empty when unknown)."""
+    spec = _SUBJECT_KINDS.get(ref.kind)
+    return spec.label(obj) if spec is not None and obj is not None else ""
+
+
+def subject_console_url(ref: SubjectRef, obj: Any) -> str | None:
+    """The subject's console page, when its kind has one."""
+    spec = _SUBJECT_KINDS.get(ref.kind)
+    if spec is None or spec.console_url is None or obj is None:
+        return None
+    return spec.console_url(obj)

@@ -35,6 +35,7 @@ from requests_workflow.models import (
 from requests_workflow.selectors import task_decider
 from requests_workflow.services.common import request_event, request_move, request_save
 from requests_workflow.services.sla import sla_tasks_opened
+from requests_workflow.subjects import request_subject
 from requests_workflow.types import SPECS
 from sod.services import sod_check_request
 from worklist.models import ApprovalMode, Task, TaskKind, TaskStatus
@@ -149,6 +150,7 @@ def _open_level(req: Request, level: ApprovalLevel, *, actor: Any) -> list[Task]
     common = {
         "kind": TaskKind.APPROVAL,
         "request": req,
+        "subject": request_subject(req),
         "level": level.position,
         "mode": level.mode,
         "title": title,
@@ -222,7 +224,12 @@ def sod_stage(req: Request, *, actor: Any) -> None:
         return
     names = "; ".join(f"{c.rule_name}: {c.description}" for c in conflicts)
     request_move(req, R.WAITING_SOD_APPROVAL, stage=3, actor=actor, message=f"SoD conflicts: {names}")
-    task = task_open(kind=TaskKind.SOD, request=req, title=f"SoD conflict on request #{req.pk}: {names}")
+    task = task_open(
+        kind=TaskKind.SOD,
+        request=req,
+        subject=request_subject(req),
+        title=f"SoD conflict on request #{req.pk}: {names}",
+    )
     sla_tasks_opened([task], req=req)
 
 
