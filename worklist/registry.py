@@ -163,3 +163,74 @@ def subject_console_url(ref: SubjectRef, obj: Any) -> str | None:
     if spec is None or spec.console_url is None or obj is None:
         return None
     return spec.console_url(obj)
+
+
+# --- who may decide tasks, reassigning them, what the API shows of their subject ------------------
+
+
+@dataclass(frozen=True)
+class TaskAccess:
+    """Who may decide which tasks, as the app that owns out-of-office delegations answers it
+    (requests_workflow registers its selectors): ``decider_filter(user)`` a ``Q`` over tasks,
+    ``with_delegation(queryset, user)`` annotates ``delegated_from_id`` / ``delegation_id``,
+    ``attach_delegators(tasks)`` sets ``task.delegated_from`` for a list."""
+
+    decider_filter: Callable[[Any], Any]
+    with_delegation: Callable[[Any, Any], Any]
+    attach_delegators: Callable[[Iterable[Any]], list[Any]]
+
+
+_ACCESS: list[TaskAccess] = []
+
+
+def register_task_access(
+    *,
+    decider_filter: Callable[[Any], Any],
+    with_delegation: Callable[[Any, Any], Any],
+    attach_delegators: Callable[[Iterable[Any]], list[Any]],
+) -> None:
+    """Register who may decide tasks (idempotent: the last registration wins)."""
+    _ACCESS[:] = [TaskAccess(decider_filter, with_delegation, attach_delegators)]
+
+
+def task_access() -> TaskAccess | None:
+    """The registered access rules (None: the worklist's own, assignees and queue members)."""
+    return _ACCESS[0] if _ACCESS else None
+
+
+_REASSIGNER: list[Callable[..., Any]] = []
+
+
+def register_task_reassigner(reassign: Callable[..., Any]) -> None:
+    """``reassign(actor=, source=, task=, to_user=, comment=)``: who may hand a task to whom, and
+    what it is recorded on (idempotent: the last registration wins). Reassigning checks the
+    subject's people (nobody approves their own request), so the subject's app provides it."""
+    _REASSIGNER[:] = [reassign]
+
+
+def task_reassigner() -> Callable[..., Any] | None:
+    return _REASSIGNER[0] if _REASSIGNER else None
+
+
+@dataclass(frozen=True)
+class TaskApiFields:
+    """Fields of the task API that describe the subject (``fields()`` builds fresh serializer
+    fields, placed after ``request``) and the relations they read (``related``, for
+    ``select_related``)."""
+
+    fields: Callable[[], dict[str, Any]]
+    related: tuple[str, ...] = ()
+
+
+_API_FIELDS: dict[str, TaskApiFields] = {}
+
+
+def register_task_api_fields(
+    owner: str, *, fields: Callable[[], dict[str, Any]], related: Iterable[str] = ()
+) -> None:
+    """Add subject fields to ``/api/v1/tasks/`` (idempotent per ``owner``, the registering app)."""
+    _API_FIELDS[str(owner)] = TaskApiFields(fields=fields, related=tuple(related))
+
+
+def task_api_fields() -> list[TaskApiFields]:
+    return list(_API_FIELDS.values())

@@ -20,7 +20,7 @@ from blazon import notify
 from blazon.errors import ValidationFailed
 from directory.models import User
 from worklist.models import ApprovalMode, Queue, Task, TaskStatus
-from worklist.registry import DECISIONS, SubjectRef, subject_kind, task_kind_handler
+from worklist.registry import DECISIONS, SubjectRef, subject_kind, task_kind_handler, task_reassigner
 
 TITLE_MAX = 300
 
@@ -198,3 +198,12 @@ def task_decide(
             f"{task.get_kind_display()} tasks cannot be decided here.", fields={"task": ["Not decidable."]}
         )
     return decide(actor=actor, source=source, task=task, decision=decision, comment=comment, **details)
+
+
+def task_reassign(*, actor: User, source: str, task: Task, to_user: User, comment: str = "") -> Any:
+    """Hand ``task`` to ``to_user`` the way the registered reassigner does it (who may, to whom,
+    what is recorded: ``worklist.registry.register_task_reassigner``)."""
+    reassign = task_reassigner()
+    if reassign is None:
+        raise ValidationFailed("Tasks cannot be reassigned here.", fields={"task": ["Not reassignable."]})
+    return reassign(actor=actor, source=source, task=task, to_user=to_user, comment=comment)
