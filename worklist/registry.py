@@ -20,7 +20,7 @@ services look the kind up here.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 APPROVE, REJECT = "approve", "reject"
@@ -33,14 +33,36 @@ class TaskKindHandler:
 
     decide: Callable[..., Any] | None = None
     notify: Any = None
+    page: Callable[..., Any] | None = None
+    details: Callable[..., dict[str, Any]] | None = None
+    comment: Callable[..., Any] | None = None
+    actions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
 
 
 _HANDLERS: dict[str, TaskKindHandler] = {}
 
 
-def register_task_kind(kind: str, *, decide: Callable[..., Any] | None = None, notify: Any = None) -> None:
-    """Register the owning app's hooks for ``kind`` (idempotent: ``ready()`` may run twice)."""
-    _HANDLERS[str(kind)] = TaskKindHandler(decide=decide, notify=notify)
+def register_task_kind(
+    kind: str,
+    *,
+    decide: Callable[..., Any] | None = None,
+    notify: Any = None,
+    page: Callable[..., Any] | None = None,
+    details: Callable[..., dict[str, Any]] | None = None,
+    comment: Callable[..., Any] | None = None,
+    actions: Mapping[str, Callable[..., Any]] | None = None,
+) -> None:
+    """Register the owning app's hooks for ``kind`` (idempotent: ``ready()`` may run twice).
+
+    The workspace task pages (``worklist.views.workspace``) use the page hooks: ``page(request,
+    task)`` renders the task's page (what to decide, with the subject's details); ``details(request,
+    task)`` reads the kind's extra decision fields from the approve form (a request's access period)
+    and may raise ``ValidationFailed``; ``comment(actor=, source=, task=, text=, on_behalf_of=)``
+    records a comment without deciding; ``actions`` maps the kind's own POST actions (a slug) to
+    views ``(request, task, **url_kwargs)`` (manual provisioning: reveal the password, resolve)."""
+    _HANDLERS[str(kind)] = TaskKindHandler(
+        decide=decide, notify=notify, page=page, details=details, comment=comment, actions=dict(actions or {})
+    )
 
 
 def task_kind_handler(kind: str) -> TaskKindHandler:
@@ -234,3 +256,20 @@ def register_task_api_fields(
 
 def task_api_fields() -> list[TaskApiFields]:
     return list(_API_FIELDS.values())
+
+
+# Context the owning apps add to every worklist page of the workspace (the request tabs show the
+# cart's size): ``provider(request) -> dict``.
+_PAGE_CONTEXT: dict[str, Callable[[Any], dict[str, Any]]] = {}
+
+
+def register_page_context(owner: str, provider: Callable[[Any], dict[str, Any]]) -> None:
+    """Add ``provider(request)``'s keys to the worklist's workspace pages (idempotent per owner)."""
+    _PAGE_CONTEXT[str(owner)] = provider
+
+
+def page_context(request: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    for provider in _PAGE_CONTEXT.values():
+        context.update(provider(request))
+    return context
