@@ -8,12 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.http import HttpResponse
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from directory.models import ConsoleRole
-from tests.api.factories import UserFactory
+from requests_workflow.models import Request
+from requests_workflow.subjects import request_subject
+from tests.api.factories import RoleFactory, UserFactory
 from worklist.models import Task, TaskKind, TaskStatus
 from worklist.registry import _HANDLERS, register_task_kind
 from worklist.services import task_open
@@ -106,3 +110,35 @@ def test_the_console_queues_name_each_task_s_subject_and_need_a_console_role():
     auditor = client_for(UserFactory(username="audrey", console_role=ConsoleRole.AUDITOR))
     page = auditor.get(url)
     assert page.status_code == 200 and "Certify ana&#x27;s accesses" in page.content.decode()
+
+
+def test_my_tasks_reads_a_fixed_number_of_queries_whatever_the_number_of_tasks(
+    django_assert_max_num_queries,
+):
+    """The subjects of a page of tasks load with one query per subject kind, not one per task."""
+    ana = UserFactory(username="ana")
+    ana_client = client_for(ana)
+    url = reverse("workspace_requests:tasks")
+
+    def add(n: int) -> None:
+        for _ in range(n):
+            bea = UserFactory()
+            req = Request.objects.create(
+                type="GRANT_ROLE", source="manual", requester=bea, beneficiary=bea, role=RoleFactory()
+            )
+            task_open(
+                kind=TaskKind.APPROVAL,
+                title="Approve",
+                request=req,
+                subject=request_subject(req),
+                assignees=[ana],
+            )
+
+    add(2)
+    ana_client.get(url)  # the session and the user are read once
+    with CaptureQueriesContext(connection) as few:
+        assert ana_client.get(url).status_code == 200
+    add(6)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = ana_client.get(url)
+    assert page.content.decode().count('data-task="') == 8
