@@ -10,8 +10,16 @@ that opens it. That app registers, once, from its ``AppConfig.ready()``:
   to the users who become resolvers of a task of its kind (``user_ids`` None: every resolver,
   e.g. the members of its queue).
 
-and, for the subjects of its tasks, ``register_subject_types`` — the type codes a task definition
-may be limited to (requests_workflow registers its 20 request types).
+optionally the hooks of its workspace task page (``page``, ``details``, ``comment``, ``actions``:
+see ``register_task_kind``); and, for the subjects of its tasks, ``register_subject_kind`` — how the
+typed link ``(Task.subject_kind, Task.subject_id)`` loads, names and links its objects — and
+``register_subject_types`` — the type codes a task definition may be limited to (requests_workflow
+registers its 20 request types).
+
+Until they move here, the app that owns out-of-office delegations and request SLAs registers who
+may decide a task (``register_task_access``), how a task is reassigned
+(``register_task_reassigner``), the task API's subject fields (``register_task_api_fields``) and
+the SLA assigner (``register_sla_assigner``). See docs/dev/worklist.md.
 
 The worklist never imports the apps above it: they call ``register_task_kind`` and the worklist
 services look the kind up here.

@@ -288,7 +288,7 @@ def my_request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 def approval_task_page(request: HttpRequest, task: Task) -> HttpResponse:
     """The page of an approval or SoD task: the request, its stages, the decision forms."""
-    req = Request.objects.select_related(*REQUEST_RELATED).get(pk=task.request_id)
+    req = get_object_or_404(Request.objects.select_related(*REQUEST_RELATED), pk=task.request_id)
     context = {
         "task": task,
         "req": req,
@@ -301,7 +301,10 @@ def approval_task_page(request: HttpRequest, task: Task) -> HttpResponse:
 
 def approval_decision_details(request: HttpRequest, task: Task) -> dict[str, Any]:
     """The access period the approver set on the approve form (``start_at``, ``end_at``)."""
-    start_at, end_at = _new_period(request, Request.objects.get(pk=task.request_id))
+    req = Request.objects.filter(pk=task.request_id).first()
+    if req is None:
+        return {}  # the decision service says why a task of no request cannot be decided
+    start_at, end_at = _new_period(request, req)
     return {"start_at": start_at, "end_at": end_at}
 
 
