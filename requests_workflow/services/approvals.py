@@ -35,6 +35,7 @@ from requests_workflow.models import (
 from requests_workflow.selectors import task_decider
 from requests_workflow.services.common import request_event, request_move, request_save
 from requests_workflow.services.sla import sla_tasks_opened
+from requests_workflow.subjects import request_subject
 from requests_workflow.types import SPECS
 from sod.services import sod_check_request
 from worklist.models import ApprovalMode, Task, TaskKind, TaskStatus
@@ -149,6 +150,7 @@ def _open_level(req: Request, level: ApprovalLevel, *, actor: Any) -> list[Task]
     common = {
         "kind": TaskKind.APPROVAL,
         "request": req,
+        "subject": request_subject(req),
         "level": level.position,
         "mode": level.mode,
         "title": title,
@@ -222,7 +224,12 @@ def sod_stage(req: Request, *, actor: Any) -> None:
         return
     names = "; ".join(f"{c.rule_name}: {c.description}" for c in conflicts)
     request_move(req, R.WAITING_SOD_APPROVAL, stage=3, actor=actor, message=f"SoD conflicts: {names}")
-    task = task_open(kind=TaskKind.SOD, request=req, title=f"SoD conflict on request #{req.pk}: {names}")
+    task = task_open(
+        kind=TaskKind.SOD,
+        request=req,
+        subject=request_subject(req),
+        title=f"SoD conflict on request #{req.pk}: {names}",
+    )
     sla_tasks_opened([task], req=req)
 
 
@@ -449,3 +456,32 @@ def task_decision_apply(
             actor=actor, source=source, task=task, comment=comment, start_at=start_at, end_at=end_at
         )
     return task_reject(actor=actor, source=source, task=task, reason=comment)
+
+
+@transaction.atomic
+def task_comment_add(
+    *, actor: User, source: str, task: Task, text: str, on_behalf_of: User | None = None
+) -> None:
+    """A comment by an approver (or, ``on_behalf_of`` an assignee, their out-of-office delegate)
+    on a task of a request: a line in the request's timeline and an audit event; the task stays
+    open. Registered with the worklist as the comment hook of approval and SoD tasks."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed("Write a comment first.", fields={"comment": ["Required."]})
+    if task.request_id is None:
+        raise ValidationFailed("This task belongs to no request.")
+    behalf = f" on behalf of {on_behalf_of.username}" if on_behalf_of else ""
+    req = Request.objects.select_for_update().get(pk=task.request_id)
+    request_event(req, stage=3, actor=actor, message=f"Comment by {actor.username}{behalf}: {text}")
+    audit_record(
+        actor=actor,
+        action="task.commented",
+        obj=task,
+        new={
+            "request": req.pk,
+            "comment": text,
+            **({"on_behalf_of": on_behalf_of.username} if on_behalf_of else {}),
+        },
+        source=source,
+        subject_user_id=req.beneficiary_id,
+    )

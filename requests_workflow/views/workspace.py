@@ -1,4 +1,5 @@
-"""Workspace request pages: the self-service catalog, the cart, my requests and my tasks.
+"""Workspace request pages: the self-service catalog, the cart, my requests, and the page of an
+approval task ("My tasks" itself is the worklist's, ``worklist.views.workspace``).
 
 Every page is for the logged-in ACTIVE user (``workspace_required``); a request or task that is
 not theirs is a 404, so its existence is not disclosed. Writes go through the request services,
@@ -11,23 +12,19 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from blazon.audit.services import audit_record
 from blazon.errors import DomainError, ValidationFailed
 from blazon.ids import parse_id
 from blazon.permissions import can
 from directory.models import Entitlement, Resource, Role, Source, User, UserStatus
 from directory.views.common import workspace_required
 from requests_workflow.models import Request, RequestStatus, RequestType
-from requests_workflow.selectors import attach_delegators, open_tasks_for
-from requests_workflow.services.approvals import task_approve, task_reject
-from requests_workflow.services.common import request_event
+from requests_workflow.selectors import open_tasks_for
 from requests_workflow.services.requests import request_cancel, request_create
 from requests_workflow.types import SPECS
 from requests_workflow.views.common import (
@@ -36,7 +33,7 @@ from requests_workflow.views.common import (
     request_object,
     timeline,
 )
-from worklist.models import Task, TaskKind
+from worklist.models import Task
 
 CART_KEY = "blazon_request_cart"
 CART_LIMIT = 25
@@ -283,38 +280,15 @@ def my_request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("workspace_requests:detail", pk=req.pk)
 
 
-# --- my tasks --------------------------------------------------------------------------------
+# --- the pages of approval and SoD tasks (hooks of the worklist's task pages) ----------------
+# "My tasks" and the decisions are the worklist's (``worklist.views.workspace``); this app
+# registers, for its task kinds, the task page with the request's details, the access period an
+# approver may change, and comments on the request's history.
 
 
-def _task_rows(tasks: list[Task]) -> list[tuple[Task, str]]:
-    return [(t, request_object(t.request) if t.request_id else t.title) for t in tasks]
-
-
-@workspace_required
-def my_tasks(request: HttpRequest) -> HttpResponse:
-    tasks = attach_delegators(
-        open_tasks_for(request.user)
-        .select_related("queue", *(f"request__{r}" for r in REQUEST_RELATED))
-        .order_by("created_at", "id")
-    )
-    return _render(request, "workspace/requests/tasks.html", {"rows": _task_rows(tasks)})
-
-
-def _my_task(request: HttpRequest, pk: int) -> Task:
-    qs = open_tasks_for(request.user).select_related("queue", *(f"request__{r}" for r in REQUEST_RELATED))
-    task = get_object_or_404(qs, pk=pk)
-    attach_delegators([task])
-    return task
-
-
-@workspace_required
-def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    task = _my_task(request, pk)
-    if task.kind == TaskKind.PROVISIONING:
-        from requests_workflow.views.provisioning_tasks import provisioning_task_page
-
-        return provisioning_task_page(request, task)
-    req = task.request
+def approval_task_page(request: HttpRequest, task: Task) -> HttpResponse:
+    """The page of an approval or SoD task: the request, its stages, the decision forms."""
+    req = get_object_or_404(Request.objects.select_related(*REQUEST_RELATED), pk=task.request_id)
     context = {
         "task": task,
         "req": req,
@@ -325,37 +299,18 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render(request, "workspace/requests/task.html", context)
 
 
-@workspace_required
-@require_POST
-def task_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
-    task = _my_task(request, pk)
-    text = request.POST.get("comment", "").strip()
-    try:
-        if decision == "approve":
-            start_at, end_at = _new_period(request, task.request)
-            task_approve(
-                actor=request.user, source=SRC, task=task, comment=text, start_at=start_at, end_at=end_at
-            )
-            messages.success(request, f"Request #{task.request_id} approved.")
-        elif decision == "reject":
-            if not text:
-                messages.error(request, "A rejection needs a reason.")
-                return redirect("workspace_requests:task", pk=task.pk)
-            task_reject(actor=request.user, source=SRC, task=task, reason=text)
-            messages.success(request, f"Request #{task.request_id} rejected.")
-        elif decision == "comment":
-            if not text:
-                messages.error(request, "Write a comment first.")
-            else:
-                _comment(request.user, task, text)
-                messages.success(request, "Comment added to the request's history.")
-            return redirect("workspace_requests:task", pk=task.pk)
-        else:
-            raise Http404("Unknown decision.")
-    except DomainError as exc:
-        messages.error(request, exc.message)
-        return redirect("workspace_requests:task", pk=task.pk)
-    return redirect("workspace_requests:tasks")
+def approval_decision_details(request: HttpRequest, task: Task) -> dict[str, Any]:
+    """The access period the approver set on the approve form (``start_at``, ``end_at``)."""
+    req = Request.objects.filter(pk=task.request_id).first()
+    if req is None:
+        return {}  # the decision service says why a task of no request cannot be decided
+    start_at, end_at = _new_period(request, req)
+    return {"start_at": start_at, "end_at": end_at}
+
+
+def page_context(request: HttpRequest) -> dict[str, Any]:
+    """What the request tabs of the worklist's workspace pages show: the cart's size."""
+    return {"cart_count": len(_cart(request))}
 
 
 def _new_period(request: HttpRequest, req: Request) -> tuple[datetime | None, datetime | None]:
@@ -375,50 +330,3 @@ def _new_period(request: HttpRequest, req: Request) -> tuple[datetime | None, da
     if end and end != current_end:
         end_at = timezone.make_aware(datetime.combine(end, time(23, 59)), tz)
     return start_at, end_at
-
-
-def _comment(user: User, task: Task, text: str) -> None:
-    """A comment by an approver (or their out-of-office delegate): a line in the request's
-    timeline and an audit event."""
-    delegator = getattr(task, "delegated_from", None)
-    behalf = f" on behalf of {delegator.username}" if delegator else ""
-    with transaction.atomic():
-        req = Request.objects.select_for_update().get(pk=task.request_id)
-        request_event(req, stage=3, actor=user, message=f"Comment by {user.username}{behalf}: {text}")
-        audit_record(
-            actor=user,
-            action="task.commented",
-            obj=task,
-            new={
-                "request": req.pk,
-                "comment": text,
-                **({"on_behalf_of": delegator.username} if delegator else {}),
-            },
-            source=SRC,
-            subject_user_id=req.beneficiary_id,
-        )
-
-
-@workspace_required
-@require_POST
-def tasks_bulk_approve(request: HttpRequest) -> HttpResponse:
-    ids = [i for i in map(parse_id, request.POST.getlist("task")) if i is not None]
-    if not ids:
-        messages.error(request, "Select the tasks to approve.")
-        return redirect("workspace_requests:tasks")
-    tasks = list(open_tasks_for(request.user).filter(pk__in=ids, kind=TaskKind.APPROVAL).order_by("id"))
-    approved, refused = [], []
-    for task in tasks:
-        try:
-            task_approve(actor=request.user, source=SRC, task=task, comment="Approved in bulk.")
-            approved.append(f"#{task.request_id}")
-        except DomainError as exc:
-            refused.append(f"#{task.request_id}: {exc.message}")
-    missing = len(set(ids)) - len(tasks)
-    if approved:
-        messages.success(request, f"Approved {len(approved)} request(s): {', '.join(approved)}.")
-    for problem in refused:
-        messages.error(request, problem)
-    if missing:
-        messages.error(request, f"{missing} selected task(s) are no longer open for you.")
-    return redirect("workspace_requests:tasks")

@@ -18,6 +18,7 @@ from blazon.audit.models import AuditEvent
 from directory.models import ConsoleRole, ProvisioningMode
 from provisioning.models import EntryStatus, ProvisioningEntry, ResourceRetryPolicy
 from provisioning.services.adapter import entries_pull
+from provisioning.subjects import ENTRY_SUBJECT
 from requests_workflow.models import Request
 from tests.api.factories import UserFactory
 from tests.provisioning.conftest import make_entry
@@ -206,7 +207,7 @@ def password_task(world, settings):
     )
     task = Task.objects.create(kind=TaskKind.PROVISIONING, title="set the password by hand")
     task.assignees.add(world["owner"])
-    make_entry(
+    entry = make_entry(
         world["erp"],
         "CHANGE_PASSWORD",
         mode=ProvisioningMode.MANUAL,
@@ -214,6 +215,9 @@ def password_task(world, settings):
         manual_task=task,
         payload={"secret_id": str(secret.pk)},
     )
+    # the typed link the manual-task services set (provisioning.subjects)
+    task.subject_kind, task.subject_id = ENTRY_SUBJECT, entry.pk
+    task.save(update_fields=["subject_kind", "subject_id"])
     return task
 
 
