@@ -7,10 +7,12 @@ too). Refusals are messages; nothing is changed on bad input."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
@@ -28,8 +30,9 @@ SOURCE = "console"
 
 
 class Queue(ObjectListView):
-    """The entries; ``q`` is an entry id or a correlation id (``request-42``); ``stuck`` keeps
-    the entries nobody has moved for a while."""
+    """The entries; ``q`` finds an entry (``#42``), a request's entries (``request 7``,
+    ``request-7``, ``r7``), a correlation id, or a user or account (username, name or account
+    identifier, in part); ``stuck`` keeps the entries nobody has moved for a while."""
 
     template_name = "console/provisioning/queue.html"
     filters = {"status": "status", "resource": "resource_id", "event": "event_type", "mode": "mode"}
@@ -40,8 +43,7 @@ class Queue(ObjectListView):
         if self.request.GET.get("stuck", "") in {"1", "true", "yes"}:
             qs = qs.filter(selectors.stuck_q())
         if q:
-            entry_id = parse_id(q.lstrip("#"))
-            qs = qs.filter(pk=entry_id) if entry_id is not None else qs.filter(correlation_id=q)
+            qs = qs.filter(queue_search_q(q))
         return qs
 
     def extra_context(self) -> dict[str, Any]:
@@ -61,6 +63,27 @@ class Queue(ObjectListView):
 
 
 queue = Queue.as_view()
+
+
+REQUEST_REF = re.compile(r"(?i)^(?:request[\s#-]*|req[\s#-]*|r)(\d+)$")
+
+
+def queue_search_q(q: str) -> Q:
+    """What the queue's search box matches (every branch uses an indexed column or a short
+    ``icontains`` on the account's owner and identifier)."""
+    if q.startswith("#") and (entry_id := parse_id(q[1:])) is not None:
+        return Q(pk=entry_id)
+    if (found := REQUEST_REF.match(q)) and (request_id := parse_id(found.group(1))) is not None:
+        return Q(request_id=request_id) | Q(rollback_of_id=request_id)
+    if (entry_id := parse_id(q)) is not None:
+        return Q(pk=entry_id) | Q(request_id=entry_id)
+    return (
+        Q(correlation_id=q)
+        | Q(account__identifier__icontains=q)
+        | Q(account__owner__username__icontains=q)
+        | Q(account__owner__first_name__icontains=q)
+        | Q(account__owner__last_name__icontains=q)
+    )
 
 
 @capability_required("view")
