@@ -22,6 +22,7 @@ from blazon.errors import DomainError, ValidationFailed
 from blazon.ids import parse_id
 from blazon.permissions import can
 from directory.models import Entitlement, Resource, Role, Source, User, UserStatus
+from directory.selectors import catalog_holdings
 from directory.views.common import workspace_required
 from requests_workflow.models import Request, RequestStatus, RequestType
 from requests_workflow.selectors import open_tasks_for
@@ -99,6 +100,8 @@ def catalog(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     kind = request.GET.get("kind", "")
     in_cart = {(i["kind"], i["id"]) for i in _cart(request)}
+    held = catalog_holdings(request.user)
+    for_others = _has_reports(request.user)
     sections = []
     for key, (model, _type, label) in KINDS.items():
         if kind and kind != key:
@@ -122,10 +125,10 @@ def catalog(request: HttpRequest) -> HttpResponse:
                 "kind": key,
                 "label": {"entitlement": "Entitlements", "role": "Roles", "resource": "Applications"}[key],
                 "what": label,
-                "rows": [(obj, (key, obj.pk) in in_cart) for obj in rows],
+                "rows": [(obj, (key, obj.pk) in in_cart, held[key].get(obj.pk)) for obj in rows],
             }
         )
-    context = {"q": q, "kind": kind, "sections": sections}
+    context = {"q": q, "kind": kind, "sections": sections, "for_others": for_others}
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "catalog-results":
         return _render(request, "workspace/requests/_catalog_results.html", context)
     return _render(request, "workspace/requests/catalog.html", context)
@@ -140,8 +143,11 @@ def cart_add(request: HttpRequest) -> HttpResponse:
         raise Http404("Unknown catalog item.")
     obj = _catalog_object(kind, pk)
     items = _cart(request)
+    how = catalog_holdings(request.user)[kind].get(pk)
     if any(i["kind"] == kind and i["id"] == pk for i in items):
         messages.info(request, f"{obj.name} is already in your cart.")
+    elif how and not _has_reports(request.user):
+        messages.info(request, f"You already have {obj.name} ({how}): nothing to request.")
     elif len(items) >= CART_LIMIT:
         messages.error(request, f"Your cart holds at most {CART_LIMIT} items: submit it first.")
     else:
@@ -171,6 +177,11 @@ def _parse_day(value: str, field: str, errors: dict[str, str]) -> date | None:
     except ValueError:
         errors[field] = "Give a date as YYYY-MM-DD."
         return None
+
+
+def _has_reports(me: User) -> bool:
+    """May ``me`` request for someone else from the cart (a manager with ACTIVE reports)?"""
+    return User.objects.filter(manager=me, status=UserStatus.ACTIVE).exists()
 
 
 def _beneficiaries(me: User) -> list[User]:
@@ -206,9 +217,19 @@ def cart(request: HttpRequest) -> HttpResponse:
         end_at = timezone.make_aware(datetime.combine(end, time(23, 59)), tz) if end else None
         if start and end and end < start:
             errors["end"] = "The end date must be on or after the start date."
-        if not errors:
+        if not errors and beneficiary is not None:
             done, kept = [], []
+            held = catalog_holdings(beneficiary)
+            whom = "You" if beneficiary.pk == me.pk else str(beneficiary)
             for item in items:
+                how = held[item["kind"]].get(item["id"])
+                if how:  # refused before any request is made, and out of the cart
+                    messages.error(
+                        request,
+                        f"{item['obj'].name}: {whom} already {'have' if whom == 'You' else 'has'} it ({how}); "
+                        "removed from your cart.",
+                    )
+                    continue
                 try:
                     req = request_create(
                         actor=me,
@@ -230,6 +251,8 @@ def cart(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"Submitted {len(done)} request(s): {numbers}.")
                 return redirect("workspace_requests:mine")
             items = _cart_items(request)
+            if not items:
+                errors["cart"] = "Nothing is left in your cart to request."
     context = {"items": items, "people": people, "errors": errors, "values": values}
     return _render(request, "workspace/requests/cart.html", context, status=400 if errors else 200)
 
