@@ -5,6 +5,7 @@ is not disclosed."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -142,3 +143,73 @@ def test_my_tasks_reads_a_fixed_number_of_queries_whatever_the_number_of_tasks(
     with django_assert_max_num_queries(len(few.captured_queries)):
         page = ana_client.get(url)
     assert page.content.decode().count('data-task="') == 8
+
+
+def test_my_tasks_is_paged_soonest_due_first_and_filtered():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ana = UserFactory(username="ana")
+    client = client_for(ana)
+    url = reverse("workspace_requests:tasks")
+    now = timezone.now()
+    made: dict[str, Task] = {}
+
+    def add(name: str, *, due=None, kind=TaskKind.APPROVAL, requester_name="bea") -> Task:
+        who = UserFactory(username=f"{requester_name}{len(made)}", first_name=requester_name.title())
+        req = Request.objects.create(
+            type="GRANT_ROLE", source="manual", requester=who, beneficiary=who, role=RoleFactory()
+        )
+        task = task_open(kind=kind, title=name, request=req, subject=request_subject(req), assignees=[ana])
+        if due is not None:
+            Task.objects.filter(pk=task.pk).update(due_at=due)
+        made[name] = task
+        return task
+
+    add("no-due")
+    add("late", due=now - timedelta(hours=2), requester_name="carlos")
+    add("soon", due=now + timedelta(hours=1))
+    add("later", due=now + timedelta(days=3))
+    for i in range(24):
+        add(f"bulk{i}", due=now + timedelta(days=10, minutes=i))
+
+    def order(response) -> list[int]:
+        text = response.content.decode()
+        return [int(x) for x in re.findall(r'data-task="(\d+)"', text)]
+
+    first = client.get(url)
+    ids = order(first)
+    assert len(ids) == 25  # a page, not all 28
+    assert ids[:3] == [made["late"].pk, made["soon"].pk, made["later"].pk]
+    assert "1–25 of 28" in first.content.decode()
+    last = order(client.get(url, {"page": 2}))
+    assert last[-1] == made["no-due"].pk and len(last) == 3  # no due date: last
+
+    assert order(client.get(url, {"overdue": "1"})) == [made["late"].pk]
+    assert order(client.get(url, {"requester": "carl"})) == [made["late"].pk]
+    assert order(client.get(url, {"kind": "SOD"})) == []
+    assert "No open task matches these filters." in client.get(url, {"kind": "SOD"}).content.decode()
+    assert client.get(url, {"kind": "NOPE", "page": "x"}).status_code == 200  # bad input: ignored
+
+
+def test_approve_selected_shows_only_when_a_task_on_the_page_can_be_approved():
+    ana = UserFactory(username="ana")
+    client = client_for(ana)
+    url = reverse("workspace_requests:tasks")
+    bea = UserFactory(username="bea")
+    req = Request.objects.create(
+        type="GRANT_ROLE", source="manual", requester=bea, beneficiary=bea, role=RoleFactory()
+    )
+    task_open(
+        kind=TaskKind.PROVISIONING,
+        title="Do it by hand",
+        request=req,
+        subject=request_subject(req),
+        assignees=[ana],
+    )
+    assert "Approve selected" not in client.get(url).content.decode()
+    task_open(
+        kind=TaskKind.APPROVAL, title="Approve", request=req, subject=request_subject(req), assignees=[ana]
+    )
+    assert "Approve selected" in client.get(url).content.decode()

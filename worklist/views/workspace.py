@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from blazon.errors import DomainError
@@ -59,14 +62,41 @@ def my_task(request: HttpRequest, pk: int) -> Task:
     return task
 
 
+TASKS_PER_PAGE = 25
+
+
 @workspace_required
 def my_tasks(request: HttpRequest) -> HttpResponse:
-    tasks = tasks_subjects_attach(
-        attach_delegators(
-            open_tasks_for(_user(request)).select_related(*LIST_RELATED).order_by("created_at", "id")
+    """Open tasks the user may decide, soonest due first (tasks with no due date last, oldest
+    first), 25 a page; filters: kind, requester (part of a username or name), overdue only."""
+    qs = open_tasks_for(_user(request))
+    kind = request.GET.get("kind", "")
+    if kind in TaskKind.values:
+        qs = qs.filter(kind=kind)
+    requester = request.GET.get("requester", "").strip()
+    if requester:
+        qs = qs.filter(
+            Q(request__requester__username__icontains=requester)
+            | Q(request__requester__first_name__icontains=requester)
+            | Q(request__requester__last_name__icontains=requester)
         )
-    )
-    return _render(request, "workspace/requests/tasks.html", {"rows": [(t, t.subject_label) for t in tasks]})
+    overdue = request.GET.get("overdue", "") in {"1", "on", "yes", "true"}
+    if overdue:
+        qs = qs.filter(due_at__lt=timezone.now())
+    qs = qs.select_related(*LIST_RELATED).order_by(F("due_at").asc(nulls_last=True), "created_at", "id")
+    page = Paginator(qs, TASKS_PER_PAGE).get_page(request.GET.get("page"))
+    tasks = tasks_subjects_attach(attach_delegators(list(page.object_list)))
+    context = {
+        "rows": [(t, t.subject_label) for t in tasks],
+        "page_obj": page,
+        "kinds": TaskKind.choices,
+        "kind": kind if kind in TaskKind.values else "",
+        "requester": requester,
+        "overdue": overdue,
+        "any_approvable": any(t.kind == TaskKind.APPROVAL for t in tasks),
+        "filtered": bool(kind or requester or overdue),
+    }
+    return _render(request, "workspace/requests/tasks.html", context)
 
 
 @workspace_required
