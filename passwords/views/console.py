@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from blazon.console import (
     ObjectDeleteView,
     ObjectEditView,
+    ObjectListView,
     capability_required,
     render_console,
     report_domain_error,
@@ -47,24 +48,26 @@ KINDS: dict[str, dict[str, Any]] = {
 }
 
 
-def _policies(request: HttpRequest, kind: str) -> HttpResponse:
-    spec = KINDS[kind]
-    policies = (
-        spec["model"].objects.select_related("organization").order_by("-is_default", "priority", "name")
+class Policies(ObjectListView):
+    """The password (``kind="password"``) or password-change policies, all on one page."""
+
+    template_name, paginate_by, context_object_name, kind = (
+        "passwords/console/policies.html",
+        0,
+        "policies",
+        "",
     )
-    return render_console(
-        request, "passwords/console/policies.html", {"kind": kind, "spec": spec, "policies": policies}
-    )
+
+    def get_queryset(self) -> Any:
+        model = KINDS[self.kind]["model"]
+        return model.objects.select_related("organization").order_by("-is_default", "priority", "name")
+
+    def extra_context(self) -> dict[str, Any]:
+        return {"kind": self.kind, "spec": KINDS[self.kind]}
 
 
-@capability_required("view")
-def policies(request: HttpRequest) -> HttpResponse:
-    return _policies(request, "password")
-
-
-@capability_required("view")
-def change_policies(request: HttpRequest) -> HttpResponse:
-    return _policies(request, "change")
+policies = Policies.as_view(kind="password")
+change_policies = Policies.as_view(kind="change")
 
 
 class _PolicyKind:
