@@ -282,6 +282,7 @@ class ObjectActionView(ObjectView):
     then the object's page with ``done_message`` or the refusal. ``action_kwargs`` adds the
     request's own arguments (a reason, a flag)."""
 
+    capability = "manage_config"
     http_method_names = ["post"]
     action: Callable[..., Any] | None = None
     object_kwarg: str = ""
