@@ -36,10 +36,14 @@ class ConsoleView(View):
     http_method_names = ["get"]  # noqa: RUF012 (Django's own attribute)
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        # The method is checked first (405), then who asks: the login page or 403.
+        # Who asks is checked first (the login page or 403, whatever the method), then the
+        # method (405): a user without the capability learns nothing about the screen.
+        denied = capability_check(request, self.capability)
+        if denied is not None:
+            return denied
         if request.method is None or request.method.lower() not in self.http_method_names:
             return self.http_method_not_allowed(request, *args, **kwargs)
-        return capability_check(request, self.capability) or super().dispatch(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
 
     def render(self, context: dict[str, Any], status: int = 200) -> HttpResponse:
         return render_console(self.request, self.template_name, context, status=status)

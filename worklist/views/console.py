@@ -14,7 +14,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from blazon.console import ObjectDeleteView, ObjectEditView, capability_required, render_console
+from blazon.console import (
+    ObjectDeleteView,
+    ObjectEditView,
+    ObjectListView,
+    capability_required,
+    render_console,
+)
 from blazon.console.access import report_domain_error
 from blazon.errors import DomainError
 from directory.models import Source
@@ -37,15 +43,16 @@ manage_config = capability_required("manage_config")
 # --- calendars --------------------------------------------------------------------------------
 
 
-@manage_config
-@require_GET
-def calendars(request: HttpRequest) -> HttpResponse:
-    rows = Calendar.objects.annotate(
+calendars = ObjectListView.as_view(
+    capability="manage_config",
+    queryset=Calendar.objects.annotate(
         n_holidays=Count("holidays", distinct=True), n_definitions=Count("definitions", distinct=True)
-    ).order_by("name")
-    return render_console(
-        request, "console/requests/calendars.html", {"calendars": rows, "weekdays": WEEKDAYS}
-    )
+    ).order_by("name"),
+    template_name="console/requests/calendars.html",
+    paginate_by=0,
+    context_object_name="calendars",
+    extra_context=lambda: {"weekdays": WEEKDAYS},
+)
 
 
 calendar_edit = ObjectEditView.as_view(
@@ -142,17 +149,16 @@ holiday_delete = HolidayDelete.as_view()
 # --- task definitions -------------------------------------------------------------------------
 
 
-@manage_config
-@require_GET
-def definitions(request: HttpRequest) -> HttpResponse:
-    rows = TaskDefinition.objects.select_related("calendar", "escalation_policy").order_by(
+definitions = ObjectListView.as_view(
+    capability="manage_config",
+    queryset=TaskDefinition.objects.select_related("calendar", "escalation_policy").order_by(
         "task_kind", "priority", "id"
-    )
-    return render_console(
-        request,
-        "console/requests/definitions.html",
-        {"definitions": rows, "type_labels": dict(subject_type_choices())},
-    )
+    ),
+    template_name="console/requests/definitions.html",
+    paginate_by=0,
+    context_object_name="definitions",
+    extra_context=lambda: {"type_labels": dict(subject_type_choices())},
+)
 
 
 definition_edit = ObjectEditView.as_view(
@@ -191,13 +197,15 @@ definition_delete = DefinitionDelete.as_view()
 # --- escalation policies ----------------------------------------------------------------------
 
 
-@manage_config
-@require_GET
-def escalations(request: HttpRequest) -> HttpResponse:
-    rows = EscalationPolicy.objects.annotate(
+escalations = ObjectListView.as_view(
+    capability="manage_config",
+    queryset=EscalationPolicy.objects.annotate(
         n_steps=Count("steps", distinct=True), n_definitions=Count("definitions", distinct=True)
-    ).order_by("name")
-    return render_console(request, "console/requests/escalations.html", {"policies": rows})
+    ).order_by("name"),
+    template_name="console/requests/escalations.html",
+    paginate_by=0,
+    context_object_name="policies",
+)
 
 
 escalation_edit = ObjectEditView.as_view(
