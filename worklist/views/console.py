@@ -5,7 +5,7 @@ back on the forms. Edit and delete screens are the console kernel's (``blazon.co
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.db.models import Count
@@ -23,7 +23,7 @@ from blazon.console import (
 )
 from blazon.console.access import report_domain_error
 from blazon.errors import DomainError
-from directory.models import Source
+from directory.models import Source, User
 from worklist.models import Calendar, EscalationPolicy, EscalationStep, Holiday, TaskDefinition
 from worklist.registry import subject_type_choices
 from worklist.services import sla_config
@@ -37,6 +37,13 @@ from worklist.views.forms import (
 )
 
 SOURCE = Source.CONSOLE
+
+
+def logged_in(request: HttpRequest) -> User:
+    """The acting user: the capability check in front of every page let only a logged-in one in."""
+    return cast(User, request.user)
+
+
 manage_config = capability_required("manage_config")
 
 
@@ -79,7 +86,7 @@ def calendar_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             try:
                 holiday = sla_config.holiday_add(
-                    actor=request.user,
+                    actor=logged_in(request),
                     source=SOURCE,
                     calendar=calendar,
                     day=form.cleaned_data["date"],
@@ -272,7 +279,7 @@ class StepEdit(ObjectEditView):
         return step
 
     def save(self, form: EscalationStepForm, step: EscalationStep | None) -> EscalationStep:
-        actor, data = self.request.user, form.service_data()
+        actor, data = logged_in(self.request), form.service_data()
         if step is None:
             return sla_config.escalation_step_create(
                 actor=actor, source=SOURCE, policy=self.policy, data=data
