@@ -22,8 +22,16 @@ from blazon.ids import parse_id
 from directory.models import ProvisioningEvent, ProvisioningMode, Resource
 from provisioning import selectors
 from provisioning.forms import RetryPolicyForm
-from provisioning.models import EntryStatus, ProvisioningEntry, ResourceRetryPolicy
-from provisioning.services.console import resource_retry_policy_set
+from provisioning.models import (
+    ConnectorType,
+    EntryStatus,
+    InProcessAdapter,
+    ProvisioningEntry,
+    ResourceRetryPolicy,
+)
+from provisioning.services.console import entry_cancel, entry_retry, resource_retry_policy_set
+from provisioning.services.inprocess import SECRET_SETTINGS, inprocess_adapter_configure
+from provisioning.services.manual import entry_resolve_done, entry_resolve_failed
 from worklist.models import TaskStatus
 
 SOURCE = "console"
@@ -86,8 +94,6 @@ def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @capability_required("manage_config")
 def entry_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    from provisioning.services.console import entry_cancel, entry_retry
-
     get_object_or_404(ProvisioningEntry.objects.only("pk"), pk=pk)
     try:
         if action == "retry":
@@ -110,7 +116,6 @@ def entry_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 def entry_resolve(request: HttpRequest, pk: int, outcome: str) -> HttpResponse:
     """An administrator resolves the entry's manual task from the console (the task of a
     resource without owners is unassigned: it is theirs)."""
-    from provisioning.services.manual import entry_resolve_done, entry_resolve_failed
 
     entry = get_object_or_404(ProvisioningEntry, pk=pk)
     try:
@@ -218,8 +223,6 @@ def _json_object(text: str, name: str, errors: dict[str, list[str]]) -> Any:
 def inprocess_adapter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """The in-process adapter of a resource: connector type, settings, secret settings (kept in
     the vault and never shown back: an empty field keeps what is stored)."""
-    from provisioning.models import ConnectorType, InProcessAdapter
-    from provisioning.services.inprocess import SECRET_SETTINGS, inprocess_adapter_configure
 
     resource = get_object_or_404(Resource, pk=pk)
     adapter = InProcessAdapter.objects.filter(resource=resource).select_related("client").first()
