@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 
@@ -92,7 +93,7 @@ def requests_notify_expiring(*, limit: int = 1000) -> int:
             )
             recipient = user.email
             transaction.on_commit(
-                lambda s=subject, b=body, r=recipient: send_mail(s, b, settings.DEFAULT_FROM_EMAIL, [r])
+                functools.partial(send_mail, subject, body, settings.DEFAULT_FROM_EMAIL, [recipient])
             )
             sent += 1
     return sent
