@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from django.db.models import Count, IntegerField, Model, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from blazon.permissions import can
 from directory.models import (
@@ -192,7 +193,6 @@ def user_value(user: Any, name: str, fields: tuple[str, ...]) -> Any:
 def membership_in_effect(now: Any = None) -> Q:
     """Role memberships in effect at ``now``: started (or undated) and not yet ended. The
     sweep removes ended ones; until it runs, this keeps them from counting."""
-    from django.utils import timezone
 
     now = now or timezone.now()
     return (Q(start_date__isnull=True) | Q(start_date__lte=now)) & (

@@ -19,6 +19,7 @@ from blazon import notify
 from blazon.errors import Conflict
 from directory.models import Account, AccountType, EntitlementMembership, RoleMembership, Source, UserStatus
 from directory.services import access, lifecycle, users
+from passwords.services import password_generate_for
 from requests_workflow import tasks
 from requests_workflow.models import Request, RequestType
 from vault import crypto as vault_crypto
@@ -87,8 +88,6 @@ def _unlock(req: Request, actor: Any) -> dict[str, Any]:
 
 
 def _reset_password(req: Request, actor: Any) -> dict[str, Any]:
-    from passwords.services import password_generate_for
-
     user = req.beneficiary
     password = password_generate_for(user)  # meets the user's password policy
     users.user_update(actor=actor, source=req.source, user=user, data={"password": password})

@@ -29,6 +29,9 @@ from django.db.models import F, Min
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from blazon.audit.services import audit_record
+from blazon.celery import app
+from blazon.errors import TransitionNotAllowed
 from blazon.logging import correlation_id_var, new_correlation_id
 from blazon.outbox.models import OutboxMessage, OutboxStatus, WorkCounter
 from blazon.outbox.registry import handler, sweeps
@@ -58,8 +61,6 @@ def stuck_after_seconds() -> int:
 
 
 def _eager() -> bool:
-    from blazon.celery import app
-
     return bool(app.conf.task_always_eager)
 
 
@@ -149,7 +150,6 @@ def outbox_dispatch(ids: Iterable[int]) -> int:
             except Exception:
                 logger.exception("outbox #%s: in-process delivery failed; the relay will retry", pk)
         return len(ids)
-    from blazon.celery import app
 
     cid = correlation_id_var.get()
     sent = 0
@@ -313,8 +313,6 @@ def outbox_relay(*, limit: int = 500) -> int:
 
 def outbox_retry(*, actor: Any, message_id: int, source: str = "console") -> OutboxMessage:
     """An administrator retries a dead-lettered row: PENDING again, attempts from zero, due now."""
-    from blazon.audit.services import audit_record
-    from blazon.errors import TransitionNotAllowed
 
     with transaction.atomic():
         row = OutboxMessage.objects.select_for_update().get(pk=message_id)

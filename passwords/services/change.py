@@ -25,6 +25,7 @@ from django.utils import timezone
 from blazon import authcontract, notify
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
+from blazon.permissions import may_set_password_of
 from passwords import tasks
 from passwords.models import MAX_HISTORY, PasswordHistory, PasswordResetLink, PasswordState
 from passwords.rules import RuleResult, password_check, unmet
@@ -237,7 +238,6 @@ def password_helpdesk_temporary(*, user: Any, actor: Any, source: str) -> str:
 def _helpdesk_allowed(actor: Any, user: Any) -> None:
     """The help desk resets end users' passwords; a console user's (an administrator's above all)
     only an administrator may reset, else a help-desk operator could take over their role."""
-    from blazon.permissions import may_set_password_of
 
     if actor is not None and getattr(actor, "pk", None) == user.pk:
         raise NotAllowed(

@@ -26,6 +26,8 @@ from directory.models import ProvisioningEvent, ProvisioningMode
 from provisioning.models import ENTITLEMENT_EVENTS, EntryStatus, NativeIdentifier, ProvisioningEntry
 from provisioning.signals import EntryNote, requests_lock, requests_noted, requests_settled
 from provisioning.subjects import entry_of_task, entry_subject
+from vault.models import Secret
+from vault.services import secret_reveal
 from worklist.models import Task, TaskKind, TaskStatus
 from worklist.registry import APPROVE, tasks_sla_apply
 from worklist.services import task_close, task_open
@@ -120,7 +122,7 @@ def _lock_for_resolution(entry: ProvisioningEntry, actor: Any) -> tuple[Provisio
             f"Provisioning entry #{locked.pk} is {locked.status}: it is not waiting for manual resolution.",
             code="entry_not_waiting",
         )
-    task = Task.objects.select_for_update().get(pk=locked.manual_task_id)
+    task = Task.objects.select_for_update().get(pk=locked.manual_task.pk)
     may = task.assignees.filter(pk=getattr(actor, "pk", None)).exists() or can(actor, "manage_config")
     if actor is None or not may:
         raise NotAllowed(
@@ -216,8 +218,6 @@ def entry_secret_reveal(*, actor: Any, source: str, task: Task) -> str:
     """The password an entry refers to (an initial or rotated password), decrypted from the
     vault for an assignee of its open manual task who must type it into the application.
     Audited twice: the vault's reveal and this task's; the value is never recorded."""
-    from vault.models import Secret
-    from vault.services import secret_reveal
 
     entry = entry_of_task(task, related=("resource",))
     secret_id = (entry.payload or {}).get("secret_id") if entry else None

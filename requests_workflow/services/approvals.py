@@ -33,9 +33,13 @@ from requests_workflow.models import (
     RequestStatus,
 )
 from requests_workflow.selectors import task_decider
+from requests_workflow.services.approvers import approvers_of_level as _approvers
+from requests_workflow.services.approvers import request_criticality as _criticality
+from requests_workflow.services.approvers import request_target as _target
 from requests_workflow.services.common import request_event, request_move, request_save
 from requests_workflow.services.sla import sla_tasks_opened
 from requests_workflow.subjects import request_subject
+from requests_workflow.tasks import process_request
 from requests_workflow.types import SPECS
 from sod.services import sod_check_request
 from worklist.models import ApprovalMode, Task, TaskKind, TaskStatus
@@ -46,24 +50,6 @@ R = RequestStatus
 
 
 # --- matching ---------------------------------------------------------------------------------
-
-
-def _target(req: Request) -> tuple[Any, Any, Any]:
-    """(resource, entitlement, role) the request is about."""
-    resource = req.resource
-    if resource is None and req.account_id:
-        resource = req.account.resource
-    if resource is None and req.entitlement_id:
-        resource = req.entitlement.resource
-    return resource, req.entitlement, req.role
-
-
-def _criticality(req: Request) -> str:
-    resource, entitlement, role = _target(req)
-    for obj in (entitlement, role, resource):
-        if obj is not None:
-            return obj.criticality
-    return ""
 
 
 def _beneficiary_value(user: User | None, name: str) -> Any:
@@ -119,35 +105,12 @@ def approval_policy_match(
     return next((p for p in policies if approval_policy_applies(p, req)), None)
 
 
-def _approvers(req: Request, level: ApprovalLevel) -> list[User]:
-    resource, entitlement, role = _target(req)
-    found: list[User] = []
-    if level.approver_kind == ApproverKind.MANAGER:
-        if req.beneficiary_id:
-            manager = req.beneficiary.manager
-        else:  # a new user: the manager named in the request
-            ref = (req.payload.get("user") or {}).get("manager")
-            manager = User.objects.filter(username=ref).first() if isinstance(ref, str) else None
-        found = [manager] if manager else []
-    elif level.approver_kind == ApproverKind.OWNER:
-        if entitlement is not None and entitlement.owner_id:
-            found = [entitlement.owner]
-        elif role is not None and role.owner_id:
-            found = [role.owner]
-        elif resource is not None:
-            found = list(resource.owners.all())
-    elif level.approver_kind == ApproverKind.USERS:
-        found = list(level.users.all())
-    excluded = {req.requester_id, req.beneficiary_id}
-    return [u for u in found if u.pk not in excluded and u.status == "ACTIVE"]
-
-
 def _open_level(req: Request, level: ApprovalLevel, *, actor: Any) -> list[Task]:
     """Create the tasks of one level and record who they went to."""
     title = (
         f"Approve {req.get_type_display().lower()} for {req.beneficiary or 'a new user'} (request #{req.pk})"
     )
-    common = {
+    common: dict[str, Any] = {
         "kind": TaskKind.APPROVAL,
         "request": req,
         "subject": request_subject(req),
@@ -155,7 +118,7 @@ def _open_level(req: Request, level: ApprovalLevel, *, actor: Any) -> list[Task]
         "mode": level.mode,
         "title": title,
     }
-    if level.approver_kind == ApproverKind.QUEUE:
+    if level.approver_kind == ApproverKind.QUEUE and level.queue is not None:
         tasks = [task_open(queue=level.queue, **common)]
         who = f"queue {level.queue.name}"
     else:
@@ -379,8 +342,6 @@ def task_approve(
         else:
             sod_stage(req, actor=actor)
     if req.status == R.APPROVED:
-        from requests_workflow.tasks import process_request
-
         enqueue_on_commit(process_request, req.pk)
     return task
 
