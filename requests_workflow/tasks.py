@@ -91,6 +91,7 @@ def mail_request_outcome(request_id: int) -> int:
 def mail_task_reminders(task_id: int, user_ids: list[int]) -> int:
     """E-mail the reminders of an escalation step. Idempotent per outbox row: marked done once
     sent; a second delivery after a lost worker resends the same messages (same Message-IDs)."""
+    # deferred: the request services and mail import this module to enqueue its tasks (a cycle at load)
     from requests_workflow.services.sla import task_reminders_send
 
     return task_reminders_send(task_id, user_ids)
@@ -100,6 +101,7 @@ def mail_task_reminders(task_id: int, user_ids: list[int]) -> int:
 def mail_expiry_notice(request_id: int) -> int:
     """E-mail a beneficiary that their time-bound access ends soon. Idempotent per outbox row:
     marked done once sent; a second delivery resends the same message (same Message-ID)."""
+    # deferred: the request services and mail import this module to enqueue its tasks (a cycle at load)
     from requests_workflow.services.timebound import expiry_notice_send
 
     return expiry_notice_send(request_id)
@@ -109,6 +111,7 @@ def mail_expiry_notice(request_id: int) -> int:
 def mail_password_reset(request_id: int, sealed: dict) -> int:
     """E-mail the new password of a RESET_PASSWORD request (sealed in the row). Idempotent per
     outbox row: marked done once sent; a second delivery resends the same message."""
+    # deferred: the request services and mail import this module to enqueue its tasks (a cycle at load)
     from requests_workflow.types import password_reset_mail_send
 
     return password_reset_mail_send(request_id, sealed)

@@ -23,12 +23,7 @@ APPS = (
     "requests_workflow",
     "sod",
 )
-# Modules another change is moving now (the task pages go to the worklist app): their imports
-# are commented or moved when they land there.
-MOVING = {
-    "requests_workflow/views/provisioning_tasks.py",
-    "requests_workflow/views/workspace.py",
-}
+MOVING: set[str] = set()  # modules another change is moving now (none)
 
 
 def _explained(lines: list[str], node: ast.stmt, explained: set[int]) -> bool:
