@@ -4,13 +4,22 @@ each validated, atomic and audited."""
 from __future__ import annotations
 
 import ipaddress
-from datetime import time
+from datetime import time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
+from django.utils import timezone
 
-from authn.models import AuthenticationPolicy, AuthenticationRule, DeviceCondition, Factor, Outcome
+from authn.models import (
+    AuthenticationPolicy,
+    AuthenticationRule,
+    DeviceCondition,
+    Factor,
+    LoginFailure,
+    OneTimeCode,
+    Outcome,
+)
 from blazon.audit.services import audit_record
 from blazon.errors import ValidationFailed
 
@@ -185,11 +194,6 @@ def policy_delete(*, actor: Any, source: str, policy: AuthenticationPolicy) -> N
 def authn_records_purge(*, older_than_hours: int = 24) -> int:
     """Delete failed-attempt rows and one-time codes older than any context or code needs
     (recent-failure windows are minutes, codes expire in minutes); returns rows deleted."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from authn.models import LoginFailure, OneTimeCode
 
     cutoff = timezone.now() - timedelta(hours=older_than_hours)
     failures, _ = LoginFailure.objects.filter(at__lt=cutoff).delete()

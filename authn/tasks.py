@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from authn.services import authn_records_purge
 from blazon.tasks import blazon_task
 
 
 @blazon_task(outbox=False)  # periodic (beat), never deferred work
 def purge_login_records() -> int:
     """Drop failed-attempt rows and one-time codes older than a day (periodic)."""
-    from authn.services import authn_records_purge
 
     return authn_records_purge()

@@ -10,7 +10,7 @@ import segno
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
@@ -35,8 +35,10 @@ from authn.policies import decide
 from authn.services import policy_create, policy_delete, policy_update
 from blazon.authcontract import LoginRefused
 from blazon.console import (
+    ObjectActionView,
     ObjectDeleteView,
     ObjectEditView,
+    ObjectListView,
     capability_required,
     render_console,
     report_domain_error,
@@ -287,16 +289,19 @@ def questions_view(request: HttpRequest) -> HttpResponse:
 # --- console: authentication policies ----------------------------------------------------------
 
 
-@capability_required("view")
-def policies_list(request: HttpRequest) -> HttpResponse:
-    policies = (
+class PoliciesList(ObjectListView):
+    template_name, paginate_by, context_object_name = "authn/console/policies.html", 0, "policies"
+    queryset = (
         AuthenticationPolicy.objects.select_related("organization")
         .prefetch_related("rules")
         .order_by("-is_default", "priority", "name")
     )
-    return render_console(
-        request, "authn/console/policies.html", {"policies": policies, "preview": PreviewForm()}
-    )
+
+    def extra_context(self) -> dict[str, Any]:
+        return {"preview": PreviewForm()}
+
+
+policies_list = PoliciesList.as_view()
 
 
 def _policy_data(form: PolicyForm) -> dict[str, Any]:
@@ -359,15 +364,16 @@ policy_delete_view = ObjectDeleteView.as_view(
 )
 
 
-@capability_required("manage_users")
-@require_POST
-def user_factors_reset(request: HttpRequest, pk: int) -> HttpResponse:
-    """Help desk: remove a user's authenticator app, recovery codes and secret questions (lost
-    phone); the user sets them up again after logging in."""
-    user = get_object_or_404(User, pk=pk)
-    f.factors_reset(user=user, actor=request.user, source="console")
-    messages.success(request, f"Login factors of {user.username} removed; they can set them up again.")
-    return redirect("console:user_detail", pk=user.pk)
+# Help desk: remove a user's authenticator app, recovery codes and secret questions (lost
+# phone); the user sets them up again after logging in.
+user_factors_reset = ObjectActionView.as_view(
+    model=User,
+    capability="manage_users",
+    action=f.factors_reset,
+    detail_route="console:user_detail",
+    done_message="Login factors of {name} removed; they can set them up again.",
+    name_of=lambda user: user.username,
+)
 
 
 @capability_required("view")

@@ -6,6 +6,7 @@ class BlazonConfig(AppConfig):
     verbose_name = "Blazon kernel"
 
     def ready(self) -> None:
+        # deferred: ready() runs once the app registry is loaded; these modules import models
         from blazon.audit import checks  # noqa: F401  (registers the BLAZON_AUDIT_KEYS system check)
         from blazon.outbox import tasks  # noqa: F401  (the outbox's Celery tasks)
         from blazon.outbox.registry import register_sweep

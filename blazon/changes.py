@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
+
+M = TypeVar("M", bound=models.Model)
 
 
 def field_error(field: str, message: str) -> ValidationFailed:
@@ -84,13 +86,13 @@ def config_save(
 
 
 @dataclass
-class ConfigChange:
+class ConfigChange(Generic[M]):
     """One change of a configuration object under way: the locked object, its values before,
     and (once the block is over) the values that changed (``old``/``new``, empty: nothing did).
     ``after`` overrides snapshot values that only exist once saved (many-to-many to set);
     ``on_saved`` runs after the save (to set them)."""
 
-    obj: Any
+    obj: M
     before: dict[str, Any]
     after: dict[str, Any] = field(default_factory=dict)
     on_saved: Callable[[Any], None] | None = None
@@ -100,7 +102,7 @@ class ConfigChange:
 
 @contextmanager
 def config_update(
-    queryset: models.QuerySet | type[models.Model],
+    queryset: models.QuerySet[M, Any] | type[M],
     pk: Any,
     *,
     fields: Iterable[str],
@@ -111,7 +113,7 @@ def config_update(
     conflict_field: str = "",
     validate: bool = False,
     save: Callable[[Any], None] | None = None,
-) -> Iterator[ConfigChange]:
+) -> Iterator[ConfigChange[M]]:
     """Change a configuration object the one way: lock its row, snapshot ``fields``, let the
     block change ``change.obj``, then, only if a value changed, save it (``config_save``, or
     ``save``) and write ``action`` to the audit log with the old and new values of what
@@ -141,7 +143,7 @@ def config_update(
 
 
 def config_create(
-    obj: models.Model,
+    obj: M,
     *,
     fields: Iterable[str],
     actor: Any,
@@ -151,7 +153,7 @@ def config_create(
     conflict_field: str = "",
     validate: bool = False,
     on_saved: Callable[[Any], None] | None = None,
-) -> Any:
+) -> M:
     """Save a new configuration object (``config_save``), run ``on_saved`` (many-to-many) and
     write ``action`` with its values to the audit log."""
     config_save(obj, conflict=conflict, conflict_field=conflict_field, validate=validate)
@@ -170,7 +172,7 @@ def config_delete(
     action: str,
     extra: dict[str, Any] | None = None,
     new: dict[str, Any] | None = None,
-    before_delete: Callable[[Any], None] | None = None,
+    before_delete: Callable[[Any], object] | None = None,
 ) -> None:
     """Write ``action`` with the object's last values (and ``extra``) to the audit log, run
     ``before_delete`` (what must still see the row), then delete it. The caller has locked it

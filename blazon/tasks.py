@@ -18,6 +18,7 @@ from django.db import OperationalError
 from blazon.celery import app
 from blazon.logging import correlation_id_var, new_correlation_id
 from blazon.outbox.registry import register_handler
+from blazon.outbox.services import outbox_write
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,5 @@ def enqueue_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
     worker after the commit (in-process in embedded mode). A rolled-back transaction leaves no
     row; a committed one keeps its row until the work is done, even if the broker is down or
     this process dies right after the commit (the outbox relay hands it out again)."""
-    from blazon.outbox.services import outbox_write
 
     outbox_write(task.name, *args, **kwargs)

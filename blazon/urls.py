@@ -10,6 +10,7 @@ from oidc import urls as oidc_urls
 from oidc.views import ConnectDiscoveryInfoView, OAuthServerMetadataView, TokenView
 from requests_workflow.views import urls as request_urls
 from security import urls as security_urls
+from worklist.views import urls as task_urls
 
 # OAuth2 token endpoints (client credentials for resource adapters, docs/adapters.md) and the
 # OpenID Connect provider (issuer <origin>/o, docs/sso-oidc.md).
@@ -34,8 +35,15 @@ urlpatterns = [
     path("api/", include("blazon.api.urls")),
     path("scim/v2/", include("scim.urls")),
     path("o/", include((oauth2_urlpatterns, "oauth2_provider"))),
-    path("console/requests/", include((request_urls.console_urlpatterns, "console_requests"))),
-    path("workspace/requests/", include((request_urls.workspace_urlpatterns, "workspace_requests"))),
+    # the task pages (worklist) keep the addresses and names they had among the request pages
+    path(
+        "console/requests/",
+        include((request_urls.console_urlpatterns + task_urls.console_urlpatterns, "console_requests")),
+    ),
+    path(
+        "workspace/requests/",
+        include((request_urls.workspace_urlpatterns + task_urls.workspace_urlpatterns, "workspace_requests")),
+    ),
     path("approvals/", include("requests_workflow.email_urls")),
     path("console/imports/", include("requests_workflow.import_urls")),
     # password management: /password/…, /workspace/password/…, /console/passwords/… (docs/passwords.md)

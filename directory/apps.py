@@ -6,6 +6,7 @@ class DirectoryConfig(AppConfig):
     verbose_name = "Directory"
 
     def ready(self) -> None:
+        # deferred: ready() runs once the app registry is loaded; these modules import models
         from blazon.outbox.registry import register_sweep
         from directory.services.access.role_changes import role_changes_redrive, role_changes_stuck
 

@@ -16,11 +16,14 @@ from typing import Any, TypeVar
 
 from django.db.models import Count, IntegerField, Model, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from blazon.permissions import can
 from directory.models import (
     Account,
     AccountRoleGrant,
+    AccountStatus,
+    AccountType,
     AttributeDefinition,
     AttributeScope,
     DirectoryEvent,
@@ -190,9 +193,36 @@ def user_value(user: Any, name: str, fields: tuple[str, ...]) -> Any:
 def membership_in_effect(now: Any = None) -> Q:
     """Role memberships in effect at ``now``: started (or undated) and not yet ended. The
     sweep removes ended ones; until it runs, this keeps them from counting."""
-    from django.utils import timezone
 
     now = now or timezone.now()
     return (Q(start_date__isnull=True) | Q(start_date__lte=now)) & (
         Q(end_date__isnull=True) | Q(end_date__gt=now)
     )
+
+
+def catalog_holdings(user: Any) -> dict[str, dict[int, str]]:
+    """What ``user`` already holds of what the catalog offers, and how, for the workspace:
+    ``{"entitlement": {id: how}, "role": {id: how}, "resource": {id: how}}`` where ``how`` reads
+    "directly", "through role Developers" or "an account". Three queries whatever the size."""
+    held: dict[str, dict[int, str]] = {"entitlement": {}, "role": {}, "resource": {}}
+    for role_id in RoleMembership.objects.filter(user=user).values_list("role_id", flat=True):
+        held["role"][role_id] = "directly"
+    memberships = EntitlementMembership.objects.filter(account__owner=user).exclude(
+        account__status=AccountStatus.REVOKED
+    )
+    via_role = dict(
+        MembershipRoleGrant.objects.filter(membership__in=memberships).values_list(
+            "membership__entitlement_id", "role__name"
+        )
+    )
+    for entitlement_id, manual in memberships.values_list("entitlement_id", "manual"):
+        if manual or entitlement_id not in via_role:
+            held["entitlement"][entitlement_id] = "directly"
+        else:
+            held["entitlement"][entitlement_id] = f"through role {via_role[entitlement_id]}"
+    accounts = Account.objects.filter(owner=user, account_type=AccountType.REGULAR).exclude(
+        status=AccountStatus.REVOKED
+    )
+    for resource_id in accounts.values_list("resource_id", flat=True):
+        held["resource"][resource_id] = "an account"
+    return held

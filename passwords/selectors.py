@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from django.utils import timezone
 
+from directory.models import Organization
 from directory.selectors import user_value
 from passwords.models import AssignedPolicy, PasswordChangePolicy, PasswordPolicy, PasswordState
 
@@ -19,7 +20,6 @@ STANDARD_ATTRIBUTES = ("department", "employee_type", "job_title", "username")
 
 def _organization_ids(user: Any) -> set[int]:
     """The user's organization and its ancestors (a policy for a company covers its departments)."""
-    from directory.models import Organization
 
     ids: set[int] = set()
     org_id = getattr(user, "organization_id", None)

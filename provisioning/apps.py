@@ -10,6 +10,7 @@ class ProvisioningConfig(AppConfig):
         import provisioning.services
         from blazon.outbox.registry import register_probe
         from directory import ports
+        from provisioning import subjects, task_views
         from provisioning.selectors import adapter_status_lines
         from provisioning.services.manual import entry_task_decide
         from worklist.models import TaskKind
@@ -19,6 +20,16 @@ class ProvisioningConfig(AppConfig):
         # (directory.ports.Provisioning; docs/dev/architecture.md): this module provides it
         ports.register_provisioning(provisioning.services)
         # this app owns manual provisioning tasks: a decision resolves the entry by hand
-        register_task_kind(TaskKind.PROVISIONING, decide=entry_task_decide)
+        register_task_kind(
+            TaskKind.PROVISIONING,
+            decide=entry_task_decide,
+            page=task_views.provisioning_task_page,
+            actions={
+                "reveal-password": task_views.provisioning_task_reveal,
+                "resolve": task_views.provisioning_task_resolve,
+            },
+        )
+        # manual tasks link to their entry through the typed subject link ("provisioning_entry", id)
+        subjects.register()
         # adapter health for manage.py status
         register_probe("Resource adapters", adapter_status_lines)

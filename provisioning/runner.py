@@ -18,10 +18,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, close_old_connections, connection
 from rest_framework import serializers as drf
@@ -31,14 +29,24 @@ from provisioning.adapter.client import CoreRefused, CoreUnavailable, EntryGone
 from provisioning.adapter.config import Config
 from provisioning.adapter.connectors import connector_from_settings
 from provisioning.adapter.runtime import Runtime
+from provisioning.api import serializers as s
+from provisioning.api.views import _delivered, _report_results
 from provisioning.models import AdapterClient, InProcessAdapter
+from provisioning.services.adapter import (
+    entries_pull,
+    entry_lease_extend,
+    entry_report_failure,
+    entry_report_success,
+)
+from provisioning.services.credentials import adapter_credential_store
+from provisioning.services.inprocess import (  # inprocess_dir: re-exported, it was defined here
+    inprocess_connector_settings,
+    inprocess_dir,
+    inprocess_vault_values,
+)
+from provisioning.services.reports import entries_report_many
 
 logger = logging.getLogger("blazon.adapter.inprocess")
-
-
-def inprocess_dir() -> Path:
-    """Where in-process adapters keep their journals (``adapters/``) and CSV files (``apps/``)."""
-    return Path(getattr(settings, "BLAZON_INPROCESS_DIR", None) or settings.BASE_DIR / "var")
 
 
 def _release_connection() -> None:
@@ -83,10 +91,6 @@ class LocalCoreClient:
             raise CoreUnavailable(f"database: {exc}") from exc
 
     def pull(self, *, limit: int, lease_seconds: int) -> dict[str, Any]:
-        from provisioning.api import serializers as s
-        from provisioning.api.views import _delivered
-        from provisioning.services.adapter import entries_pull
-
         def act(client: AdapterClient, data: dict[str, Any]) -> dict[str, Any]:
             batch = entries_pull(client=client, limit=data["limit"], lease_seconds=data.get("lease_seconds"))
             out = {"lease_until": batch.lease_until, "entries": [_delivered(e, batch) for e in batch.entries]}
@@ -95,9 +99,6 @@ class LocalCoreClient:
         return self._call(s.PullInputSerializer, {"limit": limit, "lease_seconds": lease_seconds}, act)
 
     def lease(self, entry_id: int, *, lease_seconds: int) -> dict[str, Any]:
-        from provisioning.api import serializers as s
-        from provisioning.services.adapter import entry_lease_extend
-
         def act(client: AdapterClient, data: dict[str, Any]) -> dict[str, Any]:
             entry = entry_lease_extend(
                 client=client, entry_id=entry_id, lease_seconds=data.get("lease_seconds")
@@ -107,9 +108,6 @@ class LocalCoreClient:
         return self._call(s.LeaseInputSerializer, {"lease_seconds": lease_seconds}, act)
 
     def report(self, entry_id: int, outcome: str, body: dict[str, Any]) -> dict[str, Any]:
-        from provisioning.api import serializers as s
-        from provisioning.services.adapter import entry_report_failure, entry_report_success
-
         service = entry_report_success if outcome == "success" else entry_report_failure
         serializer = s.SuccessInputSerializer if outcome == "success" else s.FailureInputSerializer
 
@@ -119,10 +117,6 @@ class LocalCoreClient:
         return self._call(serializer, body, act)
 
     def report_many(self, reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from provisioning.api import serializers as s
-        from provisioning.api.views import _report_results
-        from provisioning.services.reports import entries_report_many
-
         def act(client: AdapterClient, data: dict[str, Any]) -> list[dict[str, Any]]:
             results = entries_report_many(client=client, reports=data["reports"])
             return _plain(_report_results(results))["results"]
@@ -130,9 +124,6 @@ class LocalCoreClient:
         return self._call(s.ReportsInputSerializer, {"reports": reports}, act)
 
     def store_credential(self, entry_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        from provisioning.api import serializers as s
-        from provisioning.services.credentials import adapter_credential_store
-
         def act(client: AdapterClient, data: dict[str, Any]) -> dict[str, Any]:
             credential, stored = adapter_credential_store(client=client, entry_id=entry_id, **data)
             return {"secret_id": str(credential.secret_id), "stored": stored}
@@ -142,7 +133,6 @@ class LocalCoreClient:
 
 def runtime_for(adapter: InProcessAdapter) -> Runtime:
     """The ``Runtime`` of one in-process adapter (its secrets read from the vault once)."""
-    from provisioning.services.inprocess import inprocess_connector_settings, inprocess_vault_values
 
     stored = inprocess_vault_values(adapter)
     connector = inprocess_connector_settings(adapter, stored["settings"])

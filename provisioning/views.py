@@ -7,29 +7,42 @@ too). Refusals are messages; nothing is changed on bad input."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from blazon.console import ObjectListView, capability_required, render_console
+from blazon.console import ObjectEditView, ObjectListView, capability_required, render_console
 from blazon.errors import DomainError
 from blazon.ids import parse_id
 from directory.models import ProvisioningEvent, ProvisioningMode, Resource
 from provisioning import selectors
-from provisioning.models import EntryStatus, ProvisioningEntry
+from provisioning.forms import RetryPolicyForm
+from provisioning.models import (
+    ConnectorType,
+    EntryStatus,
+    InProcessAdapter,
+    ProvisioningEntry,
+    ResourceRetryPolicy,
+)
+from provisioning.services.console import entry_cancel, entry_retry, resource_retry_policy_set
+from provisioning.services.inprocess import SECRET_SETTINGS, inprocess_adapter_configure
+from provisioning.services.manual import entry_resolve_done, entry_resolve_failed
 from worklist.models import TaskStatus
 
 SOURCE = "console"
 
 
 class Queue(ObjectListView):
-    """The entries; ``q`` is an entry id or a correlation id (``request-42``); ``stuck`` keeps
-    the entries nobody has moved for a while."""
+    """The entries; ``q`` finds an entry (``#42``), a request's entries (``request 7``,
+    ``request-7``, ``r7``), a correlation id, or a user or account (username, name or account
+    identifier, in part); ``stuck`` keeps the entries nobody has moved for a while."""
 
     template_name = "console/provisioning/queue.html"
     filters = {"status": "status", "resource": "resource_id", "event": "event_type", "mode": "mode"}
@@ -40,8 +53,7 @@ class Queue(ObjectListView):
         if self.request.GET.get("stuck", "") in {"1", "true", "yes"}:
             qs = qs.filter(selectors.stuck_q())
         if q:
-            entry_id = parse_id(q.lstrip("#"))
-            qs = qs.filter(pk=entry_id) if entry_id is not None else qs.filter(correlation_id=q)
+            qs = qs.filter(queue_search_q(q))
         return qs
 
     def extra_context(self) -> dict[str, Any]:
@@ -61,6 +73,27 @@ class Queue(ObjectListView):
 
 
 queue = Queue.as_view()
+
+
+REQUEST_REF = re.compile(r"(?i)^(?:request[\s#-]*|req[\s#-]*|r)(\d+)$")
+
+
+def queue_search_q(q: str) -> Q:
+    """What the queue's search box matches (every branch uses an indexed column or a short
+    ``icontains`` on the account's owner and identifier)."""
+    if q.startswith("#") and (entry_id := parse_id(q[1:])) is not None:
+        return Q(pk=entry_id)
+    if (found := REQUEST_REF.match(q)) and (request_id := parse_id(found.group(1))) is not None:
+        return Q(request_id=request_id) | Q(rollback_of_id=request_id)
+    if (entry_id := parse_id(q)) is not None:
+        return Q(pk=entry_id) | Q(request_id=entry_id)
+    return (
+        Q(correlation_id=q)
+        | Q(account__identifier__icontains=q)
+        | Q(account__owner__username__icontains=q)
+        | Q(account__owner__first_name__icontains=q)
+        | Q(account__owner__last_name__icontains=q)
+    )
 
 
 @capability_required("view")
@@ -84,8 +117,6 @@ def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @capability_required("manage_config")
 def entry_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    from provisioning.services.console import entry_cancel, entry_retry
-
     get_object_or_404(ProvisioningEntry.objects.only("pk"), pk=pk)
     try:
         if action == "retry":
@@ -108,7 +139,6 @@ def entry_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 def entry_resolve(request: HttpRequest, pk: int, outcome: str) -> HttpResponse:
     """An administrator resolves the entry's manual task from the console (the task of a
     resource without owners is unassigned: it is theirs)."""
-    from provisioning.services.manual import entry_resolve_done, entry_resolve_failed
 
     entry = get_object_or_404(ProvisioningEntry, pk=pk)
     try:
@@ -142,28 +172,33 @@ def health(request: HttpRequest) -> HttpResponse:
     return render_console(request, "console/provisioning/health.html", context)
 
 
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def retry_policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    from provisioning.services.console import resource_retry_policy_set
+def _provisioning_tab(resource: Resource) -> str:
+    return f"/console/resources/{resource.pk}/?tab=provisioning"
 
-    resource = get_object_or_404(Resource, pk=pk)
-    summary = selectors.resource_provisioning(resource)
-    fields = ("max_transient_failures", "backoff_seconds", "backoff_max_seconds")
-    values = {f: getattr(summary.policy, f, None) or "" for f in fields}
-    errors: dict[str, list[str]] = {}
-    if request.method == "POST":
-        values = {f: request.POST.get(f, "").strip() for f in fields}
-        try:
-            resource_retry_policy_set(actor=request.user, source=SOURCE, resource=resource, **values)
-        except DomainError as error:
-            errors = error.fields or {}
-            messages.error(request, error.message)
-        else:
-            messages.success(request, f"Retry policy of {resource.name} saved.")
-            return redirect(f"/console/resources/{resource.pk}/?tab=provisioning")
-    context = {"resource": resource, "values": values, "errors": errors, "summary": summary}
-    return render_console(request, "console/provisioning/retry_policy.html", context)
+
+class RetryPolicyEdit(ObjectEditView):
+    model, form_class, noun = Resource, RetryPolicyForm, "retry policy"
+    template_name, edit_title, saved_message = (
+        "console/provisioning/retry_policy.html",
+        "Retry policy of {name}",
+        "Retry policy of {name} saved.",
+    )
+
+    def get_form(self, resource: Resource) -> RetryPolicyForm:
+        policy = ResourceRetryPolicy.objects.filter(resource=resource).first()
+        return RetryPolicyForm(self.request.POST or None, policy=policy)
+
+    def save(self, form: RetryPolicyForm, resource: Resource) -> Resource:
+        resource_retry_policy_set(
+            actor=self.request.user, source=SOURCE, resource=resource, **form.cleaned_data
+        )
+        return resource
+
+    def detail_url(self, resource: Resource) -> str:
+        return _provisioning_tab(resource)
+
+
+retry_policy_edit = RetryPolicyEdit.as_view()
 
 
 @require_POST
@@ -193,7 +228,7 @@ def test_connection(request: HttpRequest, pk: int) -> HttpResponse:
             f"The adapters of {resource.name} last polled at {summary.last_poll_at:%Y-%m-%d %H:%M:%S}, more than "
             f"5 minutes ago: check the adapter process.{success}",
         )
-    return redirect(f"/console/resources/{resource.pk}/?tab=provisioning")
+    return redirect(_provisioning_tab(resource))
 
 
 def _json_object(text: str, name: str, errors: dict[str, list[str]]) -> Any:
@@ -211,8 +246,6 @@ def _json_object(text: str, name: str, errors: dict[str, list[str]]) -> Any:
 def inprocess_adapter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """The in-process adapter of a resource: connector type, settings, secret settings (kept in
     the vault and never shown back: an empty field keeps what is stored)."""
-    from provisioning.models import ConnectorType, InProcessAdapter
-    from provisioning.services.inprocess import SECRET_SETTINGS, inprocess_adapter_configure
 
     resource = get_object_or_404(Resource, pk=pk)
     adapter = InProcessAdapter.objects.filter(resource=resource).select_related("client").first()
@@ -253,7 +286,7 @@ def inprocess_adapter_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.error(request, error.message)
             else:
                 messages.success(request, f"In-process adapter of {resource.name} saved.")
-                return redirect(f"/console/resources/{resource.pk}/?tab=provisioning")
+                return redirect(_provisioning_tab(resource))
         else:
             messages.error(request, "The in-process adapter is not valid.")
     context = {

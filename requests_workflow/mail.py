@@ -31,11 +31,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
+from blazon import notify
 from directory.models import User
 from requests_workflow.models import Delegation, DelegationScope, Request, RequestStatus
 from requests_workflow.notify import FINAL_STATUSES  # its old home was here
@@ -184,14 +185,7 @@ def check_claim(claim: LinkClaim, task: Task | None, approver: User | None) -> N
 
 
 def _send(messages: list[EmailMultiAlternatives], what: str) -> int:
-    if not messages:
-        return 0
-    try:
-        with get_connection() as connection:
-            return connection.send_messages(messages) or 0
-    except Exception as exc:  # the decision is committed: report, never undo it
-        logger.warning("E-mail (%s) not sent: %s", what, type(exc).__name__)
-        return 0
+    return notify.send_messages(messages, what=what)
 
 
 def _message(subject: str, template: str, context: dict[str, Any], to: str) -> EmailMultiAlternatives:

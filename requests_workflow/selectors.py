@@ -142,7 +142,7 @@ def task_decider(task: Task, user: User) -> tuple[bool, int | None]:
     row = (
         decider_tasks(user)
         .filter(pk=task.pk, status=TaskStatus.OPEN)
-        .values_list("pk", "delegation_id")
+        .values_list("pk", "delegation_id")  # type: ignore[misc]  # annotated by with_delegation
         .first()
     )
     return (False, None) if row is None else (True, row[1])
@@ -152,8 +152,9 @@ def attach_delegators(tasks: Iterable[Task]) -> list[Task]:
     """Set ``task.delegated_from`` (a User or None) on tasks annotated by
     :func:`with_delegation`, with one query for the whole list."""
     tasks = list(tasks)
-    ids = {t.delegated_from_id for t in tasks if getattr(t, "delegated_from_id", None)}
+    ids = {getattr(t, "delegated_from_id", None) for t in tasks} - {None}
     users: dict[int, Any] = {u.pk: u for u in User.objects.filter(pk__in=ids)} if ids else {}
     for t in tasks:
-        t.delegated_from = users.get(getattr(t, "delegated_from_id", None) or 0)
+        # set here, read by the templates (the model has no such field)
+        t.delegated_from = users.get(getattr(t, "delegated_from_id", None) or 0)  # type: ignore[attr-defined]
     return tasks

@@ -7,18 +7,22 @@ and the ``automatic`` source for the revoke types (the end of a time-bound acces
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
-from django.db import transaction
+from django.core.mail import EmailMessage
 
+from blazon import notify
 from blazon.errors import Conflict
 from directory.models import Account, AccountType, EntitlementMembership, RoleMembership, Source, UserStatus
 from directory.services import access, lifecycle, users
+from passwords.services import password_generate_for
+from requests_workflow import tasks
 from requests_workflow.models import Request, RequestType
+from vault import crypto as vault_crypto
 from vault import services as vault_services
 
 T = RequestType
@@ -84,27 +88,53 @@ def _unlock(req: Request, actor: Any) -> dict[str, Any]:
 
 
 def _reset_password(req: Request, actor: Any) -> dict[str, Any]:
-    from passwords.services import password_generate_for
-
     user = req.beneficiary
     password = password_generate_for(user)  # meets the user's password policy
     users.user_update(actor=actor, source=req.source, user=user, data={"password": password})
-    recipient, name = user.email, str(user)
-
-    def send() -> None:
-        # The new password exists only in this message: not in the request, the audit or logs.
-        send_mail(
-            subject="Your Blazon password was reset",
-            message=(
-                f"Hello {name},\n\nYour password was reset (request #{req.pk}).\n"
-                f"Your new password: {password}\n\nPlease change it after you sign in.\n"
-            ),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[recipient],
-        )
-
-    transaction.on_commit(send)
+    recipient = user.email
+    # The new password exists only in this message: not in the request, the audit or logs. Until
+    # the mail is sent it waits in the outbox sealed with the vault's master key (durable, like
+    # every notification, and never readable from the database).
+    sealed = vault_crypto.seal(
+        password,
+        secret_id=f"reset-mail-{req.pk}",
+        kind="mail",
+        owner_id=user.pk,
+        account_id=None,
+        ring=vault_crypto.keyring(),
+    )
+    notify.on_commit(
+        tasks.mail_password_reset,
+        req.pk,
+        {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v for k, v in asdict(sealed).items()},
+    )
     return {"password_reset": True, "emailed_to": recipient}
+
+
+def password_reset_mail_send(request_id: int, sealed: dict[str, Any]) -> int:
+    """E-mail the beneficiary of a RESET_PASSWORD request their new password (unsealed from the
+    outbox row, ``_reset_password``); how many e-mails were sent. Run by ``mail_password_reset``."""
+    req = Request.objects.select_related("beneficiary").filter(pk=request_id).first()
+    if req is None or req.beneficiary is None or not req.beneficiary.email:
+        return 0
+    user = req.beneficiary
+    fields = {k: base64.b64decode(v) if isinstance(v, str) else v for k, v in sealed.items()}
+    password = vault_crypto.open_sealed(
+        secret_id=f"reset-mail-{req.pk}",
+        kind="mail",
+        owner_id=user.pk,
+        account_id=None,
+        ring=vault_crypto.keyring(),
+        **fields,
+    )
+    message = EmailMessage(
+        "Your Blazon password was reset",
+        f"Hello {user},\n\nYour password was reset (request #{req.pk}).\n"
+        f"Your new password: {password}\n\nPlease change it after you sign in.\n",
+        settings.DEFAULT_FROM_EMAIL,
+        [user.email],
+    )
+    return notify.send_messages([message], what=f"password reset, request #{req.pk}")
 
 
 def _create_account(req: Request, actor: Any) -> dict[str, Any]:

@@ -8,4 +8,5 @@ class SecurityConfig(AppConfig):
     verbose_name = "Security"
 
     def ready(self) -> None:
+        # deferred: the receivers import models, loaded only once the app registry is ready
         from security import receivers  # noqa: F401  (connects the login and life-cycle receivers)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db.models import Q
 
+from blazon import notify
 from blazon.tasks import blazon_task
 from directory.models import ConsoleRole, User, UserStatus
 from security.models import SecurityAlert
@@ -50,11 +51,12 @@ def send_security_alert(alert_id: int) -> int:
         "where they can be released. Further alerts of this kind in the next 10 minutes are "
         "listed there without another e-mail.\n"
     )
-    send_mail(
+    message = EmailMessage(
         f"[Blazon] Security alert: {alert.get_pattern_display()}",
         body,
         settings.DEFAULT_FROM_EMAIL,
         recipients,
     )
+    notify.send_messages([message], what=f"security alert {alert.pk}")
     logger.info("security alert %s mailed to %d administrators", alert.pk, len(recipients))
     return len(recipients)

@@ -10,8 +10,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from blazon.console import capability_required, render_console, workspace_required
-from blazon.errors import DomainError
+from blazon.console import (
+    ObjectActionView,
+    SettingsEditView,
+    capability_required,
+    render_console,
+    workspace_required,
+)
 from blazon.ids import parse_id
 from blazon.permissions import can
 from directory.models import User
@@ -33,35 +38,24 @@ def lockouts(request: HttpRequest) -> HttpResponse:
     return render_console(request, "security/console/lockouts.html", context)
 
 
-@require_POST
-@capability_required("manage_users")
-def lockout_release(request: HttpRequest, pk: int) -> HttpResponse:
-    throttle = get_object_or_404(Throttle, pk=pk)
-    try:
-        bruteforce.throttle_release(actor=request.user, throttle=throttle, source="console")
-        messages.success(request, f"Released: {throttle}.")
-    except DomainError as error:
-        messages.error(request, error.message)
-    return redirect("console_security:lockouts")
+lockout_release = ObjectActionView.as_view(
+    model=Throttle,
+    capability="manage_users",
+    action=bruteforce.throttle_release,
+    list_route="console_security:lockouts",
+    done_message="Released: {name}.",
+)
 
-
-@capability_required("manage_config")
-def settings_edit(request: HttpRequest) -> HttpResponse:
-    current = bruteforce.security_settings()
-    form = SecuritySettingsForm(request.POST or None, instance=current)
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                bruteforce.settings_update(actor=request.user, data=form.cleaned_data, source="console")
-                messages.success(request, "Security settings saved.")
-                return redirect("console_security:settings")
-            except DomainError as error:
-                for field, problems in error.fields.items():
-                    for problem in problems:
-                        form.add_error(field if field in form.fields else None, problem)
-        messages.error(request, "The settings were not saved: see the problems below.")
-        return render_console(request, "security/console/settings.html", {"form": form}, status=400)
-    return render_console(request, "security/console/settings.html", {"form": form})
+settings_edit = SettingsEditView.as_view(
+    current=bruteforce.security_settings,
+    update=bruteforce.settings_update,
+    form_class=SecuritySettingsForm,
+    template_name="security/console/settings.html",
+    list_route="console_security:settings",
+    saved_message="Security settings saved.",
+    invalid_message="The settings were not saved: see the problems below.",
+    invalid_status=400,
+)
 
 
 # --- console: a user's web sessions --------------------------------------------------------

@@ -25,6 +25,7 @@ def check_saml_signer(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
         ]
     if signer == "inprocess":
         try:
+            # imported here: whether the binding imports at all is what this check finds out
             import xmlsec  # noqa: F401
         except Exception as exc:  # noqa: BLE001 - ImportError, or xmlsec's libxml2 mismatch error
             return [

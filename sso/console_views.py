@@ -20,6 +20,7 @@ from blazon.console import (
 from blazon.errors import DomainError
 from sso import idp, services
 from sso.forms import MetadataImportForm, ServiceProviderForm
+from sso.keys import idp_key_ensure
 from sso.models import IdPKey, KeyStatus, ServiceProvider
 
 SOURCE = "console"
@@ -100,8 +101,6 @@ sp_delete = ObjectDeleteView.as_view(
 @require_GET
 @capability_required("view")
 def idp_info(request: HttpRequest) -> HttpResponse:
-    from sso.keys import idp_key_ensure
-
     idp_key_ensure(actor=request.user, source=SOURCE)
     keys = IdPKey.objects.filter(status__in=[KeyStatus.ACTIVE, KeyStatus.NEXT]).order_by("status")
     return render_console(

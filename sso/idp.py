@@ -19,10 +19,11 @@ from xml.sax.saxutils import escape, quoteattr
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml, samlp
 from saml2.attribute_converter import AttributeConverter
 from saml2.authn_context import PASSWORD, PASSWORDPROTECTEDTRANSPORT
 from saml2.config import IdPConfig
+from saml2.entity import Entity
 from saml2.s_utils import do_ava, factory
 from saml2.saml import NAME_FORMAT_UNSPECIFIED, NAME_FORMAT_URI, NameID
 from saml2.server import Server
@@ -30,7 +31,7 @@ from saml2.sigver import CryptoBackendXmlSec1
 
 from sso import keys
 from sso.checks import SIGNERS
-from sso.models import AttributeNameFormat, ServiceProvider
+from sso.models import AttributeNameFormat, NameIDFormat, ServiceProvider
 
 logger = logging.getLogger("blazon.sso")
 
@@ -242,7 +243,6 @@ def server_for(
 
 def peek_issuer(saml_request: str, binding: str) -> str:
     """The Issuer of an AuthnRequest/LogoutRequest before anything is verified (to find its SP)."""
-    from saml2.entity import Entity
 
     try:
         xml = Entity.unravel(saml_request, binding)
@@ -255,8 +255,6 @@ def peek_issuer(saml_request: str, binding: str) -> str:
 
 
 def _parse_any_request(xml: str) -> Any:
-    from saml2 import samlp
-
     for parser in (samlp.authn_request_from_string, samlp.logout_request_from_string):
         message = parser(xml)
         if message is not None:
@@ -444,6 +442,7 @@ def build_logout_response(
         return {"binding": BINDING_HTTP_REDIRECT, "url": location}
     xml = str(response)
     if in_process:
+        # imported here: the xmlsec1 fallback must work without the binding
         from sso import signing
 
         xml = signing.sign_root(xml, server.blazon_signing)
@@ -461,7 +460,6 @@ def encode_response(xml: str) -> str:
 
 def metadata_xml(request: Any = None) -> str:
     """The IdP metadata: entity id, SSO and SLO endpoints, signing certificate(s), NameID formats."""
-    from sso.models import NameIDFormat
 
     base = base_url(request)
     certs = keys.published_certificates()

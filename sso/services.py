@@ -9,8 +9,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
+from django.conf import settings
 from django.db import transaction
 
 from blazon.changes import config_create, config_delete, config_update
@@ -69,8 +71,6 @@ def _url_ok(value: str, *, allow_http: bool) -> bool:
 
 
 def _allow_http() -> bool:
-    from django.conf import settings
-
     return not getattr(settings, "PRODUCTION", False) or getattr(settings, "BLAZON_SAML_ALLOW_HTTP", False)
 
 
@@ -84,7 +84,6 @@ def normalize_certificate(pem: str) -> str:
         text = "-----BEGIN CERTIFICATE-----\n" + "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
         text += "\n-----END CERTIFICATE-----"
     cert = x509.load_pem_x509_certificate(text.encode())
-    from cryptography.hazmat.primitives import serialization
 
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 

@@ -31,7 +31,7 @@ from saml2.sigver import verify_redirect_signature
 from saml2.time_util import in_a_while
 
 from blazon.audit.services import audit_record
-from sso import idp
+from sso import idp, signing
 from sso.models import ServiceProvider
 
 logger = logging.getLogger("blazon.sso")
@@ -227,8 +227,6 @@ def _logout_request_for(request: Any, sp: ServiceProvider, p: dict) -> tuple[str
         return request_id, Step(url=dict(info["headers"])["Location"])
     xml = str(message)
     if in_process:
-        from sso import signing
-
         xml = signing.sign_root(xml, server.blazon_signing)
     return request_id, Step(url=sp.slo_url, fields={"SAMLRequest": idp.encode_response(xml)})
 

@@ -6,9 +6,11 @@ class VaultConfig(AppConfig):
     verbose_name = "Vault"
 
     def ready(self) -> None:
+        # deferred: ready() runs once the app registry is loaded; these modules import models
         from directory import ports
         from vault.services import checkouts_release_for_user
 
         # a user who is inactivated, revoked or removed gives back what they checked out
         ports.register_user_leaving("checkouts_released", checkouts_release_for_user)
+        # registers its system check on import: after the registry is loaded, like the rest
         from vault import checks  # noqa: F401  (registers the BLAZON_VAULT_KEYS system check)

@@ -14,6 +14,7 @@ The tables keep the names they had when these models lived in ``requests_workflo
 from __future__ import annotations
 
 from datetime import time
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -21,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from directory.models import Criticality
+from worklist.registry import SubjectRef, subject_label, subjects_resolve
 
 #: The audit-log labels (``app_label.Model``) these models had before they moved here: events
 #: written then keep them (the log is append-only), so a history look-up reads both.
@@ -79,6 +81,19 @@ class Task(models.Model):
     an access, approve a role change. Assigned to users and/or a queue."""
 
     kind = models.CharField(max_length=15, choices=TaskKind.choices)
+    # The typed link to what the task is about (``subject``): a subject kind the owning app
+    # registered (``worklist.registry.register_subject_kind``) and that app's object id.
+    subject_kind = models.CharField(
+        max_length=40,
+        blank=True,
+        default="",
+        help_text="What the task is about: a subject kind its app registered (request, provisioning_entry, …).",
+    )
+    subject_id = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The id of the subject in the app that owns it."
+    )
+    # The request the task belongs to (approval, SoD; the request of a manual provisioning entry):
+    # who may not decide it (requester, beneficiary), its SLA, the request page's task list.
     request = models.ForeignKey(
         "requests_workflow.Request", null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
     )
@@ -132,10 +147,41 @@ class Task(models.Model):
                 condition=Q(status="OPEN", next_escalation_at__isnull=False),
                 name="task_escalation_due",
             ),
+            models.Index(fields=["subject_kind", "subject_id"], name="task_subject"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(subject_kind="", subject_id__isnull=True)
+                | (~Q(subject_kind="") & Q(subject_id__isnull=False)),
+                name="task_subject_complete",
+            )
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} task #{self.pk} ({self.status})"
+
+    @property
+    def subject_ref(self) -> SubjectRef | None:
+        """The typed link to the subject (None: the task is about nothing registered)."""
+        if not self.subject_kind or self.subject_id is None:
+            return None
+        return SubjectRef(self.subject_kind, self.subject_id)
+
+    @property
+    def subject(self) -> Any:
+        """The object the task is about, loaded through its kind's registration (None when the
+        kind is not registered or the object is gone). ``tasks_subjects_attach`` loads a list's
+        subjects at once."""
+        if "_subject" not in self.__dict__:
+            ref = self.subject_ref
+            self.__dict__["_subject"] = subjects_resolve([ref]).get(ref) if ref is not None else None
+        return self.__dict__["_subject"]
+
+    @property
+    def subject_label(self) -> str:
+        """What the subject is, in a few words; the task's title when it has none."""
+        ref = self.subject_ref
+        return (subject_label(ref, self.subject) if ref is not None else "") or self.title
 
     @property
     def overdue(self) -> bool:

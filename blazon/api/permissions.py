@@ -23,3 +23,19 @@ class AdminRolePermission(BasePermission):
         else:
             capability = getattr(view, "write_capability", "manage_config")
         return can(user, capability)
+
+
+class ConsoleRolePermission(BasePermission):
+    """Any console role; the view may ask for a capability on its create (``create_capability``).
+    The services decide who may act on which object (requests, tasks, delegations)."""
+
+    message = "Your administrative role does not allow this."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not user or not user.is_authenticated or not can(user, "view"):
+            return False
+        capability = getattr(view, "create_capability", None)
+        if capability and getattr(view, "action", None) == "create":
+            return can(user, capability)
+        return True

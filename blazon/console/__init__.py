@@ -14,20 +14,24 @@ from blazon.console.access import (
 from blazon.console.lists import PAGE_SIZE, csv_response, csv_safe, list_filter, list_page, paginate
 from blazon.console.views import (
     ConsoleView,
+    ObjectActionView,
     ObjectDeleteView,
     ObjectEditView,
     ObjectListView,
     ObjectView,
+    SettingsEditView,
     what_else_goes,
 )
 
 __all__ = [
     "PAGE_SIZE",
     "ConsoleView",
+    "ObjectActionView",
     "ObjectDeleteView",
     "ObjectEditView",
     "ObjectListView",
     "ObjectView",
+    "SettingsEditView",
     "capability_check",
     "capability_required",
     "caps",

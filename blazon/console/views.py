@@ -36,10 +36,14 @@ class ConsoleView(View):
     http_method_names = ["get"]  # noqa: RUF012 (Django's own attribute)
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        # The method is checked first (405), then who asks: the login page or 403.
+        # Who asks is checked first (the login page or 403, whatever the method), then the
+        # method (405): a user without the capability learns nothing about the screen.
+        denied = capability_check(request, self.capability)
+        if denied is not None:
+            return denied
         if request.method is None or request.method.lower() not in self.http_method_names:
             return self.http_method_not_allowed(request, *args, **kwargs)
-        return capability_check(request, self.capability) or super().dispatch(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
 
     def render(self, context: dict[str, Any], status: int = 200) -> HttpResponse:
         return render_console(self.request, self.template_name, context, status=status)
@@ -61,7 +65,8 @@ class ObjectListView(ConsoleView):
     filters: dict[str, str] | None = None
     orderings: dict[str, str] | None = None
     default_order: str = ""
-    paginate_by: int = PAGE_SIZE
+    paginate_by: int = PAGE_SIZE  # 0: every row on one page (short configuration lists)
+    context_object_name: str = ""  # the rows under this name too ("policies")
     csv_columns: Sequence[Column] = ()
     csv_name: str = "export"
 
@@ -84,7 +89,10 @@ class ObjectListView(ConsoleView):
         )
         if self.csv_columns and request.GET.get("export") == "csv":
             return csv_response(rows, self.csv_columns, self.csv_name)
-        context = {**paginate(request, rows, self.paginate_by), **asked}
+        page = paginate(request, rows, self.paginate_by) if self.paginate_by else {"object_list": rows}
+        context = {**page, **asked}
+        if self.context_object_name:
+            context[self.context_object_name] = context["object_list"]
         context.update(self.extra_context())
         return self.render(context)
 
@@ -216,6 +224,32 @@ class ObjectEditView(ObjectView):
         return self.render(context, status=status)
 
 
+class SettingsEditView(ObjectEditView):
+    """A settings page: the one current object (``current()``), edited in place and saved by
+    ``update(actor=, source=, data=)``; after saving, the same page again (``list_route``)."""
+
+    current: Callable[[], Any] | None = None
+    go_to_list = True
+    form_object_kwarg = "instance"
+    invalid_message: str = ""  # said when the form comes back with problems
+
+    def get_object(self) -> Any:
+        assert self.current is not None, f"{type(self).__name__} declares no current()"
+        return self.current()
+
+    def save(self, form: Any, obj: Any) -> Any:
+        assert self.update is not None
+        return self.update(actor=self.request.user, source=SOURCE, data=self.form_data(form))
+
+    def saved_text(self, obj: Any) -> str:
+        return self.saved_message
+
+    def page(self, form: Any, obj: Any, status: int = 200) -> HttpResponse:
+        if self.invalid_message and form.is_bound:
+            messages.error(self.request, self.invalid_message)
+        return super().page(form, obj, status)
+
+
 def what_else_goes(obj: Model) -> tuple[list[tuple[str, int]], list[str]]:
     """What deleting ``obj`` takes with it: (verbose name, count) of every kind of row the
     database cascade would delete, and the kinds of row that forbid the delete (PROTECT /
@@ -245,6 +279,36 @@ def what_else_goes(obj: Model) -> tuple[list[tuple[str, int]], list[str]]:
                 counts.get(str(qs.model._meta.verbose_name_plural), 0) + n
             )
     return sorted(counts.items()), []
+
+
+class ObjectActionView(ObjectView):
+    """A button on an object's page (POST only): ``action(actor=, source=, <object_kwarg>=obj)``,
+    then the object's page with ``done_message`` or the refusal. ``action_kwargs`` adds the
+    request's own arguments (a reason, a flag)."""
+
+    capability = "manage_config"
+    http_method_names = ["post"]
+    action: Callable[..., Any] | None = None
+    object_kwarg: str = ""
+    done_message: str = "{Noun} {name} saved."
+
+    def action_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def done_text(self, obj: Any, result: Any) -> str:
+        return self.message(self.done_message, obj)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        obj = self.get_object()
+        assert self.action is not None
+        kwarg = self.object_kwarg or type(obj)._meta.model_name
+        try:
+            result = self.action(actor=request.user, source=SOURCE, **{kwarg: obj}, **self.action_kwargs())
+        except DomainError as error:
+            report_domain_error(request, error)
+        else:
+            messages.success(request, self.done_text(obj, result))
+        return redirect(self.detail_url(obj))
 
 
 class ObjectDeleteView(ObjectView):

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from blazon.outbox.models import OutboxMessage, OutboxStatus
+from blazon.outbox.services import outbox_relay
 
 
 def dead_letters() -> QuerySet[OutboxMessage]:
@@ -20,6 +21,5 @@ def outbox_stuck_count(older_than: datetime) -> int:
 
 def outbox_redrive(older_than: datetime, limit: int) -> int:
     """Stuck outbox rows are the relay's: hand out the due ones now."""
-    from blazon.outbox.services import outbox_relay
 
     return outbox_relay(limit=limit)

@@ -29,6 +29,9 @@ from django.db.models import F, Min
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from blazon.audit.services import audit_record
+from blazon.celery import app
+from blazon.errors import TransitionNotAllowed
 from blazon.logging import correlation_id_var, new_correlation_id
 from blazon.outbox.models import OutboxMessage, OutboxStatus, WorkCounter
 from blazon.outbox.registry import handler, sweeps
@@ -58,8 +61,6 @@ def stuck_after_seconds() -> int:
 
 
 def _eager() -> bool:
-    from blazon.celery import app
-
     return bool(app.conf.task_always_eager)
 
 
@@ -67,6 +68,31 @@ def _eager() -> bool:
 
 
 _batch: ContextVar[list[OutboxMessage] | None] = ContextVar("outbox_batch", default=None)
+
+
+@dataclass
+class _Delivery:
+    """The row being delivered in this context, and how many idempotency keys it handed out."""
+
+    pk: int
+    created: datetime
+    keys: int = 0
+
+
+_delivering: ContextVar[_Delivery | None] = ContextVar("outbox_delivering", default=None)
+
+
+def outbox_idempotency_key() -> str | None:
+    """Inside a delivery: a key naming the next effect of this row (the n-th e-mail it sends),
+    the same on every delivery of the row and different for every other row and effect; None
+    outside a delivery. A handler whose effect leaves the database (an e-mail: the SMTP server
+    may have accepted it just before the worker died) stamps it with this key, so a second
+    delivery repeats the same effect, which the receiver recognises, never a new one."""
+    found = _delivering.get()
+    if found is None:
+        return None
+    found.keys += 1
+    return f"{found.pk}.{found.created:%Y%m%d%H%M%S%f}.{found.keys}"
 
 
 def outbox_write(kind: str, *args: Any, **kwargs: Any) -> OutboxMessage:
@@ -124,7 +150,6 @@ def outbox_dispatch(ids: Iterable[int]) -> int:
             except Exception:
                 logger.exception("outbox #%s: in-process delivery failed; the relay will retry", pk)
         return len(ids)
-    from blazon.celery import app
 
     cid = correlation_id_var.get()
     sent = 0
@@ -155,6 +180,7 @@ def outbox_deliver(*, message_id: int) -> str:
     if not claimed:
         return "absent"
     run_outside: tuple[Any, list[Any], dict[str, Any]] | None = None
+    delivery: _Delivery | None = None
     try:
         with transaction.atomic():
             row = OutboxMessage.objects.select_for_update().filter(pk=message_id).first()
@@ -167,8 +193,10 @@ def outbox_deliver(*, message_id: int) -> str:
                 _dead(row, "the worker running it was lost on every attempt")
                 return "dead"
             args, kwargs = list(row.payload.get("args", [])), dict(row.payload.get("kwargs", {}))
+            delivery = _Delivery(pk=row.pk, created=row.created_at)
             if found.atomic:
-                found.func(*args, **kwargs)
+                with _delivering_row(delivery):
+                    found.func(*args, **kwargs)
                 _done(row.pk, S.DONE)
                 return "done"
             if found.lease_seconds:
@@ -177,7 +205,8 @@ def outbox_deliver(*, message_id: int) -> str:
                 )
             run_outside = (found.func, args, kwargs)
         func, args, kwargs = run_outside
-        func(*args, **kwargs)
+        with _delivering_row(delivery):
+            func(*args, **kwargs)
         # the handler's effect is outside the database (an e-mail sent): record it even if the
         # database is restarting right now, or the row would be delivered, and sent, again
         _done_surely(message_id)
@@ -188,6 +217,15 @@ def outbox_deliver(*, message_id: int) -> str:
         return "skipped"
     except Exception as exc:
         return _failed(message_id, exc)
+
+
+@contextmanager
+def _delivering_row(delivery: _Delivery | None) -> Iterator[None]:
+    token = _delivering.set(delivery)
+    try:
+        yield
+    finally:
+        _delivering.reset(token)
 
 
 def _done(pk: int, status: str, *, error: str = "") -> None:
@@ -275,8 +313,6 @@ def outbox_relay(*, limit: int = 500) -> int:
 
 def outbox_retry(*, actor: Any, message_id: int, source: str = "console") -> OutboxMessage:
     """An administrator retries a dead-lettered row: PENDING again, attempts from zero, due now."""
-    from blazon.audit.services import audit_record
-    from blazon.errors import TransitionNotAllowed
 
     with transaction.atomic():
         row = OutboxMessage.objects.select_for_update().get(pk=message_id)

@@ -26,7 +26,7 @@ from directory import selectors
 from directory.api import serializers as s
 from directory.api.filters import UserAttributeFilter
 from directory.models import Entitlement, Resource, RoleChange, Source
-from directory.services import config, lifecycle
+from directory.services import access, config, lifecycle
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input (fields name the problems)."),
@@ -354,8 +354,6 @@ class RoleViewSet(ConfigViewSet):
         entitlement: Any,
         keep_as_manual: bool,
     ) -> Response:
-        from directory.services import access
-
         # The preview is what the administrator is told before the fan-out runs: how many members
         # the change reaches and what it will create, adopt or revoke.
         preview = access.role_change_preview(
@@ -454,8 +452,6 @@ class RoleViewSet(ConfigViewSet):
     )
     @action(detail=True, methods=["get"], url_path="items/preview", filter_backends=[], pagination_class=None)
     def items_preview(self, request: Request, pk: str | None = None) -> Response:
-        from directory.services import access
-
         role = self.get_object()
         serializer = s.RoleItemPreviewQuerySerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)

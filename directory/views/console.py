@@ -35,6 +35,7 @@ from directory.models import (
     Management,
     MembershipRoleGrant,
     Organization,
+    ProvisioningEvent,
     Resource,
     Role,
     User,
@@ -43,6 +44,9 @@ from directory.models import (
 from directory.services.lifecycle import account_actions_allowed, user_actions_allowed, user_remove
 from directory.views.forms import ConsoleRoleForm, RemoveUserForm
 from provisioning import selectors as provisioning_selectors
+from requests_workflow.views.delegations import delegations_context
+from sso import slo
+from sso import views as sso_views
 
 USER_LABEL = User._meta.label
 __all__ = ["render_console"]  # kept here for one release; it lives in blazon.console
@@ -61,9 +65,6 @@ class ConsoleLogoutView(LogoutView):
     next_page = "authn:login"
 
     def post(self, request, *args, **kwargs):
-        from sso import slo
-        from sso import views as sso_views
-
         if not slo.has_participants(request):
             return super().post(request, *args, **kwargs)
         slo.chain_start(request, origin=None)
@@ -221,8 +222,6 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context["events"] = DirectoryEvent.objects.filter(user=user, status=DirectoryEventStatus.OPEN)
     elif tab == "delegations":
         # out-of-office delegations belong to the request workflow; its page helper builds the tab
-        from requests_workflow.views.delegations import delegations_context
-
         context.update(delegations_context(user))
     else:
         context["attributes"] = sorted((user.attributes or {}).items())
@@ -325,8 +324,6 @@ RESOURCE_TABS = [
 
 @capability_required("view")
 def resource_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    from directory.models import ProvisioningEvent
-
     resource = get_object_or_404(Resource, pk=pk)
     tab = request.GET.get("tab", "overview")
     if tab not in dict(RESOURCE_TABS):

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from blazon.console import capability_required, render_console, report_domain_error
 from blazon.errors import DomainError
 from directory.models import Account, AccountType, SharedAccountMember, User, UserStatus
+from directory.services import access, users
 from directory.views.forms import ConsoleRoleForm, SharedMemberForm
 
 SOURCE = "console"
@@ -58,8 +59,6 @@ def shared_member_search(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @capability_required("manage_users")
 def shared_member_add(request: HttpRequest, pk: int) -> HttpResponse:
-    from directory.services import access
-
     account = _shared_account(pk)
     form = SharedMemberForm(request.POST)
     if not form.is_valid():
@@ -79,8 +78,6 @@ def shared_member_add(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @capability_required("manage_users")
 def shared_member_remove(request: HttpRequest, pk: int, member_id: int) -> HttpResponse:
-    from directory.services import access
-
     account = _shared_account(pk)
     member = get_object_or_404(
         SharedAccountMember.objects.select_related("user"), pk=member_id, account=account
@@ -101,8 +98,6 @@ def shared_member_remove(request: HttpRequest, pk: int, member_id: int) -> HttpR
 @require_POST
 @capability_required("manage_config")
 def console_role_set(request: HttpRequest, pk: int) -> HttpResponse:
-    from directory.services import users
-
     subject = get_object_or_404(User, pk=pk)
     form = ConsoleRoleForm(request.POST)
     if not form.is_valid():

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import messages
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET
 
 from blazon.console import (
     ObjectDeleteView,
     ObjectEditView,
     ObjectListView,
+    SettingsEditView,
     capability_required,
     render_console,
-    report_domain_error,
 )
 from blazon.errors import DomainError, ValidationFailed
 from directory.models import AttributeDefinition, AttributeScope, Resource, UsernamePolicy
@@ -115,22 +113,23 @@ def _pattern_errors(error: DomainError) -> DomainError:
     return error
 
 
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def username_policy_edit(request: HttpRequest) -> HttpResponse:
-    policy = username_policy_active()
-    form = UsernamePolicyForm(request.POST or None, initial=UsernamePolicyForm.initial_from(policy))
-    if request.method == "POST" and form.is_valid():
+class UsernamePolicyEdit(SettingsEditView):
+    current, form_class, form_object_kwarg = staticmethod(username_policy_active), UsernamePolicyForm, ""
+    update = staticmethod(config.username_policy_update)
+    template_name, list_route = "console/settings/username_policy.html", "console:username_policy"
+    saved_message = "Username policy saved: new users get usernames this way."
+
+    def save(self, form: UsernamePolicyForm, policy: UsernamePolicy) -> Any:
         try:
-            config.username_policy_update(actor=request.user, source=SOURCE, data=form.service_data())
+            return super().save(form, policy)
         except DomainError as error:
-            report_domain_error(request, _pattern_errors(error), form)
-        else:
-            messages.success(request, "Username policy saved: new users get usernames this way.")
-            return redirect("console:username_policy")
-    return render_console(
-        request, "console/settings/username_policy.html", {"form": form, "try_form": UsernameTryForm()}
-    )
+            raise _pattern_errors(error) from None
+
+    def extra_context(self, form: UsernamePolicyForm, policy: UsernamePolicy) -> dict[str, Any]:
+        return {"try_form": UsernameTryForm()}
+
+
+username_policy_edit = UsernamePolicyEdit.as_view()
 
 
 def _policy_being_edited(data: Any) -> tuple[UsernamePolicy, list[str]]:

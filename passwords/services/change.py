@@ -12,19 +12,21 @@ import logging
 import secrets
 import string
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import models, transaction
 from django.utils import timezone
 
-from blazon import authcontract
+from blazon import authcontract, notify
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
+from blazon.permissions import may_set_password_of
+from passwords import tasks
 from passwords.models import MAX_HISTORY, PasswordHistory, PasswordResetLink, PasswordState
 from passwords.rules import RuleResult, password_check, unmet
 from passwords.selectors import change_policy_for, password_state, policy_for
@@ -60,29 +62,27 @@ def password_policy_validate(user: Any, password: str, *, field: str = "password
 
 
 def _notify(user: Any, reason: str) -> None:
-    if not user.email:
-        return
-    when = timezone.now().strftime("%Y-%m-%d %H:%M %Z")
-    subject = "Your Blazon password was changed"
+    if user.email:  # durable: an outbox row in this transaction (``passwords.tasks``)
+        notify.on_commit(tasks.mail_password_changed, user.pk, reason, timezone.now().isoformat())
+
+
+def password_changed_mail_send(user_id: int, reason: str, when: str) -> int:
+    """E-mail a user that their password was changed (at ``when``, ISO 8601, for ``reason``);
+    how many e-mails were sent. Run by the ``mail_password_changed`` outbox task."""
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None or not user.email:
+        return 0
+    at = timezone.localtime(datetime.fromisoformat(when)).strftime("%Y-%m-%d %H:%M %Z")
     body = (
         f"Hello {user.get_full_name() or user.username},\n\n"
-        f"The password of your identity {user.username} was changed on {when} "
+        f"The password of your identity {user.username} was changed on {at} "
         f"({PasswordChangeReason(reason).label.lower()}).\n\n"
         "If you did not do this, call the help desk now.\n"
     )
-    _mail_after_commit(subject, body, user)
-
-
-def _mail_after_commit(subject: str, body: str, user: Any) -> None:
-    recipient, user_id = user.email, user.pk
-
-    def send() -> None:
-        try:
-            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient])
-        except Exception:  # the change is made; a mail server being down must not undo it
-            logger.exception("passwords: could not e-mail user %s (%s)", user_id, subject)
-
-    transaction.on_commit(send)
+    message = EmailMessage(
+        "Your Blazon password was changed", body, settings.DEFAULT_FROM_EMAIL, [user.email]
+    )
+    return notify.send_messages([message], what=f"password changed, user {user.pk}")
 
 
 @transaction.atomic
@@ -238,7 +238,6 @@ def password_helpdesk_temporary(*, user: Any, actor: Any, source: str) -> str:
 def _helpdesk_allowed(actor: Any, user: Any) -> None:
     """The help desk resets end users' passwords; a console user's (an administrator's above all)
     only an administrator may reset, else a help-desk operator could take over their role."""
-    from blazon.permissions import may_set_password_of
 
     if actor is not None and getattr(actor, "pk", None) == user.pk:
         raise NotAllowed(
@@ -267,6 +266,25 @@ def reset_link_hours() -> int:
 
 
 @transaction.atomic
+def reset_link_mail_send(link_id: str, base_url: str) -> int:
+    """E-mail a help-desk reset link to its user; how many e-mails were sent (0 if the link was
+    used, superseded or has expired meanwhile). The token is signed here, from the link's id:
+    it is never stored. Run by the ``mail_reset_link`` outbox task."""
+    link = PasswordResetLink.objects.select_related("user").filter(pk=link_id).first()
+    if link is None or link.used_at is not None or link.expires_at <= timezone.now() or not link.user.email:
+        return 0
+    user = link.user
+    token = signing.TimestampSigner(salt=RESET_LINK_SALT).sign(str(link.pk))
+    url = f"{base_url.rstrip('/')}/password/reset/link/{token}/"
+    body = (
+        f"Hello {user.get_full_name() or user.username},\n\n"
+        f"The help desk sent you a link to choose a new password. It works once, within "
+        f"{reset_link_hours()} hours:\n\n{url}\n\nIf you did not ask for it, ignore this message.\n"
+    )
+    message = EmailMessage("Reset your Blazon password", body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    return notify.send_messages([message], what=f"reset link, user {user.pk}")
+
+
 def reset_link_create(*, user: Any, actor: Any, source: str, base_url: str) -> PasswordResetLink:
     """Help-desk reset by e-mail: a signed link that expires and works once, sent to the user's
     own address after commit. Earlier unused links of the user stop working."""
@@ -283,15 +301,7 @@ def reset_link_create(*, user: Any, actor: Any, source: str, base_url: str) -> P
     link = PasswordResetLink.objects.create(
         user=user, created_by=actor, created_at=now, expires_at=now + timedelta(hours=reset_link_hours())
     )
-    token = signing.TimestampSigner(salt=RESET_LINK_SALT).sign(str(link.pk))
-    url = f"{base_url.rstrip('/')}/password/reset/link/{token}/"
-    subject = "Reset your Blazon password"
-    body = (
-        f"Hello {user.get_full_name() or user.username},\n\n"
-        f"The help desk sent you a link to choose a new password. It works once, within "
-        f"{reset_link_hours()} hours:\n\n{url}\n\nIf you did not ask for it, ignore this message.\n"
-    )
-    _mail_after_commit(subject, body, user)
+    notify.on_commit(tasks.mail_reset_link, str(link.pk), base_url)
     audit_record(
         actor=actor,
         action="password.reset_link_sent",

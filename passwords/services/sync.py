@@ -24,15 +24,15 @@ from directory.models import (
     Resource,
 )
 from passwords.models import ResourcePasswordSync
+from provisioning.services import entries_write_mixed
+from vault.models import Secret, SecretKind
+from vault.services import secret_store, secret_update
 
 #: The vault secret (kind APPLICATION_CREDENTIAL, owner = the user) holding the synchronised password.
 SYNC_SECRET_NAME = "password-sync"
 
 
 def _sync_secret(*, user: Any, password: str, actor: Any, source: str) -> Any:
-    from vault.models import Secret, SecretKind
-    from vault.services import secret_store, secret_update
-
     secret = Secret.objects.filter(
         kind=SecretKind.APPLICATION_CREDENTIAL, owner_id=user.pk, name=SYNC_SECRET_NAME
     ).first()
@@ -72,7 +72,6 @@ def synchronised_accounts(user: Any) -> Any:
 @transaction.atomic
 def password_sync_emit(*, user: Any, password: str, actor: Any, source: str) -> int:
     """Write the CHANGE_PASSWORD entries for ``user``'s new ``password``; returns how many."""
-    from provisioning.services import entries_write_mixed
 
     accounts = list(synchronised_accounts(user))
     if not accounts:

@@ -14,6 +14,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from blazon.console import (
     ObjectDeleteView,
     ObjectEditView,
+    ObjectListView,
+    ObjectView,
     capability_required,
     render_console,
     report_domain_error,
@@ -47,24 +49,26 @@ KINDS: dict[str, dict[str, Any]] = {
 }
 
 
-def _policies(request: HttpRequest, kind: str) -> HttpResponse:
-    spec = KINDS[kind]
-    policies = (
-        spec["model"].objects.select_related("organization").order_by("-is_default", "priority", "name")
+class Policies(ObjectListView):
+    """The password (``kind="password"``) or password-change policies, all on one page."""
+
+    template_name, paginate_by, context_object_name, kind = (
+        "passwords/console/policies.html",
+        0,
+        "policies",
+        "",
     )
-    return render_console(
-        request, "passwords/console/policies.html", {"kind": kind, "spec": spec, "policies": policies}
-    )
+
+    def get_queryset(self) -> Any:
+        model = KINDS[self.kind]["model"]
+        return model.objects.select_related("organization").order_by("-is_default", "priority", "name")
+
+    def extra_context(self) -> dict[str, Any]:
+        return {"kind": self.kind, "spec": KINDS[self.kind]}
 
 
-@capability_required("view")
-def policies(request: HttpRequest) -> HttpResponse:
-    return _policies(request, "password")
-
-
-@capability_required("view")
-def change_policies(request: HttpRequest) -> HttpResponse:
-    return _policies(request, "change")
+policies = Policies.as_view(kind="password")
+change_policies = Policies.as_view(kind="change")
 
 
 class _PolicyKind:
@@ -139,14 +143,17 @@ dictionary_remove = ObjectDeleteView.as_view(
 )
 
 
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_users")
-def helpdesk(request: HttpRequest, pk: int) -> HttpResponse:
+class Helpdesk(ObjectView):
     """Help-desk reset: a temporary password shown once, or a single-use link e-mailed to the user."""
-    subject = get_object_or_404(User.objects.select_related("organization"), pk=pk)
-    temporary = None
-    if request.method == "POST":
-        action = request.POST.get("action")
+
+    capability, http_method_names = "manage_users", ["get", "post"]
+    queryset, template_name = User.objects.select_related("organization"), "passwords/console/helpdesk.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self.page(self.get_object())
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        subject, action, temporary = self.get_object(), request.POST.get("action"), None
         try:
             if action == "temporary":
                 temporary = password_helpdesk_temporary(user=subject, actor=request.user, source=SOURCE)
@@ -154,29 +161,34 @@ def helpdesk(request: HttpRequest, pk: int) -> HttpResponse:
                     request, f"{subject.username} must change this temporary password at their next login."
                 )
             elif action == "link":
-                reset_link_create(
-                    user=subject, actor=request.user, source=SOURCE, base_url=request.build_absolute_uri("/")
-                )
+                base_url = request.build_absolute_uri("/")
+                reset_link_create(user=subject, actor=request.user, source=SOURCE, base_url=base_url)
                 messages.success(request, f"A single-use reset link was e-mailed to {subject.email}.")
                 return redirect("passwords:helpdesk", pk=subject.pk)
             else:
                 messages.error(request, "Choose a temporary password or a reset link.")
         except DomainError as error:
             report_domain_error(request, error)
-    state = password_state(subject)
-    policy = policy_for(subject)
-    context = {
-        "subject": subject,
-        "temporary": temporary,
-        "state": state,
-        "policy": policy,
-        "change_policy": change_policy_for(subject),
-        "expires_at": password_expires_at(subject, policy=policy),
-    }
-    response = render_console(request, "passwords/console/helpdesk.html", context)
-    if temporary:
-        response["Cache-Control"] = "no-store"
-    return response
+        return self.page(subject, temporary)
+
+    def page(self, subject: User, temporary: str | None = None) -> HttpResponse:
+        policy = policy_for(subject)
+        response = self.render(
+            {
+                "subject": subject,
+                "temporary": temporary,
+                "state": password_state(subject),
+                "policy": policy,
+                "change_policy": change_policy_for(subject),
+                "expires_at": password_expires_at(subject, policy=policy),
+            }
+        )
+        if temporary:  # shown once: kept out of every cache
+            response["Cache-Control"] = "no-store"
+        return response
+
+
+helpdesk = Helpdesk.as_view()
 
 
 @require_POST

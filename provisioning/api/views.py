@@ -21,6 +21,7 @@ from provisioning.api import serializers as s
 from provisioning.api.auth import AdapterAuthentication, IsAdapter
 from provisioning.models import AdapterClient, ProvisioningEntry
 from provisioning.services import adapter as svc
+from provisioning.services.credentials import adapter_credential_store
 from provisioning.services.reports import entries_report_many
 
 ERRORS = {
@@ -220,8 +221,6 @@ class CredentialView(AdapterView):
         tags=["adapter"],
     )
     def post(self, request: Request, entry_id: int) -> Response:
-        from provisioning.services.credentials import adapter_credential_store
-
         data = s.CredentialInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         credential, stored = adapter_credential_store(

@@ -17,8 +17,10 @@ from django.utils import timezone
 
 from blazon.db import copy_rows
 from blazon.logging import correlation_id_var
+from blazon.tasks import enqueue_on_commit
 from directory.models import ProvisioningMode, Resource
 from provisioning.models import OPEN_STATUSES, EntryStatus, ProvisioningEntry
+from provisioning.tasks import open_manual_tasks
 from worklist.models import Task
 from worklist.services import tasks_cancel
 
@@ -57,8 +59,6 @@ def entry_links() -> dict[str, int | None]:
 
 def _manual_written() -> None:
     """MANUAL entries were written: their workspace tasks are opened after commit (set-based)."""
-    from blazon.tasks import enqueue_on_commit
-    from provisioning.tasks import open_manual_tasks
 
     enqueue_on_commit(open_manual_tasks)
 
@@ -232,11 +232,15 @@ def entries_count_for_resource(*, resource_id: int) -> int:
 def users_with_open_entries(*, user_ids: Iterable[int]) -> set[int]:
     """Those of ``user_ids`` with an entry the applications have not settled yet (pending,
     pulled, or waiting for a manual resolution)."""
-    return set(
-        ProvisioningEntry.objects.filter(user_id_ref__in=list(user_ids), status__in=OPEN_STATUSES)
+    return {
+        user_id
+        for user_id in ProvisioningEntry.objects.filter(
+            user_id_ref__in=list(user_ids), status__in=OPEN_STATUSES
+        )
         .values_list("user_id_ref", flat=True)
         .distinct()
-    )
+        if user_id is not None
+    }
 
 
 def entries_write_for_accounts(

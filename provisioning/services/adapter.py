@@ -47,6 +47,9 @@ from provisioning.models import (
 )
 from provisioning.services.manual import entry_send_to_manual, native_identifier_remember, requests_lock_of
 from provisioning.signals import requests_settled
+from vault import crypto as vault_crypto
+from vault.models import Secret
+from vault.services import secret_reveal
 
 logger = logging.getLogger("blazon.provisioning")
 
@@ -235,11 +238,9 @@ def _secret_ref(entry: ProvisioningEntry) -> str | None:
 
 def _seal_secret(entry: ProvisioningEntry, client: AdapterClient) -> dict[str, Any]:
     """The entry's secret sealed to the client's key, or why it cannot be delivered."""
-    from vault import crypto as vault_crypto
-    from vault.models import Secret
-    from vault.services import secret_reveal
 
-    secret = Secret.objects.filter(pk=_secret_ref(entry)).first()
+    ref = _secret_ref(entry)
+    secret = Secret.objects.filter(pk=ref).first() if ref else None
     if secret is None:
         return {"error": "The secret this entry refers to is no longer in the vault."}
     try:
@@ -324,7 +325,7 @@ def entry_report_success(
     has succeeded the request finishes."""
     attributes = _clean_attributes(attributes)
     native_identifier = (native_identifier or "").strip()
-    if len(native_identifier) > NativeIdentifier._meta.get_field("value").max_length:
+    if len(native_identifier) > (NativeIdentifier._meta.get_field("value").max_length or 1000):
         raise ValidationFailed(
             "native_identifier is too long (1000 characters at most).",
             fields={"native_identifier": ["1000 characters at most."]},
@@ -355,9 +356,9 @@ def entry_report_success(
 def _retry_delay(failures: int, retry_after: int | None, policy: ResourceRetryPolicy | None = None) -> int:
     if retry_after is not None:
         return retry_after
-    base = (policy.backoff_seconds if policy else None) or 30
-    cap = (policy.backoff_max_seconds if policy else None) or 3600
-    return min(base * 2 ** min(max(failures - 1, 0), 30), max(cap, base))
+    base: int = (policy.backoff_seconds if policy else None) or 30
+    cap: int = (policy.backoff_max_seconds if policy else None) or 3600
+    return min(base * (1 << min(max(failures - 1, 0), 30)), max(cap, base))
 
 
 @transaction.atomic

@@ -10,11 +10,12 @@ adapter process."""
 from __future__ import annotations
 
 import json
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
 from django.db import transaction
 
 from blazon.audit.services import audit_record
@@ -35,6 +36,11 @@ SECRET_SETTINGS: dict[str, tuple[str, ...]] = {
     ConnectorType.REST: ("auth_token",),
 }
 MAX_SETTINGS_BYTES = 64 * 1024
+
+
+def inprocess_dir() -> Path:
+    """Where in-process adapters keep their journals (``adapters/``) and CSV files (``apps/``)."""
+    return Path(getattr(settings, "BLAZON_INPROCESS_DIR", None) or settings.BASE_DIR / "var")
 
 
 def _clean(
@@ -94,7 +100,8 @@ def inprocess_vault_values(adapter: InProcessAdapter) -> dict[str, Any]:
     """The adapter's private key and secret settings, from the vault (an audited reveal)."""
     if adapter.secret is None:
         return {"private_key": "", "settings": {}}
-    return json.loads(secret_reveal(actor=None, source="adapter", secret=adapter.secret))
+    values: dict[str, Any] = json.loads(secret_reveal(actor=None, source="adapter", secret=adapter.secret))
+    return values
 
 
 def inprocess_connector_settings(
@@ -102,7 +109,6 @@ def inprocess_connector_settings(
 ) -> dict[str, Any]:
     """What ``connector_from_settings`` gets: the settings, the secrets, the type; a CSV
     directory is resolved under ``<var>/apps/``."""
-    from provisioning.runner import inprocess_dir
 
     merged: dict[str, Any] = {**adapter.settings, **secret_settings, "type": adapter.connector_type}
     if adapter.connector_type == ConnectorType.CSV:

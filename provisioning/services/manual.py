@@ -25,6 +25,9 @@ from blazon.permissions import can
 from directory.models import ProvisioningEvent, ProvisioningMode
 from provisioning.models import ENTITLEMENT_EVENTS, EntryStatus, NativeIdentifier, ProvisioningEntry
 from provisioning.signals import EntryNote, requests_lock, requests_noted, requests_settled
+from provisioning.subjects import entry_of_task, entry_subject
+from vault.models import Secret
+from vault.services import secret_reveal
 from worklist.models import Task, TaskKind, TaskStatus
 from worklist.registry import APPROVE, tasks_sla_apply
 from worklist.services import task_close, task_open
@@ -76,7 +79,9 @@ def entry_send_to_manual(*, entry: ProvisioningEntry, why: str) -> Task:
         f"(entry #{entry.pk})"
     )
     owners = list(entry.resource.owners.filter(status="ACTIVE"))
-    task = task_open(kind=TaskKind.PROVISIONING, request=req, title=title, assignees=owners)
+    task = task_open(
+        kind=TaskKind.PROVISIONING, subject=entry_subject(entry), request=req, title=title, assignees=owners
+    )
     tasks_sla_apply([task], req=req)  # due date and escalation, as for any task
     entry.manual_task = task
     entry.save(update_fields=["manual_task"])
@@ -117,7 +122,7 @@ def _lock_for_resolution(entry: ProvisioningEntry, actor: Any) -> tuple[Provisio
             f"Provisioning entry #{locked.pk} is {locked.status}: it is not waiting for manual resolution.",
             code="entry_not_waiting",
         )
-    task = Task.objects.select_for_update().get(pk=locked.manual_task_id)
+    task = Task.objects.select_for_update().get(pk=locked.manual_task.pk)
     may = task.assignees.filter(pk=getattr(actor, "pk", None)).exists() or can(actor, "manage_config")
     if actor is None or not may:
         raise NotAllowed(
@@ -213,10 +218,8 @@ def entry_secret_reveal(*, actor: Any, source: str, task: Task) -> str:
     """The password an entry refers to (an initial or rotated password), decrypted from the
     vault for an assignee of its open manual task who must type it into the application.
     Audited twice: the vault's reveal and this task's; the value is never recorded."""
-    from vault.models import Secret
-    from vault.services import secret_reveal
 
-    entry = ProvisioningEntry.objects.select_related("resource").filter(manual_task_id=task.pk).first()
+    entry = entry_of_task(task, related=("resource",))
     secret_id = (entry.payload or {}).get("secret_id") if entry else None
     if entry is None or not secret_id:
         raise Conflict(f"Task #{task.pk} has no password to reveal.", code="no_secret")
@@ -249,7 +252,7 @@ def entry_task_decide(
     """How a decision on a PROVISIONING task applies (registered with the worklist by this app's
     ``ready()``): approve = the resolver made the change by hand (``native_identifier`` and
     ``attributes`` in ``details``), reject = they could not (the comment says why)."""
-    entry = ProvisioningEntry.objects.filter(manual_task_id=task.pk).first()
+    entry = entry_of_task(task)
     if entry is None:
         raise Conflict(f"Task #{task.pk} belongs to no provisioning entry.", code="entry_not_waiting")
     if decision == APPROVE:

@@ -26,8 +26,9 @@ from blazon.audit.services import AuditEntry, audit_record_many
 from directory.models import ProvisioningEvent, ProvisioningMode, Resource, UserStatus
 from provisioning.models import EntryStatus, ProvisioningEntry
 from provisioning.signals import EntryNote, requests_lock, requests_noted
+from provisioning.subjects import ENTRY_SUBJECT
 from worklist.models import Task, TaskKind
-from worklist.registry import tasks_sla_apply
+from worklist.registry import SubjectRef, tasks_sla_apply
 from worklist.services import tasks_open_bulk
 
 logger = logging.getLogger("blazon.provisioning")
@@ -110,6 +111,7 @@ def _open_batch(limit: int) -> int:
             )
             for r in rows
         ],
+        subjects=[SubjectRef(ENTRY_SUBJECT, r["pk"]) for r in rows],
     )
     by_request: dict[int | None, list[Task]] = defaultdict(list)
     for task in tasks:

@@ -61,7 +61,7 @@ def _check_shape(reports: list[dict[str, Any]]) -> None:
             f"reports must hold from 1 to {MAX_REPORTS} reports.",
             fields={"reports": [f"From 1 to {MAX_REPORTS} reports."]},
         )
-    seen: set[int] = set()
+    seen: set[Any] = set()  # what the adapter sent; checked further on
     for n, report in enumerate(reports):
         entry_id = report.get("entry")
         if entry_id in seen:

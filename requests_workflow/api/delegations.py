@@ -22,10 +22,10 @@ from rest_framework.request import Request as HttpRequest
 from rest_framework.response import Response
 
 from blazon.api.errors import ErrorSerializer
+from blazon.api.permissions import ConsoleRolePermission
 from directory.api.views import ERRORS, NOT_FOUND
 from directory.models import Source
 from requests_workflow.api import serializers as s
-from requests_workflow.api.views import ConsoleRolePermission
 from requests_workflow.models import Delegation, DelegationState
 from requests_workflow.services.delegation import delegation_create, delegation_revoke
 

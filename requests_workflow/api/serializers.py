@@ -1,10 +1,11 @@
-"""API v1 serializers of requests and tasks.
+"""API v1 serializers of requests (the task serializers are the worklist's:
+``worklist.api.serializers``; this app adds what a task says of its request, ``task_subject_fields``).
 
-Output serializers describe a request (with its stage history and tasks in the detail) and a
-task; input serializers only check the shape of the body and hand the values to the services of
+Output serializers describe a request (with its stage history and tasks in the detail);
+input serializers only check the shape of the body and hand the values to the services of
 ``requests_workflow.services``, which hold the rules (validation policies, who may approve).
 
-The choice fields (request type and status, task kind, status and mode) are named enum
+The choice fields (request type and status, delegation scope and state) are named enum
 components of the OpenAPI schema (``RequestTypeEnum``, …) through ``EnumField``, so clients get
 the 20 type codes as an enum and the names never collide with the directory's ``status`` enums.
 """
@@ -14,11 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from blazon.api.fields import EnumField
+from directory.api.fields import UserLookupField
 from directory.api.serializers import (
     AccountRefSerializer,
     EntitlementRefSerializer,
@@ -26,7 +27,7 @@ from directory.api.serializers import (
     RoleRefSerializer,
     UserRefSerializer,
 )
-from directory.models import Account, Entitlement, Resource, Role, User
+from directory.models import Account, Entitlement, Resource, Role
 from requests_workflow.models import (
     Delegation,
     DelegationScope,
@@ -36,35 +37,26 @@ from requests_workflow.models import (
     RequestStatus,
     RequestType,
 )
-from worklist.models import ApprovalMode, Task, TaskKind, TaskStatus
+from worklist.api.serializers import (
+    ApproveInputSerializer,
+    ReassignInputSerializer,
+    RejectInputSerializer,
+    TaskSerializer,
+)
+
+# The task serializers and the shared fields moved to the worklist, the kernel and the directory;
+# these names stay importable from here for one release.
+__all__ = [
+    "ApproveInputSerializer",
+    "EnumField",
+    "ReassignInputSerializer",
+    "RejectInputSerializer",
+    "TaskSerializer",
+    "UserLookupField",
+]
 
 # ---------------------------------------------------------------------------------------------
 # enums as named schema components
-
-
-class EnumField(serializers.ChoiceField):
-    """A choice field documented as the schema component ``component`` (one per choice set)."""
-
-    def __init__(self, choices_class: type[models.TextChoices], component: str, **kwargs: Any):
-        self.choices_class = choices_class
-        self.component = component
-        super().__init__(choices=choices_class.choices, **kwargs)
-
-
-class EnumFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = EnumField
-
-    def map_serializer_field(self, auto_schema, direction):
-        field: EnumField = self.target
-        lines = "\n".join(f"* `{value}` - {label}" for value, label in field.choices_class.choices)
-        component = ResolvedComponent(
-            name=field.component,
-            type=ResolvedComponent.SCHEMA,
-            object=field.component,
-            schema={"type": "string", "enum": list(field.choices_class.values), "description": lines},
-        )
-        auto_schema.registry.register_on_missing(component)
-        return component.ref
 
 
 def request_type_field(**kwargs: Any) -> EnumField:
@@ -75,78 +67,23 @@ def request_status_field(**kwargs: Any) -> EnumField:
     return EnumField(RequestStatus, "RequestStatusEnum", **kwargs)
 
 
+def task_subject_fields() -> dict[str, Any]:
+    """What ``/api/v1/tasks/`` says of a task's request (registered with the worklist by this
+    app's ``ready()``, placed after ``request``): its type, its status and its beneficiary, null
+    for a task of no request."""
+    return {
+        "request_type": request_type_field(source="request.type", read_only=True, allow_null=True),
+        "request_status": request_status_field(source="request.status", read_only=True, allow_null=True),
+        "beneficiary": UserRefSerializer(source="request.beneficiary", read_only=True, allow_null=True),
+    }
+
+
+#: What ``task_subject_fields`` reads, fetched with the tasks.
+TASK_SUBJECT_RELATED = ("request__beneficiary",)
+
+
 # ---------------------------------------------------------------------------------------------
 # output
-
-
-class TaskRefQueueSerializer(serializers.Serializer):
-    id = serializers.IntegerField(read_only=True)
-    name = serializers.CharField(read_only=True)
-
-
-class TaskSerializer(serializers.ModelSerializer):
-    """A task: what to decide, who may decide it (assignees and/or a queue), and the decision."""
-
-    kind = EnumField(TaskKind, "TaskKindEnum", read_only=True)
-    status = EnumField(TaskStatus, "TaskStatusEnum", read_only=True)
-    mode = EnumField(ApprovalMode, "ApprovalModeEnum", read_only=True)
-    request = serializers.IntegerField(source="request_id", read_only=True, allow_null=True)
-    request_type = EnumField(
-        RequestType, "RequestTypeEnum", source="request.type", read_only=True, allow_null=True
-    )
-    request_status = EnumField(
-        RequestStatus, "RequestStatusEnum", source="request.status", read_only=True, allow_null=True
-    )
-    beneficiary = UserRefSerializer(source="request.beneficiary", read_only=True, allow_null=True)
-    assignees = UserRefSerializer(many=True, read_only=True)
-    queue = TaskRefQueueSerializer(read_only=True, allow_null=True)
-    decided_by = UserRefSerializer(read_only=True, allow_null=True)
-    on_behalf_of = serializers.SerializerMethodField(
-        help_text="A decided task: the assignee the decision was made for by their out-of-office "
-        "delegate (``decided_by``). An open task in your list: the assignee you cover for. "
-        "Null otherwise."
-    )
-    overdue = serializers.BooleanField(
-        read_only=True, help_text="Open and past its due date (due_at, set by its task definition's SLA)."
-    )
-
-    class Meta:
-        model = Task
-        fields = [
-            "id",
-            "kind",
-            "status",
-            "title",
-            "request",
-            "request_type",
-            "request_status",
-            "beneficiary",
-            "level",
-            "mode",
-            "assignees",
-            "queue",
-            "decided_by",
-            "on_behalf_of",
-            "comment",
-            "created_at",
-            "decided_at",
-            "due_at",
-            "overdue",
-        ]
-        read_only_fields = fields
-
-    @extend_schema_field(UserRefSerializer(allow_null=True))
-    def get_on_behalf_of(self, obj: Task) -> dict[str, Any] | None:
-        if obj.on_behalf_of_id:
-            user = obj.on_behalf_of
-        elif getattr(obj, "delegated_from_id", None):
-            # attach_delegators() fills this for a whole list at once; one task may look it up
-            user = (
-                getattr(obj, "delegated_from", None) or User.objects.filter(pk=obj.delegated_from_id).first()
-            )
-        else:
-            user = None
-        return UserRefSerializer(user).data if user is not None else None
 
 
 class RequestEventSerializer(serializers.ModelSerializer):
@@ -224,36 +161,6 @@ class RequestDetailSerializer(RequestSerializer):
 # input
 
 
-@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}]})
-class UserLookupField(serializers.Field):
-    """A user by id (a JSON number) or by username (a JSON string)."""
-
-    default_error_messages = {
-        "unknown_id": "No user with id {value}.",
-        "unknown_username": "No user with username {value!r}.",
-        "invalid": "Give a user id (number) or a username (string).",
-    }
-
-    def to_internal_value(self, data: Any) -> User:
-        if isinstance(data, bool):
-            self.fail("invalid")
-        if isinstance(data, int):
-            user = User.objects.filter(pk=data).first()
-            if user is None:
-                self.fail("unknown_id", value=data)
-            return user
-        if isinstance(data, str) and data.strip():
-            user = User.objects.filter(username=data.strip()).first()
-            if user is None:
-                self.fail("unknown_username", value=data.strip())
-            return user
-        self.fail("invalid")
-        raise AssertionError  # pragma: no cover - fail() raises
-
-    def to_representation(self, value: User) -> Any:
-        return value.pk
-
-
 def _ref(model: type[models.Model], help_text: str, *related: str) -> serializers.PrimaryKeyRelatedField:
     """``related``: what request_create and the response read of the object (its ``str()``
     names the resource), fetched in the same query."""
@@ -296,25 +203,6 @@ class RequestInputSerializer(serializers.Serializer):
 
 class CancelInputSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
-
-
-class ApproveInputSerializer(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
-    start_at = serializers.DateTimeField(
-        required=False, allow_null=True, help_text="Move the access start (not before the requested one)."
-    )
-    end_at = serializers.DateTimeField(
-        required=False, allow_null=True, help_text="Shorten the access (not after the requested end)."
-    )
-
-
-class RejectInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, help_text="Why: required, told to the requester.")
-
-
-class ReassignInputSerializer(serializers.Serializer):
-    to_user = UserLookupField(help_text="The new assignee: a user id or username.")
-    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Routes of requests and tasks under ``/api/v1/``."""
+"""Routes of requests and delegations under ``/api/v1/`` (tasks: ``worklist.api.urls``)."""
 
 from rest_framework.routers import SimpleRouter
 
@@ -6,7 +6,6 @@ from requests_workflow.api import delegations, views
 
 router = SimpleRouter()
 router.register("requests", views.RequestViewSet, basename="request")
-router.register("tasks", views.TaskViewSet, basename="task")
 router.register("delegations", delegations.DelegationViewSet, basename="delegation")
 
 urlpatterns = router.urls

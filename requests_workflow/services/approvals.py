@@ -33,8 +33,13 @@ from requests_workflow.models import (
     RequestStatus,
 )
 from requests_workflow.selectors import task_decider
+from requests_workflow.services.approvers import approvers_of_level as _approvers
+from requests_workflow.services.approvers import request_criticality as _criticality
+from requests_workflow.services.approvers import request_target as _target
 from requests_workflow.services.common import request_event, request_move, request_save
 from requests_workflow.services.sla import sla_tasks_opened
+from requests_workflow.subjects import request_subject
+from requests_workflow.tasks import process_request
 from requests_workflow.types import SPECS
 from sod.services import sod_check_request
 from worklist.models import ApprovalMode, Task, TaskKind, TaskStatus
@@ -45,24 +50,6 @@ R = RequestStatus
 
 
 # --- matching ---------------------------------------------------------------------------------
-
-
-def _target(req: Request) -> tuple[Any, Any, Any]:
-    """(resource, entitlement, role) the request is about."""
-    resource = req.resource
-    if resource is None and req.account_id:
-        resource = req.account.resource
-    if resource is None and req.entitlement_id:
-        resource = req.entitlement.resource
-    return resource, req.entitlement, req.role
-
-
-def _criticality(req: Request) -> str:
-    resource, entitlement, role = _target(req)
-    for obj in (entitlement, role, resource):
-        if obj is not None:
-            return obj.criticality
-    return ""
 
 
 def _beneficiary_value(user: User | None, name: str) -> Any:
@@ -118,42 +105,20 @@ def approval_policy_match(
     return next((p for p in policies if approval_policy_applies(p, req)), None)
 
 
-def _approvers(req: Request, level: ApprovalLevel) -> list[User]:
-    resource, entitlement, role = _target(req)
-    found: list[User] = []
-    if level.approver_kind == ApproverKind.MANAGER:
-        if req.beneficiary_id:
-            manager = req.beneficiary.manager
-        else:  # a new user: the manager named in the request
-            ref = (req.payload.get("user") or {}).get("manager")
-            manager = User.objects.filter(username=ref).first() if isinstance(ref, str) else None
-        found = [manager] if manager else []
-    elif level.approver_kind == ApproverKind.OWNER:
-        if entitlement is not None and entitlement.owner_id:
-            found = [entitlement.owner]
-        elif role is not None and role.owner_id:
-            found = [role.owner]
-        elif resource is not None:
-            found = list(resource.owners.all())
-    elif level.approver_kind == ApproverKind.USERS:
-        found = list(level.users.all())
-    excluded = {req.requester_id, req.beneficiary_id}
-    return [u for u in found if u.pk not in excluded and u.status == "ACTIVE"]
-
-
 def _open_level(req: Request, level: ApprovalLevel, *, actor: Any) -> list[Task]:
     """Create the tasks of one level and record who they went to."""
     title = (
         f"Approve {req.get_type_display().lower()} for {req.beneficiary or 'a new user'} (request #{req.pk})"
     )
-    common = {
+    common: dict[str, Any] = {
         "kind": TaskKind.APPROVAL,
         "request": req,
+        "subject": request_subject(req),
         "level": level.position,
         "mode": level.mode,
         "title": title,
     }
-    if level.approver_kind == ApproverKind.QUEUE:
+    if level.approver_kind == ApproverKind.QUEUE and level.queue is not None:
         tasks = [task_open(queue=level.queue, **common)]
         who = f"queue {level.queue.name}"
     else:
@@ -222,7 +187,12 @@ def sod_stage(req: Request, *, actor: Any) -> None:
         return
     names = "; ".join(f"{c.rule_name}: {c.description}" for c in conflicts)
     request_move(req, R.WAITING_SOD_APPROVAL, stage=3, actor=actor, message=f"SoD conflicts: {names}")
-    task = task_open(kind=TaskKind.SOD, request=req, title=f"SoD conflict on request #{req.pk}: {names}")
+    task = task_open(
+        kind=TaskKind.SOD,
+        request=req,
+        subject=request_subject(req),
+        title=f"SoD conflict on request #{req.pk}: {names}",
+    )
     sla_tasks_opened([task], req=req)
 
 
@@ -372,8 +342,6 @@ def task_approve(
         else:
             sod_stage(req, actor=actor)
     if req.status == R.APPROVED:
-        from requests_workflow.tasks import process_request
-
         enqueue_on_commit(process_request, req.pk)
     return task
 
@@ -449,3 +417,32 @@ def task_decision_apply(
             actor=actor, source=source, task=task, comment=comment, start_at=start_at, end_at=end_at
         )
     return task_reject(actor=actor, source=source, task=task, reason=comment)
+
+
+@transaction.atomic
+def task_comment_add(
+    *, actor: User, source: str, task: Task, text: str, on_behalf_of: User | None = None
+) -> None:
+    """A comment by an approver (or, ``on_behalf_of`` an assignee, their out-of-office delegate)
+    on a task of a request: a line in the request's timeline and an audit event; the task stays
+    open. Registered with the worklist as the comment hook of approval and SoD tasks."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed("Write a comment first.", fields={"comment": ["Required."]})
+    if task.request_id is None:
+        raise ValidationFailed("This task belongs to no request.")
+    behalf = f" on behalf of {on_behalf_of.username}" if on_behalf_of else ""
+    req = Request.objects.select_for_update().get(pk=task.request_id)
+    request_event(req, stage=3, actor=actor, message=f"Comment by {actor.username}{behalf}: {text}")
+    audit_record(
+        actor=actor,
+        action="task.commented",
+        obj=task,
+        new={
+            "request": req.pk,
+            "comment": text,
+            **({"on_behalf_of": on_behalf_of.username} if on_behalf_of else {}),
+        },
+        source=source,
+        subject_user_id=req.beneficiary_id,
+    )

@@ -42,10 +42,12 @@ from directory.models import (
     Account,
     AccountStatus,
     AccountType,
+    Entitlement,
     EntitlementMembership,
     Management,
     MembershipRoleGrant,
     ProvisioningEvent,
+    User,
     UserStatus,
 )
 from provisioning.models import ProvisioningEntry
@@ -79,6 +81,28 @@ class _Run:
     membership: EntitlementMembership | None = None
     kept_manually: bool = False
     revoking: bool = False  # REVOKE_ENTITLEMENT: ``membership`` goes
+
+    # What the batch knows of the requests it takes (entitlement grants and revokes for a user):
+    # these are set; the asserts say so to the type checker and fail loudly if one is not.
+    @property
+    def owner(self) -> User:
+        assert self.req.beneficiary is not None
+        return self.req.beneficiary
+
+    @property
+    def ent(self) -> Entitlement:
+        assert self.req.entitlement is not None
+        return self.req.entitlement
+
+    @property
+    def acct(self) -> Account:
+        assert self.account is not None
+        return self.account
+
+    @property
+    def member(self) -> EntitlementMembership:
+        assert self.membership is not None
+        return self.membership
 
     def event(self, stage: int, message: str, frm: str = "", to: str = "") -> None:
         self.events.append((stage, frm, to, message))
@@ -224,8 +248,8 @@ def _stage4_prepare(runs: list[_Run]) -> tuple[list[_Run], list[Request]]:
     revokes = [run for run in due if run.req.type == RequestType.REVOKE_ENTITLEMENT]
     due = [run for run in due if run.req.type != RequestType.REVOKE_ENTITLEMENT]
     owner_ids = {run.req.beneficiary_id for run in due}
-    resource_ids = {run.req.entitlement.resource_id for run in due}
-    accounts: dict[tuple[int, int], Account] = {
+    resource_ids = {run.ent.resource_id for run in due}
+    accounts: dict[tuple[Any, Any], Account] = {
         (a.owner_id, a.resource_id): a
         for a in Account.objects.select_for_update(of=("self",))
         .select_related("resource")
@@ -234,27 +258,26 @@ def _stage4_prepare(runs: list[_Run]) -> tuple[list[_Run], list[Request]]:
     }
     taken = set(
         Account.objects.filter(
-            resource_id__in=resource_ids, identifier__in={run.req.beneficiary.username.strip() for run in due}
+            resource_id__in=resource_ids, identifier__in={run.owner.username.strip() for run in due}
         ).values_list("resource_id", "identifier")
     )
     live_ids = [a.pk for a in accounts.values() if a.status != AccountStatus.REVOKED]
-    memberships: dict[tuple[int, int], EntitlementMembership] = {
+    memberships: dict[tuple[Any, Any], EntitlementMembership] = {
         (m.account_id, m.entitlement_id): m
         for m in EntitlementMembership.objects.select_for_update()
         .filter(account_id__in=live_ids, entitlement_id__in={run.req.entitlement_id for run in due})
         .order_by("pk")
     }
     single: list[Request] = []
-    new_accounts: dict[tuple[int, int], Account] = {}
-    seen: set[tuple[int, int]] = set()
+    new_accounts: dict[tuple[Any, Any], Account] = {}
+    seen: set[tuple[Any, Any]] = set()
     kept: list[_Run] = []
     revoking = {id(run) for run in revokes}
     for run in runs:
         if id(run) in waiting or id(run) in revoking:
             kept.append(run)
             continue
-        req = run.req
-        owner, ent = req.beneficiary, req.entitlement
+        req, owner, ent = run.req, run.owner, run.ent
         key = (owner.pk, ent.resource_id)
         account = accounts.get(key)
         if account is not None and account.status == AccountStatus.REVOKED:
@@ -304,14 +327,14 @@ def _stage4_prepare(runs: list[_Run]) -> tuple[list[_Run], list[Request]]:
     return [run for run in kept if id(run) not in gone], single
 
 
-def _revokes_prepare(revokes: list[_Run], granted: set[tuple[Any, int]], single: list[Request]) -> set[int]:
+def _revokes_prepare(revokes: list[_Run], granted: set[tuple[Any, Any]], single: list[Request]) -> set[int]:
     """The memberships the revokes remove (two queries); a revoke the directory would refuse
     (role-managed, not held) or that meets a grant of the batch goes to the per-request path.
     Returns the runs (``id``) sent there."""
     gone: set[int] = set()
     if not revokes:
         return gone
-    found = {
+    found: dict[tuple[Any, Any], EntitlementMembership] = {
         (m.account_id, m.entitlement_id): m
         for m in EntitlementMembership.objects.select_for_update()
         .filter(
@@ -325,7 +348,7 @@ def _revokes_prepare(revokes: list[_Run], granted: set[tuple[Any, int]], single:
             "membership_id", flat=True
         )
     )
-    seen: set[tuple[int, int]] = set()
+    seen: set[tuple[Any, Any]] = set()
     for run in revokes:
         key = (run.req.account_id, run.req.entitlement_id)
         membership = found.get(key)
@@ -342,12 +365,12 @@ def _write(runs: list[_Run]) -> None:
     """The writes of the batch, a constant number of statements."""
     now = timezone.now()
     applying = [run for run in runs if run.account is not None]
-    Account.objects.bulk_create([run.account for run in applying if run.account_created])
+    Account.objects.bulk_create([run.acct for run in applying if run.account_created])
     adding = [run for run in applying if not (run.kept_manually or run.revoking)]
     for run in adding:  # the ids are known now
-        run.membership.account = run.account
-    EntitlementMembership.objects.bulk_create([run.membership for run in adding])
-    kept = [run.membership.pk for run in applying if run.kept_manually]
+        run.member.account = run.acct
+    EntitlementMembership.objects.bulk_create([run.member for run in adding])
+    kept = [run.member.pk for run in applying if run.kept_manually]
     if kept:
         EntitlementMembership.objects.filter(pk__in=kept).update(manual=True)
     entries_write_mixed(_entry_rows(applying))
@@ -361,7 +384,7 @@ def _write(runs: list[_Run]) -> None:
             entries.setdefault(request_id, []).append(pk)
     for run in applying:
         _applied(run, entries.get(run.req.pk, []), now)
-    removed = [run.membership.pk for run in applying if run.revoking]
+    removed = [run.member.pk for run in applying if run.revoking]
     if removed:
         EntitlementMembership.objects.filter(pk__in=removed).delete()
     for run in runs:
@@ -413,12 +436,12 @@ def _entry_rows(applying: list[_Run]) -> Iterable[dict[str, Any]]:
     """What ``account_create`` and ``membership_grant`` write, request by request."""
     for run in applying:
         cid = request_correlation_id(run.req)
-        owner_id = run.account.owner_id
+        owner_id = run.acct.owner_id
         if run.revoking:
             yield {
-                "resource": run.account.resource,
+                "resource": run.acct.resource,
                 "event_type": ProvisioningEvent.REVOKE_ENTITLEMENT,
-                "account_id": run.account.pk,
+                "account_id": run.acct.pk,
                 "entitlement_id": run.req.entitlement_id,
                 "user_id": owner_id,
                 "payload": {"reason": "manual"},
@@ -426,12 +449,12 @@ def _entry_rows(applying: list[_Run]) -> Iterable[dict[str, Any]]:
                 "request_id": run.req.pk,
             }
             continue
-        resource = run.req.entitlement.resource
+        resource = run.ent.resource
         if run.account_created:
             yield {
                 "resource": resource,
                 "event_type": ProvisioningEvent.CREATE_ACCOUNT,
-                "account_id": run.account.pk,
+                "account_id": run.acct.pk,
                 "user_id": owner_id,
                 "payload": {"reason": "manual"},
                 "correlation_id": cid,
@@ -441,7 +464,7 @@ def _entry_rows(applying: list[_Run]) -> Iterable[dict[str, Any]]:
             yield {
                 "resource": resource,
                 "event_type": ProvisioningEvent.GRANT_ENTITLEMENT,
-                "account_id": run.account.pk,
+                "account_id": run.acct.pk,
                 "entitlement_id": run.req.entitlement_id,
                 "user_id": owner_id,
                 "payload": {"reason": "manual"},
@@ -453,8 +476,7 @@ def _entry_rows(applying: list[_Run]) -> Iterable[dict[str, Any]]:
 def _applied(run: _Run, entries: list[int], now: Any) -> None:
     """Stage 4's records (the directory's audit events, the request's result) and stage 5's
     decision, as ``pipeline._persist`` makes them."""
-    req, account, membership = run.req, run.account, run.membership
-    ent = req.entitlement
+    req, account, membership, ent = run.req, run.acct, run.member, run.ent
     cid = request_correlation_id(req)
     actor = req.requester
     if run.account_created:
@@ -468,7 +490,7 @@ def _applied(run: _Run, entries: list[int], now: Any) -> None:
                     "resource": ent.resource.code,
                     "identifier": account.identifier,
                     "type": AccountType.REGULAR,
-                    "owner": req.beneficiary.username,
+                    "owner": run.owner.username,
                     "temporary": False,
                     "expires_at": None,
                 },

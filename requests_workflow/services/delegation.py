@@ -21,8 +21,10 @@ delegations cannot build a loop or an overlap between them. Each writes an audit
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from blazon.audit.services import audit_record
@@ -36,11 +38,11 @@ def _fmt(value: datetime) -> str:
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
 
 
-def _overlapping(qs, start: datetime, end: datetime):
+def _overlapping(qs: QuerySet[Delegation], start: datetime, end: datetime) -> QuerySet[Delegation]:
     return qs.filter(revoked_at__isnull=True, start_at__lt=end, end_at__gt=start)
 
 
-def _audit_values(d: Delegation) -> dict:
+def _audit_values(d: Delegation) -> dict[str, Any]:
     return {
         "delegator": d.delegator.username,
         "delegate": d.delegate.username,
@@ -103,6 +105,7 @@ def delegation_create(
     if errors:
         detail = " ".join(m for ms in errors.values() for m in ms)
         raise ValidationFailed(f"The delegation cannot be made: {detail}", fields=errors)
+    assert end_at is not None  # a missing end is one of the errors above
 
     mine = _overlapping(Delegation.objects.filter(delegator=delegator), start, end_at).first()
     if mine is not None:

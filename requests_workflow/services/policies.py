@@ -129,7 +129,7 @@ def _approval_data(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _policy_create(
-    model: Any, build: Any, fields: Any, kind: str, actor: Any, source: str, data: dict
+    model: Any, build: Any, fields: Any, kind: str, actor: Any, source: str, data: dict[str, Any]
 ) -> Any:
     """Create a policy of ``model`` from form ``data`` (``build`` validates and converts), audited
     as ``<kind>.create``. Shared by approval and validation policies."""
@@ -145,7 +145,7 @@ def _policy_create(
 
 
 def _policy_update(
-    model: Any, build: Any, fields: Any, kind: str, actor: Any, source: str, policy: Any, data: dict
+    model: Any, build: Any, fields: Any, kind: str, actor: Any, source: str, policy: Any, data: dict[str, Any]
 ) -> Any:
     """Change a policy (locked) with ``data``; audited as ``<kind>.update`` with only the fields
     that changed; nothing written when nothing changed."""
@@ -168,9 +168,10 @@ def _policy_update(
 def approval_policy_create(*, actor: User | None, source: str, **data: Any) -> ApprovalPolicy:
     """A new approval policy (no levels yet: matching requests are approved at once until one is
     added, so it is usually created inactive or its levels added straight after)."""
-    return _policy_create(
+    saved: ApprovalPolicy = _policy_create(
         ApprovalPolicy, _approval_data, APPROVAL_FIELDS, "approval_policy", actor, source, data
     )
+    return saved
 
 
 @transaction.atomic
@@ -178,9 +179,10 @@ def approval_policy_update(
     *, actor: User | None, source: str, policy: ApprovalPolicy, data: dict[str, Any]
 ) -> ApprovalPolicy:
     """Change what an approval policy matches. Requests already past the match keep their policy."""
-    return _policy_update(
+    saved: ApprovalPolicy = _policy_update(
         ApprovalPolicy, _approval_data, APPROVAL_FIELDS, "approval_policy", actor, source, policy, data
     )
+    return saved
 
 
 def _objects(obj: Any, data: dict[str, Any]) -> dict[str, Any]:
@@ -485,9 +487,10 @@ def _validation_data(data: dict[str, Any]) -> dict[str, Any]:
 @transaction.atomic
 def validation_policy_create(*, actor: User | None, source: str, **data: Any) -> ValidationPolicy:
     """A new validation policy: new requests it matches must pass its rules."""
-    return _policy_create(
+    saved: ValidationPolicy = _policy_create(
         ValidationPolicy, _validation_data, VALIDATION_FIELDS, "validation_policy", actor, source, data
     )
+    return saved
 
 
 @transaction.atomic
@@ -495,7 +498,7 @@ def validation_policy_update(
     *, actor: User | None, source: str, policy: ValidationPolicy, data: dict[str, Any]
 ) -> ValidationPolicy:
     """Change a validation policy; requests already created are not checked again."""
-    return _policy_update(
+    saved: ValidationPolicy = _policy_update(
         ValidationPolicy,
         _validation_data,
         VALIDATION_FIELDS,
@@ -505,6 +508,7 @@ def validation_policy_update(
         policy,
         data,
     )
+    return saved
 
 
 @transaction.atomic

@@ -66,7 +66,10 @@ def task_reassign(*, actor: User, source: str, task: Task, to_user: User, commen
         .exists()
     ):
         raise Conflict(f"{to_user.username} already has an open task of this level of request #{req.pk}.")
-    old = {"assignees": [u.username for u in assignees], "queue": task.queue.name if task.queue_id else None}
+    old = {
+        "assignees": [u.username for u in assignees],
+        "queue": task.queue.name if task.queue is not None else None,
+    }
     if is_assignee and not is_admin:
         task_assignees_replace(task=task, users=[to_user], remove=[actor])
     else:
@@ -81,7 +84,7 @@ def task_reassign(*, actor: User, source: str, task: Task, to_user: User, commen
         old=old,
         new={
             "assignees": new_assignees,
-            "queue": task.queue.name if task.queue_id else None,
+            "queue": task.queue.name if task.queue is not None else None,
             "to_user": to_user.username,
             "comment": comment,
             "request": req.pk if req else None,

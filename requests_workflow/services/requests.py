@@ -45,6 +45,7 @@ from requests_workflow.services.validation import (
     validation_policies_check,
     validation_policies_requester,
 )
+from requests_workflow.tasks import process_request
 from requests_workflow.types import SPECS, TypeSpec
 from worklist.models import Task
 from worklist.services import tasks_cancel
@@ -100,7 +101,7 @@ def _spec(request_type: str) -> TypeSpec:
 
 
 def _may_request(
-    actor: User | None, *, source: str, spec: TypeSpec, beneficiary: User | None, payload: dict
+    actor: User | None, *, source: str, spec: TypeSpec, beneficiary: User | None, payload: dict[str, Any]
 ) -> bool:
     """Who may request for whom: the system (automatic source) for the automatic types, console
     administrators for anyone, a user for themselves on self-service types, a manager for their
@@ -120,7 +121,7 @@ def _may_request(
 
 
 def _check_objects(
-    spec: TypeSpec, refs: dict[str, Any], beneficiary: User | None, errors: dict
+    spec: TypeSpec, refs: dict[str, Any], beneficiary: User | None, errors: dict[str, Any]
 ) -> User | None:
     """Required references are present and fit together; returns the beneficiary (taken from
     the account for account types when not given)."""
@@ -155,7 +156,9 @@ def _check_objects(
     return beneficiary
 
 
-def _check_state(spec: TypeSpec, refs: dict[str, Any], beneficiary: User, source: str, errors: dict) -> None:
+def _check_state(
+    spec: TypeSpec, refs: dict[str, Any], beneficiary: User, source: str, errors: dict[str, Any]
+) -> None:
     """The directory allows the change now (so approvers never approve the impossible)."""
     code = spec.code
     account, entitlement, role = refs.get("account"), refs.get("entitlement"), refs.get("role")
@@ -182,11 +185,12 @@ def _check_state(spec: TypeSpec, refs: dict[str, Any], beneficiary: User, source
         code in (RequestType.ACTIVATE_ACCOUNT, RequestType.INACTIVATE_ACCOUNT, RequestType.REVOKE_ACCOUNT)
         and account
     ):
-        target = {
+        targets: dict[str, str] = {
             RequestType.ACTIVATE_ACCOUNT: AccountStatus.ACTIVE,
             RequestType.INACTIVATE_ACCOUNT: AccountStatus.INACTIVE,
             RequestType.REVOKE_ACCOUNT: AccountStatus.REVOKED,
-        }[code]
+        }
+        target = targets[code]
         if account.status == target:
             errors["account"] = [f"Account {account} is already {target}."]
         elif account.management == Management.ROLE and code == RequestType.REVOKE_ACCOUNT:
@@ -211,7 +215,9 @@ def _check_state(spec: TypeSpec, refs: dict[str, Any], beneficiary: User, source
             errors["role"] = [f"{beneficiary.username} does not have the role {role.name}."]
 
 
-def _check_period(spec: TypeSpec, start_at: datetime | None, end_at: datetime | None, errors: dict) -> None:
+def _check_period(
+    spec: TypeSpec, start_at: datetime | None, end_at: datetime | None, errors: dict[str, Any]
+) -> None:
     if start_at is None and end_at is None:
         return
     if not spec.time_bound:
@@ -228,7 +234,9 @@ def _check_period(spec: TypeSpec, start_at: datetime | None, end_at: datetime | 
         errors["end_at"] = ["The end of the access period must be after its start."]
 
 
-def dedup_key(request_type: str, beneficiary: User | None, refs: dict[str, Any], payload: dict) -> str | None:
+def dedup_key(
+    request_type: str, beneficiary: User | None, refs: dict[str, Any], payload: dict[str, Any]
+) -> str | None:
     """Identifies "the same thing" for the one-pending-request rule."""
     if request_type == RequestType.CREATE_USER:
         username = str((payload.get("user") or {}).get("username") or "").strip().lower()
@@ -250,7 +258,7 @@ def request_create(
     account: Account | None = None,
     entitlement: Entitlement | None = None,
     role: Role | None = None,
-    payload: dict | None = None,
+    payload: dict[str, Any] | None = None,
     justification: str = "",
     start_at: datetime | None = None,
     end_at: datetime | None = None,
@@ -337,7 +345,7 @@ def request_create(
     )
     # The request as created, with its history and no task: callers (the API) render it without
     # reading it back.
-    req._prefetched_objects_cache = {"events": events, "tasks": []}
+    req._prefetched_objects_cache = {"events": events, "tasks": []}  # type: ignore[attr-defined]  # Django's own
     audit_record(
         actor=actor,
         action="request.created",
@@ -354,7 +362,6 @@ def request_create(
         source=source,
         subject_user_id=beneficiary.pk if beneficiary else None,
     )
-    from requests_workflow.tasks import process_request
 
     enqueue_on_commit(process_request, req.pk)
     return req

@@ -27,15 +27,18 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from blazon import notify
 from blazon.audit.services import audit_record
 from blazon.errors import ValidationFailed
 from directory.models import Source, User, UserStatus
+from requests_workflow import mail, tasks
 from requests_workflow.models import ApprovalLevel, ApproverKind, Request, RequestStatus
+from requests_workflow.services.approvers import approvers_of_level, request_criticality
 from requests_workflow.services.common import request_event
 from worklist.models import (
     EscalationAction,
@@ -62,9 +65,8 @@ SWEEP_BATCH = 500
 def _request_criticality(req: Request | None) -> str:
     if req is None:
         return ""
-    from requests_workflow.services.approvals import _criticality
 
-    return _criticality(req)
+    return request_criticality(req)
 
 
 def _specificity(definition: TaskDefinition) -> int:
@@ -150,7 +152,7 @@ def _usable(users: Iterable[User | None], req: Request | None) -> list[User]:
 
 def _current_resolvers(task: Task) -> list[User]:
     users = list(task.assignees.all())
-    if not users and task.queue_id:
+    if not users and task.queue is not None:
         users = list(task.queue.members.all())
     return users
 
@@ -160,8 +162,8 @@ def _managers(task: Task, req: Request | None) -> list[User]:
     the beneficiary's manager."""
     assignees = list(task.assignees.select_related("manager"))
     if assignees:
-        return [u.manager for u in assignees if u.manager_id]
-    if req is not None and req.beneficiary_id and req.beneficiary.manager_id:
+        return [u.manager for u in assignees if u.manager is not None]
+    if req is not None and req.beneficiary is not None and req.beneficiary.manager is not None:
         return [req.beneficiary.manager]
     return []
 
@@ -181,23 +183,22 @@ def _next_approvers(
         if level is not None:
             if level.approver_kind == ApproverKind.QUEUE:
                 return [], level.queue, f"level {level.position}"
-            from requests_workflow.services.approvals import _approvers
 
-            return _approvers(req, level), None, f"level {level.position}"
+            return approvers_of_level(req, level), None, f"level {level.position}"
     return list(step.users.all()), None, "named users"
 
 
-def _send_reminders(task_id: int, user_ids: list[int]) -> None:
-    """After commit: e-mail the reminders (approval tasks get fresh approval links)."""
-    from requests_workflow import mail
+def task_reminders_send(task_id: int, user_ids: list[int]) -> int:
+    """E-mail the reminders of an escalation step (approval tasks get fresh approval links);
+    how many were sent. Run by the ``mail_task_reminders`` outbox task after the step commits;
+    a task decided meanwhile is reminded of no more."""
 
     task = Task.objects.select_related("request").filter(pk=task_id, status=TaskStatus.OPEN).first()
     if task is None:
-        return
+        return 0
     users = list(User.objects.filter(pk__in=user_ids).order_by("pk"))
     if task.kind == TaskKind.APPROVAL:
-        mail.send_approval_requests(task, users, subject_prefix="Reminder: ")
-        return
+        return mail.send_approval_requests(task, users, subject_prefix="Reminder: ")
     messages = []
     for user in users:
         if not user.email:
@@ -211,12 +212,7 @@ def _send_reminders(task_id: int, user_ids: list[int]) -> None:
             [user.email],
         )
         messages.append(message)
-    if messages:
-        try:
-            with get_connection() as connection:
-                connection.send_messages(messages)
-        except Exception as exc:  # the escalation is committed: report, never undo it
-            logger.warning("E-mail (reminder, task #%s) not sent: %s", task.pk, type(exc).__name__)
+    return notify.send_messages(messages, what=f"reminder, task #{task.pk}")
 
 
 def _run_step(task: Task, req: Request | None, step: EscalationStep) -> str | None:
@@ -229,7 +225,7 @@ def _run_step(task: Task, req: Request | None, step: EscalationStep) -> str | No
     action = step.action
     before = {
         "assignees": sorted(u.username for u in task.assignees.all()),
-        "queue": task.queue.name if task.queue_id else None,
+        "queue": task.queue.name if task.queue is not None else None,
     }
     added: list[User] = []
     queue: Queue | None = None
@@ -242,7 +238,7 @@ def _run_step(task: Task, req: Request | None, step: EscalationStep) -> str | No
         )
         if reminded:
             ids = [u.pk for u in reminded]
-            transaction.on_commit(lambda: _send_reminders(task.pk, ids))
+            notify.on_commit(tasks.mail_task_reminders, task.pk, ids)
     else:
         source_label = ""
         if action == EscalationAction.ESCALATE_MANAGER:
@@ -285,7 +281,7 @@ def _run_step(task: Task, req: Request | None, step: EscalationStep) -> str | No
             "after_hours": step.after_hours,
             "detail": detail,
             "assignees": sorted(u.username for u in task.assignees.all()),
-            "queue": task.queue.name if task.queue_id else None,
+            "queue": task.queue.name if task.queue is not None else None,
             "request": req.pk if req else None,
         },
         source=Source.AUTOMATIC,

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from blazon.outbox.registry import register_sweep
 from provisioning.models import OPEN_STATUSES, ProvisioningEntry
 from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.pipeline import request_process, request_settle
@@ -90,7 +91,6 @@ def requests_redrive_settled(older_than: datetime, limit: int) -> int:
 
 def register() -> None:
     """Plug the request sweeps into the kernel's stuck-work sweep (``AppConfig.ready``)."""
-    from blazon.outbox.registry import register_sweep
 
     register_sweep(
         "requests.new",

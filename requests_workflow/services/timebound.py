@@ -13,13 +13,15 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from blazon import notify
 from blazon.errors import DomainError
 from directory.models import Source
+from requests_workflow import tasks
 from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.common import request_event
 from requests_workflow.services.pipeline import request_process
@@ -68,16 +70,11 @@ def requests_notify_expiring(*, limit: int = 1000) -> int:
     sent = 0
     for pk in ids:
         with transaction.atomic():
-            req = (
-                Request.objects.select_for_update(of=("self",))
-                .select_related("beneficiary", "resource", "entitlement", "role", "account__resource")
-                .get(pk=pk)
-            )
+            req = Request.objects.select_for_update(of=("self",)).select_related("beneficiary").get(pk=pk)
             if req.expiry_notice_sent_at is not None:
                 continue
             req.expiry_notice_sent_at = now
             req.save(update_fields=["expiry_notice_sent_at", "updated_at"])
-            what = req.entitlement or req.role or (req.account and req.account.resource) or req.resource
             user = req.beneficiary
             if user is None or not user.email:
                 request_event(
@@ -85,17 +82,31 @@ def requests_notify_expiring(*, limit: int = 1000) -> int:
                 )
                 continue
             request_event(req, stage=5, message=f"Expiry notice e-mailed to {user.email}.")
-            subject = f"Your access to {what} ends on {req.end_at:%Y-%m-%d %H:%M}"
-            body = (
-                f"Hello {user},\n\nYour access to {what} (request #{req.pk}) ends on "
-                f"{req.end_at:%Y-%m-%d %H:%M %Z}. Request it again before then if you still need it.\n"
-            )
-            recipient = user.email
-            transaction.on_commit(
-                lambda s=subject, b=body, r=recipient: send_mail(s, b, settings.DEFAULT_FROM_EMAIL, [r])
-            )
+            notify.on_commit(tasks.mail_expiry_notice, req.pk)
             sent += 1
     return sent
+
+
+def expiry_notice_send(request_id: int) -> int:
+    """E-mail the beneficiary of a time-bound access that its end is near (the notice recorded
+    by ``requests_notify_expiring``); how many e-mails were sent (0 if the request is gone or
+    its beneficiary has no address any more). Run by the ``mail_expiry_notice`` outbox task."""
+    req = (
+        Request.objects.select_related("beneficiary", "resource", "entitlement", "role", "account__resource")
+        .filter(pk=request_id)
+        .first()
+    )
+    if req is None or req.end_at is None or req.beneficiary is None or not req.beneficiary.email:
+        return 0
+    user = req.beneficiary
+    what = req.entitlement or req.role or (req.account and req.account.resource) or req.resource
+    subject = f"Your access to {what} ends on {req.end_at:%Y-%m-%d %H:%M}"
+    body = (
+        f"Hello {user},\n\nYour access to {what} (request #{req.pk}) ends on "
+        f"{req.end_at:%Y-%m-%d %H:%M %Z}. Request it again before then if you still need it.\n"
+    )
+    message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    return notify.send_messages([message], what=f"expiry notice, request #{req.pk}")
 
 
 def requests_end_due(*, limit: int = 1000) -> int:

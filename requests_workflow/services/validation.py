@@ -55,15 +55,17 @@ def validation_policies_matching(
     return out
 
 
-def beneficiary_value(user: User | None, payload: dict, name: str) -> Any:
+def beneficiary_value(user: User | None, payload: dict[str, Any], name: str) -> Any:
     """A beneficiary field or attribute by name: user fields, ``organization`` (its code),
     ``manager`` (their username), or a custom attribute. For a new user, the request's values."""
     if user is None:
-        values = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+        values = payload.get("user")
+        if not isinstance(values, dict):
+            values = {}
         if name in values:
             return values[name]
-        attributes = values.get("attributes") if isinstance(values.get("attributes"), dict) else {}
-        return attributes.get(name)
+        attributes = values.get("attributes")
+        return attributes.get(name) if isinstance(attributes, dict) else None
     if name in ("organization", "manager"):
         related = getattr(user, name)
         return getattr(related, "code", None) or getattr(related, "username", None)
@@ -104,7 +106,7 @@ def validation_policies_check(
     source: str,
     refs: dict[str, Any],
     beneficiary: User | None,
-    payload: dict,
+    payload: dict[str, Any],
     justification: str,
     start_at: datetime | None,
     end_at: datetime | None,
@@ -158,7 +160,7 @@ def validation_policies_requester(
     source: str,
     refs: dict[str, Any],
     beneficiary: User | None,
-    payload: dict,
+    payload: dict[str, Any],
 ) -> str | None:
     """The refusal message of the first matching policy that does not let ``actor`` make this
     request (who may request for whom), or None. Applied after the built-in rule passed."""
@@ -173,11 +175,12 @@ def validation_policies_requester(
             is_self, is_manager = False, ref in (actor.username, actor.pk)
         else:
             is_self, is_manager = beneficiary.pk == actor.pk, beneficiary.manager_id == actor.pk
-        allowed = {
+        allowed_by: dict[str, bool] = {
             RequesterScope.SELF: is_self,
             RequesterScope.MANAGER: is_manager,
             RequesterScope.CONSOLE: bool(role_of(actor)),
-        }.get(scope, True)
+        }
+        allowed = allowed_by.get(scope, True)
         if not allowed:
             whom = beneficiary.username if beneficiary else "a new user"
             return _say(

@@ -7,6 +7,9 @@ from typing import Any
 
 from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.common import CANCELABLE, TERMINAL
+from requests_workflow.subjects import REQUEST_RELATED, request_object
+
+__all__ = ["REQUEST_RELATED", "STAGES", "cancelable", "request_object", "timeline"]
 
 STAGES = (
     (1, "Creation"),
@@ -15,22 +18,6 @@ STAGES = (
     (4, "Directory"),
     (5, "Provisioning"),
 )
-
-
-def request_object(req: Request) -> str:
-    """What the request is about, in a few words."""
-    if req.entitlement_id:
-        return f"{req.entitlement.name} ({req.entitlement.resource.name})"
-    if req.role_id:
-        return f"Role {req.role.name}"
-    if req.account_id:
-        return f"Account {req.account.identifier} ({req.account.resource.name})"
-    if req.resource_id:
-        return f"Account on {req.resource.name}"
-    user = (req.payload or {}).get("user") or {}
-    if user:
-        return " ".join(str(user.get(k) or "") for k in ("first_name", "last_name")).strip()
-    return ""
 
 
 def timeline(req: Request) -> list[dict[str, Any]]:
@@ -52,13 +39,3 @@ def timeline(req: Request) -> list[dict[str, Any]]:
 
 def cancelable(req: Request) -> bool:
     return req.status in CANCELABLE
-
-
-REQUEST_RELATED = (
-    "requester",
-    "beneficiary",
-    "resource",
-    "entitlement__resource",
-    "role",
-    "account__resource",
-)

@@ -1,5 +1,6 @@
-"""Console request pages: the requests with filters, a request's timeline, tasks and audit, the
-and the task queues. The policy pages are in ``console_policies``.
+"""Console request pages: the requests with filters, a request's timeline, tasks and audit. The
+policy pages are in ``console_policies``; the task queues and the console's decision on a task
+nobody was found for are the worklist's (``worklist.views.console_tasks``).
 
 Reading needs the ``view`` capability; the audit events need ``view_audit``; cancelling needs
 ``manage_users`` (the service checks again)."""
@@ -10,22 +11,20 @@ from datetime import date
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from blazon.audit.models import AuditEvent
-from blazon.console import ObjectListView, capability_required, list_page, render_console
+from blazon.console import ObjectListView, capability_required, render_console
 from blazon.errors import DomainError
-from blazon.ids import parse_id
 from blazon.permissions import can
 from directory.models import Source
 from requests_workflow.models import Request, RequestStatus, RequestType
-from requests_workflow.services.approvals import task_approve, task_reject
 from requests_workflow.services.requests import request_cancel
 from requests_workflow.views.common import REQUEST_RELATED, cancelable, request_object, timeline
-from worklist.models import LEGACY_LABELS, Queue, Task, TaskStatus
+from worklist.models import LEGACY_LABELS, Task, TaskStatus
 
 REQUEST_LABEL = Request._meta.label
 # Audit events written before the worklist models moved out of requests_workflow carry the old
@@ -117,53 +116,3 @@ def request_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect("console_requests:detail", pk=req.pk)
-
-
-@capability_required("manage_users")
-@require_POST
-def task_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
-    """A console administrator decides a task no approver could be found for."""
-    task = get_object_or_404(Task, pk=pk, status=TaskStatus.OPEN, request__isnull=False)
-    reason = request.POST.get("reason", "").strip()
-    try:
-        if decision == "approve":
-            task_approve(actor=request.user, source=Source.CONSOLE, task=task, comment=reason)
-            messages.success(request, f"Request #{task.request_id} approved.")
-        elif decision == "reject":
-            task_reject(actor=request.user, source=Source.CONSOLE, task=task, reason=reason)
-            messages.success(request, f"Request #{task.request_id} rejected.")
-        else:
-            raise Http404("Unknown decision.")
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    return redirect("console_requests:detail", pk=task.request_id)
-
-
-@capability_required("view")
-def queues(request: HttpRequest) -> HttpResponse:
-    open_tasks = Task.objects.filter(status=TaskStatus.OPEN)
-    queue_rows = list(
-        Queue.objects.annotate(
-            n_open=Count("tasks", filter=Q(tasks__status=TaskStatus.OPEN)),
-            n_members=Count("members", distinct=True),
-        ).order_by("name")
-    )
-    selected = request.GET.get("queue", "")
-    tasks = open_tasks.select_related("queue", *(f"request__{r}" for r in REQUEST_RELATED)).prefetch_related(
-        "assignees"
-    )
-    if selected == "users":
-        tasks = tasks.filter(queue__isnull=True, assignees__isnull=False).distinct()
-    elif selected == "unassigned":
-        tasks = tasks.filter(queue__isnull=True, assignees__isnull=True)
-    elif parse_id(selected) is not None:
-        tasks = tasks.filter(queue_id=parse_id(selected))
-    context = list_page(request, tasks.order_by("created_at", "id"))
-    context.update(
-        queues=queue_rows,
-        selected=selected,
-        n_users=open_tasks.filter(queue__isnull=True, assignees__isnull=False).distinct().count(),
-        n_unassigned=open_tasks.filter(queue__isnull=True, assignees__isnull=True).count(),
-        rows=[(t, request_object(t.request) if t.request_id else "") for t in context["object_list"]],
-    )
-    return render_console(request, "console/requests/queues.html", context)

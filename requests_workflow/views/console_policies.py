@@ -14,8 +14,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from blazon.console import (
+    ObjectActionView,
     ObjectDeleteView,
     ObjectEditView,
+    ObjectListView,
     capability_required,
     render_console,
     report_domain_error,
@@ -54,26 +56,32 @@ def _types(codes: list[str]) -> list[tuple[str, str]]:
     return [(code, TYPE_LABELS.get(code, code)) for code in codes or []]
 
 
-def _toggle(request: HttpRequest, service: Any, policy: Any, label: str) -> None:
-    active = request.POST.get("active") == "1"
-    try:
-        service(actor=request.user, source=SOURCE, policy=policy, active=active)
-    except DomainError as error:
-        report_domain_error(request, error)
-    else:
-        state = "activated" if active else "deactivated"
-        messages.success(request, f"{label} {policy.name} {state}.")
+class PolicyToggle(ObjectActionView):
+    """Activate (``active=1``) or deactivate an approval or a validation policy."""
+
+    model, noun, object_kwarg = ApprovalPolicy, "approval policy", "policy"
+    action = staticmethod(svc.approval_policy_set_active)
+    detail_route = "console_requests:policy_detail"
+
+    def action_kwargs(self) -> dict[str, Any]:
+        return {"active": self.request.POST.get("active") == "1"}
+
+    def done_text(self, policy: Any, result: Any) -> str:
+        state = "activated" if self.action_kwargs()["active"] else "deactivated"
+        return self.message(f"{{Noun}} {{name}} {state}.", policy)
 
 
 # --- approval policies --------------------------------------------------------------------------
 
 
-@capability_required("view")
-def policies(request: HttpRequest) -> HttpResponse:
-    rows = ApprovalPolicy.objects.select_related("resource", "entitlement", "role").annotate(
+policies = ObjectListView.as_view(
+    queryset=ApprovalPolicy.objects.select_related("resource", "entitlement", "role").annotate(
         n_levels=Count("levels")
-    )
-    return render_console(request, "console/requests/policies.html", {"policies": rows})
+    ),
+    template_name="console/requests/policies.html",
+    paginate_by=0,
+    context_object_name="policies",
+)
 
 
 @capability_required("view")
@@ -107,12 +115,7 @@ policy_edit = ObjectEditView.as_view(
 )
 
 
-@capability_required("manage_config")
-@require_POST
-def policy_toggle(request: HttpRequest, pk: int) -> HttpResponse:
-    policy = get_object_or_404(ApprovalPolicy, pk=pk)
-    _toggle(request, svc.approval_policy_set_active, policy, "Approval policy")
-    return redirect("console_requests:policy_detail", pk=policy.pk)
+policy_toggle = PolicyToggle.as_view()
 
 
 class PolicyDelete(ObjectDeleteView):
@@ -191,16 +194,21 @@ def level_action(request: HttpRequest, pk: int, level_pk: int, action: str) -> H
 # --- validation policies ------------------------------------------------------------------------
 
 
-@capability_required("view")
-def validation_policies(request: HttpRequest) -> HttpResponse:
-    rows = ValidationPolicy.objects.select_related("resource", "entitlement", "role").order_by(
+class ValidationPolicies(ObjectListView):
+    template_name, paginate_by, context_object_name = (
+        "console/requests/validation_policies.html",
+        0,
+        "policies",
+    )
+    queryset = ValidationPolicy.objects.select_related("resource", "entitlement", "role").order_by(
         "priority", "id"
     )
-    return render_console(
-        request,
-        "console/requests/validation_policies.html",
-        {"policies": rows, "can_edit": can(request.user, "manage_config")},
-    )
+
+    def extra_context(self) -> dict[str, Any]:
+        return {"can_edit": can(self.request.user, "manage_config")}
+
+
+validation_policies = ValidationPolicies.as_view()
 
 
 @capability_required("view")
@@ -232,12 +240,12 @@ validation_policy_edit = ObjectEditView.as_view(
 )
 
 
-@capability_required("manage_config")
-@require_POST
-def validation_policy_toggle(request: HttpRequest, pk: int) -> HttpResponse:
-    policy = get_object_or_404(ValidationPolicy, pk=pk)
-    _toggle(request, svc.validation_policy_set_active, policy, "Validation policy")
-    return redirect("console_requests:validation_policy_detail", pk=policy.pk)
+validation_policy_toggle = PolicyToggle.as_view(
+    model=ValidationPolicy,
+    noun="validation policy",
+    action=svc.validation_policy_set_active,
+    detail_route="console_requests:validation_policy_detail",
+)
 
 
 validation_policy_delete = PolicyDelete.as_view(

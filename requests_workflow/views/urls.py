@@ -1,5 +1,6 @@
 """URL maps of the request pages: ``/workspace/requests/`` (namespace ``workspace_requests``) and
-``/console/requests/`` (namespace ``console_requests``), included from ``blazon/urls.py``."""
+``/console/requests/`` (namespace ``console_requests``), included from ``blazon/urls.py`` with the
+task pages of ``worklist.views.urls`` in the same namespaces."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from requests_workflow.views import (
     console_actions,
     console_policies,
     delegations,
-    provisioning_tasks,
     workspace,
 )
 from worklist.views import console as console_sla
@@ -23,20 +23,6 @@ workspace_urlpatterns = [
     path("cart/remove/", workspace.cart_remove, name="cart_remove"),
     path("<int:pk>/", workspace.my_request_detail, name="detail"),
     path("<int:pk>/cancel/", workspace.my_request_cancel, name="cancel"),
-    path("tasks/", workspace.my_tasks, name="tasks"),
-    path("tasks/approve/", workspace.tasks_bulk_approve, name="tasks_bulk_approve"),
-    path("tasks/<int:pk>/", workspace.task_detail, name="task"),
-    path(
-        "tasks/<int:pk>/provisioning/reveal-password/",
-        provisioning_tasks.provisioning_task_reveal,
-        name="provisioning_reveal",
-    ),
-    path(
-        "tasks/<int:pk>/provisioning/<slug:outcome>/",
-        provisioning_tasks.provisioning_task_resolve,
-        name="provisioning_resolve",
-    ),
-    path("tasks/<int:pk>/<slug:decision>/", workspace.task_decide, name="task_decide"),
     path("out-of-office/", delegations.out_of_office, name="out_of_office"),
     path("out-of-office/<int:pk>/revoke/", delegations.out_of_office_revoke, name="out_of_office_revoke"),
 ]
@@ -48,8 +34,6 @@ console_urlpatterns = [
     # the life-cycle buttons of a user's and an account's page: each creates a request
     path("users/<int:pk>/<slug:action>/", console_actions.user_action, name="user_action"),
     path("accounts/<int:pk>/<slug:action>/", console_actions.account_action, name="account_action"),
-    path("tasks/<int:pk>/<slug:decision>/", console.task_decide, name="task_decide"),
-    path("queues/", console.queues, name="queues"),
     path("policies/", console_policies.policies, name="policies"),
     path("policies/new/", console_policies.policy_edit, name="policy_new"),
     path("policies/preview/", console_policies.policy_preview, name="policy_preview"),

@@ -1,4 +1,5 @@
-"""Workspace request pages: the self-service catalog, the cart, my requests and my tasks.
+"""Workspace request pages: the self-service catalog, the cart, my requests, and the page of an
+approval task ("My tasks" itself is the worklist's, ``worklist.views.workspace``).
 
 Every page is for the logged-in ACTIVE user (``workspace_required``); a request or task that is
 not theirs is a 404, so its existence is not disclosed. Writes go through the request services,
@@ -11,23 +12,20 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from blazon.audit.services import audit_record
 from blazon.errors import DomainError, ValidationFailed
 from blazon.ids import parse_id
 from blazon.permissions import can
 from directory.models import Entitlement, Resource, Role, Source, User, UserStatus
+from directory.selectors import catalog_holdings
 from directory.views.common import workspace_required
 from requests_workflow.models import Request, RequestStatus, RequestType
-from requests_workflow.selectors import attach_delegators, open_tasks_for
-from requests_workflow.services.approvals import task_approve, task_reject
-from requests_workflow.services.common import request_event
+from requests_workflow.selectors import open_tasks_for
 from requests_workflow.services.requests import request_cancel, request_create
 from requests_workflow.types import SPECS
 from requests_workflow.views.common import (
@@ -36,7 +34,7 @@ from requests_workflow.views.common import (
     request_object,
     timeline,
 )
-from worklist.models import Task, TaskKind
+from worklist.models import Task
 
 CART_KEY = "blazon_request_cart"
 CART_LIMIT = 25
@@ -102,6 +100,8 @@ def catalog(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     kind = request.GET.get("kind", "")
     in_cart = {(i["kind"], i["id"]) for i in _cart(request)}
+    held = catalog_holdings(request.user)
+    for_others = _has_reports(request.user)
     sections = []
     for key, (model, _type, label) in KINDS.items():
         if kind and kind != key:
@@ -125,10 +125,10 @@ def catalog(request: HttpRequest) -> HttpResponse:
                 "kind": key,
                 "label": {"entitlement": "Entitlements", "role": "Roles", "resource": "Applications"}[key],
                 "what": label,
-                "rows": [(obj, (key, obj.pk) in in_cart) for obj in rows],
+                "rows": [(obj, (key, obj.pk) in in_cart, held[key].get(obj.pk)) for obj in rows],
             }
         )
-    context = {"q": q, "kind": kind, "sections": sections}
+    context = {"q": q, "kind": kind, "sections": sections, "for_others": for_others}
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "catalog-results":
         return _render(request, "workspace/requests/_catalog_results.html", context)
     return _render(request, "workspace/requests/catalog.html", context)
@@ -143,8 +143,11 @@ def cart_add(request: HttpRequest) -> HttpResponse:
         raise Http404("Unknown catalog item.")
     obj = _catalog_object(kind, pk)
     items = _cart(request)
+    how = catalog_holdings(request.user)[kind].get(pk)
     if any(i["kind"] == kind and i["id"] == pk for i in items):
         messages.info(request, f"{obj.name} is already in your cart.")
+    elif how and not _has_reports(request.user):
+        messages.info(request, f"You already have {obj.name} ({how}): nothing to request.")
     elif len(items) >= CART_LIMIT:
         messages.error(request, f"Your cart holds at most {CART_LIMIT} items: submit it first.")
     else:
@@ -174,6 +177,11 @@ def _parse_day(value: str, field: str, errors: dict[str, str]) -> date | None:
     except ValueError:
         errors[field] = "Give a date as YYYY-MM-DD."
         return None
+
+
+def _has_reports(me: User) -> bool:
+    """May ``me`` request for someone else from the cart (a manager with ACTIVE reports)?"""
+    return User.objects.filter(manager=me, status=UserStatus.ACTIVE).exists()
 
 
 def _beneficiaries(me: User) -> list[User]:
@@ -209,9 +217,19 @@ def cart(request: HttpRequest) -> HttpResponse:
         end_at = timezone.make_aware(datetime.combine(end, time(23, 59)), tz) if end else None
         if start and end and end < start:
             errors["end"] = "The end date must be on or after the start date."
-        if not errors:
+        if not errors and beneficiary is not None:
             done, kept = [], []
+            held = catalog_holdings(beneficiary)
+            whom = "You" if beneficiary.pk == me.pk else str(beneficiary)
             for item in items:
+                how = held[item["kind"]].get(item["id"])
+                if how:  # refused before any request is made, and out of the cart
+                    messages.error(
+                        request,
+                        f"{item['obj'].name}: {whom} already {'have' if whom == 'You' else 'has'} it ({how}); "
+                        "removed from your cart.",
+                    )
+                    continue
                 try:
                     req = request_create(
                         actor=me,
@@ -233,6 +251,8 @@ def cart(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"Submitted {len(done)} request(s): {numbers}.")
                 return redirect("workspace_requests:mine")
             items = _cart_items(request)
+            if not items:
+                errors["cart"] = "Nothing is left in your cart to request."
     context = {"items": items, "people": people, "errors": errors, "values": values}
     return _render(request, "workspace/requests/cart.html", context, status=400 if errors else 200)
 
@@ -283,38 +303,15 @@ def my_request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("workspace_requests:detail", pk=req.pk)
 
 
-# --- my tasks --------------------------------------------------------------------------------
+# --- the pages of approval and SoD tasks (hooks of the worklist's task pages) ----------------
+# "My tasks" and the decisions are the worklist's (``worklist.views.workspace``); this app
+# registers, for its task kinds, the task page with the request's details, the access period an
+# approver may change, and comments on the request's history.
 
 
-def _task_rows(tasks: list[Task]) -> list[tuple[Task, str]]:
-    return [(t, request_object(t.request) if t.request_id else t.title) for t in tasks]
-
-
-@workspace_required
-def my_tasks(request: HttpRequest) -> HttpResponse:
-    tasks = attach_delegators(
-        open_tasks_for(request.user)
-        .select_related("queue", *(f"request__{r}" for r in REQUEST_RELATED))
-        .order_by("created_at", "id")
-    )
-    return _render(request, "workspace/requests/tasks.html", {"rows": _task_rows(tasks)})
-
-
-def _my_task(request: HttpRequest, pk: int) -> Task:
-    qs = open_tasks_for(request.user).select_related("queue", *(f"request__{r}" for r in REQUEST_RELATED))
-    task = get_object_or_404(qs, pk=pk)
-    attach_delegators([task])
-    return task
-
-
-@workspace_required
-def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    task = _my_task(request, pk)
-    if task.kind == TaskKind.PROVISIONING:
-        from requests_workflow.views.provisioning_tasks import provisioning_task_page
-
-        return provisioning_task_page(request, task)
-    req = task.request
+def approval_task_page(request: HttpRequest, task: Task) -> HttpResponse:
+    """The page of an approval or SoD task: the request, its stages, the decision forms."""
+    req = get_object_or_404(Request.objects.select_related(*REQUEST_RELATED), pk=task.request_id)
     context = {
         "task": task,
         "req": req,
@@ -325,37 +322,18 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render(request, "workspace/requests/task.html", context)
 
 
-@workspace_required
-@require_POST
-def task_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
-    task = _my_task(request, pk)
-    text = request.POST.get("comment", "").strip()
-    try:
-        if decision == "approve":
-            start_at, end_at = _new_period(request, task.request)
-            task_approve(
-                actor=request.user, source=SRC, task=task, comment=text, start_at=start_at, end_at=end_at
-            )
-            messages.success(request, f"Request #{task.request_id} approved.")
-        elif decision == "reject":
-            if not text:
-                messages.error(request, "A rejection needs a reason.")
-                return redirect("workspace_requests:task", pk=task.pk)
-            task_reject(actor=request.user, source=SRC, task=task, reason=text)
-            messages.success(request, f"Request #{task.request_id} rejected.")
-        elif decision == "comment":
-            if not text:
-                messages.error(request, "Write a comment first.")
-            else:
-                _comment(request.user, task, text)
-                messages.success(request, "Comment added to the request's history.")
-            return redirect("workspace_requests:task", pk=task.pk)
-        else:
-            raise Http404("Unknown decision.")
-    except DomainError as exc:
-        messages.error(request, exc.message)
-        return redirect("workspace_requests:task", pk=task.pk)
-    return redirect("workspace_requests:tasks")
+def approval_decision_details(request: HttpRequest, task: Task) -> dict[str, Any]:
+    """The access period the approver set on the approve form (``start_at``, ``end_at``)."""
+    req = Request.objects.filter(pk=task.request_id).first()
+    if req is None:
+        return {}  # the decision service says why a task of no request cannot be decided
+    start_at, end_at = _new_period(request, req)
+    return {"start_at": start_at, "end_at": end_at}
+
+
+def page_context(request: HttpRequest) -> dict[str, Any]:
+    """What the request tabs of the worklist's workspace pages show: the cart's size."""
+    return {"cart_count": len(_cart(request))}
 
 
 def _new_period(request: HttpRequest, req: Request) -> tuple[datetime | None, datetime | None]:
@@ -375,50 +353,3 @@ def _new_period(request: HttpRequest, req: Request) -> tuple[datetime | None, da
     if end and end != current_end:
         end_at = timezone.make_aware(datetime.combine(end, time(23, 59)), tz)
     return start_at, end_at
-
-
-def _comment(user: User, task: Task, text: str) -> None:
-    """A comment by an approver (or their out-of-office delegate): a line in the request's
-    timeline and an audit event."""
-    delegator = getattr(task, "delegated_from", None)
-    behalf = f" on behalf of {delegator.username}" if delegator else ""
-    with transaction.atomic():
-        req = Request.objects.select_for_update().get(pk=task.request_id)
-        request_event(req, stage=3, actor=user, message=f"Comment by {user.username}{behalf}: {text}")
-        audit_record(
-            actor=user,
-            action="task.commented",
-            obj=task,
-            new={
-                "request": req.pk,
-                "comment": text,
-                **({"on_behalf_of": delegator.username} if delegator else {}),
-            },
-            source=SRC,
-            subject_user_id=req.beneficiary_id,
-        )
-
-
-@workspace_required
-@require_POST
-def tasks_bulk_approve(request: HttpRequest) -> HttpResponse:
-    ids = [i for i in map(parse_id, request.POST.getlist("task")) if i is not None]
-    if not ids:
-        messages.error(request, "Select the tasks to approve.")
-        return redirect("workspace_requests:tasks")
-    tasks = list(open_tasks_for(request.user).filter(pk__in=ids, kind=TaskKind.APPROVAL).order_by("id"))
-    approved, refused = [], []
-    for task in tasks:
-        try:
-            task_approve(actor=request.user, source=SRC, task=task, comment="Approved in bulk.")
-            approved.append(f"#{task.request_id}")
-        except DomainError as exc:
-            refused.append(f"#{task.request_id}: {exc.message}")
-    missing = len(set(ids)) - len(tasks)
-    if approved:
-        messages.success(request, f"Approved {len(approved)} request(s): {', '.join(approved)}.")
-    for problem in refused:
-        messages.error(request, problem)
-    if missing:
-        messages.error(request, f"{missing} selected task(s) are no longer open for you.")
-    return redirect("workspace_requests:tasks")

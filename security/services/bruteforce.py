@@ -21,6 +21,7 @@ from blazon.audit.services import audit_record
 from blazon.authcontract import LoginRefused
 from blazon.changes import config_update
 from blazon.errors import DomainError
+from blazon.tasks import enqueue_on_commit
 from security.models import LoginAttempt, Pattern, SecurityAlert, SecuritySettings, Throttle, ThrottleKind
 
 REFUSAL = "Too many attempts. Try again later."
@@ -150,7 +151,7 @@ def _impose(cfg: SecuritySettings, now: datetime, hit: _Hit) -> Throttle | None:
         created_at=now, pattern=hit.pattern, kind=hit.kind, key=hit.key, detail=detail
     )
     if cfg.alert_emails and not recently_mailed:
-        from blazon.tasks import enqueue_on_commit
+        # deferred: security.tasks imports this module for its periodic purge (a cycle at load)
         from security.tasks import send_security_alert
 
         enqueue_on_commit(send_security_alert, alert.pk)

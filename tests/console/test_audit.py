@@ -121,3 +121,39 @@ def test_csv_safe(value, expected):
 def test_the_export_link_carries_the_filters(admin, events):
     body = admin.get(reverse("console:audit"), {"actor": "operator", "source": "api"}).content.decode()
     assert 'href="/console/audit/export.csv?actor=operator&amp;source=api"' in body
+
+
+def test_changes_read_as_a_before_and_after_table_never_as_python(admin, admin_user):
+    from directory.services import users
+
+    user = UserFactory(username="readable", first_name="Rita", job_title="Clerk")
+    users.user_update(
+        actor=admin_user,
+        source="console",
+        user=user,
+        data={"job_title": "Senior clerk", "first_name": "Rita"},
+    )
+    page = admin.get(reverse("console:audit"), {"action": "user.update"}).content.decode()
+    assert '<table class="changes">' in page
+    assert '<th scope="row">Job title</th><td>Clerk</td><td>Senior clerk</td>' in page
+    assert "{&#x27;" not in page and "{'" not in page  # no Python dict repr
+
+
+def test_readable_values():
+    from types import SimpleNamespace
+
+    from blazon.templatetags.blazon_display import changes, readable, readable_items
+
+    assert readable(True) == "Yes" and readable(False) == "No" and readable(None) == "—"
+    assert (
+        readable(["a", "b"]) == "a, b"
+        and readable({"cost_center": 7, "vip": False}) == "Cost center: 7; Vip: No"
+    )
+    assert readable_items({"password_reset": True, "emailed_to": "a@x"}) == [
+        ("Password reset", "Yes"),
+        ("Emailed to", "a@x"),
+    ]
+    event = SimpleNamespace(
+        old_values={"status": "ACTIVE", "gone": 1}, new_values={"status": "INACTIVE", "employee_id": None}
+    )
+    assert changes(event) == [("Status", "ACTIVE", "INACTIVE"), ("Employee ID", "", "—"), ("Gone", "1", "")]

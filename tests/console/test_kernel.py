@@ -145,3 +145,26 @@ def test_wrong_method_is_refused(admin):
     org = OrganizationFactory(code="m", name="M")
     assert admin.put(reverse("console:organization_delete", args=[org.pk])).status_code == 405
     assert admin.post(USERS).status_code == 405
+
+
+def test_who_asks_is_checked_before_the_method(plain, client):
+    org = OrganizationFactory(code="w", name="W")
+    delete = reverse("console:organization_delete", args=[org.pk])
+    assert plain.put(delete).status_code == 403  # not 405: a refused user learns nothing of the screen
+    assert plain.post(USERS).status_code == 403
+    response = client.put(delete)
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_an_action_button_is_post_only_needs_its_capability_and_says_what_it_did(admin, helpdesk):
+    policy = ApprovalPolicyFactory(name="Finance", active=True)
+    toggle = reverse("console_requests:policy_toggle", args=[policy.pk])
+    assert helpdesk.post(toggle, {"active": "0"}).status_code == 403
+    assert admin.get(toggle).status_code == 405
+    policy.refresh_from_db()
+    assert policy.active and not AuditEvent.objects.exists()
+    response = admin.post(toggle, {"active": "0"}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("console_requests:policy_detail", args=[policy.pk])
+    assert "Approval policy Finance deactivated." in response.content.decode()
+    policy.refresh_from_db()
+    assert not policy.active and AuditEvent.objects.filter(action__startswith="approval_policy").exists()

@@ -129,7 +129,7 @@ class Proc:
 
 
 class Mailbox:
-    """An SMTP server (aiosmtpd) that keeps the subjects it received."""
+    """An SMTP server (aiosmtpd) that keeps the subject and Message-ID of what it received."""
 
     def __init__(self) -> None:
         import logging
@@ -137,7 +137,7 @@ class Mailbox:
         from aiosmtpd.controller import Controller
 
         logging.getLogger("mail.log").setLevel(logging.WARNING)  # one line per SMTP command otherwise
-        self.subjects: list[str] = []
+        self.received: list[tuple[str, str]] = []  # (subject, Message-ID)
         self.lock = threading.Lock()
         self.port = free_port()
         box = self
@@ -146,16 +146,20 @@ class Mailbox:
             async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
                 message = email.message_from_bytes(envelope.content)
                 with box.lock:
-                    box.subjects.append(str(message["Subject"]))
+                    box.received.append((str(message["Subject"]), str(message["Message-ID"])))
                 return "250 OK"
 
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
 
-    def outcome_mails(self) -> Counter[int]:
-        """How many outcome e-mails each request got."""
+    def outcome_mails(self) -> dict[int, list[str]]:
+        """The Message-IDs of the outcome e-mails each request got, in the order received."""
+        found: dict[int, list[str]] = {}
         with self.lock:
-            found = [re.match(r"Request #(\d+) ", s) for s in self.subjects]
-        return Counter(int(m.group(1)) for m in found if m)
+            for subject, message_id in self.received:
+                m = re.match(r"Request #(\d+) ", subject)
+                if m:
+                    found.setdefault(int(m.group(1)), []).append(message_id)
+        return found
 
 
 @dataclass

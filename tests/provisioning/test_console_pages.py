@@ -18,8 +18,9 @@ from blazon.audit.models import AuditEvent
 from directory.models import ConsoleRole, ProvisioningMode
 from provisioning.models import EntryStatus, ProvisioningEntry, ResourceRetryPolicy
 from provisioning.services.adapter import entries_pull
+from provisioning.subjects import ENTRY_SUBJECT
 from requests_workflow.models import Request
-from tests.api.factories import UserFactory
+from tests.api.factories import AccountFactory, UserFactory
 from tests.provisioning.conftest import make_entry
 from vault.models import SecretKind
 from vault.services import secret_store
@@ -206,7 +207,7 @@ def password_task(world, settings):
     )
     task = Task.objects.create(kind=TaskKind.PROVISIONING, title="set the password by hand")
     task.assignees.add(world["owner"])
-    make_entry(
+    entry = make_entry(
         world["erp"],
         "CHANGE_PASSWORD",
         mode=ProvisioningMode.MANUAL,
@@ -214,6 +215,9 @@ def password_task(world, settings):
         manual_task=task,
         payload={"secret_id": str(secret.pk)},
     )
+    # the typed link the manual-task services set (provisioning.subjects)
+    task.subject_kind, task.subject_id = ENTRY_SUBJECT, entry.pk
+    task.save(update_fields=["subject_kind", "subject_id"])
     return task
 
 
@@ -254,3 +258,27 @@ def test_an_administrator_resolves_an_unassigned_manual_task_in_the_console(worl
     entry.refresh_from_db()
     task.refresh_from_db()
     assert entry.status == EntryStatus.SUCCEEDED and task.status == TaskStatus.APPROVED
+
+
+def test_queue_search_finds_entries_by_request_user_account_or_id(world, admin):
+    bob = UserFactory(username="bob.santos", first_name="Bob", last_name="Santos")
+    bobs = AccountFactory(resource=world["crm"], owner=bob, identifier="bsantos")
+    req = Request.objects.create(
+        type="GRANT_ENTITLEMENT", requester=bob, beneficiary=bob, entitlement=world["ent"], source="workspace"
+    )
+    of_request = make_entry(world["erp"], account=world["account"], request=req)
+    of_bob = make_entry(world["crm"], account=bobs)
+    of_alice = make_entry(world["erp"], account=world["account"])
+
+    def found(q):
+        page = admin.get(QUEUE, {"q": q})
+        assert page.status_code == 200
+        return {e.pk for e in page.context["object_list"]}
+
+    for q in (f"request {req.pk}", f"request-{req.pk}", f"r{req.pk}", f"Request #{req.pk}"):
+        assert found(q) == {of_request.pk}, q
+    assert found(f"#{of_bob.pk}") == {of_bob.pk}
+    assert found("Santos") == found("bob.san") == found("bsant") == {of_bob.pk}
+    assert found("alice") == {of_request.pk, of_alice.pk}
+    assert found("nobody-like-this") == set()
+    assert found("#x") == set() and found("'; drop table") == set()  # bad input: no match, no error

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from blazon.audit.models import AuditEvent
+from blazon.outbox.models import OutboxMessage
 from directory.models import Account, AccountStatus, AccountType, EntitlementMembership, RoleMembership, User
 from directory.services import access, lifecycle
 from requests_workflow.models import Request, RequestStatus, RequestType
@@ -109,6 +110,9 @@ def check_directory(code: str, req: Request, c: dict[str, Any], outbox: list) ->
         # the password is nowhere but in the e-mail
         assert password not in str(req.payload) + str(req.result)
         assert not AuditEvent.objects.filter(new_values__icontains=password).exists()
+        # it waited for the mail in the outbox, sealed with the vault's key: never in clear
+        (row,) = OutboxMessage.objects.filter(kind="requests_workflow.tasks.mail_password_reset")
+        assert row.payload["args"][0] == req.pk and password not in str(row.payload)
     elif code == "CREATE_ACCOUNT":
         assert Account.objects.get(owner=alice, resource=c["app"]).status == AccountStatus.ACTIVE
         assert req.account_id is not None

@@ -201,3 +201,16 @@ def test_administrator_decides_a_task_no_approver_was_found_for(
     req.refresh_from_db()
     assert req.status == R.FINISHED
     assert "Level 1 approved by admin. Comment: checked" in admin.get(detail).content.decode()
+
+
+def test_a_request_result_reads_as_labelled_values(company, run):
+    req = grant(run, company)
+    Request.objects.filter(pk=req.pk).update(result={"password_reset": True, "emailed_to": "a@example.com"})
+    body = logged_in(company["admin"]).get(reverse("console_requests:detail", args=[req.pk])).content.decode()
+    result = body[body.index('id="request-result"') :]
+    result = result[: result.index("</dl>")]
+    assert (
+        "<dt>Password reset</dt><dd>Yes</dd>" in result
+        and "<dt>Emailed to</dt><dd>a@example.com</dd>" in result
+    )
+    assert "{&#x27;" not in body and "True" not in result

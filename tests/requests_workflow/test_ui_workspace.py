@@ -12,6 +12,7 @@ from django.urls import reverse
 from directory.models import EntitlementMembership, RoleMembership
 from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.requests import request_create
+from requests_workflow.views.workspace import CART_KEY
 from tests.api.factories import EntitlementFactory, UserFactory
 from tests.console.conftest import logged_in
 from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory
@@ -410,3 +411,66 @@ def test_approver_shortens_the_access_period_but_cannot_extend_it(
         logged_in(company["alice"]).get(reverse("workspace_requests:detail", args=[req.pk])).content.decode()
     )
     assert "Access period changed by owner" in body
+
+
+# --- the catalog knows what you hold ---------------------------------------------------------
+
+
+@pytest.fixture
+def alice_holds_payments_through_accounting(company):
+    from directory.models import RoleEntitlement, RoleResource
+    from directory.services import access
+
+    RoleResource.objects.create(role=company["role"], resource=company["app"])
+    RoleEntitlement.objects.create(role=company["role"], entitlement=company["ent"])
+    access.role_grant(actor=company["admin"], source="console", user=company["alice"], role=company["role"])
+    assert EntitlementMembership.objects.filter(
+        account__owner=company["alice"], entitlement=company["ent"]
+    ).exists()
+
+
+def _row(page: str, item: str) -> str:
+    row = page[page.index(f'data-item="{item}"') :]
+    return row[: row.index("</tr>")]
+
+
+def test_the_catalog_says_what_you_already_have_and_how(company, alice_holds_payments_through_accounting):
+    company["ent"].self_service = company["role"].self_service = company["app"].self_service = True
+    for obj in (company["ent"], company["role"], company["app"]):
+        obj.save(update_fields=["self_service"])
+    other = EntitlementFactory(resource=company["app"], identifier="other", name="Other", self_service=True)
+    page = logged_in(company["alice"]).get(reverse("workspace_requests:catalog")).content.decode()
+    payments = _row(page, f"entitlement-{company['ent'].pk}")
+    assert (
+        "You have it" in payments and "through role Accounting" in payments and "Add to cart" not in payments
+    )
+    assert "You have it" in _row(page, f"role-{company['role'].pk}") and "directly" in _row(
+        page, f"role-{company['role'].pk}"
+    )
+    assert "an account" in _row(page, f"resource-{company['app'].pk}")
+    assert "Add to cart" in _row(page, f"entitlement-{other.pk}") and "You have it" not in _row(
+        page, f"entitlement-{other.pk}"
+    )
+    # adding it anyway (a stale page, a crafted POST) is refused, the cart stays empty
+    client = logged_in(company["alice"])
+    response = client.post(ADD, {"kind": "role", "id": company["role"].pk}, follow=True)
+    assert "You already have Accounting (directly): nothing to request." in response.content.decode()
+    assert not client.session.get(CART_KEY)
+
+
+def test_the_cart_refuses_what_the_beneficiary_already_has_before_any_request(
+    company, alice_holds_payments_through_accounting, django_capture_on_commit_callbacks
+):
+    company["role"].self_service = True
+    company["role"].save(update_fields=["self_service"])
+    boss = logged_in(company["boss"])  # alice's manager, who holds nothing
+    page = boss.get(reverse("workspace_requests:catalog")).content.decode()
+    assert "Add to cart" in _row(page, f"role-{company['role'].pk}")
+    boss.post(ADD, {"kind": "role", "id": company["role"].pk})
+    before = Request.objects.count()
+    response = submit(boss, django_capture_on_commit_callbacks, beneficiary=company["alice"].pk)
+    text = response.content.decode()
+    assert "Accounting: " in text and "already has it (directly); removed from your cart." in text
+    assert Request.objects.count() == before  # nothing was requested
+    assert "Nothing is left in your cart" in text
+    assert not boss.session.get(CART_KEY)  # out of the cart, not kept for another refusal

@@ -20,7 +20,7 @@ from blazon import notify
 from blazon.errors import ValidationFailed
 from directory.models import User
 from worklist.models import ApprovalMode, Queue, Task, TaskStatus
-from worklist.registry import DECISIONS, task_kind_handler
+from worklist.registry import DECISIONS, SubjectRef, subject_kind, task_kind_handler, task_reassigner
 
 TITLE_MAX = 300
 
@@ -50,21 +50,38 @@ def _add(task: Task, user_ids: list[int], *, fresh: bool = False) -> list[int]:
     return added
 
 
+def _subject_fields(subject: SubjectRef | None) -> dict[str, Any]:
+    """The typed-link columns of ``subject``, whose kind must be registered."""
+    if subject is None:
+        return {"subject_kind": "", "subject_id": None}
+    if subject_kind(subject.kind) is None:
+        raise ValueError(f"Unknown task subject kind {subject.kind!r}: register it (register_subject_kind)")
+    return {"subject_kind": subject.kind, "subject_id": subject.id}
+
+
 def task_open(
     *,
     kind: str,
     title: str,
+    subject: SubjectRef | None = None,
     request: Any = None,
     level: int = 1,
     mode: str = ApprovalMode.ANY,
     queue: Queue | None = None,
     assignees: Iterable[User] = (),
 ) -> Task:
-    """Open a task of ``kind`` for its assignees and/or queue (neither: a console administrator
-    resolves it). Its resolvers are notified after commit. The caller gives it its SLA
-    (``sla_tasks_opened``) and records it on its subject's timeline."""
+    """Open a task of ``kind`` about ``subject`` (the typed link to the owning app's object) for
+    its assignees and/or queue (neither: a console administrator resolves it). ``request``: the
+    request it belongs to, if any. Its resolvers are notified after commit. The caller gives it
+    its SLA (``tasks_sla_apply``) and records it on its subject's timeline."""
     task = Task.objects.create(
-        kind=kind, request=request, level=level, mode=mode, queue=queue, title=title[:TITLE_MAX]
+        kind=kind,
+        request=request,
+        level=level,
+        mode=mode,
+        queue=queue,
+        title=title[:TITLE_MAX],
+        **_subject_fields(subject),
     )
     if queue is not None:
         _notify(task, None)
@@ -73,11 +90,23 @@ def task_open(
     return task
 
 
-def tasks_open_bulk(*, kind: str, rows: Sequence[tuple[Any, str, Sequence[int]]]) -> list[Task]:
-    """Open many tasks of ``kind`` at once: one ``(request, title, assignee ids)`` per task, in
-    three statements whatever their number. Their resolvers are notified after commit."""
+def tasks_open_bulk(
+    *,
+    kind: str,
+    rows: Sequence[tuple[Any, str, Sequence[int]]],
+    subjects: Sequence[SubjectRef | None] | None = None,
+) -> list[Task]:
+    """Open many tasks of ``kind`` at once: one ``(request, title, assignee ids)`` per task (and,
+    in ``subjects``, the subject of each), in three statements whatever their number. Their
+    resolvers are notified after commit."""
+    about = list(subjects) if subjects is not None else [None] * len(rows)
+    if len(about) != len(rows):
+        raise ValueError("tasks_open_bulk: one subject per row")
     tasks = Task.objects.bulk_create(
-        [Task(kind=kind, request=request, title=title[:TITLE_MAX]) for request, title, _ in rows]
+        [
+            Task(kind=kind, request=request, title=title[:TITLE_MAX], **_subject_fields(subject))
+            for (request, title, _), subject in zip(rows, about, strict=True)
+        ]
     )
     through = Task.assignees.through
     through.objects.bulk_create(
@@ -169,3 +198,12 @@ def task_decide(
             f"{task.get_kind_display()} tasks cannot be decided here.", fields={"task": ["Not decidable."]}
         )
     return decide(actor=actor, source=source, task=task, decision=decision, comment=comment, **details)
+
+
+def task_reassign(*, actor: User, source: str, task: Task, to_user: User, comment: str = "") -> Any:
+    """Hand ``task`` to ``to_user`` the way the registered reassigner does it (who may, to whom,
+    what is recorded: ``worklist.registry.register_task_reassigner``)."""
+    reassign = task_reassigner()
+    if reassign is None:
+        raise ValidationFailed("Tasks cannot be reassigned here.", fields={"task": ["Not reassignable."]})
+    return reassign(actor=actor, source=source, task=task, to_user=to_user, comment=comment)

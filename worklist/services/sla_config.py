@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import F
@@ -101,8 +102,8 @@ def _instance(model: type[models.Model], value: Any, field: str, label: str) -> 
     if isinstance(value, model):
         return value
     try:
-        return model.objects.get(pk=int(value))
-    except (model.DoesNotExist, TypeError, ValueError):
+        return model._default_manager.get(pk=int(value))
+    except (ObjectDoesNotExist, TypeError, ValueError):
         raise _fail(field, f"Unknown {label}: {value!r}.") from None
 
 

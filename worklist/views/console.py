@@ -5,7 +5,7 @@ back on the forms. Edit and delete screens are the console kernel's (``blazon.co
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.db.models import Count
@@ -14,10 +14,16 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from blazon.console import ObjectDeleteView, ObjectEditView, capability_required, render_console
+from blazon.console import (
+    ObjectDeleteView,
+    ObjectEditView,
+    ObjectListView,
+    capability_required,
+    render_console,
+)
 from blazon.console.access import report_domain_error
 from blazon.errors import DomainError
-from directory.models import Source
+from directory.models import Source, User
 from worklist.models import Calendar, EscalationPolicy, EscalationStep, Holiday, TaskDefinition
 from worklist.registry import subject_type_choices
 from worklist.services import sla_config
@@ -31,21 +37,29 @@ from worklist.views.forms import (
 )
 
 SOURCE = Source.CONSOLE
+
+
+def logged_in(request: HttpRequest) -> User:
+    """The acting user: the capability check in front of every page let only a logged-in one in."""
+    return cast(User, request.user)
+
+
 manage_config = capability_required("manage_config")
 
 
 # --- calendars --------------------------------------------------------------------------------
 
 
-@manage_config
-@require_GET
-def calendars(request: HttpRequest) -> HttpResponse:
-    rows = Calendar.objects.annotate(
+calendars = ObjectListView.as_view(
+    capability="manage_config",
+    queryset=Calendar.objects.annotate(
         n_holidays=Count("holidays", distinct=True), n_definitions=Count("definitions", distinct=True)
-    ).order_by("name")
-    return render_console(
-        request, "console/requests/calendars.html", {"calendars": rows, "weekdays": WEEKDAYS}
-    )
+    ).order_by("name"),
+    template_name="console/requests/calendars.html",
+    paginate_by=0,
+    context_object_name="calendars",
+    extra_context=lambda: {"weekdays": WEEKDAYS},
+)
 
 
 calendar_edit = ObjectEditView.as_view(
@@ -72,7 +86,7 @@ def calendar_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             try:
                 holiday = sla_config.holiday_add(
-                    actor=request.user,
+                    actor=logged_in(request),
                     source=SOURCE,
                     calendar=calendar,
                     day=form.cleaned_data["date"],
@@ -142,17 +156,16 @@ holiday_delete = HolidayDelete.as_view()
 # --- task definitions -------------------------------------------------------------------------
 
 
-@manage_config
-@require_GET
-def definitions(request: HttpRequest) -> HttpResponse:
-    rows = TaskDefinition.objects.select_related("calendar", "escalation_policy").order_by(
+definitions = ObjectListView.as_view(
+    capability="manage_config",
+    queryset=TaskDefinition.objects.select_related("calendar", "escalation_policy").order_by(
         "task_kind", "priority", "id"
-    )
-    return render_console(
-        request,
-        "console/requests/definitions.html",
-        {"definitions": rows, "type_labels": dict(subject_type_choices())},
-    )
+    ),
+    template_name="console/requests/definitions.html",
+    paginate_by=0,
+    context_object_name="definitions",
+    extra_context=lambda: {"type_labels": dict(subject_type_choices())},
+)
 
 
 definition_edit = ObjectEditView.as_view(
@@ -191,13 +204,15 @@ definition_delete = DefinitionDelete.as_view()
 # --- escalation policies ----------------------------------------------------------------------
 
 
-@manage_config
-@require_GET
-def escalations(request: HttpRequest) -> HttpResponse:
-    rows = EscalationPolicy.objects.annotate(
+escalations = ObjectListView.as_view(
+    capability="manage_config",
+    queryset=EscalationPolicy.objects.annotate(
         n_steps=Count("steps", distinct=True), n_definitions=Count("definitions", distinct=True)
-    ).order_by("name")
-    return render_console(request, "console/requests/escalations.html", {"policies": rows})
+    ).order_by("name"),
+    template_name="console/requests/escalations.html",
+    paginate_by=0,
+    context_object_name="policies",
+)
 
 
 escalation_edit = ObjectEditView.as_view(
@@ -264,7 +279,7 @@ class StepEdit(ObjectEditView):
         return step
 
     def save(self, form: EscalationStepForm, step: EscalationStep | None) -> EscalationStep:
-        actor, data = self.request.user, form.service_data()
+        actor, data = logged_in(self.request), form.service_data()
         if step is None:
             return sla_config.escalation_step_create(
                 actor=actor, source=SOURCE, policy=self.policy, data=data

@@ -8,6 +8,7 @@ alice)`` works; the details go to standard error. Use it as ``Authorization: Bea
 
 from __future__ import annotations
 
+import argparse
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -19,8 +20,6 @@ from blazon.errors import DomainError
 
 
 def _positive_days(value: str) -> int:
-    import argparse
-
     try:
         days = int(value)
     except ValueError:

@@ -34,7 +34,8 @@ from directory.models import (
     RoleChange,
     User,
 )
-from directory.services import access, config, users
+from directory.services import access, config, lifecycle, users
+from provisioning.services.inprocess import inprocess_adapter_configure
 
 ROOT_ORG = "atlantico"
 SOURCE = "console"
@@ -389,7 +390,6 @@ class Demo:
         """AUTOMATIC resources are provisioned by the in-process runner (``run_adapters``, started
         by ``bin/run``) into CSV files under var/apps/<code>/; AWS and Workday stay MANUAL so the
         workspace shows manual provisioning tasks too."""
-        from provisioning.services.inprocess import inprocess_adapter_configure
 
         for code, _name, _criticality, _dept, mode, _entitlements in RESOURCES:
             if mode == AUTO:
@@ -495,10 +495,6 @@ class Demo:
 
     def life_cycle(self) -> None:
         """A few people on leave (INACTIVE) and a few who left (REVOKED)."""
-        try:
-            from directory.services import lifecycle
-        except ImportError:  # the life-cycle services are not installed in this tree
-            return
         staff = [
             u for code, people in sorted(self.people.items()) for u in people if u not in self.heads.values()
         ]

@@ -3,10 +3,11 @@ every member in the background (seed 004)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from blazon.audit.services import audit_record
@@ -39,6 +40,7 @@ from directory.services.fanout import (
     revoke_entitlements,
     revoke_resource,
 )
+from directory.tasks import apply_role_change
 
 
 def _item(resource: Resource | None, entitlement: Entitlement | None) -> tuple[Resource, Entitlement | None]:
@@ -190,7 +192,6 @@ def role_change_submit(
         },
         source=source,
     )
-    from directory.tasks import apply_role_change
 
     enqueue_on_commit(apply_role_change, change.pk)
     return change
@@ -307,7 +308,6 @@ def _role_change_apply(role_change_id: int) -> RoleChange:
 def role_changes_stuck(older_than: Any) -> QuerySet[RoleChange]:
     """Role changes PENDING or RUNNING since before ``older_than`` (their fan-out never ran
     or its worker was lost)."""
-    from django.db.models import Q
 
     return RoleChange.objects.filter(
         Q(status=RoleChangeStatus.PENDING, created_at__lt=older_than)
@@ -317,7 +317,6 @@ def role_changes_stuck(older_than: Any) -> QuerySet[RoleChange]:
 
 def role_changes_redrive(older_than: Any, limit: int) -> int:
     """Apply stuck role changes again (``role_change_apply`` is idempotent); how many were."""
-    import logging
 
     ids = list(role_changes_stuck(older_than).order_by("pk").values_list("pk", flat=True)[:limit])
     done = 0

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import Count
+from django.db.models import Count, Q, QuerySet
 
 from blazon.audit.services import AuditEntry, audit_record_many
 from blazon.changes import config_create, config_delete, config_update
@@ -50,19 +50,20 @@ def _regex_validate(value: Any) -> str:
     problem = pattern_problem(value) if value else None
     if problem:
         raise _fail("regex", problem)
-    return value
+    return str(value)
 
 
 def _attribute_duplicates(definition: AttributeDefinition) -> int:
     """How many values of this attribute are held by more than one object today."""
     key = f"attributes__{definition.name}"
+    qs: QuerySet[Any]
     if definition.scope == AttributeScope.USER:
         qs = User.objects.all()
     elif definition.scope == AttributeScope.ACCOUNT:
-        qs = Account.objects.filter(resource_id=definition.resource_id)
+        qs = Account.objects.filter(Q(resource_id=definition.resource_id))
     else:
-        qs = Entitlement.objects.filter(resource_id=definition.resource_id)
-    return (
+        qs = Entitlement.objects.filter(Q(resource_id=definition.resource_id))
+    return int(
         qs.filter(attributes__has_key=definition.name)
         .values(key)
         .annotate(n=Count("pk"))
@@ -239,7 +240,7 @@ def _attribute_values_purge(
                 action=f"{model._meta.model_name}.attribute_purge",
                 object_type=model._meta.label,
                 object_id=row.pk,
-                object_repr=getattr(row, "username", None) or getattr(row, "identifier", ""),
+                object_repr=str(getattr(row, "username", None) or getattr(row, "identifier", "")),
                 old={f"attributes.{defn.name}": value},
                 new={f"attributes.{defn.name}": None},
                 subject_user_id=getattr(row, subject) if subject else None,

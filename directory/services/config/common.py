@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_slug
 from django.db import models
@@ -30,8 +31,8 @@ def _resolve(model: type[models.Model], value: Any, field: str, *, label: str) -
     if isinstance(value, models.Model):
         raise _fail(field, f"Expected a {label}.")
     try:
-        return model.objects.get(pk=int(value))
-    except (model.DoesNotExist, ValueError, TypeError):
+        return model._default_manager.get(pk=int(value))
+    except (ObjectDoesNotExist, ValueError, TypeError):
         raise _fail(field, f"Unknown {label}: {value!r}.") from None
 
 
@@ -70,14 +71,14 @@ def _check_keys(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
 def _clean_code(code: Any, field: str = "code") -> str:
     if not isinstance(code, str) or not code.strip():
         raise _fail(field, "This field is required.")
-    code = code.strip()
+    code = str(code).strip()
     try:
         validate_slug(code)
     except DjangoValidationError:
         raise _fail(field, "Use only letters, numbers, underscores and hyphens.") from None
     if len(code) > 64:
         raise _fail(field, "At most 64 characters.")
-    return code
+    return str(code)
 
 
 def _clean_text(value: Any, field: str, *, max_length: int, required: bool = True) -> str:
@@ -90,13 +91,13 @@ def _clean_text(value: Any, field: str, *, max_length: int, required: bool = Tru
         raise _fail(field, "This field is required.")
     if max_length and len(value) > max_length:
         raise _fail(field, f"At most {max_length} characters.")
-    return value
+    return str(value)
 
 
 def _clean_choice(value: Any, field: str, choices: type[models.TextChoices]) -> str:
     if value not in choices.values:
         raise _fail(field, f"{value!r} is not one of {', '.join(choices.values)}.")
-    return value
+    return str(value)
 
 
 def _clean_bool(value: Any, field: str) -> bool:
@@ -105,7 +106,9 @@ def _clean_bool(value: Any, field: str) -> bool:
     return value
 
 
-def _attributes_validate(scope: str, values: Any, resource: Resource | None, instance_pk: Any) -> dict:
+def _attributes_validate(
+    scope: str, values: Any, resource: Resource | None, instance_pk: Any
+) -> dict[str, Any]:
     if values is None:
         values = {}
     if not isinstance(values, dict):

@@ -58,7 +58,7 @@ def username_patterns_validate(patterns: Any) -> list[str]:
 def _positive_int(value: Any, field: str, *, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise _fail(field, f"Expected a whole number from {low} to {high}.")
-    return value
+    return int(value)
 
 
 @transaction.atomic

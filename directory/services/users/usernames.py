@@ -13,6 +13,7 @@ from django.db.models.functions import Lower
 
 from blazon.errors import ValidationFailed
 from directory.models import User, UsernamePolicy
+from directory.selectors import username_policy_active
 from directory.services.config import USERNAME_PLACEHOLDERS
 
 #: Words left out of ``{middle}`` / ``{middle_initial}`` when they are derived from the names.
@@ -67,8 +68,6 @@ def username_placeholders(*, first_name: str, last_name: str, middle_name: str =
 
 
 def _policy_active() -> UsernamePolicy:
-    from directory.selectors import username_policy_active
-
     return username_policy_active()
 
 

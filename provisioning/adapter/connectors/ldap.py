@@ -32,6 +32,7 @@ from typing import Any
 
 import ldap3
 from ldap3.core import exceptions as lx
+from ldap3.protocol.rfc3062 import PasswdModifyRequestValue
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
 
@@ -394,8 +395,6 @@ def _one(value: Any) -> Any:
 
 
 def _password_modify_value(dn: str, password: str) -> Any:
-    from ldap3.protocol.rfc3062 import PasswdModifyRequestValue
-
     request = PasswdModifyRequestValue()
     request["userIdentity"] = dn
     request["newPasswd"] = password

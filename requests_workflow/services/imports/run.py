@@ -26,6 +26,7 @@ from requests_workflow.models import (
 from requests_workflow.services.imports.parse import BATCH, MAX_BYTES, SOURCE, Line, _decode, import_parse
 from requests_workflow.services.imports.validate import Accepted, _chunks, _require_importer, _validate_lines
 from requests_workflow.services.requests import request_create
+from requests_workflow.tasks import process_requests_batch, run_import
 
 
 def import_dry_run(*, actor: User, file: Any, file_name: str = "") -> ImportJob:
@@ -83,7 +84,6 @@ def import_run(*, actor: User, job: ImportJob, mode: str) -> ImportJob:
         update_fields=["mode", "status", "run_by", "ok_count", "error_count", "processed", "updated_at"]
     )
     audit_record(actor=actor, action="import.started", obj=locked, new={"mode": mode}, source=SOURCE)
-    from requests_workflow.tasks import run_import
 
     enqueue_on_commit(run_import, locked.pk)
     job.refresh_from_db()
@@ -132,7 +132,6 @@ def _create_many(accepted: list[Accepted], actor: User | None) -> list[ImportRow
     batch's processing (stages 3-5, set-based: ``services.bulk``) enqueued on commit as one
     task per ``BATCH`` requests. Falls back to one ``request_create`` per line when a concurrent
     request took one of the objects (the unique pending-request constraint)."""
-    from requests_workflow.tasks import process_requests_batch
 
     if not accepted:
         return []

@@ -60,6 +60,36 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { drawCharts(); sizeProgressBars(); autosubmit(); topRedirect(); });
+  // The console's navigation: each group folds; the groups the administrator folded stay folded
+  // (localStorage), except the current page's. Below 900 px the menu button shows the sidebar.
+  function consoleNav() {
+    var KEY = "blazon.nav.closed";
+    var groups = document.querySelectorAll("details.navgroup");
+    if (!groups.length) { return; }
+    var remembered = [];
+    try { remembered = JSON.parse(window.localStorage.getItem(KEY) || "[]"); } catch (e) { remembered = []; }
+    groups.forEach(function (group) {
+      group.open = Boolean(group.querySelector("a.active")) || remembered.indexOf(group.dataset.group) === -1;
+      group.addEventListener("toggle", function () {
+        var closed = [];
+        document.querySelectorAll("details.navgroup:not([open])").forEach(function (g) { closed.push(g.dataset.group); });
+        try { window.localStorage.setItem(KEY, JSON.stringify(closed)); } catch (e) { /* private mode */ }
+      });
+    });
+    var button = document.querySelector("[data-menu-toggle]");
+    var shell = document.querySelector(".shell");
+    if (!button || !shell) { return; }
+    function setOpen(open) {
+      shell.classList.toggle("nav-open", open);
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+    button.addEventListener("click", function () { setOpen(!shell.classList.contains("nav-open")); });
+    document.addEventListener("keydown", function (event) { if (event.key === "Escape") { setOpen(false); } });
+    document.addEventListener("click", function (event) {
+      if (shell.classList.contains("nav-open") && !event.target.closest(".side, [data-menu-toggle]")) { setOpen(false); }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { drawCharts(); sizeProgressBars(); autosubmit(); topRedirect(); consoleNav(); });
   document.addEventListener("htmx:afterSettle", function () { drawCharts(); sizeProgressBars(); });
 })();

@@ -2,7 +2,12 @@
 application must receive — what, on which resource, for whom, why the adapter could not do it —
 makes it by hand and says so (with the application's identifier), or says it cannot be done,
 which fails the entry and rolls its request back. The rules live in
-``provisioning.services.manual``; this module only shows and forwards."""
+``provisioning.services.manual``; this module only shows and forwards.
+
+These are hooks of the worklist's task pages (registered by this app's ``ready()`` with the
+PROVISIONING task kind): the worklist finds the task among the user's open tasks, then calls
+``provisioning_task_page`` for its page and the actions for ``reveal-password`` and ``resolve``.
+The task reaches its entry through its typed subject link (``provisioning.subjects``)."""
 
 from __future__ import annotations
 
@@ -10,25 +15,20 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 
 from blazon.errors import DomainError, NotAllowed
 from directory.models import Source
-from directory.views.common import workspace_required
-from worklist.models import Task, TaskKind
+from provisioning.models import ProvisioningEntry
+from provisioning.services.manual import entry_resolve_done, entry_resolve_failed, entry_secret_reveal
+from provisioning.subjects import ENTRY_RELATED, entry_of_task
+from worklist.models import Task
 
 SRC = Source.WORKSPACE
 HIDDEN_KEYS = ("secret_id", "password", "secret")
 
 
-def _entry(task: Task):
-    from provisioning.models import ProvisioningEntry
-
-    return (
-        ProvisioningEntry.objects.select_related("resource", "account__owner", "entitlement")
-        .filter(manual_task=task)
-        .first()
-    )
+def _entry(task: Task) -> ProvisioningEntry | None:
+    return entry_of_task(task, related=ENTRY_RELATED)
 
 
 def provisioning_task_page(request: HttpRequest, task: Task, *, revealed: str | None = None) -> HttpResponse:
@@ -53,17 +53,9 @@ def provisioning_task_page(request: HttpRequest, task: Task, *, revealed: str | 
     return response
 
 
-@workspace_required
-@require_POST
-def provisioning_task_reveal(request: HttpRequest, pk: int) -> HttpResponse:
+def provisioning_task_reveal(request: HttpRequest, task: Task) -> HttpResponse:
     """Show the entry's password once, on this response only (never in a message, a list or a
     log), to an assignee of the task; the vault and the audit log record who saw it."""
-    from provisioning.services.manual import entry_secret_reveal
-    from requests_workflow.views.workspace import _my_task
-
-    task = _my_task(request, pk)
-    if task.kind != TaskKind.PROVISIONING:
-        raise PermissionDenied("This task is not a manual provisioning task.")
     try:
         value = entry_secret_reveal(actor=request.user, source=SRC, task=task)
     except NotAllowed as exc:
@@ -74,14 +66,8 @@ def provisioning_task_reveal(request: HttpRequest, pk: int) -> HttpResponse:
     return provisioning_task_page(request, task, revealed=value)
 
 
-@workspace_required
-@require_POST
-def provisioning_task_resolve(request: HttpRequest, pk: int, outcome: str) -> HttpResponse:
-    from provisioning.services.manual import entry_resolve_done, entry_resolve_failed
-    from requests_workflow.views.workspace import _my_task
-
-    task = _my_task(request, pk)
-    entry = _entry(task) if task.kind == TaskKind.PROVISIONING else None
+def provisioning_task_resolve(request: HttpRequest, task: Task, outcome: str) -> HttpResponse:
+    entry = _entry(task)
     if entry is None or outcome not in ("done", "failed"):
         messages.error(request, "This task is not a manual provisioning task.")
         return redirect("workspace_requests:tasks")
