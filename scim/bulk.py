@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from scim import errors
 from scim.schemas import BULK_MAX_OPERATIONS, BULK_MAX_PAYLOAD, BULK_REQUEST, BULK_RESPONSE
-from scim.views import authenticate, error_response, group_detail, respond, user_detail, users
+from scim.views import authenticate, error_response, group_detail, groups, respond, user_detail, users
 
 _PATH = re.compile(r"^/(Users|Groups)(?:/([^/]+))?$")
 _BULK_REF = re.compile(r"bulkId:([\w.-]+)")
@@ -93,8 +93,6 @@ def _operation(request: HttpRequest, op: Any, ids: dict[str, str]) -> dict[str, 
 
 
 def errors_response_for_groups(sub: HttpRequest) -> HttpResponse:
-    from scim.views import groups
-
     return groups(sub)
 
 

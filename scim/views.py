@@ -18,7 +18,7 @@ from blazon.api.authentication import bearer_token
 from blazon.errors import DomainError
 from directory.models import Role, User
 from scim import errors
-from scim.filters import compile_q, parse_filter
+from scim.filters import compile_q, parse_filter, text_field
 from scim.models import ScimClient, ScimExternalId
 from scim.patch import apply_patch
 from scim.representation import (
@@ -237,8 +237,6 @@ def _with_external(body: dict[str, Any], external_id: str | None) -> dict[str, A
 
 
 def _external_id_field(client: ScimClient, column: str) -> Callable[[str, Any], models.Q]:
-    from scim.filters import text_field
-
     inner = text_field("external_id", case_exact=True)
 
     def build(op: str, value: Any) -> models.Q:

@@ -22,6 +22,7 @@ APPS = (
     "oidc",
     "requests_workflow",
     "sod",
+    "scim",
 )
 MOVING: set[str] = set()  # modules another change is moving now (none)
 
