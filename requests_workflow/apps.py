@@ -19,9 +19,9 @@ class RequestsWorkflowConfig(AppConfig):
         from worklist.registry import register_sla_assigner, register_subject_types, register_task_kind
 
         receivers.connect()  # provisioning's announcements about the entries of requests
-        # this app owns approval and SoD tasks: how a decision applies, and who gets told
+        # this app owns approval tasks: how a decision applies, and who gets told (SoD tasks
+        # belong to the sod app, which registers them)
         register_task_kind(TaskKind.APPROVAL, decide=task_decision_apply, notify=mail_approval_requests)
-        register_task_kind(TaskKind.SOD, decide=task_decision_apply)
         # task definitions may be limited to request types
         register_subject_types(RequestType.choices)
         # task definitions (SLA, escalation) match on requests: this app assigns them for every

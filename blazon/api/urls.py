@@ -34,6 +34,7 @@ not_found.cls.schema = None  # not part of the documented API
 urlpatterns = [
     path("v1/", include("directory.api.urls")),
     path("v1/", include("requests_workflow.api.urls")),
+    path("v1/", include("sod.api.urls")),
     path("v1/adapter/", include("provisioning.api.urls")),
     path("v1/", include("provisioning.api.admin_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -45,7 +45,9 @@ from requests_workflow.selectors import attach_delegators, decider_filter, with_
 from requests_workflow.services.approvals import task_approve, task_reject
 from requests_workflow.services.reassign import task_reassign
 from requests_workflow.services.requests import request_cancel, request_create
-from worklist.models import Task, TaskStatus
+from worklist.models import Task, TaskKind, TaskStatus
+from worklist.registry import APPROVE, REJECT
+from worklist.services import task_decide
 
 DUPLICATE = {
     409: OpenApiResponse(
@@ -315,7 +317,8 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         summary="Approve a task",
         description="Optionally with a comment and a shorter or later access period (within the "
         "requested one). When the level is complete the next level opens, or the request is "
-        "approved and applied. Someone who is not an approver gets 403; a task already decided 409.",
+        "approved and applied. An SoD task's approval is an exception to its rule: `comment` (the "
+        "reason) and `exception_expires_at` are required. Someone who is not an approver gets 403; a task already decided 409.",
         request=s.ApproveInputSerializer,
         responses={200: s.TaskSerializer, **ERRORS, **NOT_FOUND, **DECIDED},
     )
@@ -325,6 +328,18 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         serializer = s.ApproveInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if task.kind == TaskKind.SOD:  # the sod app decides (a request's conflict or a violation)
+            task_decide(
+                actor=request.user,
+                source=Source.API,
+                task=task,
+                decision=APPROVE,
+                comment=data["comment"],
+                start_at=data.get("start_at"),
+                end_at=data.get("end_at"),
+                exception_expires_at=data.get("exception_expires_at"),
+            )
+            return self._answer(task)
         task_approve(
             actor=request.user,
             source=Source.API,
@@ -346,6 +361,10 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         task = self.get_object()
         serializer = s.RejectInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if task.kind == TaskKind.SOD:
+            reason = serializer.validated_data["reason"]
+            task_decide(actor=request.user, source=Source.API, task=task, decision=REJECT, comment=reason)
+            return self._answer(task)
         task_reject(
             actor=request.user, source=Source.API, task=task, reason=serializer.validated_data["reason"]
         )

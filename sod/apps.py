@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class SodConfig(AppConfig):
+    name = "sod"
+    verbose_name = "Segregation of duties"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # SoD tasks belong to this app: it decides what approving (an exception) and rejecting
+        # mean, for a request's conflict and for a detected violation alike.
+        from sod.services.decide import sod_task_decide
+        from worklist.models import TaskKind
+        from worklist.registry import register_task_kind
+
+        register_task_kind(TaskKind.SOD, decide=sod_task_decide)
