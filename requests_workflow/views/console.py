@@ -25,6 +25,7 @@ from requests_workflow.models import Request, RequestStatus, RequestType
 from requests_workflow.services.approvals import task_approve, task_reject
 from requests_workflow.services.requests import request_cancel
 from requests_workflow.views.common import REQUEST_RELATED, cancelable, request_object, timeline
+from sod.views import parse_expiry
 from worklist.models import LEGACY_LABELS, Queue, Task, TaskStatus
 
 REQUEST_LABEL = Request._meta.label
@@ -127,7 +128,13 @@ def task_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     reason = request.POST.get("reason", "").strip()
     try:
         if decision == "approve":
-            task_approve(actor=request.user, source=Source.CONSOLE, task=task, comment=reason)
+            task_approve(
+                actor=request.user,
+                source=Source.CONSOLE,
+                task=task,
+                comment=reason,
+                exception_expires_at=parse_expiry(request.POST.get("expires", "")),
+            )
             messages.success(request, f"Request #{task.request_id} approved.")
         elif decision == "reject":
             task_reject(actor=request.user, source=Source.CONSOLE, task=task, reason=reason)

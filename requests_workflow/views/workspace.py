@@ -36,6 +36,7 @@ from requests_workflow.views.common import (
     request_object,
     timeline,
 )
+from sod.views import parse_expiry
 from worklist.models import Task, TaskKind
 
 CART_KEY = "blazon_request_cart"
@@ -314,6 +315,8 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
         from requests_workflow.views.provisioning_tasks import provisioning_task_page
 
         return provisioning_task_page(request, task)
+    if task.request_id is None and task.kind == TaskKind.SOD:  # a detected violation's task
+        return redirect("workspace_sod:violation_task", pk=task.pk)
     req = task.request
     context = {
         "task": task,
@@ -334,7 +337,13 @@ def task_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         if decision == "approve":
             start_at, end_at = _new_period(request, task.request)
             task_approve(
-                actor=request.user, source=SRC, task=task, comment=text, start_at=start_at, end_at=end_at
+                actor=request.user,
+                source=SRC,
+                task=task,
+                comment=text,
+                start_at=start_at,
+                end_at=end_at,
+                exception_expires_at=parse_expiry(request.POST.get("expires", "")),
             )
             messages.success(request, f"Request #{task.request_id} approved.")
         elif decision == "reject":
