@@ -13,8 +13,8 @@ from datetime import date, datetime, time
 from typing import Any, cast
 
 from django.contrib import messages
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -23,6 +23,7 @@ from blazon.console.access import capability_required, render_console, workspace
 from blazon.console.lists import csv_response
 from blazon.console.views import ObjectDeleteView, ObjectEditView, ObjectListView, ObjectView
 from blazon.errors import DomainError, ValidationFailed
+from blazon.permissions import can
 from directory.models import Source, User
 from requests_workflow.selectors import open_tasks_for
 from sod import selectors
@@ -38,7 +39,7 @@ from sod.services.rules import (
     sod_rules_import,
 )
 from sod.services.scan import sod_scan
-from worklist.models import TaskKind
+from worklist.models import Task, TaskKind, TaskStatus
 from worklist.registry import APPROVE, REJECT
 from worklist.services import task_decide
 
@@ -190,7 +191,8 @@ class ViolationList(ObjectListView):
     )
 
     def get_queryset(self) -> QuerySet[SoDViolation]:
-        qs = super().get_queryset()
+        # tasks nobody was found for (a rule without owner): console operators decide them
+        qs = super().get_queryset().annotate(n_deciders=Count("task__assignees"))
         return qs if self.request.GET.get("status") else qs.exclude(status=ViolationStatus.RESOLVED)
 
     def extra_context(self) -> dict[str, Any]:
@@ -249,9 +251,15 @@ def exception_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _violation_task(request: HttpRequest, pk: int) -> tuple[Any, SoDViolation]:
-    task = get_object_or_404(
-        open_tasks_for(cast(User, request.user)).filter(kind=TaskKind.SOD, request__isnull=True), pk=pk
-    )
+    """The open task of a detected violation ``request.user`` may decide: theirs (or of whom they
+    stand in for), or — for console operators — one nobody was found for (a rule without owner)."""
+    user = cast(User, request.user)
+    tasks = Task.objects.filter(kind=TaskKind.SOD, request__isnull=True, status=TaskStatus.OPEN)
+    task = tasks.filter(pk=pk, pk__in=open_tasks_for(user).values("pk")).first()
+    if task is None and can(user, "manage_users"):
+        task = tasks.filter(pk=pk, queue__isnull=True, assignees__isnull=True).first()
+    if task is None:
+        raise Http404("No such task for you.")
     violation = get_object_or_404(selectors.violations_for(request.user), task_id=task.pk)
     return task, violation
 

@@ -51,31 +51,34 @@ def _tables() -> dict[str, str]:
 
 # The holdings of every active user for every item of every active rule, and among them the
 # (user, rule) pairs that touch two sides. ``ref_id``: the membership, role membership or
-# account that holds the item (for the lineage).
+# account that holds the item (for the lineage). The items' ids are given as literal lists
+# (integers read from the rule items, never user input): the planner then estimates the rows
+# from the memberships' own statistics and drives the scan through the (entitlement, account)
+# index, whatever the statistics of the small rule tables say.
 SCAN_SQL = """
 WITH hits AS (
     SELECT a.owner_id AS user_id, i.rule_id, i.side, i.kind, i.entitlement_id AS item_id,
            m.id AS ref_id, m.manual AS manual
-      FROM {item} i
+      FROM {member} m
+      JOIN {item} i ON i.entitlement_id = m.entitlement_id AND i.kind = 'ENTITLEMENT'
       JOIN {rule} r ON r.id = i.rule_id AND r.active
-      JOIN {member} m ON m.entitlement_id = i.entitlement_id
       JOIN {account} a ON a.id = m.account_id AND a.status <> 'REVOKED'
       JOIN {user} u ON u.id = a.owner_id AND u.status = 'ACTIVE'
-     WHERE i.kind = 'ENTITLEMENT'
+     WHERE m.entitlement_id IN ({entitlements})
     UNION ALL
     SELECT rm.user_id, i.rule_id, i.side, i.kind, i.role_id, rm.id, TRUE
-      FROM {item} i
+      FROM {rolemember} rm
+      JOIN {item} i ON i.role_id = rm.role_id AND i.kind = 'ROLE'
       JOIN {rule} r ON r.id = i.rule_id AND r.active
-      JOIN {rolemember} rm ON rm.role_id = i.role_id
       JOIN {user} u ON u.id = rm.user_id AND u.status = 'ACTIVE'
-     WHERE i.kind = 'ROLE'
+     WHERE rm.role_id IN ({roles})
     UNION ALL
     SELECT a.owner_id, i.rule_id, i.side, i.kind, i.resource_id, a.id, a.manual
-      FROM {item} i
+      FROM {account} a
+      JOIN {item} i ON i.resource_id = a.resource_id AND i.kind = 'RESOURCE'
       JOIN {rule} r ON r.id = i.rule_id AND r.active
-      JOIN {account} a ON a.resource_id = i.resource_id AND a.status <> 'REVOKED'
       JOIN {user} u ON u.id = a.owner_id AND u.status = 'ACTIVE'
-     WHERE i.kind = 'RESOURCE'
+     WHERE a.resource_id IN ({resources}) AND a.status <> 'REVOKED'
 ),
 pairs AS (
     SELECT user_id, rule_id FROM hits GROUP BY user_id, rule_id HAVING COUNT(DISTINCT side) >= 2
@@ -103,8 +106,22 @@ class ScanResult:
 
 def _found() -> dict[tuple[int, int], list[dict[str, Any]]]:
     """(rule, user) -> the items they hold on the rule's sides, with how (direct, via roles)."""
+    targets: dict[str, set[int]] = {"ENTITLEMENT": set(), "ROLE": set(), "RESOURCE": set()}
+    for kind, *found in SoDRuleItem.objects.filter(rule__active=True).values_list(
+        "kind", "entitlement_id", "role_id", "resource_id"
+    ):
+        targets[kind].update(int(i) for i in found if i is not None)
+    if not any(targets.values()):
+        return {}
+
+    def id_list(kind: str) -> str:
+        return ", ".join(str(int(i)) for i in sorted(targets[kind])) or "NULL"
+
+    sql = SCAN_SQL.format(
+        **_tables(), entitlements=id_list("ENTITLEMENT"), roles=id_list("ROLE"), resources=id_list("RESOURCE")
+    )
     with connection.cursor() as cursor:
-        cursor.execute(SCAN_SQL.format(**_tables()))  # noqa: S608 (internal table names only)
+        cursor.execute(sql)  # noqa: S608 (internal table names and integer ids only)
         rows = cursor.fetchall()
     member_ids = [r[5] for r in rows if r[3] == "ENTITLEMENT"]
     account_ids = [r[5] for r in rows if r[3] == "RESOURCE"]
@@ -160,6 +177,7 @@ def sod_scan(*, actor: Any = None, source: str = "automatic") -> ScanResult:
     creates: list[SoDViolation] = []
     updates: list[SoDViolation] = []
     cancel_task_ids: list[int] = []
+    seen: list[int] = []
     for key, items in found.items():
         exc = covered.get(key)
         status = V.ACCEPTED if exc is not None else V.OPEN
@@ -178,6 +196,13 @@ def sod_scan(*, actor: Any = None, source: str = "automatic") -> ScanResult:
             )
             continue
         before = violation.status
+        if (
+            violation.items == items
+            and before == status
+            and violation.exception_id == getattr(exc, "pk", None)
+        ):
+            seen.append(violation.pk)  # unchanged: only "last seen" moves (one UPDATE for all)
+            continue
         violation.items, violation.last_seen_at, violation.exception = items, now, exc
         violation.status = status
         if before == V.ACCEPTED and status == V.OPEN:
@@ -240,6 +265,8 @@ def sod_scan(*, actor: Any = None, source: str = "automatic") -> ScanResult:
                 subject_user_id=violation.user_id,
             )
         )
+    for chunk in range(0, len(seen), 5000):
+        SoDViolation.objects.filter(pk__in=seen[chunk : chunk + 5000]).update(last_seen_at=now)
     SoDViolation.objects.bulk_update(
         updates + gone,
         ["items", "last_seen_at", "exception", "status", "task", "resolved_at"],

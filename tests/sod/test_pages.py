@@ -154,3 +154,19 @@ def test_admin_revokes_an_exception_and_runs_a_scan_from_the_console(sap):
     assert exc.revoked_at is not None
     admin.post("/console/sod/violations/scan/")
     assert SoDViolation.objects.get().status == ViolationStatus.OPEN
+
+
+def test_a_violation_of_a_rule_without_owner_is_decided_by_a_console_operator(sap):
+    SoDRule.objects.filter(pk=sap["rule"].pk).update(owner=None)
+    give(sap["alice"], sap["create"])
+    give(sap["alice"], sap["pay"])
+    scan_violations()
+    violation = SoDViolation.objects.get()
+    assert not violation.task.assignees.exists()
+    admin = login(sap["admin"])
+    assert "Decide" in admin.get("/console/sod/violations/").content.decode()
+    assert login(sap["auditor"]).get(f"/workspace/sod/tasks/{violation.task_id}/").status_code == 404
+    day = (timezone.localdate() + timedelta(days=3)).isoformat()
+    admin.post(f"/workspace/sod/tasks/{violation.task_id}/reject/", {"comment": "Remove it", "expires": day})
+    violation.refresh_from_db()
+    assert violation.task.status == "REJECTED" and violation.status == ViolationStatus.OPEN

@@ -164,3 +164,32 @@ def test_batch_check_loads_rules_once_and_counts_requests_of_one_batch_together(
     # the second side asked for in the same batch conflicts with the first
     assert flagged == {reqs[1].pk, reqs[4].pk}
     assert f"request #{reqs[0].pk} of the same batch" in conflicts[reqs[1].pk][0].conflicting_with[0]
+
+
+def test_the_import_batch_path_stops_a_conflict_and_the_rest_goes_on(sap, run):
+    from requests_workflow.models import Request
+    from requests_workflow.services.bulk import requests_process_many
+
+    give(sap["alice"], sap["create"])
+
+    def new(user, ent):
+        return Request.objects.create(
+            type="GRANT_ENTITLEMENT",
+            requester=sap["admin"],
+            beneficiary=user,
+            source="import",
+            entitlement=ent,
+            justification="bulk",
+            stage=2,
+        )
+
+    clash = new(sap["alice"], sap["pay"])  # alice already holds the other side
+    fine = new(sap["alice"], sap["other"])
+    first, second = new(sap["bob"], sap["create"]), new(sap["bob"], sap["pay"])  # both sides in one batch
+    run(requests_process_many, request_ids=[clash.pk, fine.pk, first.pk, second.pk])
+    status = {r.pk: r.status for r in Request.objects.filter(pk__in=[clash.pk, fine.pk, first.pk, second.pk])}
+    assert status[clash.pk] == R.WAITING_SOD_APPROVAL
+    assert status[fine.pk] == R.FINISHED and status[first.pk] == R.FINISHED
+    assert status[second.pk] == R.WAITING_SOD_APPROVAL
+    assert not holds(sap["bob"], sap["pay"]) and not holds(sap["alice"], sap["pay"])
+    assert Task.objects.filter(kind=TaskKind.SOD, status=TaskStatus.OPEN).count() == 2
