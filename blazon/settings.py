@@ -493,6 +493,10 @@ SPECTACULAR_SETTINGS = {
         "SourceEnum": "directory.models.Source",
         "ProvisioningEventEnum": "directory.models.ProvisioningEvent",
         "EntryStatusEnum": "provisioning.models.EntryStatus",
+        # an SoD rule's severity has the values of a criticality: one enum
+        "CriticalityEnum": "directory.models.Criticality",
+        "SoDItemKindEnum": "sod.models.ItemKind",
+        "SoDViolationStatusEnum": "sod.models.ViolationStatus",
     },
 }
 
