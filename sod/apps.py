@@ -12,7 +12,8 @@ class SodConfig(AppConfig):
         # SoD tasks belong to this app: it decides what approving (an exception) and rejecting
         # mean, for a request's conflict and for a detected violation alike.
         from sod.services.decide import sod_task_decide
+        from sod.tasks import mail_sod_task
         from worklist.models import TaskKind
         from worklist.registry import register_task_kind
 
-        register_task_kind(TaskKind.SOD, decide=sod_task_decide)
+        register_task_kind(TaskKind.SOD, decide=sod_task_decide, notify=mail_sod_task)

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from blazon.audit.services import AuditEntry, audit_record, audit_record_many
+from blazon.outbox.services import outbox_batch
 from directory.models import (
     Account,
     AccountRoleGrant,
@@ -307,7 +308,8 @@ def _open_tasks(now: Any) -> int:
         sides = sorted({i["label"] for i in v.items})
         title = f"SoD violation {v.rule.name}: {v.user} holds {', '.join(sides)}"
         rows.append((None, title, owners))
-    tasks = tasks_open_bulk(kind=TaskKind.SOD, rows=rows)
+    with outbox_batch():  # the kind's notifications: one INSERT for all the new tasks
+        tasks = tasks_open_bulk(kind=TaskKind.SOD, rows=rows)
     for v, task in zip(waiting, tasks, strict=True):
         v.task = task
     SoDViolation.objects.bulk_update(waiting, ["task"], batch_size=2000)

@@ -193,3 +193,17 @@ def test_the_import_batch_path_stops_a_conflict_and_the_rest_goes_on(sap, run):
     assert status[second.pk] == R.WAITING_SOD_APPROVAL
     assert not holds(sap["bob"], sap["pay"]) and not holds(sap["alice"], sap["pay"])
     assert Task.objects.filter(kind=TaskKind.SOD, status=TaskStatus.OPEN).count() == 2
+
+
+def test_the_rule_owner_is_emailed_a_link_to_the_request_sod_task(sap, run, mailoutbox):
+    sap["cfo"].email = "cfo@example.com"
+    sap["cfo"].save()
+    give(sap["alice"], sap["create"])
+    req = ask(run, sap, request_type="GRANT_ENTITLEMENT", entitlement=sap["pay"])
+    task = Task.objects.get(request=req, kind=TaskKind.SOD)
+    (mail,) = [m for m in mailoutbox if m.to == ["cfo@example.com"]]
+    assert mail.subject == f"SoD decision needed: Create supplier vs approve payment (request #{req.pk})"
+    assert (
+        f"/workspace/requests/tasks/{task.pk}/" in mail.body
+        and "Create supplier (sap) (directly)" in mail.body
+    )
