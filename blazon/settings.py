@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "vault",
     "provisioning",
     "requests_workflow",
+    "sod",
     "security",
     "oidc",
     "passwords",
@@ -421,12 +422,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.open_manual_tasks",
         "schedule": timedelta(minutes=5),
     },
+    # detective segregation of duties: every active user against every active rule
+    "sod-scan-violations": {
+        "task": "sod.tasks.scan_violations",
+        "schedule": timedelta(minutes=int(os.environ.get("BLAZON_SOD_SCAN_MINUTES", "60"))),
+    },
     # the per-code records of the OIDC provider (auth_time/amr, code-replay revocation)
     "oidc-purge-authorizations": {
         "task": "oidc.tasks.purge_authorizations",
         "schedule": timedelta(hours=1),
     },
 }
+
+# Segregation of duties: the longest exception an owner may grant.
+BLAZON_SOD_EXCEPTION_MAX_DAYS = int(os.environ.get("BLAZON_SOD_EXCEPTION_MAX_DAYS", "365"))
 
 # Directory life-cycle knobs.
 BLAZON_AUTO_REVOKE_INACTIVE_DAYS = int(os.environ.get("BLAZON_AUTO_REVOKE_INACTIVE_DAYS", "90"))
@@ -485,6 +494,10 @@ SPECTACULAR_SETTINGS = {
         "SourceEnum": "directory.models.Source",
         "ProvisioningEventEnum": "directory.models.ProvisioningEvent",
         "EntryStatusEnum": "provisioning.models.EntryStatus",
+        # an SoD rule's severity has the values of a criticality: one enum
+        "CriticalityEnum": "directory.models.Criticality",
+        "SoDItemKindEnum": "sod.models.ItemKind",
+        "SoDViolationStatusEnum": "sod.models.ViolationStatus",
     },
 }
 

@@ -10,6 +10,7 @@ from oidc import urls as oidc_urls
 from oidc.views import ConnectDiscoveryInfoView, OAuthServerMetadataView, TokenView
 from requests_workflow.views import urls as request_urls
 from security import urls as security_urls
+from sod import urls as sod_urls
 from worklist.views import urls as task_urls
 
 # OAuth2 token endpoints (client credentials for resource adapters, docs/adapters.md) and the
@@ -54,6 +55,8 @@ urlpatterns = [
     path("console/sso/oidc/", include((oidc_urls.console_urlpatterns, "console_oidc"))),
     path("console/sso/", include(("sso.console_urls", "console_sso"))),
     path("console/operations/", include(("blazon.outbox.urls", "console_operations"))),
+    path("console/sod/", include((sod_urls.console_urlpatterns, "console_sod"))),
+    path("workspace/sod/", include((sod_urls.workspace_urlpatterns, "workspace_sod"))),
     path("console/", include((console_urlpatterns, "console"))),
     path("sso/", include("sso.urls")),
     path("workspace/applications/", include(("sso.workspace_urls", "workspace_sso"))),

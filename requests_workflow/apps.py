@@ -30,7 +30,7 @@ class RequestsWorkflowConfig(AppConfig):
         )
 
         receivers.connect()  # provisioning's announcements about the entries of requests
-        # this app owns approval and SoD tasks: how a decision applies, and who gets told
+        # this app owns approval tasks (SoD tasks are the sod app's): how a decision applies, who gets told
         # and their workspace pages: the request's details, the access period, comments
         pages = {
             "page": workspace.approval_task_page,
@@ -40,7 +40,6 @@ class RequestsWorkflowConfig(AppConfig):
         register_task_kind(
             TaskKind.APPROVAL, decide=task_decision_apply, notify=mail_approval_requests, **pages
         )
-        register_task_kind(TaskKind.SOD, decide=task_decision_apply, **pages)
         register_page_context(self.name, workspace.page_context)
         # tasks link to requests through the typed subject link ("request", id)
         subjects.register()

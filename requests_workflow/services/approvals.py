@@ -42,6 +42,8 @@ from requests_workflow.subjects import request_subject
 from requests_workflow.tasks import process_request
 from requests_workflow.types import SPECS
 from sod.services import sod_check_request
+from sod.services.conflicts import sod_request_conflict_accept, sod_request_tasks_open
+from sod.services.exceptions import exception_input_check
 from worklist.models import ApprovalMode, Task, TaskKind, TaskStatus
 from worklist.registry import APPROVE
 from worklist.services import task_close, task_open, tasks_cancel
@@ -185,15 +187,16 @@ def sod_stage(req: Request, *, actor: Any) -> None:
         request_event(req, stage=3, actor=actor, message="SoD check: no SoD policy matched.")
         request_move(req, R.APPROVED, stage=3, actor=actor, message="Approved.")
         return
-    names = "; ".join(f"{c.rule_name}: {c.description}" for c in conflicts)
+    names = "; ".join(f"{c.rule_name} (already holds {', '.join(c.conflicting_with)})" for c in conflicts)
     request_move(req, R.WAITING_SOD_APPROVAL, stage=3, actor=actor, message=f"SoD conflicts: {names}")
-    task = task_open(
-        kind=TaskKind.SOD,
-        request=req,
-        subject=request_subject(req),
-        title=f"SoD conflict on request #{req.pk}: {names}",
+    tasks = sod_request_tasks_open(actor=actor, source=req.source, req=req, conflicts=conflicts)
+    sla_tasks_opened(tasks, req=req)
+    request_event(
+        req,
+        stage=3,
+        actor=actor,
+        message=f"{len(tasks)} SoD task(s) sent to the rules' owners: approving grants an exception.",
     )
-    sla_tasks_opened([task], req=req)
 
 
 # --- deciding tasks ---------------------------------------------------------------------------
@@ -279,11 +282,17 @@ def task_approve(
     comment: str = "",
     start_at: datetime | None = None,
     end_at: datetime | None = None,
+    exception_expires_at: datetime | None = None,
 ) -> Task:
     """Approve an approval (or SoD) task; may shorten or move the access period. When the level
-    is complete the next level opens, or the request goes on to SoD and is approved."""
+    is complete the next level opens, or the request goes on to SoD and is approved. Approving
+    an SoD task grants the beneficiary an exception to its rule: ``comment`` is its reason and
+    ``exception_expires_at`` its end (both required); the request goes on when no SoD task of
+    it is left open."""
     task, req = _lock(task)
     delegation = _check_decider(task, req, actor)
+    if task.kind == TaskKind.SOD:
+        exception_input_check(reason=comment, expires_at=exception_expires_at)
     period = _new_period(req, start_at, end_at)
     task_close(
         task=task,
@@ -328,7 +337,22 @@ def task_approve(
             subject_user_id=req.beneficiary_id,
         )
     if task.kind == TaskKind.SOD:
-        request_move(req, R.APPROVED, stage=3, actor=actor, message="SoD conflict accepted.", source=source)
+        sod_request_conflict_accept(
+            actor=actor, source=source, task=task, req=req, reason=comment, expires_at=exception_expires_at
+        )
+        if Task.objects.filter(request=req, kind=TaskKind.SOD, status=TaskStatus.OPEN).exists():
+            request_event(
+                req, stage=3, actor=actor, message="SoD conflict accepted; other SoD tasks are open."
+            )
+        else:
+            request_move(
+                req,
+                R.APPROVED,
+                stage=3,
+                actor=actor,
+                message=f"SoD conflict accepted: exception until {_fmt(exception_expires_at)}.",
+                source=source,
+            )
     elif not Task.objects.filter(
         request=req, level=task.level, kind=TaskKind.APPROVAL, status=TaskStatus.OPEN
     ).exists():
@@ -408,6 +432,7 @@ def task_decision_apply(
     comment: str = "",
     start_at: datetime | None = None,
     end_at: datetime | None = None,
+    **details: Any,
 ) -> Task:
     """How a decision on an APPROVAL or SoD task applies (registered with the worklist by this
     app's ``ready()``): approve (optionally changing the access period) or reject (the comment is

@@ -134,10 +134,13 @@ def test_a_kind_nobody_registered_cannot_be_decided():
 
 
 def test_the_apps_register_their_kinds():
-    """Approval and SoD tasks belong to requests_workflow, manual provisioning to provisioning;
-    only approval tasks send e-mails (the approval links)."""
+    """Approval tasks belong to requests_workflow, SoD tasks to sod, manual provisioning to
+    provisioning; approval tasks send the approval links, SoD tasks tell the rule's owner."""
+    from sod.services.decide import sod_task_decide
+    from sod.tasks import mail_sod_task
+
     assert task_kind_handler("APPROVAL").decide is not None
     assert task_kind_handler("APPROVAL").notify is not None
-    assert task_kind_handler("SOD").decide is not None
-    assert task_kind_handler("SOD").notify is None
+    assert task_kind_handler("SOD").decide is sod_task_decide
+    assert task_kind_handler("SOD").notify is mail_sod_task
     assert task_kind_handler("PROVISIONING").decide is not None

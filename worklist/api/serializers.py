@@ -110,6 +110,11 @@ class ApproveInputSerializer(serializers.Serializer):
     end_at = serializers.DateTimeField(
         required=False, allow_null=True, help_text="Shorten the access (not after the requested end)."
     )
+    exception_expires_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="SoD tasks: when the exception granted by this approval ends (required there).",
+    )
 
 
 class RejectInputSerializer(serializers.Serializer):

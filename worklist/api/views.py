@@ -134,6 +134,11 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
             comment=data["comment"],
             start_at=data.get("start_at"),
             end_at=data.get("end_at"),
+            **(
+                {"exception_expires_at": data["exception_expires_at"]}
+                if data.get("exception_expires_at") is not None
+                else {}
+            ),
         )
         return self._answer(task)
 

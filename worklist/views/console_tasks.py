@@ -17,7 +17,7 @@ from blazon.errors import DomainError
 from blazon.ids import parse_id
 from directory.models import Source
 from worklist.models import Queue, Task, TaskStatus
-from worklist.registry import APPROVE, REJECT, subject_console_url, subject_ref_text
+from worklist.registry import APPROVE, REJECT, subject_console_url, subject_ref_text, task_kind_handler
 from worklist.selectors import tasks_subjects_attach
 from worklist.services import task_decide as decide
 
@@ -32,12 +32,18 @@ def task_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     reason = request.POST.get("reason", "").strip()
     ref = task.subject_ref
     try:
+        # the kind's own fields of an approval (an SoD exception's expiry, an access period)
+        handler = task_kind_handler(task.kind)
+        details = (
+            handler.details(request, task) if decision == "approve" and handler.details is not None else {}
+        )
         decide(
             actor=request.user,
             source=Source.CONSOLE,
             task=task,
             decision=APPROVE if decision == "approve" else REJECT,
             comment=reason,
+            **details,
         )
         what = subject_ref_text(ref) if ref is not None else f"Task #{task.pk}"
         messages.success(request, f"{what} {'approved' if decision == 'approve' else 'rejected'}.")

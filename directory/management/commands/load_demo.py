@@ -36,6 +36,10 @@ from directory.models import (
 )
 from directory.services import access, config, lifecycle, users
 from provisioning.services.inprocess import inprocess_adapter_configure
+from sod.models import SoDViolation
+from sod.services.decide import sod_violation_task_decide
+from sod.services.rules import sod_rule_create
+from sod.services.scan import sod_scan
 
 ROOT_ORG = "atlantico"
 SOURCE = "console"
@@ -196,6 +200,7 @@ class Demo:
         self.manual_grants()
         self.special_accounts()
         self.life_cycle()
+        self.segregation_of_duties()
         return (
             f"{User.objects.count()} users, {Resource.objects.count()} resources, "
             f"{Account.objects.count()} accounts, {RoleChange.objects.count()} role items"
@@ -511,3 +516,37 @@ class Demo:
             self.warnings.append(
                 f"life-cycle services failed on this database, every demo user stays ACTIVE: {exc}"
             )
+
+    def segregation_of_duties(self) -> None:
+        """SoD rules (create supplier vs approve payment in SAP, ...), a first scan that finds the
+        finance people given "Payment Approver" by hand besides their role's "Accounts Payable
+        Clerk", and an exception the finance head grants to one of them."""
+        finance_head = self.heads.get("finance")
+        rules = [
+            ("p2p-supplier-payment", "Create supplier vs approve payment", "CRITICAL", finance_head,
+             "Whoever maintains suppliers (AP clerk) must not approve the payments to them.",
+             "Monthly review of payments to suppliers created in the same month.",
+             [["entitlement:sap/FI_AP_CLERK"], ["entitlement:sap/FI_APPROVER"]]),
+            ("hr-payroll", "HR partner vs payroll administration", "HIGH", self.heads.get("hr"),
+             "Who changes employee records must not run the payroll.", "",
+             [["entitlement:workday/hr-partner"], ["entitlement:workday/payroll"]]),
+            ("dev-prod-admin", "Developer vs production administrator", "HIGH", self.heads.get("it"),
+             "Developers do not administer the production cloud account.", "",
+             [["entitlement:github/owners", "entitlement:github/maintainers"], ["entitlement:aws/AdministratorAccess"]]),
+        ]  # fmt: skip
+        for code, name, severity, owner, description, controls, sides in rules:
+            sod_rule_create(
+                actor=self.admin, source=SOURCE, code=code, name=name, severity=severity, owner=owner,
+                description=description, mitigating_controls=controls, sides=sides,
+                evidence_url="https://grc.atlantico.example/controls/" + code if controls else "",
+            )  # fmt: skip
+        sod_scan(actor=self.admin, source=SOURCE)
+        found = list(
+            SoDViolation.objects.filter(rule__code="p2p-supplier-payment", task__isnull=False).order_by("pk")
+        )
+        if found and finance_head is not None and found[0].user_id != finance_head.pk:
+            sod_violation_task_decide(
+                actor=finance_head, source=SOURCE, task=found[0].task, decision="approve",
+                comment="Two-person AP team until the new hire starts; payments reviewed weekly.",
+                exception_expires_at=timezone.now() + timedelta(days=60),
+            )  # fmt: skip

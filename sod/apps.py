@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class SodConfig(AppConfig):
+    name = "sod"
+    verbose_name = "Segregation of duties"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # SoD tasks belong to this app: it decides what approving (an exception) and rejecting
+        # mean, for a request's conflict and for a detected violation alike.
+        from sod.services.decide import sod_task_decide
+        from sod.tasks import mail_sod_task
+        from sod.views import sod_task_comment, sod_task_decision_details, sod_task_page
+        from worklist.models import TaskKind
+        from worklist.registry import register_task_kind
+
+        # their pages: a request's conflict shows the request's approval page (with the conflict
+        # and the exception's expiry), a detected violation its own page
+        register_task_kind(
+            TaskKind.SOD,
+            decide=sod_task_decide,
+            notify=mail_sod_task,
+            page=sod_task_page,
+            details=sod_task_decision_details,
+            comment=sod_task_comment,
+        )

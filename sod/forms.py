@@ -1,0 +1,66 @@
+"""Console form of an SoD rule: the sides are written one item reference per line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from directory.models import User
+from sod.models import Severity, SoDRule
+from sod.services.rules import rule_sides
+
+REF_HELP = "One per line: entitlement:<resource code>/<identifier>, role:<code> or resource:<code>."
+
+
+class SoDRuleForm(forms.Form):
+    code = forms.SlugField(max_length=64)
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    severity = forms.ChoiceField(choices=Severity.choices, initial=Severity.HIGH)
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.filter(status="ACTIVE").order_by("username"),
+        required=False,
+        to_field_name="username",
+        help_text="Approves exceptions. Empty: a console administrator decides.",
+    )
+    mitigating_controls = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    evidence_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", help_text="Where the controls' evidence is."
+    )
+    active = forms.BooleanField(required=False, initial=True)
+    side_a = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text=REF_HELP, label="Side A")
+    side_b = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text=REF_HELP, label="Side B")
+    side_c = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Side C (optional)"
+    )
+    side_d = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Side D (optional)"
+    )
+
+    @classmethod
+    def initial_from(cls, rule: SoDRule) -> dict[str, Any]:
+        sides = rule_sides(rule) + [[] for _ in range(4)]
+        return {
+            "code": rule.code,
+            "name": rule.name,
+            "description": rule.description,
+            "severity": rule.severity,
+            "owner": rule.owner.username if rule.owner else None,
+            "mitigating_controls": rule.mitigating_controls,
+            "evidence_url": rule.evidence_url,
+            "active": rule.active,
+            **{f"side_{x}": "\n".join(sides[i]) for i, x in enumerate("abcd")},
+        }
+
+    def service_data(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["sides"] = [
+            [line.strip() for line in (data.pop(f"side_{x}") or "").splitlines() if line.strip()]
+            for x in "abcd"
+        ]
+        return data
+
+
+class SoDImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV with the header of the export.")

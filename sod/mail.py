@@ -1,0 +1,43 @@
+"""The e-mail telling a rule's owner that a request waits for their SoD decision. No one-click
+links: accepting is an exception that needs a reason and an expiry, given on the task's page."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import send_mail
+
+from directory.models import User
+from sod.models import SoDRequestConflict
+from worklist.models import TaskKind, TaskStatus
+
+
+def sod_task_mail(task_id: int, user_ids: list[int] | None) -> int:
+    """Mail the assignees (or ``user_ids``) of an open request SoD task; returns messages sent."""
+    row = (
+        SoDRequestConflict.objects.select_related("rule", "request__beneficiary", "task")
+        .filter(task_id=task_id, task__kind=TaskKind.SOD, task__status=TaskStatus.OPEN)
+        .first()
+    )
+    if row is None or row.task is None:
+        return 0
+    users = row.task.assignees.all() if user_ids is None else User.objects.filter(pk__in=user_ids)
+    base = str(getattr(settings, "BLAZON_BASE_URL", "http://127.0.0.1:8000")).rstrip("/")
+    asked = ", ".join(str(r.get("label")) for r in row.requested)
+    held = "; ".join(f"{h.get('label')} ({', '.join(h.get('how') or [])})" for h in row.held)
+    sent = 0
+    for user in users.order_by("pk"):
+        if not user.email or not user.is_active:
+            continue
+        sent += send_mail(
+            subject=f"SoD decision needed: {row.rule.name} (request #{row.request_id})",
+            message=(
+                f"Hello {user.get_full_name() or user.username},\n\n"
+                f"{row.request.beneficiary} asks for {asked} and already holds {held}.\n"
+                f"Rule: {row.rule.name} ({row.rule.get_severity_display()}).\n\n"
+                f"Accept it with an exception (reason and expiry) or reject the request:\n"
+                f"{base}/workspace/requests/tasks/{row.task_id}/\n"
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[user.email],
+        )
+    return sent

@@ -1,0 +1,326 @@
+"""Console and workspace pages of segregation of duties.
+
+Console (read: any console role; change: administrators): the rules (list, detail, edit, delete,
+CSV export and import), the conflict matrix, violations (list, CSV, scan now) and exceptions
+(list, revoke). Workspace: the page of a detected violation's task, decided by the rule's owner.
+A request's SoD task is decided on the request task page (``requests_workflow``), which shows
+the conflict with ``{% sod_conflicts task %}``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, time
+from typing import Any, cast
+
+from django.contrib import messages
+from django.db.models import Count, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from blazon.console.access import capability_required, render_console, workspace_required
+from blazon.console.lists import csv_response
+from blazon.console.views import ObjectDeleteView, ObjectEditView, ObjectListView, ObjectView
+from blazon.errors import DomainError, ValidationFailed
+from blazon.permissions import can
+from directory.models import Source, User
+from requests_workflow.services.approvals import task_comment_add
+from requests_workflow.views.workspace import approval_decision_details, approval_task_page
+from sod import selectors
+from sod.forms import SoDImportForm, SoDRuleForm
+from sod.models import Severity, SoDException, SoDRule, SoDRuleItem, SoDViolation, ViolationStatus
+from sod.services.exceptions import sod_exception_revoke
+from sod.services.rules import (
+    CSV_COLUMNS,
+    rules_csv_rows,
+    sod_rule_create,
+    sod_rule_delete,
+    sod_rule_update,
+    sod_rules_import,
+)
+from sod.services.scan import sod_scan
+from worklist.models import Task, TaskKind, TaskStatus
+from worklist.registry import APPROVE, REJECT
+from worklist.selectors import open_tasks_for
+from worklist.services import task_decide
+
+
+def parse_expiry(value: str) -> datetime | None:
+    """An exception's expiry from a form's date (YYYY-MM-DD): the end of that day, local time."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(
+            "Give the exception's expiry as YYYY-MM-DD.", fields={"expires_at": ["YYYY-MM-DD"]}
+        ) from None
+    return timezone.make_aware(datetime.combine(day, time(23, 59)), timezone.get_current_timezone())
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+
+class RuleList(ObjectListView):
+    queryset = selectors.rules_for(None)
+    template_name = "console/sod/rules.html"
+    search = ("code", "name", "description")
+    filters = {"severity": "severity", "active": "active"}
+    orderings = {"code": "code", "name": "name", "severity": "severity", "open": "n_open"}
+    default_order = "code"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if request.GET.get("export") == "csv":
+            rows = rules_csv_rows(selectors.rules_for(request.user))
+            columns = [(name, lambda row, i=i: row[i]) for i, name in enumerate(CSV_COLUMNS)]
+            return csv_response(rows, columns, "sod-rules")
+        return super().get(request, *args, **kwargs)
+
+    def extra_context(self) -> dict[str, Any]:
+        return {"severities": Severity.choices}
+
+
+class RuleDetail(ObjectView):
+    queryset = selectors.rules_for(None)
+    template_name = "console/sod/rule_detail.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        rule = self.get_object()
+        sides: dict[int, list[SoDRuleItem]] = defaultdict(list)
+        for item in rule.items.all():
+            sides[item.side].append(item)
+        context = {
+            "rule": rule,
+            "sides": [("ABCDEF"[k - 1], sides[k]) for k in sorted(sides)],
+            "violations": selectors.violations_for(request.user)
+            .filter(rule=rule)
+            .exclude(status=ViolationStatus.RESOLVED)[:50],
+            "exceptions": selectors.exceptions_for(request.user).filter(rule=rule)[:50],
+        }
+        return self.render(context)
+
+
+rule_edit = ObjectEditView.as_view(
+    model=SoDRule,
+    form_class=SoDRuleForm,
+    noun="SoD rule",
+    kind="sod-rule",
+    create=sod_rule_create,
+    update=sod_rule_update,
+    object_kwarg="rule",
+    detail_route="console_sod:rule",
+    list_route="console_sod:rules",
+)
+
+
+class RuleDelete(ObjectDeleteView):
+    model, noun = SoDRule, "SoD rule"
+    delete_service = staticmethod(sod_rule_delete)
+    object_kwarg = "rule"
+    detail_route, list_route = "console_sod:rule", "console_sod:rules"
+    list_title = "SoD rules"
+
+    def explain(self, obj: SoDRule) -> str:
+        return (
+            "Requests are no longer checked against this rule and the scan no longer reports it; its "
+            "exceptions and violations go with it and their open tasks are canceled. The audit log keeps them."
+        )
+
+
+@capability_required("manage_config")
+def rules_import(request: HttpRequest) -> HttpResponse:
+    form = SoDImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            text = form.cleaned_data["file"].read().decode("utf-8-sig")
+            result = sod_rules_import(actor=request.user, source=Source.CONSOLE, text=text)
+        except UnicodeDecodeError:
+            messages.error(request, "The file is not UTF-8 text.")
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"{result.created} rule(s) created, {result.updated} updated.")
+            return redirect("console_sod:rules")
+    return render_console(request, "console/sod/import.html", {"form": form, "columns": CSV_COLUMNS})
+
+
+@capability_required("view")
+def matrix(request: HttpRequest) -> HttpResponse:
+    """Items x items: a cell names the active rules that put the two items in conflict."""
+    items = list(
+        SoDRuleItem.objects.filter(rule__active=True).select_related("rule").order_by("kind", "label")
+    )
+    keys: dict[tuple[str, str], str] = {}
+    for item in items:
+        keys.setdefault((item.kind, item.ref), str(item))
+    axis = sorted(keys, key=lambda k: keys[k])
+    cells: dict[tuple[tuple[str, str], tuple[str, str]], set[str]] = defaultdict(set)
+    by_rule: dict[int, list[SoDRuleItem]] = defaultdict(list)
+    for item in items:
+        by_rule[item.rule_id].append(item)
+    for rule_items in by_rule.values():
+        for a in rule_items:
+            for b in rule_items:
+                if a.side != b.side:
+                    cells[((a.kind, a.ref), (b.kind, b.ref))].add(a.rule.code)
+    rows = [(keys[r], [", ".join(sorted(cells.get((r, c), ()))) for c in axis]) for r in axis]
+    return render_console(
+        request, "console/sod/matrix.html", {"columns": [keys[c] for c in axis], "rows": rows}
+    )
+
+
+# --- violations and exceptions ----------------------------------------------------------------
+
+
+class ViolationList(ObjectListView):
+    queryset = selectors.violations_for(None)
+    template_name = "console/sod/violations.html"
+    search = ("user__username", "rule__code", "rule__name")
+    filters = {"status": "status", "rule": "rule__code"}
+    orderings = {"first": "first_seen_at", "last": "last_seen_at", "user": "user__username"}
+    default_order = "-last"
+    csv_name = "sod-violations"
+    csv_columns = (
+        ("rule", "rule.code"),
+        ("user", "user.username"),
+        ("status", lambda v: v.get_status_display()),
+        ("items", lambda v: "; ".join(_item_text(i) for i in v.items)),
+        ("exception_until", lambda v: v.exception.expires_at.isoformat() if v.exception else ""),
+        ("first_seen", "first_seen_at"),
+        ("last_seen", "last_seen_at"),
+    )
+
+    def get_queryset(self) -> QuerySet[SoDViolation]:
+        # tasks nobody was found for (a rule without owner): console operators decide them
+        qs = super().get_queryset().annotate(n_deciders=Count("task__assignees"))
+        return qs if self.request.GET.get("status") else qs.exclude(status=ViolationStatus.RESOLVED)
+
+    def extra_context(self) -> dict[str, Any]:
+        return {"statuses": ViolationStatus.choices}
+
+
+def _item_text(item: dict[str, Any]) -> str:
+    ways = (["directly"] if item.get("direct") else []) + [f"via role {r}" for r in item.get("via_roles", [])]
+    return f"{item.get('label')} ({', '.join(ways)})"
+
+
+@capability_required("manage_config")
+@require_POST
+def scan_now(request: HttpRequest) -> HttpResponse:
+    result = sod_scan(actor=request.user, source=Source.CONSOLE)
+    messages.success(
+        request,
+        f"Scan done: {result.found} violation(s) found, {result.new} new, {result.reopened} reopened, "
+        f"{result.resolved} resolved, {result.tasks_opened} task(s) opened.",
+    )
+    return redirect("console_sod:violations")
+
+
+class ExceptionList(ObjectListView):
+    queryset = selectors.exceptions_for(None)
+    template_name = "console/sod/exceptions.html"
+    search = ("user__username", "rule__code", "reason")
+    orderings = {"expires": "expires_at", "created": "created_at"}
+    default_order = "-created"
+    csv_name = "sod-exceptions"
+    csv_columns = (
+        ("rule", "rule.code"),
+        ("user", "user.username"),
+        ("reason", "reason"),
+        ("expires_at", "expires_at"),
+        ("state", "state"),
+        ("granted_by", lambda e: e.granted_by.username if e.granted_by else ""),
+    )
+
+
+@capability_required("manage_config")
+@require_POST
+def exception_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    exc = get_object_or_404(SoDException, pk=pk)
+    try:
+        sod_exception_revoke(
+            actor=request.user, source=Source.CONSOLE, exception=exc, reason=request.POST.get("reason", "")
+        )
+        messages.success(request, f"Exception #{exc.pk} revoked: the next scan reports the violation again.")
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect("console_sod:exceptions")
+
+
+# --- workspace: the worklist's hooks for SoD tasks (``SodConfig.ready``) --------------------------
+
+
+def sod_task_page(request: HttpRequest, task: Task) -> HttpResponse:
+    """An SoD task's page in My tasks: a request's conflict is decided on the request's approval
+    page (it shows the conflict and asks for the exception's expiry); a violation on its own."""
+    if task.request_id is None:
+        return redirect("workspace_sod:violation_task", pk=task.pk)
+    return approval_task_page(request, task)
+
+
+def sod_task_decision_details(request: HttpRequest, task: Task) -> dict[str, Any]:
+    """The approve form's fields of an SoD task: the exception's expiry, and for a request the
+    access period the approver may set."""
+    details = approval_decision_details(request, task) if task.request_id is not None else {}
+    details["exception_expires_at"] = parse_expiry(request.POST.get("expires", ""))
+    return details
+
+
+def sod_task_comment(*, actor: Any, source: str, task: Task, text: str, on_behalf_of: Any = None) -> None:
+    """A comment on a request's SoD task goes to the request's history, like an approval's."""
+    if task.request_id is None:
+        raise ValidationFailed("Comments go on requests; decide the violation instead.", fields={})
+    task_comment_add(actor=actor, source=source, task=task, text=text, on_behalf_of=on_behalf_of)
+
+
+# --- workspace: a detected violation's task --------------------------------------------------------
+
+
+def _violation_task(request: HttpRequest, pk: int) -> tuple[Any, SoDViolation]:
+    """The open task of a detected violation ``request.user`` may decide: theirs (or of whom they
+    stand in for), or — for console operators — one nobody was found for (a rule without owner)."""
+    user = cast(User, request.user)
+    tasks = Task.objects.filter(kind=TaskKind.SOD, request__isnull=True, status=TaskStatus.OPEN)
+    task = tasks.filter(pk=pk, pk__in=open_tasks_for(user).values("pk")).first()
+    if task is None and can(user, "manage_users"):
+        task = tasks.filter(pk=pk, queue__isnull=True, assignees__isnull=True).first()
+    if task is None:
+        raise Http404("No such task for you.")
+    violation = get_object_or_404(selectors.violations_for(request.user), task_id=task.pk)
+    return task, violation
+
+
+@workspace_required
+def violation_task(request: HttpRequest, pk: int) -> HttpResponse:
+    task, violation = _violation_task(request, pk)
+    items = [(i, _item_text(i)) for i in violation.items]
+    return render(
+        request,
+        "workspace/sod/violation_task.html",
+        {"task": task, "violation": violation, "rule": violation.rule, "items": items},
+    )
+
+
+@workspace_required
+@require_POST
+def violation_task_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    task, violation = _violation_task(request, pk)
+    if decision not in (APPROVE, REJECT):
+        return redirect("workspace_sod:violation_task", pk=task.pk)
+    try:
+        task_decide(
+            actor=cast(User, request.user),
+            source=Source.WORKSPACE,
+            task=task,
+            decision=decision,
+            comment=request.POST.get("comment", ""),
+            exception_expires_at=parse_expiry(request.POST.get("expires", "")),
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("workspace_sod:violation_task", pk=task.pk)
+    done = "accepted with an exception" if decision == APPROVE else "refused: one of the accesses must go"
+    messages.success(request, f"SoD violation of {violation.user} {done}.")
+    return redirect("workspace_requests:tasks")
