@@ -33,6 +33,7 @@ from directory.models import (
 )
 from sod.models import SoDRule, SoDRuleItem, SoDViolation, ViolationStatus
 from sod.services.check import exceptions_valid
+from sod.subjects import violation_subject
 from worklist.models import Task, TaskKind
 from worklist.services import tasks_cancel, tasks_open_bulk
 
@@ -309,7 +310,9 @@ def _open_tasks(now: Any) -> int:
         title = f"SoD violation {v.rule.name}: {v.user} holds {', '.join(sides)}"
         rows.append((None, title, owners))
     with outbox_batch():  # the kind's notifications: one INSERT for all the new tasks
-        tasks = tasks_open_bulk(kind=TaskKind.SOD, rows=rows)
+        tasks = tasks_open_bulk(
+            kind=TaskKind.SOD, rows=rows, subjects=[violation_subject(v) for v in waiting]
+        )
     for v, task in zip(waiting, tasks, strict=True):
         v.task = task
     SoDViolation.objects.bulk_update(waiting, ["task"], batch_size=2000)

@@ -110,6 +110,10 @@ def test_scan_records_violations_with_lineage_and_opens_a_task_for_the_owner(sap
     task = violation.task
     assert task.kind == TaskKind.SOD and task.request_id is None
     assert list(task.assignees.all()) == [sap["cfo"]]
+    # the task points at its violation through the worklist's typed link, and reads as such
+    assert (task.subject_kind, task.subject_id) == ("sod_violation", violation.pk)
+    assert task.subject == violation
+    assert task.subject_label == f"SoD violation of {violation.rule.name}: {sap['alice']}"
     # running again changes nothing
     again = scan_violations()
     assert (again["new"], again["tasks_opened"], again["resolved"]) == (0, 0, 0)

@@ -1,0 +1,44 @@
+"""The kind of task subject this app owns: a detected SoD violation (``"sod_violation", id``).
+Its tasks point at it through the worklist's typed link, so My tasks and the console queues
+name the violation ("Payment approver and supplier creator: ana.souza") and link to it."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
+from sod.models import SoDViolation
+from worklist.registry import SubjectRef, register_subject_kind
+
+VIOLATION_SUBJECT = "sod_violation"
+
+
+def violation_subject(violation: SoDViolation) -> SubjectRef:
+    """The typed link of a violation's task."""
+    return SubjectRef(VIOLATION_SUBJECT, violation.pk)
+
+
+def violations_resolve(ids: Collection[int]) -> Mapping[int, SoDViolation]:
+    """Many violations at once (one query), with their rule and user."""
+    return SoDViolation.objects.select_related("rule", "user").in_bulk(list(ids))
+
+
+def violation_label(violation: SoDViolation) -> str:
+    return f"SoD violation of {violation.rule.name}: {violation.user}"
+
+
+def violation_console_url(violation: SoDViolation) -> str:
+    """The console's violations list, on this violation's rule."""
+    return f"{reverse('console_sod:violations')}?{urlencode({'rule': violation.rule.code})}"
+
+
+def register() -> None:
+    register_subject_kind(
+        VIOLATION_SUBJECT,
+        noun="SoD violation",
+        resolve=violations_resolve,
+        label=violation_label,
+        console_url=violation_console_url,
+    )
