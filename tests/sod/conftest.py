@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,20 +10,9 @@ from directory.models import ConsoleRole, RoleEntitlement
 from directory.services import access
 from sod.services.rules import sod_rule_create
 from tests.api.factories import EntitlementFactory, ResourceFactory, RoleFactory, UserFactory
-
-
-@pytest.fixture
-def run(django_capture_on_commit_callbacks) -> Callable[..., Any]:
-    """Call a service and run its on-commit work (the pipeline runs eagerly)."""
-
-    def call(fn: Callable[..., Any], /, **kwargs: Any) -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            result = fn(**kwargs)
-        if hasattr(result, "refresh_from_db"):
-            result.refresh_from_db()
-        return result
-
-    return call
+from tests.requests_workflow.conftest import (
+    run,  # noqa: F401 (the same fixture: service + its on-commit work)
+)
 
 
 @pytest.fixture
