@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.apps import apps
 
 register = template.Library()
 
@@ -66,3 +67,19 @@ def changes(event: Any) -> list[tuple[str, str, str]]:
     return [
         (label(k), readable(old[k]) if k in old else "", readable(new[k]) if k in new else "") for k in keys
     ]
+
+
+@register.filter
+def object_kind(object_type: Any) -> str:
+    """An audit event's object type as a person reads it: ``directory.Account`` -> ``Account``,
+    ``requests_workflow.Request`` -> ``Request``, ``sod.SoDRule`` -> ``SoD rule`` (the model's
+    verbose name); an unknown type keeps its last part."""
+    text = str(object_type or "")
+    if not text:
+        return ""
+    try:
+        model = apps.get_model(text)
+    except (LookupError, ValueError):
+        return text.rsplit(".", 1)[-1]
+    name = str(model._meta.verbose_name)
+    return name[:1].upper() + name[1:]

@@ -137,13 +137,19 @@ def test_changes_read_as_a_before_and_after_table_never_as_python(admin, admin_u
     assert '<table class="changes">' in page
     assert '<th scope="row">Job title</th><td>Clerk</td><td>Senior clerk</td>' in page
     assert "{&#x27;" not in page and "{'" not in page  # no Python dict repr
+    assert f"User #{user.pk}<" in page and "directory.User #" not in page  # the object's kind, in words
 
 
 def test_readable_values():
     from types import SimpleNamespace
 
-    from blazon.templatetags.blazon_display import changes, readable, readable_items
+    from blazon.templatetags.blazon_display import changes, object_kind, readable, readable_items
 
+    assert (
+        object_kind("directory.Account") == "Account"
+        and object_kind("requests_workflow.Request") == "Request"
+    )
+    assert object_kind("gone.Thing") == "Thing" and object_kind("") == ""
     assert readable(True) == "Yes" and readable(False) == "No" and readable(None) == "—"
     assert (
         readable(["a", "b"]) == "a, b"
