@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from directory.models import User
 from sod.models import ItemKind, Severity, SoDException, SoDRule, SoDViolation, ViolationStatus
+from sod.services.rules import RULE_FIELDS
 
 
 class SoDItemSerializer(serializers.Serializer):
@@ -31,21 +32,8 @@ class SoDRuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SoDRule
-        fields = [
-            "id",
-            "code",
-            "name",
-            "description",
-            "severity",
-            "owner",
-            "mitigating_controls",
-            "evidence_url",
-            "active",
-            "sides",
-            "open_violations",
-            "created_at",
-            "updated_at",
-        ]
+        # the fields a rule's service writes (one list for both), then what the API adds
+        fields = ["id", *RULE_FIELDS, "sides", "open_violations", "created_at", "updated_at"]
 
     @extend_schema_field(serializers.ListField(child=SoDItemSerializer(many=True)))
     def get_sides(self, rule: SoDRule) -> list[list[dict[str, Any]]]:
