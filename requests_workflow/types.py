@@ -347,6 +347,9 @@ def _rotation_not_confirmed(req: Request, actor: Any) -> str:
 _API = frozenset({S.API})
 CONSOLE_IMPORT = _API | {S.CONSOLE, S.IMPORT}
 IMPORT_WORKSPACE = _API | {S.IMPORT, S.WORKSPACE}
+# the grants: self-service in the workspace, and an administrator's or the help desk's grant to a
+# chosen user from the console (the user's and the role's pages)
+GRANTS = IMPORT_WORKSPACE | {S.CONSOLE}
 WORKSPACE = _API | {S.WORKSPACE}
 LIVE = frozenset({ACTIVE, INACTIVE})
 ONLY_ACTIVE = frozenset({ACTIVE})
@@ -430,7 +433,7 @@ _SPECS = [
     TypeSpec(
         T.CREATE_ACCOUNT,
         "accounts",
-        IMPORT_WORKSPACE,
+        GRANTS,
         True,
         True,
         True,
@@ -529,7 +532,7 @@ _SPECS = [
     TypeSpec(
         T.GRANT_ENTITLEMENT,
         "entitlement members",
-        IMPORT_WORKSPACE,
+        GRANTS,
         True,
         True,
         True,
@@ -556,7 +559,7 @@ _SPECS = [
     TypeSpec(
         T.GRANT_ROLE,
         "role members",
-        IMPORT_WORKSPACE,
+        GRANTS,
         True,
         True,
         True,

@@ -9,6 +9,7 @@ from django.urls import path
 from requests_workflow.views import (
     console,
     console_actions,
+    console_grants,
     console_policies,
     delegations,
     workspace,
@@ -33,6 +34,16 @@ console_urlpatterns = [
     path("<int:pk>/cancel/", console.request_cancel_view, name="cancel"),
     # the life-cycle buttons of a user's and an account's page: each creates a request
     path("users/<int:pk>/<slug:action>/", console_actions.user_action, name="user_action"),
+    # directory changes for a chosen user, each a request (console_grants.py)
+    path("users/new/", console_grants.user_new, name="user_new"),
+    path("users/<int:pk>/grant/<slug:kind>/", console_grants.user_grant, name="user_grant"),
+    path(
+        "users/<int:pk>/revoke-access/<slug:kind>/<int:obj_pk>/",
+        console_grants.user_revoke,
+        name="user_revoke",
+    ),
+    path("roles/<int:pk>/members/add/", console_grants.role_members_add, name="role_members_add"),
+    path("lookup/<slug:kind>/", console_grants.lookup, name="lookup"),
     path("accounts/<int:pk>/<slug:action>/", console_actions.account_action, name="account_action"),
     path("policies/", console_policies.policies, name="policies"),
     path("policies/new/", console_policies.policy_edit, name="policy_new"),

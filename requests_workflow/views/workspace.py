@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -34,6 +35,7 @@ from requests_workflow.views.common import (
     request_object,
     timeline,
 )
+from requests_workflow.views.console_grants import resolve_pick
 from worklist.models import Task
 
 CART_KEY = "blazon_request_cart"
@@ -197,12 +199,25 @@ def cart(request: HttpRequest) -> HttpResponse:
     items = _cart_items(request)
     people = _beneficiaries(me)
     errors: dict[str, str] = {}
-    values = {"justification": "", "start": "", "end": "", "beneficiary": str(me.pk)}
+    # the help desk (and administrators) may request for anyone: a search-as-you-type field
+    anyone = can(me, "manage_users")
+    values = {"justification": "", "start": "", "end": "", "beneficiary": str(me.pk), "someone": ""}
     if request.method == "POST":
-        values = {k: request.POST.get(k, "").strip() for k in values}
+        values = {k: request.POST.get(k, "").strip()[:300] for k in values}
         values["beneficiary"] = values["beneficiary"] or str(me.pk)
         beneficiary = next((p for p in people if str(p.pk) == values["beneficiary"]), None)
-        if beneficiary is None:
+        if values["someone"]:
+            beneficiary = None
+            if not anyone:
+                errors["beneficiary"] = (
+                    "Only the help desk may request for someone who does not report to you."
+                )
+            else:
+                try:
+                    beneficiary = resolve_pick("user", values["someone"])
+                except forms.ValidationError as exc:
+                    errors["beneficiary"] = " ".join(exc.messages)
+        elif beneficiary is None:
             errors["beneficiary"] = "Choose yourself or one of the people who report to you."
         if not items:
             errors["cart"] = "Your cart is empty."
@@ -253,7 +268,7 @@ def cart(request: HttpRequest) -> HttpResponse:
             items = _cart_items(request)
             if not items:
                 errors["cart"] = "Nothing is left in your cart to request."
-    context = {"items": items, "people": people, "errors": errors, "values": values}
+    context = {"items": items, "people": people, "errors": errors, "values": values, "anyone": anyone}
     return _render(request, "workspace/requests/cart.html", context, status=400 if errors else 200)
 
 

@@ -179,7 +179,8 @@ def test_the_registry_follows_the_seed_table():
     assert len(SPECS) == 20
     assert SPECS["RESET_PASSWORD"].sources == {"console", "api"}
     assert SPECS["CHECKIN_ADMIN_ACCOUNT"].sources == {"workspace", "api"}
-    assert SPECS["GRANT_ENTITLEMENT"].sources == {"import", "workspace", "api"}
+    # grants also come from the console: an administrator's grant to a chosen user (issue 13)
+    assert SPECS["GRANT_ENTITLEMENT"].sources == {"console", "import", "workspace", "api"}
     assert not SPECS["LOCK_USER"].approval and not SPECS["UNLOCK_USER"].approval
     assert {c for c, s in SPECS.items() if s.sod} == {"CREATE_ACCOUNT", "GRANT_ENTITLEMENT", "GRANT_ROLE"}
     assert {c for c, s in SPECS.items() if s.time_bound} == {

@@ -90,6 +90,35 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { drawCharts(); sizeProgressBars(); autosubmit(); topRedirect(); consoleNav(); });
+  // <input data-lookup="KIND" list="lookup-KIND">: as the administrator types, the matching
+  // objects are fetched from the <datalist>'s data-lookup-url and offered (each ends in "#id").
+  function lookups() {
+    document.querySelectorAll("input[data-lookup]").forEach(function (input) {
+      var list = document.getElementById(input.getAttribute("list"));
+      if (!list || !list.dataset.lookupUrl) { return; }
+      var timer = null, last = null;
+      input.addEventListener("input", function () {
+        window.clearTimeout(timer);
+        timer = window.setTimeout(function () {
+          var q = input.value.trim();
+          if (q === last || /#\d+$/.test(q)) { return; }
+          last = q;
+          fetch(list.dataset.lookupUrl + "?q=" + encodeURIComponent(q), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+            .then(function (r) { return r.ok ? r.json() : { results: [] }; })
+            .then(function (data) {
+              list.replaceChildren();
+              data.results.forEach(function (item) {
+                var option = document.createElement("option");
+                option.value = item.value;
+                list.appendChild(option);
+              });
+            })
+            .catch(function () { /* the field still takes a name typed in full */ });
+        }, 200);
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { drawCharts(); sizeProgressBars(); autosubmit(); topRedirect(); consoleNav(); lookups(); });
   document.addEventListener("htmx:afterSettle", function () { drawCharts(); sizeProgressBars(); });
 })();
