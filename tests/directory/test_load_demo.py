@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.db.models import Count
 from django.test import Client
 
 from blazon.audit.models import AuditEvent
@@ -28,6 +29,8 @@ from directory.models import (
     User,
     UserStatus,
 )
+from requests_workflow.models import ApprovalPolicy, Request, RequestStatus
+from worklist.models import Task
 
 pytestmark = pytest.mark.django_db
 
@@ -167,3 +170,27 @@ def test_too_few_users_is_refused():
     with pytest.raises(CommandError, match="at least 30"):
         load(users=29)
     assert not User.objects.exists()
+
+
+def test_the_demo_has_requests_waiting_for_approvers_and_a_few_manual_tasks(
+    postgres, django_capture_on_commit_callbacks
+):
+    """Issue 13 item 10: approval policies exist and several people have a request to decide in
+    My tasks; the manual resources give their owners a handful of tasks, not hundreds."""
+    with django_capture_on_commit_callbacks(execute=True):
+        output = load(users=60, seed=3)
+    assert ApprovalPolicy.objects.filter(levels__isnull=False).distinct().count() == 3
+    waiting = Request.objects.filter(status=RequestStatus.WAITING_APPROVAL, source="workspace")
+    assert waiting.count() >= 4
+    approvers = set(
+        Task.objects.filter(kind="APPROVAL", status="OPEN").values_list("assignees__username", flat=True)
+    )
+    assert len(approvers) >= 3
+    assert "warning" not in output
+    per_person = (
+        Task.objects.filter(kind="PROVISIONING", status="OPEN")
+        .values("assignees")
+        .annotate(n=Count("id"))
+        .values_list("n", flat=True)
+    )
+    assert per_person and max(per_person) <= 20

@@ -23,10 +23,12 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from blazon.audit.services import audit_record
+from blazon.errors import DomainError
 from directory.models import (
     Account,
     AccountType,
     ConsoleRole,
+    EntitlementMembership,
     Organization,
     ProvisioningEvent,
     ProvisioningMode,
@@ -36,6 +38,8 @@ from directory.models import (
 )
 from directory.services import access, config, lifecycle, users
 from provisioning.services.inprocess import inprocess_adapter_configure
+from requests_workflow.services.policies import approval_level_add, approval_policy_create
+from requests_workflow.services.requests import request_create
 from sod.models import SoDViolation
 from sod.services.decide import sod_violation_task_decide
 from sod.services.rules import sod_rule_create
@@ -81,6 +85,7 @@ DEPARTMENTS: list[tuple[str, str, int, list[str], list[str]]] = [
 
 AUTO = ProvisioningMode.AUTOMATIC
 MANUAL = ProvisioningMode.MANUAL
+DISABLED = ProvisioningMode.DISABLED
 # code, name, criticality, owner department, account provisioning mode, entitlements (identifier, name, criticality)
 RESOURCES: list[tuple[str, str, str, str, str, list[tuple[str, str, str]]]] = [
     ("ad", "Active Directory", "CRITICAL", "it", AUTO, [
@@ -171,6 +176,15 @@ class Command(BaseCommand):
             f"  console: helpdesk, auditor / {password or USER_PASSWORD}\n"
             f"  workspace: any demo user / {password or USER_PASSWORD}"
         )
+        waiting = sorted(
+            set(
+                User.objects.filter(
+                    tasks__status="OPEN", tasks__kind__in=["APPROVAL", "PROVISIONING"]
+                ).values_list("username", flat=True)
+            )
+        )
+        if waiting:
+            self.stdout.write(f"  workspace, with tasks waiting in My tasks: {', '.join(waiting)}")
 
 
 class Demo:
@@ -197,10 +211,12 @@ class Demo:
         self.resources_and_entitlements()
         self.inprocess_adapters()
         self.roles()
+        self.manual_resources_on()
         self.manual_grants()
         self.special_accounts()
         self.life_cycle()
         self.segregation_of_duties()
+        self.approvals_and_requests()
         return (
             f"{User.objects.count()} users, {Resource.objects.count()} resources, "
             f"{Account.objects.count()} accounts, {RoleChange.objects.count()} role items"
@@ -379,7 +395,10 @@ class Demo:
     def resources_and_entitlements(self) -> None:
         for code, name, criticality, owner_dept, mode, entitlements in RESOURCES:
             owners = [self.heads[owner_dept].pk] if owner_dept in self.heads else []
-            modes = {event: mode for event in ProvisioningEvent.values}
+            # A MANUAL resource starts DISABLED: what the roles give at load time exists in the
+            # application already (no task for it); ``approvals_and_requests`` turns it MANUAL,
+            # so what is asked from then on becomes a task for its owners.
+            modes = {event: mode if mode == AUTO else DISABLED for event in ProvisioningEvent.values}
             self.resources[code] = config.resource_create(
                 actor=self.admin, source=SOURCE, code=code, name=name, criticality=criticality,
                 owners=owners, provisioning_modes=modes, description=f"{name} of Atlântico Indústrias.",
@@ -516,6 +535,68 @@ class Demo:
             self.warnings.append(
                 f"life-cycle services failed on this database, every demo user stays ACTIVE: {exc}"
             )
+
+    def manual_resources_on(self) -> None:
+        """The MANUAL resources (AWS, Workday) are switched to manual mode once the roles' accesses
+        are loaded: the few grants and requests after this give their owners a task each."""
+        for code, _name, _criticality, _dept, mode, _entitlements in RESOURCES:
+            if mode == MANUAL:
+                config.resource_update(
+                    actor=self.admin, source=SOURCE, resource=self.resources[code],
+                    data={"provisioning_modes": {event: MANUAL for event in ProvisioningEvent.values}},
+                )  # fmt: skip
+
+    def approvals_and_requests(self) -> None:
+        """Approval policies (seed 002, "Políticas de aprovação") and a few requests waiting for
+        them, so the approvers' My tasks has something to decide: two levels (the manager, then
+        the owner) for administrative account check-outs; the owner for what is critical; the
+        manager for what is sensitive (HIGH)."""
+        policies = [
+            ("Administrative accounts: manager, then owner", 5, ["CHECKOUT_ADMIN_ACCOUNT"], "",
+             ["MANAGER", "OWNER"]),
+            ("Critical access: owner approval", 10, ["CREATE_ACCOUNT", "GRANT_ENTITLEMENT", "GRANT_ROLE"], "CRITICAL",
+             ["OWNER"]),
+            ("Sensitive access: manager approval", 20, ["CREATE_ACCOUNT", "GRANT_ENTITLEMENT", "GRANT_ROLE"], "HIGH",
+             ["MANAGER"]),
+        ]  # fmt: skip
+        for name, priority, types, criticality, levels in policies:
+            policy = approval_policy_create(
+                actor=self.admin, source=SOURCE, name=name, priority=priority, request_types=types,
+                criticality=criticality,
+            )  # fmt: skip
+            for kind in levels:
+                approval_level_add(actor=self.admin, source=SOURCE, policy=policy, approver_kind=kind)
+        # what employees asked for this week (workspace requests; the pipeline runs on commit)
+        wanted = [
+            ("engineering", "github", "maintainers", "Reviewing pull requests for the payments service."),
+            ("engineering", "aws", "PowerUserAccess", "Deploying the new data pipeline."),
+            ("finance", "sap", "FI_APPROVER", "Covering payment approvals during the CFO's holiday."),
+            ("sales", "salesforce", "sales-manager", "Promoted to team lead; needs the team's pipeline."),
+            ("it", "o365", "teams-admin", "Managing the Teams rooms of the new office."),
+            ("hr", "workday", "payroll", "Year-end payroll run."),
+        ]
+        for dept, res_code, ent_id, why in wanted:
+            entitlement = self.entitlements[(res_code, ent_id)]
+            holders = set(
+                EntitlementMembership.objects.filter(entitlement=entitlement).values_list(
+                    "account__owner", flat=True
+                )
+            )
+            people = [
+                u for u in self.people.get(dept, [])
+                if u != self.heads.get(dept) and u.manager_id and u.status == "ACTIVE" and u.pk not in holders
+            ]  # fmt: skip
+            if not people:
+                continue
+            person = self.rng.choice(people)
+            try:
+                with transaction.atomic():
+                    request_create(
+                        actor=person, source="workspace", request_type="GRANT_ENTITLEMENT", beneficiary=person,
+                        entitlement=entitlement, justification=why,
+                    )  # fmt: skip
+            except DomainError as exc:  # e.g. the person already holds it: the demo goes on
+                self.warnings.append(f"demo request for {person.username} not made: {exc.message}")
 
     def segregation_of_duties(self) -> None:
         """SoD rules (create supplier vs approve payment in SAP, ...), a first scan that finds the
