@@ -350,6 +350,9 @@ IMPORT_WORKSPACE = _API | {S.IMPORT, S.WORKSPACE}
 # the grants: self-service in the workspace, and an administrator's or the help desk's grant to a
 # chosen user from the console (the user's and the role's pages)
 GRANTS = IMPORT_WORKSPACE | {S.CONSOLE}
+# what a manager does to the people who report to them from the workspace's "My team" (seed 002:
+# "manualmente, via Workspace, pelo usuário responsável")
+MANAGER = frozenset({S.WORKSPACE})
 WORKSPACE = _API | {S.WORKSPACE}
 LIVE = frozenset({ACTIVE, INACTIVE})
 ONLY_ACTIVE = frozenset({ACTIVE})
@@ -391,7 +394,7 @@ _SPECS = [
     TypeSpec(
         T.REVOKE_USER,
         "users",
-        CONSOLE_IMPORT,
+        CONSOLE_IMPORT | MANAGER,
         True,
         False,
         False,
@@ -401,7 +404,7 @@ _SPECS = [
     TypeSpec(
         T.ACTIVATE_USER,
         "users",
-        CONSOLE_IMPORT,
+        CONSOLE_IMPORT | MANAGER,
         True,
         False,
         False,
@@ -411,7 +414,7 @@ _SPECS = [
     TypeSpec(
         T.INACTIVATE_USER,
         "users",
-        CONSOLE_IMPORT,
+        CONSOLE_IMPORT | MANAGER,
         True,
         False,
         False,
@@ -546,7 +549,7 @@ _SPECS = [
     TypeSpec(
         T.REVOKE_ENTITLEMENT,
         "entitlement members",
-        CONSOLE_IMPORT | {S.AUTOMATIC},
+        CONSOLE_IMPORT | MANAGER | {S.AUTOMATIC},
         True,
         False,
         True,
@@ -573,7 +576,7 @@ _SPECS = [
     TypeSpec(
         T.REVOKE_ROLE,
         "role members",
-        CONSOLE_IMPORT | {S.AUTOMATIC},
+        CONSOLE_IMPORT | MANAGER | {S.AUTOMATIC},
         True,
         False,
         True,

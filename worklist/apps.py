@@ -5,3 +5,9 @@ class WorklistConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "worklist"
     verbose_name = "Worklist"
+
+    def ready(self) -> None:
+        # ready() runs once the apps are loaded: the selectors import models
+        from worklist import home
+
+        home.register()  # the workspace home's "Waiting for you" panel

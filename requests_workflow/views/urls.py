@@ -12,6 +12,7 @@ from requests_workflow.views import (
     console_grants,
     console_policies,
     delegations,
+    team,
     workspace,
 )
 from worklist.views import console as console_sla
@@ -26,6 +27,13 @@ workspace_urlpatterns = [
     path("<int:pk>/cancel/", workspace.my_request_cancel, name="cancel"),
     path("out-of-office/", delegations.out_of_office, name="out_of_office"),
     path("out-of-office/<int:pk>/revoke/", delegations.out_of_office_revoke, name="out_of_office_revoke"),
+    # My team: a manager's reports and the requests the manager makes for them (team.py)
+    path("team/", team.team, name="team"),
+    path("team/<int:pk>/", team.team_member, name="team_member"),
+    path(
+        "team/<int:pk>/revoke-access/<slug:kind>/<int:obj_pk>/", team.team_revoke_access, name="team_revoke"
+    ),
+    path("team/<int:pk>/<slug:action>/", team.team_action, name="team_action"),
 ]
 
 console_urlpatterns = [

@@ -10,10 +10,11 @@ S = Source
 
 #: The seed's transition table: (from, to) -> the sources allowed to make that move.
 #: "Manual" is the admin console and the API (an administrator's integration); the workspace
-#: may activate or revoke (the responsible user, seed: "via Workspace, pelo usuário responsável").
+#: may activate, inactivate or revoke (the responsible user, the person's manager in "My team";
+#: seed: "via Workspace, pelo usuário responsável", said of each of the three).
 #: SCIM (an identity provider or HR feed, docs/scim.md) inactivates, activates and revokes, never removes.
 USER_TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
-    (ACT, INA): frozenset({S.CONSOLE, S.API, S.SCIM, S.IMPORT, S.RECONCILIATION}),
+    (ACT, INA): frozenset({S.CONSOLE, S.API, S.SCIM, S.WORKSPACE, S.IMPORT, S.RECONCILIATION}),
     (ACT, REV): frozenset({S.CONSOLE, S.API, S.SCIM, S.WORKSPACE, S.IMPORT, S.RECONCILIATION}),
     (ACT, REM): frozenset({S.CONSOLE, S.API, S.IMPORT}),
     (INA, ACT): frozenset({S.CONSOLE, S.API, S.SCIM, S.WORKSPACE, S.IMPORT, S.RECONCILIATION}),
