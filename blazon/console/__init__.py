@@ -11,6 +11,7 @@ from blazon.console.access import (
     report_domain_error,
     workspace_required,
 )
+from blazon.console.forms import ObjectForm
 from blazon.console.lists import PAGE_SIZE, csv_response, csv_safe, list_filter, list_page, paginate
 from blazon.console.views import (
     ConsoleView,
@@ -29,6 +30,7 @@ __all__ = [
     "ObjectActionView",
     "ObjectDeleteView",
     "ObjectEditView",
+    "ObjectForm",
     "ObjectListView",
     "ObjectView",
     "SettingsEditView",

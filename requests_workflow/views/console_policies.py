@@ -106,7 +106,6 @@ policy_edit = ObjectEditView.as_view(
     model=ApprovalPolicy,
     form_class=ApprovalPolicyForm,
     noun="approval policy",
-    form_object_kwarg="policy",
     object_kwarg="policy",
     create=svc.approval_policy_create,
     update=svc.approval_policy_update,
@@ -143,7 +142,7 @@ class LevelEdit(ObjectEditView):
     """A level of an approval policy (``pk`` is the policy's, ``level_pk`` the level's)."""
 
     model, form_class, noun = ApprovalLevel, ApprovalLevelForm, "approval level"
-    form_object_kwarg = object_kwarg = "level"
+    object_kwarg = "level"
     detail_route = "console_requests:policy_detail"
 
     def get_object(self) -> ApprovalLevel | None:
@@ -231,7 +230,6 @@ validation_policy_edit = ObjectEditView.as_view(
     model=ValidationPolicy,
     form_class=ValidationPolicyForm,
     noun="validation policy",
-    form_object_kwarg="policy",
     object_kwarg="policy",
     create=svc.validation_policy_create,
     update=svc.validation_policy_update,
