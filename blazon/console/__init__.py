@@ -21,6 +21,7 @@ from blazon.console.views import (
     ObjectListView,
     ObjectView,
     SettingsEditView,
+    by_segment,
     what_else_goes,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "ObjectListView",
     "ObjectView",
     "SettingsEditView",
+    "by_segment",
     "capability_check",
     "capability_required",
     "caps",

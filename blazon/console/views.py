@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model, ProtectedError, QuerySet, RestrictedError
 from django.db.models.deletion import Collector
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views import View
@@ -283,17 +283,19 @@ def what_else_goes(obj: Model) -> tuple[list[tuple[str, int]], list[str]]:
 
 class ObjectActionView(ObjectView):
     """A button on an object's page (POST only): ``action(actor=, source=, <object_kwarg>=obj)``,
-    then the object's page with ``done_message`` or the refusal. ``action_kwargs`` adds the
-    request's own arguments (a reason, a flag)."""
+    then the object's page with ``done_message`` or the refusal. ``post_fields`` are the boxes
+    of the button's form passed on to the action (trimmed: a reason, a comment);
+    ``action_kwargs`` adds other arguments (a flag)."""
 
     capability = "manage_config"
     http_method_names = ["post"]
     action: Callable[..., Any] | None = None
     object_kwarg: str = ""
     done_message: str = "{Noun} {name} saved."
+    post_fields: tuple[str, ...] = ()
 
     def action_kwargs(self) -> dict[str, Any]:
-        return {}
+        return {name: self.request.POST.get(name, "").strip() for name in self.post_fields}
 
     def done_text(self, obj: Any, result: Any) -> str:
         return self.message(self.done_message, obj)
@@ -309,6 +311,20 @@ class ObjectActionView(ObjectView):
         else:
             messages.success(request, self.done_text(obj, result))
         return redirect(self.detail_url(obj))
+
+
+def by_segment(segment: str, **views: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """One URL for several buttons of a page, the button named by a segment of the URL
+    (``entries/<pk>/<slug:action>/``): each word is its own view, with its own access check;
+    another word is 404."""
+
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        chosen = views.get(kwargs.pop(segment))
+        if chosen is None:
+            raise Http404(f"No such {segment}.")
+        return chosen(request, *args, **kwargs)
+
+    return view
 
 
 class ObjectDeleteView(ObjectView):
