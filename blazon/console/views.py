@@ -284,15 +284,18 @@ def what_else_goes(obj: Model) -> tuple[list[tuple[str, int]], list[str]]:
 class ObjectActionView(ObjectView):
     """A button on an object's page (POST only): ``action(actor=, source=, <object_kwarg>=obj)``,
     then the object's page with ``done_message`` or the refusal. ``post_fields`` are the boxes
-    of the button's form passed on to the action (trimmed: a reason, a comment);
-    ``action_kwargs`` adds other arguments (a flag)."""
+    of the button's form passed on to the action (trimmed: a reason, a comment); with a
+    ``form_class`` its cleaned data is (and its errors are messages); ``action_kwargs`` adds
+    other arguments (a flag)."""
 
     capability = "manage_config"
     http_method_names = ["post"]
     action: Callable[..., Any] | None = None
     object_kwarg: str = ""
     done_message: str = "{Noun} {name} saved."
+    done_level: int = messages.SUCCESS  # WARNING when what was done asks for a follow-up
     post_fields: tuple[str, ...] = ()
+    form_class: Any = None
 
     def action_kwargs(self) -> dict[str, Any]:
         return {name: self.request.POST.get(name, "").strip() for name in self.post_fields}
@@ -301,15 +304,21 @@ class ObjectActionView(ObjectView):
         return self.message(self.done_message, obj)
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        obj = self.get_object()
+        obj, arguments = self.get_object(), self.action_kwargs()
         assert self.action is not None
         kwarg = self.object_kwarg or type(obj)._meta.model_name
+        form = self.form_class(request.POST) if self.form_class is not None else None
+        if form is not None and not form.is_valid():
+            for problem in (p for problems in form.errors.values() for p in problems):
+                messages.error(request, problem)
+            return redirect(self.detail_url(obj))
         try:
-            result = self.action(actor=request.user, source=SOURCE, **{kwarg: obj}, **self.action_kwargs())
+            arguments.update(form.cleaned_data if form is not None else {})
+            result = self.action(actor=request.user, source=SOURCE, **{kwarg: obj}, **arguments)
         except DomainError as error:
             report_domain_error(request, error)
         else:
-            messages.success(request, self.done_text(obj, result))
+            messages.add_message(request, self.done_level, self.done_text(obj, result))
         return redirect(self.detail_url(obj))
 
 
