@@ -6,8 +6,8 @@ too). Refusals are messages; nothing is changed on bad input."""
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -16,16 +16,21 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
-from blazon.console import ObjectEditView, ObjectListView, capability_required, render_console
-from blazon.errors import DomainError
+from blazon.console import (
+    ObjectActionView,
+    ObjectEditView,
+    ObjectListView,
+    by_segment,
+    capability_required,
+    render_console,
+)
 from blazon.ids import parse_id
 from directory.models import ProvisioningEvent, ProvisioningMode, Resource
 from provisioning import selectors
-from provisioning.forms import RetryPolicyForm
+from provisioning.forms import InProcessAdapterForm, RetryPolicyForm
 from provisioning.models import (
-    ConnectorType,
     EntryStatus,
     InProcessAdapter,
     ProvisioningEntry,
@@ -114,53 +119,43 @@ def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_console(request, "console/provisioning/entry.html", context)
 
 
-@require_POST
-@capability_required("manage_config")
-def entry_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    get_object_or_404(ProvisioningEntry.objects.only("pk"), pk=pk)
-    try:
-        if action == "retry":
-            entry_retry(actor=request.user, source=SOURCE, entry_id=pk)
-            messages.success(request, f"Entry #{pk} is pending again: the adapter will pick it up.")
-        elif action == "cancel":
-            entry_cancel(
-                actor=request.user, source=SOURCE, entry_id=pk, reason=request.POST.get("reason", "")
-            )
-            messages.success(request, f"Entry #{pk} canceled.")
-        else:
-            messages.error(request, f"Unknown action {action!r}.")
-    except DomainError as error:
-        messages.error(request, error.message)
-    return redirect("console_provisioning:entry", pk=pk)
+class EntryAction(ObjectActionView):
+    """A button of an entry's page: retry or cancel it, or resolve its manual task by hand (the
+    task of a resource without owners is unassigned: it is an administrator's)."""
+
+    model, object_kwarg, detail_route = ProvisioningEntry, "entry", "console_provisioning:entry"
+
+    def name_of(self, entry: ProvisioningEntry) -> str:
+        return f"#{entry.pk}"
 
 
-@require_POST
-@capability_required("manage_config")
-def entry_resolve(request: HttpRequest, pk: int, outcome: str) -> HttpResponse:
-    """An administrator resolves the entry's manual task from the console (the task of a
-    resource without owners is unassigned: it is theirs)."""
+def _by_id(service: Callable[..., Any]) -> Callable[..., Any]:
+    """A service that takes the entry's id (as the API gives it) rather than the entry."""
+    return lambda *, entry, **kwargs: service(entry_id=entry.pk, **kwargs)
 
-    entry = get_object_or_404(ProvisioningEntry, pk=pk)
-    try:
-        if outcome == "done":
-            entry_resolve_done(
-                actor=request.user,
-                source=SOURCE,
-                entry=entry,
-                native_identifier=request.POST.get("native_identifier", "").strip(),
-                comment=request.POST.get("comment", "").strip(),
-            )
-            messages.success(request, f"Entry #{pk} recorded as made by hand.")
-        elif outcome == "failed":
-            entry_resolve_failed(
-                actor=request.user, source=SOURCE, entry=entry, reason=request.POST.get("reason", "")
-            )
-            messages.success(request, f"Entry #{pk} recorded as not possible; its request is rolled back.")
-        else:
-            messages.error(request, f"Unknown outcome {outcome!r}.")
-    except DomainError as error:
-        messages.error(request, error.message)
-    return redirect("console_provisioning:entry", pk=pk)
+
+entry_action = by_segment(
+    "action",
+    retry=EntryAction.as_view(
+        action=_by_id(entry_retry), done_message="Entry {name} is pending again: the adapter will pick it up."
+    ),
+    cancel=EntryAction.as_view(
+        action=_by_id(entry_cancel), post_fields=("reason",), done_message="Entry {name} canceled."
+    ),
+)
+entry_resolve = by_segment(
+    "outcome",
+    done=EntryAction.as_view(
+        action=entry_resolve_done,
+        post_fields=("native_identifier", "comment"),
+        done_message="Entry {name} recorded as made by hand.",
+    ),
+    failed=EntryAction.as_view(
+        action=entry_resolve_failed,
+        post_fields=("reason",),
+        done_message="Entry {name} recorded as not possible; its request is rolled back.",
+    ),
+)
 
 
 @capability_required("view")
@@ -231,72 +226,39 @@ def test_connection(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(_provisioning_tab(resource))
 
 
-def _json_object(text: str, name: str, errors: dict[str, list[str]]) -> Any:
-    if not text.strip():
-        return {}
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        errors[name] = [f"Not valid JSON: {exc}."]
-        return None
-
-
-@require_http_methods(["GET", "POST"])
-@capability_required("manage_config")
-def inprocess_adapter_edit(request: HttpRequest, pk: int) -> HttpResponse:
+class InProcessAdapterEdit(ObjectEditView):
     """The in-process adapter of a resource: connector type, settings, secret settings (kept in
     the vault and never shown back: an empty field keeps what is stored)."""
 
-    resource = get_object_or_404(Resource, pk=pk)
-    adapter = InProcessAdapter.objects.filter(resource=resource).select_related("client").first()
-    values: dict[str, Any] = {
-        "connector_type": adapter.connector_type if adapter else ConnectorType.CSV,
-        "settings": json.dumps(adapter.settings if adapter else {"directory": resource.code}, indent=2),
-        "initial_passwords": adapter.initial_passwords if adapter else False,
-        "enabled": adapter.enabled if adapter else True,
-    }
-    errors: dict[str, list[str]] = {}
-    if request.method == "POST":
-        values = {
-            "connector_type": request.POST.get("connector_type", ""),
-            "settings": request.POST.get("settings", ""),
-            "initial_passwords": request.POST.get("initial_passwords") == "on",
-            "enabled": request.POST.get("enabled") == "on",
-        }
-        parsed = _json_object(values["settings"], "settings", errors)
-        secrets = {
-            name: request.POST.get(f"secret_{name}", "")
-            for name in SECRET_SETTINGS.get(values["connector_type"], ())
-        }
-        if not errors:
-            try:
-                inprocess_adapter_configure(
-                    actor=request.user,
-                    source=SOURCE,
-                    resource=resource,
-                    connector_type=values["connector_type"],
-                    settings=parsed,
-                    secret_settings=secrets,
-                    clear_secrets=request.POST.getlist("clear_secret"),
-                    initial_passwords=values["initial_passwords"],
-                    enabled=values["enabled"],
-                )
-            except DomainError as error:
-                errors = error.fields or {}
-                messages.error(request, error.message)
-            else:
-                messages.success(request, f"In-process adapter of {resource.name} saved.")
-                return redirect(_provisioning_tab(resource))
-        else:
-            messages.error(request, "The in-process adapter is not valid.")
-    context = {
-        "resource": resource,
-        "adapter": adapter,
-        "values": values,
-        "errors": errors,
-        "types": ConnectorType.choices,
-        "secret_settings": {t: names for t, names in SECRET_SETTINGS.items()},
-        "held": set(adapter.secret_keys) if adapter else set(),
-        "embedded": settings.CELERY_TASK_ALWAYS_EAGER,
-    }
-    return render_console(request, "console/provisioning/inprocess_adapter.html", context)
+    model, form_class, noun = Resource, InProcessAdapterForm, "in-process adapter"
+    template_name, saved_message = (
+        "console/provisioning/inprocess_adapter.html",
+        "In-process adapter of {name} saved.",
+    )
+
+    def get_form(self, resource: Resource) -> InProcessAdapterForm:
+        self.adapter = InProcessAdapter.objects.filter(resource=resource).select_related("client").first()
+        return InProcessAdapterForm(self.request.POST or None, resource=resource, adapter=self.adapter)
+
+    def is_valid(self, form: InProcessAdapterForm) -> bool:
+        if not form.is_valid():
+            messages.error(self.request, "The in-process adapter is not valid.")
+        return form.is_valid()
+
+    def save(self, form: InProcessAdapterForm, resource: Resource) -> Resource:
+        data = form.service_data()
+        inprocess_adapter_configure(actor=self.request.user, source=SOURCE, resource=resource, **data)
+        return resource
+
+    def detail_url(self, resource: Resource) -> str:
+        return _provisioning_tab(resource)
+
+    def extra_context(self, form: InProcessAdapterForm, resource: Resource) -> dict[str, Any]:
+        secrets = [
+            (t, name, form[f"secret_{name}"]) for t, names in SECRET_SETTINGS.items() for name in names
+        ]
+        embedded = settings.CELERY_TASK_ALWAYS_EAGER  # bin/run starts the runner with the web process
+        return {"resource": resource, "adapter": self.adapter, "secrets": secrets, "embedded": embedded}
+
+
+inprocess_adapter_edit = InProcessAdapterEdit.as_view()

@@ -21,7 +21,13 @@ from django.views.decorators.http import require_POST
 
 from blazon.console.access import capability_required, render_console, workspace_required
 from blazon.console.lists import csv_response
-from blazon.console.views import ObjectDeleteView, ObjectEditView, ObjectListView, ObjectView
+from blazon.console.views import (
+    ObjectActionView,
+    ObjectDeleteView,
+    ObjectEditView,
+    ObjectListView,
+    ObjectView,
+)
 from blazon.errors import DomainError, ValidationFailed
 from blazon.permissions import can
 from directory.models import Source, User
@@ -235,18 +241,15 @@ class ExceptionList(ObjectListView):
     )
 
 
-@capability_required("manage_config")
-@require_POST
-def exception_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    exc = get_object_or_404(SoDException, pk=pk)
-    try:
-        sod_exception_revoke(
-            actor=request.user, source=Source.CONSOLE, exception=exc, reason=request.POST.get("reason", "")
-        )
-        messages.success(request, f"Exception #{exc.pk} revoked: the next scan reports the violation again.")
-    except DomainError as error:
-        messages.error(request, error.message)
-    return redirect("console_sod:exceptions")
+exception_revoke = ObjectActionView.as_view(
+    model=SoDException,
+    action=sod_exception_revoke,
+    object_kwarg="exception",
+    post_fields=("reason",),
+    list_route="console_sod:exceptions",
+    done_message="Exception {name} revoked: the next scan reports the violation again.",
+    name_of=lambda exc: f"#{exc.pk}",
+)
 
 
 # --- workspace: the worklist's hooks for SoD tasks (``SodConfig.ready``) --------------------------

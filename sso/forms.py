@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from blazon.console import ObjectForm
 from directory.models import Resource, Role
 from sso.models import (
     BINDING_POST,
@@ -17,7 +18,7 @@ from sso.models import (
 )
 
 
-class ServiceProviderForm(forms.Form):
+class ServiceProviderForm(ObjectForm):
     name = forms.CharField(max_length=200)
     entity_id = forms.CharField(
         max_length=1024, label="Entity id", help_text="The SP's SAML entity id (issuer)."
@@ -93,33 +94,11 @@ class ServiceProviderForm(forms.Form):
         urls = [line.strip() for line in self.cleaned_data.get("acs_urls", "").splitlines() if line.strip()]
         return [{"url": url, "binding": BINDING_POST, "index": i} for i, url in enumerate(urls)]
 
-    @staticmethod
-    def initial_from(sp: ServiceProvider) -> dict[str, Any]:
-        initial = {
-            f: getattr(sp, f)
-            for f in (
-                "name",
-                "entity_id",
-                "enabled",
-                "description",
-                "slo_url",
-                "slo_binding",
-                "slo_timeout_seconds",
-                "certificate",
-                "require_signed_requests",
-                "nameid_format",
-                "attribute_name_format",
-                "access_rule",
-                "resource",
-                "role",
-                "launch_url",
-            )
-        }
-        initial["acs_urls"] = "\n".join(a["url"] for a in sp.acs_endpoints)
-        initial["attribute_mapping"] = "\n".join(
-            f"{k} = {v}" for k, v in (sp.attribute_mapping or {}).items()
-        )
-        return initial
+    @classmethod
+    def initial_from(cls, sp: ServiceProvider) -> dict[str, Any]:
+        mapping = "\n".join(f"{k} = {v}" for k, v in (sp.attribute_mapping or {}).items())
+        acs_urls = "\n".join(a["url"] for a in sp.acs_endpoints)
+        return {**super().initial_from(sp), "acs_urls": acs_urls, "attribute_mapping": mapping}
 
     def service_data(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)

@@ -10,14 +10,14 @@ from datetime import datetime, time
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from blazon.audit.models import AuditEvent
-from blazon.console import ConsoleView, csv_response, csv_safe, paginate
+from blazon.console import ObjectListView, csv_response, csv_safe, list_filter
 
-__all__ = ["audit_export", "audit_log", "csv_safe", "filtered_events"]
+__all__ = ["audit_export", "audit_log", "csv_safe"]
 FILTERS = ("action", "object_type", "actor", "source", "correlation_id", "date_from", "date_to", "object_id")
 
 
@@ -43,60 +43,48 @@ CSV_COLUMNS = [
 ]
 
 
-def _day_bound(value: str, end: bool) -> datetime | None:
-    day = parse_date(value) if value else None
-    if day is None:
-        return None
-    return timezone.make_aware(datetime.combine(day, time.max if end else time.min))
+class AuditLog(ObjectListView):
+    """The log, newest first, 50 a page, filtered by the form's boxes (an action's beginning, a
+    part of the actor's name, exact object, source and correlation id, and days)."""
 
+    capability, template_name, paginate_by = "view_audit", "console/audit/list.html", 50
+    queryset, csv_columns, csv_name = AuditEvent.objects.order_by("-seq"), CSV_COLUMNS, "audit"
+    filters = {
+        "action": "action__istartswith",
+        "object_type": "object_type",
+        "object_id": "object_id",
+        "actor": "actor_repr__icontains",
+        "source": "source",
+        "correlation_id": "correlation_id",
+    }
 
-def filtered_events(params: Any) -> tuple[QuerySet, dict[str, str]]:
-    """The audit events matching the page's filters (shared by the page and the export)."""
-    active = {name: (params.get(name) or "").strip() for name in FILTERS}
-    qs = AuditEvent.objects.order_by("-seq")
-    if active["action"]:
-        qs = qs.filter(action__istartswith=active["action"])
-    if active["object_type"]:
-        qs = qs.filter(object_type=active["object_type"])
-    if active["object_id"]:
-        qs = qs.filter(object_id=active["object_id"])
-    if active["actor"]:
-        qs = qs.filter(actor_repr__icontains=active["actor"])
-    if active["source"]:
-        qs = qs.filter(source=active["source"])
-    if active["correlation_id"]:
-        qs = qs.filter(correlation_id=active["correlation_id"])
-    start = _day_bound(active["date_from"], end=False)
-    if start:
-        qs = qs.filter(created_at__gte=start)
-    end = _day_bound(active["date_to"], end=True)
-    if end:
-        qs = qs.filter(created_at__lte=end)
-    return qs, {k: v for k, v in active.items() if v}
+    def get_queryset(self) -> QuerySet:
+        """From the first instant of ``date_from`` to the last of ``date_to`` (not a date: ignored)."""
+        qs = super().get_queryset()
+        for param, lookup, bound in (("date_from", "gte", time.min), ("date_to", "lte", time.max)):
+            try:
+                day = parse_date(self.request.GET.get(param, "").strip())
+            except ValueError:  # well formed, but no such day (2020-02-31)
+                day = None
+            if day is not None:
+                qs = qs.filter(**{f"created_at__{lookup}": timezone.make_aware(datetime.combine(day, bound))})
+        return qs
 
-
-class AuditLog(ConsoleView):
-    capability, template_name = "view_audit", "console/audit/list.html"
-
-    def get(self, request: HttpRequest) -> HttpResponse:
-        qs, active = filtered_events(request.GET)
+    def extra_context(self) -> dict[str, Any]:
         distinct = AuditEvent.objects.order_by()
-        context = {
-            **paginate(request, qs, 50),
-            "filters": active,
+        return {
+            "filters": {name: v for name in FILTERS if (v := self.request.GET.get(name, "").strip())},
             "object_types": distinct.values_list("object_type", flat=True).distinct()[:200],
             "sources": distinct.values_list("source", flat=True).distinct()[:50],
         }
-        return self.render(context)
 
 
-class AuditExport(ConsoleView):
-    """The selection of the page as CSV (the log can hold millions of rows: it is streamed)."""
+class AuditExport(AuditLog):
+    """The page's selection as CSV (streamed: the log can hold millions of rows)."""
 
-    capability = "view_audit"
-
-    def get(self, request: HttpRequest) -> StreamingHttpResponse:
-        return csv_response(filtered_events(request.GET)[0], CSV_COLUMNS, "audit")
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
+        rows, _ = list_filter(request, self.get_queryset(), filters=self.filters)
+        return csv_response(rows, self.csv_columns, self.csv_name)
 
 
 audit_log = AuditLog.as_view()

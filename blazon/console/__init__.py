@@ -11,6 +11,7 @@ from blazon.console.access import (
     report_domain_error,
     workspace_required,
 )
+from blazon.console.forms import ObjectForm
 from blazon.console.lists import PAGE_SIZE, csv_response, csv_safe, list_filter, list_page, paginate
 from blazon.console.views import (
     ConsoleView,
@@ -20,6 +21,7 @@ from blazon.console.views import (
     ObjectListView,
     ObjectView,
     SettingsEditView,
+    by_segment,
     what_else_goes,
 )
 
@@ -29,9 +31,11 @@ __all__ = [
     "ObjectActionView",
     "ObjectDeleteView",
     "ObjectEditView",
+    "ObjectForm",
     "ObjectListView",
     "ObjectView",
     "SettingsEditView",
+    "by_segment",
     "capability_check",
     "capability_required",
     "caps",

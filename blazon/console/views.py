@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model, ProtectedError, QuerySet, RestrictedError
 from django.db.models.deletion import Collector
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views import View
@@ -283,32 +283,57 @@ def what_else_goes(obj: Model) -> tuple[list[tuple[str, int]], list[str]]:
 
 class ObjectActionView(ObjectView):
     """A button on an object's page (POST only): ``action(actor=, source=, <object_kwarg>=obj)``,
-    then the object's page with ``done_message`` or the refusal. ``action_kwargs`` adds the
-    request's own arguments (a reason, a flag)."""
+    then the object's page with ``done_message`` or the refusal. ``post_fields`` are the boxes
+    of the button's form passed on to the action (trimmed: a reason, a comment); with a
+    ``form_class`` its cleaned data is (and its errors are messages); ``action_kwargs`` adds
+    other arguments (a flag)."""
 
     capability = "manage_config"
     http_method_names = ["post"]
     action: Callable[..., Any] | None = None
     object_kwarg: str = ""
     done_message: str = "{Noun} {name} saved."
+    done_level: int = messages.SUCCESS  # WARNING when what was done asks for a follow-up
+    post_fields: tuple[str, ...] = ()
+    form_class: Any = None
 
     def action_kwargs(self) -> dict[str, Any]:
-        return {}
+        return {name: self.request.POST.get(name, "").strip() for name in self.post_fields}
 
     def done_text(self, obj: Any, result: Any) -> str:
         return self.message(self.done_message, obj)
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        obj = self.get_object()
+        obj, arguments = self.get_object(), self.action_kwargs()
         assert self.action is not None
         kwarg = self.object_kwarg or type(obj)._meta.model_name
+        form = self.form_class(request.POST) if self.form_class is not None else None
+        if form is not None and not form.is_valid():
+            for problem in (p for problems in form.errors.values() for p in problems):
+                messages.error(request, problem)
+            return redirect(self.detail_url(obj))
         try:
-            result = self.action(actor=request.user, source=SOURCE, **{kwarg: obj}, **self.action_kwargs())
+            arguments.update(form.cleaned_data if form is not None else {})
+            result = self.action(actor=request.user, source=SOURCE, **{kwarg: obj}, **arguments)
         except DomainError as error:
             report_domain_error(request, error)
         else:
-            messages.success(request, self.done_text(obj, result))
+            messages.add_message(request, self.done_level, self.done_text(obj, result))
         return redirect(self.detail_url(obj))
+
+
+def by_segment(segment: str, **views: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """One URL for several buttons of a page, the button named by a segment of the URL
+    (``entries/<pk>/<slug:action>/``): each word is its own view, with its own access check;
+    another word is 404."""
+
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        chosen = views.get(kwargs.pop(segment))
+        if chosen is None:
+            raise Http404(f"No such {segment}.")
+        return chosen(request, *args, **kwargs)
+
+    return view
 
 
 class ObjectDeleteView(ObjectView):

@@ -11,14 +11,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import LogoutView
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_http_methods
 
 from blazon.audit.models import AuditEvent
-from blazon.console import ObjectListView, capability_required, render_console, report_domain_error
+from blazon.console import ObjectListView, capability_required, paginate, render_console, report_domain_error
 from blazon.errors import DomainError
 from blazon.outbox.services import stuck_after_seconds, stuck_work
 from blazon.permissions import can
@@ -217,7 +216,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
         history = AuditEvent.objects.filter(
             Q(subject_user_id=user.pk) | Q(object_type=USER_LABEL, object_id=str(user.pk))
         ).order_by("-seq")
-        context["page_obj"] = Paginator(history, 25).get_page(request.GET.get("page"))
+        context["page_obj"] = paginate(request, history)["page_obj"]
     elif tab == "events":
         context["events"] = DirectoryEvent.objects.filter(user=user, status=DirectoryEventStatus.OPEN)
     elif tab == "delegations":
@@ -281,7 +280,7 @@ organizations_list = ObjectListView.as_view(
 @capability_required("view")
 def organization_detail(request: HttpRequest, pk: int) -> HttpResponse:
     org = get_object_or_404(Organization.objects.select_related("parent", "owner"), pk=pk)
-    members = Paginator(org.members.order_by("username"), 25).get_page(request.GET.get("page"))
+    members = paginate(request, org.members.order_by("username"))["page_obj"]
     return render_console(
         request,
         "console/organizations/detail.html",
@@ -340,13 +339,13 @@ def resource_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context["modes"] = [(e.label, resource.mode_for(e.value)) for e in ProvisioningEvent]
         context["prov"] = provisioning_selectors.resource_provisioning(resource)
     elif tab == "entitlements":
-        context["page_obj"] = Paginator(
-            resource.entitlements.annotate(n_members=Count("memberships")).order_by("name"), 25
-        ).get_page(request.GET.get("page"))
+        context["page_obj"] = paginate(
+            request, resource.entitlements.annotate(n_members=Count("memberships")).order_by("name")
+        )["page_obj"]
     else:
-        context["page_obj"] = Paginator(
-            resource.accounts.select_related("owner").order_by("identifier"), 25
-        ).get_page(request.GET.get("page"))
+        context["page_obj"] = paginate(
+            request, resource.accounts.select_related("owner").order_by("identifier")
+        )["page_obj"]
     return render_console(request, "console/resources/detail.html", context)
 
 
@@ -446,7 +445,7 @@ entitlements_list = EntitlementsList.as_view()
 def entitlement_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ent = get_object_or_404(Entitlement.objects.select_related("resource", "owner"), pk=pk)
     members_qs = ent.memberships.select_related("account__owner", "account").order_by("account__identifier")
-    page = Paginator(members_qs, 25).get_page(request.GET.get("page"))
+    page = paginate(request, members_qs)["page_obj"]
     grants = _roles_by(MembershipRoleGrant, "membership", [m.pk for m in page.object_list])
     context = {
         "ent": ent,
@@ -507,11 +506,11 @@ def role_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 .order_by("resource__name", "name")
             )
     elif tab == "members":
-        context["page_obj"] = Paginator(
-            role.memberships.select_related("user").order_by("user__username"), 25
-        ).get_page(request.GET.get("page"))
+        context["page_obj"] = paginate(
+            request, role.memberships.select_related("user").order_by("user__username")
+        )["page_obj"]
     else:
-        context["page_obj"] = Paginator(
-            role.changes.select_related("resource", "entitlement", "requested_by"), 25
-        ).get_page(request.GET.get("page"))
+        context["page_obj"] = paginate(
+            request, role.changes.select_related("resource", "entitlement", "requested_by")
+        )["page_obj"]
     return render_console(request, "console/roles/detail.html", context)

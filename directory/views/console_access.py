@@ -12,11 +12,10 @@ from __future__ import annotations
 from django.contrib import messages
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
-from django.views.decorators.http import require_GET, require_POST
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET
 
-from blazon.console import capability_required, render_console, report_domain_error
-from blazon.errors import DomainError
+from blazon.console import ObjectActionView, capability_required, render_console
 from directory.models import Account, AccountType, SharedAccountMember, User, UserStatus
 from directory.services import access, users
 from directory.views.forms import ConsoleRoleForm, SharedMemberForm
@@ -25,10 +24,38 @@ SOURCE = "console"
 SEARCH_LIMIT = 10
 
 
-def _shared_account(pk: int) -> Account:
-    return get_object_or_404(
-        Account.objects.select_related("resource"), pk=pk, account_type=AccountType.SHARED
-    )
+class SharedAccountButton(ObjectActionView):
+    """A button of a shared account's members panel (the account page)."""
+
+    capability, detail_route, object_kwarg = "manage_users", "console:account_detail", "account"
+    queryset = Account.objects.select_related("resource").filter(account_type=AccountType.SHARED)
+
+
+class SharedMemberRemove(SharedAccountButton):
+    object_kwarg, done_level = "member", messages.WARNING  # the former member knows the password
+
+    def get_object(self) -> SharedAccountMember:
+        members = SharedAccountMember.objects.select_related("user", "account")
+        return get_object_or_404(members, pk=self.kwargs["member_id"], account=super().get_object())
+
+    def detail_url(self, member: SharedAccountMember) -> str:
+        return super().detail_url(member.account)
+
+    def done_text(self, member: SharedAccountMember, result: None) -> str:
+        return (
+            f"{member.user.username} no longer uses {member.account.identifier}. They know its password: "
+            "rotate it (a follow-up event was opened)."
+        )
+
+
+shared_member_add = SharedAccountButton.as_view(
+    action=access.shared_member_add,
+    form_class=SharedMemberForm,
+    done_text=lambda account, member: (
+        f"{member.user.username} can now use the shared account {account.identifier}."
+    ),
+)
+shared_member_remove = SharedMemberRemove.as_view(action=access.shared_member_remove)
 
 
 @require_GET
@@ -36,7 +63,7 @@ def _shared_account(pk: int) -> Account:
 def shared_member_search(request: HttpRequest, pk: int) -> HttpResponse:
     """The htmx fragment under the "add member" box: ACTIVE users matching what was typed, who
     are not members yet, each with its own add button."""
-    account = _shared_account(pk)
+    account = get_object_or_404(SharedAccountButton.queryset, pk=pk)
     q = request.GET.get("user", "").strip()
     users: list[User] = []
     if len(q) >= 2:
@@ -56,61 +83,15 @@ def shared_member_search(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_POST
-@capability_required("manage_users")
-def shared_member_add(request: HttpRequest, pk: int) -> HttpResponse:
-    account = _shared_account(pk)
-    form = SharedMemberForm(request.POST)
-    if not form.is_valid():
-        for problem in form.errors.get("user", []):
-            messages.error(request, problem)
-        return redirect("console:account_detail", pk=account.pk)
-    user = form.cleaned_data["user"]
-    try:
-        access.shared_member_add(actor=request.user, source=SOURCE, account=account, user=user)
-    except DomainError as error:
-        report_domain_error(request, error)
-    else:
-        messages.success(request, f"{user.username} can now use the shared account {account.identifier}.")
-    return redirect("console:account_detail", pk=account.pk)
+def _role_set(user: User, changed: User) -> str:
+    label = changed.get_console_role_display() if changed.console_role else "no administrative role"
+    return f"{changed.username} now has {label}."
 
 
-@require_POST
-@capability_required("manage_users")
-def shared_member_remove(request: HttpRequest, pk: int, member_id: int) -> HttpResponse:
-    account = _shared_account(pk)
-    member = get_object_or_404(
-        SharedAccountMember.objects.select_related("user"), pk=member_id, account=account
-    )
-    try:
-        access.shared_member_remove(actor=request.user, source=SOURCE, member=member)
-    except DomainError as error:
-        report_domain_error(request, error)
-    else:
-        messages.warning(
-            request,
-            f"{member.user.username} no longer uses {account.identifier}. They know its password: "
-            "rotate it (a follow-up event was opened).",
-        )
-    return redirect("console:account_detail", pk=account.pk)
-
-
-@require_POST
-@capability_required("manage_config")
-def console_role_set(request: HttpRequest, pk: int) -> HttpResponse:
-    subject = get_object_or_404(User, pk=pk)
-    form = ConsoleRoleForm(request.POST)
-    if not form.is_valid():
-        for problem in form.errors.get("role", []):
-            messages.error(request, problem)
-        return redirect("console:user_detail", pk=subject.pk)
-    try:
-        subject = users.console_role_set(
-            actor=request.user, source=SOURCE, user=subject, role=form.cleaned_data["role"]
-        )
-    except DomainError as error:
-        report_domain_error(request, error)
-    else:
-        label = subject.get_console_role_display() if subject.console_role else "no administrative role"
-        messages.success(request, f"{subject.username} now has {label}.")
-    return redirect("console:user_detail", pk=subject.pk)
+console_role_set = ObjectActionView.as_view(
+    model=User,
+    action=users.console_role_set,
+    form_class=ConsoleRoleForm,
+    detail_route="console:user_detail",
+    done_text=_role_set,
+)

@@ -88,7 +88,7 @@ attribute_edit = ObjectEditView.as_view(
     model=AttributeDefinition,
     form_class=AttributeDefinitionForm,
     noun="attribute",
-    form_object_kwarg="definition",
+    form_object_kwarg="instance",
     object_kwarg="definition",
     create=config.attribute_definition_create,
     update=config.attribute_definition_update,
@@ -114,7 +114,7 @@ def _pattern_errors(error: DomainError) -> DomainError:
 
 
 class UsernamePolicyEdit(SettingsEditView):
-    current, form_class, form_object_kwarg = staticmethod(username_policy_active), UsernamePolicyForm, ""
+    current, form_class = staticmethod(username_policy_active), UsernamePolicyForm
     update = staticmethod(config.username_policy_update)
     template_name, list_route = "console/settings/username_policy.html", "console:username_policy"
     saved_message = "Username policy saved: new users get usernames this way."

@@ -7,13 +7,12 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from blazon.console import ObjectForm
 from directory.models import (
-    AttributeDefinition,
     AttributeScope,
     AttributeType,
     ConsoleRole,
     Criticality,
-    Entitlement,
     Organization,
     ProvisioningEvent,
     ProvisioningMode,
@@ -58,6 +57,9 @@ class UserChoiceField(forms.CharField):
             raise forms.ValidationError(f"No user with username {value!r}.")
         return user
 
+    def prepare_value(self, value: Any) -> Any:
+        return value.username if isinstance(value, User) else value
+
 
 class UsersChoiceField(forms.CharField):
     """Several users typed as comma-separated usernames."""
@@ -71,6 +73,11 @@ class UsersChoiceField(forms.CharField):
             raise forms.ValidationError(f"Unknown username(s): {', '.join(missing)}.")
         return [found[n.lower()] for n in names]
 
+    def prepare_value(self, value: Any) -> Any:
+        if hasattr(value, "values_list"):  # the users of a many-to-many field (a queryset)
+            return ", ".join(value.values_list("username", flat=True))
+        return value
+
 
 class SharedMemberForm(forms.Form):
     user = UserChoiceField(help_text="Username of the member to add.")
@@ -80,7 +87,7 @@ class ConsoleRoleForm(forms.Form):
     role = forms.ChoiceField(choices=ConsoleRole.choices, required=False, label="Administrative role")
 
 
-class _Governed(forms.Form):
+class _Governed(ObjectForm):
     criticality = forms.ChoiceField(choices=Criticality.choices, initial=Criticality.MEDIUM)
     self_service = forms.BooleanField(
         required=False, initial=True, label="Self-service", help_text="Listed in the workspace catalog."
@@ -112,13 +119,9 @@ class ResourceForm(_Governed):
     def main_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.fields if not name.startswith("mode_")]
 
-    @staticmethod
-    def initial_from(resource: Resource) -> dict[str, Any]:
-        initial = {
-            f: getattr(resource, f)
-            for f in ("code", "name", "description", "criticality", "self_service", "certifiable")
-        }
-        initial["owners"] = ", ".join(resource.owners.values_list("username", flat=True))
+    @classmethod
+    def initial_from(cls, resource: Resource) -> dict[str, Any]:
+        initial = super().initial_from(resource)
         for event in ProvisioningEvent:
             initial[f"mode_{event.value}"] = resource.mode_for(event.value)
         return initial
@@ -139,16 +142,6 @@ class EntitlementForm(_Governed):
     owner = UserChoiceField(required=False, help_text="Username of the owner (approves requests).")
     field_order = ["resource", "identifier", "name", "description", "owner"]
 
-    @staticmethod
-    def initial_from(ent: Entitlement) -> dict[str, Any]:
-        initial = {
-            f: getattr(ent, f)
-            for f in ("identifier", "name", "description", "criticality", "self_service", "certifiable")
-        }
-        initial["resource"] = ent.resource_id
-        initial["owner"] = ent.owner.username if ent.owner_id else ""
-        return initial
-
 
 class RoleForm(_Governed):
     code = forms.SlugField(max_length=64)
@@ -157,30 +150,12 @@ class RoleForm(_Governed):
     owner = UserChoiceField(required=False, help_text="Username of the role owner.")
     field_order = ["code", "name", "description", "owner"]
 
-    @staticmethod
-    def initial_from(role: Any) -> dict[str, Any]:
-        initial = {
-            f: getattr(role, f)
-            for f in ("code", "name", "description", "criticality", "self_service", "certifiable")
-        }
-        initial["owner"] = role.owner.username if role.owner_id else ""
-        return initial
 
-
-class OrganizationForm(forms.Form):
+class OrganizationForm(ObjectForm):
     code = forms.SlugField(max_length=64)
     name = forms.CharField(max_length=200)
     parent = forms.ModelChoiceField(queryset=Organization.objects.order_by("name"), required=False)
     owner = UserChoiceField(required=False, help_text="Username of the organization's owner.")
-
-    @staticmethod
-    def initial_from(org: Organization) -> dict[str, Any]:
-        return {
-            "code": org.code,
-            "name": org.name,
-            "parent": org.parent_id,
-            "owner": org.owner.username if org.owner_id else "",
-        }
 
 
 class RemoveUserForm(forms.Form):
@@ -195,7 +170,7 @@ class RemoveUserForm(forms.Form):
     confirm = forms.BooleanField(label="I understand the consequences of this removal.")
 
 
-class AttributeDefinitionForm(forms.Form):
+class AttributeDefinitionForm(ObjectForm):
     """Scope, resource and name are fixed once the attribute exists (values are stored under the
     name); the edit form shows them disabled."""
 
@@ -220,25 +195,10 @@ class AttributeDefinitionForm(forms.Form):
 
     FIXED = ("scope", "resource", "name")
 
-    def __init__(self, *args: Any, definition: AttributeDefinition | None = None, **kwargs: Any):
-        if definition is not None:
-            kwargs.setdefault(
-                "initial",
-                {
-                    "scope": definition.scope,
-                    "resource": definition.resource_id,
-                    "name": definition.name,
-                    "label": definition.label,
-                    "type": definition.type,
-                    "required": definition.required,
-                    "unique": definition.unique,
-                    "regex": definition.regex,
-                    "position": definition.position,
-                },
-            )
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.editing = definition is not None
-        if definition is not None:
+        self.editing = self.instance is not None
+        if self.editing:
             for name in self.FIXED:
                 self.fields[name].disabled = True
                 self.fields[name].help_text = "Cannot be changed: create a new attribute instead."
@@ -249,7 +209,7 @@ class AttributeDefinitionForm(forms.Form):
         return {k: v for k, v in self.cleaned_data.items() if not (self.editing and k in self.FIXED)}
 
 
-class UsernamePolicyForm(forms.Form):
+class UsernamePolicyForm(ObjectForm):
     name = forms.CharField(max_length=100)
     patterns = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
@@ -264,16 +224,9 @@ class UsernamePolicyForm(forms.Form):
     )
     max_suffix = forms.IntegerField(label="Highest suffix")
 
-    @staticmethod
-    def initial_from(policy: UsernamePolicy) -> dict[str, Any]:
-        return {
-            "name": policy.name,
-            "patterns": "\n".join(policy.patterns or []),
-            "lowercase": policy.lowercase,
-            "max_length": policy.max_length,
-            "numeric_suffix": policy.numeric_suffix,
-            "max_suffix": policy.max_suffix,
-        }
+    @classmethod
+    def initial_from(cls, policy: UsernamePolicy) -> dict[str, Any]:
+        return {**super().initial_from(policy), "patterns": "\n".join(policy.patterns or [])}
 
     def service_data(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)

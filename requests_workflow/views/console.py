@@ -13,14 +13,11 @@ from typing import Any
 from django.contrib import messages
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.shortcuts import get_object_or_404, redirect
-from django.views.decorators.http import require_POST
+from django.shortcuts import get_object_or_404
 
 from blazon.audit.models import AuditEvent
-from blazon.console import ObjectListView, capability_required, render_console
-from blazon.errors import DomainError
+from blazon.console import ObjectActionView, ObjectListView, capability_required, render_console
 from blazon.permissions import can
-from directory.models import Source
 from requests_workflow.models import Request, RequestStatus, RequestType
 from requests_workflow.services.requests import request_cancel
 from requests_workflow.views.common import REQUEST_RELATED, cancelable, request_object, timeline
@@ -104,15 +101,12 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_console(request, "console/requests/detail.html", context)
 
 
-@capability_required("manage_users")
-@require_POST
-def request_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
-    req = get_object_or_404(Request, pk=pk)
-    try:
-        request_cancel(
-            actor=request.user, source=Source.CONSOLE, request=req, reason=request.POST.get("reason", "")
-        )
-        messages.success(request, f"Request #{req.pk} canceled.")
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    return redirect("console_requests:detail", pk=req.pk)
+request_cancel_view = ObjectActionView.as_view(
+    model=Request,
+    capability="manage_users",
+    action=request_cancel,
+    post_fields=("reason",),
+    detail_route="console_requests:detail",
+    done_message="Request {name} canceled.",
+    name_of=lambda req: f"#{req.pk}",
+)

@@ -4,25 +4,23 @@ through ``requests_workflow.services.policies``, whose field errors come back on
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from django.contrib import messages
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 
 from blazon.console import (
     ObjectActionView,
     ObjectDeleteView,
     ObjectEditView,
     ObjectListView,
+    by_segment,
     capability_required,
     render_console,
-    report_domain_error,
 )
-from blazon.errors import DomainError
 from blazon.permissions import can
 from directory.models import Source, UserStatus
 from requests_workflow.models import (
@@ -106,7 +104,6 @@ policy_edit = ObjectEditView.as_view(
     model=ApprovalPolicy,
     form_class=ApprovalPolicyForm,
     noun="approval policy",
-    form_object_kwarg="policy",
     object_kwarg="policy",
     create=svc.approval_policy_create,
     update=svc.approval_policy_update,
@@ -143,7 +140,7 @@ class LevelEdit(ObjectEditView):
     """A level of an approval policy (``pk`` is the policy's, ``level_pk`` the level's)."""
 
     model, form_class, noun = ApprovalLevel, ApprovalLevelForm, "approval level"
-    form_object_kwarg = object_kwarg = "level"
+    object_kwarg = "level"
     detail_route = "console_requests:policy_detail"
 
     def get_object(self) -> ApprovalLevel | None:
@@ -173,22 +170,34 @@ class LevelEdit(ObjectEditView):
 level_edit = LevelEdit.as_view()
 
 
-@capability_required("manage_config")
-@require_POST
-def level_action(request: HttpRequest, pk: int, level_pk: int, action: str) -> HttpResponse:
-    level = get_object_or_404(ApprovalLevel.objects.select_related("policy"), pk=level_pk, policy_id=pk)
-    try:
-        if action == "delete":
-            svc.approval_level_remove(actor=request.user, source=SOURCE, level=level)
-            messages.success(request, f"Level {level.position} removed; the following levels moved up.")
-        elif action in ("up", "down"):
-            svc.approval_level_move(actor=request.user, source=SOURCE, level=level, direction=action)
-            messages.success(request, f"Level {level.position} moved {action}.")
-        else:
-            raise Http404("Unknown action.")
-    except DomainError as error:
-        report_domain_error(request, error)
-    return redirect("console_requests:policy_detail", pk=pk)
+class LevelAction(ObjectActionView):
+    """Remove a level or move it up or down (the buttons are on the policy's page)."""
+
+    object_kwarg = "level"
+
+    def get_object(self) -> ApprovalLevel:
+        levels = ApprovalLevel.objects.select_related("policy")
+        return get_object_or_404(levels, pk=self.kwargs["level_pk"], policy_id=self.kwargs["pk"])
+
+    def detail_url(self, level: ApprovalLevel) -> str:
+        return reverse("console_requests:policy_detail", args=[level.policy_id])
+
+    def name_of(self, level: ApprovalLevel) -> str:
+        return str(level.position)
+
+
+level_action = by_segment(
+    "action",
+    delete=LevelAction.as_view(
+        action=svc.approval_level_remove, done_message="Level {name} removed; the following levels moved up."
+    ),
+    up=LevelAction.as_view(
+        action=partial(svc.approval_level_move, direction="up"), done_message="Level {name} moved up."
+    ),
+    down=LevelAction.as_view(
+        action=partial(svc.approval_level_move, direction="down"), done_message="Level {name} moved down."
+    ),
+)
 
 
 # --- validation policies ------------------------------------------------------------------------
@@ -231,7 +240,6 @@ validation_policy_edit = ObjectEditView.as_view(
     model=ValidationPolicy,
     form_class=ValidationPolicyForm,
     noun="validation policy",
-    form_object_kwarg="policy",
     object_kwarg="policy",
     create=svc.validation_policy_create,
     update=svc.validation_policy_update,

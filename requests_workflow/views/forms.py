@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 
+from blazon.console import ObjectForm
 from directory.models import Criticality, Entitlement, Resource, Role, User, UserStatus
 from requests_workflow.models import (
     ApprovalLevel,
@@ -36,7 +37,7 @@ def _lines(value: str) -> list[str]:
     ]
 
 
-class _PolicyForm(forms.Form):
+class _PolicyForm(ObjectForm):
     """Name, priority and the object scope both kinds of policy share."""
 
     name = forms.CharField(max_length=200)
@@ -60,20 +61,6 @@ class _PolicyForm(forms.Form):
         queryset=Role.objects.order_by("name"), required=False, help_text="Empty = any."
     )
 
-    COMMON = ("name", "priority", "active", "request_types", "resource", "entitlement", "role")
-
-    @staticmethod
-    def common_initial(policy: Any) -> dict[str, Any]:
-        return {
-            "name": policy.name,
-            "priority": policy.priority,
-            "active": policy.active,
-            "request_types": list(policy.request_types or []),
-            "resource": policy.resource_id,
-            "entitlement": policy.entitlement_id,
-            "role": policy.role_id,
-        }
-
 
 class ApprovalPolicyForm(_PolicyForm):
     criticality = forms.ChoiceField(
@@ -89,16 +76,11 @@ class ApprovalPolicyForm(_PolicyForm):
         'attributes), or a JSON object such as {"department": "Finance"}. Empty = anyone.',
     )
 
-    def __init__(self, *args: Any, policy: ApprovalPolicy | None = None, **kwargs: Any):
-        if policy is not None:
-            initial = self.common_initial(policy)
-            conditions = policy.beneficiary_conditions or {}
-            initial.update(
-                criticality=policy.criticality,
-                beneficiary_conditions="\n".join(f"{k}={v}" for k, v in sorted(conditions.items())),
-            )
-            kwargs.setdefault("initial", initial)
-        super().__init__(*args, **kwargs)
+    @classmethod
+    def initial_from(cls, policy: ApprovalPolicy) -> dict[str, Any]:
+        conditions = sorted((policy.beneficiary_conditions or {}).items())
+        text = "\n".join(f"{k}={v}" for k, v in conditions)
+        return {**super().initial_from(policy), "beneficiary_conditions": text}
 
     def clean_beneficiary_conditions(self) -> dict[str, Any]:
         text = (self.cleaned_data.get("beneficiary_conditions") or "").strip()
@@ -121,7 +103,7 @@ class ApprovalPolicyForm(_PolicyForm):
         return out
 
 
-class ApprovalLevelForm(forms.Form):
+class ApprovalLevelForm(ObjectForm):
     approver_kind = forms.ChoiceField(choices=ApproverKind.choices, label="Approvers")
     mode = forms.ChoiceField(choices=ApprovalMode.choices, initial=ApprovalMode.ANY)
     users = forms.CharField(
@@ -133,18 +115,10 @@ class ApprovalLevelForm(forms.Form):
         queryset=Queue.objects.order_by("name"), required=False, help_text="For a queue: which one."
     )
 
-    def __init__(self, *args: Any, level: ApprovalLevel | None = None, **kwargs: Any):
-        if level is not None:
-            kwargs.setdefault(
-                "initial",
-                {
-                    "approver_kind": level.approver_kind,
-                    "mode": level.mode,
-                    "users": ", ".join(sorted(level.users.values_list("username", flat=True))),
-                    "queue": level.queue_id,
-                },
-            )
-        super().__init__(*args, **kwargs)
+    @classmethod
+    def initial_from(cls, level: ApprovalLevel) -> dict[str, Any]:
+        users = sorted(level.users.values_list("username", flat=True))
+        return {**super().initial_from(level), "users": ", ".join(users)}
 
     def clean_users(self) -> list[User]:
         names = [n for n in (self.cleaned_data.get("users") or "").replace(",", " ").split() if n]
@@ -186,19 +160,10 @@ class ValidationPolicyForm(_PolicyForm):
         help_text="Time-bound requests (accounts, entitlements, roles) must end within it. Empty = no limit.",
     )
 
-    def __init__(self, *args: Any, policy: ValidationPolicy | None = None, **kwargs: Any):
-        if policy is not None:
-            initial = self.common_initial(policy)
-            initial.update(
-                justification_required=policy.justification_required,
-                justification_min_length=policy.justification_min_length,
-                requester_scope=policy.requester_scope,
-                beneficiary_rules="\n".join(rule_line(r) for r in policy.beneficiary_rules or []),
-                beneficiary_statuses=list(policy.beneficiary_statuses or []),
-                max_period_days=policy.max_period_days,
-            )
-            kwargs.setdefault("initial", initial)
-        super().__init__(*args, **kwargs)
+    @classmethod
+    def initial_from(cls, policy: ValidationPolicy) -> dict[str, Any]:
+        rules = "\n".join(rule_line(r) for r in policy.beneficiary_rules or [])
+        return {**super().initial_from(policy), "beneficiary_rules": rules}
 
     def clean_justification_min_length(self) -> int:
         return self.cleaned_data.get("justification_min_length") or 0

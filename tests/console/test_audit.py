@@ -65,6 +65,7 @@ def test_filter_by_date_range(admin, events):
     )
     # a malformed date is ignored rather than an error
     assert admin.get(reverse("console:audit"), {"date_from": "31/12/2020"}).status_code == 200
+    assert admin.get(reverse("console:audit_export"), {"date_to": "2020-02-31"}).status_code == 200
 
 
 def test_newest_first_and_paginated(admin, admin_user):

@@ -168,3 +168,31 @@ def test_an_action_button_is_post_only_needs_its_capability_and_says_what_it_did
     assert "Approval policy Finance deactivated." in response.content.decode()
     policy.refresh_from_db()
     assert not policy.active and AuditEvent.objects.filter(action__startswith="approval_policy").exists()
+
+
+def test_an_edit_form_opens_with_what_is_stored(admin):
+    """The kernel's ObjectForm fills an edit form from the object: plain fields, a foreign key as
+    the selected option, users as usernames, a many-to-many field and the fields a form writes
+    as lines of text."""
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    parent = OrganizationFactory(code="hq", name="HQ")
+    org = OrganizationFactory(code="legal", name="Legal", parent=parent, owner=alice)
+    form = admin.get(reverse("console:organization_edit", args=[org.pk])).context["form"]
+    assert (form["code"].value(), form["parent"].value(), form["owner"].value()) == (
+        "legal",
+        parent.pk,
+        "alice",
+    )
+    resource = ResourceFactory(code="erp", name="ERP")
+    resource.owners.set([alice, bob])
+    form = admin.get(reverse("console:resource_edit", args=[resource.pk])).context["form"]
+    assert sorted(form["owners"].value().split(", ")) == ["alice", "bob"] and form["name"].value() == "ERP"
+    policy = ApprovalPolicyFactory(name="Finance", beneficiary_conditions={"department": "Finance"})
+    form = admin.get(reverse("console_requests:policy_edit", args=[policy.pk])).context["form"]
+    assert (
+        form["beneficiary_conditions"].value() == "department=Finance" and form["name"].value() == "Finance"
+    )
+    level = ApprovalLevelFactory(policy=policy, approver_kind="USERS")
+    level.users.set([bob, alice])
+    page = admin.get(reverse("console_requests:level_edit", args=[policy.pk, level.pk]))
+    assert page.context["form"]["users"].value() == "alice, bob"

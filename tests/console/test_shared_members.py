@@ -108,6 +108,7 @@ def test_remove_a_member_opens_a_rotation_alert(helpdesk, shared, world):
     )
     assert not SharedAccountMember.objects.filter(account=shared).exists()
     assert "rotate it" in response.content.decode()
+    assert [m.level_tag for m in response.context["messages"]] == ["warning"]  # a follow-up is due
     alert = DirectoryEvent.objects.get(kind=DirectoryEventKind.SHARED_MEMBER_REMOVED)
     assert alert.user == world["alice"] and alert.object_id == str(shared.pk)
     # the alert shows on the former member's page

@@ -275,6 +275,8 @@ def test_queue_search_finds_entries_by_request_user_account_or_id(world, admin):
         assert page.status_code == 200
         return {e.pk for e in page.context["object_list"]}
 
+    # a client-chosen correlation id that looks like the request's links nothing: the typed link decides
+    make_entry(world["crm"], correlation_id=f"request-{req.pk}")
     for q in (f"request {req.pk}", f"request-{req.pk}", f"r{req.pk}", f"Request #{req.pk}"):
         assert found(q) == {of_request.pk}, q
     assert found(f"#{of_bob.pk}") == {of_bob.pk}
@@ -282,3 +284,30 @@ def test_queue_search_finds_entries_by_request_user_account_or_id(world, admin):
     assert found("alice") == {of_request.pk, of_alice.pk}
     assert found("nobody-like-this") == set()
     assert found("#x") == set() and found("'; drop table") == set()  # bad input: no match, no error
+
+
+def test_resolving_as_not_possible_needs_a_reason_and_an_unknown_button_is_not_found(world, admin, helpdesk):
+    task = Task.objects.create(kind=TaskKind.PROVISIONING, title="by hand")
+    entry = make_entry(world["crm"], mode=ProvisioningMode.MANUAL, manual_task=task)
+    before = entry.status
+    failed = reverse("console_provisioning:entry_resolve", args=[entry.pk, "failed"])
+    assert helpdesk.post(failed, {"reason": "no licence"}).status_code == 403
+    assert admin.get(failed).status_code == 405
+    refused = admin.post(failed, {"reason": "  "}, follow=True)
+    assert "Say why the change could not be made." in refused.content.decode()
+    assert (
+        admin.post(reverse("console_provisioning:entry_resolve", args=[entry.pk, "maybe"])).status_code == 404
+    )
+    assert (
+        admin.post(reverse("console_provisioning:entry_action", args=[entry.pk, "redo"])).status_code == 404
+    )
+    entry.refresh_from_db()
+    assert entry.status == before != EntryStatus.FAILED
+    assert not AuditEvent.objects.filter(action="provisioning.entry_failed").exists()
+    done = admin.post(failed, {"reason": "no licence left"}, follow=True)
+    assert f"Entry #{entry.pk} recorded as not possible" in done.content.decode()
+    entry.refresh_from_db()
+    assert (
+        entry.status == EntryStatus.FAILED
+        and AuditEvent.objects.filter(action="provisioning.entry_failed").exists()
+    )

@@ -279,3 +279,26 @@ def test_the_console_page_is_an_administrators(var, hr, client, role):
     response = client.post(url, {"connector_type": "csv", "settings": '{"directory": "hr"}'})
     assert response.status_code == 403
     assert not InProcessAdapter.objects.exists()
+
+
+def test_the_console_page_shows_a_refusal_on_its_field_and_forgets_a_secret_when_asked(
+    var, admin, hr, client
+):
+    client.force_login(admin)
+    url = f"/console/provisioning/resources/{hr['resource'].pk}/adapter/"
+    page = client.post(url, {"connector_type": "csv", "settings": '{"directory": "../etc"}', "enabled": "on"})
+    assert page.status_code == 200 and "The in-process adapter is not valid." in page.content.decode()
+    assert page.context["form"].errors["settings"] and not InProcessAdapter.objects.exists()
+    base = {f"{kind}_base": f"ou={kind},dc=example,dc=org" for kind in ("accounts", "groups", "disabled")}
+    settings = json.dumps({"url": "ldap://127.0.0.1:1", **base})
+    ldap = {"connector_type": "ldap", "settings": settings, "enabled": "on", "initial_passwords": "on"}
+    assert client.post(url, {**ldap, "secret_password": LDAP_PASSWORD}).status_code == 302
+    adapter = InProcessAdapter.objects.get()
+    assert adapter.initial_passwords and adapter.secret_keys == ["password"]
+    form = client.get(url).context["form"]
+    assert form["connector_type"].value() == "ldap" and json.loads(form["settings"].value())["url"]
+    # saved with the box ticked and no password typed: the stored one is forgotten; unticked: disabled
+    assert client.post(url, {**ldap, "clear_secret": "password", "enabled": ""}).status_code == 302
+    adapter.refresh_from_db()
+    assert adapter.secret_keys == [] and not adapter.enabled
+    assert AuditEvent.objects.filter(action="provisioning.inprocess_adapter_configured").count() == 2

@@ -82,7 +82,17 @@ def test_create_edit_and_levels_of_an_approval_policy(admin, company):
     assert levels[1].mode == "ALL" and levels[2].queue == queue
     # reorder: the queue first
     admin.post(reverse("console_requests:level_action", args=[policy.pk, levels[2].pk, "up"]))
-    admin.post(reverse("console_requests:level_action", args=[policy.pk, levels[2].pk, "up"]))
+    moved = admin.post(
+        reverse("console_requests:level_action", args=[policy.pk, levels[2].pk, "up"]), follow=True
+    )
+    assert moved.redirect_chain[-1][0] == reverse("console_requests:policy_detail", args=[policy.pk])
+    assert "Level 2 moved up." in moved.content.decode()  # the level's position when the button was pressed
+    assert (
+        admin.post(
+            reverse("console_requests:level_action", args=[policy.pk, levels[2].pk, "sideways"])
+        ).status_code
+        == 404
+    )
     assert list(policy.levels.order_by("position").values_list("approver_kind", flat=True)) == [
         "QUEUE",
         "MANAGER",

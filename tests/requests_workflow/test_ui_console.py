@@ -74,7 +74,10 @@ def test_helpdesk_sees_no_audit_but_may_cancel(company, policy, run):
     helpdesk = logged_in(UserFactory(username="hd", console_role=ConsoleRole.HELPDESK))
     body = helpdesk.get(reverse("console_requests:detail", args=[req.pk])).content.decode()
     assert "request.created" not in body and "Cancel request" in body
-    helpdesk.post(reverse("console_requests:cancel", args=[req.pk]), {"reason": "duplicate"})
+    done = helpdesk.post(
+        reverse("console_requests:cancel", args=[req.pk]), {"reason": "duplicate"}, follow=True
+    )
+    assert f"Request #{req.pk} canceled." in done.content.decode()
     req.refresh_from_db()
     assert req.status == R.CANCELED
     assert (

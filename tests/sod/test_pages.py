@@ -149,7 +149,12 @@ def test_admin_revokes_an_exception_and_runs_a_scan_from_the_console(sap):
     assert SoDViolation.objects.get().status == ViolationStatus.ACCEPTED
     helpdesk = login(UserFactory(username="hd", console_role=ConsoleRole.HELPDESK))
     assert helpdesk.post(f"/console/sod/exceptions/{exc.pk}/revoke/").status_code == 403
-    admin.post(f"/console/sod/exceptions/{exc.pk}/revoke/")
+    assert admin.get(f"/console/sod/exceptions/{exc.pk}/revoke/").status_code == 405
+    revoked = admin.post(f"/console/sod/exceptions/{exc.pk}/revoke/", {"reason": "audit"}, follow=True)
+    assert revoked.redirect_chain[-1][0] == "/console/sod/exceptions/"
+    assert (
+        f"Exception #{exc.pk} revoked: the next scan reports the violation again." in revoked.content.decode()
+    )
     exc.refresh_from_db()
     assert exc.revoked_at is not None
     admin.post("/console/sod/violations/scan/")

@@ -66,7 +66,6 @@ calendar_edit = ObjectEditView.as_view(
     model=Calendar,
     form_class=CalendarForm,
     noun="calendar",
-    form_object_kwarg="calendar",
     object_kwarg="calendar",
     create=sla_config.calendar_create,
     update=sla_config.calendar_update,
@@ -173,7 +172,6 @@ definition_edit = ObjectEditView.as_view(
     form_class=TaskDefinitionForm,
     noun="task definition",
     kind="definition",
-    form_object_kwarg="definition",
     object_kwarg="definition",
     create=sla_config.task_definition_create,
     update=sla_config.task_definition_update,
@@ -220,7 +218,6 @@ escalation_edit = ObjectEditView.as_view(
     form_class=EscalationPolicyForm,
     noun="escalation policy",
     kind="escalation",
-    form_object_kwarg="policy",
     object_kwarg="policy",
     create=sla_config.escalation_policy_create,
     update=sla_config.escalation_policy_update,
@@ -268,7 +265,6 @@ class StepEdit(ObjectEditView):
     """A step of an escalation policy (``policy_pk`` for a new one, ``pk`` for an existing one)."""
 
     model, form_class, noun, kind = EscalationStep, EscalationStepForm, "step", "step"
-    form_object_kwarg = "step"
 
     def get_object(self) -> EscalationStep | None:
         pk = self.kwargs.get("pk")

@@ -9,6 +9,7 @@ from zoneinfo import available_timezones
 
 from django import forms
 
+from blazon.console import ObjectForm
 from directory.models import Criticality, User
 from worklist.models import (
     Calendar,
@@ -16,7 +17,6 @@ from worklist.models import (
     EscalationPolicy,
     EscalationStep,
     Queue,
-    TaskDefinition,
     TaskKind,
 )
 from worklist.registry import subject_type_choices
@@ -25,7 +25,7 @@ from worklist.services.calendar import WEEKDAYS
 TIMEZONES = sorted(available_timezones())
 
 
-class CalendarForm(forms.Form):
+class CalendarForm(ObjectForm):
     name = forms.CharField(max_length=200)
     timezone = forms.ChoiceField(
         choices=[(tz, tz) for tz in TIMEZONES],
@@ -45,20 +45,6 @@ class CalendarForm(forms.Form):
         help_text="The working day ends after it starts, on the same day.",
     )
 
-    def __init__(self, *args: Any, calendar: Calendar | None = None, **kwargs: Any):
-        if calendar is not None:
-            kwargs.setdefault(
-                "initial",
-                {
-                    "name": calendar.name,
-                    "timezone": calendar.timezone,
-                    "working_days": calendar.working_days,
-                    "day_start": calendar.day_start,
-                    "day_end": calendar.day_end,
-                },
-            )
-        super().__init__(*args, **kwargs)
-
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         start, end = data.get("day_start"), data.get("day_end")
@@ -72,7 +58,7 @@ class HolidayForm(forms.Form):
     name = forms.CharField(max_length=200)
 
 
-class TaskDefinitionForm(forms.Form):
+class TaskDefinitionForm(ObjectForm):
     name = forms.CharField(max_length=200)
     task_kind = forms.ChoiceField(choices=TaskKind.choices, label="Task kind")
     request_types = forms.MultipleChoiceField(
@@ -104,36 +90,13 @@ class TaskDefinitionForm(forms.Form):
     )
     active = forms.BooleanField(required=False, initial=True)
 
-    def __init__(self, *args: Any, definition: TaskDefinition | None = None, **kwargs: Any):
-        if definition is not None:
-            kwargs.setdefault(
-                "initial",
-                {
-                    "name": definition.name,
-                    "task_kind": definition.task_kind,
-                    "request_types": definition.request_types,
-                    "criticality": definition.criticality,
-                    "sla_hours": definition.sla_hours,
-                    "calendar": definition.calendar_id,
-                    "escalation_policy": definition.escalation_policy_id,
-                    "priority": definition.priority,
-                    "active": definition.active,
-                },
-            )
-        super().__init__(*args, **kwargs)
 
-
-class EscalationPolicyForm(forms.Form):
+class EscalationPolicyForm(ObjectForm):
     name = forms.CharField(max_length=200)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
 
-    def __init__(self, *args: Any, policy: EscalationPolicy | None = None, **kwargs: Any):
-        if policy is not None:
-            kwargs.setdefault("initial", {"name": policy.name, "description": policy.description})
-        super().__init__(*args, **kwargs)
 
-
-class EscalationStepForm(forms.Form):
+class EscalationStepForm(ObjectForm):
     after_hours = forms.IntegerField(
         min_value=1, label="After (business hours)", help_text="Since the task was opened."
     )
@@ -157,20 +120,10 @@ class EscalationStepForm(forms.Form):
         min_value=1, required=False, help_text="Order in the list. Empty: after the last step."
     )
 
-    def __init__(self, *args: Any, step: EscalationStep | None = None, **kwargs: Any):
-        if step is not None:
-            kwargs.setdefault(
-                "initial",
-                {
-                    "after_hours": step.after_hours,
-                    "action": step.action,
-                    "queue": step.queue_id,
-                    "users": ", ".join(step.users.order_by("username").values_list("username", flat=True)),
-                    "keep_assignees": step.keep_assignees,
-                    "position": step.position,
-                },
-            )
-        super().__init__(*args, **kwargs)
+    @classmethod
+    def initial_from(cls, step: EscalationStep) -> dict[str, Any]:
+        users = step.users.order_by("username").values_list("username", flat=True)
+        return {**super().initial_from(step), "users": ", ".join(users)}
 
     def clean_users(self) -> list[User]:
         names = [n for n in re.split(r"[\s,;]+", self.cleaned_data.get("users") or "") if n]
