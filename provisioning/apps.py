@@ -10,7 +10,7 @@ class ProvisioningConfig(AppConfig):
         import provisioning.services
         from blazon.outbox.registry import register_probe
         from directory import ports
-        from provisioning import subjects, task_views
+        from provisioning import dashboard, subjects, task_views
         from provisioning.selectors import adapter_status_lines
         from provisioning.services.manual import entry_task_decide
         from worklist.models import TaskKind
@@ -33,3 +33,4 @@ class ProvisioningConfig(AppConfig):
         subjects.register()
         # adapter health for manage.py status
         register_probe("Resource adapters", adapter_status_lines)
+        dashboard.register()  # the console dashboard's provisioning backlog

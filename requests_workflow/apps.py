@@ -9,7 +9,7 @@ class RequestsWorkflowConfig(AppConfig):
     def ready(self) -> None:
         # ready() runs once the apps are loaded: the services and Celery tasks can be imported
         # only from here, not at module level of apps.py
-        from requests_workflow import home, receivers, selectors, subjects
+        from requests_workflow import dashboard, home, receivers, selectors, subjects
         from requests_workflow.api.serializers import TASK_SUBJECT_RELATED, task_subject_fields
         from requests_workflow.models import RequestType
         from requests_workflow.services import stuck
@@ -62,3 +62,4 @@ class RequestsWorkflowConfig(AppConfig):
         stuck.register()
         # the workspace home's panels: my requests in flight, accesses ending soon, my team
         home.register()
+        dashboard.register()  # the console dashboard's requests per day

@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from blazon.home import register_home_panel
+from blazon.panels import WORKSPACE_HOME, register_panel
 from directory.models import User, UserStatus
 from requests_workflow.models import PENDING_STATUSES, Request, RequestStatus
 from requests_workflow.subjects import REQUEST_RELATED
@@ -60,6 +60,10 @@ def team_panel(user: Any) -> dict[str, Any] | None:
 
 
 def register() -> None:
-    register_home_panel("requests", order=20, template="workspace/home/requests.html", build=requests_panel)
-    register_home_panel("expiring", order=30, template="workspace/home/expiring.html", build=expiring_panel)
-    register_home_panel("team", order=40, template="workspace/home/team.html", build=team_panel)
+    register_panel(
+        WORKSPACE_HOME, "requests", order=20, template="workspace/home/requests.html", build=requests_panel
+    )
+    register_panel(
+        WORKSPACE_HOME, "expiring", order=30, template="workspace/home/expiring.html", build=expiring_panel
+    )
+    register_panel(WORKSPACE_HOME, "team", order=40, template="workspace/home/team.html", build=team_panel)

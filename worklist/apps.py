@@ -8,6 +8,7 @@ class WorklistConfig(AppConfig):
 
     def ready(self) -> None:
         # ready() runs once the apps are loaded: the selectors import models
-        from worklist import home
+        from worklist import dashboard, home
 
         home.register()  # the workspace home's "Waiting for you" panel
+        dashboard.register()  # the console dashboard's overdue tasks

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import F
 from django.utils import timezone
 
-from blazon.home import register_home_panel
+from blazon.panels import WORKSPACE_HOME, register_panel
 from worklist.selectors import open_tasks_for
 
 SHOWN = 5
@@ -28,4 +28,4 @@ def tasks_panel(user: Any) -> dict[str, Any] | None:
 
 
 def register() -> None:
-    register_home_panel("tasks", order=10, template="workspace/home/tasks.html", build=tasks_panel)
+    register_panel(WORKSPACE_HOME, "tasks", order=10, template="workspace/home/tasks.html", build=tasks_panel)

@@ -20,6 +20,7 @@ from blazon.audit.models import AuditEvent
 from blazon.console import ObjectListView, capability_required, paginate, render_console, report_domain_error
 from blazon.errors import DomainError
 from blazon.outbox.services import stuck_after_seconds, stuck_work
+from blazon.panels import CONSOLE_DASHBOARD, panels
 from blazon.permissions import can
 from directory.models import (
     Account,
@@ -84,7 +85,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     accounts_by_status = _counts(Account.objects.all(), "status", AccountStatus.choices)
     accounts_by_type = _counts(Account.objects.all(), "account_type", AccountType.choices)
     per_resource = list(
-        Resource.objects.annotate(n=Count("accounts")).order_by("-n", "name").values("name", "n")[:12]
+        Resource.objects.annotate(
+            n=Count("accounts"), orphans=Count("accounts", filter=Q(accounts__owner__isnull=True))
+        )
+        .order_by("-n", "name")
+        .values("pk", "name", "n", "orphans")[:12]
     )
     context = {
         "users_total": sum(c["count"] for c in users_by_status),
@@ -104,11 +109,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "stuck_work": sum(w.count for w in stuck_work()),
         "stuck_work_seconds": stuck_after_seconds(),
         "recent": AuditEvent.objects.order_by("-seq")[:10] if can(request.user, "view_audit") else None,
+        "per_resource": per_resource,
+        # what needs attention: panels the apps above the directory register (blazon/panels.py)
+        "panels": panels(CONSOLE_DASHBOARD, request.user),
         "chart_data": {
-            "users": {
-                "labels": [c["label"] for c in users_by_status],
-                "values": [c["count"] for c in users_by_status],
-            },
             "resources": {
                 "labels": [r["name"] for r in per_resource],
                 "values": [r["n"] for r in per_resource],

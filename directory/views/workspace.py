@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from blazon.home import home_panels
+from blazon.panels import WORKSPACE_HOME, panels
 from blazon.permissions import can
 from directory.models import AccountRoleGrant, EntitlementMembership, MembershipRoleGrant
 from directory.views.common import workspace_required
@@ -44,8 +44,8 @@ def home(request: HttpRequest) -> HttpResponse:
         n_accounts=me.accounts.count(),
         n_roles=me.role_memberships.count(),
         n_entitlements=EntitlementMembership.objects.filter(account__owner=me).count(),
-        # what needs me: panels the apps above the directory register (blazon/home.py)
-        panels=home_panels(me),
+        # what needs me: panels the apps above the directory register (blazon/panels.py)
+        panels=panels(WORKSPACE_HOME, me),
     )
     return render(request, "workspace/home.html", context)
 

@@ -89,7 +89,7 @@ def test_dashboard_counts_and_chart_data(admin, admin_user, world):
     body = response.content.decode()
     assert response.context["users_total"] == 3  # admin, alice, bob
     assert response.context["accounts_total"] == 2
-    assert '<script id="chart-users" type="application/json">' in body
+    assert '<script id="chart-resources" type="application/json">' in body
     assert "vendor/chart.umd.min.js" in body
     assert "role.update" in body  # recent changes from the audit log
 

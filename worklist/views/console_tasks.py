@@ -10,13 +10,14 @@ from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from blazon.console import capability_required, list_page, render_console
 from blazon.errors import DomainError
 from blazon.ids import parse_id
 from directory.models import Source
-from worklist.models import Queue, Task, TaskStatus
+from worklist.models import Queue, Task, TaskKind, TaskStatus
 from worklist.registry import APPROVE, REJECT, subject_console_url, subject_ref_text, task_kind_handler
 from worklist.selectors import tasks_subjects_attach
 from worklist.services import task_decide as decide
@@ -70,11 +71,20 @@ def queues(request: HttpRequest) -> HttpResponse:
         tasks = tasks.filter(queue__isnull=True, assignees__isnull=True)
     elif parse_id(selected) is not None:
         tasks = tasks.filter(queue_id=parse_id(selected))
+    # the dashboard's drill-down: overdue tasks, of one kind
+    overdue = request.GET.get("overdue", "") in {"1", "true", "yes"}
+    if overdue:
+        tasks = tasks.filter(due_at__lt=timezone.now())
+    kind = request.GET.get("kind", "")
+    if kind in TaskKind.values:
+        tasks = tasks.filter(kind=kind)
     context = list_page(request, tasks.order_by("created_at", "id"))
     page = tasks_subjects_attach(list(context["object_list"]))
     context.update(
         queues=queue_rows,
         selected=selected,
+        overdue=overdue,
+        kind_label=dict(TaskKind.choices).get(kind, ""),
         n_users=open_tasks.filter(queue__isnull=True, assignees__isnull=False).distinct().count(),
         n_unassigned=open_tasks.filter(queue__isnull=True, assignees__isnull=True).count(),
         rows=[(t, t.subject_label) for t in page],

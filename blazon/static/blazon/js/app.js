@@ -11,20 +11,24 @@
       var data = JSON.parse(source.textContent);
       canvas.dataset.drawn = "1";
       var kind = canvas.dataset.kind || "bar";
+      var stacked = Boolean(canvas.dataset.stacked);
       var palette = ["#1f4e8c", "#4a8fe7", "#9a6200", "#b3261e", "#1c7c4a", "#6b5bd2", "#3aa0a8", "#c2571a",
                      "#7a8699", "#d4a017", "#5b8c3a", "#a83279"];
       new Chart(canvas, {
         type: kind,
         data: {
           labels: data.labels,
-          datasets: [{ label: canvas.dataset.label || "", data: data.values,
-                       backgroundColor: kind === "doughnut" ? palette : "#4a8fe7", borderWidth: kind === "doughnut" ? 1 : 0 }]
+          // several series (data.datasets, stacked when data-stacked) or one (data.values)
+          datasets: data.datasets ? data.datasets.map(function (ds, i) {
+            return { label: ds.label, data: ds.data, backgroundColor: palette[i % palette.length], borderWidth: 0 };
+          }) : [{ label: canvas.dataset.label || "", data: data.values,
+                  backgroundColor: kind === "doughnut" ? palette : "#4a8fe7", borderWidth: kind === "doughnut" ? 1 : 0 }]
         },
         options: {
           responsive: true, maintainAspectRatio: false, animation: false,
           indexAxis: canvas.dataset.horizontal ? "y" : "x",
-          plugins: { legend: { display: kind === "doughnut", position: "right" } },
-          scales: kind === "doughnut" ? {} : { x: { beginAtZero: true, ticks: { precision: 0 } }, y: { beginAtZero: true, ticks: { precision: 0 } } }
+          plugins: { legend: { display: kind === "doughnut" || Boolean(data.datasets), position: data.datasets ? "bottom" : "right" } },
+          scales: kind === "doughnut" ? {} : { x: { stacked: stacked, beginAtZero: true, ticks: { precision: 0 } }, y: { stacked: stacked, beginAtZero: true, ticks: { precision: 0 } } }
         }
       });
     });
