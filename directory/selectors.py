@@ -226,3 +226,18 @@ def catalog_holdings(user: Any) -> dict[str, dict[int, str]]:
     for resource_id in accounts.values_list("resource_id", flat=True):
         held["resource"][resource_id] = "an account"
     return held
+
+
+def user_attribute_rows(user: User) -> list[tuple[str, Any]]:
+    """A user's administrator-defined attributes as (label, value), in the definitions' order
+    (the label the administrator gave, not the stored name); values without a definition last,
+    by name."""
+    values = dict(user.attributes or {})
+    rows: list[tuple[str, Any]] = []
+    for name, label in AttributeDefinition.objects.filter(
+        scope=AttributeScope.USER, resource__isnull=True
+    ).values_list("name", "label"):
+        if name in values:
+            rows.append((label or name, values.pop(name)))
+    rows.extend(sorted(values.items()))
+    return rows

@@ -41,6 +41,7 @@ from directory.models import (
     User,
     UserStatus,
 )
+from directory.selectors import user_attribute_rows
 from directory.services.lifecycle import account_actions_allowed, user_actions_allowed, user_remove
 from directory.views.forms import ConsoleRoleForm, RemoveUserForm
 from provisioning import selectors as provisioning_selectors
@@ -227,7 +228,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
         # out-of-office delegations belong to the request workflow; its page helper builds the tab
         context.update(delegations_context(user))
     else:
-        context["attributes"] = sorted((user.attributes or {}).items())
+        context["attributes"] = user_attribute_rows(user)
     return render_console(request, "console/users/detail.html", context)
 
 

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from blazon.panels import WORKSPACE_HOME, panels
 from blazon.permissions import can
 from directory.models import AccountRoleGrant, EntitlementMembership, MembershipRoleGrant
+from directory.selectors import user_attribute_rows
 from directory.views.common import workspace_required
 
 
@@ -40,7 +41,7 @@ def home(request: HttpRequest) -> HttpResponse:
     context = _context(
         request,
         me=me,
-        attributes=sorted((me.attributes or {}).items()),
+        attributes=user_attribute_rows(me),
         n_accounts=me.accounts.count(),
         n_roles=me.role_memberships.count(),
         n_entitlements=EntitlementMembership.objects.filter(account__owner=me).count(),

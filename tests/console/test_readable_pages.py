@@ -9,7 +9,9 @@ from html import unescape
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import pytest
+from django.urls import reverse
 
+from directory.models import AttributeDefinition, AttributeScope
 from tests.console.conftest import logged_in
 from tests.e2e import data
 
@@ -91,3 +93,18 @@ def test_workspace_pages_show_no_python(settings):
     employee = next(u for u in world["users"].values() if u.username != "admin")
     problems = crawl(logged_in(employee), ["/workspace/"], ("/workspace/",), at_least=10)
     assert problems == {}, "\n".join(f"{url}: {found}" for url, found in problems.items())
+
+
+def test_attributes_show_their_labels_and_readable_values(admin, world):
+    AttributeDefinition.objects.create(scope=AttributeScope.USER, name="cost_center", label="Cost center")
+    AttributeDefinition.objects.create(
+        scope=AttributeScope.USER, name="contractor", label="Contractor", type="BOOLEAN"
+    )
+    bob = world["bob"]
+    bob.attributes = {"cost_center": "CC-7", "contractor": False}
+    bob.save(update_fields=["attributes"])
+    body = admin.get(reverse("console:user_detail", args=[bob.pk])).content.decode()
+    assert "<dt>Cost center</dt><dd>CC-7</dd>" in body and "<dt>Contractor</dt><dd>No</dd>" in body
+    assert "cost_center" not in body and ">False<" not in body
+    home = logged_in(bob).get(reverse("workspace:home")).content.decode()
+    assert "<dt>Contractor</dt><dd>No</dd>" in home and ">False<" not in home

@@ -68,3 +68,39 @@ def test_take_demo_company_screenshots(page):
     shot(page, "dashboard")
     page.goto("/console/users/?q=silva")
     shot(page, "users-list")
+
+    # a request waiting for its approver, and that approver's My tasks and home
+    from requests_workflow.models import Request
+    from worklist.models import Task
+
+    waiting = Request.objects.filter(status="WAITING_APPROVAL").order_by("pk").first()
+    assert waiting is not None, "the demo has requests waiting for approval"
+    page.goto(f"/console/requests/{waiting.pk}/")
+    shot(page, "request-detail")
+    page.goto("/console/requests/users/new/")
+    shot(page, "user-new")
+    approver = Task.objects.filter(request=waiting, status="OPEN").first().assignees.first()
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, approver.username, "blazon-demo-user")
+    page.goto("/workspace/requests/tasks/")
+    shot(page, "my-tasks")
+    page.goto("/workspace/")
+    shot(page, "workspace-home")
+    if approver.direct_reports.exists():
+        page.goto("/workspace/requests/team/")
+        shot(page, "my-team")
+
+
+def test_take_phone_screenshots(browser, live_server):
+    """The console on a phone (390 x 844): the menu button opens the sidebar."""
+    data.build(rich=True)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=live_server.url)
+    page = context.new_page()
+    try:
+        log_in(page, "admin", data.PASSWORD)
+        page.get_by_role("button", name="Menu").click()
+        expect(page.get_by_role("navigation", name="Console")).to_be_visible()
+        OUT.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(OUT / "mobile-menu.png"))
+    finally:
+        context.close()
