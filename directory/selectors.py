@@ -241,3 +241,22 @@ def user_attribute_rows(user: User) -> list[tuple[str, Any]]:
             rows.append((label or name, values.pop(name)))
     rows.extend(sorted(values.items()))
     return rows
+
+
+def role_contents(role_ids: list[int]) -> dict[int, list[str]]:
+    """What each role gives its members, as the catalog shows it before anyone asks: "an
+    account on <resource>" and "<entitlement> (<resource>)", in two queries for all the roles."""
+    out: dict[int, list[str]] = {pk: [] for pk in role_ids}
+    for role_id, name in (
+        RoleResource.objects.filter(role_id__in=role_ids)
+        .order_by("resource__name")
+        .values_list("role_id", "resource__name")
+    ):
+        out[role_id].append(f"an account on {name}")
+    for role_id, name, resource in (
+        RoleEntitlement.objects.filter(role_id__in=role_ids)
+        .order_by("entitlement__resource__name", "entitlement__name")
+        .values_list("role_id", "entitlement__name", "entitlement__resource__name")
+    ):
+        out[role_id].append(f"{name} ({resource})")
+    return out

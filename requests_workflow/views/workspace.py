@@ -23,7 +23,7 @@ from blazon.errors import DomainError, ValidationFailed
 from blazon.ids import parse_id
 from blazon.permissions import can
 from directory.models import Entitlement, Resource, Role, Source, User, UserStatus
-from directory.selectors import catalog_holdings
+from directory.selectors import catalog_holdings, role_contents
 from directory.views.common import workspace_required
 from requests_workflow.models import Request, RequestStatus, RequestType
 from requests_workflow.selectors import open_tasks_for
@@ -122,12 +122,16 @@ def catalog(request: HttpRequest) -> HttpResponse:
             qs = qs.filter(cond)
         order = ("resource__name", "name") if model is Entitlement else ("name",)
         rows = list(qs.order_by(*order)[:100])
+        # a role says what it would give before anyone asks for it
+        gives = role_contents([r.pk for r in rows]) if key == "role" else {}
         sections.append(
             {
                 "kind": key,
                 "label": {"entitlement": "Entitlements", "role": "Roles", "resource": "Applications"}[key],
                 "what": label,
-                "rows": [(obj, (key, obj.pk) in in_cart, held[key].get(obj.pk)) for obj in rows],
+                "rows": [
+                    (obj, (key, obj.pk) in in_cart, held[key].get(obj.pk), gives.get(obj.pk)) for obj in rows
+                ],
             }
         )
     context = {"q": q, "kind": kind, "sections": sections, "for_others": for_others}

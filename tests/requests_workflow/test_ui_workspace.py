@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from directory.models import EntitlementMembership, RoleMembership
+from directory.models import EntitlementMembership, RoleEntitlement, RoleMembership, RoleResource
 from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.requests import request_create
 from requests_workflow.views.workspace import CART_KEY
@@ -474,3 +474,17 @@ def test_the_cart_refuses_what_the_beneficiary_already_has_before_any_request(
     assert Request.objects.count() == before  # nothing was requested
     assert "Nothing is left in your cart" in text
     assert not boss.session.get(CART_KEY)  # out of the cart, not kept for another refusal
+
+
+def test_a_role_in_the_catalog_says_what_it_gives(company):
+    role = company["role"]
+    RoleResource.objects.create(role=role, resource=company["app"])
+    RoleEntitlement.objects.create(role=role, entitlement=company["ent"])
+    page = (
+        logged_in(company["alice"])
+        .get(reverse("workspace_requests:catalog"), {"kind": "role"})
+        .content.decode()
+    )
+    row = page[page.index(f'data-item="role-{role.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert "Gives you: an account on ERP; Payments (ERP)" in row
