@@ -1,0 +1,196 @@
+"""API v1 serializers of access groups and access requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from privileged.models import AccessGroup, AccessRequest, AccessStatus, LevelApprover
+from privileged.services.groups import GROUP_FIELDS, MAX_WINDOW_LIMIT
+from worklist.models import ApprovalMode
+
+REFS = serializers.ListField(child=serializers.CharField())
+
+
+class AccessLevelSerializer(serializers.Serializer):
+    position = serializers.IntegerField(read_only=True)
+    approver_kind = serializers.ChoiceField(choices=LevelApprover.choices)
+    mode = serializers.ChoiceField(choices=ApprovalMode.choices, default=ApprovalMode.ANY)
+    users = serializers.ListField(
+        child=serializers.CharField(max_length=150),
+        required=False,
+        default=list,
+        help_text="Usernames (USERS levels).",
+    )
+    queue = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, default="", help_text="Queue name (QUEUE levels)."
+    )
+
+
+class AccessGroupSerializer(serializers.ModelSerializer):
+    """An access group: who (members) may use which credentials, under which rule."""
+
+    members = serializers.SerializerMethodField()
+    credentials = serializers.SerializerMethodField()
+    notify = serializers.SerializerMethodField()
+    levels = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AccessGroup
+        fields = [
+            "id",
+            *GROUP_FIELDS,
+            "members",
+            "credentials",
+            "notify",
+            "levels",
+            "created_at",
+            "updated_at",
+        ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_members(self, group: AccessGroup) -> list[str]:
+        return (
+            [f"user:{u.username}" for u in group.member_users.all()]
+            + [f"organization:{o.code}" for o in group.member_organizations.all()]
+            + [f"role:{r.code}" for r in group.member_roles.all()]
+        )
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_credentials(self, group: AccessGroup) -> list[str]:
+        return sorted(f"{a.resource.code}/{a.identifier}" for a in group.credentials.all())
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_notify(self, group: AccessGroup) -> list[str]:
+        return sorted(u.username for u in group.notify_users.all())
+
+    @extend_schema_field(AccessLevelSerializer(many=True))
+    def get_levels(self, group: AccessGroup) -> list[dict[str, Any]]:
+        return [
+            {
+                "position": lv.position,
+                "approver_kind": lv.approver_kind,
+                "mode": lv.mode,
+                "users": sorted(u.username for u in lv.users.all()),
+                "queue": lv.queue.name if lv.queue else "",
+            }
+            for lv in sorted(group.levels.all(), key=lambda lv: lv.position)
+        ]
+
+
+class AccessGroupInputSerializer(serializers.Serializer):
+    code = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    active = serializers.BooleanField(required=False, default=True)
+    justification_required = serializers.BooleanField(required=False, default=True)
+    approval_required = serializers.BooleanField(required=False, default=True)
+    max_window_minutes = serializers.IntegerField(
+        min_value=1, max_value=MAX_WINDOW_LIMIT, required=False, default=240
+    )
+    governance_code_required = serializers.BooleanField(required=False, default=False)
+    emergency_allowed = serializers.BooleanField(required=False, default=False)
+    members = serializers.ListField(
+        child=serializers.CharField(max_length=300),
+        required=False,
+        default=list,
+        max_length=1000,
+        help_text="user:<username>, organization:<code>, role:<code>",
+    )
+    credentials = serializers.ListField(
+        child=serializers.CharField(max_length=600),
+        required=False,
+        default=list,
+        max_length=1000,
+        help_text="<resource code>/<account identifier> (administrative, application or shared accounts)",
+    )
+    notify = serializers.ListField(
+        child=serializers.CharField(max_length=150),
+        required=False,
+        default=list,
+        max_length=200,
+        help_text="Usernames.",
+    )
+    levels = AccessLevelSerializer(
+        many=True, required=False, default=list, help_text="Approval levels, in order."
+    )
+
+
+class AccessRequestSerializer(serializers.ModelSerializer):
+    """One use of a privileged credential: its justification, window and outcome."""
+
+    requester = serializers.CharField(source="requester.username", read_only=True)
+    credential = serializers.SerializerMethodField()
+    group = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=AccessStatus.choices, read_only=True)
+    closed_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AccessRequest
+        fields = [
+            "id",
+            "requester",
+            "account",
+            "credential",
+            "group",
+            "status",
+            "emergency",
+            "reason",
+            "governance_code",
+            "window_start",
+            "window_end",
+            "level",
+            "created_at",
+            "approved_at",
+            "used_at",
+            "closed_at",
+            "closed_by",
+            "close_reason",
+        ]
+
+    def get_credential(self, req: AccessRequest) -> str:
+        return f"{req.account.resource.code}/{req.account.identifier}"
+
+    def get_group(self, req: AccessRequest) -> str:
+        return req.group.code if req.group else str(req.rule.get("group", ""))
+
+    def get_closed_by(self, req: AccessRequest) -> str | None:
+        return req.closed_by.username if req.closed_by else None
+
+
+class AccessRequestInputSerializer(serializers.Serializer):
+    credential = serializers.CharField(max_length=600, help_text="<resource code>/<account identifier>")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    window_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    window_end = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    governance_code = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    emergency = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Skip approval (when the group allows it): every approver is told.",
+    )
+
+
+class AccessDecisionSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    window_start = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="Approve only: a new start of the window."
+    )
+    window_end = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Approve only: a new end (up to the group's maximum).",
+    )
+
+
+class AccessReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class AccessRevealSerializer(serializers.Serializer):
+    value = serializers.CharField(
+        help_text="The credential (shown to the requester, in the window only; audited)."
+    )
