@@ -22,6 +22,7 @@ class AccessLevelSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=150),
         required=False,
         default=list,
+        max_length=50,
         help_text="Usernames (USERS levels).",
     )
     queue = serializers.CharField(
@@ -96,25 +97,29 @@ class AccessGroupInputSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=300),
         required=False,
         default=list,
-        max_length=1000,
+        max_length=300,
         help_text="user:<username>, organization:<code>, role:<code>",
     )
     credentials = serializers.ListField(
         child=serializers.CharField(max_length=600),
         required=False,
         default=list,
-        max_length=1000,
+        max_length=300,
         help_text="<resource code>/<account identifier> (administrative, application or shared accounts)",
     )
     notify = serializers.ListField(
         child=serializers.CharField(max_length=150),
         required=False,
         default=list,
-        max_length=200,
+        max_length=100,
         help_text="Usernames.",
     )
-    levels = AccessLevelSerializer(
-        many=True, required=False, default=list, help_text="Approval levels, in order."
+    levels = serializers.ListField(
+        child=AccessLevelSerializer(),
+        required=False,
+        default=list,
+        max_length=5,
+        help_text="Approval levels, in order.",
     )
 
 

@@ -35,6 +35,7 @@ from directory.models import (
     User,
 )
 from directory.services import access, config, lifecycle, users
+from privileged.demo import load_privileged_demo
 from provisioning.services.inprocess import inprocess_adapter_configure
 from sod.models import SoDViolation
 from sod.services.decide import sod_violation_task_decide
@@ -201,6 +202,7 @@ class Demo:
         self.special_accounts()
         self.life_cycle()
         self.segregation_of_duties()
+        self.privileged_access()
         return (
             f"{User.objects.count()} users, {Resource.objects.count()} resources, "
             f"{Account.objects.count()} accounts, {RoleChange.objects.count()} role items"
@@ -550,3 +552,14 @@ class Demo:
                 comment="Two-person AP team until the new hire starts; payments reviewed weekly.",
                 exception_expires_at=timezone.now() + timedelta(days=60),
             )  # fmt: skip
+
+    def privileged_access(self) -> None:
+        """Privileged access (issue 17): production DBAs, two approval levels, a request per status."""
+        head = self.heads.get("it") or self.admin
+        assert self.admin is not None
+        ids = [u.pk for u in self.people.get("it", []) if u.pk != head.pk]
+        dbas = list(User.objects.filter(pk__in=ids, status="ACTIVE").order_by("pk")[:4])
+        if len(dbas) < 3:
+            self.warnings.append("too few IT people for the privileged-access demo: none loaded")
+            return
+        load_privileged_demo(admin=self.admin, head=head, dbas=dbas)
