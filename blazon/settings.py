@@ -433,6 +433,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "privileged.tasks.expire_access_windows",
         "schedule": timedelta(minutes=1),
     },
+    "privileged-rotate-due-passwords": {
+        "task": "privileged.tasks.rotate_due_passwords",
+        "schedule": timedelta(hours=1),
+    },
     # the per-code records of the OIDC provider (auth_time/amr, code-replay revocation)
     "oidc-purge-authorizations": {
         "task": "oidc.tasks.purge_authorizations",
@@ -506,6 +510,8 @@ SPECTACULAR_SETTINGS = {
         "SoDViolationStatusEnum": "sod.models.ViolationStatus",
         "AccessStatusEnum": "privileged.models.AccessStatus",
         "AccessLevelApproverEnum": "privileged.models.LevelApprover",
+        "CredentialTypeEnum": "privileged.models.CredentialType",
+        "AccountTypeEnum": "directory.models.AccountType",
     },
 }
 

@@ -13,8 +13,10 @@ class PrivilegedConfig(AppConfig):
         # Access tasks belong to this app: it decides what approving a level, disapproving and
         # reviewing an emergency mean; their subject is the access request.
         from blazon.outbox.registry import register_sweep
+        from directory import ports
         from privileged import subjects
         from privileged.services.flow import access_requests_expire, access_task_decide, due_requests
+        from privileged.services.rotation import user_left
         from privileged.tasks import mail_access_task
         from privileged.views import access_task_page
         from worklist.models import TaskKind
@@ -33,3 +35,5 @@ class PrivilegedConfig(AppConfig):
             count=lambda older_than: due_requests(older_than).count(),
             redrive=lambda older_than, limit: access_requests_expire(limit=limit),
         )
+        # a user who leaves loses their live accesses; shared accounts they knew are rotated
+        ports.register_user_leaving("privileged_access_ended", user_left)

@@ -27,6 +27,14 @@ from worklist.models import ApprovalMode
 CREDENTIAL_TYPES = ("ADMINISTRATIVE", "APPLICATION", "SHARED")
 
 
+class CredentialType(models.TextChoices):
+    """The account types of privileged credentials (a rotation policy's ``account_type``)."""
+
+    ADMINISTRATIVE = "ADMINISTRATIVE", "Administrative"
+    APPLICATION = "APPLICATION", "Application"
+    SHARED = "SHARED", "Shared"
+
+
 class AccessGroup(models.Model):
     """Who may use which privileged credentials, and under which rule."""
 
@@ -201,3 +209,44 @@ class AccessRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Access request #{self.pk}"
+
+
+class RotationPolicy(models.Model):
+    """When privileged passwords change besides the end of an access: every N days, after each
+    check-out (application accounts too, whose check-out does not rotate by itself), and when a
+    member of a shared account leaves. Applies to the accounts of ``account_type`` on
+    ``resource`` (every resource when empty)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    active = models.BooleanField(default=True)
+    resource = models.ForeignKey(
+        "directory.Resource",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="rotation_policies",
+    )
+    account_type = models.CharField(max_length=15, choices=CredentialType.choices)
+    every_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Rotate when the password is older than this (empty: never by age)."
+    )
+    after_checkout = models.BooleanField(default=False, help_text="Rotate whenever a check-out ends.")
+    on_member_leave = models.BooleanField(
+        default=False, help_text="Rotate a shared account at once when one of its members leaves."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "rotation policy"
+        verbose_name_plural = "rotation policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(every_days__isnull=True) | Q(every_days__gte=1),
+                name="rotation_every_days_positive",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -33,3 +33,13 @@ def expire_access_windows() -> int:
     from privileged.services.flow import access_requests_expire
 
     return access_requests_expire()
+
+
+@blazon_task(outbox=False)  # periodic (beat), never deferred work
+def rotate_due_passwords() -> int:
+    """Rotate the privileged passwords a rotation policy says are too old. Idempotent: a rotated
+    password is young again, a second run finds nothing."""
+    # deferred: the services import this module to queue their e-mails (a cycle at load)
+    from privileged.services.rotation import rotations_run
+
+    return rotations_run()

@@ -7,8 +7,17 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from privileged.models import AccessGroup, AccessRequest, AccessStatus, LevelApprover
+from directory.models import Resource
+from privileged.models import (
+    AccessGroup,
+    AccessRequest,
+    AccessStatus,
+    CredentialType,
+    LevelApprover,
+    RotationPolicy,
+)
 from privileged.services.groups import GROUP_FIELDS, MAX_WINDOW_LIMIT
+from privileged.services.rotation import POLICY_FIELDS
 from worklist.models import ApprovalMode
 
 REFS = serializers.ListField(child=serializers.CharField())
@@ -199,3 +208,34 @@ class AccessRevealSerializer(serializers.Serializer):
     value = serializers.CharField(
         help_text="The credential (shown to the requester, in the window only; audited)."
     )
+
+
+class RotationPolicySerializer(serializers.ModelSerializer):
+    """When privileged passwords rotate besides the end of an access."""
+
+    resource: serializers.SlugRelatedField[Resource] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = RotationPolicy
+        fields = ["id", *POLICY_FIELDS, "created_at", "updated_at"]
+
+
+class RotationPolicyInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    active = serializers.BooleanField(required=False, default=True)
+    resource = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Resource.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Resource code (empty: every resource).",
+    )
+    account_type = serializers.ChoiceField(choices=CredentialType.choices)
+    every_days = serializers.IntegerField(
+        min_value=1, max_value=3650, required=False, allow_null=True, default=None
+    )
+    after_checkout = serializers.BooleanField(required=False, default=False)
+    on_member_leave = serializers.BooleanField(required=False, default=False)

@@ -24,7 +24,7 @@ from directory.api.views import CONFLICT, ERRORS, NOT_FOUND, ConfigViewSet, _rea
 from directory.models import Account, Source, User, UserStatus
 from privileged import selectors
 from privileged.api import serializers as s
-from privileged.models import AccessRequest, AccessStatus
+from privileged.models import AccessRequest, AccessStatus, RotationPolicy
 from privileged.services.flow import (
     access_request_cancel,
     access_request_create,
@@ -34,6 +34,11 @@ from privileged.services.flow import (
     may_decide,
 )
 from privileged.services.groups import access_group_create, access_group_delete, access_group_update
+from privileged.services.rotation import (
+    rotation_policy_create,
+    rotation_policy_delete,
+    rotation_policy_update,
+)
 from worklist.models import Task, TaskStatus
 from worklist.registry import APPROVE, REJECT
 from worklist.services import task_decide
@@ -62,6 +67,31 @@ class AccessGroupViewSet(ConfigViewSet):
     filterset_fields = ("active", "approval_required", "governance_code_required", "emergency_allowed")
     search_fields = ("code", "name", "description")
     ordering_fields = ("id", "code", "name", "max_window_minutes")
+
+
+def _policies(user: Any) -> QuerySet[Any]:
+    return RotationPolicy.objects.select_related("resource").order_by("name")
+
+
+@extend_schema_view(
+    **_read_schema("rotation policies", s.RotationPolicySerializer),
+    **_write_schema("rotation policies", s.RotationPolicyInputSerializer, s.RotationPolicySerializer),
+)
+class RotationPolicyViewSet(ConfigViewSet):
+    """When privileged passwords rotate besides the end of an access: `every_days` (by age),
+    `after_checkout`, `on_member_leave` (shared accounts), for one `account_type` on one `resource`
+    (empty: every resource)."""
+
+    selector = _policies
+    serializer_class = s.RotationPolicySerializer
+    input_serializer_class = s.RotationPolicyInputSerializer
+    create_service = rotation_policy_create
+    update_service = rotation_policy_update
+    delete_service = rotation_policy_delete
+    object_kw = "policy"
+    filterset_fields = ("active", "account_type")
+    search_fields = ("name",)
+    ordering_fields = ("id", "name")
 
 
 class ActiveUser(BasePermission):

@@ -24,6 +24,7 @@ from blazon.permissions import can
 from directory.models import Account, AccountStatus, AccountType, User, UserStatus
 from privileged.models import AccessGroupLevel, AccessRequest, AccessStatus, LevelApprover
 from privileged.selectors import Rule, rule_for
+from privileged.services.policies import rotate_after_checkout
 from privileged.subjects import request_subject
 from privileged.tasks import mail_access_event
 from vault.models import CheckoutStatus, Secret, SecretKind
@@ -546,6 +547,7 @@ def _end(req: AccessRequest, *, actor: Any, source: str, status: str, why: str) 
             actor=actor, source=source, account=req.account, user=req.requester, rotate=True, reason=why[:200]
         )
         rotation = dict(getattr(released, "rotation", rotation))
+        rotation = rotate_after_checkout(actor=actor, source=source, account=req.account) or rotation
     elif req.used_at is not None and req.account.account_type == AccountType.SHARED:
         rotation = account_password_rotate(actor=actor, source=source, account=req.account, reason=why[:200])
     tasks_cancel(_request_tasks(req).filter(kind=TaskKind.ACCESS), actor=actor, comment=why[:2000])
@@ -607,6 +609,17 @@ def access_request_revoke(
     )
     notify.on_commit(mail_access_event, req.pk, "revoked")
     return req
+
+
+@transaction.atomic
+def end_for_leaver(*, actor: Any, source: str, request: AccessRequest, why: str) -> None:
+    """A requester who leaves the company loses their live request at once (the directory's
+    life cycle): an approved access is revoked (given back, rotated), a pending one canceled."""
+    req = _locked(request)
+    if req.status not in (AccessStatus.PENDING, AccessStatus.APPROVED):
+        return
+    status = AccessStatus.REVOKED if req.status == AccessStatus.APPROVED else AccessStatus.CANCELED
+    _end(req, actor=actor, source=source, status=status, why=why)
 
 
 # --- the end of windows --------------------------------------------------------------------------
