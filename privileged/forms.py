@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from privileged.models import AccessGroup, LevelApprover
+from privileged.models import AccessGroup, ItsmInstance, LevelApprover
 from privileged.services.groups import levels_refs, relations_refs
 from worklist.models import ApprovalMode
 
@@ -36,6 +36,13 @@ class AccessGroupForm(forms.Form):
     max_window_minutes = forms.IntegerField(min_value=1, initial=240, label="Maximum window (minutes)")
     governance_code_required = forms.BooleanField(required=False)
     emergency_allowed = forms.BooleanField(required=False)
+    itsm = forms.ModelChoiceField(
+        queryset=ItsmInstance.objects.order_by("name"),
+        required=False,
+        to_field_name="name",
+        label="ITSM that checks the code",
+        help_text="Empty: only the code's form is checked.",
+    )
     notify = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -78,6 +85,7 @@ class AccessGroupForm(forms.Form):
             "max_window_minutes": group.max_window_minutes,
             "governance_code_required": group.governance_code_required,
             "emergency_allowed": group.emergency_allowed,
+            "itsm": group.itsm.name if group.itsm else None,
             "notify": "\n".join(rel["notify"]),
         }
         for level in levels_refs(group)[:LEVELS]:

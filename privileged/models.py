@@ -35,6 +35,49 @@ class CredentialType(models.TextChoices):
     SHARED = "SHARED", "Shared"
 
 
+class ItsmKind(models.TextChoices):
+    SERVICENOW = "SERVICENOW", "ServiceNow (Table API)"
+    REST = "REST", "Generic REST (URL template + JSON pointer)"
+
+
+class ItsmInstance(models.Model):
+    """An ITSM that checks governance codes (seeds 000/001): a ticket number must exist there and
+    be in one of ``valid_states``. Its password or token is kept in the vault (``secret``)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=12, choices=ItsmKind.choices)
+    base_url = models.URLField(
+        max_length=500, blank=True, help_text="ServiceNow: https://<instance>.service-now.com"
+    )
+    url_template = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="REST: the ticket's URL with {code}, e.g. https://itsm/api/tickets/{code}",
+    )
+    status_pointer = models.CharField(
+        max_length=200, blank=True, help_text="REST: JSON pointer to the ticket's status, e.g. /data/status"
+    )
+    username = models.CharField(
+        max_length=200, blank=True, help_text="ServiceNow: basic authentication user."
+    )
+    secret = models.ForeignKey(
+        "vault.Secret", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="ServiceNow: the user's password; REST: a bearer token.",
+    )  # fmt: skip
+    valid_states = models.JSONField(
+        default=list,
+        help_text='States that make a ticket valid, e.g. ["1", "2", "3"] (New, In Progress, On Hold).',
+    )
+    timeout_seconds = models.PositiveSmallIntegerField(default=5)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "ITSM instance"
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class AccessGroup(models.Model):
     """Who may use which privileged credentials, and under which rule."""
 
@@ -68,6 +111,14 @@ class AccessGroup(models.Model):
     )
     emergency_allowed = models.BooleanField(
         default=False, help_text="The requester may skip approval after confirming an emergency."
+    )
+    itsm = models.ForeignKey(
+        ItsmInstance,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="groups",
+        help_text="Checks the governance code (empty: only its form is checked).",
     )
     notify_users = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
@@ -156,6 +207,7 @@ class AccessRequest(models.Model):
     rule = models.JSONField(default=dict, help_text="The rule applied, as it was when the request was made.")
     reason = models.TextField(blank=True)
     governance_code = models.CharField(max_length=64, blank=True)
+    itsm_status = models.CharField(max_length=300, blank=True, help_text="What the ITSM said of the code.")
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()
     emergency = models.BooleanField(default=False, db_index=True)

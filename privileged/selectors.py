@@ -79,6 +79,7 @@ class Rule:
             "max_window_minutes": self.max_window_minutes,
             "governance_code_required": self.governance_code_required,
             "emergency_allowed": self.emergency_allowed,
+            "itsm": self.group.itsm.name if self.group.itsm is not None else None,
             "levels": [
                 {"position": lv.position, "approver_kind": lv.approver_kind, "mode": lv.mode}
                 for lv in self.levels
@@ -202,6 +203,7 @@ def groups_all() -> QuerySet[AccessGroup]:
             "levels__users",
             "levels__queue",
         )
+        .select_related("itsm")
         .annotate(n_levels=Count("levels", distinct=True))
         .order_by("code")
     )

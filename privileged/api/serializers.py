@@ -13,6 +13,7 @@ from privileged.models import (
     AccessRequest,
     AccessStatus,
     CredentialType,
+    ItsmInstance,
     LevelApprover,
     RotationPolicy,
 )
@@ -41,6 +42,10 @@ class AccessLevelSerializer(serializers.Serializer):
 
 class AccessGroupSerializer(serializers.ModelSerializer):
     """An access group: who (members) may use which credentials, under which rule."""
+
+    itsm: serializers.SlugRelatedField[ItsmInstance] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True
+    )
 
     members = serializers.SerializerMethodField()
     credentials = serializers.SerializerMethodField()
@@ -102,6 +107,14 @@ class AccessGroupInputSerializer(serializers.Serializer):
     )
     governance_code_required = serializers.BooleanField(required=False, default=False)
     emergency_allowed = serializers.BooleanField(required=False, default=False)
+    itsm = serializers.SlugRelatedField(
+        slug_field="name",
+        queryset=ItsmInstance.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Name of the ITSM instance that checks the governance code (empty: its form only).",
+    )
     members = serializers.ListField(
         child=serializers.CharField(max_length=300),
         required=False,
@@ -153,6 +166,7 @@ class AccessRequestSerializer(serializers.ModelSerializer):
             "emergency",
             "reason",
             "governance_code",
+            "itsm_status",
             "window_start",
             "window_end",
             "level",

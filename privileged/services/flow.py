@@ -24,6 +24,7 @@ from blazon.permissions import can
 from directory.models import Account, AccountStatus, AccountType, User, UserStatus
 from privileged.models import AccessGroupLevel, AccessRequest, AccessStatus, LevelApprover
 from privileged.selectors import Rule, rule_for
+from privileged.services.itsm import code_check
 from privileged.services.policies import rotate_after_checkout
 from privileged.subjects import request_subject
 from privileged.tasks import mail_access_event
@@ -67,6 +68,7 @@ def _describe(req: AccessRequest) -> dict[str, Any]:
         "window_end": req.window_end.isoformat(),
         "governance_code": req.governance_code,
         "emergency": req.emergency,
+        "itsm_status": req.itsm_status,
         "level": req.level,
     }
 
@@ -277,6 +279,8 @@ def access_request_create(
     window_check(start, end, max_minutes=rule.max_window_minutes, now=now)
     if emergency and not rule.emergency_allowed:
         raise NotAllowed("Emergency access is not allowed for this credential: wait for the approval.")
+    itsm = rule.group.itsm
+    itsm_status = code_check(itsm, code, emergency=emergency) if itsm is not None and code else ""
     req = AccessRequest(
         requester=actor,
         account=acc,
@@ -284,6 +288,7 @@ def access_request_create(
         rule=rule.as_dict(),
         reason=reason,
         governance_code=code,
+        itsm_status=itsm_status[:300],
         window_start=max(start, now) if start < now else start,
         window_end=end,
     )

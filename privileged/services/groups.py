@@ -33,6 +33,7 @@ GROUP_FIELDS = (
     "max_window_minutes",
     "governance_code_required",
     "emergency_allowed",
+    "itsm",
 )
 #: The longest window any group may allow: 30 days.
 MAX_WINDOW_LIMIT = 30 * 24 * 60
