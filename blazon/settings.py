@@ -511,6 +511,7 @@ SPECTACULAR_SETTINGS = {
         "AccessStatusEnum": "privileged.models.AccessStatus",
         "AccessLevelApproverEnum": "privileged.models.LevelApprover",
         "CredentialTypeEnum": "privileged.models.CredentialType",
+        "ItsmKindEnum": "privileged.models.ItsmKind",
         "AccountTypeEnum": "directory.models.AccountType",
     },
 }

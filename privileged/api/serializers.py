@@ -14,10 +14,12 @@ from privileged.models import (
     AccessStatus,
     CredentialType,
     ItsmInstance,
+    ItsmKind,
     LevelApprover,
     RotationPolicy,
 )
 from privileged.services.groups import GROUP_FIELDS, MAX_WINDOW_LIMIT
+from privileged.services.itsm import ITSM_FIELDS
 from privileged.services.rotation import POLICY_FIELDS
 from worklist.models import ApprovalMode
 
@@ -253,3 +255,35 @@ class RotationPolicyInputSerializer(serializers.Serializer):
     )
     after_checkout = serializers.BooleanField(required=False, default=False)
     on_member_leave = serializers.BooleanField(required=False, default=False)
+
+
+class ItsmInstanceSerializer(serializers.ModelSerializer):
+    """An ITSM that checks governance codes. Its password or token is never shown."""
+
+    kind = serializers.ChoiceField(choices=ItsmKind.choices, read_only=True)
+    valid_states = serializers.ListField(child=serializers.CharField(), read_only=True)
+    has_secret = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ItsmInstance
+        fields = ["id", *ITSM_FIELDS, "has_secret"]
+
+    def get_has_secret(self, instance: ItsmInstance) -> bool:
+        return instance.secret_id is not None
+
+
+class ItsmInstanceInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=ItsmKind.choices)
+    base_url = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    url_template = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    status_pointer = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    username = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    secret_value = serializers.CharField(
+        max_length=4000, required=False, allow_blank=True, default="", write_only=True,
+        help_text="ServiceNow: the user's password; REST: a bearer token. Kept in the vault, never shown.",
+    )  # fmt: skip
+    valid_states = serializers.ListField(
+        child=serializers.CharField(max_length=100), min_length=1, max_length=50
+    )
+    timeout_seconds = serializers.IntegerField(min_value=1, max_value=60, required=False, default=5)

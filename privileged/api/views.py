@@ -24,7 +24,7 @@ from directory.api.views import CONFLICT, ERRORS, NOT_FOUND, ConfigViewSet, _rea
 from directory.models import Account, Source, User, UserStatus
 from privileged import selectors
 from privileged.api import serializers as s
-from privileged.models import AccessRequest, AccessStatus, RotationPolicy
+from privileged.models import AccessRequest, AccessStatus, ItsmInstance, RotationPolicy
 from privileged.services.flow import (
     access_request_cancel,
     access_request_create,
@@ -34,6 +34,7 @@ from privileged.services.flow import (
     may_decide,
 )
 from privileged.services.groups import access_group_create, access_group_delete, access_group_update
+from privileged.services.itsm import itsm_instance_create, itsm_instance_delete, itsm_instance_update
 from privileged.services.rotation import (
     rotation_policy_create,
     rotation_policy_delete,
@@ -90,6 +91,30 @@ class RotationPolicyViewSet(ConfigViewSet):
     delete_service = rotation_policy_delete
     object_kw = "policy"
     filterset_fields = ("active", "account_type")
+    search_fields = ("name",)
+    ordering_fields = ("id", "name")
+
+
+def _itsm(user: Any) -> QuerySet[Any]:
+    return ItsmInstance.objects.order_by("name")
+
+
+@extend_schema_view(
+    **_read_schema("ITSM instances", s.ItsmInstanceSerializer),
+    **_write_schema("ITSM instances", s.ItsmInstanceInputSerializer, s.ItsmInstanceSerializer),
+)
+class ItsmInstanceViewSet(ConfigViewSet):
+    """ITSM instances that check governance codes: ServiceNow (Table API) or a generic REST template.
+    `secret_value` (password or token) is written to the vault and never read back."""
+
+    selector = _itsm
+    serializer_class = s.ItsmInstanceSerializer
+    input_serializer_class = s.ItsmInstanceInputSerializer
+    create_service = itsm_instance_create
+    update_service = itsm_instance_update
+    delete_service = itsm_instance_delete
+    object_kw = "instance"
+    filterset_fields = ("kind",)
     search_fields = ("name",)
     ordering_fields = ("id", "name")
 

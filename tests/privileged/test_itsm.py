@@ -20,6 +20,7 @@ from privileged.models import AccessRequest, AccessStatus
 from privileged.services.flow import access_request_create
 from privileged.services.groups import access_group_update
 from privileged.services.itsm import itsm_instance_create
+from tests.api.helpers import client_for
 from tests.privileged.conftest import window
 
 # ServiceNow: state 1 New, 2 In Progress, 3 On Hold, 6 Resolved, 7 Closed
@@ -202,3 +203,30 @@ def test_the_itsm_secret_is_in_the_vault_not_in_the_instance(pam, itsm_server):
             url_template="http://x/",
             valid_states=["a"],
         )
+
+
+def test_the_itsm_api_is_for_administrators_and_never_shows_the_secret(pam, itsm_server):
+    body = {
+        "name": "SN",
+        "kind": "SERVICENOW",
+        "base_url": f"http://127.0.0.1:{itsm_server.server_port}",
+        "username": "blazon",
+        "secret_value": "sn-pass",
+        "valid_states": ["2"],
+    }
+    for who in ("helpdesk", "auditor", "dba1"):
+        assert client_for(pam[who]).post("/api/v1/itsm-instances/", body, format="json").status_code == 403
+    admin = client_for(pam["admin"])
+    created = admin.post("/api/v1/itsm-instances/", body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["has_secret"] is True and "sn-pass" not in created.content.decode()
+    pk = created.json()["id"]
+    assert (
+        admin.patch(f"/api/v1/itsm-instances/{pk}/", {"timeout_seconds": 0}, format="json").status_code == 400
+    )
+    group = admin.patch(f"/api/v1/access-groups/{pam['group'].pk}/", {"itsm": "SN"}, format="json")
+    assert group.status_code == 200 and group.json()["itsm"] == "SN"
+    assert ask(pam, "INC0010001").itsm_status.endswith("valid.")
+    assert admin.delete(f"/api/v1/itsm-instances/{pk}/").status_code == 409  # a group uses it
+    admin.patch(f"/api/v1/access-groups/{pam['group'].pk}/", {"itsm": None}, format="json")
+    assert admin.delete(f"/api/v1/itsm-instances/{pk}/").status_code == 204
