@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from privileged import views
+from privileged import personal, views
 
 console_urlpatterns = [
     path("groups/", views.GroupList.as_view(), name="groups"),
@@ -24,4 +24,10 @@ workspace_urlpatterns = [
     path("approvals/", views.approvals, name="approvals"),
     path("approvals/<int:pk>/", views.approval, name="approval"),
     path("approvals/<int:pk>/<slug:decision>/", views.approval_decide, name="approval_decide"),
+    path("vault/", personal.vault_home, name="vault"),
+    path("vault/unlock/", personal.vault_unlock, name="vault_unlock"),
+    path("vault/new/", personal.vault_store, name="vault_store"),
+    path("vault/<uuid:pk>/edit/", personal.vault_edit, name="vault_edit"),
+    path("vault/<uuid:pk>/delete/", personal.vault_delete, name="vault_delete"),
+    path("vault/<uuid:pk>/reveal/", personal.vault_reveal, name="vault_reveal"),
 ]
