@@ -7,7 +7,8 @@ from typing import Any
 
 from django import forms
 
-from privileged.models import AccessGroup, ItsmInstance, LevelApprover
+from directory.models import Resource
+from privileged.models import AccessGroup, CredentialType, ItsmInstance, LevelApprover, RotationPolicy
 from privileged.services.groups import levels_refs, relations_refs
 from worklist.models import ApprovalMode
 
@@ -143,3 +144,32 @@ class ApproveForm(forms.Form):
     window_end = forms.DateTimeField(
         required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
+
+
+class RotationPolicyForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    active = forms.BooleanField(required=False, initial=True)
+    resource = forms.ModelChoiceField(
+        queryset=Resource.objects.order_by("name"),
+        required=False,
+        to_field_name="code",
+        help_text="Empty: every resource.",
+    )
+    account_type = forms.ChoiceField(choices=CredentialType.choices)
+    every_days = forms.IntegerField(
+        required=False, min_value=1, max_value=3650, help_text="Empty: never by age."
+    )
+    after_checkout = forms.BooleanField(required=False, label="After each check-out")
+    on_member_leave = forms.BooleanField(required=False, label="When a shared account's member leaves")
+
+    @classmethod
+    def initial_from(cls, policy: RotationPolicy) -> dict[str, Any]:
+        return {
+            "name": policy.name,
+            "active": policy.active,
+            "resource": policy.resource.code if policy.resource else None,
+            "account_type": policy.account_type,
+            "every_days": policy.every_days,
+            "after_checkout": policy.after_checkout,
+            "on_member_leave": policy.on_member_leave,
+        }

@@ -23,8 +23,8 @@ from blazon.console.views import ObjectDeleteView, ObjectEditView, ObjectListVie
 from blazon.errors import DomainError
 from directory.models import Account, Source, User
 from privileged import selectors
-from privileged.forms import AccessGroupForm, AccessRequestForm, ApproveForm
-from privileged.models import AccessGroup, AccessRequest, AccessStatus
+from privileged.forms import AccessGroupForm, AccessRequestForm, ApproveForm, RotationPolicyForm
+from privileged.models import AccessGroup, AccessRequest, AccessStatus, RotationPolicy
 from privileged.services.flow import (
     access_request_cancel,
     access_request_create,
@@ -35,6 +35,11 @@ from privileged.services.flow import (
     may_decide,
 )
 from privileged.services.groups import access_group_create, access_group_delete, access_group_update
+from privileged.services.rotation import (
+    rotation_policy_create,
+    rotation_policy_delete,
+    rotation_policy_update,
+)
 from worklist.models import Task, TaskKind, TaskStatus
 from worklist.registry import APPROVE, REJECT
 from worklist.services import task_decide
@@ -104,6 +109,46 @@ class GroupDelete(ObjectDeleteView):
         return (
             "Its members lose the credentials it gave them (unless another group gives them). Finished "
             "requests keep the rule they were made under; the audit log keeps the group's history."
+        )
+
+
+# --- console: rotation policies --------------------------------------------------------------------
+
+
+class PolicyList(ObjectListView):
+    queryset = RotationPolicy.objects.select_related("resource")
+    template_name = "console/privileged/policies.html"
+    search = ("name",)
+    filters = {"account_type": "account_type", "active": "active"}
+    orderings = {"name": "name"}
+    default_order = "name"
+    paginate_by = 0
+    context_object_name = "policies"
+
+
+policy_edit = ObjectEditView.as_view(
+    model=RotationPolicy,
+    form_class=RotationPolicyForm,
+    noun="rotation policy",
+    kind="rotation-policy",
+    create=rotation_policy_create,
+    update=rotation_policy_update,
+    object_kwarg="policy",
+    list_route="console_privileged:policies",
+    go_to_list=True,
+)
+
+
+class PolicyDelete(ObjectDeleteView):
+    model, noun = RotationPolicy, "rotation policy"
+    delete_service = staticmethod(rotation_policy_delete)
+    object_kwarg = "policy"
+    list_route = "console_privileged:policies"
+    list_title = "Rotation policies"
+
+    def explain(self, obj: RotationPolicy) -> str:
+        return (
+            "Passwords it covers rotate only at the end of an access or a check-out; the audit log keeps it."
         )
 
 

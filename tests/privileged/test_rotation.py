@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from blazon.errors import ValidationFailed
@@ -171,3 +172,34 @@ def test_application_accounts_rotate_after_check_out_under_a_policy(pam, run):
     access_requests_expire(now=req.window_end)
     assert AccessRequest.objects.get(pk=req.pk).status == AccessStatus.EXPIRED
     assert value(app) != PASSWORD
+
+
+def test_rotation_policies_in_the_console(pam):
+    def login(user):
+        client = Client()
+        client.force_login(user)
+        return client
+
+    admin = login(pam["admin"])
+    form = {
+        "name": "DB 30 days",
+        "resource": "proddb",
+        "account_type": "ADMINISTRATIVE",
+        "every_days": "30",
+        "active": "on",
+    }
+    assert admin.post("/console/privileged/rotation-policies/new/", form).status_code == 302
+    policy = RotationPolicy.objects.get()
+    assert policy.resource == pam["resource"] and policy.every_days == 30
+    bad = admin.post(
+        f"/console/privileged/rotation-policies/{policy.pk}/edit/",
+        {**form, "account_type": "SHARED", "every_days": "", "active": "on"},
+    )
+    assert bad.status_code in (200, 400) and b"Say when to rotate" in bad.content
+    for who in ("admin", "helpdesk", "auditor"):
+        page = login(pam[who]).get("/console/privileged/rotation-policies/")
+        assert page.status_code == 200 and b"DB 30 days" in page.content
+    assert login(pam["helpdesk"]).get("/console/privileged/rotation-policies/new/").status_code == 403
+    assert login(pam["dba1"]).get("/console/privileged/rotation-policies/").status_code == 403
+    assert admin.post(f"/console/privileged/rotation-policies/{policy.pk}/delete/").status_code == 302
+    assert not RotationPolicy.objects.exists()
