@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "provisioning",
     "requests_workflow",
     "sod",
+    "privileged",
     "security",
     "oidc",
     "passwords",
@@ -427,6 +428,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sod.tasks.scan_violations",
         "schedule": timedelta(minutes=int(os.environ.get("BLAZON_SOD_SCAN_MINUTES", "60"))),
     },
+    # privileged access: windows that are over give their credential back (rotated)
+    "privileged-expire-windows": {
+        "task": "privileged.tasks.expire_access_windows",
+        "schedule": timedelta(minutes=1),
+    },
+    "privileged-rotate-due-passwords": {
+        "task": "privileged.tasks.rotate_due_passwords",
+        "schedule": timedelta(hours=1),
+    },
     # the per-code records of the OIDC provider (auth_time/amr, code-replay revocation)
     "oidc-purge-authorizations": {
         "task": "oidc.tasks.purge_authorizations",
@@ -498,6 +508,11 @@ SPECTACULAR_SETTINGS = {
         "CriticalityEnum": "directory.models.Criticality",
         "SoDItemKindEnum": "sod.models.ItemKind",
         "SoDViolationStatusEnum": "sod.models.ViolationStatus",
+        "AccessStatusEnum": "privileged.models.AccessStatus",
+        "AccessLevelApproverEnum": "privileged.models.LevelApprover",
+        "CredentialTypeEnum": "privileged.models.CredentialType",
+        "ItsmKindEnum": "privileged.models.ItsmKind",
+        "AccountTypeEnum": "directory.models.AccountType",
     },
 }
 

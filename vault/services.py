@@ -547,7 +547,9 @@ def checkout_open(
     return checkout
 
 
-def _rotate(*, actor: Any, source: str, account: Account, secret: Secret | None) -> dict[str, Any]:
+def _rotate(
+    *, actor: Any, source: str, account: Account, secret: Secret | None, reason: str = "check-out"
+) -> dict[str, Any]:
     """A new random password for ``account``: stored in its vault secret, and a CHANGE_PASSWORD
     provisioning entry (carrying the secret's id, never the value) so the resource gets it.
     Not done when the resource does not provision password changes: the vault would then hold
@@ -569,9 +571,27 @@ def _rotate(*, actor: Any, source: str, account: Account, secret: Secret | None)
         event_type=ProvisioningEvent.CHANGE_PASSWORD,
         account_id=account.pk,
         user_id=account.owner_id,
-        payload={"reason": "check-out", "identifier": account.identifier, "secret_id": str(secret.pk)},
+        payload={"reason": reason, "identifier": account.identifier, "secret_id": str(secret.pk)},
     )
     return {"rotated": True, "provisioning_entry": entry.pk if entry else None}
+
+
+@transaction.atomic
+def account_password_rotate(*, actor: Any, source: str, account: Account, reason: str) -> dict[str, Any]:
+    """Rotate an account's vault password now (a privileged access that ended, a rotation policy):
+    a new random value in the vault and a CHANGE_PASSWORD provisioning entry, as a check-out does.
+    Returns what happened (``rotated``, ``provisioning_entry`` or ``why_not``), also audited."""
+    acc = Account.objects.select_related("resource").get(pk=account.pk)
+    rotation = _rotate(actor=actor, source=source, account=acc, secret=None, reason=reason)
+    audit_record(
+        actor=actor,
+        action="vault.password.rotated",
+        obj=acc,
+        new={"reason": reason, **rotation},
+        source=source,
+        subject_user_id=acc.owner_id,
+    )
+    return rotation
 
 
 @transaction.atomic

@@ -67,6 +67,8 @@ class TaskKind(models.TextChoices):
     PROVISIONING = "PROVISIONING", "Provisioning"
     CERTIFICATION = "CERTIFICATION", "Certification"
     ROLE_CHANGE = "ROLE_CHANGE", "Role change"
+    ACCESS = "ACCESS", "Privileged access"
+    ACCESS_REVIEW = "ACCESS_REVIEW", "Emergency access review"
 
 
 class TaskStatus(models.TextChoices):

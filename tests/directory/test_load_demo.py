@@ -55,7 +55,7 @@ def test_the_demo_company(postgres):
     assert "Demo company loaded" in output
     assert "warning" not in output
     assert User.objects.count() == 40 + 3  # employees + admin, helpdesk, auditor
-    assert Resource.objects.count() == 10
+    assert Resource.objects.count() == 10 + 1  # + the production database (privileged access)
     assert Organization.objects.filter(parent__code="atlantico").count() == 8
     # people have managers, departments and the attribute schema filled in
     staff = User.objects.exclude(username__in=["admin", "helpdesk", "auditor"])
@@ -85,11 +85,13 @@ def test_the_demo_company(postgres):
         Account.objects.filter(owner__isnull=True, account_type=AccountType.REGULAR).count() >= 5
     )  # orphans
     shared = Account.objects.filter(account_type=AccountType.SHARED)
-    assert shared.count() == 2 and SharedAccountMember.objects.filter(account__in=shared).exists()
+    assert shared.count() == 2 + 1 and SharedAccountMember.objects.filter(account__in=shared).exists()
     assert not Account.objects.filter(
         account_type=AccountType.ADMINISTRATIVE, responsible__isnull=True
     ).exists()
-    assert Account.objects.filter(account_type=AccountType.ADMINISTRATIVE).count() == 4
+    assert (
+        Account.objects.filter(account_type=AccountType.ADMINISTRATIVE).count() == 4 + 1
+    )  # + proddb postgres
     assert Account.objects.filter(is_temporary=True, expires_at__isnull=False).count() == 1
     # some people on leave or gone, through the life-cycle services
     assert staff.filter(status=UserStatus.INACTIVE).exists()

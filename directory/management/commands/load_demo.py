@@ -37,6 +37,7 @@ from directory.models import (
     User,
 )
 from directory.services import access, config, lifecycle, users
+from privileged.demo import load_privileged_demo
 from provisioning.services.inprocess import inprocess_adapter_configure
 from requests_workflow.services.policies import approval_level_add, approval_policy_create
 from requests_workflow.services.requests import request_create
@@ -217,6 +218,7 @@ class Demo:
         self.life_cycle()
         self.segregation_of_duties()
         self.approvals_and_requests()
+        self.privileged_access()
         return (
             f"{User.objects.count()} users, {Resource.objects.count()} resources, "
             f"{Account.objects.count()} accounts, {RoleChange.objects.count()} role items"
@@ -631,3 +633,14 @@ class Demo:
                 comment="Two-person AP team until the new hire starts; payments reviewed weekly.",
                 exception_expires_at=timezone.now() + timedelta(days=60),
             )  # fmt: skip
+
+    def privileged_access(self) -> None:
+        """Privileged access (issue 17): production DBAs, two approval levels, a request per status."""
+        head = self.heads.get("it") or self.admin
+        assert self.admin is not None
+        ids = [u.pk for u in self.people.get("it", []) if u.pk != head.pk]
+        dbas = list(User.objects.filter(pk__in=ids, status="ACTIVE").order_by("pk")[:4])
+        if len(dbas) < 3:
+            self.warnings.append("too few IT people for the privileged-access demo: none loaded")
+            return
+        load_privileged_demo(admin=self.admin, head=head, dbas=dbas)

@@ -1,0 +1,175 @@
+"""Console form of an access group (references one per line, up to three approval levels) and the
+workspace's justification form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from directory.models import Resource
+from privileged.models import AccessGroup, CredentialType, ItsmInstance, LevelApprover, RotationPolicy
+from privileged.services.groups import levels_refs, relations_refs
+from worklist.models import ApprovalMode
+
+MEMBER_HELP = "One per line: user:<username>, organization:<code> or role:<code>."
+CREDENTIAL_HELP = (
+    "One per line: <resource code>/<account identifier> (administrative, application or shared)."
+)
+LEVELS = 3
+
+
+def _lines(value: str) -> list[str]:
+    return [line.strip() for line in (value or "").replace(",", "\n").splitlines() if line.strip()]
+
+
+class AccessGroupForm(forms.Form):
+    code = forms.SlugField(max_length=64)
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    active = forms.BooleanField(required=False, initial=True)
+    members = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=MEMBER_HELP)
+    credentials = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=CREDENTIAL_HELP
+    )
+    justification_required = forms.BooleanField(required=False, initial=True)
+    approval_required = forms.BooleanField(required=False, initial=True)
+    max_window_minutes = forms.IntegerField(min_value=1, initial=240, label="Maximum window (minutes)")
+    governance_code_required = forms.BooleanField(required=False)
+    emergency_allowed = forms.BooleanField(required=False)
+    itsm = forms.ModelChoiceField(
+        queryset=ItsmInstance.objects.order_by("name"),
+        required=False,
+        to_field_name="name",
+        label="ITSM that checks the code",
+        help_text="Empty: only the code's form is checked.",
+    )
+    notify = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Usernames, one per line.",
+        label="Notified people",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        kinds = [("", "(no level)"), *LevelApprover.choices]
+        for n in range(1, LEVELS + 1):
+            self.fields[f"level{n}_kind"] = forms.ChoiceField(
+                choices=kinds, required=False, label=f"Level {n}: approvers"
+            )
+            self.fields[f"level{n}_mode"] = forms.ChoiceField(
+                choices=ApprovalMode.choices,
+                required=False,
+                initial=ApprovalMode.ANY,
+                label=f"Level {n}: who must approve",
+            )
+            self.fields[f"level{n}_users"] = forms.CharField(
+                required=False,
+                label=f"Level {n}: approvers' usernames",
+                help_text="For named users, comma separated.",
+            )
+            self.fields[f"level{n}_queue"] = forms.CharField(required=False, label=f"Level {n}: queue name")
+
+    @classmethod
+    def initial_from(cls, group: AccessGroup) -> dict[str, Any]:
+        rel = relations_refs(group)
+        initial: dict[str, Any] = {
+            "code": group.code,
+            "name": group.name,
+            "description": group.description,
+            "active": group.active,
+            "members": "\n".join(rel["members"]),
+            "credentials": "\n".join(rel["credentials"]),
+            "justification_required": group.justification_required,
+            "approval_required": group.approval_required,
+            "max_window_minutes": group.max_window_minutes,
+            "governance_code_required": group.governance_code_required,
+            "emergency_allowed": group.emergency_allowed,
+            "itsm": group.itsm.name if group.itsm else None,
+            "notify": "\n".join(rel["notify"]),
+        }
+        for level in levels_refs(group)[:LEVELS]:
+            n = level["position"]
+            initial[f"level{n}_kind"] = level["approver_kind"]
+            initial[f"level{n}_mode"] = level["mode"]
+            initial[f"level{n}_users"] = ", ".join(level["users"])
+            initial[f"level{n}_queue"] = level["queue"] or ""
+        return initial
+
+    def service_data(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.cleaned_data.items() if not k.startswith("level")}
+        data["members"] = _lines(data["members"])
+        data["credentials"] = _lines(data["credentials"])
+        data["notify"] = _lines(data["notify"])
+        levels = []
+        for n in range(1, LEVELS + 1):
+            kind = self.cleaned_data.get(f"level{n}_kind")
+            if not kind:
+                continue
+            levels.append(
+                {
+                    "approver_kind": kind,
+                    "mode": self.cleaned_data.get(f"level{n}_mode") or ApprovalMode.ANY,
+                    "users": _lines(self.cleaned_data.get(f"level{n}_users") or ""),
+                    "queue": (self.cleaned_data.get(f"level{n}_queue") or "").strip(),
+                }
+            )
+        data["levels"] = levels
+        return data
+
+
+class AccessRequestForm(forms.Form):
+    reason = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}), label="Justification"
+    )
+    window_start = forms.DateTimeField(
+        required=False, label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    window_end = forms.DateTimeField(
+        required=False, label="Until", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    governance_code = forms.CharField(required=False, max_length=200, label="Governance code (ITSM ticket)")
+    emergency = forms.BooleanField(required=False, label="Emergency: use it now without waiting for approval")
+    emergency_confirmed = forms.BooleanField(
+        required=False, label="I confirm this is an emergency; every approver is told at once"
+    )
+
+
+class ApproveForm(forms.Form):
+    comment = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    window_start = forms.DateTimeField(
+        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    window_end = forms.DateTimeField(
+        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+
+class RotationPolicyForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    active = forms.BooleanField(required=False, initial=True)
+    resource = forms.ModelChoiceField(
+        queryset=Resource.objects.order_by("name"),
+        required=False,
+        to_field_name="code",
+        help_text="Empty: every resource.",
+    )
+    account_type = forms.ChoiceField(choices=CredentialType.choices)
+    every_days = forms.IntegerField(
+        required=False, min_value=1, max_value=3650, help_text="Empty: never by age."
+    )
+    after_checkout = forms.BooleanField(required=False, label="After each check-out")
+    on_member_leave = forms.BooleanField(required=False, label="When a shared account's member leaves")
+
+    @classmethod
+    def initial_from(cls, policy: RotationPolicy) -> dict[str, Any]:
+        return {
+            "name": policy.name,
+            "active": policy.active,
+            "resource": policy.resource.code if policy.resource else None,
+            "account_type": policy.account_type,
+            "every_days": policy.every_days,
+            "after_checkout": policy.after_checkout,
+            "on_member_leave": policy.on_member_leave,
+        }

@@ -1,0 +1,1 @@
+"""The privileged-access services: access groups (``groups``) and the access flow (``flow``)."""
