@@ -61,6 +61,10 @@ def test_console_pages_have_no_serious_accessibility_violations(axe_page):
         "/console/requests/users/new/",
         "/console/provisioning/",
         "/console/audit/",
+        "/console/privileged/groups/",
+        "/console/privileged/groups/new/",
+        "/console/privileged/requests/",
+        "/console/privileged/rotation-policies/",
     ]
     if req is not None:
         paths.append(f"/console/requests/{req.pk}/")
@@ -79,6 +83,11 @@ def test_workspace_pages_have_no_serious_accessibility_violations(axe_page):
         "/workspace/requests/",
         "/workspace/requests/tasks/",
         "/workspace/requests/out-of-office/",
+        "/workspace/requests/team/",
+        "/workspace/privileged/",
+        "/workspace/privileged/requests/",
+        "/workspace/privileged/approvals/",
+        "/workspace/privileged/vault/",
     ]
     found = [v for path in paths for v in audit(axe_page, path)]
     assert found == [], "axe found serious or critical violations:\n" + "\n".join(found)
