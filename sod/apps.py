@@ -29,3 +29,10 @@ class SodConfig(AppConfig):
             details=sod_task_decision_details,
             comment=sod_task_comment,
         )
+        # the role-change approval flow (seed 004): its tasks, and the directory's port that
+        # holds a submitted change until its steps pass
+        from directory.ports import register_role_change_approvals
+        from sod.services.role_changes import approvals, role_change_task_decide
+
+        register_task_kind(TaskKind.ROLE_CHANGE, decide=role_change_task_decide)
+        register_role_change_approvals(approvals)
