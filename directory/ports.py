@@ -97,6 +97,9 @@ _provisioning: Provisioning | None = None
 _passwords: Passwords | None = None
 _user_leaving: dict[str, UserLeavingListener] = {}
 _role_change_approvals: RoleChangeApprovals | None = None
+# (actor, source, user) -> None: a user was created or their attributes changed
+UserChangedListener = Callable[..., None]
+_user_changed: dict[str, UserChangedListener] = {}
 
 
 def register_provisioning(provider: Provisioning) -> None:
@@ -123,6 +126,17 @@ def register_role_change_approvals(provider: RoleChangeApprovals | None) -> None
 def role_change_approvals() -> RoleChangeApprovals | None:
     """The approval steps of role changes; None (optional port): changes are applied at once."""
     return _role_change_approvals
+
+
+def register_user_changed(name: str, listener: UserChangedListener) -> None:
+    """``listener(actor=, source=, user=)`` runs inside the transaction that created a user or
+    changed their attributes (the assignment policies re-evaluate them)."""
+    _user_changed[name] = listener
+
+
+def user_changed(*, actor: User | None, source: str, user: User) -> None:
+    for _name, listener in sorted(_user_changed.items()):
+        listener(actor=actor, source=source, user=user)
 
 
 def provisioning() -> Provisioning:

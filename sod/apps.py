@@ -36,3 +36,8 @@ class SodConfig(AppConfig):
 
         register_task_kind(TaskKind.ROLE_CHANGE, decide=role_change_task_decide)
         register_role_change_approvals(approvals)
+        # birthright roles: a user created or changed is re-evaluated against the policies
+        from directory.ports import register_user_changed
+        from sod.services.assignment import user_changed
+
+        register_user_changed("assignment_policies", user_changed)

@@ -284,3 +284,36 @@ class RoleChangeStep(models.Model):
 
     def __str__(self) -> str:
         return f"role change #{self.role_change_id}: {self.kind} {self.status}"
+
+
+class AssignmentPolicy(models.Model):
+    """A birthright rule (seed 002, "Políticas de atribuição"): every active user matching all
+    its conditions holds ``role``, managed by the policy (not revocable by hand). An empty
+    condition is not checked; a policy needs at least one."""
+
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    role = models.ForeignKey("directory.Role", on_delete=models.CASCADE, related_name="assignment_policies")
+    active = models.BooleanField(default=True)
+    organization = models.ForeignKey(
+        "directory.Organization", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    include_sub_organizations = models.BooleanField(
+        default=False, help_text="Users of the organization's sub-organizations match too."
+    )
+    department = models.CharField(max_length=200, blank=True)
+    job_title = models.CharField(max_length=200, blank=True)
+    employee_type = models.CharField(max_length=60, blank=True)
+    attributes = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Administrator-defined attributes the user must have: {key: value}.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
