@@ -34,8 +34,22 @@ from directory.models import Source, User
 from requests_workflow.services.approvals import task_comment_add
 from requests_workflow.views.workspace import approval_decision_details, approval_task_page
 from sod import selectors
-from sod.forms import SoDImportForm, SoDRuleForm
-from sod.models import Severity, SoDException, SoDRule, SoDRuleItem, SoDViolation, ViolationStatus
+from sod.forms import AssignmentPolicyForm, SoDImportForm, SoDRuleForm
+from sod.models import (
+    AssignmentPolicy,
+    Severity,
+    SoDException,
+    SoDRule,
+    SoDRuleItem,
+    SoDViolation,
+    ViolationStatus,
+)
+from sod.services.assignment import (
+    assignment_policy_create,
+    assignment_policy_delete,
+    assignment_policy_update,
+    policy_preview,
+)
 from sod.services.exceptions import sod_exception_revoke
 from sod.services.rules import (
     CSV_COLUMNS,
@@ -327,3 +341,54 @@ def violation_task_decide(request: HttpRequest, pk: int, decision: str) -> HttpR
     done = "accepted with an exception" if decision == APPROVE else "refused: one of the accesses must go"
     messages.success(request, f"SoD violation of {violation.user} {done}.")
     return redirect("workspace_requests:tasks")
+
+
+# --- assignment (birthright) policies ---------------------------------------------------------
+
+
+class PolicyList(ObjectListView):
+    queryset = selectors.assignment_policies_for(None)
+    template_name = "console/sod/policies.html"
+    search = ("code", "name", "description", "department", "job_title")
+    filters = {"active": "active"}
+    orderings = {"code": "code", "name": "name", "role": "role__name"}
+    default_order = "code"
+
+
+class PolicyDetail(ObjectView):
+    """A policy, its conditions and what re-evaluating it now would change (the preview)."""
+
+    queryset = selectors.assignment_policies_for(None)
+    template_name = "console/sod/policy_detail.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        policy = self.get_object()
+        return self.render({"policy": policy, "preview": policy_preview(policy)})
+
+
+policy_edit = ObjectEditView.as_view(
+    model=AssignmentPolicy,
+    form_class=AssignmentPolicyForm,
+    noun="assignment policy",
+    kind="assignment-policy",
+    create=assignment_policy_create,
+    update=assignment_policy_update,
+    object_kwarg="policy",
+    detail_route="console_sod:policy",
+    list_route="console_sod:policies",
+)
+
+
+class PolicyDelete(ObjectDeleteView):
+    model, noun = AssignmentPolicy, "assignment policy"
+    delete_service = staticmethod(assignment_policy_delete)
+    object_kwarg = "policy"
+    detail_route, list_route = "console_sod:policy", "console_sod:policies"
+    list_title = "Assignment policies"
+
+    def explain(self, obj: AssignmentPolicy) -> str:
+        lose = policy_preview(obj, deleting=True).lose
+        return (
+            f"{lose} user(s) whom no other policy of {obj.role.name} selects lose the role now "
+            "(manual memberships are kept). The audit log keeps the policy."
+        )

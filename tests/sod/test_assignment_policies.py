@@ -5,6 +5,7 @@ re-evaluated when the directory creates or updates them; the API with its denied
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from blazon.audit.models import AuditEvent
@@ -189,3 +190,60 @@ def test_api_preview_create_list_and_denied(world):
     assert APIClient().get("/api/v1/assignment-policies/").status_code in (401, 403)
     assert admin.delete(f"/api/v1/assignment-policies/{pk}/").status_code == 204
     assert members(world["staff"]) == {}
+
+
+def login(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_console_crud_with_preview_and_denied(world):
+    admin = login(world["admin"])
+    assert admin.get("/console/sod/policies/new/").status_code == 200
+    answer = admin.post(
+        "/console/sod/policies/new/",
+        {
+            "code": "fin",
+            "name": "Finance",
+            "role": "fin-staff",
+            "active": "on",
+            "organization": "finance",
+            "include_sub_organizations": "on",
+            "attributes": "",
+        },
+    )
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    policy = AssignmentPolicy.objects.get(code="fin")
+    assert members(world["staff"]) == {"ana": POLICY, "ben": POLICY}
+    listing = admin.get("/console/sod/policies/").content.decode()
+    assert "Finance" in listing and "organization Finance and below" in listing
+    detail = admin.get(f"/console/sod/policies/{policy.pk}/").content.decode()
+    assert "<strong>2</strong> of 4 active users match" in detail
+    bad = admin.post(
+        f"/console/sod/policies/{policy.pk}/edit/",
+        {"code": "fin", "name": "Finance", "role": "fin-staff", "attributes": "oops"},
+    )
+    assert bad.status_code == 200 and "name=value" in bad.content.decode()
+    admin.post(
+        f"/console/sod/policies/{policy.pk}/edit/",
+        {
+            "code": "fin",
+            "name": "Finance",
+            "role": "fin-staff",
+            "active": "on",
+            "organization": "finance",
+            "employee_type": "employee",
+        },
+    )
+    assert members(world["staff"]) == {"ana": POLICY}
+    auditor = login(UserFactory(username="aud", console_role=ConsoleRole.AUDITOR))
+    assert auditor.get("/console/sod/policies/").status_code == 200
+    assert auditor.get(f"/console/sod/policies/{policy.pk}/").status_code == 200
+    assert auditor.get("/console/sod/policies/new/").status_code == 403
+    assert auditor.post(f"/console/sod/policies/{policy.pk}/delete/").status_code == 403
+    assert login(world["carl"]).get("/console/sod/policies/").status_code in (302, 403)
+    delete_page = admin.get(f"/console/sod/policies/{policy.pk}/delete/").content.decode()
+    assert "1 user(s)" in delete_page
+    assert admin.post(f"/console/sod/policies/{policy.pk}/delete/").status_code == 302
+    assert not AssignmentPolicy.objects.exists() and members(world["staff"]) == {}
