@@ -30,13 +30,15 @@ from blazon.console.views import (
 )
 from blazon.errors import DomainError, ValidationFailed
 from blazon.permissions import can
-from directory.models import Source, User
+from directory.models import RoleChange, Source, User
+from directory.services.access import role_change_preview
 from requests_workflow.services.approvals import task_comment_add
 from requests_workflow.views.workspace import approval_decision_details, approval_task_page
 from sod import selectors
 from sod.forms import AssignmentPolicyForm, SoDImportForm, SoDRuleForm
 from sod.models import (
     AssignmentPolicy,
+    RoleChangeStep,
     Severity,
     SoDException,
     SoDRule,
@@ -51,6 +53,7 @@ from sod.services.assignment import (
     policy_preview,
 )
 from sod.services.exceptions import sod_exception_revoke
+from sod.services.role_changes import approvals
 from sod.services.rules import (
     CSV_COLUMNS,
     rules_csv_rows,
@@ -392,3 +395,35 @@ class PolicyDelete(ObjectDeleteView):
             f"{lose} user(s) whom no other policy of {obj.role.name} selects lose the role now "
             "(manual memberships are kept). The audit log keeps the policy."
         )
+
+
+# --- role-change approval tasks (My tasks) ----------------------------------------------------
+
+
+def role_change_task_page(request: HttpRequest, task: Task) -> HttpResponse:
+    """A role change's approval task in My tasks (the worklist checked the user may see it): what
+    changes, what it does to the members, the steps so far and what this step found, then the
+    decision forms (posted to the worklist's ``task_decide``)."""
+    step = RoleChangeStep.objects.filter(task_id=task.pk).select_related("role_change").first()
+    if step is None:
+        raise Http404("This task belongs to no role change.")
+    change = RoleChange.objects.select_related(
+        "role", "resource", "entitlement__resource", "requested_by"
+    ).get(pk=step.role_change_id)
+    try:
+        preview: dict[str, int] = role_change_preview(
+            role=change.role, action=change.action, resource=change.resource, entitlement=change.entitlement
+        )
+    except DomainError:
+        preview = {}
+    return render(
+        request,
+        "workspace/sod/role_change_task.html",
+        {
+            "task": task,
+            "change": change,
+            "step": step,
+            "steps": approvals.steps([change.pk]).get(change.pk, []),
+            "preview": [(k.replace("_", " ").capitalize(), v) for k, v in preview.items()],
+        },
+    )

@@ -112,7 +112,7 @@ def test_the_owner_asking_passes_the_owner_step(owned, run):
     assert holds(owned["bob"], owned["other"])
 
 
-def test_sod_conflict_of_a_member_waits_for_the_rule_owner(sap, run):
+def test_sod_conflict_of_a_member_waits_for_the_rule_owner(sap, run, client):
     give(sap["alice"], sap["create"])  # alice creates suppliers
     clerks = RoleFactory(code="clerks", name="Clerks")
     run(access.role_grant, actor=sap["admin"], source="console", user=sap["alice"], role=clerks)
@@ -124,6 +124,9 @@ def test_sod_conflict_of_a_member_waits_for_the_rule_owner(sap, run):
     assert (conflict["rule"], conflict["users"], conflict["usernames"]) == ("p2p", 1, ["alice"])
     assert list(step.task.assignees.all()) == [sap["cfo"]]
     assert not holds(sap["alice"], sap["pay"])
+    client.force_login(sap["cfo"])  # the rule owner sees the conflict on the task's page
+    html = client.get(f"/workspace/requests/tasks/{step.task.pk}/").content.decode()
+    assert "Create supplier vs approve payment" in html and "1 member would hold both sides (alice)" in html
     run(
         task_decide,
         actor=sap["cfo"],
@@ -249,7 +252,11 @@ def test_console_page_shows_the_steps_and_my_tasks_decides(owned, run):
     owner = Client()
     owner.force_login(owned["rowner"])
     assert owner.get("/workspace/requests/tasks/").status_code == 200
-    assert owner.get(f"/workspace/requests/tasks/{task.pk}/").status_code == 200
+    task_page = owner.get(f"/workspace/requests/tasks/{task.pk}/")
+    assert task_page.status_code == 200
+    html = task_page.content.decode()
+    assert "Role owner&#x27;s approval: role change #" in html and "Reporting" in html
+    assert "Memberships to create" in html  # what it does to the members
     answer = owner.post(f"/workspace/requests/tasks/{task.pk}/reject/", {"comment": "no"})
     assert answer.status_code == 302
     change.refresh_from_db()
