@@ -134,9 +134,11 @@ def role_change_submit(
     resource: Resource | None = None,
     entitlement: Entitlement | None = None,
     keep_as_manual: bool = False,
+    approval: bool = True,
 ) -> RoleChange:
     """Record a role change entry and have it applied in the background (at once in the
-    embedded mode)."""
+    embedded mode), once its approval steps (if any) have passed. ``approval=False`` skips the
+    steps: for initial loads only (the demo loader seeding its roles)."""
     if action not in RoleChange.Action.values:
         raise ValidationFailed(
             f"Unknown action {action!r}: use ADD or REMOVE.", fields={"action": ["ADD or REMOVE."]}
@@ -196,7 +198,7 @@ def role_change_submit(
 
     # the approval steps (seed 004), when the governance layer provides them, may hold the change
     approvals = ports.role_change_approvals()
-    if approvals is None or not approvals.hold(change=change, actor=actor, source=source):
+    if not approval or approvals is None or not approvals.hold(change=change, actor=actor, source=source):
         enqueue_on_commit(apply_role_change, change.pk)
     return change
 
