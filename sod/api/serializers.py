@@ -208,3 +208,7 @@ class AssignmentPolicyPreviewSerializer(serializers.Serializer):
     matching = serializers.IntegerField(help_text="Active users the policy selects.")
     active_users = serializers.IntegerField()
     warnings = serializers.ListField(child=serializers.CharField())
+    sod_conflicts = serializers.IntegerField(
+        help_text="Users who would break an SoD rule by gaining the role."
+    )
+    sod_users = serializers.ListField(child=serializers.CharField(), help_text="The first 20 of them.")

@@ -21,14 +21,18 @@ from blazon.changes import config_create, config_delete, config_update, field_er
 from directory.models import (
     Organization,
     Role,
+    RoleEntitlement,
     RoleMembership,
     RoleMembershipManagement,
+    RoleResource,
     Source,
     User,
     UserStatus,
 )
 from directory.services.access.roles import role_grant, role_revoke
-from sod.models import AssignmentPolicy
+from sod.models import AssignmentPolicy, ItemKind
+from sod.services.check import Key, exceptions_valid, holdings, rules_load
+from sod.services.role_changes import rule_conflicts
 
 POLICY_FIELDS = (
     "code",
@@ -106,6 +110,8 @@ class Preview:
     matching: int = 0
     active_users: int = 0
     warnings: list[str] = field(default_factory=list)
+    sod_conflicts: int = 0
+    sod_users: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -123,6 +129,30 @@ def _sets(role_id: int, target: Q | None) -> tuple[QuerySet[User], QuerySet[Role
     return gain, lose
 
 
+def _sod_conflicted(role_id: int, user_ids: set[int]) -> set[str]:
+    """Usernames of those of ``user_ids`` whom the role's items would put on two sides of an
+    active SoD rule with what they already hold (no valid exception); set-based."""
+    index = rules_load()
+    if not user_ids or not index.sides:
+        return set()
+    role_items: list[Key] = [(ItemKind.ROLE.value, role_id)]
+    role_items += [
+        (ItemKind.ENTITLEMENT.value, i)
+        for i in RoleEntitlement.objects.filter(role_id=role_id).values_list("entitlement_id", flat=True)
+    ]
+    role_items += [
+        (ItemKind.RESOURCE.value, i)
+        for i in RoleResource.objects.filter(role_id=role_id).values_list("resource_id", flat=True)
+    ]
+    pairs: set[tuple[int, int]] = set()
+    for user_id, held in holdings(user_ids, index).items():
+        for rule_id in rule_conflicts(index, role_items, dict(held)):
+            pairs.add((rule_id, user_id))
+    covered = exceptions_valid(pairs)
+    ids = {u for r, u in pairs if (r, u) not in covered}
+    return set(User.objects.filter(pk__in=ids).values_list("username", flat=True))
+
+
 def policy_preview(policy: AssignmentPolicy, *, deleting: bool = False) -> Preview:
     """What saving (or deleting) ``policy`` in its current, possibly unsaved state would do to
     its role: how many users gain it, how many lose it (a few names of each), counted in SQL."""
@@ -133,6 +163,11 @@ def policy_preview(policy: AssignmentPolicy, *, deleting: bool = False) -> Previ
     out.gain_users = list(gain.order_by("username").values_list("username", flat=True)[:SAMPLE])
     out.lose_users = list(lose.order_by("user__username").values_list("user__username", flat=True)[:SAMPLE])
     if not deleting:
+        conflicted = _sod_conflicted(role_id, set(gain.values_list("pk", flat=True)))
+        out.sod_conflicts = len(conflicted)
+        out.sod_users = sorted(conflicted)[:SAMPLE]
+        if conflicted:
+            out.warnings.append(f"{len(conflicted)} user(s) would break an SoD rule by gaining the role.")
         out.matching = policy_users(policy).count()
         out.active_users = User.objects.filter(status=UserStatus.ACTIVE).count()
         if out.matching == 0:

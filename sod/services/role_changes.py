@@ -90,7 +90,7 @@ def _added_keys(change: RoleChange) -> list[Key]:
     return keys
 
 
-def _rule_conflicts(index: RuleIndex, added: list[Key], against: dict[Key, Any]) -> dict[int, set[Key]]:
+def rule_conflicts(index: RuleIndex, added: list[Key], against: dict[Key, Any]) -> dict[int, set[Key]]:
     """rule -> the items of ``against`` that sit on another side than an added item of it."""
     found: dict[int, set[Key]] = defaultdict(set)
     for key in added:
@@ -115,7 +115,7 @@ def _sod_step(change: RoleChange, index: RuleIndex) -> tuple[dict[str, Any], lis
     for user_id, items in held.items():
         # what they hold only through this very role is the intra-role step's business
         other = {k: ways for k, ways in items.items() if k != (R, change.role_id) and set(ways) - own}
-        for rule_id in _rule_conflicts(index, added, other):
+        for rule_id in rule_conflicts(index, added, other):
             per_rule[rule_id].add(user_id)
     covered = exceptions_valid({(r, u) for r, users in per_rule.items() for u in users})
     usernames = dict(
@@ -148,7 +148,7 @@ def _intra_role_step(change: RoleChange, index: RuleIndex) -> tuple[dict[str, An
         role_items[(E, ent_id)] = None
     for res_id in RoleResource.objects.filter(role_id=change.role_id).values_list("resource_id", flat=True):
         role_items[(S, res_id)] = None
-    found = _rule_conflicts(index, added, role_items)
+    found = rule_conflicts(index, added, role_items)
     names = labels({k for keys in found.values() for k in keys} | set(added))
     conflicts = []
     for rule_id, keys in sorted(found.items()):

@@ -23,6 +23,7 @@ from sod.services.assignment import (
     policy_preview,
 )
 from tests.api.factories import RoleFactory, UserFactory
+from tests.sod.conftest import give
 
 pytestmark = pytest.mark.django_db
 POLICY = RoleMembershipManagement.ASSIGNMENT_POLICY
@@ -247,3 +248,17 @@ def test_console_crud_with_preview_and_denied(world):
     assert "1 user(s)" in delete_page
     assert admin.post(f"/console/sod/policies/{policy.pk}/delete/").status_code == 302
     assert not AssignmentPolicy.objects.exists() and members(world["staff"]) == {}
+
+
+def test_the_preview_counts_who_would_break_an_sod_rule(sap):
+    """ana already creates suppliers; a policy giving her department the payments role (which
+    approves payments) would put her on both sides of the rule: the preview says so first."""
+    sap["alice"].department = "Finance"
+    sap["alice"].save()
+    sap["bob"].department = "Finance"
+    sap["bob"].save()
+    give(sap["alice"], sap["create"])
+    draft = policy_draft({"code": "ap", "name": "AP", "role": sap["payer"], "department": "Finance"})
+    preview = policy_preview(draft)
+    assert (preview.gain, preview.sod_conflicts, preview.sod_users) == (2, 1, ["alice"])
+    assert "1 user(s) would break an SoD rule by gaining the role." in preview.warnings
