@@ -13,7 +13,7 @@ class SodConfig(AppConfig):
         # mean, for a request's conflict and for a detected violation alike.
         from sod import subjects
         from sod.services.decide import sod_task_decide
-        from sod.tasks import mail_sod_task
+        from sod.tasks import mail_role_change_task, mail_sod_task
         from sod.views import (
             role_change_task_page,
             sod_task_comment,
@@ -39,7 +39,12 @@ class SodConfig(AppConfig):
         from directory.ports import register_role_change_approvals
         from sod.services.role_changes import approvals, role_change_task_decide
 
-        register_task_kind(TaskKind.ROLE_CHANGE, decide=role_change_task_decide, page=role_change_task_page)
+        register_task_kind(
+            TaskKind.ROLE_CHANGE,
+            decide=role_change_task_decide,
+            notify=mail_role_change_task,
+            page=role_change_task_page,
+        )
         register_role_change_approvals(approvals)
         # birthright roles: a user created or changed is re-evaluated against the policies
         from directory.ports import register_user_changed

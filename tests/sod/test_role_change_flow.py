@@ -263,3 +263,13 @@ def test_console_page_shows_the_steps_and_my_tasks_decides(owned, run):
     assert change.status == W.REJECTED
     html = admin.get(f"/console/roles/{owned['reports'].pk}/changes/{change.pk}/").content.decode()
     assert "The change was denied" in html and "no" in html
+
+
+def test_the_approver_is_emailed_a_link_to_the_task(owned, run, mailoutbox):
+    owned["rowner"].email = "rowner@example.com"
+    owned["rowner"].save()
+    change = add(run, owned, owned["reports"], owned["other"])
+    task = Task.objects.get(kind=TaskKind.ROLE_CHANGE)
+    (mail,) = [m for m in mailoutbox if m.to == ["rowner@example.com"]]
+    assert mail.subject == f"Role change to approve: Reporting (change #{change.pk})"
+    assert f"/workspace/requests/tasks/{task.pk}/" in mail.body and "Waiting for the role owner." in mail.body
