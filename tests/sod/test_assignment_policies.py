@@ -262,3 +262,11 @@ def test_the_preview_counts_who_would_break_an_sod_rule(sap):
     preview = policy_preview(draft)
     assert (preview.gain, preview.sod_conflicts, preview.sod_users) == (2, 1, ["alice"])
     assert "1 user(s) would break an SoD rule by gaining the role." in preview.warnings
+
+
+def test_an_organization_a_policy_names_cannot_be_deleted(world):
+    empty = Organization.objects.create(code="legal", name="Legal")
+    create(world, organization=empty)
+    answer = api(world["admin"]).delete(f"/api/v1/organizations/{empty.pk}/")
+    assert answer.status_code == 409
+    assert Organization.objects.filter(pk=empty.pk).exists()
