@@ -446,6 +446,11 @@ CELERY_BEAT_SCHEDULE = {
 
 # Segregation of duties: the longest exception an owner may grant.
 BLAZON_SOD_EXCEPTION_MAX_DAYS = int(os.environ.get("BLAZON_SOD_EXCEPTION_MAX_DAYS", "365"))
+# The approval steps of a role change (seed 004, docs/roles-and-sod.md); each can be switched off.
+BLAZON_ROLE_CHANGE_OWNER_APPROVAL = env_bool("BLAZON_ROLE_CHANGE_OWNER_APPROVAL", True)
+BLAZON_ROLE_CHANGE_SOD_CHECK = env_bool("BLAZON_ROLE_CHANGE_SOD_CHECK", True)
+BLAZON_ROLE_CHANGE_ACCESS_OWNER_APPROVAL = env_bool("BLAZON_ROLE_CHANGE_ACCESS_OWNER_APPROVAL", True)
+BLAZON_ROLE_CHANGE_INTRA_ROLE_CHECK = env_bool("BLAZON_ROLE_CHANGE_INTRA_ROLE_CHECK", True)
 
 # Directory life-cycle knobs.
 BLAZON_AUTO_REVOKE_INACTIVE_DAYS = int(os.environ.get("BLAZON_AUTO_REVOKE_INACTIVE_DAYS", "90"))

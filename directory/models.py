@@ -559,6 +559,10 @@ class RoleChangeStatus(models.TextChoices):
     RUNNING = "RUNNING", "Running"
     DONE = "DONE", "Done"
     FAILED = "FAILED", "Failed"
+    # the approval steps of seed 004 (sod.services.role_changes): waiting for a decision, or
+    # denied (the role is left unchanged)
+    WAITING = "WAITING", "Waiting for approval"
+    REJECTED = "REJECTED", "Rejected"
 
 
 class RoleChange(models.Model):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
-    from directory.models import Resource, User
+    from directory.models import Resource, RoleChange, User
 
 
 class Provisioning(Protocol):
@@ -79,12 +79,27 @@ class Passwords(Protocol):
         """History, expiry clock and synchronisation of a password the directory just saved."""
 
 
+class RoleChangeApprovals(Protocol):
+    """The approval steps of a role change (seed 004), kept by the governance layer (sod app)."""
+
+    def hold(self, *, change: RoleChange, actor: User | None, source: str) -> bool:
+        """Open the change's approval steps; True when it waits for a decision (the caller must
+        then not fan it out), False when no step holds it (fan it out as before)."""
+
+    def steps(self, change_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+        """The approval steps of these changes, in order, for display (one query)."""
+
+
 # (actor, source, user, reason) -> how many things were released
 UserLeavingListener = Callable[..., int]
 
 _provisioning: Provisioning | None = None
 _passwords: Passwords | None = None
 _user_leaving: dict[str, UserLeavingListener] = {}
+_role_change_approvals: RoleChangeApprovals | None = None
+# (actor, source, user) -> None: a user was created or their attributes changed
+UserChangedListener = Callable[..., None]
+_user_changed: dict[str, UserChangedListener] = {}
 
 
 def register_provisioning(provider: Provisioning) -> None:
@@ -101,6 +116,27 @@ def register_user_leaving(name: str, listener: UserLeavingListener) -> None:
     """``listener(actor=, source=, user=, reason=)`` runs inside the transaction that
     inactivates, revokes or removes a user and returns how many things it released."""
     _user_leaving[name] = listener
+
+
+def register_role_change_approvals(provider: RoleChangeApprovals | None) -> None:
+    global _role_change_approvals
+    _role_change_approvals = provider
+
+
+def role_change_approvals() -> RoleChangeApprovals | None:
+    """The approval steps of role changes; None (optional port): changes are applied at once."""
+    return _role_change_approvals
+
+
+def register_user_changed(name: str, listener: UserChangedListener) -> None:
+    """``listener(actor=, source=, user=)`` runs inside the transaction that created a user or
+    changed their attributes (the assignment policies re-evaluate them)."""
+    _user_changed[name] = listener
+
+
+def user_changed(*, actor: User | None, source: str, user: User) -> None:
+    for _name, listener in sorted(_user_changed.items()):
+        listener(actor=actor, source=source, user=user)
 
 
 def provisioning() -> Provisioning:

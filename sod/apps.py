@@ -13,8 +13,13 @@ class SodConfig(AppConfig):
         # mean, for a request's conflict and for a detected violation alike.
         from sod import subjects
         from sod.services.decide import sod_task_decide
-        from sod.tasks import mail_sod_task
-        from sod.views import sod_task_comment, sod_task_decision_details, sod_task_page
+        from sod.tasks import mail_role_change_task, mail_sod_task
+        from sod.views import (
+            role_change_task_page,
+            sod_task_comment,
+            sod_task_decision_details,
+            sod_task_page,
+        )
         from worklist.models import TaskKind
         from worklist.registry import register_task_kind
 
@@ -29,3 +34,20 @@ class SodConfig(AppConfig):
             details=sod_task_decision_details,
             comment=sod_task_comment,
         )
+        # the role-change approval flow (seed 004): its tasks, and the directory's port that
+        # holds a submitted change until its steps pass
+        from directory.ports import register_role_change_approvals
+        from sod.services.role_changes import approvals, role_change_task_decide
+
+        register_task_kind(
+            TaskKind.ROLE_CHANGE,
+            decide=role_change_task_decide,
+            notify=mail_role_change_task,
+            page=role_change_task_page,
+        )
+        register_role_change_approvals(approvals)
+        # birthright roles: a user created or changed is re-evaluated against the policies
+        from directory.ports import register_user_changed
+        from sod.services.assignment import user_changed
+
+        register_user_changed("assignment_policies", user_changed)

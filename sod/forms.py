@@ -6,8 +6,8 @@ from typing import Any
 
 from django import forms
 
-from directory.models import User
-from sod.models import Severity, SoDRule
+from directory.models import Organization, Role, User
+from sod.models import AssignmentPolicy, Severity, SoDRule
 from sod.services.rules import rule_sides
 
 REF_HELP = "One per line: entitlement:<resource code>/<identifier>, role:<code> or resource:<code>."
@@ -64,3 +64,49 @@ class SoDRuleForm(forms.Form):
 
 class SoDImportForm(forms.Form):
     file = forms.FileField(help_text="CSV with the header of the export.")
+
+
+class AssignmentPolicyForm(forms.Form):
+    """An assignment policy; attributes are written one ``name=value`` per line."""
+
+    code = forms.SlugField(max_length=64)
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), to_field_name="code")
+    active = forms.BooleanField(required=False, initial=True)
+    organization = forms.ModelChoiceField(
+        queryset=Organization.objects.order_by("name"), required=False, to_field_name="code"
+    )
+    include_sub_organizations = forms.BooleanField(required=False)
+    department = forms.CharField(required=False, max_length=200)
+    job_title = forms.CharField(required=False, max_length=200)
+    employee_type = forms.CharField(required=False, max_length=60)
+    attributes = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Administrator-defined attributes, one name=value per line.",
+    )
+
+    @classmethod
+    def initial_from(cls, policy: AssignmentPolicy) -> dict[str, Any]:
+        return {
+            **{
+                name: getattr(policy, name)
+                for name in ("code", "name", "description", "active", "include_sub_organizations")
+            },
+            **{name: getattr(policy, name) for name in ("department", "job_title", "employee_type")},
+            "role": policy.role.code,
+            "organization": policy.organization.code if policy.organization else None,
+            "attributes": "\n".join(f"{k}={v}" for k, v in sorted((policy.attributes or {}).items())),
+        }
+
+    def clean_attributes(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for line in (self.cleaned_data.get("attributes") or "").splitlines():
+            if not line.strip():
+                continue
+            key, sep, value = line.partition("=")
+            if not sep or not key.strip():
+                raise forms.ValidationError(f"Write name=value, not {line.strip()!r}.")
+            out[key.strip()] = value.strip()
+        return out

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 
 from directory.models import User
-from sod.models import SoDRequestConflict
+from sod.models import RoleChangeStep, SoDRequestConflict
 from worklist.models import TaskKind, TaskStatus
 
 
@@ -36,6 +36,38 @@ def sod_task_mail(task_id: int, user_ids: list[int] | None) -> int:
                 f"Rule: {row.rule.name} ({row.rule.get_severity_display()}).\n\n"
                 f"Accept it with an exception (reason and expiry) or reject the request:\n"
                 f"{base}/workspace/requests/tasks/{row.task_id}/\n"
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[user.email],
+        )
+    return sent
+
+
+def role_change_task_mail(task_id: int, user_ids: list[int] | None) -> int:
+    """Mail the approvers (or ``user_ids``) of an open role-change step: what changes on which
+    role, why they are asked and the link to the task in My tasks; returns messages sent."""
+    step = (
+        RoleChangeStep.objects.select_related("role_change__role", "task")
+        .filter(task_id=task_id, task__kind=TaskKind.ROLE_CHANGE, task__status=TaskStatus.OPEN)
+        .first()
+    )
+    if step is None or step.task is None:
+        return 0
+    users = step.task.assignees.all() if user_ids is None else User.objects.filter(pk__in=user_ids)
+    base = str(getattr(settings, "BLAZON_BASE_URL", "http://127.0.0.1:8000")).rstrip("/")
+    change = step.role_change
+    sent = 0
+    for user in users.order_by("pk"):
+        if not user.email or not user.is_active:
+            continue
+        sent += send_mail(
+            subject=f"Role change to approve: {change.role.name} (change #{change.pk})",
+            message=(
+                f"Hello {user.get_full_name() or user.username},\n\n"
+                f"Role change #{change.pk}: {change}.\n"
+                f"{step.get_kind_display()}: {step.reason}\n\n"
+                f"Approve or reject it (the role stays unchanged until every step passes):\n"
+                f"{base}/workspace/requests/tasks/{step.task_id}/\n"
             ),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[user.email],

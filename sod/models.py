@@ -235,3 +235,85 @@ class SoDRequestConflict(models.Model):
 
     def __str__(self) -> str:
         return f"request #{self.request_id} breaks {self.rule_id}"
+
+
+class RoleChangeStepKind(models.TextChoices):
+    """The approval steps of a role change (seed 004), in the order they run."""
+
+    OWNER = "OWNER", "Role owner's approval"
+    SOD = "SOD", "SoD check of the added items"
+    ACCESS_OWNER = "ACCESS_OWNER", "Access owners' approval"
+    INTRA_ROLE = "INTRA_ROLE", "Conflicts with the role's items"
+
+
+class RoleChangeStepStatus(models.TextChoices):
+    WAITING = "WAITING", "Waiting"
+    APPROVED = "APPROVED", "Approved"
+    REJECTED = "REJECTED", "Rejected"
+    SKIPPED = "SKIPPED", "Not needed"
+
+
+class RoleChangeStep(models.Model):
+    """One step of a role change's approval flow: who had to decide, what they decided, or why
+    the step was not needed. Steps switched off by configuration leave no row."""
+
+    role_change = models.ForeignKey(
+        "directory.RoleChange", on_delete=models.CASCADE, related_name="approval_steps"
+    )
+    kind = models.CharField(max_length=12, choices=RoleChangeStepKind.choices)
+    position = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=8, choices=RoleChangeStepStatus.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    approvers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    task = models.ForeignKey(
+        "worklist.Task", null=True, blank=True, on_delete=models.SET_NULL, related_name="role_change_steps"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["role_change_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["role_change", "kind"], name="role_change_step_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"role change #{self.role_change_id}: {self.kind} {self.status}"
+
+
+class AssignmentPolicy(models.Model):
+    """A birthright rule (seed 002, "Políticas de atribuição"): every active user matching all
+    its conditions holds ``role``, managed by the policy (not revocable by hand). An empty
+    condition is not checked; a policy needs at least one."""
+
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    role = models.ForeignKey("directory.Role", on_delete=models.CASCADE, related_name="assignment_policies")
+    active = models.BooleanField(default=True)
+    organization = models.ForeignKey(
+        "directory.Organization", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    include_sub_organizations = models.BooleanField(
+        default=False, help_text="Users of the organization's sub-organizations match too."
+    )
+    department = models.CharField(max_length=200, blank=True)
+    job_title = models.CharField(max_length=200, blank=True)
+    employee_type = models.CharField(max_length=60, blank=True)
+    attributes = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Administrator-defined attributes the user must have: {key: value}.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

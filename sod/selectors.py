@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from sod.models import SoDException, SoDRule, SoDRuleItem, SoDViolation
+from sod.models import AssignmentPolicy, SoDException, SoDRule, SoDRuleItem, SoDViolation
 
 
 def rules_for(user: Any) -> QuerySet[SoDRule]:
@@ -27,3 +27,8 @@ def violations_for(user: Any) -> QuerySet[SoDViolation]:
     return SoDViolation.objects.select_related("rule", "rule__owner", "user", "exception", "task").order_by(
         "-id"
     )
+
+
+def assignment_policies_for(user: Any) -> QuerySet[AssignmentPolicy]:
+    """Assignment policies with their role and organization (any console role reads them)."""
+    return AssignmentPolicy.objects.select_related("role", "organization").order_by("code")

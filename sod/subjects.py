@@ -9,7 +9,9 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
+from directory.models import RoleChange
 from sod.models import SoDViolation
+from sod.services.role_changes import ROLE_CHANGE_SUBJECT, role_change_console_url
 from worklist.registry import SubjectRef, register_subject_kind
 
 VIOLATION_SUBJECT = "sod_violation"
@@ -34,7 +36,24 @@ def violation_console_url(violation: SoDViolation) -> str:
     return f"{reverse('console_sod:violations')}?{urlencode({'rule': violation.rule.code})}"
 
 
+def role_changes_resolve(ids: Collection[int]) -> Mapping[int, RoleChange]:
+    """Many role changes at once (one query), with their role and item."""
+    return RoleChange.objects.select_related("role", "resource", "entitlement__resource").in_bulk(list(ids))
+
+
+def role_change_label(change: RoleChange) -> str:
+    return f"Role change #{change.pk}: {change}"
+
+
 def register() -> None:
+    # a role change's approval tasks point at the change (seed 004)
+    register_subject_kind(
+        ROLE_CHANGE_SUBJECT,
+        noun="Role change",
+        resolve=role_changes_resolve,
+        label=role_change_label,
+        console_url=role_change_console_url,
+    )
     register_subject_kind(
         VIOLATION_SUBJECT,
         noun="SoD violation",

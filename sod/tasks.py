@@ -25,3 +25,13 @@ def mail_sod_task(task_id: int, user_ids: list[int] | None = None) -> int:
     from sod.mail import sod_task_mail
 
     return sod_task_mail(task_id, user_ids)
+
+
+@blazon_task(atomic=False)  # an e-mail: marked done after it is sent, whatever the database does
+def mail_role_change_task(task_id: int, user_ids: list[int] | None = None) -> int:
+    """Tell a role-change step's approvers that it waits for them. Idempotent per outbox row; a
+    task decided meanwhile sends nothing."""
+    # deferred: the SoD services import this module to queue its e-mail (a cycle at load)
+    from sod.mail import role_change_task_mail
+
+    return role_change_task_mail(task_id, user_ids)

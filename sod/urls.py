@@ -16,6 +16,11 @@ console_urlpatterns = [
     path("violations/scan/", views.scan_now, name="scan"),
     path("exceptions/", views.ExceptionList.as_view(), name="exceptions"),
     path("exceptions/<int:pk>/revoke/", views.exception_revoke, name="exception_revoke"),
+    path("policies/", views.PolicyList.as_view(), name="policies"),
+    path("policies/new/", views.policy_edit, name="policy_new"),
+    path("policies/<int:pk>/", views.PolicyDetail.as_view(), name="policy"),
+    path("policies/<int:pk>/edit/", views.policy_edit, name="policy_edit"),
+    path("policies/<int:pk>/delete/", views.PolicyDelete.as_view(), name="policy_delete"),
 ]
 
 workspace_urlpatterns = [

@@ -30,13 +30,30 @@ from blazon.console.views import (
 )
 from blazon.errors import DomainError, ValidationFailed
 from blazon.permissions import can
-from directory.models import Source, User
+from directory.models import RoleChange, Source, User
+from directory.services.access import role_change_preview
 from requests_workflow.services.approvals import task_comment_add
 from requests_workflow.views.workspace import approval_decision_details, approval_task_page
 from sod import selectors
-from sod.forms import SoDImportForm, SoDRuleForm
-from sod.models import Severity, SoDException, SoDRule, SoDRuleItem, SoDViolation, ViolationStatus
+from sod.forms import AssignmentPolicyForm, SoDImportForm, SoDRuleForm
+from sod.models import (
+    AssignmentPolicy,
+    RoleChangeStep,
+    Severity,
+    SoDException,
+    SoDRule,
+    SoDRuleItem,
+    SoDViolation,
+    ViolationStatus,
+)
+from sod.services.assignment import (
+    assignment_policy_create,
+    assignment_policy_delete,
+    assignment_policy_update,
+    policy_preview,
+)
 from sod.services.exceptions import sod_exception_revoke
+from sod.services.role_changes import approvals
 from sod.services.rules import (
     CSV_COLUMNS,
     rules_csv_rows,
@@ -327,3 +344,86 @@ def violation_task_decide(request: HttpRequest, pk: int, decision: str) -> HttpR
     done = "accepted with an exception" if decision == APPROVE else "refused: one of the accesses must go"
     messages.success(request, f"SoD violation of {violation.user} {done}.")
     return redirect("workspace_requests:tasks")
+
+
+# --- assignment (birthright) policies ---------------------------------------------------------
+
+
+class PolicyList(ObjectListView):
+    queryset = selectors.assignment_policies_for(None)
+    template_name = "console/sod/policies.html"
+    search = ("code", "name", "description", "department", "job_title")
+    filters = {"active": "active"}
+    orderings = {"code": "code", "name": "name", "role": "role__name"}
+    default_order = "code"
+
+
+class PolicyDetail(ObjectView):
+    """A policy, its conditions and what re-evaluating it now would change (the preview)."""
+
+    queryset = selectors.assignment_policies_for(None)
+    template_name = "console/sod/policy_detail.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        policy = self.get_object()
+        return self.render({"policy": policy, "preview": policy_preview(policy)})
+
+
+policy_edit = ObjectEditView.as_view(
+    model=AssignmentPolicy,
+    form_class=AssignmentPolicyForm,
+    noun="assignment policy",
+    kind="assignment-policy",
+    create=assignment_policy_create,
+    update=assignment_policy_update,
+    object_kwarg="policy",
+    detail_route="console_sod:policy",
+    list_route="console_sod:policies",
+)
+
+
+class PolicyDelete(ObjectDeleteView):
+    model, noun = AssignmentPolicy, "assignment policy"
+    delete_service = staticmethod(assignment_policy_delete)
+    object_kwarg = "policy"
+    detail_route, list_route = "console_sod:policy", "console_sod:policies"
+    list_title = "Assignment policies"
+
+    def explain(self, obj: AssignmentPolicy) -> str:
+        lose = policy_preview(obj, deleting=True).lose
+        return (
+            f"{lose} user(s) whom no other policy of {obj.role.name} selects lose the role now "
+            "(manual memberships are kept). The audit log keeps the policy."
+        )
+
+
+# --- role-change approval tasks (My tasks) ----------------------------------------------------
+
+
+def role_change_task_page(request: HttpRequest, task: Task) -> HttpResponse:
+    """A role change's approval task in My tasks (the worklist checked the user may see it): what
+    changes, what it does to the members, the steps so far and what this step found, then the
+    decision forms (posted to the worklist's ``task_decide``)."""
+    step = RoleChangeStep.objects.filter(task_id=task.pk).select_related("role_change").first()
+    if step is None:
+        raise Http404("This task belongs to no role change.")
+    change = RoleChange.objects.select_related(
+        "role", "resource", "entitlement__resource", "requested_by"
+    ).get(pk=step.role_change_id)
+    try:
+        preview: dict[str, int] = role_change_preview(
+            role=change.role, action=change.action, resource=change.resource, entitlement=change.entitlement
+        )
+    except DomainError:
+        preview = {}
+    return render(
+        request,
+        "workspace/sod/role_change_task.html",
+        {
+            "task": task,
+            "change": change,
+            "step": step,
+            "steps": approvals.steps([change.pk]).get(change.pk, []),
+            "preview": [(k.replace("_", " ").capitalize(), v) for k, v in preview.items()],
+        },
+    )

@@ -12,6 +12,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from directory import ports
 from directory.models import (
     Account,
     AttributeDefinition,
@@ -302,15 +303,51 @@ class RoleSerializer(serializers.ModelSerializer):
         ).data
 
 
+class RoleChangeStepSerializer(serializers.Serializer):
+    """One approval step of a role change (seed 004), kept by the governance layer."""
+
+    position = serializers.IntegerField()
+    kind = serializers.CharField(help_text="OWNER, SOD, ACCESS_OWNER or INTRA_ROLE.")
+    label = serializers.CharField()
+    status = serializers.CharField(help_text="WAITING, APPROVED, REJECTED or SKIPPED.")
+    reason = serializers.CharField(help_text="Why the step waits, passed or was skipped.")
+    approvers = serializers.ListField(child=serializers.CharField(), help_text="Who may decide.")
+    task = serializers.IntegerField(allow_null=True, help_text="The worklist task deciding it.")
+    decided_by = serializers.CharField(allow_null=True)
+    decided_at = serializers.CharField(allow_null=True)
+    comment = serializers.CharField(allow_blank=True)
+    detail = serializers.DictField(help_text="The conflicts or owners the step found.")
+
+
+class _RoleChangeListSerializer(serializers.ListSerializer):
+    """Loads the approval steps of a whole page at once (one query, not one per change)."""
+
+    def to_representation(self, data: Any) -> Any:
+        items = list(data.all() if hasattr(data, "all") else data)
+        approvals = ports.role_change_approvals()
+        self.child.context["approval_steps"] = approvals.steps([c.pk for c in items]) if approvals else {}
+        return super().to_representation(items)
+
+
 class RoleChangeSerializer(serializers.ModelSerializer):
     role = RoleRefSerializer(read_only=True)
     resource = ResourceRefSerializer(read_only=True, allow_null=True)
     entitlement = EntitlementRefSerializer(read_only=True, allow_null=True)
     requested_by = UserRefSerializer(read_only=True, allow_null=True)
     result = serializers.DictField(read_only=True)
+    approval_steps = serializers.SerializerMethodField()
+
+    @extend_schema_field(RoleChangeStepSerializer(many=True))
+    def get_approval_steps(self, obj: RoleChange) -> list[dict[str, Any]]:
+        loaded = self.context.get("approval_steps")
+        if loaded is None:
+            approvals = ports.role_change_approvals()
+            loaded = approvals.steps([obj.pk]) if approvals else {}
+        return list(loaded.get(obj.pk, []))
 
     class Meta:
         model = RoleChange
+        list_serializer_class = _RoleChangeListSerializer
         fields = [
             "id",
             "role",
@@ -327,6 +364,7 @@ class RoleChangeSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "approval_steps",
         ]
         read_only_fields = fields
 

@@ -20,6 +20,7 @@ from blazon.console import (
     report_domain_error,
 )
 from blazon.errors import DomainError
+from directory import ports
 from directory.models import Entitlement, Organization, Resource, Role, RoleChange, RoleChangeStatus
 from directory.services import access, config
 from directory.views.forms import EntitlementForm, OrganizationForm, ResourceForm, RoleForm
@@ -205,7 +206,14 @@ def role_change_submit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _change_context(change: RoleChange) -> dict[str, Any]:
     result = change.result or {}
-    finished = change.status in (RoleChangeStatus.DONE, RoleChangeStatus.FAILED)
+    # a change waiting for (or denied by) its approval steps is not being applied: no polling
+    finished = change.status in (
+        RoleChangeStatus.DONE,
+        RoleChangeStatus.FAILED,
+        RoleChangeStatus.WAITING,
+        RoleChangeStatus.REJECTED,
+    )
+    approvals = ports.role_change_approvals()
     steps = result.get("steps") if isinstance(result, dict) else None
     summary = (
         [(k.replace("_", " ").capitalize(), v) for k, v in result.items() if k != "steps"]
@@ -219,6 +227,7 @@ def _change_context(change: RoleChange) -> dict[str, Any]:
         "steps": steps or [],
         "summary": summary,
         "percent": percent,
+        "approval_steps": approvals.steps([change.pk]).get(change.pk, []) if approvals else [],
     }
 
 

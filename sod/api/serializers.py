@@ -7,8 +7,17 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from directory.models import User
-from sod.models import ItemKind, Severity, SoDException, SoDRule, SoDViolation, ViolationStatus
+from directory.models import Organization, Role, User
+from sod.models import (
+    AssignmentPolicy,
+    ItemKind,
+    Severity,
+    SoDException,
+    SoDRule,
+    SoDViolation,
+    ViolationStatus,
+)
+from sod.services.assignment import POLICY_FIELDS
 from sod.services.rules import RULE_FIELDS
 
 
@@ -149,3 +158,57 @@ class SoDScanSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     resolved = serializers.IntegerField()
     tasks_opened = serializers.IntegerField()
+
+
+class AssignmentPolicySerializer(serializers.ModelSerializer):
+    """A birthright rule: active users matching every condition that is set hold the role."""
+
+    role: serializers.SlugRelatedField[Role] = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    organization: serializers.SlugRelatedField[Organization] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
+    attributes = serializers.DictField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = AssignmentPolicy
+        fields = ["id", *POLICY_FIELDS, "created_at"]
+
+
+class AssignmentPolicyInputSerializer(serializers.Serializer):
+    code = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    role = serializers.SlugRelatedField(
+        slug_field="code", queryset=Role.objects.all(), help_text="Role code."
+    )
+    active = serializers.BooleanField(required=False, default=True)
+    organization = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Organization.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Organization code.",
+    )
+    include_sub_organizations = serializers.BooleanField(required=False, default=False)
+    department = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    job_title = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    employee_type = serializers.CharField(required=False, allow_blank=True, default="", max_length=60)
+    attributes = serializers.DictField(
+        child=serializers.CharField(), required=False, default=dict, help_text="{attribute name: value}"
+    )
+
+
+class AssignmentPolicyPreviewSerializer(serializers.Serializer):
+    role = serializers.CharField()
+    gain = serializers.IntegerField(help_text="Users who would gain the role.")
+    lose = serializers.IntegerField(help_text="Users who would lose it (policy-managed only).")
+    gain_users = serializers.ListField(child=serializers.CharField(), help_text="The first 20.")
+    lose_users = serializers.ListField(child=serializers.CharField(), help_text="The first 20.")
+    matching = serializers.IntegerField(help_text="Active users the policy selects.")
+    active_users = serializers.IntegerField()
+    warnings = serializers.ListField(child=serializers.CharField())
+    sod_conflicts = serializers.IntegerField(
+        help_text="Users who would break an SoD rule by gaining the role."
+    )
+    sod_users = serializers.ListField(child=serializers.CharField(), help_text="The first 20 of them.")

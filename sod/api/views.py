@@ -9,13 +9,22 @@ from typing import Any
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from blazon.permissions import can
 from directory.api.views import CONFLICT, ERRORS, NOT_FOUND, ConfigViewSet, _read_schema, _write_schema
 from directory.models import Source
 from sod import selectors
 from sod.api import serializers as s
+from sod.services.assignment import (
+    assignment_policy_create,
+    assignment_policy_delete,
+    assignment_policy_update,
+    policy_draft,
+    policy_preview,
+)
 from sod.services.exceptions import sod_exception_revoke
 from sod.services.rules import sod_rule_create, sod_rule_delete, sod_rule_update
 from sod.services.scan import sod_scan
@@ -90,3 +99,53 @@ class SoDViolationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def scan(self, request: Request) -> Response:
         result = sod_scan(actor=request.user, source=Source.API)
         return Response(s.SoDScanSerializer(result.as_dict()).data)
+
+
+@extend_schema_view(
+    **_read_schema("assignment policies", s.AssignmentPolicySerializer),
+    **_write_schema("assignment policies", s.AssignmentPolicyInputSerializer, s.AssignmentPolicySerializer),
+)
+class AssignmentPolicyViewSet(ConfigViewSet):
+    """Birthright rules: active users matching every condition set (organization, with or without
+    its sub-organizations, department, job title, employee type, administrator-defined attributes)
+    hold the role, managed by the policy. Saving or deleting one re-evaluates its role at once;
+    preview first with `preview/`."""
+
+    selector = selectors.assignment_policies_for
+    serializer_class = s.AssignmentPolicySerializer
+    input_serializer_class = s.AssignmentPolicyInputSerializer
+    create_service = assignment_policy_create
+    update_service = assignment_policy_update
+    delete_service = assignment_policy_delete
+    object_kw = "policy"
+    filterset_fields = ("role", "active", "organization")
+    search_fields = ("code", "name", "description", "department", "job_title")
+    ordering_fields = ("id", "code", "name", "created_at")
+
+    @extend_schema(
+        operation_id="v1_assignment_policies_preview_new",
+        summary="Preview a new policy: how many users would gain or lose its role",
+        request=s.AssignmentPolicyInputSerializer,
+        responses={200: s.AssignmentPolicyPreviewSerializer, **ERRORS},
+    )
+    @action(detail=False, methods=["post"], url_path="preview", filter_backends=[], pagination_class=None)
+    def preview_new(self, request: Request) -> Response:
+        self._require_write(request)
+        data = self._input(request, partial=False)
+        return Response(policy_preview(policy_draft(data)).as_dict())
+
+    @extend_schema(
+        summary="Preview a change to a policy (body: the fields to change; empty: re-evaluate as saved)",
+        request=s.AssignmentPolicyInputSerializer(partial=True),
+        responses={200: s.AssignmentPolicyPreviewSerializer, **ERRORS, **NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"], url_path="preview", filter_backends=[], pagination_class=None)
+    def preview(self, request: Request, pk: str | None = None) -> Response:
+        self._require_write(request)
+        policy = self.get_object()
+        data = self._input(request, partial=True)
+        return Response(policy_preview(policy_draft(data, policy)).as_dict())
+
+    def _require_write(self, request: Request) -> None:
+        if not can(request.user, "manage_config"):
+            raise PermissionDenied("Previewing a policy needs the administrator role.")

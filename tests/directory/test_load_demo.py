@@ -24,12 +24,14 @@ from directory.models import (
     Organization,
     Resource,
     Role,
+    RoleChange,
     RoleMembership,
     SharedAccountMember,
     User,
     UserStatus,
 )
 from requests_workflow.models import ApprovalPolicy, Request, RequestStatus
+from sod.models import AssignmentPolicy
 from worklist.models import Task
 
 pytestmark = pytest.mark.django_db
@@ -101,6 +103,12 @@ def test_the_demo_company(postgres):
     granted = AuditEvent.objects.filter(action="role_membership.granted").count()
     assert granted == 40 - 1
     assert RoleMembership.objects.count() == granted - staff.filter(status=UserStatus.REVOKED).count()
+    # role governance (issue 15): a birthright policy per department, whose people already hold
+    # its role; a role change waiting for the finance head (the role's owner)
+    assert AssignmentPolicy.objects.count() == Organization.objects.filter(parent__code="atlantico").count()
+    waiting = RoleChange.objects.get(status="WAITING")
+    assert waiting.role.code == "finance-staff"
+    assert list(Task.objects.get(kind="ROLE_CHANGE", status="OPEN").assignees.all()) == [waiting.role.owner]
 
 
 def test_console_logins():

@@ -226,10 +226,12 @@ def test_pull_queries_do_not_grow_with_the_batch(world, erp_api):
 
 
 def test_entries_a_role_fan_out_writes_in_bulk_are_pulled_too(
-    world, erp_api, django_capture_on_commit_callbacks
+    world, erp_api, django_capture_on_commit_callbacks, settings
 ):
     """Role fan-out writes entries with COPY (entries_write_many), not the ORM: they must be
     complete rows the adapter API serves like any other."""
+    # the entitlement's owner would otherwise approve the change first (docs/roles-and-sod.md)
+    settings.BLAZON_ROLE_CHANGE_ACCESS_OWNER_APPROVAL = False
     from directory.services.access.role_changes import role_change_submit
     from directory.services.access.roles import role_grant
     from tests.api.factories import RoleFactory, UserFactory

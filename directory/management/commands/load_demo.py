@@ -28,11 +28,13 @@ from directory.models import (
     Account,
     AccountType,
     ConsoleRole,
+    Entitlement,
     EntitlementMembership,
     Organization,
     ProvisioningEvent,
     ProvisioningMode,
     Resource,
+    Role,
     RoleChange,
     User,
 )
@@ -42,6 +44,7 @@ from provisioning.services.inprocess import inprocess_adapter_configure
 from requests_workflow.services.policies import approval_level_add, approval_policy_create
 from requests_workflow.services.requests import request_create
 from sod.models import SoDViolation
+from sod.services.assignment import assignment_policy_create
 from sod.services.decide import sod_violation_task_decide
 from sod.services.rules import sod_rule_create
 from sod.services.scan import sod_scan
@@ -217,6 +220,7 @@ class Demo:
         self.special_accounts()
         self.life_cycle()
         self.segregation_of_duties()
+        self.role_governance()
         self.approvals_and_requests()
         self.privileged_access()
         return (
@@ -447,6 +451,7 @@ class Demo:
             action="ADD",
             resource=resource,
             entitlement=entitlement,
+            approval=False,  # seeding: the roles' owners approve later changes, not the initial load
         )
         access.role_change_apply(role_change_id=change.pk)  # now, not after commit: later steps build on it
 
@@ -599,6 +604,26 @@ class Demo:
                     )  # fmt: skip
             except DomainError as exc:  # e.g. the person already holds it: the demo goes on
                 self.warnings.append(f"demo request for {person.username} not made: {exc.message}")
+
+    def role_governance(self) -> None:
+        """A birthright policy per department (its people get its staff role, joiners too) and a
+        role change waiting for the finance head's approval (seed 004)."""
+        for code, name, _share, _titles, _resources in DEPARTMENTS:
+            assignment_policy_create(
+                actor=self.admin, source=SOURCE, code=f"{code}-birthright", name=f"{name} department",
+                role=Role.objects.get(code=f"{code}-staff"), department=name,
+                description=f"Everyone in the {name} department holds {name} staff.",
+            )  # fmt: skip
+        finance = Role.objects.filter(code="finance-staff", owner__isnull=False).first()
+        report = (
+            Entitlement.objects.exclude(roles=finance).filter(resource__code="sap").first()
+            if finance
+            else None
+        )
+        if finance is not None and report is not None:
+            access.role_change_submit(
+                actor=self.admin, source=SOURCE, role=finance, action="ADD", entitlement=report
+            )  # fmt: skip
 
     def segregation_of_duties(self) -> None:
         """SoD rules (create supplier vs approve payment in SAP, ...), a first scan that finds the

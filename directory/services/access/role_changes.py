@@ -13,6 +13,7 @@ from django.utils import timezone
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
 from blazon.tasks import enqueue_on_commit
+from directory import ports
 from directory.models import (
     Account,
     AccountRoleGrant,
@@ -133,9 +134,11 @@ def role_change_submit(
     resource: Resource | None = None,
     entitlement: Entitlement | None = None,
     keep_as_manual: bool = False,
+    approval: bool = True,
 ) -> RoleChange:
     """Record a role change entry and have it applied in the background (at once in the
-    embedded mode)."""
+    embedded mode), once its approval steps (if any) have passed. ``approval=False`` skips the
+    steps: for initial loads only (the demo loader seeding its roles)."""
     if action not in RoleChange.Action.values:
         raise ValidationFailed(
             f"Unknown action {action!r}: use ADD or REMOVE.", fields={"action": ["ADD or REMOVE."]}
@@ -162,7 +165,7 @@ def role_change_submit(
             raise Conflict(f"{ent or res} is not in role {role.name}.", fields={"item": ["Not in the role."]})
     pending = RoleChange.objects.filter(
         role=role,
-        status__in=[RoleChangeStatus.PENDING, RoleChangeStatus.RUNNING],
+        status__in=[RoleChangeStatus.PENDING, RoleChangeStatus.RUNNING, RoleChangeStatus.WAITING],
         resource=resource,
         entitlement=entitlement,
     )
@@ -193,7 +196,10 @@ def role_change_submit(
         source=source,
     )
 
-    enqueue_on_commit(apply_role_change, change.pk)
+    # the approval steps (seed 004), when the governance layer provides them, may hold the change
+    approvals = ports.role_change_approvals()
+    if not approval or approvals is None or not approvals.hold(change=change, actor=actor, source=source):
+        enqueue_on_commit(apply_role_change, change.pk)
     return change
 
 
@@ -219,7 +225,8 @@ def _role_change_apply(role_change_id: int) -> RoleChange:
         .select_related("role", "resource", "entitlement")
         .get(pk=role_change_id)
     )
-    if change.status in (RoleChangeStatus.DONE, RoleChangeStatus.FAILED):
+    if change.status != RoleChangeStatus.RUNNING:
+        # finished, or waiting for / denied by its approval steps: nothing to apply
         return change
     role = Role.objects.select_for_update().get(pk=change.role_id)
     actor = change.requested_by

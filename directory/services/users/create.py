@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from blazon.audit.services import audit_record
 from blazon.errors import ValidationFailed
+from directory import ports
 from directory.models import AttributeScope, User, UserStatus
 from directory.services.users.attributes import attribute_values_validate
 from directory.services.users.fields import (
@@ -95,4 +96,6 @@ def user_create(*, actor: User | None, source: str, data: dict[str, Any]) -> Use
         source=source,
         subject_user_id=user.pk,
     )
+    # birthright roles: the assignment policies (sod app) give or take what the user now matches
+    ports.user_changed(actor=actor, source=source, user=user)
     return user

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from blazon.audit.services import audit_record
 from blazon.errors import NotAllowed, ValidationFailed
 from blazon.permissions import may_set_password_of
+from directory import ports
 from directory.models import AttributeScope, User
 from directory.services.users.attributes import _is_empty, attribute_values_validate
 from directory.services.users.fields import (
@@ -94,4 +95,6 @@ def user_update(*, actor: User | None, source: str, user: User, data: dict[str, 
     audit_record(
         actor=actor, action="user.updated", obj=user, old=old, new=new, source=source, subject_user_id=user.pk
     )
+    # birthright roles: the assignment policies (sod app) give or take what the user now matches
+    ports.user_changed(actor=actor, source=source, user=user)
     return user
