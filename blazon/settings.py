@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "sso",
     "authn",
     "scim",
+    "certification",
 ]
 
 MIDDLEWARE = [
@@ -498,6 +499,15 @@ SPECTACULAR_SETTINGS = {
         "CriticalityEnum": "directory.models.Criticality",
         "SoDItemKindEnum": "sod.models.ItemKind",
         "SoDViolationStatusEnum": "sod.models.ViolationStatus",
+        "CertificationObjectKindEnum": "certification.models.ObjectKind",
+        "CertificationReviewerKindEnum": "certification.models.ReviewerKind",
+        "CertificationUndecidedActionEnum": "certification.models.UndecidedAction",
+        "CertificationCampaignStatusEnum": "certification.models.CampaignStatus",
+        "CertificationDecisionEnum": "certification.models.Decision",
+        "CertificationDecideEnum": "certification.models.DECIDE_CHOICES",
+        # a directory event's decision keeps the name it had before certification's decisions came
+        "DecisionEnum": "directory.models.DirectoryEventDecision",
+        "CertificationOutcomeEnum": "certification.models.Outcome",
     },
 }
 
