@@ -428,6 +428,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sod.tasks.scan_violations",
         "schedule": timedelta(minutes=int(os.environ.get("BLAZON_SOD_SCAN_MINUTES", "60"))),
     },
+    # certification: finish ended campaigns, start the campaigns of due policies
+    "certification-run": {
+        "task": "certification.tasks.run_certification",
+        "schedule": timedelta(minutes=int(os.environ.get("BLAZON_CERTIFICATION_RUN_MINUTES", "60"))),
+    },
     # the per-code records of the OIDC provider (auth_time/amr, code-replay revocation)
     "oidc-purge-authorizations": {
         "task": "oidc.tasks.purge_authorizations",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from blazon.audit.services import audit_record
@@ -167,15 +167,20 @@ def items_decide(
             source=source,
             subject_user_id=item.beneficiary_id,
         )
-    _tasks_done(actor, {(i.campaign_id, i.reviewer_id) for i in locked if i.reviewer_id})
+    _tasks_done(
+        actor, {(i.campaign_id, i.reviewer_id, i.queue_id if not i.reviewer_id else None) for i in locked}
+    )
     return result
 
 
-def _tasks_done(actor: User, pairs: set[tuple[int, int]]) -> None:
-    """Close the task of a reviewer who has nothing left to decide in a campaign."""
-    for campaign_id, reviewer_id in pairs:
+def _tasks_done(actor: User, groups: set[tuple[int, int | None, int | None]]) -> None:
+    """Close the task of a reviewer (or of a queue, or the one of the items nobody reviews) that
+    has nothing left to decide in a campaign."""
+    for campaign_id, reviewer_id, queue_id in groups:
+        same = Q(reviewer_id=reviewer_id) if reviewer_id is not None else Q(reviewer__isnull=True)
+        same &= Q(queue_id=queue_id) if queue_id is not None else Q(queue__isnull=True)
         left = CertificationItem.objects.filter(
-            campaign_id=campaign_id, reviewer_id=reviewer_id, decision=Decision.NONE
+            same, campaign_id=campaign_id, decision=Decision.NONE
         ).exists()
         if left:
             continue
@@ -184,8 +189,13 @@ def _tasks_done(actor: User, pairs: set[tuple[int, int]]) -> None:
             subject_kind="certification_campaign",
             subject_id=campaign_id,
             status=TaskStatus.OPEN,
-            assignees__pk=reviewer_id,
         )
+        if reviewer_id is not None:
+            tasks = tasks.filter(assignees__pk=reviewer_id)
+        elif queue_id is not None:
+            tasks = tasks.filter(queue_id=queue_id)
+        else:
+            tasks = tasks.filter(queue__isnull=True, assignees__isnull=True)
         for task in tasks:
             task_close(task=task, status=TaskStatus.APPROVED, actor=actor, comment="Every item decided.")
 

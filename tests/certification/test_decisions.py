@@ -205,6 +205,8 @@ def test_two_reviewers_deciding_the_same_item_at_once_one_wins(postgres):
     item.refresh_from_db()
     assert item.decision == Decision.KEEP
     assert AuditEvent.objects.filter(action="certification_item.decide").count() == 1
+    # the queue's task closes with its last item
+    assert Task.objects.get(kind=TaskKind.CERTIFICATION, queue=queue).status == TaskStatus.APPROVED
 
 
 def test_policy_rules_give_clear_errors(world, postgres):

@@ -20,9 +20,14 @@ from typing import Any
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from blazon.audit.services import audit_record
+from certification.models import CertificationItem
+from certification.services.campaigns import campaign_start
+from certification.services.decisions import items_decide
+from certification.services.policies import certification_policy_create
 from directory.models import (
     Account,
     AccountType,
@@ -201,6 +206,7 @@ class Demo:
         self.special_accounts()
         self.life_cycle()
         self.segregation_of_duties()
+        self.certification()
         return (
             f"{User.objects.count()} users, {Resource.objects.count()} resources, "
             f"{Account.objects.count()} accounts, {RoleChange.objects.count()} role items"
@@ -550,3 +556,48 @@ class Demo:
                 comment="Two-person AP team until the new hire starts; payments reviewed weekly.",
                 exception_expires_at=timezone.now() + timedelta(days=60),
             )  # fmt: skip
+
+    def certification(self) -> None:
+        """A quarterly review of the high and critical accesses, by each person's manager (the
+        IT head when there is none), running since ten days with a few decisions made: one
+        manager kept two accesses and asked to revoke one (a revoke request)."""
+        policy = certification_policy_create(
+            actor=self.admin, source=SOURCE, code="critical-quarterly", name="High and critical accesses, quarterly",
+            description="Managers confirm every high or critical access of their people each quarter.",
+            criticalities=["HIGH", "CRITICAL"], reviewer_kind="MANAGER", fallback_reviewer=self.heads.get("it"),
+            period_days=90, duration_days=30, undecided_action="KEEP",
+        )  # fmt: skip
+        campaign = campaign_start(
+            actor=self.admin, source=SOURCE, policy=policy, starts_at=timezone.now() - timedelta(days=10)
+        )
+        busiest = (  # the reviewer with the most items
+            CertificationItem.objects.filter(campaign=campaign, reviewer__isnull=False)
+            .values("reviewer_id")
+            .annotate(n=Count("id"))
+            .order_by("-n", "reviewer_id")
+            .first()
+        )
+        reviewer_id = busiest["reviewer_id"] if busiest else None
+        if reviewer_id is None:
+            return
+        reviewer = User.objects.get(pk=reviewer_id)
+        ids = list(
+            CertificationItem.objects.filter(campaign=campaign, reviewer=reviewer)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:3]
+        )
+        items_decide(
+            actor=reviewer,
+            source=SOURCE,
+            items=ids[:2],
+            decision="KEEP",
+            comment="Needed for the month-end close.",
+        )
+        if len(ids) > 2:
+            items_decide(
+                actor=reviewer,
+                source=SOURCE,
+                items=ids[2:],
+                decision="REVOKE",
+                comment="Moved to another team.",
+            )
