@@ -33,20 +33,26 @@ KEEP_SHARE = 0.6
 
 
 def policies_for(user: Any) -> QuerySet[CertificationPolicy]:
-    return CertificationPolicy.objects.select_related(
-        "resource",
-        "entitlement",
-        "role",
-        "organization",
-        "reviewer_user",
-        "reviewer_queue",
-        "fallback_reviewer",
-    ).annotate(n_campaigns=Count("campaigns"))
+    return (
+        CertificationPolicy.objects.select_related(
+            "resource",
+            "entitlement",
+            "role",
+            "organization",
+            "reviewer_user",
+            "reviewer_queue",
+            "fallback_reviewer",
+        )
+        .annotate(n_campaigns=Count("campaigns"))
+        .order_by("code")
+    )
 
 
 def campaigns_for(user: Any) -> QuerySet[CertificationCampaign]:
-    return CertificationCampaign.objects.select_related("policy", "created_by", "closed_by").annotate(
-        n_decided=Count("items", filter=~Q(items__decision=Decision.NONE))
+    return (
+        CertificationCampaign.objects.select_related("policy", "created_by", "closed_by")
+        .annotate(n_decided=Count("items", filter=~Q(items__decision=Decision.NONE)))
+        .order_by("-id")
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from blazon.audit.services import audit_record
 from blazon.changes import field_error
-from blazon.errors import TransitionNotAllowed, ValidationFailed
+from blazon.errors import DomainError, TransitionNotAllowed, ValidationFailed
 from certification.models import (
     CampaignStatus,
     CertificationCampaign,
@@ -38,7 +38,7 @@ from certification.models import (
     ReviewerKind,
     UndecidedAction,
 )
-from certification.services.decisions import item_revoke_request
+from certification.services.decisions import REVOKE_TYPE, item_revoke_request
 from certification.subjects import campaign_subject
 from directory.models import (
     Account,
@@ -51,9 +51,11 @@ from directory.models import (
     RoleMembership,
     RoleMembershipManagement,
     RoleResource,
+    Source,
     User,
     UserStatus,
 )
+from requests_workflow.services.create_many import NewRequest, requests_create_many
 from worklist.models import Queue, Task, TaskKind, TaskStatus
 from worklist.services import task_open, tasks_cancel, tasks_open_bulk
 
@@ -498,11 +500,7 @@ def campaign_finish(*, actor: Any, source: str, campaign: CertificationCampaign)
     if obj.undecided_action == UndecidedAction.KEEP:
         kept = undecided.update(outcome=Outcome.KEPT)
     else:
-        for item in undecided.select_related("beneficiary", "account", "entitlement", "role").iterator(BATCH):
-            if item_revoke_request(item=item, actor=None, comment=f"Not reviewed by the end of {obj.name}."):
-                revoked += 1
-            else:
-                refused += 1
+        revoked, refused = _revoke_undecided(obj, undecided)
     CertificationItem.objects.filter(campaign=obj).update(active=False)
     tasks_cancel(_open_tasks(obj), actor=actor, comment=f"Campaign {obj.name} finished.")
     obj.status, obj.closed_at, obj.closed_by = CampaignStatus.FINISHED, timezone.now(), actor
@@ -522,6 +520,73 @@ def campaign_finish(*, actor: Any, source: str, campaign: CertificationCampaign)
         source=source,
     )
     return result
+
+
+def _revoke_undecided(
+    campaign: CertificationCampaign, undecided: QuerySet[CertificationItem]
+) -> tuple[int, int]:
+    """The revoke requests of the items nobody decided, set-based: the items whose access is
+    still as it was (held, managed manually, its beneficiary live) get their requests in one
+    batch (``requests_create_many``: a few statements, processed set-based after commit); the
+    others one by one, so each refusal is recorded on its item with its reason."""
+    comment = f"Not reviewed by the end of {campaign.name}."
+    live = [UserStatus.ACTIVE, UserStatus.INACTIVE]
+    still = Q(beneficiary__status__in=live) & (
+        Q(
+            kind=ObjectKind.ACCOUNT,
+            account__status__in=[AccountStatus.ACTIVE, AccountStatus.INACTIVE],
+            account__management=Management.MANUAL,
+        )
+        | Q(kind=ObjectKind.ENTITLEMENT, entitlement__isnull=False, account__isnull=False)
+        & Exists(
+            EntitlementMembership.objects.filter(pk=OuterRef("membership_id"), management=Management.MANUAL)
+        )
+        | Q(kind=ObjectKind.ROLE, role__isnull=False)
+        & Exists(
+            RoleMembership.objects.filter(
+                pk=OuterRef("role_membership_id"), management=RoleMembershipManagement.MANUAL
+            )
+        )
+    )
+    related = ("campaign", "beneficiary", "account__resource", "entitlement__resource", "role")
+    revoked = refused = 0
+    for item in list(undecided.exclude(still).select_related(*related)):  # few: changed meanwhile
+        if item_revoke_request(item=item, actor=None, comment=comment):
+            revoked += 1
+        else:
+            refused += 1
+    clean = list(undecided.filter(still).select_related(*related))
+    for start in range(0, len(clean), BATCH):
+        chunk = clean[start : start + BATCH]
+        rows = [
+            NewRequest(
+                request_type=REVOKE_TYPE[ObjectKind(item.kind)],
+                beneficiary=cast(User, item.beneficiary),
+                justification=f"Certification {campaign.name}: revoke decided — {comment}",
+                account=item.account if item.kind != ObjectKind.ROLE else None,
+                entitlement=item.entitlement if item.kind == ObjectKind.ENTITLEMENT else None,
+                role=item.role if item.kind == ObjectKind.ROLE else None,
+            )
+            for item in chunk  # the beneficiary is there: ``still`` asks for a live one
+        ]
+        now = timezone.now()
+        for item, made in zip(
+            chunk, requests_create_many(actor=None, source=Source.CERTIFICATION, rows=rows), strict=True
+        ):
+            item.decision, item.decided_at = Decision.REVOKE, now
+            if isinstance(made, DomainError):
+                item.outcome, item.comment = (
+                    Outcome.REVOKE_FAILED,
+                    f"{comment} The revoke request was refused: {made.message}",
+                )
+                refused += 1
+            else:
+                item.outcome, item.comment, item.request = Outcome.REVOKING, comment, made
+                revoked += 1
+        CertificationItem.objects.bulk_update(
+            chunk, ["decision", "decided_at", "outcome", "comment", "request"]
+        )
+    return revoked, refused
 
 
 @transaction.atomic

@@ -28,7 +28,7 @@ from worklist.models import Task, TaskKind, TaskStatus
 from worklist.services import task_close
 
 MAX_ITEMS = 500
-_REVOKE_TYPE = {
+REVOKE_TYPE = {
     ObjectKind.ACCOUNT: RequestType.REVOKE_ACCOUNT,
     ObjectKind.ENTITLEMENT: RequestType.REVOKE_ENTITLEMENT,
     ObjectKind.ROLE: RequestType.REVOKE_ROLE,
@@ -69,7 +69,7 @@ def item_revoke_request(*, item: CertificationItem, actor: User | None, comment:
             req = request_create(
                 actor=actor,
                 source=Source.CERTIFICATION,
-                request_type=_REVOKE_TYPE[ObjectKind(item.kind)],
+                request_type=REVOKE_TYPE[ObjectKind(item.kind)],
                 beneficiary=item.beneficiary,
                 justification=justification[:2000],
                 **refs,

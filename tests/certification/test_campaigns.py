@@ -197,3 +197,40 @@ def test_periodic_run_starts_due_policies_and_finishes_ended_campaigns(world, po
     assert certification_run().started == 0  # not due again
     later = certification_run(now=timezone.now() + timedelta(days=15))
     assert later.finished == 1
+
+
+def _finish_queries(w, n, run):
+    CertificationCampaign.objects.all().delete()
+    for i in range(n):
+        give(UserFactory(username=f"r{n}-{i}", manager=w["boss"]), w["pay"])
+    campaign = campaign_start(actor=w["admin"], source="console", policy=w["policy"], name=f"c{n}")
+    with CaptureQueriesContext(connection) as queries:
+        result = campaign_finish(actor=w["admin"], source="console", campaign=campaign)
+    return result, len(queries.captured_queries)
+
+
+def test_revoking_the_undecided_is_set_based_and_the_requests_are_processed(world, postgres, run):
+    w = world
+    small, small_queries = _finish_queries(w, 5, run)
+    Request.objects.all().delete()
+    big, big_queries = _finish_queries(w, 25, run)
+    assert (small.revoke_requests, big.revoke_requests) == (10 + 0, 50 + 10)  # the first five again
+    assert big_queries == small_queries
+    reqs = Request.objects.filter(source="certification")
+    assert reqs.count() == 60 and not reqs.filter(requester__isnull=False).exists()
+    assert set(reqs.values_list("status", flat=True)) == {"NEW"}  # processed after commit
+    item = CertificationItem.objects.filter(kind=ObjectKind.ENTITLEMENT, request__isnull=False).first()
+    assert item.decision == Decision.REVOKE and item.outcome == Outcome.REVOKING
+
+
+def test_the_set_based_revocations_are_applied_after_commit(world, postgres, run):
+    w = world
+    give(w["ana"], w["pay"])
+    give(w["bob"], w["pay"])
+    campaign = campaign_start(actor=w["admin"], source="console", policy=w["policy"])
+    run(campaign_finish, actor=w["admin"], source="console", campaign=campaign)
+    reqs = Request.objects.filter(source="certification")
+    assert reqs.count() == 4
+    assert set(reqs.values_list("status", flat=True)) == {"FINISHED"}  # no provisioning configured
+    assert not EntitlementMembership.objects.filter(entitlement=w["pay"]).exists()
+    assert not Account.objects.filter(owner__in=[w["ana"], w["bob"]], status=AccountStatus.ACTIVE).exists()
