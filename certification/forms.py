@@ -7,7 +7,17 @@ from typing import Any
 from django import forms
 
 from certification.models import CertificationPolicy, ObjectKind, ReviewerKind, UndecidedAction
-from directory.models import Criticality, Entitlement, Organization, Resource, Role, User
+from directory.models import (
+    Account,
+    Criticality,
+    Entitlement,
+    EntitlementMembership,
+    Organization,
+    Resource,
+    Role,
+    RoleMembership,
+    User,
+)
 from worklist.models import Queue
 
 _ACTIVE_USERS = User.objects.filter(status="ACTIVE").order_by("username")
@@ -131,3 +141,58 @@ class CampaignForm(forms.Form):
             },
             "reviewer_kind": d["reviewer_kind"],
         }
+
+
+class MicroCertificationForm(forms.Form):
+    """One access put to review: the person and what they hold."""
+
+    kind = forms.ChoiceField(choices=ObjectKind.choices, label="What")
+    person = forms.ModelChoiceField(queryset=User.objects.order_by("username"), to_field_name="username")
+    resource = forms.ModelChoiceField(
+        queryset=Resource.objects.order_by("name"), required=False, help_text="For an account."
+    )
+    entitlement = forms.ModelChoiceField(
+        queryset=Entitlement.objects.select_related("resource").order_by("resource__name", "name"),
+        required=False,
+        help_text="For an entitlement membership.",
+    )
+    role = forms.ModelChoiceField(
+        queryset=Role.objects.order_by("name"), required=False, help_text="For a role."
+    )
+    reviewer = forms.ModelChoiceField(
+        queryset=_ACTIVE_USERS,
+        required=False,
+        to_field_name="username",
+        help_text="Empty: the person's manager.",
+    )
+    ends_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), label="Ends")
+    undecided_action = forms.ChoiceField(
+        choices=UndecidedAction.choices, initial=UndecidedAction.REVOKE, label="If nobody decides by then"
+    )
+
+    def access_id(self) -> int | None:
+        """The id of the access the form names (None, with a field error, when it names none)."""
+        d = self.cleaned_data
+        person, kind = d["person"], d["kind"]
+        found: Any = None
+        if kind == ObjectKind.ACCOUNT:
+            if d["resource"] is None:
+                self.add_error("resource", "Choose the resource of the account.")
+                return None
+            found = Account.objects.filter(owner=person, resource=d["resource"]).order_by("id").first()
+        elif kind == ObjectKind.ENTITLEMENT:
+            if d["entitlement"] is None:
+                self.add_error("entitlement", "Choose the entitlement.")
+                return None
+            found = EntitlementMembership.objects.filter(
+                account__owner=person, entitlement=d["entitlement"]
+            ).first()
+        else:
+            if d["role"] is None:
+                self.add_error("role", "Choose the role.")
+                return None
+            found = RoleMembership.objects.filter(user=person, role=d["role"]).first()
+        if found is None:
+            self.add_error("person", f"{person.username} does not hold it.")
+            return None
+        return int(found.pk)

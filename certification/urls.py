@@ -13,6 +13,7 @@ console_urlpatterns = [
     path("policies/<int:pk>/start/", views.PolicyStart.as_view(), name="policy_start"),
     path("campaigns/", views.CampaignList.as_view(), name="campaigns"),
     path("campaigns/new/", views.campaign_new, name="campaign_new"),
+    path("campaigns/micro/", views.micro_new, name="micro_new"),
     path("campaigns/<int:pk>/", views.campaign_detail, name="campaign"),
     path("campaigns/<int:pk>/report.csv", views.campaign_report, name="campaign_report"),
     path("campaigns/<int:pk>/<slug:how>/", views.campaign_close, name="campaign_close"),

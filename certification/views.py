@@ -28,7 +28,7 @@ from blazon.console.views import (
 )
 from blazon.errors import DomainError, ValidationFailed
 from certification import selectors
-from certification.forms import CampaignForm, CertificationPolicyForm
+from certification.forms import CampaignForm, CertificationPolicyForm, MicroCertificationForm
 from certification.models import (
     CampaignStatus,
     CertificationCampaign,
@@ -46,6 +46,7 @@ from certification.services.campaigns import (
     policy_scope,
 )
 from certification.services.decisions import items_decide, outcomes_refresh
+from certification.services.micro import micro_certification_start
 from certification.services.policies import (
     certification_policy_create,
     certification_policy_delete,
@@ -189,6 +190,31 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
             )
             return redirect("console_certification:campaign", pk=campaign.pk)
     return render_console(request, "console/certification/campaign_new.html", {"form": form})
+
+
+@capability_required("manage_config")
+def micro_new(request: HttpRequest) -> HttpResponse:
+    """Micro-certification: one access put to review now, until a date."""
+    form = MicroCertificationForm(request.POST or None, initial=request.GET.dict() or None)
+    if request.method == "POST" and form.is_valid():
+        access_id = form.access_id()
+        if access_id is not None:
+            try:
+                campaign = micro_certification_start(
+                    actor=request.user,
+                    source=Source.CONSOLE,
+                    kind=form.cleaned_data["kind"],
+                    access_id=access_id,
+                    reviewer=form.cleaned_data["reviewer"],
+                    ends_at=form.cleaned_data["ends_at"],
+                    undecided_action=form.cleaned_data["undecided_action"],
+                )
+            except DomainError as error:
+                report_domain_error(request, error, form)
+            else:
+                messages.success(request, f"{campaign.name}: sent to its reviewer.")
+                return redirect("console_certification:campaign", pk=campaign.pk)
+    return render_console(request, "console/certification/micro_new.html", {"form": form})
 
 
 @capability_required("manage_config")

@@ -227,3 +227,16 @@ class ReportRowSerializer(serializers.Serializer):
     request = serializers.CharField()
     request_status = serializers.CharField()
     outcome = serializers.CharField()
+
+
+class MicroCertificationSerializer(serializers.Serializer):
+    """One access put to review: its kind and id, the reviewer (empty: the beneficiary's
+    manager), the end and what happens if nobody decides by then."""
+
+    kind = serializers.ChoiceField(choices=ObjectKind.choices)
+    access = serializers.IntegerField(
+        min_value=1, help_text="The account's, entitlement membership's or role membership's id."
+    )
+    reviewer = _user(help_text="Username of the reviewer (empty: the beneficiary's manager).")
+    ends_at = serializers.DateTimeField()
+    undecided_action = serializers.ChoiceField(choices=UndecidedAction.choices)

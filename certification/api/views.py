@@ -21,6 +21,7 @@ from certification.models import CertificationItem
 from certification.report import REPORT_COLUMNS, report_items, report_rows
 from certification.services.campaigns import campaign_cancel, campaign_finish, campaign_start
 from certification.services.decisions import items_decide, outcomes_refresh
+from certification.services.micro import micro_certification_start
 from certification.services.policies import (
     certification_policy_create,
     certification_policy_delete,
@@ -89,6 +90,27 @@ class CertificationCampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMi
             scope=scope,
             ends_at=data.get("ends_at"),
             undecided_action=data.get("undecided_action"),
+        )
+        return self._out(campaign.pk, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Micro-certification: put one access to review until a date",
+        request=s.MicroCertificationSerializer,
+        responses={201: s.CertificationCampaignSerializer, **ERRORS},
+    )
+    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    def micro(self, request: Request) -> Response:
+        body = s.MicroCertificationSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        campaign = micro_certification_start(
+            actor=request.user,
+            source=Source.API,
+            kind=data["kind"],
+            access_id=data["access"],
+            reviewer=data.get("reviewer"),
+            ends_at=data["ends_at"],
+            undecided_action=data["undecided_action"],
         )
         return self._out(campaign.pk, status.HTTP_201_CREATED)
 

@@ -71,6 +71,7 @@ SCOPE_KEYS = (
     "reviewer_user",
     "reviewer_queue",
     "fallback_reviewer",
+    "access",  # micro-certification: one access's id (of the one kind in ``kinds``)
 )
 
 
@@ -118,6 +119,8 @@ def scope_clean(scope: dict[str, Any]) -> dict[str, Any]:
         raise field_error("reviewer_user", "Name the user who reviews.")
     if out["reviewer_kind"] == ReviewerKind.QUEUE and not out["reviewer_queue"]:
         raise field_error("reviewer_queue", "Name the queue that reviews.")
+    if out["access"] is not None and (not isinstance(out["access"], int) or len(out["kinds"]) != 1):
+        raise field_error("access", "One access: its id, with exactly one kind.")
     for key in (
         "resource",
         "entitlement",
@@ -186,6 +189,8 @@ def eligible_accounts(scope: dict[str, Any]) -> QuerySet[Account]:
     ).filter(_not_in_progress(ObjectKind.ACCOUNT, "account"))
     if scope["entitlement"] or scope["role"]:
         return qs.none()  # an entitlement or a role selects memberships only
+    if scope.get("access"):
+        qs = qs.filter(pk=scope["access"])
     if scope["criticalities"]:
         qs = qs.filter(resource__criticality__in=scope["criticalities"])
     if scope["resource"]:
@@ -204,6 +209,8 @@ def eligible_memberships(scope: dict[str, Any]) -> QuerySet[EntitlementMembershi
     ).filter(_not_in_progress(ObjectKind.ENTITLEMENT, "membership_id"))
     if scope["role"]:
         return qs.none()
+    if scope.get("access"):
+        qs = qs.filter(pk=scope["access"])
     if scope["criticalities"]:
         qs = qs.filter(entitlement__criticality__in=scope["criticalities"])
     if scope["resource"]:
@@ -223,6 +230,8 @@ def eligible_role_memberships(scope: dict[str, Any]) -> QuerySet[RoleMembership]
     ).filter(_not_in_progress(ObjectKind.ROLE, "role_membership_id"))
     if scope["entitlement"]:
         return qs.none()
+    if scope.get("access"):
+        qs = qs.filter(pk=scope["access"])
     if scope["criticalities"]:
         qs = qs.filter(role__criticality__in=scope["criticalities"])
     if scope["resource"]:  # roles that grant an account on the resource or one of its entitlements

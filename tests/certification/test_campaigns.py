@@ -26,7 +26,7 @@ from certification.services.campaigns import (
     certification_run,
 )
 from certification.services.policies import certification_policy_update
-from directory.models import Account, AccountStatus, EntitlementMembership
+from directory.models import Account, AccountStatus, EntitlementMembership, RoleResource
 from directory.services import access
 from requests_workflow.models import Request, RequestType
 from tests.api.factories import EntitlementFactory, UserFactory
@@ -52,9 +52,11 @@ def items(campaign):
 def test_eligibility_manual_active_certifiable_and_not_already_under_review(world, postgres):
     w = world
     give(w["ana"], w["pay"])  # manual account + manual membership: eligible
-    access.role_grant(
-        actor=None, source="console", user=w["bob"], role=w["role"]
-    )  # role-managed account/membership
+    RoleResource.objects.create(role=w["role"], resource=w["erp"])
+    access.role_grant(actor=None, source="console", user=w["bob"], role=w["role"])
+    # the role brought bob's account and Reports membership: both managed by the role
+    assert Account.objects.get(owner=w["bob"]).management == "ROLE"
+    assert EntitlementMembership.objects.get(account__owner=w["bob"]).management == "ROLE"
     inactive = give(w["eve"], w["pay"])
     Account.objects.filter(pk=inactive.account_id).update(status=AccountStatus.INACTIVE)
     hidden = EntitlementFactory(resource=w["erp"], identifier="hidden", certifiable=False)
