@@ -38,7 +38,7 @@ from certification.models import (
     ReviewerKind,
     UndecidedAction,
 )
-from certification.services.decisions import REVOKE_TYPE, item_revoke_request
+from certification.services.decisions import REVOKE_TYPE, account_revoke_requests, item_revoke_request
 from certification.subjects import campaign_subject
 from directory.models import (
     Account,
@@ -531,6 +531,41 @@ def campaign_finish(*, actor: Any, source: str, campaign: CertificationCampaign)
     return result
 
 
+def _revoke_chunks(
+    campaign: CertificationCampaign, items: list[CertificationItem], comment: str
+) -> tuple[int, int]:
+    """The revoke requests of ``items`` (still as they were), ``BATCH`` at a time, set-based."""
+    revoked = refused = 0
+    for start in range(0, len(items), BATCH):
+        chunk = items[start : start + BATCH]
+        rows = [
+            NewRequest(
+                request_type=REVOKE_TYPE[ObjectKind(item.kind)],
+                beneficiary=cast(User, item.beneficiary),  # ``still`` asks for a live one
+                justification=f"Certification {campaign.name}: revoke decided — {comment}",
+                account=item.account if item.kind != ObjectKind.ROLE else None,
+                entitlement=item.entitlement if item.kind == ObjectKind.ENTITLEMENT else None,
+                role=item.role if item.kind == ObjectKind.ROLE else None,
+            )
+            for item in chunk
+        ]
+        now = timezone.now()
+        made = requests_create_many(actor=None, source=Source.CERTIFICATION, rows=rows)
+        for item, req in zip(chunk, made, strict=True):
+            item.decision, item.decided_at = Decision.REVOKE, now
+            if isinstance(req, DomainError):
+                item.outcome = Outcome.REVOKE_FAILED
+                item.comment = f"{comment} The revoke request was refused: {req.message}"
+                refused += 1
+            else:
+                item.outcome, item.comment, item.request = Outcome.REVOKING, comment, req
+                revoked += 1
+        CertificationItem.objects.bulk_update(
+            chunk, ["decision", "decided_at", "outcome", "comment", "request"]
+        )
+    return revoked, refused
+
+
 def _revoke_undecided(
     campaign: CertificationCampaign, undecided: QuerySet[CertificationItem]
 ) -> tuple[int, int]:
@@ -559,42 +594,35 @@ def _revoke_undecided(
     )
     related = ("campaign", "beneficiary", "account__resource", "entitlement__resource", "role")
     revoked = refused = 0
-    for item in list(undecided.exclude(still).select_related(*related)):  # few: changed meanwhile
+    clean = list(undecided.filter(still).select_related(*related))
+    stale = list(undecided.exclude(still).select_related(*related))  # few: changed meanwhile
+    # accounts first: revoking an account takes its entitlements, whose items then follow the
+    # account's request instead of asking for their own (it would find them gone)
+    accounts = [i for i in clean if i.kind == ObjectKind.ACCOUNT]
+    others = [i for i in clean if i.kind != ObjectKind.ACCOUNT]
+    n, m = _revoke_chunks(campaign, accounts, comment)
+    revoked, refused = revoked + n, refused + m
+    with_account = account_revoke_requests(
+        campaign.pk, [i.account_id for i in others if i.kind == ObjectKind.ENTITLEMENT]
+    )
+    follow = [i for i in others if i.kind == ObjectKind.ENTITLEMENT and i.account_id in with_account]
+    now = timezone.now()
+    for item in follow:
+        item.decision, item.decided_at, item.outcome = Decision.REVOKE, now, Outcome.REVOKING
+        item.request_id = with_account[item.account_id or 0]
+        item.comment = f"{comment} (revoked with its account: request #{item.request_id})"
+    CertificationItem.objects.bulk_update(
+        follow, ["decision", "decided_at", "outcome", "comment", "request"], batch_size=BATCH
+    )
+    revoked += len(follow)
+    followed = {i.pk for i in follow}
+    n, m = _revoke_chunks(campaign, [i for i in others if i.pk not in followed], comment)
+    revoked, refused = revoked + n, refused + m
+    for item in stale:
         if item_revoke_request(item=item, actor=None, comment=comment):
             revoked += 1
         else:
             refused += 1
-    clean = list(undecided.filter(still).select_related(*related))
-    for start in range(0, len(clean), BATCH):
-        chunk = clean[start : start + BATCH]
-        rows = [
-            NewRequest(
-                request_type=REVOKE_TYPE[ObjectKind(item.kind)],
-                beneficiary=cast(User, item.beneficiary),
-                justification=f"Certification {campaign.name}: revoke decided — {comment}",
-                account=item.account if item.kind != ObjectKind.ROLE else None,
-                entitlement=item.entitlement if item.kind == ObjectKind.ENTITLEMENT else None,
-                role=item.role if item.kind == ObjectKind.ROLE else None,
-            )
-            for item in chunk  # the beneficiary is there: ``still`` asks for a live one
-        ]
-        now = timezone.now()
-        for item, made in zip(
-            chunk, requests_create_many(actor=None, source=Source.CERTIFICATION, rows=rows), strict=True
-        ):
-            item.decision, item.decided_at = Decision.REVOKE, now
-            if isinstance(made, DomainError):
-                item.outcome, item.comment = (
-                    Outcome.REVOKE_FAILED,
-                    f"{comment} The revoke request was refused: {made.message}",
-                )
-                refused += 1
-            else:
-                item.outcome, item.comment, item.request = Outcome.REVOKING, comment, made
-                revoked += 1
-        CertificationItem.objects.bulk_update(
-            chunk, ["decision", "decided_at", "outcome", "comment", "request"]
-        )
     return revoked, refused
 
 

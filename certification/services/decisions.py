@@ -47,6 +47,19 @@ def may_decide(user: Any, item: CertificationItem) -> bool:
     return can(user, "manage_users")
 
 
+def account_revoke_requests(campaign_id: int, account_ids: list[int | None]) -> dict[int, int]:
+    """{account id: its revoke request} for the accounts of ``account_ids`` the campaign revokes."""
+    return dict(
+        CertificationItem.objects.filter(
+            campaign_id=campaign_id,
+            kind=ObjectKind.ACCOUNT,
+            account_id__in=[a for a in account_ids if a],
+            decision=Decision.REVOKE,
+            request__isnull=False,
+        ).values_list("account_id", "request_id")
+    )
+
+
 def item_revoke_request(*, item: CertificationItem, actor: User | None, comment: str) -> Request | None:
     """Request the revocation of ``item``'s access (source certification) and link it. None when
     the pipeline refused to create it (the item then says why); the caller's transaction is
@@ -62,6 +75,22 @@ def item_revoke_request(*, item: CertificationItem, actor: User | None, comment:
     else:
         refs = {"role": item.role}
     now = timezone.now()
+    with_account = (
+        account_revoke_requests(item.campaign_id, [item.account_id])
+        if item.kind == ObjectKind.ENTITLEMENT
+        else {}
+    )
+    if item.account_id in with_account:  # revoking the account takes its entitlements with it
+        item.decision, item.decided_by, item.decided_at, item.outcome = (
+            Decision.REVOKE,
+            actor,
+            now,
+            Outcome.REVOKING,
+        )
+        item.request_id = with_account[item.account_id]
+        item.comment = f"{comment} (revoked with its account: request #{item.request_id})".strip()
+        item.save(update_fields=["decision", "decided_by", "decided_at", "comment", "request", "outcome"])
+        return item.request
     try:
         with transaction.atomic():
             if any(v is None for v in refs.values()):
@@ -141,7 +170,7 @@ def items_decide(
             )
     result = DecideResult()
     now = timezone.now()
-    for item in locked:
+    for item in sorted(locked, key=lambda i: i.kind != ObjectKind.ACCOUNT):  # accounts first: see above
         old = {"decision": Decision.NONE}
         if decision == Decision.KEEP:
             item.decision, item.decided_by, item.decided_at = Decision.KEEP, actor, now
@@ -152,7 +181,8 @@ def items_decide(
             req = item_revoke_request(item=item, actor=actor, comment=comment)
             assert req is not None  # with an actor, a refusal raises
             result.revoked.append(item.pk)
-            result.requests.append(req.pk)
+            if req.pk not in result.requests:
+                result.requests.append(req.pk)
         audit_record(
             actor=actor,
             action="certification_item.decide",

@@ -146,14 +146,18 @@ def test_deciding_twice_says_who_decided(world, postgres):
 
 def test_undecided_revoked_at_the_end_and_a_refused_revoke_is_reported(world, postgres, run):
     w = world
+    certification_policy_update(
+        actor=w["admin"], source="console", policy=w["policy"], data={"include_accounts": False}
+    )
+    give(w["bob"], w["pay"])
     membership = give(w["ana"], w["pay"])
     campaign = campaign_start(actor=w["admin"], source="console", policy=w["policy"])
     # the membership goes by another way before the end: its revoke request cannot be made
     EntitlementMembership.objects.filter(pk=membership.pk).delete()
     Account.objects.filter(owner=w["ana"]).update(status=AccountStatus.ACTIVE)
     result = run(campaign_finish, actor=w["admin"], source="console", campaign=campaign)
-    assert result.revoke_requests == 1 and result.revoke_refused == 1
-    refused = item_of(campaign, ObjectKind.ENTITLEMENT)
+    assert result.revoke_requests == 1 and result.revoke_refused == 1  # bob's goes, ana's is refused
+    refused = CertificationItem.objects.get(campaign=campaign, beneficiary=w["ana"])
     assert refused.outcome == Outcome.REVOKE_FAILED and "refused" in refused.comment
 
 
@@ -228,3 +232,17 @@ def test_policy_rules_give_clear_errors(world, postgres):
         )
     w["policy"].refresh_from_db()
     assert w["policy"].reviewer_kind == "MANAGER" and w["policy"].duration_days == 14
+
+
+def test_revoking_an_account_and_its_entitlement_makes_one_request(world, postgres, run):
+    w = world
+    give(w["ana"], w["pay"])
+    campaign = campaign_start(actor=w["admin"], source="console", policy=w["policy"])
+    ids = list(CertificationItem.objects.filter(campaign=campaign).values_list("pk", flat=True))
+    result = run(
+        items_decide, actor=w["boss"], source="workspace", items=ids, decision="REVOKE", comment="left"
+    )
+    (req,) = Request.objects.filter(source="certification")
+    assert req.type == RequestType.REVOKE_ACCOUNT and result.requests == [req.pk]
+    assert set(CertificationItem.objects.filter(pk__in=ids).values_list("request_id", flat=True)) == {req.pk}
+    assert not EntitlementMembership.objects.filter(account__owner=w["ana"]).exists()
