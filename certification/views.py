@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -284,7 +284,7 @@ def _reviewer_rows(request: HttpRequest) -> tuple[Any, dict[str, str]]:
         qs = qs.order_by(("-" if asked["o"].startswith("-") else "") + ORDERINGS[key], "id")
     else:
         qs = qs.order_by("beneficiary__username", "id")
-    return qs.distinct(), asked
+    return qs, asked
 
 
 @workspace_required
@@ -297,10 +297,8 @@ def review(request: HttpRequest) -> HttpResponse:
     items = list(page.object_list)
     context = selectors.item_context(items)
     user = cast(User, request.user)
-    campaigns = CertificationCampaign.objects.filter(
-        Q(items__reviewer=user) | Q(items__reviewer__isnull=True, items__queue__members=user),
-        status=CampaignStatus.RUNNING,
-    ).distinct()
+    mine = selectors.reviewer_items(user).filter(campaign_id=OuterRef("pk"))
+    campaigns = CertificationCampaign.objects.filter(Exists(mine), status=CampaignStatus.RUNNING)
     return render(
         request,
         "workspace/certification/review.html",

@@ -14,14 +14,24 @@ campaign with 2,000 reviewers is 2,000 task rows), opened with ``tasks_open_bulk
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from blazon.audit.services import audit_record
@@ -162,9 +172,9 @@ def _reviewer(scope: dict[str, Any], kind: str) -> Any:
     """The reviewer of each row, as an SQL expression (None for a queue)."""
     how = scope["reviewer_kind"]
     if how == ReviewerKind.USER:
-        return Value(scope["reviewer_user"], output_field=IntegerField())
+        return Cast(Value(scope["reviewer_user"]), output_field=BigIntegerField())
     if how == ReviewerKind.QUEUE:
-        return Value(None, output_field=IntegerField())
+        return Cast(Value(None), output_field=BigIntegerField())
     if how == ReviewerKind.MANAGER:
         return F(
             {
@@ -266,9 +276,9 @@ _COLUMNS = (
 _ALIASES = tuple(f"c_{c.removesuffix('_id')}" for c in _COLUMNS)
 
 
-def _rows(scope: dict[str, Any]) -> Iterator[tuple[str, tuple[Any, ...]]]:
-    """The eligible accesses, one query per kind, each row in ``_COLUMNS`` order."""
-    none = Value(None, output_field=IntegerField())
+def _selections(scope: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The eligible accesses, one query per kind, with the ``_ALIASES`` columns (``_COLUMNS``)."""
+    none = Cast(Value(None), output_field=BigIntegerField())  # a typed NULL (INSERT … SELECT)
     selections: list[tuple[str, Any]] = []
     if ObjectKind.ACCOUNT in scope["kinds"]:
         selections.append(
@@ -321,9 +331,7 @@ def _rows(scope: dict[str, Any]) -> Iterator[tuple[str, tuple[Any, ...]]]:
                 ),
             )
         )
-    for kind, qs in selections:
-        for row in qs.values_list(*_ALIASES).iterator(BATCH):
-            yield kind, row
+    return selections
 
 
 def eligible_count(scope: dict[str, Any]) -> dict[str, int]:
@@ -340,22 +348,23 @@ def eligible_count(scope: dict[str, Any]) -> dict[str, int]:
 
 
 def _items_write(campaign: CertificationCampaign, scope: dict[str, Any]) -> int:
+    """One ``INSERT … SELECT`` per kind of access: the eligible rows go from the directory to
+    the items inside the database, whatever their number."""
     queue_id = scope["reviewer_queue"] if scope["reviewer_kind"] == ReviewerKind.QUEUE else None
-    batch: list[CertificationItem] = []
+    quote = connection.ops.quote_name
+    fixed = {"campaign_id": campaign.pk, "queue_id": queue_id, "active": True, "decision": Decision.NONE.value,
+             "outcome": Outcome.PENDING.value, "reviewer_is_fallback": False, "comment": ""}  # fmt: skip
     total = 0
-    for kind, row in _rows(scope):
-        batch.append(
-            CertificationItem(
-                campaign=campaign, kind=kind, queue_id=queue_id, **dict(zip(_COLUMNS, row, strict=True))
-            )
-        )
-        if len(batch) >= BATCH:
-            CertificationItem.objects.bulk_create(batch)
-            total += len(batch)
-            batch = []
-    if batch:
-        CertificationItem.objects.bulk_create(batch)
-        total += len(batch)
+    for kind, qs in _selections(scope):
+        inner, params = qs.order_by().values_list(*_ALIASES).query.sql_with_params()
+        columns = ", ".join(quote(c) for c in (*fixed, "kind", *_COLUMNS))
+        picked = ", ".join(f"sub.{quote(a)}" for a in _ALIASES)
+        values = ", ".join(["%s"] * (len(fixed) + 1))
+        # identifiers from the model's meta and the query's own aliases, quoted; values are parameters
+        sql = f"INSERT INTO {quote(CertificationItem._meta.db_table)} ({columns}) SELECT {values}, {picked} FROM ({inner}) AS sub"  # noqa: S608, E501
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*fixed.values(), kind, *params])
+            total += cursor.rowcount
     if queue_id is None:
         _fallback(campaign, scope["fallback_reviewer"])
     return total
