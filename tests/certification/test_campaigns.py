@@ -236,3 +236,18 @@ def test_the_set_based_revocations_are_applied_after_commit(world, postgres, run
     assert set(reqs.values_list("status", flat=True)) == {"FINISHED"}  # no provisioning configured
     assert not EntitlementMembership.objects.filter(entitlement=w["pay"]).exists()
     assert not Account.objects.filter(owner__in=[w["ana"], w["bob"]], status=AccountStatus.ACTIVE).exists()
+
+
+def test_entitlement_revocations_are_written_in_one_batch(world, postgres):
+    w = world
+    certification_policy_update(
+        actor=w["admin"], source="console", policy=w["policy"], data={"include_accounts": False}
+    )
+    for n in range(6):
+        give(UserFactory(username=f"e{n}", manager=w["boss"]), w["pay"])
+    campaign = campaign_start(actor=w["admin"], source="console", policy=w["policy"])
+    with CaptureQueriesContext(connection) as queries:
+        result = campaign_finish(actor=w["admin"], source="console", campaign=campaign)
+    assert result.revoke_requests == 6
+    assert Request.objects.filter(type=RequestType.REVOKE_ENTITLEMENT, source="certification").count() == 6
+    assert not [q for q in queries.captured_queries if "SAVEPOINT" in q["sql"] and "RELEASE" in q["sql"]][6:]
