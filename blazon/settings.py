@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "sso",
     "authn",
     "scim",
+    "certification",
 ]
 
 MIDDLEWARE = [
@@ -437,6 +438,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "privileged.tasks.rotate_due_passwords",
         "schedule": timedelta(hours=1),
     },
+    # certification: finish ended campaigns, start the campaigns of due policies
+    "certification-run": {
+        "task": "certification.tasks.run_certification",
+        "schedule": timedelta(minutes=int(os.environ.get("BLAZON_CERTIFICATION_RUN_MINUTES", "60"))),
+    },
     # the per-code records of the OIDC provider (auth_time/amr, code-replay revocation)
     "oidc-purge-authorizations": {
         "task": "oidc.tasks.purge_authorizations",
@@ -518,6 +524,15 @@ SPECTACULAR_SETTINGS = {
         "CredentialTypeEnum": "privileged.models.CredentialType",
         "ItsmKindEnum": "privileged.models.ItsmKind",
         "AccountTypeEnum": "directory.models.AccountType",
+        "CertificationObjectKindEnum": "certification.models.ObjectKind",
+        "CertificationReviewerKindEnum": "certification.models.ReviewerKind",
+        "CertificationUndecidedActionEnum": "certification.models.UndecidedAction",
+        "CertificationCampaignStatusEnum": "certification.models.CampaignStatus",
+        "CertificationDecisionEnum": "certification.models.Decision",
+        "CertificationDecideEnum": "certification.models.DECIDE_CHOICES",
+        # a directory event's decision keeps the name it had before certification's decisions came
+        "DecisionEnum": "directory.models.DirectoryEventDecision",
+        "CertificationOutcomeEnum": "certification.models.Outcome",
     },
 }
 

@@ -5,6 +5,7 @@ from oauth2_provider import views as oauth2_views
 
 from authn import views as authn_views
 from blazon.health import healthz, readyz
+from certification import urls as certification_urls
 from directory.views.urls import console_urlpatterns, workspace_urlpatterns
 from oidc import urls as oidc_urls
 from oidc.views import ConnectDiscoveryInfoView, OAuthServerMetadataView, TokenView
@@ -60,6 +61,13 @@ urlpatterns = [
     path("workspace/sod/", include((sod_urls.workspace_urlpatterns, "workspace_sod"))),
     path("console/privileged/", include((privileged_urls.console_urlpatterns, "console_privileged"))),
     path("workspace/privileged/", include((privileged_urls.workspace_urlpatterns, "workspace_privileged"))),
+    path(
+        "console/certification/", include((certification_urls.console_urlpatterns, "console_certification"))
+    ),
+    path(
+        "workspace/certification/",
+        include((certification_urls.workspace_urlpatterns, "workspace_certification")),
+    ),
     path("console/", include((console_urlpatterns, "console"))),
     path("sso/", include("sso.urls")),
     path("workspace/applications/", include(("sso.workspace_urls", "workspace_sso"))),

@@ -24,6 +24,7 @@ class Source(models.TextChoices):
     AUTOMATIC = "automatic", "Automatic"
     API = "api", "API"
     SCIM = "scim", "SCIM"
+    CERTIFICATION = "certification", "Certification"
 
 
 class Criticality(models.TextChoices):

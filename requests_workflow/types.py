@@ -589,6 +589,11 @@ _SPECS = [
 ]
 
 _SPECS = [replace(s, sources=s.sources | {S.SCIM}) if s.code in _SCIM_TYPES else s for s in _SPECS]
+#: The types a certification's revoke decision requests (certification/, docs/certification.md).
+_CERTIFICATION_TYPES = frozenset({T.REVOKE_ACCOUNT, T.REVOKE_ENTITLEMENT, T.REVOKE_ROLE})
+_SPECS = [
+    replace(s, sources=s.sources | {S.CERTIFICATION}) if s.code in _CERTIFICATION_TYPES else s for s in _SPECS
+]
 SPECS: dict[str, TypeSpec] = {spec.code: spec for spec in _SPECS}
 assert set(SPECS) == set(RequestType.values), "every request type needs a spec"
 

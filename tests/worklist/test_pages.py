@@ -70,7 +70,8 @@ def test_a_kind_s_registered_page_action_and_decision_are_used(review_kind):
 
 def test_a_kind_without_a_page_gets_the_plain_page_and_cannot_be_decided_here():
     ana = UserFactory(username="ana")
-    task = task_open(kind=TaskKind.CERTIFICATION, title="Certify ana's accesses", assignees=[ana])
+    # role-change tasks have no owning app yet (certification registers its page)
+    task = task_open(kind=TaskKind.ROLE_CHANGE, title="Certify ana's accesses", assignees=[ana])
     ana_client = client_for(ana)
     page = ana_client.get(reverse("workspace_requests:task", args=[task.pk]))
     assert page.status_code == 200 and "Certify ana&#x27;s accesses" in page.content.decode()
@@ -80,7 +81,7 @@ def test_a_kind_without_a_page_gets_the_plain_page_and_cannot_be_decided_here():
     refused = ana_client.post(
         reverse("workspace_requests:task_decide", args=[task.pk, "approve"]), follow=True
     )
-    assert "Certification tasks cannot be decided here." in refused.content.decode()
+    assert "Role change tasks cannot be decided here." in refused.content.decode()
     assert Task.objects.get(pk=task.pk).status == TaskStatus.OPEN
     comment = ana_client.post(reverse("workspace_requests:task_decide", args=[task.pk, "comment"]))
     assert comment.status_code == 404  # no comment hook for this kind

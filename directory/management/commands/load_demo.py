@@ -20,10 +20,15 @@ from typing import Any
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from blazon.audit.services import audit_record
 from blazon.errors import DomainError
+from certification.models import CertificationItem
+from certification.services.campaigns import campaign_start
+from certification.services.decisions import items_decide
+from certification.services.policies import certification_policy_create
 from directory.models import (
     Account,
     AccountType,
@@ -223,6 +228,7 @@ class Demo:
         self.role_governance()
         self.approvals_and_requests()
         self.privileged_access()
+        self.certification()
         return (
             f"{User.objects.count()} users, {Resource.objects.count()} resources, "
             f"{Account.objects.count()} accounts, {RoleChange.objects.count()} role items"
@@ -669,3 +675,47 @@ class Demo:
             self.warnings.append("too few IT people for the privileged-access demo: none loaded")
             return
         load_privileged_demo(admin=self.admin, head=head, dbas=dbas)
+    def certification(self) -> None:
+        """A quarterly review of the high and critical accesses, by each person's manager (the
+        IT head when there is none), running since ten days with a few decisions made: one
+        manager kept two accesses and asked to revoke one (a revoke request)."""
+        policy = certification_policy_create(
+            actor=self.admin, source=SOURCE, code="critical-quarterly", name="High and critical accesses, quarterly",
+            description="Managers confirm every high or critical access of their people each quarter.",
+            criticalities=["HIGH", "CRITICAL"], reviewer_kind="MANAGER", fallback_reviewer=self.heads.get("it"),
+            period_days=90, duration_days=30, undecided_action="KEEP",
+        )  # fmt: skip
+        campaign = campaign_start(
+            actor=self.admin, source=SOURCE, policy=policy, starts_at=timezone.now() - timedelta(days=10)
+        )
+        busiest = (  # the reviewer with the most items
+            CertificationItem.objects.filter(campaign=campaign, reviewer__isnull=False)
+            .values("reviewer_id")
+            .annotate(n=Count("id"))
+            .order_by("-n", "reviewer_id")
+            .first()
+        )
+        reviewer_id = busiest["reviewer_id"] if busiest else None
+        if reviewer_id is None:
+            return
+        reviewer = User.objects.get(pk=reviewer_id)
+        ids = list(
+            CertificationItem.objects.filter(campaign=campaign, reviewer=reviewer)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:3]
+        )
+        items_decide(
+            actor=reviewer,
+            source=SOURCE,
+            items=ids[:2],
+            decision="KEEP",
+            comment="Needed for the month-end close.",
+        )
+        if len(ids) > 2:
+            items_decide(
+                actor=reviewer,
+                source=SOURCE,
+                items=ids[2:],
+                decision="REVOKE",
+                comment="Moved to another team.",
+            )
