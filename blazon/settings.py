@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "sso",
     "authn",
     "scim",
+    "reconciliation",
 ]
 
 MIDDLEWARE = [
@@ -498,6 +499,9 @@ SPECTACULAR_SETTINGS = {
         "CriticalityEnum": "directory.models.Criticality",
         "SoDItemKindEnum": "sod.models.ItemKind",
         "SoDViolationStatusEnum": "sod.models.ViolationStatus",
+        "ReconciliationRunStatusEnum": "reconciliation.models.RunStatus",
+        "ReconciliationSituationEnum": "reconciliation.models.Situation",
+        "ReconciliationActionEnum": "reconciliation.models.Action",
     },
 }
 

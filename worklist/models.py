@@ -67,6 +67,7 @@ class TaskKind(models.TextChoices):
     PROVISIONING = "PROVISIONING", "Provisioning"
     CERTIFICATION = "CERTIFICATION", "Certification"
     ROLE_CHANGE = "ROLE_CHANGE", "Role change"
+    RECONCILIATION = "RECONCILIATION", "Reconciliation"
 
 
 class TaskStatus(models.TextChoices):

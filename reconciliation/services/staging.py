@@ -1,0 +1,382 @@
+"""A run's first half: read the source, stage its rows (COPY on PostgreSQL), classify them in
+SQL (one UPDATE per association rule, whatever the number of rows) and plan the action of each.
+Nothing in the directory changes here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.fields.json import KT
+from django.utils import timezone
+
+from blazon.db import copy_rows
+from directory.models import Account, AccountStatus, User, UserStatus
+from reconciliation.expressions import ExpressionError, evaluate, render
+from reconciliation.models import (
+    Action,
+    AssociationRule,
+    MappingMode,
+    Operator,
+    ProfileKind,
+    ReconciliationLink,
+    ReconciliationProfile,
+    ReconciliationRun,
+    RuleTarget,
+    RunRowError,
+    Situation,
+    StagedRow,
+)
+from reconciliation.services.profiles import USER_TARGETS, profile_secrets
+from reconciliation.sources import RowProblem, SourceRow, read_source
+
+STAGE_COLUMNS = (
+    "run_id",
+    "row",
+    "key",
+    "data",
+    "values",
+    "o1",
+    "o2",
+    "o3",
+    "w1",
+    "w2",
+    "w3",
+    "situation",
+    "action",
+    "done",
+)
+SAMPLES = 5
+REPORTED_ERRORS = 1000
+LOOKUPS = {
+    Operator.EQUALS: "exact",
+    Operator.IEQUALS: "iexact",
+    Operator.STARTSWITH: "startswith",
+    Operator.ENDSWITH: "endswith",
+}
+
+
+@dataclass
+class StageResult:
+    rows: int = 0
+    errors: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def problem(self, p: RowProblem) -> None:
+        self.errors += 1
+        if len(self.problems) < REPORTED_ERRORS:
+            self.problems.append(p)
+
+
+def mapped_values(
+    profile: ReconciliationProfile, mappings: list[Any], data: dict[str, str]
+) -> dict[str, str]:
+    """The directory values a source row maps to (``ExpressionError`` names what failed)."""
+    if not mappings and profile.kind == ProfileKind.USERS:
+        return {k: v for k, v in data.items() if k in USER_TARGETS}
+    out: dict[str, str] = {}
+    for m in mappings:
+        try:
+            if m.mode == MappingMode.EXPRESSION:
+                out[m.target] = evaluate(m.value, data)
+            else:
+                out[m.target] = render(m.value, data, strict=m.mode != MappingMode.STATIC)
+        except ExpressionError as exc:
+            raise ExpressionError(f"mapping of {m.target}: {exc}") from None
+    return out
+
+
+def _rows(
+    run: ReconciliationRun, profile: ReconciliationProfile, result: StageResult, dups: set[str]
+) -> Iterator[tuple[Any, ...]]:
+    # read before the COPY starts: no other statement may run on the connection during it
+    rules = list(profile.rules.all())
+    objects = [r for r in rules if r.target == RuleTarget.OBJECT]
+    owners = [r for r in rules if r.target == RuleTarget.OWNER]
+    mappings = list(profile.mappings.all())
+    source = read_source(profile.source_type, profile.source_settings, profile_secrets(profile))
+    return _stage_rows(run, profile, source, objects, owners, mappings, result, dups)
+
+
+def _stage_rows(
+    run: ReconciliationRun,
+    profile: ReconciliationProfile,
+    source: Iterator[SourceRow | RowProblem],
+    objects: list[AssociationRule],
+    owners: list[AssociationRule],
+    mappings: list[Any],
+    result: StageResult,
+    dups: set[str],
+) -> Iterator[tuple[Any, ...]]:
+    seen: set[str] = set()
+    for item in source:
+        if isinstance(item, RowProblem):
+            result.problem(item)
+            continue
+        assert isinstance(item, SourceRow)
+        key = str(item.data.get(profile.key_field) or "").strip()[:255]
+        if not key:
+            result.problem(RowProblem(item.row, "", f"No value in the key field {profile.key_field!r}."))
+            continue
+        if key in seen:
+            dups.add(key)
+            result.problem(RowProblem(item.row, key, f"Duplicate key {key!r}: its rows are not reconciled."))
+            continue
+        seen.add(key)
+        try:
+            values = mapped_values(profile, mappings, item.data)
+        except ExpressionError as exc:
+            result.problem(RowProblem(item.row, key, str(exc)))
+            continue
+        o = [render(r.value, item.data)[:500] for r in objects] + ["", "", ""]
+        w = [render(r.value, item.data)[:500] for r in owners] + ["", "", ""]
+        result.rows += 1
+        yield (
+            run.pk,
+            item.row,
+            key,
+            json.dumps(item.data),
+            json.dumps(values),
+            *o[:3],
+            *w[:3],
+            "",
+            "",
+            False,
+        )
+
+
+def stage(run: ReconciliationRun, profile: ReconciliationProfile) -> StageResult:
+    """Read the source into the staging table; duplicate keys and malformed rows are reported."""
+    StagedRow.objects.filter(run=run).delete()
+    result = StageResult()
+    dups: set[str] = set()
+    copy_rows(StagedRow._meta.db_table, STAGE_COLUMNS, _rows(run, profile, result, dups))
+    if dups:
+        first = StagedRow.objects.filter(run=run, key__in=dups)
+        for row, key in first.values_list("row", "key"):
+            result.problem(RowProblem(row, key, f"Duplicate key {key!r}: its rows are not reconciled."))
+        result.rows -= first.count()
+        first.delete()
+    RunRowError.objects.bulk_create(
+        RunRowError(run=run, row=p.row, key=p.key[:255], reason=p.reason) for p in result.problems
+    )
+    return result
+
+
+# --- classification, set-based ------------------------------------------------------------------
+
+
+def rule_filter(base: QuerySet[Any], rule: AssociationRule, value: Any) -> QuerySet[Any]:
+    """``base`` narrowed to the objects whose attribute matches ``value`` by the rule's operator
+    (an administrator-defined attribute is compared as text)."""
+    attribute = rule.attribute
+    if attribute.startswith("attributes."):
+        base = base.annotate(_rule_value=KT("attributes__" + attribute.split(".", 1)[1]))
+        attribute = "_rule_value"
+    return base.filter(**{f"{attribute}__{LOOKUPS[Operator(rule.operator)]}": value})
+
+
+def _match(
+    run: ReconciliationRun,
+    rules: list[AssociationRule],
+    base: QuerySet[Any],
+    prefix: str,
+    low: str,
+    high: str,
+) -> None:
+    """For each rule in order, one UPDATE gives the rows no earlier rule matched the lowest and
+    highest id of the objects it finds (equal: one candidate; different: a conflict)."""
+    for number, rule in enumerate(rules, start=1):
+        column = f"{prefix}{number}"
+        found = rule_filter(base, rule, OuterRef(column))
+        StagedRow.objects.filter(run=run, **{f"{low}__isnull": True}).exclude(**{column: ""}).update(
+            **{
+                low: Subquery(found.order_by("pk").values("pk")[:1]),
+                high: Subquery(found.order_by("-pk").values("pk")[:1]),
+            }
+        )
+
+
+def classify(run: ReconciliationRun, profile: ReconciliationProfile) -> None:
+    rules = list(profile.rules.all())
+    objects = [r for r in rules if r.target == RuleTarget.OBJECT]
+    owners = [r for r in rules if r.target == RuleTarget.OWNER]
+    rows = StagedRow.objects.filter(run=run, situation="")
+    people = User.objects.exclude(status=UserStatus.REMOVED)
+    if profile.kind == ProfileKind.USERS:
+        _match(run, objects, people, "o", "object_min", "object_max")
+        rows.filter(object_min__isnull=True).update(situation=Situation.NOT_FOUND)
+        rows.filter(object_min__lt=F("object_max")).update(situation=Situation.CONFLICT)
+        rows.update(situation=Situation.FOUND)
+        return
+    _match(run, objects, Account.objects.filter(resource=profile.resource), "o", "object_min", "object_max")
+    if owners:
+        _match(run, owners, people, "w", "owner_min", "owner_max")
+    StagedRow.objects.filter(run=run, object_min__isnull=False).update(
+        current_owner=Subquery(Account.objects.filter(pk=OuterRef("object_min")).values("owner_id")[:1])
+    )
+    rows.filter(Q(object_min__lt=F("object_max")) | Q(owner_min__lt=F("owner_max"))).update(
+        situation=Situation.CONFLICT
+    )
+    if not owners:  # no owner rules: the directory's owner is the owner
+        rows.filter(object_min__isnull=False).update(situation=Situation.FOUND)
+        rows.update(situation=Situation.ACCOUNT_OWNER_NOT_FOUND)
+        return
+    found = rows.filter(object_min__isnull=False)
+    found.filter(owner_min__isnull=True).update(situation=Situation.ACCOUNT_FOUND_OWNER_NOT_FOUND)
+    found.filter(current_owner=F("owner_min")).update(situation=Situation.FOUND)
+    found.update(situation=Situation.OWNER_MISMATCH)
+    rows.filter(owner_min__isnull=False).update(situation=Situation.ACCOUNT_NOT_FOUND_OWNER_FOUND)
+    rows.update(situation=Situation.ACCOUNT_OWNER_NOT_FOUND)
+
+
+def stage_missing(run: ReconciliationRun, profile: ReconciliationProfile, actions: dict[str, str]) -> int:
+    """Stage the directory objects the source no longer has (situation MISSING): for a users
+    profile the users it linked before and found in no row now, for an accounts profile the
+    resource's accounts no row matched. Returns the profile's population (safety limit)."""
+    matched = StagedRow.objects.filter(run=run, object_min__isnull=False).values("object_min")
+    now = timezone.now().isoformat()
+    if profile.kind == ProfileKind.USERS:
+        links = ReconciliationLink.objects.filter(profile=profile)
+        statuses = [UserStatus.ACTIVE]
+        if actions.get(Situation.MISSING) == Action.REVOKE:
+            statuses.append(UserStatus.INACTIVE)
+        gone: QuerySet[Any, tuple[str, int]] = (
+            links.exclude(user_id__in=matched).filter(user__status__in=statuses).values_list("key", "user_id")
+        )
+        population = links.count()
+    else:
+        accounts = Account.objects.filter(resource=profile.resource).exclude(status=AccountStatus.REVOKED)
+        gone = accounts.exclude(pk__in=matched).values_list("identifier", "pk")
+        population = accounts.count()
+    rows = list(gone)  # read before the COPY: nothing else may run on the connection during it
+    copy_rows(
+        StagedRow._meta.db_table,
+        (
+            "run_id",
+            "row",
+            "key",
+            "data",
+            "values",
+            "o1",
+            "o2",
+            "o3",
+            "w1",
+            "w2",
+            "w3",
+            "object_min",
+            "object_max",
+            "situation",
+            "action",
+            "done",
+        ),
+        (
+            (
+                run.pk,
+                0,
+                str(key)[:255],
+                json.dumps({"missing_since": now}),
+                "{}",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                pk,
+                pk,
+                Situation.MISSING,
+                "",
+                False,
+            )
+            for key, pk in rows
+        ),
+    )
+    return population
+
+
+# --- planning --------------------------------------------------------------------------------------
+
+
+def user_changes(user: User, values: dict[str, Any]) -> dict[str, Any]:
+    """The mapped values that differ from the user's (what an UPDATE would change)."""
+    changes: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
+    for target, value in values.items():
+        if target.startswith("attributes."):
+            name = target.split(".", 1)[1]
+            if str((user.attributes or {}).get(name, "") or "") != value:
+                attributes[name] = value
+            continue
+        if target == "manager":
+            current = user.manager.username if user.manager_id and user.manager else ""
+        elif target == "organization":
+            current = user.organization.code if user.organization_id and user.organization else ""
+        elif target in ("start_date", "end_date"):
+            got = getattr(user, target)
+            current = got.isoformat() if got else ""
+        else:
+            current = str(getattr(user, target, "") or "")
+        if current != value and not (target == "username" and not value):
+            changes[target] = (
+                value or None if target in ("manager", "organization", "start_date", "end_date") else value
+            )
+    if attributes:
+        changes["attributes"] = attributes
+    return changes
+
+
+def account_changes(account: Account, values: dict[str, Any]) -> dict[str, Any]:
+    current = account.attributes or {}
+    out = {}
+    for target, value in values.items():
+        name = target.split(".", 1)[1] if target.startswith("attributes.") else target
+        if str(current.get(name, "") if current.get(name) is not None else "") != value:
+            out[name] = value
+    return out
+
+
+def plan(run: ReconciliationRun, profile: ReconciliationProfile, actions: dict[str, str]) -> None:
+    """Give every staged row its action (one UPDATE per situation); an UPDATE that would change
+    nothing becomes NONE (read in chunks: one query per chunk of rows, not per row)."""
+    for situation, action in actions.items():
+        StagedRow.objects.filter(run=run, situation=situation).update(action=action)
+    updates = StagedRow.objects.filter(run=run, action=Action.UPDATE)
+    unchanged: list[int] = []
+    model: Any = User if profile.kind == ProfileKind.USERS else Account
+    last = 0
+    while True:
+        chunk = list(
+            updates.filter(pk__gt=last).order_by("pk").values_list("pk", "object_min", "values")[:2000]
+        )
+        if not chunk:
+            break
+        last = chunk[-1][0]
+        related = ("manager", "organization") if model is User else ()
+        objects = model.objects.select_related(*related).in_bulk([c[1] for c in chunk])
+        for pk, object_id, values in chunk:
+            obj = objects.get(object_id)
+            diff = (user_changes if model is User else account_changes)(obj, values) if obj else {}
+            if not diff:
+                unchanged.append(pk)
+    for i in range(0, len(unchanged), 5000):
+        StagedRow.objects.filter(pk__in=unchanged[i : i + 5000]).update(action=Action.NONE)
+
+
+def summarize(run: ReconciliationRun) -> None:
+    """Counts per situation and per action, the first rows of each situation."""
+    rows = StagedRow.objects.filter(run=run)
+    run.situations = {
+        r["situation"]: r["n"] for r in rows.values("situation").annotate(n=Count("id")).order_by()
+    }
+    run.actions = {r["action"]: r["n"] for r in rows.values("action").annotate(n=Count("id")).order_by()}
+    samples: dict[str, list[dict[str, Any]]] = {}
+    for situation in run.situations:
+        samples[situation] = [
+            {"row": r.row, "key": r.key, "action": r.action, "data": dict(list(r.data.items())[:8])}
+            for r in rows.filter(situation=situation).order_by("pk")[:SAMPLES]
+        ]
+    run.samples = samples
