@@ -199,7 +199,7 @@ def case_resolve(
     """Apply a one-click resolution to an open case (``dismiss``: nothing changes) and close
     its task."""
     case = (
-        ReconciliationCase.objects.select_for_update()
+        ReconciliationCase.objects.select_for_update(of=("self",))
         .select_related("profile", "profile__resource")
         .get(pk=case.pk)
     )

@@ -132,21 +132,24 @@ def _prepare(run: ReconciliationRun) -> ReconciliationRun:
     try:
         with transaction.atomic():
             result = stage(run, profile)
-            run.rows_read, run.errors = result.rows, result.errors
-            if result.errors > profile.max_row_errors:
-                raise SourceError(
-                    f"{result.errors} malformed rows, more than the profile's limit of {profile.max_row_errors}: "
-                    "nothing was changed."
-                )
-            classify(run, profile)
-            run.population = stage_missing(run, profile, actions)
-            plan(run, profile, actions)
-            summarize(run)
-            run.destructive = StagedRow.objects.filter(run=run, action__in=DESTRUCTIVE).count()
-            run.save()
     except SourceError as exc:
-        ReconciliationRun.objects.filter(pk=run.pk).update(rows_read=run.rows_read, errors=run.errors)
         return _fail(run, str(exc))
+    run.rows_read, run.errors = result.rows, result.errors
+    if result.errors > profile.max_row_errors:
+        StagedRow.objects.filter(run=run).delete()
+        ReconciliationRun.objects.filter(pk=run.pk).update(rows_read=run.rows_read, errors=run.errors)
+        return _fail(
+            run,
+            f"{result.errors} malformed rows, more than the profile's limit of {profile.max_row_errors}: "
+            "nothing was changed.",
+        )
+    with transaction.atomic():
+        classify(run, profile)
+        run.population = stage_missing(run, profile, actions)
+        plan(run, profile, actions)
+        summarize(run)
+        run.destructive = StagedRow.objects.filter(run=run, action__in=DESTRUCTIVE).count()
+        run.save()
     limit = Decimal(profile.safety_share) * run.population / 100
     if run.dry_run:
         run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()

@@ -54,3 +54,57 @@ def test_joiners_mover_and_leaver(people, files):
         "E4",
         "E5",
     }
+
+
+def test_latin1_export_is_read(people, files):
+    write(files / "hr.csv", HR_HEADER + "E7,João,Conceição,joao@corp.test,Vendas,Gerente\n", "latin-1")
+    profile = hr_profile(people["admin"])
+    run = run_and_execute(actor=people["admin"], source="console", profile=profile)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    joao = User.objects.get(attributes__employee_id="E7")
+    assert (joao.first_name, joao.last_name, joao.username) == ("João", "Conceição", "joao.conceicao")
+
+
+def test_duplicate_keys_and_malformed_rows_are_row_errors(people, files):
+    write(files / "hr.csv", HR_HEADER + "E1,Ana,Souza,ana@corp.test,Sales,Rep\n"
+          "E8,Duda,Reis,duda@corp.test,IT,Dev\nE8,Duda,Reis,duda2@corp.test,IT,Dev\n"
+          "E9,only,three\n,No,Key,nokey@corp.test,IT,Dev\nE10,Rui,Paz,rui@corp.test,IT,Dev\n")  # fmt: skip
+    profile = hr_profile(people["admin"])
+    run = run_and_execute(actor=people["admin"], source="console", profile=profile)
+    assert run.status == RunStatus.SUCCEEDED
+    reasons = {(e.row, e.key): e.reason for e in run.row_errors.all()}
+    assert reasons[(3, "E8")].startswith("Duplicate key") and reasons[(4, "E8")].startswith("Duplicate key")
+    assert reasons[(5, "E9")] == "Expected 6 columns, found 3."
+    assert reasons[(6, "")] == "No value in the key field 'employee_id'."
+    assert run.errors == 4
+    assert not User.objects.filter(attributes__employee_id="E8").exists()
+    assert User.objects.filter(attributes__employee_id="E10").exists()
+
+
+def test_too_many_row_errors_fail_the_run_and_change_nothing(people, files):
+    write(files / "hr.csv", HR_HEADER + "E1,broken\nE2,broken\nE11,New,Person,new@corp.test,IT,Dev\n")
+    profile = hr_profile(people["admin"], max_row_errors=1)
+    run = run_and_execute(actor=people["admin"], source="console", profile=profile)
+    assert run.status == RunStatus.FAILED
+    assert "2 malformed rows" in run.error
+    assert not User.objects.filter(attributes__employee_id="E11").exists()
+    assert run.row_errors.count() == 2
+
+
+def test_missing_file_is_a_clear_run_error(people, files):
+    profile = hr_profile(people["admin"])
+    run = run_and_execute(actor=people["admin"], source="console", profile=profile)
+    assert run.status == RunStatus.FAILED
+    assert run.error == "The file 'hr.csv' does not exist in the reconciliation folder."
+
+
+def test_a_bad_mapping_expression_is_a_row_error(people, files):
+    write(files / "hr.csv", HR_HEADER + "E12,Lia,Mota,lia@corp.test,IT,Dev\n")
+    profile = hr_profile(people["admin"])
+    profile.mappings.filter(target="username").update(value="left(first_name, 'x')")
+    run = run_and_execute(actor=people["admin"], source="console", profile=profile)
+    error = run.row_errors.get()
+    assert error.key == "E12" and error.reason.startswith(
+        "mapping of username: The expression failed on this row"
+    )
+    assert not User.objects.filter(attributes__employee_id="E12").exists()

@@ -1,0 +1,106 @@
+"""Dry runs change nothing and show what would happen; a run that would inactivate more than
+the profile's safety share waits for an administrator's confirmation; ties are conflicts that
+become tasks, never guesses."""
+
+from __future__ import annotations
+
+import pytest
+
+from blazon.audit.models import AuditEvent
+from blazon.errors import Conflict, NotAllowed, TransitionNotAllowed
+from directory.models import User, UserStatus
+from reconciliation.models import CaseStatus, ReconciliationCase, RunStatus
+from reconciliation.services.cases import case_resolve
+from reconciliation.services.runs import run_and_execute, run_cancel, run_confirm, run_execute
+from tests.api.factories import UserFactory
+from tests.reconciliation.conftest import HR_HEADER, hr_profile, write
+from worklist.models import Task, TaskKind, TaskStatus
+
+pytestmark = pytest.mark.django_db
+ALL = "E1,Ana,Souza,ana@corp.test,Sales,Rep\nE2,Bruno,Lima,bruno@corp.test,IT,Dev\nE3,Carla,Dias,carla@corp.test,HR,Partner\n"
+
+
+def linked_profile(people, files, **extra):
+    write(files / "hr.csv", HR_HEADER + ALL)
+    profile = hr_profile(people["admin"], **extra)
+    assert (
+        run_and_execute(actor=people["admin"], source="console", profile=profile).status
+        == RunStatus.SUCCEEDED
+    )
+    return profile
+
+
+def test_dry_run_counts_and_samples_and_changes_nothing(people, files):
+    profile = linked_profile(people, files, safety_share=50)
+    write(files / "hr.csv", HR_HEADER + "E1,Ana,Souza,ana@corp.test,Marketing,Rep\nE2,Bruno,Lima,bruno@corp.test,IT,Dev\n"
+          "E4,José,Araújo,jose@corp.test,Finance,Analyst\n")  # fmt: skip
+    users_before = list(User.objects.order_by("pk").values_list("pk", "department", "status"))
+    events_before = AuditEvent.objects.filter(action__startswith="user.").count()
+    run = run_and_execute(actor=people["admin"], source="console", profile=profile, dry_run=True)
+    assert run.status == RunStatus.SUCCEEDED and run.dry_run
+    assert run.situations == {"FOUND": 2, "NOT_FOUND": 1, "MISSING": 1}
+    assert run.actions == {"UPDATE": 1, "NONE": 1, "CREATE": 1, "INACTIVATE": 1}
+    assert [s["key"] for s in run.samples["NOT_FOUND"]] == ["E4"]
+    assert run.samples["NOT_FOUND"][0]["data"]["first_name"] == "José"
+    assert list(User.objects.order_by("pk").values_list("pk", "department", "status")) == users_before
+    assert AuditEvent.objects.filter(action__startswith="user.").count() == events_before
+
+
+def test_safety_stop_waits_for_confirmation(people, files):
+    profile = linked_profile(people, files)  # 5 %: one leaver of three is too many
+    write(files / "hr.csv", HR_HEADER)  # a broken export: nobody left
+    run = run_and_execute(actor=people["admin"], source="console", profile=profile)
+    assert run.status == RunStatus.WAITING_CONFIRMATION
+    assert run.destructive == 3 and run.population == 3
+    assert "more than the profile's safety limit of 5.00 %" in run.error
+    assert not User.objects.filter(status=UserStatus.INACTIVE).exists()
+    with pytest.raises(Conflict):  # no second run while one waits
+        run_and_execute(actor=people["admin"], source="console", profile=profile)
+    with pytest.raises(NotAllowed):
+        run_confirm(actor=people["auditor"], source="console", run=run)
+    run_confirm(actor=people["admin"], source="console", run=run)
+    run = run_execute(run.pk)
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.confirmed_by == people["admin"]
+    assert User.objects.filter(status=UserStatus.INACTIVE).count() == 3
+
+
+def test_a_stopped_run_can_be_canceled(people, files):
+    profile = linked_profile(people, files)
+    write(files / "hr.csv", HR_HEADER)
+    run = run_and_execute(actor=people["admin"], source="console", profile=profile)
+    run_cancel(actor=people["admin"], source="console", run=run)
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELED
+    with pytest.raises(TransitionNotAllowed):
+        run_confirm(actor=people["admin"], source="console", run=run)
+    assert not User.objects.filter(status=UserStatus.INACTIVE).exists()
+
+
+def test_a_tie_is_a_conflict_task_resolved_in_one_click(people, files):
+    twin = UserFactory(username="ana.other", first_name="Ana", last_name="Souza", email="ana2@corp.test")
+    write(files / "hr.csv", HR_HEADER + "E20,Ana,Souza,x@corp.test,Sales,Rep\n")
+    profile = hr_profile(
+        people["admin"],
+        rules=[{"attribute": "first_name", "operator": "IEQUALS", "value": "{[first_name]}"}],
+    )
+    run = run_and_execute(actor=people["admin"], source="console", profile=profile)
+    assert run.situations == {"CONFLICT": 1} and run.actions == {"MANUAL": 1}
+    case = ReconciliationCase.objects.get()
+    assert case.status == CaseStatus.OPEN and sorted(case.candidates) == sorted([people["ana"].pk, twin.pk])
+    task = Task.objects.get(pk=case.task_id)
+    assert task.kind == TaskKind.RECONCILIATION and task.subject_kind == "reconciliation_case"
+    assert task.subject_label == "HR export: entry conflict — E20"
+    # a second run does not open a second task for the same row
+    run_and_execute(actor=people["admin"], source="console", profile=profile)
+    assert Task.objects.filter(kind=TaskKind.RECONCILIATION).count() == 1
+    with pytest.raises(NotAllowed):
+        case_resolve(
+            actor=people["auditor"], source="console", case=case, resolution="link", candidate=twin.pk
+        )
+    case_resolve(actor=people["admin"], source="console", case=case, resolution="link", candidate=twin.pk)
+    case.refresh_from_db()
+    task.refresh_from_db()
+    assert case.status == CaseStatus.RESOLVED and case.resolution == "linked to ana.other"
+    assert task.status == TaskStatus.APPROVED
+    assert profile.links.get(key="E20").user == twin
