@@ -226,6 +226,8 @@ def classify(run: ReconciliationRun, profile: ReconciliationProfile) -> None:
         rows.update(situation=Situation.ACCOUNT_OWNER_NOT_FOUND)
         return
     found = rows.filter(object_min__isnull=False)
+    # the owner rules find nobody but the directory names an owner: the directory's decision stands
+    found.filter(owner_min__isnull=True, current_owner__isnull=False).update(situation=Situation.FOUND)
     found.filter(owner_min__isnull=True).update(situation=Situation.ACCOUNT_FOUND_OWNER_NOT_FOUND)
     found.filter(current_owner=F("owner_min")).update(situation=Situation.FOUND)
     found.update(situation=Situation.OWNER_MISMATCH)
@@ -344,6 +346,9 @@ def plan(run: ReconciliationRun, profile: ReconciliationProfile, actions: dict[s
     nothing becomes NONE (read in chunks: one query per chunk of rows, not per row)."""
     for situation, action in actions.items():
         StagedRow.objects.filter(run=run, situation=situation).update(action=action)
+    if profile.kind == ProfileKind.ACCOUNTS:  # revoked here: the application is being told already
+        revoked = Account.objects.filter(resource=profile.resource, status=AccountStatus.REVOKED).values("pk")
+        StagedRow.objects.filter(run=run, object_min__in=revoked).update(action=Action.NONE)
     updates = StagedRow.objects.filter(run=run, action=Action.UPDATE)
     unchanged: list[int] = []
     model: Any = User if profile.kind == ProfileKind.USERS else Account
