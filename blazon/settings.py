@@ -428,6 +428,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sod.tasks.scan_violations",
         "schedule": timedelta(minutes=int(os.environ.get("BLAZON_SOD_SCAN_MINUTES", "60"))),
     },
+    # reconciliation profiles with a cron schedule: start the runs due this minute
+    "reconciliation-start-scheduled-runs": {
+        "task": "reconciliation.tasks.start_scheduled_runs",
+        "schedule": timedelta(minutes=1),
+    },
     # the per-code records of the OIDC provider (auth_time/amr, code-replay revocation)
     "oidc-purge-authorizations": {
         "task": "oidc.tasks.purge_authorizations",
@@ -502,6 +507,7 @@ SPECTACULAR_SETTINGS = {
         "ReconciliationRunStatusEnum": "reconciliation.models.RunStatus",
         "ReconciliationSituationEnum": "reconciliation.models.Situation",
         "ReconciliationActionEnum": "reconciliation.models.Action",
+        "ReconciliationProfileKindEnum": "reconciliation.models.ProfileKind",
     },
 }
 

@@ -8,6 +8,7 @@ from blazon.health import healthz, readyz
 from directory.views.urls import console_urlpatterns, workspace_urlpatterns
 from oidc import urls as oidc_urls
 from oidc.views import ConnectDiscoveryInfoView, OAuthServerMetadataView, TokenView
+from reconciliation import urls as reconciliation_urls
 from requests_workflow.views import urls as request_urls
 from security import urls as security_urls
 from sod import urls as sod_urls
@@ -57,6 +58,10 @@ urlpatterns = [
     path("console/operations/", include(("blazon.outbox.urls", "console_operations"))),
     path("console/sod/", include((sod_urls.console_urlpatterns, "console_sod"))),
     path("workspace/sod/", include((sod_urls.workspace_urlpatterns, "workspace_sod"))),
+    path(
+        "console/reconciliation/",
+        include((reconciliation_urls.console_urlpatterns, "console_reconciliation")),
+    ),
     path("console/", include((console_urlpatterns, "console"))),
     path("sso/", include("sso.urls")),
     path("workspace/applications/", include(("sso.workspace_urls", "workspace_sso"))),

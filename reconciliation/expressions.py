@@ -82,7 +82,8 @@ def _evaluator(row: Mapping[str, Any]) -> simpleeval.SimpleEval:
     names = {k: v for k, v in row.items() if isinstance(k, str) and k.isidentifier()}
     evaluator = simpleeval.SimpleEval(functions=_functions(row), names=names)
     # nothing but the functions above: no method calls on values ("x".format(...) and the like)
-    evaluator.nodes.pop(ast.Attribute, None)
+    for node in (ast.Attribute, ast.Assign, ast.AugAssign, ast.Import):
+        evaluator.nodes.pop(node, None)
     return evaluator
 
 

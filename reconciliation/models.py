@@ -154,6 +154,9 @@ class ReconciliationProfile(models.Model):
         help_text="Cron expression (minute hour day month weekday); empty: on demand.",
     )
     active = models.BooleanField(default=True)
+    last_scheduled_at = models.DateTimeField(
+        null=True, blank=True, help_text="The last minute the schedule started a run (one run per minute)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

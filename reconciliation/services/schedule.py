@@ -3,7 +3,6 @@ after commit, in-process in embedded mode) and on each profile's cron schedule (
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -38,7 +37,7 @@ def run_confirm_and_queue(*, actor: Any, source: str, run: ReconciliationRun) ->
 
 def runs_start_due(now: Any = None) -> int:
     """Queue a run of every active profile whose schedule matches this minute and that has no
-    run created in it; how many were started."""
+    run started by the schedule in it; how many were started."""
     now = timezone.localtime(now or timezone.now()).replace(second=0, microsecond=0)
     started = 0
     for profile in ReconciliationProfile.objects.filter(active=True).exclude(schedule=""):
@@ -46,10 +45,15 @@ def runs_start_due(now: Any = None) -> int:
             due = cron_matches(profile.schedule, now)
         except ValueError:
             continue
-        if (
-            not due
-            or profile.runs.filter(created_at__gte=now, created_at__lt=now + timedelta(minutes=1)).exists()
-        ):
+        if not due:
+            continue
+        # claim the minute (one UPDATE): a second beat, or a second call in the minute, starts nothing
+        claimed = (
+            ReconciliationProfile.objects.filter(pk=profile.pk)
+            .exclude(last_scheduled_at=now)
+            .update(last_scheduled_at=now)
+        )
+        if not claimed:
             continue
         try:
             run_start(actor=None, source=Source.AUTOMATIC, profile=profile)
