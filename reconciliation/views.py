@@ -195,6 +195,7 @@ class RunDetail(ObjectView):
                 "samples": samples,
                 "row_errors": selectors.row_errors_of(run)[:200],
                 "live": run.status in LIVE,
+                "cancelable": run.status in (*LIVE, RunStatus.WAITING_CONFIRMATION),
             }
         )
 
@@ -209,7 +210,7 @@ def run_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
             messages.success(request, f"Run #{run.pk} confirmed: it applies now.")
         elif decision == "cancel":
             run_cancel(actor=request.user, source=Source.CONSOLE, run=run)
-            messages.success(request, f"Run #{run.pk} canceled: nothing was applied.")
+            messages.success(request, f"Run #{run.pk} canceled: it applies nothing more.")
     except DomainError as error:
         messages.error(request, error.message)
     return redirect("console_reconciliation:run", pk=run.pk)

@@ -113,7 +113,8 @@ def run_execute(run_id: int) -> ReconciliationRun:
     one resumes from its checkpoint)."""
     with transaction.atomic():
         run = ReconciliationRun.objects.select_for_update().select_related("profile").get(pk=run_id)
-        if run.status not in (RunStatus.PENDING, RunStatus.APPLYING):
+        # RUNNING again: the worker died while staging, which changed nothing: stage again
+        if run.status not in (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.APPLYING):
             return run
         resuming = run.status == RunStatus.APPLYING
         if not resuming:
@@ -213,11 +214,12 @@ def run_confirm(*, actor: Any, source: str, run: ReconciliationRun) -> Reconcili
 
 @transaction.atomic
 def run_cancel(*, actor: Any, source: str, run: ReconciliationRun) -> ReconciliationRun:
-    """Drop a run that waits for confirmation (or has not started): nothing is applied."""
+    """Drop a run that waits for confirmation or has not started (nothing is applied), or stop
+    one that is under way (it stops at its next page; what it applied stays, as the audit log says)."""
     if not can(actor, "manage_config"):
         raise NotAllowed("Only an administrator may cancel a reconciliation run.")
     locked = ReconciliationRun.objects.select_for_update().get(pk=run.pk)
-    if locked.status not in (RunStatus.WAITING_CONFIRMATION, RunStatus.PENDING):
+    if locked.status not in LIVE:
         raise TransitionNotAllowed(
             f"Run #{locked.pk} is {locked.get_status_display().lower()}: it cannot be canceled."
         )
@@ -235,6 +237,8 @@ def _apply(run: ReconciliationRun) -> ReconciliationRun:
     profile = run.profile
     todo = StagedRow.objects.filter(run=run, done=False).exclude(action__in=SKIP).order_by("pk")
     while True:
+        if ReconciliationRun.objects.filter(pk=run.pk, status=RunStatus.CANCELED).exists():
+            return run  # an administrator stopped it: what was applied stays
         chunk = list(todo.filter(pk__gt=run.checkpoint)[:APPLY_CHUNK])
         if not chunk:
             break

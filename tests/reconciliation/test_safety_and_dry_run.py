@@ -9,9 +9,10 @@ import pytest
 from blazon.audit.models import AuditEvent
 from blazon.errors import Conflict, NotAllowed, TransitionNotAllowed
 from directory.models import User, UserStatus
-from reconciliation.models import CaseStatus, ReconciliationCase, RunStatus
+from reconciliation.models import CaseStatus, ReconciliationCase, RunStatus, StagedRow
+from reconciliation.services import runs as runs_module
 from reconciliation.services.cases import case_resolve
-from reconciliation.services.runs import run_and_execute, run_cancel, run_confirm, run_execute
+from reconciliation.services.runs import run_and_execute, run_cancel, run_confirm, run_create, run_execute
 from tests.api.factories import UserFactory
 from tests.reconciliation.conftest import HR_HEADER, hr_profile, write
 from worklist.models import Task, TaskKind, TaskStatus
@@ -104,3 +105,31 @@ def test_a_tie_is_a_conflict_task_resolved_in_one_click(people, files):
     assert case.status == CaseStatus.RESOLVED and case.resolution == "linked to ana.other"
     assert task.status == TaskStatus.APPROVED
     assert profile.links.get(key="E20").user == twin
+
+
+def test_a_run_interrupted_while_applying_resumes_without_applying_a_row_twice(people, files, monkeypatch):
+    write(
+        files / "hr.csv",
+        HR_HEADER + "E41,Rita,Luz,rita@corp.test,IT,Dev\nE42,Caio,Reis,caio@corp.test,IT,Dev\n",
+    )
+    profile = hr_profile(people["admin"])
+    run = run_create(actor=people["admin"], source="console", profile=profile)
+    real, calls = runs_module._apply_row, []
+
+    def dies_after_one(*args, **kwargs):
+        if calls:
+            raise SystemExit("worker killed")
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs_module, "_apply_row", dies_after_one)
+    with pytest.raises(SystemExit):
+        run_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.APPLYING and User.objects.filter(attributes__employee_id="E41").exists()
+    assert not User.objects.filter(attributes__employee_id="E42").exists()
+    monkeypatch.setattr(runs_module, "_apply_row", real)
+    run = run_execute(run.pk)  # the outbox hands the task out again
+    assert run.status == RunStatus.SUCCEEDED
+    assert User.objects.filter(attributes__employee_id__in=["E41", "E42"]).count() == 2  # E41 once
+    assert not StagedRow.objects.filter(run=run).exists()
