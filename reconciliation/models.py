@@ -80,6 +80,11 @@ SITUATION_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         Situation.CONFLICT: (Action.MANUAL, Action.IGNORE),
         Situation.MISSING: (Action.REVOKE, Action.MANUAL, Action.IGNORE),
     },
+    ProfileKind.ENTITLEMENTS: {
+        Situation.FOUND: (Action.UPDATE, Action.IGNORE),
+        Situation.NOT_FOUND: (Action.CREATE, Action.MANUAL, Action.IGNORE),
+        Situation.CONFLICT: (Action.MANUAL, Action.IGNORE),
+    },
 }
 
 #: Actions that take access away: counted against the profile's safety limit.
@@ -101,6 +106,11 @@ DEFAULT_ACTIONS: dict[str, dict[str, str]] = {
         Situation.ACCOUNT_OWNER_NOT_FOUND: Action.MANUAL,
         Situation.CONFLICT: Action.MANUAL,
         Situation.MISSING: Action.MANUAL,
+    },
+    ProfileKind.ENTITLEMENTS: {
+        Situation.FOUND: Action.UPDATE,
+        Situation.NOT_FOUND: Action.CREATE,
+        Situation.CONFLICT: Action.MANUAL,
     },
 }
 
@@ -288,6 +298,7 @@ class ReconciliationRun(models.Model):
     checkpoint = models.BigIntegerField(default=0, help_text="Last staged row applied.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    planned_at = models.DateTimeField(null=True, blank=True, help_text="When reading and classifying ended.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -123,13 +123,21 @@ def read_csv(source_settings: dict[str, Any]) -> Iterator[SourceRow | RowProblem
 
 
 def read_connector(
-    source_type: str, source_settings: dict[str, Any], secrets: dict[str, str]
+    source_type: str, source_settings: dict[str, Any], secrets: dict[str, str], *, entitlements: bool = False
 ) -> Iterator[SourceRow | RowProblem]:
     try:
         connector = connector_from_settings({**source_settings, **secrets, "type": source_type})
     except (ValueError, KeyError, TypeError) as exc:
         raise SourceError(f"The {source_type} connector refuses its settings: {exc}") from None
     try:
+        if entitlements:  # groups and roles: identifier, name, members (remote ids, ";"-joined)
+            for number, group in enumerate(connector.list_entitlements(), start=1):
+                yield SourceRow(number, {
+                    "identifier": str(group.get("identifier") or ""), "name": str(group.get("name") or ""),
+                    "remote_id": str(group.get("remote_id") or ""),
+                    "members": ";".join(str(m) for m in group.get("members") or []),
+                })  # fmt: skip
+            return
         for number, item in enumerate(connector.list_accounts(), start=1):
             data: dict[str, str] = {}
             for name, value in (item.get("attributes") or {}).items():
@@ -145,11 +153,11 @@ def read_connector(
 
 
 def read_source(
-    source_type: str, source_settings: dict[str, Any], secrets: dict[str, str]
+    source_type: str, source_settings: dict[str, Any], secrets: dict[str, str], *, entitlements: bool = False
 ) -> Iterator[SourceRow | RowProblem]:
     if source_type == "csv":
         return read_csv(source_settings)
-    return read_connector(source_type, source_settings, secrets)
+    return read_connector(source_type, source_settings, secrets, entitlements=entitlements)
 
 
 def csv_text_rows(text: str) -> list[dict[str, str]]:

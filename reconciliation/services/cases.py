@@ -15,7 +15,11 @@ from blazon.audit.services import audit_record
 from blazon.errors import NotAllowed, TransitionNotAllowed, ValidationFailed
 from blazon.permissions import can
 from directory.models import Account, Source, User, UserStatus
-from directory.services.access.reconciled import account_owner_set, account_register_found
+from directory.services.access.reconciled import (
+    account_owner_set,
+    account_register_found,
+    entitlement_register_found,
+)
 from directory.services.lifecycle import account_revoke, user_inactivate, user_revoke
 from directory.services.users import user_create
 from reconciliation.expressions import render
@@ -54,6 +58,7 @@ RESOLUTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         S.ACCOUNT_OWNER_NOT_FOUND: ("link", "orphan", "revoke"),
         S.MISSING: ("revoke",),
     },
+    ProfileKind.ENTITLEMENTS: {S.NOT_FOUND: ("create",), S.CONFLICT: ()},
 }
 RESOLUTION_LABELS = {
     "link": "Link to this person",
@@ -67,6 +72,8 @@ RESOLUTION_LABELS = {
 def _candidates(profile: ReconciliationProfile, staged: StagedRow) -> list[int]:
     """The people the row could be (or own it): those the association rules find, else, for an
     account nobody owns, the users whose username or e-mail is the account's."""
+    if profile.kind == ProfileKind.ENTITLEMENTS:
+        return []
     people = User.objects.exclude(status=UserStatus.REMOVED)
     target = RuleTarget.OBJECT if profile.kind == ProfileKind.USERS else RuleTarget.OWNER
     for rule in profile.rules.filter(target=target):
@@ -77,7 +84,7 @@ def _candidates(profile: ReconciliationProfile, staged: StagedRow) -> list[int]:
             )
             if ids:
                 return ids
-    if profile.kind == ProfileKind.USERS:
+    if profile.kind != ProfileKind.ACCOUNTS:
         return []
     mails = [v for v in staged.data.values() if isinstance(v, str) and "@" in v]
     q = Q(username__iexact=staged.key)
@@ -136,6 +143,13 @@ def _resolve(*, actor: User, case: ReconciliationCase, resolution: str, candidat
     values = dict(case.data.get("values") or {})
     row = dict(case.data.get("row") or {})
     src = Source.RECONCILIATION
+    if profile.kind == ProfileKind.ENTITLEMENTS:  # "create": the only resolution besides dismissing
+        assert profile.resource is not None
+        entitlement_register_found(
+            actor=actor, source=src, resource=profile.resource, identifier=case.key,
+            name=values.get("name") or row.get("name") or case.key, description=values.get("description", ""),
+        )  # fmt: skip
+        return f"entitlement {case.key} recorded"
     if profile.kind == ProfileKind.USERS:
         if resolution == "link":
             assert candidate is not None

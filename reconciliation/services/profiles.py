@@ -60,7 +60,7 @@ SECRET_SETTINGS: dict[str, tuple[str, ...]] = {
     SourceType.SCIM: (),
 }
 #: The kinds whose engine is built (entitlements and memberships: the models are ready).
-BUILT_KINDS = (ProfileKind.USERS, ProfileKind.ACCOUNTS)
+BUILT_KINDS = (ProfileKind.USERS, ProfileKind.ACCOUNTS, ProfileKind.ENTITLEMENTS)
 MAX_RULES_PER_TARGET = 3
 MAX_SETTINGS_BYTES = 64 * 1024
 USER_TARGETS = (
@@ -69,6 +69,8 @@ USER_TARGETS = (
 )  # fmt: skip
 USER_RULE_ATTRIBUTES = ("username", "email", "first_name", "last_name", "display_name", "department", "employee_type", "job_title")  # fmt: skip
 ACCOUNT_RULE_ATTRIBUTES = ("identifier",)
+ENTITLEMENT_RULE_ATTRIBUTES = ("identifier", "name")
+ENTITLEMENT_TARGETS = ("name", "description")
 
 
 def _admin(actor: Any) -> None:
@@ -95,8 +97,16 @@ def rules_clean(kind: str, rules: Any) -> list[dict[str, Any]]:
         if target not in RuleTarget.values or (kind == ProfileKind.USERS and target == RuleTarget.OWNER):
             raise field_error("rules", f"Rule {number}: target {target!r} is not valid for this kind.")
         attribute = str(rule.get("attribute") or "").strip()
-        user_side = kind == ProfileKind.USERS or target == RuleTarget.OWNER
-        _check_attribute(attribute, USER_RULE_ATTRIBUTES if user_side else ACCOUNT_RULE_ATTRIBUTES, "rules")
+        if target == RuleTarget.OWNER and kind != ProfileKind.ACCOUNTS:
+            raise field_error("rules", f"Rule {number}: only accounts have an owner.")
+        allowed: tuple[str, ...]
+        if kind == ProfileKind.ENTITLEMENTS:
+            allowed = ENTITLEMENT_RULE_ATTRIBUTES
+        elif kind == ProfileKind.USERS or target == RuleTarget.OWNER:
+            allowed = USER_RULE_ATTRIBUTES
+        else:
+            allowed = ACCOUNT_RULE_ATTRIBUTES
+        _check_attribute(attribute, allowed, "rules")
         operator = str(rule.get("operator") or Operator.EQUALS)
         if operator not in Operator.values:
             raise field_error("rules", f"Rule {number}: operator is one of {', '.join(Operator.values)}.")
@@ -142,6 +152,8 @@ def mappings_clean(kind: str, mappings: Any) -> list[dict[str, Any]]:
         target = str(m.get("target") or "").strip()
         if kind == ProfileKind.USERS:
             _check_attribute(target, USER_TARGETS, "mappings")
+        elif kind == ProfileKind.ENTITLEMENTS:
+            _check_attribute(target, ENTITLEMENT_TARGETS, "mappings")
         elif not target or " " in target:
             raise field_error("mappings", f"Mapping {number}: the target is an account attribute's name.")
         if target in seen:
@@ -181,7 +193,7 @@ def _clean(data: dict[str, Any], profile: ReconciliationProfile) -> None:
         if name == "kind" and value not in ProfileKind.values:
             raise field_error("kind", f"One of {', '.join(ProfileKind.values)}.")
         if name == "kind" and value not in BUILT_KINDS:
-            raise field_error("kind", "Only users and accounts profiles can run yet.")
+            raise field_error("kind", "Entitlement memberships profiles cannot run yet.")
         if name == "source_type" and value not in SourceType.values:
             raise field_error("source_type", f"One of {', '.join(SourceType.values)}.")
         if name == "resource" and value is not None and not isinstance(value, Resource):
@@ -209,7 +221,7 @@ def _clean(data: dict[str, Any], profile: ReconciliationProfile) -> None:
     if profile.kind == ProfileKind.USERS and profile.resource_id is not None:
         raise field_error("resource", "A users profile reads an identity source, not a resource.")
     if profile.kind != ProfileKind.USERS and profile.resource_id is None:
-        raise field_error("resource", "An accounts profile reads one resource: choose it.")
+        raise field_error("resource", "An accounts or entitlements profile reads one resource: choose it.")
     secret_names = SECRET_SETTINGS.get(profile.source_type, ())
     in_clear = sorted(k for k in profile.source_settings if k in secret_names)
     if in_clear:

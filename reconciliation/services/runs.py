@@ -18,11 +18,13 @@ from django.utils import timezone
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, DomainError, NotAllowed, TransitionNotAllowed
 from blazon.permissions import can
-from directory.models import Account, Source, User
+from directory.models import Account, Entitlement, Source, User
 from directory.services.access.reconciled import (
     account_attributes_reconcile,
     account_owner_set,
     account_register_found,
+    entitlement_reconcile,
+    entitlement_register_found,
 )
 from directory.services.lifecycle import account_revoke, user_inactivate, user_revoke
 from directory.services.users import user_create, user_update
@@ -42,6 +44,7 @@ from reconciliation.services.cases import case_open
 from reconciliation.services.staging import (
     account_changes,
     classify,
+    entitlement_changes,
     plan,
     stage,
     stage_missing,
@@ -150,6 +153,7 @@ def _prepare(run: ReconciliationRun) -> ReconciliationRun:
         plan(run, profile, actions)
         summarize(run)
         run.destructive = StagedRow.objects.filter(run=run, action__in=DESTRUCTIVE).count()
+        run.planned_at = timezone.now()
         run.save()
     limit = Decimal(profile.safety_share) * run.population / 100
     if run.dry_run:
@@ -242,8 +246,12 @@ def _apply(run: ReconciliationRun) -> ReconciliationRun:
         chunk = list(todo.filter(pk__gt=run.checkpoint)[:APPLY_CHUNK])
         if not chunk:
             break
-        users = User.objects.in_bulk(
-            [r.object_min for r in chunk if r.object_min] + [r.owner_min for r in chunk if r.owner_min]
+        users = (
+            User.objects.in_bulk(
+                [r.object_min for r in chunk if r.object_min] + [r.owner_min for r in chunk if r.owner_min]
+            )
+            if profile.kind != ProfileKind.ENTITLEMENTS
+            else {}
         )
         accounts = (
             Account.objects.select_related("resource").in_bulk([r.object_min for r in chunk if r.object_min])
@@ -347,6 +355,21 @@ def _apply_row(
         return
     resource = profile.resource
     assert resource is not None
+    if profile.kind == ProfileKind.ENTITLEMENTS:
+        values = staged.values
+        attrs = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith("attributes.")}
+        if action == Action.CREATE:
+            entitlement_register_found(
+                actor=actor, source=src, resource=resource, identifier=staged.key,
+                name=values.get("name") or staged.data.get("name") or staged.key,
+                description=values.get("description", ""), attributes=attrs,
+            )  # fmt: skip
+        elif action == Action.UPDATE and staged.object_min:
+            entitlement = Entitlement.objects.get(pk=staged.object_min)
+            changes = entitlement_changes(entitlement, values)
+            if changes:
+                entitlement_reconcile(actor=actor, source=src, entitlement=entitlement, data=changes)
+        return
     account = accounts.get(staged.object_min) if staged.object_min else None
     owner = users.get(staged.owner_min) if staged.owner_min else None
     attributes = {

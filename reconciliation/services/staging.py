@@ -14,7 +14,7 @@ from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from blazon.db import copy_rows
-from directory.models import Account, AccountStatus, User, UserStatus
+from directory.models import Account, AccountStatus, Entitlement, User, UserStatus
 from reconciliation.expressions import ExpressionError, evaluate, render
 from reconciliation.models import (
     Action,
@@ -97,7 +97,12 @@ def _rows(
     objects = [r for r in rules if r.target == RuleTarget.OBJECT]
     owners = [r for r in rules if r.target == RuleTarget.OWNER]
     mappings = list(profile.mappings.all())
-    source = read_source(profile.source_type, profile.source_settings, profile_secrets(profile))
+    source = read_source(
+        profile.source_type,
+        profile.source_settings,
+        profile_secrets(profile),
+        entitlements=profile.kind == ProfileKind.ENTITLEMENTS,
+    )
     return _stage_rows(run, profile, source, objects, owners, mappings, result, dups)
 
 
@@ -206,8 +211,11 @@ def classify(run: ReconciliationRun, profile: ReconciliationProfile) -> None:
     owners = [r for r in rules if r.target == RuleTarget.OWNER]
     rows = StagedRow.objects.filter(run=run, situation="")
     people = User.objects.exclude(status=UserStatus.REMOVED)
-    if profile.kind == ProfileKind.USERS:
-        _match(run, objects, people, "o", "object_min", "object_max")
+    if profile.kind in (ProfileKind.USERS, ProfileKind.ENTITLEMENTS):
+        base: QuerySet[Any] = people
+        if profile.kind == ProfileKind.ENTITLEMENTS:
+            base = Entitlement.objects.filter(resource=profile.resource)
+        _match(run, objects, base, "o", "object_min", "object_max")
         rows.filter(object_min__isnull=True).update(situation=Situation.NOT_FOUND)
         rows.filter(object_min__lt=F("object_max")).update(situation=Situation.CONFLICT)
         rows.update(situation=Situation.FOUND)
@@ -239,6 +247,8 @@ def stage_missing(run: ReconciliationRun, profile: ReconciliationProfile, action
     """Stage the directory objects the source no longer has (situation MISSING): for a users
     profile the users it linked before and found in no row now, for an accounts profile the
     resource's accounts no row matched. Returns the profile's population (safety limit)."""
+    if profile.kind == ProfileKind.ENTITLEMENTS:  # the seed's three situations, no MISSING
+        return 0
     matched = StagedRow.objects.filter(run=run, object_min__isnull=False).values("object_min")
     now = timezone.now().isoformat()
     if profile.kind == ProfileKind.USERS:
@@ -341,6 +351,21 @@ def account_changes(account: Account, values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def entitlement_changes(entitlement: Entitlement, values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
+    for target, value in values.items():
+        if target.startswith("attributes."):
+            name = target.split(".", 1)[1]
+            if str((entitlement.attributes or {}).get(name, "") or "") != value:
+                attributes[name] = value
+        elif str(getattr(entitlement, target, "") or "") != value:
+            out[target] = value
+    if attributes:
+        out["attributes"] = attributes
+    return out
+
+
 def plan(run: ReconciliationRun, profile: ReconciliationProfile, actions: dict[str, str]) -> None:
     """Give every staged row its action (one UPDATE per situation); an UPDATE that would change
     nothing becomes NONE (read in chunks: one query per chunk of rows, not per row)."""
@@ -351,7 +376,9 @@ def plan(run: ReconciliationRun, profile: ReconciliationProfile, actions: dict[s
         StagedRow.objects.filter(run=run, object_min__in=revoked).update(action=Action.NONE)
     updates = StagedRow.objects.filter(run=run, action=Action.UPDATE)
     unchanged: list[int] = []
-    model: Any = User if profile.kind == ProfileKind.USERS else Account
+    models: dict[str, Any] = {ProfileKind.USERS: User, ProfileKind.ENTITLEMENTS: Entitlement}
+    model: Any = models.get(profile.kind, Account)
+    differ: Any = {User: user_changes, Entitlement: entitlement_changes, Account: account_changes}[model]
     last = 0
     while True:
         chunk = list(
@@ -364,7 +391,7 @@ def plan(run: ReconciliationRun, profile: ReconciliationProfile, actions: dict[s
         objects = model.objects.select_related(*related).in_bulk([c[1] for c in chunk])
         for pk, object_id, values in chunk:
             obj = objects.get(object_id)
-            diff = (user_changes if model is User else account_changes)(obj, values) if obj else {}
+            diff = differ(obj, values) if obj else {}
             if not diff:
                 unchanged.append(pk)
     for i in range(0, len(unchanged), 5000):

@@ -12,12 +12,13 @@ import psycopg
 import pytest
 
 from blazon.errors import Conflict
-from directory.models import Account, AccountStatus
+from directory.models import Account, AccountStatus, Entitlement
+from provisioning.models import ProvisioningEntry
 from reconciliation.models import CaseStatus, ReconciliationCase, RunStatus
 from reconciliation.services.cases import case_resolve
 from reconciliation.services.profiles import profile_create, profile_secrets, profile_update
 from reconciliation.services.runs import run_and_execute
-from tests.api.factories import ResourceFactory
+from tests.api.factories import EntitlementFactory, ResourceFactory
 from tests.conftest import require
 
 _SUITE_DB = os.environ.get("DATABASE_URL", "")
@@ -168,3 +169,34 @@ def test_source_down_fails_the_run_and_changes_nothing(people, crm):
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("The sql source cannot be read: SQL connect:")
     assert Account.objects.get(identifier="bruno.lima").status == AccountStatus.ACTIVE
+
+
+def test_entitlements_profile_reads_the_application_groups(people, app_db):
+    conn, schema = app_db
+    conn.execute(
+        f'INSERT INTO "{schema}".app_roles VALUES (%s, %s), (%s, %s), (%s, %s)',
+        ("admins", "Administrators", "sales", "Sales team", "audit", "Auditors"),
+    )
+    resource = ResourceFactory(code="crm", name="CRM")
+    EntitlementFactory(resource=resource, identifier="admins", name="Administrators")
+    sales = EntitlementFactory(resource=resource, identifier="sales", name="Sales")
+    profile = profile_create(
+        actor=people["admin"], source="console", code="crm-groups", name="CRM groups", kind="ENTITLEMENTS",
+        resource=resource, source_type="sql",
+        source_settings={"schema": schema, "accounts_table": "app_users", "account_id_column": "login",
+                         "entitlements_table": "app_roles", "entitlement_id_column": "code",
+                         "entitlement_name_column": "label", "memberships_table": "app_user_roles",
+                         "membership_account_column": "login", "membership_entitlement_column": "code"},
+        secret_settings={"dsn": DSN},
+        rules=[{"attribute": "identifier", "value": "{[identifier]}"}],
+        mappings=[{"target": "name", "mode": "FIELD", "value": "{[name]}"}],
+    )  # fmt: skip
+    run = run_and_execute(actor=people["admin"], source="console", profile=profile)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.situations == {"FOUND": 2, "NOT_FOUND": 1}
+    assert run.actions == {"NONE": 1, "UPDATE": 1, "CREATE": 1}
+    sales.refresh_from_db()
+    assert sales.name == "Sales team"
+    audit = Entitlement.objects.get(resource=resource, identifier="audit")
+    assert audit.name == "Auditors"
+    assert not ProvisioningEntry.objects.filter(entitlement_id=audit.pk).exists()  # it exists already

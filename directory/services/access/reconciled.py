@@ -13,7 +13,16 @@ from django.utils import timezone
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
-from directory.models import Account, AccountStatus, AccountType, Management, Resource, User, UserStatus
+from directory.models import (
+    Account,
+    AccountStatus,
+    AccountType,
+    Entitlement,
+    Management,
+    Resource,
+    User,
+    UserStatus,
+)
 
 
 @transaction.atomic
@@ -133,3 +142,70 @@ def account_attributes_reconcile(
         subject_user_id=acc.owner_id,
     )
     return acc
+
+
+@transaction.atomic
+def entitlement_register_found(
+    *,
+    actor: User | None,
+    source: str,
+    resource: Resource,
+    identifier: str,
+    name: str = "",
+    description: str = "",
+    attributes: dict[str, Any] | None = None,
+) -> Entitlement:
+    """Record in the directory an entitlement the application already has (a group, a role of
+    the application). No CREATE_ENTITLEMENT entry: it exists."""
+    identifier = (identifier or "").strip()
+    if not identifier:
+        raise ValidationFailed("The entitlement has no identifier.", fields={"identifier": ["Required."]})
+    try:
+        with transaction.atomic():
+            ent = Entitlement.objects.create(
+                resource=resource,
+                identifier=identifier[:255],
+                name=(name or identifier)[:200],
+                description=description or "",
+                attributes=attributes or {},
+            )
+    except IntegrityError:
+        raise Conflict(f"Entitlement {identifier!r} already exists on {resource.name}.") from None
+    audit_record(
+        actor=actor,
+        action="entitlement.reconciled",
+        obj=ent,
+        new={"resource": resource.code, "identifier": ent.identifier, "name": ent.name},
+        source=source,
+    )
+    return ent
+
+
+@transaction.atomic
+def entitlement_reconcile(
+    *, actor: User | None, source: str, entitlement: Entitlement, data: dict[str, Any]
+) -> Entitlement:
+    """Copy the application's name, description or attribute values of an entitlement into the
+    directory (drift); nothing is provisioned."""
+    ent = Entitlement.objects.select_for_update().get(pk=entitlement.pk)
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for name in ("name", "description"):
+        if name in data and data[name] != getattr(ent, name):
+            old[name], new[name] = getattr(ent, name), data[name]
+            setattr(ent, name, data[name])
+    attributes = data.get("attributes") or {}
+    changed = {k: v for k, v in attributes.items() if (ent.attributes or {}).get(k) != v}
+    if changed:
+        old["attributes"] = {k: (ent.attributes or {}).get(k) for k in changed}
+        new["attributes"] = changed
+        ent.attributes = {**(ent.attributes or {}), **changed}
+    if not new:
+        return ent
+    if not ent.name:
+        raise ValidationFailed("An entitlement needs a name.", fields={"name": ["Required."]})
+    ent.save()
+    audit_record(
+        actor=actor, action="entitlement.reconciled_update", obj=ent, old=old, new=new, source=source
+    )
+    return ent
