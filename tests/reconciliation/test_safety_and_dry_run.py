@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from blazon.audit.models import AuditEvent
-from blazon.errors import Conflict, NotAllowed, TransitionNotAllowed
+from blazon.errors import Conflict, NotAllowed, TransitionNotAllowed, ValidationFailed
 from directory.models import User, UserStatus
 from reconciliation.models import CaseStatus, ReconciliationCase, RunStatus, StagedRow
 from reconciliation.services import runs as runs_module
@@ -16,6 +16,7 @@ from reconciliation.services.runs import run_and_execute, run_cancel, run_confir
 from tests.api.factories import UserFactory
 from tests.reconciliation.conftest import HR_HEADER, hr_profile, write
 from worklist.models import Task, TaskKind, TaskStatus
+from worklist.services import task_decide
 
 pytestmark = pytest.mark.django_db
 ALL = "E1,Ana,Souza,ana@corp.test,Sales,Rep\nE2,Bruno,Lima,bruno@corp.test,IT,Dev\nE3,Carla,Dias,carla@corp.test,HR,Partner\n"
@@ -133,3 +134,25 @@ def test_a_run_interrupted_while_applying_resumes_without_applying_a_row_twice(p
     assert run.status == RunStatus.SUCCEEDED
     assert User.objects.filter(attributes__employee_id__in=["E41", "E42"]).count() == 2  # E41 once
     assert not StagedRow.objects.filter(run=run).exists()
+
+
+def test_the_worklist_decides_a_reconciliation_task_through_the_registered_hook(people, files):
+    write(
+        files / "hr.csv",
+        HR_HEADER + "E50,Nina,Costa,nina@corp.test,IT,Dev\nE51,Otto,Lang,otto@corp.test,IT,Dev\n",
+    )
+    profile = hr_profile(people["admin"], actions={"NOT_FOUND": "MANUAL"})
+    run_and_execute(actor=people["admin"], source="console", profile=profile)
+    nina, otto = (ReconciliationCase.objects.get(key=k) for k in ("E50", "E51"))
+    with pytest.raises(ValidationFailed):  # approving needs a resolution
+        task_decide(actor=people["admin"], source="api", task=nina.task, decision="approve")
+    task_decide(actor=people["admin"], source="api", task=nina.task, decision="approve", resolution="create")
+    task_decide(
+        actor=people["admin"], source="api", task=otto.task, decision="reject", comment="Not hired after all."
+    )
+    nina.refresh_from_db()
+    otto.refresh_from_db()
+    assert nina.status == otto.status == CaseStatus.RESOLVED
+    assert User.objects.filter(attributes__employee_id="E50").exists()
+    assert not User.objects.filter(attributes__employee_id="E51").exists()
+    assert otto.resolution == "dismissed" and Task.objects.get(pk=otto.task_id).status == TaskStatus.REJECTED
