@@ -239,13 +239,17 @@ def run_cancel(*, actor: Any, source: str, run: ReconciliationRun) -> Reconcilia
 
 def _apply(run: ReconciliationRun) -> ReconciliationRun:
     profile = run.profile
-    todo = StagedRow.objects.filter(run=run, done=False).exclude(action__in=SKIP).order_by("pk")
-    while True:
+    # the rows to apply, read once (a few per cent of the source, as ids); then page by page
+    todo = list(
+        StagedRow.objects.filter(run=run, done=False, pk__gt=run.checkpoint)
+        .exclude(action__in=SKIP)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for start in range(0, len(todo), APPLY_CHUNK):
         if ReconciliationRun.objects.filter(pk=run.pk, status=RunStatus.CANCELED).exists():
             return run  # an administrator stopped it: what was applied stays
-        chunk = list(todo.filter(pk__gt=run.checkpoint)[:APPLY_CHUNK])
-        if not chunk:
-            break
+        chunk = list(StagedRow.objects.filter(pk__in=todo[start : start + APPLY_CHUNK]).order_by("pk"))
         users = (
             User.objects.in_bulk(
                 [r.object_min for r in chunk if r.object_min] + [r.owner_min for r in chunk if r.owner_min]

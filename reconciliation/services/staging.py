@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KT
 from django.utils import timezone
@@ -50,6 +51,7 @@ STAGE_COLUMNS = (
     "done",
 )
 SAMPLES = 5
+PLAN_CHUNK = 2000
 REPORTED_ERRORS = 1000
 LOOKUPS = {
     Operator.EQUALS: "exact",
@@ -168,6 +170,9 @@ def stage(run: ReconciliationRun, profile: ReconciliationProfile) -> StageResult
     RunRowError.objects.bulk_create(
         RunRowError(run=run, row=p.row, key=p.key[:255], reason=p.reason) for p in result.problems
     )
+    if connection.vendor == "postgresql":  # fresh statistics: the rows were just written
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(StagedRow._meta.db_table)}")
     return result
 
 
@@ -366,6 +371,17 @@ def entitlement_changes(entitlement: Entitlement, values: dict[str, Any]) -> dic
     return out
 
 
+def _batches(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def plan(run: ReconciliationRun, profile: ReconciliationProfile, actions: dict[str, str]) -> None:
     """Give every staged row its action (one UPDATE per situation); an UPDATE that would change
     nothing becomes NONE (read in chunks: one query per chunk of rows, not per row)."""
@@ -379,14 +395,9 @@ def plan(run: ReconciliationRun, profile: ReconciliationProfile, actions: dict[s
     models: dict[str, Any] = {ProfileKind.USERS: User, ProfileKind.ENTITLEMENTS: Entitlement}
     model: Any = models.get(profile.kind, Account)
     differ: Any = {User: user_changes, Entitlement: entitlement_changes, Account: account_changes}[model]
-    last = 0
-    while True:
-        chunk = list(
-            updates.filter(pk__gt=last).order_by("pk").values_list("pk", "object_min", "values")[:2000]
-        )
-        if not chunk:
-            break
-        last = chunk[-1][0]
+    # one pass over the rows (a server-side cursor on PostgreSQL), the objects read per chunk
+    rows = updates.order_by("pk").values_list("pk", "object_min", "values").iterator(chunk_size=PLAN_CHUNK)
+    for chunk in _batches(rows, PLAN_CHUNK):
         related = ("manager", "organization") if model is User else ()
         objects = model.objects.select_related(*related).in_bulk([c[1] for c in chunk])
         for pk, object_id, values in chunk:
