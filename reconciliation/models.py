@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class ProfileKind(models.TextChoices):
@@ -314,6 +315,14 @@ class ReconciliationRun(models.Model):
         if self.status == RunStatus.SUCCEEDED:
             return 100
         return int(100 * self.rows_done / self.rows_total) if self.rows_total else 0
+
+    @property
+    def eta_seconds(self) -> int | None:
+        """Seconds left while applying, at the pace so far (None: not applying or no pace yet)."""
+        if self.status != RunStatus.APPLYING or not self.rows_done or self.planned_at is None:
+            return None
+        elapsed = (timezone.now() - self.planned_at).total_seconds()
+        return int(elapsed / self.rows_done * max(self.rows_total - self.rows_done, 0))
 
     @property
     def duration(self) -> float | None:

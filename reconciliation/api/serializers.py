@@ -122,6 +122,9 @@ class ReconciliationRunSerializer(serializers.ModelSerializer):
     actions = serializers.DictField(child=serializers.IntegerField(), read_only=True)
     progress = serializers.IntegerField(read_only=True, help_text="Percent of the rows to apply done.")
     duration = serializers.FloatField(read_only=True, allow_null=True, help_text="Seconds.")
+    eta_seconds = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="While applying: seconds left at the pace so far."
+    )
     row_errors = serializers.SerializerMethodField()
 
     class Meta:
@@ -129,7 +132,7 @@ class ReconciliationRunSerializer(serializers.ModelSerializer):
         fields = [
             "id", "profile", "status", "dry_run", "full", "source", "rows_read", "rows_total", "rows_done",
             "progress", "situations", "actions", "samples", "destructive", "population", "errors", "error",
-            "row_errors", "created_at", "started_at", "finished_at", "duration",
+            "row_errors", "created_at", "started_at", "planned_at", "finished_at", "duration", "eta_seconds",
         ]  # fmt: skip
 
     @extend_schema_field(RowErrorSerializer(many=True))

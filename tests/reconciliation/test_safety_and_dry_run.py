@@ -4,7 +4,10 @@ become tasks, never guesses."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from blazon.audit.models import AuditEvent
 from blazon.errors import Conflict, NotAllowed, TransitionNotAllowed, ValidationFailed
@@ -156,3 +159,13 @@ def test_the_worklist_decides_a_reconciliation_task_through_the_registered_hook(
     assert User.objects.filter(attributes__employee_id="E50").exists()
     assert not User.objects.filter(attributes__employee_id="E51").exists()
     assert otto.resolution == "dismissed" and Task.objects.get(pk=otto.task_id).status == TaskStatus.REJECTED
+
+
+def test_a_run_being_applied_shows_its_progress_and_eta(people, files):
+    profile = hr_profile(people["admin"])
+    run = run_create(actor=people["admin"], source="console", profile=profile)
+    run.status, run.rows_total, run.rows_done = RunStatus.APPLYING, 40, 10
+    run.planned_at = timezone.now() - timedelta(seconds=20)
+    assert run.progress == 25 and 59 <= run.eta_seconds <= 62
+    run.status = RunStatus.SUCCEEDED
+    assert run.progress == 100 and run.eta_seconds is None
