@@ -98,6 +98,9 @@ class ProfileForm(forms.Form):
         required=False, max_length=100, help_text="Cron: minute hour day month weekday (e.g. 0 2 * * *)."
     )
     active = forms.BooleanField(required=False, initial=True)
+    incremental = forms.BooleanField(
+        required=False, help_text="Apply only the source rows that changed since the last applied run."
+    )
 
     def __init__(
         self, data: Any = None, *, profile: ReconciliationProfile | None = None, **kwargs: Any
@@ -137,6 +140,7 @@ class ProfileForm(forms.Form):
             "max_row_errors": profile.max_row_errors,
             "schedule": profile.schedule,
             "active": profile.active,
+            "incremental": profile.incremental,
         }
 
     def clean_source_settings(self) -> dict[str, Any]:

@@ -165,6 +165,11 @@ class ReconciliationProfile(models.Model):
         help_text="Cron expression (minute hour day month weekday); empty: on demand.",
     )
     active = models.BooleanField(default=True)
+    incremental = models.BooleanField(
+        default=False,
+        help_text="Runs apply only the source rows that changed since the last applied run (row hashes); "
+        "a full run applies every row.",
+    )
     last_scheduled_at = models.DateTimeField(
         null=True, blank=True, help_text="The last minute the schedule started a run (one run per minute)."
     )
@@ -368,6 +373,7 @@ class StagedRow(models.Model):
     owner_min = models.BigIntegerField(null=True)
     owner_max = models.BigIntegerField(null=True)
     current_owner = models.BigIntegerField(null=True)
+    row_hash = models.CharField(max_length=40, blank=True)
     situation = models.CharField(max_length=32, blank=True)
     action = models.CharField(max_length=12, blank=True)
     done = models.BooleanField(default=False)
@@ -390,6 +396,18 @@ class ReconciliationLink(models.Model):
             models.UniqueConstraint(fields=["profile", "key"], name="recon_link_key"),
             models.UniqueConstraint(fields=["profile", "user"], name="recon_link_user"),
         ]
+
+
+class SourceRowHash(models.Model):
+    """The hash of each source row at a profile's last applied run: an incremental run applies
+    only the rows whose hash changed."""
+
+    profile = models.ForeignKey(ReconciliationProfile, on_delete=models.CASCADE, related_name="row_hashes")
+    key = models.CharField(max_length=255)
+    hash = models.CharField(max_length=40)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["profile", "key"], name="recon_row_hash_key")]
 
 
 class CaseStatus(models.TextChoices):

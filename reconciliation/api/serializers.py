@@ -96,6 +96,9 @@ class ReconciliationProfileInputSerializer(serializers.Serializer):
     max_row_errors = serializers.IntegerField(min_value=0, max_value=10_000_000, required=False, default=100)
     schedule = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     active = serializers.BooleanField(required=False, default=True)
+    incremental = serializers.BooleanField(
+        required=False, default=False, help_text="Apply only the source rows changed since the last run."
+    )
     rules = RuleSerializer(many=True, help_text="Association rules, in order.")
     actions = serializers.DictField(
         child=serializers.ChoiceField(choices=Action.choices), required=False,
@@ -143,4 +146,8 @@ class ReconciliationRunSerializer(serializers.ModelSerializer):
 class ReconciliationRunInputSerializer(serializers.Serializer):
     profile = serializers.SlugRelatedField(slug_field="code", queryset=ReconciliationProfile.objects.all())
     dry_run = serializers.BooleanField(required=False, default=False)
-    full = serializers.BooleanField(required=False, default=True)
+    full = serializers.BooleanField(
+        required=False, allow_null=True, default=None,
+        help_text="Apply every row (true) or only the rows changed since the last run (false); "
+        "empty: the profile's setting.",
+    )  # fmt: skip

@@ -50,6 +50,7 @@ PROFILE_FIELDS = (
     "max_row_errors",
     "schedule",
     "active",
+    "incremental",
 )
 #: The settings of each source that are secrets: kept in the vault, never shown back.
 SECRET_SETTINGS: dict[str, tuple[str, ...]] = {

@@ -46,6 +46,7 @@ from reconciliation.services.staging import (
     classify,
     entitlement_changes,
     plan,
+    row_hashes_keep,
     stage,
     stage_missing,
     summarize,
@@ -66,10 +67,16 @@ def _admin(actor: Any) -> None:
 
 @transaction.atomic
 def run_create(
-    *, actor: Any, source: str, profile: ReconciliationProfile, dry_run: bool = False, full: bool = True
+    *,
+    actor: Any,
+    source: str,
+    profile: ReconciliationProfile,
+    dry_run: bool = False,
+    full: bool | None = None,
 ) -> ReconciliationRun:
     """A new PENDING run of ``profile``; refused while another run of it is under way or waits
-    for confirmation (``actor`` None: the scheduler)."""
+    for confirmation (``actor`` None: the scheduler). ``full`` None: incremental when the profile
+    says so."""
     _admin(actor)
     locked = ReconciliationProfile.objects.select_for_update().get(pk=profile.pk)
     if not locked.active:
@@ -84,7 +91,7 @@ def run_create(
     run = ReconciliationRun.objects.create(
         profile=locked,
         dry_run=bool(dry_run),
-        full=bool(full),
+        full=(not locked.incremental) if full is None else bool(full),
         requested_by=actor if isinstance(actor, User) else None,
         source=source,
     )
@@ -280,6 +287,7 @@ def _apply(run: ReconciliationRun) -> ReconciliationRun:
     with transaction.atomic():
         if profile.kind == ProfileKind.USERS:
             _links_write(run, profile)
+        row_hashes_keep(run, profile)
         StagedRow.objects.filter(run=run).delete()
         run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()
         run.save(update_fields=["status", "finished_at", "errors", "rows_done", "checkpoint"])
@@ -417,7 +425,12 @@ def _apply_row(
 
 
 def run_and_execute(
-    *, actor: Any, source: str, profile: ReconciliationProfile, dry_run: bool = False, full: bool = True
+    *,
+    actor: Any,
+    source: str,
+    profile: ReconciliationProfile,
+    dry_run: bool = False,
+    full: bool | None = None,
 ) -> ReconciliationRun:
     """Create a run and carry it through now (the command line and the in-process scheduler)."""
     run = run_create(actor=actor, source=source, profile=profile, dry_run=dry_run, full=full)

@@ -19,7 +19,12 @@ from reconciliation.tasks import execute_run
 
 @transaction.atomic
 def run_start(
-    *, actor: Any, source: str, profile: ReconciliationProfile, dry_run: bool = False, full: bool = True
+    *,
+    actor: Any,
+    source: str,
+    profile: ReconciliationProfile,
+    dry_run: bool = False,
+    full: bool | None = None,
 ) -> ReconciliationRun:
     """Create a run and queue it (it executes once this transaction commits)."""
     run = run_create(actor=actor, source=source, profile=profile, dry_run=dry_run, full=full)

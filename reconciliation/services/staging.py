@@ -4,13 +4,14 @@ Nothing in the directory changes here."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -29,6 +30,7 @@ from reconciliation.models import (
     RuleTarget,
     RunRowError,
     Situation,
+    SourceRowHash,
     StagedRow,
 )
 from reconciliation.services.profiles import USER_TARGETS, profile_secrets
@@ -49,6 +51,7 @@ STAGE_COLUMNS = (
     "situation",
     "action",
     "done",
+    "row_hash",
 )
 SAMPLES = 5
 PLAN_CHUNK = 2000
@@ -152,6 +155,7 @@ def _stage_rows(
             "",
             "",
             False,
+            hashlib.sha1(json.dumps(item.data, sort_keys=True).encode(), usedforsecurity=False).hexdigest(),
         )
 
 
@@ -289,6 +293,7 @@ def stage_missing(run: ReconciliationRun, profile: ReconciliationProfile, action
             "situation",
             "action",
             "done",
+            "row_hash",
         ),
         (
             (
@@ -308,6 +313,7 @@ def stage_missing(run: ReconciliationRun, profile: ReconciliationProfile, action
                 Situation.MISSING,
                 "",
                 False,
+                "",
             )
             for key, pk in rows
         ),
@@ -390,6 +396,11 @@ def plan(run: ReconciliationRun, profile: ReconciliationProfile, actions: dict[s
     if profile.kind == ProfileKind.ACCOUNTS:  # revoked here: the application is being told already
         revoked = Account.objects.filter(resource=profile.resource, status=AccountStatus.REVOKED).values("pk")
         StagedRow.objects.filter(run=run, object_min__in=revoked).update(action=Action.NONE)
+    if not run.full:  # incremental: a row whose hash has not changed since the last applied run
+        same = SourceRowHash.objects.filter(profile=profile, key=OuterRef("key"), hash=OuterRef("row_hash"))
+        StagedRow.objects.filter(run=run, action=Action.UPDATE).filter(Exists(same)).update(
+            action=Action.NONE
+        )
     updates = StagedRow.objects.filter(run=run, action=Action.UPDATE)
     unchanged: list[int] = []
     models: dict[str, Any] = {ProfileKind.USERS: User, ProfileKind.ENTITLEMENTS: Entitlement}
@@ -407,6 +418,18 @@ def plan(run: ReconciliationRun, profile: ReconciliationProfile, actions: dict[s
                 unchanged.append(pk)
     for i in range(0, len(unchanged), 5000):
         StagedRow.objects.filter(pk__in=unchanged[i : i + 5000]).update(action=Action.NONE)
+
+
+def row_hashes_keep(run: ReconciliationRun, profile: ReconciliationProfile) -> None:
+    """Remember the hash of every source row of an applied run (two statements, set-based)."""
+    SourceRowHash.objects.filter(profile=profile).delete()
+    table, staged = (connection.ops.quote_name(m._meta.db_table) for m in (SourceRowHash, StagedRow))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (profile_id, {connection.ops.quote_name('key')}, hash) "  # noqa: S608 - fixed names
+            f"SELECT %s, {connection.ops.quote_name('key')}, row_hash FROM {staged} WHERE run_id = %s AND row > 0",
+            [profile.pk, run.pk],
+        )
 
 
 def summarize(run: ReconciliationRun) -> None:

@@ -108,3 +108,28 @@ def test_a_bad_mapping_expression_is_a_row_error(people, files):
         "mapping of username: The expression failed on this row"
     )
     assert not User.objects.filter(attributes__employee_id="E12").exists()
+
+
+def test_incremental_runs_apply_only_the_rows_that_changed(people, files):
+    write(
+        files / "hr.csv",
+        HR_HEADER + "E1,Ana,Souza,ana@corp.test,Sales,Rep\nE2,Bruno,Lima,bruno@corp.test,IT,Dev\n",
+    )
+    profile = hr_profile(people["admin"], incremental=True)
+    first = run_and_execute(actor=people["admin"], source="console", profile=profile)
+    assert first.full is False and first.status == RunStatus.SUCCEEDED
+    assert profile.row_hashes.count() == 2
+    User.objects.filter(pk=people["ana"].pk).update(department="Changed by hand")
+    write(
+        files / "hr.csv",
+        HR_HEADER + "E1,Ana,Souza,ana@corp.test,Sales,Rep\nE2,Bruno,Lima,bruno@corp.test,Ops,Dev\n",
+    )
+    run = run_and_execute(actor=people["admin"], source="console", profile=profile)
+    assert run.actions == {"NONE": 1, "UPDATE": 1}  # only Bruno's row changed in the export
+    people["ana"].refresh_from_db()
+    people["bruno"].refresh_from_db()
+    assert people["ana"].department == "Changed by hand" and people["bruno"].department == "Ops"
+    full = run_and_execute(actor=people["admin"], source="console", profile=profile, full=True)
+    assert full.full and full.actions == {"UPDATE": 1, "NONE": 1}
+    people["ana"].refresh_from_db()
+    assert people["ana"].department == "Sales"

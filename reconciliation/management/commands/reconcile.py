@@ -20,7 +20,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("profile", help="The profile's code.")
         parser.add_argument("--dry-run", action="store_true", help="Show what would happen; change nothing.")
-        parser.add_argument("--full", action="store_true", help="Read the whole source (the default).")
+        parser.add_argument(
+            "--full", action="store_true", help="Apply every row, even when the profile is incremental."
+        )
         parser.add_argument("--json", action="store_true", help="Print the summary as JSON.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -30,7 +32,11 @@ class Command(BaseCommand):
             raise CommandError(f"No reconciliation profile {options['profile']!r} (profiles: {codes}).")
         try:
             run = run_and_execute(
-                actor=None, source=Source.AUTOMATIC, profile=profile, dry_run=options["dry_run"]
+                actor=None,
+                source=Source.AUTOMATIC,
+                profile=profile,
+                dry_run=options["dry_run"],
+                full=True if options["full"] else None,
             )
         except DomainError as exc:
             raise CommandError(exc.message) from None
