@@ -121,10 +121,14 @@ def case_open(
         account_id=account_id,
         candidates=candidates,
     )
+    # the administrator who started the run resolves it from My tasks; a scheduled run's cases
+    # wait in the console's Reconciliation cases for any administrator
+    requester = run.requested_by
     task = task_open(
         kind=TaskKind.RECONCILIATION,
         title=f"{profile.name}: {case.get_situation_display().lower()} — {staged.key}",
         subject=SubjectRef(CASE_SUBJECT, case.pk),
+        assignees=[requester] if requester is not None and can(requester, "manage_config") else [],
     )
     case.task = task
     case.save(update_fields=["task"])

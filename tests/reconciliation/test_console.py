@@ -145,3 +145,17 @@ def test_resolve_a_case_and_test_an_expression(people, files):
     assert "jose.araujo" in ok.content.decode()
     bad = admin.post(url, {"expression": "first_name.__class__", "sample": sample})
     assert bad.status_code == 400 and "Not allowed in an expression" in bad.content.decode()
+
+
+def test_the_task_lists_name_the_case_and_its_page_leads_to_it(people, files):
+    write(files / "hr.csv", HR_HEADER + "E31,Nova,Pessoa,nova@corp.test,IT,Dev\n")
+    profile = hr_profile(people["admin"], actions={"NOT_FOUND": "MANUAL"})
+    run_and_execute(actor=people["admin"], source="console", profile=profile)
+    case = ReconciliationCase.objects.get()
+    admin = login(people["admin"])
+    mine = admin.get("/workspace/requests/tasks/")
+    assert mine.status_code == 200 and "HR export: entry not found — E31" in mine.content.decode()
+    page = admin.get(f"/workspace/requests/tasks/{case.task_id}/")
+    assert page.status_code == 302 and page.url == f"/console/reconciliation/cases/{case.pk}/"
+    queues = admin.get("/console/requests/queues/")
+    assert queues.status_code == 200
