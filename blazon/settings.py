@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "authn",
     "scim",
     "certification",
+    "reconciliation",
 ]
 
 MIDDLEWARE = [
@@ -443,6 +444,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "certification.tasks.run_certification",
         "schedule": timedelta(minutes=int(os.environ.get("BLAZON_CERTIFICATION_RUN_MINUTES", "60"))),
     },
+    # reconciliation profiles with a cron schedule: start the runs due this minute
+    "reconciliation-start-scheduled-runs": {
+        "task": "reconciliation.tasks.start_scheduled_runs",
+        "schedule": timedelta(minutes=1),
+    },
     # the per-code records of the OIDC provider (auth_time/amr, code-replay revocation)
     "oidc-purge-authorizations": {
         "task": "oidc.tasks.purge_authorizations",
@@ -533,6 +539,10 @@ SPECTACULAR_SETTINGS = {
         # a directory event's decision keeps the name it had before certification's decisions came
         "DecisionEnum": "directory.models.DirectoryEventDecision",
         "CertificationOutcomeEnum": "certification.models.Outcome",
+        "ReconciliationRunStatusEnum": "reconciliation.models.RunStatus",
+        "ReconciliationSituationEnum": "reconciliation.models.Situation",
+        "ReconciliationActionEnum": "reconciliation.models.Action",
+        "ReconciliationProfileKindEnum": "reconciliation.models.ProfileKind",
     },
 }
 

@@ -10,6 +10,7 @@ from directory.views.urls import console_urlpatterns, workspace_urlpatterns
 from oidc import urls as oidc_urls
 from oidc.views import ConnectDiscoveryInfoView, OAuthServerMetadataView, TokenView
 from privileged import urls as privileged_urls
+from reconciliation import urls as reconciliation_urls
 from requests_workflow.views import urls as request_urls
 from security import urls as security_urls
 from sod import urls as sod_urls
@@ -67,6 +68,10 @@ urlpatterns = [
     path(
         "workspace/certification/",
         include((certification_urls.workspace_urlpatterns, "workspace_certification")),
+    ),
+    path(
+        "console/reconciliation/",
+        include((reconciliation_urls.console_urlpatterns, "console_reconciliation")),
     ),
     path("console/", include((console_urlpatterns, "console"))),
     path("sso/", include("sso.urls")),

@@ -69,6 +69,7 @@ class TaskKind(models.TextChoices):
     ROLE_CHANGE = "ROLE_CHANGE", "Role change"
     ACCESS = "ACCESS", "Privileged access"
     ACCESS_REVIEW = "ACCESS_REVIEW", "Emergency access review"
+    RECONCILIATION = "RECONCILIATION", "Reconciliation"
 
 
 class TaskStatus(models.TextChoices):

@@ -42,10 +42,14 @@ from directory.models import (
     Role,
     RoleChange,
     User,
+    UserStatus,
 )
 from directory.services import access, config, lifecycle, users
 from privileged.demo import load_privileged_demo
 from provisioning.services.inprocess import inprocess_adapter_configure
+from reconciliation.services.profiles import profile_create
+from reconciliation.services.runs import run_and_execute
+from reconciliation.sources import files_dir
 from requests_workflow.services.policies import approval_level_add, approval_policy_create
 from requests_workflow.services.requests import request_create
 from sod.models import SoDViolation
@@ -229,6 +233,7 @@ class Demo:
         self.approvals_and_requests()
         self.privileged_access()
         self.certification()
+        self.reconciliation()
         return (
             f"{User.objects.count()} users, {Resource.objects.count()} resources, "
             f"{Account.objects.count()} accounts, {RoleChange.objects.count()} role items"
@@ -675,6 +680,7 @@ class Demo:
             self.warnings.append("too few IT people for the privileged-access demo: none loaded")
             return
         load_privileged_demo(admin=self.admin, head=head, dbas=dbas)
+
     def certification(self) -> None:
         """A quarterly review of the high and critical accesses, by each person's manager (the
         IT head when there is none), running since ten days with a few decisions made: one
@@ -719,3 +725,75 @@ class Demo:
                 decision="REVOKE",
                 comment="Moved to another team.",
             )
+
+    def reconciliation(self) -> None:
+        """Two reconciliation profiles (docs/reconciliation.md). "HR export": the HR system's CSV
+        export, run once here so every employee is linked to their row; today's export
+        (var/reconciliation/hr-export.csv) then brings three joiners, a mover and a leaver for the
+        administrator to dry-run and run. "Salesforce accounts": the application's account list,
+        run here, leaves two rogue accounts, an orphan and a lost account as tasks to resolve."""
+        folder = files_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        staff = list(User.objects.filter(organization__isnull=False, status=UserStatus.ACTIVE).order_by("pk"))
+        header = "employee_id;first_name;last_name;email;department;job_title\n"
+
+        def line(u: User, **change: str) -> str:
+            values = {"employee_id": u.attributes.get("employee_id", ""), "first_name": u.first_name,
+                      "last_name": u.last_name, "email": u.email, "department": u.department,
+                      "job_title": u.job_title, **change}  # fmt: skip
+            return ";".join(str(values[k]) for k in header.strip().split(";")) + "\n"
+
+        (folder / "hr-export.csv").write_text(header + "".join(line(u) for u in staff), encoding="utf-8")
+        hr = profile_create(
+            actor=self.admin, source=SOURCE, code="hr-export", name="HR export", kind="USERS",
+            description="The HR system's nightly CSV export: joiners, movers and leavers.",
+            source_type="csv", source_settings={"file": "hr-export.csv", "delimiter": ";"}, key_field="employee_id",
+            rules=[{"attribute": "attributes.employee_id", "operator": "EQUALS", "value": "{[employee_id]}"}],
+            mappings=[
+                {"target": "first_name", "mode": "FIELD", "value": "{[first_name]}"},
+                {"target": "last_name", "mode": "FIELD", "value": "{[last_name]}"},
+                {"target": "email", "mode": "FIELD", "value": "{[email]}"},
+                {"target": "department", "mode": "FIELD", "value": "{[department]}"},
+                {"target": "job_title", "mode": "FIELD", "value": "{[job_title]}"},
+                {"target": "attributes.employee_id", "mode": "FIELD", "value": "{[employee_id]}"},
+            ],
+            actions={"MISSING": "INACTIVATE"}, schedule="0 2 * * *",
+        )  # fmt: skip
+        run_and_execute(actor=self.admin, source=SOURCE, profile=hr)
+        mover = staff[-2]  # and staff[-1], left out of today's export, is the leaver
+        joiners = [
+            ("E90001", "Helena", "Araújo"),
+            ("E90002", "Tiago", "Nogueira"),
+            ("E90003", "Lívia", "Prado"),
+        ]
+        today = (
+            [line(u) for u in staff[:-2]]
+            + [line(mover, job_title="Team Lead")]
+            + [
+                f"{e};{f};{last};{f.lower()}.{last.lower()}@atlantico.example;Sales;Sales Representative\n"
+                for e, f, last in joiners
+            ]
+        )
+        (folder / "hr-export.csv").write_text(header + "".join(today), encoding="utf-8")
+        salesforce = self.resources["salesforce"]
+        accounts = list(Account.objects.filter(resource=salesforce).select_related("owner").order_by("pk"))
+        lost = next(
+            a for a in accounts if a.owner is not None and a.status == "ACTIVE"
+        )  # gone from Salesforce
+        lines = ["identifier,email,enabled"]
+        lines += [f"{a.identifier},{a.owner.email if a.owner else ''},true" for a in accounts if a != lost]
+        lines += ["temp.sales,temp.sales@gmail.example,true", "partner.acme,ops@acme.example,true"]
+        (folder / "salesforce-accounts.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        sf = profile_create(
+            actor=self.admin, source=SOURCE, code="salesforce-accounts", name="Salesforce accounts",
+            kind="ACCOUNTS", resource=salesforce, description="Salesforce's user export, read back weekly.",
+            source_type="csv", source_settings={"file": "salesforce-accounts.csv"}, key_field="identifier",
+            rules=[
+                {"target": "OBJECT", "attribute": "identifier", "operator": "EQUALS", "value": "{[identifier]}"},
+                {"target": "OWNER", "attribute": "email", "operator": "IEQUALS", "value": "{[email]}"},
+            ],
+            mappings=[{"target": "email", "mode": "FIELD", "value": "{[email]}"}],
+            actions={"ACCOUNT_OWNER_NOT_FOUND": "MANUAL", "ACCOUNT_FOUND_OWNER_NOT_FOUND": "MANUAL",
+                     "MISSING": "MANUAL", "FOUND": "IGNORE"},
+        )  # fmt: skip
+        run_and_execute(actor=self.admin, source=SOURCE, profile=sf)
