@@ -65,6 +65,13 @@ def test_console_pages_have_no_serious_accessibility_violations(axe_page):
         "/console/privileged/groups/new/",
         "/console/privileged/requests/",
         "/console/privileged/rotation-policies/",
+        "/console/certification/policies/",
+        "/console/certification/policies/new/",
+        "/console/certification/campaigns/",
+        "/console/reconciliation/profiles/",
+        "/console/reconciliation/profiles/new/",
+        "/console/sod/policies/",
+        "/console/sod/rules/",
     ]
     if req is not None:
         paths.append(f"/console/requests/{req.pk}/")
@@ -88,6 +95,7 @@ def test_workspace_pages_have_no_serious_accessibility_violations(axe_page):
         "/workspace/privileged/requests/",
         "/workspace/privileged/approvals/",
         "/workspace/privileged/vault/",
+        "/workspace/certification/",
     ]
     found = [v for path in paths for v in audit(axe_page, path)]
     assert found == [], "axe found serious or critical violations:\n" + "\n".join(found)

@@ -56,6 +56,16 @@
     if (link) { window.top.location.replace(link.href); }
   }
 
+  // <input type="checkbox" data-select-all="NAME"> ticks or unticks every checkbox named NAME
+  // (no inline handler: the Content-Security-Policy forbids them).
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest("input[data-select-all]");
+    if (!all) { return; }
+    document.querySelectorAll('input[type=checkbox][name="' + all.dataset.selectAll + '"]').forEach(function (box) {
+      box.checked = all.checked;
+    });
+  });
+
   // <button data-confirm="..."> asks before submitting its form.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-confirm]");
