@@ -105,6 +105,7 @@ def test_the_sweep_re_drives_a_request_left_new_counts_it_and_logs_it(
         "requests.new": 0,
         "requests.approved": 0,
         "requests.settled": 0,
+        "privileged.windows": 0,
     }
 
     Request.objects.filter(pk=req.pk).update(updated_at=timezone.now() - timedelta(seconds=121))
