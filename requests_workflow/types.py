@@ -273,7 +273,13 @@ def _undo_grant_entitlement(req: Request, actor: Any) -> str:
 
 
 def _revoke_entitlement(req: Request, actor: Any) -> dict[str, Any]:
-    membership = EntitlementMembership.objects.get(account=req.account, entitlement=req.entitlement)
+    membership = EntitlementMembership.objects.filter(
+        account=req.account, entitlement=req.entitlement
+    ).first()
+    if membership is None:  # gone since the request was made (another request, a campaign, reconciliation)
+        raise Conflict(
+            f"{req.account} no longer holds {req.entitlement}: nothing to revoke.", code="membership_gone"
+        )
     access.membership_revoke(actor=actor, source=req.source, membership=membership)
     return {"revoked_membership_id": membership.pk}
 

@@ -16,8 +16,11 @@ from requests_workflow.models import Request, RequestStatus, RequestType
 from requests_workflow.services.requests import request_create
 from requests_workflow.types import SPECS
 from tests.api.factories import AccountFactory
+from tests.requests_workflow.factories import ApprovalLevelFactory, ApprovalPolicyFactory
 from vault import services as vault_services
 from vault.models import AdministrativeCheckout, CheckoutStatus, SecretKind
+from worklist.models import Task
+from worklist.services import task_decide
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +191,20 @@ def test_the_registry_follows_the_seed_table():
         "GRANT_ENTITLEMENT",
         "GRANT_ROLE",
     }
+
+
+def test_a_revoke_whose_membership_is_gone_by_stage_4_fails_with_its_reason(company, run):
+    """Two revokes of the same access approved one after the other (a campaign and a manager): the
+    second finds nothing to revoke — a failed request saying so, not a server error."""
+    policy = ApprovalPolicyFactory(request_types=["REVOKE_ENTITLEMENT"])
+    ApprovalLevelFactory(policy=policy, approver_kind="USERS").users.add(company["owner"])
+    kwargs = setup_case("REVOKE_ENTITLEMENT", company)
+    req = run(request_create, actor=company["admin"], source="api", request_type="REVOKE_ENTITLEMENT",
+              justification="left the team", **kwargs)  # fmt: skip
+    assert req.status == RequestStatus.WAITING_APPROVAL
+    EntitlementMembership.objects.filter(account=kwargs["account"], entitlement=company["ent"]).delete()
+    task = Task.objects.get(request=req)
+    run(task_decide, actor=company["owner"], source="workspace", task=task, decision="approve")
+    req.refresh_from_db()
+    assert req.status == RequestStatus.FAILED
+    assert "no longer holds" in req.failure_reason and "nothing to revoke" in req.failure_reason
