@@ -11,7 +11,7 @@ class CertificationConfig(AppConfig):
     def ready(self) -> None:
         # Certification tasks belong to this app: one per reviewer per campaign, about the
         # campaign; the reviewer decides the items on the review page, not the task itself.
-        from certification import subjects
+        from certification import home, subjects
         from certification.views import certification_task_decide, certification_task_page
         from worklist.models import TaskKind
         from worklist.registry import register_task_kind
@@ -22,3 +22,4 @@ class CertificationConfig(AppConfig):
             decide=certification_task_decide,
             page=certification_task_page,
         )
+        home.register()  # the workspace home's "Reviews to do"

@@ -199,3 +199,14 @@ def test_the_task_in_my_tasks_leads_to_the_review_page(world, postgres):
     assert page.status_code == 302 and page["Location"].endswith(
         f"/workspace/certification/?campaign={campaign.pk}"
     )
+
+
+def test_the_reviewers_home_page_says_how_many_reviews_wait(world, postgres):
+    w = world
+    give(w["ana"], w["pay"])
+    campaign = campaign_start(actor=w["admin"], source="console", policy=w["policy"])
+    home = login(w["boss"]).get("/workspace/").content.decode()
+    assert 'id="home-reviews"' in home and campaign.name in home
+    assert f"?campaign={campaign.pk}&amp;decision=NONE" in home
+    # somebody with nothing to review sees no such panel
+    assert 'id="home-reviews"' not in login(w["ana"]).get("/workspace/").content.decode()
