@@ -11,7 +11,7 @@ class SodConfig(AppConfig):
     def ready(self) -> None:
         # SoD tasks belong to this app: it decides what approving (an exception) and rejecting
         # mean, for a request's conflict and for a detected violation alike.
-        from sod import subjects
+        from sod import dashboard, subjects
         from sod.services.decide import sod_task_decide
         from sod.tasks import mail_role_change_task, mail_sod_task
         from sod.views import (
@@ -26,6 +26,7 @@ class SodConfig(AppConfig):
         # their pages: a request's conflict shows the request's approval page (with the conflict
         # and the exception's expiry), a detected violation its own page
         subjects.register()  # a detected violation's task points at the violation
+        dashboard.register()  # the console dashboard's SoD tile
         register_task_kind(
             TaskKind.SOD,
             decide=sod_task_decide,

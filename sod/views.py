@@ -201,7 +201,7 @@ class ViolationList(ObjectListView):
     queryset = selectors.violations_for(None)
     template_name = "console/sod/violations.html"
     search = ("user__username", "rule__code", "rule__name")
-    filters = {"status": "status", "rule": "rule__code"}
+    filters = {"status": "status", "rule": "rule__code", "severity": "rule__severity"}
     orderings = {"first": "first_seen_at", "last": "last_seen_at", "user": "user__username"}
     default_order = "-last"
     csv_name = "sod-violations"

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from blazon.audit.models import AuditEvent
@@ -247,3 +249,21 @@ def test_api_violations_exceptions_scan_and_sod_task_decision(sap):
     )
     if paths:
         assert {"/api/v1/sod-rules/", "/api/v1/sod-violations/", "/api/v1/sod-exceptions/"} <= set(paths)
+
+
+def test_the_dashboard_tile_counts_open_violations_by_severity_and_links_to_them(sap):
+    give(sap["alice"], sap["create"])
+    give(sap["alice"], sap["pay"])
+    scan_violations()
+    client = Client()
+    client.force_login(sap["auditor"])
+    body = client.get(reverse("console:dashboard")).content.decode()
+    tile = body[body.index('id="dash-sod"') :]
+    tile = tile[: tile.index("</section>")]
+    assert "1 open" in tile
+    link = f"{reverse('console_sod:violations')}?status=OPEN&amp;severity=CRITICAL"
+    assert f'<a href="{link}">1</a>' in tile
+    listing = client.get(reverse("console_sod:violations"), {"status": "OPEN", "severity": "CRITICAL"})
+    name = sap["alice"].get_full_name()
+    assert name in listing.content.decode()
+    assert name not in client.get(reverse("console_sod:violations"), {"severity": "LOW"}).content.decode()
