@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from certification.selectors import ITEM_RELATED
+
 REPORT_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("item", "pk"),
     ("campaign", lambda i: i.campaign.name),
@@ -29,18 +31,7 @@ REPORT_COLUMNS: tuple[tuple[str, Any], ...] = (
 
 
 def report_items(items: Any) -> Any:
-    return items.select_related(
-        "campaign",
-        "beneficiary",
-        "resource",
-        "entitlement",
-        "entitlement__resource",
-        "role",
-        "reviewer",
-        "queue",
-        "decided_by",
-        "request",
-    ).order_by("id")
+    return items.select_related(*ITEM_RELATED).order_by("id")
 
 
 def report_rows(items: Any) -> list[list[str]]:
