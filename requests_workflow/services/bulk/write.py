@@ -166,48 +166,27 @@ def _applied(run: Run, entries: list[int], now: Any) -> None:
                 correlation_id=cid,
             )
         )
+    what: dict[str, Any] = {"account": str(account), "entitlement": ent.identifier}
+    change: dict[str, dict[str, Any]]
     if run.revoking:
-        run.audit.append(
-            AuditEntry(
-                action="membership.revoked",
-                object_type=EntitlementMembership._meta.label,
-                object_id=membership.pk,
-                object_repr=f"{ent} ∈ {account}",
-                old={"account": str(account), "entitlement": ent.identifier},
-                subject_user_id=account.owner_id,
-                actor=actor,
-                source=req.source,
-                correlation_id=cid,
-            )
-        )
+        action, change = "membership.revoked", {"old": what}
     elif run.kept_manually:
-        run.audit.append(
-            AuditEntry(
-                action="membership.kept_manually",
-                object_type=EntitlementMembership._meta.label,
-                object_id=membership.pk,
-                object_repr=f"{ent} ∈ {account}",
-                new={"manual": True},
-                subject_user_id=account.owner_id,
-                actor=actor,
-                source=req.source,
-                correlation_id=cid,
-            )
-        )
+        action, change = "membership.kept_manually", {"new": {"manual": True}}
     else:
-        run.audit.append(
-            AuditEntry(
-                action="membership.granted",
-                object_type=EntitlementMembership._meta.label,
-                object_id=membership.pk,
-                object_repr=f"{ent} ∈ {account}",
-                new={"account": str(account), "entitlement": ent.identifier},
-                subject_user_id=account.owner_id,
-                actor=actor,
-                source=req.source,
-                correlation_id=cid,
-            )
+        action, change = "membership.granted", {"new": what}
+    run.audit.append(
+        AuditEntry(
+            action=action,
+            object_type=EntitlementMembership._meta.label,
+            object_id=membership.pk,
+            object_repr=f"{ent} ∈ {account}",
+            subject_user_id=account.owner_id,
+            actor=actor,
+            source=req.source,
+            correlation_id=cid,
+            **change,
         )
+    )
     if run.revoking:
         result: dict[str, Any] = {"revoked_membership_id": membership.pk}
     else:
