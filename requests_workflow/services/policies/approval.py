@@ -17,6 +17,7 @@ from requests_workflow.services.policies.common import (
     _policy_update,
     _raise,
     _require_config,
+    _set_active,
     _snapshot,
 )
 
@@ -81,21 +82,15 @@ def approval_policy_set_active(
 ) -> ApprovalPolicy:
     """Switch a policy on or off. Off: new requests no longer match it; requests already under it
     finish their approval with it."""
-    _require_config(actor)
-    locked = ApprovalPolicy.objects.select_for_update().get(pk=policy.pk)
-    if locked.active == active:
-        return locked
-    locked.active = active
-    locked.save(update_fields=["active"])
-    audit_record(
+    return _set_active(
+        ApprovalPolicy,
+        "approval_policy",
         actor=actor,
-        action="approval_policy.activate" if active else "approval_policy.deactivate",
-        obj=locked,
-        old={"active": not active},
-        new={"active": active},
         source=source,
+        pk=policy.pk,
+        active=active,
+        fields=["active"],
     )
-    return locked
 
 
 @transaction.atomic

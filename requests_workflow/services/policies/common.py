@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
+from blazon.audit.services import audit_record
 from blazon.changes import config_create, config_update, snapshot
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from blazon.permissions import can
@@ -14,6 +15,7 @@ from requests_workflow.models import (
     PENDING_STATUSES,
     ApprovalPolicy,
     RequestType,
+    ValidationPolicy,
 )
 
 MAX_PRIORITY = 1_000_000
@@ -115,3 +117,28 @@ def _objects(obj: Any, data: dict[str, Any]) -> dict[str, Any]:
 
 def _in_flight(policy: ApprovalPolicy, statuses: Iterable[str] = PENDING_STATUSES) -> int:
     return policy.requests.filter(status__in=list(statuses)).count()
+
+
+P = TypeVar("P", ApprovalPolicy, ValidationPolicy)
+
+
+def _set_active(model: type[P], kind: str, *, actor: User | None, source: str, pk: int, active: bool,
+                fields: list[str]) -> P:  # fmt: skip
+    """Switch a policy of ``model`` on or off (locked; ``fields`` saved), audited as
+    ``<kind>.activate`` / ``<kind>.deactivate``; nothing when it already is. Shared by approval
+    and validation policies; the caller's transaction holds the lock."""
+    _require_config(actor)
+    locked = model.objects.select_for_update().get(pk=pk)
+    if locked.active == active:
+        return locked
+    locked.active = active
+    locked.save(update_fields=fields)
+    audit_record(
+        actor=actor,
+        action=f"{kind}.activate" if active else f"{kind}.deactivate",
+        obj=locked,
+        old={"active": not active},
+        new={"active": active},
+        source=source,
+    )
+    return locked

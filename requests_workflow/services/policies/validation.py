@@ -22,6 +22,7 @@ from requests_workflow.services.policies.common import (
     _policy_update,
     _raise,
     _require_config,
+    _set_active,
     _snapshot,
 )
 
@@ -145,21 +146,15 @@ def validation_policy_set_active(
     *, actor: User | None, source: str, policy: ValidationPolicy, active: bool
 ) -> ValidationPolicy:
     """Switch a validation policy on or off for new requests."""
-    _require_config(actor)
-    locked = ValidationPolicy.objects.select_for_update().get(pk=policy.pk)
-    if locked.active == active:
-        return locked
-    locked.active = active
-    locked.save(update_fields=["active", "updated_at"])
-    audit_record(
+    return _set_active(
+        ValidationPolicy,
+        "validation_policy",
         actor=actor,
-        action="validation_policy.activate" if active else "validation_policy.deactivate",
-        obj=locked,
-        old={"active": not active},
-        new={"active": active},
         source=source,
+        pk=policy.pk,
+        active=active,
+        fields=["active", "updated_at"],
     )
-    return locked
 
 
 @transaction.atomic
