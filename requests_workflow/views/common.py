@@ -3,13 +3,24 @@ Which tasks a user may see and decide is ``requests_workflow.selectors.open_task
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
 from typing import Any
+
+from django.utils import timezone
 
 from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.common import CANCELABLE, TERMINAL
 from requests_workflow.subjects import REQUEST_RELATED, request_object
 
-__all__ = ["REQUEST_RELATED", "STAGES", "cancelable", "request_object", "timeline"]
+__all__ = [
+    "REQUEST_RELATED",
+    "STAGES",
+    "access_day",
+    "cancelable",
+    "request_object",
+    "request_outcome",
+    "timeline",
+]
 
 STAGES = (
     (1, "Creation"),
@@ -39,3 +50,24 @@ def timeline(req: Request) -> list[dict[str, Any]]:
 
 def cancelable(req: Request) -> bool:
     return req.status in CANCELABLE
+
+
+def request_outcome(req: Request) -> str:
+    """What became of a request just made, as the message after a button says it."""
+    if req.status == RequestStatus.FINISHED:
+        return "done"
+    if req.status in (RequestStatus.WAITING_APPROVAL, RequestStatus.WAITING_SOD_APPROVAL):
+        return "waiting for approval"
+    if req.status == RequestStatus.FAILED:
+        return f"failed: {req.failure_reason}"
+    return req.get_status_display().lower()
+
+
+def access_day(day: date | None, *, end: bool = False) -> datetime | None:
+    """A form's day as a request's access period bound: the start at midnight (None when that is
+    already past: the access starts once approved), the end at 23:59 of the day."""
+    if not day:
+        return None
+    moment = datetime.combine(day, time(23, 59) if end else time.min)
+    aware = timezone.make_aware(moment, timezone.get_current_timezone())
+    return None if not end and aware < timezone.now() else aware

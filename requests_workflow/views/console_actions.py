@@ -25,8 +25,9 @@ from blazon.console.access import report_domain_error
 from blazon.errors import DomainError
 from directory.models import Account, Source, User
 from directory.services.lifecycle import account_actions_allowed, user_actions_allowed
-from requests_workflow.models import Request, RequestStatus, RequestType
+from requests_workflow.models import RequestType
 from requests_workflow.services.requests import request_create
+from requests_workflow.views.common import request_outcome
 
 
 @dataclass(frozen=True)
@@ -97,16 +98,6 @@ class ActionForm(forms.Form):
     )
 
 
-def _outcome(req: Request) -> str:
-    if req.status == RequestStatus.FINISHED:
-        return "done"
-    if req.status in (RequestStatus.WAITING_APPROVAL, RequestStatus.WAITING_SOD_APPROVAL):
-        return "waiting for approval"
-    if req.status == RequestStatus.FAILED:
-        return f"failed: {req.failure_reason}"
-    return req.get_status_display().lower()
-
-
 def _act(
     request: HttpRequest,
     action: Action,
@@ -130,7 +121,7 @@ def _act(
         return None
     req.refresh_from_db()  # in-process mode ran it on commit; with Celery it is still on its way
     messages.success(
-        request, f"{action.label}: request #{req.pk} for {beneficiary.username}, {_outcome(req)}."
+        request, f"{action.label}: request #{req.pk} for {beneficiary.username}, {request_outcome(req)}."
     )
     return redirect("console_requests:detail", pk=req.pk)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
 from typing import Any
 
 from django import forms
@@ -25,7 +24,6 @@ from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from blazon.console import capability_required, render_console
@@ -44,8 +42,10 @@ from directory.models import (
     User,
     UserStatus,
 )
-from requests_workflow.models import Request, RequestStatus, RequestType
+from requests_workflow.models import Request, RequestType
 from requests_workflow.services.requests import request_create
+from requests_workflow.views.common import access_day, request_outcome
+from requests_workflow.views.console_actions import ActionForm
 
 LOOKUP_LIMIT = 20
 _ID_RE = re.compile(r"#(\d{1,12})\s*$")
@@ -151,13 +151,8 @@ class PickField(forms.CharField):
 # --- forms ------------------------------------------------------------------------------------
 
 
-class _Justified(forms.Form):
-    justification = forms.CharField(
-        required=False,
-        max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Why: kept with the request and its audit trail (a validation policy may require it).",
-    )
+class _Justified(ActionForm):
+    """A justification (the life-cycle buttons' form) and, in the subclasses, what is asked for."""
 
 
 class UserNewForm(_Justified):
@@ -260,16 +255,6 @@ class MembersAddForm(_Justified):
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _outcome(req: Request) -> str:
-    if req.status == RequestStatus.FINISHED:
-        return "done"
-    if req.status in (RequestStatus.WAITING_APPROVAL, RequestStatus.WAITING_SOD_APPROVAL):
-        return "waiting for approval"
-    if req.status == RequestStatus.FAILED:
-        return f"failed: {req.failure_reason}"
-    return req.get_status_display().lower()
-
-
 def _show_errors(request: HttpRequest, error: DomainError, form: forms.Form, prefix: str = "") -> None:
     """The request service's refusal on the form: on the field it names when the form has one."""
     for field, problems in (error.fields or {}).items():
@@ -284,18 +269,8 @@ def _show_errors(request: HttpRequest, error: DomainError, form: forms.Form, pre
 
 def _done(request: HttpRequest, req: Request, what: str) -> HttpResponse:
     req.refresh_from_db()  # in-process mode ran it on commit; with Celery it is still on its way
-    messages.success(request, f"{what}: request #{req.pk}, {_outcome(req)}.")
+    messages.success(request, f"{what}: request #{req.pk}, {request_outcome(req)}.")
     return redirect("console_requests:detail", pk=req.pk)
-
-
-def _aware(day: date | None, end: bool = False) -> datetime | None:
-    """A form's day as the request's start (midnight; None when today or past: the access
-    starts when approved) or end (23:59)."""
-    if not day:
-        return None
-    moment = datetime.combine(day, time(23, 59) if end else time.min)
-    aware = timezone.make_aware(moment, timezone.get_current_timezone())
-    return None if not end and aware < timezone.now() else aware
 
 
 def _actor(request: HttpRequest) -> User:
@@ -357,8 +332,8 @@ def user_grant(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
                 beneficiary=user,
                 **{kind: target},
                 justification=form.cleaned_data["justification"],
-                start_at=_aware(form.cleaned_data.get("start")),
-                end_at=_aware(form.cleaned_data.get("end"), end=True),
+                start_at=access_day(form.cleaned_data.get("start")),
+                end_at=access_day(form.cleaned_data.get("end"), end=True),
             )
         except DomainError as error:
             _show_errors(request, error, form)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
@@ -32,9 +31,10 @@ from directory.models import (
 )
 from directory.services.lifecycle import user_actions_allowed
 from directory.views.common import workspace_required
-from requests_workflow.models import PENDING_STATUSES, Request, RequestStatus, RequestType
+from requests_workflow.models import PENDING_STATUSES, Request, RequestType
 from requests_workflow.services.requests import request_create
-from requests_workflow.views.common import REQUEST_RELATED
+from requests_workflow.views.common import REQUEST_RELATED, request_outcome
+from requests_workflow.views.console_actions import ActionForm
 from requests_workflow.views.workspace import _render
 
 IN_FLIGHT = PENDING_STATUSES
@@ -59,15 +59,6 @@ TEAM_ACTIONS: dict[str, tuple[str, str, str]] = {
         "revoked person cannot be activated again.",
     ),
 }
-
-
-class JustifyForm(forms.Form):
-    justification = forms.CharField(
-        required=False,
-        max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Why: the approvers and the audit trail read it.",
-    )
 
 
 def _team(me: User) -> Any:
@@ -127,7 +118,7 @@ def team_member(request: HttpRequest, pk: int) -> HttpResponse:
     return _render(request, "workspace/team/member.html", context)
 
 
-def _create(request: HttpRequest, person: User, request_type: str, form: JustifyForm, what: str,
+def _create(request: HttpRequest, person: User, request_type: str, form: ActionForm, what: str,
             **refs: Any) -> HttpResponse | None:  # fmt: skip
     try:
         req = request_create(
@@ -142,8 +133,7 @@ def _create(request: HttpRequest, person: User, request_type: str, form: Justify
         form.add_error(None, error.message)
         return None
     req.refresh_from_db()
-    state = "done" if req.status == RequestStatus.FINISHED else req.get_status_display().lower()
-    messages.success(request, f"{what}: request #{req.pk}, {state}.")
+    messages.success(request, f"{what}: request #{req.pk}, {request_outcome(req)}.")
     return redirect("workspace_requests:team_member", pk=person.pk)
 
 
@@ -156,7 +146,7 @@ def team_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     person = _member(_me(request), pk)
     request_type, label, explain = TEAM_ACTIONS[action]
     allowed = action in user_actions_allowed(person, source=Source.WORKSPACE)
-    form = JustifyForm(request.POST if request.method == "POST" else None)
+    form = ActionForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and allowed and form.is_valid():
         done = _create(request, person, request_type, form, f"{label} {person.username}")
         if done is not None:
@@ -197,7 +187,7 @@ def team_revoke_access(request: HttpRequest, pk: int, kind: str, obj_pk: int) ->
         )
     else:
         raise Http404("Unknown kind")
-    form = JustifyForm(request.POST if request.method == "POST" else None)
+    form = ActionForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         done = _create(request, person, request_type, form, f"Revoke {name} from {person.username}", **refs)
         if done is not None:

@@ -31,6 +31,7 @@ from requests_workflow.services.requests import request_cancel, request_create
 from requests_workflow.types import SPECS
 from requests_workflow.views.common import (
     REQUEST_RELATED,
+    access_day,
     cancelable,
     request_object,
     timeline,
@@ -229,11 +230,7 @@ def cart(request: HttpRequest) -> HttpResponse:
             errors["justification"] = "Say why you need this access."
         start = _parse_day(values["start"], "start", errors)
         end = _parse_day(values["end"], "end", errors)
-        tz = timezone.get_current_timezone()
-        start_at = timezone.make_aware(datetime.combine(start, time.min), tz) if start else None
-        if start_at is not None and start_at < timezone.now():
-            start_at = None  # today: the access starts when it is approved
-        end_at = timezone.make_aware(datetime.combine(end, time(23, 59)), tz) if end else None
+        start_at, end_at = access_day(start), access_day(end, end=True)  # today: from its approval
         if start and end and end < start:
             errors["end"] = "The end date must be on or after the start date."
         if not errors and beneficiary is not None:
