@@ -116,6 +116,9 @@ MIDDLEWARE = [
     # Content-Security-Policy (with a per-request nonce) and no-store on logged-in/HTML pages
     "blazon.csp.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # the language: the ``django_language`` cookie (set from the user's preference), else the
+    # browser's Accept-Language, else LANGUAGE_CODE (docs/configuration.md, "Languages")
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -142,7 +145,10 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "blazon.csp.csp_nonce",
+                "django.template.context_processors.i18n",
             ],
+            # {% translate %} and {% blocktranslate %} in every template without {% load i18n %}
+            "builtins": ["django.templatetags.i18n"],
         },
     },
 ]
@@ -208,7 +214,11 @@ BLAZON_ARGON2_PARALLELISM = int(os.environ.get("BLAZON_ARGON2_PARALLELISM", "1")
 # Help-desk password reset links expire after this many hours (they also work only once).
 BLAZON_PASSWORD_RESET_LINK_HOURS = int(os.environ.get("BLAZON_PASSWORD_RESET_LINK_HOURS", "24"))
 
-LANGUAGE_CODE = "en-us"
+# English and Brazilian Portuguese (the seeds' language). The catalog is locale/pt_BR; the .mo
+# files are compiled by `manage.py compilemessages` (bin/run, bin/test), never committed.
+LANGUAGE_CODE = os.environ.get("BLAZON_LANGUAGE", "en")
+LANGUAGES = [("en", "English"), ("pt-br", "Português (Brasil)")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -5,6 +5,7 @@ page shows a dict or list repr, an object repr, or ``None``/``True``/``False`` a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from html import unescape
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
@@ -46,7 +47,25 @@ def _text(html: str) -> str:
     return unescape(re.sub(r"(?s)<[^>]*>", "\n", html))
 
 
-def crawl(client, roots: list[str], prefixes: tuple[str, ...], at_least: int) -> dict[str, list[str]]:
+def python_leaks(text: str) -> list[str]:
+    found = []
+    for pattern, what in LEAKS:
+        for m in pattern.finditer(text):
+            line = text[max(0, m.start() - 40) : m.end() + 40].replace("\n", " ").strip()
+            found.append(f"{what}: …{line}…")
+    return found
+
+
+def crawl(
+    client,
+    roots: list[str],
+    prefixes: tuple[str, ...],
+    at_least: int,
+    check: Callable[[str], list[str]] = python_leaks,
+    limit: int = 3,
+) -> dict[str, list[str]]:
+    """Follow the links of every page under ``prefixes`` (one page per kind of address) and
+    return, per page, what ``check`` found in its text (``limit`` findings a page)."""
     queue, seen, problems = list(roots), {_kind(u) for u in roots}, {}
     visited = 0
     while queue and visited < MAX_PAGES:
@@ -56,14 +75,9 @@ def crawl(client, roots: list[str], prefixes: tuple[str, ...], at_least: int) ->
         if response.status_code != 200 or "text/html" not in response.get("Content-Type", ""):
             continue
         html = response.content.decode()
-        text = _text(html)
-        found = []
-        for pattern, what in LEAKS:
-            for m in pattern.finditer(text):
-                line = text[max(0, m.start() - 40) : m.end() + 40].replace("\n", " ").strip()
-                found.append(f"{what}: …{line}…")
+        found = check(_text(html))
         if found:
-            problems[url] = found[:3]
+            problems[url] = found[:limit]
         for href in re.findall(r'href="([^"#]+)"', html):
             href = unescape(href)
             target = urljoin(url, href)
