@@ -44,3 +44,36 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]])
             cursor.executemany(sql, batch)
             count += len(batch)
     return count
+
+
+def update_rows(table: str, key: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Update ``columns`` of the rows whose ``key`` is each row's first value (``rows`` are
+    ``(key, *values)`` tuples in the order of ``columns``). On PostgreSQL one ``UPDATE … FROM`` a
+    temporary table filled by ``COPY`` (``bulk_update``'s ``CASE WHEN`` per row and column is
+    quadratic in the batch: 90 s for 10,000 rows of five columns); elsewhere ``executemany``."""
+    qn = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        temp = qn(f"_update_{table}")
+        with connection.cursor() as cursor:
+            # same column types as the table, no rows, gone at the end of the transaction
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {temp} ON COMMIT DROP AS "  # noqa: S608 (internal names, quoted)
+                f"SELECT {', '.join(qn(c) for c in [key, *columns])} FROM {qn(table)} WITH NO DATA"
+            )
+        count = copy_rows(f"_update_{table}", [key, *columns], rows)
+        sets = ", ".join(f"{qn(c)} = u.{qn(c)}" for c in columns)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {qn(table)} SET {sets} FROM {temp} u WHERE {qn(table)}.{qn(key)} = u.{qn(key)}"  # noqa: S608
+            )
+            cursor.execute(f"DROP TABLE {temp}")
+        return count
+    sets = ", ".join(f"{qn(c)} = %s" for c in columns)
+    sql = f"UPDATE {qn(table)} SET {sets} WHERE {qn(key)} = %s"  # noqa: S608 (internal names, quoted)
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [
+        [adapt(v) if isinstance(v, datetime.datetime) else v for v in (*row[1:], row[0])] for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+    return len(params)

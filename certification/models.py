@@ -220,6 +220,11 @@ class CertificationItem(models.Model):
         "requests_workflow.Request", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     outcome = models.CharField(max_length=14, choices=Outcome.choices, default=Outcome.PENDING)
+    # the share of the beneficiary's peers (other ACTIVE users with the same job title and
+    # department) who hold the same access, counted once when the campaign is generated
+    # (certification.services.peers); empty on items made one at a time (micro-certification)
+    peers = models.IntegerField(null=True, blank=True)
+    peers_holding = models.IntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -335,7 +335,10 @@ def recommend(ctx: ItemContext) -> tuple[str, str]:
 
 def item_context(items: list[CertificationItem]) -> dict[int, ItemContext]:
     """The context of a page of items (see the module docstring): about six queries."""
-    grants, sod, peers = _grants(items), _sod(items), _peers(items)
+    # counted when the campaign was generated (certification.services.peers); live otherwise
+    peers = {i.pk: (i.peers, i.peers_holding or 0) for i in items if i.peers is not None}
+    peers.update(_peers([i for i in items if i.peers is None]))
+    grants, sod = _grants(items), _sod(items)
     out: dict[int, ItemContext] = {}
     for item in items:
         ctx = ItemContext()

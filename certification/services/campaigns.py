@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from blazon.audit.services import audit_record
 from blazon.changes import field_error
+from blazon.db import update_rows
 from blazon.errors import DomainError, TransitionNotAllowed, ValidationFailed
 from certification.models import (
     CampaignStatus,
@@ -49,6 +50,7 @@ from certification.models import (
     UndecidedAction,
 )
 from certification.services.decisions import REVOKE_TYPE, account_revoke_requests, item_revoke_request
+from certification.services.peers import peer_shares_count
 from certification.subjects import campaign_subject
 from directory.models import (
     Account,
@@ -454,6 +456,7 @@ def campaign_start(
         created_by=actor,
     )
     count = _items_write(campaign, scope)
+    peer_shares_count(campaign)
     if not count:
         raise ValidationFailed(
             "No eligible access matches this selection (certifiable, active, managed manually and "
@@ -569,10 +572,18 @@ def _revoke_chunks(
             else:
                 item.outcome, item.comment, item.request = Outcome.REVOKING, comment, req
                 revoked += 1
-        CertificationItem.objects.bulk_update(
-            chunk, ["decision", "decided_at", "outcome", "comment", "request"]
-        )
+        _items_save(chunk)
     return revoked, refused
+
+
+def _items_save(items: list[CertificationItem]) -> None:
+    """Write the revoke decision of ``items`` in one set-based UPDATE (not ``bulk_update``)."""
+    update_rows(
+        CertificationItem._meta.db_table,
+        "id",
+        ["decision", "decided_at", "outcome", "comment", "request_id"],
+        ((i.pk, i.decision, i.decided_at, i.outcome, i.comment, i.request_id) for i in items),
+    )
 
 
 def _revoke_undecided(
@@ -620,9 +631,7 @@ def _revoke_undecided(
         item.decision, item.decided_at, item.outcome = Decision.REVOKE, now, Outcome.REVOKING
         item.request_id = with_account[item.account_id or 0]
         item.comment = f"{comment} (revoked with its account: request #{item.request_id})"
-    CertificationItem.objects.bulk_update(
-        follow, ["decision", "decided_at", "outcome", "comment", "request"], batch_size=BATCH
-    )
+    _items_save(follow)
     revoked += len(follow)
     followed = {i.pk for i in follow}
     n, m = _revoke_chunks(campaign, [i for i in others if i.pk not in followed], comment)
