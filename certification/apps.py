@@ -23,3 +23,8 @@ class CertificationConfig(AppConfig):
             page=certification_task_page,
         )
         home.register()  # the workspace home's "Reviews to do"
+        # attribute-change policies: a watched field of a user changed -> their accesses to review
+        from certification.services.attribute_change import user_changed
+        from directory.ports import register_user_changed
+
+        register_user_changed("certification_attribute_change", user_changed)

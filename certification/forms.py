@@ -6,7 +6,8 @@ from typing import Any
 
 from django import forms
 
-from certification.models import CertificationPolicy, ObjectKind, ReviewerKind, UndecidedAction
+from certification.models import CertificationPolicy, ObjectKind, PolicyTrigger, ReviewerKind, UndecidedAction
+from certification.services.policies import monitorable
 from directory.models import (
     Account,
     Criticality,
@@ -61,11 +62,25 @@ class CertificationPolicyForm(forms.Form):
         to_field_name="username",
         help_text="Reviews when the reviewer is missing, has left or is the beneficiary.",
     )
+    trigger = forms.ChoiceField(choices=PolicyTrigger.choices, initial=PolicyTrigger.PERIODIC, label="Runs")
+    monitored_attributes = forms.MultipleChoiceField(
+        choices=[],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Watched attributes",
+        help_text="When the policy runs on a change: a change of any of these puts the user's accesses to review.",
+    )
     period_days = forms.IntegerField(min_value=1, initial=180, label="Every (days)")
     duration_days = forms.IntegerField(min_value=1, initial=30, label="Reviewers have (days)")
     undecided_action = forms.ChoiceField(
         choices=UndecidedAction.choices, initial=UndecidedAction.KEEP, label="Items not decided by the end"
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["monitored_attributes"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = list(monitorable().items())
 
     @classmethod
     def initial_from(cls, policy: CertificationPolicy) -> dict[str, Any]:
@@ -87,6 +102,8 @@ class CertificationPolicyForm(forms.Form):
                     "organization",
                     "reviewer_kind",
                     "reviewer_queue",
+                    "trigger",
+                    "monitored_attributes",
                     "period_days",
                     "duration_days",
                     "undecided_action",

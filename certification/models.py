@@ -34,9 +34,27 @@ class UndecidedAction(models.TextChoices):
     REVOKE = "REVOKE", "Revoke the access"
 
 
+class PolicyTrigger(models.TextChoices):
+    PERIODIC = "PERIODIC", "Periodic"
+    ATTRIBUTE_CHANGE = "ATTRIBUTE_CHANGE", "When a user attribute changes"
+
+
+#: The standard user fields an attribute-change policy can watch (administrator-defined
+#: attributes are watched as ``attributes.<name>``).
+MONITORABLE_FIELDS = {
+    "job_title": "Job title",
+    "department": "Department",
+    "organization": "Organization",
+    "manager": "Manager",
+    "employee_type": "Employee type",
+}
+
+
 class CertificationPolicy(models.Model):
-    """A periodic certification policy: every ``period_days`` a campaign of ``duration_days``
-    puts the eligible accesses it selects to review."""
+    """A certification policy (seed 002, "Políticas de Certificação"). Periodic: every
+    ``period_days`` a campaign of ``duration_days`` puts the eligible accesses it selects to
+    review. Attribute change: when one of ``monitored_attributes`` of a user changes, a campaign of
+    ``duration_days`` puts that user's eligible accesses to review (by their new manager)."""
 
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -76,6 +94,13 @@ class CertificationPolicy(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         help_text="Reviews when the reviewer is missing or is the beneficiary.",
+    )
+    trigger = models.CharField(max_length=16, choices=PolicyTrigger.choices, default=PolicyTrigger.PERIODIC)
+    monitored_attributes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Attribute-change policies: the user fields watched (job_title, department, "
+        "organization, manager, employee_type, attributes.<name>).",
     )
     period_days = models.PositiveIntegerField(default=180, help_text="A campaign every N days.")
     duration_days = models.PositiveIntegerField(default=30, help_text="Reviewers have N days.")

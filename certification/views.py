@@ -51,6 +51,7 @@ from certification.services.policies import (
     certification_policy_create,
     certification_policy_delete,
     certification_policy_update,
+    monitorable,
 )
 from directory.models import Source, User
 from worklist.models import Task
@@ -80,6 +81,7 @@ class PolicyDetail(ObjectView):
         return self.render(
             {
                 "policy": policy,
+                "watched": [monitorable().get(n, n).lower() for n in policy.monitored_attributes or []],
                 "eligible": eligible_count(policy_scope(policy)),
                 "campaigns": selectors.campaigns_for(request.user).filter(policy=policy)[:20],
             }

@@ -97,7 +97,8 @@ _provisioning: Provisioning | None = None
 _passwords: Passwords | None = None
 _user_leaving: dict[str, UserLeavingListener] = {}
 _role_change_approvals: RoleChangeApprovals | None = None
-# (actor, source, user) -> None: a user was created or their attributes changed
+# (actor, source, user, changed) -> None: a user was created (changed None) or the named fields
+# changed (an administrator-defined attribute as "attributes.<name>")
 UserChangedListener = Callable[..., None]
 _user_changed: dict[str, UserChangedListener] = {}
 
@@ -129,14 +130,18 @@ def role_change_approvals() -> RoleChangeApprovals | None:
 
 
 def register_user_changed(name: str, listener: UserChangedListener) -> None:
-    """``listener(actor=, source=, user=)`` runs inside the transaction that created a user or
-    changed their attributes (the assignment policies re-evaluate them)."""
+    """``listener(actor=, source=, user=, changed=)`` runs inside the transaction that created a
+    user (``changed`` None) or changed their fields (``changed``: the names, an
+    administrator-defined attribute as ``attributes.<name>``): the assignment policies
+    re-evaluate them, the attribute-change certification policies put their accesses to review."""
     _user_changed[name] = listener
 
 
-def user_changed(*, actor: User | None, source: str, user: User) -> None:
+def user_changed(
+    *, actor: User | None, source: str, user: User, changed: frozenset[str] | None = None
+) -> None:
     for _name, listener in sorted(_user_changed.items()):
-        listener(actor=actor, source=source, user=user)
+        listener(actor=actor, source=source, user=user, changed=changed)
 
 
 def provisioning() -> Provisioning:

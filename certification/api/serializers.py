@@ -15,6 +15,7 @@ from certification.models import (
     Decision,
     ObjectKind,
     Outcome,
+    PolicyTrigger,
     ReviewerKind,
     UndecidedAction,
 )
@@ -33,6 +34,7 @@ class CertificationPolicySerializer(serializers.ModelSerializer):
         slug_field="username", read_only=True, allow_null=True
     )
     criticalities = serializers.ListField(child=serializers.ChoiceField(choices=Criticality.choices))
+    monitored_attributes = serializers.ListField(child=serializers.CharField())
     campaigns = serializers.IntegerField(source="n_campaigns", read_only=True)
 
     class Meta:
@@ -76,6 +78,19 @@ class CertificationPolicyInputSerializer(serializers.Serializer):
     )
     fallback_reviewer = _user(
         help_text="Reviews when the reviewer is missing, has left or is the beneficiary."
+    )
+    trigger = serializers.ChoiceField(
+        choices=PolicyTrigger.choices,
+        required=False,
+        default=PolicyTrigger.PERIODIC,
+        help_text="PERIODIC: a campaign every period_days. ATTRIBUTE_CHANGE: a campaign for one user "
+        "when one of monitored_attributes of theirs changes.",
+    )
+    monitored_attributes = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        default=list,
+        help_text="job_title, department, organization, manager, employee_type or attributes.<name>.",
     )
     period_days = serializers.IntegerField(min_value=1, required=False, default=180)
     duration_days = serializers.IntegerField(min_value=1, required=False, default=30)

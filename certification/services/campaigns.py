@@ -46,6 +46,7 @@ from certification.models import (
     Decision,
     ObjectKind,
     Outcome,
+    PolicyTrigger,
     ReviewerKind,
     UndecidedAction,
 )
@@ -84,6 +85,7 @@ SCOPE_KEYS = (
     "reviewer_queue",
     "fallback_reviewer",
     "access",  # micro-certification: one access's id (of the one kind in ``kinds``)
+    "beneficiary",  # attribute-change policies: one user's accesses
 )
 
 
@@ -141,6 +143,7 @@ def scope_clean(scope: dict[str, Any]) -> dict[str, Any]:
         "reviewer_user",
         "reviewer_queue",
         "fallback_reviewer",
+        "beneficiary",
     ):
         value = out[key]
         if value is not None and not isinstance(value, int):
@@ -209,6 +212,8 @@ def eligible_accounts(scope: dict[str, Any]) -> QuerySet[Account]:
         qs = qs.filter(resource_id=scope["resource"])
     if scope["organization"]:
         qs = qs.filter(owner__organization_id=scope["organization"])
+    if scope.get("beneficiary"):
+        qs = qs.filter(owner_id=scope["beneficiary"])
     return qs
 
 
@@ -231,6 +236,8 @@ def eligible_memberships(scope: dict[str, Any]) -> QuerySet[EntitlementMembershi
         qs = qs.filter(entitlement_id=scope["entitlement"])
     if scope["organization"]:
         qs = qs.filter(account__owner__organization_id=scope["organization"])
+    if scope.get("beneficiary"):
+        qs = qs.filter(account__owner_id=scope["beneficiary"])
     return qs
 
 
@@ -259,6 +266,8 @@ def eligible_role_memberships(scope: dict[str, Any]) -> QuerySet[RoleMembership]
         qs = qs.filter(role_id=scope["role"])
     if scope["organization"]:
         qs = qs.filter(user__organization_id=scope["organization"])
+    if scope.get("beneficiary"):
+        qs = qs.filter(user_id=scope["beneficiary"])
     return qs
 
 
@@ -689,7 +698,7 @@ def certification_run(*, now: datetime | None = None) -> RunResult:
             result.finished += 1
         except TransitionNotAllowed:  # closed meanwhile
             continue
-    due = CertificationPolicy.objects.filter(active=True).filter(
+    due = CertificationPolicy.objects.filter(active=True, trigger=PolicyTrigger.PERIODIC).filter(
         Q(next_run_at__isnull=True) | Q(next_run_at__lte=now)
     )
     for policy in due:

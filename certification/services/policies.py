@@ -9,8 +9,24 @@ from django.db import transaction
 
 from blazon.changes import config_create, config_delete, config_update, field_error
 from blazon.errors import Conflict
-from certification.models import CampaignStatus, CertificationPolicy, ReviewerKind, UndecidedAction
-from directory.models import Criticality, Entitlement, Organization, Resource, Role, User
+from certification.models import (
+    MONITORABLE_FIELDS,
+    CampaignStatus,
+    CertificationPolicy,
+    PolicyTrigger,
+    ReviewerKind,
+    UndecidedAction,
+)
+from directory.models import (
+    AttributeDefinition,
+    AttributeScope,
+    Criticality,
+    Entitlement,
+    Organization,
+    Resource,
+    Role,
+    User,
+)
 from worklist.models import Queue
 
 POLICY_FIELDS = (
@@ -30,6 +46,8 @@ POLICY_FIELDS = (
     "reviewer_user",
     "reviewer_queue",
     "fallback_reviewer",
+    "trigger",
+    "monitored_attributes",
     "period_days",
     "duration_days",
     "undecided_action",
@@ -65,12 +83,41 @@ def _apply(policy: CertificationPolicy, data: dict[str, Any]) -> None:
                 )
         if name == "reviewer_kind" and value not in ReviewerKind.values:
             raise field_error(name, f"One of {', '.join(ReviewerKind.values)}.")
+        if name == "trigger" and value not in PolicyTrigger.values:
+            raise field_error(name, f"One of {', '.join(PolicyTrigger.values)}.")
+        if name == "monitored_attributes":
+            value = _monitored(value)
         if name == "undecided_action" and value not in UndecidedAction.values:
             raise field_error(name, f"One of {', '.join(UndecidedAction.values)}.")
         if name in ("period_days", "duration_days") and (not isinstance(value, int) or value < 1):
             raise field_error(name, "A whole number of days, at least 1.")
         setattr(policy, name, value.strip() if isinstance(value, str) else value)
     _check(policy)
+
+
+def monitorable() -> dict[str, str]:
+    """What an attribute-change policy can watch: name -> label (standard fields, then the
+    administrator-defined user attributes as ``attributes.<name>``)."""
+    out = dict(MONITORABLE_FIELDS)
+    for name, label in AttributeDefinition.objects.filter(scope=AttributeScope.USER).values_list(
+        "name", "label"
+    ):
+        out[f"attributes.{name}"] = label or name
+    return out
+
+
+def _monitored(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise field_error("monitored_attributes", "A list of attribute names.")
+    known = monitorable()
+    bad = [v for v in value if v not in known]
+    if bad:
+        raise field_error(
+            "monitored_attributes", f"Unknown attribute {bad[0]!r}; one of {', '.join(sorted(known))}."
+        )
+    return list(dict.fromkeys(value))
 
 
 def _check(policy: CertificationPolicy) -> None:
@@ -81,7 +128,9 @@ def _check(policy: CertificationPolicy) -> None:
         raise field_error("reviewer_user", "Name the user who reviews.")
     if policy.reviewer_kind == ReviewerKind.QUEUE and policy.reviewer_queue_id is None:
         raise field_error("reviewer_queue", "Name the queue that reviews.")
-    if policy.duration_days > policy.period_days:
+    if policy.trigger == PolicyTrigger.ATTRIBUTE_CHANGE and not policy.monitored_attributes:
+        raise field_error("monitored_attributes", "Name the user attribute(s) whose change starts a review.")
+    if policy.trigger == PolicyTrigger.PERIODIC and policy.duration_days > policy.period_days:
         raise field_error(
             "duration_days", "A campaign cannot last longer than the period between two campaigns."
         )

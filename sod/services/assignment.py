@@ -300,8 +300,10 @@ def assignment_policy_delete(*, actor: Any, source: str, policy: AssignmentPolic
     role_policies_apply(actor=actor, source=source, role=role)
 
 
-def user_changed(*, actor: User | None, source: str, user: User) -> None:
-    """The directory's ``user_changed`` port."""
+def user_changed(
+    *, actor: User | None, source: str, user: User, changed: frozenset[str] | None = None
+) -> None:
+    """The directory's ``user_changed`` port (every change re-evaluates the policies)."""
     user_policies_apply(actor=actor, source=source, user=user)
 
 

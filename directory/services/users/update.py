@@ -95,6 +95,17 @@ def user_update(*, actor: User | None, source: str, user: User, data: dict[str, 
     audit_record(
         actor=actor, action="user.updated", obj=user, old=old, new=new, source=source, subject_user_id=user.pk
     )
-    # birthright roles: the assignment policies (sod app) give or take what the user now matches
-    ports.user_changed(actor=actor, source=source, user=user)
+    # birthright roles: the assignment policies (sod app) give or take what the user now matches;
+    # the attribute-change certification policies put the user's accesses to review
+    ports.user_changed(actor=actor, source=source, user=user, changed=_changed_names(old, before, after))
     return user
+
+
+def _changed_names(old: dict[str, Any], before: dict[str, Any], after: dict[str, Any]) -> frozenset[str]:
+    """The fields an update changed (``old`` holds them), and each administrator-defined
+    attribute that changed as ``attributes.<name>``."""
+    names = set(old) - {"password"}
+    if "attributes" in old:
+        was, now = before.get("attributes") or {}, after.get("attributes") or {}
+        names |= {f"attributes.{k}" for k in set(was) | set(now) if was.get(k) != now.get(k)}
+    return frozenset(names)
