@@ -78,6 +78,10 @@ def peer_shares_count(campaign: CertificationCampaign) -> None:
     items whose beneficiary has no job title or department: no peers)."""
     tables = _tables()
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # the items were just written in this transaction: without fresh statistics the planner
+            # takes the campaign for one row and re-counts the holders for every item (minutes)
+            cursor.execute(f"ANALYZE {tables['item']}")
         for kind, (column, holders) in _HOLDERS.items():
             sql = _UPDATE.format(holders=holders.format(**tables), column=column, **tables)
             cursor.execute(
