@@ -43,3 +43,15 @@ def rotate_due_passwords() -> int:
     from privileged.services.rotation import rotations_run
 
     return rotations_run()
+
+
+@blazon_task(outbox=False)  # periodic (beat), never deferred work
+def poll_reply_inbox() -> int:
+    """Apply the approvers' e-mail replies waiting in the reply inbox (nothing when no inbox is
+    configured). Safe to run twice: a read message is marked seen, a decided task refuses a
+    second decision. Returns the number of replies handled."""
+    # deferred: the services import this module to queue their e-mails (a cycle at load)
+    from privileged.inbox import inbox_poll
+
+    counts = inbox_poll()
+    return sum(n for status, n in counts.items() if status != "failed")
