@@ -81,9 +81,11 @@ def inbox_poll(*, limit: int = 200) -> Counter[str]:
             status, _ = imap.select(_setting("BLAZON_REPLY_IMAP_MAILBOX", "INBOX"))
             if status != "OK":
                 raise imaplib.IMAP4.error("the reply mailbox cannot be opened")
+            _, caps = imap.capability()  # after login: the greeting's list may lack MOVE
+            can_move = b"MOVE" in (caps[0] or b"").upper().split()
             _, found = imap.uid("SEARCH", "UNSEEN")
             for uid in (found[0] or b"").split()[:limit]:
-                counts[_one(imap, uid.decode())] += 1
+                counts[_one(imap, uid.decode(), can_move)] += 1
         finally:
             try:
                 imap.logout()
@@ -92,7 +94,7 @@ def inbox_poll(*, limit: int = 200) -> Counter[str]:
     return counts
 
 
-def _one(imap: imaplib.IMAP4, uid: str) -> str:
+def _one(imap: imaplib.IMAP4, uid: str, can_move: bool) -> str:
     _, data = imap.uid("FETCH", uid, "(BODY.PEEK[])")
     raw = next((part[1] for part in data if isinstance(part, tuple)), None)
     if raw is None:
@@ -104,7 +106,7 @@ def _one(imap: imaplib.IMAP4, uid: str) -> str:
         return "failed"
     done = _setting("BLAZON_REPLY_IMAP_DONE_MAILBOX")
     imap.uid("STORE", uid, "+FLAGS.SILENT", r"(\Seen)")
-    if done and "MOVE" in imap.capabilities:
+    if done and can_move:
         imap.uid("MOVE", uid, done)
     elif done and imap.uid("COPY", uid, done)[0] == "OK":
         imap.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)")  # expunged by the server's own rules

@@ -101,7 +101,7 @@ def reply_handle(raw: bytes) -> ReplyOutcome:
     reply = reply_parse(raw)
     if reply.automatic:
         return _ignored(reply, "an automatic reply (auto-submitted, bulk or without a sender)")
-    claim = find_tag(reply.subject, *reply.addresses)
+    claim = find_tag(*reply.addresses, reply.subject)  # the reply address first: it is per approver
     if claim is None:
         return _ignored(reply, "no approval tag in its address or subject")
     if not claim.genuine:
