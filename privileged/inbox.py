@@ -14,6 +14,7 @@ from __future__ import annotations
 import imaplib
 import logging
 import ssl
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from privileged.services.replies import reply_handle
 
 logger = logging.getLogger(__name__)
 _LOCK_KEY = 0x7265706C79  # "reply": one poller at a time
+MAX_BYTES = 1_048_576
 
 
 def _setting(name: str, default: str = "") -> str:
@@ -94,8 +96,45 @@ def inbox_poll(*, limit: int = 200) -> Counter[str]:
     return counts
 
 
+def inbox_wait(seconds: int) -> bool:
+    """Wait, with IMAP IDLE (RFC 2177), until a message arrives in the reply mailbox or
+    ``seconds`` pass; whether one arrived. A server without IDLE: sleep ``seconds``, False."""
+    imap = _open()
+    try:
+        imap.login(_setting("BLAZON_REPLY_IMAP_USER"), _setting("BLAZON_REPLY_IMAP_PASSWORD"))
+        imap.select(_setting("BLAZON_REPLY_IMAP_MAILBOX", "INBOX"), readonly=True)
+        _, caps = imap.capability()
+        if b"IDLE" not in (caps[0] or b"").upper().split():
+            time.sleep(seconds)
+            return False
+        imap.send(b"BLZIDLE IDLE\r\n")
+        if not imap.readline().startswith(b"+"):
+            return False
+        arrived = False
+        imap.sock.settimeout(seconds)
+        try:
+            while not arrived:
+                line = imap.readline()
+                if not line:
+                    break
+                arrived = line.startswith(b"* ") and line.rstrip().upper().endswith(b"EXISTS")
+        except TimeoutError:
+            pass
+        imap.sock.settimeout(int(_setting("BLAZON_REPLY_IMAP_TIMEOUT", "30")))
+        imap.send(b"DONE\r\n")
+        while (line := imap.readline()) and not line.startswith(b"BLZIDLE "):
+            pass
+        return arrived
+    finally:
+        try:
+            imap.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+
+
 def _one(imap: imaplib.IMAP4, uid: str, can_move: bool) -> str:
-    _, data = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+    # at most the first MAX_BYTES of a message: an approval reply is small, a huge mail is not one
+    _, data = imap.uid("FETCH", uid, f"(BODY.PEEK[]<0.{MAX_BYTES}>)")
     raw = next((part[1] for part in data if isinstance(part, tuple)), None)
     if raw is None:
         return "failed"

@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from blazon.links import LinkError, base_url, link_hours, link_read, link_sign
-from directory.models import User
+from directory.models import User, UserStatus
 from worklist.models import Queue, Task, TaskKind, TaskStatus
 from worklist.registry import APPROVE, REJECT
 
@@ -96,6 +96,12 @@ def link_check(claim: LinkClaim, task: Task | None, approver: User | None) -> No
         raise LinkError(
             "This task was already decided",
             f"Task #{task.pk} is {task.get_status_display().lower()}{who}. An approval link works once.",
+        )
+    if approver.status != UserStatus.ACTIVE or not approver.is_active:
+        raise LinkError(
+            "This link can no longer be used",
+            f"The account of {approver.username} is not active: it cannot decide access requests.",
+            status=403,
         )
     if assignment(task, approver) != claim.version:
         raise LinkError(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import imaplib
+import logging
+
 from blazon.tasks import blazon_task
+
+logger = logging.getLogger(__name__)
 
 
 @blazon_task(atomic=False)  # an e-mail: marked done after it is sent, whatever the database does
@@ -53,5 +58,9 @@ def poll_reply_inbox() -> int:
     # deferred: the services import this module to queue their e-mails (a cycle at load)
     from privileged.inbox import inbox_poll
 
-    counts = inbox_poll()
+    try:
+        counts = inbox_poll()
+    except (imaplib.IMAP4.error, OSError, ValueError) as exc:  # the next run tries again
+        logger.warning("Reply inbox not read: %s", exc)
+        return 0
     return sum(n for status, n in counts.items() if status != "failed")

@@ -30,7 +30,7 @@ from django.db import transaction
 from blazon.audit.services import audit_record
 from blazon.errors import DomainError
 from blazon.notify import send_messages
-from directory.models import User
+from directory.models import User, UserStatus
 from privileged.links import find_tag
 from privileged.models import AccessRequest, AccessStatus
 from privileged.replies import Reply, decision_of, reply_parse
@@ -123,6 +123,8 @@ def reply_handle(raw: bytes) -> ReplyOutcome:
         return ReplyOutcome(REFUSED, why, req.pk, sent)
     decision, word, comment = decision_of(reply.text)
     try:
+        if approver.status != UserStatus.ACTIVE or not approver.is_active:
+            raise _Refused("Your Blazon account is not active: you cannot decide access requests.")
         if decision is None:
             raise _Refused(
                 f"The first word of your reply{f' ({word!r})' if word else ''} is neither APPROVE nor "

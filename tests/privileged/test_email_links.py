@@ -14,6 +14,7 @@ import pytest
 from django.test import Client
 
 from blazon.audit.models import AuditEvent
+from directory.models import UserStatus
 from privileged.models import AccessStatus
 from privileged.services.flow import access_request_cancel
 from tests.privileged.test_email_replies import state
@@ -141,4 +142,17 @@ def test_a_link_of_a_finished_request_is_refused(links, pam, run, django_capture
     before = state(req)
     page = Client().get(urls["approve"])
     assert page.status_code == 410 and "canceled" in page.content.decode()
+    assert state(req) == before
+
+
+def test_an_inactive_approver_link_is_refused(links, pam):
+    req, urls = links
+    approver = pam["approver1"]
+    approver.status = UserStatus.INACTIVE
+    approver.save(update_fields=["status"])
+    before = state(req)
+    client = Client()
+    page = client.get(urls["approve"])
+    assert page.status_code == 403 and "is not active" in page.content.decode()
+    assert client.post(urls["approve"], {}).status_code == 403
     assert state(req) == before

@@ -5,6 +5,8 @@ through a real SMTP server (aiosmtpd) with a confirmation or a refusal that says
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -15,11 +17,13 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from blazon.audit.models import AuditEvent
-from privileged.inbox import inbox_poll
+from directory.models import UserStatus
+from privileged.inbox import inbox_poll, inbox_wait
 from privileged.links import reply_tag
 from privileged.models import AccessRequest, AccessStatus
 from privileged.replies import decision_of, new_text
 from privileged.services.flow import access_request_cancel
+from privileged.tasks import poll_reply_inbox
 from tests.privileged.dovecot import PASSWORD, USER, Dovecot, dovecot_binary
 from tests.privileged.test_flow import ask, open_task
 from tests.requests_workflow.test_email_approvals import body, received
@@ -354,3 +358,34 @@ def test_the_new_text_stops_at_the_quoted_mail():
     assert new_text(outlook) == "Approve"
     assert new_text("\n\nDisapprove\n\nOn Tue, Blazon wrote:\n> APPROVE") == "Disapprove"
     assert new_text("Aprovar\n-- \nJoão, DBA\nAPPROVE") == "Aprovar"
+
+
+def test_an_inactive_approver_cannot_decide_by_reply(asked, pam, smtp, django_capture_on_commit_callbacks):
+    approver = pam["approver1"]
+    approver.status = UserStatus.INACTIVE
+    approver.save(update_fields=["status"])
+    before = state(asked.req)
+    asked.server.deliver(reply(asked.mail, "APPROVE"))
+    assert poll(django_capture_on_commit_callbacks) == {"refused": 1}
+    assert state(asked.req) == before
+    ((_, text),) = answers(smtp, "approver1@example.com")
+    assert "account is not active" in text
+
+
+def test_an_unreadable_inbox_is_a_clear_error_and_the_task_waits(inbox, settings):
+    settings.BLAZON_REPLY_IMAP_PASSWORD = "wrong"
+    inbox.deliver(b"From: someone@example.com\r\nSubject: hi\r\n\r\nAPPROVE\r\n")
+    with pytest.raises(CommandError, match="The reply inbox cannot be read"):
+        call_command("poll_replies")
+    assert poll_reply_inbox() == 0  # the periodic task logs it and tries again next time
+    assert inbox.flags() == [""]  # still unseen
+
+
+def test_idle_wakes_up_when_a_reply_arrives(inbox):
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(inbox_wait, 60)
+        # deliver until the IDLE sees one: the first may land before the IDLE command is sent
+        while not waiting.done():
+            inbox.deliver(b"From: someone@example.com\r\nSubject: hi\r\n\r\nAPPROVE\r\n")
+            time.sleep(0.2)
+        assert waiting.result() is True

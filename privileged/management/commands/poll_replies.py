@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from privileged.inbox import inbox_poll
+from privileged.inbox import inbox_poll, inbox_wait
 from privileged.links import inbox_configured
 
 
@@ -17,6 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=200, help="at most this many messages a run")
         parser.add_argument(
             "--every", type=int, default=0, metavar="SECONDS", help="keep running, reading every N seconds"
+        )
+        parser.add_argument(
+            "--idle",
+            action="store_true",
+            help="with --every: wait with IMAP IDLE, reading as soon as a reply arrives (at most N s apart)",
         )
 
     def handle(self, *args, **options):
@@ -35,4 +40,12 @@ class Command(BaseCommand):
                 self.stdout.write(f"Replies: {summary}")
             if not options["every"]:
                 return
-            time.sleep(max(5, options["every"]))
+            seconds = max(5, options["every"])
+            if not options["idle"]:
+                time.sleep(seconds)
+                continue
+            try:
+                inbox_wait(min(seconds, 29 * 60))  # RFC 2177: renew IDLE within 29 minutes
+            except (imaplib.IMAP4.error, OSError, ValueError) as exc:
+                self.stderr.write(f"The reply inbox cannot be watched: {exc}")
+                time.sleep(seconds)
