@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Any
 
 from django.conf import settings
@@ -31,7 +32,7 @@ from blazon.audit.services import audit_record
 from blazon.errors import DomainError
 from blazon.notify import send_messages
 from directory.models import User, UserStatus
-from privileged.links import find_tag
+from privileged.links import find_tag, reply_box
 from privileged.models import AccessRequest, AccessStatus
 from privileged.replies import Reply, decision_of, reply_parse
 from worklist.models import Task, TaskKind
@@ -75,7 +76,18 @@ def _audit(action: str, *, actor: User | None, reply: Reply, req: AccessRequest 
         )
 
 
+def _ours(address: str) -> bool:
+    """An address of Blazon itself (the reply box, its sub-addresses, the sender of notices):
+    never answered, so a misrouted answer cannot loop."""
+    box_local, _, box_domain = reply_box().lower().rpartition("@")
+    local, _, domain = address.lower().rpartition("@")
+    sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].lower()
+    return address.lower() == sender or (domain == box_domain and local.split("+")[0] == box_local)
+
+
 def _answer(reply: Reply, to: str, subject: str, text: str) -> int:
+    if not to or _ours(to):
+        return 0
     message = EmailMessage(
         subject=subject,
         body=text + "\n",
@@ -119,7 +131,7 @@ def reply_handle(raw: bytes) -> ReplyOutcome:
             "it, from their own address."
         )
         _audit("refused", actor=None, reply=reply, req=req, reason="not the approver's address", task=task.pk)
-        sent = _answer(reply, sender, f"Your reply was not applied: {about}", why + _NOTHING) if sender else 0
+        sent = _answer(reply, sender, f"Your reply was not applied: {about}", why + _NOTHING)
         return ReplyOutcome(REFUSED, why, req.pk, sent)
     decision, word, comment = decision_of(reply.text)
     try:

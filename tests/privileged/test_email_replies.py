@@ -389,3 +389,11 @@ def test_idle_wakes_up_when_a_reply_arrives(inbox):
             inbox.deliver(b"From: someone@example.com\r\nSubject: hi\r\n\r\nAPPROVE\r\n")
             time.sleep(0.2)
         assert waiting.result() is True
+
+
+def test_a_reply_from_blazon_itself_is_never_answered(asked, pam, smtp, django_capture_on_commit_callbacks):
+    before = state(asked.req)
+    for sender in ("blazon-replies+pa-1-2-x@example.test", "Blazon <blazon@localhost>"):
+        asked.server.deliver(reply(asked.mail, "APPROVE", sender=sender))
+    assert poll(django_capture_on_commit_callbacks) == {"refused": 2}
+    assert state(asked.req) == before and smtp.messages == []  # no loop with our own mail
