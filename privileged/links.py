@@ -122,8 +122,15 @@ def reply_box() -> str:
     return str(getattr(settings, "BLAZON_REPLY_ADDRESS", "") or "").strip()
 
 
-def _mac(task_id: int, user_id: int) -> str:
-    return salted_hmac(REPLY_SALT, f"{task_id}:{user_id}", algorithm="sha256").hexdigest()[:24]
+def _mac(task_id: int, user_id: int, secret: str | None = None) -> str:
+    value = f"{task_id}:{user_id}"
+    return salted_hmac(REPLY_SALT, value, secret=secret, algorithm="sha256").hexdigest()[:24]
+
+
+def _genuine(task_id: int, user_id: int, mac: str) -> bool:
+    """Made with the secret key, or one it replaced (``SECRET_KEY_FALLBACKS``, as signed links)."""
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return any(constant_time_compare(mac, _mac(task_id, user_id, secret)) for secret in secrets)
 
 
 def reply_tag(task: Task, approver: User) -> str:
@@ -149,7 +156,7 @@ def find_tag(*texts: str) -> TagClaim | None:
     for text in texts:
         for match in TAG_RE.finditer(text or ""):
             task_id, user_id, mac = int(match[1]), int(match[2]), match[3].lower()
-            if constant_time_compare(mac, _mac(task_id, user_id)):
+            if _genuine(task_id, user_id, mac):
                 return TagClaim(task_id, user_id, True)
             forged = forged or TagClaim(task_id, user_id, False)
     return forged

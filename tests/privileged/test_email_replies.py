@@ -19,7 +19,7 @@ from django.core.management import CommandError, call_command
 from blazon.audit.models import AuditEvent
 from directory.models import UserStatus
 from privileged.inbox import inbox_poll, inbox_wait
-from privileged.links import reply_tag
+from privileged.links import find_tag, reply_tag
 from privileged.models import AccessRequest, AccessStatus
 from privileged.replies import decision_of, new_text
 from privileged.services.flow import access_request_cancel
@@ -397,3 +397,17 @@ def test_a_reply_from_blazon_itself_is_never_answered(asked, pam, smtp, django_c
         asked.server.deliver(reply(asked.mail, "APPROVE", sender=sender))
     assert poll(django_capture_on_commit_callbacks) == {"refused": 2}
     assert state(asked.req) == before and smtp.messages == []  # no loop with our own mail
+
+
+def test_a_tag_made_before_a_secret_key_rotation_still_works(
+    asked, pam, settings, django_capture_on_commit_callbacks
+):
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-secret-key-" + "x" * 40, [old_key]
+    asked.server.deliver(reply(asked.mail, "APPROVE"))
+    assert poll(django_capture_on_commit_callbacks) == {"applied": 1}
+    settings.SECRET_KEY_FALLBACKS = []  # the old key retired: its tags are no longer genuine
+    tag = reply_tag(open_task(asked.req), pam["approver2"])
+    assert find_tag(f"x+{tag}@example.test").genuine
+    settings.SECRET_KEY = old_key
+    assert not find_tag(f"x+{tag}@example.test").genuine
