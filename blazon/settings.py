@@ -327,6 +327,8 @@ BLAZON_REPLY_IMAP_TLS = os.environ.get("BLAZON_REPLY_IMAP_TLS", "ssl")  # ssl | 
 BLAZON_REPLY_IMAP_PORT = int(
     os.environ.get("BLAZON_REPLY_IMAP_PORT", "993" if BLAZON_REPLY_IMAP_TLS == "ssl" else "143")
 )
+# a CA bundle (PEM) to verify the IMAP server's certificate with; empty: the system's
+BLAZON_REPLY_IMAP_CA_FILE = os.environ.get("BLAZON_REPLY_IMAP_CA_FILE", "")
 BLAZON_REPLY_IMAP_USER = os.environ.get("BLAZON_REPLY_IMAP_USER", "")
 BLAZON_REPLY_IMAP_PASSWORD = os.environ.get("BLAZON_REPLY_IMAP_PASSWORD", "")
 BLAZON_REPLY_IMAP_MAILBOX = os.environ.get("BLAZON_REPLY_IMAP_MAILBOX", "INBOX")

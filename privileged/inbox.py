@@ -38,7 +38,7 @@ def _open() -> imaplib.IMAP4:
     host = _setting("BLAZON_REPLY_IMAP_HOST")
     tls = _setting("BLAZON_REPLY_IMAP_TLS", "ssl").lower()
     timeout = int(_setting("BLAZON_REPLY_IMAP_TIMEOUT", "30"))
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=_setting("BLAZON_REPLY_IMAP_CA_FILE") or None)
     if tls == "ssl":
         port = int(_setting("BLAZON_REPLY_IMAP_PORT", "993"))
         return imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)

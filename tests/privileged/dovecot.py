@@ -3,7 +3,9 @@ a temporary directory (never the system instance)."""
 
 from __future__ import annotations
 
+import datetime
 import imaplib
+import ipaddress
 import os
 import pwd
 import shutil
@@ -12,6 +14,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 USER, PASSWORD = "blazon-replies@example.test", "imap-test-secret"
 
@@ -26,12 +33,52 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def write_certificates(root: Path) -> Path:
+    """A test CA (``ca.pem``, returned) and a server certificate for 127.0.0.1 signed by it."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Blazon test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    (root / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (root / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (root / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return root / "ca.pem"
+
+
 class Dovecot:
     def __init__(self, binary: str) -> None:
         # dovecot's auth and mail processes run as unprivileged users: they must reach the files
         self.root = Path(tempfile.mkdtemp(prefix="blazon-dovecot-"))
         self.root.chmod(0o755)
-        self.binary, self.port = binary, free_port()
+        self.binary, self.port, self.tls_port = binary, free_port(), free_port()
+        self.ca_file = write_certificates(self.root)
         self.process: subprocess.Popen[bytes] | None = None
         if os.geteuid() == 0:  # dovecot refuses to run mail as root: use its own user
             owner = pwd.getpwnam("dovecot")
@@ -49,7 +96,9 @@ base_dir = {self.root}/run
 state_dir = {self.root}/state
 instance_name = blazon-test-{self.port}
 log_path = {self.root}/dovecot.log
-ssl = no
+ssl = yes
+ssl_cert = <{self.root}/cert.pem
+ssl_key = <{self.root}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 passdb {{
@@ -75,7 +124,9 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
+    ssl = yes
   }}
 }}
 """

@@ -411,3 +411,18 @@ def test_a_tag_made_before_a_secret_key_rotation_still_works(
     assert find_tag(f"x+{tag}@example.test").genuine
     settings.SECRET_KEY = old_key
     assert not find_tag(f"x+{tag}@example.test").genuine
+
+
+@pytest.mark.parametrize("tls", ["ssl", "starttls"])
+def test_the_inbox_over_tls_verifies_the_certificate(
+    asked, pam, settings, smtp, django_capture_on_commit_callbacks, tls
+):
+    settings.BLAZON_REPLY_IMAP_TLS = tls
+    settings.BLAZON_REPLY_IMAP_PORT = asked.server.tls_port if tls == "ssl" else asked.server.port
+    asked.server.deliver(reply(asked.mail, "APPROVE"))
+    settings.BLAZON_REPLY_IMAP_CA_FILE = ""  # the test CA is not trusted: refused, nothing read
+    with pytest.raises(CommandError, match="CERTIFICATE_VERIFY_FAILED"):
+        call_command("poll_replies")
+    assert asked.server.flags() == [""]
+    settings.BLAZON_REPLY_IMAP_CA_FILE = str(asked.server.ca_file)
+    assert poll(django_capture_on_commit_callbacks) == {"applied": 1}
