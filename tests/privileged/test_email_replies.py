@@ -13,11 +13,14 @@ from email.policy import SMTP
 from email.utils import getaddresses, make_msgid
 from io import StringIO
 
+import psycopg
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from blazon.audit.models import AuditEvent
 from directory.models import UserStatus
+from privileged import inbox as inbox_module
 from privileged.inbox import inbox_poll, inbox_wait
 from privileged.links import find_tag, reply_tag
 from privileged.models import AccessRequest, AccessStatus
@@ -426,3 +429,19 @@ def test_the_inbox_over_tls_verifies_the_certificate(
     assert asked.server.flags() == [""]
     settings.BLAZON_REPLY_IMAP_CA_FILE = str(asked.server.ca_file)
     assert poll(django_capture_on_commit_callbacks) == {"applied": 1}
+
+
+def test_one_poller_at_a_time(asked, pam, django_capture_on_commit_callbacks):
+    """Another poller (another process: its own database session) holds the lock: this one
+    reads nothing and leaves the reply for it."""
+    params = connection.get_connection_params()
+    other = psycopg.connect(**params, autocommit=True)
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", [inbox_module._LOCK_KEY])
+        asked.server.deliver(reply(asked.mail, "APPROVE"))
+        assert poll(django_capture_on_commit_callbacks) == {}
+        assert asked.server.flags() == [""]
+        other.execute("SELECT pg_advisory_unlock(%s)", [inbox_module._LOCK_KEY])
+        assert poll(django_capture_on_commit_callbacks) == {"applied": 1}
+    finally:
+        other.close()
