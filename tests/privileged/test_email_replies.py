@@ -26,11 +26,12 @@ from privileged.links import find_tag, reply_tag
 from privileged.models import AccessRequest, AccessStatus
 from privileged.replies import decision_of, new_text
 from privileged.services.flow import access_request_cancel
+from privileged.services.groups import access_group_update
 from privileged.tasks import poll_reply_inbox
 from tests.privileged.dovecot import PASSWORD, USER, Dovecot, dovecot_binary
 from tests.privileged.test_flow import ask, open_task
 from tests.requests_workflow.test_email_approvals import body, received
-from worklist.models import Task, TaskStatus
+from worklist.models import Queue, Task, TaskStatus
 
 pytestmark = pytest.mark.django_db
 BOX = "blazon-replies@example.test"
@@ -445,3 +446,30 @@ def test_one_poller_at_a_time(asked, pam, django_capture_on_commit_callbacks):
         assert poll(django_capture_on_commit_callbacks) == {"applied": 1}
     finally:
         other.close()
+
+
+def test_a_queue_member_answers_a_queue_level_and_a_member_who_left_cannot(
+    run, pam, inbox, smtp, django_capture_on_commit_callbacks
+):
+    queue = Queue.objects.create(name="DBA leads")
+    queue.members.add(pam["approver1"], pam["approver2"])
+    access_group_update(
+        actor=pam["admin"],
+        source="console",
+        group=pam["group"],
+        data={"levels": [{"approver_kind": "QUEUE", "queue": "DBA leads"}, {"approver_kind": "OWNER"}]},
+    )
+    req = ask(run, pam)
+    (to_one,) = received(smtp, "approver1@example.com")
+    (to_two,) = received(smtp, "approver2@example.com")
+    assert to_one["Reply-To"] != to_two["Reply-To"]  # each member has their own tag
+    queue.members.remove(pam["approver1"])  # left the queue since the mail
+    before = state(req)
+    inbox.deliver(reply(to_one, "APPROVE"))
+    assert poll(django_capture_on_commit_callbacks) == {"refused": 1}
+    assert state(req) == before
+    assert "You are not an approver of this task." in answers(smtp, "approver1@example.com")[-1][1]
+    inbox.deliver(reply(to_two, "Aprovo", sender="approver2@example.com"))
+    assert poll(django_capture_on_commit_callbacks) == {"applied": 1}
+    req.refresh_from_db()
+    assert req.level == 2 and list(open_task(req).assignees.values_list("username", flat=True)) == ["owner"]
