@@ -328,6 +328,22 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Blazon <blazon@localhost>")
+# The reply inbox of privileged access approvals (docs/privileged-access.md): approvers answer
+# APPROVE/DISAPPROVE to BLAZON_REPLY_ADDRESS (sub-addressed: box+tag@domain); Blazon reads it over
+# IMAP. Both the host and the address must be set, else the e-mails carry no reply instructions.
+BLAZON_REPLY_ADDRESS = os.environ.get("BLAZON_REPLY_ADDRESS", "")
+BLAZON_REPLY_IMAP_HOST = os.environ.get("BLAZON_REPLY_IMAP_HOST", "")
+BLAZON_REPLY_IMAP_TLS = os.environ.get("BLAZON_REPLY_IMAP_TLS", "ssl")  # ssl | starttls | none
+BLAZON_REPLY_IMAP_PORT = int(
+    os.environ.get("BLAZON_REPLY_IMAP_PORT", "993" if BLAZON_REPLY_IMAP_TLS == "ssl" else "143")
+)
+# a CA bundle (PEM) to verify the IMAP server's certificate with; empty: the system's
+BLAZON_REPLY_IMAP_CA_FILE = os.environ.get("BLAZON_REPLY_IMAP_CA_FILE", "")
+BLAZON_REPLY_IMAP_USER = os.environ.get("BLAZON_REPLY_IMAP_USER", "")
+BLAZON_REPLY_IMAP_PASSWORD = os.environ.get("BLAZON_REPLY_IMAP_PASSWORD", "")
+BLAZON_REPLY_IMAP_MAILBOX = os.environ.get("BLAZON_REPLY_IMAP_MAILBOX", "INBOX")
+BLAZON_REPLY_IMAP_DONE_MAILBOX = os.environ.get("BLAZON_REPLY_IMAP_DONE_MAILBOX", "")
+BLAZON_REPLY_IMAP_TIMEOUT = int(os.environ.get("BLAZON_REPLY_IMAP_TIMEOUT", "30"))
 
 # Celery: Redis in production; the embedded default runs tasks in-process (eager).
 CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")
@@ -444,6 +460,11 @@ CELERY_BEAT_SCHEDULE = {
     "privileged-expire-windows": {
         "task": "privileged.tasks.expire_access_windows",
         "schedule": timedelta(minutes=1),
+    },
+    # privileged access: approvers' APPROVE/DISAPPROVE e-mail replies (nothing without an inbox)
+    "privileged-poll-reply-inbox": {
+        "task": "privileged.tasks.poll_reply_inbox",
+        "schedule": timedelta(seconds=int(os.environ.get("BLAZON_REPLY_POLL_SECONDS", "60"))),
     },
     "privileged-rotate-due-passwords": {
         "task": "privileged.tasks.rotate_due_passwords",

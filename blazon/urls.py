@@ -49,6 +49,7 @@ urlpatterns = [
         include((request_urls.workspace_urlpatterns + task_urls.workspace_urlpatterns, "workspace_requests")),
     ),
     path("approvals/", include("requests_workflow.email_urls")),
+    path("privileged/links/", include("privileged.linkviews")),
     path("console/imports/", include("requests_workflow.import_urls")),
     # password management: /password/…, /workspace/password/…, /console/passwords/… (docs/passwords.md)
     path("", include(("passwords.urls", "passwords"))),

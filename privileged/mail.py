@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from blazon.notify import send_messages
 from directory.models import User, UserStatus
+from privileged.links import approver_extras
 from privileged.models import AccessRequest
 from privileged.services.flow import all_approvers
 from worklist.models import Task, TaskKind, TaskStatus
@@ -64,16 +65,22 @@ def access_task_mail(task_id: int, user_ids: list[int] | None) -> int:
     else:
         subject = f"Approval needed: privileged access to {req.account} (level {task.level})"
         intro = f"asks to use a privileged credential. Approve or disapprove (level {task.level}):"
-    messages = [
-        EmailMessage(
-            subject=subject,
-            body=f"Hello {u.get_full_name() or u.username},\n\n{req.requester} {intro}\n\n{_summary(req)}\n\n{link}\n",
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[u.email],
+    messages = []
+    for u in _to(users):
+        if u.pk == req.requester_id:
+            continue
+        # one-click links and, with an inbox, the reply tag: each approver's own
+        answer, headers, tag = approver_extras(task, u)
+        messages.append(
+            EmailMessage(
+                subject=subject + tag,
+                body=f"Hello {u.get_full_name() or u.username},\n\n{req.requester} {intro}\n\n{_summary(req)}\n\n"
+                f"{link}\n" + (f"\n{answer}" if answer else ""),
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                to=[u.email],
+                headers=headers,
+            )
         )
-        for u in _to(users)
-        if u.pk != req.requester_id
-    ]
     return send_messages(messages, what="privileged access task")
 
 

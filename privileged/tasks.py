@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import imaplib
+import logging
+
 from blazon.tasks import blazon_task
+
+logger = logging.getLogger(__name__)
 
 
 @blazon_task(atomic=False)  # an e-mail: marked done after it is sent, whatever the database does
@@ -43,3 +48,19 @@ def rotate_due_passwords() -> int:
     from privileged.services.rotation import rotations_run
 
     return rotations_run()
+
+
+@blazon_task(outbox=False)  # periodic (beat), never deferred work
+def poll_reply_inbox() -> int:
+    """Apply the approvers' e-mail replies waiting in the reply inbox (nothing when no inbox is
+    configured). Safe to run twice: a read message is marked seen, a decided task refuses a
+    second decision. Returns the number of replies handled."""
+    # deferred: the services import this module to queue their e-mails (a cycle at load)
+    from privileged.inbox import inbox_poll
+
+    try:
+        counts = inbox_poll()
+    except (imaplib.IMAP4.error, OSError, ValueError) as exc:  # the next run tries again
+        logger.warning("Reply inbox not read: %s", exc)
+        return 0
+    return sum(n for status, n in counts.items() if status != "failed")

@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from blazon.errors import DomainError, ValidationFailed
+from blazon.links import protect_link_page
 from directory.models import Source, User
 from requests_workflow.mail import APPROVE, LinkClaim, LinkError, check_claim, link_hours, read_token
 from requests_workflow.models import Request
@@ -33,14 +34,7 @@ SOURCE = Source.WORKSPACE
 
 
 def _page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    response = render(request, template, context, status=status)
-    # same-origin, not no-referrer: the token-bearing URL never goes to another site, and the
-    # browser still sends a real Origin with the form's POST (with no-referrer it sends
-    # "Origin: null", which Django's CSRF check rightly refuses)
-    response["Referrer-Policy"] = "same-origin"
-    response["X-Robots-Tag"] = "noindex"
-    response._has_been_logged = True  # the path holds the token: keep it out of django.request's log
-    return response
+    return protect_link_page(render(request, template, context, status=status))
 
 
 def _refused(request: HttpRequest, error: LinkError | DomainError, status: int | None = None) -> HttpResponse:

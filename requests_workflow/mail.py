@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
 from blazon import notify
+from blazon.links import LinkError, base_url, link_hours, link_read, link_sign  # the first 3 lived here
 from directory.models import User
 from requests_workflow.models import Delegation, DelegationScope, Request, RequestStatus
 from requests_workflow.notify import FINAL_STATUSES  # its old home was here
@@ -49,14 +49,6 @@ logger = logging.getLogger(__name__)
 SALT = "blazon.requests_workflow.approval-link"
 APPROVE, REJECT = "approve", "reject"
 DECISIONS = {APPROVE: "a", REJECT: "r"}
-
-
-def link_hours() -> int:
-    return int(getattr(settings, "BLAZON_APPROVAL_LINK_HOURS", 72))
-
-
-def base_url() -> str:
-    return str(getattr(settings, "BLAZON_BASE_URL", "http://127.0.0.1:8000")).rstrip("/")
 
 
 # --- links ------------------------------------------------------------------------------------
@@ -100,21 +92,13 @@ def approval_token(task: Task, approver: User, decision: str) -> str:
     if version is None:
         raise ValueError(f"{approver.username} is not an approver of task #{task.pk}")
     payload = {"t": task.pk, "u": approver.pk, "d": DECISIONS[decision], "v": version}
-    return signing.dumps(payload, salt=SALT)
+    return link_sign(payload, salt=SALT)
 
 
 def approval_link(task: Task, approver: User, decision: str) -> str:
     """The absolute URL of the confirmation page for ``approver`` to ``decision`` ``task``."""
     token = approval_token(task, approver, decision)
     return base_url() + reverse("email_approvals:confirm", args=[token])
-
-
-class LinkError(Exception):
-    """The link cannot be used; ``status`` is the HTTP status of the page that says so."""
-
-    def __init__(self, title: str, message: str, status: int = 410):
-        super().__init__(message)
-        self.title, self.message, self.status = title, message, status
 
 
 @dataclass
@@ -127,22 +111,7 @@ class LinkClaim:
 
 def read_token(token: str) -> LinkClaim:
     """Check the signature and the age of ``token``; raise LinkError when either fails."""
-    try:
-        data = signing.loads(token, salt=SALT, max_age=link_hours() * 3600)
-    except signing.SignatureExpired:
-        raise LinkError(
-            "This link has expired",
-            f"Approval links work for {link_hours()} hours. Open the task from “My tasks” in the "
-            "workspace to decide it.",
-            status=410,
-        ) from None
-    except signing.BadSignature:
-        raise LinkError(
-            "This link is not valid",
-            "The link is incomplete or was changed. Copy the whole link from the e-mail, or open "
-            "the task from “My tasks” in the workspace.",
-            status=400,
-        ) from None
+    data = link_read(token, salt=SALT, elsewhere="from “My tasks” in the workspace")
     try:
         decision = {v: k for k, v in DECISIONS.items()}[data["d"]]
         return LinkClaim(int(data["t"]), int(data["u"]), decision, str(data["v"]))

@@ -15,6 +15,9 @@ from tests.api.factories import AccountFactory, OrganizationFactory, ResourceFac
 from tests.requests_workflow.conftest import (
     run,  # noqa: F401 (the same fixture: service + its on-commit work)
 )
+from tests.requests_workflow.test_email_approvals import (
+    smtp,  # noqa: F401 (the same fixture: a real SMTP server, aiosmtpd, Django's SMTP backend on it)
+)
 from tests.vault.conftest import keys
 from vault.services import secret_store
 
