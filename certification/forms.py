@@ -62,7 +62,9 @@ class CertificationPolicyForm(forms.Form):
         to_field_name="username",
         help_text="Reviews when the reviewer is missing, has left or is the beneficiary.",
     )
-    trigger = forms.ChoiceField(choices=PolicyTrigger.choices, initial=PolicyTrigger.PERIODIC, label="Runs")
+    trigger = forms.ChoiceField(
+        choices=PolicyTrigger.choices, initial=PolicyTrigger.PERIODIC, required=False, label="Runs"
+    )
     monitored_attributes = forms.MultipleChoiceField(
         choices=[],
         required=False,
@@ -75,6 +77,9 @@ class CertificationPolicyForm(forms.Form):
     undecided_action = forms.ChoiceField(
         choices=UndecidedAction.choices, initial=UndecidedAction.KEEP, label="Items not decided by the end"
     )
+
+    def clean_trigger(self) -> str:
+        return self.cleaned_data.get("trigger") or PolicyTrigger.PERIODIC
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
