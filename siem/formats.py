@@ -50,12 +50,12 @@ EVENT_FIELDS = (
 _PRINTUSASCII = re.compile(r"[^\x21-\x7e]")
 
 
-def event_json(row: dict[str, Any]) -> dict[str, Any]:
-    """The event as the webhook and the RFC 5424 MSG carry it."""
-    created: datetime = row["created_at"]
+def event_json(row: dict[str, Any], *, time: str | None = None) -> dict[str, Any]:
+    """The event as the webhook and the RFC 5424 MSG carry it (``time``: its RFC 3339 time,
+    when the caller has it already)."""
     return {
         "seq": row["seq"],
-        "time": rfc3339(created),
+        "time": time or rfc3339(row["created_at"]),
         "action": row["action"],
         "actor": row["actor_repr"] or "system",
         "actor_id": row["actor_id"],
@@ -74,7 +74,7 @@ def event_json(row: dict[str, Any]) -> dict[str, Any]:
 
 def rfc3339(value: datetime) -> str:
     """RFC 3339 in UTC with microseconds (RFC 5424 allows six fractional digits)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _header_token(value: str, limit: int) -> str:
@@ -85,13 +85,15 @@ def _header_token(value: str, limit: int) -> str:
 
 def sd_escape(value: str) -> str:
     """RFC 5424 section 6.3.3: in a PARAM-VALUE, '"', '\\' and ']' are escaped with '\\'."""
+    if "\\" not in value and '"' not in value and "]" not in value:
+        return value
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 
-def syslog_header(*, action: str, created: datetime) -> str:
+def syslog_header(*, action: str, time: str) -> str:
     pri = FACILITY * 8 + SEVERITY
     hostname = _header_token(settings.BLAZON_SIEM_HOSTNAME, 255)
-    return f"<{pri}>1 {rfc3339(created)} {hostname} {APP_NAME} - {_header_token(action, 32)}"
+    return f"<{pri}>1 {time} {hostname} {APP_NAME} - {_header_token(action, 32)}"
 
 
 def rfc5424_message(row: dict[str, Any]) -> str:
@@ -107,8 +109,9 @@ def rfc5424_message(row: dict[str, Any]) -> str:
         "cid": row["correlation_id"] or "",
     }
     sd = "[" + SD_ID + "".join(f' {k}="{sd_escape(str(v))}"' for k, v in params.items()) + "]"
-    msg = json.dumps(event_json(row), separators=(",", ":"), ensure_ascii=True, default=str)
-    return f"{syslog_header(action=row['action'], created=row['created_at'])} {sd} {msg}"
+    time = rfc3339(row["created_at"])
+    msg = json.dumps(event_json(row, time=time), separators=(",", ":"), ensure_ascii=True, default=str)
+    return f"{syslog_header(action=row['action'], time=time)} {sd} {msg}"
 
 
 def cef_header_escape(value: str) -> str:
@@ -125,7 +128,8 @@ def cef_record(row: dict[str, Any]) -> str:
     """``CEF:0|Blazon|Blazon IGA|1|<action>|<action> <object>|3|extension``."""
     created: datetime = row["created_at"]
     name = f"{row['action']} {row['object_type']} {row['object_repr'] or row['object_id']}"
-    changes = {"old": event_json(row)["old"], "new": event_json(row)["new"]}
+    event = event_json(row)
+    changes = {"old": event["old"], "new": event["new"]}
     ext: list[tuple[str, Any]] = [
         ("rt", int(created.timestamp() * 1000)),
         ("act", row["action"]),
@@ -157,7 +161,7 @@ def cef_record(row: dict[str, Any]) -> str:
 
 def cef_message(row: dict[str, Any]) -> str:
     """A CEF record as the MSG of an RFC 5424 message (no structured data)."""
-    return f"{syslog_header(action=row['action'], created=row['created_at'])} - {cef_record(row)}"
+    return f"{syslog_header(action=row['action'], time=rfc3339(row['created_at']))} - {cef_record(row)}"
 
 
 def octet_frame(message: bytes) -> bytes:

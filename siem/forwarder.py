@@ -22,6 +22,7 @@ destination does.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -91,6 +92,32 @@ def _secrets(dest: SiemDestination) -> dict[str, str]:
     return values
 
 
+_SELECT = (
+    f"SELECT {', '.join(EVENT_FIELDS)} FROM {AuditEvent._meta.db_table} "  # noqa: S608 (fixed names)
+    "WHERE seq > %s AND seq <= %s{prefix} ORDER BY seq LIMIT %s"
+)
+_JSON = ("old_values", "new_values")
+
+
+def read_batch(*, after: int, upto: int, prefix: str, limit: int) -> list[dict[str, Any]]:
+    """The next events after ``after`` (keyset on ``seq``, the unique index), as dicts of
+    ``EVENT_FIELDS``. Plain SQL: the forwarder's hot path, a third cheaper than ``values()``."""
+    params: list[Any] = [after, upto]
+    where = ""
+    if prefix:
+        where = " AND action LIKE %s"
+        params.append(prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    params.append(limit)
+    with connection.cursor() as cur:
+        cur.execute(_SELECT.format(prefix=where), params)
+        rows = [dict(zip(EVENT_FIELDS, r, strict=True)) for r in cur.fetchall()]
+    for row in rows:
+        for name in _JSON:
+            if isinstance(row[name], str):
+                row[name] = json.loads(row[name])
+    return rows
+
+
 def _send(dest: SiemDestination, rows: list[dict[str, Any]], secrets: dict[str, str]) -> None:
     if dest.transport == Transport.WEBHOOK_HTTPS:
         send_webhook(dest, [event_json(r) for r in rows], secrets)
@@ -131,11 +158,8 @@ def forward_destination(
         try:
             secrets = _secrets(dest)  # before the head: its reveal event is forwarded in this run
             upto = head_seq()
-            events = AuditEvent.objects.order_by("seq")
-            if dest.action_prefix:
-                events = events.filter(action__startswith=dest.action_prefix)
             while cursor < upto:
-                rows = list(events.filter(seq__gt=cursor, seq__lte=upto).values(*EVENT_FIELDS)[:batch])
+                rows = read_batch(after=cursor, upto=upto, prefix=dest.action_prefix, limit=batch)
                 if rows:
                     _send(dest, rows, secrets)
                 # a short batch was the last one up to the head (the filter skipped the rest)
