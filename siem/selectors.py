@@ -19,3 +19,14 @@ def destinations_for(user: Any) -> QuerySet[SiemDestination]:
     return SiemDestination.objects.annotate(
         backlog=Greatest(Coalesce(head, Value(0)) - F("cursor"), Value(0))
     ).order_by("name")
+
+
+def destination_status_lines() -> list[str]:
+    """``manage.py status``: one line per destination (enabled, backlog, last success, last error)."""
+    lines = []
+    for d in destinations_for(None):
+        state = "enabled" if d.enabled else "disabled"
+        success = d.last_success_at.isoformat(timespec="seconds") if d.last_success_at else "never"
+        error = f" [failing: {d.last_error}]" if d.last_error else ""
+        lines.append(f"{d.name:<32} {state}, backlog {d.backlog}, last success {success}{error}")
+    return lines or ["no destinations"]

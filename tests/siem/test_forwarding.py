@@ -249,3 +249,13 @@ def test_webhook_certificate_is_checked(base, webhook, pki):
     record(1)
     assert "CERTIFICATE_VERIFY_FAILED" in forward_destination(dest.pk).error
     assert webhook.posts == []
+
+
+def test_status_shows_backlog_and_last_error(base, capsys):
+    dest = syslog_dest("soc", "syslog-tcp", 9)  # the discard port: nothing listens
+    record(2)
+    assert forward_destination(dest.pk).error
+    call_command("status")
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.strip().startswith("soc"))
+    assert "backlog 3" in line and "failing" in line and "last success never" in line
