@@ -24,9 +24,15 @@ def destinations_for(user: Any) -> QuerySet[SiemDestination]:
 def destination_status_lines() -> list[str]:
     """``manage.py status``: one line per destination (enabled, backlog, last success, last error)."""
     lines = []
-    for d in destinations_for(None):
-        state = "enabled" if d.enabled else "disabled"
-        success = d.last_success_at.isoformat(timespec="seconds") if d.last_success_at else "never"
-        error = f" [failing: {d.last_error}]" if d.last_error else ""
-        lines.append(f"{d.name:<32} {state}, backlog {d.backlog}, last success {success}{error}")
+    head = AuditChainHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
+    rows = SiemDestination.objects.order_by("name").values(
+        "name", "enabled", "cursor", "last_success_at", "last_error"
+    )
+    for d in rows:
+        state = "enabled" if d["enabled"] else "disabled"
+        success = d["last_success_at"].isoformat(timespec="seconds") if d["last_success_at"] else "never"
+        error = f" [failing: {d['last_error']}]" if d["last_error"] else ""
+        lines.append(
+            f"{d['name']:<32} {state}, backlog {max(head - d['cursor'], 0)}, last success {success}{error}"
+        )
     return lines or ["no destinations"]

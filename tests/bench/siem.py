@@ -79,7 +79,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=None, help="events per batch (BLAZON_SIEM_BATCH)")
     parser.add_argument("--receiver", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver:
@@ -90,6 +90,7 @@ def main() -> int:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.db import connection
 
     from blazon.audit.models import AuditChainHead
@@ -161,7 +162,7 @@ def main() -> int:
     print(f"machine: {machine()}")
     print(f"load average before the drain: {os.getloadavg()}")
     print(
-        f"drained {result.sent:,} events in {result.batches:,} batches of {args.batch} in {elapsed:.1f} s: "
+        f"drained {result.sent:,} events in {result.batches:,} batches of {args.batch or settings.BLAZON_SIEM_BATCH} in {elapsed:.1f} s: "
         f"{result.sent / elapsed:,.0f} events/s"
     )
     print(
