@@ -17,6 +17,7 @@ from siem import forwarder
 from siem.forwarder import LOCK_CLASS, forward_all, forward_destination
 from siem.models import SiemDestination
 from siem.services import siem_destination_create
+from siem.tasks import forward_audit_events
 from tests.siem.parse import parse_5424, parse_cef
 
 TRICKY = 'quote " bracket ] backslash \\ pipe | equals = newline\nend é'
@@ -259,3 +260,14 @@ def test_status_shows_backlog_and_last_error(base, capsys):
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.strip().startswith("soc"))
     assert "backlog 3" in line and "failing" in line and "last success never" in line
+
+
+def test_the_periodic_task_forwards_every_enabled_destination(base, rsyslog):
+    on = syslog_dest("on", "syslog-tcp", rsyslog.tcp_port)
+    off = syslog_dest("off", "syslog-udp", rsyslog.udp_port, enabled=False)
+    record(3)
+    # the two creation events and the three; "off" is not even looked at
+    assert forward_audit_events.apply().get() == {"on": 5}
+    off.refresh_from_db()
+    on.refresh_from_db()
+    assert on.cursor == head() and off.cursor < head() and rsyslog.lines("udp") == []
