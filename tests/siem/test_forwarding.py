@@ -271,3 +271,24 @@ def test_the_periodic_task_forwards_every_enabled_destination(base, rsyslog):
     off.refresh_from_db()
     on.refresh_from_db()
     assert on.cursor == head() and off.cursor < head() and rsyslog.lines("udp") == []
+
+
+def test_a_crash_between_send_and_cursor_save_resends_the_batch(base, rsyslog, monkeypatch):
+    dest = syslog_dest("tcp", "syslog-tcp", rsyslog.tcp_port)
+    record(4)
+    real_send = forwarder._send
+
+    def send_then_die(*args, **kwargs):
+        real_send(*args, **kwargs)
+        raise SystemExit("killed after the receiver accepted the batch")
+
+    monkeypatch.setattr(forwarder, "_send", send_then_die)
+    with pytest.raises(SystemExit):
+        forward_destination(dest.pk)
+    dest.refresh_from_db()
+    start = dest.cursor  # not saved
+    monkeypatch.setattr(forwarder, "_send", real_send)
+    assert forward_destination(dest.pk).sent == 5
+    seqs = forwarded_seqs(rsyslog.wait_lines("tcp", 10))
+    batch = list(range(start + 1, head() + 1))
+    assert seqs == batch + batch  # at least once: the batch twice, in order, nothing missing
