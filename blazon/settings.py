@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "scim",
     "certification",
     "reconciliation",
+    "siem",
 ]
 
 MIDDLEWARE = [
@@ -397,6 +398,21 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# SIEM forwarding (siem/, docs/siem.md): a run every BLAZON_SIEM_FORWARD_SECONDS (Celery beat) or
+# every BLAZON_SIEM_POLL_SECONDS (manage.py forward_audit --loop) sends batches of BLAZON_SIEM_BATCH
+# events for at most BLAZON_SIEM_RUN_SECONDS per destination; a failed batch is retried after
+# BLAZON_SIEM_RETRY_SECONDS, doubling up to BLAZON_SIEM_RETRY_MAX_SECONDS.
+BLAZON_SIEM_FORWARD_SECONDS = float(os.environ.get("BLAZON_SIEM_FORWARD_SECONDS", "10"))
+BLAZON_SIEM_POLL_SECONDS = float(os.environ.get("BLAZON_SIEM_POLL_SECONDS", "1"))
+BLAZON_SIEM_BATCH = int(os.environ.get("BLAZON_SIEM_BATCH", "1000"))
+BLAZON_SIEM_RUN_SECONDS = float(os.environ.get("BLAZON_SIEM_RUN_SECONDS", "50"))
+BLAZON_SIEM_RETRY_SECONDS = int(os.environ.get("BLAZON_SIEM_RETRY_SECONDS", "10"))
+BLAZON_SIEM_RETRY_MAX_SECONDS = int(os.environ.get("BLAZON_SIEM_RETRY_MAX_SECONDS", "600"))
+BLAZON_SIEM_TIMEOUT_SECONDS = float(os.environ.get("BLAZON_SIEM_TIMEOUT_SECONDS", "10"))
+# one UDP datagram per event, cut to this size (rsyslog's default maximum is 8 KiB)
+BLAZON_SIEM_UDP_MAX_BYTES = int(os.environ.get("BLAZON_SIEM_UDP_MAX_BYTES", "8192"))
+# HOSTNAME of the syslog header
+BLAZON_SIEM_HOSTNAME = os.environ.get("BLAZON_SIEM_HOSTNAME", "blazon")
 CELERY_BEAT_SCHEDULE = {
     "outbox-relay": {
         "task": "blazon.outbox.relay",
@@ -484,6 +500,11 @@ CELERY_BEAT_SCHEDULE = {
     "oidc-purge-authorizations": {
         "task": "oidc.tasks.purge_authorizations",
         "schedule": timedelta(hours=1),
+    },
+    # SIEM forwarding: every enabled destination sends the audit events after its cursor
+    "siem-forward-audit-events": {
+        "task": "siem.tasks.forward_audit_events",
+        "schedule": timedelta(seconds=BLAZON_SIEM_FORWARD_SECONDS),
     },
 }
 

@@ -13,6 +13,7 @@ from privileged import urls as privileged_urls
 from reconciliation import urls as reconciliation_urls
 from requests_workflow.views import urls as request_urls
 from security import urls as security_urls
+from siem import urls as siem_urls
 from sod import urls as sod_urls
 from worklist.views import urls as task_urls
 
@@ -60,6 +61,7 @@ urlpatterns = [
     path("console/sso/", include(("sso.console_urls", "console_sso"))),
     path("console/operations/", include(("blazon.outbox.urls", "console_operations"))),
     path("console/sod/", include((sod_urls.console_urlpatterns, "console_sod"))),
+    path("console/siem/", include((siem_urls.console_urlpatterns, "console_siem"))),
     path("workspace/sod/", include((sod_urls.workspace_urlpatterns, "workspace_sod"))),
     path("console/privileged/", include((privileged_urls.console_urlpatterns, "console_privileged"))),
     path("workspace/privileged/", include((privileged_urls.workspace_urlpatterns, "workspace_privileged"))),

@@ -39,6 +39,7 @@ urlpatterns = [
     path("v1/", include("privileged.api.urls")),
     path("v1/", include("certification.api.urls")),
     path("v1/", include("reconciliation.api.urls")),
+    path("v1/", include("siem.api.urls")),
     path("v1/adapter/", include("provisioning.api.urls")),
     path("v1/", include("provisioning.api.admin_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
