@@ -19,9 +19,11 @@ credential, ordered by that key, the first row.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, prefetch_related_objects
 from django.db.models.functions import Coalesce
 
@@ -137,10 +139,54 @@ def _rule(group: AccessGroup) -> Rule:
     )
 
 
+def _restrictive_sql(with_organization: bool) -> str:
+    """``groups_of(...)[:1]`` as one parameterised statement (account, user, user[, organization]),
+    built once: the same plan without compiling the ORM query on every decision (half of a
+    decision's CPU). The ordering is ``RESTRICTIVE_ORDER``, rendered."""
+    q = connection.ops.quote_name
+    order = ", ".join(
+        ("n_levels" if f.lstrip("-") == "n_levels" else f"g.{q(f.lstrip('-'))}")
+        + (" DESC" if f.startswith("-") else " ASC")
+        for f in RESTRICTIVE_ORDER
+    )
+    org = (
+        f" OR EXISTS (SELECT 1 FROM {q(_ORGS._meta.db_table)} o"  # noqa: S608 (names from the models)
+        " WHERE o.accessgroup_id = g.id AND o.organization_id = %s)"
+        if with_organization
+        else ""
+    )
+    return (
+        f"SELECT g.*, COALESCE((SELECT COUNT(*) FROM {q(AccessGroupLevel._meta.db_table)} l"  # noqa: S608 (names from the models)
+        " WHERE l.group_id = g.id), 0) AS n_levels"
+        f" FROM {q(AccessGroup._meta.db_table)} g"
+        f" WHERE g.active AND EXISTS (SELECT 1 FROM {q(_CREDENTIALS._meta.db_table)} c"
+        " WHERE c.accessgroup_id = g.id AND c.account_id = %s)"
+        f" AND (EXISTS (SELECT 1 FROM {q(_USERS._meta.db_table)} u WHERE u.accessgroup_id = g.id AND u.user_id = %s)"
+        f" OR EXISTS (SELECT 1 FROM {q(_ROLES._meta.db_table)} r"
+        f" JOIN {q(RoleMembership._meta.db_table)} m ON m.role_id = r.role_id"
+        f" WHERE r.accessgroup_id = g.id AND m.user_id = %s){org})"
+        f" ORDER BY {order} LIMIT 1"
+    )
+
+
+@functools.cache
+def _restrictive_statement(vendor: str, with_organization: bool) -> str:
+    return _restrictive_sql(with_organization)
+
+
+def most_restrictive_group(user: User, account: Account | int) -> AccessGroup | None:
+    """``groups_of(user, account).first()`` in one prepared statement (see ``_restrictive_sql``)."""
+    account_id = account if isinstance(account, int) else account.pk
+    org = user.organization_id
+    params: list[Any] = [account_id, user.pk, user.pk] + ([org] if org is not None else [])
+    found = list(AccessGroup.objects.raw(_restrictive_statement(connection.vendor, org is not None), params))
+    return found[0] if found else None
+
+
 def rule_for(user: User, account: Account | int) -> Rule | None:
     """The most restrictive rule among the groups giving ``user`` the credential (None: no group
-    gives it). One query picks the group; its levels are read after."""
-    group = groups_of(user, account).first()
+    gives it). One query picks the group; its levels are read after (when it has approval)."""
+    group = most_restrictive_group(user, account)
     return None if group is None else _rule(group)
 
 
