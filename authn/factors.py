@@ -228,6 +228,11 @@ def totp_remove(*, user: Any, actor: Any, source: str) -> None:
         )
 
 
+def totp_enrolled(user: Any) -> bool:
+    """Whether ``user`` has a confirmed authenticator app (a TOTP code can re-authenticate them)."""
+    return user is not None and TotpDevice.objects.filter(user=user, confirmed=True).exists()
+
+
 @transaction.atomic
 def totp_verify(*, user: Any, code: str) -> bool:
     """A current code of the user's confirmed device, or one of their unused recovery codes;

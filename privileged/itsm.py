@@ -1,6 +1,8 @@
 """Checking a governance code against an ITSM (seeds 000/001): the ticket must exist and be in a
-valid state. Two clients: ServiceNow's Table API (incident, change request, requested item, by
-number) and a generic REST template (a URL with ``{code}`` and a JSON pointer to the status).
+valid state. Four clients: ServiceNow's Table API (incident, change request, requested item, by
+number), Jira Service Management's REST API (issue by key, its status category), GLPI's REST API
+(a session opened with the application and user tokens, the ticket by id, the session killed) and a
+generic REST template (a URL with ``{code}`` and a JSON pointer to the status).
 
 **Fail closed**: an ITSM that is down, slow, answers an error or something that is not the
 expected JSON raises ``ItsmUnavailable`` — the caller refuses the request (except an emergency).
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -24,6 +27,19 @@ from vault.services import secret_reveal
 
 #: ServiceNow tables by the number's prefix.
 SERVICENOW_TABLES = {"INC": "incident", "CHG": "change_request", "RITM": "sc_req_item"}
+#: A Jira issue key: the project's key, a dash, the issue's number (OPS-123).
+JIRA_KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,31}-[0-9]{1,12}$")
+#: Jira's status categories (the ``statusCategory.key`` of every status).
+JIRA_CATEGORIES = {"new": "To Do", "indeterminate": "In Progress", "done": "Done"}
+#: GLPI's ticket statuses (``Ticket.status``).
+GLPI_STATUSES = {
+    "1": "New",
+    "2": "Processing (assigned)",
+    "3": "Processing (planned)",
+    "4": "Pending",
+    "5": "Solved",
+    "6": "Closed",
+}
 MAX_BODY = 1024 * 1024
 
 
@@ -40,6 +56,17 @@ class TicketCheck:
     detail: str
 
 
+def _error_word(exc: urllib.error.HTTPError) -> str:
+    """GLPI names its errors (``["ERROR_GLPI_LOGIN_USER_TOKEN", "..."]``): say which, else nothing."""
+    try:
+        body = json.loads(exc.read(4096))
+    except (ValueError, OSError):
+        return ""
+    if isinstance(body, list) and body and isinstance(body[0], str) and body[0].startswith("ERROR_"):
+        return f" {body[0][:60]}"
+    return ""
+
+
 def _get(url: str, headers: dict[str, str], timeout: int) -> Any:
     request = urllib.request.Request(url, headers={"Accept": "application/json", **headers})  # noqa: S310 (http(s) URL from the configuration)
     try:
@@ -48,7 +75,7 @@ def _get(url: str, headers: dict[str, str], timeout: int) -> Any:
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return None
-        raise ItsmUnavailable(f"the ITSM answered HTTP {exc.code}") from None
+        raise ItsmUnavailable(f"the ITSM answered HTTP {exc.code}{_error_word(exc)}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ItsmUnavailable(f"the ITSM could not be reached ({type(reason).__name__})") from None
@@ -60,10 +87,16 @@ def _get(url: str, headers: dict[str, str], timeout: int) -> Any:
         raise ItsmUnavailable("the ITSM's answer is not JSON") from None
 
 
-def _secret(instance: ItsmInstance) -> str:
-    if instance.secret is None:
+def _secret(instance: ItsmInstance, *, app: bool = False) -> str:
+    secret = instance.app_secret if app else instance.secret
+    if secret is None:
         return ""
-    return secret_reveal(actor=None, source="automatic", secret=instance.secret)
+    return secret_reveal(actor=None, source="automatic", secret=secret)
+
+
+def _basic(instance: ItsmInstance) -> dict[str, str]:
+    token = base64.b64encode(f"{instance.username}:{_secret(instance)}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
 def _pointer(document: Any, pointer: str) -> Any:
@@ -94,8 +127,7 @@ def _servicenow(instance: ItsmInstance, code: str) -> TicketCheck:
         {"sysparm_query": f"number={code}", "sysparm_fields": "number,state", "sysparm_limit": "1"}
     )
     url = f"{instance.base_url.rstrip('/')}/api/now/table/{SERVICENOW_TABLES[prefix]}?{query}"
-    token = base64.b64encode(f"{instance.username}:{_secret(instance)}".encode()).decode()
-    answer = _get(url, {"Authorization": f"Basic {token}"}, instance.timeout_seconds)
+    answer = _get(url, _basic(instance), instance.timeout_seconds)
     if answer is None:
         return TicketCheck(False, "", f"{code} does not exist in {instance.name}.")
     if not isinstance(answer, dict) or not isinstance(answer.get("result"), list):
@@ -119,14 +151,68 @@ def _rest(instance: ItsmInstance, code: str) -> TicketCheck:
     return _verdict(instance, code, str(state))
 
 
-def _verdict(instance: ItsmInstance, code: str, state: str) -> TicketCheck:
+def _jira(instance: ItsmInstance, code: str) -> TicketCheck:
+    """``GET /rest/api/2/issue/<key>?fields=status``: valid when the status's category (``new``,
+    ``indeterminate``, ``done``) is one of the valid states. The status is not shown (seed 000)."""
+    key = code.upper()
+    if not JIRA_KEY_RE.match(key):
+        return TicketCheck(False, "", f"{code} is not a Jira issue key (e.g. OPS-123).")
+    url = f"{instance.base_url.rstrip('/')}/rest/api/2/issue/{quote(key, safe='')}?fields=status"
+    answer = _get(url, _basic(instance), instance.timeout_seconds)
+    if answer is None:
+        return TicketCheck(False, "", f"{key} does not exist in {instance.name}.")
+    try:
+        category = answer["fields"]["status"]["statusCategory"]["key"]
+    except (TypeError, KeyError):
+        raise ItsmUnavailable("the ITSM's answer is not a Jira issue with a status") from None
+    if not isinstance(category, str):
+        raise ItsmUnavailable("the ITSM's answer is not a Jira issue with a status")
+    if category in [str(s) for s in instance.valid_states]:
+        return TicketCheck(True, category, f"{key} in {instance.name}: valid.")
+    return TicketCheck(False, category, f"{key} in {instance.name} is not open for work: not valid.")
+
+
+def _glpi(instance: ItsmInstance, code: str) -> TicketCheck:
+    """``initSession`` (App-Token + ``user_token``), ``GET /Ticket/<id>``, ``killSession``: valid
+    when the ticket's status code is one of the valid states."""
+    if not code.isdigit() or len(code) > 12:
+        return TicketCheck(False, "", f"{code} is not a GLPI ticket number (its id, e.g. 1234).")
+    base, timeout = instance.base_url.rstrip("/"), instance.timeout_seconds
+    app = {"App-Token": _secret(instance, app=True)} if instance.app_secret_id else {}
+    opened = _get(f"{base}/initSession", {**app, "Authorization": f"user_token {_secret(instance)}"}, timeout)
+    token = opened.get("session_token") if isinstance(opened, dict) else None
+    if not isinstance(token, str) or not token:
+        raise ItsmUnavailable("the ITSM did not open a GLPI session")
+    session = {**app, "Session-Token": token}
+    try:
+        ticket = _get(f"{base}/Ticket/{int(code)}", session, timeout)
+    finally:
+        try:
+            _get(f"{base}/killSession", session, timeout)
+        except ItsmUnavailable:
+            pass  # the answer is known; GLPI ends an idle session by itself
+    if ticket is None:
+        return TicketCheck(False, "", f"{code} does not exist in {instance.name}.")
+    status = ticket.get("status") if isinstance(ticket, dict) else None
+    if isinstance(status, bool) or not isinstance(status, int | str) or str(status) not in GLPI_STATUSES:
+        raise ItsmUnavailable("the ITSM's answer is not a GLPI ticket with a status")
+    state = str(status)
+    return _verdict(instance, code, state, f"{state} ({GLPI_STATUSES[state]})")
+
+
+def _verdict(instance: ItsmInstance, code: str, state: str, label: str = "") -> TicketCheck:
     valid = state in [str(s) for s in instance.valid_states]
     word = "valid" if valid else "not in a valid state"
-    return TicketCheck(valid, state, f"{code} in {instance.name}: state {state or '(none)'}, {word}.")
+    shown = label or state or "(none)"
+    return TicketCheck(valid, state, f"{code} in {instance.name}: state {shown}, {word}.")
 
 
 def ticket_check(instance: ItsmInstance, code: str) -> TicketCheck:
     """Ask ``instance`` whether ticket ``code`` is valid; ``ItsmUnavailable`` when it cannot say."""
     if instance.kind == ItsmKind.SERVICENOW:
         return _servicenow(instance, code)
+    if instance.kind == ItsmKind.JIRA:
+        return _jira(instance, code)
+    if instance.kind == ItsmKind.GLPI:
+        return _glpi(instance, code)
     return _rest(instance, code)

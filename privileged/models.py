@@ -37,6 +37,8 @@ class CredentialType(models.TextChoices):
 
 class ItsmKind(models.TextChoices):
     SERVICENOW = "SERVICENOW", "ServiceNow (Table API)"
+    JIRA = "JIRA", "Jira Service Management (REST API)"
+    GLPI = "GLPI", "GLPI (REST API)"
     REST = "REST", "Generic REST (URL template + JSON pointer)"
 
 
@@ -47,7 +49,10 @@ class ItsmInstance(models.Model):
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=12, choices=ItsmKind.choices)
     base_url = models.URLField(
-        max_length=500, blank=True, help_text="ServiceNow: https://<instance>.service-now.com"
+        max_length=500,
+        blank=True,
+        help_text="ServiceNow: https://<instance>.service-now.com; Jira: https://<site>.atlassian.net; "
+        "GLPI: https://<host>/apirest.php",
     )
     url_template = models.CharField(
         max_length=500,
@@ -58,11 +63,17 @@ class ItsmInstance(models.Model):
         max_length=200, blank=True, help_text="REST: JSON pointer to the ticket's status, e.g. /data/status"
     )
     username = models.CharField(
-        max_length=200, blank=True, help_text="ServiceNow: basic authentication user."
+        max_length=200,
+        blank=True,
+        help_text="ServiceNow: basic authentication user; Jira: the account's e-mail.",
     )
     secret = models.ForeignKey(
         "vault.Secret", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="ServiceNow: the user's password; REST: a bearer token.",
+        help_text="ServiceNow: the user's password; Jira: an API token; GLPI: the user token; REST: a bearer token.",
+    )  # fmt: skip
+    app_secret = models.ForeignKey(
+        "vault.Secret", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="GLPI: the API client's application token.",
     )  # fmt: skip
     valid_states = models.JSONField(
         default=list,
@@ -76,6 +87,11 @@ class ItsmInstance(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def shows_status(self) -> bool:
+        """Whether the ticket's status is shown to people: not for Jira (seed 000)."""
+        return self.kind != ItsmKind.JIRA
 
 
 class AccessGroup(models.Model):

@@ -1,7 +1,8 @@
 """The personal vault in the workspace (seed 002, "Cofre pessoal"): a user stores, views, renames,
 changes and deletes their own secrets, and sees the credentials checked in to them. Every reveal
-asks for the user's password again within the last few minutes (``REAUTH_SECONDS``) and is audited
-by the vault; nothing is ever shown to anyone but the secret's owner."""
+asks for the user's password again — or a current code of their authenticator app (TOTP), when they
+set one up — within the last few minutes (``REAUTH_SECONDS``) and is audited by the vault; nothing
+is ever shown to anyone but the secret's owner."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from authn.factors import CODE_DIGITS, totp_enrolled, totp_verify
 from blazon.audit.services import audit_record
 from blazon.console.access import workspace_required
 from blazon.errors import DomainError
@@ -23,6 +25,10 @@ from vault.services import secret_delete, secret_reveal, secret_store, secret_up
 
 REAUTH_SECONDS = 300
 SESSION_KEY = "personal_vault_unlocked_at"
+FAILURES_KEY = "personal_vault_failures"
+#: Wrong passwords or codes allowed in a session within ``REAUTH_SECONDS`` before unlocking is
+#: refused for the rest of that time (a six-digit code is not guessed in five tries).
+MAX_FAILURES = 5
 
 
 class SecretForm(forms.Form):
@@ -54,29 +60,58 @@ def vault_home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "workspace/privileged/vault.html",
-        {"secrets": secrets, "held": held, "unlocked": _unlocked(request), "form": SecretForm()},
+        {
+            "secrets": secrets,
+            "held": held,
+            "unlocked": _unlocked(request),
+            "totp": totp_enrolled(user),
+            "form": SecretForm(),
+        },
     )
+
+
+def _recent_failures(request: HttpRequest) -> list[float]:
+    now = time.time()
+    stored = request.session.get(FAILURES_KEY)
+    return [t for t in (stored if isinstance(stored, list) else []) if 0 <= now - t < REAUTH_SECONDS]
+
+
+def _reauth_audit(user: User, action: str, factor: str) -> None:
+    audit_record(
+        actor=user, action=action, obj=user, new={"factor": factor}, source=Source.WORKSPACE, subject_user_id=user.pk
+    )  # fmt: skip
 
 
 @workspace_required
 @require_POST
 def vault_unlock(request: HttpRequest) -> HttpResponse:
-    """Confirm the password before reveals (for ``REAUTH_SECONDS``)."""
+    """Confirm the password, or a current TOTP code when the user has an authenticator app, before
+    reveals (for ``REAUTH_SECONDS``). A wrong one keeps the vault locked and is audited."""
     user = cast(User, request.user)
-    if user.check_password(request.POST.get("password", "")):
+    code = request.POST.get("code", "").strip().replace(" ", "")
+    factor = "totp" if code else "password"
+    failures = _recent_failures(request)
+    if len(failures) >= MAX_FAILURES:
+        request.session.pop(SESSION_KEY, None)
+        messages.error(request, "Too many wrong attempts: the vault stays locked for a few minutes.")
+        return redirect("workspace_privileged:vault")
+    if code:
+        # a code of the app only: a recovery code is for signing in, not spent here
+        ok = code.isdigit() and len(code) == CODE_DIGITS and totp_enrolled(user)
+        ok = ok and totp_verify(user=user, code=code)
+    else:
+        ok = user.check_password(request.POST.get("password", ""))
+    if ok:
         request.session[SESSION_KEY] = time.time()
+        request.session.pop(FAILURES_KEY, None)
+        _reauth_audit(user, "vault.reauth_confirmed", factor)
         messages.success(request, "Vault unlocked for 5 minutes.")
     else:
         request.session.pop(SESSION_KEY, None)
-        audit_record(
-            actor=user,
-            action="vault.reauth_failed",
-            obj=user,
-            new={},
-            source=Source.WORKSPACE,
-            subject_user_id=user.pk,
-        )
-        messages.error(request, "Wrong password: the vault stays locked.")
+        request.session[FAILURES_KEY] = [*failures, time.time()]
+        _reauth_audit(user, "vault.reauth_failed", factor)
+        word = "code" if code else "password"
+        messages.error(request, f"Wrong {word}: the vault stays locked.")
     return redirect("workspace_privileged:vault")
 
 
@@ -136,7 +171,10 @@ def vault_delete(request: HttpRequest, pk: str) -> HttpResponse:
 def vault_reveal(request: HttpRequest, pk: str) -> HttpResponse:
     secret = _mine(request, pk)
     if not _unlocked(request):
-        messages.error(request, "Confirm your password first: reveals need it within the last 5 minutes.")
+        messages.error(
+            request,
+            "Confirm your password (or authenticator code) first: reveals need it within the last 5 minutes.",
+        )
         return redirect("workspace_privileged:vault")
     value = secret_reveal(actor=request.user, source=Source.WORKSPACE, secret=secret)
     return render(request, "workspace/privileged/vault_reveal.html", {"secret": secret, "value": value})

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.contrib import messages
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -23,8 +23,14 @@ from blazon.console.views import ObjectDeleteView, ObjectEditView, ObjectListVie
 from blazon.errors import DomainError
 from directory.models import Account, Source, User
 from privileged import selectors
-from privileged.forms import AccessGroupForm, AccessRequestForm, ApproveForm, RotationPolicyForm
-from privileged.models import AccessGroup, AccessRequest, AccessStatus, RotationPolicy
+from privileged.forms import (
+    AccessGroupForm,
+    AccessRequestForm,
+    ApproveForm,
+    ItsmInstanceForm,
+    RotationPolicyForm,
+)
+from privileged.models import AccessGroup, AccessRequest, AccessStatus, ItsmInstance, ItsmKind, RotationPolicy
 from privileged.services.flow import (
     access_request_cancel,
     access_request_create,
@@ -35,6 +41,7 @@ from privileged.services.flow import (
     may_decide,
 )
 from privileged.services.groups import access_group_create, access_group_delete, access_group_update
+from privileged.services.itsm import itsm_instance_create, itsm_instance_delete, itsm_instance_update
 from privileged.services.rotation import (
     rotation_policy_create,
     rotation_policy_delete,
@@ -149,6 +156,55 @@ class PolicyDelete(ObjectDeleteView):
     def explain(self, obj: RotationPolicy) -> str:
         return (
             "Passwords it covers rotate only at the end of an access or a check-out; the audit log keeps it."
+        )
+
+
+# --- console: ITSM instances ----------------------------------------------------------------------
+
+
+class ItsmList(ObjectListView):
+    queryset = ItsmInstance.objects.annotate(n_groups=Count("groups"))
+    template_name = "console/privileged/itsm.html"
+    search = ("name", "base_url", "url_template")
+    filters = {"kind": "kind"}
+    orderings = {"name": "name", "kind": "kind"}
+    default_order = "name"
+    paginate_by = 0
+    context_object_name = "instances"
+
+    def extra_context(self) -> dict[str, Any]:
+        return {"kinds": ItsmKind.choices}
+
+
+itsm_edit = ObjectEditView.as_view(
+    model=ItsmInstance,
+    form_class=ItsmInstanceForm,
+    noun="ITSM instance",
+    kind="itsm-instance",
+    form_object_kwarg="instance",
+    create=itsm_instance_create,
+    update=itsm_instance_update,
+    object_kwarg="instance",
+    list_route="console_privileged:itsm",
+    go_to_list=True,
+)
+
+
+class ItsmDelete(ObjectDeleteView):
+    model, noun = ItsmInstance, "ITSM instance"
+    delete_service = staticmethod(itsm_instance_delete)
+    object_kwarg = "instance"
+    list_route = "console_privileged:itsm"
+    list_title = "ITSM instances"
+
+    def blockers(self, obj: ItsmInstance) -> list[str]:
+        used = list(obj.groups.order_by("code").values_list("code", flat=True)[:5])
+        return [f"access groups check their codes with it: {', '.join(used)}"] if used else []
+
+    def explain(self, obj: ItsmInstance) -> str:
+        return (
+            "Its password or tokens leave the vault with it. Requests already checked keep what it said; "
+            "the audit log keeps its history."
         )
 
 

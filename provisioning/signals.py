@@ -35,6 +35,11 @@ request_entry_retrying = Signal()
 #: ``EntryNote``, in order.
 request_entries_noted = Signal()
 
+#: Entries reached an outcome (SUCCEEDED, FAILED for good, CANCELED), whatever wrote them, with a
+#: request or not. ``entries``: the ProvisioningEntry rows, locked, in their new state. The vault
+#: keeps a rotated password only once its CHANGE_PASSWORD entry succeeded (``vault.rotation``).
+entries_settled = Signal()
+
 #: Entries of these requests reached an outcome that may settle them (succeeded, failed for
 #: good, canceled). ``request_ids``: sorted ids, already announced to
 #: ``request_entries_locking`` in this transaction.
@@ -62,6 +67,13 @@ def requests_settled(request_ids: Iterable[int | None]) -> None:
     ids = sorted({i for i in request_ids if i is not None})
     if ids:
         request_entries_settled.send(sender=ProvisioningEntry, request_ids=ids)
+
+
+def entries_settle(entries: Iterable[ProvisioningEntry]) -> None:
+    """Announce entries that reached an outcome (see ``entries_settled``)."""
+    settled = list(entries)
+    if settled:
+        entries_settled.send(sender=ProvisioningEntry, entries=settled)
 
 
 def requests_noted(notes: list[EntryNote]) -> None:

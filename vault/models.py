@@ -18,6 +18,7 @@ class SecretKind(models.TextChoices):
     PERSONAL = "PERSONAL", "Personal secret"
     ACCOUNT_PASSWORD = "ACCOUNT_PASSWORD", "Account password"
     APPLICATION_CREDENTIAL = "APPLICATION_CREDENTIAL", "Application credential"
+    ROTATION_PENDING = "ROTATION_PENDING", "Rotated password (not yet confirmed)"
 
 
 class Secret(models.Model):
@@ -150,3 +151,49 @@ class AdministrativeCheckout(models.Model):
 
     def __str__(self) -> str:
         return f"check-out of account {self.account_id} by user {self.user_id} ({self.status})"
+
+
+class RotationStatus(models.TextChoices):
+    PENDING = "PENDING", "Waiting for the application"
+    CONFIRMED = "CONFIRMED", "Confirmed"
+    FAILED = "FAILED", "Failed"
+
+
+class PasswordRotation(models.Model):
+    """One change of an account's vault password. The new value waits in ``pending`` (a secret of
+    kind ROTATION_PENDING, which the CHANGE_PASSWORD provisioning entry refers to) while the old one
+    in ``secret`` stays the account's usable password; it replaces it only when the application
+    confirmed the entry. A rotation that finally fails leaves the old value and opens a task."""
+
+    account = models.ForeignKey(
+        "directory.Account", on_delete=models.CASCADE, related_name="password_rotations"
+    )
+    secret = models.ForeignKey(Secret, on_delete=models.CASCADE, related_name="rotations")
+    pending = models.ForeignKey(
+        Secret, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The new value until the application confirms it (deleted then).",
+    )  # fmt: skip
+    entry = models.ForeignKey(
+        "provisioning.ProvisioningEntry", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=RotationStatus.choices, default=RotationStatus.PENDING)
+    detail = models.CharField(max_length=500, blank=True, help_text="Why it failed.")
+    task = models.ForeignKey(
+        "worklist.Task", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(status="PENDING"),
+                name="vault_one_pending_rotation_per_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Rotation of {self.account}"

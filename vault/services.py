@@ -24,7 +24,14 @@ from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from directory.models import Account, AccountStatus, AccountType, ProvisioningEvent, UserStatus
 from provisioning.services import entry_write, resource_provisions
 from vault import crypto
-from vault.models import AdministrativeCheckout, CheckoutStatus, Secret, SecretKind
+from vault.models import (
+    AdministrativeCheckout,
+    CheckoutStatus,
+    PasswordRotation,
+    RotationStatus,
+    Secret,
+    SecretKind,
+)
 
 logger = logging.getLogger("blazon.vault")
 
@@ -231,6 +238,16 @@ def secret_update(
         subject_user_id=locked.owner_id,
     )
     return locked
+
+
+@transaction.atomic
+def secret_take_value(*, actor: Any, source: str, secret: Secret, donor: Secret) -> Secret:
+    """Give ``secret`` the value of ``donor`` (a confirmed rotation's new password) and delete the
+    donor; the value is never revealed on the way (audited as an update and a delete)."""
+    value = _decrypt(Secret.objects.get(pk=donor.pk), crypto.keyring())
+    updated = secret_update(actor=actor, source=source, secret=secret, value=value)
+    secret_delete(actor=actor, source=source, secret=donor)
+    return updated
 
 
 @transaction.atomic
@@ -550,10 +567,12 @@ def checkout_open(
 def _rotate(
     *, actor: Any, source: str, account: Account, secret: Secret | None, reason: str = "check-out"
 ) -> dict[str, Any]:
-    """A new random password for ``account``: stored in its vault secret, and a CHANGE_PASSWORD
-    provisioning entry (carrying the secret's id, never the value) so the resource gets it.
-    Not done when the resource does not provision password changes: the vault would then hold
-    a password the resource does not know."""
+    """Start changing ``account``'s password: a new random value kept aside (a ROTATION_PENDING
+    secret) and a CHANGE_PASSWORD provisioning entry that refers to it (the secret's id, never the
+    value). The account's vault password keeps the old value — still the one the application
+    knows — until the application confirms the entry (``vault.rotation.rotations_settle``).
+    Not done when the resource does not provision password changes (the vault would then hold a
+    password the resource does not know), nor while another rotation of the account waits."""
     if secret is None:
         secret = Secret.objects.filter(account=account, kind=SecretKind.ACCOUNT_PASSWORD).first()
     if secret is None:
@@ -565,15 +584,38 @@ def _rotate(
             account.resource.code,
         )
         return {"rotated": False, "why_not": "the resource does not provision password changes"}
-    secret_update(actor=actor, source=source, secret=secret, value=password_generate())
+    waiting = PasswordRotation.objects.filter(account=account, status=RotationStatus.PENDING).first()
+    if waiting is not None:
+        # its new value was never shown to anyone: the password changes when it is confirmed
+        return {
+            "rotated": False,
+            "why_not": "a rotation already waits for the application's confirmation",
+            "rotation": waiting.pk,
+        }
+    pending = secret_store(
+        actor=actor,
+        source=source,
+        owner=None,
+        kind=SecretKind.ROTATION_PENDING,
+        name=f"Rotation of {account}"[:200],
+        value=password_generate(),
+    )
     entry = entry_write(
         resource=account.resource,
         event_type=ProvisioningEvent.CHANGE_PASSWORD,
         account_id=account.pk,
         user_id=account.owner_id,
-        payload={"reason": reason, "identifier": account.identifier, "secret_id": str(secret.pk)},
+        payload={"reason": reason, "identifier": account.identifier, "secret_id": str(pending.pk)},
     )
-    return {"rotated": True, "provisioning_entry": entry.pk if entry else None}
+    rotation = PasswordRotation.objects.create(
+        account=account, secret=secret, pending=pending, entry=entry, reason=reason[:200]
+    )
+    return {
+        "rotated": True,
+        "confirmed": False,
+        "rotation": rotation.pk,
+        "provisioning_entry": entry.pk if entry else None,
+    }
 
 
 @transaction.atomic

@@ -70,6 +70,7 @@ class TaskKind(models.TextChoices):
     ACCESS = "ACCESS", "Privileged access"
     ACCESS_REVIEW = "ACCESS_REVIEW", "Emergency access review"
     RECONCILIATION = "RECONCILIATION", "Reconciliation"
+    ROTATION = "ROTATION", "Failed password rotation"
 
 
 class TaskStatus(models.TextChoices):

@@ -263,13 +263,20 @@ class ItsmInstanceSerializer(serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=ItsmKind.choices, read_only=True)
     valid_states = serializers.ListField(child=serializers.CharField(), read_only=True)
     has_secret = serializers.SerializerMethodField()
+    has_app_secret = serializers.SerializerMethodField()
+    shows_status = serializers.BooleanField(
+        read_only=True, help_text="Whether the ticket's status is shown on the request pages (not for Jira)."
+    )
 
     class Meta:
         model = ItsmInstance
-        fields = ["id", *ITSM_FIELDS, "has_secret"]
+        fields = ["id", *ITSM_FIELDS, "has_secret", "has_app_secret", "shows_status"]
 
     def get_has_secret(self, instance: ItsmInstance) -> bool:
         return instance.secret_id is not None
+
+    def get_has_app_secret(self, instance: ItsmInstance) -> bool:
+        return instance.app_secret_id is not None
 
 
 class ItsmInstanceInputSerializer(serializers.Serializer):
@@ -281,7 +288,12 @@ class ItsmInstanceInputSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     secret_value = serializers.CharField(
         max_length=4000, required=False, allow_blank=True, default="", write_only=True,
-        help_text="ServiceNow: the user's password; REST: a bearer token. Kept in the vault, never shown.",
+        help_text="ServiceNow: the user's password; Jira: an API token; GLPI: the user token; REST: a bearer "
+        "token. Kept in the vault, never shown.",
+    )  # fmt: skip
+    app_secret_value = serializers.CharField(
+        max_length=4000, required=False, allow_blank=True, default="", write_only=True,
+        help_text="GLPI: the API client's application token. Kept in the vault, never shown.",
     )  # fmt: skip
     valid_states = serializers.ListField(
         child=serializers.CharField(max_length=100), min_length=1, max_length=50

@@ -24,7 +24,7 @@ from blazon.permissions import can
 from directory.models import Account, AccountStatus, AccountType, User, UserStatus
 from privileged.models import AccessGroupLevel, AccessRequest, AccessStatus, LevelApprover
 from privileged.selectors import Rule, rule_for
-from privileged.services.itsm import code_check
+from privileged.services.itsm import code_check, ticket_audit
 from privileged.services.policies import rotate_after_checkout
 from privileged.subjects import request_subject
 from privileged.tasks import mail_access_event
@@ -280,7 +280,8 @@ def access_request_create(
     if emergency and not rule.emergency_allowed:
         raise NotAllowed("Emergency access is not allowed for this credential: wait for the approval.")
     itsm = rule.group.itsm
-    itsm_status = code_check(itsm, code, emergency=emergency) if itsm is not None and code else ""
+    check = code_check(itsm, code, emergency=emergency) if itsm is not None and code else None
+    itsm_status = check.detail if check is not None else ""
     req = AccessRequest(
         requester=actor,
         account=acc,
@@ -300,7 +301,8 @@ def access_request_create(
             f"You already have a pending or approved request for {acc}: use it or cancel it first.",
             code="live_request",
         ) from None
-    _audit(actor, source, "created", req, reason=reason)
+    ticket = ticket_audit(itsm, code, check) if itsm is not None and check is not None else None
+    _audit(actor, source, "created", req, reason=reason, **({"ticket": ticket} if ticket else {}))
     if emergency:
         _grant_emergency(req, actor=actor, source=source, now=now)
     elif rule.approval_required:

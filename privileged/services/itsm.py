@@ -9,7 +9,7 @@ from django.db import transaction
 
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict, ValidationFailed
-from privileged.itsm import ItsmUnavailable, ticket_check
+from privileged.itsm import ItsmUnavailable, TicketCheck, ticket_check
 from privileged.models import ItsmInstance, ItsmKind
 from vault.models import SecretKind
 from vault.services import secret_delete, secret_store, secret_update
@@ -26,6 +26,14 @@ ITSM_FIELDS = (
 )
 
 
+#: The kinds addressed by a base URL, and an example of it.
+BASE_URL_EXAMPLES = {
+    ItsmKind.SERVICENOW: "https://acme.service-now.com",
+    ItsmKind.JIRA: "https://acme.atlassian.net",
+    ItsmKind.GLPI: "https://glpi.acme.com/apirest.php",
+}
+
+
 def _fail(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, fields={field: [message]})
 
@@ -36,10 +44,8 @@ def _check(data: dict[str, Any]) -> None:
         raise _fail("name", "A name is required.")
     if kind not in ItsmKind.values:
         raise _fail("kind", f"The kind is one of {', '.join(ItsmKind.values)}.")
-    if kind == ItsmKind.SERVICENOW and not str(data.get("base_url") or "").startswith(
-        ("https://", "http://")
-    ):
-        raise _fail("base_url", "Give the instance's URL, e.g. https://acme.service-now.com.")
+    if kind in BASE_URL_EXAMPLES and not str(data.get("base_url") or "").startswith(("https://", "http://")):
+        raise _fail("base_url", f"Give the instance's URL, e.g. {BASE_URL_EXAMPLES[kind]}.")
     if kind == ItsmKind.REST:
         template = str(data.get("url_template") or "")
         if not template.startswith(("https://", "http://")) or "{code}" not in template:
@@ -55,13 +61,13 @@ def _check(data: dict[str, Any]) -> None:
         raise _fail("timeout_seconds", "The timeout is 1 to 60 seconds.")
 
 
-def _store(actor: Any, source: str, name: str, value: str) -> Any:
+def _store(actor: Any, source: str, name: str, value: str, *, app: bool = False) -> Any:
     return secret_store(
         actor=actor,
         source=source,
         owner=None,
         kind=SecretKind.APPLICATION_CREDENTIAL,
-        name=f"ITSM {name}",
+        name=f"ITSM {name}{' application token' if app else ''}",
         value=value,
     )
 
@@ -79,9 +85,11 @@ def itsm_instance_create(
     status_pointer: str = "",
     username: str = "",
     secret_value: str = "",
+    app_secret_value: str = "",
     timeout_seconds: int = 5,
 ) -> ItsmInstance:
-    """Register an ITSM; ``secret_value`` (ServiceNow password, REST token) is kept in the vault."""
+    """Register an ITSM; ``secret_value`` (ServiceNow password, Jira API token, GLPI user token,
+    REST token) and ``app_secret_value`` (GLPI application token) are kept in the vault."""
     data: dict[str, Any] = {
         "name": name,
         "kind": kind,
@@ -96,6 +104,8 @@ def itsm_instance_create(
     instance = ItsmInstance(**data)
     if secret_value:
         instance.secret = _store(actor, source, name, secret_value)
+    if app_secret_value:
+        instance.app_secret = _store(actor, source, name, app_secret_value, app=True)
     return config_create(
         instance,
         fields=ITSM_FIELDS,
@@ -108,22 +118,37 @@ def itsm_instance_create(
     )
 
 
-def code_check(instance: ItsmInstance, code: str, *, emergency: bool) -> str:
-    """Check ``code`` at ``instance``: its detail when valid; refused (``ValidationFailed`` on the
-    code) when the ticket is not valid, or when the ITSM cannot say — except an emergency, which
-    goes on and records that the code was not checked."""
+def code_check(instance: ItsmInstance, code: str, *, emergency: bool) -> TicketCheck:
+    """Check ``code`` at ``instance``: what it said when the ticket is valid; refused
+    (``ValidationFailed`` on the code) when the ticket is not valid, or when the ITSM cannot say —
+    except an emergency, which goes on and records that the code was not checked."""
     try:
         result = ticket_check(instance, code)
     except ItsmUnavailable as exc:
         if emergency:
-            return f"{code} not checked: {instance.name} unavailable ({exc}); emergency access."
+            return TicketCheck(
+                False, "", f"{code} not checked: {instance.name} unavailable ({exc}); emergency access."
+            )
         raise _fail(
             "governance_code",
             f"{instance.name} could not check the governance code: {exc}. The request is refused; try again later.",
         ) from None
     if not result.valid:
         raise _fail("governance_code", result.detail)
-    return result.detail
+    return result
+
+
+def ticket_audit(instance: ItsmInstance, code: str, result: TicketCheck) -> dict[str, Any]:
+    """The ticket as the request's audit event carries it (the state too, even for Jira: the log is
+    not a page people browse)."""
+    return {
+        "itsm": instance.name,
+        "kind": instance.kind,
+        "code": code,
+        "state": result.state,
+        "valid": result.valid,
+        "checked": result.valid or bool(result.state),
+    }
 
 
 @transaction.atomic
@@ -147,13 +172,23 @@ def itsm_instance_update(
     ) as change:
         for key in ITSM_FIELDS:
             setattr(change.obj, key, merged[key])
+        changed: dict[str, Any] = {}
         value = data.get("secret_value")
         if value:
             if change.obj.secret is not None:
                 secret_update(actor=actor, source=source, secret=change.obj.secret, value=value)
             else:
                 change.obj.secret = _store(actor, source, change.obj.name, value)
-            change.after = {"secret_changed": True}
+            changed["secret_changed"] = True
+        value = data.get("app_secret_value")
+        if value:
+            if change.obj.app_secret is not None:
+                secret_update(actor=actor, source=source, secret=change.obj.app_secret, value=value)
+            else:
+                change.obj.app_secret = _store(actor, source, change.obj.name, value, app=True)
+            changed["app_secret_changed"] = True
+        if changed:
+            change.after = changed
     return change.obj
 
 
@@ -164,7 +199,7 @@ def itsm_instance_delete(*, actor: Any, source: str, instance: ItsmInstance) -> 
     used = list(locked.groups.values_list("code", flat=True)[:5])
     if used:
         raise Conflict(f"Access groups use this ITSM: {', '.join(used)}. Choose another for them first.")
-    secret = locked.secret
+    secrets = [s for s in (locked.secret, locked.app_secret) if s is not None]
     config_delete(locked, fields=ITSM_FIELDS, actor=actor, source=source, action="privileged.itsm.deleted")
-    if secret is not None:
+    for secret in secrets:
         secret_delete(actor=actor, source=source, secret=secret)

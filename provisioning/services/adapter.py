@@ -46,7 +46,7 @@ from provisioning.models import (
     ResourceRetryPolicy,
 )
 from provisioning.services.manual import entry_send_to_manual, native_identifier_remember, requests_lock_of
-from provisioning.signals import requests_settled
+from provisioning.signals import entries_settle, requests_settled
 from vault import crypto as vault_crypto
 from vault.models import Secret
 from vault.services import secret_reveal
@@ -350,6 +350,7 @@ def entry_report_success(
         subject_user_id=entry.user_id_ref,
     )
     requests_settled([entry.request_id])
+    entries_settle([entry])
     return entry
 
 

@@ -21,7 +21,7 @@ from directory.models import ProvisioningMode, Resource
 from provisioning.models import EntryStatus, ProvisioningEntry, ResourceRetryPolicy
 from provisioning.services import _manual_written
 from provisioning.services.manual import requests_lock_of
-from provisioning.signals import request_entry_retry_check, requests_settled
+from provisioning.signals import entries_settle, request_entry_retry_check, requests_settled
 from worklist.models import Task
 from worklist.services import tasks_cancel
 
@@ -157,6 +157,7 @@ def entry_cancel(*, actor: Any, source: str, entry_id: int, reason: str) -> Prov
         subject_user_id=entry.user_id_ref,
     )
     requests_settled([entry.request_id])
+    entries_settle([entry])
     return entry
 
 

@@ -24,7 +24,7 @@ from blazon.errors import Conflict, NotAllowed, ValidationFailed
 from blazon.permissions import can
 from directory.models import ProvisioningEvent, ProvisioningMode
 from provisioning.models import ENTITLEMENT_EVENTS, EntryStatus, NativeIdentifier, ProvisioningEntry
-from provisioning.signals import EntryNote, requests_lock, requests_noted, requests_settled
+from provisioning.signals import EntryNote, entries_settle, requests_lock, requests_noted, requests_settled
 from provisioning.subjects import entry_of_task, entry_subject
 from vault.models import Secret
 from vault.services import secret_reveal
@@ -179,6 +179,7 @@ def entry_resolve_done(
             ]
         )
     requests_settled([locked.request_id])
+    entries_settle([locked])
     return locked
 
 
@@ -210,6 +211,7 @@ def entry_resolve_failed(
         subject_user_id=locked.user_id_ref,
     )
     requests_settled([locked.request_id])
+    entries_settle([locked])
     return locked
 
 

@@ -40,7 +40,7 @@ from provisioning.services.adapter import (
     entry_report_failure,
 )
 from provisioning.services.manual import MEMBERSHIP_EVENTS, requests_lock_of
-from provisioning.signals import requests_settled
+from provisioning.signals import entries_settle, requests_settled
 
 MAX_REPORTS = 500
 _SUCCESS_FIELDS = ["status", "result", "lease_until", "finished_at", "updated_at"]
@@ -200,4 +200,5 @@ def entries_report_many(*, client: AdapterClient, reports: list[dict[str, Any]])
             _write_successes(succeeded, now)
             _remember_native_identifiers(succeeded)
         requests_settled(e.request_id for e in succeeded)
+        entries_settle(succeeded)
     return results

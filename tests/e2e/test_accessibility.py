@@ -65,6 +65,8 @@ def test_console_pages_have_no_serious_accessibility_violations(axe_page):
         "/console/privileged/groups/new/",
         "/console/privileged/requests/",
         "/console/privileged/rotation-policies/",
+        "/console/privileged/itsm-instances/",
+        "/console/privileged/itsm-instances/new/",
         "/console/certification/policies/",
         "/console/certification/policies/new/",
         "/console/certification/campaigns/",

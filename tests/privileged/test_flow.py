@@ -23,6 +23,7 @@ from privileged.services.flow import (
 from privileged.services.groups import access_group_update
 from provisioning.models import ProvisioningEntry
 from tests.privileged.conftest import PASSWORD, window
+from tests.vault.rotations import application_answers
 from vault.models import AdministrativeCheckout, CheckoutStatus, Secret
 from vault.services import secret_reveal
 from worklist.models import Queue, Task, TaskKind, TaskStatus
@@ -92,9 +93,13 @@ def test_two_levels_then_use_in_the_window_then_expiry_rotates(run, pam):
     req.refresh_from_db()
     assert req.status == AccessStatus.EXPIRED and req.close_reason == "the window ended"
     assert AdministrativeCheckout.objects.get(pk=req.checkout_id).status == CheckoutStatus.RELEASED
+    assert password_of(pam["postgres"]) == PASSWORD  # until the application confirms the new one
+    assert application_answers() == 1
     assert password_of(pam["postgres"]) != PASSWORD
     entry = ProvisioningEntry.objects.get(account=pam["postgres"], event_type="CHANGE_PASSWORD")
-    assert entry.payload["secret_id"] == str(Secret.objects.get(account=pam["postgres"]).pk)
+    # the entry referred to the new value kept aside, merged into the account's password on success
+    assert entry.payload["secret_id"] != str(Secret.objects.get(account=pam["postgres"]).pk)
+    assert not Secret.objects.filter(pk=entry.payload["secret_id"]).exists()
     assert PASSWORD not in str(entry.payload)
     event = AuditEvent.objects.filter(action="privileged.request.expired").get()
     assert event.new_values["rotated"] is True
@@ -243,6 +248,8 @@ def test_any_one_approver_revokes_at_once(run, pam):
     req.refresh_from_db()
     assert req.status == AccessStatus.REVOKED and req.closed_by == pam["approver1"]
     assert req.checkout.status == CheckoutStatus.RELEASED
+    assert password_of(pam["postgres"]) == PASSWORD  # until the application confirms the new one
+    assert application_answers() == 1
     assert password_of(pam["postgres"]) != PASSWORD
     assert (
         ProvisioningEntry.objects.filter(account=pam["postgres"], event_type="CHANGE_PASSWORD").count() == 1
@@ -262,6 +269,8 @@ def test_a_shared_account_is_rotated_after_use(run, pam):
     access_requests_expire(now=req.window_end)
     req.refresh_from_db()
     assert req.status == AccessStatus.EXPIRED
+    assert password_of(pam["shared"]) == PASSWORD  # until the application confirms the new one
+    assert application_answers() == 1
     assert password_of(pam["shared"]) != PASSWORD
     assert ProvisioningEntry.objects.filter(account=pam["shared"], event_type="CHANGE_PASSWORD").exists()
 
@@ -320,6 +329,8 @@ def test_emergency_skips_approval_tells_every_approver_and_opens_a_review(run, p
     decide(run, pam, "approver2", req, decision="reject", comment="No incident on record")
     req.refresh_from_db()
     assert req.status == AccessStatus.REVOKED
+    assert password_of(pam["postgres"]) == PASSWORD  # until the application confirms the new one
+    assert application_answers() == 1
     assert password_of(pam["postgres"]) != PASSWORD
 
 

@@ -25,6 +25,7 @@ from provisioning.models import ProvisioningEntry
 from tests.api.factories import AccountFactory
 from tests.api.helpers import client_for
 from tests.privileged.conftest import PASSWORD
+from tests.vault.rotations import application_answers
 from vault.models import Secret
 from vault.services import checkout_open, secret_reveal, secret_store
 
@@ -54,6 +55,9 @@ def test_passwords_older_than_the_policy_are_rotated_by_the_periodic_task(pam):
     age(pam["postgres"], 31)
     assert [s.account_id for s in secrets_due(timezone.now())] == [pam["postgres"].pk]
     assert rotate_due_passwords.apply().get() == 1
+    assert value(pam["postgres"]) == PASSWORD  # until the application confirms it
+    assert rotations_run() == 0  # one rotation at a time
+    assert application_answers() == 1
     assert value(pam["postgres"]) != PASSWORD and value(pam["shared"]) == PASSWORD
     entry = ProvisioningEntry.objects.get(account=pam["postgres"], event_type="CHANGE_PASSWORD")
     assert "rotation policy" in entry.payload["reason"]
@@ -89,6 +93,7 @@ def test_a_leaving_member_of_a_shared_account_triggers_its_rotation_and_ends_the
     )
     access_reveal(actor=pam["dba2"], source="workspace", request=req)
     lifecycle.user_revoke(actor=pam["admin"], source="console", user=pam["dba2"])
+    assert application_answers() == 2
     assert value(pam["shared"]) != PASSWORD  # rotated at once, not only an alert
     event = DirectoryEvent.objects.get(kind=DirectoryEventKind.SHARED_MEMBER_REMOVED, user=pam["dba2"])
     assert event.status == DirectoryEventStatus.RESOLVED and event.decision == "DONE"
@@ -171,6 +176,7 @@ def test_application_accounts_rotate_after_check_out_under_a_policy(pam, run):
     assert access_reveal(actor=pam["dba1"], source="workspace", request=req) == PASSWORD
     access_requests_expire(now=req.window_end)
     assert AccessRequest.objects.get(pk=req.pk).status == AccessStatus.EXPIRED
+    assert application_answers() == 1
     assert value(app) != PASSWORD
 
 

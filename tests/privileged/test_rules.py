@@ -10,7 +10,13 @@ import pytest
 from blazon.audit.models import AuditEvent
 from blazon.errors import ValidationFailed
 from privileged.models import AccessGroup
-from privileged.selectors import _restrictive_key, groups_of, rule_for, rules_by_credential
+from privileged.selectors import (
+    _restrictive_key,
+    groups_of,
+    most_restrictive_group,
+    rule_for,
+    rules_by_credential,
+)
 from privileged.services.groups import access_group_create, access_group_delete, access_group_update
 from tests.api.factories import AccountFactory
 
@@ -86,7 +92,7 @@ def test_the_resolution_is_one_query(pam, postgres, django_assert_num_queries):
     assert group.code == "g0"
 
 
-def test_sql_order_and_python_order_agree(pam, postgres):
+def test_sql_order_and_python_order_agree(pam, postgres, django_assert_num_queries):
     for n, rule in enumerate(
         [
             {"approval_required": False},
@@ -98,6 +104,10 @@ def test_sql_order_and_python_order_agree(pam, postgres):
         make(pam, f"g{n}", **rule)
     in_sql = list(groups_of(pam["stranger"], pam["postgres"]))
     assert in_sql == sorted(in_sql, key=_restrictive_key)
+    # rule_for's one prepared statement picks the same first group
+    assert most_restrictive_group(pam["stranger"], pam["postgres"]) == in_sql[0]
+    with django_assert_num_queries(1):
+        most_restrictive_group(pam["stranger"], pam["postgres"].pk)
 
 
 def test_membership_by_user_organization_and_role(pam):

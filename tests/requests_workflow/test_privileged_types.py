@@ -16,7 +16,8 @@ from requests_workflow.models import RequestStatus
 from requests_workflow.services.pipeline import request_provisioning_result
 from requests_workflow.services.requests import request_create
 from tests.api.factories import AccountFactory
-from vault.models import AdministrativeCheckout, CheckoutStatus, Secret, SecretKind
+from tests.vault.rotations import application_answers
+from vault.models import AdministrativeCheckout, CheckoutStatus, PasswordRotation, Secret, SecretKind
 from vault.services import checkout_reveal, secret_reveal, secret_store
 
 pytestmark = pytest.mark.django_db
@@ -148,12 +149,15 @@ def test_check_out_gives_the_credential_back_and_rotates_the_password(company, r
     checkout = AdministrativeCheckout.objects.get(account=account)
     assert checkout.status == CheckoutStatus.RELEASED
     secret = Secret.objects.get(account=account)
-    new = secret_reveal(actor=None, source="console", secret=secret)
-    assert new != OLD and req.result["password_rotated"] is True
+    assert secret_reveal(actor=None, source="console", secret=secret) == OLD  # until the application confirms
+    rotation = PasswordRotation.objects.get(account=account)
     (entry,) = ProvisioningEntry.objects.filter(pk__in=req.result["provisioning_entries"])
     assert entry.event_type == ProvisioningEvent.CHANGE_PASSWORD and entry.payload["secret_id"] == str(
-        secret.pk
+        rotation.pending_id
     )
+    assert application_answers() == 1
+    new = secret_reveal(actor=None, source="console", secret=secret)
+    assert new != OLD and req.result["password_rotated"] is True
     # the new password is nowhere but in the vault
     dump = json.dumps([req.payload, req.result, entry.payload]) + json.dumps(
         list(AuditEvent.objects.values("old_values", "new_values"))

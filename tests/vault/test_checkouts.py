@@ -16,7 +16,15 @@ from directory.models import AccountStatus, AccountType, ProvisioningEvent, Prov
 from directory.services import lifecycle
 from provisioning.models import ProvisioningEntry
 from tests.vault.factories import AccountFactory, AdministrativeAccountFactory, ResourceFactory, UserFactory
-from vault.models import AdministrativeCheckout, CheckoutStatus, Secret, SecretKind
+from tests.vault.rotations import application_answers
+from vault.models import (
+    AdministrativeCheckout,
+    CheckoutStatus,
+    PasswordRotation,
+    RotationStatus,
+    Secret,
+    SecretKind,
+)
 from vault.services import (
     checkout_open,
     checkout_release,
@@ -141,14 +149,20 @@ def test_check_out_rotates_the_password_and_ends_access(user, caplog):
     assert released.pk == checkout.pk and released.status == CheckoutStatus.RELEASED
     assert released.released_at is not None
     secret = Secret.objects.get(account=account)
-    new = secret_reveal(actor=None, source="console", secret=secret)
-    assert new != OLD and len(new) == 24 and secret.rotated_at is not None
+    # the new value waits aside until the application confirms it; the old one stays usable
+    assert secret_reveal(actor=None, source="console", secret=secret) == OLD
+    rotation = PasswordRotation.objects.get(account=account, status=RotationStatus.PENDING)
     entry = ProvisioningEntry.objects.get(account=account, event_type=ProvisioningEvent.CHANGE_PASSWORD)
     assert entry.payload == {
         "reason": "check-out",
         "identifier": account.identifier,
-        "secret_id": str(secret.pk),
+        "secret_id": str(rotation.pending_id),
     }
+    assert application_answers() == 1
+    secret.refresh_from_db()
+    new = secret_reveal(actor=None, source="console", secret=secret)
+    assert new != OLD and len(new) == 24 and secret.rotated_at is not None
+    assert not Secret.objects.filter(kind=SecretKind.ROTATION_PENDING).exists()
     event = AuditEvent.objects.get(action="vault.checkout.released")
     assert event.new_values["rotated"] is True and event.new_values["provisioning_entry"] == entry.pk
     with pytest.raises(Conflict, match="no longer in your vault"):
@@ -187,8 +201,9 @@ def test_the_life_cycle_checks_out_and_rotates(user):
     open_(account, user)
     lifecycle.user_inactivate(actor=None, source="console", user=user)
     assert AdministrativeCheckout.objects.get().status == CheckoutStatus.RELEASED
-    assert secret_reveal(actor=None, source="console", secret=Secret.objects.get(account=account)) != OLD
     assert ProvisioningEntry.objects.filter(event_type=ProvisioningEvent.CHANGE_PASSWORD).count() == 1
+    application_answers()
+    assert secret_reveal(actor=None, source="console", secret=Secret.objects.get(account=account)) != OLD
     assert audit_verify().ok
 
 
