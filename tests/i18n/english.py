@@ -72,8 +72,8 @@ def english_lines(text: str, names: Iterable[str] = ()) -> list[str]:
             continue
         stripped = line
         for name in names:
-            if name in stripped:
-                stripped = stripped.replace(name, " ")
+            if name in stripped:  # whole words only: "Ada" is a name, "Cancelada" is not
+                stripped = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", " ", stripped)
         words = [w.lower() for w in WORD.findall(stripped)]
         if any(w in ENGLISH for w in words):
             found.append(line[:120])
