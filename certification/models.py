@@ -14,24 +14,25 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class ObjectKind(models.TextChoices):
-    ACCOUNT = "ACCOUNT", "Account"
-    ENTITLEMENT = "ENTITLEMENT", "Entitlement membership"
-    ROLE = "ROLE", "Role membership"
+    ACCOUNT = "ACCOUNT", _("Account")
+    ENTITLEMENT = "ENTITLEMENT", _("Entitlement membership")
+    ROLE = "ROLE", _("Role membership")
 
 
 class ReviewerKind(models.TextChoices):
-    MANAGER = "MANAGER", "The beneficiary's manager"
-    OWNER = "OWNER", "The access's owner (resource, entitlement or role owner)"
-    USER = "USER", "A named user"
-    QUEUE = "QUEUE", "A task queue"
+    MANAGER = "MANAGER", _("The beneficiary's manager")
+    OWNER = "OWNER", _("The access's owner (resource, entitlement or role owner)")
+    USER = "USER", _("A named user")
+    QUEUE = "QUEUE", _("A task queue")
 
 
 class UndecidedAction(models.TextChoices):
-    KEEP = "KEEP", "Keep the access"
-    REVOKE = "REVOKE", "Revoke the access"
+    KEEP = "KEEP", _("Keep the access")
+    REVOKE = "REVOKE", _("Revoke the access")
 
 
 class CertificationPolicy(models.Model):
@@ -89,8 +90,8 @@ class CertificationPolicy(models.Model):
 
     class Meta:
         ordering = ["code"]
-        verbose_name = "certification policy"
-        verbose_name_plural = "certification policies"
+        verbose_name = _("certification policy")
+        verbose_name_plural = _("certification policies")
         constraints = [
             models.CheckConstraint(condition=Q(period_days__gte=1), name="cert_policy_period_positive"),
             models.CheckConstraint(condition=Q(duration_days__gte=1), name="cert_policy_duration_positive"),
@@ -101,9 +102,9 @@ class CertificationPolicy(models.Model):
 
 
 class CampaignStatus(models.TextChoices):
-    RUNNING = "RUNNING", "Running"
-    FINISHED = "FINISHED", "Finished"
-    CANCELLED = "CANCELLED", "Cancelled"
+    RUNNING = "RUNNING", _("Running")
+    FINISHED = "FINISHED", _("Finished")
+    CANCELLED = "CANCELLED", _("Cancelled")
 
 
 class CertificationCampaign(models.Model):
@@ -132,7 +133,8 @@ class CertificationCampaign(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name = "certification campaign"
+        verbose_name = _("certification campaign")
+        verbose_name_plural = _("certification campaigns")
         constraints = [
             models.CheckConstraint(
                 condition=Q(ends_at__gt=models.F("started_at")), name="cert_campaign_ordered"
@@ -149,9 +151,9 @@ class CertificationCampaign(models.Model):
 
 
 class Decision(models.TextChoices):
-    NONE = "NONE", "Not decided"
-    KEEP = "KEEP", "Keep"
-    REVOKE = "REVOKE", "Revoke"
+    NONE = "NONE", _("Not decided")
+    KEEP = "KEEP", _("Keep")
+    REVOKE = "REVOKE", _("Revoke")
 
 
 #: What a reviewer may decide (the API's input).
@@ -159,12 +161,12 @@ DECIDE_CHOICES = [(Decision.KEEP.value, "Keep"), (Decision.REVOKE.value, "Revoke
 
 
 class Outcome(models.TextChoices):
-    PENDING = "PENDING", "Waiting for a decision"
-    KEPT = "KEPT", "Kept"
-    REVOKING = "REVOKING", "Revocation in progress"
-    REVOKED = "REVOKED", "Revoked"
-    REVOKE_FAILED = "REVOKE_FAILED", "Revocation did not happen"
-    CANCELLED = "CANCELLED", "Campaign cancelled"
+    PENDING = "PENDING", _("Waiting for a decision")
+    KEPT = "KEPT", _("Kept")
+    REVOKING = "REVOKING", _("Revocation in progress")
+    REVOKED = "REVOKED", _("Revoked")
+    REVOKE_FAILED = "REVOKE_FAILED", _("Revocation did not happen")
+    CANCELLED = "CANCELLED", _("Campaign cancelled")
 
 
 class CertificationItem(models.Model):
@@ -223,7 +225,8 @@ class CertificationItem(models.Model):
 
     class Meta:
         ordering = ["id"]
-        verbose_name = "certification item"
+        verbose_name = _("certification item")
+        verbose_name_plural = _("certification items")
         constraints = [
             models.UniqueConstraint(
                 fields=["account"],

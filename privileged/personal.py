@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from blazon.audit.services import audit_record
@@ -65,7 +66,7 @@ def vault_unlock(request: HttpRequest) -> HttpResponse:
     user = cast(User, request.user)
     if user.check_password(request.POST.get("password", "")):
         request.session[SESSION_KEY] = time.time()
-        messages.success(request, "Vault unlocked for 5 minutes.")
+        messages.success(request, _("Vault unlocked for 5 minutes."))
     else:
         request.session.pop(SESSION_KEY, None)
         audit_record(
@@ -76,7 +77,7 @@ def vault_unlock(request: HttpRequest) -> HttpResponse:
             source=Source.WORKSPACE,
             subject_user_id=user.pk,
         )
-        messages.error(request, "Wrong password: the vault stays locked.")
+        messages.error(request, _("Wrong password: the vault stays locked."))
     return redirect("workspace_privileged:vault")
 
 
@@ -85,7 +86,7 @@ def vault_unlock(request: HttpRequest) -> HttpResponse:
 def vault_store(request: HttpRequest) -> HttpResponse:
     form = SecretForm(request.POST)
     if not form.is_valid() or not form.cleaned_data["value"]:
-        messages.error(request, "Give a name and a value.")
+        messages.error(request, _("Give a name and a value."))
         return redirect("workspace_privileged:vault")
     try:
         secret_store(
@@ -96,7 +97,7 @@ def vault_store(request: HttpRequest) -> HttpResponse:
             name=form.cleaned_data["name"],
             value=form.cleaned_data["value"],
         )
-        messages.success(request, f"{form.cleaned_data['name']} stored in your vault.")
+        messages.success(request, _("%(value)s stored in your vault.") % {"value": form.cleaned_data["name"]})
     except DomainError as error:
         messages.error(request, error.message)
     return redirect("workspace_privileged:vault")
@@ -115,7 +116,7 @@ def vault_edit(request: HttpRequest, pk: str) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 value=form.cleaned_data["value"] or None,
             )
-            messages.success(request, "Saved.")
+            messages.success(request, _("Saved."))
             return redirect("workspace_privileged:vault")
         except DomainError as error:
             messages.error(request, error.message)
@@ -127,7 +128,7 @@ def vault_edit(request: HttpRequest, pk: str) -> HttpResponse:
 def vault_delete(request: HttpRequest, pk: str) -> HttpResponse:
     secret = _mine(request, pk)
     secret_delete(actor=request.user, source=Source.WORKSPACE, secret=secret)
-    messages.success(request, f"{secret.name} deleted from your vault.")
+    messages.success(request, _("%(name)s deleted from your vault.") % {"name": secret.name})
     return redirect("workspace_privileged:vault")
 
 
@@ -136,7 +137,7 @@ def vault_delete(request: HttpRequest, pk: str) -> HttpResponse:
 def vault_reveal(request: HttpRequest, pk: str) -> HttpResponse:
     secret = _mine(request, pk)
     if not _unlocked(request):
-        messages.error(request, "Confirm your password first: reveals need it within the last 5 minutes.")
+        messages.error(request, _("Confirm your password first: reveals need it within the last 5 minutes."))
         return redirect("workspace_privileged:vault")
     value = secret_reveal(actor=request.user, source=Source.WORKSPACE, secret=secret)
     return render(request, "workspace/privileged/vault_reveal.html", {"secret": secret, "value": value})

@@ -12,12 +12,13 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class SecretKind(models.TextChoices):
-    PERSONAL = "PERSONAL", "Personal secret"
-    ACCOUNT_PASSWORD = "ACCOUNT_PASSWORD", "Account password"
-    APPLICATION_CREDENTIAL = "APPLICATION_CREDENTIAL", "Application credential"
+    PERSONAL = "PERSONAL", _("Personal secret")
+    ACCOUNT_PASSWORD = "ACCOUNT_PASSWORD", _("Account password")
+    APPLICATION_CREDENTIAL = "APPLICATION_CREDENTIAL", _("Application credential")
 
 
 class Secret(models.Model):
@@ -86,8 +87,8 @@ class Secret(models.Model):
 
 
 class CheckoutStatus(models.TextChoices):
-    ACTIVE = "ACTIVE", "Checked out"
-    RELEASED = "RELEASED", "Released"
+    ACTIVE = "ACTIVE", _("Checked out")
+    RELEASED = "RELEASED", _("Released")
 
 
 class AdministrativeCheckout(models.Model):
