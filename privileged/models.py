@@ -37,8 +37,8 @@ class CredentialType(models.TextChoices):
 
 
 class ItsmKind(models.TextChoices):
-    SERVICENOW = "SERVICENOW", _("ServiceNow (Table API)")
-    REST = "REST", _("Generic REST (URL template + JSON pointer)")
+    SERVICENOW = "SERVICENOW", "ServiceNow (Table API)"
+    REST = "REST", "Generic REST (URL template + JSON pointer)"
 
 
 class ItsmInstance(models.Model):

@@ -294,7 +294,7 @@ def access_request_create(
     end = window_end or start + timedelta(minutes=rule.max_window_minutes)
     window_check(start, end, max_minutes=rule.max_window_minutes, now=now)
     if emergency and not rule.emergency_allowed:
-        raise NotAllowed(_("Emergency access is not allowed for this credential: wait for the approval."))
+        raise NotAllowed("Emergency access is not allowed for this credential: wait for the approval.")
     itsm = rule.group.itsm
     itsm_status = code_check(itsm, code, emergency=emergency) if itsm is not None and code else ""
     req = AccessRequest(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict, ValidationFailed
@@ -34,26 +33,26 @@ def _fail(field: str, message: str) -> ValidationFailed:
 def _check(data: dict[str, Any]) -> None:
     kind, states = data.get("kind"), data.get("valid_states")
     if not str(data.get("name") or "").strip():
-        raise _fail("name", _("A name is required."))
+        raise _fail("name", "A name is required.")
     if kind not in ItsmKind.values:
-        raise _fail("kind", _("The kind is one of %(value)s.") % {"value": ", ".join(ItsmKind.values)})
+        raise _fail("kind", f"The kind is one of {', '.join(ItsmKind.values)}.")
     if kind == ItsmKind.SERVICENOW and not str(data.get("base_url") or "").startswith(
         ("https://", "http://")
     ):
-        raise _fail("base_url", _("Give the instance's URL, e.g. https://acme.service-now.com."))
+        raise _fail("base_url", "Give the instance's URL, e.g. https://acme.service-now.com.")
     if kind == ItsmKind.REST:
         template = str(data.get("url_template") or "")
         if not template.startswith(("https://", "http://")) or "{code}" not in template:
             raise _fail(
-                "url_template", _("Give the ticket's URL with {code}, e.g. https://itsm/api/tickets/{code}.")
+                "url_template", "Give the ticket's URL with {code}, e.g. https://itsm/api/tickets/{code}."
             )
         if not str(data.get("status_pointer") or "").startswith("/"):
-            raise _fail("status_pointer", _("Give a JSON pointer to the status, e.g. /status."))
+            raise _fail("status_pointer", "Give a JSON pointer to the status, e.g. /status.")
     if not isinstance(states, list) or not states or not all(isinstance(x, str) and x for x in states):
-        raise _fail("valid_states", _("Name the states that make a ticket valid."))
+        raise _fail("valid_states", "Name the states that make a ticket valid.")
     timeout = data.get("timeout_seconds")
     if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= 60:
-        raise _fail("timeout_seconds", _("The timeout is 1 to 60 seconds."))
+        raise _fail("timeout_seconds", "The timeout is 1 to 60 seconds.")
 
 
 def _store(actor: Any, source: str, name: str, value: str) -> Any:
@@ -120,10 +119,7 @@ def code_check(instance: ItsmInstance, code: str, *, emergency: bool) -> str:
             return f"{code} not checked: {instance.name} unavailable ({exc}); emergency access."
         raise _fail(
             "governance_code",
-            _(
-                "%(name)s could not check the governance code: %(exc)s. The request is refused; try again later."
-            )
-            % {"name": instance.name, "exc": exc},
+            f"{instance.name} could not check the governance code: {exc}. The request is refused; try again later.",
         ) from None
     if not result.valid:
         raise _fail("governance_code", result.detail)
@@ -167,10 +163,7 @@ def itsm_instance_delete(*, actor: Any, source: str, instance: ItsmInstance) -> 
     locked = ItsmInstance.objects.select_for_update().get(pk=instance.pk)
     used = list(locked.groups.values_list("code", flat=True)[:5])
     if used:
-        raise Conflict(
-            _("Access groups use this ITSM: %(value)s. Choose another for them first.")
-            % {"value": ", ".join(used)}
-        )
+        raise Conflict(f"Access groups use this ITSM: {', '.join(used)}. Choose another for them first.")
     secret = locked.secret
     config_delete(locked, fields=ITSM_FIELDS, actor=actor, source=source, action="privileged.itsm.deleted")
     if secret is not None:
