@@ -14,8 +14,8 @@ from privileged.models import AccessGroup, CredentialType, ItsmInstance, LevelAp
 from privileged.services.groups import levels_refs, relations_refs
 from worklist.models import ApprovalMode
 
-MEMBER_HELP = "One per line: user:<username>, organization:<code> or role:<code>."
-CREDENTIAL_HELP = (
+MEMBER_HELP = _("One per line: user:<username>, organization:<code> or role:<code>.")
+CREDENTIAL_HELP = _(
     "One per line: <resource code>/<account identifier> (administrative, application or shared)."
 )
 LEVELS = 3

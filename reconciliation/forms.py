@@ -83,14 +83,16 @@ class ProfileForm(forms.Form):
         label=_("Source settings"),
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
-        help_text='The connector\'s settings as JSON, e.g. {"file": "hr.csv"} for a CSV export.',
+        help_text=_('The connector\'s settings as JSON, e.g. {"file": "hr.csv"} for a CSV export.'),
     )
     secret_settings = forms.CharField(
         label=_("Secret settings"),
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
-        help_text='Secret settings as JSON ({"dsn": "…"}, {"password": "…"}): kept in the vault, never '
-        "shown again. Leave empty to keep what is stored.",
+        help_text=_(
+            'Secret settings as JSON ({"dsn": "…"}, {"password": "…"}): kept in the vault, never '
+            "shown again. Leave empty to keep what is stored."
+        ),
     )
     key_field = forms.CharField(
         label=_("Key field"),
