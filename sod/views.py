@@ -429,6 +429,29 @@ class PolicyDelete(ObjectDeleteView):
 # --- role-change approval tasks (My tasks) ----------------------------------------------------
 
 
+#: The role change preview's counts as a person reads them (another key: its words, capitalized).
+PREVIEW_LABELS = {
+    "members": gettext_lazy("Members"),
+    "adds_resource": gettext_lazy("Adds resource"),
+    "accounts_to_create": gettext_lazy("Accounts to create"),
+    "accounts_to_reactivate": gettext_lazy("Accounts to reactivate"),
+    "accounts_to_adopt": gettext_lazy("Accounts to adopt"),
+    "memberships_to_create": gettext_lazy("Memberships to create"),
+    "memberships_to_adopt": gettext_lazy("Memberships to adopt"),
+    "entitlements_removed_with_resource": gettext_lazy("Entitlements removed with resource"),
+    "granted_by_role": gettext_lazy("Granted by role"),
+    "kept_by_other_roles": gettext_lazy("Kept by other roles"),
+    "kept_manually": gettext_lazy("Kept manually"),
+    "keep_as_manual": gettext_lazy("Keep as manual"),
+    "to_revoke": gettext_lazy("To revoke"),
+}
+
+
+def _preview_label(key: str) -> str:
+    label = PREVIEW_LABELS.get(key)
+    return str(label) if label is not None else key.replace("_", " ").capitalize()
+
+
 def role_change_task_page(request: HttpRequest, task: Task) -> HttpResponse:
     """A role change's approval task in My tasks (the worklist checked the user may see it): what
     changes, what it does to the members, the steps so far and what this step found, then the
@@ -453,6 +476,6 @@ def role_change_task_page(request: HttpRequest, task: Task) -> HttpResponse:
             "change": change,
             "step": step,
             "steps": approvals.steps([change.pk]).get(change.pk, []),
-            "preview": [(k.replace("_", " ").capitalize(), v) for k, v in preview.items()],
+            "preview": [(_preview_label(k), v) for k, v in preview.items()],
         },
     )
