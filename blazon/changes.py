@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
+from django.utils.translation import gettext as _
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
@@ -77,7 +78,7 @@ def config_save(
             obj.save()
     except DjangoValidationError as exc:
         fields = {k: [str(m) for m in v] for k, v in exc.message_dict.items()}
-        raise ValidationFailed("Invalid input.", fields=fields) from None
+        raise ValidationFailed(_("Invalid input."), fields=fields) from None
     except IntegrityError:
         error = _conflict(conflict, conflict_field, obj)
         if error is None:

@@ -14,39 +14,40 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class ObjectKind(models.TextChoices):
-    ACCOUNT = "ACCOUNT", "Account"
-    ENTITLEMENT = "ENTITLEMENT", "Entitlement membership"
-    ROLE = "ROLE", "Role membership"
+    ACCOUNT = "ACCOUNT", _("Account")
+    ENTITLEMENT = "ENTITLEMENT", _("Entitlement membership")
+    ROLE = "ROLE", _("Role membership")
 
 
 class ReviewerKind(models.TextChoices):
-    MANAGER = "MANAGER", "The beneficiary's manager"
-    OWNER = "OWNER", "The access's owner (resource, entitlement or role owner)"
-    USER = "USER", "A named user"
-    QUEUE = "QUEUE", "A task queue"
+    MANAGER = "MANAGER", _("The beneficiary's manager")
+    OWNER = "OWNER", _("The access's owner (resource, entitlement or role owner)")
+    USER = "USER", _("A named user")
+    QUEUE = "QUEUE", _("A task queue")
 
 
 class UndecidedAction(models.TextChoices):
-    KEEP = "KEEP", "Keep the access"
-    REVOKE = "REVOKE", "Revoke the access"
+    KEEP = "KEEP", _("Keep the access")
+    REVOKE = "REVOKE", _("Revoke the access")
 
 
 class PolicyTrigger(models.TextChoices):
-    PERIODIC = "PERIODIC", "Periodic"
-    ATTRIBUTE_CHANGE = "ATTRIBUTE_CHANGE", "When a user attribute changes"
+    PERIODIC = "PERIODIC", _("Periodic")
+    ATTRIBUTE_CHANGE = "ATTRIBUTE_CHANGE", _("When a user attribute changes")
 
 
 #: The standard user fields an attribute-change policy can watch (administrator-defined
 #: attributes are watched as ``attributes.<name>``).
 MONITORABLE_FIELDS = {
-    "job_title": "Job title",
-    "department": "Department",
-    "organization": "Organization",
-    "manager": "Manager",
-    "employee_type": "Employee type",
+    "job_title": _("Job title"),
+    "department": _("Department"),
+    "organization": _("Organization"),
+    "manager": _("Manager"),
+    "employee_type": _("Employee type"),
 }
 
 
@@ -114,8 +115,8 @@ class CertificationPolicy(models.Model):
 
     class Meta:
         ordering = ["code"]
-        verbose_name = "certification policy"
-        verbose_name_plural = "certification policies"
+        verbose_name = _("certification policy")
+        verbose_name_plural = _("certification policies")
         constraints = [
             models.CheckConstraint(condition=Q(period_days__gte=1), name="cert_policy_period_positive"),
             models.CheckConstraint(condition=Q(duration_days__gte=1), name="cert_policy_duration_positive"),
@@ -126,9 +127,9 @@ class CertificationPolicy(models.Model):
 
 
 class CampaignStatus(models.TextChoices):
-    RUNNING = "RUNNING", "Running"
-    FINISHED = "FINISHED", "Finished"
-    CANCELLED = "CANCELLED", "Cancelled"
+    RUNNING = "RUNNING", _("Running")
+    FINISHED = "FINISHED", _("Finished")
+    CANCELLED = "CANCELLED", _("Cancelled")
 
 
 class CertificationCampaign(models.Model):
@@ -157,7 +158,8 @@ class CertificationCampaign(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name = "certification campaign"
+        verbose_name = _("certification campaign")
+        verbose_name_plural = _("certification campaigns")
         constraints = [
             models.CheckConstraint(
                 condition=Q(ends_at__gt=models.F("started_at")), name="cert_campaign_ordered"
@@ -174,9 +176,9 @@ class CertificationCampaign(models.Model):
 
 
 class Decision(models.TextChoices):
-    NONE = "NONE", "Not decided"
-    KEEP = "KEEP", "Keep"
-    REVOKE = "REVOKE", "Revoke"
+    NONE = "NONE", _("Not decided")
+    KEEP = "KEEP", _("Keep")
+    REVOKE = "REVOKE", _("Revoke")
 
 
 #: What a reviewer may decide (the API's input).
@@ -184,12 +186,12 @@ DECIDE_CHOICES = [(Decision.KEEP.value, "Keep"), (Decision.REVOKE.value, "Revoke
 
 
 class Outcome(models.TextChoices):
-    PENDING = "PENDING", "Waiting for a decision"
-    KEPT = "KEPT", "Kept"
-    REVOKING = "REVOKING", "Revocation in progress"
-    REVOKED = "REVOKED", "Revoked"
-    REVOKE_FAILED = "REVOKE_FAILED", "Revocation did not happen"
-    CANCELLED = "CANCELLED", "Campaign cancelled"
+    PENDING = "PENDING", _("Waiting for a decision")
+    KEPT = "KEPT", _("Kept")
+    REVOKING = "REVOKING", _("Revocation in progress")
+    REVOKED = "REVOKED", _("Revoked")
+    REVOKE_FAILED = "REVOKE_FAILED", _("Revocation did not happen")
+    CANCELLED = "CANCELLED", _("Campaign cancelled")
 
 
 class CertificationItem(models.Model):
@@ -253,7 +255,8 @@ class CertificationItem(models.Model):
 
     class Meta:
         ordering = ["id"]
-        verbose_name = "certification item"
+        verbose_name = _("certification item")
+        verbose_name_plural = _("certification items")
         constraints = [
             models.UniqueConstraint(
                 fields=["account"],

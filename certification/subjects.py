@@ -5,8 +5,11 @@ console queues name it and link to it."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import cast
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from certification.models import CertificationCampaign
 from worklist.registry import SubjectRef, register_subject_kind
@@ -23,7 +26,7 @@ def campaigns_resolve(ids: Collection[int]) -> Mapping[int, CertificationCampaig
 
 
 def campaign_label(campaign: CertificationCampaign) -> str:
-    return f"Certification campaign {campaign.name}"
+    return _("Certification campaign %(name)s") % {"name": campaign.name}
 
 
 def campaign_console_url(campaign: CertificationCampaign) -> str:
@@ -33,7 +36,7 @@ def campaign_console_url(campaign: CertificationCampaign) -> str:
 def register() -> None:
     register_subject_kind(
         CAMPAIGN_SUBJECT,
-        noun="Certification campaign",
+        noun=cast(str, gettext_lazy("Certification campaign")),
         resolve=campaigns_resolve,
         label=campaign_label,
         console_url=campaign_console_url,

@@ -15,6 +15,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from blazon.console.access import capability_required, render_console, report_domain_error, workspace_required
@@ -92,6 +94,9 @@ policy_edit = ObjectEditView.as_view(
     model=CertificationPolicy,
     form_class=CertificationPolicyForm,
     noun="certification policy",
+    new_title=gettext_lazy("New certification policy"),
+    edit_title=gettext_lazy("Edit certification policy {name}"),
+    saved_message=gettext_lazy("Certification policy {name} saved."),
     kind="certification-policy",
     create=certification_policy_create,
     update=certification_policy_update,
@@ -106,10 +111,11 @@ class PolicyDelete(ObjectDeleteView):
     delete_service = staticmethod(certification_policy_delete)
     object_kwarg = "policy"
     detail_route, list_route = "console_certification:policy", "console_certification:policies"
-    list_title = "Certification policies"
+    list_title = cast(str, gettext_lazy("Certification policies"))
+    deleted_message = cast(str, gettext_lazy("Certification policy {name} deleted."))
 
     def explain(self, obj: CertificationPolicy) -> str:
-        return "No more campaigns start from it; its finished campaigns and their reports stay."
+        return _("No more campaigns start from it; its finished campaigns and their reports stay.")
 
 
 class PolicyStart(ObjectActionView):
@@ -119,7 +125,10 @@ class PolicyStart(ObjectActionView):
     detail_route = "console_certification:policy"
 
     def done_text(self, obj: Any, result: Any) -> str:
-        return f"Campaign {result.name} started: {result.item_count} item(s) to review."
+        return _("Campaign %(name)s started: %(count)s item(s) to review.") % {
+            "name": result.name,
+            "count": result.item_count,
+        }
 
 
 # --- campaigns ---------------------------------------------------------------------------------
@@ -188,7 +197,9 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
             report_domain_error(request, error, form)
         else:
             messages.success(
-                request, f"Campaign {campaign.name} started: {campaign.item_count} item(s) to review."
+                request,
+                _("Campaign %(name)s started: %(count)s item(s) to review.")
+                % {"name": campaign.name, "count": campaign.item_count},
             )
             return redirect("console_certification:campaign", pk=campaign.pk)
     return render_console(request, "console/certification/campaign_new.html", {"form": form})
@@ -214,7 +225,7 @@ def micro_new(request: HttpRequest) -> HttpResponse:
             except DomainError as error:
                 report_domain_error(request, error, form)
             else:
-                messages.success(request, f"{campaign.name}: sent to its reviewer.")
+                messages.success(request, _("%(name)s: sent to its reviewer.") % {"name": campaign.name})
                 return redirect("console_certification:campaign", pk=campaign.pk)
     return render_console(request, "console/certification/micro_new.html", {"form": form})
 
@@ -228,8 +239,16 @@ def campaign_close(request: HttpRequest, pk: int, how: str) -> HttpResponse:
             result = campaign_finish(actor=request.user, source=Source.CONSOLE, campaign=campaign)
             messages.success(
                 request,
-                f"Campaign {campaign.name} finished: {result.kept} undecided item(s) kept, "
-                f"{result.revoke_requests} revoke request(s) created, {result.revoke_refused} refused.",
+                _(
+                    "Campaign %(name)s finished: %(kept)s undecided item(s) kept, "
+                    "%(requests)s revoke request(s) created, %(refused)s refused."
+                )
+                % {
+                    "name": campaign.name,
+                    "kept": result.kept,
+                    "requests": result.revoke_requests,
+                    "refused": result.revoke_refused,
+                },
             )
         elif how == "cancel":
             campaign_cancel(
@@ -238,9 +257,12 @@ def campaign_close(request: HttpRequest, pk: int, how: str) -> HttpResponse:
                 campaign=campaign,
                 reason=request.POST.get("reason", ""),
             )
-            messages.success(request, f"Campaign {campaign.name} cancelled: undecided items were dropped.")
+            messages.success(
+                request,
+                _("Campaign %(name)s cancelled: undecided items were dropped.") % {"name": campaign.name},
+            )
         else:
-            raise ValidationFailed("Unknown action.")
+            raise ValidationFailed(_("Unknown action."))
     except DomainError as error:
         messages.error(request, error.message)
     return redirect("console_certification:campaign", pk=campaign.pk)
@@ -334,13 +356,14 @@ def _review_decide(request: HttpRequest) -> HttpResponse:
         messages.error(request, error.message)
     else:
         if result.kept:
-            messages.success(request, f"{len(result.kept)} access(es) kept.")
+            messages.success(request, _("%(count)s access(es) kept.") % {"count": len(result.kept)})
         if result.revoked:
             messages.success(
                 request,
-                f"{len(result.revoked)} access(es) to revoke: request(s) "
-                + ", ".join(f"#{n}" for n in result.requests)
-                + " created (approval and provisioning follow).",
+                _(
+                    "%(count)s access(es) to revoke: request(s) %(requests)s created (approval and provisioning follow)."
+                )
+                % {"count": len(result.revoked), "requests": ", ".join(f"#{n}" for n in result.requests)},
             )
     return redirect(back)
 
@@ -358,7 +381,9 @@ def certification_task_decide(
 ) -> None:
     """A certification task is not decided as a whole: its items are, one by one or in bulk."""
     raise ValidationFailed(
-        "Decide the items of the campaign on the review page (keep or revoke each access); "
-        "the task closes when every item is decided.",
-        fields={"decision": ["Decide the items, not the task."]},
+        _(
+            "Decide the items of the campaign on the review page (keep or revoke each access); "
+            "the task closes when every item is decided."
+        ),
+        fields={"decision": [_("Decide the items, not the task.")]},
     )

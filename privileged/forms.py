@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from blazon.console import ObjectForm
 from directory.models import Resource
@@ -20,8 +22,8 @@ from privileged.models import (
 from privileged.services.groups import levels_refs, relations_refs
 from worklist.models import ApprovalMode
 
-MEMBER_HELP = "One per line: user:<username>, organization:<code> or role:<code>."
-CREDENTIAL_HELP = (
+MEMBER_HELP = _("One per line: user:<username>, organization:<code> or role:<code>.")
+CREDENTIAL_HELP = _(
     "One per line: <resource code>/<account identifier> (administrative, application or shared)."
 )
 LEVELS = 3
@@ -32,52 +34,63 @@ def _lines(value: str) -> list[str]:
 
 
 class AccessGroupForm(forms.Form):
-    code = forms.SlugField(max_length=64)
-    name = forms.CharField(max_length=200)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    active = forms.BooleanField(required=False, initial=True)
-    members = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=MEMBER_HELP)
-    credentials = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=CREDENTIAL_HELP
+    code = forms.SlugField(label=_("Code"), max_length=64)
+    name = forms.CharField(label=_("Name"), max_length=200)
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
-    justification_required = forms.BooleanField(required=False, initial=True)
-    approval_required = forms.BooleanField(required=False, initial=True)
-    max_window_minutes = forms.IntegerField(min_value=1, initial=240, label="Maximum window (minutes)")
-    governance_code_required = forms.BooleanField(required=False)
-    emergency_allowed = forms.BooleanField(required=False)
+    active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+    members = forms.CharField(
+        label=_("Members"), required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=MEMBER_HELP
+    )
+    credentials = forms.CharField(
+        label=_("Credentials"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=CREDENTIAL_HELP,
+    )
+    justification_required = forms.BooleanField(
+        label=_("Justification required"), required=False, initial=True
+    )
+    approval_required = forms.BooleanField(label=_("Approval required"), required=False, initial=True)
+    max_window_minutes = forms.IntegerField(min_value=1, initial=240, label=_("Maximum window (minutes)"))
+    governance_code_required = forms.BooleanField(label=_("Governance code required"), required=False)
+    emergency_allowed = forms.BooleanField(label=_("Emergency allowed"), required=False)
     itsm = forms.ModelChoiceField(
         queryset=ItsmInstance.objects.order_by("name"),
         required=False,
         to_field_name="name",
-        label="ITSM that checks the code",
-        help_text="Empty: only the code's form is checked.",
+        label=_("ITSM that checks the code"),
+        help_text=_("Empty: only the code's form is checked."),
     )
     notify = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Usernames, one per line.",
-        label="Notified people",
+        help_text=_("Usernames, one per line."),
+        label=_("Notified people"),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        kinds = [("", "(no level)"), *LevelApprover.choices]
+        kinds = [("", gettext("(no level)")), *LevelApprover.choices]
         for n in range(1, LEVELS + 1):
             self.fields[f"level{n}_kind"] = forms.ChoiceField(
-                choices=kinds, required=False, label=f"Level {n}: approvers"
+                choices=kinds, required=False, label=gettext("Level %(n)s: approvers") % {"n": n}
             )
             self.fields[f"level{n}_mode"] = forms.ChoiceField(
                 choices=ApprovalMode.choices,
                 required=False,
                 initial=ApprovalMode.ANY,
-                label=f"Level {n}: who must approve",
+                label=gettext("Level %(n)s: who must approve") % {"n": n},
             )
             self.fields[f"level{n}_users"] = forms.CharField(
                 required=False,
-                label=f"Level {n}: approvers' usernames",
-                help_text="For named users, comma separated.",
+                label=gettext("Level %(n)s: approvers' usernames") % {"n": n},
+                help_text=_("For named users, comma separated."),
             )
-            self.fields[f"level{n}_queue"] = forms.CharField(required=False, label=f"Level {n}: queue name")
+            self.fields[f"level{n}_queue"] = forms.CharField(
+                required=False, label=gettext("Level %(n)s: queue name") % {"n": n}
+            )
 
     @classmethod
     def initial_from(cls, group: AccessGroup) -> dict[str, Any]:
@@ -129,46 +142,57 @@ class AccessGroupForm(forms.Form):
 
 class AccessRequestForm(forms.Form):
     reason = forms.CharField(
-        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}), label="Justification"
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}), label=_("Justification")
     )
     window_start = forms.DateTimeField(
-        required=False, label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        required=False, label=_("From"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
     window_end = forms.DateTimeField(
-        required=False, label="Until", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        required=False, label=_("Until"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
-    governance_code = forms.CharField(required=False, max_length=200, label="Governance code (ITSM ticket)")
-    emergency = forms.BooleanField(required=False, label="Emergency: use it now without waiting for approval")
+    governance_code = forms.CharField(
+        required=False, max_length=200, label=_("Governance code (ITSM ticket)")
+    )
+    emergency = forms.BooleanField(
+        required=False, label=_("Emergency: use it now without waiting for approval")
+    )
     emergency_confirmed = forms.BooleanField(
-        required=False, label="I confirm this is an emergency; every approver is told at once"
+        required=False, label=_("I confirm this is an emergency; every approver is told at once")
     )
 
 
 class ApproveForm(forms.Form):
-    comment = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    comment = forms.CharField(
+        label=_("Comment"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
     window_start = forms.DateTimeField(
-        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        label=_("Window start"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
     window_end = forms.DateTimeField(
-        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        label=_("Window end"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
 
 
 class RotationPolicyForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    active = forms.BooleanField(required=False, initial=True)
+    name = forms.CharField(label=_("Name"), max_length=200)
+    active = forms.BooleanField(label=_("Active"), required=False, initial=True)
     resource = forms.ModelChoiceField(
+        label=_("Resource"),
         queryset=Resource.objects.order_by("name"),
         required=False,
         to_field_name="code",
-        help_text="Empty: every resource.",
+        help_text=_("Empty: every resource."),
     )
-    account_type = forms.ChoiceField(choices=CredentialType.choices)
+    account_type = forms.ChoiceField(label=_("Account type"), choices=CredentialType.choices)
     every_days = forms.IntegerField(
-        required=False, min_value=1, max_value=3650, help_text="Empty: never by age."
+        label=_("Every days"),
+        required=False,
+        min_value=1,
+        max_value=3650,
+        help_text=_("Empty: never by age."),
     )
-    after_checkout = forms.BooleanField(required=False, label="After each check-out")
-    on_member_leave = forms.BooleanField(required=False, label="When a shared account's member leaves")
+    after_checkout = forms.BooleanField(required=False, label=_("After each check-out"))
+    on_member_leave = forms.BooleanField(required=False, label=_("When a shared account's member leaves"))
 
     @classmethod
     def initial_from(cls, policy: RotationPolicy) -> dict[str, Any]:

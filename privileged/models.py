@@ -19,6 +19,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from worklist.models import ApprovalMode
 
@@ -30,9 +31,9 @@ CREDENTIAL_TYPES = ("ADMINISTRATIVE", "APPLICATION", "SHARED")
 class CredentialType(models.TextChoices):
     """The account types of privileged credentials (a rotation policy's ``account_type``)."""
 
-    ADMINISTRATIVE = "ADMINISTRATIVE", "Administrative"
-    APPLICATION = "APPLICATION", "Application"
-    SHARED = "SHARED", "Shared"
+    ADMINISTRATIVE = "ADMINISTRATIVE", _("Administrative")
+    APPLICATION = "APPLICATION", _("Application")
+    SHARED = "SHARED", _("Shared")
 
 
 class ItsmKind(models.TextChoices):
@@ -159,9 +160,9 @@ class AccessGroup(models.Model):
 
 
 class LevelApprover(models.TextChoices):
-    USERS = "USERS", "Named users"
-    QUEUE = "QUEUE", "A queue"
-    OWNER = "OWNER", "The credential's owner"
+    USERS = "USERS", _("Named users")
+    QUEUE = "QUEUE", _("A queue")
+    OWNER = "OWNER", _("The credential's owner")
 
 
 class AccessGroupLevel(models.Model):
@@ -191,12 +192,12 @@ class AccessGroupLevel(models.Model):
 
 
 class AccessStatus(models.TextChoices):
-    PENDING = "PENDING", "Pending"
-    APPROVED = "APPROVED", "Approved"
-    DISAPPROVED = "DISAPPROVED", "Disapproved"
-    CANCELED = "CANCELED", "Canceled"
-    REVOKED = "REVOKED", "Revoked"
-    EXPIRED = "EXPIRED", "Expired"
+    PENDING = "PENDING", _("Pending")
+    APPROVED = "APPROVED", _("Approved")
+    DISAPPROVED = "DISAPPROVED", _("Disapproved")
+    CANCELED = "CANCELED", _("Canceled")
+    REVOKED = "REVOKED", _("Revoked")
+    EXPIRED = "EXPIRED", _("Expired")
 
 
 #: Statuses a request never leaves.
@@ -307,8 +308,8 @@ class RotationPolicy(models.Model):
 
     class Meta:
         ordering = ["name"]
-        verbose_name = "rotation policy"
-        verbose_name_plural = "rotation policies"
+        verbose_name = _("rotation policy")
+        verbose_name_plural = _("rotation policies")
         constraints = [
             models.CheckConstraint(
                 condition=Q(every_days__isnull=True) | Q(every_days__gte=1),

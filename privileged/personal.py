@@ -13,6 +13,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from authn.factors import CODE_DIGITS, totp_enrolled, totp_verify
@@ -105,13 +106,15 @@ def vault_unlock(request: HttpRequest) -> HttpResponse:
         request.session[SESSION_KEY] = time.time()
         request.session.pop(FAILURES_KEY, None)
         _reauth_audit(user, "vault.reauth_confirmed", factor)
-        messages.success(request, "Vault unlocked for 5 minutes.")
+        messages.success(request, _("Vault unlocked for 5 minutes."))
     else:
         request.session.pop(SESSION_KEY, None)
         request.session[FAILURES_KEY] = [*failures, time.time()]
         _reauth_audit(user, "vault.reauth_failed", factor)
-        word = "code" if code else "password"
-        messages.error(request, f"Wrong {word}: the vault stays locked.")
+        if code:
+            messages.error(request, _("Wrong code: the vault stays locked."))
+        else:
+            messages.error(request, _("Wrong password: the vault stays locked."))
     return redirect("workspace_privileged:vault")
 
 
@@ -120,7 +123,7 @@ def vault_unlock(request: HttpRequest) -> HttpResponse:
 def vault_store(request: HttpRequest) -> HttpResponse:
     form = SecretForm(request.POST)
     if not form.is_valid() or not form.cleaned_data["value"]:
-        messages.error(request, "Give a name and a value.")
+        messages.error(request, _("Give a name and a value."))
         return redirect("workspace_privileged:vault")
     try:
         secret_store(
@@ -131,7 +134,7 @@ def vault_store(request: HttpRequest) -> HttpResponse:
             name=form.cleaned_data["name"],
             value=form.cleaned_data["value"],
         )
-        messages.success(request, f"{form.cleaned_data['name']} stored in your vault.")
+        messages.success(request, _("%(value)s stored in your vault.") % {"value": form.cleaned_data["name"]})
     except DomainError as error:
         messages.error(request, error.message)
     return redirect("workspace_privileged:vault")
@@ -150,7 +153,7 @@ def vault_edit(request: HttpRequest, pk: str) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 value=form.cleaned_data["value"] or None,
             )
-            messages.success(request, "Saved.")
+            messages.success(request, _("Saved."))
             return redirect("workspace_privileged:vault")
         except DomainError as error:
             messages.error(request, error.message)
@@ -162,7 +165,7 @@ def vault_edit(request: HttpRequest, pk: str) -> HttpResponse:
 def vault_delete(request: HttpRequest, pk: str) -> HttpResponse:
     secret = _mine(request, pk)
     secret_delete(actor=request.user, source=Source.WORKSPACE, secret=secret)
-    messages.success(request, f"{secret.name} deleted from your vault.")
+    messages.success(request, _("%(name)s deleted from your vault.") % {"name": secret.name})
     return redirect("workspace_privileged:vault")
 
 
@@ -173,7 +176,9 @@ def vault_reveal(request: HttpRequest, pk: str) -> HttpResponse:
     if not _unlocked(request):
         messages.error(
             request,
-            "Confirm your password (or authenticator code) first: reveals need it within the last 5 minutes.",
+            _(
+                "Confirm your password (or authenticator code) first: reveals need it within the last 5 minutes."
+            ),
         )
         return redirect("workspace_privileged:vault")
     value = secret_reveal(actor=request.user, source=Source.WORKSPACE, secret=secret)

@@ -16,6 +16,8 @@ from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from blazon.console.access import capability_required, workspace_required
@@ -92,6 +94,9 @@ group_edit = ObjectEditView.as_view(
     model=AccessGroup,
     form_class=AccessGroupForm,
     noun="access group",
+    new_title=gettext_lazy("New access group"),
+    edit_title=gettext_lazy("Edit access group {name}"),
+    saved_message=gettext_lazy("Access group {name} saved."),
     kind="access-group",
     create=access_group_create,
     update=access_group_update,
@@ -106,14 +111,15 @@ class GroupDelete(ObjectDeleteView):
     delete_service = staticmethod(access_group_delete)
     object_kwarg = "group"
     detail_route, list_route = "console_privileged:group", "console_privileged:groups"
-    list_title = "Access groups"
+    list_title = cast(str, gettext_lazy("Access groups"))
+    deleted_message = cast(str, gettext_lazy("Access group {name} deleted."))
 
     def blockers(self, obj: AccessGroup) -> list[str]:
         live = obj.requests.filter(status__in=[AccessStatus.PENDING, AccessStatus.APPROVED]).count()
-        return [f"{live} request(s) under it are pending or approved"] if live else []
+        return [_("%(count)s request(s) under it are pending or approved") % {"count": live}] if live else []
 
     def explain(self, obj: AccessGroup) -> str:
-        return (
+        return _(
             "Its members lose the credentials it gave them (unless another group gives them). Finished "
             "requests keep the rule they were made under; the audit log keeps the group's history."
         )
@@ -137,6 +143,9 @@ policy_edit = ObjectEditView.as_view(
     model=RotationPolicy,
     form_class=RotationPolicyForm,
     noun="rotation policy",
+    new_title=gettext_lazy("New rotation policy"),
+    edit_title=gettext_lazy("Edit rotation policy {name}"),
+    saved_message=gettext_lazy("Rotation policy {name} saved."),
     kind="rotation-policy",
     create=rotation_policy_create,
     update=rotation_policy_update,
@@ -151,10 +160,11 @@ class PolicyDelete(ObjectDeleteView):
     delete_service = staticmethod(rotation_policy_delete)
     object_kwarg = "policy"
     list_route = "console_privileged:policies"
-    list_title = "Rotation policies"
+    list_title = cast(str, gettext_lazy("Rotation policies"))
+    deleted_message = cast(str, gettext_lazy("Rotation policy {name} deleted."))
 
     def explain(self, obj: RotationPolicy) -> str:
-        return (
+        return _(
             "Passwords it covers rotate only at the end of an access or a check-out; the audit log keeps it."
         )
 
@@ -289,7 +299,9 @@ def console_revoke(request: HttpRequest, pk: int) -> HttpResponse:
             request=req,
             reason=request.POST.get("reason", ""),
         )
-        messages.success(request, f"Access request #{req.pk} revoked: the credential was taken back.")
+        messages.success(
+            request, _("Access request #%(id)s revoked: the credential was taken back.") % {"id": req.pk}
+        )
     except DomainError as error:
         messages.error(request, error.message)
     return redirect("console_privileged:request", pk=pk)
@@ -318,7 +330,7 @@ def request_new(request: HttpRequest, account_pk: int) -> HttpResponse:
     account = get_object_or_404(selectors.credentials_of(user), pk=account_pk)
     rule = selectors.rule_for(user, account)
     if rule is None:
-        raise Http404("No access group gives you this credential.")
+        raise Http404(_("No access group gives you this credential."))
     form = AccessRequestForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -359,10 +371,13 @@ def request_new(request: HttpRequest, account_pk: int) -> HttpResponse:
 
 def _created_message(req: AccessRequest) -> str:
     if req.emergency:
-        return f"Emergency access to {req.account} granted until {timezone.localtime(req.window_end):%H:%M}: every approver was told."
+        return _("Emergency access to %(account)s granted until %(until)s: every approver was told.") % {
+            "account": req.account,
+            "until": f"{timezone.localtime(req.window_end):%H:%M}",
+        }
     if req.status == AccessStatus.APPROVED:
-        return f"Access to {req.account} granted for your window."
-    return f"Request #{req.pk} sent: the first approvers were told."
+        return _("Access to %(account)s granted for your window.") % {"account": req.account}
+    return _("Request #%(id)s sent: the first approvers were told.") % {"id": req.pk}
 
 
 @workspace_required
@@ -401,17 +416,19 @@ def own_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             access_request_cancel(
                 actor=user, source=Source.WORKSPACE, request=req, reason=request.POST.get("reason", "")
             )
-            messages.success(request, f"Request #{req.pk} canceled.")
+            messages.success(request, _("Request #%(id)s canceled.") % {"id": req.pk})
         elif action == "emergency":
             if not request.POST.get("confirmed"):
-                messages.error(request, "Confirm the emergency: every approver is told at once.")
+                messages.error(request, _("Confirm the emergency: every approver is told at once."))
             else:
                 access_request_emergency(actor=user, source=Source.WORKSPACE, request=req)
                 messages.success(
-                    request, f"Emergency access to {req.account} granted: every approver was told."
+                    request,
+                    _("Emergency access to %(account)s granted: every approver was told.")
+                    % {"account": req.account},
                 )
         else:
-            raise Http404("No such action.")
+            raise Http404(_("No such action."))
     except DomainError as error:
         messages.error(request, error.message)
     return redirect("workspace_privileged:mine")
@@ -446,7 +463,7 @@ def approval(request: HttpRequest, pk: int) -> HttpResponse:
     req = get_object_or_404(selectors.requests_all(), pk=pk)
     task = _my_open_task(user, req)
     if task is None and not is_approver(user, req):
-        raise Http404("You do not approve this request.")
+        raise Http404(_("You do not approve this request."))
     form = ApproveForm(initial=_window_initial(req))
     return render(
         request,
@@ -467,22 +484,24 @@ def approval_decide(request: HttpRequest, pk: int, decision: str) -> HttpRespons
     user = cast(User, request.user)
     req = get_object_or_404(AccessRequest, pk=pk)
     if decision not in (APPROVE, REJECT, "revoke"):
-        raise Http404("No such decision.")
+        raise Http404(_("No such decision."))
     try:
         if decision == "revoke":
             access_request_revoke(
                 actor=user, source=Source.WORKSPACE, request=req, reason=request.POST.get("comment", "")
             )
-            messages.success(request, f"Access request #{req.pk} revoked: the credential was taken back.")
+            messages.success(
+                request, _("Access request #%(id)s revoked: the credential was taken back.") % {"id": req.pk}
+            )
             return redirect("workspace_privileged:approvals")
         task = _my_open_task(user, req)
         if task is None:
-            messages.error(request, "Nothing waits for your decision on this request.")
+            messages.error(request, _("Nothing waits for your decision on this request."))
             return redirect("workspace_privileged:approval", pk=pk)
         form = ApproveForm(request.POST)
         shown = _window_initial(req)
         if not form.is_valid():
-            messages.error(request, "Give the window as a date and time.")
+            messages.error(request, _("Give the window as a date and time."))
             return redirect("workspace_privileged:approval", pk=pk)
         task_decide(
             actor=user,
@@ -497,7 +516,11 @@ def approval_decide(request: HttpRequest, pk: int, decision: str) -> HttpRespons
     except DomainError as error:
         messages.error(request, error.message)
         return redirect("workspace_privileged:approval", pk=pk)
-    messages.success(request, f"Request #{req.pk} {'approved' if decision == APPROVE else 'disapproved'}.")
+    messages.success(
+        request,
+        (_("Request #%(id)s approved.") if decision == APPROVE else _("Request #%(id)s disapproved."))
+        % {"id": req.pk},
+    )
     return redirect("workspace_privileged:approvals")
 
 
@@ -518,7 +541,7 @@ def _changed(form: ApproveForm, field: str, shown: dict[str, str], decision: str
 def access_task_page(request: HttpRequest, task: Task) -> HttpResponse:
     """An access task's page in My tasks: the request's approval page."""
     if task.subject_id is None:
-        raise Http404("This task is about no access request.")
+        raise Http404(_("This task is about no access request."))
     return redirect("workspace_privileged:approval", pk=task.subject_id)
 
 

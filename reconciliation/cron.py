@@ -18,7 +18,7 @@ FIELDS = (
 def _values(part: str, name: str, low: int, high: int) -> set[int]:
     out: set[int] = set()
     for item in part.split(","):
-        rng, _, step_text = item.partition("/")
+        rng, __, step_text = item.partition("/")
         step = 1
         if step_text:
             if not step_text.isdigit() or int(step_text) < 1:
@@ -27,7 +27,7 @@ def _values(part: str, name: str, low: int, high: int) -> set[int]:
         if rng == "*":
             start, end = low, high
         elif "-" in rng:
-            a, _, b = rng.partition("-")
+            a, __, b = rng.partition("-")
             if not (a.isdigit() and b.isdigit()):
                 raise ValueError(f"{name}: {rng!r} is not a range of numbers.")
             start, end = int(a), int(b)

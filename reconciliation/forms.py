@@ -7,6 +7,9 @@ import json
 from typing import Any
 
 from django import forms
+from django.utils.functional import lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from directory.models import Resource
 from reconciliation.expressions import template_fields
@@ -23,13 +26,17 @@ from reconciliation.models import (
 )
 from reconciliation.services.profiles import BUILT_KINDS, profile_parts
 
-RULES_HELP = (
-    "One rule per line, in order: <attribute> <operator> <value>, e.g. "
-    "attributes.employee_id EQUALS {[employee_id]}. Operators: "
-    + ", ".join(f"{o.value} ({o.label})" for o in Operator)
-    + ". Accounts: prefix a rule on the owner with 'owner:' (owner: username IEQUALS {[login]})."
-)
-MAPPINGS_HELP = (
+
+def _rules_help() -> str:
+    return gettext(
+        "One rule per line, in order: <attribute> <operator> <value>, e.g. "
+        "attributes.employee_id EQUALS {[employee_id]}. Operators: %(operators)s. "
+        "Accounts: prefix a rule on the owner with 'owner:' (owner: username IEQUALS {[login]})."
+    ) % {"operators": ", ".join(f"{o.value} ({o.label})" for o in Operator)}
+
+
+RULES_HELP = lazy(_rules_help, str)()
+MAPPINGS_HELP = _(
     "One mapping per line: <target> = <value> (fixed text, {[field]} or mixed, e.g. {[first]}.{[last]}), "
     "or <target> := <expression> (computed, e.g. lower(ascii(first_name)) + '.' + lower(last_name))."
 )
@@ -51,55 +58,73 @@ def _json(value: str, name: str) -> dict[str, Any]:
     try:
         data = json.loads(value)
     except ValueError as exc:
-        raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
+        raise forms.ValidationError(gettext("Not valid JSON: %(error)s.") % {"error": exc}) from None
     if not isinstance(data, dict):
-        raise forms.ValidationError('A JSON object, e.g. {"file": "hr.csv"}.')
+        raise forms.ValidationError(gettext('A JSON object, e.g. {"file": "hr.csv"}.'))
     return data
 
 
 class ProfileForm(forms.Form):
-    code = forms.SlugField(max_length=64)
-    name = forms.CharField(max_length=200)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    kind = forms.ChoiceField(choices=[(k, ProfileKind(k).label) for k in BUILT_KINDS])
+    code = forms.SlugField(label=_("Code"), max_length=64)
+    name = forms.CharField(label=_("Name"), max_length=200)
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    kind = forms.ChoiceField(label=_("Kind"), choices=[(k, ProfileKind(k).label) for k in BUILT_KINDS])
     resource = forms.ModelChoiceField(
+        label=_("Resource"),
         queryset=Resource.objects.order_by("name"),
         required=False,
         to_field_name="code",
-        help_text="The application an accounts profile reads (empty for users).",
+        help_text=_("The application an accounts profile reads (empty for users)."),
     )
-    source_type = forms.ChoiceField(choices=SourceType.choices)
+    source_type = forms.ChoiceField(label=_("Source type"), choices=SourceType.choices)
     source_settings = forms.CharField(
+        label=_("Source settings"),
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
-        help_text='The connector\'s settings as JSON, e.g. {"file": "hr.csv"} for a CSV export.',
+        help_text=_('The connector\'s settings as JSON, e.g. {"file": "hr.csv"} for a CSV export.'),
     )
     secret_settings = forms.CharField(
+        label=_("Secret settings"),
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
-        help_text='Secret settings as JSON ({"dsn": "…"}, {"password": "…"}): kept in the vault, never '
-        "shown again. Leave empty to keep what is stored.",
+        help_text=_(
+            'Secret settings as JSON ({"dsn": "…"}, {"password": "…"}): kept in the vault, never '
+            "shown again. Leave empty to keep what is stored."
+        ),
     )
     key_field = forms.CharField(
-        max_length=100, initial="identifier", help_text="The source field naming a row."
+        label=_("Key field"),
+        max_length=100,
+        initial="identifier",
+        help_text=_("The source field naming a row."),
     )
-    rules = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text=RULES_HELP)
+    rules = forms.CharField(label=_("Rules"), widget=forms.Textarea(attrs={"rows": 3}), help_text=RULES_HELP)
     mappings = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 5}), required=False, help_text=MAPPINGS_HELP
+        label=_("Mappings"), widget=forms.Textarea(attrs={"rows": 5}), required=False, help_text=MAPPINGS_HELP
     )
-    safety_share = forms.DecimalField(
+    safety_share = forms.DecimalField(label=_("Safety share"), 
         min_value=0, max_value=100, decimal_places=2, initial=5,
-        help_text="Stop for confirmation when a run would inactivate or revoke more than this share (%).",
+        help_text=_("Stop for confirmation when a run would inactivate or revoke more than this share (%)."),
     )  # fmt: skip
     max_row_errors = forms.IntegerField(
-        min_value=0, initial=100, help_text="Fail the run above this many bad rows."
+        label=_("Max row errors"),
+        min_value=0,
+        initial=100,
+        help_text=_("Fail the run above this many bad rows."),
     )
     schedule = forms.CharField(
-        required=False, max_length=100, help_text="Cron: minute hour day month weekday (e.g. 0 2 * * *)."
+        label=_("Schedule"),
+        required=False,
+        max_length=100,
+        help_text=_("Cron: minute hour day month weekday (e.g. 0 2 * * *)."),
     )
-    active = forms.BooleanField(required=False, initial=True)
+    active = forms.BooleanField(label=_("Active"), required=False, initial=True)
     incremental = forms.BooleanField(
-        required=False, help_text="Apply only the source rows that changed since the last applied run."
+        label=_("Incremental"),
+        required=False,
+        help_text=_("Apply only the source rows that changed since the last applied run."),
     )
 
     def __init__(
@@ -117,7 +142,7 @@ class ProfileForm(forms.Form):
                 name = f"action_{situation}"
                 self.situation_names.append(name)
                 self.fields[name] = forms.ChoiceField(
-                    label=f"When: {Situation(situation).label}",
+                    label=gettext("When: %(situation)s") % {"situation": Situation(situation).label},
                     choices=[(a, Action(a).label) for a in allowed],
                     initial=current.get(situation),
                 )
@@ -161,7 +186,9 @@ class ProfileForm(forms.Form):
                 target, text = RuleTarget.OWNER, text[len("owner:") :].strip()
             parts = text.split(None, 2)
             if len(parts) != 3:
-                raise forms.ValidationError(f"Line {number}: <attribute> <operator> <value>.")
+                raise forms.ValidationError(
+                    gettext("Line %(number)s: <attribute> <operator> <value>.") % {"number": number}
+                )
             out.append(
                 {"target": target, "attribute": parts[0], "operator": parts[1].upper(), "value": parts[2]}
             )
@@ -173,10 +200,10 @@ class ProfileForm(forms.Form):
             if not line.strip():
                 continue
             if ":=" in line:
-                target, _, value = line.partition(":=")
+                target, __, value = line.partition(":=")
                 mode = MappingMode.EXPRESSION
             elif "=" in line:
-                target, _, value = line.partition("=")
+                target, __, value = line.partition("=")
                 value = value.strip()
                 fields = template_fields(value)
                 if not fields:
@@ -186,7 +213,10 @@ class ProfileForm(forms.Form):
                 else:
                     mode = MappingMode.MIXED
             else:
-                raise forms.ValidationError(f"Line {number}: <target> = <value> or <target> := <expression>.")
+                raise forms.ValidationError(
+                    gettext("Line %(number)s: <target> = <value> or <target> := <expression>.")
+                    % {"number": number}
+                )
             out.append({"target": target.strip(), "mode": mode, "value": value.strip()})
         return out
 
@@ -203,8 +233,11 @@ class ProfileForm(forms.Form):
 
 
 class ExpressionTestForm(forms.Form):
-    expression = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000)
+    expression = forms.CharField(
+        label=_("Expression"), widget=forms.Textarea(attrs={"rows": 2}), max_length=1000
+    )
     sample = forms.CharField(
+        label=_("Sample"),
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="A sample of the source as CSV: the header line, then one row.",
+        help_text=_("A sample of the source as CSV: the header line, then one row."),
     )

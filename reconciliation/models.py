@@ -14,48 +14,49 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class ProfileKind(models.TextChoices):
-    USERS = "USERS", "Users"
-    ACCOUNTS = "ACCOUNTS", "Accounts"
-    ENTITLEMENTS = "ENTITLEMENTS", "Entitlements"
-    MEMBERSHIPS = "MEMBERSHIPS", "Entitlement memberships"
+    USERS = "USERS", _("Users")
+    ACCOUNTS = "ACCOUNTS", _("Accounts")
+    ENTITLEMENTS = "ENTITLEMENTS", _("Entitlements")
+    MEMBERSHIPS = "MEMBERSHIPS", _("Entitlement memberships")
 
 
 class SourceType(models.TextChoices):
-    CSV = "csv", "CSV file (HR export)"
-    SQL = "sql", "SQL table (PostgreSQL)"
-    LDAP = "ldap", "LDAP / Active Directory"
-    REST = "rest", "Generic REST"
-    SCIM = "scim", "SCIM 2.0"
+    CSV = "csv", _("CSV file (HR export)")
+    SQL = "sql", _("SQL table (PostgreSQL)")
+    LDAP = "ldap", _("LDAP / Active Directory")
+    REST = "rest", _("Generic REST")
+    SCIM = "scim", _("SCIM 2.0")
 
 
 class Situation(models.TextChoices):
     """What a source row (or a directory object the source lacks) turned out to be."""
 
     # users (seed: conflict, found, not found) and the directory's users the source no longer has
-    FOUND = "FOUND", "Entry found"
-    NOT_FOUND = "NOT_FOUND", "Entry not found"
-    CONFLICT = "CONFLICT", "Entry conflict"
-    MISSING = "MISSING", "In the directory, not in the source"
+    FOUND = "FOUND", _("Entry found")
+    NOT_FOUND = "NOT_FOUND", _("Entry not found")
+    CONFLICT = "CONFLICT", _("Entry conflict")
+    MISSING = "MISSING", _("In the directory, not in the source")
     # accounts (seed: the six situations)
-    ACCOUNT_OWNER_NOT_FOUND = "ACCOUNT_OWNER_NOT_FOUND", "Account and owner not found"
-    ACCOUNT_FOUND_OWNER_NOT_FOUND = "ACCOUNT_FOUND_OWNER_NOT_FOUND", "Account found, owner not found"
-    ACCOUNT_NOT_FOUND_OWNER_FOUND = "ACCOUNT_NOT_FOUND_OWNER_FOUND", "Account not found, owner found"
-    OWNER_MISMATCH = "OWNER_MISMATCH", "Account found with another owner"
+    ACCOUNT_OWNER_NOT_FOUND = "ACCOUNT_OWNER_NOT_FOUND", _("Account and owner not found")
+    ACCOUNT_FOUND_OWNER_NOT_FOUND = "ACCOUNT_FOUND_OWNER_NOT_FOUND", _("Account found, owner not found")
+    ACCOUNT_NOT_FOUND_OWNER_FOUND = "ACCOUNT_NOT_FOUND_OWNER_FOUND", _("Account not found, owner found")
+    OWNER_MISMATCH = "OWNER_MISMATCH", _("Account found with another owner")
 
 
 class Action(models.TextChoices):
-    CREATE = "CREATE", "Create in the directory"
-    UPDATE = "UPDATE", "Update the directory"
-    INACTIVATE = "INACTIVATE", "Inactivate"
-    REVOKE = "REVOKE", "Revoke"
-    LINK = "LINK", "Link to the owner found"
-    UNLINK = "UNLINK", "Unlink (make orphan)"
-    MANUAL = "MANUAL", "Manual resolution (task)"
-    IGNORE = "IGNORE", "Ignore"
-    NONE = "NONE", "Nothing to change"
+    CREATE = "CREATE", _("Create in the directory")
+    UPDATE = "UPDATE", _("Update the directory")
+    INACTIVATE = "INACTIVATE", _("Inactivate")
+    REVOKE = "REVOKE", _("Revoke")
+    LINK = "LINK", _("Link to the owner found")
+    UNLINK = "UNLINK", _("Unlink (make orphan)")
+    MANUAL = "MANUAL", _("Manual resolution (task)")
+    IGNORE = "IGNORE", _("Ignore")
+    NONE = "NONE", _("Nothing to change")
 
 
 #: The situations of each kind and the actions an administrator may map each one to (seed 002).
@@ -178,7 +179,8 @@ class ReconciliationProfile(models.Model):
 
     class Meta:
         ordering = ["code"]
-        verbose_name = "reconciliation profile"
+        verbose_name = _("reconciliation profile")
+        verbose_name_plural = _("reconciliation profiles")
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind="USERS", resource__isnull=True)
@@ -195,15 +197,15 @@ class ReconciliationProfile(models.Model):
 
 
 class RuleTarget(models.TextChoices):
-    OBJECT = "OBJECT", "The object (user or account)"
-    OWNER = "OWNER", "The account's owner"
+    OBJECT = "OBJECT", _("The object (user or account)")
+    OWNER = "OWNER", _("The account's owner")
 
 
 class Operator(models.TextChoices):
-    EQUALS = "EQUALS", "equals"
-    IEQUALS = "IEQUALS", "equals (ignoring case)"
-    STARTSWITH = "STARTSWITH", "starts with"
-    ENDSWITH = "ENDSWITH", "ends with"
+    EQUALS = "EQUALS", _("equals")
+    IEQUALS = "IEQUALS", _("equals (ignoring case)")
+    STARTSWITH = "STARTSWITH", _("starts with")
+    ENDSWITH = "ENDSWITH", _("ends with")
 
 
 class AssociationRule(models.Model):
@@ -242,10 +244,10 @@ class SituationAction(models.Model):
 
 
 class MappingMode(models.TextChoices):
-    STATIC = "STATIC", "Static value"
-    FIELD = "FIELD", "Source field {[field]}"
-    MIXED = "MIXED", "Mixed text and fields"
-    EXPRESSION = "EXPRESSION", "Computed expression"
+    STATIC = "STATIC", _("Static value")
+    FIELD = "FIELD", _("Source field {[field]}")
+    MIXED = "MIXED", _("Mixed text and fields")
+    EXPRESSION = "EXPRESSION", _("Computed expression")
 
 
 class AttributeMapping(models.Model):
@@ -267,13 +269,13 @@ class AttributeMapping(models.Model):
 
 
 class RunStatus(models.TextChoices):
-    PENDING = "PENDING", "Pending"
-    RUNNING = "RUNNING", "Running"
-    WAITING_CONFIRMATION = "WAITING_CONFIRMATION", "Waiting for confirmation (safety limit)"
-    APPLYING = "APPLYING", "Applying"
-    SUCCEEDED = "SUCCEEDED", "Succeeded"
-    FAILED = "FAILED", "Failed"
-    CANCELED = "CANCELED", "Canceled"
+    PENDING = "PENDING", _("Pending")
+    RUNNING = "RUNNING", _("Running")
+    WAITING_CONFIRMATION = "WAITING_CONFIRMATION", _("Waiting for confirmation (safety limit)")
+    APPLYING = "APPLYING", _("Applying")
+    SUCCEEDED = "SUCCEEDED", _("Succeeded")
+    FAILED = "FAILED", _("Failed")
+    CANCELED = "CANCELED", _("Canceled")
 
 
 class ReconciliationRun(models.Model):
@@ -309,7 +311,8 @@ class ReconciliationRun(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name = "reconciliation run"
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
         indexes = [models.Index(fields=["profile", "status"])]
 
     def __str__(self) -> str:
@@ -411,8 +414,8 @@ class SourceRowHash(models.Model):
 
 
 class CaseStatus(models.TextChoices):
-    OPEN = "OPEN", "Open"
-    RESOLVED = "RESOLVED", "Resolved"
+    OPEN = "OPEN", _("Open")
+    RESOLVED = "RESOLVED", _("Resolved")
 
 
 class ReconciliationCase(models.Model):
@@ -438,7 +441,8 @@ class ReconciliationCase(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name = "reconciliation case"
+        verbose_name = _("reconciliation case")
+        verbose_name_plural = _("reconciliation cases")
         constraints = [
             models.UniqueConstraint(
                 fields=["profile", "key"], condition=Q(status="OPEN"), name="recon_case_one_open"

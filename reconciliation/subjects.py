@@ -4,8 +4,10 @@ so My tasks and the console queues name the case and link to its page."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import cast
 
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 
 from reconciliation.models import ReconciliationCase
 from reconciliation.services.cases import CASE_SUBJECT
@@ -28,7 +30,7 @@ def case_console_url(case: ReconciliationCase) -> str:
 def register() -> None:
     register_subject_kind(
         CASE_SUBJECT,
-        noun="Reconciliation case",
+        noun=cast(str, gettext_lazy("Reconciliation case")),
         resolve=cases_resolve,
         label=case_label,
         console_url=case_console_url,

@@ -12,6 +12,8 @@ from typing import Any, cast
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from blazon.console.access import capability_required, render_console
@@ -93,6 +95,9 @@ profile_edit = ObjectEditView.as_view(
     form_class=ProfileForm,
     form_object_kwarg="profile",
     noun="reconciliation profile",
+    new_title=gettext_lazy("New reconciliation profile"),
+    edit_title=gettext_lazy("Edit reconciliation profile {name}"),
+    saved_message=gettext_lazy("Reconciliation profile {name} saved."),
     kind="reconciliation-profile",
     create=profile_create,
     update=profile_update,
@@ -107,10 +112,11 @@ class ProfileDelete(ObjectDeleteView):
     delete_service = staticmethod(profile_delete)
     object_kwarg = "profile"
     detail_route, list_route = "console_reconciliation:profile", "console_reconciliation:profiles"
-    list_title = "Reconciliation profiles"
+    list_title = cast(str, gettext_lazy("Reconciliation profiles"))
+    deleted_message = cast(str, gettext_lazy("Reconciliation profile {name} deleted."))
 
     def explain(self, obj: ReconciliationProfile) -> str:
-        return (
+        return _(
             "The profile no longer runs; its runs, cases and links go with it, and its vault secret is "
             "deleted. Nothing changes in the directory. The audit log keeps them."
         )
@@ -127,7 +133,11 @@ def profile_run(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as error:
         messages.error(request, error.message)
         return redirect("console_reconciliation:profile", pk=profile.pk)
-    messages.success(request, f"{'Dry run' if dry else 'Run'} #{run.pk} of {profile.name} started.")
+    messages.success(
+        request,
+        (_("Dry run #%(id)s of %(name)s started.") if dry else _("Run #%(id)s of %(name)s started."))
+        % {"id": run.pk, "name": profile.name},
+    )
     return redirect("console_reconciliation:run", pk=run.pk)
 
 
@@ -141,7 +151,7 @@ def expression_test(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         rows = csv_text_rows(form.cleaned_data["sample"])
         if not rows:
-            error = "The sample needs a header line and one row."
+            error = _("The sample needs a header line and one row.")
         else:
             try:
                 result = evaluate(form.cleaned_data["expression"], rows[0])
@@ -207,10 +217,10 @@ def run_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     try:
         if decision == "confirm":
             run_confirm_and_queue(actor=request.user, source=Source.CONSOLE, run=run)
-            messages.success(request, f"Run #{run.pk} confirmed: it applies now.")
+            messages.success(request, _("Run #%(id)s confirmed: it applies now.") % {"id": run.pk})
         elif decision == "cancel":
             run_cancel(actor=request.user, source=Source.CONSOLE, run=run)
-            messages.success(request, f"Run #{run.pk} canceled: it applies nothing more.")
+            messages.success(request, _("Run #%(id)s canceled: it applies nothing more.") % {"id": run.pk})
     except DomainError as error:
         messages.error(request, error.message)
     return redirect("console_reconciliation:run", pk=run.pk)
@@ -269,7 +279,10 @@ def case_decide(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, error.message)
         return redirect("console_reconciliation:case", pk=case.pk)
     case.refresh_from_db()
-    messages.success(request, f"Case {case.key} resolved: {case.resolution}.")
+    messages.success(
+        request,
+        _("Case %(key)s resolved: %(resolution)s.") % {"key": case.key, "resolution": case.resolution},
+    )
     return redirect("console_reconciliation:cases")
 
 

@@ -76,7 +76,7 @@ def split_urn(raw: str, urns: tuple[str, ...]) -> tuple[str | None, str]:
 
 def attr_path(raw: str, urns: tuple[str, ...], parent: str = "") -> str:
     """The canonical lower-case dotted path of an attribute name (``name.givenName``)."""
-    _, path = split_urn(raw, urns)
+    __, path = split_urn(raw, urns)
     parts = path.split(".")
     if not path or len(parts) > 2 or not all(_ATTRNAME.fullmatch(p) for p in parts):
         raise invalid_filter(f"{raw!r} is not an attribute name.")

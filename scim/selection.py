@@ -21,9 +21,9 @@ def _split(name: str, core: str, urns: tuple[str, ...]) -> tuple[str, str, str |
             return urn, "", None
         if lower.startswith(urn.lower() + ":"):
             name = name[len(urn) + 1 :]
-            attr, _, sub = name.partition(".")
+            attr, __, sub = name.partition(".")
             return urn, attr.lower(), sub.lower() or None
-    attr, _, sub = name.partition(".")
+    attr, __, sub = name.partition(".")
     return core, attr.lower(), sub.lower() or None
 
 

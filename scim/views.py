@@ -158,7 +158,7 @@ def _list(
     if order not in ("ascending", "descending"):
         raise errors.invalid_value("sortOrder is ascending or descending.")
     if sort_by:
-        _, name = (lambda u: (u, str(sort_by)))(None)
+        __, name = (lambda u: (u, str(sort_by)))(None)
         lower = name.lower()
         for urn in urns:
             if lower.startswith(urn.lower() + ":"):
@@ -289,7 +289,7 @@ def _user_answer(request: HttpRequest, client: ScimClient, outcome: Outcome, cre
             202,
             {"Location": request.build_absolute_uri(f"/api/v1/requests/{req.pk}/")},
         )
-    _, body = _user(client, request, str(outcome.user.pk))
+    __, body = _user(client, request, str(outcome.user.pk))
     status = 202 if outcome.pending else (201 if created else 200)
     return _single(request, body, status, core=CORE_USER, urns=USER_URNS)
 
@@ -380,7 +380,7 @@ def groups(request: HttpRequest, client: ScimClient) -> HttpResponse:
     if request.method == "GET":
         return _group_lists(request, client, request.GET.dict())
     role, pending = group_create(client=client, data=_json_body(request))
-    _, body = _group(client, request, str(role.pk))
+    __, body = _group(client, request, str(role.pk))
     return _single(request, body, 202 if pending else 201, core=CORE_GROUP, urns=GROUP_URNS)
 
 

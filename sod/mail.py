@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.utils.translation import gettext as _
 
 from directory.models import User
 from sod.models import RoleChangeStep, SoDRequestConflict
@@ -29,14 +30,24 @@ def sod_task_mail(task_id: int, user_ids: list[int] | None) -> int:
         if not user.email or not user.is_active:
             continue
         sent += send_mail(
-            subject=f"SoD decision needed: {row.rule.name} (request #{row.request_id})",
-            message=(
-                f"Hello {user.get_full_name() or user.username},\n\n"
-                f"{row.request.beneficiary} asks for {asked} and already holds {held}.\n"
-                f"Rule: {row.rule.name} ({row.rule.get_severity_display()}).\n\n"
-                f"Accept it with an exception (reason and expiry) or reject the request:\n"
-                f"{base}/workspace/requests/tasks/{row.task_id}/\n"
-            ),
+            subject=_("SoD decision needed: %(rule)s (request #%(id)s)")
+            % {"rule": row.rule.name, "id": row.request_id},
+            message=_(
+                "Hello %(name)s,\n\n"
+                "%(beneficiary)s asks for %(asked)s and already holds %(held)s.\n"
+                "Rule: %(rule)s (%(severity)s).\n\n"
+                "Accept it with an exception (reason and expiry) or reject the request:\n"
+                "%(link)s\n"
+            )
+            % {
+                "name": user.get_full_name() or user.username,
+                "beneficiary": row.request.beneficiary,
+                "asked": asked,
+                "held": held,
+                "rule": row.rule.name,
+                "severity": row.rule.get_severity_display(),
+                "link": f"{base}/workspace/requests/tasks/{row.task_id}/",
+            },
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[user.email],
         )
@@ -61,14 +72,23 @@ def role_change_task_mail(task_id: int, user_ids: list[int] | None) -> int:
         if not user.email or not user.is_active:
             continue
         sent += send_mail(
-            subject=f"Role change to approve: {change.role.name} (change #{change.pk})",
-            message=(
-                f"Hello {user.get_full_name() or user.username},\n\n"
-                f"Role change #{change.pk}: {change}.\n"
-                f"{step.get_kind_display()}: {step.reason}\n\n"
-                f"Approve or reject it (the role stays unchanged until every step passes):\n"
-                f"{base}/workspace/requests/tasks/{step.task_id}/\n"
-            ),
+            subject=_("Role change to approve: %(role)s (change #%(id)s)")
+            % {"role": change.role.name, "id": change.pk},
+            message=_(
+                "Hello %(name)s,\n\n"
+                "Role change #%(id)s: %(change)s.\n"
+                "%(step)s: %(reason)s\n\n"
+                "Approve or reject it (the role stays unchanged until every step passes):\n"
+                "%(link)s\n"
+            )
+            % {
+                "name": user.get_full_name() or user.username,
+                "id": change.pk,
+                "change": change,
+                "step": step.get_kind_display(),
+                "reason": step.reason,
+                "link": f"{base}/workspace/requests/tasks/{step.task_id}/",
+            },
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[user.email],
         )

@@ -13,19 +13,20 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Severity(models.TextChoices):
-    LOW = "LOW", "Low"
-    MEDIUM = "MEDIUM", "Medium"
-    HIGH = "HIGH", "High"
-    CRITICAL = "CRITICAL", "Critical"
+    LOW = "LOW", _("Low")
+    MEDIUM = "MEDIUM", _("Medium")
+    HIGH = "HIGH", _("High")
+    CRITICAL = "CRITICAL", _("Critical")
 
 
 class ItemKind(models.TextChoices):
-    ENTITLEMENT = "ENTITLEMENT", "Entitlement"
-    ROLE = "ROLE", "Role"
-    RESOURCE = "RESOURCE", "Account on resource"
+    ENTITLEMENT = "ENTITLEMENT", _("Entitlement")
+    ROLE = "ROLE", _("Role")
+    RESOURCE = "RESOURCE", _("Account on resource")
 
 
 class SoDRule(models.Model):
@@ -56,7 +57,8 @@ class SoDRule(models.Model):
 
     class Meta:
         ordering = ["code"]
-        verbose_name = "SoD rule"
+        verbose_name = _("SoD rule")
+        verbose_name_plural = _("SoD rules")
 
     def __str__(self) -> str:
         return self.name
@@ -154,7 +156,8 @@ class SoDException(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name = "SoD exception"
+        verbose_name = _("SoD exception")
+        verbose_name_plural = _("SoD exceptions")
         indexes = [models.Index(fields=["rule", "user", "expires_at"])]
 
     def __str__(self) -> str:
@@ -172,9 +175,9 @@ class SoDException(models.Model):
 
 
 class ViolationStatus(models.TextChoices):
-    OPEN = "OPEN", "Open (no valid exception)"
-    ACCEPTED = "ACCEPTED", "Accepted (valid exception)"
-    RESOLVED = "RESOLVED", "Resolved"
+    OPEN = "OPEN", _("Open (no valid exception)")
+    ACCEPTED = "ACCEPTED", _("Accepted (valid exception)")
+    RESOLVED = "RESOLVED", _("Resolved")
 
 
 class SoDViolation(models.Model):
@@ -199,7 +202,8 @@ class SoDViolation(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name = "SoD violation"
+        verbose_name = _("SoD violation")
+        verbose_name_plural = _("SoD violations")
         constraints = [
             models.UniqueConstraint(
                 fields=["rule", "user"], condition=~Q(status="RESOLVED"), name="sod_violation_one_live"
@@ -240,17 +244,17 @@ class SoDRequestConflict(models.Model):
 class RoleChangeStepKind(models.TextChoices):
     """The approval steps of a role change (seed 004), in the order they run."""
 
-    OWNER = "OWNER", "Role owner's approval"
-    SOD = "SOD", "SoD check of the added items"
-    ACCESS_OWNER = "ACCESS_OWNER", "Access owners' approval"
-    INTRA_ROLE = "INTRA_ROLE", "Conflicts with the role's items"
+    OWNER = "OWNER", _("Role owner's approval")
+    SOD = "SOD", _("SoD check of the added items")
+    ACCESS_OWNER = "ACCESS_OWNER", _("Access owners' approval")
+    INTRA_ROLE = "INTRA_ROLE", _("Conflicts with the role's items")
 
 
 class RoleChangeStepStatus(models.TextChoices):
-    WAITING = "WAITING", "Waiting"
-    APPROVED = "APPROVED", "Approved"
-    REJECTED = "REJECTED", "Rejected"
-    SKIPPED = "SKIPPED", "Not needed"
+    WAITING = "WAITING", _("Waiting")
+    APPROVED = "APPROVED", _("Approved")
+    REJECTED = "REJECTED", _("Rejected")
+    SKIPPED = "SKIPPED", _("Not needed")
 
 
 class RoleChangeStep(models.Model):

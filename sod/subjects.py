@@ -5,9 +5,12 @@ name the violation ("Payment approver and supplier creator: ana.souza") and link
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import cast
 from urllib.parse import urlencode
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from directory.models import RoleChange
 from sod.models import SoDViolation
@@ -28,7 +31,7 @@ def violations_resolve(ids: Collection[int]) -> Mapping[int, SoDViolation]:
 
 
 def violation_label(violation: SoDViolation) -> str:
-    return f"SoD violation of {violation.rule.name}: {violation.user}"
+    return _("SoD violation of %(rule)s: %(user)s") % {"rule": violation.rule.name, "user": violation.user}
 
 
 def violation_console_url(violation: SoDViolation) -> str:
@@ -42,21 +45,21 @@ def role_changes_resolve(ids: Collection[int]) -> Mapping[int, RoleChange]:
 
 
 def role_change_label(change: RoleChange) -> str:
-    return f"Role change #{change.pk}: {change}"
+    return _("Role change #%(id)s: %(change)s") % {"id": change.pk, "change": change}
 
 
 def register() -> None:
     # a role change's approval tasks point at the change (seed 004)
     register_subject_kind(
         ROLE_CHANGE_SUBJECT,
-        noun="Role change",
+        noun=cast(str, gettext_lazy("Role change")),
         resolve=role_changes_resolve,
         label=role_change_label,
         console_url=role_change_console_url,
     )
     register_subject_kind(
         VIOLATION_SUBJECT,
-        noun="SoD violation",
+        noun=cast(str, gettext_lazy("SoD violation")),
         resolve=violations_resolve,
         label=violation_label,
         console_url=violation_console_url,

@@ -17,6 +17,8 @@ from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from blazon.console.access import capability_required, render_console, workspace_required
@@ -78,7 +80,7 @@ def parse_expiry(value: str) -> datetime | None:
         day = date.fromisoformat(value)
     except ValueError:
         raise ValidationFailed(
-            "Give the exception's expiry as YYYY-MM-DD.", fields={"expires_at": ["YYYY-MM-DD"]}
+            _("Give the exception's expiry as YYYY-MM-DD."), fields={"expires_at": [_("YYYY-MM-DD")]}
         ) from None
     return timezone.make_aware(datetime.combine(day, time(23, 59)), timezone.get_current_timezone())
 
@@ -129,6 +131,9 @@ rule_edit = ObjectEditView.as_view(
     model=SoDRule,
     form_class=SoDRuleForm,
     noun="SoD rule",
+    new_title=gettext_lazy("New SoD rule"),
+    edit_title=gettext_lazy("Edit SoD rule {name}"),
+    saved_message=gettext_lazy("SoD rule {name} saved."),
     kind="sod-rule",
     create=sod_rule_create,
     update=sod_rule_update,
@@ -143,10 +148,11 @@ class RuleDelete(ObjectDeleteView):
     delete_service = staticmethod(sod_rule_delete)
     object_kwarg = "rule"
     detail_route, list_route = "console_sod:rule", "console_sod:rules"
-    list_title = "SoD rules"
+    list_title = cast(str, gettext_lazy("SoD rules"))
+    deleted_message = cast(str, gettext_lazy("SoD rule {name} deleted."))
 
     def explain(self, obj: SoDRule) -> str:
-        return (
+        return _(
             "Requests are no longer checked against this rule and the scan no longer reports it; its "
             "exceptions and violations go with it and their open tasks are canceled. The audit log keeps them."
         )
@@ -160,11 +166,15 @@ def rules_import(request: HttpRequest) -> HttpResponse:
             text = form.cleaned_data["file"].read().decode("utf-8-sig")
             result = sod_rules_import(actor=request.user, source=Source.CONSOLE, text=text)
         except UnicodeDecodeError:
-            messages.error(request, "The file is not UTF-8 text.")
+            messages.error(request, _("The file is not UTF-8 text."))
         except DomainError as error:
             messages.error(request, error.message)
         else:
-            messages.success(request, f"{result.created} rule(s) created, {result.updated} updated.")
+            messages.success(
+                request,
+                _("%(created)s rule(s) created, %(updated)s updated.")
+                % {"created": result.created, "updated": result.updated},
+            )
             return redirect("console_sod:rules")
     return render_console(request, "console/sod/import.html", {"form": form, "columns": CSV_COLUMNS})
 
@@ -225,7 +235,9 @@ class ViolationList(ObjectListView):
 
 
 def _item_text(item: dict[str, Any]) -> str:
-    ways = (["directly"] if item.get("direct") else []) + [f"via role {r}" for r in item.get("via_roles", [])]
+    ways = ([_("directly")] if item.get("direct") else []) + [
+        _("via role %(role)s") % {"role": r} for r in item.get("via_roles", [])
+    ]
     return f"{item.get('label')} ({', '.join(ways)})"
 
 
@@ -235,8 +247,17 @@ def scan_now(request: HttpRequest) -> HttpResponse:
     result = sod_scan(actor=request.user, source=Source.CONSOLE)
     messages.success(
         request,
-        f"Scan done: {result.found} violation(s) found, {result.new} new, {result.reopened} reopened, "
-        f"{result.resolved} resolved, {result.tasks_opened} task(s) opened.",
+        _(
+            "Scan done: %(found)s violation(s) found, %(new)s new, %(reopened)s reopened, "
+            "%(resolved)s resolved, %(tasks_opened)s task(s) opened."
+        )
+        % {
+            "found": result.found,
+            "new": result.new,
+            "reopened": result.reopened,
+            "resolved": result.resolved,
+            "tasks_opened": result.tasks_opened,
+        },
     )
     return redirect("console_sod:violations")
 
@@ -264,7 +285,7 @@ exception_revoke = ObjectActionView.as_view(
     object_kwarg="exception",
     post_fields=("reason",),
     list_route="console_sod:exceptions",
-    done_message="Exception {name} revoked: the next scan reports the violation again.",
+    done_message=gettext_lazy("Exception {name} revoked: the next scan reports the violation again."),
     name_of=lambda exc: f"#{exc.pk}",
 )
 
@@ -291,7 +312,7 @@ def sod_task_decision_details(request: HttpRequest, task: Task) -> dict[str, Any
 def sod_task_comment(*, actor: Any, source: str, task: Task, text: str, on_behalf_of: Any = None) -> None:
     """A comment on a request's SoD task goes to the request's history, like an approval's."""
     if task.request_id is None:
-        raise ValidationFailed("Comments go on requests; decide the violation instead.", fields={})
+        raise ValidationFailed(_("Comments go on requests; decide the violation instead."), fields={})
     task_comment_add(actor=actor, source=source, task=task, text=text, on_behalf_of=on_behalf_of)
 
 
@@ -307,7 +328,7 @@ def _violation_task(request: HttpRequest, pk: int) -> tuple[Any, SoDViolation]:
     if task is None and can(user, "manage_users"):
         task = tasks.filter(pk=pk, queue__isnull=True, assignees__isnull=True).first()
     if task is None:
-        raise Http404("No such task for you.")
+        raise Http404(_("No such task for you."))
     violation = get_object_or_404(selectors.violations_for(request.user), task_id=task.pk)
     return task, violation
 
@@ -341,8 +362,12 @@ def violation_task_decide(request: HttpRequest, pk: int, decision: str) -> HttpR
     except DomainError as error:
         messages.error(request, error.message)
         return redirect("workspace_sod:violation_task", pk=task.pk)
-    done = "accepted with an exception" if decision == APPROVE else "refused: one of the accesses must go"
-    messages.success(request, f"SoD violation of {violation.user} {done}.")
+    done = (
+        _("SoD violation of %(user)s accepted with an exception.")
+        if decision == APPROVE
+        else _("SoD violation of %(user)s refused: one of the accesses must go.")
+    )
+    messages.success(request, done % {"user": violation.user})
     return redirect("workspace_requests:tasks")
 
 
@@ -373,6 +398,9 @@ policy_edit = ObjectEditView.as_view(
     model=AssignmentPolicy,
     form_class=AssignmentPolicyForm,
     noun="assignment policy",
+    new_title=gettext_lazy("New assignment policy"),
+    edit_title=gettext_lazy("Edit assignment policy {name}"),
+    saved_message=gettext_lazy("Assignment policy {name} saved."),
     kind="assignment-policy",
     create=assignment_policy_create,
     update=assignment_policy_update,
@@ -387,17 +415,41 @@ class PolicyDelete(ObjectDeleteView):
     delete_service = staticmethod(assignment_policy_delete)
     object_kwarg = "policy"
     detail_route, list_route = "console_sod:policy", "console_sod:policies"
-    list_title = "Assignment policies"
+    list_title = cast(str, gettext_lazy("Assignment policies"))
+    deleted_message = cast(str, gettext_lazy("Assignment policy {name} deleted."))
 
     def explain(self, obj: AssignmentPolicy) -> str:
         lose = policy_preview(obj, deleting=True).lose
-        return (
-            f"{lose} user(s) whom no other policy of {obj.role.name} selects lose the role now "
+        return _(
+            "%(lose)s user(s) whom no other policy of %(role)s selects lose the role now "
             "(manual memberships are kept). The audit log keeps the policy."
-        )
+        ) % {"lose": lose, "role": obj.role.name}
 
 
 # --- role-change approval tasks (My tasks) ----------------------------------------------------
+
+
+#: The role change preview's counts as a person reads them (another key: its words, capitalized).
+PREVIEW_LABELS = {
+    "members": gettext_lazy("Members"),
+    "adds_resource": gettext_lazy("Adds resource"),
+    "accounts_to_create": gettext_lazy("Accounts to create"),
+    "accounts_to_reactivate": gettext_lazy("Accounts to reactivate"),
+    "accounts_to_adopt": gettext_lazy("Accounts to adopt"),
+    "memberships_to_create": gettext_lazy("Memberships to create"),
+    "memberships_to_adopt": gettext_lazy("Memberships to adopt"),
+    "entitlements_removed_with_resource": gettext_lazy("Entitlements removed with resource"),
+    "granted_by_role": gettext_lazy("Granted by role"),
+    "kept_by_other_roles": gettext_lazy("Kept by other roles"),
+    "kept_manually": gettext_lazy("Kept manually"),
+    "keep_as_manual": gettext_lazy("Keep as manual"),
+    "to_revoke": gettext_lazy("To revoke"),
+}
+
+
+def _preview_label(key: str) -> str:
+    label = PREVIEW_LABELS.get(key)
+    return str(label) if label is not None else key.replace("_", " ").capitalize()
 
 
 def role_change_task_page(request: HttpRequest, task: Task) -> HttpResponse:
@@ -406,7 +458,7 @@ def role_change_task_page(request: HttpRequest, task: Task) -> HttpResponse:
     decision forms (posted to the worklist's ``task_decide``)."""
     step = RoleChangeStep.objects.filter(task_id=task.pk).select_related("role_change").first()
     if step is None:
-        raise Http404("This task belongs to no role change.")
+        raise Http404(_("This task belongs to no role change."))
     change = RoleChange.objects.select_related(
         "role", "resource", "entitlement__resource", "requested_by"
     ).get(pk=step.role_change_id)
@@ -424,6 +476,6 @@ def role_change_task_page(request: HttpRequest, task: Task) -> HttpResponse:
             "change": change,
             "step": step,
             "steps": approvals.steps([change.pk]).get(change.pk, []),
-            "preview": [(k.replace("_", " ").capitalize(), v) for k, v in preview.items()],
+            "preview": [(_preview_label(k), v) for k, v in preview.items()],
         },
     )

@@ -12,13 +12,14 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class SecretKind(models.TextChoices):
-    PERSONAL = "PERSONAL", "Personal secret"
-    ACCOUNT_PASSWORD = "ACCOUNT_PASSWORD", "Account password"
-    APPLICATION_CREDENTIAL = "APPLICATION_CREDENTIAL", "Application credential"
-    ROTATION_PENDING = "ROTATION_PENDING", "Rotated password (not yet confirmed)"
+    PERSONAL = "PERSONAL", _("Personal secret")
+    ACCOUNT_PASSWORD = "ACCOUNT_PASSWORD", _("Account password")
+    APPLICATION_CREDENTIAL = "APPLICATION_CREDENTIAL", _("Application credential")
+    ROTATION_PENDING = "ROTATION_PENDING", _("Rotated password (not yet confirmed)")
 
 
 class Secret(models.Model):
@@ -87,8 +88,8 @@ class Secret(models.Model):
 
 
 class CheckoutStatus(models.TextChoices):
-    ACTIVE = "ACTIVE", "Checked out"
-    RELEASED = "RELEASED", "Released"
+    ACTIVE = "ACTIVE", _("Checked out")
+    RELEASED = "RELEASED", _("Released")
 
 
 class AdministrativeCheckout(models.Model):

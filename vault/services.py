@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from blazon.audit.services import AuditEntry, audit_record, audit_record_many
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
@@ -62,34 +63,39 @@ class RewrapIncomplete(crypto.VaultError):
 def _validate(*, kind: str, name: str, value: str | None, owner: Any, account: Any) -> None:
     errors: dict[str, list[str]] = {}
     if kind not in SecretKind.values:
-        errors["kind"] = [f"Unknown kind {kind!r}; expected one of {', '.join(SecretKind.values)}."]
+        errors["kind"] = [
+            _("Unknown kind %(kind)r; expected one of %(values)s.")
+            % {"kind": kind, "values": ", ".join(SecretKind.values)}
+        ]
     if not isinstance(name, str) or not name.strip():
-        errors["name"] = ["A name is required."]
+        errors["name"] = [_("A name is required.")]
     elif len(name) > (Secret._meta.get_field("name").max_length or 200):
-        errors["name"] = ["The name is too long (200 characters at most)."]
+        errors["name"] = [_("The name is too long (200 characters at most).")]
     if value is not None:
         if not isinstance(value, str):
-            errors["value"] = ["The value must be text."]
+            errors["value"] = [_("The value must be text.")]
         elif not value:
-            errors["value"] = ["The value must not be empty."]
+            errors["value"] = [_("The value must not be empty.")]
         elif len(value.encode("utf-8")) > MAX_VALUE_BYTES:
-            errors["value"] = [f"The value is too large ({MAX_VALUE_BYTES} bytes at most)."]
+            errors["value"] = [
+                _("The value is too large (%(max)s bytes at most).") % {"max": MAX_VALUE_BYTES}
+            ]
     if kind == SecretKind.PERSONAL and owner is None:
-        errors["owner"] = ["A personal secret needs an owner."]
+        errors["owner"] = [_("A personal secret needs an owner.")]
     if kind == SecretKind.ACCOUNT_PASSWORD and account is None:
-        errors["account"] = ["An account password needs an account."]
+        errors["account"] = [_("An account password needs an account.")]
     if errors:
-        raise ValidationFailed("The secret is not valid.", fields=errors)
+        raise ValidationFailed(_("The secret is not valid."), fields=errors)
 
 
 def _check_unique(*, kind: str, name: str, owner: Any, account: Any, exclude_pk: Any = None) -> None:
     qs = Secret.objects.exclude(pk=exclude_pk) if exclude_pk else Secret.objects.all()
     if kind == SecretKind.ACCOUNT_PASSWORD and qs.filter(kind=kind, account=account).exists():
         raise Conflict(
-            "This account already has a password in the vault.", fields={"account": ["Already stored."]}
+            _("This account already has a password in the vault."), fields={"account": [_("Already stored.")]}
         )
     if kind == SecretKind.PERSONAL and qs.filter(kind=kind, owner=owner, name=name).exists():
-        raise Conflict("You already have a secret with this name.", fields={"name": ["Already used."]})
+        raise Conflict(_("You already have a secret with this name."), fields={"name": [_("Already used.")]})
 
 
 def _apply_sealed(secret: Secret, sealed: crypto.Sealed) -> None:
@@ -360,16 +366,18 @@ def secrets_rewrap(
     secret cannot be unwrapped or stayed locked. ``progress(done, total)`` is called per batch.
     """
     if batch_size < 1:
-        raise ValidationFailed("The batch size must be at least 1.", fields={"batch_size": ["Must be >= 1."]})
+        raise ValidationFailed(
+            _("The batch size must be at least 1."), fields={"batch_size": [_("Must be >= 1.")]}
+        )
     if max_passes < 1:
-        raise ValidationFailed("At least one pass is needed.", fields={"max_passes": ["Must be >= 1."]})
+        raise ValidationFailed(_("At least one pass is needed."), fields={"max_passes": [_("Must be >= 1.")]})
     ring = crypto.keyring()
     target = ring.current_version if to_version is None else to_version
     if target not in ring.keys:
         raise ValidationFailed(
-            f"Master key version {target} is not configured in BLAZON_VAULT_KEYS "
-            f"(configured: {', '.join(map(str, ring.versions))}).",
-            fields={"to_version": ["Not configured."]},
+            _("Master key version %(target)s is not configured in BLAZON_VAULT_KEYS (configured: %(value)s).")
+            % {"target": target, "value": ", ".join(map(str, ring.versions))},
+            fields={"to_version": [_("Not configured.")]},
         )
     total = Secret.objects.exclude(key_version=target).count()
     done = 0
@@ -482,15 +490,16 @@ def _account_secret(account: Account) -> Secret:
         found = list(Secret.objects.filter(account=account, kind=kind).order_by("name")[:2])
         if len(found) > 1:
             raise Conflict(
-                f"Account {account} has several {SecretKind(kind).label.lower()}s in the vault; "
-                "keep one to check it in.",
+                _("Account %(account)s has several %(value)ss in the vault; keep one to check it in.")
+                % {"account": account, "value": SecretKind(kind).label.lower()},
                 code="ambiguous_secret",
             )
         if found:
             return found[0]
     raise Conflict(
-        f"Account {account} has no credential in the vault: store its password before checking it in.",
-        fields={"account": ["No credential in the vault."]},
+        _("Account %(account)s has no credential in the vault: store its password before checking it in.")
+        % {"account": account},
+        fields={"account": [_("No credential in the vault.")]},
         code="no_secret",
     )
 
@@ -517,14 +526,23 @@ def checkout_open(
     errors: dict[str, list[str]] = {}
     if acc.account_type not in _CHECKIN_KINDS:
         errors["account"] = [
-            f"Account {acc} is a {acc.get_account_type_display().lower()} account: only administrative "
-            "and application accounts are checked in."
+            _(
+                "Account %(account)s is a %(type)s account: only administrative "
+                "and application accounts are checked in."
+            )
+            % {"account": acc, "type": acc.get_account_type_display().lower()}
         ]
     elif acc.status != AccountStatus.ACTIVE:
-        errors["account"] = [f"Account {acc} is {acc.status}: only an active account can be checked in."]
+        errors["account"] = [
+            _("Account %(account)s is %(status)s: only an active account can be checked in.")
+            % {"account": acc, "status": acc.status}
+        ]
     if user is None or user.status != UserStatus.ACTIVE:
         who = getattr(user, "username", "nobody")
-        errors["user"] = [f"{who} is {getattr(user, 'status', 'missing')}: only an active user may hold it."]
+        errors["user"] = [
+            _("%(who)s is %(status)s: only an active user may hold it.")
+            % {"who": who, "status": getattr(user, "status", "missing")}
+        ]
     if errors:
         raise ValidationFailed(
             "The check-in is not possible: " + " ".join(sum(errors.values(), [])), fields=errors
@@ -540,9 +558,15 @@ def checkout_open(
         other = next(iter(held), None)
         if other is not None:
             raise Conflict(
-                f"Account {acc} is already checked in by {other.user.username} since "
-                f"{timezone.localtime(other.checked_out_at):%Y-%m-%d %H:%M}: one holder at a time.",
-                fields={"account": ["Held by another user."]},
+                _(
+                    "Account %(account)s is already checked in by %(user)s since %(since)s: one holder at a time."
+                )
+                % {
+                    "account": acc,
+                    "user": other.user.username,
+                    "since": f"{timezone.localtime(other.checked_out_at):%Y-%m-%d %H:%M}",
+                },
+                fields={"account": [_("Held by another user.")]},
                 code="checked_in_by_other",
             )
     secret = _account_secret(acc)
@@ -552,7 +576,9 @@ def checkout_open(
                 account=acc, user=user, secret=secret, exclusive=exclusive, request_id=request_id
             )
     except IntegrityError as exc:  # a concurrent check-in won the race
-        raise Conflict(f"Account {acc} was checked in by someone else at the same time.") from exc
+        raise Conflict(
+            _("Account %(acc)s was checked in by someone else at the same time.") % {"acc": acc}
+        ) from exc
     audit_record(
         actor=actor,
         action="vault.checkout.opened",
@@ -656,8 +682,9 @@ def checkout_release(
     if checkout is None:
         who = getattr(user, "username", "nobody")
         raise Conflict(
-            f"{who} has no open check-in of account {account}: there is nothing to check out.",
-            fields={"account": ["Not checked in by this user."]},
+            _("%(who)s has no open check-in of account %(account)s: there is nothing to check out.")
+            % {"who": who, "account": account},
+            fields={"account": [_("Not checked in by this user.")]},
             code="not_checked_in",
         )
     checkout.status = CheckoutStatus.RELEASED
@@ -685,9 +712,11 @@ def checkout_reveal(*, actor: Any, source: str, checkout: AdministrativeCheckout
     """The credential of an open check-out, for its holder only (audited as a reveal)."""
     locked = AdministrativeCheckout.objects.select_related("account").get(pk=checkout.pk)
     if locked.status != CheckoutStatus.ACTIVE or locked.secret_id is None:
-        raise Conflict("This check-in is over: the credential is no longer in your vault.", code="released")
+        raise Conflict(
+            _("This check-in is over: the credential is no longer in your vault."), code="released"
+        )
     if actor is None or locked.user_id != actor.pk:
-        raise NotAllowed("Only the user who checked the account in may see its credential.")
+        raise NotAllowed(_("Only the user who checked the account in may see its credential."))
     secret = locked.secret
     assert secret is not None  # secret_id was checked above
     return secret_reveal(actor=actor, source=source, secret=secret)

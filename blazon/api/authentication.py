@@ -8,13 +8,14 @@ import re
 import secrets
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from blazon.api.models import ApiToken
 
 TOKEN_PREFIX = "blz_"
-MALFORMED = "Malformed Authorization header: use 'Bearer <token>' (ASCII letters, digits and -._~+/ only)."
+MALFORMED = _("Malformed Authorization header: use 'Bearer <token>' (ASCII letters, digits and -._~+/ only).")
 # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token. Checked on the raw header, so a stray
 # NO-BREAK SPACE, control character or non-ASCII byte is a clear 401 instead of reaching the
 # token lookups (where str.split() took \xa0 or \x1c for a separator and found no scheme).
@@ -66,13 +67,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         )
         # Constant-time comparison of the digests; the prefix lookup only narrows the search.
         if token is None or not hmac.compare_digest(token.digest, digest):
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+            raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
         now = timezone.now()
         if token.expires_at and token.expires_at <= now:
-            raise exceptions.AuthenticationFailed("Token expired.")
+            raise exceptions.AuthenticationFailed(_("Token expired."))
         user = token.user
         if not user.is_active or user.login_locked or user.status != "ACTIVE":
-            raise exceptions.AuthenticationFailed("The token's user cannot sign in.")
+            raise exceptions.AuthenticationFailed(_("The token's user cannot sign in."))
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return user, token

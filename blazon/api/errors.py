@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -52,8 +53,8 @@ def _not_found_message(context) -> str:
         except Exception:  # noqa: BLE001 - only for the message; a generic one is fine
             model = None
     if model is None or lookup is None:
-        return "Not found."
-    return f"No {model._meta.verbose_name} with id {lookup}."
+        return _("Not found.")
+    return _("No %(kind)s with id %(id)s.") % {"kind": model._meta.verbose_name, "id": lookup}
 
 
 def exception_handler(exc, context):
@@ -62,7 +63,7 @@ def exception_handler(exc, context):
         # is safe (docs/deployment.md, "What survives what")
         return error_response(
             "unavailable",
-            "The database is unavailable; the change was not saved. Try again in a few seconds.",
+            _("The database is unavailable; the change was not saved. Try again in a few seconds."),
             status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
@@ -74,7 +75,9 @@ def exception_handler(exc, context):
     elif isinstance(exc, ProtectedError | RestrictedError):
         count = len(exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects)
         return error_response(
-            "conflict", f"Still referred to by {count} other object(s).", status.HTTP_409_CONFLICT
+            "conflict",
+            _("Still referred to by %(count)s other object(s).") % {"count": count},
+            status.HTTP_409_CONFLICT,
         )
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(_not_found_message(context))
@@ -85,7 +88,9 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
-        message = "Invalid input: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in list(fields.items())[:5])
+        message = _("Invalid input: %(problems)s") % {
+            "problems": "; ".join(f"{k}: {' '.join(v)}" for k, v in list(fields.items())[:5])
+        }
         return error_response("validation_failed", message, status.HTTP_400_BAD_REQUEST, fields)
     detail = getattr(exc, "detail", str(exc))
     code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")

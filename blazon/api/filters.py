@@ -17,6 +17,7 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
 
@@ -45,17 +46,30 @@ def clean_value(field: models.Field | None, name: str, raw: str) -> Any:
         return raw
     if isinstance(field, models.BooleanField):
         if raw not in ("true", "false"):
-            raise ValidationError({name: [f"Use true or false, not {raw!r}."]})
+            raise ValidationError({name: [_("Use true or false, not %(raw)r.") % {"raw": raw}]})
         return raw == "true"
     if field.choices:
-        allowed = [str(value) for value, _ in field.flatchoices]
+        allowed = [str(value) for value, __ in field.flatchoices]
         if raw not in allowed:
-            raise ValidationError({name: [f"Unknown value {raw!r}; expected one of: {', '.join(allowed)}."]})
+            raise ValidationError(
+                {
+                    name: [
+                        _("Unknown value %(raw)r; expected one of: %(allowed)s.")
+                        % {"raw": raw, "allowed": ", ".join(allowed)}
+                    ]
+                }
+            )
         return raw
     try:
         return field.to_python(raw)
     except DjangoValidationError as exc:
-        raise ValidationError({name: [f"Invalid value {raw!r}: {' '.join(exc.messages)}"]}) from None
+        raise ValidationError(
+            {
+                name: [
+                    _("Invalid value %(raw)r: %(problem)s") % {"raw": raw, "problem": " ".join(exc.messages)}
+                ]
+            }
+        ) from None
 
 
 def allowed_query_params(view) -> list[str]:
@@ -77,7 +91,12 @@ def refuse_unknown_query_params(request, view) -> None:
     unknown = sorted(set(request.query_params) - set(allowed_query_params(view)))
     if unknown:
         allowed = ", ".join(allowed_query_params(view))
-        raise ValidationError({name: [f"Unknown query parameter; allowed: {allowed}."] for name in unknown})
+        raise ValidationError(
+            {
+                name: [_("Unknown query parameter; allowed: %(allowed)s.") % {"allowed": allowed}]
+                for name in unknown
+            }
+        )
 
 
 def _in_fields(model: type[models.Model] | None, fields) -> list[str]:
@@ -105,7 +124,9 @@ class FieldFilterBackend(BaseFilterBackend):
             if f"{name}__in" in request.query_params and not isinstance(field, models.BooleanField):
                 raw_values = [v for v in request.query_params.get(f"{name}__in").split(",") if v != ""]
                 if len(raw_values) > MAX_IN_VALUES:
-                    raise ValidationError({f"{name}__in": [f"At most {MAX_IN_VALUES} values."]})
+                    raise ValidationError(
+                        {f"{name}__in": [_("At most %(count)s values.") % {"count": MAX_IN_VALUES}]}
+                    )
                 filters[f"{name}__in"] = [clean_value(field, f"{name}__in", raw) for raw in raw_values]
             if name not in request.query_params:
                 continue
@@ -121,7 +142,9 @@ class FieldFilterBackend(BaseFilterBackend):
         try:
             return queryset.filter(**filters)
         except (DjangoValidationError, ValueError, TypeError) as exc:
-            raise ValidationError({"filter": [f"Invalid filter value: {exc}"]}) from exc
+            raise ValidationError(
+                {"filter": [_("Invalid filter value: %(problem)s") % {"problem": exc}]}
+            ) from exc
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         model = _view_model(view)
@@ -134,7 +157,7 @@ class FieldFilterBackend(BaseFilterBackend):
                 schema = {"type": "boolean"}
                 description = "true or false."
             elif field is not None and field.choices:
-                schema = {"type": "string", "enum": [str(v) for v, _ in field.flatchoices if v != ""]}
+                schema = {"type": "string", "enum": [str(v) for v, __ in field.flatchoices if v != ""]}
             elif isinstance(field, models.IntegerField | models.AutoField):
                 description = "An id (integer), or `null` for none."
             params.append(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from django.http import QueryDict
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 
@@ -21,7 +22,8 @@ class SafeJSONParser(JSONParser):
             # json's C scanner recurses once per level: a body nested tens of thousands of levels
             # deep exhausts the stack before any of our checks can run.
             raise ParseError(
-                f"The JSON is nested more than {MAX_JSON_DEPTH} levels deep, which is not allowed."
+                _("The JSON is nested more than %(MAX_JSON_DEPTH)s levels deep, which is not allowed.")
+                % {"MAX_JSON_DEPTH": MAX_JSON_DEPTH}
             ) from None
         problem = unsafe_text_problem(data)
         if problem:

@@ -3,6 +3,7 @@ everything, operate users and accounts), auditor (read-only). Everyone else: den
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from blazon.permissions import can
@@ -12,7 +13,7 @@ class AdminRolePermission(BasePermission):
     """Reads need the ``view`` capability; writes need ``manage_config`` unless the view says
     otherwise through ``required_capability``."""
 
-    message = "Your administrative role does not allow this."
+    message = _("Your administrative role does not allow this.")
 
     def has_permission(self, request, view) -> bool:
         user = request.user
@@ -29,7 +30,7 @@ class ConsoleRolePermission(BasePermission):
     """Any console role; the view may ask for a capability on its create (``create_capability``).
     The services decide who may act on which object (requests, tasks, delegations)."""
 
-    message = "Your administrative role does not allow this."
+    message = _("Your administrative role does not allow this.")
 
     def has_permission(self, request, view) -> bool:
         user = request.user

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from blazon.api.authentication import issue_token
 from blazon.api.models import ApiToken
@@ -25,24 +26,30 @@ def api_token_issue(
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ValidationFailed(
-            "Give the token a name of 1 to 100 characters.", fields={"name": ["1 to 100 characters."]}
+            _("Give the token a name of 1 to 100 characters."), fields={"name": [_("1 to 100 characters.")]}
         )
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed(
-            "The expiry must be in the future.", fields={"expires_at": ["Must be in the future."]}
+            _("The expiry must be in the future."), fields={"expires_at": [_("Must be in the future.")]}
         )
     if user.status != "ACTIVE" or user.login_locked or not user.is_active:
         raise ValidationFailed(
-            f"User {user.username!r} cannot sign in (status {user.status}"
-            + (", login locked" if user.login_locked else "")
-            + "); no token issued.",
-            fields={"user": ["The user cannot sign in."]},
+            (
+                _("User %(username)r cannot sign in (status %(status)s, login locked); no token issued.")
+                if user.login_locked
+                else _("User %(username)r cannot sign in (status %(status)s); no token issued.")
+            )
+            % {"username": user.username, "status": user.status},
+            fields={"user": [_("The user cannot sign in.")]},
         )
     if not role_of(user):
         raise ValidationFailed(
-            f"User {user.username!r} has no administrative role (administrator, help desk or auditor); "
-            "an API token would be refused everywhere. Give the user a console role first.",
-            fields={"user": ["No administrative role."]},
+            _(
+                "User %(username)r has no administrative role (administrator, help desk or auditor); "
+                "an API token would be refused everywhere. Give the user a console role first."
+            )
+            % {"username": user.username},
+            fields={"user": [_("No administrative role.")]},
         )
     token, raw = issue_token(user, name=name, expires_at=expires_at)
     audit_record(

@@ -5,6 +5,7 @@ Any other path under ``/api/`` answers with the API's JSON error format, not an 
 """
 
 from django.urls import Resolver404, include, path, re_path, resolve
+from django.utils.translation import gettext as _
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, renderer_classes
@@ -19,11 +20,11 @@ from blazon.api.errors import error_response
 @permission_classes([])
 @renderer_classes([JSONRenderer])
 def not_found(request, rest=""):
-    message = f"No API endpoint at {request.path}."
+    message = _("No API endpoint at %(path)s.") % {"path": request.path}
     if not request.path.endswith("/"):
         try:
             resolve(request.path + "/")
-            message += f" Did you mean {request.path}/ (with a trailing slash)?"
+            message += " " + _("Did you mean %(path)s/ (with a trailing slash)?") % {"path": request.path}
         except Resolver404:
             pass
     return error_response("not_found", message, status.HTTP_404_NOT_FOUND)

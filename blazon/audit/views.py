@@ -83,7 +83,7 @@ class AuditExport(AuditLog):
     """The page's selection as CSV (streamed: the log can hold millions of rows)."""
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
-        rows, _ = list_filter(request, self.get_queryset(), filters=self.filters)
+        rows, __ = list_filter(request, self.get_queryset(), filters=self.filters)
         return csv_response(rows, self.csv_columns, self.csv_name)
 
 

@@ -10,13 +10,14 @@ has not completed by ``available_at`` is handed out again.
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class OutboxStatus(models.TextChoices):
-    PENDING = "PENDING", "Pending"
-    DONE = "DONE", "Done"
-    SKIPPED = "SKIPPED", "Skipped (object gone)"
-    DEAD = "DEAD", "Dead-lettered"
+    PENDING = "PENDING", _("Pending")
+    DONE = "DONE", _("Done")
+    SKIPPED = "SKIPPED", _("Skipped (object gone)")
+    DEAD = "DEAD", _("Dead-lettered")
 
 
 class OutboxMessage(models.Model):

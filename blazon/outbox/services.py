@@ -28,6 +28,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F, Min
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from blazon.audit.services import audit_record
 from blazon.celery import app
@@ -318,7 +319,8 @@ def outbox_retry(*, actor: Any, message_id: int, source: str = "console") -> Out
         row = OutboxMessage.objects.select_for_update().get(pk=message_id)
         if row.status != S.DEAD:
             raise TransitionNotAllowed(
-                f"Outbox message #{row.pk} is {row.status}: only dead letters are retried."
+                _("Outbox message #%(id)s is %(status)s: only dead letters are retried.")
+                % {"id": row.pk, "status": row.status}
             )
         old = {"status": row.status, "attempts": row.attempts, "last_error": row.last_error}
         row.status, row.attempts, row.done_at = S.PENDING, 0, None
@@ -342,7 +344,7 @@ def outbox_prune(*, keep_days: int | None = None) -> int:
     """Delete rows completed (DONE, SKIPPED) more than ``BLAZON_OUTBOX_KEEP_DAYS`` ago."""
     days = keep_days if keep_days is not None else int(getattr(settings, "BLAZON_OUTBOX_KEEP_DAYS", 7))
     cutoff = timezone.now() - timedelta(days=days)
-    deleted, _ = OutboxMessage.objects.filter(status__in=[S.DONE, S.SKIPPED], done_at__lt=cutoff).delete()
+    deleted, __ = OutboxMessage.objects.filter(status__in=[S.DONE, S.SKIPPED], done_at__lt=cutoff).delete()
     return deleted
 
 

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from blazon.console import capability_required, render_console, report_domain_error
@@ -37,5 +38,7 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as exc:
         report_domain_error(request, exc)
     else:
-        messages.success(request, f"Work item #{row.pk} ({row.kind}) will be tried again.")
+        messages.success(
+            request, _("Work item #%(id)s (%(kind)s) will be tried again.") % {"id": row.pk, "kind": row.kind}
+        )
     return redirect("console_operations:work")

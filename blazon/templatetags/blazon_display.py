@@ -8,6 +8,7 @@ from typing import Any
 
 from django import template
 from django.apps import apps
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -29,9 +30,9 @@ def readable(value: Any) -> str:
     if value is None or value == "" or value == [] or value == {}:
         return EMPTY
     if value is True:
-        return "Yes"
+        return _("Yes")
     if value is False:
-        return "No"
+        return _("No")
     if isinstance(value, dict):
         return "; ".join(f"{label(k)}: {readable(v)}" for k, v in value.items())
     if isinstance(value, (list, tuple, set)):
@@ -45,7 +46,7 @@ def readable_items(values: Any) -> list[tuple[str, str]]:
     if not values:
         return []
     if not isinstance(values, dict):
-        return [("Value", readable(values))]
+        return [(_("Value"), readable(values))]
     return [(label(k), readable(v)) for k, v in values.items()]
 
 

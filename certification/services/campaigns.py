@@ -33,6 +33,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from blazon.audit.services import audit_record
 from blazon.changes import field_error
@@ -118,23 +119,29 @@ def scope_clean(scope: dict[str, Any]) -> dict[str, Any]:
     """Check a selection given by hand (console, API); unknown keys and values are refused."""
     unknown = set(scope) - set(SCOPE_KEYS)
     if unknown:
-        raise field_error("scope", f"Unknown selection key(s): {', '.join(sorted(unknown))}.")
+        raise field_error(
+            "scope", _("Unknown selection key(s): %(keys)s.") % {"keys": ", ".join(sorted(unknown))}
+        )
     out: dict[str, Any] = {k: scope.get(k) for k in SCOPE_KEYS}
     out["kinds"] = list(dict.fromkeys(out["kinds"] or ObjectKind.values))
     if not set(out["kinds"]) <= set(ObjectKind.values):
-        raise field_error("kinds", f"Kinds are {', '.join(ObjectKind.values)}.")
+        raise field_error("kinds", _("Kinds are %(values)s.") % {"values": ", ".join(ObjectKind.values)})
     out["criticalities"] = list(dict.fromkeys(out["criticalities"] or []))
     if not set(out["criticalities"]) <= set(Criticality.values):
-        raise field_error("criticalities", f"Criticalities are {', '.join(Criticality.values)}.")
+        raise field_error(
+            "criticalities", _("Criticalities are %(values)s.") % {"values": ", ".join(Criticality.values)}
+        )
     out["reviewer_kind"] = out["reviewer_kind"] or ReviewerKind.MANAGER
     if out["reviewer_kind"] not in ReviewerKind.values:
-        raise field_error("reviewer_kind", f"One of {', '.join(ReviewerKind.values)}.")
+        raise field_error(
+            "reviewer_kind", _("One of %(values)s.") % {"values": ", ".join(ReviewerKind.values)}
+        )
     if out["reviewer_kind"] == ReviewerKind.USER and not out["reviewer_user"]:
-        raise field_error("reviewer_user", "Name the user who reviews.")
+        raise field_error("reviewer_user", _("Name the user who reviews."))
     if out["reviewer_kind"] == ReviewerKind.QUEUE and not out["reviewer_queue"]:
-        raise field_error("reviewer_queue", "Name the queue that reviews.")
+        raise field_error("reviewer_queue", _("Name the queue that reviews."))
     if out["access"] is not None and (not isinstance(out["access"], int) or len(out["kinds"]) != 1):
-        raise field_error("access", "One access: its id, with exactly one kind.")
+        raise field_error("access", _("One access: its id, with exactly one kind."))
     for key in (
         "resource",
         "entitlement",
@@ -149,7 +156,7 @@ def scope_clean(scope: dict[str, Any]) -> dict[str, Any]:
         if value is not None and not isinstance(value, int):
             value = getattr(value, "pk", value)
             if not isinstance(value, int):
-                raise field_error(key, "An id.")
+                raise field_error(key, _("An id."))
             out[key] = value
     return out
 
@@ -445,16 +452,18 @@ def campaign_start(
         name = name or f"{policy.name} — {starts_at:%Y-%m-%d}"
     else:
         if scope is None:
-            raise field_error("policy", "Start a campaign from a policy or from a selection.")
+            raise field_error("policy", _("Start a campaign from a policy or from a selection."))
         scope = scope_clean(scope)
         if ends_at is None:
-            raise field_error("ends_at", "Say when the campaign ends.")
+            raise field_error("ends_at", _("Say when the campaign ends."))
         if not name.strip():
-            raise field_error("name", "Required.")
+            raise field_error("name", _("Required."))
     if undecided_action not in UndecidedAction.values:
-        raise field_error("undecided_action", f"One of {', '.join(UndecidedAction.values)}.")
+        raise field_error(
+            "undecided_action", _("One of %(values)s.") % {"values": ", ".join(UndecidedAction.values)}
+        )
     if ends_at <= max(starts_at, now):
-        raise field_error("ends_at", "The campaign must end in the future, after it starts.")
+        raise field_error("ends_at", _("The campaign must end in the future, after it starts."))
     campaign = CertificationCampaign.objects.create(
         name=name.strip()[:200],
         policy=policy,
@@ -468,9 +477,11 @@ def campaign_start(
     peer_shares_count(campaign)
     if not count:
         raise ValidationFailed(
-            "No eligible access matches this selection (certifiable, active, managed manually and "
-            "not already under review): nothing was started.",
-            fields={"scope": ["Nothing eligible."]},
+            _(
+                "No eligible access matches this selection (certifiable, active, managed manually and "
+                "not already under review): nothing was started."
+            ),
+            fields={"scope": [_("Nothing eligible.")]},
             code="empty_campaign",
         )
     campaign.item_count = count
@@ -509,7 +520,12 @@ def _open_tasks(campaign: CertificationCampaign) -> QuerySet[Task]:
 def _lock_running(campaign: CertificationCampaign, verb: str) -> CertificationCampaign:
     obj = CertificationCampaign.objects.select_for_update().get(pk=campaign.pk)
     if obj.status != CampaignStatus.RUNNING:
-        raise TransitionNotAllowed(f"{obj.name} is {obj.get_status_display().lower()}: it cannot be {verb}.")
+        message = (
+            _("%(name)s is %(status)s: it cannot be finished.")
+            if verb == "finished"
+            else _("%(name)s is %(status)s: it cannot be cancelled.")
+        )
+        raise TransitionNotAllowed(message % {"name": obj.name, "status": obj.get_status_display().lower()})
     return obj
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, DomainError, NotAllowed, ValidationFailed
@@ -94,7 +95,7 @@ def item_revoke_request(*, item: CertificationItem, actor: User | None, comment:
     try:
         with transaction.atomic():
             if any(v is None for v in refs.values()):
-                raise ValidationFailed("The access no longer exists.")
+                raise ValidationFailed(_("The access no longer exists."))
             req = request_create(
                 actor=actor,
                 source=Source.CERTIFICATION,
@@ -140,32 +141,45 @@ def items_decide(
     the actor's, already decided, or in a campaign no longer running refuses the whole batch
     with a message naming it."""
     if decision not in (Decision.KEEP, Decision.REVOKE):
-        raise ValidationFailed("Decide KEEP or REVOKE.", fields={"decision": ["KEEP or REVOKE."]})
+        raise ValidationFailed(_("Decide KEEP or REVOKE."), fields={"decision": [_("KEEP or REVOKE.")]})
     ids = list(dict.fromkeys(int(i) for i in items))
     if not ids:
-        raise ValidationFailed("Choose at least one item.", fields={"items": ["Empty."]})
+        raise ValidationFailed(_("Choose at least one item."), fields={"items": [_("Empty.")]})
     if len(ids) > MAX_ITEMS:
-        raise ValidationFailed(f"At most {MAX_ITEMS} items at once.", fields={"items": ["Too many."]})
+        raise ValidationFailed(
+            _("At most %(count)s items at once.") % {"count": MAX_ITEMS}, fields={"items": [_("Too many.")]}
+        )
     comment = (comment or "").strip()[:4000]
     locked = _lock(ids)
     found = {i.pk for i in locked}
     missing = [i for i in ids if i not in found]
     if missing:
-        raise ValidationFailed(f"No certification item #{missing[0]}.", fields={"items": ["Unknown item."]})
+        raise ValidationFailed(
+            _("No certification item #%(id)s.") % {"id": missing[0]}, fields={"items": [_("Unknown item.")]}
+        )
     for item in locked:
         if not may_decide(actor, item):
-            raise NotAllowed(f"You do not review {item} (item #{item.pk}).")
+            raise NotAllowed(_("You do not review %(item)s (item #%(id)s).") % {"item": item, "id": item.pk})
         if item.campaign.status != CampaignStatus.RUNNING:
             raise Conflict(
-                f"Campaign {item.campaign.name} is {item.campaign.get_status_display().lower()}: "
-                f"item #{item.pk} can no longer be decided.",
+                _("Campaign %(name)s is %(status)s: item #%(id)s can no longer be decided.")
+                % {
+                    "name": item.campaign.name,
+                    "status": item.campaign.get_status_display().lower(),
+                    "id": item.pk,
+                },
                 code="campaign_closed",
             )
         if item.decision != Decision.NONE:
-            who = item.decided_by.username if item.decided_by else "the system"
+            who = item.decided_by.username if item.decided_by else _("the system")
             raise Conflict(
-                f"{item} was already decided ({item.get_decision_display().lower()}) by {who} at "
-                f"{timezone.localtime(item.decided_at):%Y-%m-%d %H:%M}; nothing was changed.",
+                _("%(item)s was already decided (%(decision)s) by %(who)s at %(at)s; nothing was changed.")
+                % {
+                    "item": item,
+                    "decision": item.get_decision_display().lower(),
+                    "who": who,
+                    "at": f"{timezone.localtime(item.decided_at):%Y-%m-%d %H:%M}",
+                },
                 code="already_decided",
             )
     result = DecideResult()

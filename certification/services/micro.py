@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from blazon.changes import field_error
 from blazon.errors import ValidationFailed
@@ -70,7 +71,7 @@ def _access(kind: str, access_id: int) -> Any:
         else None
     )
     if model is None:
-        raise field_error("kind", f"One of {', '.join(ObjectKind.values)}.")
+        raise field_error("kind", _("One of %(value)s.") % {"value": ", ".join(ObjectKind.values)})
     related = {
         ObjectKind.ACCOUNT: ("resource", "owner"),
         ObjectKind.ENTITLEMENT: ("entitlement", "account", "account__resource", "account__owner"),
@@ -78,7 +79,7 @@ def _access(kind: str, access_id: int) -> Any:
     }[ObjectKind(kind)]
     access = model.objects.select_related(*related).filter(pk=access_id).first()
     if access is None:
-        raise field_error("access", f"No such {ObjectKind(kind).label.lower()}.")
+        raise field_error("access", _("No such %(value)s.") % {"value": ObjectKind(kind).label.lower()})
     return access
 
 
@@ -99,7 +100,7 @@ def micro_certification_start(
     as ``undecided_action`` says. An access that is not eligible is refused with the reason."""
     access = _access(kind, access_id)
     if reviewer is not None and reviewer.status != UserStatus.ACTIVE:
-        raise field_error("reviewer", f"{reviewer.username} is not active.")
+        raise field_error("reviewer", _("%(username)s is not active.") % {"username": reviewer.username})
     label = (
         f"account {access}"
         if kind == ObjectKind.ACCOUNT
@@ -128,5 +129,7 @@ def micro_certification_start(
             raise
         reason = _why_not(kind, access)
         raise ValidationFailed(
-            f"{label[0].upper()}{label[1:]} cannot be certified: {reason}.", fields={"access": [reason]}
+            _("%(access)s cannot be certified: %(reason)s.")
+            % {"access": f"{label[0].upper()}{label[1:]}", "reason": reason},
+            fields={"access": [reason]},
         ) from None

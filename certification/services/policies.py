@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from blazon.changes import config_create, config_delete, config_update, field_error
 from blazon.errors import Conflict
@@ -71,26 +72,28 @@ def _apply(policy: CertificationPolicy, data: dict[str, Any]) -> None:
             continue
         value = data[name]
         if name in ("code", "name") and not str(value or "").strip():
-            raise field_error(name, "Required.")
+            raise field_error(name, _("Required."))
         if name in _TYPES and value is not None and not isinstance(value, _TYPES[name]):
-            raise field_error(name, f"A {_TYPES[name].__name__.lower()}.")
+            raise field_error(name, _("A %(value)s.") % {"value": _TYPES[name].__name__.lower()})
         if name == "criticalities":
             value = list(dict.fromkeys(value or []))
             bad = [v for v in value if v not in Criticality.values]
             if bad:
                 raise field_error(
-                    name, f"Unknown criticality {bad[0]!r}; one of {', '.join(Criticality.values)}."
+                    name,
+                    _("Unknown criticality %(value)r; one of %(value2)s.")
+                    % {"value": bad[0], "value2": ", ".join(Criticality.values)},
                 )
         if name == "reviewer_kind" and value not in ReviewerKind.values:
-            raise field_error(name, f"One of {', '.join(ReviewerKind.values)}.")
+            raise field_error(name, _("One of %(value)s.") % {"value": ", ".join(ReviewerKind.values)})
         if name == "trigger" and value not in PolicyTrigger.values:
-            raise field_error(name, f"One of {', '.join(PolicyTrigger.values)}.")
+            raise field_error(name, _("One of %(value)s.") % {"value": ", ".join(PolicyTrigger.values)})
         if name == "monitored_attributes":
             value = _monitored(value)
         if name == "undecided_action" and value not in UndecidedAction.values:
-            raise field_error(name, f"One of {', '.join(UndecidedAction.values)}.")
+            raise field_error(name, _("One of %(value)s.") % {"value": ", ".join(UndecidedAction.values)})
         if name in ("period_days", "duration_days") and (not isinstance(value, int) or value < 1):
-            raise field_error(name, "A whole number of days, at least 1.")
+            raise field_error(name, _("A whole number of days, at least 1."))
         setattr(policy, name, value.strip() if isinstance(value, str) else value)
     _check(policy)
 
@@ -98,7 +101,7 @@ def _apply(policy: CertificationPolicy, data: dict[str, Any]) -> None:
 def monitorable() -> dict[str, str]:
     """What an attribute-change policy can watch: name -> label (standard fields, then the
     administrator-defined user attributes as ``attributes.<name>``)."""
-    out = dict(MONITORABLE_FIELDS)
+    out = {name: str(label) for name, label in MONITORABLE_FIELDS.items()}
     for name, label in AttributeDefinition.objects.filter(scope=AttributeScope.USER).values_list(
         "name", "label"
     ):
@@ -110,12 +113,14 @@ def _monitored(value: Any) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise field_error("monitored_attributes", "A list of attribute names.")
+        raise field_error("monitored_attributes", _("A list of attribute names."))
     known = monitorable()
     bad = [v for v in value if v not in known]
     if bad:
         raise field_error(
-            "monitored_attributes", f"Unknown attribute {bad[0]!r}; one of {', '.join(sorted(known))}."
+            "monitored_attributes",
+            _("Unknown attribute %(name)r; one of %(known)s.")
+            % {"name": bad[0], "known": ", ".join(sorted(known))},
         )
     return list(dict.fromkeys(value))
 
@@ -123,20 +128,22 @@ def _monitored(value: Any) -> list[str]:
 def _check(policy: CertificationPolicy) -> None:
     """The rules a policy as a whole obeys (clear messages, on the field to fix)."""
     if not (policy.include_accounts or policy.include_entitlements or policy.include_roles):
-        raise field_error("include_accounts", "Certify at least one kind of access.")
+        raise field_error("include_accounts", _("Certify at least one kind of access."))
     if policy.reviewer_kind == ReviewerKind.USER and policy.reviewer_user_id is None:
-        raise field_error("reviewer_user", "Name the user who reviews.")
+        raise field_error("reviewer_user", _("Name the user who reviews."))
     if policy.reviewer_kind == ReviewerKind.QUEUE and policy.reviewer_queue_id is None:
-        raise field_error("reviewer_queue", "Name the queue that reviews.")
+        raise field_error("reviewer_queue", _("Name the queue that reviews."))
     if policy.trigger == PolicyTrigger.ATTRIBUTE_CHANGE and not policy.monitored_attributes:
-        raise field_error("monitored_attributes", "Name the user attribute(s) whose change starts a review.")
+        raise field_error(
+            "monitored_attributes", _("Name the user attribute(s) whose change starts a review.")
+        )
     if policy.trigger == PolicyTrigger.PERIODIC and policy.duration_days > policy.period_days:
         raise field_error(
-            "duration_days", "A campaign cannot last longer than the period between two campaigns."
+            "duration_days", _("A campaign cannot last longer than the period between two campaigns.")
         )
     if policy.entitlement_id is not None and policy.resource_id is not None:
         if policy.entitlement is not None and policy.entitlement.resource_id != policy.resource_id:
-            raise field_error("entitlement", "The entitlement is not one of the resource's.")
+            raise field_error("entitlement", _("The entitlement is not one of the resource's."))
 
 
 @transaction.atomic
@@ -182,5 +189,5 @@ def certification_policy_delete(*, actor: Any, source: str, policy: Certificatio
     """Delete a policy that has no running campaign (its finished campaigns stay, without it)."""
     obj = CertificationPolicy.objects.select_for_update().get(pk=policy.pk)
     if obj.campaigns.filter(status=CampaignStatus.RUNNING).exists():
-        raise Conflict(f"{obj.name} has a running campaign: finish or cancel it first.")
+        raise Conflict(_("%(name)s has a running campaign: finish or cancel it first.") % {"name": obj.name})
     config_delete(obj, fields=POLICY_FIELDS, actor=actor, source=source, action="certification_policy.delete")

@@ -163,7 +163,7 @@ class AccessRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
         body = s.AccessRequestInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
-        code, _, identifier = str(data.pop("credential")).partition("/")
+        code, __, identifier = str(data.pop("credential")).partition("/")
         account = Account.objects.filter(resource__code=code, identifier=identifier).first()
         if account is None:
             raise ValidationFailed(

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from blazon import notify
 from blazon.audit.services import audit_record
@@ -93,21 +94,26 @@ def window_check(
     """Refuse a window that ends before it starts, is already over, starts in the past (beyond a
     few minutes' grace) or too far ahead, or is longer than the rule allows."""
     if timezone.is_naive(start) or timezone.is_naive(end):
-        raise _fail("window_start", "Give the window's start and end with a time zone.")
+        raise _fail("window_start", _("Give the window's start and end with a time zone."))
     if end <= start:
-        raise _fail("window_end", "The window must end after it starts.")
+        raise _fail("window_end", _("The window must end after it starts."))
     if end <= now:
-        raise _fail("window_end", f"The window ended at {_when(end)}: it is in the past.")
+        raise _fail(
+            "window_end", _("The window ended at %(value)s: it is in the past.") % {"value": _when(end)}
+        )
     if check_start and start < now - START_GRACE:
         raise _fail(
-            "window_start", f"The window would start at {_when(start)}, in the past: start it now or later."
+            "window_start",
+            _("The window would start at %(value)s, in the past: start it now or later.")
+            % {"value": _when(start)},
         )
     if start > now + START_HORIZON:
-        raise _fail("window_start", "The window starts more than 90 days ahead.")
+        raise _fail("window_start", _("The window starts more than 90 days ahead."))
     if end - start > timedelta(minutes=max_minutes):
         raise _fail(
             "window_end",
-            f"The window is longer than this credential allows ({_duration(max_minutes)} at most).",
+            _("The window is longer than this credential allows (%(value)s at most).")
+            % {"value": _duration(max_minutes)},
         )
 
 
@@ -231,12 +237,14 @@ def _clean_code(code: str, rule: Rule) -> str:
     if code and not CODE_RE.match(code):
         raise _fail(
             "governance_code",
-            "The governance code may hold letters, digits and . _ - / : only (e.g. INC0012345), "
-            "at most 64 characters.",
+            _(
+                "The governance code may hold letters, digits and . _ - / : only (e.g. INC0012345), "
+                "at most 64 characters."
+            ),
         )
     if rule.governance_code_required and not code:
         raise _fail(
-            "governance_code", "This credential needs a governance code (the ITSM ticket of the work)."
+            "governance_code", _("This credential needs a governance code (the ITSM ticket of the work).")
         )
     return code
 
@@ -259,21 +267,29 @@ def access_request_create(
     every approver is told at once and a review task is opened."""
     now = timezone.now()
     if actor is None or getattr(actor, "status", None) != UserStatus.ACTIVE:
-        raise NotAllowed("Only an active user may ask for privileged access.")
+        raise NotAllowed(_("Only an active user may ask for privileged access."))
     acc = Account.objects.select_related("resource", "responsible").get(pk=account.pk)
     if acc.status != AccountStatus.ACTIVE:
-        raise _fail("account", f"{acc} is {acc.get_status_display().lower()}: it cannot be used.")
+        raise _fail(
+            "account",
+            _("%(acc)s is %(status)s: it cannot be used.")
+            % {"acc": acc, "status": acc.get_status_display().lower()},
+        )
     rule = rule_for(actor, acc)
     if rule is None:
-        raise NotAllowed(f"No access group gives you {acc}.")
+        raise NotAllowed(_("No access group gives you %(acc)s.") % {"acc": acc})
     reason = (reason or "").strip()
     if rule.justification_required and not reason:
-        raise _fail("reason", "Say why you need this credential: a justification is required.")
+        raise _fail("reason", _("Say why you need this credential: a justification is required."))
     if len(reason) > REASON_MAX:
-        raise _fail("reason", f"The justification is too long ({REASON_MAX} characters at most).")
+        raise _fail(
+            "reason",
+            _("The justification is too long (%(REASON_MAX)s characters at most).")
+            % {"REASON_MAX": REASON_MAX},
+        )
     code = _clean_code(governance_code, rule)
     if rule.approval_required and not emergency and (window_start is None or window_end is None):
-        raise _fail("window_start", "Give the window (start and end) you need the credential for.")
+        raise _fail("window_start", _("Give the window (start and end) you need the credential for."))
     start = window_start or now
     end = window_end or start + timedelta(minutes=rule.max_window_minutes)
     window_check(start, end, max_minutes=rule.max_window_minutes, now=now)
@@ -298,7 +314,8 @@ def access_request_create(
             req.save()
     except IntegrityError:
         raise Conflict(
-            f"You already have a pending or approved request for {acc}: use it or cancel it first.",
+            _("You already have a pending or approved request for %(acc)s: use it or cancel it first.")
+            % {"acc": acc},
             code="live_request",
         ) from None
     ticket = ticket_audit(itsm, code, check) if itsm is not None and check is not None else None
@@ -369,11 +386,11 @@ def access_request_emergency(*, actor: User, source: str, request: AccessRequest
     """The requester confirms an emergency on their pending request (the group must allow it)."""
     req = _locked(request)
     if req.requester_id != actor.pk:
-        raise NotAllowed("Only the requester may declare an emergency.")
+        raise NotAllowed(_("Only the requester may declare an emergency."))
     if req.status != AccessStatus.PENDING:
         raise _finished_error(req)
     if not req.rule.get("emergency_allowed"):
-        raise NotAllowed("Emergency access is not allowed for this credential: wait for the approval.")
+        raise NotAllowed(_("Emergency access is not allowed for this credential: wait for the approval."))
     _grant_emergency(req, actor=actor, source=source, now=timezone.now())
     return req
 
@@ -383,7 +400,7 @@ def access_request_emergency(*, actor: User, source: str, request: AccessRequest
 
 def _request_of_task(task: Task) -> AccessRequest:
     if task.subject_id is None:
-        raise Conflict("This task is about no access request.")
+        raise Conflict(_("This task is about no access request."))
     return _locked(AccessRequest(pk=task.subject_id))
 
 
@@ -397,7 +414,7 @@ def access_task_decide(
     comment: str = "",
     window_start: datetime | None = None,
     window_end: datetime | None = None,
-    **_: Any,
+    **_ignored: Any,
 ) -> AccessRequest:
     """Approve or disapprove an access request's level task (the worklist's ``decide`` hook for
     ACCESS and ACCESS_REVIEW tasks). An approver may set another window (shorter, moved or longer,
@@ -406,13 +423,14 @@ def access_task_decide(
     req = _request_of_task(task)
     locked_task = Task.objects.select_for_update().get(pk=task.pk)
     if actor.pk == req.requester_id:
-        raise NotAllowed("You cannot approve or disapprove your own access request.")
+        raise NotAllowed(_("You cannot approve or disapprove your own access request."))
     if locked_task.status != TaskStatus.OPEN:
         raise Conflict(
-            f"This task was already {locked_task.get_status_display().lower()}.", code="task_closed"
+            _("This task was already %(status)s.") % {"status": locked_task.get_status_display().lower()},
+            code="task_closed",
         )
     if not may_decide(actor, locked_task):
-        raise NotAllowed("You are not an approver of this task.")
+        raise NotAllowed(_("You are not an approver of this task."))
     comment = (comment or "").strip()[:2000]
     if locked_task.kind == TaskKind.ACCESS_REVIEW:
         return _review(req, locked_task, actor=actor, source=source, decision=decision, comment=comment)
@@ -501,17 +519,25 @@ def _review(
 
 def _in_window(req: AccessRequest, now: datetime) -> None:
     if req.requester_id is None:
-        raise NotAllowed("No such request.")
+        raise NotAllowed(_("No such request."))
     if req.status != AccessStatus.APPROVED:
         raise Conflict(
-            f"Access request #{req.pk} is {req.get_status_display().lower()}: the credential is not yours to use. "
-            "Ask again with a new justification.",
+            _(
+                "Access request #%(id)s is %(status)s: the credential is not yours to use. "
+                "Ask again with a new justification."
+            )
+            % {"id": req.pk, "status": req.get_status_display().lower()},
             code="not_approved",
         )
     if now < req.window_start:
-        raise Conflict(f"Your window starts at {_when(req.window_start)}.", code="window_not_started")
+        raise Conflict(
+            _("Your window starts at %(value)s.") % {"value": _when(req.window_start)},
+            code="window_not_started",
+        )
     if now >= req.window_end:
-        raise Conflict(f"Your window ended at {_when(req.window_end)}.", code="window_ended")
+        raise Conflict(
+            _("Your window ended at %(value)s.") % {"value": _when(req.window_end)}, code="window_ended"
+        )
 
 
 @transaction.atomic
@@ -521,7 +547,7 @@ def access_reveal(*, actor: User, source: str, request: AccessRequest) -> str:
     requester's vault first (one holder at a time for an administrative account)."""
     req = _locked(request)
     if actor is None or req.requester_id != actor.pk:
-        raise NotAllowed("Only the requester may use an approved access.")
+        raise NotAllowed(_("Only the requester may use an approved access."))
     now = timezone.now()
     _in_window(req, now)
     acc = req.account
@@ -534,7 +560,7 @@ def access_reveal(*, actor: User, source: str, request: AccessRequest) -> str:
     else:
         secret = Secret.objects.filter(account=acc, kind=SecretKind.ACCOUNT_PASSWORD).first()
         if secret is None:
-            raise Conflict(f"{acc} has no password in the vault.", code="no_secret")
+            raise Conflict(_("%(acc)s has no password in the vault.") % {"acc": acc}, code="no_secret")
         value = secret_reveal(actor=actor, source=source, secret=secret)
     first = req.used_at is None
     req.used_at = req.used_at or now
@@ -579,7 +605,7 @@ def access_request_cancel(
     given back and rotated."""
     req = _locked(request)
     if req.requester_id != actor.pk:
-        raise NotAllowed("Only the requester may cancel a request.")
+        raise NotAllowed(_("Only the requester may cancel a request."))
     if req.status not in (AccessStatus.PENDING, AccessStatus.APPROVED):
         raise _finished_error(req)
     _end(
@@ -601,10 +627,11 @@ def access_request_revoke(
     password rotated; the requester needs a new justification to come back."""
     req = _locked(request)
     if not is_approver(actor, req):
-        raise NotAllowed("Only an approver of this request may revoke it.")
+        raise NotAllowed(_("Only an approver of this request may revoke it."))
     if req.status != AccessStatus.APPROVED:
         raise Conflict(
-            f"Access request #{req.pk} is {req.get_status_display().lower()}: only an approved access is revoked.",
+            _("Access request #%(id)s is %(status)s: only an approved access is revoked.")
+            % {"id": req.pk, "status": req.get_status_display().lower()},
             code="not_approved",
         )
     _end(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from blazon.audit.services import audit_record
 from blazon.changes import config_create, config_delete, config_update
@@ -61,7 +62,7 @@ def _users(names: Iterable[str], field: str) -> list[User]:
     found = {u.username: u for u in User.objects.filter(username__in=wanted)}
     missing = [n for n in wanted if n not in found]
     if missing:
-        raise _fail(field, f"Unknown user(s): {', '.join(missing[:10])}.")
+        raise _fail(field, _("Unknown user(s): %(value)s.") % {"value": ", ".join(missing[:10])})
     return [found[n] for n in dict.fromkeys(wanted)]
 
 
@@ -73,7 +74,8 @@ def _members(refs: Iterable[str]) -> tuple[list[User], list[Organization], list[
         if not sep or kind not in by_kind or not value.strip():
             raise _fail(
                 "members",
-                f"{ref!r} is not a member: use user:<username>, organization:<code> or role:<code>.",
+                _("%(ref)r is not a member: use user:<username>, organization:<code> or role:<code>.")
+                % {"ref": ref},
             )
         by_kind[kind].append(value.strip())
     users = _users(by_kind["user"], "members")
@@ -82,7 +84,7 @@ def _members(refs: Iterable[str]) -> tuple[list[User], list[Organization], list[
     missing = [f"organization:{c}" for c in by_kind["organization"] if c not in orgs]
     missing += [f"role:{c}" for c in by_kind["role"] if c not in roles]
     if missing:
-        raise _fail("members", f"Unknown member(s): {', '.join(missing[:10])}.")
+        raise _fail("members", _("Unknown member(s): %(value)s.") % {"value": ", ".join(missing[:10])})
     return (
         users,
         [orgs[c] for c in dict.fromkeys(by_kind["organization"])],
@@ -102,12 +104,18 @@ def _credentials(refs: Iterable[str]) -> list[Account]:
             else None
         )
         if account is None:
-            raise _fail("credentials", f"No account {ref!r}: use <resource code>/<account identifier>.")
+            raise _fail(
+                "credentials",
+                _("No account %(ref)r: use <resource code>/<account identifier>.") % {"ref": ref},
+            )
         if account.account_type not in CREDENTIAL_TYPES:
             raise _fail(
                 "credentials",
-                f"{ref} is a {account.get_account_type_display().lower()} account: only administrative, "
-                "application and shared accounts are privileged credentials.",
+                _(
+                    "%(ref)s is a %(account_type)s account: only administrative, "
+                    "application and shared accounts are privileged credentials."
+                )
+                % {"ref": ref, "account_type": account.get_account_type_display().lower()},
             )
         found.append(account)
     return found
@@ -115,27 +123,34 @@ def _credentials(refs: Iterable[str]) -> list[Account]:
 
 def _levels(levels: Sequence[dict[str, Any]], *, approval_required: bool) -> list[dict[str, Any]]:
     if approval_required and not levels:
-        raise _fail("levels", "Approval is required: give at least one approval level.")
+        raise _fail("levels", _("Approval is required: give at least one approval level."))
     if not approval_required and levels:
-        raise _fail("levels", "Approval is not required: a group without approval has no levels.")
+        raise _fail("levels", _("Approval is not required: a group without approval has no levels."))
     if len(levels) > MAX_LEVELS:
-        raise _fail("levels", f"At most {MAX_LEVELS} approval levels.")
+        raise _fail("levels", _("At most %(MAX_LEVELS)s approval levels.") % {"MAX_LEVELS": MAX_LEVELS})
     out: list[dict[str, Any]] = []
     for n, level in enumerate(levels, start=1):
         kind = str(level.get("approver_kind") or "")
         mode = str(level.get("mode") or ApprovalMode.ANY)
         if kind not in LevelApprover.values:
-            raise _fail("levels", f"Level {n}: approvers must be one of {', '.join(LevelApprover.values)}.")
+            raise _fail(
+                "levels",
+                _("Level %(n)s: approvers must be one of %(value)s.")
+                % {"n": n, "value": ", ".join(LevelApprover.values)},
+            )
         if mode not in ApprovalMode.values:
-            raise _fail("levels", f"Level {n}: the mode must be ANY or ALL.")
+            raise _fail("levels", _("Level %(n)s: the mode must be ANY or ALL.") % {"n": n})
         users = _users(level.get("users") or [], "levels") if kind == LevelApprover.USERS else []
         queue = None
         if kind == LevelApprover.USERS and not users:
-            raise _fail("levels", f"Level {n}: name at least one approver.")
+            raise _fail("levels", _("Level %(n)s: name at least one approver.") % {"n": n})
         if kind == LevelApprover.QUEUE:
             queue = Queue.objects.filter(name=str(level.get("queue") or "")).first()
             if queue is None:
-                raise _fail("levels", f"Level {n}: no queue named {level.get('queue')!r}.")
+                raise _fail(
+                    "levels",
+                    _("Level %(n)s: no queue named %(value)r.") % {"n": n, "value": level.get("queue")},
+                )
         out.append({"position": n, "approver_kind": kind, "mode": mode, "users": users, "queue": queue})
     return out
 
@@ -144,12 +159,14 @@ def _validate(data: dict[str, Any]) -> None:
     window = data.get("max_window_minutes")
     if not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= MAX_WINDOW_LIMIT:
         raise _fail(
-            "max_window_minutes", f"The maximum window is a number of minutes from 1 to {MAX_WINDOW_LIMIT}."
+            "max_window_minutes",
+            _("The maximum window is a number of minutes from 1 to %(MAX_WINDOW_LIMIT)s.")
+            % {"MAX_WINDOW_LIMIT": MAX_WINDOW_LIMIT},
         )
     if not str(data.get("code") or "").strip():
-        raise _fail("code", "A code is required.")
+        raise _fail("code", _("A code is required."))
     if not str(data.get("name") or "").strip():
-        raise _fail("name", "A name is required.")
+        raise _fail("name", _("A name is required."))
 
 
 def _refs(data: dict[str, Any]) -> GroupRefs:
@@ -288,7 +305,10 @@ def access_group_delete(*, actor: Any, source: str, group: AccessGroup) -> None:
     live = locked.requests.filter(status__in=[AccessStatus.PENDING, AccessStatus.APPROVED]).count()
     if live:
         raise Conflict(
-            f"{live} request(s) under this group are pending or approved: let them end or revoke them first."
+            _(
+                "%(live)s request(s) under this group are pending or approved: let them end or revoke them first."
+            )
+            % {"live": live}
         )
     config_delete(
         locked,

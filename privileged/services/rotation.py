@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import ValidationFailed
@@ -49,22 +50,28 @@ def _fail(field: str, message: str) -> ValidationFailed:
 
 def _validate(data: dict[str, Any]) -> None:
     if not str(data.get("name") or "").strip():
-        raise _fail("name", "A name is required.")
+        raise _fail("name", _("A name is required."))
     kind = data.get("account_type")
     if kind not in CREDENTIAL_TYPES:
-        raise _fail("account_type", f"The account type is one of {', '.join(CREDENTIAL_TYPES)}.")
+        raise _fail(
+            "account_type",
+            _("The account type is one of %(value)s.") % {"value": ", ".join(CREDENTIAL_TYPES)},
+        )
     days = data.get("every_days")
     if days is not None and (
         not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_DAYS
     ):
-        raise _fail("every_days", f"Rotate every 1 to {MAX_DAYS} days, or leave it empty.")
+        raise _fail(
+            "every_days",
+            _("Rotate every 1 to %(MAX_DAYS)s days, or leave it empty.") % {"MAX_DAYS": MAX_DAYS},
+        )
     if data.get("on_member_leave") and kind != AccountType.SHARED:
-        raise _fail("on_member_leave", "Only shared accounts have members who leave.")
+        raise _fail("on_member_leave", _("Only shared accounts have members who leave."))
     if data.get("after_checkout") and kind == AccountType.SHARED:
-        raise _fail("after_checkout", "Shared accounts are not checked out.")
+        raise _fail("after_checkout", _("Shared accounts are not checked out."))
     if days is None and not data.get("after_checkout") and not data.get("on_member_leave"):
         raise _fail(
-            "every_days", "Say when to rotate: every N days, after each check-out or when a member leaves."
+            "every_days", _("Say when to rotate: every N days, after each check-out or when a member leaves.")
         )
 
 

@@ -10,6 +10,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from blazon.audit.services import audit_record
 from blazon.errors import NotAllowed, TransitionNotAllowed, ValidationFailed
@@ -61,11 +63,11 @@ RESOLUTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     ProfileKind.ENTITLEMENTS: {S.NOT_FOUND: ("create",), S.CONFLICT: ()},
 }
 RESOLUTION_LABELS = {
-    "link": "Link to this person",
-    "create": "Create the user",
-    "inactivate": "Inactivate the user",
-    "revoke": "Revoke",
-    "orphan": "Keep as an orphan account",
+    "link": gettext_lazy("Link to this person"),
+    "create": gettext_lazy("Create the user"),
+    "inactivate": gettext_lazy("Inactivate the user"),
+    "revoke": gettext_lazy("Revoke"),
+    "orphan": gettext_lazy("Keep as an orphan account"),
 }
 
 
@@ -222,16 +224,18 @@ def case_resolve(
         .get(pk=case.pk)
     )
     if case.status != CaseStatus.OPEN:
-        raise TransitionNotAllowed(f"This case is already resolved ({case.resolution}).")
+        raise TransitionNotAllowed(
+            _("This case is already resolved (%(resolution)s).") % {"resolution": case.resolution}
+        )
     task = Task.objects.select_for_update().filter(pk=case.task_id).first() if case.task_id else None
     assignees = set(task.assignees.values_list("pk", flat=True)) if task is not None else set()
     if not (can(actor, "manage_config") or actor.pk in assignees):
-        raise NotAllowed("Only an administrator or the task's assignee may resolve this case.")
+        raise NotAllowed(_("Only an administrator or the task's assignee may resolve this case."))
     offered = RESOLUTIONS.get(case.profile.kind, {}).get(case.situation, ())
     if resolution != "dismiss" and resolution not in offered:
         raise ValidationFailed(
-            f"Resolve this case with one of: {', '.join((*offered, 'dismiss'))}.",
-            fields={"resolution": ["Not offered for this case."]},
+            _("Resolve this case with one of: %(value)s.") % {"value": ", ".join((*offered, "dismiss"))},
+            fields={"resolution": [_("Not offered for this case.")]},
         )
     chosen: User | None = None
     if resolution == "link":
@@ -240,11 +244,11 @@ def case_resolve(
             pk = int(pk)
         except (TypeError, ValueError):
             raise ValidationFailed(
-                "Choose the person to link.", fields={"candidate": ["Required."]}
+                _("Choose the person to link."), fields={"candidate": [_("Required.")]}
             ) from None
         chosen = User.objects.exclude(status=UserStatus.REMOVED).filter(pk=pk).first()
         if chosen is None:
-            raise ValidationFailed("No such user to link.", fields={"candidate": ["Unknown user."]})
+            raise ValidationFailed(_("No such user to link."), fields={"candidate": [_("Unknown user.")]})
     outcome = (
         "dismissed"
         if resolution == "dismiss"
@@ -273,11 +277,11 @@ def case_task_decide(
     ``candidate``), reject dismisses the case."""
     case = ReconciliationCase.objects.filter(task_id=task.pk).first()
     if case is None:
-        raise ValidationFailed("This reconciliation task is about no case.")
+        raise ValidationFailed(_("This reconciliation task is about no case."))
     if decision == APPROVE:
         resolution = str(details.get("resolution") or "")
         if not resolution:
-            raise ValidationFailed("Choose a resolution.", fields={"resolution": ["Required."]})
+            raise ValidationFailed(_("Choose a resolution."), fields={"resolution": [_("Required.")]})
     else:
         resolution = "dismiss"
     case_resolve(

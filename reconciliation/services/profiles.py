@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from blazon.audit.services import audit_record
 from blazon.changes import config_create, config_delete, config_update, field_error
@@ -76,30 +77,43 @@ ENTITLEMENT_TARGETS = ("name", "description")
 
 def _admin(actor: Any) -> None:
     if not can(actor, "manage_config"):
-        raise NotAllowed("Only an administrator may change reconciliation profiles.")
+        raise NotAllowed(_("Only an administrator may change reconciliation profiles."))
 
 
 def _check_attribute(name: str, allowed: tuple[str, ...], where: str) -> None:
     if name.startswith("attributes.") and len(name) > len("attributes.") and " " not in name:
         return
     if name not in allowed:
-        raise field_error(where, f"{name!r} is not one of {', '.join(allowed)} or attributes.<name>.")
+        raise field_error(
+            where,
+            _("%(name)r is not one of %(value)s or attributes.<name>.")
+            % {"name": name, "value": ", ".join(allowed)},
+        )
 
 
 def rules_clean(kind: str, rules: Any) -> list[dict[str, Any]]:
     if not isinstance(rules, list | tuple):
-        raise field_error("rules", "A list of rules.")
+        raise field_error("rules", _("A list of rules."))
     out: list[dict[str, Any]] = []
     per_target: dict[str, int] = {}
     for number, rule in enumerate(rules, start=1):
         if not isinstance(rule, dict):
-            raise field_error("rules", f"Rule {number}: an object with attribute, operator and value.")
+            raise field_error(
+                "rules",
+                _("Rule %(number)s: an object with attribute, operator and value.") % {"number": number},
+            )
         target = str(rule.get("target") or RuleTarget.OBJECT)
         if target not in RuleTarget.values or (kind == ProfileKind.USERS and target == RuleTarget.OWNER):
-            raise field_error("rules", f"Rule {number}: target {target!r} is not valid for this kind.")
+            raise field_error(
+                "rules",
+                _("Rule %(number)s: target %(target)r is not valid for this kind.")
+                % {"number": number, "target": target},
+            )
         attribute = str(rule.get("attribute") or "").strip()
         if target == RuleTarget.OWNER and kind != ProfileKind.ACCOUNTS:
-            raise field_error("rules", f"Rule {number}: only accounts have an owner.")
+            raise field_error(
+                "rules", _("Rule %(number)s: only accounts have an owner.") % {"number": number}
+            )
         allowed: tuple[str, ...]
         if kind == ProfileKind.ENTITLEMENTS:
             allowed = ENTITLEMENT_RULE_ATTRIBUTES
@@ -110,16 +124,27 @@ def rules_clean(kind: str, rules: Any) -> list[dict[str, Any]]:
         _check_attribute(attribute, allowed, "rules")
         operator = str(rule.get("operator") or Operator.EQUALS)
         if operator not in Operator.values:
-            raise field_error("rules", f"Rule {number}: operator is one of {', '.join(Operator.values)}.")
+            raise field_error(
+                "rules",
+                _("Rule %(number)s: operator is one of %(value)s.")
+                % {"number": number, "value": ", ".join(Operator.values)},
+            )
         value = str(rule.get("value") or "").strip()
         if not value:
-            raise field_error("rules", f"Rule {number}: the value is empty (fixed, {{[field]}} or mixed).")
+            raise field_error(
+                "rules",
+                _("Rule %(number)s: the value is empty (fixed, {[field]} or mixed).") % {"number": number},
+            )
         per_target[target] = per_target.get(target, 0) + 1
         if per_target[target] > MAX_RULES_PER_TARGET:
-            raise field_error("rules", f"At most {MAX_RULES_PER_TARGET} rules per side.")
+            raise field_error(
+                "rules",
+                _("At most %(MAX_RULES_PER_TARGET)s rules per side.")
+                % {"MAX_RULES_PER_TARGET": MAX_RULES_PER_TARGET},
+            )
         out.append({"target": target, "attribute": attribute, "operator": operator, "value": value[:500]})
     if not any(r["target"] == RuleTarget.OBJECT for r in out):
-        raise field_error("rules", "At least one rule that finds the object (target OBJECT).")
+        raise field_error("rules", _("At least one rule that finds the object (target OBJECT)."))
     return out
 
 
@@ -128,15 +153,20 @@ def actions_clean(kind: str, actions: Any) -> dict[str, str]:
     if actions is None:
         actions = {}
     if not isinstance(actions, dict):
-        raise field_error("actions", "An object of situation → action.")
+        raise field_error("actions", _("An object of situation → action."))
     out = dict(DEFAULT_ACTIONS.get(kind, {}))
     for situation, action in actions.items():
         if situation not in allowed:
-            raise field_error("actions", f"{situation!r} is not a situation of a {kind.lower()} profile.")
+            raise field_error(
+                "actions",
+                _("%(situation)r is not a situation of a %(lower)s profile.")
+                % {"situation": situation, "lower": kind.lower()},
+            )
         if action not in allowed[situation]:
             raise field_error(
                 "actions",
-                f"{situation}: the action is one of {', '.join(str(a) for a in allowed[situation])}.",
+                _("%(situation)s: the action is one of %(value)s.")
+                % {"situation": situation, "value": ", ".join(str(a) for a in allowed[situation])},
             )
         out[situation] = str(action)
     return out
@@ -144,40 +174,56 @@ def actions_clean(kind: str, actions: Any) -> dict[str, str]:
 
 def mappings_clean(kind: str, mappings: Any) -> list[dict[str, Any]]:
     if not isinstance(mappings, list | tuple):
-        raise field_error("mappings", "A list of mappings.")
+        raise field_error("mappings", _("A list of mappings."))
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for number, m in enumerate(mappings, start=1):
         if not isinstance(m, dict):
-            raise field_error("mappings", f"Mapping {number}: an object with target, mode and value.")
+            raise field_error(
+                "mappings",
+                _("Mapping %(number)s: an object with target, mode and value.") % {"number": number},
+            )
         target = str(m.get("target") or "").strip()
         if kind == ProfileKind.USERS:
             _check_attribute(target, USER_TARGETS, "mappings")
         elif kind == ProfileKind.ENTITLEMENTS:
             _check_attribute(target, ENTITLEMENT_TARGETS, "mappings")
         elif not target or " " in target:
-            raise field_error("mappings", f"Mapping {number}: the target is an account attribute's name.")
+            raise field_error(
+                "mappings",
+                _("Mapping %(number)s: the target is an account attribute's name.") % {"number": number},
+            )
         if target in seen:
-            raise field_error("mappings", f"{target} is mapped twice.")
+            raise field_error("mappings", _("%(target)s is mapped twice.") % {"target": target})
         seen.add(target)
         mode = str(m.get("mode") or MappingMode.FIELD)
         value = str(m.get("value") or "")
         if mode not in MappingMode.values:
             raise field_error(
-                "mappings", f"Mapping {number}: mode is one of {', '.join(MappingMode.values)}."
+                "mappings",
+                _("Mapping %(number)s: mode is one of %(value)s.")
+                % {"number": number, "value": ", ".join(MappingMode.values)},
             )
         fields = template_fields(value)
         if mode == MappingMode.STATIC and fields:
-            raise field_error("mappings", f"{target}: a static value has no {{[field]}}.")
+            raise field_error(
+                "mappings", _("%(target)s: a static value has no {[field]}.") % {"target": target}
+            )
         if mode == MappingMode.FIELD and (len(fields) != 1 or value.strip() != "{[" + fields[0] + "]}"):
-            raise field_error("mappings", f"{target}: a field mapping is exactly one {{[field]}}.")
+            raise field_error(
+                "mappings", _("%(target)s: a field mapping is exactly one {[field]}.") % {"target": target}
+            )
         if mode == MappingMode.MIXED and not fields:
-            raise field_error("mappings", f"{target}: a mixed value has at least one {{[field]}}.")
+            raise field_error(
+                "mappings", _("%(target)s: a mixed value has at least one {[field]}.") % {"target": target}
+            )
         if mode == MappingMode.EXPRESSION:
             try:
                 expression_check(value)
             except ExpressionError as exc:
-                raise field_error("mappings", f"{target}: {exc}") from None
+                raise field_error(
+                    "mappings", _("%(target)s: %(exc)s") % {"target": target, "exc": exc}
+                ) from None
         out.append({"target": target, "mode": mode, "value": value})
     return out
 
@@ -190,29 +236,29 @@ def _clean(data: dict[str, Any], profile: ReconciliationProfile) -> None:
         if isinstance(value, str):
             value = value.strip()
         if name in ("code", "name", "key_field") and not value:
-            raise field_error(name, "Required.")
+            raise field_error(name, _("Required."))
         if name == "kind" and value not in ProfileKind.values:
-            raise field_error("kind", f"One of {', '.join(ProfileKind.values)}.")
+            raise field_error("kind", _("One of %(value)s.") % {"value": ", ".join(ProfileKind.values)})
         if name == "kind" and value not in BUILT_KINDS:
-            raise field_error("kind", "Entitlement memberships profiles cannot run yet.")
+            raise field_error("kind", _("Entitlement memberships profiles cannot run yet."))
         if name == "source_type" and value not in SourceType.values:
-            raise field_error("source_type", f"One of {', '.join(SourceType.values)}.")
+            raise field_error("source_type", _("One of %(value)s.") % {"value": ", ".join(SourceType.values)})
         if name == "resource" and value is not None and not isinstance(value, Resource):
-            raise field_error("resource", "A resource.")
+            raise field_error("resource", _("A resource."))
         if name == "source_settings":
             if not isinstance(value, dict):
-                raise field_error("source_settings", "A JSON object of setting names and values.")
+                raise field_error("source_settings", _("A JSON object of setting names and values."))
             if len(json.dumps(value)) > MAX_SETTINGS_BYTES:
-                raise field_error("source_settings", "Too large (64 KiB at most).")
+                raise field_error("source_settings", _("Too large (64 KiB at most)."))
         if name == "safety_share":
             try:
                 value = Decimal(str(value))
             except InvalidOperation:
-                raise field_error("safety_share", "A percentage between 0 and 100.") from None
+                raise field_error("safety_share", _("A percentage between 0 and 100.")) from None
             if not Decimal(0) <= value <= Decimal(100):
-                raise field_error("safety_share", "A percentage between 0 and 100.")
+                raise field_error("safety_share", _("A percentage between 0 and 100."))
         if name == "max_row_errors" and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            raise field_error("max_row_errors", "A whole number, 0 or more.")
+            raise field_error("max_row_errors", _("A whole number, 0 or more."))
         if name == "schedule" and value:
             try:
                 cron_parse(value)
@@ -220,14 +266,15 @@ def _clean(data: dict[str, Any], profile: ReconciliationProfile) -> None:
                 raise field_error("schedule", str(exc)) from None
         setattr(profile, name, value)
     if profile.kind == ProfileKind.USERS and profile.resource_id is not None:
-        raise field_error("resource", "A users profile reads an identity source, not a resource.")
+        raise field_error("resource", _("A users profile reads an identity source, not a resource."))
     if profile.kind != ProfileKind.USERS and profile.resource_id is None:
-        raise field_error("resource", "An accounts or entitlements profile reads one resource: choose it.")
+        raise field_error("resource", _("An accounts or entitlements profile reads one resource: choose it."))
     secret_names = SECRET_SETTINGS.get(profile.source_type, ())
     in_clear = sorted(k for k in profile.source_settings if k in secret_names)
     if in_clear:
         raise field_error(
-            "source_settings", f"{', '.join(in_clear)}: a secret belongs in the secret settings."
+            "source_settings",
+            _("%(value)s: a secret belongs in the secret settings.") % {"value": ", ".join(in_clear)},
         )
     if profile.source_type == SourceType.CSV:
         try:
@@ -255,13 +302,14 @@ def _secrets_write(
         not isinstance(given, dict)
         or not all(isinstance(k, str) and isinstance(v, str) for k, v in given.items())
     ):
-        raise field_error("secret_settings", "A JSON object of setting names and text values.")
+        raise field_error("secret_settings", _("A JSON object of setting names and text values."))
     names = SECRET_SETTINGS.get(profile.source_type, ())
     unknown = sorted(k for k in (given or {}) if k not in names)
     if unknown:
         raise field_error(
             "secret_settings",
-            f"{', '.join(unknown)}: not a secret setting of this source ({', '.join(names) or 'none'}).",
+            _("%(value)s: not a secret setting of this source (%(value2)s).")
+            % {"value": ", ".join(unknown), "value2": ", ".join(names) or "none"},
         )
     stored = profile_secrets(profile)
     now = {k: v for k, v in stored.items() if k not in set(clear or []) and k in names}
@@ -361,7 +409,7 @@ def profile_create(
     profile = ReconciliationProfile(source_settings={})
     _clean({"key_field": "identifier", "active": True, **data}, profile)
     if rules is None:
-        raise field_error("rules", "At least one association rule.")
+        raise field_error("rules", _("At least one association rule."))
     rules_clean(profile.kind, rules)
     config_create(
         profile,
@@ -397,7 +445,7 @@ def profile_update(
     parts = {k: data.pop(k, None) for k in ("rules", "actions", "mappings")}
     secrets, clear = data.pop("secret_settings", None), data.pop("clear_secrets", None)
     if "kind" in data and data["kind"] != profile.kind:
-        raise field_error("kind", "A profile's kind cannot change: create another profile.")
+        raise field_error("kind", _("A profile's kind cannot change: create another profile."))
     with config_update(
         ReconciliationProfile,
         profile.pk,
@@ -426,7 +474,9 @@ def profile_delete(*, actor: Any, source: str, profile: ReconciliationProfile) -
         profile=obj, status__in=(RunStatus.RUNNING, RunStatus.APPLYING)
     ).first()
     if busy is not None:
-        raise Conflict(f"Run #{busy.pk} of this profile is under way: wait for it to finish.")
+        raise Conflict(
+            _("Run #%(id)s of this profile is under way: wait for it to finish.") % {"id": busy.pk}
+        )
     secret = obj.secret
     extra = profile_parts(obj)
     config_delete(

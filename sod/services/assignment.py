@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from blazon.audit.services import audit_record
 from blazon.changes import config_create, config_delete, config_update, field_error
@@ -230,20 +231,20 @@ def _apply(policy: AssignmentPolicy, data: dict[str, Any]) -> None:
             continue
         value = data[name]
         if name in ("code", "name") and not str(value or "").strip():
-            raise field_error(name, "Required.")
+            raise field_error(name, _("Required."))
         if name == "role" and not isinstance(value, Role):
-            raise field_error("role", "A role.")
+            raise field_error("role", _("A role."))
         if name == "organization" and value is not None and not isinstance(value, Organization):
-            raise field_error("organization", "An organization.")
+            raise field_error("organization", _("An organization."))
         if name == "attributes":
             if not isinstance(value, dict) or not all(
                 isinstance(k, str) and k.isidentifier() and isinstance(v, str) for k, v in value.items()
             ):
-                raise field_error("attributes", "An object of attribute names to text values.")
+                raise field_error("attributes", _("An object of attribute names to text values."))
         setattr(policy, name, value.strip() if isinstance(value, str) else value)
     if not any(getattr(policy, c) for c in CONDITIONS):
         raise field_error(
-            "department", "Give at least one condition (a policy without any matches everybody)."
+            "department", _("Give at least one condition (a policy without any matches everybody).")
         )
 
 

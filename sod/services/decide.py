@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from blazon.audit.services import audit_record
 from blazon.errors import NotAllowed, TransitionNotAllowed, ValidationFailed
@@ -78,18 +79,25 @@ def sod_violation_task_decide(
         .first()
     )
     if violation is None:
-        raise ValidationFailed("This SoD task belongs to no request and no violation.")
+        raise ValidationFailed(_("This SoD task belongs to no request and no violation."))
     task = Task.objects.select_for_update(of=("self",)).get(pk=task.pk)
     if task.status != TaskStatus.OPEN:
-        raise TransitionNotAllowed(f"Task #{task.pk} is already {task.status}.", code="task_closed")
+        raise TransitionNotAllowed(
+            _("Task #%(id)s is already %(status)s.") % {"id": task.pk, "status": task.status},
+            code="task_closed",
+        )
     if violation.status == ViolationStatus.RESOLVED:
-        raise TransitionNotAllowed(f"Violation #{violation.pk} is resolved: nothing to decide.")
+        raise TransitionNotAllowed(
+            _("Violation #%(id)s is resolved: nothing to decide.") % {"id": violation.pk}
+        )
     if actor is None or actor.pk == violation.user_id:
-        raise NotAllowed("Nobody decides an SoD violation of their own.")
-    allowed, _ = task_decider(task, actor)
+        raise NotAllowed(_("Nobody decides an SoD violation of their own."))
+    allowed, __ = task_decider(task, actor)
     unassigned = task.queue_id is None and not task.assignees.exists()
     if not allowed and not (unassigned and can(actor, "manage_users")):
-        raise NotAllowed(f"{actor.username} may not decide task #{task.pk}.")
+        raise NotAllowed(
+            _("%(username)s may not decide task #%(id)s.") % {"username": actor.username, "id": task.pk}
+        )
     comment = (comment or "").strip()
     if decision == APPROVE:
         exception_input_check(reason=comment, expires_at=exception_expires_at)
@@ -115,7 +123,9 @@ def sod_violation_task_decide(
         )
         return task
     if not comment:
-        raise ValidationFailed("Refusing an exception needs a reason.", fields={"reason": ["Required."]})
+        raise ValidationFailed(
+            _("Refusing an exception needs a reason."), fields={"reason": [_("Required.")]}
+        )
     task_close(task=task, status=TaskStatus.REJECTED, actor=actor, comment=comment)
     audit_record(
         actor=actor,

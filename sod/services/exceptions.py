@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from blazon.audit.services import audit_record
 from blazon.errors import TransitionNotAllowed, ValidationFailed
@@ -76,7 +77,7 @@ def sod_exception_revoke(
     """End an exception now: the next scan reports the violation again."""
     exc = SoDException.objects.select_for_update().get(pk=exception.pk)
     if exc.revoked_at is not None:
-        raise TransitionNotAllowed(f"Exception #{exc.pk} is already revoked.")
+        raise TransitionNotAllowed(_("Exception #%(id)s is already revoked.") % {"id": exc.pk})
     exc.revoked_at, exc.revoked_by = timezone.now(), actor
     exc.save(update_fields=["revoked_at", "revoked_by"])
     audit_record(

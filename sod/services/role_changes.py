@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from blazon.audit.services import audit_record
 from blazon.errors import NotAllowed, TransitionNotAllowed, ValidationFailed
@@ -366,7 +367,7 @@ def role_change_task_decide(
     decide (or an administrator holding ``manage_config`` when the step has none left)."""
     step = RoleChangeStep.objects.select_for_update(of=("self",)).filter(task_id=task.pk).first()
     if step is None:
-        raise ValidationFailed("This task belongs to no role change step.")
+        raise ValidationFailed(_("This task belongs to no role change step."))
     change = (
         RoleChange.objects.select_for_update(of=("self",))
         .select_related("role__owner", "entitlement__owner", "resource", "requested_by")
@@ -374,18 +375,29 @@ def role_change_task_decide(
     )
     task = Task.objects.select_for_update(of=("self",)).get(pk=task.pk)
     if task.status != TaskStatus.OPEN or step.status != RoleChangeStepStatus.WAITING:
-        raise TransitionNotAllowed(f"Task #{task.pk} is already {task.status}.", code="task_closed")
+        raise TransitionNotAllowed(
+            _("Task #%(id)s is already %(status)s.") % {"id": task.pk, "status": task.status},
+            code="task_closed",
+        )
     if change.status != RoleChangeStatus.WAITING:
-        raise TransitionNotAllowed(f"Role change #{change.pk} is {change.status}: nothing to decide.")
+        raise TransitionNotAllowed(
+            _("Role change #%(id)s is %(status)s: nothing to decide.")
+            % {"id": change.pk, "status": change.status}
+        )
     if decision not in (APPROVE, REJECT):
-        raise ValidationFailed(f"Unknown decision {decision!r}.", fields={"decision": ["approve or reject."]})
+        raise ValidationFailed(
+            _("Unknown decision %(decision)r.") % {"decision": decision},
+            fields={"decision": [_("approve or reject.")]},
+        )
     approver_ids = set(step.approvers.values_list("pk", flat=True))
     if actor is None or actor.pk == change.requested_by_id:
-        raise NotAllowed("Nobody decides a role change they asked for.")
+        raise NotAllowed(_("Nobody decides a role change they asked for."))
     if actor.pk not in approver_ids and not (
         task.assignees.filter(pk=actor.pk).exists() or (not approver_ids and can(actor, "manage_config"))
     ):
-        raise NotAllowed(f"{actor.username} may not decide task #{task.pk}.")
+        raise NotAllowed(
+            _("%(username)s may not decide task #%(id)s.") % {"username": actor.username, "id": task.pk}
+        )
     comment = (comment or "").strip()
     approved = decision == APPROVE
     task_close(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from blazon.audit.services import audit_record
 from blazon.changes import config_create, config_delete, config_update, field_error
@@ -65,7 +66,7 @@ class ItemSpec:
 
 
 def _resolve(ref: str, side: int, gone: dict[str, SoDRuleItem]) -> ItemSpec:
-    kind, _, rest = ref.partition(":")
+    kind, __, rest = ref.partition(":")
     kind = kind.strip().lower()
     rest = rest.strip()
     canonical = f"{kind}:{rest}"
@@ -75,41 +76,52 @@ def _resolve(ref: str, side: int, gone: dict[str, SoDRuleItem]) -> ItemSpec:
         item = gone[canonical]
         return ItemSpec(side, item.kind, None, item.ref, item.label)
     if kind == "entitlement":
-        code, _, identifier = rest.partition("/")
+        code, __, identifier = rest.partition("/")
         target = (
             Entitlement.objects.select_related("resource")
             .filter(resource__code=code.strip(), identifier=identifier.strip())
             .first()
         )
         if target is None:
-            raise field_error("sides", f"{where}: no entitlement {rest!r} (resource code/identifier).")
+            raise field_error(
+                "sides",
+                _("%(where)s: no entitlement %(rest)r (resource code/identifier).")
+                % {"where": where, "rest": rest},
+            )
         return ItemSpec(side, ItemKind.ENTITLEMENT, target, canonical, str(target))
     if kind == "role":
         target = Role.objects.filter(code=rest).first()
         if target is None:
-            raise field_error("sides", f"{where}: no role with code {rest!r}.")
+            raise field_error(
+                "sides", _("%(where)s: no role with code %(rest)r.") % {"where": where, "rest": rest}
+            )
         return ItemSpec(side, ItemKind.ROLE, target, canonical, f"Role {target.name}")
     if kind == "resource":
         target = Resource.objects.filter(code=rest).first()
         if target is None:
-            raise field_error("sides", f"{where}: no resource with code {rest!r}.")
+            raise field_error(
+                "sides", _("%(where)s: no resource with code %(rest)r.") % {"where": where, "rest": rest}
+            )
         return ItemSpec(side, ItemKind.RESOURCE, target, canonical, f"Account on {target.name}")
     raise field_error(
         "sides",
-        f"{where}: {ref!r} is not an item reference (entitlement:<resource>/<identifier>, "
-        "role:<code> or resource:<code>).",
+        _(
+            "%(where)s: %(ref)r is not an item reference (entitlement:<resource>/<identifier>, "
+            "role:<code> or resource:<code>)."
+        )
+        % {"where": where, "ref": ref},
     )
 
 
 def sides_resolve(sides: Any, rule: SoDRule | None = None) -> list[ItemSpec]:
     """Check and resolve the sides of a rule (see the module docstring)."""
     if not isinstance(sides, list | tuple) or not all(isinstance(s, list | tuple) for s in sides):
-        raise field_error("sides", "Give the sides as lists of item references.")
+        raise field_error("sides", _("Give the sides as lists of item references."))
     if len(sides) > MAX_SIDES:
-        raise field_error("sides", f"A rule has at most {MAX_SIDES} sides.")
+        raise field_error("sides", _("A rule has at most %(MAX_SIDES)s sides.") % {"MAX_SIDES": MAX_SIDES})
     cleaned = [[str(r).strip() for r in side if str(r).strip()] for side in sides]
     if sum(1 for side in cleaned if side) < 2:
-        raise field_error("sides", "A rule needs items on at least two sides.")
+        raise field_error("sides", _("A rule needs items on at least two sides."))
     gone = {i.ref: i for i in rule.items.all() if not i.present} if rule is not None and rule.pk else {}
     specs: list[ItemSpec] = []
     seen: dict[tuple[str, Any], int] = {}
@@ -125,8 +137,15 @@ def sides_resolve(sides: Any, rule: SoDRule | None = None) -> list[ItemSpec]:
                 if seen[key] != side_no:
                     raise field_error(
                         "sides",
-                        f"{spec.label} is on sides {SIDE_NAMES[seen[key] - 1]} and "
-                        f"{SIDE_NAMES[side_no - 1]}: the sides of a rule must not overlap.",
+                        _(
+                            "%(label)s is on sides %(value)s and "
+                            "%(value2)s: the sides of a rule must not overlap."
+                        )
+                        % {
+                            "label": spec.label,
+                            "value": SIDE_NAMES[seen[key] - 1],
+                            "value2": SIDE_NAMES[side_no - 1],
+                        },
                     )
                 continue
             seen[key] = side_no
@@ -162,11 +181,11 @@ def _apply(rule: SoDRule, data: dict[str, Any]) -> None:
         if name in data:
             value = data[name]
             if name in ("code", "name") and not str(value or "").strip():
-                raise field_error(name, "Required.")
+                raise field_error(name, _("Required."))
             if name == "severity" and value not in Severity.values:
-                raise field_error("severity", f"One of {', '.join(Severity.values)}.")
+                raise field_error("severity", _("One of %(value)s.") % {"value": ", ".join(Severity.values)})
             if name == "owner" and value is not None and not isinstance(value, User):
-                raise field_error("owner", "A user.")
+                raise field_error("owner", _("A user."))
             setattr(rule, name, value.strip() if isinstance(value, str) else value)
 
 
@@ -286,7 +305,9 @@ def sod_rules_import(*, actor: Any, source: str, text: str) -> ImportResult:
     reader = csv.DictReader(io.StringIO(text))
     missing = {"code", "name", "side_a", "side_b"} - set(reader.fieldnames or [])
     if missing:
-        raise field_error("file", f"The CSV header lacks: {', '.join(sorted(missing))}.")
+        raise field_error(
+            "file", _("The CSV header lacks: %(value)s.") % {"value": ", ".join(sorted(missing))}
+        )
     result = ImportResult()
     for number, row in enumerate(reader, start=2):
         try:
@@ -300,9 +321,13 @@ def sod_rules_import(*, actor: Any, source: str, text: str) -> ImportResult:
                 result.updated += 1
         except ValidationFailed as error:
             detail = "; ".join(m for ms in (error.fields or {}).values() for m in ms) or error.message
-            raise field_error("file", f"Row {number} ({row.get('code') or 'no code'}): {detail}") from None
+            raise field_error(
+                "file",
+                _("Row %(number)s (%(value)s): %(detail)s")
+                % {"number": number, "value": row.get("code") or "no code", "detail": detail},
+            ) from None
     if not result.created and not result.updated:
-        raise field_error("file", "The file holds no rules.")
+        raise field_error("file", _("The file holds no rules."))
     return result
 
 
@@ -314,10 +339,10 @@ def _csv_data(row: dict[str, Any]) -> dict[str, Any]:
     if cell("owner"):
         owner = User.objects.filter(username=cell("owner")).first()
         if owner is None:
-            raise field_error("owner", f"No user {cell('owner')!r}.")
+            raise field_error("owner", _("No user %(value)r.") % {"value": cell("owner")})
     active = cell("active").lower()
     if active not in ("", "yes", "no", "true", "false", "1", "0"):
-        raise field_error("active", "yes or no.")
+        raise field_error("active", _("yes or no."))
     return {
         "code": cell("code"),
         "name": cell("name"),
