@@ -31,7 +31,7 @@ ENGLISH = frozenset(
     description details detail type kind owner owners member members manager managers
     settings setting policy policies rule rules level levels password passwords secret secrets
     review reviews reviewer campaign campaigns expire expires expired expiring
-    submit send sent sign log logout login required optional reason comment comments
+    submit send sent sign required optional reason comment comments
     nothing everything something everyone anyone nobody someone only also again still yet
     please sorry cannot can't don't doesn't isn't won't already never always
     view views list lists help history members' value values attribute attributes
@@ -40,7 +40,8 @@ ENGLISH = frozenset(
 )
 #: Whole words of English that must be matched case-sensitively only (short ones that clash with
 #: Portuguese in lower case would go here); empty for now.
-WORD = re.compile(r"[A-Za-z][A-Za-z']*")
+# a word is letters of any script ("Papéis" is one word, not "Pap" and "is")
+WORD = re.compile(r"[^\W\d_][^\W\d_']*")
 
 
 def data_names(extra: Iterable[str] = ()) -> list[str]:
