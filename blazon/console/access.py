@@ -13,6 +13,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from blazon.errors import DomainError
 from blazon.permissions import can
@@ -26,7 +27,9 @@ def capability_check(request: HttpRequest, capability: str) -> HttpResponse | No
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     if not can(request.user, capability):
-        raise PermissionDenied(f"This page needs the '{capability}' capability.")
+        raise PermissionDenied(
+            _("This page needs the '%(capability)s' capability.") % {"capability": capability}
+        )
     return None
 
 
@@ -52,7 +55,7 @@ def workspace_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if getattr(user, "status", "") != "ACTIVE" or getattr(user, "login_locked", False):
-            raise PermissionDenied("Your identity is not active or your login is locked.")
+            raise PermissionDenied(_("Your identity is not active or your login is locked."))
         return view(request, *args, **kwargs)
 
     return wrapped

@@ -10,7 +10,7 @@ override a hook (``get_form``, ``form_data``, ``extra_context``...). See docs/de
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.db import DEFAULT_DB_ALIAS
@@ -19,11 +19,17 @@ from django.db.models.deletion import Collector
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from blazon.console.access import capability_check, render_console, report_domain_error
 from blazon.console.lists import PAGE_SIZE, Column, csv_response, list_filter, paginate
 from blazon.errors import DomainError
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 SOURCE = "console"
 
@@ -47,6 +53,12 @@ class ConsoleView(View):
 
     def render(self, context: dict[str, Any], status: int = 200) -> HttpResponse:
         return render_console(self.request, self.template_name, context, status=status)
+
+
+def _english(text: StrOrPromise) -> str:
+    """``text`` in English (a translatable noun makes HTML ids, which stay the same in every language)."""
+    with translation.override("en"):
+        return str(text)
 
 
 def _url(route: str, obj: Model | None = None) -> str:
@@ -102,7 +114,7 @@ class ObjectView(ConsoleView):
 
     model: type[Model] | None = None
     queryset: QuerySet | None = None
-    noun: str = ""  # "organization": titles, messages and the form id are built from it
+    noun: StrOrPromise = ""  # "organization": titles, messages and the form id are built from it
     detail_route: str = ""  # route of the object's page (takes its pk)
     list_route: str = ""  # route of the list
 
@@ -125,10 +137,9 @@ class ObjectView(ConsoleView):
     def name_of(self, obj: Any) -> str:
         return str(getattr(obj, "name", obj))
 
-    def message(self, template: str, obj: Any) -> str:
-        return template.format(
-            Noun=self.noun[:1].upper() + self.noun[1:], noun=self.noun, name=self.name_of(obj)
-        )
+    def message(self, template: StrOrPromise, obj: Any) -> str:
+        noun = str(self.noun)
+        return str(template).format(Noun=noun[:1].upper() + noun[1:], noun=noun, name=self.name_of(obj))
 
 
 class ObjectEditView(ObjectView):
@@ -145,9 +156,9 @@ class ObjectEditView(ObjectView):
     create: Callable[..., Any] | None = None
     update: Callable[..., Any] | None = None
     kind: str = ""  # the form's id is "<kind>-form"; the noun with hyphens if empty
-    new_title: str = "New {noun}"
-    edit_title: str = "Edit {noun} {name}"
-    saved_message: str = "{Noun} {name} saved."
+    new_title: StrOrPromise = gettext_lazy("New {noun}")
+    edit_title: StrOrPromise = gettext_lazy("Edit {noun} {name}")
+    saved_message: StrOrPromise = gettext_lazy("{Noun} {name} saved.")
     invalid_status: int = 200  # some screens answer 400 to a form sent back with errors
     go_to_list: bool = False  # after saving, the list rather than the object's page
     prefill: tuple[str, ...] = ()  # fields a new object's form takes from the query string
@@ -218,7 +229,7 @@ class ObjectEditView(ObjectView):
             "object": obj,
             "title": self.title(obj),
             "cancel_url": self.detail_url(obj) if obj is not None else self.list_url(),
-            "kind": self.kind or self.noun.replace(" ", "-"),
+            "kind": self.kind or _english(self.noun).replace(" ", "-"),
         }
         context.update(self.extra_context(form, obj))
         return self.render(context, status=status)
@@ -231,7 +242,7 @@ class SettingsEditView(ObjectEditView):
     current: Callable[[], Any] | None = None
     go_to_list = True
     form_object_kwarg = "instance"
-    invalid_message: str = ""  # said when the form comes back with problems
+    invalid_message: StrOrPromise = ""  # said when the form comes back with problems
 
     def get_object(self) -> Any:
         assert self.current is not None, f"{type(self).__name__} declares no current()"
@@ -242,7 +253,7 @@ class SettingsEditView(ObjectEditView):
         return self.update(actor=self.request.user, source=SOURCE, data=self.form_data(form))
 
     def saved_text(self, obj: Any) -> str:
-        return self.saved_message
+        return str(self.saved_message)
 
     def page(self, form: Any, obj: Any, status: int = 200) -> HttpResponse:
         if self.invalid_message and form.is_bound:
@@ -292,7 +303,7 @@ class ObjectActionView(ObjectView):
     http_method_names = ["post"]
     action: Callable[..., Any] | None = None
     object_kwarg: str = ""
-    done_message: str = "{Noun} {name} saved."
+    done_message: StrOrPromise = gettext_lazy("{Noun} {name} saved.")
     done_level: int = messages.SUCCESS  # WARNING when what was done asks for a follow-up
     post_fields: tuple[str, ...] = ()
     form_class: Any = None
@@ -330,7 +341,7 @@ def by_segment(segment: str, **views: Callable[..., HttpResponseBase]) -> Callab
     def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         chosen = views.get(kwargs.pop(segment))
         if chosen is None:
-            raise Http404(f"No such {segment}.")
+            raise Http404(_("No such %(segment)s.") % {"segment": segment})
         return chosen(request, *args, **kwargs)
 
     return view
@@ -348,11 +359,13 @@ class ObjectDeleteView(ObjectView):
     delete_service: Callable[..., Any] | None = None
     object_kwarg: str = ""
     confirm: bool = True
-    deleted_message: str = "{Noun} {name} deleted."
-    verb: str = "Delete"  # the title's and the button's verb ("Remove" for a part of something)
+    deleted_message: StrOrPromise = gettext_lazy("{Noun} {name} deleted.")
+    verb: StrOrPromise = gettext_lazy(
+        "Delete"
+    )  # the title's and the button's verb ("Remove" for a part of something)
     refused_to_detail: bool = False  # a refusal goes back to the object's page, not the question
-    list_title: str = ""  # the crumb back to the list ("Organizations"); "<Noun> list" if empty
-    unblock: str = "remove them first."  # what to do about the blockers
+    list_title: StrOrPromise = ""  # the crumb back to the list ("Organizations"); "<Noun> list" if empty
+    unblock: StrOrPromise = gettext_lazy("remove them first.")  # what to do about the blockers
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -416,10 +429,10 @@ class ObjectDeleteView(ObjectView):
             "explain": self.explain(obj),
             "subtitle": self.subtitle(obj),
             "unblock": self.unblock,
-            "list_title": self.list_title or f"{self.message('{Noun}', obj)} list",
+            "list_title": self.list_title or _("%(noun)s list") % {"noun": self.message("{Noun}", obj)},
             "cancel_url": self.detail_url(obj),
             "list_url": self.list_url(),
-            "kind": self.noun.replace(" ", "-"),
+            "kind": _english(self.noun).replace(" ", "-"),
             "option": self.confirm_option(obj),
             "verb": self.verb,
         }
