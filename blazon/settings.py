@@ -220,6 +220,8 @@ BLAZON_PASSWORD_RESET_LINK_HOURS = int(os.environ.get("BLAZON_PASSWORD_RESET_LIN
 LANGUAGE_CODE = os.environ.get("BLAZON_LANGUAGE", "en")
 LANGUAGES = [("en", "English"), ("pt-br", "Português (Brasil)")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# the pages' short date formats per language (blazon/formats: 2026-12-08 / 08/12/2026)
+FORMAT_MODULE_PATH = ["blazon.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
