@@ -105,6 +105,9 @@ class User(AbstractUser):
     attributes = models.JSONField(default=dict, blank=True, help_text="Administrator-defined attributes.")
     created_source = models.CharField(max_length=20, choices=Source.choices, default=Source.CONSOLE)
 
+    # the user's own language for the screens and e-mails (a LANGUAGES code); blank: the browser's
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, blank=True, default="")
+
     objects: ClassVar[BlazonUserManager] = BlazonUserManager()
 
     class Meta:

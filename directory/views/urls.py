@@ -92,4 +92,5 @@ console_urlpatterns = [
 workspace_urlpatterns = [
     path("", workspace.home, name="home"),
     path("accesses/", workspace.accesses, name="accesses"),
+    path("language/", workspace.language, name="language"),
 ]
