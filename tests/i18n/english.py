@@ -40,7 +40,8 @@ ENGLISH = frozenset(
 )
 #: Whole words of English that must be matched case-sensitively only (short ones that clash with
 #: Portuguese in lower case would go here); empty for now.
-WORD = re.compile(r"[A-Za-z][A-Za-z']*")
+# letters with accents belong to the word ("Início" is one word, not "In" + "cio")
+WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ']*")
 
 
 def data_names(extra: Iterable[str] = ()) -> list[str]:
@@ -73,7 +74,8 @@ def english_lines(text: str, names: Iterable[str] = ()) -> list[str]:
         stripped = line
         for name in names:
             if name in stripped:
-                stripped = stripped.replace(name, " ")
+                # whole names only: the code "ad" leaves "navegador" alone
+                stripped = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", " ", stripped)
         words = [w.lower() for w in WORD.findall(stripped)]
         if any(w in ENGLISH for w in words):
             found.append(line[:120])
