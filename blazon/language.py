@@ -11,13 +11,17 @@ browser's language" gets the cookie removed, and Accept-Language decides again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
 COOKIE_MAX_AGE = 365 * 24 * 3600
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def user_language(user: object) -> str:
@@ -66,3 +70,33 @@ class UserLanguageMiddleware:
         if getattr(user, "is_authenticated", False):
             language_cookie_sync(request, response, user_language(user))
         return response
+
+
+def recipient_language(user: object) -> str:
+    """The language to write to ``user`` in (e-mails, SMS): their preference, else
+    ``LANGUAGE_CODE`` (a notification has no browser to ask)."""
+    code = getattr(user, "language", "") or ""
+    return code if code in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+
+
+def keeps_language(func: Callable[P, R]) -> Callable[P, R]:
+    """Restore the active language when ``func`` returns or raises: a notification that
+    activates each recipient's language in turn leaves the worker's language as it found it."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        previous = translation.get_language()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if previous is None:
+                translation.deactivate_all()
+            else:
+                translation.activate(previous)
+
+    return wrapper
+
+
+def activate_for(user: object) -> None:
+    """Write to ``user`` in their language from now on (inside a ``keeps_language`` function)."""
+    translation.activate(recipient_language(user))
