@@ -4,48 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
-from django.conf import settings
-from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import translation
-from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
 
-from blazon.errors import DomainError
-from blazon.language import language_cookie_sync
 from blazon.panels import WORKSPACE_HOME, panels
 from blazon.permissions import can
 from directory.models import AccountRoleGrant, EntitlementMembership, MembershipRoleGrant
 from directory.selectors import user_attribute_rows
-from directory.services.users.language import user_language_set
 from directory.views.common import workspace_required
-
-
-class LanguageForm(forms.Form):
-    """My language: one of ``settings.LANGUAGES``, or nothing for the browser's."""
-
-    language = forms.ChoiceField(label=gettext_lazy("Language"), required=False)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["language"].choices = [("", gettext_lazy("The browser's language")), *settings.LANGUAGES]
 
 
 def _why(manual: bool, roles: list[str]) -> str:
     parts = []
     if manual:
-        parts.append(_("manual"))
+        parts.append("manual")
     if roles:
-        names = ", ".join(roles)
-        if len(roles) == 1:
-            parts.append(_("granted by role %(roles)s") % {"roles": names})
-        else:
-            parts.append(_("granted by roles %(roles)s") % {"roles": names})
-    return "; ".join(parts) or _("manual")
+        parts.append(("granted by role " if len(roles) == 1 else "granted by roles ") + ", ".join(roles))
+    return "; ".join(parts) or "manual"
 
 
 def _roles(grant_model: Any, field: str, ids: list[int]) -> dict[int, list[str]]:
@@ -72,38 +47,8 @@ def home(request: HttpRequest) -> HttpResponse:
         n_entitlements=EntitlementMembership.objects.filter(account__owner=me).count(),
         # what needs me: panels the apps above the directory register (blazon/panels.py)
         panels=panels(WORKSPACE_HOME, me),
-        language_form=LanguageForm(initial={"language": me.language}),
     )
     return render(request, "workspace/home.html", context)
-
-
-@workspace_required
-@require_POST
-def language(request: HttpRequest) -> HttpResponse:
-    """Save my language preference (the Profile panel, the header's switcher) and show the page
-    I came from in it."""
-    form = LanguageForm(request.POST)
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=False):
-        back = ""
-    response = HttpResponseRedirect(back or "/workspace/")
-    if not form.is_valid():
-        messages.error(request, _("Choose a language from the list."))
-        return response
-    try:
-        user = user_language_set(
-            actor=request.user, source="workspace", user=request.user, language=form.cleaned_data["language"]
-        )
-    except DomainError as exc:
-        messages.error(request, str(exc))
-        return response
-    request.user.language = user.language
-    chosen = user.language or translation.get_language_from_request(request)
-    translation.activate(chosen)
-    request.LANGUAGE_CODE = translation.get_language()
-    language_cookie_sync(request, response, user.language)
-    messages.success(request, _("Your language is saved."))
-    return response
 
 
 @workspace_required
@@ -123,7 +68,7 @@ def accesses(request: HttpRequest) -> HttpResponse:
         accounts=[(a, _why(a.manual, account_roles.get(a.pk, []))) for a in accounts],
         memberships=[(m, _why(m.manual, membership_roles.get(m.pk, []))) for m in memberships],
         role_memberships=[
-            (rm, _("assignment policy") if rm.management == "ASSIGNMENT_POLICY" else _("manual"))
+            (rm, "assignment policy" if rm.management == "ASSIGNMENT_POLICY" else "manual")
             for rm in role_memberships
         ],
     )
