@@ -106,7 +106,10 @@ class User(AbstractUser):
     created_source = models.CharField(max_length=20, choices=Source.choices, default=Source.CONSOLE)
 
     # the user's own language for the screens and e-mails (a LANGUAGES code); blank: the browser's
-    language = models.CharField(max_length=10, choices=settings.LANGUAGES, blank=True, default="")
+    # (a database default too: the bulk importer COPYs users without this column)
+    language = models.CharField(
+        max_length=10, choices=settings.LANGUAGES, blank=True, default="", db_default=""
+    )
 
     objects: ClassVar[BlazonUserManager] = BlazonUserManager()
 
