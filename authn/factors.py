@@ -17,6 +17,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, override
 
 from authn import sms
 from authn.models import CodeChannel, OneTimeCode, RecoveryCode, SecretQuestion, TotpDevice
@@ -83,10 +84,15 @@ def code_send(*, user: Any, channel: str, flow_id: str) -> None:
             expires_at=timezone.now() + timedelta(seconds=settings.BLAZON_OTP_CODE_SECONDS),
         )
     minutes = max(1, settings.BLAZON_OTP_CODE_SECONDS // 60)
-    text = f"Your Blazon verification code is {code}. It expires in {minutes} minutes."
+    with override(getattr(user, "language", "") or settings.LANGUAGE_CODE):
+        text = gettext("Your Blazon verification code is %(code)s. It expires in %(minutes)s minutes.") % {
+            "code": code,
+            "minutes": minutes,
+        }
+        subject = gettext("Your Blazon verification code")
     if channel == CodeChannel.EMAIL:
         if user.email:
-            send_mail("Your Blazon verification code", text, None, [user.email], fail_silently=True)
+            send_mail(subject, text, None, [user.email], fail_silently=True)
     else:
         phone = _phone(user)
         if phone:
@@ -168,7 +174,9 @@ def totp_enrol_start(*, user: Any) -> TotpDevice:
     device stays until the new one is confirmed)."""
     TotpDevice.objects.filter(user=user, confirmed=False).delete()
     if TotpDevice.objects.filter(user=user, confirmed=True).exists():
-        raise DomainError("An authenticator app is already set up. Remove it first to enrol a new one.")
+        raise DomainError(
+            gettext("An authenticator app is already set up. Remove it first to enrol a new one.")
+        )
     device = TotpDevice(user=user)
     _seal(device, pyotp.random_base32())
     device.save()
@@ -194,10 +202,10 @@ def totp_enrol_confirm(*, user: Any, code: str) -> list[str]:
     """Confirm the pending device with a first code; returns the recovery codes (shown once)."""
     device = TotpDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
     if device is None:
-        raise DomainError("Start the enrolment again: no pending authenticator app.")
+        raise DomainError(gettext("Start the enrolment again: no pending authenticator app."))
     step = _totp_match(device, code)
     if step is None:
-        raise DomainError("That code is not valid. Check the time on your phone and try again.")
+        raise DomainError(gettext("That code is not valid. Check the time on your phone and try again."))
     device.confirmed, device.confirmed_at, device.last_step = True, timezone.now(), step
     device.save(update_fields=["confirmed", "confirmed_at", "last_step"])
     codes = recovery_codes_regenerate(user=user)
@@ -312,11 +320,13 @@ def questions_set(*, user: Any, pairs: list[tuple[str, str]]) -> None:
     cleaned = [(q.strip(), normalise_answer(a)) for q, a in pairs if q.strip()]
     fields: dict[str, list[str]] = {}
     if len(cleaned) < settings.BLAZON_SECRET_QUESTIONS_MIN:
-        fields["__all__"] = [f"Set at least {settings.BLAZON_SECRET_QUESTIONS_MIN} questions."]
+        fields["__all__"] = [
+            gettext("Set at least %(n)s questions.") % {"n": settings.BLAZON_SECRET_QUESTIONS_MIN}
+        ]
     if len({q.lower() for q, _ in cleaned}) != len(cleaned):
-        fields["__all__"] = ["Each question must be different."]
+        fields["__all__"] = [gettext("Each question must be different.")]
     if any(len(a) < 2 for _, a in cleaned):
-        fields["__all__"] = ["Each answer needs at least 2 letters or digits."]
+        fields["__all__"] = [gettext("Each answer needs at least 2 letters or digits.")]
     if fields:
         raise DomainError(fields["__all__"][0], fields=fields)
     SecretQuestion.objects.filter(user=user).delete()

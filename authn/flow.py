@@ -19,6 +19,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from authn import factors as f
 from authn.context import LoginContext, client_ip
@@ -39,11 +40,13 @@ from directory.selectors import user_can_sign_in
 FLOW_KEY = "blazon.authn.flow"
 LOGIN, RESET = "login", "reset"
 
-INVALID_LOGIN = "Please enter a correct username and password. Note that both fields may be case-sensitive."
-INVALID_CODE = "That answer is not valid or has expired. Try again."
-DENIED = "Login is not allowed from your network or at this time. Contact your administrator."
-TOO_MANY = "Too many wrong answers. Start again."
-EXPIRED = "Your login took too long. Start again."
+INVALID_LOGIN = _(
+    "Please enter a correct username and password. Note that both fields may be case-sensitive."
+)
+INVALID_CODE = _("That answer is not valid or has expired. Try again.")
+DENIED = _("Login is not allowed from your network or at this time. Contact your administrator.")
+TOO_MANY = _("Too many wrong answers. Start again.")
+EXPIRED = _("Your login took too long. Start again.")
 
 
 class FlowError(Exception):
@@ -128,7 +131,7 @@ def start(request: HttpRequest, *, username: str, purpose: str = LOGIN, next_url
     if not decision.allowed:
         _failed(request, state, "policy_denied")
         discard(request)
-        raise FlowError(DENIED, restart=True)
+        raise FlowError(str(DENIED), restart=True)
     _save(request, state)
     return state
 
@@ -192,7 +195,7 @@ def check(
     ``attempt_sent``: ``start`` already announced this attempt in the same request."""
     factor = current_factor(state)
     if factor is None:
-        raise FlowError(EXPIRED, restart=True)
+        raise FlowError(str(EXPIRED), restart=True)
     if not attempt_sent:
         _attempt(request, state["username"])
     user = state_user(state)
@@ -215,12 +218,12 @@ def check(
         state["failures"] += 1
         if factor == Factor.PASSWORD:
             discard(request)
-            raise FlowError(INVALID_LOGIN, restart=True)
+            raise FlowError(str(INVALID_LOGIN), restart=True)
         if state["failures"] >= settings.BLAZON_LOGIN_MAX_FAILURES:
             discard(request)
-            raise FlowError(TOO_MANY, restart=True)
+            raise FlowError(str(TOO_MANY), restart=True)
         _save(request, state)
-        raise FlowError(INVALID_CODE)
+        raise FlowError(str(INVALID_CODE))
     state["done"].append(factor)
     _save(request, state)
     if current_factor(state) is not None:
@@ -240,7 +243,7 @@ def _complete(request: HttpRequest, state: dict[str, Any]) -> Done:
     user = state_user(state)
     discard(request)
     if user is None:  # cannot happen for a real user (each factor fails); defence in depth
-        raise FlowError(INVALID_LOGIN, restart=True)
+        raise FlowError(str(INVALID_LOGIN), restart=True)
     now = time.time()
     if state["purpose"] == RESET:
         request.session.cycle_key()

@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from authn.models import AuthenticationPolicy, DeviceCondition, Factor, Outcome
 from directory.models import Organization
@@ -38,7 +39,7 @@ class PolicyForm(forms.ModelForm):
             "attribute_value",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
-        labels = {"is_default": "Default policy (applies to everyone no other policy matches)"}
+        labels = {"is_default": _("Default policy (applies to everyone no other policy matches)")}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,20 +61,20 @@ class RuleForm(forms.Form):
     networks = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "10.0.0.0/8"}),
-        help_text="Source networks, one CIDR per line (empty: any network).",
+        help_text=_("Source networks, one CIDR per line (empty: any network)."),
     )
-    time_start = forms.TimeField(required=False, help_text="Window start, HH:MM (empty: any time).")
-    time_end = forms.TimeField(required=False, help_text="Window end, HH:MM (exclusive).")
+    time_start = forms.TimeField(required=False, help_text=_("Window start, HH:MM (empty: any time)."))
+    time_end = forms.TimeField(required=False, help_text=_("Window end, HH:MM (exclusive)."))
     timezone = forms.ChoiceField(choices=_timezones, initial="UTC")
     device = forms.ChoiceField(choices=DeviceCondition.choices, required=False, initial="")
-    failures_at_least = forms.IntegerField(required=False, min_value=1, label="At least N recent failures")
-    failures_minutes = forms.IntegerField(required=False, min_value=1, label="…in the last M minutes")
+    failures_at_least = forms.IntegerField(required=False, min_value=1, label=_("At least N recent failures"))
+    failures_minutes = forms.IntegerField(required=False, min_value=1, label=_("…in the last M minutes"))
     outcome = forms.ChoiceField(choices=Outcome.choices, initial=Outcome.ALLOW)
     factors = forms.MultipleChoiceField(
         choices=Factor.choices,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Asked in this order.",
+        help_text=_("Asked in this order."),
     )
 
     def clean_networks(self) -> list[str]:
@@ -123,18 +124,22 @@ def rule_initial(rule: Any) -> dict[str, Any]:
 
 class PreviewForm(forms.Form):
     username = forms.CharField(max_length=150)
-    ip = forms.GenericIPAddressField(label="Source IP")
-    at = forms.DateTimeField(label="Time (ISO, e.g. 2026-11-23T09:30+00:00)")
-    device_known = forms.BooleanField(required=False, label="Known device")
+    ip = forms.GenericIPAddressField(label=_("Source IP"))
+    at = forms.DateTimeField(label=_("Time (ISO, e.g. 2026-11-23T09:30+00:00)"))
+    device_known = forms.BooleanField(required=False, label=_("Known device"))
 
 
 class QuestionsForm(forms.Form):
     def __init__(self, *args: Any, count: int = 3, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for i in range(count):
-            self.fields[f"question_{i}"] = forms.CharField(max_length=300, label=f"Question {i + 1}")
+            self.fields[f"question_{i}"] = forms.CharField(
+                max_length=300, label=_("Question %(n)s") % {"n": i + 1}
+            )
             self.fields[f"answer_{i}"] = forms.CharField(
-                max_length=300, label=f"Answer {i + 1}", widget=forms.PasswordInput(render_value=False)
+                max_length=300,
+                label=_("Answer %(n)s") % {"n": i + 1},
+                widget=forms.PasswordInput(render_value=False),
             )
         self.count = count
 

@@ -12,25 +12,26 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Factor(models.TextChoices):
-    PASSWORD = "password", "Password"
-    QUESTIONS = "questions", "Secret questions"
-    EMAIL = "email", "One-time code by e-mail"
-    SMS = "sms", "One-time code by SMS"
-    TOTP = "totp", "Authenticator app (TOTP)"
+    PASSWORD = "password", _("Password")
+    QUESTIONS = "questions", _("Secret questions")
+    EMAIL = "email", _("One-time code by e-mail")
+    SMS = "sms", _("One-time code by SMS")
+    TOTP = "totp", _("Authenticator app (TOTP)")
 
 
 class Outcome(models.TextChoices):
-    ALLOW = "ALLOW", "Allow with factors"
-    DENY = "DENY", "Deny"
+    ALLOW = "ALLOW", _("Allow with factors")
+    DENY = "DENY", _("Deny")
 
 
 class DeviceCondition(models.TextChoices):
-    ANY = "", "Any device"
-    KNOWN = "KNOWN", "Known device only"
-    UNKNOWN = "UNKNOWN", "Unknown device only"
+    ANY = "", _("Any device")
+    KNOWN = "KNOWN", _("Known device only")
+    UNKNOWN = "UNKNOWN", _("Unknown device only")
 
 
 class AuthenticationPolicy(models.Model):
@@ -48,7 +49,9 @@ class AuthenticationPolicy(models.Model):
     attribute_name = models.CharField(
         max_length=100,
         blank=True,
-        help_text="A user field (department, employee_type, job_title) or an administrator-defined attribute.",
+        help_text=_(
+            "A user field (department, employee_type, job_title) or an administrator-defined attribute."
+        ),
     )
     attribute_value = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -73,17 +76,19 @@ class AuthenticationRule(models.Model):
 
     policy = models.ForeignKey(AuthenticationPolicy, on_delete=models.CASCADE, related_name="rules")
     position = models.PositiveIntegerField(default=0)
-    networks = models.JSONField(default=list, blank=True, help_text="CIDR blocks of the source network.")
+    networks = models.JSONField(default=list, blank=True, help_text=_("CIDR blocks of the source network."))
     time_start = models.TimeField(null=True, blank=True)
     time_end = models.TimeField(null=True, blank=True)
     timezone = models.CharField(max_length=64, default="UTC")
     device = models.CharField(max_length=10, choices=DeviceCondition.choices, blank=True, default="")
     failures_at_least = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Matches when the user failed at least this many times…"
+        null=True, blank=True, help_text=_("Matches when the user failed at least this many times…")
     )
-    failures_minutes = models.PositiveIntegerField(null=True, blank=True, help_text="…in the last N minutes.")
+    failures_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("…in the last N minutes.")
+    )
     outcome = models.CharField(max_length=5, choices=Outcome.choices, default=Outcome.ALLOW)
-    factors = models.JSONField(default=list, blank=True, help_text="Factors, in the order they are asked.")
+    factors = models.JSONField(default=list, blank=True, help_text=_("Factors, in the order they are asked."))
 
     class Meta:
         ordering = ["policy", "position", "pk"]
@@ -157,8 +162,8 @@ class SecretQuestion(models.Model):
 
 
 class CodeChannel(models.TextChoices):
-    EMAIL = "email", "E-mail"
-    SMS = "sms", "SMS"
+    EMAIL = "email", _("E-mail")
+    SMS = "sms", _("SMS")
 
 
 class OneTimeCode(models.Model):

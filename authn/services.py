@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from authn.models import (
     AuthenticationPolicy,
@@ -46,34 +47,43 @@ RULE_FIELDS = (
 
 
 def _rule_problems(i: int, rule: dict[str, Any]) -> list[str]:
-    where = f"Rule {i + 1}"
+    where = gettext("Rule %(n)s") % {"n": i + 1}
     problems = []
     for cidr in rule.get("networks") or []:
         try:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
-            problems.append(f"{where}: {cidr!r} is not a network in CIDR form (e.g. 10.0.0.0/8).")
+            problems.append(
+                where
+                + ": "
+                + gettext("%(network)s is not a network in CIDR form (e.g. 10.0.0.0/8).")
+                % {"network": repr(cidr)}
+            )
     if (rule.get("time_start") is None) != (rule.get("time_end") is None):
-        problems.append(f"{where}: a time window needs both a start and an end.")
+        problems.append(where + ": " + gettext("a time window needs both a start and an end."))
     if rule.get("time_start") is not None and rule["time_start"] == rule.get("time_end"):
-        problems.append(f"{where}: the time window is empty (start equals end).")
+        problems.append(where + ": " + gettext("the time window is empty (start equals end)."))
     try:
         ZoneInfo(rule.get("timezone") or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"{where}: unknown time zone {rule.get('timezone')!r}.")
+        problems.append(
+            where
+            + ": "
+            + gettext("unknown time zone %(timezone)s.") % {"timezone": repr(rule.get("timezone"))}
+        )
     if rule.get("device", "") not in DeviceCondition.values:
-        problems.append(f"{where}: unknown device condition.")
+        problems.append(where + ": " + gettext("unknown device condition."))
     if rule.get("outcome") not in Outcome.values:
-        problems.append(f"{where}: the outcome must be allow or deny.")
+        problems.append(where + ": " + gettext("the outcome must be allow or deny."))
     factors = rule.get("factors") or []
     if any(x not in Factor.values for x in factors) or len(set(factors)) != len(factors):
-        problems.append(f"{where}: unknown or repeated factor.")
+        problems.append(where + ": " + gettext("unknown or repeated factor."))
     if rule.get("outcome") == Outcome.ALLOW and not factors:
-        problems.append(f"{where}: an allowing rule needs at least one factor.")
+        problems.append(where + ": " + gettext("an allowing rule needs at least one factor."))
     if rule.get("outcome") == Outcome.DENY and factors:
         rule["factors"] = []
     if bool(rule.get("failures_at_least")) != bool(rule.get("failures_minutes")):
-        problems.append(f"{where}: recent failures need both a count and a number of minutes.")
+        problems.append(where + ": " + gettext("recent failures need both a count and a number of minutes."))
     return problems
 
 
@@ -94,17 +104,19 @@ def _jsonable(value: Any) -> Any:
 def _validate(data: dict[str, Any], rules: list[dict[str, Any]], exclude_pk: Any = None) -> None:
     fields: dict[str, list[str]] = {}
     if not (data.get("name") or "").strip():
-        fields["name"] = ["A policy needs a name."]
+        fields["name"] = [gettext("A policy needs a name.")]
     elif AuthenticationPolicy.objects.filter(name=data["name"].strip()).exclude(pk=exclude_pk).exists():
-        fields["name"] = [f"A policy named {data['name'].strip()!r} already exists."]
+        fields["name"] = [
+            gettext("A policy named %(name)s already exists.") % {"name": repr(data["name"].strip())}
+        ]
     if bool(data.get("attribute_name")) != bool(data.get("attribute_value")) and not data.get("is_default"):
-        fields["attribute_value"] = ["Give both the attribute name and the value it must have."]
+        fields["attribute_value"] = [gettext("Give both the attribute name and the value it must have.")]
     if data.get("is_default") and (data.get("organization_id") or data.get("attribute_name")):
         fields["is_default"] = [
-            "The default policy applies to everyone: leave organization and attribute empty."
+            gettext("The default policy applies to everyone: leave organization and attribute empty.")
         ]
     if not rules:
-        fields["__all__"] = ["A policy needs at least one rule."]
+        fields["__all__"] = [gettext("A policy needs at least one rule.")]
     rule_problems = [p for i, r in enumerate(rules) for p in _rule_problems(i, r)]
     if rule_problems:
         fields["__all__"] = fields.get("__all__", []) + rule_problems

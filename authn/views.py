@@ -13,6 +13,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -49,11 +51,11 @@ from blazon.permissions import can
 from directory.models import User
 
 STEP_TITLES = {
-    Factor.PASSWORD: "Password",
-    Factor.QUESTIONS: "Secret questions",
-    Factor.EMAIL: "Code sent by e-mail",
-    Factor.SMS: "Code sent by SMS",
-    Factor.TOTP: "Authenticator app",
+    Factor.PASSWORD: gettext_lazy("Password"),
+    Factor.QUESTIONS: gettext_lazy("Secret questions"),
+    Factor.EMAIL: gettext_lazy("Code sent by e-mail"),
+    Factor.SMS: gettext_lazy("Code sent by SMS"),
+    Factor.TOTP: gettext_lazy("Authenticator app"),
 }
 
 
@@ -156,7 +158,7 @@ def step_view(request: HttpRequest) -> HttpResponse:
     questions = f.questions_text(state["questions"]) if factor == Factor.QUESTIONS else []
     context = {
         "factor": factor,
-        "title": STEP_TITLES.get(factor, "Verification"),
+        "title": STEP_TITLES.get(factor, _("Verification")),
         "error": error,
         "questions": list(enumerate(questions)),
         "username": state["username"],
@@ -175,7 +177,7 @@ def resend_view(request: HttpRequest) -> HttpResponse:
     if state is None:
         return redirect("authn:login")
     flow.resend(request, state)
-    messages.info(request, "If the address is on file, a new code is on its way.")
+    messages.info(request, _("If the address is on file, a new code is on its way."))
     return redirect("authn:step")
 
 
@@ -222,7 +224,7 @@ def _qr_svg(uri: str) -> str:
 def totp_enrol_view(request: HttpRequest) -> HttpResponse:
     user = request.user
     if TotpDevice.objects.filter(user=user, confirmed=True).exists():
-        messages.info(request, "Your authenticator app is already set up.")
+        messages.info(request, _("Your authenticator app is already set up."))
         return redirect("authn:security")
     error = ""
     if request.method == "POST":
@@ -247,7 +249,7 @@ def totp_enrol_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def totp_remove_view(request: HttpRequest) -> HttpResponse:
     f.totp_remove(user=request.user, actor=request.user, source="workspace")
-    messages.success(request, "Authenticator app removed.")
+    messages.success(request, _("Authenticator app removed."))
     return redirect("authn:security")
 
 
@@ -255,7 +257,7 @@ def totp_remove_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def recovery_regenerate_view(request: HttpRequest) -> HttpResponse:
     if not TotpDevice.objects.filter(user=request.user, confirmed=True).exists():
-        messages.error(request, "Set up an authenticator app first.")
+        messages.error(request, _("Set up an authenticator app first."))
         return redirect("authn:security")
     codes = f.recovery_codes_regenerate(user=request.user)
     return render(
@@ -281,7 +283,7 @@ def questions_view(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             report_domain_error(request, exc, form)
         else:
-            messages.success(request, "Your secret questions are saved.")
+            messages.success(request, _("Your secret questions are saved."))
             return redirect("authn:security")
     return render(request, "authn/questions.html", {"form": form, "can_console": can(request.user, "view")})
 
@@ -324,7 +326,10 @@ class PolicyEdit(ObjectEditView):
     model, form_class, noun = AuthenticationPolicy, PolicyForm, "authentication policy"
     template_name, list_route, go_to_list = "authn/console/policy_form.html", "authn:policies", True
     form_object_kwarg, invalid_status = "instance", 400
-    edit_title, saved_message = "Edit {name}", "Authentication policy {name!r} saved."
+    edit_title, saved_message = (
+        gettext_lazy("Edit {name}"),
+        gettext_lazy("Authentication policy {name!r} saved."),
+    )
 
     def get_form(self, policy: AuthenticationPolicy | None) -> PolicyForm:
         form = super().get_form(policy)
@@ -359,7 +364,7 @@ policy_delete_view = ObjectDeleteView.as_view(
     confirm=False,
     object_kwarg="policy",
     delete_service=policy_delete,
-    deleted_message="Authentication policy {name!r} deleted.",
+    deleted_message=gettext_lazy("Authentication policy {name!r} deleted."),
     list_route="authn:policies",
 )
 
@@ -371,7 +376,7 @@ user_factors_reset = ObjectActionView.as_view(
     capability="manage_users",
     action=f.factors_reset,
     detail_route="console:user_detail",
-    done_message="Login factors of {name} removed; they can set them up again.",
+    done_message=gettext_lazy("Login factors of {name} removed; they can set them up again."),
     name_of=lambda user: user.username,
 )
 

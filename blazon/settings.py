@@ -123,6 +123,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # the logged-in user's language preference wins over the cookie and Accept-Language
+    "blazon.language.UserLanguageMiddleware",
     "security.middleware.SessionControlMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # a logged-in user with an expired or temporary password is sent to "Change password"

@@ -105,6 +105,12 @@ class User(AbstractUser):
     attributes = models.JSONField(default=dict, blank=True, help_text="Administrator-defined attributes.")
     created_source = models.CharField(max_length=20, choices=Source.choices, default=Source.CONSOLE)
 
+    # the user's own language for the screens and e-mails (a LANGUAGES code); blank: the browser's
+    # (a database default too: the bulk importer COPYs users without this column)
+    language = models.CharField(
+        max_length=10, choices=settings.LANGUAGES, blank=True, default="", db_default=""
+    )
+
     objects: ClassVar[BlazonUserManager] = BlazonUserManager()
 
     class Meta:

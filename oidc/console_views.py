@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -122,7 +123,7 @@ client_delete = ObjectDeleteView.as_view(
     confirm=False,
     object_kwarg="client",
     delete_service=services.oidc_client_delete,
-    deleted_message="{Noun} {name} deleted; its tokens no longer work.",
+    deleted_message=gettext_lazy("{Noun} {name} deleted; its tokens no longer work."),
     list_route="console_oidc:list",
 )
 
@@ -132,6 +133,8 @@ client_delete = ObjectDeleteView.as_view(
 def key_rotate(request: HttpRequest) -> HttpResponse:
     key = keys.signing_key_rotate(actor=request.user, source=SOURCE)
     messages.success(
-        request, f"New signing key {key.kid} is active; the previous one stays published for a while."
+        request,
+        gettext("New signing key %(kid)s is active; the previous one stays published for a while.")
+        % {"kid": key.kid},
     )
     return redirect("console_oidc:list")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from directory.models import Role
 from oidc.models import ClientAccess
@@ -12,39 +13,39 @@ from oidc.services import available_scopes
 class OIDCClientForm(forms.Form):
     name = forms.CharField(max_length=200)
     confidential = forms.TypedChoiceField(
-        label="Client type",
+        label=_("Client type"),
         choices=[
-            ("1", "Confidential (a server that keeps a secret)"),
-            ("0", "Public (browser or mobile app: PKCE only)"),
+            ("1", _("Confidential (a server that keeps a secret)")),
+            ("0", _("Public (browser or mobile app: PKCE only)")),
         ],
         coerce=lambda v: v == "1",
         initial="1",
-        help_text="Cannot change later. Every client must use PKCE (S256).",
+        help_text=_("Cannot change later. Every client must use PKCE (S256)."),
     )
     redirect_uris = forms.CharField(
-        label="Redirect URIs",
+        label=_("Redirect URIs"),
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One per line; https only; matched exactly.",
+        help_text=_("One per line; https only; matched exactly."),
     )
     post_logout_redirect_uris = forms.CharField(
-        label="Post-logout redirect URIs",
+        label=_("Post-logout redirect URIs"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Where RP-initiated logout may send users back to; one per line.",
+        help_text=_("Where RP-initiated logout may send users back to; one per line."),
     )
     scopes = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="'openid' is always allowed.",
+        help_text=_("'openid' is always allowed."),
     )
-    access = forms.ChoiceField(label="Who may sign in", choices=ClientAccess.choices)
+    access = forms.ChoiceField(label=_("Who may sign in"), choices=ClientAccess.choices)
     roles = forms.ModelMultipleChoiceField(
         queryset=Role.objects.order_by("name"),
         required=False,
-        help_text="When only members of roles may sign in.",
+        help_text=_("When only members of roles may sign in."),
     )
     trusted = forms.BooleanField(
-        label="Trusted first-party application (skip the consent screen)", required=False
+        label=_("Trusted first-party application (skip the consent screen)"), required=False
     )
     active = forms.BooleanField(required=False, initial=True)
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class ClientAccess(models.TextChoices):
-    EVERYONE = "EVERYONE", "Every active user"
-    ROLES = "ROLES", "Members of the selected roles"
+    EVERYONE = "EVERYONE", _("Every active user")
+    ROLES = "ROLES", _("Members of the selected roles")
 
 
 class OIDCClient(models.Model):
@@ -27,7 +28,7 @@ class OIDCClient(models.Model):
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="oidc_client"
     )
     allowed_scopes = models.JSONField(
-        default=list, help_text="Scopes the client may ask for; 'openid' is always among them."
+        default=list, help_text=_("Scopes the client may ask for; 'openid' is always among them.")
     )
     access = models.CharField(max_length=10, choices=ClientAccess.choices, default=ClientAccess.EVERYONE)
     roles = models.ManyToManyField("directory.Role", blank=True, related_name="oidc_clients")
@@ -43,21 +44,21 @@ class OIDCClient(models.Model):
 
 
 class SigningKeyState(models.TextChoices):
-    ACTIVE = "ACTIVE", "Signs new ID tokens"
-    PREVIOUS = "PREVIOUS", "Published in the JWKS, no longer signs"
-    RETIRED = "RETIRED", "Withdrawn from the JWKS"
+    ACTIVE = "ACTIVE", _("Signs new ID tokens")
+    PREVIOUS = "PREVIOUS", _("Published in the JWKS, no longer signs")
+    RETIRED = "RETIRED", _("Withdrawn from the JWKS")
 
 
 class SigningKey(models.Model):
     """An RS256 key pair for ID tokens. The private key is a vault secret; the public half is
     published in the JWKS while the key is ACTIVE or PREVIOUS (tokens it signed still verify)."""
 
-    kid = models.CharField(max_length=64, unique=True, help_text="RFC 7638 thumbprint of the public key.")
+    kid = models.CharField(max_length=64, unique=True, help_text=_("RFC 7638 thumbprint of the public key."))
     secret = models.OneToOneField("vault.Secret", on_delete=models.PROTECT, related_name="+")
     public_jwk = models.JSONField()
     state = models.CharField(max_length=10, choices=SigningKeyState.choices, default=SigningKeyState.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
-    rotated_at = models.DateTimeField(null=True, blank=True, help_text="When a newer key replaced it.")
+    rotated_at = models.DateTimeField(null=True, blank=True, help_text=_("When a newer key replaced it."))
     retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -78,13 +79,15 @@ class Authorization(models.Model):
     (refreshes included: ``auth_time`` and ``amr``), and which tokens it produced, revoked if
     the code is presented again (RFC 6749 §4.1.2). The code itself is kept only as a digest."""
 
-    code_digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the code (hex).")
+    code_digest = models.CharField(max_length=64, unique=True, help_text=_("SHA-256 of the code (hex)."))
     application = models.ForeignKey(
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+"
     )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    auth_time = models.DateTimeField(help_text="When the user authenticated (not when the code was issued).")
-    amr = models.JSONField(default=list, help_text="RFC 8176 authentication method references.")
+    auth_time = models.DateTimeField(
+        help_text=_("When the user authenticated (not when the code was issued).")
+    )
+    amr = models.JSONField(default=list, help_text=_("RFC 8176 authentication method references."))
     created_at = models.DateTimeField(auto_now_add=True)
     redeemed_at = models.DateTimeField(null=True, blank=True)
     # what the redemption issued (DOT's rows; plain ids: the tokens may be deleted before this)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 from oauth2_provider.generators import generate_client_id, generate_client_secret
 from oauth2_provider.models import Application
 
@@ -35,7 +36,7 @@ def _clean_uris(
     if required and not uris:
         problems.append("Give at least one redirect URI.")
     if len(uris) > MAX_REDIRECT_URIS:
-        problems.append(f"At most {MAX_REDIRECT_URIS} URIs.")
+        problems.append(gettext("At most %(n)s URIs.") % {"n": MAX_REDIRECT_URIS})
     for uri in uris:
         parts = urlsplit(uri)
         if parts.scheme not in settings.OAUTH2_PROVIDER["ALLOWED_REDIRECT_URI_SCHEMES"] or not parts.hostname:
@@ -60,22 +61,22 @@ def _validate(
     errors: dict[str, list[str]] = {}
     name = (name or "").strip()
     if not name:
-        errors["name"] = ["A name is required."]
+        errors["name"] = [gettext("A name is required.")]
     elif len(name) > 200:
-        errors["name"] = ["The name is too long (200 characters at most)."]
+        errors["name"] = [gettext("The name is too long (200 characters at most).")]
     elif OIDCClient.objects.filter(name=name).exclude(pk=exclude_pk).exists():
-        errors["name"] = [f"An OIDC client named {name!r} already exists."]
+        errors["name"] = [gettext("An OIDC client named %(name)s already exists.") % {"name": repr(name)}]
     uris = _clean_uris(redirect_uris, "redirect_uris", errors, required=True)
     logout_uris = _clean_uris(post_logout_redirect_uris, "post_logout_redirect_uris", errors, required=False)
     unknown = sorted(set(scopes) - set(available_scopes()))
     if unknown:
-        errors["scopes"] = [f"Unknown scope(s): {', '.join(unknown)}."]
+        errors["scopes"] = [gettext("Unknown scope(s): %(scopes)s.") % {"scopes": ", ".join(unknown)}]
     if access not in ClientAccess.values:
-        errors["access"] = [f"Unknown access rule {access!r}."]
+        errors["access"] = [gettext("Unknown access rule %(access)s.") % {"access": repr(access)}]
     elif access == ClientAccess.ROLES and not roles:
-        errors["roles"] = ["Choose at least one role, or admit every active user."]
+        errors["roles"] = [gettext("Choose at least one role, or admit every active user.")]
     if errors:
-        raise ValidationFailed("The OIDC client is not valid.", fields=errors)
+        raise ValidationFailed(gettext("The OIDC client is not valid."), fields=errors)
     allowed = ["openid", *sorted(set(scopes) - {"openid"})]
     return name, uris, logout_uris, allowed
 
@@ -200,7 +201,7 @@ def oidc_client_rotate_secret(*, actor: Any, source: str, client: OIDCClient) ->
     locked = OIDCClient.objects.select_for_update().select_related("application").get(pk=client.pk)
     app = locked.application
     if app.client_type != Application.CLIENT_CONFIDENTIAL:
-        raise ValidationFailed("A public client has no secret: it proves itself with PKCE.")
+        raise ValidationFailed(gettext("A public client has no secret: it proves itself with PKCE."))
     raw_secret: str = generate_client_secret()
     app.client_secret = raw_secret
     app.hash_client_secret = True

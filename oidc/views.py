@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider import views as dot_views
@@ -29,7 +30,9 @@ from oidc.selectors import client_for_application, user_may_use_client
 from oidc.services import available_scopes
 from oidc.validators import SESSION_MARKER
 
-DENIED = "You are not allowed to sign in to this application, or your login is locked or inactive."
+DENIED = gettext_lazy(
+    "You are not allowed to sign in to this application, or your login is locked or inactive."
+)
 
 
 @method_decorator(never_cache, name="dispatch")

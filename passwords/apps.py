@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.contrib.auth.signals import user_logged_in
+from django.utils.translation import gettext_lazy as _
 
 
 class PasswordsConfig(AppConfig):
     name = "passwords"
-    verbose_name = "Passwords"
+    verbose_name = _("Passwords")
 
     def ready(self) -> None:
         # deferred: ready() runs once the app registry is loaded; these modules import models

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from passwords.models import PasswordChangePolicy, PasswordPolicy
 
@@ -50,19 +51,19 @@ class WordsForm(forms.Form):
     words = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         max_length=20000,
-        help_text="One word a line, or comma-separated.",
+        help_text=_("One word a line, or comma-separated."),
     )
 
 
 class NewPasswordForm(forms.Form):
     new_password = forms.CharField(
-        label="New password",
+        label=_("New password"),
         strip=False,
         max_length=1024,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
     confirm_password = forms.CharField(
-        label="Repeat the new password",
+        label=_("Repeat the new password"),
         strip=False,
         max_length=1024,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
@@ -72,13 +73,13 @@ class NewPasswordForm(forms.Form):
         super().clean()
         data = self.cleaned_data
         if data.get("new_password") and data.get("confirm_password") != data.get("new_password"):
-            self.add_error("confirm_password", "The two passwords differ.")
+            self.add_error("confirm_password", _("The two passwords differ."))
         return data
 
 
 class ChangePasswordForm(NewPasswordForm):
     current_password = forms.CharField(
-        label="Current password",
+        label=_("Current password"),
         strip=False,
         required=False,
         max_length=1024,

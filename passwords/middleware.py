@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 
 from passwords.selectors import password_expires_at, password_state
 
@@ -70,7 +71,7 @@ class PasswordChangeRequiredMiddleware:
                         {
                             "error": {
                                 "code": "password_change_required",
-                                "message": "Change your password first.",
+                                "message": gettext("Change your password first."),
                             }
                         },
                         status=403,

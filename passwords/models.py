@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 #: The most previous passwords a policy may remember (and the most the history table keeps).
 MAX_HISTORY = 24
@@ -21,20 +22,22 @@ class AssignedPolicy(models.Model):
     ``priority`` order whose criteria all match a user applies; else the default one."""
 
     name = models.CharField(max_length=100, unique=True)
-    priority = models.PositiveIntegerField(default=100, help_text="Lower numbers are tried first.")
-    is_default = models.BooleanField(default=False, help_text="Applies to users no other policy matches.")
+    priority = models.PositiveIntegerField(default=100, help_text=_("Lower numbers are tried first."))
+    is_default = models.BooleanField(default=False, help_text=_("Applies to users no other policy matches."))
     organization = models.ForeignKey(
         "directory.Organization",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        help_text="Members of this organization (or of its sub-organizations).",
+        help_text=_("Members of this organization (or of its sub-organizations)."),
     )
     attribute_name = models.CharField(
         max_length=64,
         blank=True,
-        help_text="A user attribute (department, employee_type, job_title or an administrator-defined one).",
+        help_text=_(
+            "A user attribute (department, employee_type, job_title or an administrator-defined one)."
+        ),
     )
     attribute_value = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -61,27 +64,27 @@ class PasswordPolicy(AssignedPolicy):
     history_count = models.PositiveIntegerField(
         default=5,
         validators=[MaxValueValidator(MAX_HISTORY)],
-        help_text="A new password may not be one of the last N (0: no history).",
+        help_text=_("A new password may not be one of the last N (0: no history)."),
     )
-    max_age_days = models.PositiveIntegerField(default=0, help_text="Expires after N days (0: never).")
+    max_age_days = models.PositiveIntegerField(default=0, help_text=_("Expires after N days (0: never)."))
     min_age_hours = models.PositiveIntegerField(
-        default=0, help_text="A user may change their password again only after N hours (0: any time)."
+        default=0, help_text=_("A user may change their password again only after N hours (0: any time).")
     )
     use_dictionary = models.BooleanField(
-        default=True, help_text="Refuse passwords containing a forbidden word (shipped list + yours)."
+        default=True, help_text=_("Refuse passwords containing a forbidden word (shipped list + yours).")
     )
     forbid_personal_info = models.BooleanField(
-        default=True, help_text="Refuse passwords containing the username, first or last name."
+        default=True, help_text=_("Refuse passwords containing the username, first or last name.")
     )
 
     class Meta(AssignedPolicy.Meta):
-        verbose_name_plural = "password policies"
+        verbose_name_plural = _("password policies")
         constraints = [
             models.UniqueConstraint(
                 fields=["is_default"],
                 condition=Q(is_default=True),
                 name="pwpolicy_one_default",
-                violation_error_message="Another policy is already the default: unset it first.",
+                violation_error_message=_("Another policy is already the default: unset it first."),
             )
         ]
 
@@ -89,23 +92,25 @@ class PasswordPolicy(AssignedPolicy):
 class PasswordChangePolicy(AssignedPolicy):
     """How a user proves who they are to change their own password, who is told, how often."""
 
-    require_current = models.BooleanField(default=True, verbose_name="require the current password")
+    require_current = models.BooleanField(default=True, verbose_name=_("require the current password"))
     recent_login_minutes = models.PositiveIntegerField(
-        default=0, help_text="The user must have logged in within N minutes (0: not required)."
+        default=0, help_text=_("The user must have logged in within N minutes (0: not required).")
     )
-    notify_user = models.BooleanField(default=True, help_text="E-mail the user when their password changes.")
+    notify_user = models.BooleanField(
+        default=True, help_text=_("E-mail the user when their password changes.")
+    )
     min_interval_minutes = models.PositiveIntegerField(
-        default=0, help_text="Minimum time between two changes by the user (0: none)."
+        default=0, help_text=_("Minimum time between two changes by the user (0: none).")
     )
 
     class Meta(AssignedPolicy.Meta):
-        verbose_name_plural = "password-change policies"
+        verbose_name_plural = _("password-change policies")
         constraints = [
             models.UniqueConstraint(
                 fields=["is_default"],
                 condition=Q(is_default=True),
                 name="pwchangepolicy_one_default",
-                violation_error_message="Another policy is already the default: unset it first.",
+                violation_error_message=_("Another policy is already the default: unset it first."),
             )
         ]
 
@@ -138,7 +143,7 @@ class PasswordHistory(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "-created_at"])]
-        verbose_name_plural = "password history"
+        verbose_name_plural = _("password history")
 
 
 class PasswordState(models.Model):

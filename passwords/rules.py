@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth.hashers import check_password
 from django.db.models import F, Value
+from django.utils.translation import gettext
 
 from passwords.models import ForbiddenWord, PasswordHistory, PasswordPolicy
 from passwords.selectors import policy_for
@@ -83,34 +84,48 @@ def password_check(
     candidate = candidate if isinstance(candidate, str) else ""
     n = policy.min_length
     results = [
-        RuleResult("min_length", len(candidate) >= n, f"At least {n} characters."),
-        RuleResult("max_length", len(candidate) <= MAX_LENGTH, f"At most {MAX_LENGTH} characters."),
+        RuleResult("min_length", len(candidate) >= n, gettext("At least %(n)s characters.") % {"n": n}),
+        RuleResult(
+            "max_length",
+            len(candidate) <= MAX_LENGTH,
+            gettext("At most %(n)s characters.") % {"n": MAX_LENGTH},
+        ),
     ]
     if policy.require_lowercase:
-        results.append(RuleResult("lowercase", any(c.islower() for c in candidate), "A lower-case letter."))
+        results.append(
+            RuleResult("lowercase", any(c.islower() for c in candidate), gettext("A lower-case letter."))
+        )
     if policy.require_uppercase:
-        results.append(RuleResult("uppercase", any(c.isupper() for c in candidate), "An upper-case letter."))
+        results.append(
+            RuleResult("uppercase", any(c.isupper() for c in candidate), gettext("An upper-case letter."))
+        )
     if policy.require_digit:
-        results.append(RuleResult("digit", any(c.isdigit() for c in candidate), "A digit."))
+        results.append(RuleResult("digit", any(c.isdigit() for c in candidate), gettext("A digit.")))
     if policy.require_symbol:
         symbol = any(not c.isalnum() and not c.isspace() for c in candidate)
-        results.append(RuleResult("symbol", symbol, "A symbol (such as ! # % or -)."))
+        results.append(RuleResult("symbol", symbol, gettext("A symbol (such as ! # % or -).")))
     if policy.forbid_personal_info:
         lowered = candidate.casefold()
         personal = any(part in lowered for part in _personal_parts(user))
-        results.append(RuleResult("personal_info", not personal, "Not your username, first or last name."))
+        results.append(
+            RuleResult("personal_info", not personal, gettext("Not your username, first or last name."))
+        )
     if policy.use_dictionary:
         word = forbidden_word_in(candidate) if candidate else None
         message = (
-            f"Not a common or forbidden word (it contains “{word}”)."
+            gettext("Not a common or forbidden word (it contains “%(word)s”).") % {"word": word}
             if word
-            else "No common or forbidden word."
+            else gettext("No common or forbidden word.")
         )
         results.append(RuleResult("dictionary", word is None, message))
     if history and policy.history_count:
         reused = _in_history(user, candidate, policy.history_count)
         results.append(
-            RuleResult("history", not reused, f"Not one of your last {policy.history_count} passwords.")
+            RuleResult(
+                "history",
+                not reused,
+                gettext("Not one of your last %(n)s passwords.") % {"n": policy.history_count},
+            )
         )
     return results
 

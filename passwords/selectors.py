@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from directory.models import Organization
 from directory.selectors import user_value
@@ -51,7 +52,7 @@ def _assigned(model: type[P], user: Any) -> P:
             return policy
     default = next((p for p in policies if p.is_default), None)
     # no default row configured: the model's own defaults (what docs/passwords.md documents)
-    return default if default is not None else model(name="Built-in default", is_default=True)
+    return default if default is not None else model(name=gettext("Built-in default"), is_default=True)
 
 
 def policy_for(user: Any) -> PasswordPolicy:

@@ -36,6 +36,7 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
 from blazon import notify
+from blazon.language import activate_for, keeps_language
 from blazon.links import LinkError, base_url, link_hours, link_read, link_sign  # the first 3 lived here
 from directory.models import User
 from requests_workflow.models import Delegation, DelegationScope, Request, RequestStatus
@@ -189,6 +190,7 @@ def delegates_of(task: Task, users: list[User]) -> list[tuple[User, User]]:
     return [(d.delegate, d.delegator) for d in rows]
 
 
+@keeps_language
 def send_approval_requests(task: Task, users: list[User] | None = None, *, subject_prefix: str = "") -> int:
     """E-mail each approver of an open APPROVAL task (or only ``users``) their own links
     (``subject_prefix``: "Reminder: " when the escalation sweep sends them again).
@@ -203,6 +205,7 @@ def send_approval_requests(task: Task, users: list[User] | None = None, *, subje
     recipients += delegates_of(task, [u for u in approvers if u.pk not in excluded])
     messages, seen = [], set()
     for user, on_behalf_of in recipients:
+        activate_for(user)  # the subject and the body in their language
         if (
             not user.email
             or user.pk in excluded
@@ -231,6 +234,7 @@ def send_approval_requests(task: Task, users: list[User] | None = None, *, subje
     return _send(messages, f"approval request, task #{task.pk}")
 
 
+@keeps_language
 def send_request_outcome(request: Request) -> int:
     """E-mail the requester and the beneficiary how ``request`` ended. Returns messages sent."""
     req = Request.objects.select_related("requester", "beneficiary").get(pk=request.pk)
@@ -243,6 +247,7 @@ def send_request_outcome(request: Request) -> int:
             recipients[user.email.lower()] = user
     messages = []
     for user in recipients.values():
+        activate_for(user)
         context = {
             "req": req,
             "what": request_object(req),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils.translation import gettext_lazy as _
 
 from security.models import SecuritySettings
 from security.services.bruteforce import SETTINGS_FIELDS
@@ -32,22 +33,24 @@ class SecuritySettingsForm(forms.ModelForm):
         model = SecuritySettings
         fields = SETTINGS_FIELDS
         labels = {
-            "ip_failure_threshold": "Failed logins from one IP",
-            "ip_failure_window_minutes": "… within (minutes)",
-            "ip_username_threshold": "Different usernames from one IP",
-            "ip_username_window_minutes": "… within (minutes)",
-            "account_ip_threshold": "Different IPs failing for one account",
-            "account_ip_window_minutes": "… within (minutes)",
-            "account_failure_threshold": "Failed logins for one account",
-            "account_failure_window_minutes": "… within (minutes)",
-            "ip_throttle_seconds": "IP throttle, first time (seconds)",
-            "account_lock_seconds": "Account lock, first time (seconds)",
-            "account_lock_max_seconds": "Account lock, longest (seconds)",
-            "alert_emails": "E-mail alerts to administrators",
-            "attempt_retention_days": "Keep login attempts (days)",
-            "session_idle_minutes": "Session idle timeout (minutes; empty: environment)",
-            "session_absolute_hours": "Session absolute timeout (hours; empty: environment)",
-            "session_bind_ip_prefix": "Bind sessions to the client network: IPv4 prefix (0 = off; empty: environment)",
+            "ip_failure_threshold": _("Failed logins from one IP"),
+            "ip_failure_window_minutes": _("… within (minutes)"),
+            "ip_username_threshold": _("Different usernames from one IP"),
+            "ip_username_window_minutes": _("… within (minutes)"),
+            "account_ip_threshold": _("Different IPs failing for one account"),
+            "account_ip_window_minutes": _("… within (minutes)"),
+            "account_failure_threshold": _("Failed logins for one account"),
+            "account_failure_window_minutes": _("… within (minutes)"),
+            "ip_throttle_seconds": _("IP throttle, first time (seconds)"),
+            "account_lock_seconds": _("Account lock, first time (seconds)"),
+            "account_lock_max_seconds": _("Account lock, longest (seconds)"),
+            "alert_emails": _("E-mail alerts to administrators"),
+            "attempt_retention_days": _("Keep login attempts (days)"),
+            "session_idle_minutes": _("Session idle timeout (minutes; empty: environment)"),
+            "session_absolute_hours": _("Session absolute timeout (hours; empty: environment)"),
+            "session_bind_ip_prefix": _(
+                "Bind sessions to the client network: IPv4 prefix (0 = off; empty: environment)"
+            ),
         }
 
     def __init__(self, *args, **kwargs):
@@ -63,5 +66,5 @@ class SecuritySettingsForm(forms.ModelForm):
         data = super().clean()
         base, longest = data.get("account_lock_seconds"), data.get("account_lock_max_seconds")
         if base and longest and longest < base:
-            self.add_error("account_lock_max_seconds", "Must be at least the first lock's length.")
+            self.add_error("account_lock_max_seconds", _("Must be at least the first lock's length."))
         return data

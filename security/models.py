@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class SecuritySettings(models.Model):
@@ -28,7 +29,7 @@ class SecuritySettings(models.Model):
     ip_throttle_seconds = models.PositiveIntegerField(default=300)
     account_lock_seconds = models.PositiveIntegerField(default=60)
     account_lock_max_seconds = models.PositiveIntegerField(default=900)
-    alert_emails = models.BooleanField(default=True, help_text="E-mail security administrators on alerts.")
+    alert_emails = models.BooleanField(default=True, help_text=_("E-mail security administrators on alerts."))
     attempt_retention_days = models.PositiveIntegerField(default=30)
     # web sessions (empty: environment default)
     session_idle_minutes = models.PositiveIntegerField(null=True, blank=True)
@@ -37,7 +38,7 @@ class SecuritySettings(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name_plural = "security settings"
+        verbose_name_plural = _("security settings")
         constraints = [
             models.CheckConstraint(condition=models.Q(pk=1), name="security_settings_singleton"),
             models.CheckConstraint(
@@ -47,7 +48,7 @@ class SecuritySettings(models.Model):
         ]
 
     def __str__(self) -> str:
-        return "Security settings"
+        return str(_("Security settings"))
 
 
 class LoginAttempt(models.Model):
@@ -56,7 +57,7 @@ class LoginAttempt(models.Model):
 
     at = models.DateTimeField(db_index=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
-    username = models.CharField(max_length=150, help_text="As typed, case-folded.")
+    username = models.CharField(max_length=150, help_text=_("As typed, case-folded."))
     success = models.BooleanField(default=False)
     reason = models.CharField(max_length=30, blank=True)
 
@@ -71,15 +72,15 @@ class LoginAttempt(models.Model):
 
 
 class ThrottleKind(models.TextChoices):
-    IP = "IP", "Source IP throttled"
-    ACCOUNT = "ACCOUNT", "Account temporarily locked"
+    IP = "IP", _("Source IP throttled")
+    ACCOUNT = "ACCOUNT", _("Account temporarily locked")
 
 
 class Pattern(models.TextChoices):
-    IP_FAILURES = "ip_failures", "Many failed logins from one IP"
-    IP_USERNAMES = "ip_usernames", "Many usernames from one IP"
-    ACCOUNT_IPS = "account_ips", "One account from many IPs"
-    ACCOUNT_FAILURES = "account_failures", "Many failed logins for one account"
+    IP_FAILURES = "ip_failures", _("Many failed logins from one IP")
+    IP_USERNAMES = "ip_usernames", _("Many usernames from one IP")
+    ACCOUNT_IPS = "account_ips", _("One account from many IPs")
+    ACCOUNT_FAILURES = "account_failures", _("Many failed logins for one account")
 
 
 class Throttle(models.Model):
@@ -88,7 +89,7 @@ class Throttle(models.Model):
     grows each time the lock is imposed again, doubling its length up to the maximum."""
 
     kind = models.CharField(max_length=10, choices=ThrottleKind.choices)
-    key = models.CharField(max_length=150, help_text="The IP address or the case-folded username.")
+    key = models.CharField(max_length=150, help_text=_("The IP address or the case-folded username."))
     pattern = models.CharField(max_length=20, choices=Pattern.choices)
     level = models.PositiveIntegerField(default=1)
     since = models.DateTimeField()
@@ -143,9 +144,9 @@ class UserSession(models.Model):
     def device(self) -> str:
         """ "Browser on system", read from the user agent (for people, not for decisions)."""
         ua = self.user_agent
-        browser = next((name for token, name in _BROWSERS if token in ua), "Unknown browser")
-        system = next((name for token, name in _SYSTEMS if token in ua), "unknown system")
-        return f"{browser} on {system}"
+        browser = next((name for token, name in _BROWSERS if token in ua), _("Unknown browser"))
+        system = next((name for token, name in _SYSTEMS if token in ua), _("unknown system"))
+        return _("%(browser)s on %(system)s") % {"browser": browser, "system": system}
 
 
 _BROWSERS = [

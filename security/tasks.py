@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from blazon import notify
 from blazon.tasks import blazon_task
@@ -44,15 +45,21 @@ def send_security_alert(alert_id: int) -> int:
     if alert is None or not recipients:
         return 0
     detail = ", ".join(f"{k}: {v}" for k, v in sorted(alert.detail.items()))
-    body = (
-        f"Blazon detected: {alert.get_pattern_display()}.\n\n"
-        f"{alert.get_kind_display()}: {alert.key}\n{detail}\nAt: {alert.created_at.isoformat()}\n\n"
+    body = gettext(
+        "Blazon detected: %(pattern)s.\n\n"
+        "%(kind)s: %(key)s\n%(detail)s\nAt: %(at)s\n\n"
         "Active throttles and locks are listed in the console under Security → Lockouts, "
         "where they can be released. Further alerts of this kind in the next 10 minutes are "
         "listed there without another e-mail.\n"
-    )
+    ) % {
+        "pattern": alert.get_pattern_display(),
+        "kind": alert.get_kind_display(),
+        "key": alert.key,
+        "detail": detail,
+        "at": alert.created_at.isoformat(),
+    }
     message = EmailMessage(
-        f"[Blazon] Security alert: {alert.get_pattern_display()}",
+        gettext("[Blazon] Security alert: %(pattern)s") % {"pattern": alert.get_pattern_display()},
         body,
         settings.DEFAULT_FROM_EMAIL,
         recipients,

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from blazon.console import (
@@ -43,7 +44,7 @@ lockout_release = ObjectActionView.as_view(
     capability="manage_users",
     action=bruteforce.throttle_release,
     list_route="console_security:lockouts",
-    done_message="Released: {name}.",
+    done_message=gettext_lazy("Released: {name}."),
 )
 
 settings_edit = SettingsEditView.as_view(
@@ -52,8 +53,8 @@ settings_edit = SettingsEditView.as_view(
     form_class=SecuritySettingsForm,
     template_name="security/console/settings.html",
     list_route="console_security:settings",
-    saved_message="Security settings saved.",
-    invalid_message="The settings were not saved: see the problems below.",
+    saved_message=gettext_lazy("Security settings saved."),
+    invalid_message=gettext_lazy("The settings were not saved: see the problems below."),
     invalid_status=400,
 )
 
@@ -83,12 +84,16 @@ def user_sessions_end(request: HttpRequest, pk: int) -> HttpResponse:
             sessions.user_sessions(user).filter(pk=parse_id(key) or 0).values_list("session_key", flat=True)
         )
         if not keys:
-            messages.error(request, "That session is no longer open.")
+            messages.error(request, gettext("That session is no longer open."))
             return redirect("console_security:user_sessions", pk=user.pk)
     ended = sessions.sessions_end(
         actor=request.user, user=user, reason="ended by an administrator", source="console", keys=keys
     )
-    messages.success(request, f"{ended} session(s) of {user.username} ended.")
+    messages.success(
+        request,
+        ngettext("%(n)s session of %(username)s ended.", "%(n)s sessions of %(username)s ended.", ended)
+        % {"n": ended, "username": user.username},
+    )
     return redirect("console_security:user_sessions", pk=user.pk)
 
 
@@ -125,12 +130,15 @@ def my_sessions_end(request: HttpRequest) -> HttpResponse:
         ended = sessions.sessions_end(
             actor=me, user=me, reason="log out other sessions", source="workspace", except_key=current
         )
-        messages.success(request, f"{ended} other session(s) ended.")
+        messages.success(
+            request,
+            ngettext("%(n)s other session ended.", "%(n)s other sessions ended.", ended) % {"n": ended},
+        )
         return redirect("workspace_security:sessions")
     key = request.POST.get("session", "")
     row = sessions.user_sessions(me).filter(pk=parse_id(key) or 0).first()
     if row is None:
-        messages.error(request, "That session is no longer open.")
+        messages.error(request, gettext("That session is no longer open."))
         return redirect("workspace_security:sessions")
     sessions.sessions_end(
         actor=me, user=me, reason="ended by the user", source="workspace", keys=[row.session_key]
@@ -138,5 +146,5 @@ def my_sessions_end(request: HttpRequest) -> HttpResponse:
     if row.session_key == current:
         logout(request)
         return redirect("authn:login")
-    messages.success(request, "The session was ended.")
+    messages.success(request, gettext("The session was ended."))
     return redirect("workspace_security:sessions")

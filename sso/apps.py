@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class SsoConfig(AppConfig):
     name = "sso"
-    verbose_name = "Single sign-on (SAML identity provider)"
+    verbose_name = _("Single sign-on (SAML identity provider)")
 
     def ready(self) -> None:
         # deferred: the check imports models, loaded only once the app registry is ready

@@ -4,9 +4,12 @@ from metadata) and the IdP's own metadata and keys. Reading needs ``view``; chan
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from blazon.console import (
@@ -50,7 +53,7 @@ class ServiceProviderEdit(ObjectEditView):
         "service-provider",
     )
     detail_route, list_route = "console_sso:sp_detail", "console_sso:sp_list"
-    new_title, invalid_status = "New SAML service provider", 400
+    new_title, invalid_status = cast(str, gettext_lazy("New SAML service provider")), 400
 
     def save(self, form: ServiceProviderForm, sp: ServiceProvider | None) -> ServiceProvider:
         actor, data = self.request.user, form.service_data()
@@ -82,7 +85,9 @@ def sp_import(request: HttpRequest) -> HttpResponse:
         except DomainError as error:
             report_domain_error(request, error, form)
         else:
-            messages.success(request, f"Service provider {sp.name} imported from its metadata.")
+            messages.success(
+                request, gettext("Service provider %(name)s imported from its metadata.") % {"name": sp.name}
+            )
             return redirect("console_sso:sp_detail", pk=sp.pk)
     status = 400 if request.method == "POST" else 200
     return render_console(request, "sso/console/import.html", {"form": form}, status=status)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from blazon.console import ObjectForm
 from directory.models import Resource, Role
@@ -21,60 +23,66 @@ from sso.models import (
 class ServiceProviderForm(ObjectForm):
     name = forms.CharField(max_length=200)
     entity_id = forms.CharField(
-        max_length=1024, label="Entity id", help_text="The SP's SAML entity id (issuer)."
+        max_length=1024, label=_("Entity id"), help_text=_("The SP's SAML entity id (issuer).")
     )
     enabled = forms.BooleanField(required=False, initial=True)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     acs_urls = forms.CharField(
-        label="Assertion consumer service URLs",
+        label=_("Assertion consumer service URLs"),
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One URL per line (HTTP-POST binding); the first is the default.",
+        help_text=_("One URL per line (HTTP-POST binding); the first is the default."),
     )
-    slo_url = forms.CharField(max_length=1024, required=False, label="Single logout URL")
+    slo_url = forms.CharField(max_length=1024, required=False, label=_("Single logout URL"))
     slo_binding = forms.ChoiceField(
         choices=[(BINDING_REDIRECT, "HTTP-Redirect"), (BINDING_POST, "HTTP-POST")],
-        label="Single logout binding",
+        label=_("Single logout binding"),
     )
     slo_timeout_seconds = forms.IntegerField(
         required=False,
         min_value=0,
         max_value=300,
         initial=0,
-        label="Single logout time limit (seconds)",
-        help_text="0: the browser goes to the SP and Blazon waits for its answer. More: the SP is logged out "
-        "in a frame of Blazon's page and single logout goes on without its answer after that many seconds "
-        "(the SP must allow being framed by Blazon).",
+        label=_("Single logout time limit (seconds)"),
+        help_text=_(
+            "0: the browser goes to the SP and Blazon waits for its answer. More: the SP is logged out "
+            "in a frame of Blazon's page and single logout goes on without its answer after that many seconds "
+            "(the SP must allow being framed by Blazon)."
+        ),
     )
     certificate = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6}),
         required=False,
-        label="SP certificate (PEM)",
-        help_text="Verifies the SP's signed AuthnRequests and LogoutRequests.",
+        label=_("SP certificate (PEM)"),
+        help_text=_("Verifies the SP's signed AuthnRequests and LogoutRequests."),
     )
-    require_signed_requests = forms.BooleanField(required=False, label="Require signed requests")
-    nameid_format = forms.ChoiceField(choices=NameIDFormat.choices, label="NameID format")
+    require_signed_requests = forms.BooleanField(required=False, label=_("Require signed requests"))
+    nameid_format = forms.ChoiceField(choices=NameIDFormat.choices, label=_("NameID format"))
     attribute_mapping = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
-        help_text="One per line: SAML attribute name = user field (email, first_name, last_name, display_name, "
-        "username, department, job_title, employee_type, organization) or attributes.<custom attribute>.",
+        help_text=_(
+            "One per line: SAML attribute name = user field (email, first_name, last_name, display_name, "
+            "username, department, job_title, employee_type, organization) or attributes.<custom attribute>."
+        ),
     )
     attribute_name_format = forms.ChoiceField(
         choices=AttributeNameFormat.choices,
         initial=AttributeNameFormat.AUTO,
         required=False,  # empty: the default (URI for URI names)
-        label="Attribute name format",
-        help_text="The NameFormat of the attributes sent. SPs (Shibboleth, pysaml2) map urn:oid:… names "
-        "only with the URI format; the first choice sends it for those.",
+        label=_("Attribute name format"),
+        help_text=_(
+            "The NameFormat of the attributes sent. SPs (Shibboleth, pysaml2) map urn:oid:… names "
+            "only with the URI format; the first choice sends it for those."
+        ),
     )
-    access_rule = forms.ChoiceField(choices=AccessRule.choices, label="Who may use it")
+    access_rule = forms.ChoiceField(choices=AccessRule.choices, label=_("Who may use it"))
     resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"), required=False)
     role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), required=False)
     launch_url = forms.CharField(
         max_length=1024,
         required=False,
-        label="Launch RelayState",
-        help_text="Sent on a launch from My applications.",
+        label=_("Launch RelayState"),
+        help_text=_("Sent on a launch from My applications."),
     )
 
     def clean_attribute_mapping(self) -> dict[str, str]:
@@ -83,10 +91,14 @@ class ServiceProviderForm(ObjectForm):
             if not line.strip():
                 continue
             if "=" not in line:
-                raise forms.ValidationError(f"Line {number}: write 'attribute name = user field'.")
+                raise forms.ValidationError(
+                    gettext("Line %(n)s: write 'attribute name = user field'.") % {"n": number}
+                )
             name, source = (part.strip() for part in line.split("=", 1))
             if name in mapping:
-                raise forms.ValidationError(f"Line {number}: {name} is mapped twice.")
+                raise forms.ValidationError(
+                    gettext("Line %(n)s: %(name)s is mapped twice.") % {"n": number, "name": name}
+                )
             mapping[name] = source
         return mapping
 
@@ -107,15 +119,15 @@ class ServiceProviderForm(ObjectForm):
 
 
 class MetadataImportForm(forms.Form):
-    name = forms.CharField(max_length=200, help_text="How users and administrators see this application.")
+    name = forms.CharField(max_length=200, help_text=_("How users and administrators see this application."))
     metadata = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 10}),
         required=False,
-        label="SP metadata XML",
-        help_text="Paste the metadata, or upload the file below.",
+        label=_("SP metadata XML"),
+        help_text=_("Paste the metadata, or upload the file below."),
     )
-    metadata_file = forms.FileField(required=False, label="Metadata file")
-    access_rule = forms.ChoiceField(choices=AccessRule.choices, label="Who may use it")
+    metadata_file = forms.FileField(required=False, label=_("Metadata file"))
+    access_rule = forms.ChoiceField(choices=AccessRule.choices, label=_("Who may use it"))
     resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"), required=False)
     role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), required=False)
 
@@ -125,8 +137,8 @@ class MetadataImportForm(forms.Form):
         upload = data.get("metadata_file")
         if upload is not None:
             if upload.size > 512 * 1024:
-                raise forms.ValidationError("The metadata file is too large (512 KiB at most).")
+                raise forms.ValidationError(gettext("The metadata file is too large (512 KiB at most)."))
             data["metadata"] = upload.read().decode("utf-8", errors="replace")
         if not (data.get("metadata") or "").strip():
-            raise forms.ValidationError("Paste the SP's metadata XML or upload the file.")
+            raise forms.ValidationError(gettext("Paste the SP's metadata XML or upload the file."))
         return data

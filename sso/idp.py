@@ -19,6 +19,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml, samlp
 from saml2.attribute_converter import AttributeConverter
 from saml2.authn_context import PASSWORD, PASSWORDPROTECTEDTRANSPORT
@@ -248,9 +249,9 @@ def peek_issuer(saml_request: str, binding: str) -> str:
         xml = Entity.unravel(saml_request, binding)
         message = _parse_any_request(xml)
     except Exception:  # noqa: BLE001 - any decoding/parsing failure is the same user error
-        raise SAMLRequestError("The SAML request could not be decoded.") from None
+        raise SAMLRequestError(gettext("The SAML request could not be decoded.")) from None
     if message is None or message.issuer is None or not (message.issuer.text or "").strip():
-        raise SAMLRequestError("The SAML request does not name its issuer.")
+        raise SAMLRequestError(gettext("The SAML request does not name its issuer."))
     return message.issuer.text.strip()
 
 
@@ -287,17 +288,17 @@ def parse_authn_request(
         logger.info("saml: refused AuthnRequest from %s: %s", sp.entity_id, type(exc).__name__)
         if sp.require_signed_requests:
             raise SAMLRequestError(
-                "The sign-in request is not signed, or its signature is not valid."
+                gettext("The sign-in request is not signed, or its signature is not valid.")
             ) from None
-        raise SAMLRequestError("The sign-in request is not valid.") from None
+        raise SAMLRequestError(gettext("The sign-in request is not valid.")) from None
     if req is None or req.message is None:
-        raise SAMLRequestError("The sign-in request is not valid.")
+        raise SAMLRequestError(gettext("The sign-in request is not valid."))
     _check_fresh_and_addressed(req, "sign-in")
     message = req.message
     if message.issuer is None or message.issuer.text.strip() != sp.entity_id:
-        raise SAMLRequestError("The sign-in request's issuer does not match the service provider.")
+        raise SAMLRequestError(gettext("The sign-in request's issuer does not match the service provider."))
     if message.protocol_binding and message.protocol_binding != BINDING_HTTP_POST:
-        raise SAMLRequestError("Blazon answers sign-in requests on the HTTP-POST binding only.")
+        raise SAMLRequestError(gettext("Blazon answers sign-in requests on the HTTP-POST binding only."))
     acs_url = _resolve_acs(
         sp, message.assertion_consumer_service_url, message.assertion_consumer_service_index
     )
@@ -313,9 +314,14 @@ def _check_fresh_and_addressed(req: Any, what: str) -> None:
     try:
         fresh = req.verify()  # version, Destination (one of our endpoints), issue instant
     except Exception:  # noqa: BLE001 - pysaml2 raises OtherError/VersionMismatch
-        raise SAMLRequestError(f"The {what} request is not addressed to this Blazon (Destination).") from None
+        raise SAMLRequestError(
+            gettext("The %(what)s request is not addressed to this Blazon (Destination).") % {"what": what}
+        ) from None
     if not fresh:
-        raise SAMLRequestError(f"The {what} request is too old or from the future (check the SP's clock).")
+        raise SAMLRequestError(
+            gettext("The %(what)s request is too old or from the future (check the SP's clock).")
+            % {"what": what}
+        )
 
 
 def _resolve_acs(sp: ServiceProvider, url: str | None, index: str | None) -> str:
@@ -325,17 +331,17 @@ def _resolve_acs(sp: ServiceProvider, url: str | None, index: str | None) -> str
             if acs["url"] == url:
                 return url
         raise SAMLRequestError(
-            "The assertion consumer service URL of the request is not registered for this SP."
+            gettext("The assertion consumer service URL of the request is not registered for this SP.")
         )
     if index is not None:
         for acs in registered:
             if str(acs.get("index")) == str(index):
                 return acs["url"]
         raise SAMLRequestError(
-            "The assertion consumer service index of the request is not registered for this SP."
+            gettext("The assertion consumer service index of the request is not registered for this SP.")
         )
     if not registered:
-        raise SAMLRequestError("This SP has no assertion consumer service.")
+        raise SAMLRequestError(gettext("This SP has no assertion consumer service."))
     return registered[0]["url"]
 
 
@@ -402,12 +408,12 @@ def parse_logout_request(
         )
     except Exception as exc:  # noqa: BLE001 - every pysaml2 failure is a refused request
         logger.info("saml: refused LogoutRequest from %s: %s", sp.entity_id, type(exc).__name__)
-        raise SAMLRequestError("The logout request is not signed, or is not valid.") from None
+        raise SAMLRequestError(gettext("The logout request is not signed, or is not valid.")) from None
     if req is None or req.message is None:
-        raise SAMLRequestError("The logout request is not valid.")
+        raise SAMLRequestError(gettext("The logout request is not valid."))
     _check_fresh_and_addressed(req, "logout")
     if req.message.issuer is None or req.message.issuer.text.strip() != sp.entity_id:
-        raise SAMLRequestError("The logout request's issuer does not match the service provider.")
+        raise SAMLRequestError(gettext("The logout request's issuer does not match the service provider."))
     name_id = (
         req.message.name_id.text.strip()
         if req.message.name_id is not None and req.message.name_id.text

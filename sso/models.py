@@ -11,15 +11,16 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 
 
 class KeyStatus(models.TextChoices):
-    ACTIVE = "ACTIVE", "Active (signs)"
-    NEXT = "NEXT", "Next (published, not signing yet)"
-    RETIRED = "RETIRED", "Retired"
+    ACTIVE = "ACTIVE", _("Active (signs)")
+    NEXT = "NEXT", _("Next (published, not signing yet)")
+    RETIRED = "RETIRED", _("Retired")
 
 
 class IdPKey(models.Model):
@@ -28,9 +29,9 @@ class IdPKey(models.Model):
 
     status = models.CharField(max_length=10, choices=KeyStatus.choices, db_index=True)
     secret = models.OneToOneField(
-        "vault.Secret", on_delete=models.PROTECT, related_name="+", help_text="The private key (PEM)."
+        "vault.Secret", on_delete=models.PROTECT, related_name="+", help_text=_("The private key (PEM).")
     )
-    certificate = models.TextField(help_text="The self-signed X.509 certificate (PEM).")
+    certificate = models.TextField(help_text=_("The self-signed X.509 certificate (PEM)."))
     key_size = models.PositiveIntegerField()
     fingerprint_sha256 = models.CharField(max_length=95)
     not_after = models.DateTimeField()
@@ -52,9 +53,9 @@ class IdPKey(models.Model):
 
 
 class NameIDFormat(models.TextChoices):
-    EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", "E-mail address"
-    PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent", "Persistent (opaque, per SP)"
-    UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified", "Unspecified (username)"
+    EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", _("E-mail address")
+    PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent", _("Persistent (opaque, per SP)")
+    UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified", _("Unspecified (username)")
 
 
 class AttributeNameFormat(models.TextChoices):
@@ -62,9 +63,9 @@ class AttributeNameFormat(models.TextChoices):
     attribute up by name *and* format: pysaml2 and Shibboleth map ``urn:oid:…`` names only when
     they come with the URI format."""
 
-    AUTO = "auto", "URI for URI names (urn:…, https://…), unspecified for the others"
-    URI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri", "URI, for every attribute"
-    BASIC = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic", "Basic, for every attribute"
+    AUTO = "auto", _("URI for URI names (urn:…, https://…), unspecified for the others")
+    URI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri", _("URI, for every attribute")
+    BASIC = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic", _("Basic, for every attribute")
     UNSPECIFIED = (
         "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified",
         "Unspecified, for every attribute",
@@ -72,9 +73,9 @@ class AttributeNameFormat(models.TextChoices):
 
 
 class AccessRule(models.TextChoices):
-    ANY_ACTIVE_USER = "ANY", "Any active user"
-    RESOURCE_ACCOUNT = "RESOURCE", "Users with an active account on the linked resource"
-    ROLE_MEMBER = "ROLE", "Members of the linked role"
+    ANY_ACTIVE_USER = "ANY", _("Any active user")
+    RESOURCE_ACCOUNT = "RESOURCE", _("Users with an active account on the linked resource")
+    ROLE_MEMBER = "ROLE", _("Members of the linked role")
 
 
 class ServiceProvider(models.Model):
@@ -89,7 +90,7 @@ class ServiceProvider(models.Model):
     enabled = models.BooleanField(default=True)
     description = models.TextField(blank=True)
     acs_endpoints = models.JSONField(default=list)
-    slo_url = models.CharField(max_length=1024, blank=True, help_text="Single logout service URL.")
+    slo_url = models.CharField(max_length=1024, blank=True, help_text=_("Single logout service URL."))
     slo_binding = models.CharField(
         max_length=80,
         blank=True,
@@ -98,11 +99,13 @@ class ServiceProvider(models.Model):
     )
     slo_timeout_seconds = models.PositiveSmallIntegerField(
         default=0,
-        help_text="Single logout: 0 sends the browser to the SP and waits for its answer; N > 0 logs "
-        "the SP out in a frame of Blazon's page and goes on without its answer after N seconds.",
+        help_text=_(
+            "Single logout: 0 sends the browser to the SP and waits for its answer; N > 0 logs "
+            "the SP out in a frame of Blazon's page and goes on without its answer after N seconds."
+        ),
     )
     certificate = models.TextField(
-        blank=True, help_text="The SP's signing certificate (PEM), to verify its signed requests."
+        blank=True, help_text=_("The SP's signing certificate (PEM), to verify its signed requests.")
     )
     require_signed_requests = models.BooleanField(default=False)
     nameid_format = models.CharField(
@@ -124,7 +127,9 @@ class ServiceProvider(models.Model):
         "directory.Role", null=True, blank=True, on_delete=models.SET_NULL, related_name="saml_sps"
     )
     launch_url = models.CharField(
-        max_length=1024, blank=True, help_text="Optional RelayState sent on a launch from 'My applications'."
+        max_length=1024,
+        blank=True,
+        help_text=_("Optional RelayState sent on a launch from 'My applications'."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -14,6 +14,7 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict, ValidationFailed
@@ -94,23 +95,23 @@ def _validate(data: dict[str, Any]) -> dict[str, Any]:
     allow_http = _allow_http()
     name = (data.get("name") or "").strip()
     if not name:
-        errors.setdefault("name", []).append("A name is required.")
+        errors.setdefault("name", []).append(gettext("A name is required."))
     elif len(name) > 200:
-        errors.setdefault("name", []).append("The name is too long (200 characters at most).")
+        errors.setdefault("name", []).append(gettext("The name is too long (200 characters at most)."))
     out["name"] = name
     entity_id = (data.get("entity_id") or "").strip()
     if not entity_id:
-        errors.setdefault("entity_id", []).append("The SP's entity id is required.")
+        errors.setdefault("entity_id", []).append(gettext("The SP's entity id is required."))
     elif len(entity_id) > 1024 or any(c.isspace() for c in entity_id):
         errors.setdefault("entity_id", []).append(
-            "The entity id must be a URI without spaces (1024 characters at most)."
+            gettext("The entity id must be a URI without spaces (1024 characters at most).")
         )
     out["entity_id"] = entity_id
     acs = data.get("acs_endpoints") or []
     clean_acs = []
     if not isinstance(acs, list) or not acs:
         errors.setdefault("acs_endpoints", []).append(
-            "At least one assertion consumer service URL is required."
+            gettext("At least one assertion consumer service URL is required.")
         )
     else:
         for i, item in enumerate(acs):
@@ -135,38 +136,42 @@ def _validate(data: dict[str, Any]) -> dict[str, Any]:
     out["acs_endpoints"] = clean_acs
     slo_url = (data.get("slo_url") or "").strip()
     if slo_url and not _url_ok(slo_url, allow_http=allow_http):
-        errors.setdefault("slo_url", []).append("The single logout URL must be an absolute https URL.")
+        errors.setdefault("slo_url", []).append(
+            gettext("The single logout URL must be an absolute https URL.")
+        )
     out["slo_url"] = slo_url
     slo_binding = data.get("slo_binding") or BINDING_REDIRECT
     if slo_binding not in SLO_BINDINGS:
-        errors.setdefault("slo_binding", []).append("Unknown binding.")
+        errors.setdefault("slo_binding", []).append(gettext("Unknown binding."))
     out["slo_binding"] = slo_binding
     timeout = data.get("slo_timeout_seconds") or 0
     if not isinstance(timeout, int) or isinstance(timeout, bool) or not 0 <= timeout <= MAX_SLO_TIMEOUT:
         errors.setdefault("slo_timeout_seconds", []).append(
-            f"Give a number of seconds from 0 (no limit) to {MAX_SLO_TIMEOUT}."
+            gettext("Give a number of seconds from 0 (no limit) to %(max)s.") % {"max": MAX_SLO_TIMEOUT}
         )
         timeout = 0
     out["slo_timeout_seconds"] = timeout
     try:
         out["certificate"] = normalize_certificate(data.get("certificate") or "")
     except ValueError:
-        errors.setdefault("certificate", []).append("This is not a PEM (or base64 DER) X.509 certificate.")
+        errors.setdefault("certificate", []).append(
+            gettext("This is not a PEM (or base64 DER) X.509 certificate.")
+        )
         out["certificate"] = ""
     out["require_signed_requests"] = bool(data.get("require_signed_requests"))
     if out["require_signed_requests"] and not out["certificate"] and "certificate" not in errors:
         errors.setdefault("certificate", []).append(
-            "Signed requests can only be required with the SP's certificate."
+            gettext("Signed requests can only be required with the SP's certificate.")
         )
     if data.get("nameid_format") not in NameIDFormat.values:
-        errors.setdefault("nameid_format", []).append("Choose a NameID format.")
+        errors.setdefault("nameid_format", []).append(gettext("Choose a NameID format."))
     out["attribute_name_format"] = data.get("attribute_name_format") or AttributeNameFormat.AUTO
     if out["attribute_name_format"] not in AttributeNameFormat.values:
-        errors.setdefault("attribute_name_format", []).append("Choose an attribute name format.")
+        errors.setdefault("attribute_name_format", []).append(gettext("Choose an attribute name format."))
     mapping = data.get("attribute_mapping") or {}
     if not isinstance(mapping, dict):
         errors.setdefault("attribute_mapping", []).append(
-            "The attribute mapping must map names to user fields."
+            gettext("The attribute mapping must map names to user fields.")
         )
         mapping = {}
     for attr, source in mapping.items():
@@ -181,13 +186,13 @@ def _validate(data: dict[str, Any]) -> dict[str, Any]:
     out["attribute_mapping"] = mapping
     rule = data.get("access_rule")
     if rule not in AccessRule.values:
-        errors.setdefault("access_rule", []).append("Choose who may use this application.")
+        errors.setdefault("access_rule", []).append(gettext("Choose who may use this application."))
     elif rule == AccessRule.RESOURCE_ACCOUNT and not data.get("resource"):
         errors.setdefault("resource", []).append(
-            "Choose the resource whose active account holders may sign in."
+            gettext("Choose the resource whose active account holders may sign in.")
         )
     elif rule == AccessRule.ROLE_MEMBER and not data.get("role"):
-        errors.setdefault("role", []).append("Choose the role whose members may sign in.")
+        errors.setdefault("role", []).append(gettext("Choose the role whose members may sign in."))
     if rule != AccessRule.RESOURCE_ACCOUNT:
         out["resource"] = None
     if rule != AccessRule.ROLE_MEMBER:
@@ -195,19 +200,20 @@ def _validate(data: dict[str, Any]) -> dict[str, Any]:
     launch = (data.get("launch_url") or "").strip()
     if launch and (len(launch) > 80 or any(c.isspace() for c in launch)):
         errors.setdefault("launch_url", []).append(
-            "The RelayState sent on launch must be 80 bytes at most, no spaces."
+            gettext("The RelayState sent on launch must be 80 bytes at most, no spaces.")
         )
     out["launch_url"] = launch
     out["enabled"] = bool(data.get("enabled", True))
     out["description"] = (data.get("description") or "").strip()
     if errors:
-        raise ValidationFailed("The service provider is not valid.", fields=errors)
+        raise ValidationFailed(gettext("The service provider is not valid."), fields=errors)
     return out
 
 
 def _entity_taken() -> Conflict:
     return Conflict(
-        "A service provider with this entity id exists.", fields={"entity_id": ["Already registered."]}
+        gettext("A service provider with this entity id exists."),
+        fields={"entity_id": [gettext("Already registered.")]},
     )
 
 
@@ -260,33 +266,39 @@ def parse_sp_metadata(xml: str | bytes) -> dict[str, Any]:
     if isinstance(xml, str):
         xml = xml.encode("utf-8")
     if not xml.strip():
-        raise ValidationFailed("Paste or upload the SP's metadata XML.", fields={"metadata": ["Required."]})
+        raise ValidationFailed(
+            gettext("Paste or upload the SP's metadata XML."), fields={"metadata": [gettext("Required.")]}
+        )
     if len(xml) > 512 * 1024:
         raise ValidationFailed(
-            "The metadata is too large (512 KiB at most).", fields={"metadata": ["Too large."]}
+            gettext("The metadata is too large (512 KiB at most)."),
+            fields={"metadata": [gettext("Too large.")]},
         )
     try:
         root = SafeET.fromstring(xml, forbid_dtd=True)
     except (SafeET.ParseError, DefusedXmlException, ValueError) as exc:
         raise ValidationFailed(
-            f"The metadata is not well-formed XML ({exc}).", fields={"metadata": ["Not XML."]}
+            gettext("The metadata is not well-formed XML (%(error)s).") % {"error": exc},
+            fields={"metadata": [gettext("Not XML.")]},
         ) from None
     if root.tag == f"{{{MD}}}EntitiesDescriptor":
         entities = root.findall(f"{{{MD}}}EntityDescriptor")
         if len(entities) != 1:
             raise ValidationFailed(
-                "The metadata must describe exactly one service provider.",
-                fields={"metadata": ["Several entities."]},
+                gettext("The metadata must describe exactly one service provider."),
+                fields={"metadata": [gettext("Several entities.")]},
             )
         root = entities[0]
     if root.tag != f"{{{MD}}}EntityDescriptor":
         raise ValidationFailed(
-            "This is not SAML 2.0 metadata (no EntityDescriptor).", fields={"metadata": ["Not metadata."]}
+            gettext("This is not SAML 2.0 metadata (no EntityDescriptor)."),
+            fields={"metadata": [gettext("Not metadata.")]},
         )
     spsso = root.find(f"{{{MD}}}SPSSODescriptor")
     if spsso is None:
         raise ValidationFailed(
-            "The metadata has no SPSSODescriptor (is it an IdP's?).", fields={"metadata": ["Not an SP."]}
+            gettext("The metadata has no SPSSODescriptor (is it an IdP's?)."),
+            fields={"metadata": [gettext("Not an SP.")]},
         )
     acs = []
     for i, el in enumerate(spsso.findall(f"{{{MD}}}AssertionConsumerService")):
@@ -296,8 +308,8 @@ def parse_sp_metadata(xml: str | bytes) -> dict[str, Any]:
             )
     if not acs:
         raise ValidationFailed(
-            "The metadata declares no assertion consumer service on the HTTP-POST binding.",
-            fields={"metadata": ["No HTTP-POST ACS."]},
+            gettext("The metadata declares no assertion consumer service on the HTTP-POST binding."),
+            fields={"metadata": [gettext("No HTTP-POST ACS.")]},
         )
     acs.sort(key=lambda a: a["index"])
     slo_url, slo_binding = "", BINDING_REDIRECT
@@ -314,8 +326,8 @@ def parse_sp_metadata(xml: str | bytes) -> dict[str, Any]:
                     cert = normalize_certificate(el.text)
                 except (ValueError, binascii.Error):
                     raise ValidationFailed(
-                        "The SP's signing certificate in the metadata is not valid.",
-                        fields={"metadata": ["Bad certificate."]},
+                        gettext("The SP's signing certificate in the metadata is not valid."),
+                        fields={"metadata": [gettext("Bad certificate.")]},
                     ) from None
                 break
     formats = [el.text.strip() for el in spsso.findall(f"{{{MD}}}NameIDFormat") if el.text]

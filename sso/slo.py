@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import logout
 from django.db import transaction
+from django.utils.translation import gettext
 from lxml import etree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from saml2.entity import Entity
@@ -248,24 +249,26 @@ def response_accept(request: Any, params: dict[str, str], binding: str) -> bool:
     chain = chain_get(request)
     current = chain.get("current") if chain else None
     if chain is None or not current:
-        raise SLOError("No logout is in progress in this browser, so this logout answer is not expected.")
+        raise SLOError(
+            gettext("No logout is in progress in this browser, so this logout answer is not expected.")
+        )
     try:
         xml = Entity.unravel(params["SAMLResponse"], binding)
         message = samlp.logout_response_from_string(xml)
     except Exception:  # noqa: BLE001 - any decoding failure is the same user error
-        raise SLOError("The logout answer could not be decoded.") from None
+        raise SLOError(gettext("The logout answer could not be decoded.")) from None
     if message is None or message.issuer is None or not (message.issuer.text or "").strip():
-        raise SLOError("The logout answer could not be decoded or does not name its issuer.")
+        raise SLOError(gettext("The logout answer could not be decoded or does not name its issuer."))
     sp = ServiceProvider.objects.filter(entity_id=message.issuer.text.strip()).first()
     if sp is None or sp.pk != current["sp"]:
-        raise SLOError("This logout answer comes from an application Blazon did not ask to log out.")
+        raise SLOError(gettext("This logout answer comes from an application Blazon did not ask to log out."))
     if message.in_response_to != current["request_id"]:
-        raise SLOError("This logout answer does not answer Blazon's logout request (InResponseTo).")
+        raise SLOError(gettext("This logout answer does not answer Blazon's logout request (InResponseTo)."))
     if current.get("deadline") and float(current["deadline"]) < time.time():
-        raise SLOError("This logout answer came after the application's time limit.")
+        raise SLOError(gettext("This logout answer came after the application's time limit."))
     ours = {idp.base_url(request) + idp.SLO_REDIRECT_PATH, idp.base_url(request) + idp.SLO_POST_PATH}
     if message.destination and message.destination not in ours:
-        raise SLOError("This logout answer is addressed to another server (Destination).")
+        raise SLOError(gettext("This logout answer is addressed to another server (Destination)."))
     _verify_signature(request, sp, params, binding, xml, message)
     status = message.status.status_code.value if message.status and message.status.status_code else ""
     if status != STATUS_SUCCESS:
@@ -280,7 +283,7 @@ def _verify_signature(request, sp, params, binding, xml, message) -> None:
     if binding == BINDING_HTTP_REDIRECT:
         if "Signature" not in params or "SigAlg" not in params:
             if sp.require_signed_requests:
-                raise SLOError("The logout answer is not signed, and this application must sign it.")
+                raise SLOError(gettext("The logout answer is not signed, and this application must sign it."))
             return
         server = idp.server_for(sp, request)
         try:
@@ -292,17 +295,17 @@ def _verify_signature(request, sp, params, binding, xml, message) -> None:
         except Exception:  # noqa: BLE001 - unsupported algorithm, bad base64: a refused answer
             ok = False
         if not ok:
-            raise SLOError("The logout answer's signature is not valid.")
+            raise SLOError(gettext("The logout answer's signature is not valid."))
         return
     if message.signature is None:
         if sp.require_signed_requests:
-            raise SLOError("The logout answer is not signed, and this application must sign it.")
+            raise SLOError(gettext("The logout answer is not signed, and this application must sign it."))
         return
     server = idp.server_for(sp, request)
     try:
         server.sec.correctly_signed_logout_response(xml, must=True)
     except Exception:  # noqa: BLE001 - every verification failure is a refused answer
-        raise SLOError("The logout answer's signature is not valid.") from None
+        raise SLOError(gettext("The logout answer's signature is not valid.")) from None
 
 
 # --- the end of the chain -----------------------------------------------------------------------

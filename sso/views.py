@@ -15,6 +15,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -98,10 +99,13 @@ def _answer(
 
 def _refusal_for_user(request: HttpRequest, sp: ServiceProvider) -> HttpResponse | None:
     if not user_can_sign_in(request.user):
-        return _error(request, "Your identity is not active or your login is locked.", status=403)
+        return _error(request, gettext("Your identity is not active or your login is locked."), status=403)
     if not user_may_use(request.user, sp):
         return _error(
-            request, f"You are not allowed to use {sp.name}. Request access in the workspace.", status=403
+            request,
+            gettext("You are not allowed to use %(name)s. Request access in the workspace.")
+            % {"name": sp.name},
+            status=403,
         )
     return None
 
@@ -110,7 +114,9 @@ def _refusal_for_user(request: HttpRequest, sp: ServiceProvider) -> HttpResponse
 def _sso(request: HttpRequest, binding: str) -> HttpResponse:
     params = _params(request, binding)
     if params is None:
-        return _error(request, "This is not a SAML sign-in request (SAMLRequest missing or too large).")
+        return _error(
+            request, gettext("This is not a SAML sign-in request (SAMLRequest missing or too large).")
+        )
     try:
         entity_id = idp.peek_issuer(params["SAMLRequest"], binding)
     except idp.SAMLRequestError as exc:
@@ -118,7 +124,7 @@ def _sso(request: HttpRequest, binding: str) -> HttpResponse:
     sp = _sp_by_entity_id(entity_id)
     if sp is None or not sp.enabled:
         logger.info("saml: sign-in request from unknown or disabled SP")
-        return _error(request, "This application is not registered with Blazon, or it is disabled.")
+        return _error(request, gettext("This application is not registered with Blazon, or it is disabled."))
     try:
         parsed = idp.parse_authn_request(idp.server_for(sp, request), sp, params, binding)
     except idp.SAMLRequestError as exc:
@@ -145,7 +151,8 @@ def resume(request: HttpRequest, pending_id: str) -> HttpResponse:
     pending = flow.pending_get(pending_id)
     if pending is None:
         return _error(
-            request, "This sign-in link was already used or has expired. Start again from the application."
+            request,
+            gettext("This sign-in link was already used or has expired. Start again from the application."),
         )
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
@@ -158,7 +165,8 @@ def resume(request: HttpRequest, pending_id: str) -> HttpResponse:
         return refusal
     if not sp.enabled or not flow.pending_consume(pending):
         return _error(
-            request, "This sign-in link was already used or has expired. Start again from the application."
+            request,
+            gettext("This sign-in link was already used or has expired. Start again from the application."),
         )
     return _answer(
         request,
@@ -211,7 +219,9 @@ def slo_continue(request: HttpRequest) -> HttpResponse:
 
 def _still_signed_in(summary: dict) -> str:
     names = ", ".join(sorted(set(summary["skipped"]) | set(summary["failed"])))
-    return f"You are logged out of Blazon. These applications may still have you signed in: {names}."
+    return gettext(
+        "You are logged out of Blazon. These applications may still have you signed in: %(names)s."
+    ) % {"names": names}
 
 
 @never_cache
@@ -220,14 +230,14 @@ def _slo(request: HttpRequest, binding: str) -> HttpResponse:
         return _slo_response(request, binding)
     params = _params(request, binding)
     if params is None:
-        return _error(request, "This is not a SAML logout request or logout answer.")
+        return _error(request, gettext("This is not a SAML logout request or logout answer."))
     try:
         entity_id = idp.peek_issuer(params["SAMLRequest"], binding)
     except idp.SAMLRequestError as exc:
         return _error(request, exc.message)
     sp = _sp_by_entity_id(entity_id)
     if sp is None:
-        return _error(request, "This application is not registered with Blazon.")
+        return _error(request, gettext("This application is not registered with Blazon."))
     server = idp.server_for(sp, request)
     try:
         parsed = idp.parse_logout_request(server, sp, params, binding)
@@ -238,7 +248,9 @@ def _slo(request: HttpRequest, binding: str) -> HttpResponse:
         # another user's or another session's NameID: nobody is logged out, the SP is told why
         logger.info("saml: refused LogoutRequest from %s: %s", sp.entity_id, mismatch)
         if not sp.slo_url:
-            return _error(request, f"This logout request was refused: {mismatch}.")
+            return _error(
+                request, gettext("This logout request was refused: %(reason)s.") % {"reason": mismatch}
+            )
         refusal = idp.build_logout_response(
             server, sp, parsed, params.get("RelayState", ""), status=slo.refusal_status(mismatch)
         )
@@ -253,7 +265,7 @@ def _slo_response(request: HttpRequest, binding: str) -> HttpResponse:
     """An SP's LogoutResponse to a LogoutRequest of the chain."""
     params = _params(request, binding, "SAMLResponse")
     if params is None:
-        return _error(request, "This is not a SAML logout answer (SAMLResponse too large).")
+        return _error(request, gettext("This is not a SAML logout answer (SAMLResponse too large)."))
     try:
         framed = slo.response_accept(request, params, binding)
     except slo.SLOError as exc:
@@ -312,7 +324,7 @@ def launch(request: HttpRequest, pk: int) -> HttpResponse:
     """IdP-initiated sign-in from "My applications" (a POST with the CSRF token)."""
     sp = ServiceProvider.objects.filter(pk=pk, enabled=True).first()
     if sp is None or sp.default_acs is None:
-        return _error(request, "This application does not exist or is disabled.", status=404)
+        return _error(request, gettext("This application does not exist or is disabled."), status=404)
     refusal = _refusal_for_user(request, sp)
     if refusal is not None:
         return refusal

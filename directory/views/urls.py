@@ -13,6 +13,7 @@ from directory.views import (
     console_config,
     console_events,
     console_settings,
+    language,
     workspace,
 )
 
@@ -92,4 +93,5 @@ console_urlpatterns = [
 workspace_urlpatterns = [
     path("", workspace.home, name="home"),
     path("accesses/", workspace.accesses, name="accesses"),
+    path("language/", language.language, name="language"),
 ]

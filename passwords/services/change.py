@@ -21,6 +21,7 @@ from django.core import signing
 from django.core.mail import EmailMessage
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy, override
 
 from blazon import authcontract, notify
 from blazon.audit.services import audit_record
@@ -38,18 +39,19 @@ RESET_LINK_SALT = "blazon.passwords.reset-link"
 
 
 class PasswordChangeReason(models.TextChoices):
-    CHANGE = "change", "Changed by the user"
-    RESET = "reset", "Forgotten-password reset"
-    HELPDESK = "helpdesk", "Temporary password from the help desk"
-    RESET_LINK = "reset_link", "Reset link from the help desk"
-    DIRECTORY = "directory", "Set by an administrator (user create/update)"
+    CHANGE = "change", gettext_lazy("Changed by the user")
+    RESET = "reset", gettext_lazy("Forgotten-password reset")
+    HELPDESK = "helpdesk", gettext_lazy("Temporary password from the help desk")
+    RESET_LINK = "reset_link", gettext_lazy("Reset link from the help desk")
+    DIRECTORY = "directory", gettext_lazy("Set by an administrator (user create/update)")
 
 
 def _refuse(results: list[RuleResult], field: str) -> None:
     problems = [r.message for r in unmet(results)]
     if problems:
         raise ValidationFailed(
-            "The password does not meet the password policy: " + " ".join(problems),
+            gettext("The password does not meet the password policy: %(problems)s")
+            % {"problems": " ".join(problems)},
             fields={field: problems},
             code="password_policy",
         )
@@ -73,15 +75,19 @@ def password_changed_mail_send(user_id: int, reason: str, when: str) -> int:
     if user is None or not user.email:
         return 0
     at = timezone.localtime(datetime.fromisoformat(when)).strftime("%Y-%m-%d %H:%M %Z")
-    body = (
-        f"Hello {user.get_full_name() or user.username},\n\n"
-        f"The password of your identity {user.username} was changed on {at} "
-        f"({PasswordChangeReason(reason).label.lower()}).\n\n"
-        "If you did not do this, call the help desk now.\n"
-    )
-    message = EmailMessage(
-        "Your Blazon password was changed", body, settings.DEFAULT_FROM_EMAIL, [user.email]
-    )
+    with override(user.language or settings.LANGUAGE_CODE):
+        body = gettext(
+            "Hello %(name)s,\n\n"
+            "The password of your identity %(username)s was changed on %(at)s (%(reason)s).\n\n"
+            "If you did not do this, call the help desk now.\n"
+        ) % {
+            "name": user.get_full_name() or user.username,
+            "username": user.username,
+            "at": at,
+            "reason": str(PasswordChangeReason(reason).label).lower(),
+        }
+        subject = gettext("Your Blazon password was changed")
+    message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
     return notify.send_messages([message], what=f"password changed, user {user.pk}")
 
 
@@ -124,15 +130,18 @@ def _factors_check(
         and user.check_password(current_password)
     ):
         raise ValidationFailed(
-            "Your current password is not correct.",
-            fields={"current_password": ["Not your current password."]},
+            gettext("Your current password is not correct."),
+            fields={"current_password": [gettext("Not your current password.")]},
             code="current_password",
         )
     minutes = policy.recent_login_minutes
     if minutes and (authenticated_at is None or time.time() - float(authenticated_at) > minutes * 60):
         raise NotAllowed(
-            f"For your security, log in again before changing your password "
-            f"(your password-change policy asks for a login in the last {minutes} minutes).",
+            gettext(
+                "For your security, log in again before changing your password "
+                "(your password-change policy asks for a login in the last %(minutes)s minutes)."
+            )
+            % {"minutes": minutes},
             code="reauthenticate",
         )
 
@@ -145,14 +154,22 @@ def _timing_check(user: Any, policy: Any, change_policy: Any) -> None:
     now = timezone.now()
     if policy.min_age_hours and now < last + timedelta(hours=policy.min_age_hours):
         raise Conflict(
-            f"You changed your password less than {policy.min_age_hours} hours ago: "
-            f"you may change it again after {(last + timedelta(hours=policy.min_age_hours)):%Y-%m-%d %H:%M}.",
+            gettext(
+                "You changed your password less than %(hours)s hours ago: you may change it again after %(at)s."
+            )
+            % {
+                "hours": policy.min_age_hours,
+                "at": f"{(last + timedelta(hours=policy.min_age_hours)):%Y-%m-%d %H:%M}",
+            },
             code="min_age",
         )
     minutes = change_policy.min_interval_minutes
     if minutes and now < last + timedelta(minutes=minutes):
         raise Conflict(
-            f"You changed your password less than {minutes} minutes ago: wait before changing it again.",
+            gettext(
+                "You changed your password less than %(minutes)s minutes ago: wait before changing it again."
+            )
+            % {"minutes": minutes},
             code="min_interval",
         )
 
@@ -176,7 +193,9 @@ def password_change(
     user = get_user_model().objects.select_for_update(of=("self",)).get(pk=user.pk)
     if not isinstance(new_password, str) or not new_password:
         raise ValidationFailed(
-            "Type a new password.", fields={"new_password": ["Type a new password."]}, code="required"
+            gettext("Type a new password."),
+            fields={"new_password": [gettext("Type a new password.")]},
+            code="required",
         )
     policy = policy_for(user)
     if reason == PasswordChangeReason.CHANGE:
@@ -214,7 +233,7 @@ def password_generate_for(user: Any) -> str:
         value = "".join(secrets.choice(alphabet) for _ in range(length))
         if not unmet(password_check(user, value, policy=policy, history=False)):
             return value
-    raise Conflict("Could not generate a temporary password that meets the policy.", code="generate")
+    raise Conflict(gettext("Could not generate a temporary password that meets the policy."), code="generate")
 
 
 @transaction.atomic
@@ -241,11 +260,12 @@ def _helpdesk_allowed(actor: Any, user: Any) -> None:
 
     if actor is not None and getattr(actor, "pk", None) == user.pk:
         raise NotAllowed(
-            "Change your own password on the workspace's Change password page.", code="own_password"
+            gettext("Change your own password on the workspace's Change password page."), code="own_password"
         )
     if not may_set_password_of(actor, user):
         raise NotAllowed(
-            f"{user.username} is a console user: only an administrator may reset their password.",
+            gettext("%(username)s is a console user: only an administrator may reset their password.")
+            % {"username": user.username},
             code="console_user",
         )
 
@@ -253,7 +273,8 @@ def _helpdesk_allowed(actor: Any, user: Any) -> None:
 def _active(user: Any) -> None:
     if user.status != "ACTIVE" or user.login_locked:
         raise Conflict(
-            f"{user.username} is not active or their login is locked: unlock or activate them first.",
+            gettext("%(username)s is not active or their login is locked: unlock or activate them first.")
+            % {"username": user.username},
             code="inactive",
         )
 
@@ -276,12 +297,14 @@ def reset_link_mail_send(link_id: str, base_url: str) -> int:
     user = link.user
     token = signing.TimestampSigner(salt=RESET_LINK_SALT).sign(str(link.pk))
     url = f"{base_url.rstrip('/')}/password/reset/link/{token}/"
-    body = (
-        f"Hello {user.get_full_name() or user.username},\n\n"
-        f"The help desk sent you a link to choose a new password. It works once, within "
-        f"{reset_link_hours()} hours:\n\n{url}\n\nIf you did not ask for it, ignore this message.\n"
-    )
-    message = EmailMessage("Reset your Blazon password", body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    with override(user.language or settings.LANGUAGE_CODE):
+        body = gettext(
+            "Hello %(name)s,\n\n"
+            "The help desk sent you a link to choose a new password. It works once, within "
+            "%(hours)s hours:\n\n%(url)s\n\nIf you did not ask for it, ignore this message.\n"
+        ) % {"name": user.get_full_name() or user.username, "hours": reset_link_hours(), "url": url}
+        subject = gettext("Reset your Blazon password")
+    message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
     return notify.send_messages([message], what=f"reset link, user {user.pk}")
 
 
@@ -292,8 +315,9 @@ def reset_link_create(*, user: Any, actor: Any, source: str, base_url: str) -> P
     _active(user)
     if not user.email:
         raise ValidationFailed(
-            f"{user.username} has no e-mail address: set a temporary password instead.",
-            fields={"email": ["No e-mail address."]},
+            gettext("%(username)s has no e-mail address: set a temporary password instead.")
+            % {"username": user.username},
+            fields={"email": [gettext("No e-mail address.")]},
             code="no_email",
         )
     now = timezone.now()
@@ -313,7 +337,7 @@ def reset_link_create(*, user: Any, actor: Any, source: str, base_url: str) -> P
     return link
 
 
-INVALID_LINK = (
+INVALID_LINK = gettext_lazy(
     "This password reset link is invalid, has expired or was already used. Ask the help desk for a new one."
 )
 
@@ -324,15 +348,15 @@ def _link_from(token: str, *, lock: bool) -> PasswordResetLink:
             str(token), max_age=timedelta(hours=reset_link_hours())
         )
     except signing.BadSignature:
-        raise NotAllowed(INVALID_LINK, code="invalid_link") from None
+        raise NotAllowed(str(INVALID_LINK), code="invalid_link") from None
     qs = PasswordResetLink.objects.select_related("user")
     if lock:
         qs = qs.select_for_update(of=("self",))
     link = qs.filter(pk=link_id).first()
     if link is None or link.used_at is not None or link.expires_at <= timezone.now():
-        raise NotAllowed(INVALID_LINK, code="invalid_link")
+        raise NotAllowed(str(INVALID_LINK), code="invalid_link")
     if link.user.status != "ACTIVE" or link.user.login_locked:
-        raise NotAllowed(INVALID_LINK, code="invalid_link")
+        raise NotAllowed(str(INVALID_LINK), code="invalid_link")
     return link
 
 
@@ -390,7 +414,7 @@ def reset_session_complete(*, session: Any, new_password: str, source: str) -> A
     user = reset_session_user(session)
     if user is None:
         raise NotAllowed(
-            "Your identity check has expired. Start the password reset again.", code="reset_expired"
+            gettext("Your identity check has expired. Start the password reset again."), code="reset_expired"
         )
     user = get_user_model().objects.select_for_update(of=("self",)).get(pk=user.pk)
     state = password_state(user)
@@ -398,7 +422,8 @@ def reset_session_complete(*, session: Any, new_password: str, source: str) -> A
         # a second submission with the same verification (another tab, a replayed request)
         reset_session_clear(session)
         raise NotAllowed(
-            "This identity check was already used. Start the password reset again.", code="reset_used"
+            gettext("This identity check was already used. Start the password reset again."),
+            code="reset_used",
         )
     user = password_change(
         user=user, new_password=new_password, actor=user, source=source, reason=PasswordChangeReason.RESET

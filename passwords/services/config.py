@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.changes import changes, config_save, snapshot
@@ -32,22 +33,28 @@ def _validate(policy: AssignedPolicy) -> None:
         errors.update({k: list(v) for k, v in exc.message_dict.items()})
     if policy.is_default and (policy.organization_id or policy.attribute_name):
         errors.setdefault("is_default", []).append(
-            "The default policy applies to everyone else: leave organization and attribute empty."
+            gettext("The default policy applies to everyone else: leave organization and attribute empty.")
         )
     if bool(policy.attribute_name) != bool(policy.attribute_value):
-        errors.setdefault("attribute_value", []).append("Give both an attribute name and the value to match.")
+        errors.setdefault("attribute_value", []).append(
+            gettext("Give both an attribute name and the value to match.")
+        )
     if not policy.is_default and not policy.organization_id and not policy.attribute_name:
         errors.setdefault("organization", []).append(
-            "Say whom it applies to (an organization or an attribute value), or make it the default."
+            gettext("Say whom it applies to (an organization or an attribute value), or make it the default.")
         )
     model = type(policy)
     if model._default_manager.exclude(pk=policy.pk).filter(name__iexact=policy.name).exists():
-        errors.setdefault("name", []).append("Another policy has this name.")
+        errors.setdefault("name", []).append(gettext("Another policy has this name."))
     if policy.is_default and model._default_manager.exclude(pk=policy.pk).filter(is_default=True).exists():
-        errors.setdefault("is_default", []).append("Another policy is already the default: unset it first.")
+        errors.setdefault("is_default", []).append(
+            gettext("Another policy is already the default: unset it first.")
+        )
     if errors:
         raise ValidationFailed(
-            "The policy is not valid: " + " ".join(sum(errors.values(), [])), fields=errors
+            gettext("The policy is not valid: %(problems)s")
+            % {"problems": " ".join(sum(errors.values(), []))},
+            fields=errors,
         )
 
 
@@ -70,7 +77,8 @@ def policy_save(
     unknown = set(data) - set(fields)
     if unknown:
         raise ValidationFailed(
-            f"Unknown fields: {', '.join(sorted(unknown))}.", fields={k: ["Unknown."] for k in unknown}
+            gettext("Unknown fields: %(fields)s.") % {"fields": ", ".join(sorted(unknown))},
+            fields={k: [gettext("Unknown.")] for k in unknown},
         )
     for name, value in data.items():
         setattr(policy, name, value)
@@ -78,7 +86,8 @@ def policy_save(
     created = policy.pk is None
     # the same name or a second default, saved concurrently, is a Conflict
     config_save(
-        policy, conflict=Conflict("Another policy with this name, or another default, was saved meanwhile.")
+        policy,
+        conflict=Conflict(gettext("Another policy with this name, or another default, was saved meanwhile.")),
     )
     before, after = changes(old, snapshot(policy, fields))
     if created or after:
@@ -126,12 +135,14 @@ def forbidden_words_add(*, actor: Any, source: str, text: str) -> list[str]:
     """Add the words in ``text`` (one a line, or comma-separated); returns those new to the list."""
     words = _clean_words(text)
     if not words:
-        raise ValidationFailed("Type at least one word.", fields={"words": ["Type at least one word."]})
+        raise ValidationFailed(
+            gettext("Type at least one word."), fields={"words": [gettext("Type at least one word.")]}
+        )
     bad = [w for w in words if len(w) < 3 or len(w) > 100]
     if bad:
         raise ValidationFailed(
-            f"Words must have 3 to 100 characters: {', '.join(bad[:5])}.",
-            fields={"words": ["Words must have 3 to 100 characters."]},
+            gettext("Words must have 3 to 100 characters: %(words)s.") % {"words": ", ".join(bad[:5])},
+            fields={"words": [gettext("Words must have 3 to 100 characters.")]},
         )
     existing = set(ForbiddenWord.objects.filter(word__in=words).values_list("word", flat=True))
     new = [w for w in words if w not in existing]

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from blazon.console import (
@@ -35,15 +36,15 @@ KINDS: dict[str, dict[str, Any]] = {
     "password": {
         "model": PasswordPolicy,
         "form": PasswordPolicyForm,
-        "title": "Password policies",
-        "one": "password policy",
+        "title": gettext_lazy("Password policies"),
+        "one": gettext_lazy("password policy"),
         "list": "passwords:policies",
     },
     "change": {
         "model": PasswordChangePolicy,
         "form": PasswordChangePolicyForm,
-        "title": "Password-change policies",
-        "one": "password-change policy",
+        "title": gettext_lazy("Password-change policies"),
+        "one": gettext_lazy("password-change policy"),
         "list": "passwords:change_policies",
     },
 }
@@ -82,7 +83,7 @@ class _PolicyKind:
 
 
 class PolicyEdit(_PolicyKind, ObjectEditView):
-    go_to_list, object_kwarg, saved_message = True, "policy", "The {noun} {name} was saved."
+    go_to_list, object_kwarg, saved_message = True, "policy", gettext_lazy("The {noun} {name} was saved.")
 
     def get_form(self, policy: Any) -> Any:
         # the form works on its own copy: the service compares the stored policy with the data
@@ -97,7 +98,7 @@ class PolicyEdit(_PolicyKind, ObjectEditView):
 
 
 class PolicyDelete(_PolicyKind, ObjectDeleteView):
-    confirm, object_kwarg, deleted_message = False, "policy", "The {noun} {name} was deleted."
+    confirm, object_kwarg, deleted_message = False, "policy", gettext_lazy("The {noun} {name} was deleted.")
     delete_service = staticmethod(config.policy_delete)
 
 
@@ -121,7 +122,10 @@ def dictionary(request: HttpRequest) -> HttpResponse:
                 report_domain_error(request, error, form)
             else:
                 messages.success(
-                    request, f"{len(added)} word(s) added." if added else "These words were already listed."
+                    request,
+                    ngettext("%(n)s word added.", "%(n)s words added.", len(added)) % {"n": len(added)}
+                    if added
+                    else gettext("These words were already listed."),
                 )
                 return redirect("passwords:dictionary")
     context = {
@@ -158,15 +162,20 @@ class Helpdesk(ObjectView):
             if action == "temporary":
                 temporary = password_helpdesk_temporary(user=subject, actor=request.user, source=SOURCE)
                 messages.success(
-                    request, f"{subject.username} must change this temporary password at their next login."
+                    request,
+                    gettext("%(username)s must change this temporary password at their next login.")
+                    % {"username": subject.username},
                 )
             elif action == "link":
                 base_url = request.build_absolute_uri("/")
                 reset_link_create(user=subject, actor=request.user, source=SOURCE, base_url=base_url)
-                messages.success(request, f"A single-use reset link was e-mailed to {subject.email}.")
+                messages.success(
+                    request,
+                    gettext("A single-use reset link was e-mailed to %(email)s.") % {"email": subject.email},
+                )
                 return redirect("passwords:helpdesk", pk=subject.pk)
             else:
-                messages.error(request, "Choose a temporary password or a reset link.")
+                messages.error(request, gettext("Choose a temporary password or a reset link."))
         except DomainError as error:
             report_domain_error(request, error)
         return self.page(subject, temporary)
@@ -199,6 +208,11 @@ def resource_sync(request: HttpRequest, pk: int) -> HttpResponse:
     resource_sync_set(actor=request.user, source=SOURCE, resource=resource, enabled=enabled)
     messages.success(
         request,
-        f"{resource.name} {'now receives' if enabled else 'no longer receives'} its users' new passwords.",
+        (
+            gettext("%(resource)s now receives its users' new passwords.")
+            if enabled
+            else gettext("%(resource)s no longer receives its users' new passwords.")
+        )
+        % {"resource": resource.name},
     )
     return redirect(f"/console/resources/{resource.pk}/?tab=provisioning")

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -73,7 +74,7 @@ def change(request: HttpRequest) -> HttpResponse:
             user.refresh_from_db(fields=["password"])
             update_session_auth_hash(request, user)  # keep this session; the others end
             request.session.pop("blazon.password.check", None)
-            messages.success(request, "Your password was changed.")
+            messages.success(request, gettext("Your password was changed."))
             return redirect(_safe_next(request))
     context = {
         "form": form,
@@ -122,7 +123,7 @@ def check_reset(request: HttpRequest) -> JsonResponse:
     candidate = _candidate(request)
     if user is None or candidate is None:
         return JsonResponse(
-            {"error": {"code": "invalid", "message": "No password reset in progress."}}, status=400
+            {"error": {"code": "invalid", "message": gettext("No password reset in progress.")}}, status=400
         )
     rules = password_check(user, candidate, history=False)
     return JsonResponse({"ok": all(r.ok for r in rules), "rules": [r.as_dict() for r in rules]})
@@ -147,14 +148,14 @@ def _new_password_page(
                 return _to_login(request, error.message)
             report_domain_error(request, error, form)
         else:
-            messages.success(request, "Your password was changed. Log in with your new password.")
+            messages.success(request, gettext("Your password was changed. Log in with your new password."))
             return redirect(resolve_url(settings.LOGIN_URL))
     context = {
         "form": form,
         "subject": user,
         "rules": password_check(user, "", history=False),
         "check_url": check_url,
-        "title": "Choose a new password",
+        "title": gettext("Choose a new password"),
     }
     return render(request, "passwords/reset.html", context)
 
@@ -166,7 +167,7 @@ def reset_new(request: HttpRequest) -> HttpResponse:
     user = reset_session_user(request.session)
     if user is None:
         return _to_login(
-            request, "Your identity check is missing or has expired. Start the password reset again."
+            request, gettext("Your identity check is missing or has expired. Start the password reset again.")
         )
     return _new_password_page(
         request,

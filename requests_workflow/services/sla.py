@@ -35,6 +35,7 @@ from django.utils import timezone
 from blazon import notify
 from blazon.audit.services import audit_record
 from blazon.errors import ValidationFailed
+from blazon.language import activate_for, keeps_language
 from directory.models import Source, User, UserStatus
 from requests_workflow import mail, tasks
 from requests_workflow.models import ApprovalLevel, ApproverKind, Request, RequestStatus
@@ -188,6 +189,7 @@ def _next_approvers(
     return list(step.users.all()), None, "named users"
 
 
+@keeps_language
 def task_reminders_send(task_id: int, user_ids: list[int]) -> int:
     """E-mail the reminders of an escalation step (approval tasks get fresh approval links);
     how many were sent. Run by the ``mail_task_reminders`` outbox task after the step commits;
@@ -201,6 +203,7 @@ def task_reminders_send(task_id: int, user_ids: list[int]) -> int:
         return mail.send_approval_requests(task, users, subject_prefix="Reminder: ")
     messages = []
     for user in users:
+        activate_for(user)
         if not user.email:
             continue
         context = {"task": task, "user": user, "base_url": mail.base_url()}

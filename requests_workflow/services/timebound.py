@@ -16,10 +16,12 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from blazon import notify
 from blazon.errors import DomainError
+from blazon.language import recipient_language
 from directory.models import Source
 from requests_workflow import tasks
 from requests_workflow.models import Request, RequestStatus
@@ -100,11 +102,15 @@ def expiry_notice_send(request_id: int) -> int:
         return 0
     user = req.beneficiary
     what = req.entitlement or req.role or (req.account and req.account.resource) or req.resource
-    subject = f"Your access to {what} ends on {req.end_at:%Y-%m-%d %H:%M}"
-    body = (
-        f"Hello {user},\n\nYour access to {what} (request #{req.pk}) ends on "
-        f"{req.end_at:%Y-%m-%d %H:%M %Z}. Request it again before then if you still need it.\n"
-    )
+    with translation.override(recipient_language(user)):
+        subject = gettext("Your access to %(what)s ends on %(end)s") % {
+            "what": what,
+            "end": f"{req.end_at:%Y-%m-%d %H:%M}",
+        }
+        body = gettext(
+            "Hello %(name)s,\n\nYour access to %(what)s (request #%(id)s) ends on "
+            "%(end)s. Request it again before then if you still need it.\n"
+        ) % {"name": user, "what": what, "id": req.pk, "end": f"{req.end_at:%Y-%m-%d %H:%M %Z}"}
     message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
     return notify.send_messages([message], what=f"expiry notice, request #{req.pk}")
 

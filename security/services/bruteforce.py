@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from blazon.audit.services import audit_record
 from blazon.authcontract import LoginRefused
@@ -24,7 +25,7 @@ from blazon.errors import DomainError
 from blazon.tasks import enqueue_on_commit
 from security.models import LoginAttempt, Pattern, SecurityAlert, SecuritySettings, Throttle, ThrottleKind
 
-REFUSAL = "Too many attempts. Try again later."
+REFUSAL = gettext_lazy("Too many attempts. Try again later.")
 #: a lock imposed again within this time of the previous one's end is one level longer
 LEVEL_RESET = timedelta(hours=24)
 #: after an alert e-mail, further alerts of the same pattern are only listed for this long
@@ -63,7 +64,7 @@ def login_check(*, ip: str | None, username: str) -> None:
     active = _active(now, ip=ip, username=normalize_username(username))
     if active:
         until = max(t.until for t in active)
-        raise LoginRefused(REFUSAL, retry_after=max(1, math.ceil((until - now).total_seconds())))
+        raise LoginRefused(str(REFUSAL), retry_after=max(1, math.ceil((until - now).total_seconds())))
 
 
 @dataclass
@@ -219,8 +220,8 @@ def settings_update(*, actor: Any, data: dict[str, Any], source: str = "console"
                 setattr(row, name, data[name])
         if row.account_lock_max_seconds < row.account_lock_seconds:
             raise DomainError(
-                "The maximum lock must be at least the first lock's length.",
-                fields={"account_lock_max_seconds": ["Must be at least the first lock's length."]},
+                gettext("The maximum lock must be at least the first lock's length."),
+                fields={"account_lock_max_seconds": [gettext("Must be at least the first lock's length.")]},
             )
     return change.obj
 
