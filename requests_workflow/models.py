@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from directory.models import Criticality, Source
@@ -212,7 +213,7 @@ class Request(models.Model):
             return self.beneficiary.get_full_name() or self.beneficiary.username
         user = self.proposed_user
         name = " ".join(str(user.get(k) or "").strip() for k in ("first_name", "last_name")).strip()
-        return name or self.beneficiary_username or "a new user"
+        return name or self.beneficiary_username or gettext("a new user")
 
 
 class RequestEvent(models.Model):
