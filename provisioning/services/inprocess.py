@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import NotAllowed, ValidationFailed
@@ -133,11 +134,11 @@ def inprocess_adapter_configure(
     an empty value keep what is stored; ``clear_secrets`` names the ones to forget. Checked
     whole (the connector must accept the settings) before anything is saved."""
     if not can(actor, "manage_config"):
-        raise NotAllowed("Only an administrator may configure a resource's in-process adapter.")
+        raise NotAllowed(gettext("Only an administrator may configure a resource's in-process adapter."))
     errors: dict[str, list[str]] = {}
     settings, given = _clean(connector_type, settings, secret_settings or {}, errors)
     if errors:
-        raise ValidationFailed("The in-process adapter is not valid.", fields=errors)
+        raise ValidationFailed(gettext("The in-process adapter is not valid."), fields=errors)
     # the resource's row serialises two administrators configuring it at the same time
     Resource.objects.select_for_update().filter(pk=resource.pk).first()
     adapter = InProcessAdapter.objects.select_related("secret").filter(resource=resource).first()
@@ -152,12 +153,15 @@ def inprocess_adapter_configure(
         connector_from_settings(inprocess_connector_settings(probe, secrets_now)).close()
     except KeyError as exc:
         raise ValidationFailed(
-            f"The {connector_type} connector needs the setting {exc.args[0]}.",
-            fields={"settings": [f"{exc.args[0]} is required."]},
+            gettext("The %(connector_type)s connector needs the setting %(args)s.")
+            % {"connector_type": connector_type, "args": exc.args[0]},
+            fields={"settings": [gettext("%(args)s is required.") % {"args": exc.args[0]}]},
         ) from None
     except (ValueError, TypeError) as exc:
         raise ValidationFailed(
-            f"The {connector_type} connector refuses these settings: {exc}", fields={"settings": [str(exc)]}
+            gettext("The %(connector_type)s connector refuses these settings: %(exc)s")
+            % {"connector_type": connector_type, "exc": exc},
+            fields={"settings": [str(exc)]},
         ) from None
     old = None
     if adapter is None:

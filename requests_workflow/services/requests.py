@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, TransitionNotAllowed, ValidationFailed
@@ -93,8 +94,9 @@ def _spec(request_type: str) -> TypeSpec:
     spec = SPECS.get(request_type)
     if spec is None:
         raise ValidationFailed(
-            f"Unknown request type {request_type!r}; expected one of {', '.join(RequestType.values)}.",
-            fields={"type": ["Unknown request type."]},
+            gettext("Unknown request type %(request_type)r; expected one of %(values)s.")
+            % {"request_type": request_type, "values": ", ".join(RequestType.values)},
+            fields={"type": [gettext("Unknown request type.")]},
             code="unknown_type",
         )
     return spec
@@ -305,13 +307,16 @@ def request_create(
     )
     if errors:
         detail = " ".join(msg for msgs in errors.values() for msg in msgs)
-        raise ValidationFailed(f"The request cannot be created: {detail}", fields=errors)
+        raise ValidationFailed(
+            gettext("The request cannot be created: %(detail)s") % {"detail": detail}, fields=errors
+        )
     if not _may_request(actor, source=source, spec=spec, beneficiary=beneficiary, payload=payload):
         whom = beneficiary.username if beneficiary else "a new user"
         raise NotAllowed(
-            f"{getattr(actor, 'username', 'The system')} may not request {spec.code} for {whom}: "
-            "requests are made for oneself (self-service types), by a manager for their reports, "
-            "or by a console administrator."
+            gettext(
+                "%(value)s may not request %(code)s for %(whom)s: requests are made for oneself (self-service types), by a manager for their reports, or by a console administrator."
+            )
+            % {"value": getattr(actor, "username", "The system"), "code": spec.code, "whom": whom}
         )
     refusal = validation_policies_requester(
         policies, actor=actor, spec=spec, source=source, refs=refs, beneficiary=beneficiary, payload=payload
@@ -374,8 +379,10 @@ def request_create(
 def _duplicate(spec: TypeSpec, beneficiary: User | None) -> Conflict:
     whom = beneficiary.username if beneficiary else "this user"
     return Conflict(
-        f"A {spec.code} request for {whom} and the same object is already pending; "
-        "wait for it to finish or cancel it.",
+        gettext(
+            "A %(code)s request for %(whom)s and the same object is already pending; wait for it to finish or cancel it."
+        )
+        % {"code": spec.code, "whom": whom},
         code="duplicate_pending",
     )
 
@@ -386,11 +393,14 @@ def request_cancel(*, actor: User, source: str, request: Request, reason: str = 
     tasks are canceled with it."""
     req = Request.objects.select_for_update().get(pk=request.pk)
     if actor is None or not (actor.pk == req.requester_id or can(actor, "manage_users")):
-        raise NotAllowed("Only the requester or a console administrator may cancel a request.")
+        raise NotAllowed(gettext("Only the requester or a console administrator may cancel a request."))
     if req.status not in CANCELABLE:
         raise TransitionNotAllowed(
-            f"Request #{req.pk} is {req.status}: it can only be canceled before it is applied to the directory.",
-            fields={"status": [f"{req.status} cannot be canceled."]},
+            gettext(
+                "Request #%(pk)s is %(status)s: it can only be canceled before it is applied to the directory."
+            )
+            % {"pk": req.pk, "status": req.status},
+            fields={"status": [gettext("%(status)s cannot be canceled.") % {"status": req.status}]},
         )
     tasks_cancel(Task.objects.filter(request=req))
     message = "Canceled" + (f": {reason.strip()}" if reason.strip() else ".")

@@ -14,6 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.errors import ValidationFailed
 from worklist.models import Calendar
@@ -68,8 +69,9 @@ def business_deadline(calendar: Calendar | None, start: datetime, hours: float |
             return cursor + remaining
         remaining -= available
     raise ValidationFailed(
-        f"Calendar {calendar.name} has no working time in the next {MAX_DAYS} days.",
-        fields={"calendar": ["No working time."]},
+        gettext("Calendar %(name)s has no working time in the next %(MAX_DAYS)s days.")
+        % {"name": calendar.name, "MAX_DAYS": MAX_DAYS},
+        fields={"calendar": [gettext("No working time.")]},
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
@@ -67,13 +68,15 @@ def account_create(
         and Account.objects.filter(owner=owner, resource=resource, account_type=AccountType.REGULAR).exists()
     ):
         raise Conflict(
-            f"{owner.username} already has a regular account on {resource.name}; a user has one per resource.",
-            fields={"owner": ["Already has a regular account on this resource."]},
+            gettext("%(username)s already has a regular account on %(name)s; a user has one per resource.")
+            % {"username": owner.username, "name": resource.name},
+            fields={"owner": [gettext("Already has a regular account on this resource.")]},
         )
     if Account.objects.filter(resource=resource, identifier=identifier).exists():
         raise Conflict(
-            f"Identifier {identifier!r} is already used on {resource.name}.",
-            fields={"identifier": ["Already used on this resource."]},
+            gettext("Identifier %(identifier)r is already used on %(name)s.")
+            % {"identifier": identifier, "name": resource.name},
+            fields={"identifier": [gettext("Already used on this resource.")]},
         )
     now = timezone.now()
     try:
@@ -95,7 +98,7 @@ def account_create(
                 status_changed_at=now,
             )
     except IntegrityError as exc:  # a concurrent creation won the race
-        raise Conflict("The account already exists (created concurrently).") from exc
+        raise Conflict(gettext("The account already exists (created concurrently).")) from exc
     audit_record(
         actor=actor,
         action="account.created",
@@ -150,13 +153,14 @@ def account_update(
     the changed values. A revoked account cannot change."""
     if not isinstance(attributes, dict) or not attributes:
         raise ValidationFailed(
-            "Give the account attributes to change (an object of names and values).",
-            fields={"attributes": ["Expected a non-empty object."]},
+            gettext("Give the account attributes to change (an object of names and values)."),
+            fields={"attributes": [gettext("Expected a non-empty object.")]},
         )
     acc = Account.objects.select_for_update(of=("self",)).select_related("resource").get(pk=account.pk)
     if acc.status == AccountStatus.REVOKED:
         raise Conflict(
-            f"Account {acc} is revoked: its attributes cannot change.", fields={"account": ["Revoked."]}
+            gettext("Account %(acc)s is revoked: its attributes cannot change.") % {"acc": acc},
+            fields={"account": [gettext("Revoked.")]},
         )
     errors = account_attribute_changes_check(attributes)
     if errors:
@@ -224,13 +228,22 @@ def account_remove(*, actor: User | None, source: str, account: Account) -> None
         return
     if acc.role_grants.exists():
         raise Conflict(
-            f"Account {acc} is kept by a role: the role decides, it cannot be removed.", code="role_managed"
+            gettext("Account %(acc)s is kept by a role: the role decides, it cannot be removed.")
+            % {"acc": acc},
+            code="role_managed",
         )
     delivered = ports.provisioning().entries_delivered_for_account(account_id=acc.pk)
     if delivered:
         raise Conflict(
-            f"Account {acc} may exist in {acc.resource.name} ({delivered} provisioning entr"
-            f"{'y' if delivered == 1 else 'ies'} pulled or delivered): revoke it instead of removing it.",
+            gettext(
+                "Account %(acc)s may exist in %(name)s (%(delivered)s provisioning entr%(value)s pulled or delivered): revoke it instead of removing it."
+            )
+            % {
+                "acc": acc,
+                "name": acc.resource.name,
+                "delivered": delivered,
+                "value": "y" if delivered == 1 else "ies",
+            },
             code="provisioned",
         )
     canceled = ports.provisioning().entries_cancel_pending_for_account(account_id=acc.pk)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict, ValidationFailed
@@ -51,7 +52,7 @@ def provisioning_modes_validate(modes: Any, *, base: Mapping[str, str] | None = 
     if modes is None:
         modes = {}
     if not isinstance(modes, Mapping):
-        raise _fail("provisioning_modes", "Expected an object mapping provisioning events to modes.")
+        raise _fail("provisioning_modes", gettext("Expected an object mapping provisioning events to modes."))
     errors: dict[str, list[str]] = {}
     for event, mode in modes.items():
         if event not in ProvisioningEvent.values:
@@ -63,7 +64,7 @@ def provisioning_modes_validate(modes: Any, *, base: Mapping[str, str] | None = 
                 f"{mode!r} is not one of {', '.join(ProvisioningMode.values)}."
             ]
     if errors:
-        raise ValidationFailed("Invalid provisioning modes.", fields=errors)
+        raise ValidationFailed(gettext("Invalid provisioning modes."), fields=errors)
     merged = default_provisioning_modes()
     merged.update({k: v for k, v in (base or {}).items() if k in merged and v in ProvisioningMode.values})
     merged.update(modes)
@@ -76,7 +77,7 @@ def _resource_apply(res: Resource, data: Mapping[str, Any]) -> list[User] | None
         res.code = _clean_code(data["code"])
         if Resource.objects.filter(code=res.code).exclude(pk=res.pk).exists():
             raise Conflict(
-                f"A resource with code {res.code!r} already exists.",
+                gettext("A resource with code %(code)r already exists.") % {"code": res.code},
                 fields={"code": [CODE_TAKEN]},
             )
     if "name" in data:
@@ -178,7 +179,8 @@ def resource_delete(*, actor: User | None, source: str, resource: Resource) -> N
     if found:
         parts = [f"{n} {label}" for n, label in found.values()]
         raise Conflict(
-            f"Resource {res.code!r} cannot be deleted: it still has {', '.join(parts)}.",
+            gettext("Resource %(code)r cannot be deleted: it still has %(parts)s.")
+            % {"code": res.code, "parts": ", ".join(parts)},
             fields={k: [f"{n} {label}"] for k, (n, label) in found.items()},
         )
     config_delete(res, fields=RESOURCE_FIELDS, actor=actor, source=source, action="resource.delete")

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.changes import config_save
@@ -23,7 +24,7 @@ USERNAME_POLICY_FIELDS = ("name", "patterns", "lowercase", "max_length", "numeri
 def username_patterns_validate(patterns: Any) -> list[str]:
     """A non-empty list of patterns, each using only the known placeholders."""
     if not isinstance(patterns, list) or not patterns:
-        raise _fail("patterns", 'Give at least one pattern, e.g. ["{first}.{last}"].')
+        raise _fail("patterns", gettext('Give at least one pattern, e.g. ["{first}.{last}"].'))
     known = ", ".join("{" + p + "}" for p in sorted(USERNAME_PLACEHOLDERS))
     errors: dict[str, list[str]] = {}
     clean: list[str] = []
@@ -51,13 +52,15 @@ def username_patterns_validate(patterns: Any) -> list[str]:
         else:
             clean.append(pattern.strip())
     if errors:
-        raise ValidationFailed("Invalid username pattern(s).", fields=errors)
+        raise ValidationFailed(gettext("Invalid username pattern(s)."), fields=errors)
     return clean
 
 
 def _positive_int(value: Any, field: str, *, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _fail(field, f"Expected a whole number from {low} to {high}.")
+        raise _fail(
+            field, gettext("Expected a whole number from %(low)s to %(high)s.") % {"low": low, "high": high}
+        )
     return int(value)
 
 

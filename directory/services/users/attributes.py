@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import models
+from django.utils.translation import gettext
 
 from blazon.errors import ValidationFailed
 from blazon.patterns import pattern_fullmatch, pattern_problem
@@ -130,10 +131,14 @@ def attribute_values_validate(
     uniqueness among the other objects of the scope. Returns the cleaned values (typed, empty
     optional values dropped); raises ValidationFailed with every problem per field."""
     if scope not in AttributeScope.values:
-        raise ValidationFailed(f"Unknown attribute scope {scope!r}.", fields={"scope": ["Unknown scope."]})
+        raise ValidationFailed(
+            gettext("Unknown attribute scope %(scope)r.") % {"scope": scope},
+            fields={"scope": [gettext("Unknown scope.")]},
+        )
     if not isinstance(values, Mapping):
         raise ValidationFailed(
-            "Expected an object of attribute values.", fields={"attributes": ["Expected an object."]}
+            gettext("Expected an object of attribute values."),
+            fields={"attributes": [gettext("Expected an object.")]},
         )
     definitions = _definitions(scope, resource)
     clean, errors = _attributes_clean(definitions, values)

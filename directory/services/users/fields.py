@@ -12,6 +12,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db.models.functions import Lower
+from django.utils.translation import gettext
 
 from blazon.errors import Conflict, ValidationFailed
 from blazon.ids import parse_id
@@ -191,7 +192,8 @@ def _resolve_organization(ref: Any) -> Organization | None:
             org = Organization.objects.filter(pk=org_id).first()
     if org is None:
         raise ValidationFailed(
-            f"Unknown organization {ref!r}.", fields={"organization": [f"Unknown organization {ref!r}."]}
+            gettext("Unknown organization %(ref)r.") % {"ref": ref},
+            fields={"organization": [gettext("Unknown organization %(ref)r.") % {"ref": ref}]},
         )
     return org
 
@@ -210,10 +212,14 @@ def _resolve_manager(ref: Any) -> User | None:
         if manager is None and manager_id is not None:
             manager = User.objects.filter(pk=manager_id).first()
     if manager is None:
-        raise ValidationFailed(f"Unknown manager {ref!r}.", fields={"manager": [f"Unknown user {ref!r}."]})
+        raise ValidationFailed(
+            gettext("Unknown manager %(ref)r.") % {"ref": ref},
+            fields={"manager": [gettext("Unknown user %(ref)r.") % {"ref": ref}]},
+        )
     if manager.status == UserStatus.REMOVED:
         raise ValidationFailed(
-            f"{manager.username} is removed and cannot be a manager.", fields={"manager": ["Removed user."]}
+            gettext("%(username)s is removed and cannot be a manager.") % {"username": manager.username},
+            fields={"manager": [gettext("Removed user.")]},
         )
     return manager
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import NotAllowed, ValidationFailed
@@ -78,7 +79,8 @@ def user_update(*, actor: User | None, source: str, user: User, data: dict[str, 
     if data.get("password"):
         if not may_set_password_of(actor, user):
             raise NotAllowed(
-                f"{user.username} is a console user: only an administrator may set their password.",
+                gettext("%(username)s is a console user: only an administrator may set their password.")
+                % {"username": user.username},
                 code="console_user",
             )
         _password(user, data["password"])

@@ -14,6 +14,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.errors import DomainError, NotAllowed, ValidationFailed
 from blazon.permissions import can
@@ -137,9 +138,11 @@ def _when(value: str, column: str) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         raise ValidationFailed(
-            f"{column} {value!r} is not a date (YYYY-MM-DD) or a date and time with a time zone "
-            "(YYYY-MM-DDTHH:MM:SS+00:00).",
-            fields={column: ["Not a date."]},
+            gettext(
+                "%(column)s %(value)r is not a date (YYYY-MM-DD) or a date and time with a time zone (YYYY-MM-DDTHH:MM:SS+00:00)."
+            )
+            % {"column": column, "value": value},
+            fields={column: [gettext("Not a date.")]},
         ) from None
 
 
@@ -149,7 +152,7 @@ def _arguments(ln: Line, found: Lookups) -> dict[str, Any]:
     v = ln.values
     request_type = v.get("type", "").upper()
     if not request_type:
-        raise ValidationFailed("The type is empty.", fields={"type": ["Required."]})
+        raise ValidationFailed(gettext("The type is empty."), fields={"type": [gettext("Required.")]})
     spec = _spec(request_type)
     errors: list[str] = []
     payload, misplaced = _payload(v, spec.code)
@@ -283,9 +286,14 @@ def _validate(
     )
     if errors:
         detail = " ".join(msg for msgs in errors.values() for msg in msgs)
-        raise ValidationFailed(f"The request cannot be created: {detail}", fields=errors)
+        raise ValidationFailed(
+            gettext("The request cannot be created: %(detail)s") % {"detail": detail}, fields=errors
+        )
     if not _may_request(actor, source=SOURCE, spec=spec, beneficiary=beneficiary, payload=payload):
-        raise NotAllowed(f"{getattr(actor, 'username', 'The system')} may not request {spec.code} by import.")
+        raise NotAllowed(
+            gettext("%(value)s may not request %(code)s by import.")
+            % {"value": getattr(actor, "username", "The system"), "code": spec.code}
+        )
     refusal = validation_policies_requester(
         policies, actor=actor, spec=spec, source=SOURCE, refs=refs, beneficiary=beneficiary, payload=payload
     )
@@ -396,4 +404,6 @@ def _validate_lines(lines: list[Line], actor: User | None) -> tuple[list[dict[st
 
 def _require_importer(actor: User | None) -> None:
     if actor is None or not can(actor, "manage_users"):
-        raise NotAllowed("Importing requests needs the manage_users capability (administrators, helpdesk).")
+        raise NotAllowed(
+            gettext("Importing requests needs the manage_users capability (administrators, helpdesk).")
+        )

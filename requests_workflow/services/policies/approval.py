@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict
@@ -102,8 +103,10 @@ def approval_policy_delete(*, actor: User | None, source: str, policy: ApprovalP
     pending = _in_flight(locked)
     if pending:
         raise Conflict(
-            f"{pending} request(s) in flight were matched by {locked.name!r}: it cannot be deleted "
-            "while they run. Deactivate it instead; new requests will no longer use it.",
+            gettext(
+                "%(pending)s request(s) in flight were matched by %(name)r: it cannot be deleted while they run. Deactivate it instead; new requests will no longer use it."
+            )
+            % {"pending": pending, "name": locked.name},
             code="policy_in_use",
         )
     snapshot = _snapshot(locked, APPROVAL_FIELDS)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
+from django.utils.translation import gettext
+
 from blazon.audit.services import audit_record
 from blazon.changes import config_create, config_update, snapshot
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
@@ -23,13 +25,15 @@ MAX_PRIORITY = 1_000_000
 
 def _require_config(actor: User | None) -> None:
     if actor is not None and not can(actor, "manage_config"):
-        raise NotAllowed("Changing request policies needs the 'manage_config' capability.")
+        raise NotAllowed(gettext("Changing request policies needs the 'manage_config' capability."))
 
 
 def _raise(errors: dict[str, list[str]]) -> None:
     if errors:
         detail = " ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items())
-        raise ValidationFailed(f"The policy was not saved. {detail}", fields=errors)
+        raise ValidationFailed(
+            gettext("The policy was not saved. %(detail)s") % {"detail": detail}, fields=errors
+        )
 
 
 def _common(data: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
@@ -68,7 +72,10 @@ def _common(data: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any
 
 
 def _name_taken(obj: Any) -> Conflict:
-    return Conflict(f"A policy named {obj.name!r} already exists.", fields={"name": ["This name is taken."]})
+    return Conflict(
+        gettext("A policy named %(name)r already exists.") % {"name": obj.name},
+        fields={"name": [gettext("This name is taken.")]},
+    )
 
 
 _snapshot = snapshot

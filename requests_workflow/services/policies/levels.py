@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
@@ -76,8 +77,10 @@ def _refuse_if_waiting(policy: ApprovalPolicy, what: str) -> None:
     waiting = _in_flight(policy, (RequestStatus.WAITING_APPROVAL,))
     if waiting:
         raise Conflict(
-            f"{waiting} request(s) are waiting for approval under {policy.name!r}: {what} now would "
-            "change their approval mid-way. Wait for them, or deactivate this policy and create a new one.",
+            gettext(
+                "%(waiting)s request(s) are waiting for approval under %(name)r: %(what)s now would change their approval mid-way. Wait for them, or deactivate this policy and create a new one."
+            )
+            % {"waiting": waiting, "name": policy.name, "what": what},
             code="policy_in_use",
         )
 
@@ -149,7 +152,9 @@ def approval_level_move(
     """Move a level one place up (earlier) or down (later)."""
     _require_config(actor)
     if direction not in ("up", "down"):
-        raise ValidationFailed("Move a level up or down.", fields={"direction": ["up or down."]})
+        raise ValidationFailed(
+            gettext("Move a level up or down."), fields={"direction": [gettext("up or down.")]}
+        )
     policy = ApprovalPolicy.objects.select_for_update().get(pk=level.policy_id)
     levels = list(policy.levels.order_by("position"))
     index = next(i for i, lv in enumerate(levels) if lv.pk == level.pk)
