@@ -15,13 +15,14 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from blazon.errors import ValidationFailed
 from worklist.models import Calendar
 
 #: How far ahead the calendar walk looks before it gives up (a calendar that is all holidays).
 MAX_DAYS = 3660
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAYS = (_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"), _("Sunday"))
 
 
 # --- calendar math ----------------------------------------------------------------------------
