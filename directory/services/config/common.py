@@ -70,7 +70,7 @@ def _check_keys(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
     if unknown:
         raise ValidationFailed(
             gettext("Unknown field(s): %(unknown)s.") % {"unknown": ", ".join(unknown)},
-            fields={k: ["Unknown field."] for k in unknown},
+            fields={k: [gettext("Unknown field.")] for k in unknown},
         )
 
 
