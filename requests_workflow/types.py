@@ -129,9 +129,12 @@ def password_reset_mail_send(request_id: int, sealed: dict[str, Any]) -> int:
         **fields,
     )
     message = EmailMessage(
-        "Your Blazon password was reset",
-        f"Hello {user},\n\nYour password was reset (request #{req.pk}).\n"
-        f"Your new password: {password}\n\nPlease change it after you sign in.\n",
+        gettext("Your Blazon password was reset"),
+        gettext(
+            "Hello %(user)s,\n\nYour password was reset (request #%(id)s).\n"
+            "Your new password: %(password)s\n\nPlease change it after you sign in.\n"
+        )
+        % {"user": user, "id": req.pk, "password": password},
         settings.DEFAULT_FROM_EMAIL,
         [user.email],
     )

@@ -57,11 +57,13 @@ def provisioning_modes_validate(modes: Any, *, base: Mapping[str, str] | None = 
     for event, mode in modes.items():
         if event not in ProvisioningEvent.values:
             errors[f"provisioning_modes.{event}"] = [
-                f"Unknown provisioning event; expected one of {', '.join(ProvisioningEvent.values)}."
+                gettext("Unknown provisioning event; expected one of %(values)s.")
+                % {"values": ", ".join(ProvisioningEvent.values)}
             ]
         elif mode not in ProvisioningMode.values:
             errors[f"provisioning_modes.{event}"] = [
-                f"{mode!r} is not one of {', '.join(ProvisioningMode.values)}."
+                gettext("%(mode)r is not one of %(values)s.")
+                % {"mode": mode, "values": ", ".join(ProvisioningMode.values)}
             ]
     if errors:
         raise ValidationFailed(gettext("Invalid provisioning modes."), fields=errors)

@@ -31,12 +31,12 @@ def username_patterns_validate(patterns: Any) -> list[str]:
     for i, pattern in enumerate(patterns):
         key = f"patterns[{i}]"
         if not isinstance(pattern, str) or not pattern.strip():
-            errors[key] = ["Expected a non-empty text pattern."]
+            errors[key] = [gettext("Expected a non-empty text pattern.")]
             continue
         try:
             parts = list(string.Formatter().parse(pattern))
         except ValueError as exc:
-            errors[key] = [f"Malformed pattern: {exc}."]
+            errors[key] = [gettext("Malformed pattern: %(exc)s.") % {"exc": exc}]
             continue
         names = [name for _, name, _, _ in parts if name is not None]
         bad = [n for n in names if n not in USERNAME_PLACEHOLDERS]
@@ -44,11 +44,18 @@ def username_patterns_validate(patterns: Any) -> list[str]:
             f"{{{n}!{c}}}" if c else f"{{{n}:{s}}}" for _, n, s, c in parts if n is not None and (s or c)
         ]
         if bad:
-            errors[key] = [f"Unknown placeholder(s) {', '.join('{' + b + '}' for b in bad)}; use {known}."]
+            errors[key] = [
+                gettext("Unknown placeholder(s) %(values)s; use %(known)s.")
+                % {"values": ", ".join("{" + b + "}" for b in bad), "known": known}
+            ]
         elif specs:
-            errors[key] = [f"Format specifications are not allowed: {', '.join(specs)}."]
+            errors[key] = [
+                gettext("Format specifications are not allowed: %(specs)s.") % {"specs": ", ".join(specs)}
+            ]
         elif not names:
-            errors[key] = [f"A pattern needs at least one placeholder ({known})."]
+            errors[key] = [
+                gettext("A pattern needs at least one placeholder (%(known)s).") % {"known": known}
+            ]
         else:
             clean.append(pattern.strip())
     if errors:

@@ -88,13 +88,15 @@ def _attributes_clean(
     for name in values:
         if name not in by_name:
             known = ", ".join(sorted(by_name)) or "none are defined"
-            errors[f"attributes.{name}"] = [f"Unknown attribute {name!r} (known: {known})."]
+            errors[f"attributes.{name}"] = [
+                gettext("Unknown attribute %(name)r (known: %(known)s).") % {"name": name, "known": known}
+            ]
     for defn in definitions:
         value = values.get(defn.name)
         key = f"attributes.{defn.name}"
         if _is_empty(value):
             if defn.required:
-                errors[key] = [f"{defn.label or defn.name} is required."]
+                errors[key] = [gettext("%(value)s is required.") % {"value": defn.label or defn.name}]
             continue
         try:
             value = _coerce(defn, value)
@@ -104,12 +106,17 @@ def _attributes_clean(
         text = str(value).lower() if isinstance(value, bool) else str(value)
         if defn.regex and pattern_problem(defn.regex):
             errors[key] = [
-                f"The format of {defn.label or defn.name} ({defn.regex}) cannot be checked: "
-                "an administrator must correct the attribute's pattern."
+                gettext(
+                    "The format of %(value)s (%(regex)s) cannot be checked: an administrator must correct the attribute's pattern."
+                )
+                % {"value": defn.label or defn.name, "regex": defn.regex}
             ]
             continue
         if defn.regex and not pattern_fullmatch(defn.regex, text):
-            errors[key] = [f"{defn.label or defn.name} does not match the required format ({defn.regex})."]
+            errors[key] = [
+                gettext("%(value)s does not match the required format (%(regex)s).")
+                % {"value": defn.label or defn.name, "regex": defn.regex}
+            ]
             continue
         clean[defn.name] = value
     return clean, errors
@@ -150,7 +157,8 @@ def attribute_values_validate(
             others = others.exclude(pk=instance_pk)
         if others.exists():
             errors[f"attributes.{defn.name}"] = [
-                f"{defn.label or defn.name} {clean[defn.name]!r} is already used by another object."
+                gettext("%(value)s %(clean)r is already used by another object.")
+                % {"value": defn.label or defn.name, "clean": clean[defn.name]}
             ]
     if errors:
         raise ValidationFailed(_summary("Invalid attribute value(s)", errors), fields=errors)

@@ -314,22 +314,40 @@ def _state_from_sets(
     )
     if code == RequestType.CREATE_ACCOUNT and resource is not None:
         if (beneficiary.pk, resource.pk) in sets.regular_accounts:
-            errors["resource"] = [f"{beneficiary.username} already has an account on {resource.name}."]
+            errors["resource"] = [
+                gettext("%(username)s already has an account on %(name)s.")
+                % {"username": beneficiary.username, "name": resource.name}
+            ]
     elif code == RequestType.GRANT_ENTITLEMENT and entitlement is not None:
         if (beneficiary.pk, entitlement.pk) in sets.manual_grants:
-            errors["entitlement"] = [f"{beneficiary.username} already holds {entitlement.name}."]
+            errors["entitlement"] = [
+                gettext("%(username)s already holds %(name)s.")
+                % {"username": beneficiary.username, "name": entitlement.name}
+            ]
     elif code == RequestType.REVOKE_ENTITLEMENT and account and entitlement:
         membership = sets.memberships.get((account.pk, entitlement.pk))
         if membership is None:
-            errors["entitlement"] = [f"Account {account} does not hold {entitlement.name}."]
+            errors["entitlement"] = [
+                gettext("Account %(account)s does not hold %(name)s.")
+                % {"account": account, "name": entitlement.name}
+            ]
         elif membership[0] == Management.ROLE and not membership[1]:
-            errors["entitlement"] = [f"{entitlement.name} is kept by a role on {account}: the role decides."]
+            errors["entitlement"] = [
+                gettext("%(name)s is kept by a role on %(account)s: the role decides.")
+                % {"name": entitlement.name, "account": account}
+            ]
     elif code == RequestType.GRANT_ROLE and role is not None:
         if (beneficiary.pk, role.pk) in sets.role_members:
-            errors["role"] = [f"{beneficiary.username} already has the role {role.name}."]
+            errors["role"] = [
+                gettext("%(username)s already has the role %(name)s.")
+                % {"username": beneficiary.username, "name": role.name}
+            ]
     elif code == RequestType.REVOKE_ROLE and role is not None:
         if (beneficiary.pk, role.pk) not in sets.role_members:
-            errors["role"] = [f"{beneficiary.username} does not have the role {role.name}."]
+            errors["role"] = [
+                gettext("%(username)s does not have the role %(name)s.")
+                % {"username": beneficiary.username, "name": role.name}
+            ]
     else:  # the other types' state checks read only the beneficiary and account rows
         _check_state(SPECS[code], refs, beneficiary, SOURCE, errors)
 
