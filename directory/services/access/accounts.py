@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
@@ -235,14 +235,17 @@ def account_remove(*, actor: User | None, source: str, account: Account) -> None
     delivered = ports.provisioning().entries_delivered_for_account(account_id=acc.pk)
     if delivered:
         raise Conflict(
-            gettext(
-                "Account %(acc)s may exist in %(name)s (%(delivered)s provisioning entr%(value)s pulled or delivered): revoke it instead of removing it."
+            ngettext(
+                "Account %(acc)s may exist in %(name)s (%(delivered)s provisioning entry pulled or delivered): "
+                "revoke it instead of removing it.",
+                "Account %(acc)s may exist in %(name)s (%(delivered)s provisioning entries pulled or delivered): "
+                "revoke it instead of removing it.",
+                delivered,
             )
             % {
                 "acc": acc,
                 "name": acc.resource.name,
                 "delivered": delivered,
-                "value": "y" if delivered == 1 else "ies",
             },
             code="provisioned",
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import models, transaction
 from django.db.models import Count, Q, QuerySet
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from blazon.audit.services import AuditEntry, audit_record_many
 from blazon.changes import config_create, config_delete, config_update
@@ -193,9 +193,9 @@ def attribute_definition_update(
 
 
 HOLDER_NOUNS = {
-    AttributeScope.USER: "user",
-    AttributeScope.ACCOUNT: "account",
-    AttributeScope.ENTITLEMENT: "entitlement",
+    AttributeScope.USER: gettext_lazy("user"),
+    AttributeScope.ACCOUNT: gettext_lazy("account"),
+    AttributeScope.ENTITLEMENT: gettext_lazy("entitlement"),
 }
 
 

@@ -6,7 +6,7 @@ import csv
 import io
 from dataclasses import dataclass
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from blazon.errors import ValidationFailed
 from directory.models import Source
@@ -113,11 +113,14 @@ def _check_columns(columns: list[str]) -> None:
     ]
     if unknown:
         raise _column_error(
-            gettext(
-                "Unknown column%(value)s %(values)s in the header. Columns: %(BASE_COLUMNS)s, identifier, and user.<field>, changes.<field>, attributes.<name> for the payload (see docs/import.md)."
+            ngettext(
+                "Unknown column %(values)s in the header. Columns: %(BASE_COLUMNS)s, identifier, and "
+                "user.<field>, changes.<field>, attributes.<name> for the payload (see docs/import.md).",
+                "Unknown columns %(values)s in the header. Columns: %(BASE_COLUMNS)s, identifier, and "
+                "user.<field>, changes.<field>, attributes.<name> for the payload (see docs/import.md).",
+                len(unknown),
             )
             % {
-                "value": "s" if len(unknown) > 1 else "",
                 "values": ", ".join(repr(c) for c in unknown),
                 "BASE_COLUMNS": ", ".join(BASE_COLUMNS),
             }
@@ -125,8 +128,8 @@ def _check_columns(columns: list[str]) -> None:
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         raise _column_error(
-            gettext("Column%(value)s %(repeated)s appear twice.")
-            % {"value": "s" if len(repeated) > 1 else "", "repeated": ", ".join(repeated)}
+            ngettext("Column %(repeated)s appear twice.", "Columns %(repeated)s appear twice.", len(repeated))
+            % {"repeated": ", ".join(repeated)}
         )
     if "type" not in columns:
         raise _column_error(gettext("The header has no 'type' column; every line needs its request type."))
