@@ -83,11 +83,11 @@ def adapter_client_register(
     name = (name or "").strip()
     errors: dict[str, list[str]] = {}
     if not name:
-        errors["name"] = ["A name is required."]
+        errors["name"] = [gettext("A name is required.")]
     elif AdapterClient.objects.filter(name=name).exists():
-        errors["name"] = [f"An adapter client named {name!r} already exists."]
+        errors["name"] = [gettext("An adapter client named %(name)r already exists.") % {"name": name}]
     if not resources:
-        errors["resources"] = ["Bind the client to at least one resource."]
+        errors["resources"] = [gettext("Bind the client to at least one resource.")]
     if errors:
         raise ValidationFailed(gettext("The adapter client is not valid."), fields=errors)
     crypto.public_key_load(public_key)

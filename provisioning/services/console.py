@@ -179,10 +179,12 @@ def _optional_int(name: str, value: Any, low: int, high: int, errors: dict[str, 
     try:
         number = int(value)
     except (TypeError, ValueError):
-        errors[name] = ["A whole number, or empty for the default."]
+        errors[name] = [gettext("A whole number, or empty for the default.")]
         return None
     if not low <= number <= high:
-        errors[name] = [f"From {low} to {high}, or empty for the default."]
+        errors[name] = [
+            gettext("From %(low)s to %(high)s, or empty for the default.") % {"low": low, "high": high}
+        ]
     return number
 
 
@@ -211,7 +213,7 @@ def resource_retry_policy_set(
     }
     low, high = values["backoff_seconds"], values["backoff_max_seconds"]
     if not errors and low is not None and high is not None and high < low:
-        errors["backoff_max_seconds"] = ["The longest delay cannot be shorter than the first one."]
+        errors["backoff_max_seconds"] = [gettext("The longest delay cannot be shorter than the first one.")]
     if errors:
         raise ValidationFailed(gettext("The retry policy is not valid."), fields=errors)
     policy = ResourceRetryPolicy.objects.select_for_update().filter(resource=resource).first()

@@ -52,9 +52,11 @@ def adapter_credential_store(
     An account password replaces the account's password in the vault (a rotation)."""
     errors: dict[str, list[str]] = {}
     if kind not in CREDENTIAL_KINDS:
-        errors["kind"] = [f"One of {', '.join(CREDENTIAL_KINDS)}."]
+        errors["kind"] = [
+            gettext("One of %(CREDENTIAL_KINDS)s.") % {"CREDENTIAL_KINDS": ", ".join(CREDENTIAL_KINDS)}
+        ]
     if not isinstance(value, str) or not value:
-        errors["value"] = ["The credential's value is required."]
+        errors["value"] = [gettext("The credential's value is required.")]
     if errors:
         raise ValidationFailed(gettext("The credential is not valid."), fields=errors)
     entry = _lock_entry(client, entry_id)

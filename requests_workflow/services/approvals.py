@@ -274,13 +274,19 @@ def _new_period(req: Request, start_at: datetime | None, end_at: datetime | None
     end = end_at or req.end_at
     errors: dict[str, list[str]] = {}
     if req.start_at and start and start < req.start_at:
-        errors["start_at"] = [f"The access cannot start before the requested {req.start_at:%Y-%m-%d %H:%M}."]
+        errors["start_at"] = [
+            gettext("The access cannot start before the requested %(start_at)s.")
+            % {"start_at": f"{req.start_at:%Y-%m-%d %H:%M}"}
+        ]
     if req.end_at and end and end > req.end_at:
-        errors["end_at"] = [f"The access cannot end after the requested {req.end_at:%Y-%m-%d %H:%M}."]
+        errors["end_at"] = [
+            gettext("The access cannot end after the requested %(end_at)s.")
+            % {"end_at": f"{req.end_at:%Y-%m-%d %H:%M}"}
+        ]
     if start and end and end <= start:
-        errors["end_at"] = ["The end must be after the start."]
+        errors["end_at"] = [gettext("The end must be after the start.")]
     if end and end <= timezone.now():
-        errors["end_at"] = ["The end must be in the future."]
+        errors["end_at"] = [gettext("The end must be in the future.")]
     if errors:
         detail = " ".join(m for ms in errors.values() for m in ms)
         raise ValidationFailed(

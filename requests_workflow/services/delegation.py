@@ -86,24 +86,37 @@ def delegation_create(
     reason = (reason or "").strip()
     errors: dict[str, list[str]] = {}
     if scope not in DelegationScope.values:
-        errors["scope"] = [f"Choose one of {', '.join(DelegationScope.values)}."]
+        errors["scope"] = [
+            gettext("Choose one of %(values)s.") % {"values": ", ".join(DelegationScope.values)}
+        ]
     if delegate.pk == delegator.pk:
-        errors["delegate"] = [f"{delegator.username} cannot delegate to themselves."]
+        errors["delegate"] = [
+            gettext("%(username)s cannot delegate to themselves.") % {"username": delegator.username}
+        ]
     elif delegate.status != UserStatus.ACTIVE or delegate.login_locked or not delegate.is_active:
         state = delegate.get_status_display().lower() + (", login locked" if delegate.login_locked else "")
-        errors["delegate"] = [f"{delegate.username} cannot take the tasks: they are {state}."]
+        errors["delegate"] = [
+            gettext("%(username)s cannot take the tasks: they are %(state)s.")
+            % {"username": delegate.username, "state": state}
+        ]
     if delegator.status not in (UserStatus.ACTIVE, UserStatus.INACTIVE):
-        errors["delegator"] = [f"{delegator.username} is {delegator.status}: they hold no tasks to delegate."]
+        errors["delegator"] = [
+            gettext("%(username)s is %(status)s: they hold no tasks to delegate.")
+            % {"username": delegator.username, "status": delegator.status}
+        ]
     if end_at is None:
-        errors["end_at"] = ["An end date is required: a delegation always ends."]
+        errors["end_at"] = [gettext("An end date is required: a delegation always ends.")]
     elif end_at <= start:
         errors["end_at"] = [
-            "The end must be after the start."
+            gettext("The end must be after the start.")
             if start_at and start_at > now
-            else "The end must be in the future."
+            else gettext("The end must be in the future.")
         ]
     elif end_at - start > timedelta(days=DELEGATION_MAX_DAYS):
-        errors["end_at"] = [f"A delegation lasts at most {DELEGATION_MAX_DAYS} days."]
+        errors["end_at"] = [
+            gettext("A delegation lasts at most %(DELEGATION_MAX_DAYS)s days.")
+            % {"DELEGATION_MAX_DAYS": DELEGATION_MAX_DAYS}
+        ]
     if errors:
         detail = " ".join(m for ms in errors.values() for m in ms)
         raise ValidationFailed(

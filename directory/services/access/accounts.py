@@ -44,20 +44,25 @@ def account_create(
     """Create a manually managed account on ``resource`` (orphan when ``owner`` is None)."""
     errors: dict[str, list[str]] = {}
     if account_type not in AccountType.values:
-        errors["account_type"] = [f"Unknown account type {account_type!r}."]
+        errors["account_type"] = [
+            gettext("Unknown account type %(account_type)r.") % {"account_type": account_type}
+        ]
     identifier = (identifier or (owner.username if owner else "")).strip()
     if not identifier:
-        errors["identifier"] = ["An identifier is required for an account without owner."]
+        errors["identifier"] = [gettext("An identifier is required for an account without owner.")]
     if owner is not None and owner.status not in (UserStatus.ACTIVE, UserStatus.INACTIVE):
-        errors["owner"] = [f"User {owner.username} is {owner.status}: no new accounts."]
+        errors["owner"] = [
+            gettext("User %(username)s is %(status)s: no new accounts.")
+            % {"username": owner.username, "status": owner.status}
+        ]
     if is_temporary and not expires_at:
-        errors["expires_at"] = ["A temporary account needs an expiry date."]
+        errors["expires_at"] = [gettext("A temporary account needs an expiry date.")]
     if expires_at and expires_at <= timezone.now():
-        errors["expires_at"] = ["The expiry date must be in the future."]
+        errors["expires_at"] = [gettext("The expiry date must be in the future.")]
     if account_type in (AccountType.APPLICATION, AccountType.SHARED, AccountType.ADMINISTRATIVE) and owner:
-        errors["owner"] = ["Non-nominal accounts have a responsible user, not an owner."]
+        errors["owner"] = [gettext("Non-nominal accounts have a responsible user, not an owner.")]
     if account_type == AccountType.REGULAR and responsible:
-        errors["responsible"] = ["Regular accounts have an owner, not a responsible user."]
+        errors["responsible"] = [gettext("Regular accounts have an owner, not a responsible user.")]
     if errors:
         raise ValidationFailed(
             "The account cannot be created: " + " ".join(sum(errors.values(), [])), fields=errors
@@ -135,10 +140,10 @@ def account_attribute_changes_check(attributes: dict[str, Any]) -> dict[str, lis
     errors: dict[str, list[str]] = {}
     for name, value in attributes.items():
         if not isinstance(name, str) or not name.strip():
-            errors["attributes"] = ["Attribute names must be non-empty text."]
+            errors["attributes"] = [gettext("Attribute names must be non-empty text.")]
         elif value is not None and not isinstance(value, _ACCOUNT_ATTRIBUTE_SCALARS):
             errors[f"attributes.{name}"] = [
-                "A value must be text, a number, true/false, or null to remove it."
+                gettext("A value must be text, a number, true/false, or null to remove it.")
             ]
     return errors
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict
@@ -189,7 +189,7 @@ def entitlement_delete(*, actor: User | None, source: str, entitlement: Entitlem
 # --- roles (metadata; items go through access.role_change_submit) ---------------------------
 
 ROLE_FIELDS = ("code", "name", "description", "owner", "criticality", "self_service", "certifiable")
-ROLE_CODE_TAKEN = "A role with this code already exists."
+ROLE_CODE_TAKEN = gettext_noop("A role with this code already exists.")
 _ROLE_WRITE: dict[str, Any] = {
     "fields": ROLE_FIELDS,
     "conflict": ROLE_CODE_TAKEN,
@@ -205,7 +205,7 @@ def _role_apply(role: Role, data: Mapping[str, Any]) -> None:
         if Role.objects.filter(code=role.code).exclude(pk=role.pk).exists():
             raise Conflict(
                 gettext("A role with code %(code)r already exists.") % {"code": role.code},
-                fields={"code": [ROLE_CODE_TAKEN]},
+                fields={"code": [gettext(ROLE_CODE_TAKEN)]},
             )
     _catalog_fields_apply(role, data)
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict
@@ -14,7 +14,7 @@ from directory.models import Organization, User
 from directory.services.config.common import _check_keys, _clean_code, _clean_text, _fail, _resolve
 
 ORGANIZATION_FIELDS = ("code", "name", "parent", "owner")
-CODE_TAKEN = "An organization with this code already exists."
+CODE_TAKEN = gettext_noop("An organization with this code already exists.")
 
 
 def _organization_apply(org: Organization, data: Mapping[str, Any]) -> None:
@@ -24,7 +24,7 @@ def _organization_apply(org: Organization, data: Mapping[str, Any]) -> None:
         if Organization.objects.filter(code=org.code).exclude(pk=org.pk).exists():
             raise Conflict(
                 gettext("An organization with code %(code)r already exists.") % {"code": org.code},
-                fields={"code": [CODE_TAKEN]},
+                fields={"code": [gettext(CODE_TAKEN)]},
             )
     if "name" in data:
         org.name = _clean_text(data["name"], "name", max_length=200)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict, ValidationFailed
@@ -33,7 +33,7 @@ from directory.services.config.common import (
     _resolve_users,
 )
 
-CODE_TAKEN = "A resource with this code already exists."
+CODE_TAKEN = gettext_noop("A resource with this code already exists.")
 RESOURCE_FIELDS = (
     "code",
     "name",
@@ -80,7 +80,7 @@ def _resource_apply(res: Resource, data: Mapping[str, Any]) -> list[User] | None
         if Resource.objects.filter(code=res.code).exclude(pk=res.pk).exists():
             raise Conflict(
                 gettext("A resource with code %(code)r already exists.") % {"code": res.code},
-                fields={"code": [CODE_TAKEN]},
+                fields={"code": [gettext(CODE_TAKEN)]},
             )
     if "name" in data:
         res.name = _clean_text(data["name"], "name", max_length=200)

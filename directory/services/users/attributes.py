@@ -167,5 +167,7 @@ def attribute_values_validate(
 
 def _summary(prefix: str, errors: Mapping[str, list[str]], limit: int = 5) -> str:
     items = [f"{k}: {' '.join(v)}" for k, v in list(errors.items())[:limit]]
-    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    more = (
+        " " + gettext("(and %(count)s more)") % {"count": len(errors) - limit} if len(errors) > limit else ""
+    )
     return f"{prefix}: " + "; ".join(items) + more

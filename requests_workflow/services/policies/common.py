@@ -41,33 +41,39 @@ def _common(data: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any
     out: dict[str, Any] = {}
     name = str(data.get("name") or "").strip()
     if not name:
-        errors["name"] = ["Required."]
+        errors["name"] = [gettext("Required.")]
     elif len(name) > 200:
-        errors["name"] = ["At most 200 characters."]
+        errors["name"] = [gettext("At most 200 characters.")]
     out["name"] = name
     priority = data.get("priority", 100)
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= MAX_PRIORITY:
-        errors["priority"] = [f"A whole number from 0 to {MAX_PRIORITY}."]
+        errors["priority"] = [
+            gettext("A whole number from 0 to %(MAX_PRIORITY)s.") % {"MAX_PRIORITY": MAX_PRIORITY}
+        ]
     out["priority"] = priority
     out["active"] = bool(data.get("active", True))
     types = data.get("request_types") or []
     if not isinstance(types, list | tuple):
-        errors["request_types"] = ["A list of request type codes."]
+        errors["request_types"] = [gettext("A list of request type codes.")]
         types = []
     unknown = [t for t in types if t not in RequestType.values]
     if unknown:
-        errors["request_types"] = [f"Unknown request type(s): {', '.join(map(str, unknown))}."]
+        errors["request_types"] = [
+            gettext("Unknown request type(s): %(value)s.") % {"value": ", ".join(map(str, unknown))}
+        ]
     out["request_types"] = sorted(set(types), key=RequestType.values.index) if not unknown else list(types)
     for name_, model in (("resource", Resource), ("entitlement", Entitlement), ("role", Role)):
         value = data.get(name_)
         if value is not None and not isinstance(value, model):
-            errors[name_] = [f"Expected a {name_}."]
+            errors[name_] = [gettext("Expected a %(name_)s.") % {"name_": name_}]
         out[name_] = value
     ent, res = out.get("entitlement"), out.get("resource")
     if isinstance(ent, Entitlement) and isinstance(res, Resource) and ent.resource_id != res.pk:
-        errors["entitlement"] = [f"{ent.name} is not an entitlement of {res.name}."]
+        errors["entitlement"] = [
+            gettext("%(name)s is not an entitlement of %(name2)s.") % {"name": ent.name, "name2": res.name}
+        ]
     if out.get("role") is not None and (ent is not None or res is not None):
-        errors["role"] = ["A policy is about a role or about a resource/entitlement, not both."]
+        errors["role"] = [gettext("A policy is about a role or about a resource/entitlement, not both.")]
     return out
 
 

@@ -29,26 +29,29 @@ def _level_data(data: dict[str, Any]) -> tuple[dict[str, Any], list[User]]:
     errors: dict[str, list[str]] = {}
     mode = data.get("mode") or ApprovalMode.ANY
     if mode not in ApprovalMode.values:
-        errors["mode"] = [f"One of {', '.join(ApprovalMode.values)}."]
+        errors["mode"] = [gettext("One of %(values)s.") % {"values": ", ".join(ApprovalMode.values)}]
     kind = data.get("approver_kind") or ""
     if kind not in ApproverKind.values:
-        errors["approver_kind"] = [f"One of {', '.join(ApproverKind.values)}."]
+        errors["approver_kind"] = [gettext("One of %(values)s.") % {"values": ", ".join(ApproverKind.values)}]
     users = list(data.get("users") or [])
     queue = data.get("queue")
     if kind == ApproverKind.USERS:
         if not users:
-            errors["users"] = ["Name at least one approver."]
+            errors["users"] = [gettext("Name at least one approver.")]
         elif any(not isinstance(u, User) for u in users):
-            errors["users"] = ["Expected users."]
+            errors["users"] = [gettext("Expected users.")]
         else:
             inactive = [u.username for u in users if u.status != UserStatus.ACTIVE]
             if inactive:
-                errors["users"] = [f"Not ACTIVE, so cannot approve: {', '.join(inactive)}."]
+                errors["users"] = [
+                    gettext("Not ACTIVE, so cannot approve: %(inactive)s.")
+                    % {"inactive": ", ".join(inactive)}
+                ]
     else:
         users = []
     if kind == ApproverKind.QUEUE:
         if not isinstance(queue, Queue):
-            errors["queue"] = ["Choose the queue."]
+            errors["queue"] = [gettext("Choose the queue.")]
     else:
         queue = None
     if errors:

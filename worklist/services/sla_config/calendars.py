@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from blazon.audit.services import audit_record
 from blazon.changes import config_create, config_delete, config_update
@@ -63,7 +63,7 @@ def _calendar_apply(calendar: Calendar, data: Mapping[str, Any]) -> None:
         raise _fail("day_end", gettext("The working day must end after it starts (same day)."))
 
 
-_CALENDAR_TAKEN = "A calendar with this name already exists."
+_CALENDAR_TAKEN = gettext_noop("A calendar with this name already exists.")
 
 
 @transaction.atomic
@@ -98,7 +98,7 @@ def calendar_update(
 def calendar_delete(*, actor: User | None, source: str, calendar: Calendar) -> None:
     """Delete a calendar no task definition uses (with its holidays)."""
     calendar = Calendar.objects.select_for_update().get(pk=calendar.pk)
-    _in_use(calendar, "Calendar")
+    _in_use(calendar, gettext("Calendar"))
     config_delete(calendar, fields=CALENDAR_FIELDS, actor=actor, source=source, action="calendar.delete")
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from blazon.changes import config_create, config_delete, config_update
 from directory.models import Criticality, User
@@ -86,7 +86,7 @@ def _definition_apply(definition: TaskDefinition, data: Mapping[str, Any]) -> No
     )
 
 
-_DEFINITION_TAKEN = "A task definition with this name already exists."
+_DEFINITION_TAKEN = gettext_noop("A task definition with this name already exists.")
 
 
 @transaction.atomic

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from blazon.audit.services import audit_record
 from blazon.changes import config_create, config_delete, config_update
@@ -36,7 +36,7 @@ POLICY_FIELDS = ("name", "description")
 STEP_FIELDS = ("position", "after_hours", "action", "queue", "users", "keep_assignees")
 
 
-_POLICY_TAKEN = "An escalation policy with this name already exists."
+_POLICY_TAKEN = gettext_noop("An escalation policy with this name already exists.")
 
 
 def _policy_apply(policy: EscalationPolicy, data: Mapping[str, Any]) -> None:
@@ -74,7 +74,7 @@ def escalation_policy_update(
 def escalation_policy_delete(*, actor: User | None, source: str, policy: EscalationPolicy) -> None:
     """Delete a policy no task definition uses (with its steps)."""
     policy = EscalationPolicy.objects.select_for_update().get(pk=policy.pk)
-    _in_use(policy, "Escalation policy")
+    _in_use(policy, gettext("Escalation policy"))
     config_delete(
         policy,
         fields=POLICY_FIELDS,
