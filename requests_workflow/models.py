@@ -314,7 +314,10 @@ class RequesterScope(models.TextChoices):
 
     BUILT_IN = (
         "",
-        "Built-in rule only (oneself on self-service types, a manager for their reports, console administrators)",
+        _(
+            "Built-in rule only (oneself on self-service types, a manager for their reports, console "
+            "administrators)"
+        ),
     )
     SELF = "SELF", _("Only the beneficiary, for themselves")
     MANAGER = "MANAGER", _("Only the beneficiary's manager")
