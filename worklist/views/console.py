@@ -144,7 +144,7 @@ class HolidayDelete(ObjectDeleteView):
     noun, verb, object_kwarg = "holiday", _("Remove"), "holiday"
     queryset = Holiday.objects.select_related("calendar")
     delete_service = staticmethod(sla_config.holiday_delete)
-    deleted_message = _("Holiday {name} removed.")
+    deleted_message, list_title = _("Holiday {name} removed."), _("Calendar")
 
     def detail_url(self, holiday: Any) -> str:
         return reverse("console_requests:calendar_detail", args=[self.get_object().calendar_id])
@@ -326,6 +326,7 @@ step_edit = StepEdit.as_view()
 
 class StepDelete(ObjectDeleteView):
     noun, verb, object_kwarg = "step", _("Remove"), "step"
+    list_title = _("Escalation policy")
     queryset = EscalationStep.objects.select_related("policy")
     delete_service = staticmethod(sla_config.escalation_step_delete)
 
