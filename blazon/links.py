@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.http import HttpResponse
+from django.utils.translation import gettext
 
 
 def link_hours() -> int:
@@ -46,19 +47,25 @@ def link_read(token: str, *, salt: str, elsewhere: str) -> dict[str, Any]:
         data = signing.loads(token, salt=salt, max_age=link_hours() * 3600)
     except signing.SignatureExpired:
         raise LinkError(
-            "This link has expired",
-            f"Approval links work for {link_hours()} hours. Open the task {elsewhere} to decide it.",
+            gettext("This link has expired"),
+            gettext("Approval links work for %(hours)s hours. Open the task %(elsewhere)s to decide it.")
+            % {"hours": link_hours(), "elsewhere": elsewhere},
             status=410,
         ) from None
     except signing.BadSignature:
         raise LinkError(
-            "This link is not valid",
-            f"The link is incomplete or was changed. Copy the whole link from the e-mail, or open "
-            f"the task {elsewhere}.",
+            gettext("This link is not valid"),
+            gettext(
+                "The link is incomplete or was changed. Copy the whole link from the e-mail, or open "
+                "the task %(elsewhere)s."
+            )
+            % {"elsewhere": elsewhere},
             status=400,
         ) from None
     if not isinstance(data, dict):
-        raise LinkError("This link is not valid", "The link does not name a task.", status=400)
+        raise LinkError(
+            gettext("This link is not valid"), gettext("The link does not name a task."), status=400
+        )
     return data
 
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_noop
 
 
 class DirectoryConfig(AppConfig):
@@ -13,7 +14,7 @@ class DirectoryConfig(AppConfig):
         # role changes left PENDING or RUNNING are re-driven by the kernel's stuck-work sweep
         register_sweep(
             "directory.role_changes",
-            label="role changes pending or running",
+            label=gettext_noop("role changes pending or running"),
             count=lambda t: role_changes_stuck(t).count(),
             redrive=role_changes_redrive,
         )

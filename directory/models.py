@@ -14,24 +14,25 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Source(models.TextChoices):
-    CONSOLE = "console", "Admin console"
-    WORKSPACE = "workspace", "Workspace"
-    IMPORT = "import", "Import"
-    RECONCILIATION = "reconciliation", "Reconciliation"
-    AUTOMATIC = "automatic", "Automatic"
-    API = "api", "API"
-    SCIM = "scim", "SCIM"
-    CERTIFICATION = "certification", "Certification"
+    CONSOLE = "console", _("Admin console")
+    WORKSPACE = "workspace", _("Workspace")
+    IMPORT = "import", _("Import")
+    RECONCILIATION = "reconciliation", _("Reconciliation")
+    AUTOMATIC = "automatic", _("Automatic")
+    API = "api", _("API")
+    SCIM = "scim", _("SCIM")
+    CERTIFICATION = "certification", _("Certification")
 
 
 class Criticality(models.TextChoices):
-    LOW = "LOW", "Low"
-    MEDIUM = "MEDIUM", "Medium"
-    HIGH = "HIGH", "High"
-    CRITICAL = "CRITICAL", "Critical"
+    LOW = "LOW", _("Low")
+    MEDIUM = "MEDIUM", _("Medium")
+    HIGH = "HIGH", _("High")
+    CRITICAL = "CRITICAL", _("Critical")
 
 
 class Organization(models.Model):
@@ -59,19 +60,19 @@ class Organization(models.Model):
 
 
 class UserStatus(models.TextChoices):
-    ACTIVE = "ACTIVE", "Active"
-    INACTIVE = "INACTIVE", "Inactive"
-    REVOKED = "REVOKED", "Revoked"
-    REMOVED = "REMOVED", "Removed"
+    ACTIVE = "ACTIVE", _("Active")
+    INACTIVE = "INACTIVE", _("Inactive")
+    REVOKED = "REVOKED", _("Revoked")
+    REMOVED = "REMOVED", _("Removed")
 
 
 class ConsoleRole(models.TextChoices):
     """Internal administrative roles for the console and the API (least privilege)."""
 
-    NONE = "", "None (workspace only)"
-    ADMINISTRATOR = "ADMINISTRATOR", "Administrator"
-    HELPDESK = "HELPDESK", "Help desk"
-    AUDITOR = "AUDITOR", "Auditor (read-only)"
+    NONE = "", _("None (workspace only)")
+    ADMINISTRATOR = "ADMINISTRATOR", _("Administrator")
+    HELPDESK = "HELPDESK", _("Help desk")
+    AUDITOR = "AUDITOR", _("Auditor (read-only)")
 
 
 class BlazonUserManager(UserManager["User"]):
@@ -96,13 +97,13 @@ class User(AbstractUser):
     status = models.CharField(
         max_length=10, choices=UserStatus.choices, default=UserStatus.ACTIVE, db_index=True
     )
-    login_locked = models.BooleanField(default=False, help_text="Login block, independent of the status.")
+    login_locked = models.BooleanField(default=False, help_text=_("Login block, independent of the status."))
     inactive_since = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     removed_at = models.DateTimeField(null=True, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     console_role = models.CharField(max_length=20, choices=ConsoleRole.choices, blank=True, default="")
-    attributes = models.JSONField(default=dict, blank=True, help_text="Administrator-defined attributes.")
+    attributes = models.JSONField(default=dict, blank=True, help_text=_("Administrator-defined attributes."))
     created_source = models.CharField(max_length=20, choices=Source.choices, default=Source.CONSOLE)
 
     # the user's own language for the screens and e-mails (a LANGUAGES code); blank: the browser's
@@ -128,17 +129,17 @@ class User(AbstractUser):
 
 
 class AttributeScope(models.TextChoices):
-    USER = "USER", "User"
-    ACCOUNT = "ACCOUNT", "Account"
-    ENTITLEMENT = "ENTITLEMENT", "Entitlement"
+    USER = "USER", _("User")
+    ACCOUNT = "ACCOUNT", _("Account")
+    ENTITLEMENT = "ENTITLEMENT", _("Entitlement")
 
 
 class AttributeType(models.TextChoices):
-    STRING = "STRING", "Text"
-    INTEGER = "INTEGER", "Integer"
-    BOOLEAN = "BOOLEAN", "Yes/No"
-    DATE = "DATE", "Date"
-    EMAIL = "EMAIL", "E-mail"
+    STRING = "STRING", _("Text")
+    INTEGER = "INTEGER", _("Integer")
+    BOOLEAN = "BOOLEAN", _("Yes/No")
+    DATE = "DATE", _("Date")
+    EMAIL = "EMAIL", _("E-mail")
 
 
 class AttributeDefinition(models.Model):
@@ -183,17 +184,18 @@ class UsernamePolicy(models.Model):
     name = models.CharField(max_length=100, default="Default")
     active = models.BooleanField(default=True)
     patterns = models.JSONField(
-        default=list, help_text='Tried in order, e.g. ["{first}.{last}", "{first}.{middle_initial}.{last}"].'
+        default=list,
+        help_text=_('Tried in order, e.g. ["{first}.{last}", "{first}.{middle_initial}.{last}"].'),
     )
     lowercase = models.BooleanField(default=True)
     max_length = models.PositiveIntegerField(default=30)
     numeric_suffix = models.BooleanField(
-        default=True, help_text="Append 2, 3, … to the first pattern if all are taken."
+        default=True, help_text=_("Append 2, 3, … to the first pattern if all are taken.")
     )
     max_suffix = models.PositiveIntegerField(default=99)
 
     class Meta:
-        verbose_name_plural = "username policies"
+        verbose_name_plural = _("username policies")
 
     def __str__(self) -> str:
         return self.name
@@ -202,23 +204,23 @@ class UsernamePolicy(models.Model):
 class ProvisioningEvent(models.TextChoices):
     """The eleven provisioning event types of seed 002."""
 
-    CREATE_ACCOUNT = "CREATE_ACCOUNT", "Create account"
-    UPDATE_ACCOUNT = "UPDATE_ACCOUNT", "Update account"
-    INACTIVATE_ACCOUNT = "INACTIVATE_ACCOUNT", "Inactivate account"
-    ACTIVATE_ACCOUNT = "ACTIVATE_ACCOUNT", "Activate account"
-    REVOKE_ACCOUNT = "REVOKE_ACCOUNT", "Revoke account"
-    CHANGE_PASSWORD = "CHANGE_PASSWORD", "Change password"
-    GRANT_ENTITLEMENT = "GRANT_ENTITLEMENT", "Grant entitlement"
-    REVOKE_ENTITLEMENT = "REVOKE_ENTITLEMENT", "Revoke entitlement"
-    CREATE_ENTITLEMENT = "CREATE_ENTITLEMENT", "Create entitlement"
-    UPDATE_ENTITLEMENT = "UPDATE_ENTITLEMENT", "Update entitlement"
-    REMOVE_ENTITLEMENT = "REMOVE_ENTITLEMENT", "Remove entitlement"
+    CREATE_ACCOUNT = "CREATE_ACCOUNT", _("Create account")
+    UPDATE_ACCOUNT = "UPDATE_ACCOUNT", _("Update account")
+    INACTIVATE_ACCOUNT = "INACTIVATE_ACCOUNT", _("Inactivate account")
+    ACTIVATE_ACCOUNT = "ACTIVATE_ACCOUNT", _("Activate account")
+    REVOKE_ACCOUNT = "REVOKE_ACCOUNT", _("Revoke account")
+    CHANGE_PASSWORD = "CHANGE_PASSWORD", _("Change password")
+    GRANT_ENTITLEMENT = "GRANT_ENTITLEMENT", _("Grant entitlement")
+    REVOKE_ENTITLEMENT = "REVOKE_ENTITLEMENT", _("Revoke entitlement")
+    CREATE_ENTITLEMENT = "CREATE_ENTITLEMENT", _("Create entitlement")
+    UPDATE_ENTITLEMENT = "UPDATE_ENTITLEMENT", _("Update entitlement")
+    REMOVE_ENTITLEMENT = "REMOVE_ENTITLEMENT", _("Remove entitlement")
 
 
 class ProvisioningMode(models.TextChoices):
-    AUTOMATIC = "AUTOMATIC", "Automatic"
-    MANUAL = "MANUAL", "Manual"
-    DISABLED = "DISABLED", "Disabled"
+    AUTOMATIC = "AUTOMATIC", _("Automatic")
+    MANUAL = "MANUAL", _("Manual")
+    DISABLED = "DISABLED", _("Disabled")
 
 
 def default_provisioning_modes() -> dict[str, str]:
@@ -233,7 +235,7 @@ class Resource(models.Model):
     description = models.TextField(blank=True)
     owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="owned_resources")
     criticality = models.CharField(max_length=10, choices=Criticality.choices, default=Criticality.MEDIUM)
-    self_service = models.BooleanField(default=True, help_text="Listed in the workspace catalog.")
+    self_service = models.BooleanField(default=True, help_text=_("Listed in the workspace catalog."))
     certifiable = models.BooleanField(default=True)
     provisioning_modes = models.JSONField(default=default_provisioning_modes)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -249,21 +251,21 @@ class Resource(models.Model):
 
 
 class AccountType(models.TextChoices):
-    REGULAR = "REGULAR", "Regular"
-    APPLICATION = "APPLICATION", "Application"
-    SHARED = "SHARED", "Shared"
-    ADMINISTRATIVE = "ADMINISTRATIVE", "Administrative"
+    REGULAR = "REGULAR", _("Regular")
+    APPLICATION = "APPLICATION", _("Application")
+    SHARED = "SHARED", _("Shared")
+    ADMINISTRATIVE = "ADMINISTRATIVE", _("Administrative")
 
 
 class AccountStatus(models.TextChoices):
-    ACTIVE = "ACTIVE", "Active"
-    INACTIVE = "INACTIVE", "Inactive"
-    REVOKED = "REVOKED", "Revoked"
+    ACTIVE = "ACTIVE", _("Active")
+    INACTIVE = "INACTIVE", _("Inactive")
+    REVOKED = "REVOKED", _("Revoked")
 
 
 class Management(models.TextChoices):
-    MANUAL = "MANUAL", "Manual"
-    ROLE = "ROLE", "Role"
+    MANUAL = "MANUAL", _("Manual")
+    ROLE = "ROLE", _("Role")
 
 
 class Account(models.Model):
@@ -273,13 +275,13 @@ class Account(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts"
     )
-    identifier = models.CharField(max_length=255, help_text="The account's name on the resource.")
+    identifier = models.CharField(max_length=255, help_text=_("The account's name on the resource."))
     account_type = models.CharField(max_length=15, choices=AccountType.choices, default=AccountType.REGULAR)
     status = models.CharField(
         max_length=10, choices=AccountStatus.choices, default=AccountStatus.ACTIVE, db_index=True
     )
     management = models.CharField(max_length=10, choices=Management.choices, default=Management.MANUAL)
-    manual = models.BooleanField(default=True, help_text="A manual decision keeps this account.")
+    manual = models.BooleanField(default=True, help_text=_("A manual decision keeps this account."))
     is_temporary = models.BooleanField(default=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     responsible = models.ForeignKey(
@@ -288,7 +290,7 @@ class Account(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="responsible_accounts",
-        help_text="Responsible user (administrator) of a non-nominal account.",
+        help_text=_("Responsible user (administrator) of a non-nominal account."),
     )
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -371,7 +373,7 @@ class EntitlementMembership(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     entitlement = models.ForeignKey(Entitlement, on_delete=models.PROTECT, related_name="memberships")
     management = models.CharField(max_length=10, choices=Management.choices, default=Management.MANUAL)
-    manual = models.BooleanField(default=True, help_text="A manual decision keeps this membership.")
+    manual = models.BooleanField(default=True, help_text=_("A manual decision keeps this membership."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -441,8 +443,8 @@ class RoleEntitlement(models.Model):
 
 
 class RoleMembershipManagement(models.TextChoices):
-    MANUAL = "MANUAL", "Manual"
-    ASSIGNMENT_POLICY = "ASSIGNMENT_POLICY", "Assignment policy"
+    MANUAL = "MANUAL", _("Manual")
+    ASSIGNMENT_POLICY = "ASSIGNMENT_POLICY", _("Assignment policy")
 
 
 class RoleMembership(models.Model):
@@ -499,26 +501,26 @@ class MembershipRoleGrant(models.Model):
 
 
 class DirectoryEventKind(models.TextChoices):
-    OWNER_CHANGE = "OWNER_CHANGE", "Owner change"
-    ACCOUNT_ADMIN_CHANGE = "ACCOUNT_ADMIN_CHANGE", "Application account administrator change"
-    SHARED_MEMBER_REMOVED = "SHARED_MEMBER_REMOVED", "Shared account member removed (rotate password)"
-    SHARED_MEMBER_REVIEW = "SHARED_MEMBER_REVIEW", "Shared account member inactivated (remove or keep)"
-    CHECKOUT_RELEASED = "CHECKOUT_RELEASED", "Administrative check-out released"
+    OWNER_CHANGE = "OWNER_CHANGE", _("Owner change")
+    ACCOUNT_ADMIN_CHANGE = "ACCOUNT_ADMIN_CHANGE", _("Application account administrator change")
+    SHARED_MEMBER_REMOVED = "SHARED_MEMBER_REMOVED", _("Shared account member removed (rotate password)")
+    SHARED_MEMBER_REVIEW = "SHARED_MEMBER_REVIEW", _("Shared account member inactivated (remove or keep)")
+    CHECKOUT_RELEASED = "CHECKOUT_RELEASED", _("Administrative check-out released")
 
 
 class DirectoryEventDecision(models.TextChoices):
     """How a follow-up event was resolved."""
 
-    REASSIGN = "REASSIGN", "New owner / responsible chosen"
-    CONTINUITY = "CONTINUITY", "Continuity (kept as it is)"
-    REMOVE = "REMOVE", "Member removed from the shared account"
-    DONE = "DONE", "Done (password rotated, check-out noted)"
+    REASSIGN = "REASSIGN", _("New owner / responsible chosen")
+    CONTINUITY = "CONTINUITY", _("Continuity (kept as it is)")
+    REMOVE = "REMOVE", _("Member removed from the shared account")
+    DONE = "DONE", _("Done (password rotated, check-out noted)")
 
 
 class DirectoryEventStatus(models.TextChoices):
-    OPEN = "OPEN", "Open"
-    CANCELED = "CANCELED", "Canceled"
-    RESOLVED = "RESOLVED", "Resolved"
+    OPEN = "OPEN", _("Open")
+    CANCELED = "CANCELED", _("Canceled")
+    RESOLVED = "RESOLVED", _("Resolved")
 
 
 class DirectoryEvent(models.Model):
@@ -549,7 +551,7 @@ class DirectoryEvent(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="The new owner / responsible a REASSIGN decision chose.",
+        help_text=_("The new owner / responsible a REASSIGN decision chose."),
     )
     note = models.TextField(blank=True)
 
@@ -562,14 +564,14 @@ class DirectoryEvent(models.Model):
 
 
 class RoleChangeStatus(models.TextChoices):
-    PENDING = "PENDING", "Pending"
-    RUNNING = "RUNNING", "Running"
-    DONE = "DONE", "Done"
-    FAILED = "FAILED", "Failed"
+    PENDING = "PENDING", _("Pending")
+    RUNNING = "RUNNING", _("Running")
+    DONE = "DONE", _("Done")
+    FAILED = "FAILED", _("Failed")
     # the approval steps of seed 004 (sod.services.role_changes): waiting for a decision, or
     # denied (the role is left unchanged)
-    WAITING = "WAITING", "Waiting for approval"
-    REJECTED = "REJECTED", "Rejected"
+    WAITING = "WAITING", _("Waiting for approval")
+    REJECTED = "REJECTED", _("Rejected")
 
 
 class RoleChange(models.Model):
@@ -577,8 +579,8 @@ class RoleChange(models.Model):
     its members by a background job whose progress the console shows."""
 
     class Action(models.TextChoices):
-        ADD = "ADD", "Add"
-        REMOVE = "REMOVE", "Remove"
+        ADD = "ADD", _("Add")
+        REMOVE = "REMOVE", _("Remove")
 
     role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="changes")
     action = models.CharField(max_length=6, choices=Action.choices)
@@ -588,7 +590,7 @@ class RoleChange(models.Model):
     )
     keep_as_manual = models.BooleanField(
         default=False,
-        help_text="On removal, keep the members' access as manually managed instead of revoking it.",
+        help_text=_("On removal, keep the members' access as manually managed instead of revoking it."),
     )
     status = models.CharField(
         max_length=10, choices=RoleChangeStatus.choices, default=RoleChangeStatus.PENDING

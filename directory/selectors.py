@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from django.db.models import Count, IntegerField, Model, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.permissions import can
 from directory.models import (
@@ -206,7 +207,7 @@ def catalog_holdings(user: Any) -> dict[str, dict[int, str]]:
     "directly", "through role Developers" or "an account". Three queries whatever the size."""
     held: dict[str, dict[int, str]] = {"entitlement": {}, "role": {}, "resource": {}}
     for role_id in RoleMembership.objects.filter(user=user).values_list("role_id", flat=True):
-        held["role"][role_id] = "directly"
+        held["role"][role_id] = gettext("directly")
     memberships = EntitlementMembership.objects.filter(account__owner=user).exclude(
         account__status=AccountStatus.REVOKED
     )
@@ -217,14 +218,16 @@ def catalog_holdings(user: Any) -> dict[str, dict[int, str]]:
     )
     for entitlement_id, manual in memberships.values_list("entitlement_id", "manual"):
         if manual or entitlement_id not in via_role:
-            held["entitlement"][entitlement_id] = "directly"
+            held["entitlement"][entitlement_id] = gettext("directly")
         else:
-            held["entitlement"][entitlement_id] = f"through role {via_role[entitlement_id]}"
+            held["entitlement"][entitlement_id] = gettext("through role %(role)s") % {
+                "role": via_role[entitlement_id]
+            }
     accounts = Account.objects.filter(owner=user, account_type=AccountType.REGULAR).exclude(
         status=AccountStatus.REVOKED
     )
     for resource_id in accounts.values_list("resource_id", flat=True):
-        held["resource"][resource_id] = "an account"
+        held["resource"][resource_id] = gettext("an account")
     return held
 
 
@@ -252,7 +255,7 @@ def role_contents(role_ids: list[int]) -> dict[int, list[str]]:
         .order_by("resource__name")
         .values_list("role_id", "resource__name")
     ):
-        out[role_id].append(f"an account on {name}")
+        out[role_id].append(gettext("an account on %(resource)s") % {"resource": name})
     for role_id, name, resource in (
         RoleEntitlement.objects.filter(role_id__in=role_ids)
         .order_by("entitlement__resource__name", "entitlement__name")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext_lazy
 
 from blazon.links import LinkError, base_url, link_hours, link_read, link_sign
 from directory.models import User, UserStatus
@@ -31,7 +32,7 @@ from worklist.registry import APPROVE, REJECT
 LINK_SALT = "blazon.privileged.approval-link"
 REPLY_SALT = "blazon.privileged.reply-tag"
 DECISIONS = {APPROVE: "a", REJECT: "r"}
-ELSEWHERE = "from “My approvals” in the workspace"
+ELSEWHERE = gettext_lazy("from “My approvals” in the workspace")
 #: ``pa-<task id>-<approver id>-<24 hex digits of HMAC>``, anywhere in an address or a subject
 TAG_RE = re.compile(r"(?<![0-9a-z])pa-([0-9]{1,12})-([0-9]{1,12})-([0-9a-f]{24})(?![0-9a-z])", re.I)
 
@@ -79,7 +80,7 @@ def link_url(task: Task, approver: User, decision: str) -> str:
 
 def link_claim(token: str) -> LinkClaim:
     """Check the signature and age of a link token; LinkError says why it is refused."""
-    data = link_read(token, salt=LINK_SALT, elsewhere=ELSEWHERE)
+    data = link_read(token, salt=LINK_SALT, elsewhere=str(ELSEWHERE))
     try:
         decision = {v: k for k, v in DECISIONS.items()}[data["d"]]
         return LinkClaim(int(data["t"]), int(data["u"]), decision, str(data["v"]))

@@ -8,13 +8,14 @@ from typing import Any
 
 from django.db.models import Count, Min, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from blazon.panels import CONSOLE_DASHBOARD, register_panel
 from blazon.permissions import can
 from provisioning.models import OPEN_STATUSES, ProvisioningEntry
 
 #: The age buckets of the backlog (upper bounds), as the table's columns.
-AGES = (("under 1 h", timedelta(hours=1)), ("1 h – 24 h", timedelta(days=1)), ("over 24 h", None))
+AGES = ((_("under 1 h"), timedelta(hours=1)), (_("1 h – 24 h"), timedelta(days=1)), (_("over 24 h"), None))
 
 
 def backlog_panel(user: Any) -> dict[str, Any] | None:

@@ -8,6 +8,8 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from directory.models import Resource
 from provisioning.models import ConnectorType, InProcessAdapter, ResourceRetryPolicy
@@ -21,26 +23,28 @@ class RetryPolicyForm(forms.Form):
 
     max_transient_failures = forms.CharField(
         required=False,
-        label="Transient failures before manual resolution",
+        label=_("Transient failures before manual resolution"),
         widget=forms.NumberInput(attrs={"min": 1, "max": 100}),
     )
     backoff_seconds = forms.CharField(
         required=False,
-        label="First delay, seconds",
-        help_text="Default 30, doubling.",
+        label=_("First delay, seconds"),
+        help_text=_("Default 30, doubling."),
         widget=forms.NumberInput(attrs={"min": 1}),
     )
     backoff_max_seconds = forms.CharField(
         required=False,
-        label="Longest delay, seconds",
-        help_text="Default 3600.",
+        label=_("Longest delay, seconds"),
+        help_text=_("Default 3600."),
         widget=forms.NumberInput(attrs={"min": 1}),
     )
 
     def __init__(self, *args: Any, policy: ResourceRetryPolicy | None, **kwargs: Any) -> None:
         super().__init__(*args, initial={f: getattr(policy, f, None) for f in RETRY_FIELDS}, **kwargs)
         default = settings.BLAZON_ADAPTER_MAX_TRANSIENT_FAILURES
-        self.fields["max_transient_failures"].help_text = f"Default {default}."
+        self.fields["max_transient_failures"].help_text = gettext("Default %(default)s.") % {
+            "default": default
+        }
 
 
 class InProcessAdapterForm(forms.Form):
@@ -49,12 +53,14 @@ class InProcessAdapterForm(forms.Form):
     stored secret is never shown back and an empty box keeps it."""
 
     connector_type = forms.ChoiceField(
-        choices=ConnectorType.choices, label="Connector", widget=forms.Select(attrs={"id": "ctype"})
+        choices=ConnectorType.choices, label=_("Connector"), widget=forms.Select(attrs={"id": "ctype"})
     )
-    settings = forms.CharField(widget=forms.Textarea(attrs={"rows": 10, "id": "csettings"}), required=False)
-    clear_secret = forms.MultipleChoiceField(required=False)
-    initial_passwords = forms.BooleanField(required=False)
-    enabled = forms.BooleanField(required=False)
+    settings = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 10, "id": "csettings"}), required=False, label=_("Settings")
+    )
+    clear_secret = forms.MultipleChoiceField(required=False, label=_("Clear secret"))
+    initial_passwords = forms.BooleanField(required=False, label=_("Initial passwords"))
+    enabled = forms.BooleanField(required=False, label=_("Enabled"))
 
     def __init__(self, data: Any, *, resource: Resource, adapter: InProcessAdapter | None) -> None:
         initial = {
@@ -82,7 +88,7 @@ class InProcessAdapterForm(forms.Form):
         try:
             return json.loads(text)
         except ValueError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
+            raise forms.ValidationError(gettext("Not valid JSON: %(error)s.") % {"error": exc}) from None
 
     def service_data(self) -> dict[str, Any]:
         """What ``inprocess_adapter_configure`` takes: the secret boxes of the chosen type only."""

@@ -8,17 +8,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from directory.models import ProvisioningEvent, ProvisioningMode
 
 
 class EntryStatus(models.TextChoices):
-    PENDING = "PENDING", "Pending"
-    PULLED = "PULLED", "Pulled by adapter"
-    SUCCEEDED = "SUCCEEDED", "Succeeded"
-    FAILED = "FAILED", "Failed"
-    WAITING_FAILOVER_RESOLVING = "WAITING_FAILOVER_RESOLVING", "Waiting manual resolution"
-    CANCELED = "CANCELED", "Canceled"
+    PENDING = "PENDING", _("Pending")
+    PULLED = "PULLED", _("Pulled by adapter")
+    SUCCEEDED = "SUCCEEDED", _("Succeeded")
+    FAILED = "FAILED", _("Failed")
+    WAITING_FAILOVER_RESOLVING = "WAITING_FAILOVER_RESOLVING", _("Waiting manual resolution")
+    CANCELED = "CANCELED", _("Canceled")
 
 
 #: Statuses of an entry whose change has not reached a final outcome: a later entry for the
@@ -59,12 +60,14 @@ class ProvisioningEntry(models.Model):
     )
     user_id_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
     payload = models.JSONField(
-        default=dict, blank=True, help_text="Identifiers the adapter needs; never secrets."
+        default=dict, blank=True, help_text=_("Identifiers the adapter needs; never secrets.")
     )
     correlation_id = models.CharField(
         max_length=64,
         blank=True,
-        help_text="Trace tag of the call that wrote the entry (logs, audit); never used to find its request.",
+        help_text=_(
+            "Trace tag of the call that wrote the entry (logs, audit); never used to find its request."
+        ),
     )
     # The request whose stage 4 wrote the entry (set by the pipeline, ``entries_for_request``):
     # its outcome settles that request. A string model reference: provisioning sits below
@@ -75,7 +78,7 @@ class ProvisioningEntry(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="provisioning_entries",
-        help_text="The request this entry carries out; its outcome settles the request.",
+        help_text=_("The request this entry carries out; its outcome settles the request."),
     )
     rollback_of = models.ForeignKey(
         "requests_workflow.Request",
@@ -83,7 +86,7 @@ class ProvisioningEntry(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="rollback_entries",
-        help_text="The failed request whose directory change this entry undoes; it settles nothing.",
+        help_text=_("The failed request whose directory change this entry undoes; it settles nothing."),
     )
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(null=True, blank=True)
@@ -94,20 +97,20 @@ class ProvisioningEntry(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="leased_entries",
-        help_text="The adapter that pulled the entry last (and reported it, once finished).",
+        help_text=_("The adapter that pulled the entry last (and reported it, once finished)."),
     )
     lease_until = models.DateTimeField(
-        null=True, blank=True, help_text="A PULLED entry goes back to the pool after this."
+        null=True, blank=True, help_text=_("A PULLED entry goes back to the pool after this.")
     )
     pulled_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0, help_text="How many times an adapter pulled it.")
+    attempts = models.PositiveIntegerField(default=0, help_text=_("How many times an adapter pulled it."))
     transient_failures = models.PositiveIntegerField(default=0)
     not_before = models.DateTimeField(
-        null=True, blank=True, help_text="After a transient failure: not handed out again before this."
+        null=True, blank=True, help_text=_("After a transient failure: not handed out again before this.")
     )
     last_error = models.TextField(blank=True)
     result = models.JSONField(
-        default=dict, blank=True, help_text="What the application answered: native identifier, attributes."
+        default=dict, blank=True, help_text=_("What the application answered: native identifier, attributes.")
     )
     finished_at = models.DateTimeField(null=True, blank=True)
     # --- manual resolution after a final failure ---
@@ -147,7 +150,7 @@ class ProvisioningEntry(models.Model):
                 name="prov_entry_pulled_has_lease",
             ),
         ]
-        verbose_name_plural = "provisioning entries"
+        verbose_name_plural = _("provisioning entries")
 
     def __str__(self) -> str:
         return f"{self.event_type} on {self.resource_id} ({self.status})"
@@ -165,11 +168,13 @@ class AdapterClient(models.Model):
     resources = models.ManyToManyField("directory.Resource", related_name="adapter_clients")
     active = models.BooleanField(default=True)
     public_key = models.TextField(
-        help_text="PEM RSA public key (2048 bits or more) the adapter decrypts secrets with."
+        help_text=_("PEM RSA public key (2048 bits or more) the adapter decrypts secrets with.")
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_poll_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the adapter last pulled (adapter health, 'test connection')."
+        null=True,
+        blank=True,
+        help_text=_("When the adapter last pulled (adapter health, 'test connection')."),
     )
 
     class Meta:
@@ -219,13 +224,13 @@ class ResourceRetryPolicy(models.Model):
         "directory.Resource", on_delete=models.CASCADE, related_name="retry_policy"
     )
     max_transient_failures = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Transient failures before the entry goes to manual resolution."
+        null=True, blank=True, help_text=_("Transient failures before the entry goes to manual resolution.")
     )
     backoff_seconds = models.PositiveIntegerField(
-        null=True, blank=True, help_text="First delay after a transient failure (doubles each time)."
+        null=True, blank=True, help_text=_("First delay after a transient failure (doubles each time).")
     )
     backoff_max_seconds = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Longest delay between two tries."
+        null=True, blank=True, help_text=_("Longest delay between two tries.")
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -274,10 +279,10 @@ class AdapterCredential(models.Model):
 
 
 class ConnectorType(models.TextChoices):
-    CSV = "csv", "CSV file"
-    LDAP = "ldap", "LDAP / Active Directory"
-    SQL = "sql", "SQL table (PostgreSQL)"
-    REST = "rest", "Generic REST"
+    CSV = "csv", _("CSV file")
+    LDAP = "ldap", _("LDAP / Active Directory")
+    SQL = "sql", _("SQL table (PostgreSQL)")
+    REST = "rest", _("Generic REST")
 
 
 class InProcessAdapter(models.Model):
@@ -292,12 +297,12 @@ class InProcessAdapter(models.Model):
     client = models.OneToOneField(AdapterClient, on_delete=models.PROTECT, related_name="inprocess")
     connector_type = models.CharField(max_length=10, choices=ConnectorType.choices)
     settings = models.JSONField(
-        default=dict, blank=True, help_text="The connector's settings, without secrets."
+        default=dict, blank=True, help_text=_("The connector's settings, without secrets.")
     )
     secret_keys = models.JSONField(
         default=list,
         blank=True,
-        help_text="Names of the secret settings held in the vault (never their values).",
+        help_text=_("Names of the secret settings held in the vault (never their values)."),
     )
     secret = models.ForeignKey(
         "vault.Secret",
@@ -305,11 +310,11 @@ class InProcessAdapter(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        help_text="Vault secret: the private key and the secret settings (JSON).",
+        help_text=_("Vault secret: the private key and the secret settings (JSON)."),
     )
     initial_passwords = models.BooleanField(
         default=False,
-        help_text="A CREATE_ACCOUNT without a password gets a generated one, stored in the vault.",
+        help_text=_("A CREATE_ACCOUNT without a password gets a generated one, stored in the vault."),
     )
     enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)

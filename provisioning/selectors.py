@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import redact
 from directory.models import ProvisioningMode, Resource
@@ -122,11 +123,11 @@ def adapter_health() -> list[ClientHealth]:
         out = outcomes.get(client.pk, {})
         health.succeeded_24h, health.failed_24h = out.get("ok", 0), out.get("ko", 0)
         if not client.active:
-            health.warnings.append("inactive: its tokens are refused")
+            health.warnings.append(gettext("inactive: its tokens are refused"))
         if client.last_poll_at is None:
-            health.warnings.append("never polled")
+            health.warnings.append(gettext("never polled"))
         elif client.last_poll_at < now - POLL_FRESH:
-            health.warnings.append("has not polled for more than 5 minutes")
+            health.warnings.append(gettext("has not polled for more than 5 minutes"))
         result.append(health)
     return result
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from provisioning.models import ProvisioningEntry
 from worklist.models import Task
@@ -26,12 +28,12 @@ def entry_subject(entry: ProvisioningEntry) -> SubjectRef:
 def entry_label(entry: ProvisioningEntry) -> str:
     """``Grant entitlement Pay run to ana on Payroll``: the change the entry carries."""
     account = entry.account or (entry.payload or {}).get("identifier") or ""
-    parts = [entry.get_event_type_display()]
+    parts = [str(entry.get_event_type_display())]
     if entry.entitlement is not None:
-        parts += [entry.entitlement.name, f"to {account}" if account else ""]
+        parts += [entry.entitlement.name, gettext("to %(account)s") % {"account": account} if account else ""]
     else:
         parts.append(str(account))
-    return " ".join(p for p in (*parts, f"on {entry.resource.name}") if p)
+    return " ".join(p for p in (*parts, gettext("on %(resource)s") % {"resource": entry.resource.name}) if p)
 
 
 def entries_resolve(ids: Collection[int]) -> dict[int, ProvisioningEntry]:
@@ -58,7 +60,7 @@ def entry_of_task(task: Task, *, related: Collection[str] = ()) -> ProvisioningE
 def register() -> None:
     register_subject_kind(
         ENTRY_SUBJECT,
-        noun="Provisioning entry",
+        noun=_("Provisioning entry"),
         resolve=entries_resolve,
         label=entry_label,
         console_url=entry_console_url,

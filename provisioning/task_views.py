@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 
 from blazon.errors import DomainError, NotAllowed
 from directory.models import Source
@@ -69,7 +70,7 @@ def provisioning_task_reveal(request: HttpRequest, task: Task) -> HttpResponse:
 def provisioning_task_resolve(request: HttpRequest, task: Task, outcome: str) -> HttpResponse:
     entry = _entry(task)
     if entry is None or outcome not in ("done", "failed"):
-        messages.error(request, "This task is not a manual provisioning task.")
+        messages.error(request, gettext("This task is not a manual provisioning task."))
         return redirect("workspace_requests:tasks")
     try:
         if outcome == "done":
@@ -80,12 +81,17 @@ def provisioning_task_resolve(request: HttpRequest, task: Task, outcome: str) ->
                 native_identifier=request.POST.get("native_identifier", "").strip(),
                 comment=request.POST.get("comment", "").strip(),
             )
-            messages.success(request, f"Task #{task.pk}: the change is recorded as made.")
+            messages.success(
+                request, gettext("Task #%(id)s: the change is recorded as made.") % {"id": task.pk}
+            )
         else:
             entry_resolve_failed(
                 actor=request.user, source=SRC, entry=entry, reason=request.POST.get("reason", "")
             )
-            messages.success(request, f"Task #{task.pk}: recorded as not possible; the access is undone.")
+            messages.success(
+                request,
+                gettext("Task #%(id)s: recorded as not possible; the access is undone.") % {"id": task.pk},
+            )
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("workspace_requests:task", pk=task.pk)

@@ -16,6 +16,8 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from blazon.console import (
@@ -137,10 +139,11 @@ def _by_id(service: Callable[..., Any]) -> Callable[..., Any]:
 entry_action = by_segment(
     "action",
     retry=EntryAction.as_view(
-        action=_by_id(entry_retry), done_message="Entry {name} is pending again: the adapter will pick it up."
+        action=_by_id(entry_retry),
+        done_message=_("Entry {name} is pending again: the adapter will pick it up."),
     ),
     cancel=EntryAction.as_view(
-        action=_by_id(entry_cancel), post_fields=("reason",), done_message="Entry {name} canceled."
+        action=_by_id(entry_cancel), post_fields=("reason",), done_message=_("Entry {name} canceled.")
     ),
 )
 entry_resolve = by_segment(
@@ -148,12 +151,12 @@ entry_resolve = by_segment(
     done=EntryAction.as_view(
         action=entry_resolve_done,
         post_fields=("native_identifier", "comment"),
-        done_message="Entry {name} recorded as made by hand.",
+        done_message=_("Entry {name} recorded as made by hand."),
     ),
     failed=EntryAction.as_view(
         action=entry_resolve_failed,
         post_fields=("reason",),
-        done_message="Entry {name} recorded as not possible; its request is rolled back.",
+        done_message=_("Entry {name} recorded as not possible; its request is rolled back."),
     ),
 )
 
@@ -175,8 +178,8 @@ class RetryPolicyEdit(ObjectEditView):
     model, form_class, noun = Resource, RetryPolicyForm, "retry policy"
     template_name, edit_title, saved_message = (
         "console/provisioning/retry_policy.html",
-        "Retry policy of {name}",
-        "Retry policy of {name} saved.",
+        _("Retry policy of {name}"),
+        _("Retry policy of {name} saved."),
     )
 
     def get_form(self, resource: Resource) -> RetryPolicyForm:
@@ -203,25 +206,39 @@ def test_connection(request: HttpRequest, pk: int) -> HttpResponse:
     resource polled recently, and when the adapter last reported a success for it."""
     resource = get_object_or_404(Resource, pk=pk)
     summary = selectors.resource_provisioning(resource)
-    success = (
-        f" Last change it made on {resource.name}: {summary.last_success_at:%Y-%m-%d %H:%M}."
+    success = " " + (
+        gettext("Last change it made on %(resource)s: %(when)s.")
+        % {"resource": resource.name, "when": f"{summary.last_success_at:%Y-%m-%d %H:%M}"}
         if summary.last_success_at
-        else f" It has not reported a change on {resource.name} yet."
+        else gettext("It has not reported a change on %(resource)s yet.") % {"resource": resource.name}
     )
+    polled = f"{summary.last_poll_at:%Y-%m-%d %H:%M:%S}" if summary.last_poll_at else ""
     if not summary.clients:
-        messages.error(request, f"No adapter client serves {resource.name}: its AUTOMATIC entries wait.")
+        messages.error(
+            request,
+            gettext("No adapter client serves %(resource)s: its AUTOMATIC entries wait.")
+            % {"resource": resource.name},
+        )
     elif summary.connected:
         messages.success(
             request,
-            f"An adapter of {resource.name} polled at {summary.last_poll_at:%Y-%m-%d %H:%M:%S}.{success}",
+            gettext("An adapter of %(resource)s polled at %(when)s.")
+            % {"resource": resource.name, "when": polled}
+            + success,
         )
     elif summary.last_poll_at is None:
-        messages.error(request, f"No active adapter of {resource.name} has polled yet.")
+        messages.error(
+            request,
+            gettext("No active adapter of %(resource)s has polled yet.") % {"resource": resource.name},
+        )
     else:
         messages.error(
             request,
-            f"The adapters of {resource.name} last polled at {summary.last_poll_at:%Y-%m-%d %H:%M:%S}, more than "
-            f"5 minutes ago: check the adapter process.{success}",
+            gettext(
+                "The adapters of %(resource)s last polled at %(when)s, more than 5 minutes ago: check the adapter process."
+            )
+            % {"resource": resource.name, "when": polled}
+            + success,
         )
     return redirect(_provisioning_tab(resource))
 
@@ -233,7 +250,7 @@ class InProcessAdapterEdit(ObjectEditView):
     model, form_class, noun = Resource, InProcessAdapterForm, "in-process adapter"
     template_name, saved_message = (
         "console/provisioning/inprocess_adapter.html",
-        "In-process adapter of {name} saved.",
+        _("In-process adapter of {name} saved."),
     )
 
     def get_form(self, resource: Resource) -> InProcessAdapterForm:
@@ -242,7 +259,7 @@ class InProcessAdapterEdit(ObjectEditView):
 
     def is_valid(self, form: InProcessAdapterForm) -> bool:
         if not form.is_valid():
-            messages.error(self.request, "The in-process adapter is not valid.")
+            messages.error(self.request, gettext("The in-process adapter is not valid."))
         return form.is_valid()
 
     def save(self, form: InProcessAdapterForm, resource: Resource) -> Resource:

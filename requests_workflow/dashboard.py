@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from blazon.panels import CONSOLE_DASHBOARD, register_panel
 from blazon.permissions import can
@@ -16,11 +17,11 @@ from requests_workflow.models import Request, RequestStatus
 DAYS = 14
 #: The statuses the chart stacks, grouped as an administrator reads them.
 GROUPS = (
-    ("Finished", (RequestStatus.FINISHED,)),
-    ("In flight", (RequestStatus.NEW, RequestStatus.APPROVED, RequestStatus.WAITING_PROVISIONING)),
-    ("Waiting approval", (RequestStatus.WAITING_APPROVAL, RequestStatus.WAITING_SOD_APPROVAL)),
-    ("Rejected or canceled", (RequestStatus.REJECTED, RequestStatus.CANCELED)),
-    ("Failed", (RequestStatus.FAILED,)),
+    (_("Finished"), (RequestStatus.FINISHED,)),
+    (_("In flight"), (RequestStatus.NEW, RequestStatus.APPROVED, RequestStatus.WAITING_PROVISIONING)),
+    (_("Waiting approval"), (RequestStatus.WAITING_APPROVAL, RequestStatus.WAITING_SOD_APPROVAL)),
+    (_("Rejected or canceled"), (RequestStatus.REJECTED, RequestStatus.CANCELED)),
+    (_("Failed"), (RequestStatus.FAILED,)),
 )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
@@ -41,7 +42,7 @@ def _refused(request: HttpRequest, error: LinkError | DomainError, status: int |
     if isinstance(error, LinkError):
         title, message, code = error.title, error.message, error.status
     else:
-        title, message, code = "This link can no longer be used", error.message, 410
+        title, message, code = gettext("This link can no longer be used"), error.message, 410
     return _page(request, "approvals/refused.html", {"title": title, "message": message}, status or code)
 
 
@@ -101,7 +102,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
             check_claim(claim, task, approver)
         except LinkError as exc:
             return _refused(request, exc)
-        context = _context(request, claim, task, approver, error="A rejection needs a reason.")
+        context = _context(request, claim, task, approver, error=gettext("A rejection needs a reason."))
         return _page(request, "approvals/confirm.html", context, status=400)
 
     try:

@@ -14,6 +14,9 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from blazon.console import capability_required, render_console
@@ -28,16 +31,20 @@ ERRORS_PER_PAGE = 100
 
 class UploadForm(forms.Form):
     file = forms.FileField(
-        label="CSV file",
-        help_text=f"UTF-8, with a header line; at most {MAX_BYTES // 2**20} MiB. Nothing is created yet: "
-        "the file is checked first.",
+        label=_("CSV file"),
+        help_text=format_lazy(
+            _(
+                "UTF-8, with a header line; at most {size} MiB. Nothing is created yet: the file is checked first."
+            ),
+            size=MAX_BYTES // 2**20,
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
 
 
 class RunForm(forms.Form):
     mode = forms.ChoiceField(
-        choices=ImportMode.choices, widget=forms.RadioSelect, initial=ImportMode.BEST_EFFORT
+        choices=ImportMode.choices, widget=forms.RadioSelect, initial=ImportMode.BEST_EFFORT, label=_("Mode")
     )
 
 
@@ -84,7 +91,7 @@ def import_start(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ImportJob.objects.defer("content"), pk=pk)
     form = RunForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose how to run the import: best effort or all or nothing.")
+        messages.error(request, gettext("Choose how to run the import: best effort or all or nothing."))
         return redirect("console_imports:detail", pk=job.pk)
     try:
         import_run(actor=request.user, job=job, mode=form.cleaned_data["mode"])
@@ -114,7 +121,7 @@ def import_result(request: HttpRequest, pk: int) -> HttpResponse:
     """The result file: one line per line of the uploaded file (status, request id or error)."""
     job = get_object_or_404(ImportJob.objects.defer("content"), pk=pk)
     if job.status not in (ImportStatus.DONE, ImportStatus.FAILED):
-        messages.error(request, "The result file is ready once the import has run.")
+        messages.error(request, gettext("The result file is ready once the import has run."))
         return redirect(reverse("console_imports:detail", args=[job.pk]))
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(

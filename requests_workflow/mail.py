@@ -34,6 +34,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext
 
 from blazon import notify
 from blazon.language import activate_for, keeps_language
@@ -112,42 +113,60 @@ class LinkClaim:
 
 def read_token(token: str) -> LinkClaim:
     """Check the signature and the age of ``token``; raise LinkError when either fails."""
-    data = link_read(token, salt=SALT, elsewhere="from “My tasks” in the workspace")
+    data = link_read(token, salt=SALT, elsewhere=gettext("from “My tasks” in the workspace"))
     try:
         decision = {v: k for k, v in DECISIONS.items()}[data["d"]]
         return LinkClaim(int(data["t"]), int(data["u"]), decision, str(data["v"]))
     except (KeyError, TypeError, ValueError):
-        raise LinkError("This link is not valid", "The link does not name a task.", status=400) from None
+        raise LinkError(
+            gettext("This link is not valid"), gettext("The link does not name a task."), status=400
+        ) from None
 
 
 def check_claim(claim: LinkClaim, task: Task | None, approver: User | None) -> None:
     """Is the link still good for this task and approver? Raise LinkError with why not."""
     if task is None or approver is None or task.kind != TaskKind.APPROVAL or task.request_id is None:
-        raise LinkError("This task no longer exists", "The task or its approver was removed.")
-    if task.status != TaskStatus.OPEN:
-        who = f" by {task.decided_by.username}" if task.decided_by_id and task.decided_by else ""
-        when = f" on {task.decided_at:%Y-%m-%d %H:%M}" if task.decided_at else ""
         raise LinkError(
-            "This task was already decided",
-            f"Task #{task.pk} is {task.get_status_display().lower()}{who}{when}. "
-            "An approval link works once.",
+            gettext("This task no longer exists"), gettext("The task or its approver was removed.")
+        )
+    if task.status != TaskStatus.OPEN:
+        state = str(task.get_status_display()).lower()
+        if task.decided_by_id and task.decided_by:
+            state = gettext("%(state)s by %(username)s") % {
+                "state": state,
+                "username": task.decided_by.username,
+            }
+        if task.decided_at:
+            state = gettext("%(state)s on %(when)s") % {
+                "state": state,
+                "when": f"{task.decided_at:%Y-%m-%d %H:%M}",
+            }
+        raise LinkError(
+            gettext("This task was already decided"),
+            gettext("Task #%(id)s is %(state)s. An approval link works once.")
+            % {"id": task.pk, "state": state},
         )
     req = task.request
     if req.status != RequestStatus.WAITING_APPROVAL:
         raise LinkError(
-            "This request is no longer waiting for approval",
-            f"Request #{req.pk} is {req.get_status_display().lower()}.",
+            gettext("This request is no longer waiting for approval"),
+            gettext("Request #%(id)s is %(status)s.")
+            % {"id": req.pk, "status": str(req.get_status_display()).lower()},
         )
     if assignment_version(task, approver) != claim.version:
         if claim.version.startswith("d"):
             raise LinkError(
-                "You are no longer an approver of this task",
-                f"The out-of-office delegation that let you decide task #{task.pk} has ended or was "
-                "revoked, so the link no longer works.",
+                gettext("You are no longer an approver of this task"),
+                gettext(
+                    "The out-of-office delegation that let you decide task #%(id)s has ended or was "
+                    "revoked, so the link no longer works."
+                )
+                % {"id": task.pk},
             )
         raise LinkError(
-            "You are no longer an approver of this task",
-            f"Task #{task.pk} was reassigned since this link was sent, so the link no longer works.",
+            gettext("You are no longer an approver of this task"),
+            gettext("Task #%(id)s was reassigned since this link was sent, so the link no longer works.")
+            % {"id": task.pk},
         )
 
 
@@ -228,7 +247,8 @@ def send_approval_requests(task: Task, users: list[User] | None = None, *, subje
             "base_url": base_url(),
         }
         subject = subject_prefix + (
-            f"Approval needed: {req.get_type_display()} for {req.beneficiary_name} (request #{req.pk})"
+            gettext("Approval needed: %(type)s for %(beneficiary)s (request #%(id)s)")
+            % {"type": req.get_type_display(), "beneficiary": req.beneficiary_name, "id": req.pk}
         )
         messages.append(_message(subject, "approval_request", context, user.email))
     return _send(messages, f"approval request, task #{task.pk}")
@@ -253,11 +273,16 @@ def send_request_outcome(request: Request) -> int:
             "what": request_object(req),
             "user": user,
             "beneficiary_name": req.beneficiary_name,
-            "outcome": req.get_status_display().lower(),
+            "outcome": str(req.get_status_display()).lower(),
             "detail": last.message if last else "",
             "detail_url": _detail_url(req),
         }
-        subject = f"Request #{req.pk} {req.get_status_display().lower()}: {req.get_type_display()} for {req.beneficiary_name}"
+        subject = gettext("Request #%(id)s %(status)s: %(type)s for %(beneficiary)s") % {
+            "id": req.pk,
+            "status": str(req.get_status_display()).lower(),
+            "type": req.get_type_display(),
+            "beneficiary": req.beneficiary_name,
+        }
         messages.append(_message(subject, "request_outcome", context, user.email))
     return _send(messages, f"outcome of request #{req.pk}")
 
@@ -271,7 +296,7 @@ def _detail_url(req: Request) -> str:
 
 def _name(user: User | None) -> str:
     if user is None:
-        return "a new user"
+        return gettext("a new user")
     return user.get_full_name() or user.username
 
 

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from directory.models import Criticality, Source
 
@@ -40,38 +42,38 @@ from worklist.models import (  # noqa: F401
 class RequestType(models.TextChoices):
     """The 20 request types; the codes are stable (API, import files, audit)."""
 
-    CREATE_USER = "CREATE_USER", "New user"
-    UPDATE_USER = "UPDATE_USER", "Update user"
-    REVOKE_USER = "REVOKE_USER", "Revoke user"
-    ACTIVATE_USER = "ACTIVATE_USER", "Activate user"
-    INACTIVATE_USER = "INACTIVATE_USER", "Inactivate user"
-    LOCK_USER = "LOCK_USER", "Lock user"
-    UNLOCK_USER = "UNLOCK_USER", "Unlock user"
-    RESET_PASSWORD = "RESET_PASSWORD", "Reset password"
-    CREATE_ACCOUNT = "CREATE_ACCOUNT", "New account"
-    UPDATE_ACCOUNT = "UPDATE_ACCOUNT", "Update account"
-    ACTIVATE_ACCOUNT = "ACTIVATE_ACCOUNT", "Activate account"
-    INACTIVATE_ACCOUNT = "INACTIVATE_ACCOUNT", "Inactivate account"
-    REVOKE_ACCOUNT = "REVOKE_ACCOUNT", "Revoke account"
-    CHECKIN_ADMIN_ACCOUNT = "CHECKIN_ADMIN_ACCOUNT", "Check-in of an administrative account"
-    CHECKOUT_ADMIN_ACCOUNT = "CHECKOUT_ADMIN_ACCOUNT", "Check-out of an administrative account"
-    CHECKIN_APPLICATION_ACCOUNT = "CHECKIN_APPLICATION_ACCOUNT", "Check-in of an application account"
-    GRANT_ENTITLEMENT = "GRANT_ENTITLEMENT", "Grant entitlement"
-    REVOKE_ENTITLEMENT = "REVOKE_ENTITLEMENT", "Revoke entitlement"
-    GRANT_ROLE = "GRANT_ROLE", "Grant role"
-    REVOKE_ROLE = "REVOKE_ROLE", "Revoke role"
+    CREATE_USER = "CREATE_USER", _("New user")
+    UPDATE_USER = "UPDATE_USER", _("Update user")
+    REVOKE_USER = "REVOKE_USER", _("Revoke user")
+    ACTIVATE_USER = "ACTIVATE_USER", _("Activate user")
+    INACTIVATE_USER = "INACTIVATE_USER", _("Inactivate user")
+    LOCK_USER = "LOCK_USER", _("Lock user")
+    UNLOCK_USER = "UNLOCK_USER", _("Unlock user")
+    RESET_PASSWORD = "RESET_PASSWORD", _("Reset password")
+    CREATE_ACCOUNT = "CREATE_ACCOUNT", _("New account")
+    UPDATE_ACCOUNT = "UPDATE_ACCOUNT", _("Update account")
+    ACTIVATE_ACCOUNT = "ACTIVATE_ACCOUNT", _("Activate account")
+    INACTIVATE_ACCOUNT = "INACTIVATE_ACCOUNT", _("Inactivate account")
+    REVOKE_ACCOUNT = "REVOKE_ACCOUNT", _("Revoke account")
+    CHECKIN_ADMIN_ACCOUNT = "CHECKIN_ADMIN_ACCOUNT", _("Check-in of an administrative account")
+    CHECKOUT_ADMIN_ACCOUNT = "CHECKOUT_ADMIN_ACCOUNT", _("Check-out of an administrative account")
+    CHECKIN_APPLICATION_ACCOUNT = "CHECKIN_APPLICATION_ACCOUNT", _("Check-in of an application account")
+    GRANT_ENTITLEMENT = "GRANT_ENTITLEMENT", _("Grant entitlement")
+    REVOKE_ENTITLEMENT = "REVOKE_ENTITLEMENT", _("Revoke entitlement")
+    GRANT_ROLE = "GRANT_ROLE", _("Grant role")
+    REVOKE_ROLE = "REVOKE_ROLE", _("Revoke role")
 
 
 class RequestStatus(models.TextChoices):
-    NEW = "NEW", "New"
-    WAITING_APPROVAL = "WAITING_APPROVAL", "Waiting approval"
-    WAITING_SOD_APPROVAL = "WAITING_SOD_APPROVAL", "Waiting SoD approval"
-    APPROVED = "APPROVED", "Approved"
-    REJECTED = "REJECTED", "Rejected"
-    CANCELED = "CANCELED", "Canceled"
-    WAITING_PROVISIONING = "WAITING_PROVISIONING", "Waiting provisioning"
-    FINISHED = "FINISHED", "Finished"
-    FAILED = "FAILED", "Failed"
+    NEW = "NEW", _("New")
+    WAITING_APPROVAL = "WAITING_APPROVAL", _("Waiting approval")
+    WAITING_SOD_APPROVAL = "WAITING_SOD_APPROVAL", _("Waiting SoD approval")
+    APPROVED = "APPROVED", _("Approved")
+    REJECTED = "REJECTED", _("Rejected")
+    CANCELED = "CANCELED", _("Canceled")
+    WAITING_PROVISIONING = "WAITING_PROVISIONING", _("Waiting provisioning")
+    FINISHED = "FINISHED", _("Finished")
+    FAILED = "FAILED", _("Failed")
 
 
 #: Statuses of a request still in flight: a second one for the same thing is refused.
@@ -90,7 +92,9 @@ class Request(models.Model):
 
     type = models.CharField(max_length=30, choices=RequestType.choices)
     status = models.CharField(max_length=22, choices=RequestStatus.choices, default=RequestStatus.NEW)
-    stage = models.PositiveSmallIntegerField(default=1, help_text="The stage (1–5) the request last reached.")
+    stage = models.PositiveSmallIntegerField(
+        default=1, help_text=_("The stage (1–5) the request last reached.")
+    )
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -104,7 +108,7 @@ class Request(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="requests_received",
-        help_text="Empty for CREATE_USER until the user exists.",
+        help_text=_("Empty for CREATE_USER until the user exists."),
     )
     source = models.CharField(max_length=20, choices=Source.choices)
     resource = models.ForeignKey(
@@ -119,12 +123,14 @@ class Request(models.Model):
     role = models.ForeignKey(
         "directory.Role", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
     )
-    payload = models.JSONField(default=dict, blank=True, help_text="The type's data; never secrets.")
+    payload = models.JSONField(default=dict, blank=True, help_text=_("The type's data; never secrets."))
     justification = models.TextField(blank=True)
-    start_at = models.DateTimeField(null=True, blank=True, help_text="Access starts (time-bound requests).")
-    end_at = models.DateTimeField(null=True, blank=True, help_text="Access ends (time-bound requests).")
+    start_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("Access starts (time-bound requests).")
+    )
+    end_at = models.DateTimeField(null=True, blank=True, help_text=_("Access ends (time-bound requests)."))
     approval_level = models.PositiveSmallIntegerField(
-        default=0, help_text="Approval level in progress (1-based)."
+        default=0, help_text=_("Approval level in progress (1-based).")
     )
     approval_policy = models.ForeignKey(
         "ApprovalPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
@@ -132,14 +138,14 @@ class Request(models.Model):
     result = models.JSONField(
         default=dict,
         blank=True,
-        help_text="What stage 4 did (ids created, previous values) for stage 5 and rollback.",
+        help_text=_("What stage 4 did (ids created, previous values) for stage 5 and rollback."),
     )
     failure_reason = models.TextField(blank=True)
     dedup_key = models.CharField(
         max_length=200,
         null=True,
         blank=True,
-        help_text="Same beneficiary, type and object: one pending request.",
+        help_text=_("Same beneficiary, type and object: one pending request."),
     )
     origin = models.ForeignKey(
         "self",
@@ -147,13 +153,15 @@ class Request(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="follow_ups",
-        help_text="The time-bound request whose end created this revoke request.",
+        help_text=_("The time-bound request whose end created this revoke request."),
     )
     expiry_notice_sent_at = models.DateTimeField(null=True, blank=True)
     access_ended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    applied_at = models.DateTimeField(null=True, blank=True, help_text="When stage 4 changed the directory.")
+    applied_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When stage 4 changed the directory.")
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -205,7 +213,7 @@ class Request(models.Model):
             return self.beneficiary.get_full_name() or self.beneficiary.username
         user = self.proposed_user
         name = " ".join(str(user.get(k) or "").strip() for k in ("first_name", "last_name")).strip()
-        return name or self.beneficiary_username or "a new user"
+        return name or self.beneficiary_username or gettext("a new user")
 
 
 class RequestEvent(models.Model):
@@ -237,8 +245,10 @@ class ApprovalPolicy(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     active = models.BooleanField(default=True)
-    priority = models.PositiveIntegerField(default=100, help_text="Lower wins when several policies match.")
-    request_types = models.JSONField(default=list, blank=True, help_text="Type codes; empty = every type.")
+    priority = models.PositiveIntegerField(
+        default=100, help_text=_("Lower wins when several policies match.")
+    )
+    request_types = models.JSONField(default=list, blank=True, help_text=_("Type codes; empty = every type."))
     resource = models.ForeignKey(
         "directory.Resource", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
@@ -249,18 +259,20 @@ class ApprovalPolicy(models.Model):
         "directory.Role", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     criticality = models.CharField(
-        max_length=10, choices=Criticality.choices, blank=True, help_text="Empty = any criticality."
+        max_length=10, choices=Criticality.choices, blank=True, help_text=_("Empty = any criticality.")
     )
     beneficiary_conditions = models.JSONField(
         default=dict,
         blank=True,
-        help_text='Beneficiary fields or attributes that must equal these values, e.g. {"department": "Finance"}.',
+        help_text=_(
+            'Beneficiary fields or attributes that must equal these values, e.g. {"department": "Finance"}.'
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["priority", "id"]
-        verbose_name_plural = "approval policies"
+        verbose_name_plural = _("approval policies")
         indexes = [models.Index(fields=["active", "priority"])]
 
     def __str__(self) -> str:
@@ -268,17 +280,17 @@ class ApprovalPolicy(models.Model):
 
 
 class ApproverKind(models.TextChoices):
-    MANAGER = "MANAGER", "Beneficiary's manager"
-    OWNER = "OWNER", "Owner of the resource, entitlement or role"
-    USERS = "USERS", "Named users"
-    QUEUE = "QUEUE", "A queue"
+    MANAGER = "MANAGER", _("Beneficiary's manager")
+    OWNER = "OWNER", _("Owner of the resource, entitlement or role")
+    USERS = "USERS", _("Named users")
+    QUEUE = "QUEUE", _("A queue")
 
 
 class ApprovalLevel(models.Model):
     """One level of a policy: who approves and whether any one or all of them must."""
 
     policy = models.ForeignKey(ApprovalPolicy, on_delete=models.CASCADE, related_name="levels")
-    position = models.PositiveSmallIntegerField(help_text="1, 2, …: levels run in this order.")
+    position = models.PositiveSmallIntegerField(help_text=_("1, 2, …: levels run in this order."))
     mode = models.CharField(max_length=3, choices=ApprovalMode.choices, default=ApprovalMode.ANY)
     approver_kind = models.CharField(max_length=10, choices=ApproverKind.choices)
     users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
@@ -302,18 +314,21 @@ class RequesterScope(models.TextChoices):
 
     BUILT_IN = (
         "",
-        "Built-in rule only (oneself on self-service types, a manager for their reports, console administrators)",
+        _(
+            "Built-in rule only (oneself on self-service types, a manager for their reports, console "
+            "administrators)"
+        ),
     )
-    SELF = "SELF", "Only the beneficiary, for themselves"
-    MANAGER = "MANAGER", "Only the beneficiary's manager"
-    CONSOLE = "CONSOLE", "Only people with a console role"
+    SELF = "SELF", _("Only the beneficiary, for themselves")
+    MANAGER = "MANAGER", _("Only the beneficiary's manager")
+    CONSOLE = "CONSOLE", _("Only people with a console role")
 
 
 class RuleOperator(models.TextChoices):
-    EQUALS = "equals", "equals"
-    NOT_EQUALS = "not_equals", "does not equal"
-    IN = "in", "is one of"
-    REGEX = "regex", "matches the pattern"
+    EQUALS = "equals", _("equals")
+    NOT_EQUALS = "not_equals", _("does not equal")
+    IN = "in", _("is one of")
+    REGEX = "regex", _("matches the pattern")
 
 
 class ValidationPolicy(models.Model):
@@ -323,9 +338,9 @@ class ValidationPolicy(models.Model):
     name = models.CharField(max_length=200, unique=True)
     active = models.BooleanField(default=True)
     priority = models.PositiveIntegerField(
-        default=100, help_text="Order the policies are checked and listed in."
+        default=100, help_text=_("Order the policies are checked and listed in.")
     )
-    request_types = models.JSONField(default=list, blank=True, help_text="Type codes; empty = every type.")
+    request_types = models.JSONField(default=list, blank=True, help_text=_("Type codes; empty = every type."))
     resource = models.ForeignKey(
         "directory.Resource", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
@@ -337,31 +352,35 @@ class ValidationPolicy(models.Model):
     )
     justification_required = models.BooleanField(default=False)
     justification_min_length = models.PositiveSmallIntegerField(
-        default=0, help_text="Characters a justification needs at least (0 = any)."
+        default=0, help_text=_("Characters a justification needs at least (0 = any).")
     )
     requester_scope = models.CharField(
-        max_length=10, choices=RequesterScope.choices, blank=True, help_text="Who may request."
+        max_length=10, choices=RequesterScope.choices, blank=True, help_text=_("Who may request.")
     )
     beneficiary_rules = models.JSONField(
         default=list,
         blank=True,
-        help_text='Conditions on the beneficiary: [{"attribute": "employee_type", "operator": "equals", '
-        '"value": "EMPLOYEE"}]; operators equals, not_equals, in (a list), regex.',
+        help_text=_(
+            'Conditions on the beneficiary: [{"attribute": "employee_type", "operator": "equals", '
+            '"value": "EMPLOYEE"}]; operators equals, not_equals, in (a list), regex.'
+        ),
     )
     beneficiary_statuses = models.JSONField(
-        default=list, blank=True, help_text="Statuses the beneficiary may have; empty = what the type allows."
+        default=list,
+        blank=True,
+        help_text=_("Statuses the beneficiary may have; empty = what the type allows."),
     )
     max_period_days = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="Longest access period of time-bound requests, in days; empty = no limit.",
+        help_text=_("Longest access period of time-bound requests, in days; empty = no limit."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["priority", "id"]
-        verbose_name_plural = "validation policies"
+        verbose_name_plural = _("validation policies")
         indexes = [models.Index(fields=["active", "priority"])]
         constraints = [
             models.CheckConstraint(
@@ -378,17 +397,17 @@ class DelegationScope(models.TextChoices):
     """Which of the delegator's tasks the delegate may resolve. The values other than ``ALL`` are
     task kinds, so "does this delegation cover this task" is ``scope in ("ALL", task.kind)``."""
 
-    ALL = "ALL", "All my tasks"
-    APPROVAL = TaskKind.APPROVAL.value, "Approval tasks only"
+    ALL = "ALL", _("All my tasks")
+    APPROVAL = TaskKind.APPROVAL.value, _("Approval tasks only")
 
 
 class DelegationState(models.TextChoices):
     """Where a delegation is in its life, computed from its dates (not stored)."""
 
-    UPCOMING = "UPCOMING", "Upcoming"
-    ACTIVE = "ACTIVE", "Active"
-    ENDED = "ENDED", "Ended"
-    REVOKED = "REVOKED", "Revoked"
+    UPCOMING = "UPCOMING", _("Upcoming")
+    ACTIVE = "ACTIVE", _("Active")
+    ENDED = "ENDED", _("Ended")
+    REVOKED = "REVOKED", _("Revoked")
 
 
 #: The longest period one delegation may cover; a longer absence needs a new delegation (and a
@@ -450,15 +469,15 @@ class Delegation(models.Model):
 
 
 class ImportMode(models.TextChoices):
-    BEST_EFFORT = "BEST_EFFORT", "Best effort: create the valid lines, report the others"
-    ALL_OR_NOTHING = "ALL_OR_NOTHING", "All or nothing: create nothing if any line fails"
+    BEST_EFFORT = "BEST_EFFORT", _("Best effort: create the valid lines, report the others")
+    ALL_OR_NOTHING = "ALL_OR_NOTHING", _("All or nothing: create nothing if any line fails")
 
 
 class ImportStatus(models.TextChoices):
-    VALIDATED = "VALIDATED", "Validated (dry run)"
-    RUNNING = "RUNNING", "Running"
-    DONE = "DONE", "Done"
-    FAILED = "FAILED", "Failed"
+    VALIDATED = "VALIDATED", _("Validated (dry run)")
+    RUNNING = "RUNNING", _("Running")
+    DONE = "DONE", _("Done")
+    FAILED = "FAILED", _("Failed")
 
 
 class ImportJob(models.Model):
@@ -466,18 +485,18 @@ class ImportJob(models.Model):
     written but this job) and then its run, which creates the requests with source ``import``."""
 
     file_name = models.CharField(max_length=255)
-    content = models.TextField(help_text="The uploaded file, decoded (UTF-8).")
-    types = models.JSONField(default=list, blank=True, help_text="The request types the file holds.")
+    content = models.TextField(help_text=_("The uploaded file, decoded (UTF-8)."))
+    types = models.JSONField(default=list, blank=True, help_text=_("The request types the file holds."))
     mode = models.CharField(max_length=14, choices=ImportMode.choices, blank=True)
     status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.VALIDATED)
     row_count = models.PositiveIntegerField(default=0)
     ok_count = models.PositiveIntegerField(
-        default=0, help_text="Valid lines (dry run), then requests created."
+        default=0, help_text=_("Valid lines (dry run), then requests created.")
     )
-    error_count = models.PositiveIntegerField(default=0, help_text="Lines refused (dry run, then run).")
-    processed = models.PositiveIntegerField(default=0, help_text="Lines the run has handled (progress).")
+    error_count = models.PositiveIntegerField(default=0, help_text=_("Lines refused (dry run, then run)."))
+    processed = models.PositiveIntegerField(default=0, help_text=_("Lines the run has handled (progress)."))
     dry_run_errors = models.JSONField(
-        default=list, blank=True, help_text='The dry run\'s refused lines: [{"line": 5, "error": "…"}].'
+        default=list, blank=True, help_text=_('The dry run\'s refused lines: [{"line": 5, "error": "…"}].')
     )
     failure_reason = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -508,9 +527,9 @@ class ImportJob(models.Model):
 
 
 class ImportRowStatus(models.TextChoices):
-    CREATED = "CREATED", "Request created"
-    ERROR = "ERROR", "Refused"
-    NOT_CREATED = "NOT_CREATED", "Not created (all or nothing: another line failed)"
+    CREATED = "CREATED", _("Request created")
+    ERROR = "ERROR", _("Refused")
+    NOT_CREATED = "NOT_CREATED", _("Not created (all or nothing: another line failed)")
 
 
 class ImportRow(models.Model):
@@ -518,7 +537,7 @@ class ImportRow(models.Model):
     Written in bulk, in the same transaction as the requests of its batch."""
 
     job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rows")
-    line = models.PositiveIntegerField(help_text="Line number in the file (the header is line 1).")
+    line = models.PositiveIntegerField(help_text=_("Line number in the file (the header is line 1)."))
     status = models.CharField(max_length=11, choices=ImportRowStatus.choices)
     request = models.ForeignKey(Request, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     error = models.TextField(blank=True)

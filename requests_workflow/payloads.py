@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext
+
 from directory.models import Account
 from directory.services.access.accounts import account_attribute_changes_check
 from directory.services.users.fields import TEXT_FIELDS, USER_FIELDS, user_fields_check
@@ -71,13 +73,13 @@ def _attribute_values(values: Any, *, nullable: bool) -> dict[str, list[str]]:
     if values is None:
         return {}
     if not isinstance(values, Mapping):
-        return {"": ["Expected an object of attribute names and values."]}
+        return {"": [gettext("Expected an object of attribute names and values.")]}
     errors: dict[str, list[str]] = {}
     for name, value in values.items():
         if value is None and nullable:
             continue
         if not isinstance(value, _SCALARS):
-            errors[str(name)] = ["Expected text, a number or true/false."]
+            errors[str(name)] = [gettext("Expected text, a number or true/false.")]
     return errors
 
 
@@ -87,7 +89,7 @@ def _user_fields(*, partial: bool) -> PayloadCheck:
 
     def check(value: Any) -> dict[str, list[str]]:
         if not isinstance(value, Mapping) or not value:
-            return {"": ["Expected a non-empty object of user fields."]}
+            return {"": [gettext("Expected a non-empty object of user fields.")]}
         errors = {
             ("" if k == "__all__" else k): v for k, v in user_fields_check(value, partial=partial).items()
         }
@@ -103,9 +105,14 @@ def _identifier(value: Any) -> dict[str, list[str]]:
     if value is None:
         return {}
     if not isinstance(value, str):
-        return {"": ["Expected text (the account's name on the resource)."]}
+        return {"": [gettext("Expected text (the account's name on the resource).")]}
     if len(value.strip()) > IDENTIFIER_MAX_LENGTH:
-        return {"": [f"At most {IDENTIFIER_MAX_LENGTH} characters."]}
+        return {
+            "": [
+                gettext("At most %(IDENTIFIER_MAX_LENGTH)s characters.")
+                % {"IDENTIFIER_MAX_LENGTH": IDENTIFIER_MAX_LENGTH}
+            ]
+        }
     return {}
 
 
@@ -115,7 +122,7 @@ def _new_account_attributes(value: Any) -> dict[str, list[str]]:
 
 def _attribute_changes(value: Any) -> dict[str, list[str]]:
     if not isinstance(value, dict) or not value:
-        return {"": ["Expected a non-empty object of attribute names and values."]}
+        return {"": [gettext("Expected a non-empty object of attribute names and values.")]}
     return {
         k.removeprefix("attributes").removeprefix("."): v
         for k, v in account_attribute_changes_check(value).items()
@@ -280,14 +287,18 @@ def payload_check(request_type: str, payload: Mapping[str, Any], errors: dict[st
         if name not in known:
             allowed = ", ".join(repr(k) for k in sorted(known)) or "no keys"
             errors[f"payload.{name}"] = [
-                f"payload.{name}: {request_type} does not read {str(name)!r} (its payload takes {allowed})."
+                gettext(
+                    "payload.%(name)s: %(request_type)s does not read %(name2)r (its payload takes %(allowed)s)."
+                )
+                % {"name": name, "request_type": request_type, "name2": str(name), "allowed": allowed}
             ]
     for key in shape.keys:
         value = payload.get(key.name)
         if value is None and key.name not in payload:
             if key.required:
                 errors[f"payload.{key.name}"] = [
-                    f"payload.{key.name}: {request_type} needs {key.name!r} ({key.what})."
+                    gettext("payload.%(name)s: %(request_type)s needs %(name2)r (%(what)s).")
+                    % {"name": key.name, "request_type": request_type, "name2": key.name, "what": key.what}
                 ]
             continue
         for path, messages in key.check(value).items():

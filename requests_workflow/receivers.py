@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
+
 from blazon.errors import Conflict
 from provisioning.models import EntryStatus, ProvisioningEntry
 from provisioning.signals import (
@@ -66,9 +68,10 @@ def entry_retry_refuse_closed(
     if req is None or req.status == RequestStatus.WAITING_PROVISIONING:
         return
     raise Conflict(
-        f"Provisioning entry #{entry.pk} belongs to request #{req.pk}, which is {req.get_status_display().lower()}"
-        " (its directory change was rolled back): retrying would give the application an access the directory "
-        "no longer has. Submit a new request instead.",
+        gettext(
+            "Provisioning entry #%(pk)s belongs to request #%(pk2)s, which is %(status)s (its directory change was rolled back): retrying would give the application an access the directory no longer has. Submit a new request instead."
+        )
+        % {"pk": entry.pk, "pk2": req.pk, "status": req.get_status_display().lower()},
         code="request_closed",
     )
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from requests_workflow.models import Request
 from worklist.registry import SubjectRef, register_subject_kind
@@ -34,11 +36,14 @@ def request_object(req: Request) -> str:
     if req.entitlement_id:
         return f"{req.entitlement.name} ({req.entitlement.resource.name})"
     if req.role_id:
-        return f"Role {req.role.name}"
+        return gettext("Role %(name)s") % {"name": req.role.name}
     if req.account_id:
-        return f"Account {req.account.identifier} ({req.account.resource.name})"
+        return gettext("Account %(identifier)s (%(resource)s)") % {
+            "identifier": req.account.identifier,
+            "resource": req.account.resource.name,
+        }
     if req.resource_id:
-        return f"Account on {req.resource.name}"
+        return gettext("Account on %(resource)s") % {"resource": req.resource.name}
     user = (req.payload or {}).get("user") or {}
     if user:
         return " ".join(str(user.get(k) or "") for k in ("first_name", "last_name")).strip()
@@ -57,7 +62,7 @@ def request_console_url(req: Request) -> str:
 def register() -> None:
     register_subject_kind(
         REQUEST_SUBJECT,
-        noun="Request",
+        noun=_("Request"),
         resolve=requests_resolve,
         label=request_object,
         console_url=request_console_url,

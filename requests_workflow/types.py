@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
+from django.utils.translation import gettext
 
 from blazon import notify
 from blazon.errors import Conflict
@@ -128,9 +129,12 @@ def password_reset_mail_send(request_id: int, sealed: dict[str, Any]) -> int:
         **fields,
     )
     message = EmailMessage(
-        "Your Blazon password was reset",
-        f"Hello {user},\n\nYour password was reset (request #{req.pk}).\n"
-        f"Your new password: {password}\n\nPlease change it after you sign in.\n",
+        gettext("Your Blazon password was reset"),
+        gettext(
+            "Hello %(user)s,\n\nYour password was reset (request #%(id)s).\n"
+            "Your new password: %(password)s\n\nPlease change it after you sign in.\n"
+        )
+        % {"user": user, "id": req.pk, "password": password},
         settings.DEFAULT_FROM_EMAIL,
         [user.email],
     )
@@ -278,7 +282,9 @@ def _revoke_entitlement(req: Request, actor: Any) -> dict[str, Any]:
     ).first()
     if membership is None:  # gone since the request was made (another request, a campaign, reconciliation)
         raise Conflict(
-            f"{req.account} no longer holds {req.entitlement}: nothing to revoke.", code="membership_gone"
+            gettext("%(account)s no longer holds %(entitlement)s: nothing to revoke.")
+            % {"account": req.account, "entitlement": req.entitlement},
+            code="membership_gone",
         )
     access.membership_revoke(actor=actor, source=req.source, membership=membership)
     return {"revoked_membership_id": membership.pk}

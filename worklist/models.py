@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from directory.models import Criticality
 from worklist.registry import SubjectRef, subject_label, subjects_resolve
@@ -42,8 +43,8 @@ LEGACY_LABELS = {
 
 
 class ApprovalMode(models.TextChoices):
-    ANY = "ANY", "Any one approver"
-    ALL = "ALL", "All approvers"
+    ANY = "ANY", _("Any one approver")
+    ALL = "ALL", _("All approvers")
 
 
 class Queue(models.Model):
@@ -62,22 +63,22 @@ class Queue(models.Model):
 
 
 class TaskKind(models.TextChoices):
-    APPROVAL = "APPROVAL", "Approval"
-    SOD = "SOD", "Segregation of duties"
-    PROVISIONING = "PROVISIONING", "Provisioning"
-    CERTIFICATION = "CERTIFICATION", "Certification"
-    ROLE_CHANGE = "ROLE_CHANGE", "Role change"
-    ACCESS = "ACCESS", "Privileged access"
-    ACCESS_REVIEW = "ACCESS_REVIEW", "Emergency access review"
-    RECONCILIATION = "RECONCILIATION", "Reconciliation"
-    ROTATION = "ROTATION", "Failed password rotation"
+    APPROVAL = "APPROVAL", _("Approval")
+    SOD = "SOD", _("Segregation of duties")
+    PROVISIONING = "PROVISIONING", _("Provisioning")
+    CERTIFICATION = "CERTIFICATION", _("Certification")
+    ROLE_CHANGE = "ROLE_CHANGE", _("Role change")
+    ACCESS = "ACCESS", _("Privileged access")
+    ACCESS_REVIEW = "ACCESS_REVIEW", _("Emergency access review")
+    RECONCILIATION = "RECONCILIATION", _("Reconciliation")
+    ROTATION = "ROTATION", _("Failed password rotation")
 
 
 class TaskStatus(models.TextChoices):
-    OPEN = "OPEN", "Open"
-    APPROVED = "APPROVED", "Approved"
-    REJECTED = "REJECTED", "Rejected"
-    CANCELED = "CANCELED", "Canceled"
+    OPEN = "OPEN", _("Open")
+    APPROVED = "APPROVED", _("Approved")
+    REJECTED = "REJECTED", _("Rejected")
+    CANCELED = "CANCELED", _("Canceled")
 
 
 class Task(models.Model):
@@ -91,10 +92,12 @@ class Task(models.Model):
         max_length=40,
         blank=True,
         default="",
-        help_text="What the task is about: a subject kind its app registered (request, provisioning_entry, …).",
+        help_text=_(
+            "What the task is about: a subject kind its app registered (request, provisioning_entry, …)."
+        ),
     )
     subject_id = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="The id of the subject in the app that owns it."
+        null=True, blank=True, help_text=_("The id of the subject in the app that owns it.")
     )
     # The request the task belongs to (approval, SoD; the request of a manual provisioning entry):
     # who may not decide it (requester, beneficiary), its SLA, the request page's task list.
@@ -116,13 +119,13 @@ class Task(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="Set when ``decided_by`` decided as the out-of-office delegate of this assignee.",
+        help_text=_("Set when ``decided_by`` decided as the out-of-office delegate of this assignee."),
     )
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the SLA of its task definition says it must be done."
+        null=True, blank=True, help_text=_("When the SLA of its task definition says it must be done.")
     )
     definition = models.ForeignKey(
         "TaskDefinition",
@@ -130,12 +133,12 @@ class Task(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="tasks",
-        help_text="The task definition (SLA) that applied when the task was opened.",
+        help_text=_("The task definition (SLA) that applied when the task was opened."),
     )
     next_escalation_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="When the escalation sweep must look at this task next (empty: nothing left to run).",
+        help_text=_("When the escalation sweep must look at this task next (empty: nothing left to run)."),
     )
 
     class Meta:
@@ -205,12 +208,14 @@ class Calendar(models.Model):
     holidays. Business hours are counted only inside these windows."""
 
     name = models.CharField(max_length=200, unique=True)
-    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA time zone, e.g. Europe/Lisbon.")
-    working_days = models.JSONField(
-        default=_default_working_days, help_text="Working weekdays, 0 = Monday … 6 = Sunday."
+    timezone = models.CharField(
+        max_length=64, default="UTC", help_text=_("IANA time zone, e.g. Europe/Lisbon.")
     )
-    day_start = models.TimeField(default=time(9, 0), help_text="Working day starts (local time).")
-    day_end = models.TimeField(default=time(18, 0), help_text="Working day ends (local time).")
+    working_days = models.JSONField(
+        default=_default_working_days, help_text=_("Working weekdays, 0 = Monday … 6 = Sunday.")
+    )
+    day_start = models.TimeField(default=time(9, 0), help_text=_("Working day starts (local time)."))
+    day_end = models.TimeField(default=time(18, 0), help_text=_("Working day ends (local time)."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -253,18 +258,18 @@ class EscalationPolicy(models.Model):
     class Meta:
         db_table = "requests_workflow_escalationpolicy"
         ordering = ["name"]
-        verbose_name_plural = "escalation policies"
+        verbose_name_plural = _("escalation policies")
 
     def __str__(self) -> str:
         return self.name
 
 
 class EscalationAction(models.TextChoices):
-    REMIND = "REMIND", "Remind the current assignees"
-    ESCALATE_MANAGER = "ESCALATE_MANAGER", "Escalate to the manager"
-    ESCALATE_QUEUE = "ESCALATE_QUEUE", "Escalate to a queue"
-    ESCALATE_NEXT_APPROVER = "ESCALATE_NEXT_APPROVER", "Escalate to the next approver"
-    ESCALATE_USERS = "ESCALATE_USERS", "Escalate to named users"
+    REMIND = "REMIND", _("Remind the current assignees")
+    ESCALATE_MANAGER = "ESCALATE_MANAGER", _("Escalate to the manager")
+    ESCALATE_QUEUE = "ESCALATE_QUEUE", _("Escalate to a queue")
+    ESCALATE_NEXT_APPROVER = "ESCALATE_NEXT_APPROVER", _("Escalate to the next approver")
+    ESCALATE_USERS = "ESCALATE_USERS", _("Escalate to named users")
 
 
 class EscalationStep(models.Model):
@@ -272,20 +277,26 @@ class EscalationStep(models.Model):
     opened, do ``action`` (once per task)."""
 
     policy = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE, related_name="steps")
-    position = models.PositiveSmallIntegerField(help_text="1, 2, …: the order the steps are listed in.")
-    after_hours = models.PositiveIntegerField(help_text="Business hours after the task was opened.")
+    position = models.PositiveSmallIntegerField(help_text=_("1, 2, …: the order the steps are listed in."))
+    after_hours = models.PositiveIntegerField(help_text=_("Business hours after the task was opened."))
     action = models.CharField(max_length=22, choices=EscalationAction.choices)
     queue = models.ForeignKey(
-        Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="ESCALATE_QUEUE."
+        Queue,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("ESCALATE_QUEUE."),
     )
     users = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,
         related_name="+",
-        help_text="ESCALATE_USERS; ESCALATE_NEXT_APPROVER when there is no next approval level.",
+        help_text=_("ESCALATE_USERS; ESCALATE_NEXT_APPROVER when there is no next approval level."),
     )
     keep_assignees = models.BooleanField(
-        default=True, help_text="Escalation adds the new resolvers; unticked, they replace the current ones."
+        default=True,
+        help_text=_("Escalation adds the new resolvers; unticked, they replace the current ones."),
     )
 
     class Meta:
@@ -312,21 +323,21 @@ class TaskDefinition(models.Model):
     name = models.CharField(max_length=200, unique=True)
     active = models.BooleanField(default=True)
     priority = models.PositiveIntegerField(
-        default=100, help_text="Lower wins among equally specific matches."
+        default=100, help_text=_("Lower wins among equally specific matches.")
     )
     task_kind = models.CharField(max_length=15, choices=TaskKind.choices)
-    request_types = models.JSONField(default=list, blank=True, help_text="Type codes; empty = every type.")
+    request_types = models.JSONField(default=list, blank=True, help_text=_("Type codes; empty = every type."))
     criticality = models.CharField(
-        max_length=10, choices=Criticality.choices, blank=True, help_text="Empty = any criticality."
+        max_length=10, choices=Criticality.choices, blank=True, help_text=_("Empty = any criticality.")
     )
-    sla_hours = models.PositiveIntegerField(help_text="Business hours to resolve the task.")
+    sla_hours = models.PositiveIntegerField(help_text=_("Business hours to resolve the task."))
     calendar = models.ForeignKey(
         Calendar,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="definitions",
-        help_text="Empty: plain clock hours, every day.",
+        help_text=_("Empty: plain clock hours, every day."),
     )
     escalation_policy = models.ForeignKey(
         EscalationPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="definitions"
@@ -352,7 +363,7 @@ class TaskEscalation(models.Model):
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="escalations")
     step = models.ForeignKey(EscalationStep, null=True, on_delete=models.SET_NULL, related_name="runs")
     action = models.CharField(max_length=22, choices=EscalationAction.choices)
-    detail = models.TextField(blank=True, help_text="What the step did (who was reminded or added).")
+    detail = models.TextField(blank=True, help_text=_("What the step did (who was reminded or added)."))
     ran_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

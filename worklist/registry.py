@@ -29,7 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 APPROVE, REJECT = "approve", "reject"
 DECISIONS = (APPROVE, REJECT)
@@ -95,15 +98,16 @@ def tasks_sla_apply(tasks: Iterable[Any], *, req: Any) -> None:
         assign(tasks, req=req)
 
 
-_SUBJECT_TYPES: dict[str, str] = {}
+_SUBJECT_TYPES: dict[str, StrOrPromise] = {}
 
 
-def register_subject_types(choices: Iterable[tuple[str, str]]) -> None:
-    """Add ``(code, label)`` pairs a task definition may be limited to (idempotent)."""
-    _SUBJECT_TYPES.update((str(code), str(label)) for code, label in choices)
+def register_subject_types(choices: Iterable[tuple[str, StrOrPromise]]) -> None:
+    """Add ``(code, label)`` pairs a task definition may be limited to (idempotent); the labels
+    stay lazy, so each page shows them in its own language."""
+    _SUBJECT_TYPES.update((str(code), label) for code, label in choices)
 
 
-def subject_type_choices() -> list[tuple[str, str]]:
+def subject_type_choices() -> list[tuple[str, StrOrPromise]]:
     """Every registered subject type, in the order registered: a form's choices, a list's labels."""
     return list(_SUBJECT_TYPES.items())
 
@@ -126,7 +130,7 @@ class SubjectRef:
 class SubjectKind:
     """How the app owning a kind of subject loads, names and links its objects."""
 
-    noun: str
+    noun: StrOrPromise
     resolve: Callable[[Collection[int]], Mapping[int, Any]]
     label: Callable[[Any], str]
     console_url: Callable[[Any], str | None] | None = None
@@ -138,7 +142,7 @@ _SUBJECT_KINDS: dict[str, SubjectKind] = {}
 def register_subject_kind(
     kind: str,
     *,
-    noun: str,
+    noun: StrOrPromise,
     resolve: Callable[[Collection[int]], Mapping[int, Any]],
     label: Callable[[Any], str],
     console_url: Callable[[Any], str | None] | None = None,
@@ -154,7 +158,7 @@ def subject_kind(kind: str) -> SubjectKind | None:
     return _SUBJECT_KINDS.get(str(kind))
 
 
-def subject_kind_choices() -> list[tuple[str, str]]:
+def subject_kind_choices() -> list[tuple[str, StrOrPromise]]:
     """Every registered subject kind as ``(kind, noun)``."""
     return [(kind, spec.noun) for kind, spec in _SUBJECT_KINDS.items()]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
 
@@ -28,11 +29,13 @@ def _typed(param: str, kind: str, raw: str) -> Any:
     if kind == AttributeType.INTEGER:
         digits = raw.strip().lstrip("+-")
         if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
-            raise ValidationError({param: [f"Expected a whole number, not {raw!r}."]})
+            raise ValidationError(
+                {param: [gettext("Expected a whole number, not %(value)r.") % {"value": raw}]}
+            )
         return int(raw.strip())
     if kind == AttributeType.BOOLEAN:
         if raw not in ("true", "false"):
-            raise ValidationError({param: [f"Use true or false, not {raw!r}."]})
+            raise ValidationError({param: [gettext("Use true or false, not %(value)r.") % {"value": raw}]})
         return raw == "true"
     return raw
 
@@ -57,7 +60,9 @@ class UserAttributeFilter(BaseFilterBackend):
             if many:
                 values = [v for v in raw.split(",") if v != ""]
                 if len(values) > MAX_IN_VALUES:
-                    raise ValidationError({param: [f"At most {MAX_IN_VALUES} values."]})
+                    raise ValidationError(
+                        {param: [gettext("At most %(count)s values.") % {"count": MAX_IN_VALUES}]}
+                    )
                 queryset = queryset.filter(
                     **{f"attributes__{name}__in": [_typed(param, types[name], v) for v in values]}
                 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -466,7 +467,9 @@ class RoleItemInputSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if (attrs.get("resource") is None) == (attrs.get("entitlement") is None):
-            raise serializers.ValidationError({"item": ["Give exactly one of resource or entitlement."]})
+            raise serializers.ValidationError(
+                {"item": [gettext("Give exactly one of resource or entitlement.")]}
+            )
         return attrs
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.db import models
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -431,7 +432,7 @@ class RoleViewSet(ConfigViewSet):
         model = Resource if kind == "resource" else Entitlement
         item = model.objects.filter(pk=int(item_id)).first()
         if item is None:
-            raise NotFound(f"No {kind} with id {item_id}.")
+            raise NotFound(gettext("No %(kind)s with id %(id)s.") % {"kind": kind, "id": item_id})
         return self._submit(
             request,
             role,

@@ -14,6 +14,8 @@ from django.contrib.auth.views import LogoutView
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from blazon.audit.models import AuditEvent
@@ -158,13 +160,13 @@ users_list = UsersList.as_view()
 
 
 USER_TABS = [
-    ("attributes", "Attributes"),
-    ("accounts", "Accounts"),
-    ("entitlements", "Entitlements"),
-    ("roles", "Roles"),
-    ("history", "History"),
-    ("events", "Open events"),
-    ("delegations", "Out of office"),
+    ("attributes", _("Attributes")),
+    ("accounts", _("Accounts")),
+    ("entitlements", _("Entitlements")),
+    ("roles", _("Roles")),
+    ("history", _("History")),
+    ("events", _("Open events")),
+    ("delegations", _("Out of office")),
 ]
 
 
@@ -235,14 +237,14 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
 #: The life-cycle buttons other than removal create requests (``console_requests:user_action``,
 #: requests_workflow/views/console_actions.py); removal has no request type and is done here.
 LIFECYCLE_LABELS = {
-    "activate": "Activate",
-    "inactivate": "Inactivate",
-    "revoke": "Revoke",
-    "lock": "Lock login",
-    "unlock": "Unlock login",
+    "activate": _("Activate"),
+    "inactivate": _("Inactivate"),
+    "revoke": _("Revoke"),
+    "lock": _("Lock login"),
+    "unlock": _("Unlock login"),
 }
-ACCOUNT_ACTION_LABELS = {"activate": "Activate", "inactivate": "Inactivate", "revoke": "Revoke"}
-REMOVE = {"label": "Remove", "capability": "remove_users"}
+ACCOUNT_ACTION_LABELS = {"activate": _("Activate"), "inactivate": _("Inactivate"), "revoke": _("Revoke")}
+REMOVE = {"label": _("Remove"), "capability": "remove_users"}
 
 
 @require_http_methods(["GET", "POST"])
@@ -263,7 +265,11 @@ def user_remove_view(request: HttpRequest, pk: int) -> HttpResponse:
             report_domain_error(request, error)
         else:
             user.refresh_from_db()
-            messages.success(request, f"Remove: done for {user.username} (now {user.get_status_display()}).")
+            messages.success(
+                request,
+                gettext("Remove: done for %(username)s (now %(status)s).")
+                % {"username": user.username, "status": user.get_status_display()},
+            )
             return redirect("console:user_detail", pk=user.pk)
     context = {"subject": user, "action": "remove", "spec": REMOVE, "form": form}
     return render_console(request, "console/users/action.html", context)
@@ -319,10 +325,10 @@ resources_list = ResourcesList.as_view()
 
 
 RESOURCE_TABS = [
-    ("overview", "Overview"),
-    ("provisioning", "Provisioning"),
-    ("entitlements", "Entitlements"),
-    ("accounts", "Accounts"),
+    ("overview", _("Overview")),
+    ("provisioning", _("Provisioning")),
+    ("entitlements", _("Entitlements")),
+    ("accounts", _("Accounts")),
 ]
 
 
@@ -482,7 +488,7 @@ class RolesList(ObjectListView):
 roles_list = RolesList.as_view()
 
 
-ROLE_TABS = [("items", "Resources & entitlements"), ("members", "Members"), ("changes", "Changes")]
+ROLE_TABS = [("items", _("Resources & entitlements")), ("members", _("Members")), ("changes", _("Changes"))]
 
 
 @capability_required("view")

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from blazon.console import ObjectActionView, capability_required, render_console
@@ -42,17 +43,18 @@ class SharedMemberRemove(SharedAccountButton):
         return super().detail_url(member.account)
 
     def done_text(self, member: SharedAccountMember, result: None) -> str:
-        return (
-            f"{member.user.username} no longer uses {member.account.identifier}. They know its password: "
+        return gettext(
+            "%(username)s no longer uses %(account)s. They know its password: "
             "rotate it (a follow-up event was opened)."
-        )
+        ) % {"username": member.user.username, "account": member.account.identifier}
 
 
 shared_member_add = SharedAccountButton.as_view(
     action=access.shared_member_add,
     form_class=SharedMemberForm,
     done_text=lambda account, member: (
-        f"{member.user.username} can now use the shared account {account.identifier}."
+        gettext("%(username)s can now use the shared account %(account)s.")
+        % {"username": member.user.username, "account": account.identifier}
     ),
 )
 shared_member_remove = SharedMemberRemove.as_view(action=access.shared_member_remove)
@@ -84,8 +86,12 @@ def shared_member_search(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _role_set(user: User, changed: User) -> str:
-    label = changed.get_console_role_display() if changed.console_role else "no administrative role"
-    return f"{changed.username} now has {label}."
+    if not changed.console_role:
+        return gettext("%(username)s now has no administrative role.") % {"username": changed.username}
+    return gettext("%(username)s now has %(role)s.") % {
+        "username": changed.username,
+        "role": changed.get_console_role_display(),
+    }
 
 
 console_role_set = ObjectActionView.as_view(

@@ -10,6 +10,8 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from blazon.console import (
@@ -30,6 +32,8 @@ SOURCE = "console"
 
 class OrganizationEdit(ObjectEditView):
     model, form_class, noun = Organization, OrganizationForm, "organization"
+    new_title, edit_title = _("New organization"), _("Edit organization {name}")
+    saved_message = _("Organization {name} saved.")
     create, update = staticmethod(config.organization_create), staticmethod(config.organization_update)
     detail_route, list_route = "console:organization_detail", "console:organizations"
 
@@ -48,28 +52,41 @@ class OrganizationDelete(ObjectDeleteView):
     queryset, noun = Organization.objects.select_related("parent"), "organization"
     delete_service = staticmethod(config.organization_delete)
     detail_route, list_route = "console:organization_detail", "console:organizations"
-    list_title, unblock = "Organizations", "move them first."
+    list_title, unblock = _("Organizations"), _("move them first.")
+    deleted_message = _("Organization {name} deleted.")
 
     def blockers(self, org: Organization) -> list[str]:
         members, children = org.members.count(), org.children.count()
         return [
             *(
-                [f"{members} user{'s' * (members != 1)} belong{'s' * (members == 1)} to it"]
+                [
+                    ngettext("%(count)d user belongs to it", "%(count)d users belong to it", members)
+                    % {"count": members}
+                ]
                 if members
                 else []
             ),
             *(
-                [f"{children} organization{'s are' if children != 1 else ' is'} inside it"]
+                [
+                    ngettext(
+                        "%(count)d organization is inside it",
+                        "%(count)d organizations are inside it",
+                        children,
+                    )
+                    % {"count": children}
+                ]
                 if children
                 else []
             ),
         ]
 
     def subtitle(self, org: Organization) -> str:
-        return org.code + (f" · inside {org.parent.name}" if org.parent else "")
+        if org.parent:
+            return gettext("%(code)s · inside %(parent)s") % {"code": org.code, "parent": org.parent.name}
+        return org.code
 
     def explain(self, org: Organization) -> str:
-        return (
+        return gettext(
             "The organization is removed from the directory. It has no members and no "
             "sub-organizations; the audit log keeps its history."
         )
@@ -81,6 +98,9 @@ resource_edit = ObjectEditView.as_view(
     model=Resource,
     form_class=ResourceForm,
     noun="resource",
+    new_title=_("New resource"),
+    edit_title=_("Edit resource {name}"),
+    saved_message=_("Resource {name} saved."),
     create=config.resource_create,
     update=config.resource_update,
     detail_route="console:resource_detail",
@@ -90,6 +110,9 @@ entitlement_edit = ObjectEditView.as_view(
     model=Entitlement,
     form_class=EntitlementForm,
     noun="entitlement",
+    new_title=_("New entitlement"),
+    edit_title=_("Edit entitlement {name}"),
+    saved_message=_("Entitlement {name} saved."),
     prefill=("resource",),
     create=config.entitlement_create,
     update=config.entitlement_update,
@@ -100,6 +123,9 @@ role_edit = ObjectEditView.as_view(
     model=Role,
     form_class=RoleForm,
     noun="role",
+    new_title=_("New role"),
+    edit_title=_("Edit role {name}"),
+    saved_message=_("Role {name} saved."),
     create=config.role_create,
     update=config.role_update,
     detail_route="console:role_detail",
@@ -110,17 +136,17 @@ role_edit = ObjectEditView.as_view(
 # --- role changes ---------------------------------------------------------------------------
 
 PREVIEW_LABELS = {
-    "members": "Members of the role",
-    "adds_resource": "The entitlement's resource is added to the role too",
-    "accounts_to_create": "Accounts to create",
-    "accounts_to_adopt": "Existing accounts that become role-managed",
-    "memberships_to_create": "Entitlement memberships to grant",
-    "memberships_to_adopt": "Existing memberships that become role-managed",
-    "granted_by_role": "Accesses this role grants today",
-    "kept_by_other_roles": "Kept: another role also grants them",
-    "kept_manually": "Kept: a manual decision keeps them",
-    "to_revoke": "To revoke in the applications",
-    "entitlements_removed_with_resource": "Role entitlements on this resource removed with it",
+    "members": _("Members of the role"),
+    "adds_resource": _("The entitlement's resource is added to the role too"),
+    "accounts_to_create": _("Accounts to create"),
+    "accounts_to_adopt": _("Existing accounts that become role-managed"),
+    "memberships_to_create": _("Entitlement memberships to grant"),
+    "memberships_to_adopt": _("Existing memberships that become role-managed"),
+    "granted_by_role": _("Accesses this role grants today"),
+    "kept_by_other_roles": _("Kept: another role also grants them"),
+    "kept_manually": _("Kept: a manual decision keeps them"),
+    "to_revoke": _("To revoke in the applications"),
+    "entitlements_removed_with_resource": _("Role entitlements on this resource removed with it"),
 }
 
 
@@ -166,7 +192,7 @@ def role_change_preview(request: HttpRequest, pk: int) -> HttpResponse:
     rows = [
         (
             PREVIEW_LABELS.get(k, k.replace("_", " ").capitalize()),
-            ("Yes" if v else "No") if k == "adds_resource" else v,
+            (gettext("Yes") if v else gettext("No")) if k == "adds_resource" else v,
         )
         for k, v in preview.items()
     ]

@@ -11,6 +11,8 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from blazon.console import capability_required, list_page, render_console, report_domain_error
@@ -37,14 +39,16 @@ OBJECT_PAGES = {
 
 
 class ResolveForm(forms.Form):
-    decision = forms.ChoiceField(widget=forms.RadioSelect)
+    decision = forms.ChoiceField(widget=forms.RadioSelect, label=_("Decision"))
     new_user = forms.CharField(
         required=False,
         max_length=150,
-        label="New owner / responsible (username)",
-        help_text="For a new owner: an ACTIVE user other than the one who left.",
+        label=_("New owner / responsible (username)"),
+        help_text=_("For a new owner: an ACTIVE user other than the one who left."),
     )
-    note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    note = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label=_("Note")
+    )
 
     def __init__(self, *args: Any, event: DirectoryEvent, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -59,7 +63,7 @@ class ResolveForm(forms.Form):
             return None
         user = User.objects.filter(username=username).first()
         if user is None:
-            raise forms.ValidationError(f"No user {username!r}.")
+            raise forms.ValidationError(gettext("No user %(username)r.") % {"username": username})
         return user
 
 
@@ -100,7 +104,7 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form is None:
-            messages.error(request, "This event cannot be resolved by you, or is already closed.")
+            messages.error(request, gettext("This event cannot be resolved by you, or is already closed."))
             status = 409 if event.status != DirectoryEventStatus.OPEN else 403
         elif form.is_valid():
             try:
@@ -115,7 +119,7 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
             except DomainError as error:
                 report_domain_error(request, error, form)
             else:
-                messages.success(request, f"Event #{event.pk} resolved.")
+                messages.success(request, gettext("Event #%(id)s resolved.") % {"id": event.pk})
                 return redirect("console:events")
     context = {"event": event, "form": form, "object_page": OBJECT_PAGES.get(event.object_type)}
     return render_console(request, "console/events/detail.html", context, status=status)

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from blazon.console import (
@@ -48,38 +50,53 @@ class AttributesList(ObjectListView):
 class AttributeDelete(ObjectDeleteView):
     queryset, noun = AttributeDefinition.objects.select_related("resource"), "attribute"
     delete_service = staticmethod(config.attribute_definition_delete)
-    object_kwarg, list_route, list_title = "definition", "console:attributes", "Attributes"
+    object_kwarg, list_route, list_title = "definition", "console:attributes", _("Attributes")
 
     def name_of(self, definition: AttributeDefinition) -> str:
         return definition.name
 
     def subtitle(self, definition: AttributeDefinition) -> str:
-        on = f" on {definition.resource.name}" if definition.resource else ""
-        return f"{definition.label} · {definition.get_scope_display()}{on}"
+        scope = definition.get_scope_display()
+        if definition.resource:
+            return gettext("%(label)s · %(scope)s on %(resource)s") % {
+                "label": definition.label,
+                "scope": scope,
+                "resource": definition.resource.name,
+            }
+        return f"{definition.label} · {scope}"
 
     def explain(self, definition: AttributeDefinition) -> str:
         noun = config.HOLDER_NOUNS[AttributeScope(definition.scope)]
         held = attribute_holders(definition).count()
-        first = (
+        first = gettext(
             "Forms and pages stop showing this attribute and it is no longer checked (type, required, "
-            "unique, pattern). "
+            "unique, pattern)."
         )
         if not held:
-            return first + f"No {noun} holds a value of this attribute."
-        return first + (
-            f"{held} {noun}(s) hold a value of this attribute. Deleting the attribute removes their "
-            "values too; each removal is recorded in the audit log."
+            return first + " " + gettext("No %(noun)s holds a value of this attribute.") % {"noun": noun}
+        return (
+            first
+            + " "
+            + gettext(
+                "%(count)s %(noun)s(s) hold a value of this attribute. Deleting the attribute removes their "
+                "values too; each removal is recorded in the audit log."
+            )
+            % {"count": held, "noun": noun}
         )
 
     def deleted_text(self, definition: AttributeDefinition, result: Any) -> str:
-        removed = f" and {result} value(s) removed" if result else ""
-        return f"Attribute {definition.name} deleted{removed}."
+        if result:
+            return gettext("Attribute %(name)s deleted and %(count)s value(s) removed.") % {
+                "name": definition.name,
+                "count": result,
+            }
+        return gettext("Attribute %(name)s deleted.") % {"name": definition.name}
 
     def confirm_option(self, definition: AttributeDefinition) -> tuple[str, str] | None:
         held = attribute_holders(definition).count()
         if not held:
             return None
-        return ("purge", f"Remove the {held} value(s) and delete the attribute")
+        return ("purge", gettext("Remove the %(count)s value(s) and delete the attribute") % {"count": held})
 
 
 attributes_list = AttributesList.as_view()
@@ -88,6 +105,9 @@ attribute_edit = ObjectEditView.as_view(
     model=AttributeDefinition,
     form_class=AttributeDefinitionForm,
     noun="attribute",
+    new_title=_("New attribute"),
+    edit_title=_("Edit attribute {name}"),
+    saved_message=_("Attribute {name} saved."),
     form_object_kwarg="instance",
     object_kwarg="definition",
     create=config.attribute_definition_create,
@@ -106,7 +126,9 @@ def _pattern_errors(error: DomainError) -> DomainError:
     for key, problems in (error.fields or {}).items():
         if key.startswith("patterns["):
             line = int(key[len("patterns[") : -1]) + 1
-            fields.setdefault("patterns", []).extend(f"Line {line}: {p}" for p in problems)
+            fields.setdefault("patterns", []).extend(
+                gettext("Line %(line)s: %(problem)s") % {"line": line, "problem": p} for p in problems
+            )
         else:
             fields.setdefault(key, []).extend(problems)
     error.fields = fields
@@ -117,7 +139,7 @@ class UsernamePolicyEdit(SettingsEditView):
     current, form_class = staticmethod(username_policy_active), UsernamePolicyForm
     update = staticmethod(config.username_policy_update)
     template_name, list_route = "console/settings/username_policy.html", "console:username_policy"
-    saved_message = "Username policy saved: new users get usernames this way."
+    saved_message = _("Username policy saved: new users get usernames this way.")
 
     def save(self, form: UsernamePolicyForm, policy: UsernamePolicy) -> Any:
         try:

@@ -6,6 +6,8 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from blazon.console import ObjectForm
 from directory.models import (
@@ -28,9 +30,10 @@ class LoginForm(AuthenticationForm):
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "not_active_status": "Your identity is %(status)s in the directory; you cannot log in. "
-        "Contact your administrator.",
-        "locked": "Your login is locked. Contact your administrator or the help desk.",
+        "not_active_status": _(
+            "Your identity is %(status)s in the directory; you cannot log in. Contact your administrator."
+        ),
+        "locked": _("Your login is locked. Contact your administrator or the help desk."),
     }
 
     def confirm_login_allowed(self, user: Any) -> None:
@@ -54,7 +57,7 @@ class UserChoiceField(forms.CharField):
             return None
         user = User.objects.filter(username__iexact=value.strip()).first()
         if user is None:
-            raise forms.ValidationError(f"No user with username {value!r}.")
+            raise forms.ValidationError(gettext("No user with username %(username)r.") % {"username": value})
         return user
 
     def prepare_value(self, value: Any) -> Any:
@@ -70,7 +73,9 @@ class UsersChoiceField(forms.CharField):
         found = {u.username.lower(): u for u in User.objects.filter(username__in=names)}
         missing = [n for n in names if n.lower() not in found]
         if missing:
-            raise forms.ValidationError(f"Unknown username(s): {', '.join(missing)}.")
+            raise forms.ValidationError(
+                gettext("Unknown username(s): %(usernames)s.") % {"usernames": ", ".join(missing)}
+            )
         return [found[n.lower()] for n in names]
 
     def prepare_value(self, value: Any) -> Any:
@@ -80,28 +85,37 @@ class UsersChoiceField(forms.CharField):
 
 
 class SharedMemberForm(forms.Form):
-    user = UserChoiceField(help_text="Username of the member to add.")
+    user = UserChoiceField(help_text=_("Username of the member to add."), label=_("User"))
 
 
 class ConsoleRoleForm(forms.Form):
-    role = forms.ChoiceField(choices=ConsoleRole.choices, required=False, label="Administrative role")
+    role = forms.ChoiceField(choices=ConsoleRole.choices, required=False, label=_("Administrative role"))
 
 
 class _Governed(ObjectForm):
-    criticality = forms.ChoiceField(choices=Criticality.choices, initial=Criticality.MEDIUM)
+    criticality = forms.ChoiceField(
+        choices=Criticality.choices, initial=Criticality.MEDIUM, label=_("Criticality")
+    )
     self_service = forms.BooleanField(
-        required=False, initial=True, label="Self-service", help_text="Listed in the workspace catalog."
+        required=False, initial=True, label=_("Self-service"), help_text=_("Listed in the workspace catalog.")
     )
     certifiable = forms.BooleanField(
-        required=False, initial=True, help_text="Included in certification campaigns."
+        required=False,
+        initial=True,
+        help_text=_("Included in certification campaigns."),
+        label=_("Certifiable"),
     )
 
 
 class ResourceForm(_Governed):
-    code = forms.SlugField(max_length=64, help_text="Short unique key, e.g. active-directory.")
-    name = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    owners = UsersChoiceField(required=False, help_text="Comma-separated usernames.")
+    code = forms.SlugField(
+        max_length=64, help_text=_("Short unique key, e.g. active-directory."), label=_("Code")
+    )
+    name = forms.CharField(max_length=200, label=_("Name"))
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, label=_("Description")
+    )
+    owners = UsersChoiceField(required=False, help_text=_("Comma-separated usernames."), label=_("Owners"))
     field_order = ["code", "name", "description", "owners", "criticality", "self_service", "certifiable"]
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -135,63 +149,86 @@ class ResourceForm(_Governed):
 
 
 class EntitlementForm(_Governed):
-    resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"))
-    identifier = forms.CharField(max_length=255, help_text="The entitlement's name on the resource.")
-    name = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    owner = UserChoiceField(required=False, help_text="Username of the owner (approves requests).")
+    resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"), label=_("Resource"))
+    identifier = forms.CharField(
+        max_length=255, help_text=_("The entitlement's name on the resource."), label=_("Identifier")
+    )
+    name = forms.CharField(max_length=200, label=_("Name"))
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, label=_("Description")
+    )
+    owner = UserChoiceField(
+        required=False, help_text=_("Username of the owner (approves requests)."), label=_("Owner")
+    )
     field_order = ["resource", "identifier", "name", "description", "owner"]
 
 
 class RoleForm(_Governed):
-    code = forms.SlugField(max_length=64)
-    name = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    owner = UserChoiceField(required=False, help_text="Username of the role owner.")
+    code = forms.SlugField(max_length=64, label=_("Code"))
+    name = forms.CharField(max_length=200, label=_("Name"))
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, label=_("Description")
+    )
+    owner = UserChoiceField(required=False, help_text=_("Username of the role owner."), label=_("Owner"))
     field_order = ["code", "name", "description", "owner"]
 
 
 class OrganizationForm(ObjectForm):
-    code = forms.SlugField(max_length=64)
-    name = forms.CharField(max_length=200)
-    parent = forms.ModelChoiceField(queryset=Organization.objects.order_by("name"), required=False)
-    owner = UserChoiceField(required=False, help_text="Username of the organization's owner.")
+    code = forms.SlugField(max_length=64, label=_("Code"))
+    name = forms.CharField(max_length=200, label=_("Name"))
+    parent = forms.ModelChoiceField(
+        queryset=Organization.objects.order_by("name"), required=False, label=_("Parent")
+    )
+    owner = UserChoiceField(
+        required=False, help_text=_("Username of the organization's owner."), label=_("Owner")
+    )
 
 
 class RemoveUserForm(forms.Form):
     mode = forms.ChoiceField(
         widget=forms.RadioSelect,
         choices=[
-            ("revoke", "Revoke, then remove: the applications lose the access, then the identity is removed"),
-            ("without_revoke", "Remove without revoke: only the directory changes"),
+            (
+                "revoke",
+                _("Revoke, then remove: the applications lose the access, then the identity is removed"),
+            ),
+            ("without_revoke", _("Remove without revoke: only the directory changes")),
         ],
         initial="revoke",
+        label=_("Mode"),
     )
-    confirm = forms.BooleanField(label="I understand the consequences of this removal.")
+    confirm = forms.BooleanField(label=_("I understand the consequences of this removal."))
 
 
 class AttributeDefinitionForm(ObjectForm):
     """Scope, resource and name are fixed once the attribute exists (values are stored under the
     name); the edit form shows them disabled."""
 
-    scope = forms.ChoiceField(choices=AttributeScope.choices, initial=AttributeScope.USER)
+    scope = forms.ChoiceField(choices=AttributeScope.choices, initial=AttributeScope.USER, label=_("Scope"))
     resource = forms.ModelChoiceField(
         queryset=Resource.objects.order_by("name"),
         required=False,
-        help_text="For account and entitlement attributes: the resource they belong to. Empty for users.",
+        help_text=_("For account and entitlement attributes: the resource they belong to. Empty for users."),
+        label=_("Resource"),
     )
-    name = forms.CharField(max_length=64, help_text="Key the values are stored under, e.g. cost_center.")
-    label = forms.CharField(max_length=200)
-    type = forms.ChoiceField(choices=AttributeType.choices, initial=AttributeType.STRING)
-    required = forms.BooleanField(required=False)
-    unique = forms.BooleanField(required=False, help_text="No two objects may hold the same value.")
+    name = forms.CharField(
+        max_length=64, help_text=_("Key the values are stored under, e.g. cost_center."), label=_("Name")
+    )
+    label = forms.CharField(max_length=200, label=_("Label"))
+    type = forms.ChoiceField(choices=AttributeType.choices, initial=AttributeType.STRING, label=_("Type"))
+    required = forms.BooleanField(required=False, label=_("Required"))
+    unique = forms.BooleanField(
+        required=False, help_text=_("No two objects may hold the same value."), label=_("Unique")
+    )
     regex = forms.CharField(
         max_length=500,
         required=False,
-        label="Pattern",
-        help_text="Optional regular expression values must match.",
+        label=_("Pattern"),
+        help_text=_("Optional regular expression values must match."),
     )
-    position = forms.IntegerField(min_value=0, initial=0, help_text="Order on forms and pages.")
+    position = forms.IntegerField(
+        min_value=0, initial=0, help_text=_("Order on forms and pages."), label=_("Position")
+    )
 
     FIXED = ("scope", "resource", "name")
 
@@ -201,7 +238,7 @@ class AttributeDefinitionForm(ObjectForm):
         if self.editing:
             for name in self.FIXED:
                 self.fields[name].disabled = True
-                self.fields[name].help_text = "Cannot be changed: create a new attribute instead."
+                self.fields[name].help_text = gettext("Cannot be changed: create a new attribute instead.")
 
     def service_data(self) -> dict[str, Any]:
         """What the service takes: all fields to create; to update, what may change (the fixed
@@ -210,19 +247,24 @@ class AttributeDefinitionForm(ObjectForm):
 
 
 class UsernamePolicyForm(ObjectForm):
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(max_length=100, label=_("Name"))
     patterns = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
-        help_text="One pattern per line, tried in order. Placeholders: {first} {last} {middle} {f} {l} "
-        "{middle_initial}.",
+        help_text=_(
+            "One pattern per line, tried in order. Placeholders: {first} {last} {middle} {f} {l} "
+            "{middle_initial}."
+        ),
+        label=_("Patterns"),
     )
-    lowercase = forms.BooleanField(required=False)
-    max_length = forms.IntegerField(label="Maximum length")
+    lowercase = forms.BooleanField(required=False, label=_("Lowercase"))
+    max_length = forms.IntegerField(label=_("Maximum length"))
     numeric_suffix = forms.BooleanField(
-        required=False, help_text="When every pattern is taken, append 2, 3, … to the first one."
+        required=False,
+        help_text=_("When every pattern is taken, append 2, 3, … to the first one."),
+        label=_("Numeric suffix"),
     )
-    max_suffix = forms.IntegerField(label="Highest suffix")
+    max_suffix = forms.IntegerField(label=_("Highest suffix"))
 
     @classmethod
     def initial_from(cls, policy: UsernamePolicy) -> dict[str, Any]:
@@ -237,6 +279,6 @@ class UsernamePolicyForm(ObjectForm):
 class UsernameTryForm(forms.Form):
     """The names typed in the username policy's "try it" box."""
 
-    try_first = forms.CharField(required=False, max_length=150, label="First name")
-    try_middle = forms.CharField(required=False, max_length=150, label="Middle name")
-    try_last = forms.CharField(required=False, max_length=150, label="Last name")
+    try_first = forms.CharField(required=False, max_length=150, label=_("First name"))
+    try_middle = forms.CharField(required=False, max_length=150, label=_("Middle name"))
+    try_last = forms.CharField(required=False, max_length=150, label=_("Last name"))

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext, ngettext
 
 from blazon.panels import WORKSPACE_HOME, panels
 from blazon.permissions import can
@@ -17,10 +18,13 @@ from directory.views.common import workspace_required
 def _why(manual: bool, roles: list[str]) -> str:
     parts = []
     if manual:
-        parts.append("manual")
+        parts.append(gettext("manual"))
     if roles:
-        parts.append(("granted by role " if len(roles) == 1 else "granted by roles ") + ", ".join(roles))
-    return "; ".join(parts) or "manual"
+        parts.append(
+            ngettext("granted by role %(roles)s", "granted by roles %(roles)s", len(roles))
+            % {"roles": ", ".join(roles)}
+        )
+    return "; ".join(parts) or gettext("manual")
 
 
 def _roles(grant_model: Any, field: str, ids: list[int]) -> dict[int, list[str]]:
@@ -68,7 +72,7 @@ def accesses(request: HttpRequest) -> HttpResponse:
         accounts=[(a, _why(a.manual, account_roles.get(a.pk, []))) for a in accounts],
         memberships=[(m, _why(m.manual, membership_roles.get(m.pk, []))) for m in memberships],
         role_memberships=[
-            (rm, "assignment policy" if rm.management == "ASSIGNMENT_POLICY" else "manual")
+            (rm, gettext("assignment policy") if rm.management == "ASSIGNMENT_POLICY" else gettext("manual"))
             for rm in role_memberships
         ],
     )

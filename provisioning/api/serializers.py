@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from directory.models import AccountStatus, AccountType, ProvisioningEvent
@@ -23,7 +24,7 @@ class StrictSerializer(serializers.Serializer):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError({k: ["Unknown field."] for k in unknown})
+                raise serializers.ValidationError({k: [gettext("Unknown field.")] for k in unknown})
         return super().to_internal_value(data)
 
 
@@ -238,7 +239,7 @@ class ReportItemSerializer(StrictSerializer):
 
     def validate(self, attrs):
         if attrs["outcome"] == "failure" and not (attrs.get("reason") or "").strip():
-            raise serializers.ValidationError({"reason": ["A failure needs a reason."]})
+            raise serializers.ValidationError({"reason": [gettext("A failure needs a reason.")]})
         return attrs
 
 

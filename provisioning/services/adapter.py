@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 from oauth2_provider.generators import generate_client_id, generate_client_secret
 from oauth2_provider.models import Application
 
@@ -82,13 +83,13 @@ def adapter_client_register(
     name = (name or "").strip()
     errors: dict[str, list[str]] = {}
     if not name:
-        errors["name"] = ["A name is required."]
+        errors["name"] = [gettext("A name is required.")]
     elif AdapterClient.objects.filter(name=name).exists():
-        errors["name"] = [f"An adapter client named {name!r} already exists."]
+        errors["name"] = [gettext("An adapter client named %(name)r already exists.") % {"name": name}]
     if not resources:
-        errors["resources"] = ["Bind the client to at least one resource."]
+        errors["resources"] = [gettext("Bind the client to at least one resource.")]
     if errors:
-        raise ValidationFailed("The adapter client is not valid.", fields=errors)
+        raise ValidationFailed(gettext("The adapter client is not valid."), fields=errors)
     crypto.public_key_load(public_key)
     client_id, raw_secret = generate_client_id(), generate_client_secret()
     application = Application.objects.create(
@@ -174,8 +175,14 @@ def _lease_seconds(value: int | None) -> int:
     low = min_lease_seconds()
     if not isinstance(seconds, int) or not low <= seconds <= MAX_LEASE_SECONDS:
         raise ValidationFailed(
-            f"lease_seconds must be a whole number from {low} to {MAX_LEASE_SECONDS}.",
-            fields={"lease_seconds": [f"From {low} to {MAX_LEASE_SECONDS}."]},
+            gettext("lease_seconds must be a whole number from %(low)s to %(MAX_LEASE_SECONDS)s.")
+            % {"low": low, "MAX_LEASE_SECONDS": MAX_LEASE_SECONDS},
+            fields={
+                "lease_seconds": [
+                    gettext("From %(low)s to %(MAX_LEASE_SECONDS)s.")
+                    % {"low": low, "MAX_LEASE_SECONDS": MAX_LEASE_SECONDS}
+                ]
+            },
         )
     return seconds
 
@@ -186,8 +193,8 @@ def entries_pull(*, client: AdapterClient, limit: int = 50, lease_seconds: int |
     ``lease_owner``). Safe with any number of concurrent pullers."""
     if not isinstance(limit, int) or not 1 <= limit <= MAX_BATCH:
         raise ValidationFailed(
-            f"limit must be a whole number from 1 to {MAX_BATCH}.",
-            fields={"limit": [f"From 1 to {MAX_BATCH}."]},
+            gettext("limit must be a whole number from 1 to %(MAX_BATCH)s.") % {"MAX_BATCH": MAX_BATCH},
+            fields={"limit": [gettext("From 1 to %(MAX_BATCH)s.") % {"MAX_BATCH": MAX_BATCH}]},
         )
     seconds = _lease_seconds(lease_seconds)
     now = timezone.now()
@@ -274,13 +281,16 @@ def _lock(client: AdapterClient, entry_id: int) -> ProvisioningEntry:
 def _check_leased_to(entry: ProvisioningEntry, client: AdapterClient) -> None:
     if entry.status != EntryStatus.PULLED:
         raise Conflict(
-            f"Provisioning entry #{entry.pk} is {entry.status}: it is not leased to you, nothing to report.",
+            gettext("Provisioning entry #%(pk)s is %(status)s: it is not leased to you, nothing to report.")
+            % {"pk": entry.pk, "status": entry.status},
             code="entry_not_leased",
         )
     if entry.lease_owner_id != client.pk:
         raise Conflict(
-            f"Provisioning entry #{entry.pk} is leased to another adapter (your lease expired and it was "
-            "pulled again): drop it.",
+            gettext(
+                "Provisioning entry #%(pk)s is leased to another adapter (your lease expired and it was pulled again): drop it."
+            )
+            % {"pk": entry.pk},
             code="leased_by_other",
         )
 
@@ -305,8 +315,8 @@ def _clean_attributes(attributes: Any) -> dict[str, Any]:
         return {}
     if not isinstance(attributes, dict) or not all(isinstance(k, str) and k for k in attributes):
         raise ValidationFailed(
-            "attributes must be an object of names and values.",
-            fields={"attributes": ["Expected an object."]},
+            gettext("attributes must be an object of names and values."),
+            fields={"attributes": [gettext("Expected an object.")]},
         )
     return attributes
 
@@ -327,8 +337,8 @@ def entry_report_success(
     native_identifier = (native_identifier or "").strip()
     if len(native_identifier) > (NativeIdentifier._meta.get_field("value").max_length or 1000):
         raise ValidationFailed(
-            "native_identifier is too long (1000 characters at most).",
-            fields={"native_identifier": ["1000 characters at most."]},
+            gettext("native_identifier is too long (1000 characters at most)."),
+            fields={"native_identifier": [gettext("1000 characters at most.")]},
         )
     entry = _lock(client, entry_id)
     if entry.status == EntryStatus.SUCCEEDED and entry.lease_owner_id == client.pk:
@@ -376,13 +386,21 @@ def entry_report_failure(
     manual provisioning task for the resource owners."""
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationFailed("A failure needs a reason.", fields={"reason": ["Required."]})
+        raise ValidationFailed(
+            gettext("A failure needs a reason."), fields={"reason": [gettext("Required.")]}
+        )
     if retry_after_seconds is not None and not (
         isinstance(retry_after_seconds, int) and 0 <= retry_after_seconds <= MAX_RETRY_AFTER_SECONDS
     ):
         raise ValidationFailed(
-            f"retry_after_seconds must be from 0 to {MAX_RETRY_AFTER_SECONDS}.",
-            fields={"retry_after_seconds": [f"From 0 to {MAX_RETRY_AFTER_SECONDS}."]},
+            gettext("retry_after_seconds must be from 0 to %(MAX_RETRY_AFTER_SECONDS)s.")
+            % {"MAX_RETRY_AFTER_SECONDS": MAX_RETRY_AFTER_SECONDS},
+            fields={
+                "retry_after_seconds": [
+                    gettext("From 0 to %(MAX_RETRY_AFTER_SECONDS)s.")
+                    % {"MAX_RETRY_AFTER_SECONDS": MAX_RETRY_AFTER_SECONDS}
+                ]
+            },
         )
     entry = _lock(client, entry_id)
     if entry.lease_owner_id == client.pk and entry.last_error == reason:

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
@@ -33,13 +34,14 @@ MAX_BACKOFF_SECONDS = 24 * 3600
 
 def _require_admin(actor: Any, what: str) -> None:
     if not can(actor, "manage_config"):
-        raise NotAllowed(f"Only an administrator may {what}.")
+        raise NotAllowed(gettext("Only an administrator may %(what)s.") % {"what": what})
 
 
 def _lock(entry_id: int) -> ProvisioningEntry:
     if not ProvisioningEntry.objects.filter(pk=entry_id).exists():
         raise ValidationFailed(
-            f"There is no provisioning entry #{entry_id}.", fields={"entry": ["Not found."]}
+            gettext("There is no provisioning entry #%(entry_id)s.") % {"entry_id": entry_id},
+            fields={"entry": [gettext("Not found.")]},
         )
     requests_lock_of([entry_id])
     return (
@@ -67,8 +69,10 @@ def entry_retry(*, actor: Any, source: str, entry_id: int) -> ProvisioningEntry:
     entry = _lock(entry_id)
     if entry.status not in RETRYABLE:
         raise Conflict(
-            f"Provisioning entry #{entry.pk} is {entry.get_status_display().lower()}: only a failed entry or one "
-            "waiting for manual resolution can be retried.",
+            gettext(
+                "Provisioning entry #%(pk)s is %(status)s: only a failed entry or one waiting for manual resolution can be retried."
+            )
+            % {"pk": entry.pk, "status": entry.get_status_display().lower()},
             code="entry_not_retryable",
         )
     request_entry_retry_check(entry)  # the request app refuses when the request was rolled back
@@ -118,14 +122,21 @@ def entry_cancel(*, actor: Any, source: str, entry_id: int, reason: str) -> Prov
     _require_admin(actor, "cancel a provisioning entry")
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationFailed("Say why the entry is canceled.", fields={"reason": ["Required."]})
+        raise ValidationFailed(
+            gettext("Say why the entry is canceled."), fields={"reason": [gettext("Required.")]}
+        )
     entry = _lock(entry_id)
     now = timezone.now()
     if entry.status == EntryStatus.PULLED and entry.lease_until and entry.lease_until >= now:
         raise Conflict(
-            f"Provisioning entry #{entry.pk} is leased to adapter {entry.lease_owner} until "
-            f"{entry.lease_until:%Y-%m-%d %H:%M:%S %Z}: the adapter may be making the change now. Wait for its "
-            "report or for the lease to expire.",
+            gettext(
+                "Provisioning entry #%(pk)s is leased to adapter %(lease_owner)s until %(lease_until)s: the adapter may be making the change now. Wait for its report or for the lease to expire."
+            )
+            % {
+                "pk": entry.pk,
+                "lease_owner": entry.lease_owner,
+                "lease_until": f"{entry.lease_until:%Y-%m-%d %H:%M:%S %Z}",
+            },
             code="entry_leased",
         )
     if entry.status not in CANCELABLE:
@@ -135,8 +146,10 @@ def entry_cancel(*, actor: Any, source: str, entry_id: int, reason: str) -> Prov
             else ""
         )
         raise Conflict(
-            f"Provisioning entry #{entry.pk} is {entry.get_status_display().lower()}: only a pending or failed "
-            f"entry can be canceled.{hint}",
+            gettext(
+                "Provisioning entry #%(pk)s is %(status)s: only a pending or failed entry can be canceled.%(hint)s"
+            )
+            % {"pk": entry.pk, "status": entry.get_status_display().lower(), "hint": hint},
             code="entry_not_cancelable",
         )
     before = {"status": entry.status, "lease_owner": entry.lease_owner_id}
@@ -167,10 +180,12 @@ def _optional_int(name: str, value: Any, low: int, high: int, errors: dict[str, 
     try:
         number = int(value)
     except (TypeError, ValueError):
-        errors[name] = ["A whole number, or empty for the default."]
+        errors[name] = [gettext("A whole number, or empty for the default.")]
         return None
     if not low <= number <= high:
-        errors[name] = [f"From {low} to {high}, or empty for the default."]
+        errors[name] = [
+            gettext("From %(low)s to %(high)s, or empty for the default.") % {"low": low, "high": high}
+        ]
     return number
 
 
@@ -199,9 +214,9 @@ def resource_retry_policy_set(
     }
     low, high = values["backoff_seconds"], values["backoff_max_seconds"]
     if not errors and low is not None and high is not None and high < low:
-        errors["backoff_max_seconds"] = ["The longest delay cannot be shorter than the first one."]
+        errors["backoff_max_seconds"] = [gettext("The longest delay cannot be shorter than the first one.")]
     if errors:
-        raise ValidationFailed("The retry policy is not valid.", fields=errors)
+        raise ValidationFailed(gettext("The retry policy is not valid."), fields=errors)
     policy = ResourceRetryPolicy.objects.select_for_update().filter(resource=resource).first()
     old = None
     if policy is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
@@ -51,23 +52,29 @@ def adapter_credential_store(
     An account password replaces the account's password in the vault (a rotation)."""
     errors: dict[str, list[str]] = {}
     if kind not in CREDENTIAL_KINDS:
-        errors["kind"] = [f"One of {', '.join(CREDENTIAL_KINDS)}."]
+        errors["kind"] = [
+            gettext("One of %(CREDENTIAL_KINDS)s.") % {"CREDENTIAL_KINDS": ", ".join(CREDENTIAL_KINDS)}
+        ]
     if not isinstance(value, str) or not value:
-        errors["value"] = ["The credential's value is required."]
+        errors["value"] = [gettext("The credential's value is required.")]
     if errors:
-        raise ValidationFailed("The credential is not valid.", fields=errors)
+        raise ValidationFailed(gettext("The credential is not valid."), fields=errors)
     entry = _lock_entry(client, entry_id)
     held = entry.lease_owner_id == client.pk and entry.status in (EntryStatus.PULLED, EntryStatus.SUCCEEDED)
     if not held:
         raise Conflict(
-            f"Provisioning entry #{entry.pk} is not held by you ({entry.status}): an adapter stores "
-            "credentials only for the entries it holds.",
+            gettext(
+                "Provisioning entry #%(pk)s is not held by you (%(status)s): an adapter stores credentials only for the entries it holds."
+            )
+            % {"pk": entry.pk, "status": entry.status},
             code="entry_not_held",
         )
     if entry.account_id is None or (account_id is not None and account_id != entry.account_id):
         raise NotAllowed(
-            f"Account #{account_id} is not the account of provisioning entry #{entry.pk}: an adapter "
-            "stores credentials only for the accounts of the entries it holds."
+            gettext(
+                "Account #%(account_id)s is not the account of provisioning entry #%(pk)s: an adapter stores credentials only for the accounts of the entries it holds."
+            )
+            % {"account_id": account_id, "pk": entry.pk}
         )
     account = Account.objects.select_related("resource").get(pk=entry.account_id)
     name = (name or "").strip() or _default_name(account, kind)

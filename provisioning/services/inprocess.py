@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import NotAllowed, ValidationFailed
@@ -47,39 +48,45 @@ def _clean(
     connector_type: Any, settings: Any, secret_settings: Any, errors: dict[str, list[str]]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     if connector_type not in ConnectorType.values:
-        errors["connector_type"] = [f"One of {', '.join(ConnectorType.values)}."]
+        errors["connector_type"] = [
+            gettext("One of %(values)s.") % {"values": ", ".join(ConnectorType.values)}
+        ]
     if not isinstance(settings, dict):
-        errors["settings"] = ["A JSON object of setting names and values."]
+        errors["settings"] = [gettext("A JSON object of setting names and values.")]
         settings = {}
     elif len(json.dumps(settings)) > MAX_SETTINGS_BYTES:
-        errors["settings"] = ["Too large (64 KiB at most)."]
+        errors["settings"] = [gettext("Too large (64 KiB at most).")]
     if not isinstance(secret_settings, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in secret_settings.items()
     ):
-        errors["secret_settings"] = ["A JSON object of setting names and text values."]
+        errors["secret_settings"] = [gettext("A JSON object of setting names and text values.")]
         secret_settings = {}
     secret_names = SECRET_SETTINGS.get(connector_type, ())
     in_clear = sorted(k for k in settings if k in secret_names)
     if in_clear:
         errors["settings"] = [
-            f"{', '.join(in_clear)}: a secret setting belongs in the secret settings field."
+            gettext("%(in_clear)s: a secret setting belongs in the secret settings field.")
+            % {"in_clear": ", ".join(in_clear)}
         ]
     unknown = sorted(k for k in secret_settings if k not in secret_names)
     if unknown:
         allowed = ", ".join(secret_names) or "none"
         errors["secret_settings"] = [
-            f"{', '.join(unknown)}: not a secret setting of this connector ({allowed})."
+            gettext("%(unknown)s: not a secret setting of this connector (%(allowed)s).")
+            % {"unknown": ", ".join(unknown), "allowed": allowed}
         ]
     for key in ("type", "password_env", "dsn_env", "auth_env"):
         if key in settings:
-            errors.setdefault("settings", []).append(f"{key} is not used by the in-process adapter.")
+            errors.setdefault("settings", []).append(
+                gettext("%(key)s is not used by the in-process adapter.") % {"key": key}
+            )
     directory = settings.get("directory")
     if connector_type == ConnectorType.CSV and directory is None:
-        errors["settings"] = ["directory: the folder under var/apps/ the CSV files go to."]
+        errors["settings"] = [gettext("directory: the folder under var/apps/ the CSV files go to.")]
     elif connector_type == ConnectorType.CSV:
         path = PurePosixPath(str(directory))
         if not str(directory).strip() or path.is_absolute() or ".." in path.parts:
-            errors["settings"] = ["directory: a relative path under var/apps/, without '..'."]
+            errors["settings"] = [gettext("directory: a relative path under var/apps/, without '..'.")]
     return settings, {k: v for k, v in secret_settings.items() if v != ""}
 
 
@@ -133,11 +140,11 @@ def inprocess_adapter_configure(
     an empty value keep what is stored; ``clear_secrets`` names the ones to forget. Checked
     whole (the connector must accept the settings) before anything is saved."""
     if not can(actor, "manage_config"):
-        raise NotAllowed("Only an administrator may configure a resource's in-process adapter.")
+        raise NotAllowed(gettext("Only an administrator may configure a resource's in-process adapter."))
     errors: dict[str, list[str]] = {}
     settings, given = _clean(connector_type, settings, secret_settings or {}, errors)
     if errors:
-        raise ValidationFailed("The in-process adapter is not valid.", fields=errors)
+        raise ValidationFailed(gettext("The in-process adapter is not valid."), fields=errors)
     # the resource's row serialises two administrators configuring it at the same time
     Resource.objects.select_for_update().filter(pk=resource.pk).first()
     adapter = InProcessAdapter.objects.select_related("secret").filter(resource=resource).first()
@@ -152,12 +159,15 @@ def inprocess_adapter_configure(
         connector_from_settings(inprocess_connector_settings(probe, secrets_now)).close()
     except KeyError as exc:
         raise ValidationFailed(
-            f"The {connector_type} connector needs the setting {exc.args[0]}.",
-            fields={"settings": [f"{exc.args[0]} is required."]},
+            gettext("The %(connector_type)s connector needs the setting %(args)s.")
+            % {"connector_type": connector_type, "args": exc.args[0]},
+            fields={"settings": [gettext("%(args)s is required.") % {"args": exc.args[0]}]},
         ) from None
     except (ValueError, TypeError) as exc:
         raise ValidationFailed(
-            f"The {connector_type} connector refuses these settings: {exc}", fields={"settings": [str(exc)]}
+            gettext("The %(connector_type)s connector refuses these settings: %(exc)s")
+            % {"connector_type": connector_type, "exc": exc},
+            fields={"settings": [str(exc)]},
         ) from None
     old = None
     if adapter is None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
@@ -119,15 +120,18 @@ def _lock_for_resolution(entry: ProvisioningEntry, actor: Any) -> tuple[Provisio
     )
     if not waiting or locked.manual_task is None:
         raise Conflict(
-            f"Provisioning entry #{locked.pk} is {locked.status}: it is not waiting for manual resolution.",
+            gettext("Provisioning entry #%(pk)s is %(status)s: it is not waiting for manual resolution.")
+            % {"pk": locked.pk, "status": locked.status},
             code="entry_not_waiting",
         )
     task = Task.objects.select_for_update().get(pk=locked.manual_task.pk)
     may = task.assignees.filter(pk=getattr(actor, "pk", None)).exists() or can(actor, "manage_config")
     if actor is None or not may:
         raise NotAllowed(
-            f"{getattr(actor, 'username', 'nobody')} may not resolve task #{task.pk}: "
-            "only its assignees (the resource owners) or an administrator may."
+            gettext(
+                "%(value)s may not resolve task #%(pk)s: only its assignees (the resource owners) or an administrator may."
+            )
+            % {"value": getattr(actor, "username", "nobody"), "pk": task.pk}
         )
     return locked, task
 
@@ -145,7 +149,7 @@ def entry_resolve_done(
     """The resolver made the change by hand: the entry SUCCEEDED with the values they give."""
     if attributes is not None and not isinstance(attributes, dict):
         raise ValidationFailed(
-            "attributes must be an object.", fields={"attributes": ["Expected an object."]}
+            gettext("attributes must be an object."), fields={"attributes": [gettext("Expected an object.")]}
         )
     locked, task = _lock_for_resolution(entry, actor)
     before = locked.status
@@ -191,7 +195,9 @@ def entry_resolve_failed(
     (if any) is rolled back by the pipeline."""
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationFailed("Say why the change could not be made.", fields={"reason": ["Required."]})
+        raise ValidationFailed(
+            gettext("Say why the change could not be made."), fields={"reason": [gettext("Required.")]}
+        )
     locked, task = _lock_for_resolution(entry, actor)
     before = locked.status
     now = timezone.now()
@@ -224,18 +230,23 @@ def entry_secret_reveal(*, actor: Any, source: str, task: Task) -> str:
     entry = entry_of_task(task, related=("resource",))
     secret_id = (entry.payload or {}).get("secret_id") if entry else None
     if entry is None or not secret_id:
-        raise Conflict(f"Task #{task.pk} has no password to reveal.", code="no_secret")
+        raise Conflict(gettext("Task #%(pk)s has no password to reveal.") % {"pk": task.pk}, code="no_secret")
     locked = Task.objects.get(pk=task.pk)
     if locked.status != TaskStatus.OPEN:
-        raise Conflict(f"Task #{task.pk} is closed: its password is no longer shown.", code="task_closed")
+        raise Conflict(
+            gettext("Task #%(pk)s is closed: its password is no longer shown.") % {"pk": task.pk},
+            code="task_closed",
+        )
     if actor is None or not locked.assignees.filter(pk=actor.pk).exists():
         raise NotAllowed(
-            f"{getattr(actor, 'username', 'nobody')} may not see the password of task #{task.pk}: "
-            "only its assignees may."
+            gettext("%(value)s may not see the password of task #%(pk)s: only its assignees may.")
+            % {"value": getattr(actor, "username", "nobody"), "pk": task.pk}
         )
     secret = Secret.objects.filter(pk=secret_id).first()
     if secret is None:
-        raise Conflict("The password this entry refers to is no longer in the vault.", code="secret_gone")
+        raise Conflict(
+            gettext("The password this entry refers to is no longer in the vault."), code="secret_gone"
+        )
     value = secret_reveal(actor=actor, source=source, secret=secret)
     audit_record(
         actor=actor,
@@ -256,7 +267,10 @@ def entry_task_decide(
     ``attributes`` in ``details``), reject = they could not (the comment says why)."""
     entry = entry_of_task(task)
     if entry is None:
-        raise Conflict(f"Task #{task.pk} belongs to no provisioning entry.", code="entry_not_waiting")
+        raise Conflict(
+            gettext("Task #%(pk)s belongs to no provisioning entry.") % {"pk": task.pk},
+            code="entry_not_waiting",
+        )
     if decision == APPROVE:
         return entry_resolve_done(
             actor=actor,

@@ -22,6 +22,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_batch, audit_record
 from blazon.errors import DomainError, ValidationFailed
@@ -58,24 +59,28 @@ class ReportResult:
 def _check_shape(reports: list[dict[str, Any]]) -> None:
     if not 1 <= len(reports) <= MAX_REPORTS:
         raise ValidationFailed(
-            f"reports must hold from 1 to {MAX_REPORTS} reports.",
-            fields={"reports": [f"From 1 to {MAX_REPORTS} reports."]},
+            gettext("reports must hold from 1 to %(MAX_REPORTS)s reports.") % {"MAX_REPORTS": MAX_REPORTS},
+            fields={
+                "reports": [gettext("From 1 to %(MAX_REPORTS)s reports.") % {"MAX_REPORTS": MAX_REPORTS}]
+            },
         )
     seen: set[Any] = set()  # what the adapter sent; checked further on
     for n, report in enumerate(reports):
         entry_id = report.get("entry")
         if entry_id in seen:
             raise ValidationFailed(
-                f"reports[{n}]: entry #{entry_id} is reported twice in one call.",
-                fields={"reports": [f"Entry #{entry_id} appears twice."]},
+                gettext("reports[%(n)s]: entry #%(entry_id)s is reported twice in one call.")
+                % {"n": n, "entry_id": entry_id},
+                fields={"reports": [gettext("Entry #%(entry_id)s appears twice.") % {"entry_id": entry_id}]},
             )
         seen.add(entry_id)
         if report.get("outcome") == "success":
             _clean_attributes(report.get("attributes"))
             if len(report.get("native_identifier") or "") > 1000:
                 raise ValidationFailed(
-                    f"reports[{n}]: native_identifier is too long (1000 characters at most).",
-                    fields={"reports": ["native_identifier: 1000 characters at most."]},
+                    gettext("reports[%(n)s]: native_identifier is too long (1000 characters at most).")
+                    % {"n": n},
+                    fields={"reports": [gettext("native_identifier: 1000 characters at most.")]},
                 )
 
 

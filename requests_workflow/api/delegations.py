@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -104,7 +105,8 @@ class DelegationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                 raise ValidationError(
                     {
                         "state": [
-                            f"Unknown state {state!r}; expected one of {', '.join(DelegationState.values)}."
+                            gettext("Unknown state %(state)r; expected one of %(values)s.")
+                            % {"state": state, "values": ", ".join(DelegationState.values)}
                         ]
                     }
                 )

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -69,7 +70,14 @@ class CreatedRangeFilter(BaseFilterBackend):
         if day is not None:
             return timezone.make_aware(datetime.combine(day, datetime.min.time())), True
         if moment is None:
-            raise ValidationError({name: [f"Invalid date {raw!r}: use YYYY-MM-DD or an ISO 8601 date-time."]})
+            raise ValidationError(
+                {
+                    name: [
+                        gettext("Invalid date %(value)r: use YYYY-MM-DD or an ISO 8601 date-time.")
+                        % {"value": raw}
+                    ]
+                }
+            )
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment)
         return moment, False

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import NotAllowed, TransitionNotAllowed, ValidationFailed
@@ -214,20 +215,26 @@ def _decider(task: Task, user: User) -> Delegation | None:
             .first()
         )
         if delegation is None or delegation.state() != "ACTIVE":
-            raise NotAllowed(f"{user.username}'s delegation for task #{task.pk} has ended.")
+            raise NotAllowed(
+                gettext("%(username)s's delegation for task #%(pk)s has ended.")
+                % {"username": user.username, "pk": task.pk}
+            )
         return delegation
     if allowed:
         return None
     unassigned = task.queue_id is None and not task.assignees.exists()
     if unassigned and can(user, "manage_users"):
         return None
-    raise NotAllowed(f"{user.username} is not an approver of task #{task.pk}.")
+    raise NotAllowed(
+        gettext("%(username)s is not an approver of task #%(pk)s.")
+        % {"username": user.username, "pk": task.pk}
+    )
 
 
 def _lock(task: Task) -> tuple[Task, Request]:
     request_id = Task.objects.filter(pk=task.pk).values_list("request_id", flat=True).first()
     if request_id is None:
-        raise ValidationFailed("This task belongs to no request.")
+        raise ValidationFailed(gettext("This task belongs to no request."))
     # request first, then task: the order request_cancel and request_process use (no deadlock)
     req = Request.objects.select_for_update().get(pk=request_id)
     task = Task.objects.select_for_update(of=("self",)).select_related("queue").get(pk=task.pk)
@@ -237,13 +244,19 @@ def _lock(task: Task) -> tuple[Task, Request]:
 def _check_decider(task: Task, req: Request, actor: User) -> Delegation | None:
     """Refuse a decision ``actor`` may not make; return the delegation they decide through."""
     if task.status != TaskStatus.OPEN:
-        raise TransitionNotAllowed(f"Task #{task.pk} is already {task.status}.", code="task_closed")
+        raise TransitionNotAllowed(
+            gettext("Task #%(pk)s is already %(status)s.") % {"pk": task.pk, "status": task.status},
+            code="task_closed",
+        )
     expected = R.WAITING_SOD_APPROVAL if task.kind == TaskKind.SOD else R.WAITING_APPROVAL
     if req.status != expected:
-        raise TransitionNotAllowed(f"Request #{req.pk} is {req.status}: its tasks cannot be decided.")
+        raise TransitionNotAllowed(
+            gettext("Request #%(pk)s is %(status)s: its tasks cannot be decided.")
+            % {"pk": req.pk, "status": req.status}
+        )
     if actor is None or actor.pk in (req.requester_id, req.beneficiary_id):
         raise NotAllowed(
-            "Nobody approves their own request: the requester and the beneficiary cannot decide it."
+            gettext("Nobody approves their own request: the requester and the beneficiary cannot decide it.")
         )
     return _decider(task, actor)
 
@@ -254,22 +267,31 @@ def _new_period(req: Request, start_at: datetime | None, end_at: datetime | None
         return None
     if not SPECS[req.type].time_bound:
         raise ValidationFailed(
-            f"{req.type} requests have no access period to change.", fields={"end_at": ["No period."]}
+            gettext("%(type)s requests have no access period to change.") % {"type": req.type},
+            fields={"end_at": [gettext("No period.")]},
         )
     start = start_at or req.start_at
     end = end_at or req.end_at
     errors: dict[str, list[str]] = {}
     if req.start_at and start and start < req.start_at:
-        errors["start_at"] = [f"The access cannot start before the requested {req.start_at:%Y-%m-%d %H:%M}."]
+        errors["start_at"] = [
+            gettext("The access cannot start before the requested %(start_at)s.")
+            % {"start_at": f"{req.start_at:%Y-%m-%d %H:%M}"}
+        ]
     if req.end_at and end and end > req.end_at:
-        errors["end_at"] = [f"The access cannot end after the requested {req.end_at:%Y-%m-%d %H:%M}."]
+        errors["end_at"] = [
+            gettext("The access cannot end after the requested %(end_at)s.")
+            % {"end_at": f"{req.end_at:%Y-%m-%d %H:%M}"}
+        ]
     if start and end and end <= start:
-        errors["end_at"] = ["The end must be after the start."]
+        errors["end_at"] = [gettext("The end must be after the start.")]
     if end and end <= timezone.now():
-        errors["end_at"] = ["The end must be in the future."]
+        errors["end_at"] = [gettext("The end must be in the future.")]
     if errors:
         detail = " ".join(m for ms in errors.values() for m in ms)
-        raise ValidationFailed(f"The access period cannot be changed: {detail}", fields=errors)
+        raise ValidationFailed(
+            gettext("The access period cannot be changed: %(detail)s") % {"detail": detail}, fields=errors
+        )
     return start, end
 
 
@@ -393,7 +415,9 @@ def task_reject(*, actor: User, source: str, task: Task, reason: str) -> Task:
     other open tasks are canceled."""
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationFailed("A rejection needs a reason.", fields={"reason": ["Required."]})
+        raise ValidationFailed(
+            gettext("A rejection needs a reason."), fields={"reason": [gettext("Required.")]}
+        )
     task, req = _lock(task)
     delegation = _check_decider(task, req, actor)
     task_close(
@@ -453,9 +477,9 @@ def task_comment_add(
     open. Registered with the worklist as the comment hook of approval and SoD tasks."""
     text = (text or "").strip()
     if not text:
-        raise ValidationFailed("Write a comment first.", fields={"comment": ["Required."]})
+        raise ValidationFailed(gettext("Write a comment first."), fields={"comment": [gettext("Required.")]})
     if task.request_id is None:
-        raise ValidationFailed("This task belongs to no request.")
+        raise ValidationFailed(gettext("This task belongs to no request."))
     behalf = f" on behalf of {on_behalf_of.username}" if on_behalf_of else ""
     req = Request.objects.select_for_update().get(pk=task.request_id)
     request_event(req, stage=3, actor=actor, message=f"Comment by {actor.username}{behalf}: {text}")

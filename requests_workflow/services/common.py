@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import TransitionNotAllowed
@@ -129,8 +130,9 @@ def request_move(
     frm = req.status
     if to not in TRANSITIONS.get(frm, frozenset()):
         raise TransitionNotAllowed(
-            f"Request #{req.pk} is {frm}: it cannot become {to}.",
-            fields={"status": [f"{frm} → {to} is not allowed."]},
+            gettext("Request #%(pk)s is %(frm)s: it cannot become %(to)s.")
+            % {"pk": req.pk, "frm": frm, "to": to},
+            fields={"status": [gettext("%(frm)s → %(to)s is not allowed.") % {"frm": frm, "to": to}]},
         )
     now = timezone.now()
     req.status, req.stage = to, max(req.stage, stage)

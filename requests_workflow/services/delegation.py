@@ -26,6 +26,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, TransitionNotAllowed, ValidationFailed
@@ -70,7 +71,8 @@ def delegation_create(
     if actor is None or (actor.pk != delegator.pk and not can(actor, "manage_users")):
         who = getattr(actor, "username", "Someone")
         raise NotAllowed(
-            f"{who} may not set a delegation for {delegator.username}: only they or an administrator may."
+            gettext("%(who)s may not set a delegation for %(username)s: only they or an administrator may.")
+            % {"who": who, "username": delegator.username}
         )
     # one lock order (user id) for every delegation write: concurrent ones serialise here
     locked = {
@@ -84,35 +86,58 @@ def delegation_create(
     reason = (reason or "").strip()
     errors: dict[str, list[str]] = {}
     if scope not in DelegationScope.values:
-        errors["scope"] = [f"Choose one of {', '.join(DelegationScope.values)}."]
+        errors["scope"] = [
+            gettext("Choose one of %(values)s.") % {"values": ", ".join(DelegationScope.values)}
+        ]
     if delegate.pk == delegator.pk:
-        errors["delegate"] = [f"{delegator.username} cannot delegate to themselves."]
+        errors["delegate"] = [
+            gettext("%(username)s cannot delegate to themselves.") % {"username": delegator.username}
+        ]
     elif delegate.status != UserStatus.ACTIVE or delegate.login_locked or not delegate.is_active:
         state = delegate.get_status_display().lower() + (", login locked" if delegate.login_locked else "")
-        errors["delegate"] = [f"{delegate.username} cannot take the tasks: they are {state}."]
+        errors["delegate"] = [
+            gettext("%(username)s cannot take the tasks: they are %(state)s.")
+            % {"username": delegate.username, "state": state}
+        ]
     if delegator.status not in (UserStatus.ACTIVE, UserStatus.INACTIVE):
-        errors["delegator"] = [f"{delegator.username} is {delegator.status}: they hold no tasks to delegate."]
+        errors["delegator"] = [
+            gettext("%(username)s is %(status)s: they hold no tasks to delegate.")
+            % {"username": delegator.username, "status": delegator.status}
+        ]
     if end_at is None:
-        errors["end_at"] = ["An end date is required: a delegation always ends."]
+        errors["end_at"] = [gettext("An end date is required: a delegation always ends.")]
     elif end_at <= start:
         errors["end_at"] = [
-            "The end must be after the start."
+            gettext("The end must be after the start.")
             if start_at and start_at > now
-            else "The end must be in the future."
+            else gettext("The end must be in the future.")
         ]
     elif end_at - start > timedelta(days=DELEGATION_MAX_DAYS):
-        errors["end_at"] = [f"A delegation lasts at most {DELEGATION_MAX_DAYS} days."]
+        errors["end_at"] = [
+            gettext("A delegation lasts at most %(DELEGATION_MAX_DAYS)s days.")
+            % {"DELEGATION_MAX_DAYS": DELEGATION_MAX_DAYS}
+        ]
     if errors:
         detail = " ".join(m for ms in errors.values() for m in ms)
-        raise ValidationFailed(f"The delegation cannot be made: {detail}", fields=errors)
+        raise ValidationFailed(
+            gettext("The delegation cannot be made: %(detail)s") % {"detail": detail}, fields=errors
+        )
     assert end_at is not None  # a missing end is one of the errors above
 
     mine = _overlapping(Delegation.objects.filter(delegator=delegator), start, end_at).first()
     if mine is not None:
         raise Conflict(
-            f"{delegator.username} already delegates to {mine.delegate.username} from {_fmt(mine.start_at)} "
-            f"to {_fmt(mine.end_at)} (delegation #{mine.pk}): revoke it first, or choose another period.",
-            fields={"start_at": ["Overlaps another delegation."]},
+            gettext(
+                "%(username)s already delegates to %(username2)s from %(value)s to %(value2)s (delegation #%(pk)s): revoke it first, or choose another period."
+            )
+            % {
+                "username": delegator.username,
+                "username2": mine.delegate.username,
+                "value": _fmt(mine.start_at),
+                "value2": _fmt(mine.end_at),
+                "pk": mine.pk,
+            },
+            fields={"start_at": [gettext("Overlaps another delegation.")]},
         )
     away = _overlapping(Delegation.objects.filter(delegator=delegate), start, end_at).first()
     if away is not None:
@@ -163,7 +188,7 @@ def delegation_revoke(*, actor: User, source: str, delegation: Delegation, reaso
     # same lock order as delegation_create: the users, then the delegation
     pair = Delegation.objects.filter(pk=delegation.pk).values_list("delegator_id", "delegate_id").first()
     if pair is None:
-        raise ValidationFailed("This delegation no longer exists.")
+        raise ValidationFailed(gettext("This delegation no longer exists."))
     list(User.objects.select_for_update().filter(pk__in=set(pair)).order_by("pk"))
     d = (
         Delegation.objects.select_for_update(of=("self",))
@@ -173,13 +198,19 @@ def delegation_revoke(*, actor: User, source: str, delegation: Delegation, reaso
     if actor is None or (actor.pk != d.delegator_id and not can(actor, "manage_users")):
         who = getattr(actor, "username", "Someone")
         raise NotAllowed(
-            f"{who} may not revoke delegation #{d.pk}: only {d.delegator.username} or an administrator may."
+            gettext("%(who)s may not revoke delegation #%(pk)s: only %(username)s or an administrator may.")
+            % {"who": who, "pk": d.pk, "username": d.delegator.username}
         )
     now = timezone.now()
     if d.revoked_at is not None:
-        raise TransitionNotAllowed(f"Delegation #{d.pk} was already revoked on {_fmt(d.revoked_at)}.")
+        raise TransitionNotAllowed(
+            gettext("Delegation #%(pk)s was already revoked on %(value)s.")
+            % {"pk": d.pk, "value": _fmt(d.revoked_at)}
+        )
     if d.end_at <= now:
-        raise TransitionNotAllowed(f"Delegation #{d.pk} already ended on {_fmt(d.end_at)}.")
+        raise TransitionNotAllowed(
+            gettext("Delegation #%(pk)s already ended on %(value)s.") % {"pk": d.pk, "value": _fmt(d.end_at)}
+        )
     old = {"revoked_at": None, "end_at": d.end_at}
     d.revoked_at, d.revoked_by = now, actor
     d.save(update_fields=["revoked_at", "revoked_by"])

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_batch, audit_record
 from blazon.errors import DomainError, TransitionNotAllowed
@@ -48,8 +49,10 @@ def request_process(*, request_id: int) -> Request:
     chained with one head read and one INSERT-and-head-update statement (``audit_batch``), the
     request row is saved once and its timeline lines inserted in one statement
     (``request_writes_deferred``). A no-approval grant costs 14 statements from BEGIN to COMMIT
-    (``tests/requests_workflow/test_statement_budget.py``)."""
-    with audit_batch():
+    (``tests/requests_workflow/test_statement_budget.py``). It runs in English: the failure
+    reasons and timeline lines it stores are data, whatever the language of the page that
+    triggered it."""
+    with translation.override("en"), audit_batch():
         return _process(request_id)
 
 
@@ -146,7 +149,10 @@ def _provisioning_result(request: Request, ok: bool, detail: str) -> Request:
     if req.status != R.WAITING_PROVISIONING:
         if req.status in (R.FINISHED, R.FAILED):
             return req  # reported twice: the first report decided
-        raise TransitionNotAllowed(f"Request #{req.pk} is {req.status}: it is not waiting for provisioning.")
+        raise TransitionNotAllowed(
+            gettext("Request #%(pk)s is %(status)s: it is not waiting for provisioning.")
+            % {"pk": req.pk, "status": req.status}
+        )
     if ok:
         request_move(
             req, R.FINISHED, stage=5, actor=None, message="Provisioned" + (f": {detail}" if detail else ".")

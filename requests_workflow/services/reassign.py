@@ -9,6 +9,7 @@ already holding that approval. Timeline event + audit event, in one transaction.
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, TransitionNotAllowed, ValidationFailed
@@ -34,29 +35,38 @@ def task_reassign(*, actor: User, source: str, task: Task, to_user: User, commen
     an assignee replaces only themselves."""
     task, req = _lock(task)
     if task.status != TaskStatus.OPEN:
-        raise TransitionNotAllowed(f"Task #{task.pk} is already {task.status}.", code="task_closed")
+        raise TransitionNotAllowed(
+            gettext("Task #%(pk)s is already %(status)s.") % {"pk": task.pk, "status": task.status},
+            code="task_closed",
+        )
     assignees = list(task.assignees.all())
     is_admin = role_of(actor) == ADMINISTRATOR
     is_assignee = any(u.pk == actor.pk for u in assignees)
     if not (is_admin or is_assignee):
         raise NotAllowed(
-            f"{actor.username} may not reassign task #{task.pk}: only its assignees or an administrator may."
+            gettext("%(username)s may not reassign task #%(pk)s: only its assignees or an administrator may.")
+            % {"username": actor.username, "pk": task.pk}
         )
     if to_user.status != UserStatus.ACTIVE or to_user.login_locked or not to_user.is_active:
         raise ValidationFailed(
             f"{to_user.username} cannot take the task: they are {to_user.status}"
             + (", login locked" if to_user.login_locked else "")
             + ".",
-            fields={"to_user": ["The user cannot sign in."]},
+            fields={"to_user": [gettext("The user cannot sign in.")]},
         )
     if req is not None and to_user.pk in (req.requester_id, req.beneficiary_id):
         raise ValidationFailed(
-            f"{to_user.username} is the requester or the beneficiary of request #{req.pk}: "
-            "nobody approves their own request.",
-            fields={"to_user": ["Requester or beneficiary of the request."]},
+            gettext(
+                "%(username)s is the requester or the beneficiary of request #%(pk)s: nobody approves their own request."
+            )
+            % {"username": to_user.username, "pk": req.pk},
+            fields={"to_user": [gettext("Requester or beneficiary of the request.")]},
         )
     if any(u.pk == to_user.pk for u in assignees):
-        raise Conflict(f"{to_user.username} is already an assignee of task #{task.pk}.")
+        raise Conflict(
+            gettext("%(username)s is already an assignee of task #%(pk)s.")
+            % {"username": to_user.username, "pk": task.pk}
+        )
     if (
         req is not None
         and Task.objects.filter(
@@ -65,7 +75,10 @@ def task_reassign(*, actor: User, source: str, task: Task, to_user: User, commen
         .exclude(pk=task.pk)
         .exists()
     ):
-        raise Conflict(f"{to_user.username} already has an open task of this level of request #{req.pk}.")
+        raise Conflict(
+            gettext("%(username)s already has an open task of this level of request #%(pk)s.")
+            % {"username": to_user.username, "pk": req.pk}
+        )
     old = {
         "assignees": [u.username for u in assignees],
         "queue": task.queue.name if task.queue is not None else None,

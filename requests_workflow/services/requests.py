@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, TransitionNotAllowed, ValidationFailed
@@ -93,8 +94,9 @@ def _spec(request_type: str) -> TypeSpec:
     spec = SPECS.get(request_type)
     if spec is None:
         raise ValidationFailed(
-            f"Unknown request type {request_type!r}; expected one of {', '.join(RequestType.values)}.",
-            fields={"type": ["Unknown request type."]},
+            gettext("Unknown request type %(request_type)r; expected one of %(values)s.")
+            % {"request_type": request_type, "values": ", ".join(RequestType.values)},
+            fields={"type": [gettext("Unknown request type.")]},
             code="unknown_type",
         )
     return spec
@@ -131,7 +133,9 @@ def _check_objects(
     the account for account types when not given)."""
     for name in spec.requires:
         if refs.get(name) is None:
-            errors[name] = [f"A {name} is required for {spec.code}."]
+            errors[name] = [
+                gettext("A %(name)s is required for %(code)s.") % {"name": name, "code": spec.code}
+            ]
     account: Account | None = refs.get("account")
     entitlement: Entitlement | None = refs.get("entitlement")
     if account is not None:
@@ -143,20 +147,28 @@ def _check_objects(
             beneficiary = holder
         elif holder is not None and holder.pk != beneficiary.pk:
             errors["account"] = [
-                f"Account {account} belongs to {holder.username}, not to {beneficiary.username}."
+                gettext("Account %(account)s belongs to %(username)s, not to %(username2)s.")
+                % {"account": account, "username": holder.username, "username2": beneficiary.username}
             ]
         if spec.code in (RequestType.CHECKIN_ADMIN_ACCOUNT, RequestType.CHECKOUT_ADMIN_ACCOUNT):
             if account.account_type != AccountType.ADMINISTRATIVE:
-                errors["account"] = [f"Account {account} is not an administrative account."]
+                errors["account"] = [
+                    gettext("Account %(account)s is not an administrative account.") % {"account": account}
+                ]
         if (
             spec.code == RequestType.CHECKIN_APPLICATION_ACCOUNT
             and account.account_type != AccountType.APPLICATION
         ):
-            errors["account"] = [f"Account {account} is not an application account."]
+            errors["account"] = [
+                gettext("Account %(account)s is not an application account.") % {"account": account}
+            ]
         if account.status == AccountStatus.REVOKED and spec.code not in (RequestType.REVOKE_ACCOUNT,):
-            errors["account"] = [f"Account {account} is revoked."]
+            errors["account"] = [gettext("Account %(account)s is revoked.") % {"account": account}]
         if entitlement is not None and entitlement.resource_id != account.resource_id:
-            errors["entitlement"] = [f"{entitlement.name} is not an entitlement of {account.resource.name}."]
+            errors["entitlement"] = [
+                gettext("%(name)s is not an entitlement of %(name2)s.")
+                % {"name": entitlement.name, "name2": account.resource.name}
+            ]
     return beneficiary
 
 
@@ -169,21 +181,30 @@ def _check_state(
     if spec.lifecycle_target:
         try:
             if not user_transition_check(user=beneficiary, to=spec.lifecycle_target, source=source):
-                errors["beneficiary"] = [f"{beneficiary.username} is already {beneficiary.status}."]
+                errors["beneficiary"] = [
+                    gettext("%(username)s is already %(status)s.")
+                    % {"username": beneficiary.username, "status": beneficiary.status}
+                ]
         except TransitionNotAllowed as exc:
             errors["beneficiary"] = [exc.message]
     elif code == RequestType.LOCK_USER and beneficiary.login_locked:
-        errors["beneficiary"] = [f"{beneficiary.username} is already locked."]
+        errors["beneficiary"] = [
+            gettext("%(username)s is already locked.") % {"username": beneficiary.username}
+        ]
     elif code == RequestType.UNLOCK_USER and not beneficiary.login_locked:
-        errors["beneficiary"] = [f"{beneficiary.username} is not locked."]
+        errors["beneficiary"] = [gettext("%(username)s is not locked.") % {"username": beneficiary.username}]
     elif code == RequestType.RESET_PASSWORD and not beneficiary.email:
-        errors["beneficiary"] = [f"{beneficiary.username} has no e-mail address to receive the new password."]
+        errors["beneficiary"] = [
+            gettext("%(username)s has no e-mail address to receive the new password.")
+            % {"username": beneficiary.username}
+        ]
     elif code == RequestType.CREATE_ACCOUNT and refs.get("resource") is not None:
         if Account.objects.filter(
             owner=beneficiary, resource=refs["resource"], account_type=AccountType.REGULAR
         ).exists():
             errors["resource"] = [
-                f"{beneficiary.username} already has an account on {refs['resource'].name}."
+                gettext("%(username)s already has an account on %(name)s.")
+                % {"username": beneficiary.username, "name": refs["resource"].name}
             ]
     elif (
         code in (RequestType.ACTIVATE_ACCOUNT, RequestType.INACTIVATE_ACCOUNT, RequestType.REVOKE_ACCOUNT)
@@ -196,27 +217,46 @@ def _check_state(
         }
         target = targets[code]
         if account.status == target:
-            errors["account"] = [f"Account {account} is already {target}."]
+            errors["account"] = [
+                gettext("Account %(account)s is already %(target)s.") % {"account": account, "target": target}
+            ]
         elif account.management == Management.ROLE and code == RequestType.REVOKE_ACCOUNT:
-            errors["account"] = [f"Account {account} is kept by a role: the role decides."]
+            errors["account"] = [
+                gettext("Account %(account)s is kept by a role: the role decides.") % {"account": account}
+            ]
     elif code == RequestType.GRANT_ENTITLEMENT and entitlement is not None:
         holds = EntitlementMembership.objects.filter(
             account__owner=beneficiary, entitlement=entitlement, manual=True
         ).exists()
         if holds:
-            errors["entitlement"] = [f"{beneficiary.username} already holds {entitlement.name}."]
+            errors["entitlement"] = [
+                gettext("%(username)s already holds %(name)s.")
+                % {"username": beneficiary.username, "name": entitlement.name}
+            ]
     elif code == RequestType.REVOKE_ENTITLEMENT and account and entitlement:
         membership = EntitlementMembership.objects.filter(account=account, entitlement=entitlement).first()
         if membership is None:
-            errors["entitlement"] = [f"Account {account} does not hold {entitlement.name}."]
+            errors["entitlement"] = [
+                gettext("Account %(account)s does not hold %(name)s.")
+                % {"account": account, "name": entitlement.name}
+            ]
         elif membership.management == Management.ROLE and not membership.manual:
-            errors["entitlement"] = [f"{entitlement.name} is kept by a role on {account}: the role decides."]
+            errors["entitlement"] = [
+                gettext("%(name)s is kept by a role on %(account)s: the role decides.")
+                % {"name": entitlement.name, "account": account}
+            ]
     elif code == RequestType.GRANT_ROLE and role is not None:
         if RoleMembership.objects.filter(user=beneficiary, role=role).exists():
-            errors["role"] = [f"{beneficiary.username} already has the role {role.name}."]
+            errors["role"] = [
+                gettext("%(username)s already has the role %(name)s.")
+                % {"username": beneficiary.username, "name": role.name}
+            ]
     elif code == RequestType.REVOKE_ROLE and role is not None:
         if not RoleMembership.objects.filter(user=beneficiary, role=role).exists():
-            errors["role"] = [f"{beneficiary.username} does not have the role {role.name}."]
+            errors["role"] = [
+                gettext("%(username)s does not have the role %(name)s.")
+                % {"username": beneficiary.username, "name": role.name}
+            ]
 
 
 def _check_period(
@@ -225,17 +265,17 @@ def _check_period(
     if start_at is None and end_at is None:
         return
     if not spec.time_bound:
-        errors["end_at"] = [f"{spec.code} requests do not carry an access period."]
+        errors["end_at"] = [gettext("%(code)s requests do not carry an access period.") % {"code": spec.code}]
         return
     for name, value in (("start_at", start_at), ("end_at", end_at)):
         if value is not None and timezone.is_naive(value):
-            errors[name] = ["Give a date and time with a time zone."]
+            errors[name] = [gettext("Give a date and time with a time zone.")]
     if errors:
         return
     if end_at is not None and end_at <= timezone.now():
-        errors["end_at"] = ["The end of the access period must be in the future."]
+        errors["end_at"] = [gettext("The end of the access period must be in the future.")]
     if start_at is not None and end_at is not None and end_at <= start_at:
-        errors["end_at"] = ["The end of the access period must be after its start."]
+        errors["end_at"] = [gettext("The end of the access period must be after its start.")]
 
 
 def dedup_key(
@@ -305,13 +345,16 @@ def request_create(
     )
     if errors:
         detail = " ".join(msg for msgs in errors.values() for msg in msgs)
-        raise ValidationFailed(f"The request cannot be created: {detail}", fields=errors)
+        raise ValidationFailed(
+            gettext("The request cannot be created: %(detail)s") % {"detail": detail}, fields=errors
+        )
     if not _may_request(actor, source=source, spec=spec, beneficiary=beneficiary, payload=payload):
         whom = beneficiary.username if beneficiary else "a new user"
         raise NotAllowed(
-            f"{getattr(actor, 'username', 'The system')} may not request {spec.code} for {whom}: "
-            "requests are made for oneself (self-service types), by a manager for their reports, "
-            "or by a console administrator."
+            gettext(
+                "%(value)s may not request %(code)s for %(whom)s: requests are made for oneself (self-service types), by a manager for their reports, or by a console administrator."
+            )
+            % {"value": getattr(actor, "username", "The system"), "code": spec.code, "whom": whom}
         )
     refusal = validation_policies_requester(
         policies, actor=actor, spec=spec, source=source, refs=refs, beneficiary=beneficiary, payload=payload
@@ -374,8 +417,10 @@ def request_create(
 def _duplicate(spec: TypeSpec, beneficiary: User | None) -> Conflict:
     whom = beneficiary.username if beneficiary else "this user"
     return Conflict(
-        f"A {spec.code} request for {whom} and the same object is already pending; "
-        "wait for it to finish or cancel it.",
+        gettext(
+            "A %(code)s request for %(whom)s and the same object is already pending; wait for it to finish or cancel it."
+        )
+        % {"code": spec.code, "whom": whom},
         code="duplicate_pending",
     )
 
@@ -386,11 +431,14 @@ def request_cancel(*, actor: User, source: str, request: Request, reason: str = 
     tasks are canceled with it."""
     req = Request.objects.select_for_update().get(pk=request.pk)
     if actor is None or not (actor.pk == req.requester_id or can(actor, "manage_users")):
-        raise NotAllowed("Only the requester or a console administrator may cancel a request.")
+        raise NotAllowed(gettext("Only the requester or a console administrator may cancel a request."))
     if req.status not in CANCELABLE:
         raise TransitionNotAllowed(
-            f"Request #{req.pk} is {req.status}: it can only be canceled before it is applied to the directory.",
-            fields={"status": [f"{req.status} cannot be canceled."]},
+            gettext(
+                "Request #%(pk)s is %(status)s: it can only be canceled before it is applied to the directory."
+            )
+            % {"pk": req.pk, "status": req.status},
+            fields={"status": [gettext("%(status)s cannot be canceled.") % {"status": req.status}]},
         )
     tasks_cancel(Task.objects.filter(request=req))
     message = "Canceled" + (f": {reason.strip()}" if reason.strip() else ".")
@@ -419,32 +467,47 @@ def request_shape_check(
     Shared by ``request_create`` and the CSV import's dry validation (one rule set)."""
     if source not in spec.sources:
         errors["source"] = [
-            f"{spec.code} requests cannot come from {source}; allowed: {', '.join(sorted(spec.sources))}."
+            gettext("%(code)s requests cannot come from %(source)s; allowed: %(sources)s.")
+            % {"code": spec.code, "source": source, "sources": ", ".join(sorted(spec.sources))}
         ]
     secret_keys = _secret_keys(payload)
     if secret_keys:
-        errors["payload"] = [f"A request never carries secrets; remove {', '.join(secret_keys)}."]
+        errors["payload"] = [
+            gettext("A request never carries secrets; remove %(secret_keys)s.")
+            % {"secret_keys": ", ".join(secret_keys)}
+        ]
     payload_check(spec.code, payload, errors)
     if spec.code == RequestType.CREATE_USER and beneficiary is not None:
-        errors["beneficiary"] = ["A new user request has no beneficiary yet: the user is created at the end."]
+        errors["beneficiary"] = [
+            gettext("A new user request has no beneficiary yet: the user is created at the end.")
+        ]
     if justification_required(spec.code) and not justification:
-        errors["justification"] = [f"{spec.code} requests need a justification."]
+        errors["justification"] = [gettext("%(code)s requests need a justification.") % {"code": spec.code}]
     _check_period(spec, start_at, end_at, errors)
     beneficiary = _check_objects(spec, refs, beneficiary, errors)
     if spec.code != RequestType.CREATE_USER and beneficiary is None and "beneficiary" not in errors:
-        errors["beneficiary"] = [f"{spec.code} requests need a beneficiary."]
+        errors["beneficiary"] = [gettext("%(code)s requests need a beneficiary.") % {"code": spec.code}]
     return beneficiary
 
 
 def beneficiary_status_check(spec: Any, beneficiary: User, errors: dict[str, list[str]]) -> bool:
     """Whether a request of this type may be made for ``beneficiary`` today (else the error)."""
     if beneficiary.status == UserStatus.REMOVED:
-        errors["beneficiary"] = [f"{beneficiary.username} is REMOVED: no request can be made for them."]
+        errors["beneficiary"] = [
+            gettext("%(username)s is REMOVED: no request can be made for them.")
+            % {"username": beneficiary.username}
+        ]
         return False
     if spec.beneficiary_statuses and beneficiary.status not in spec.beneficiary_statuses:
         allowed = ", ".join(sorted(spec.beneficiary_statuses))
         errors["beneficiary"] = [
-            f"{beneficiary.username} is {beneficiary.status}; {spec.code} needs {allowed}."
+            gettext("%(username)s is %(status)s; %(code)s needs %(allowed)s.")
+            % {
+                "username": beneficiary.username,
+                "status": beneficiary.status,
+                "code": spec.code,
+                "allowed": allowed,
+            }
         ]
         return False
     return True

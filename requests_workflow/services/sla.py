@@ -31,6 +31,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon import notify
 from blazon.audit.services import audit_record
@@ -200,7 +201,7 @@ def task_reminders_send(task_id: int, user_ids: list[int]) -> int:
         return 0
     users = list(User.objects.filter(pk__in=user_ids).order_by("pk"))
     if task.kind == TaskKind.APPROVAL:
-        return mail.send_approval_requests(task, users, subject_prefix="Reminder: ")
+        return mail.send_approval_requests(task, users, subject_prefix=gettext("Reminder: "))
     messages = []
     for user in users:
         activate_for(user)
@@ -209,7 +210,8 @@ def task_reminders_send(task_id: int, user_ids: list[int]) -> int:
         context = {"task": task, "user": user, "base_url": mail.base_url()}
         text = render_to_string("email/task_reminder.txt", context)
         message = EmailMultiAlternatives(
-            f"Reminder: {task.get_kind_display()} task #{task.pk} waits for you",
+            gettext("Reminder: %(kind)s task #%(id)s waits for you")
+            % {"kind": task.get_kind_display(), "id": task.pk},
             text,
             settings.DEFAULT_FROM_EMAIL,
             [user.email],

@@ -17,6 +17,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from blazon.outbox.registry import register_sweep
 from provisioning.models import OPEN_STATUSES, ProvisioningEntry
@@ -94,19 +95,19 @@ def register() -> None:
 
     register_sweep(
         "requests.new",
-        label="requests NEW",
+        label=gettext_noop("requests NEW"),
         count=lambda t: stuck_new(t).count(),
         redrive=requests_redrive_new,
     )
     register_sweep(
         "requests.approved",
-        label="requests APPROVED and due",
+        label=gettext_noop("requests APPROVED and due"),
         count=lambda t: stuck_approved(t).count(),
         redrive=requests_redrive_approved,
     )
     register_sweep(
         "requests.settled",
-        label="requests waiting for provisioning that has settled",
+        label=gettext_noop("requests waiting for provisioning that has settled"),
         count=lambda t: stuck_settled(t).count(),
         redrive=requests_redrive_settled,
     )

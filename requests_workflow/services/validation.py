@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.patterns import pattern_fullmatch, pattern_problem
 from blazon.permissions import role_of
@@ -92,11 +93,11 @@ def rule_text(rule: dict[str, Any]) -> str:
     value = rule.get("value")
     shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
     label = RuleOperator(rule["operator"]).label if rule.get("operator") in RuleOperator.values else "?"
-    return f"{rule.get('attribute')} {label} {shown}"
+    return f"{rule.get('attribute')} {label} {shown}"  # the label is translated (lazy)
 
 
 def _say(policy: ValidationPolicy, message: str) -> str:
-    return f"Validation policy {policy.name!r}: {message}"
+    return gettext("Validation policy %(name)r: %(message)s") % {"name": policy.name, "message": message}
 
 
 def validation_policies_check(
@@ -119,36 +120,60 @@ def validation_policies_check(
         needs = policy.justification_required or policy.justification_min_length > 0
         if needs and not justification:
             if "justification" not in errors:  # the built-in rule already said so
-                errors["justification"] = [_say(policy, f"{spec.code} requests need a justification.")]
+                errors["justification"] = [
+                    _say(policy, gettext("%(code)s requests need a justification.") % {"code": spec.code})
+                ]
         elif justification and len(justification) < policy.justification_min_length:
             errors.setdefault("justification", []).append(
                 _say(
-                    policy, f"the justification needs at least {policy.justification_min_length} characters."
+                    policy,
+                    gettext("the justification needs at least %(justification_min_length)s characters.")
+                    % {"justification_min_length": policy.justification_min_length},
                 )
             )
         if beneficiary is not None and policy.beneficiary_statuses:
             if beneficiary.status not in policy.beneficiary_statuses:
                 allowed = ", ".join(policy.beneficiary_statuses)
                 errors.setdefault("beneficiary", []).append(
-                    _say(policy, f"{beneficiary.username} is {beneficiary.status}; it allows {allowed}.")
+                    _say(
+                        policy,
+                        gettext("%(username)s is %(status)s; it allows %(allowed)s.")
+                        % {
+                            "username": beneficiary.username,
+                            "status": beneficiary.status,
+                            "allowed": allowed,
+                        },
+                    )
                 )
         for rule in policy.beneficiary_rules or []:
             actual = beneficiary_value(beneficiary, payload, str(rule.get("attribute", "")))
             if not rule_holds(str(rule.get("operator")), actual, rule.get("value")):
-                whom = beneficiary.username if beneficiary else "the new user"
+                whom = beneficiary.username if beneficiary else gettext("the new user")
                 errors.setdefault("beneficiary", []).append(
-                    _say(policy, f"{whom} does not meet '{rule_text(rule)}' (is {actual!r}).")
+                    _say(
+                        policy,
+                        gettext("%(whom)s does not meet '%(value)s' (is %(actual)r).")
+                        % {"whom": whom, "value": rule_text(rule), "actual": actual},
+                    )
                 )
         if policy.max_period_days and spec.time_bound:
             if end_at is None:
                 errors.setdefault("end_at", []).append(
-                    _say(policy, f"give an end date: access is limited to {policy.max_period_days} days.")
+                    _say(
+                        policy,
+                        gettext("give an end date: access is limited to %(max_period_days)s days.")
+                        % {"max_period_days": policy.max_period_days},
+                    )
                 )
             else:
                 start = max(start_at or timezone.now(), timezone.now())
                 if (end_at - start).total_seconds() > policy.max_period_days * 86400:
                     errors.setdefault("end_at", []).append(
-                        _say(policy, f"the access period may last at most {policy.max_period_days} days.")
+                        _say(
+                            policy,
+                            gettext("the access period may last at most %(max_period_days)s days.")
+                            % {"max_period_days": policy.max_period_days},
+                        )
                     )
 
 
@@ -182,10 +207,15 @@ def validation_policies_requester(
         }
         allowed = allowed_by.get(scope, True)
         if not allowed:
-            whom = beneficiary.username if beneficiary else "a new user"
+            whom = beneficiary.username if beneficiary else gettext("a new user")
             return _say(
                 policy,
-                f"{actor.username} may not request {spec.code} for {whom} "
-                f"({RequesterScope(scope).label.lower()}).",
+                gettext("%(username)s may not request %(code)s for %(whom)s (%(label)s).")
+                % {
+                    "username": actor.username,
+                    "code": spec.code,
+                    "whom": whom,
+                    "label": RequesterScope(scope).label.lower(),
+                },
             )
     return None

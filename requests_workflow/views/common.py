@@ -7,6 +7,8 @@ from datetime import date, datetime, time
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from requests_workflow.models import Request, RequestStatus
 from requests_workflow.services.common import CANCELABLE, TERMINAL
@@ -23,11 +25,11 @@ __all__ = [
 ]
 
 STAGES = (
-    (1, "Creation"),
-    (2, "Validation"),
-    (3, "Approval and SoD"),
-    (4, "Directory"),
-    (5, "Provisioning"),
+    (1, _("Creation")),
+    (2, _("Validation")),
+    (3, _("Approval and SoD")),
+    (4, _("Directory")),
+    (5, _("Provisioning")),
 )
 
 
@@ -55,12 +57,12 @@ def cancelable(req: Request) -> bool:
 def request_outcome(req: Request) -> str:
     """What became of a request just made, as the message after a button says it."""
     if req.status == RequestStatus.FINISHED:
-        return "done"
+        return gettext("done")
     if req.status in (RequestStatus.WAITING_APPROVAL, RequestStatus.WAITING_SOD_APPROVAL):
-        return "waiting for approval"
+        return gettext("waiting for approval")
     if req.status == RequestStatus.FAILED:
-        return f"failed: {req.failure_reason}"
-    return req.get_status_display().lower()
+        return gettext("failed: %(reason)s") % {"reason": req.failure_reason}
+    return str(req.get_status_display()).lower()
 
 
 def access_day(day: date | None, *, end: bool = False) -> datetime | None:

@@ -14,6 +14,8 @@ from django.contrib import messages
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from blazon.audit.models import AuditEvent
 from blazon.console import ObjectActionView, ObjectListView, capability_required, render_console
@@ -38,7 +40,9 @@ def _valid_dates(request: HttpRequest) -> None:
                 date.fromisoformat(params[name])
         except ValueError:
             params.pop(name)
-            messages.error(request, f"Ignored the {name} date: give it as YYYY-MM-DD.")
+            messages.error(
+                request, gettext("Ignored the %(name)s date: give it as YYYY-MM-DD.") % {"name": name}
+            )
     request.GET = params
 
 
@@ -107,6 +111,6 @@ request_cancel_view = ObjectActionView.as_view(
     action=request_cancel,
     post_fields=("reason",),
     detail_route="console_requests:detail",
-    done_message="Request {name} canceled.",
+    done_message=_("Request {name} canceled."),
     name_of=lambda req: f"#{req.pk}",
 )

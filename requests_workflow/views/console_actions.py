@@ -12,12 +12,15 @@ page in the directory app.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from blazon.console import capability_required, render_console
@@ -29,61 +32,72 @@ from requests_workflow.models import RequestType
 from requests_workflow.services.requests import request_create
 from requests_workflow.views.common import request_outcome
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 @dataclass(frozen=True)
 class Action:
     request_type: str
-    label: str
-    explain: str
+    label: StrOrPromise
+    explain: StrOrPromise
     danger: bool = False
 
 
 USER_ACTIONS: dict[str, Action] = {
     "activate": Action(
         RequestType.ACTIVATE_USER,
-        "Activate",
-        "The identity becomes ACTIVE again; its regular accounts are re-enabled and follow-up events "
-        "opened by an earlier inactivation are canceled.",
+        _("Activate"),
+        _(
+            "The identity becomes ACTIVE again; its regular accounts are re-enabled and follow-up events "
+            "opened by an earlier inactivation are canceled."
+        ),
     ),
     "inactivate": Action(
         RequestType.INACTIVATE_USER,
-        "Inactivate",
-        "The identity becomes INACTIVE: its regular accounts are inactivated and the applications are "
-        "told so, owner-change events are opened for what it is responsible for. It can be activated "
-        "again later.",
+        _("Inactivate"),
+        _(
+            "The identity becomes INACTIVE: its regular accounts are inactivated and the applications are "
+            "told so, owner-change events are opened for what it is responsible for. It can be activated "
+            "again later."
+        ),
     ),
     "revoke": Action(
         RequestType.REVOKE_USER,
-        "Revoke",
-        "The identity becomes REVOKED: its accounts are revoked, its roles removed, owner changes "
-        "opened for what it is responsible for, administrative check-outs released. A revoked "
-        "identity cannot be activated again.",
+        _("Revoke"),
+        _(
+            "The identity becomes REVOKED: its accounts are revoked, its roles removed, owner changes "
+            "opened for what it is responsible for, administrative check-outs released. A revoked "
+            "identity cannot be activated again."
+        ),
         danger=True,
     ),
     "lock": Action(
         RequestType.LOCK_USER,
-        "Lock login",
-        "The user cannot log in to Blazon any more. The status and accesses do not change.",
+        _("Lock login"),
+        _("The user cannot log in to Blazon any more. The status and accesses do not change."),
     ),
-    "unlock": Action(RequestType.UNLOCK_USER, "Unlock login", "The user can log in again."),
+    "unlock": Action(RequestType.UNLOCK_USER, _("Unlock login"), _("The user can log in again.")),
 }
 
 ACCOUNT_ACTIONS: dict[str, Action] = {
     "activate": Action(
         RequestType.ACTIVATE_ACCOUNT,
-        "Activate account",
-        "The account is enabled again and the application is told so.",
+        _("Activate account"),
+        _("The account is enabled again and the application is told so."),
     ),
     "inactivate": Action(
         RequestType.INACTIVATE_ACCOUNT,
-        "Inactivate account",
-        "The account is disabled in the application; its entitlements are kept.",
+        _("Inactivate account"),
+        _("The account is disabled in the application; its entitlements are kept."),
     ),
     "revoke": Action(
         RequestType.REVOKE_ACCOUNT,
-        "Revoke account",
-        "The account and its entitlements are deleted in the application. If the application "
-        "refuses, the account is restored in the directory.",
+        _("Revoke account"),
+        _(
+            "The account and its entitlements are deleted in the application. If the application "
+            "refuses, the account is restored in the directory."
+        ),
         danger=True,
     ),
 }
@@ -94,7 +108,8 @@ class ActionForm(forms.Form):
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Why: kept with the request and its audit trail (a validation policy may require it).",
+        label=_("Justification"),
+        help_text=_("Why: kept with the request and its audit trail (a validation policy may require it)."),
     )
 
 
@@ -121,7 +136,14 @@ def _act(
         return None
     req.refresh_from_db()  # in-process mode ran it on commit; with Celery it is still on its way
     messages.success(
-        request, f"{action.label}: request #{req.pk} for {beneficiary.username}, {request_outcome(req)}."
+        request,
+        gettext("%(action)s: request #%(id)s for %(username)s, %(outcome)s.")
+        % {
+            "action": action.label,
+            "id": req.pk,
+            "username": beneficiary.username,
+            "outcome": request_outcome(req),
+        },
     )
     return redirect("console_requests:detail", pk=req.pk)
 
@@ -137,10 +159,13 @@ def user_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     form = ActionForm(request.POST if request.method == "POST" else None)
     status = 200
     if action not in allowed:
+        status_text = user.get_status_display()
+        if user.login_locked:
+            status_text = gettext("%(status)s, login locked") % {"status": status_text}
         messages.error(
             request,
-            f"{spec.label} is not possible for {user.username} ({user.get_status_display()}"
-            f"{', login locked' if user.login_locked else ''}).",
+            gettext("%(action)s is not possible for %(username)s (%(status)s).")
+            % {"action": spec.label, "username": user.username, "status": status_text},
         )
         status = 409
     elif request.method == "POST" and form.is_valid():
@@ -171,7 +196,9 @@ def account_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     status = 200
     if action not in allowed or account.owner is None:
         messages.error(
-            request, f"{spec.label} is not possible for {account} ({account.get_status_display()})."
+            request,
+            gettext("%(action)s is not possible for %(account)s (%(status)s).")
+            % {"action": spec.label, "account": account, "status": account.get_status_display()},
         )
         status = 409
     elif request.method == "POST" and form.is_valid():

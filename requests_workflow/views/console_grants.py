@@ -24,6 +24,8 @@ from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from blazon.console import capability_required, render_console
@@ -106,19 +108,30 @@ def lookup(request: HttpRequest, kind: str) -> JsonResponse:
     return JsonResponse({"results": [{"value": LOOKUPS[kind].label(obj)} for obj in found]})
 
 
+#: What a picker's messages call the objects it finds.
+PICK_NOUNS = {
+    "user": _("person"),
+    "role": _("role"),
+    "entitlement": _("entitlement"),
+    "resource": _("resource"),
+}
+
+
 def resolve_pick(kind: str, text: str) -> Any:
     """The object a picker's text names: ``… #id`` (what the list offers), else one object whose
     name, code or username is exactly the text. Raises ``forms.ValidationError`` otherwise."""
     text = (text or "").strip()
-    what = kind if kind != "user" else "person"
+    what = PICK_NOUNS[kind]
     if not text:
-        raise forms.ValidationError(f"Choose a {what}.")
+        raise forms.ValidationError(gettext("Choose a %(what)s.") % {"what": what})
     spec = LOOKUPS[kind]
     found = _ID_RE.search(text)
     if found:
         obj = spec.queryset().filter(pk=int(found.group(1))).first()
         if obj is None:
-            raise forms.ValidationError(f"No {what} #{found.group(1)}.")
+            raise forms.ValidationError(
+                gettext("No %(what)s #%(id)s.") % {"what": what, "id": found.group(1)}
+            )
         return obj
     exact = Q()
     for field in spec.fields:
@@ -126,9 +139,13 @@ def resolve_pick(kind: str, text: str) -> Any:
             exact |= Q(**{f"{field}__iexact": text})
     candidates = list(spec.queryset().filter(exact)[:2])
     if not candidates:
-        raise forms.ValidationError(f"No {what} is called {text!r}: pick one from the list.")
+        raise forms.ValidationError(
+            gettext("No %(what)s is called %(text)r: pick one from the list.") % {"what": what, "text": text}
+        )
     if len(candidates) > 1:
-        raise forms.ValidationError(f"Several match {text!r}: pick one from the list.")
+        raise forms.ValidationError(
+            gettext("Several match %(text)r: pick one from the list.") % {"text": text}
+        )
     return candidates[0]
 
 
@@ -157,20 +174,29 @@ class _Justified(ActionForm):
 
 class UserNewForm(_Justified):
     username = forms.CharField(
-        required=False, max_length=150, help_text="Leave empty to let the username policy choose it."
+        required=False,
+        max_length=150,
+        help_text=_("Leave empty to let the username policy choose it."),
+        label=_("Username"),
     )
-    first_name = forms.CharField(max_length=150)
-    middle_name = forms.CharField(required=False, max_length=150)
-    last_name = forms.CharField(max_length=150)
-    display_name = forms.CharField(required=False, max_length=200)
-    email = forms.EmailField(required=False, label="E-mail")
-    organization = forms.ModelChoiceField(queryset=Organization.objects.none(), required=False)
-    manager = PickField("user", required=False)
-    job_title = forms.CharField(required=False, max_length=200)
-    department = forms.CharField(required=False, max_length=200)
-    employee_type = forms.CharField(required=False, max_length=100)
-    start_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    first_name = forms.CharField(max_length=150, label=_("First name"))
+    middle_name = forms.CharField(required=False, max_length=150, label=_("Middle name"))
+    last_name = forms.CharField(max_length=150, label=_("Last name"))
+    display_name = forms.CharField(required=False, max_length=200, label=_("Display name"))
+    email = forms.EmailField(required=False, label=_("E-mail"))
+    organization = forms.ModelChoiceField(
+        queryset=Organization.objects.none(), required=False, label=_("Organization")
+    )
+    manager = PickField("user", required=False, label=_("Manager"))
+    job_title = forms.CharField(required=False, max_length=200, label=_("Job title"))
+    department = forms.CharField(required=False, max_length=200, label=_("Department"))
+    employee_type = forms.CharField(required=False, max_length=100, label=_("Employee type"))
+    start_date = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), label=_("Start date")
+    )
+    end_date = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), label=_("End date")
+    )
 
     field_order = ["username", "first_name", "middle_name", "last_name", "display_name", "email",
                    "organization", "manager", "job_title", "department", "employee_type",
@@ -212,19 +238,23 @@ class UserNewForm(_Justified):
 
 
 class GrantForm(_Justified):
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Until")
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label=_("From"))
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label=_("Until"))
 
     def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        label = {"role": "Role", "entitlement": "Entitlement", "resource": "Resource (a new account)"}[kind]
+        label = {
+            "role": _("Role"),
+            "entitlement": _("Entitlement"),
+            "resource": _("Resource (a new account)"),
+        }[kind]
         self.fields["target"] = PickField(kind, label=label)
         self.order_fields(["target", "start", "end", "justification"])
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("start") and data.get("end") and data["end"] < data["start"]:
-            self.add_error("end", "The end date must be on or after the start date.")
+            self.add_error("end", gettext("The end date must be on or after the start date."))
         return data
 
 
@@ -232,23 +262,26 @@ class MembersAddForm(_Justified):
     people = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         max_length=20000,
-        help_text="Usernames, one per line or separated by commas (at most 200).",
+        help_text=_("Usernames, one per line or separated by commas (at most 200)."),
+        label=_("People"),
     )
 
     def clean_people(self) -> list[User]:
         names = [n.strip() for n in re.split(r"[\s,;]+", self.cleaned_data["people"]) if n.strip()]
         names = list(dict.fromkeys(names))
         if not names:
-            raise forms.ValidationError("Name at least one person.")
+            raise forms.ValidationError(gettext("Name at least one person."))
         if len(names) > 200:
-            raise forms.ValidationError("At most 200 people at a time.")
+            raise forms.ValidationError(gettext("At most 200 people at a time."))
         query = Q()
         for name in names:
             query |= Q(username__iexact=name)
         found = {u.username.lower(): u for u in User.objects.filter(query)}
         missing = [n for n in names if n.lower() not in found]
         if missing:
-            raise forms.ValidationError(f"Unknown username(s): {', '.join(missing)}.")
+            raise forms.ValidationError(
+                gettext("Unknown username(s): %(usernames)s.") % {"usernames": ", ".join(missing)}
+            )
         return [found[n.lower()] for n in names]
 
 
@@ -269,7 +302,11 @@ def _show_errors(request: HttpRequest, error: DomainError, form: forms.Form, pre
 
 def _done(request: HttpRequest, req: Request, what: str) -> HttpResponse:
     req.refresh_from_db()  # in-process mode ran it on commit; with Celery it is still on its way
-    messages.success(request, f"{what}: request #{req.pk}, {request_outcome(req)}.")
+    messages.success(
+        request,
+        gettext("%(what)s: request #%(id)s, %(outcome)s.")
+        % {"what": what, "id": req.pk, "outcome": request_outcome(req)},
+    )
     return redirect("console_requests:detail", pk=req.pk)
 
 
@@ -298,17 +335,16 @@ def user_new(request: HttpRequest) -> HttpResponse:
         except DomainError as error:
             _show_errors(request, error, form)
         else:
-            return _done(
-                request, req, f"New user {form.cleaned_data['first_name']} {form.cleaned_data['last_name']}"
-            )
+            name = f"{form.cleaned_data['first_name']} {form.cleaned_data['last_name']}"
+            return _done(request, req, gettext("New user %(name)s") % {"name": name})
     status = 400 if form.is_bound and form.errors else 200
     return render_console(request, "console/requests/user_new.html", {"form": form}, status=status)
 
 
 GRANTS = {
-    "role": (RequestType.GRANT_ROLE, "Grant a role"),
-    "entitlement": (RequestType.GRANT_ENTITLEMENT, "Grant an entitlement"),
-    "resource": (RequestType.CREATE_ACCOUNT, "New account"),
+    "role": (RequestType.GRANT_ROLE, _("Grant a role")),
+    "entitlement": (RequestType.GRANT_ENTITLEMENT, _("Grant an entitlement")),
+    "resource": (RequestType.CREATE_ACCOUNT, _("New account")),
 }
 
 
@@ -338,7 +374,12 @@ def user_grant(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         except DomainError as error:
             _show_errors(request, error, form)
         else:
-            return _done(request, req, f"{title}: {target} for {user.username}")
+            return _done(
+                request,
+                req,
+                gettext("%(title)s: %(target)s for %(username)s")
+                % {"title": title, "target": target, "username": user.username},
+            )
     context = {"subject": user, "form": form, "title": title, "kind": kind}
     status = 400 if form.is_bound and form.errors else 200
     return render_console(request, "console/requests/grant.html", context, status=status)
@@ -349,7 +390,7 @@ def _revocable(user: User, kind: str, obj_pk: int) -> tuple[Model, dict[str, Any
     references, a name. 404 when the user does not hold it."""
     if kind == "role":
         rm = get_object_or_404(RoleMembership.objects.select_related("role"), user=user, role_id=obj_pk)
-        return rm, {"role": rm.role}, f"role {rm.role.name}"
+        return rm, {"role": rm.role}, gettext("role %(name)s") % {"name": rm.role.name}
     if kind == "entitlement":
         m = get_object_or_404(
             EntitlementMembership.objects.select_related("entitlement", "account__resource"),
@@ -357,7 +398,12 @@ def _revocable(user: User, kind: str, obj_pk: int) -> tuple[Model, dict[str, Any
             pk=obj_pk,
         )
         refs = {"entitlement": m.entitlement, "account": m.account}
-        return m, refs, f"entitlement {m.entitlement.name} on {m.account.resource.name}"
+        return (
+            m,
+            refs,
+            gettext("entitlement %(name)s on %(resource)s")
+            % {"name": m.entitlement.name, "resource": m.account.resource.name},
+        )
     raise Http404("Unknown kind")
 
 
@@ -391,7 +437,11 @@ def user_revoke(request: HttpRequest, pk: int, kind: str, obj_pk: int) -> HttpRe
         except DomainError as error:
             _show_errors(request, error, form)
         else:
-            return _done(request, req, f"Revoke {name} from {user.username}")
+            return _done(
+                request,
+                req,
+                gettext("Revoke %(name)s from %(username)s") % {"name": name, "username": user.username},
+            )
     context = {"subject": user, "form": form, "name": name, "kind": kind, "kept_by_role": kept_by_role}
     status = 400 if form.is_bound and form.errors else 200
     return render_console(request, "console/requests/revoke.html", context, status=status)
@@ -430,10 +480,14 @@ def role_members_add(request: HttpRequest, pk: int) -> HttpResponse:
         except _AllOrNone:
             for line in refused:
                 form.add_error("people", line)
-            messages.error(request, "Nobody was added: fix or remove the people named below.")
+            messages.error(request, gettext("Nobody was added: fix or remove the people named below."))
         else:
             numbers = ", ".join(f"#{r.pk}" for r in made)
-            messages.success(request, f"{len(made)} request(s) to add people to {role.name}: {numbers}.")
+            messages.success(
+                request,
+                gettext("%(count)s request(s) to add people to %(role)s: %(numbers)s.")
+                % {"count": len(made), "role": role.name, "numbers": numbers},
+            )
             return redirect(f"{reverse('console:role_detail', args=[role.pk])}?tab=members")
     status = 400 if form.is_bound and form.errors else 200
     return render_console(

@@ -11,6 +11,8 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from blazon.console import (
     ObjectActionView,
@@ -65,8 +67,16 @@ class PolicyToggle(ObjectActionView):
         return {"active": self.request.POST.get("active") == "1"}
 
     def done_text(self, policy: Any, result: Any) -> str:
-        state = "activated" if self.action_kwargs()["active"] else "deactivated"
-        return self.message(f"{{Noun}} {{name}} {state}.", policy)
+        return self.message(TOGGLED[self.model is ApprovalPolicy, self.action_kwargs()["active"]], policy)
+
+
+#: What the toggle says: (an approval policy?, activated?) -> message.
+TOGGLED = {
+    (True, True): _("Approval policy {name} activated."),
+    (True, False): _("Approval policy {name} deactivated."),
+    (False, True): _("Validation policy {name} activated."),
+    (False, False): _("Validation policy {name} deactivated."),
+}
 
 
 # --- approval policies --------------------------------------------------------------------------
@@ -104,6 +114,9 @@ policy_edit = ObjectEditView.as_view(
     model=ApprovalPolicy,
     form_class=ApprovalPolicyForm,
     noun="approval policy",
+    new_title=_("New approval policy"),
+    edit_title=_("Edit approval policy {name}"),
+    saved_message=_("Approval policy {name} saved."),
     object_kwarg="policy",
     create=svc.approval_policy_create,
     update=svc.approval_policy_update,
@@ -120,6 +133,7 @@ class PolicyDelete(ObjectDeleteView):
     deactivate it instead."""
 
     model, noun, object_kwarg = ApprovalPolicy, "approval policy", "policy"
+    deleted_message, list_title = _("Approval policy {name} deleted."), _("Approval policies")
     delete_service = staticmethod(svc.approval_policy_delete)
     detail_route, list_route = "console_requests:policy_detail", "console_requests:policies"
     template_name, refused_to_detail = "console/requests/policy_delete.html", True
@@ -161,10 +175,18 @@ class LevelEdit(ObjectEditView):
         return self.detail_url(None)
 
     def title(self, level: ApprovalLevel | None) -> str:
-        return f"{self.policy.name}: level {level.position}" if level else f"{self.policy.name}: new level"
+        if level:
+            return gettext("%(policy)s: level %(position)s") % {
+                "policy": self.policy.name,
+                "position": level.position,
+            }
+        return gettext("%(policy)s: new level") % {"policy": self.policy.name}
 
     def saved_text(self, level: ApprovalLevel) -> str:
-        return f"Level {level.position} of {self.policy.name} saved."
+        return gettext("Level %(position)s of %(policy)s saved.") % {
+            "position": level.position,
+            "policy": self.policy.name,
+        }
 
 
 level_edit = LevelEdit.as_view()
@@ -189,13 +211,14 @@ class LevelAction(ObjectActionView):
 level_action = by_segment(
     "action",
     delete=LevelAction.as_view(
-        action=svc.approval_level_remove, done_message="Level {name} removed; the following levels moved up."
+        action=svc.approval_level_remove,
+        done_message=_("Level {name} removed; the following levels moved up."),
     ),
     up=LevelAction.as_view(
-        action=partial(svc.approval_level_move, direction="up"), done_message="Level {name} moved up."
+        action=partial(svc.approval_level_move, direction="up"), done_message=_("Level {name} moved up.")
     ),
     down=LevelAction.as_view(
-        action=partial(svc.approval_level_move, direction="down"), done_message="Level {name} moved down."
+        action=partial(svc.approval_level_move, direction="down"), done_message=_("Level {name} moved down.")
     ),
 )
 
@@ -240,6 +263,9 @@ validation_policy_edit = ObjectEditView.as_view(
     model=ValidationPolicy,
     form_class=ValidationPolicyForm,
     noun="validation policy",
+    new_title=_("New validation policy"),
+    edit_title=_("Edit validation policy {name}"),
+    saved_message=_("Validation policy {name} saved."),
     object_kwarg="policy",
     create=svc.validation_policy_create,
     update=svc.validation_policy_update,
@@ -259,6 +285,8 @@ validation_policy_toggle = PolicyToggle.as_view(
 validation_policy_delete = PolicyDelete.as_view(
     model=ValidationPolicy,
     noun="validation policy",
+    deleted_message=_("Validation policy {name} deleted."),
+    list_title=_("Validation policies"),
     delete_service=svc.validation_policy_delete,
     detail_route="console_requests:validation_policy_detail",
     list_route="console_requests:validation_policies",

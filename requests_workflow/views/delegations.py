@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from blazon.errors import DomainError
@@ -35,7 +36,7 @@ def _day(raw: str, name: str, errors: dict[str, str]) -> date | None:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        errors[name] = "Give a date as YYYY-MM-DD."
+        errors[name] = gettext("Give a date as YYYY-MM-DD.")
         return None
 
 
@@ -48,14 +49,16 @@ def parse_form(data: Any) -> tuple[dict[str, Any], dict[str, str], dict[str, str
     errors: dict[str, str] = {}
     delegate = None
     if not values["delegate"]:
-        errors["delegate"] = "Who covers for you? Give their username."
+        errors["delegate"] = gettext("Who covers for you? Give their username.")
     else:
         delegate = User.objects.filter(username=values["delegate"]).first()
         if delegate is None:
-            errors["delegate"] = f"No user with username {values['delegate']!r}."
+            errors["delegate"] = gettext("No user with username %(username)r.") % {
+                "username": values["delegate"]
+            }
     start, end = _day(values["start"], "start", errors), _day(values["end"], "end", errors)
     if end is None and "end" not in errors:
-        errors["end"] = "An end date is required: a delegation always ends."
+        errors["end"] = gettext("An end date is required: a delegation always ends.")
     tz = timezone.get_current_timezone()
     start_at = None
     if start is not None and start > timezone.localdate():
@@ -112,8 +115,12 @@ def out_of_office(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    f"{d.delegate.username} covers for you from {timezone.localtime(d.start_at):%Y-%m-%d %H:%M} "
-                    f"to {timezone.localtime(d.end_at):%Y-%m-%d %H:%M}.",
+                    gettext("%(username)s covers for you from %(start)s to %(end)s.")
+                    % {
+                        "username": d.delegate.username,
+                        "start": f"{timezone.localtime(d.start_at):%Y-%m-%d %H:%M}",
+                        "end": f"{timezone.localtime(d.end_at):%Y-%m-%d %H:%M}",
+                    },
                 )
                 return redirect("workspace_requests:out_of_office")
     context = {**delegations_context(me), "errors": errors, "values": values}
@@ -128,7 +135,10 @@ def out_of_office_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     delegation = get_object_or_404(Delegation, pk=pk, delegator=request.user)
     try:
         delegation_revoke(actor=request.user, source=Source.WORKSPACE, delegation=delegation)
-        messages.success(request, f"Delegation to {delegation.delegate.username} revoked.")
+        messages.success(
+            request,
+            gettext("Delegation to %(username)s revoked.") % {"username": delegation.delegate.username},
+        )
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect("workspace_requests:out_of_office")
@@ -154,8 +164,12 @@ def console_delegation_add(request: HttpRequest, user_pk: int) -> HttpResponse:
         d = delegation_create(actor=request.user, source=Source.CONSOLE, delegator=delegator, **args)
         messages.success(
             request,
-            f"{d.delegate.username} covers for {delegator.username} until "
-            f"{timezone.localtime(d.end_at):%Y-%m-%d %H:%M}.",
+            gettext("%(delegate)s covers for %(username)s until %(end)s.")
+            % {
+                "delegate": d.delegate.username,
+                "username": delegator.username,
+                "end": f"{timezone.localtime(d.end_at):%Y-%m-%d %H:%M}",
+            },
         )
     except DomainError as exc:
         messages.error(request, exc.message)
@@ -173,7 +187,7 @@ def console_delegation_revoke(request: HttpRequest, pk: int) -> HttpResponse:
             delegation=delegation,
             reason=request.POST.get("reason", ""),
         )
-        messages.success(request, f"Delegation #{delegation.pk} revoked.")
+        messages.success(request, gettext("Delegation #%(id)s revoked.") % {"id": delegation.pk})
     except DomainError as exc:
         messages.error(request, exc.message)
     back = request.POST.get("next", "")

@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from blazon.console import ObjectForm
 from directory.models import Criticality, Entitlement, Resource, Role, User, UserStatus
@@ -40,40 +42,48 @@ def _lines(value: str) -> list[str]:
 class _PolicyForm(ObjectForm):
     """Name, priority and the object scope both kinds of policy share."""
 
-    name = forms.CharField(max_length=200)
-    priority = forms.IntegerField(min_value=0, initial=100, help_text="Lower first.")
-    active = forms.BooleanField(required=False, initial=True)
+    name = forms.CharField(max_length=200, label=_("Name"))
+    priority = forms.IntegerField(min_value=0, initial=100, help_text=_("Lower first."), label=_("Priority"))
+    active = forms.BooleanField(required=False, initial=True, label=_("Active"))
     request_types = forms.MultipleChoiceField(
         choices=RequestType.choices,
         required=False,
         widget=forms.SelectMultiple(attrs={"size": 8}),
-        help_text="None selected = every type.",
+        help_text=_("None selected = every type."),
+        label=_("Request types"),
     )
     resource = forms.ModelChoiceField(
-        queryset=Resource.objects.order_by("name"), required=False, help_text="Empty = any."
+        queryset=Resource.objects.order_by("name"),
+        required=False,
+        help_text=_("Empty = any."),
+        label=_("Resource"),
     )
     entitlement = forms.ModelChoiceField(
         queryset=Entitlement.objects.select_related("resource").order_by("resource__name", "name"),
         required=False,
-        help_text="Empty = any.",
+        help_text=_("Empty = any."),
+        label=_("Entitlement"),
     )
     role = forms.ModelChoiceField(
-        queryset=Role.objects.order_by("name"), required=False, help_text="Empty = any."
+        queryset=Role.objects.order_by("name"), required=False, help_text=_("Empty = any."), label=_("Role")
     )
 
 
 class ApprovalPolicyForm(_PolicyForm):
     criticality = forms.ChoiceField(
-        choices=[("", "Any")] + list(Criticality.choices),
+        choices=[("", _("Any")), *Criticality.choices],
         required=False,
-        help_text="Of the entitlement, else the role, else the resource.",
+        help_text=_("Of the entitlement, else the role, else the resource."),
+        label=_("Criticality"),
     )
     beneficiary_conditions = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
-        label="Beneficiary conditions",
-        help_text="One attribute=value per line (user fields, organization code, manager username, custom "
-        'attributes), or a JSON object such as {"department": "Finance"}. Empty = anyone.',
+        label=_("Beneficiary conditions"),
+        help_text=_(
+            "One attribute=value per line (user fields, organization code, manager username, custom "
+            'attributes), or a JSON object such as {"department": "Finance"}. Empty = anyone.'
+        ),
     )
 
     @classmethod
@@ -90,29 +100,32 @@ class ApprovalPolicyForm(_PolicyForm):
             try:
                 value = json.loads(text)
             except ValueError as exc:
-                raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
+                raise forms.ValidationError(gettext("Not valid JSON: %(error)s.") % {"error": exc}) from None
             if not isinstance(value, dict):
-                raise forms.ValidationError("A JSON object of attribute → value.")
+                raise forms.ValidationError(gettext("A JSON object of attribute → value."))
             return value
         out: dict[str, Any] = {}
         for line in _lines(text):
             name, sep, value = line.partition("=")
             if not sep or not name.strip():
-                raise forms.ValidationError(f"Write attribute=value: {line!r}.")
+                raise forms.ValidationError(gettext("Write attribute=value: %(line)r.") % {"line": line})
             out[name.strip()] = value.strip()
         return out
 
 
 class ApprovalLevelForm(ObjectForm):
-    approver_kind = forms.ChoiceField(choices=ApproverKind.choices, label="Approvers")
-    mode = forms.ChoiceField(choices=ApprovalMode.choices, initial=ApprovalMode.ANY)
+    approver_kind = forms.ChoiceField(choices=ApproverKind.choices, label=_("Approvers"))
+    mode = forms.ChoiceField(choices=ApprovalMode.choices, initial=ApprovalMode.ANY, label=_("Mode"))
     users = forms.CharField(
         required=False,
-        label="Named users",
-        help_text="For named users: their usernames, separated by commas or spaces.",
+        label=_("Named users"),
+        help_text=_("For named users: their usernames, separated by commas or spaces."),
     )
     queue = forms.ModelChoiceField(
-        queryset=Queue.objects.order_by("name"), required=False, help_text="For a queue: which one."
+        queryset=Queue.objects.order_by("name"),
+        required=False,
+        help_text=_("For a queue: which one."),
+        label=_("Queue"),
     )
 
     @classmethod
@@ -125,39 +138,49 @@ class ApprovalLevelForm(ObjectForm):
         found = {u.username: u for u in User.objects.filter(username__in=names)}
         missing = [n for n in names if n not in found]
         if missing:
-            raise forms.ValidationError(f"No user with the username {', '.join(missing)}.")
+            raise forms.ValidationError(
+                gettext("No user with the username %(usernames)s.") % {"usernames": ", ".join(missing)}
+            )
         return [found[n] for n in dict.fromkeys(names)]
 
 
 class ValidationPolicyForm(_PolicyForm):
-    justification_required = forms.BooleanField(required=False)
+    justification_required = forms.BooleanField(required=False, label=_("Justification required"))
     justification_min_length = forms.IntegerField(
-        min_value=0, initial=0, label="Justification: at least (characters)", help_text="0 = any length."
+        min_value=0,
+        initial=0,
+        label=_("Justification: at least (characters)"),
+        help_text=_("0 = any length."),
     )
     requester_scope = forms.ChoiceField(
         choices=RequesterScope.choices,
         required=False,
-        label="Who may request",
-        help_text="On top of the built-in rule, which always applies.",
+        label=_("Who may request"),
+        help_text=_("On top of the built-in rule, which always applies."),
     )
     beneficiary_rules = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
-        label="Beneficiary rules",
-        help_text="One per line: attribute=value, attribute!=value, attribute in A,B,C or attribute~pattern "
-        "(a regular expression the whole value must match). E.g. employee_type=EMPLOYEE.",
+        label=_("Beneficiary rules"),
+        help_text=_(
+            "One per line: attribute=value, attribute!=value, attribute in A,B,C or attribute~pattern "
+            "(a regular expression the whole value must match). E.g. employee_type=EMPLOYEE."
+        ),
     )
     beneficiary_statuses = forms.MultipleChoiceField(
         choices=UserStatus.choices,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="None = what the request type allows.",
+        help_text=_("None = what the request type allows."),
+        label=_("Beneficiary statuses"),
     )
     max_period_days = forms.IntegerField(
         min_value=1,
         required=False,
-        label="Longest access period (days)",
-        help_text="Time-bound requests (accounts, entitlements, roles) must end within it. Empty = no limit.",
+        label=_("Longest access period (days)"),
+        help_text=_(
+            "Time-bound requests (accounts, entitlements, roles) must end within it. Empty = no limit."
+        ),
     )
 
     @classmethod
@@ -175,7 +198,10 @@ class ValidationPolicyForm(_PolicyForm):
             found = [(line.find(sign), sign) for sign in OPERATOR_SIGNS if sign in line]
             if not found:
                 raise forms.ValidationError(
-                    f"Write attribute=value, attribute!=value, attribute in A,B or attribute~pattern: {line!r}."
+                    gettext(
+                        "Write attribute=value, attribute!=value, attribute in A,B or attribute~pattern: %(line)r."
+                    )
+                    % {"line": line}
                 )
             _, sign = min(found)
             name, _, value = line.partition(sign)
@@ -198,14 +224,17 @@ def rule_line(rule: dict[str, Any]) -> str:
 class PolicyPreviewForm(forms.Form):
     """A request sketched in the console to see which policies would apply (nothing is saved)."""
 
-    request_type = forms.ChoiceField(choices=RequestType.choices, label="Type")
-    beneficiary = forms.CharField(required=False, help_text="Username.")
-    resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"), required=False)
+    request_type = forms.ChoiceField(choices=RequestType.choices, label=_("Type"))
+    beneficiary = forms.CharField(required=False, help_text=_("Username."), label=_("Beneficiary"))
+    resource = forms.ModelChoiceField(
+        queryset=Resource.objects.order_by("name"), required=False, label=_("Resource")
+    )
     entitlement = forms.ModelChoiceField(
         queryset=Entitlement.objects.select_related("resource").order_by("resource__name", "name"),
         required=False,
+        label=_("Entitlement"),
     )
-    role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), required=False)
+    role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), required=False, label=_("Role"))
 
     def clean_beneficiary(self) -> User | None:
         name = (self.cleaned_data.get("beneficiary") or "").strip()
@@ -213,5 +242,7 @@ class PolicyPreviewForm(forms.Form):
             return None
         user = User.objects.select_related("organization", "manager").filter(username=name).first()
         if user is None:
-            raise forms.ValidationError(f"No user with the username {name!r}.")
+            raise forms.ValidationError(
+                gettext("No user with the username %(username)r.") % {"username": name}
+            )
         return user

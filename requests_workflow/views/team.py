@@ -11,13 +11,15 @@ is not disclosed).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from blazon.errors import DomainError
@@ -37,26 +39,33 @@ from requests_workflow.views.common import REQUEST_RELATED, request_outcome
 from requests_workflow.views.console_actions import ActionForm
 from requests_workflow.views.workspace import _render
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 IN_FLIGHT = PENDING_STATUSES
 
 #: What a manager may do to a report's identity, and what each means (the console's wording).
-TEAM_ACTIONS: dict[str, tuple[str, str, str]] = {
+TEAM_ACTIONS: dict[str, tuple[str, StrOrPromise, StrOrPromise]] = {
     "inactivate": (
         RequestType.INACTIVATE_USER,
-        "Inactivate",
-        "Their accounts are disabled in the applications until they are activated again (leave, "
-        "long absence). Nothing is deleted.",
+        _("Inactivate"),
+        _(
+            "Their accounts are disabled in the applications until they are activated again (leave, "
+            "long absence). Nothing is deleted."
+        ),
     ),
     "activate": (
         RequestType.ACTIVATE_USER,
-        "Activate",
-        "They become active again and their regular accounts are re-enabled.",
+        _("Activate"),
+        _("They become active again and their regular accounts are re-enabled."),
     ),
     "revoke": (
         RequestType.REVOKE_USER,
-        "Revoke",
-        "They leave: their accounts are revoked in the applications and their roles removed. A "
-        "revoked person cannot be activated again.",
+        _("Revoke"),
+        _(
+            "They leave: their accounts are revoked in the applications and their roles removed. A "
+            "revoked person cannot be activated again."
+        ),
     ),
 }
 
@@ -133,7 +142,11 @@ def _create(request: HttpRequest, person: User, request_type: str, form: ActionF
         form.add_error(None, error.message)
         return None
     req.refresh_from_db()
-    messages.success(request, f"{what}: request #{req.pk}, {request_outcome(req)}.")
+    messages.success(
+        request,
+        gettext("%(what)s: request #%(id)s, %(outcome)s.")
+        % {"what": what, "id": req.pk, "outcome": request_outcome(req)},
+    )
     return redirect("workspace_requests:team_member", pk=person.pk)
 
 
@@ -148,12 +161,21 @@ def team_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     allowed = action in user_actions_allowed(person, source=Source.WORKSPACE)
     form = ActionForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and allowed and form.is_valid():
-        done = _create(request, person, request_type, form, f"{label} {person.username}")
+        what = gettext("%(action)s %(username)s") % {"action": label, "username": person.username}
+        done = _create(request, person, request_type, form, what)
         if done is not None:
             return done
     if not allowed:
-        form.add_error(None, f"{label} is not possible: {person.username} is {person.get_status_display()}.")
-    context = {"person": person, "form": form, "title": f"{label} {person.get_full_name() or person.username}",
+        form.add_error(
+            None,
+            gettext("%(action)s is not possible: %(username)s is %(status)s.")
+            % {"action": label, "username": person.username, "status": person.get_status_display()},
+        )
+    title = gettext("%(action)s %(name)s") % {
+        "action": label,
+        "name": person.get_full_name() or person.username,
+    }
+    context = {"person": person, "form": form, "title": title,
                "explain": explain, "danger": action == "revoke", "button": label}  # fmt: skip
     status = 409 if not allowed else (400 if form.is_bound and form.errors else 200)
     return _render(request, "workspace/team/confirm.html", context, status=status)
@@ -169,7 +191,7 @@ def team_revoke_access(request: HttpRequest, pk: int, kind: str, obj_pk: int) ->
         rm = get_object_or_404(RoleMembership.objects.select_related("role"), user=person, role_id=obj_pk)
         refs: dict[str, Any] = {"role": rm.role}
         name, request_type, by_role = (
-            f"role {rm.role.name}",
+            gettext("role %(name)s") % {"name": rm.role.name},
             RequestType.REVOKE_ROLE,
             rm.management == Management.ROLE,
         )
@@ -181,7 +203,8 @@ def team_revoke_access(request: HttpRequest, pk: int, kind: str, obj_pk: int) ->
         )
         refs = {"entitlement": m.entitlement, "account": m.account}
         name, request_type, by_role = (
-            f"{m.entitlement.name} on {m.account.resource.name}",
+            gettext("%(name)s on %(resource)s")
+            % {"name": m.entitlement.name, "resource": m.account.resource.name},
             RequestType.REVOKE_ENTITLEMENT,
             not m.manual,
         )
@@ -189,13 +212,24 @@ def team_revoke_access(request: HttpRequest, pk: int, kind: str, obj_pk: int) ->
         raise Http404("Unknown kind")
     form = ActionForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        done = _create(request, person, request_type, form, f"Revoke {name} from {person.username}", **refs)
+        what = gettext("Revoke %(name)s from %(username)s") % {"name": name, "username": person.username}
+        done = _create(request, person, request_type, form, what, **refs)
         if done is not None:
             return done
-    explain = "The application is told once the request is approved (if a policy asks for an approval)."
+    explain = gettext(
+        "The application is told once the request is approved (if a policy asks for an approval)."
+    )
     if by_role:
-        explain = "A role gives this access: the request will be refused while the role keeps it. " + explain
-    context = {"person": person, "form": form, "title": f"Revoke {name} from {person.get_full_name() or person.username}",
-               "explain": explain, "danger": True, "button": "Revoke"}  # fmt: skip
+        explain = (
+            gettext("A role gives this access: the request will be refused while the role keeps it.")
+            + " "
+            + explain
+        )
+    title = gettext("Revoke %(name)s from %(username)s") % {
+        "name": name,
+        "username": person.get_full_name() or person.username,
+    }
+    context = {"person": person, "form": form, "title": title,
+               "explain": explain, "danger": True, "button": gettext("Revoke")}  # fmt: skip
     status = 400 if form.is_bound and form.errors else 200
     return _render(request, "workspace/team/confirm.html", context, status=status)

@@ -17,6 +17,8 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from blazon.errors import DomainError, ValidationFailed
@@ -42,9 +44,9 @@ from worklist.models import Task
 CART_KEY = "blazon_request_cart"
 CART_LIMIT = 25
 KINDS = {
-    "entitlement": (Entitlement, RequestType.GRANT_ENTITLEMENT, "Entitlement"),
-    "role": (Role, RequestType.GRANT_ROLE, "Role"),
-    "resource": (Resource, RequestType.CREATE_ACCOUNT, "Account"),
+    "entitlement": (Entitlement, RequestType.GRANT_ENTITLEMENT, _("Entitlement")),
+    "role": (Role, RequestType.GRANT_ROLE, _("Role")),
+    "resource": (Resource, RequestType.CREATE_ACCOUNT, _("Account")),
 }
 SRC = Source.WORKSPACE
 
@@ -128,7 +130,11 @@ def catalog(request: HttpRequest) -> HttpResponse:
         sections.append(
             {
                 "kind": key,
-                "label": {"entitlement": "Entitlements", "role": "Roles", "resource": "Applications"}[key],
+                "label": {
+                    "entitlement": _("Entitlements"),
+                    "role": _("Roles"),
+                    "resource": _("Applications"),
+                }[key],
                 "what": label,
                 "rows": [
                     (obj, (key, obj.pk) in in_cart, held[key].get(obj.pk), gives.get(obj.pk)) for obj in rows
@@ -152,15 +158,22 @@ def cart_add(request: HttpRequest) -> HttpResponse:
     items = _cart(request)
     how = catalog_holdings(request.user)[kind].get(pk)
     if any(i["kind"] == kind and i["id"] == pk for i in items):
-        messages.info(request, f"{obj.name} is already in your cart.")
+        messages.info(request, gettext("%(name)s is already in your cart.") % {"name": obj.name})
     elif how and not _has_reports(request.user):
-        messages.info(request, f"You already have {obj.name} ({how}): nothing to request.")
+        messages.info(
+            request,
+            gettext("You already have %(name)s (%(how)s): nothing to request.")
+            % {"name": obj.name, "how": how},
+        )
     elif len(items) >= CART_LIMIT:
-        messages.error(request, f"Your cart holds at most {CART_LIMIT} items: submit it first.")
+        messages.error(
+            request,
+            gettext("Your cart holds at most %(limit)s items: submit it first.") % {"limit": CART_LIMIT},
+        )
     else:
         items.append({"kind": kind, "id": pk})
         _save_cart(request, items)
-        messages.success(request, f"{obj.name} added to your cart.")
+        messages.success(request, gettext("%(name)s added to your cart.") % {"name": obj.name})
     back = request.POST.get("next", "")
     return redirect(back if back.startswith("/workspace/") else "workspace_requests:catalog")
 
@@ -171,7 +184,7 @@ def cart_remove(request: HttpRequest) -> HttpResponse:
     kind = request.POST.get("kind", "")
     pk = request.POST.get("id", "")
     _save_cart(request, [i for i in _cart(request) if not (i["kind"] == kind and str(i["id"]) == pk)])
-    messages.success(request, "Removed from your cart.")
+    messages.success(request, gettext("Removed from your cart."))
     return redirect("workspace_requests:cart")
 
 
@@ -182,7 +195,7 @@ def _parse_day(value: str, field: str, errors: dict[str, str]) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        errors[field] = "Give a date as YYYY-MM-DD."
+        errors[field] = gettext("Give a date as YYYY-MM-DD.")
         return None
 
 
@@ -214,7 +227,7 @@ def cart(request: HttpRequest) -> HttpResponse:
         if values["someone"]:
             beneficiary = None
             if not anyone:
-                errors["beneficiary"] = (
+                errors["beneficiary"] = gettext(
                     "Only the help desk may request for someone who does not report to you."
                 )
             else:
@@ -223,27 +236,30 @@ def cart(request: HttpRequest) -> HttpResponse:
                 except forms.ValidationError as exc:
                     errors["beneficiary"] = " ".join(exc.messages)
         elif beneficiary is None:
-            errors["beneficiary"] = "Choose yourself or one of the people who report to you."
+            errors["beneficiary"] = gettext("Choose yourself or one of the people who report to you.")
         if not items:
-            errors["cart"] = "Your cart is empty."
+            errors["cart"] = gettext("Your cart is empty.")
         if not values["justification"]:
-            errors["justification"] = "Say why you need this access."
+            errors["justification"] = gettext("Say why you need this access.")
         start = _parse_day(values["start"], "start", errors)
         end = _parse_day(values["end"], "end", errors)
         start_at, end_at = access_day(start), access_day(end, end=True)  # today: from its approval
         if start and end and end < start:
-            errors["end"] = "The end date must be on or after the start date."
+            errors["end"] = gettext("The end date must be on or after the start date.")
         if not errors and beneficiary is not None:
             done, kept = [], []
             held = catalog_holdings(beneficiary)
-            whom = "You" if beneficiary.pk == me.pk else str(beneficiary)
+            yourself = beneficiary.pk == me.pk
             for item in items:
                 how = held[item["kind"]].get(item["id"])
                 if how:  # refused before any request is made, and out of the cart
+                    held_text = (
+                        gettext("%(name)s: You already have it (%(how)s); removed from your cart.")
+                        if yourself
+                        else gettext("%(name)s: %(whom)s already has it (%(how)s); removed from your cart.")
+                    )
                     messages.error(
-                        request,
-                        f"{item['obj'].name}: {whom} already {'have' if whom == 'You' else 'has'} it ({how}); "
-                        "removed from your cart.",
+                        request, held_text % {"name": item["obj"].name, "whom": str(beneficiary), "how": how}
                     )
                     continue
                 try:
@@ -264,11 +280,15 @@ def cart(request: HttpRequest) -> HttpResponse:
             _save_cart(request, kept)
             if done:
                 numbers = ", ".join(f"#{r.pk}" for r in done)
-                messages.success(request, f"Submitted {len(done)} request(s): {numbers}.")
+                messages.success(
+                    request,
+                    gettext("Submitted %(count)s request(s): %(numbers)s.")
+                    % {"count": len(done), "numbers": numbers},
+                )
                 return redirect("workspace_requests:mine")
             items = _cart_items(request)
             if not items:
-                errors["cart"] = "Nothing is left in your cart to request."
+                errors["cart"] = gettext("Nothing is left in your cart to request.")
     context = {"items": items, "people": people, "errors": errors, "values": values, "anyone": anyone}
     return _render(request, "workspace/requests/cart.html", context, status=400 if errors else 200)
 
@@ -313,7 +333,7 @@ def my_request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     req = get_object_or_404(Request, pk=pk, requester=request.user)
     try:
         request_cancel(actor=request.user, source=SRC, request=req, reason=request.POST.get("reason", ""))
-        messages.success(request, f"Request #{req.pk} canceled.")
+        messages.success(request, gettext("Request #%(id)s canceled.") % {"id": req.pk})
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect("workspace_requests:detail", pk=req.pk)
@@ -359,7 +379,7 @@ def _new_period(request: HttpRequest, req: Request) -> tuple[datetime | None, da
     start = _parse_day(request.POST.get("start", ""), "start", errors)
     end = _parse_day(request.POST.get("end", ""), "end", errors)
     if errors:
-        raise ValidationFailed("Give the dates as YYYY-MM-DD.")
+        raise ValidationFailed(gettext("Give the dates as YYYY-MM-DD."))
     tz = timezone.get_current_timezone()
     current_start = timezone.localtime(req.start_at, tz).date() if req.start_at else None
     current_end = timezone.localtime(req.end_at, tz).date() if req.end_at else None

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -88,7 +89,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         user = self.request.user
         if _truthy(self.request.query_params.get("all")):
             if role_of(user) != ADMINISTRATOR:
-                raise PermissionDenied("Only administrators may list every task (all=1).")
+                raise PermissionDenied(gettext("Only administrators may list every task (all=1)."))
             return qs
         # the same filter as "My tasks" and the decision services: assignee, queue member or
         # out-of-office delegate of an assignee, never for one's own request

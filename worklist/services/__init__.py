@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon import notify
 from blazon.errors import ValidationFailed
@@ -190,12 +191,14 @@ def task_decide(
     registered (it checks who may decide, locks, closes the task and applies the outcome)."""
     if decision not in DECISIONS:
         raise ValidationFailed(
-            f"Unknown decision {decision!r}: approve or reject.", fields={"decision": ["approve or reject"]}
+            gettext("Unknown decision %(decision)r: approve or reject.") % {"decision": decision},
+            fields={"decision": [gettext("approve or reject")]},
         )
     decide = task_kind_handler(task.kind).decide
     if decide is None:
         raise ValidationFailed(
-            f"{task.get_kind_display()} tasks cannot be decided here.", fields={"task": ["Not decidable."]}
+            gettext("%(kind)s tasks cannot be decided here.") % {"kind": task.get_kind_display()},
+            fields={"task": [gettext("Not decidable.")]},
         )
     return decide(actor=actor, source=source, task=task, decision=decision, comment=comment, **details)
 
@@ -205,5 +208,7 @@ def task_reassign(*, actor: User, source: str, task: Task, to_user: User, commen
     what is recorded: ``worklist.registry.register_task_reassigner``)."""
     reassign = task_reassigner()
     if reassign is None:
-        raise ValidationFailed("Tasks cannot be reassigned here.", fields={"task": ["Not reassignable."]})
+        raise ValidationFailed(
+            gettext("Tasks cannot be reassigned here."), fields={"task": [gettext("Not reassignable.")]}
+        )
     return reassign(actor=actor, source=source, task=task, to_user=to_user, comment=comment)

@@ -14,13 +14,15 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from blazon.errors import ValidationFailed
 from worklist.models import Calendar
 
 #: How far ahead the calendar walk looks before it gives up (a calendar that is all holidays).
 MAX_DAYS = 3660
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAYS = (_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"), _("Sunday"))
 
 
 # --- calendar math ----------------------------------------------------------------------------
@@ -68,8 +70,9 @@ def business_deadline(calendar: Calendar | None, start: datetime, hours: float |
             return cursor + remaining
         remaining -= available
     raise ValidationFailed(
-        f"Calendar {calendar.name} has no working time in the next {MAX_DAYS} days.",
-        fields={"calendar": ["No working time."]},
+        gettext("Calendar %(name)s has no working time in the next %(MAX_DAYS)s days.")
+        % {"name": calendar.name, "MAX_DAYS": MAX_DAYS},
+        fields={"calendar": [gettext("No working time.")]},
     )
 
 

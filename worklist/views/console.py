@@ -12,6 +12,8 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from blazon.console import (
@@ -66,6 +68,9 @@ calendar_edit = ObjectEditView.as_view(
     model=Calendar,
     form_class=CalendarForm,
     noun="calendar",
+    new_title=_("New calendar"),
+    edit_title=_("Edit calendar {name}"),
+    saved_message=_("Calendar {name} saved."),
     object_kwarg="calendar",
     create=sla_config.calendar_create,
     update=sla_config.calendar_update,
@@ -94,7 +99,11 @@ def calendar_detail(request: HttpRequest, pk: int) -> HttpResponse:
             except DomainError as error:
                 report_domain_error(request, error, form)
             else:
-                messages.success(request, f"Holiday {holiday.name} on {holiday.date} added.")
+                messages.success(
+                    request,
+                    gettext("Holiday %(name)s on %(date)s added.")
+                    % {"name": holiday.name, "date": holiday.date},
+                )
                 return redirect("console_requests:calendar_detail", pk=calendar.pk)
     context = {
         "calendar": calendar,
@@ -112,29 +121,30 @@ class CalendarDelete(ObjectDeleteView):
     detail_route, list_route, list_title = (
         "console_requests:calendar_detail",
         "console_requests:calendars",
-        "Calendars",
+        _("Calendars"),
     )
-    unblock = "make them use another calendar first."
+    unblock = _("make them use another calendar first.")
+    deleted_message = _("Calendar {name} deleted.")
 
     def subtitle(self, calendar: Calendar) -> str:
         return calendar.timezone
 
     def blockers(self, calendar: Calendar) -> list[str]:
         n = calendar.definitions.count()
-        return [f"{n} task definition(s) use this calendar"] if n else []
+        return [gettext("%(count)s task definition(s) use this calendar") % {"count": n}] if n else []
 
     def explain(self, calendar: Calendar) -> str:
-        return "The calendar and its holidays are removed. No task definition uses it."
+        return gettext("The calendar and its holidays are removed. No task definition uses it.")
 
 
 calendar_delete = CalendarDelete.as_view()
 
 
 class HolidayDelete(ObjectDeleteView):
-    noun, verb, object_kwarg = "holiday", "Remove", "holiday"
+    noun, verb, object_kwarg = "holiday", _("Remove"), "holiday"
     queryset = Holiday.objects.select_related("calendar")
     delete_service = staticmethod(sla_config.holiday_delete)
-    deleted_message = "Holiday {name} removed."
+    deleted_message, list_title = _("Holiday {name} removed."), _("Calendar")
 
     def detail_url(self, holiday: Any) -> str:
         return reverse("console_requests:calendar_detail", args=[self.get_object().calendar_id])
@@ -146,7 +156,7 @@ class HolidayDelete(ObjectDeleteView):
         return f"{holiday.date} · {holiday.calendar.name}"
 
     def explain(self, holiday: Holiday) -> str:
-        return "That day counts as a working day again for SLAs and escalations on this calendar."
+        return gettext("That day counts as a working day again for SLAs and escalations on this calendar.")
 
 
 holiday_delete = HolidayDelete.as_view()
@@ -171,6 +181,9 @@ definition_edit = ObjectEditView.as_view(
     model=TaskDefinition,
     form_class=TaskDefinitionForm,
     noun="task definition",
+    new_title=_("New task definition"),
+    edit_title=_("Edit task definition {name}"),
+    saved_message=_("Task definition {name} saved."),
     kind="definition",
     object_kwarg="definition",
     create=sla_config.task_definition_create,
@@ -184,16 +197,20 @@ definition_edit = ObjectEditView.as_view(
 class DefinitionDelete(ObjectDeleteView):
     model, noun, object_kwarg = TaskDefinition, "task definition", "definition"
     delete_service = staticmethod(sla_config.task_definition_delete)
-    list_route, list_title = "console_requests:definitions", "Task definitions"
+    list_route, list_title = "console_requests:definitions", _("Task definitions")
+    deleted_message = _("Task definition {name} deleted.")
 
     def subtitle(self, definition: TaskDefinition) -> str:
-        return f"{definition.get_task_kind_display()} · SLA {definition.sla_hours} business hours"
+        return gettext("%(kind)s · SLA %(hours)s business hours") % {
+            "kind": definition.get_task_kind_display(),
+            "hours": definition.sla_hours,
+        }
 
     def explain(self, definition: TaskDefinition) -> str:
         n_open = definition.tasks.filter(status="OPEN").count()
-        return (
-            f"New tasks stop getting this SLA. {n_open} open task(s) keep their due date and stop escalating."
-        )
+        return gettext(
+            "New tasks stop getting this SLA. %(count)s open task(s) keep their due date and stop escalating."
+        ) % {"count": n_open}
 
 
 definition_delete = DefinitionDelete.as_view()
@@ -217,6 +234,9 @@ escalation_edit = ObjectEditView.as_view(
     model=EscalationPolicy,
     form_class=EscalationPolicyForm,
     noun="escalation policy",
+    new_title=_("New escalation policy"),
+    edit_title=_("Edit escalation policy {name}"),
+    saved_message=_("Escalation policy {name} saved."),
     kind="escalation",
     object_kwarg="policy",
     create=sla_config.escalation_policy_create,
@@ -245,17 +265,18 @@ class EscalationDelete(ObjectDeleteView):
     model, noun, object_kwarg = EscalationPolicy, "escalation policy", "policy"
     delete_service = staticmethod(sla_config.escalation_policy_delete)
     detail_route, list_route = "console_requests:escalation_detail", "console_requests:escalations"
-    list_title, unblock = "Escalation policies", "make them use another policy first."
+    list_title, unblock = _("Escalation policies"), _("make them use another policy first.")
+    deleted_message = _("Escalation policy {name} deleted.")
 
     def subtitle(self, policy: EscalationPolicy) -> str:
-        return f"{policy.steps.count()} step(s)"
+        return gettext("%(count)s step(s)") % {"count": policy.steps.count()}
 
     def blockers(self, policy: EscalationPolicy) -> list[str]:
         n = policy.definitions.count()
-        return [f"{n} task definition(s) use this policy"] if n else []
+        return [gettext("%(count)s task definition(s) use this policy") % {"count": n}] if n else []
 
     def explain(self, policy: EscalationPolicy) -> str:
-        return "The policy and its steps are removed. No task definition uses it."
+        return gettext("The policy and its steps are removed. No task definition uses it.")
 
 
 escalation_delete = EscalationDelete.as_view()
@@ -289,24 +310,28 @@ class StepEdit(ObjectEditView):
         return self.detail_url(None)
 
     def title(self, step: EscalationStep | None) -> str:
-        return (
-            f"Edit step {step.position} of {self.policy.name}" if step else f"New step of {self.policy.name}"
-        )
+        if step:
+            return gettext("Edit step %(position)s of %(policy)s") % {
+                "position": step.position,
+                "policy": self.policy.name,
+            }
+        return gettext("New step of %(policy)s") % {"policy": self.policy.name}
 
     def saved_text(self, step: EscalationStep) -> str:
-        return f"Step of {self.policy.name} saved."
+        return gettext("Step of %(policy)s saved.") % {"policy": self.policy.name}
 
 
 step_edit = StepEdit.as_view()
 
 
 class StepDelete(ObjectDeleteView):
-    noun, verb, object_kwarg = "step", "Remove", "step"
+    noun, verb, object_kwarg = "step", _("Remove"), "step"
+    list_title = _("Escalation policy")
     queryset = EscalationStep.objects.select_related("policy")
     delete_service = staticmethod(sla_config.escalation_step_delete)
 
     def name_of(self, step: EscalationStep) -> str:
-        return f"{step.position} of {step.policy.name}"
+        return gettext("%(position)s of %(policy)s") % {"position": step.position, "policy": step.policy.name}
 
     def detail_url(self, step: Any) -> str:
         return reverse("console_requests:escalation_detail", args=[self.get_object().policy_id])
@@ -315,13 +340,19 @@ class StepDelete(ObjectDeleteView):
         return self.detail_url(None)
 
     def deleted_text(self, step: EscalationStep, result: Any) -> str:
-        return f"Step {step.position} of {step.policy.name} removed."
+        return gettext("Step %(position)s of %(policy)s removed.") % {
+            "position": step.position,
+            "policy": step.policy.name,
+        }
 
     def subtitle(self, step: EscalationStep) -> str:
-        return f"{step.get_action_display()} after {step.after_hours} business hours"
+        return gettext("%(action)s after %(hours)s business hours") % {
+            "action": step.get_action_display(),
+            "hours": step.after_hours,
+        }
 
     def explain(self, step: EscalationStep) -> str:
-        return "Open tasks under this policy no longer get this step; what it already did stays."
+        return gettext("Open tasks under this policy no longer get this step; what it already did stays.")
 
 
 step_delete = StepDelete.as_view()

@@ -11,6 +11,7 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from blazon.console import capability_required, list_page, render_console
@@ -46,8 +47,9 @@ def task_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
             comment=reason,
             **details,
         )
-        what = subject_ref_text(ref) if ref is not None else f"Task #{task.pk}"
-        messages.success(request, f"{what} {'approved' if decision == 'approve' else 'rejected'}.")
+        what = subject_ref_text(ref) if ref is not None else gettext("Task #%(id)s") % {"id": task.pk}
+        done = gettext("%(what)s approved.") if decision == "approve" else gettext("%(what)s rejected.")
+        messages.success(request, done % {"what": what})
     except DomainError as exc:
         messages.error(request, exc.message)
     back = subject_console_url(ref, task.subject) if ref is not None else None

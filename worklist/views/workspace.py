@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from blazon.errors import DomainError
@@ -51,7 +52,7 @@ def _render(request: HttpRequest, template: str, context: dict, status: int = 20
 def _ref(task: Task) -> str:
     """``Request #12`` (the subject), or ``Task #7`` for a task about nothing registered."""
     ref = task.subject_ref
-    return subject_ref_text(ref) if ref is not None else f"Task #{task.pk}"
+    return subject_ref_text(ref) if ref is not None else gettext("Task #%(id)s") % {"id": task.pk}
 
 
 def my_task(request: HttpRequest, pk: int) -> Task:
@@ -119,16 +120,16 @@ def task_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         if decision == "approve":
             details = handler.details(request, task) if handler.details is not None else {}
             decide(actor=_user(request), source=SRC, task=task, decision=APPROVE, comment=text, **details)
-            messages.success(request, f"{_ref(task)} approved.")
+            messages.success(request, gettext("%(what)s approved.") % {"what": _ref(task)})
         elif decision == "reject":
             if not text:
-                messages.error(request, "A rejection needs a reason.")
+                messages.error(request, gettext("A rejection needs a reason."))
                 return redirect("workspace_requests:task", pk=task.pk)
             decide(actor=_user(request), source=SRC, task=task, decision=REJECT, comment=text)
-            messages.success(request, f"{_ref(task)} rejected.")
+            messages.success(request, gettext("%(what)s rejected.") % {"what": _ref(task)})
         elif decision == "comment" and handler.comment is not None:
             if not text:
-                messages.error(request, "Write a comment first.")
+                messages.error(request, gettext("Write a comment first."))
             else:
                 handler.comment(
                     actor=_user(request),
@@ -137,7 +138,7 @@ def task_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
                     text=text,
                     on_behalf_of=getattr(task, "delegated_from", None),
                 )
-                messages.success(request, "Comment added to the request's history.")
+                messages.success(request, gettext("Comment added to the request's history."))
             return redirect("workspace_requests:task", pk=task.pk)
         else:
             raise Http404("Unknown decision.")
@@ -155,7 +156,10 @@ def task_action(request: HttpRequest, pk: int, action: str, **kwargs: str) -> Ht
     task = my_task(request, pk)
     view = task_kind_handler(task.kind).actions.get(action)
     if view is None:
-        raise PermissionDenied(f"{task.get_kind_display()} tasks have no action {action!r}.")
+        raise PermissionDenied(
+            gettext("%(kind)s tasks have no action %(action)r.")
+            % {"kind": task.get_kind_display(), "action": action}
+        )
     return view(request, task, **kwargs)
 
 
@@ -164,7 +168,7 @@ def task_action(request: HttpRequest, pk: int, action: str, **kwargs: str) -> Ht
 def tasks_bulk_approve(request: HttpRequest) -> HttpResponse:
     ids = [i for i in map(parse_id, request.POST.getlist("task")) if i is not None]
     if not ids:
-        messages.error(request, "Select the tasks to approve.")
+        messages.error(request, gettext("Select the tasks to approve."))
         return redirect("workspace_requests:tasks")
     user = _user(request)
     tasks = list(open_tasks_for(user).filter(pk__in=ids, kind=TaskKind.APPROVAL).order_by("id"))
@@ -178,9 +182,15 @@ def tasks_bulk_approve(request: HttpRequest) -> HttpResponse:
             refused.append(f"{number}: {exc.message}")
     missing = len(set(ids)) - len(tasks)
     if approved:
-        messages.success(request, f"Approved {len(approved)} request(s): {', '.join(approved)}.")
+        messages.success(
+            request,
+            gettext("Approved %(count)s request(s): %(numbers)s.")
+            % {"count": len(approved), "numbers": ", ".join(approved)},
+        )
     for problem in refused:
         messages.error(request, problem)
     if missing:
-        messages.error(request, f"{missing} selected task(s) are no longer open for you.")
+        messages.error(
+            request, gettext("%(count)s selected task(s) are no longer open for you.") % {"count": missing}
+        )
     return redirect("workspace_requests:tasks")

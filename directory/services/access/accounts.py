@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
@@ -43,20 +44,25 @@ def account_create(
     """Create a manually managed account on ``resource`` (orphan when ``owner`` is None)."""
     errors: dict[str, list[str]] = {}
     if account_type not in AccountType.values:
-        errors["account_type"] = [f"Unknown account type {account_type!r}."]
+        errors["account_type"] = [
+            gettext("Unknown account type %(account_type)r.") % {"account_type": account_type}
+        ]
     identifier = (identifier or (owner.username if owner else "")).strip()
     if not identifier:
-        errors["identifier"] = ["An identifier is required for an account without owner."]
+        errors["identifier"] = [gettext("An identifier is required for an account without owner.")]
     if owner is not None and owner.status not in (UserStatus.ACTIVE, UserStatus.INACTIVE):
-        errors["owner"] = [f"User {owner.username} is {owner.status}: no new accounts."]
+        errors["owner"] = [
+            gettext("User %(username)s is %(status)s: no new accounts.")
+            % {"username": owner.username, "status": owner.status}
+        ]
     if is_temporary and not expires_at:
-        errors["expires_at"] = ["A temporary account needs an expiry date."]
+        errors["expires_at"] = [gettext("A temporary account needs an expiry date.")]
     if expires_at and expires_at <= timezone.now():
-        errors["expires_at"] = ["The expiry date must be in the future."]
+        errors["expires_at"] = [gettext("The expiry date must be in the future.")]
     if account_type in (AccountType.APPLICATION, AccountType.SHARED, AccountType.ADMINISTRATIVE) and owner:
-        errors["owner"] = ["Non-nominal accounts have a responsible user, not an owner."]
+        errors["owner"] = [gettext("Non-nominal accounts have a responsible user, not an owner.")]
     if account_type == AccountType.REGULAR and responsible:
-        errors["responsible"] = ["Regular accounts have an owner, not a responsible user."]
+        errors["responsible"] = [gettext("Regular accounts have an owner, not a responsible user.")]
     if errors:
         raise ValidationFailed(
             "The account cannot be created: " + " ".join(sum(errors.values(), [])), fields=errors
@@ -67,13 +73,15 @@ def account_create(
         and Account.objects.filter(owner=owner, resource=resource, account_type=AccountType.REGULAR).exists()
     ):
         raise Conflict(
-            f"{owner.username} already has a regular account on {resource.name}; a user has one per resource.",
-            fields={"owner": ["Already has a regular account on this resource."]},
+            gettext("%(username)s already has a regular account on %(name)s; a user has one per resource.")
+            % {"username": owner.username, "name": resource.name},
+            fields={"owner": [gettext("Already has a regular account on this resource.")]},
         )
     if Account.objects.filter(resource=resource, identifier=identifier).exists():
         raise Conflict(
-            f"Identifier {identifier!r} is already used on {resource.name}.",
-            fields={"identifier": ["Already used on this resource."]},
+            gettext("Identifier %(identifier)r is already used on %(name)s.")
+            % {"identifier": identifier, "name": resource.name},
+            fields={"identifier": [gettext("Already used on this resource.")]},
         )
     now = timezone.now()
     try:
@@ -95,7 +103,7 @@ def account_create(
                 status_changed_at=now,
             )
     except IntegrityError as exc:  # a concurrent creation won the race
-        raise Conflict("The account already exists (created concurrently).") from exc
+        raise Conflict(gettext("The account already exists (created concurrently).")) from exc
     audit_record(
         actor=actor,
         action="account.created",
@@ -132,10 +140,10 @@ def account_attribute_changes_check(attributes: dict[str, Any]) -> dict[str, lis
     errors: dict[str, list[str]] = {}
     for name, value in attributes.items():
         if not isinstance(name, str) or not name.strip():
-            errors["attributes"] = ["Attribute names must be non-empty text."]
+            errors["attributes"] = [gettext("Attribute names must be non-empty text.")]
         elif value is not None and not isinstance(value, _ACCOUNT_ATTRIBUTE_SCALARS):
             errors[f"attributes.{name}"] = [
-                "A value must be text, a number, true/false, or null to remove it."
+                gettext("A value must be text, a number, true/false, or null to remove it.")
             ]
     return errors
 
@@ -150,13 +158,14 @@ def account_update(
     the changed values. A revoked account cannot change."""
     if not isinstance(attributes, dict) or not attributes:
         raise ValidationFailed(
-            "Give the account attributes to change (an object of names and values).",
-            fields={"attributes": ["Expected a non-empty object."]},
+            gettext("Give the account attributes to change (an object of names and values)."),
+            fields={"attributes": [gettext("Expected a non-empty object.")]},
         )
     acc = Account.objects.select_for_update(of=("self",)).select_related("resource").get(pk=account.pk)
     if acc.status == AccountStatus.REVOKED:
         raise Conflict(
-            f"Account {acc} is revoked: its attributes cannot change.", fields={"account": ["Revoked."]}
+            gettext("Account %(acc)s is revoked: its attributes cannot change.") % {"acc": acc},
+            fields={"account": [gettext("Revoked.")]},
         )
     errors = account_attribute_changes_check(attributes)
     if errors:
@@ -224,13 +233,25 @@ def account_remove(*, actor: User | None, source: str, account: Account) -> None
         return
     if acc.role_grants.exists():
         raise Conflict(
-            f"Account {acc} is kept by a role: the role decides, it cannot be removed.", code="role_managed"
+            gettext("Account %(acc)s is kept by a role: the role decides, it cannot be removed.")
+            % {"acc": acc},
+            code="role_managed",
         )
     delivered = ports.provisioning().entries_delivered_for_account(account_id=acc.pk)
     if delivered:
         raise Conflict(
-            f"Account {acc} may exist in {acc.resource.name} ({delivered} provisioning entr"
-            f"{'y' if delivered == 1 else 'ies'} pulled or delivered): revoke it instead of removing it.",
+            ngettext(
+                "Account %(acc)s may exist in %(name)s (%(delivered)s provisioning entry pulled or delivered): "
+                "revoke it instead of removing it.",
+                "Account %(acc)s may exist in %(name)s (%(delivered)s provisioning entries pulled or delivered): "
+                "revoke it instead of removing it.",
+                delivered,
+            )
+            % {
+                "acc": acc,
+                "name": acc.resource.name,
+                "delivered": delivered,
+            },
             code="provisioned",
         )
     canceled = ports.provisioning().entries_cancel_pending_for_account(account_id=acc.pk)

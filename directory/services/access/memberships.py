@@ -4,6 +4,7 @@ role-managed ones are the role's to revoke."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
@@ -41,11 +42,14 @@ def membership_grant(
         )
     if entitlement.resource_id != account.resource_id:
         raise ValidationFailed(
-            f"{entitlement.name} belongs to {entitlement.resource.name}, not to {account.resource.name}.",
-            fields={"entitlement": ["Belongs to another resource."]},
+            gettext("%(name)s belongs to %(name2)s, not to %(name3)s.")
+            % {"name": entitlement.name, "name2": entitlement.resource.name, "name3": account.resource.name},
+            fields={"entitlement": [gettext("Belongs to another resource.")]},
         )
     if account.status == AccountStatus.REVOKED:
-        raise Conflict("The account is revoked: grant nothing to it.", fields={"account": ["Revoked."]})
+        raise Conflict(
+            gettext("The account is revoked: grant nothing to it."), fields={"account": [gettext("Revoked.")]}
+        )
     existing = (
         EntitlementMembership.objects.select_for_update()
         .filter(account=account, entitlement=entitlement)
@@ -54,7 +58,9 @@ def membership_grant(
     if existing is not None:
         if existing.manual:
             raise Conflict(
-                f"{account} already holds {entitlement.name}.", fields={"entitlement": ["Already granted."]}
+                gettext("%(account)s already holds %(name)s.")
+                % {"account": account, "name": entitlement.name},
+                fields={"entitlement": [gettext("Already granted.")]},
             )
         existing.manual = True
         existing.save(update_fields=["manual"])
@@ -102,8 +108,10 @@ def membership_revoke(*, actor: User | None, source: str, membership: Entitlemen
     roles = list(Role.objects.filter(membership_grants__membership=membership).values_list("name", flat=True))
     if roles:
         raise Conflict(
-            f"{membership.entitlement.name} is managed by role(s) {', '.join(sorted(roles))} and cannot be revoked "
-            "manually; remove the user from the role or the entitlement from the role.",
+            gettext(
+                "%(name)s is managed by role(s) %(roles)s and cannot be revoked manually; remove the user from the role or the entitlement from the role."
+            )
+            % {"name": membership.entitlement.name, "roles": ", ".join(sorted(roles))},
             code="role_managed",
         )
     account = membership.account

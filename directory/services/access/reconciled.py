@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
@@ -40,14 +41,22 @@ def account_register_found(
     is None). No CREATE_ACCOUNT entry: the account exists."""
     identifier = (identifier or "").strip()
     if not identifier:
-        raise ValidationFailed("The account has no identifier.", fields={"identifier": ["Required."]})
+        raise ValidationFailed(
+            gettext("The account has no identifier."), fields={"identifier": [gettext("Required.")]}
+        )
     if owner is not None and owner.status not in (UserStatus.ACTIVE, UserStatus.INACTIVE):
-        raise Conflict(f"User {owner.username} is {owner.status}: the account cannot be linked to them.")
+        raise Conflict(
+            gettext("User %(username)s is %(status)s: the account cannot be linked to them.")
+            % {"username": owner.username, "status": owner.status}
+        )
     if (
         owner is not None
         and Account.objects.filter(owner=owner, resource=resource, account_type=AccountType.REGULAR).exists()
     ):
-        raise Conflict(f"{owner.username} already has a regular account on {resource.name}.")
+        raise Conflict(
+            gettext("%(username)s already has a regular account on %(name)s.")
+            % {"username": owner.username, "name": resource.name}
+        )
     active = enabled and (owner is None or owner.status == UserStatus.ACTIVE)
     try:
         with transaction.atomic():
@@ -63,7 +72,10 @@ def account_register_found(
                 status_changed_at=timezone.now(),
             )
     except IntegrityError:
-        raise Conflict(f"Identifier {identifier!r} is already used on {resource.name}.") from None
+        raise Conflict(
+            gettext("Identifier %(identifier)r is already used on %(name)s.")
+            % {"identifier": identifier, "name": resource.name}
+        ) from None
     audit_record(
         actor=actor,
         action="account.reconciled",
@@ -89,20 +101,27 @@ def account_owner_set(*, actor: User | None, source: str, account: Account, owne
     if acc.owner_id == (owner.pk if owner else None):
         return acc
     if acc.status == AccountStatus.REVOKED:
-        raise Conflict(f"Account {acc} is revoked: its owner cannot change.")
+        raise Conflict(gettext("Account %(acc)s is revoked: its owner cannot change.") % {"acc": acc})
     if acc.account_type != AccountType.REGULAR:
         raise Conflict(
-            f"Account {acc} is {acc.get_account_type_display()}: it has a responsible, not an owner."
+            gettext("Account %(acc)s is %(account_type)s: it has a responsible, not an owner.")
+            % {"acc": acc, "account_type": acc.get_account_type_display()}
         )
     if owner is not None:
         if owner.status not in (UserStatus.ACTIVE, UserStatus.INACTIVE):
-            raise Conflict(f"User {owner.username} is {owner.status}: the account cannot be linked to them.")
+            raise Conflict(
+                gettext("User %(username)s is %(status)s: the account cannot be linked to them.")
+                % {"username": owner.username, "status": owner.status}
+            )
         if (
             Account.objects.filter(owner=owner, resource=acc.resource, account_type=AccountType.REGULAR)
             .exclude(pk=acc.pk)
             .exists()
         ):
-            raise Conflict(f"{owner.username} already has a regular account on {acc.resource.name}.")
+            raise Conflict(
+                gettext("%(username)s already has a regular account on %(name)s.")
+                % {"username": owner.username, "name": acc.resource.name}
+            )
     before = acc.owner.username if acc.owner else None
     acc.owner = owner
     acc.save(update_fields=["owner", "updated_at"])
@@ -159,7 +178,9 @@ def entitlement_register_found(
     the application). No CREATE_ENTITLEMENT entry: it exists."""
     identifier = (identifier or "").strip()
     if not identifier:
-        raise ValidationFailed("The entitlement has no identifier.", fields={"identifier": ["Required."]})
+        raise ValidationFailed(
+            gettext("The entitlement has no identifier."), fields={"identifier": [gettext("Required.")]}
+        )
     try:
         with transaction.atomic():
             ent = Entitlement.objects.create(
@@ -170,7 +191,10 @@ def entitlement_register_found(
                 attributes=attributes or {},
             )
     except IntegrityError:
-        raise Conflict(f"Entitlement {identifier!r} already exists on {resource.name}.") from None
+        raise Conflict(
+            gettext("Entitlement %(identifier)r already exists on %(name)s.")
+            % {"identifier": identifier, "name": resource.name}
+        ) from None
     audit_record(
         actor=actor,
         action="entitlement.reconciled",
@@ -203,7 +227,9 @@ def entitlement_reconcile(
     if not new:
         return ent
     if not ent.name:
-        raise ValidationFailed("An entitlement needs a name.", fields={"name": ["Required."]})
+        raise ValidationFailed(
+            gettext("An entitlement needs a name."), fields={"name": [gettext("Required.")]}
+        )
     ent.save()
     audit_record(
         actor=actor, action="entitlement.reconciled_update", obj=ent, old=old, new=new, source=source

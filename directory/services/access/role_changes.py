@@ -8,7 +8,8 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
@@ -47,8 +48,8 @@ from directory.tasks import apply_role_change
 def _item(resource: Resource | None, entitlement: Entitlement | None) -> tuple[Resource, Entitlement | None]:
     if (resource is None) == (entitlement is None):
         raise ValidationFailed(
-            "Give either a resource or an entitlement.",
-            fields={"item": ["Exactly one of resource or entitlement."]},
+            gettext("Give either a resource or an entitlement."),
+            fields={"item": [gettext("Exactly one of resource or entitlement.")]},
         )
     if entitlement is not None:
         return entitlement.resource, entitlement
@@ -98,7 +99,10 @@ def role_change_preview(
             out["memberships_to_create"] = live.count() + out["accounts_to_create"] + reactivated - held_count
         return out
     if action != RoleChange.Action.REMOVE:
-        raise ValidationFailed(f"Unknown action {action!r}.", fields={"action": ["ADD or REMOVE."]})
+        raise ValidationFailed(
+            gettext("Unknown action %(action)r.") % {"action": action},
+            fields={"action": [gettext("ADD or REMOVE.")]},
+        )
     granted: QuerySet[Any]
     others: QuerySet[Any, Any]
     if ent is not None:
@@ -141,7 +145,8 @@ def role_change_submit(
     steps: for initial loads only (the demo loader seeding its roles)."""
     if action not in RoleChange.Action.values:
         raise ValidationFailed(
-            f"Unknown action {action!r}: use ADD or REMOVE.", fields={"action": ["ADD or REMOVE."]}
+            gettext("Unknown action %(action)r: use ADD or REMOVE.") % {"action": action},
+            fields={"action": [gettext("ADD or REMOVE.")]},
         )
     res, ent = _item(resource, entitlement)
     role = Role.objects.select_for_update().get(pk=role.pk)
@@ -153,7 +158,8 @@ def role_change_submit(
         )
         if present:
             raise Conflict(
-                f"{ent or res} is already in role {role.name}.", fields={"item": ["Already in the role."]}
+                gettext("%(value)s is already in role %(name)s.") % {"value": ent or res, "name": role.name},
+                fields={"item": [gettext("Already in the role.")]},
             )
     else:
         present = (
@@ -162,7 +168,10 @@ def role_change_submit(
             else RoleResource.objects.filter(role=role, resource=res).exists()
         )
         if not present:
-            raise Conflict(f"{ent or res} is not in role {role.name}.", fields={"item": ["Not in the role."]})
+            raise Conflict(
+                gettext("%(value)s is not in role %(name)s.") % {"value": ent or res, "name": role.name},
+                fields={"item": [gettext("Not in the role.")]},
+            )
     pending = RoleChange.objects.filter(
         role=role,
         status__in=[RoleChangeStatus.PENDING, RoleChangeStatus.RUNNING, RoleChangeStatus.WAITING],
@@ -170,7 +179,7 @@ def role_change_submit(
         entitlement=entitlement,
     )
     if pending.exists():
-        raise Conflict("The same change for this role is already pending.", code="duplicate_pending")
+        raise Conflict(gettext("The same change for this role is already pending."), code="duplicate_pending")
     change = RoleChange.objects.create(
         role=role,
         action=action,
@@ -210,7 +219,8 @@ def role_change_apply(*, role_change_id: int) -> RoleChange:
         status=RoleChangeStatus.RUNNING, started_at=timezone.now()
     )
     try:
-        return _role_change_apply(role_change_id)
+        with translation.override("en"):  # the error it stores is data, not a page's text
+            return _role_change_apply(role_change_id)
     except (ValidationFailed, Conflict) as exc:
         RoleChange.objects.filter(pk=role_change_id).exclude(status=RoleChangeStatus.DONE).update(
             status=RoleChangeStatus.FAILED, error=exc.message, finished_at=timezone.now()

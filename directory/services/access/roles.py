@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import AuditEntry, audit_record, audit_record_many
 from blazon.errors import Conflict, ValidationFailed
@@ -123,19 +124,25 @@ def role_grant(
     user = User.objects.select_for_update().get(pk=user.pk)
     if user.status not in (UserStatus.ACTIVE, UserStatus.INACTIVE):
         raise Conflict(
-            f"User {user.username} is {user.status}: roles cannot be granted.", code="user_not_active"
+            gettext("User %(username)s is %(status)s: roles cannot be granted.")
+            % {"username": user.username, "status": user.status},
+            code="user_not_active",
         )
     if management not in RoleMembershipManagement.values:
         raise ValidationFailed(
-            f"Unknown management {management!r}.", fields={"management": ["Unknown value."]}
+            gettext("Unknown management %(management)r.") % {"management": management},
+            fields={"management": [gettext("Unknown value.")]},
         )
     if start_date and end_date and end_date <= start_date:
         raise ValidationFailed(
-            "The end date must be after the start date.", fields={"end_date": ["Before start."]}
+            gettext("The end date must be after the start date."),
+            fields={"end_date": [gettext("Before start.")]},
         )
     if RoleMembership.objects.filter(user=user, role=role).exists():
         raise Conflict(
-            f"{user.username} already has the role {role.name}.", fields={"role": ["Already granted."]}
+            gettext("%(username)s already has the role %(name)s.")
+            % {"username": user.username, "name": role.name},
+            fields={"role": [gettext("Already granted.")]},
         )
     Role.objects.select_for_update().filter(pk=role.pk).first()  # serialise with role changes
     membership = RoleMembership.objects.create(
@@ -174,8 +181,10 @@ def role_revoke(
     )
     if membership.management == RoleMembershipManagement.ASSIGNMENT_POLICY and source != "automatic":
         raise Conflict(
-            f"{membership.user.username}'s membership of {membership.role.name} is managed by an assignment policy "
-            "and cannot be revoked manually.",
+            gettext(
+                "%(username)s's membership of %(name)s is managed by an assignment policy and cannot be revoked manually."
+            )
+            % {"username": membership.user.username, "name": membership.role.name},
             code="policy_managed",
         )
     return _role_membership_remove(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
@@ -27,26 +28,36 @@ def shared_member_add(
     account = Account.objects.select_for_update(of=("self",)).select_related("resource").get(pk=account.pk)
     if account.account_type != AccountType.SHARED:
         raise ValidationFailed(
-            f"{account} is a {account.get_account_type_display().lower()} account; only shared accounts have members.",
-            fields={"account": ["Not a shared account."]},
+            gettext("%(account)s is a %(account_type)s account; only shared accounts have members.")
+            % {"account": account, "account_type": account.get_account_type_display().lower()},
+            fields={"account": [gettext("Not a shared account.")]},
         )
     if account.status == AccountStatus.REVOKED:
-        raise Conflict(f"{account} is revoked: it takes no new members.", fields={"account": ["Revoked."]})
+        raise Conflict(
+            gettext("%(account)s is revoked: it takes no new members.") % {"account": account},
+            fields={"account": [gettext("Revoked.")]},
+        )
     user = User.objects.get(pk=user.pk)
     if user.status != UserStatus.ACTIVE:
         raise ValidationFailed(
-            f"{user.username} is {user.status}: only ACTIVE users can be members of a shared account.",
-            fields={"user": [f"The user is {user.status}, not ACTIVE."]},
+            gettext("%(username)s is %(status)s: only ACTIVE users can be members of a shared account.")
+            % {"username": user.username, "status": user.status},
+            fields={"user": [gettext("The user is %(status)s, not ACTIVE.") % {"status": user.status}]},
         )
     if SharedAccountMember.objects.filter(account=account, user=user).exists():
         raise Conflict(
-            f"{user.username} is already a member of {account}.", fields={"user": ["Already a member."]}
+            gettext("%(username)s is already a member of %(account)s.")
+            % {"username": user.username, "account": account},
+            fields={"user": [gettext("Already a member.")]},
         )
     try:
         with transaction.atomic():
             member = SharedAccountMember.objects.create(account=account, user=user)
     except IntegrityError as exc:  # a concurrent addition won the race
-        raise Conflict(f"{user.username} is already a member of {account}.") from exc
+        raise Conflict(
+            gettext("%(username)s is already a member of %(account)s.")
+            % {"username": user.username, "account": account}
+        ) from exc
     audit_record(
         actor=actor,
         action="shared_account.member_added",
@@ -69,7 +80,7 @@ def shared_member_remove(*, actor: User | None, source: str, member: SharedAccou
         .first()
     )
     if locked is None:
-        raise Conflict("This member was already removed from the shared account.")
+        raise Conflict(gettext("This member was already removed from the shared account."))
     member = locked
     account, user = member.account, member.user
     label = user.get_full_name() or user.username

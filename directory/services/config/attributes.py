@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import models, transaction
 from django.db.models import Count, Q, QuerySet
+from django.utils.translation import gettext, gettext_lazy
 
 from blazon.audit.services import AuditEntry, audit_record_many
 from blazon.changes import config_create, config_delete, config_update
@@ -81,26 +82,32 @@ def _attribute_apply(defn: AttributeDefinition, data: Mapping[str, Any]) -> None
         ]
         if fixed:
             raise ValidationFailed(
-                "Scope, resource and name of an attribute cannot be changed; create a new attribute.",
+                gettext(
+                    "Scope, resource and name of an attribute cannot be changed; create a new attribute."
+                ),
                 fields={k: ["Cannot be changed."] for k in fixed},
             )
     else:
         defn.scope = _clean_choice(data.get("scope"), "scope", AttributeScope)
         defn.resource = _resolve(Resource, data.get("resource"), "resource", label="resource")
         if defn.scope == AttributeScope.USER and defn.resource is not None:
-            raise _fail("resource", "User attributes apply to all users: leave the resource empty.")
+            raise _fail("resource", gettext("User attributes apply to all users: leave the resource empty."))
         if defn.scope != AttributeScope.USER and defn.resource is None:
-            raise _fail("resource", f"{defn.scope.title()} attributes belong to one resource: choose it.")
+            raise _fail(
+                "resource",
+                gettext("%(scope)s attributes belong to one resource: choose it.")
+                % {"scope": defn.scope.title()},
+            )
         name = data.get("name")
         defn.name = _clean_code(name, "name")
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", defn.name):
-            raise _fail("name", "Start with a letter; use only letters, digits and underscores.")
+            raise _fail("name", gettext("Start with a letter; use only letters, digits and underscores."))
         if AttributeDefinition.objects.filter(
             scope=defn.scope, resource=defn.resource, name=defn.name
         ).exists():
             raise Conflict(
-                f"Attribute {defn.name!r} already exists for this scope.",
-                fields={"name": ["An attribute with this name already exists here."]},
+                gettext("Attribute %(name)r already exists for this scope.") % {"name": defn.name},
+                fields={"name": [gettext("An attribute with this name already exists here.")]},
             )
     if "label" in data:
         defn.label = _clean_text(data["label"], "label", max_length=200)
@@ -114,7 +121,7 @@ def _attribute_apply(defn: AttributeDefinition, data: Mapping[str, Any]) -> None
     if "position" in data:
         position = data["position"]
         if isinstance(position, bool) or not isinstance(position, int) or position < 0:
-            raise _fail("position", "Expected a whole number, 0 or more.")
+            raise _fail("position", gettext("Expected a whole number, 0 or more."))
         defn.position = position
 
 
@@ -160,8 +167,9 @@ def _refuse_duplicates(defn: AttributeDefinition) -> None:
     dupes = _attribute_duplicates(defn)
     if dupes:
         raise Conflict(
-            f"Attribute {defn.name!r} cannot be unique: {dupes} value(s) are shared by several objects.",
-            fields={"unique": [f"{dupes} value(s) are not unique today."]},
+            gettext("Attribute %(name)r cannot be unique: %(dupes)s value(s) are shared by several objects.")
+            % {"name": defn.name, "dupes": dupes},
+            fields={"unique": [gettext("%(dupes)s value(s) are not unique today.") % {"dupes": dupes}]},
         )
 
 
@@ -185,9 +193,9 @@ def attribute_definition_update(
 
 
 HOLDER_NOUNS = {
-    AttributeScope.USER: "user",
-    AttributeScope.ACCOUNT: "account",
-    AttributeScope.ENTITLEMENT: "entitlement",
+    AttributeScope.USER: gettext_lazy("user"),
+    AttributeScope.ACCOUNT: gettext_lazy("account"),
+    AttributeScope.ENTITLEMENT: gettext_lazy("entitlement"),
 }
 
 
@@ -207,9 +215,16 @@ def attribute_definition_delete(
         held = holders.count()
         if held:
             raise Conflict(
-                f"Attribute {defn.name!r} is still held by {held} {noun}(s): delete it with purge to "
-                "remove their values too, or clear the values first.",
-                fields={"holders": [f"{held} {noun}(s) hold a value of {defn.name!r}."]},
+                gettext(
+                    "Attribute %(name)r is still held by %(held)s %(noun)s(s): delete it with purge to remove their values too, or clear the values first."
+                )
+                % {"name": defn.name, "held": held, "noun": noun},
+                fields={
+                    "holders": [
+                        gettext("%(held)s %(noun)s(s) hold a value of %(name)r.")
+                        % {"held": held, "noun": noun, "name": defn.name}
+                    ]
+                },
             )
     else:
         purged = _attribute_values_purge(defn, holders, actor=actor, source=source)

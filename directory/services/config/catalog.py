@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext, gettext_noop
 
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict
@@ -76,9 +77,9 @@ def _entitlement_apply(ent: Entitlement, data: Mapping[str, Any]) -> None:
     if "resource" in data:
         resource = _resolve(Resource, data["resource"], "resource", label="resource")
         if resource is None:
-            raise _fail("resource", "This field is required.")
+            raise _fail("resource", gettext("This field is required."))
         if ent.pk and resource.pk != ent.resource_id:
-            raise _fail("resource", "The resource of an entitlement cannot be changed.")
+            raise _fail("resource", gettext("The resource of an entitlement cannot be changed."))
         ent.resource = resource
     if "identifier" in data:
         ent.identifier = _clean_text(data["identifier"], "identifier", max_length=255)
@@ -88,8 +89,11 @@ def _entitlement_apply(ent: Entitlement, data: Mapping[str, Any]) -> None:
         )
         if clash.exists():
             raise Conflict(
-                f"Resource already has an entitlement {ent.identifier!r}.",
-                fields={"identifier": ["This resource already has an entitlement with this identifier."]},
+                gettext("Resource already has an entitlement %(identifier)r.")
+                % {"identifier": ent.identifier},
+                fields={
+                    "identifier": [gettext("This resource already has an entitlement with this identifier.")]
+                },
             )
     _catalog_fields_apply(ent, data)
     if "attributes" in data:
@@ -185,7 +189,7 @@ def entitlement_delete(*, actor: User | None, source: str, entitlement: Entitlem
 # --- roles (metadata; items go through access.role_change_submit) ---------------------------
 
 ROLE_FIELDS = ("code", "name", "description", "owner", "criticality", "self_service", "certifiable")
-ROLE_CODE_TAKEN = "A role with this code already exists."
+ROLE_CODE_TAKEN = gettext_noop("A role with this code already exists.")
 _ROLE_WRITE: dict[str, Any] = {
     "fields": ROLE_FIELDS,
     "conflict": ROLE_CODE_TAKEN,
@@ -200,8 +204,8 @@ def _role_apply(role: Role, data: Mapping[str, Any]) -> None:
         role.code = _clean_code(data["code"])
         if Role.objects.filter(code=role.code).exclude(pk=role.pk).exists():
             raise Conflict(
-                f"A role with code {role.code!r} already exists.",
-                fields={"code": [ROLE_CODE_TAKEN]},
+                gettext("A role with code %(code)r already exists.") % {"code": role.code},
+                fields={"code": [gettext(ROLE_CODE_TAKEN)]},
             )
     _catalog_fields_apply(role, data)
 
@@ -254,16 +258,20 @@ def role_delete(*, actor: User | None, source: str, role: Role) -> None:
     members = RoleMembership.objects.filter(role=locked).count()
     if members:
         raise Conflict(
-            f"Role {locked.code!r} still has {members} member(s); revoke the memberships first.",
-            fields={"members": [f"{members} user(s) hold this role."]},
+            gettext("Role %(code)r still has %(members)s member(s); revoke the memberships first.")
+            % {"code": locked.code, "members": members},
+            fields={"members": [gettext("%(members)s user(s) hold this role.") % {"members": members}]},
         )
     running = RoleChange.objects.filter(
         role=locked, status__in=[RoleChangeStatus.PENDING, RoleChangeStatus.RUNNING]
     ).count()
     if running:
         raise Conflict(
-            f"Role {locked.code!r} has {running} role change(s) in progress.",
-            fields={"changes": [f"{running} role change(s) pending or running."]},
+            gettext("Role %(code)r has %(running)s role change(s) in progress.")
+            % {"code": locked.code, "running": running},
+            fields={
+                "changes": [gettext("%(running)s role change(s) pending or running.") % {"running": running}]
+            },
         )
     items = {
         "resources": sorted(locked.role_resources.values_list("resource_id", flat=True)),

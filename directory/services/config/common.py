@@ -11,6 +11,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_slug
 from django.db import models
+from django.utils.translation import gettext
 
 from blazon.changes import changes, field_error, snapshot
 from blazon.errors import ValidationFailed
@@ -29,18 +30,20 @@ def _resolve(model: type[models.Model], value: Any, field: str, *, label: str) -
     if isinstance(value, model):
         return value
     if isinstance(value, models.Model):
-        raise _fail(field, f"Expected a {label}.")
+        raise _fail(field, gettext("Expected a %(label)s.") % {"label": label})
     try:
         return model._default_manager.get(pk=int(value))
     except (ObjectDoesNotExist, ValueError, TypeError):
-        raise _fail(field, f"Unknown {label}: {value!r}.") from None
+        raise _fail(
+            field, gettext("Unknown %(label)s: %(value)r.") % {"label": label, "value": value}
+        ) from None
 
 
 def _resolve_users(values: Iterable[Any] | None, field: str) -> list[User]:
     if values is None:
         return []
     if isinstance(values, str | bytes | Mapping):
-        raise _fail(field, "Expected a list of users.")
+        raise _fail(field, gettext("Expected a list of users."))
     users: list[User] = []
     ids: list[int] = []
     for value in values:
@@ -50,12 +53,14 @@ def _resolve_users(values: Iterable[Any] | None, field: str) -> list[User]:
         try:
             ids.append(int(value))
         except (TypeError, ValueError):
-            raise _fail(field, f"Unknown user: {value!r}.") from None
+            raise _fail(field, gettext("Unknown user: %(value)r.") % {"value": value}) from None
     if ids:
         found = {u.pk: u for u in User.objects.filter(pk__in=ids)}
         missing = sorted(set(ids) - set(found))
         if missing:
-            raise _fail(field, f"Unknown user(s): {', '.join(map(str, missing))}.")
+            raise _fail(
+                field, gettext("Unknown user(s): %(value)s.") % {"value": ", ".join(map(str, missing))}
+            )
         users.extend(found[i] for i in dict.fromkeys(ids))
     return list({u.pk: u for u in users}.values())
 
@@ -64,20 +69,21 @@ def _check_keys(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise ValidationFailed(
-            f"Unknown field(s): {', '.join(unknown)}.", fields={k: ["Unknown field."] for k in unknown}
+            gettext("Unknown field(s): %(unknown)s.") % {"unknown": ", ".join(unknown)},
+            fields={k: [gettext("Unknown field.")] for k in unknown},
         )
 
 
 def _clean_code(code: Any, field: str = "code") -> str:
     if not isinstance(code, str) or not code.strip():
-        raise _fail(field, "This field is required.")
+        raise _fail(field, gettext("This field is required."))
     code = str(code).strip()
     try:
         validate_slug(code)
     except DjangoValidationError:
-        raise _fail(field, "Use only letters, numbers, underscores and hyphens.") from None
+        raise _fail(field, gettext("Use only letters, numbers, underscores and hyphens.")) from None
     if len(code) > 64:
-        raise _fail(field, "At most 64 characters.")
+        raise _fail(field, gettext("At most 64 characters."))
     return str(code)
 
 
@@ -85,24 +91,28 @@ def _clean_text(value: Any, field: str, *, max_length: int, required: bool = Tru
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise _fail(field, "Expected text.")
+        raise _fail(field, gettext("Expected text."))
     value = value.strip()
     if required and not value:
-        raise _fail(field, "This field is required.")
+        raise _fail(field, gettext("This field is required."))
     if max_length and len(value) > max_length:
-        raise _fail(field, f"At most {max_length} characters.")
+        raise _fail(field, gettext("At most %(max_length)s characters.") % {"max_length": max_length})
     return str(value)
 
 
 def _clean_choice(value: Any, field: str, choices: type[models.TextChoices]) -> str:
     if value not in choices.values:
-        raise _fail(field, f"{value!r} is not one of {', '.join(choices.values)}.")
+        raise _fail(
+            field,
+            gettext("%(value)r is not one of %(values)s.")
+            % {"value": value, "values": ", ".join(choices.values)},
+        )
     return str(value)
 
 
 def _clean_bool(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
-        raise _fail(field, "Expected true or false.")
+        raise _fail(field, gettext("Expected true or false."))
     return value
 
 
@@ -112,7 +122,7 @@ def _attributes_validate(
     if values is None:
         values = {}
     if not isinstance(values, dict):
-        raise _fail("attributes", "Expected an object of attribute values.")
+        raise _fail("attributes", gettext("Expected an object of attribute values."))
     # users imports directory.services.config (USERNAME_PLACEHOLDERS) at its top: importing users
     # here at module level would make the two modules import each other while loading.
     from directory.services.users import attribute_values_validate

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext, gettext_noop
 
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict
@@ -13,7 +14,7 @@ from directory.models import Organization, User
 from directory.services.config.common import _check_keys, _clean_code, _clean_text, _fail, _resolve
 
 ORGANIZATION_FIELDS = ("code", "name", "parent", "owner")
-CODE_TAKEN = "An organization with this code already exists."
+CODE_TAKEN = gettext_noop("An organization with this code already exists.")
 
 
 def _organization_apply(org: Organization, data: Mapping[str, Any]) -> None:
@@ -22,7 +23,8 @@ def _organization_apply(org: Organization, data: Mapping[str, Any]) -> None:
         org.code = _clean_code(data["code"])
         if Organization.objects.filter(code=org.code).exclude(pk=org.pk).exists():
             raise Conflict(
-                f"An organization with code {org.code!r} already exists.", fields={"code": [CODE_TAKEN]}
+                gettext("An organization with code %(code)r already exists.") % {"code": org.code},
+                fields={"code": [gettext(CODE_TAKEN)]},
             )
     if "name" in data:
         org.name = _clean_text(data["name"], "name", max_length=200)
@@ -35,7 +37,9 @@ def _organization_apply(org: Organization, data: Mapping[str, Any]) -> None:
             seen, node = set(), parent
             while node is not None and node.pk not in seen:
                 if node.pk == org.pk:
-                    raise _fail("parent", "An organization cannot be inside itself or one of its children.")
+                    raise _fail(
+                        "parent", gettext("An organization cannot be inside itself or one of its children.")
+                    )
                 seen.add(node.pk)
                 node = node.parent
         org.parent = parent
@@ -87,13 +91,23 @@ def organization_delete(*, actor: User | None, source: str, organization: Organi
     members = User.objects.filter(organization=org).count()
     if members:
         raise Conflict(
-            f"Organization {org.code!r} still has {members} member(s); move them first.",
-            fields={"members": [f"{members} user(s) belong to this organization."]},
+            gettext("Organization %(code)r still has %(members)s member(s); move them first.")
+            % {"code": org.code, "members": members},
+            fields={
+                "members": [
+                    gettext("%(members)s user(s) belong to this organization.") % {"members": members}
+                ]
+            },
         )
     children = Organization.objects.filter(parent=org).count()
     if children:
         raise Conflict(
-            f"Organization {org.code!r} still has {children} child organization(s).",
-            fields={"children": [f"{children} organization(s) are inside this one."]},
+            gettext("Organization %(code)r still has %(children)s child organization(s).")
+            % {"code": org.code, "children": children},
+            fields={
+                "children": [
+                    gettext("%(children)s organization(s) are inside this one.") % {"children": children}
+                ]
+            },
         )
     config_delete(org, fields=ORGANIZATION_FIELDS, actor=actor, source=source, action="organization.delete")

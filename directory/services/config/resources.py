@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext, gettext_noop
 
 from blazon.changes import config_create, config_delete, config_update
 from blazon.errors import Conflict, ValidationFailed
@@ -32,7 +33,7 @@ from directory.services.config.common import (
     _resolve_users,
 )
 
-CODE_TAKEN = "A resource with this code already exists."
+CODE_TAKEN = gettext_noop("A resource with this code already exists.")
 RESOURCE_FIELDS = (
     "code",
     "name",
@@ -51,19 +52,21 @@ def provisioning_modes_validate(modes: Any, *, base: Mapping[str, str] | None = 
     if modes is None:
         modes = {}
     if not isinstance(modes, Mapping):
-        raise _fail("provisioning_modes", "Expected an object mapping provisioning events to modes.")
+        raise _fail("provisioning_modes", gettext("Expected an object mapping provisioning events to modes."))
     errors: dict[str, list[str]] = {}
     for event, mode in modes.items():
         if event not in ProvisioningEvent.values:
             errors[f"provisioning_modes.{event}"] = [
-                f"Unknown provisioning event; expected one of {', '.join(ProvisioningEvent.values)}."
+                gettext("Unknown provisioning event; expected one of %(values)s.")
+                % {"values": ", ".join(ProvisioningEvent.values)}
             ]
         elif mode not in ProvisioningMode.values:
             errors[f"provisioning_modes.{event}"] = [
-                f"{mode!r} is not one of {', '.join(ProvisioningMode.values)}."
+                gettext("%(mode)r is not one of %(values)s.")
+                % {"mode": mode, "values": ", ".join(ProvisioningMode.values)}
             ]
     if errors:
-        raise ValidationFailed("Invalid provisioning modes.", fields=errors)
+        raise ValidationFailed(gettext("Invalid provisioning modes."), fields=errors)
     merged = default_provisioning_modes()
     merged.update({k: v for k, v in (base or {}).items() if k in merged and v in ProvisioningMode.values})
     merged.update(modes)
@@ -76,8 +79,8 @@ def _resource_apply(res: Resource, data: Mapping[str, Any]) -> list[User] | None
         res.code = _clean_code(data["code"])
         if Resource.objects.filter(code=res.code).exclude(pk=res.pk).exists():
             raise Conflict(
-                f"A resource with code {res.code!r} already exists.",
-                fields={"code": [CODE_TAKEN]},
+                gettext("A resource with code %(code)r already exists.") % {"code": res.code},
+                fields={"code": [gettext(CODE_TAKEN)]},
             )
     if "name" in data:
         res.name = _clean_text(data["name"], "name", max_length=200)
@@ -178,7 +181,8 @@ def resource_delete(*, actor: User | None, source: str, resource: Resource) -> N
     if found:
         parts = [f"{n} {label}" for n, label in found.values()]
         raise Conflict(
-            f"Resource {res.code!r} cannot be deleted: it still has {', '.join(parts)}.",
+            gettext("Resource %(code)r cannot be deleted: it still has %(parts)s.")
+            % {"code": res.code, "parts": ", ".join(parts)},
             fields={k: [f"{n} {label}"] for k, (n, label) in found.items()},
         )
     config_delete(res, fields=RESOURCE_FIELDS, actor=actor, source=source, action="resource.delete")

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.changes import config_save
@@ -23,19 +24,19 @@ USERNAME_POLICY_FIELDS = ("name", "patterns", "lowercase", "max_length", "numeri
 def username_patterns_validate(patterns: Any) -> list[str]:
     """A non-empty list of patterns, each using only the known placeholders."""
     if not isinstance(patterns, list) or not patterns:
-        raise _fail("patterns", 'Give at least one pattern, e.g. ["{first}.{last}"].')
+        raise _fail("patterns", gettext('Give at least one pattern, e.g. ["{first}.{last}"].'))
     known = ", ".join("{" + p + "}" for p in sorted(USERNAME_PLACEHOLDERS))
     errors: dict[str, list[str]] = {}
     clean: list[str] = []
     for i, pattern in enumerate(patterns):
         key = f"patterns[{i}]"
         if not isinstance(pattern, str) or not pattern.strip():
-            errors[key] = ["Expected a non-empty text pattern."]
+            errors[key] = [gettext("Expected a non-empty text pattern.")]
             continue
         try:
             parts = list(string.Formatter().parse(pattern))
         except ValueError as exc:
-            errors[key] = [f"Malformed pattern: {exc}."]
+            errors[key] = [gettext("Malformed pattern: %(exc)s.") % {"exc": exc}]
             continue
         names = [name for _, name, _, _ in parts if name is not None]
         bad = [n for n in names if n not in USERNAME_PLACEHOLDERS]
@@ -43,21 +44,30 @@ def username_patterns_validate(patterns: Any) -> list[str]:
             f"{{{n}!{c}}}" if c else f"{{{n}:{s}}}" for _, n, s, c in parts if n is not None and (s or c)
         ]
         if bad:
-            errors[key] = [f"Unknown placeholder(s) {', '.join('{' + b + '}' for b in bad)}; use {known}."]
+            errors[key] = [
+                gettext("Unknown placeholder(s) %(values)s; use %(known)s.")
+                % {"values": ", ".join("{" + b + "}" for b in bad), "known": known}
+            ]
         elif specs:
-            errors[key] = [f"Format specifications are not allowed: {', '.join(specs)}."]
+            errors[key] = [
+                gettext("Format specifications are not allowed: %(specs)s.") % {"specs": ", ".join(specs)}
+            ]
         elif not names:
-            errors[key] = [f"A pattern needs at least one placeholder ({known})."]
+            errors[key] = [
+                gettext("A pattern needs at least one placeholder (%(known)s).") % {"known": known}
+            ]
         else:
             clean.append(pattern.strip())
     if errors:
-        raise ValidationFailed("Invalid username pattern(s).", fields=errors)
+        raise ValidationFailed(gettext("Invalid username pattern(s)."), fields=errors)
     return clean
 
 
 def _positive_int(value: Any, field: str, *, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _fail(field, f"Expected a whole number from {low} to {high}.")
+        raise _fail(
+            field, gettext("Expected a whole number from %(low)s to %(high)s.") % {"low": low, "high": high}
+        )
     return int(value)
 
 

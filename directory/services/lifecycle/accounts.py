@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, TransitionNotAllowed
@@ -50,7 +51,7 @@ def _account_transition(*, actor: User | None, source: str, account: Account, to
                 if frm == AccountStatus.REVOKED
                 else "."
             ),
-            fields={"status": [f"{frm} → {to} is not allowed."]},
+            fields={"status": [gettext("%(frm)s → %(to)s is not allowed.") % {"frm": frm, "to": to}]},
         )
     follows_owner = acc.owner_id is not None and (acc.account_type == AccountType.REGULAR or acc.is_temporary)
     now = timezone.now()
@@ -58,20 +59,26 @@ def _account_transition(*, actor: User | None, source: str, account: Account, to
         owner = acc.owner if follows_owner else None
         if owner is not None and owner.status != UserStatus.ACTIVE:
             raise Conflict(
-                f"Account {acc} follows its owner {owner.username}, who is {owner.status}: "
-                "activate the user instead.",
+                gettext(
+                    "Account %(acc)s follows its owner %(username)s, who is %(status)s: activate the user instead."
+                )
+                % {"acc": acc, "username": owner.username, "status": owner.status},
                 code="owner_not_active",
             )
         if acc.is_temporary and acc.expires_at and acc.expires_at <= now:
             raise Conflict(
-                f"Temporary account {acc} expired on {acc.expires_at:%Y-%m-%d %H:%M}.", code="expired"
+                gettext("Temporary account %(acc)s expired on %(expires_at)s.")
+                % {"acc": acc, "expires_at": f"{acc.expires_at:%Y-%m-%d %H:%M}"},
+                code="expired",
             )
     if to == AccountStatus.REVOKED and source not in ROLE_MANAGED_REVOKE_SOURCES:
         roles = sorted(Role.objects.filter(account_grants__account=acc).values_list("name", flat=True))
         if roles:
             raise Conflict(
-                f"Account {acc} is managed by role(s) {', '.join(roles)} and cannot be revoked manually; "
-                "remove the user from the role or the resource from the role.",
+                gettext(
+                    "Account %(acc)s is managed by role(s) %(roles)s and cannot be revoked manually; remove the user from the role or the resource from the role."
+                )
+                % {"acc": acc, "roles": ", ".join(roles)},
                 code="role_managed",
             )
     fields = ["status", "status_changed_at", "updated_at"]
@@ -172,10 +179,15 @@ def account_restore_revoked(
     )
     if acc.status != AccountStatus.REVOKED:
         raise TransitionNotAllowed(
-            f"Account {acc} is {acc.status}, not REVOKED: nothing to restore.", code="not_revoked"
+            gettext("Account %(acc)s is %(status)s, not REVOKED: nothing to restore.")
+            % {"acc": acc, "status": acc.status},
+            code="not_revoked",
         )
     if status not in (AccountStatus.ACTIVE, AccountStatus.INACTIVE):
-        raise TransitionNotAllowed(f"Account {acc} cannot be restored to {status}.", code="bad_status")
+        raise TransitionNotAllowed(
+            gettext("Account %(acc)s cannot be restored to %(status)s.") % {"acc": acc, "status": status},
+            code="bad_status",
+        )
     follows_owner = acc.owner_id is not None and (acc.account_type == AccountType.REGULAR or acc.is_temporary)
     if (
         follows_owner
@@ -183,7 +195,8 @@ def account_restore_revoked(
         and acc.owner.status not in (UserStatus.ACTIVE, UserStatus.INACTIVE)
     ):
         raise Conflict(
-            f"Account {acc} is not restored: its owner {acc.owner.username} is {acc.owner.status}.",
+            gettext("Account %(acc)s is not restored: its owner %(username)s is %(status)s.")
+            % {"acc": acc, "username": acc.owner.username, "status": acc.owner.status},
             code="owner_gone",
         )
     if follows_owner and acc.owner is not None and acc.owner.status == UserStatus.INACTIVE:

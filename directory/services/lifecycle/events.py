@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
@@ -66,7 +67,9 @@ def _reassign(event: DirectoryEvent, new_user: User) -> dict[str, str]:
     if event.object_type == "directory.Resource":
         resource = Resource.objects.select_for_update().filter(pk=event.object_id).first()
         if resource is None:
-            raise Conflict("The resource no longer exists: resolve the event with continuity.", code="gone")
+            raise Conflict(
+                gettext("The resource no longer exists: resolve the event with continuity."), code="gone"
+            )
         if former_id is not None:
             resource.owners.remove(former_id)
         resource.owners.add(new_user)
@@ -75,16 +78,22 @@ def _reassign(event: DirectoryEvent, new_user: User) -> dict[str, str]:
     if model is not None:
         updated = model.objects.filter(pk=event.object_id).update(owner=new_user)
         if not updated:
-            raise Conflict("The object no longer exists: resolve the event with continuity.", code="gone")
+            raise Conflict(
+                gettext("The object no longer exists: resolve the event with continuity."), code="gone"
+            )
         return {"field": "owner"}
     if event.object_type == "directory.Account":
         account = Account.objects.select_for_update().filter(pk=event.object_id).first()
         if account is None or account.status == AccountStatus.REVOKED:
-            raise Conflict("The account is gone or revoked: resolve the event with continuity.", code="gone")
+            raise Conflict(
+                gettext("The account is gone or revoked: resolve the event with continuity."), code="gone"
+            )
         account.responsible = new_user
         account.save(update_fields=["responsible", "updated_at"])
         return {"field": "responsible"}
-    raise ValidationFailed(f"Events about {event.object_type} cannot be reassigned.")
+    raise ValidationFailed(
+        gettext("Events about %(object_type)s cannot be reassigned.") % {"object_type": event.object_type}
+    )
 
 
 @transaction.atomic
@@ -103,32 +112,44 @@ def directory_event_resolve(
     _check_source(source)
     locked = DirectoryEvent.objects.select_for_update().filter(pk=event.pk).first()
     if locked is None:
-        raise Conflict("This event no longer exists.", code="gone")
+        raise Conflict(gettext("This event no longer exists."), code="gone")
     event = locked
     needed = directory_event_capability(event)
     if actor is not None and not can(actor, needed):
-        raise NotAllowed(f"Resolving this event needs the '{needed}' capability.")
+        raise NotAllowed(
+            gettext("Resolving this event needs the '%(needed)s' capability.") % {"needed": needed}
+        )
     if event.status != DirectoryEventStatus.OPEN:
-        raise Conflict(f"Event #{event.pk} is already {event.status.lower()}.", code="event_closed")
+        raise Conflict(
+            gettext("Event #%(pk)s is already %(status)s.")
+            % {"pk": event.pk, "status": event.status.lower()},
+            code="event_closed",
+        )
     allowed = DECISIONS.get(event.kind, ())
     if decision not in allowed:
         raise ValidationFailed(
-            f"A {event.get_kind_display().lower()} event is resolved with {' or '.join(allowed)}, "
-            f"not {decision!r}.",
-            fields={"decision": [f"Use one of: {', '.join(allowed)}."]},
+            gettext("A %(kind)s event is resolved with %(allowed)s, not %(decision)r.")
+            % {
+                "kind": event.get_kind_display().lower(),
+                "allowed": " or ".join(allowed),
+                "decision": decision,
+            },
+            fields={"decision": [gettext("Use one of: %(allowed)s.") % {"allowed": ", ".join(allowed)}]},
         )
     note = (note or "").strip()[:2000]
     changed: dict[str, str] = {}
     if decision == D.REASSIGN:
         if new_user is None:
             raise ValidationFailed(
-                "Choose the new owner / responsible.", fields={"new_user": ["Required for REASSIGN."]}
+                gettext("Choose the new owner / responsible."),
+                fields={"new_user": [gettext("Required for REASSIGN.")]},
             )
         new_user = User.objects.get(pk=new_user.pk)
         if new_user.status != UserStatus.ACTIVE or new_user.pk == event.user_id:
             raise ValidationFailed(
-                f"{new_user.username} cannot take it over: the new owner must be another ACTIVE user.",
-                fields={"new_user": ["Must be another ACTIVE user."]},
+                gettext("%(username)s cannot take it over: the new owner must be another ACTIVE user.")
+                % {"username": new_user.username},
+                fields={"new_user": [gettext("Must be another ACTIVE user.")]},
             )
         changed = _reassign(event, new_user)
         audit_record(  # in the object's own history too

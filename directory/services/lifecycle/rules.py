@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+
 from blazon.errors import TransitionNotAllowed
 from directory.models import Account, AccountStatus, DirectoryEventKind, Source, User, UserStatus
 
@@ -43,8 +45,9 @@ OWNER_EVENT_KINDS = (
 def _check_source(source: str) -> None:
     if source not in Source.values:
         raise TransitionNotAllowed(
-            f"Unknown source {source!r}: use one of {', '.join(Source.values)}.",
-            fields={"source": ["Unknown."]},
+            gettext("Unknown source %(source)r: use one of %(values)s.")
+            % {"source": source, "values": ", ".join(Source.values)},
+            fields={"source": [gettext("Unknown.")]},
         )
 
 
@@ -57,16 +60,29 @@ def user_transition_check(*, user: User, to: str, source: str) -> bool:
         return False
     allowed = USER_TRANSITIONS.get((frm, to))
     if allowed is None:
-        final = " REMOVED is final." if frm == REM else ""
+        final = " " + gettext("REMOVED is final.") if frm == REM else ""
         raise TransitionNotAllowed(
-            f"User {user.username} cannot go from {frm} to {to} (source {source}).{final}",
-            fields={"status": [f"{frm} → {to} is not a life-cycle transition."]},
+            gettext("User %(username)s cannot go from %(frm)s to %(to)s (source %(source)s).%(final)s")
+            % {"username": user.username, "frm": frm, "to": to, "source": source, "final": final},
+            fields={
+                "status": [
+                    gettext("%(frm)s → %(to)s is not a life-cycle transition.") % {"frm": frm, "to": to}
+                ]
+            },
         )
     if source not in allowed:
         raise TransitionNotAllowed(
-            f"User {user.username} cannot go from {frm} to {to} from source {source}; "
-            f"allowed sources: {', '.join(sorted(allowed))}.",
-            fields={"source": [f"Not allowed for {frm} → {to}."]},
+            gettext(
+                "User %(username)s cannot go from %(frm)s to %(to)s from source %(source)s; allowed sources: %(allowed)s."
+            )
+            % {
+                "username": user.username,
+                "frm": frm,
+                "to": to,
+                "source": source,
+                "allowed": ", ".join(sorted(allowed)),
+            },
+            fields={"source": [gettext("Not allowed for %(frm)s → %(to)s.") % {"frm": frm, "to": to}]},
         )
     return True
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import AuditEntry, audit_record, audit_record_many
 from blazon.errors import TransitionNotAllowed
@@ -292,7 +293,9 @@ def _set_lock(*, actor: User | None, source: str, user: User, locked: bool) -> U
     fresh = _lock_user(user)
     if fresh.status == REM:
         raise TransitionNotAllowed(
-            f"User {fresh.username} is REMOVED: the login lock cannot be changed.", code="user_removed"
+            gettext("User %(username)s is REMOVED: the login lock cannot be changed.")
+            % {"username": fresh.username},
+            code="user_removed",
         )
     if fresh.login_locked == locked:
         return _sync(user, fresh)

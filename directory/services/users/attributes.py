@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import models
+from django.utils.translation import gettext
 
 from blazon.errors import ValidationFailed
 from blazon.patterns import pattern_fullmatch, pattern_problem
@@ -87,13 +88,15 @@ def _attributes_clean(
     for name in values:
         if name not in by_name:
             known = ", ".join(sorted(by_name)) or "none are defined"
-            errors[f"attributes.{name}"] = [f"Unknown attribute {name!r} (known: {known})."]
+            errors[f"attributes.{name}"] = [
+                gettext("Unknown attribute %(name)r (known: %(known)s).") % {"name": name, "known": known}
+            ]
     for defn in definitions:
         value = values.get(defn.name)
         key = f"attributes.{defn.name}"
         if _is_empty(value):
             if defn.required:
-                errors[key] = [f"{defn.label or defn.name} is required."]
+                errors[key] = [gettext("%(value)s is required.") % {"value": defn.label or defn.name}]
             continue
         try:
             value = _coerce(defn, value)
@@ -103,12 +106,17 @@ def _attributes_clean(
         text = str(value).lower() if isinstance(value, bool) else str(value)
         if defn.regex and pattern_problem(defn.regex):
             errors[key] = [
-                f"The format of {defn.label or defn.name} ({defn.regex}) cannot be checked: "
-                "an administrator must correct the attribute's pattern."
+                gettext(
+                    "The format of %(value)s (%(regex)s) cannot be checked: an administrator must correct the attribute's pattern."
+                )
+                % {"value": defn.label or defn.name, "regex": defn.regex}
             ]
             continue
         if defn.regex and not pattern_fullmatch(defn.regex, text):
-            errors[key] = [f"{defn.label or defn.name} does not match the required format ({defn.regex})."]
+            errors[key] = [
+                gettext("%(value)s does not match the required format (%(regex)s).")
+                % {"value": defn.label or defn.name, "regex": defn.regex}
+            ]
             continue
         clean[defn.name] = value
     return clean, errors
@@ -130,10 +138,14 @@ def attribute_values_validate(
     uniqueness among the other objects of the scope. Returns the cleaned values (typed, empty
     optional values dropped); raises ValidationFailed with every problem per field."""
     if scope not in AttributeScope.values:
-        raise ValidationFailed(f"Unknown attribute scope {scope!r}.", fields={"scope": ["Unknown scope."]})
+        raise ValidationFailed(
+            gettext("Unknown attribute scope %(scope)r.") % {"scope": scope},
+            fields={"scope": [gettext("Unknown scope.")]},
+        )
     if not isinstance(values, Mapping):
         raise ValidationFailed(
-            "Expected an object of attribute values.", fields={"attributes": ["Expected an object."]}
+            gettext("Expected an object of attribute values."),
+            fields={"attributes": [gettext("Expected an object.")]},
         )
     definitions = _definitions(scope, resource)
     clean, errors = _attributes_clean(definitions, values)
@@ -145,7 +157,8 @@ def attribute_values_validate(
             others = others.exclude(pk=instance_pk)
         if others.exists():
             errors[f"attributes.{defn.name}"] = [
-                f"{defn.label or defn.name} {clean[defn.name]!r} is already used by another object."
+                gettext("%(value)s %(clean)r is already used by another object.")
+                % {"value": defn.label or defn.name, "clean": clean[defn.name]}
             ]
     if errors:
         raise ValidationFailed(_summary("Invalid attribute value(s)", errors), fields=errors)
@@ -154,5 +167,7 @@ def attribute_values_validate(
 
 def _summary(prefix: str, errors: Mapping[str, list[str]], limit: int = 5) -> str:
     items = [f"{k}: {' '.join(v)}" for k, v in list(errors.items())[:limit]]
-    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    more = (
+        " " + gettext("(and %(count)s more)") % {"count": len(errors) - limit} if len(errors) > limit else ""
+    )
     return f"{prefix}: " + "; ".join(items) + more

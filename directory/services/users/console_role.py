@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
@@ -20,11 +21,12 @@ def console_role_set(*, actor: User | None, source: str, user: User, role: str) 
     if role not in ConsoleRole.values:
         choices = ", ".join(v for v in ConsoleRole.values if v)
         raise ValidationFailed(
-            f"Unknown console role {role!r}: use {choices}, or nothing to remove the role.",
-            fields={"role": [f"Choose {choices} or nothing."]},
+            gettext("Unknown console role %(role)r: use %(choices)s, or nothing to remove the role.")
+            % {"role": role, "choices": choices},
+            fields={"role": [gettext("Choose %(choices)s or nothing.") % {"choices": choices}]},
         )
     if actor is not None and role_of(actor) != ConsoleRole.ADMINISTRATOR:
-        raise NotAllowed("Only an administrator can change console roles.")
+        raise NotAllowed(gettext("Only an administrator can change console roles."))
     # Lock every administrator in one order first: two administrators demoting each other at
     # once then wait for each other instead of both succeeding (or deadlocking).
     administrators = list(
@@ -39,8 +41,9 @@ def console_role_set(*, actor: User | None, source: str, user: User, role: str) 
         return user
     if role and user.status == UserStatus.REMOVED:
         raise ValidationFailed(
-            f"{user.username} is REMOVED: a removed identity gets no console role.",
-            fields={"role": ["The user is removed."]},
+            gettext("%(username)s is REMOVED: a removed identity gets no console role.")
+            % {"username": user.username},
+            fields={"role": [gettext("The user is removed.")]},
         )
     if old == ConsoleRole.ADMINISTRATOR and not user.is_superuser:
         others = [
@@ -49,10 +52,17 @@ def console_role_set(*, actor: User | None, source: str, user: User, role: str) 
             if pk != user.pk and status == UserStatus.ACTIVE and not locked
         ]
         if not others:
-            who = "You are" if actor is not None and actor.pk == user.pk else f"{user.username} is"
+            message = (
+                gettext("You are the last administrator: make someone else an administrator first.")
+                if actor is not None and actor.pk == user.pk
+                else gettext(
+                    "%(username)s is the last administrator: make someone else an administrator first."
+                )
+                % {"username": user.username}
+            )
             raise Conflict(
-                f"{who} the last administrator: make someone else an administrator first.",
-                fields={"role": ["The last administrator keeps the role."]},
+                message,
+                fields={"role": [gettext("The last administrator keeps the role.")]},
                 code="last_administrator",
             )
     user.console_role = role

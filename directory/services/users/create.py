@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import ValidationFailed
@@ -35,7 +36,7 @@ def user_create(*, actor: User | None, source: str, data: dict[str, Any]) -> Use
     errors = dict(cleaned.errors)
     values = cleaned.values
     if "__all__" in errors:
-        _raise(errors, "The user cannot be created")
+        _raise(errors, gettext("The user cannot be created"))
     attributes: dict[str, Any] = {}
     try:
         attributes = attribute_values_validate(scope=AttributeScope.USER, values=data.get("attributes") or {})
@@ -48,7 +49,7 @@ def user_create(*, actor: User | None, source: str, data: dict[str, Any]) -> Use
                 values[name] = resolve(ref)
             except ValidationFailed as exc:
                 errors.update(exc.fields)
-    _raise(errors, "The user cannot be created")
+    _raise(errors, gettext("The user cannot be created"))
     username = values.get("username")
     if username:
         if _username_taken(username):

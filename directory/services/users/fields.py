@@ -12,6 +12,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db.models.functions import Lower
+from django.utils.translation import gettext, gettext_noop
 
 from blazon.errors import Conflict, ValidationFailed
 from blazon.ids import parse_id
@@ -48,11 +49,13 @@ USER_FIELDS = (
 AUDITED = ("username", "first_name", "last_name", "display_name", "email", "organization", "manager", "job_title",
            "department", "employee_type", "start_date", "end_date", "attributes")  # fmt: skip
 _NOT_HERE = {
-    "status": "The status changes through the life-cycle actions (activate, inactivate, revoke, remove).",
-    "login_locked": "Login lock is changed with lock/unlock, not by editing the user.",
-    "console_role": "Console roles are granted by an administrator, not by editing the user.",
-    "is_superuser": "Not editable.",
-    "is_staff": "Not editable.",
+    "status": gettext_noop(
+        "The status changes through the life-cycle actions (activate, inactivate, revoke, remove)."
+    ),
+    "login_locked": gettext_noop("Login lock is changed with lock/unlock, not by editing the user."),
+    "console_role": gettext_noop("Console roles are granted by an administrator, not by editing the user."),
+    "is_superuser": gettext_noop("Not editable."),
+    "is_staff": gettext_noop("Not editable."),
 }
 _USERNAME_RE = re.compile(r"[\w.@+-]+")
 
@@ -82,13 +85,13 @@ def _clean_fields(data: Any, *, partial: bool, current: User | None = None) -> _
     out = _Clean()
     err = out.errors
     if not isinstance(data, Mapping):
-        err["__all__"] = ["Expected an object of user fields."]
+        err["__all__"] = [gettext("Expected an object of user fields.")]
         return out
     for key in data:
         if key in _NOT_HERE:
-            err[key] = [_NOT_HERE[key]]
+            err[key] = [gettext(_NOT_HERE[key])]
         elif key not in USER_FIELDS:
-            err[key] = [f"Unknown field {key!r}."]
+            err[key] = [gettext("Unknown field %(key)r.") % {"key": key}]
     for name, max_length in TEXT_FIELDS.items():
         if name not in data:
             continue
@@ -96,58 +99,66 @@ def _clean_fields(data: Any, *, partial: bool, current: User | None = None) -> _
         if value is None:
             value = ""
         if not isinstance(value, str):
-            err[name] = ["Expected text."]
+            err[name] = [gettext("Expected text.")]
             continue
         value = value.strip()
         if len(value) > max_length:
-            err[name] = [f"At most {max_length} characters."]
+            err[name] = [gettext("At most %(max_length)s characters.") % {"max_length": max_length}]
         out.values[name] = value
     for name in ("first_name", "last_name"):
         if (not partial or name in data) and not out.values.get(name) and name not in err:
-            err[name] = ["This field is required."]
+            err[name] = [gettext("This field is required.")]
     if "middle_name" in data:
         if data["middle_name"] is not None and not isinstance(data["middle_name"], str):
-            err["middle_name"] = ["Expected text."]
+            err["middle_name"] = [gettext("Expected text.")]
         else:
             out.values["middle_name"] = (data["middle_name"] or "").strip()
     if "username" in data and not _is_empty(data["username"]):
         username = data["username"]
         if not isinstance(username, str) or not _USERNAME_RE.fullmatch(username.strip()):
-            err["username"] = ["Use only letters, digits and @ . + - _ (no spaces)."]
+            err["username"] = [gettext("Use only letters, digits and @ . + - _ (no spaces).")]
         elif len(username.strip()) > USERNAME_MAX_LENGTH:
-            err["username"] = [f"At most {USERNAME_MAX_LENGTH} characters."]
+            err["username"] = [
+                gettext("At most %(USERNAME_MAX_LENGTH)s characters.")
+                % {"USERNAME_MAX_LENGTH": USERNAME_MAX_LENGTH}
+            ]
         else:
             out.values["username"] = username.strip()
     elif "username" in data and partial:
-        err["username"] = ["The username cannot be emptied."]
+        err["username"] = [gettext("The username cannot be emptied.")]
     if "email" in data:
         email = data["email"]
         if _is_empty(email):
             out.values["email"] = ""
         elif not isinstance(email, str):
-            err["email"] = ["Enter a valid e-mail address."]
+            err["email"] = [gettext("Enter a valid e-mail address.")]
         else:
             try:
                 validate_email(email.strip())
                 out.values["email"] = email.strip()
             except DjangoValidationError:
-                err["email"] = [f"{email.strip()!r} is not a valid e-mail address."]
+                err["email"] = [
+                    gettext("%(email)r is not a valid e-mail address.") % {"email": email.strip()}
+                ]
     for name in ("start_date", "end_date"):
         if name in data:
             try:
                 out.values[name] = _date(data[name])
             except (ValueError, TypeError):
-                err[name] = ["Expected a date (YYYY-MM-DD)."]
+                err[name] = [gettext("Expected a date (YYYY-MM-DD).")]
     start = out.values.get("start_date", current.start_date if current else None)
     end = out.values.get("end_date", current.end_date if current else None)
     if start and end and end < start and "start_date" not in err and "end_date" not in err:
-        err["end_date"] = [f"The end date ({end}) is before the start date ({start})."]
+        err["end_date"] = [
+            gettext("The end date (%(end)s) is before the start date (%(start)s).")
+            % {"end": end, "start": start}
+        ]
     if "password" in data and not isinstance(data["password"], str):
-        err["password"] = ["Expected text."]
+        err["password"] = [gettext("Expected text.")]
     for name, what in (("organization", "its code"), ("manager", "their username")):
         ref = data.get(name)
         if name in data and not (ref is None or isinstance(ref, str | Organization | User) or _is_id(ref)):
-            err[name] = [f"Expected an id (a number) or {what} (text)."]
+            err[name] = [gettext("Expected an id (a number) or %(what)s (text).") % {"what": what}]
     if "organization" in data:
         out.organization_ref = data["organization"]
         out.values["organization"] = None  # resolved later
@@ -159,7 +170,7 @@ def _clean_fields(data: Any, *, partial: bool, current: User | None = None) -> _
         and data["attributes"] is not None
         and not isinstance(data["attributes"], Mapping)
     ):
-        err["attributes"] = ["Expected an object of attribute values."]
+        err["attributes"] = [gettext("Expected an object of attribute values.")]
     return out
 
 
@@ -191,7 +202,8 @@ def _resolve_organization(ref: Any) -> Organization | None:
             org = Organization.objects.filter(pk=org_id).first()
     if org is None:
         raise ValidationFailed(
-            f"Unknown organization {ref!r}.", fields={"organization": [f"Unknown organization {ref!r}."]}
+            gettext("Unknown organization %(ref)r.") % {"ref": ref},
+            fields={"organization": [gettext("Unknown organization %(ref)r.") % {"ref": ref}]},
         )
     return org
 
@@ -210,10 +222,14 @@ def _resolve_manager(ref: Any) -> User | None:
         if manager is None and manager_id is not None:
             manager = User.objects.filter(pk=manager_id).first()
     if manager is None:
-        raise ValidationFailed(f"Unknown manager {ref!r}.", fields={"manager": [f"Unknown user {ref!r}."]})
+        raise ValidationFailed(
+            gettext("Unknown manager %(ref)r.") % {"ref": ref},
+            fields={"manager": [gettext("Unknown user %(ref)r.") % {"ref": ref}]},
+        )
     if manager.status == UserStatus.REMOVED:
         raise ValidationFailed(
-            f"{manager.username} is removed and cannot be a manager.", fields={"manager": ["Removed user."]}
+            gettext("%(username)s is removed and cannot be a manager.") % {"username": manager.username},
+            fields={"manager": [gettext("Removed user.")]},
         )
     return manager
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import NotAllowed, ValidationFailed
@@ -35,7 +36,7 @@ def user_update(*, actor: User | None, source: str, user: User, data: dict[str, 
     )
     cleaned = _clean_fields(data, partial=True, current=user)
     errors = dict(cleaned.errors)
-    _raise({k: v for k, v in errors.items() if k == "__all__"}, "The user cannot be changed")
+    _raise({k: v for k, v in errors.items() if k == "__all__"}, gettext("The user cannot be changed"))
     values = cleaned.values
     values.pop("middle_name", None)  # only used to generate usernames
     if "attributes" in data and "attributes" not in errors:
@@ -56,11 +57,12 @@ def user_update(*, actor: User | None, source: str, user: User, data: dict[str, 
     manager = values.get("manager")
     if manager is not None and (manager.pk == user.pk or _manager_loop(user, manager)):
         errors["manager"] = [
-            f"{manager.username} reports to {user.username}: a user cannot manage their own manager."
+            gettext("%(username)s reports to %(username2)s: a user cannot manage their own manager.")
+            % {"username": manager.username, "username2": user.username}
         ]
         if manager.pk == user.pk:
-            errors["manager"] = ["A user cannot be their own manager."]
-    _raise(errors, "The user cannot be changed")
+            errors["manager"] = [gettext("A user cannot be their own manager.")]
+    _raise(errors, gettext("The user cannot be changed"))
     if (
         values.get("username")
         and values["username"] != user.username
@@ -78,7 +80,8 @@ def user_update(*, actor: User | None, source: str, user: User, data: dict[str, 
     if data.get("password"):
         if not may_set_password_of(actor, user):
             raise NotAllowed(
-                f"{user.username} is a console user: only an administrator may set their password.",
+                gettext("%(username)s is a console user: only an administrator may set their password.")
+                % {"username": user.username},
                 code="console_user",
             )
         _password(user, data["password"])

@@ -6,6 +6,8 @@ import csv
 import io
 from dataclasses import dataclass
 
+from django.utils.translation import gettext, ngettext
+
 from blazon.errors import ValidationFailed
 from directory.models import Source
 from requests_workflow.models import RequestType
@@ -72,17 +74,20 @@ def _decode(data: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ValidationFailed(
-            f"The file is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} is not valid UTF-8. "
-            "Save it as 'CSV UTF-8' (Excel, LibreOffice: character set Unicode UTF-8) and upload it again. "
-            "Nothing was imported.",
-            fields={"file": ["Not UTF-8."]},
+            gettext(
+                "The file is not UTF-8 text: byte 0x%(data)s on line %(line)s is not valid UTF-8. Save it as 'CSV UTF-8' (Excel, LibreOffice: character set Unicode UTF-8) and upload it again. Nothing was imported."
+            )
+            % {"data": f"{data[exc.start]:02x}", "line": line},
+            fields={"file": [gettext("Not UTF-8.")]},
             code="bad_encoding",
         ) from None
     if "\x00" in text:
         raise ValidationFailed(
-            "The file contains NUL characters: it is not a CSV text file (UTF-16 or a spreadsheet?). "
-            "Save it as 'CSV UTF-8' and upload it again. Nothing was imported.",
-            fields={"file": ["Not a CSV text file."]},
+            gettext(
+                "The file contains NUL characters: it is not a CSV text file (UTF-16 or a spreadsheet?). "
+                "Save it as 'CSV UTF-8' and upload it again. Nothing was imported."
+            ),
+            fields={"file": [gettext("Not a CSV text file.")]},
             code="bad_encoding",
         )
     return text
@@ -90,13 +95,15 @@ def _decode(data: bytes) -> str:
 
 def _column_error(message: str) -> ValidationFailed:
     return ValidationFailed(
-        f"{message} Nothing was imported.", fields={"file": [message]}, code="bad_columns"
+        gettext("%(message)s Nothing was imported.") % {"message": message},
+        fields={"file": [message]},
+        code="bad_columns",
     )
 
 
 def _check_columns(columns: list[str]) -> None:
     if not any(columns):
-        raise _column_error("The first line must be the header (the column names); it is empty.")
+        raise _column_error(gettext("The first line must be the header (the column names); it is empty."))
     unknown = [
         c
         for c in columns
@@ -106,15 +113,26 @@ def _check_columns(columns: list[str]) -> None:
     ]
     if unknown:
         raise _column_error(
-            f"Unknown column{'s' if len(unknown) > 1 else ''} {', '.join(repr(c) for c in unknown)} in the header. "
-            f"Columns: {', '.join(BASE_COLUMNS)}, identifier, and user.<field>, changes.<field>, "
-            "attributes.<name> for the payload (see docs/import.md)."
+            ngettext(
+                "Unknown column %(values)s in the header. Columns: %(BASE_COLUMNS)s, identifier, and "
+                "user.<field>, changes.<field>, attributes.<name> for the payload (see docs/import.md).",
+                "Unknown columns %(values)s in the header. Columns: %(BASE_COLUMNS)s, identifier, and "
+                "user.<field>, changes.<field>, attributes.<name> for the payload (see docs/import.md).",
+                len(unknown),
+            )
+            % {
+                "values": ", ".join(repr(c) for c in unknown),
+                "BASE_COLUMNS": ", ".join(BASE_COLUMNS),
+            }
         )
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
-        raise _column_error(f"Column{'s' if len(repeated) > 1 else ''} {', '.join(repeated)} appear twice.")
+        raise _column_error(
+            ngettext("Column %(repeated)s appear twice.", "Columns %(repeated)s appear twice.", len(repeated))
+            % {"repeated": ", ".join(repeated)}
+        )
     if "type" not in columns:
-        raise _column_error("The header has no 'type' column; every line needs its request type.")
+        raise _column_error(gettext("The header has no 'type' column; every line needs its request type."))
 
 
 def import_parse(data: bytes) -> ParsedFile:
@@ -122,13 +140,14 @@ def import_parse(data: bytes) -> ParsedFile:
     ``ValidationFailed``, a line-level one (wrong number of values) is kept on the line."""
     if not data.strip(b"\xef\xbb\xbf \r\n\t"):
         raise ValidationFailed(
-            "The file is empty: it needs a header line and at least one request.",
-            fields={"file": ["Empty file."]},
+            gettext("The file is empty: it needs a header line and at least one request."),
+            fields={"file": [gettext("Empty file.")]},
             code="empty_file",
         )
     if len(data) > MAX_BYTES:
         raise ValidationFailed(
-            f"The file is larger than {MAX_BYTES // 2**20} MiB; split it.", fields={"file": ["Too large."]}
+            gettext("The file is larger than %(value)s MiB; split it.") % {"value": MAX_BYTES // 2**20},
+            fields={"file": [gettext("Too large.")]},
         )
     text = _decode(data)
     first = text.split("\n", 1)[0]
@@ -145,8 +164,9 @@ def import_parse(data: bytes) -> ParsedFile:
             number = reader.line_num
             if len(lines) >= MAX_ROWS:
                 raise ValidationFailed(
-                    f"The file has more than {MAX_ROWS:,} requests; split it.",
-                    fields={"file": ["Too many lines."]},
+                    gettext("The file has more than %(MAX_ROWS)s requests; split it.")
+                    % {"MAX_ROWS": f"{MAX_ROWS:,}"},
+                    fields={"file": [gettext("Too many lines.")]},
                 )
             if len(values) != len(columns):
                 lines.append(
@@ -161,12 +181,15 @@ def import_parse(data: bytes) -> ParsedFile:
             lines.append(Line(number, {c: v.strip() for c, v in zip(columns, values, strict=True)}))
     except csv.Error as exc:
         raise ValidationFailed(
-            f"The file is not valid CSV on line {reader.line_num}: {exc}. Nothing was imported.",
+            gettext("The file is not valid CSV on line %(line_num)s: %(exc)s. Nothing was imported.")
+            % {"line_num": reader.line_num, "exc": exc},
             fields={"file": [str(exc)]},
             code="bad_csv",
         ) from None
     if not lines:
         raise ValidationFailed(
-            "The file has a header but no requests.", fields={"file": ["No lines."]}, code="empty_file"
+            gettext("The file has a header but no requests."),
+            fields={"file": [gettext("No lines.")]},
+            code="empty_file",
         )
     return ParsedFile(columns, lines)

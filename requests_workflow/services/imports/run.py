@@ -8,6 +8,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.audit.services import AuditEntry, audit_record, audit_record_many
 from blazon.errors import DomainError, TransitionNotAllowed, ValidationFailed
@@ -36,7 +37,8 @@ def import_dry_run(*, actor: User, file: Any, file_name: str = "") -> ImportJob:
     _require_importer(actor)
     if not isinstance(file, bytes) and (getattr(file, "size", 0) or 0) > MAX_BYTES:
         raise ValidationFailed(
-            f"The file is larger than {MAX_BYTES // 2**20} MiB; split it.", fields={"file": ["Too large."]}
+            gettext("The file is larger than %(value)s MiB; split it.") % {"value": MAX_BYTES // 2**20},
+            fields={"file": [gettext("Too large.")]},
         )
     data = file if isinstance(file, bytes) else file.read()
     name = (file_name or getattr(file, "name", "") or "import.csv")[:255]
@@ -70,13 +72,15 @@ def import_run(*, actor: User, job: ImportJob, mode: str) -> ImportJob:
     _require_importer(actor)
     if mode not in ImportMode.values:
         raise ValidationFailed(
-            f"Unknown mode {mode!r}.", fields={"mode": [f"One of {', '.join(ImportMode.values)}."]}
+            gettext("Unknown mode %(mode)r.") % {"mode": mode},
+            fields={"mode": [gettext("One of %(values)s.") % {"values": ", ".join(ImportMode.values)}]},
         )
     locked = ImportJob.objects.select_for_update().get(pk=job.pk)
     if locked.status != ImportStatus.VALIDATED:
         raise TransitionNotAllowed(
-            f"Import #{locked.pk} is {locked.status}: it has already been run.",
-            fields={"status": [f"{locked.status} cannot run."]},
+            gettext("Import #%(pk)s is %(status)s: it has already been run.")
+            % {"pk": locked.pk, "status": locked.status},
+            fields={"status": [gettext("%(status)s cannot run.") % {"status": locked.status}]},
         )
     locked.mode, locked.status, locked.run_by = mode, ImportStatus.RUNNING, actor
     locked.ok_count = locked.error_count = locked.processed = 0

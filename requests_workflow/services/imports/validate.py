@@ -14,6 +14,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blazon.errors import DomainError, NotAllowed, ValidationFailed
 from blazon.permissions import can
@@ -137,9 +138,11 @@ def _when(value: str, column: str) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         raise ValidationFailed(
-            f"{column} {value!r} is not a date (YYYY-MM-DD) or a date and time with a time zone "
-            "(YYYY-MM-DDTHH:MM:SS+00:00).",
-            fields={column: ["Not a date."]},
+            gettext(
+                "%(column)s %(value)r is not a date (YYYY-MM-DD) or a date and time with a time zone (YYYY-MM-DDTHH:MM:SS+00:00)."
+            )
+            % {"column": column, "value": value},
+            fields={column: [gettext("Not a date.")]},
         ) from None
 
 
@@ -149,7 +152,7 @@ def _arguments(ln: Line, found: Lookups) -> dict[str, Any]:
     v = ln.values
     request_type = v.get("type", "").upper()
     if not request_type:
-        raise ValidationFailed("The type is empty.", fields={"type": ["Required."]})
+        raise ValidationFailed(gettext("The type is empty."), fields={"type": [gettext("Required.")]})
     spec = _spec(request_type)
     errors: list[str] = []
     payload, misplaced = _payload(v, spec.code)
@@ -283,9 +286,14 @@ def _validate(
     )
     if errors:
         detail = " ".join(msg for msgs in errors.values() for msg in msgs)
-        raise ValidationFailed(f"The request cannot be created: {detail}", fields=errors)
+        raise ValidationFailed(
+            gettext("The request cannot be created: %(detail)s") % {"detail": detail}, fields=errors
+        )
     if not _may_request(actor, source=SOURCE, spec=spec, beneficiary=beneficiary, payload=payload):
-        raise NotAllowed(f"{getattr(actor, 'username', 'The system')} may not request {spec.code} by import.")
+        raise NotAllowed(
+            gettext("%(value)s may not request %(code)s by import.")
+            % {"value": getattr(actor, "username", "The system"), "code": spec.code}
+        )
     refusal = validation_policies_requester(
         policies, actor=actor, spec=spec, source=SOURCE, refs=refs, beneficiary=beneficiary, payload=payload
     )
@@ -306,22 +314,40 @@ def _state_from_sets(
     )
     if code == RequestType.CREATE_ACCOUNT and resource is not None:
         if (beneficiary.pk, resource.pk) in sets.regular_accounts:
-            errors["resource"] = [f"{beneficiary.username} already has an account on {resource.name}."]
+            errors["resource"] = [
+                gettext("%(username)s already has an account on %(name)s.")
+                % {"username": beneficiary.username, "name": resource.name}
+            ]
     elif code == RequestType.GRANT_ENTITLEMENT and entitlement is not None:
         if (beneficiary.pk, entitlement.pk) in sets.manual_grants:
-            errors["entitlement"] = [f"{beneficiary.username} already holds {entitlement.name}."]
+            errors["entitlement"] = [
+                gettext("%(username)s already holds %(name)s.")
+                % {"username": beneficiary.username, "name": entitlement.name}
+            ]
     elif code == RequestType.REVOKE_ENTITLEMENT and account and entitlement:
         membership = sets.memberships.get((account.pk, entitlement.pk))
         if membership is None:
-            errors["entitlement"] = [f"Account {account} does not hold {entitlement.name}."]
+            errors["entitlement"] = [
+                gettext("Account %(account)s does not hold %(name)s.")
+                % {"account": account, "name": entitlement.name}
+            ]
         elif membership[0] == Management.ROLE and not membership[1]:
-            errors["entitlement"] = [f"{entitlement.name} is kept by a role on {account}: the role decides."]
+            errors["entitlement"] = [
+                gettext("%(name)s is kept by a role on %(account)s: the role decides.")
+                % {"name": entitlement.name, "account": account}
+            ]
     elif code == RequestType.GRANT_ROLE and role is not None:
         if (beneficiary.pk, role.pk) in sets.role_members:
-            errors["role"] = [f"{beneficiary.username} already has the role {role.name}."]
+            errors["role"] = [
+                gettext("%(username)s already has the role %(name)s.")
+                % {"username": beneficiary.username, "name": role.name}
+            ]
     elif code == RequestType.REVOKE_ROLE and role is not None:
         if (beneficiary.pk, role.pk) not in sets.role_members:
-            errors["role"] = [f"{beneficiary.username} does not have the role {role.name}."]
+            errors["role"] = [
+                gettext("%(username)s does not have the role %(name)s.")
+                % {"username": beneficiary.username, "name": role.name}
+            ]
     else:  # the other types' state checks read only the beneficiary and account rows
         _check_state(SPECS[code], refs, beneficiary, SOURCE, errors)
 
@@ -396,4 +422,6 @@ def _validate_lines(lines: list[Line], actor: User | None) -> tuple[list[dict[st
 
 def _require_importer(actor: User | None) -> None:
     if actor is None or not can(actor, "manage_users"):
-        raise NotAllowed("Importing requests needs the manage_users capability (administrators, helpdesk).")
+        raise NotAllowed(
+            gettext("Importing requests needs the manage_users capability (administrators, helpdesk).")
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict
@@ -39,16 +40,21 @@ def _approval_data(data: dict[str, Any]) -> dict[str, Any]:
     out = _common(data, errors)
     criticality = data.get("criticality") or ""
     if criticality and criticality not in Criticality.values:
-        errors["criticality"] = [f"One of {', '.join(Criticality.values)}, or empty for any."]
+        errors["criticality"] = [
+            gettext("One of %(values)s, or empty for any.") % {"values": ", ".join(Criticality.values)}
+        ]
     out["criticality"] = criticality
     conditions = data.get("beneficiary_conditions") or {}
     if not isinstance(conditions, dict):
-        errors["beneficiary_conditions"] = ['An object of attribute → value, e.g. {"department": "Finance"}.']
+        errors["beneficiary_conditions"] = [
+            gettext('An object of attribute → value, e.g. {"department": "Finance"}.')
+        ]
     else:
         bad = [k for k, v in conditions.items() if not str(k).strip() or isinstance(v, dict | list)]
         if bad:
             errors["beneficiary_conditions"] = [
-                f"Each condition is an attribute name and one value; check {', '.join(map(str, bad)) or 'the empty name'}."
+                gettext("Each condition is an attribute name and one value; check %(value)s.")
+                % {"value": ", ".join(map(str, bad)) or "the empty name"}
             ]
     out["beneficiary_conditions"] = conditions
     _raise(errors)
@@ -102,8 +108,10 @@ def approval_policy_delete(*, actor: User | None, source: str, policy: ApprovalP
     pending = _in_flight(locked)
     if pending:
         raise Conflict(
-            f"{pending} request(s) in flight were matched by {locked.name!r}: it cannot be deleted "
-            "while they run. Deactivate it instead; new requests will no longer use it.",
+            gettext(
+                "%(pending)s request(s) in flight were matched by %(name)r: it cannot be deleted while they run. Deactivate it instead; new requests will no longer use it."
+            )
+            % {"pending": pending, "name": locked.name},
             code="policy_in_use",
         )
     snapshot = _snapshot(locked, APPROVAL_FIELDS)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
+from django.utils.translation import gettext
+
 from blazon.audit.services import audit_record
 from blazon.changes import config_create, config_update, snapshot
 from blazon.errors import Conflict, NotAllowed, ValidationFailed
@@ -23,13 +25,15 @@ MAX_PRIORITY = 1_000_000
 
 def _require_config(actor: User | None) -> None:
     if actor is not None and not can(actor, "manage_config"):
-        raise NotAllowed("Changing request policies needs the 'manage_config' capability.")
+        raise NotAllowed(gettext("Changing request policies needs the 'manage_config' capability."))
 
 
 def _raise(errors: dict[str, list[str]]) -> None:
     if errors:
         detail = " ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items())
-        raise ValidationFailed(f"The policy was not saved. {detail}", fields=errors)
+        raise ValidationFailed(
+            gettext("The policy was not saved. %(detail)s") % {"detail": detail}, fields=errors
+        )
 
 
 def _common(data: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
@@ -37,38 +41,47 @@ def _common(data: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any
     out: dict[str, Any] = {}
     name = str(data.get("name") or "").strip()
     if not name:
-        errors["name"] = ["Required."]
+        errors["name"] = [gettext("Required.")]
     elif len(name) > 200:
-        errors["name"] = ["At most 200 characters."]
+        errors["name"] = [gettext("At most 200 characters.")]
     out["name"] = name
     priority = data.get("priority", 100)
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= MAX_PRIORITY:
-        errors["priority"] = [f"A whole number from 0 to {MAX_PRIORITY}."]
+        errors["priority"] = [
+            gettext("A whole number from 0 to %(MAX_PRIORITY)s.") % {"MAX_PRIORITY": MAX_PRIORITY}
+        ]
     out["priority"] = priority
     out["active"] = bool(data.get("active", True))
     types = data.get("request_types") or []
     if not isinstance(types, list | tuple):
-        errors["request_types"] = ["A list of request type codes."]
+        errors["request_types"] = [gettext("A list of request type codes.")]
         types = []
     unknown = [t for t in types if t not in RequestType.values]
     if unknown:
-        errors["request_types"] = [f"Unknown request type(s): {', '.join(map(str, unknown))}."]
+        errors["request_types"] = [
+            gettext("Unknown request type(s): %(value)s.") % {"value": ", ".join(map(str, unknown))}
+        ]
     out["request_types"] = sorted(set(types), key=RequestType.values.index) if not unknown else list(types)
     for name_, model in (("resource", Resource), ("entitlement", Entitlement), ("role", Role)):
         value = data.get(name_)
         if value is not None and not isinstance(value, model):
-            errors[name_] = [f"Expected a {name_}."]
+            errors[name_] = [gettext("Expected a %(name_)s.") % {"name_": name_}]
         out[name_] = value
     ent, res = out.get("entitlement"), out.get("resource")
     if isinstance(ent, Entitlement) and isinstance(res, Resource) and ent.resource_id != res.pk:
-        errors["entitlement"] = [f"{ent.name} is not an entitlement of {res.name}."]
+        errors["entitlement"] = [
+            gettext("%(name)s is not an entitlement of %(name2)s.") % {"name": ent.name, "name2": res.name}
+        ]
     if out.get("role") is not None and (ent is not None or res is not None):
-        errors["role"] = ["A policy is about a role or about a resource/entitlement, not both."]
+        errors["role"] = [gettext("A policy is about a role or about a resource/entitlement, not both.")]
     return out
 
 
 def _name_taken(obj: Any) -> Conflict:
-    return Conflict(f"A policy named {obj.name!r} already exists.", fields={"name": ["This name is taken."]})
+    return Conflict(
+        gettext("A policy named %(name)r already exists.") % {"name": obj.name},
+        fields={"name": [gettext("This name is taken.")]},
+    )
 
 
 _snapshot = snapshot

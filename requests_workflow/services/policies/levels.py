@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, ValidationFailed
@@ -28,26 +29,29 @@ def _level_data(data: dict[str, Any]) -> tuple[dict[str, Any], list[User]]:
     errors: dict[str, list[str]] = {}
     mode = data.get("mode") or ApprovalMode.ANY
     if mode not in ApprovalMode.values:
-        errors["mode"] = [f"One of {', '.join(ApprovalMode.values)}."]
+        errors["mode"] = [gettext("One of %(values)s.") % {"values": ", ".join(ApprovalMode.values)}]
     kind = data.get("approver_kind") or ""
     if kind not in ApproverKind.values:
-        errors["approver_kind"] = [f"One of {', '.join(ApproverKind.values)}."]
+        errors["approver_kind"] = [gettext("One of %(values)s.") % {"values": ", ".join(ApproverKind.values)}]
     users = list(data.get("users") or [])
     queue = data.get("queue")
     if kind == ApproverKind.USERS:
         if not users:
-            errors["users"] = ["Name at least one approver."]
+            errors["users"] = [gettext("Name at least one approver.")]
         elif any(not isinstance(u, User) for u in users):
-            errors["users"] = ["Expected users."]
+            errors["users"] = [gettext("Expected users.")]
         else:
             inactive = [u.username for u in users if u.status != UserStatus.ACTIVE]
             if inactive:
-                errors["users"] = [f"Not ACTIVE, so cannot approve: {', '.join(inactive)}."]
+                errors["users"] = [
+                    gettext("Not ACTIVE, so cannot approve: %(inactive)s.")
+                    % {"inactive": ", ".join(inactive)}
+                ]
     else:
         users = []
     if kind == ApproverKind.QUEUE:
         if not isinstance(queue, Queue):
-            errors["queue"] = ["Choose the queue."]
+            errors["queue"] = [gettext("Choose the queue.")]
     else:
         queue = None
     if errors:
@@ -76,8 +80,10 @@ def _refuse_if_waiting(policy: ApprovalPolicy, what: str) -> None:
     waiting = _in_flight(policy, (RequestStatus.WAITING_APPROVAL,))
     if waiting:
         raise Conflict(
-            f"{waiting} request(s) are waiting for approval under {policy.name!r}: {what} now would "
-            "change their approval mid-way. Wait for them, or deactivate this policy and create a new one.",
+            gettext(
+                "%(waiting)s request(s) are waiting for approval under %(name)r: %(what)s now would change their approval mid-way. Wait for them, or deactivate this policy and create a new one."
+            )
+            % {"waiting": waiting, "name": policy.name, "what": what},
             code="policy_in_use",
         )
 
@@ -149,7 +155,9 @@ def approval_level_move(
     """Move a level one place up (earlier) or down (later)."""
     _require_config(actor)
     if direction not in ("up", "down"):
-        raise ValidationFailed("Move a level up or down.", fields={"direction": ["up or down."]})
+        raise ValidationFailed(
+            gettext("Move a level up or down."), fields={"direction": [gettext("up or down.")]}
+        )
     policy = ApprovalPolicy.objects.select_for_update().get(pk=level.policy_id)
     levels = list(policy.levels.order_by("position"))
     index = next(i for i, lv in enumerate(levels) if lv.pk == level.pk)

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from blazon.audit.services import audit_record
 from blazon.patterns import pattern_problem
@@ -45,7 +46,7 @@ VALIDATION_FIELDS = (
 
 def _rules(rules: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
     if not isinstance(rules, list | tuple):
-        errors["beneficiary_rules"] = ["A list of rules (attribute, operator, value)."]
+        errors["beneficiary_rules"] = [gettext("A list of rules (attribute, operator, value).")]
         return []
     out, problems = [], []
     for number, rule in enumerate(rules, start=1):
@@ -86,20 +87,25 @@ def _validation_data(data: dict[str, Any]) -> dict[str, Any]:
     out["justification_required"] = bool(data.get("justification_required", False))
     length = data.get("justification_min_length") or 0
     if isinstance(length, bool) or not isinstance(length, int) or not 0 <= length <= 5000:
-        errors["justification_min_length"] = ["A whole number from 0 to 5000."]
+        errors["justification_min_length"] = [gettext("A whole number from 0 to 5000.")]
     out["justification_min_length"] = length
     scope = data.get("requester_scope") or ""
     if scope not in RequesterScope.values:
-        errors["requester_scope"] = [f"One of {', '.join(v for v in RequesterScope.values if v)}, or empty."]
+        errors["requester_scope"] = [
+            gettext("One of %(values)s, or empty.")
+            % {"values": ", ".join(v for v in RequesterScope.values if v)}
+        ]
     out["requester_scope"] = scope
     out["beneficiary_rules"] = _rules(data.get("beneficiary_rules") or [], errors)
     statuses = data.get("beneficiary_statuses") or []
     if not isinstance(statuses, list | tuple) or any(s not in UserStatus.values for s in statuses):
-        errors["beneficiary_statuses"] = [f"Statuses among {', '.join(UserStatus.values)}."]
+        errors["beneficiary_statuses"] = [
+            gettext("Statuses among %(values)s.") % {"values": ", ".join(UserStatus.values)}
+        ]
     out["beneficiary_statuses"] = [s for s in UserStatus.values if s in statuses]
     days = data.get("max_period_days")
     if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500):
-        errors["max_period_days"] = ["A number of days from 1 to 36500, or empty for no limit."]
+        errors["max_period_days"] = [gettext("A number of days from 1 to 36500, or empty for no limit.")]
     out["max_period_days"] = days
     if not errors and not (
         out["justification_required"]
@@ -109,7 +115,7 @@ def _validation_data(data: dict[str, Any]) -> dict[str, Any]:
         or out["beneficiary_statuses"]
         or out["max_period_days"]
     ):
-        errors["__all__"] = ["The policy checks nothing: set at least one rule."]
+        errors["__all__"] = [gettext("The policy checks nothing: set at least one rule.")]
     _raise(errors)
     return out
 

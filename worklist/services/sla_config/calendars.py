@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
+from django.utils.translation import gettext, gettext_noop
 
 from blazon.audit.services import audit_record
 from blazon.changes import config_create, config_delete, config_update
@@ -38,28 +39,31 @@ def _calendar_apply(calendar: Calendar, data: Mapping[str, Any]) -> None:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise _fail(
-            "timezone", f"Unknown time zone {tz!r}: give an IANA name such as Europe/Lisbon."
+            "timezone",
+            gettext("Unknown time zone %(tz)r: give an IANA name such as Europe/Lisbon.") % {"tz": tz},
         ) from None
     calendar.timezone = tz
     days = data.get("working_days", calendar.working_days)
     if isinstance(days, str | bytes) or not isinstance(days, Iterable):
-        raise _fail("working_days", "Expected a list of weekdays, 0 = Monday … 6 = Sunday.")
+        raise _fail("working_days", gettext("Expected a list of weekdays, 0 = Monday … 6 = Sunday."))
     try:
         parsed = sorted({int(d) for d in days})
     except (TypeError, ValueError):
-        raise _fail("working_days", "Expected weekdays as numbers, 0 = Monday … 6 = Sunday.") from None
+        raise _fail(
+            "working_days", gettext("Expected weekdays as numbers, 0 = Monday … 6 = Sunday.")
+        ) from None
     if not parsed:
-        raise _fail("working_days", "Choose at least one working day.")
+        raise _fail("working_days", gettext("Choose at least one working day."))
     if parsed[0] < 0 or parsed[-1] > 6:
-        raise _fail("working_days", "Weekdays go from 0 (Monday) to 6 (Sunday).")
+        raise _fail("working_days", gettext("Weekdays go from 0 (Monday) to 6 (Sunday)."))
     calendar.working_days = parsed
     calendar.day_start = _time(data.get("day_start", calendar.day_start), "day_start")
     calendar.day_end = _time(data.get("day_end", calendar.day_end), "day_end")
     if calendar.day_end <= calendar.day_start:
-        raise _fail("day_end", "The working day must end after it starts (same day).")
+        raise _fail("day_end", gettext("The working day must end after it starts (same day)."))
 
 
-_CALENDAR_TAKEN = "A calendar with this name already exists."
+_CALENDAR_TAKEN = gettext_noop("A calendar with this name already exists.")
 
 
 @transaction.atomic
@@ -94,7 +98,7 @@ def calendar_update(
 def calendar_delete(*, actor: User | None, source: str, calendar: Calendar) -> None:
     """Delete a calendar no task definition uses (with its holidays)."""
     calendar = Calendar.objects.select_for_update().get(pk=calendar.pk)
-    _in_use(calendar, "Calendar")
+    _in_use(calendar, gettext("Calendar"))
     config_delete(calendar, fields=CALENDAR_FIELDS, actor=actor, source=source, action="calendar.delete")
 
 
@@ -103,15 +107,15 @@ def holiday_add(*, actor: User | None, source: str, calendar: Calendar, day: Any
     """Add a holiday (a local date of the calendar) on which no business hours count."""
     calendar = Calendar.objects.select_for_update().get(pk=calendar.pk)
     if isinstance(day, datetime):
-        raise _fail("date", "Expected a date, not a date and time.")
+        raise _fail("date", gettext("Expected a date, not a date and time."))
     if not isinstance(day, date):
         try:
             day = date.fromisoformat(str(day))
         except ValueError:
-            raise _fail("date", "Expected a date as YYYY-MM-DD.") from None
+            raise _fail("date", gettext("Expected a date as YYYY-MM-DD.")) from None
     name = (name or "").strip()
     if not name:
-        raise _fail("name", "Required.")
+        raise _fail("name", gettext("Required."))
     holiday = Holiday(calendar=calendar, date=day, name=name)
     _save(holiday, conflict_field="date", conflict_message=f"{calendar.name} already has a holiday on {day}.")
     audit_record(

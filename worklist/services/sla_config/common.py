@@ -13,6 +13,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import F
+from django.utils.translation import gettext
 
 from blazon.changes import changes, field_error, snapshot
 from blazon.errors import Conflict, ValidationFailed
@@ -66,7 +67,7 @@ def _text(data: Mapping[str, Any], name: str, *, required: bool = True, default:
     value = data.get(name, default)
     value = "" if value is None else str(value).strip()
     if required and not value:
-        raise _fail(name, "Required.")
+        raise _fail(name, gettext("Required."))
     return value
 
 
@@ -77,9 +78,9 @@ def _positive_int(data: Mapping[str, Any], name: str, *, default: int | None = N
         if isinstance(value, float | Decimal) and number != value:
             raise ValueError
     except (TypeError, ValueError):
-        raise _fail(name, "Expected a whole number.") from None
+        raise _fail(name, gettext("Expected a whole number.")) from None
     if number < 1:
-        raise _fail(name, "Expected a whole number, 1 or more.")
+        raise _fail(name, gettext("Expected a whole number, 1 or more."))
     return number
 
 
@@ -91,7 +92,9 @@ def _instance(model: type[models.Model], value: Any, field: str, label: str) -> 
     try:
         return model._default_manager.get(pk=int(value))
     except (ObjectDoesNotExist, TypeError, ValueError):
-        raise _fail(field, f"Unknown {label}: {value!r}.") from None
+        raise _fail(
+            field, gettext("Unknown %(label)s: %(value)r.") % {"label": label, "value": value}
+        ) from None
 
 
 def _time(value: Any, field: str) -> time:
@@ -100,12 +103,13 @@ def _time(value: Any, field: str) -> time:
     try:
         return time.fromisoformat(str(value))
     except ValueError:
-        raise _fail(field, "Expected a time as HH:MM.") from None
+        raise _fail(field, gettext("Expected a time as HH:MM.")) from None
 
 
 def _in_use(obj: Calendar | EscalationPolicy, what: str) -> None:
     users = list(obj.definitions.values_list("name", flat=True)[:5])
     if users:
         raise Conflict(
-            f"{what} {obj.name} is used by task definition(s) {', '.join(users)}: change them first."
+            gettext("%(what)s %(name)s is used by task definition(s) %(users)s: change them first.")
+            % {"what": what, "name": obj.name, "users": ", ".join(users)}
         )

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext, gettext_noop
 
 from blazon.changes import config_create, config_delete, config_update
 from directory.models import Criticality, User
@@ -48,25 +49,30 @@ def _definition_apply(definition: TaskDefinition, data: Mapping[str, Any]) -> No
     try:
         definition.priority = int(priority)
     except (TypeError, ValueError):
-        raise _fail("priority", "Expected a whole number.") from None
+        raise _fail("priority", gettext("Expected a whole number.")) from None
     if definition.priority < 0:
-        raise _fail("priority", "Expected a whole number, 0 or more.")
+        raise _fail("priority", gettext("Expected a whole number, 0 or more."))
     kind = _text(data, "task_kind", default=definition.task_kind)
     if kind not in TaskKind.values:
-        raise _fail("task_kind", f"Unknown task kind {kind!r}.")
+        raise _fail("task_kind", gettext("Unknown task kind %(kind)r.") % {"kind": kind})
     definition.task_kind = kind
     types = data.get("request_types", definition.request_types) or []
     if isinstance(types, str | bytes) or not isinstance(types, Iterable):
-        raise _fail("request_types", "Expected a list of request type codes.")
+        raise _fail("request_types", gettext("Expected a list of request type codes."))
     types = sorted({str(t) for t in types})
     known = {code for code, _ in subject_type_choices()}
     unknown = [t for t in types if t not in known]
     if unknown:
-        raise _fail("request_types", f"Unknown request type(s): {', '.join(unknown)}.")
+        raise _fail(
+            "request_types",
+            gettext("Unknown request type(s): %(unknown)s.") % {"unknown": ", ".join(unknown)},
+        )
     definition.request_types = types
     criticality = _text(data, "criticality", required=False, default=definition.criticality)
     if criticality and criticality not in Criticality.values:
-        raise _fail("criticality", f"Unknown criticality {criticality!r}.")
+        raise _fail(
+            "criticality", gettext("Unknown criticality %(criticality)r.") % {"criticality": criticality}
+        )
     definition.criticality = criticality
     definition.sla_hours = _positive_int(data, "sla_hours", default=definition.sla_hours)
     definition.calendar = _instance(
@@ -80,7 +86,7 @@ def _definition_apply(definition: TaskDefinition, data: Mapping[str, Any]) -> No
     )
 
 
-_DEFINITION_TAKEN = "A task definition with this name already exists."
+_DEFINITION_TAKEN = gettext_noop("A task definition with this name already exists.")
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext, gettext_noop
 
 from blazon.audit.services import audit_record
 from blazon.changes import config_create, config_delete, config_update
@@ -35,7 +36,7 @@ POLICY_FIELDS = ("name", "description")
 STEP_FIELDS = ("position", "after_hours", "action", "queue", "users", "keep_assignees")
 
 
-_POLICY_TAKEN = "An escalation policy with this name already exists."
+_POLICY_TAKEN = gettext_noop("An escalation policy with this name already exists.")
 
 
 def _policy_apply(policy: EscalationPolicy, data: Mapping[str, Any]) -> None:
@@ -73,7 +74,7 @@ def escalation_policy_update(
 def escalation_policy_delete(*, actor: User | None, source: str, policy: EscalationPolicy) -> None:
     """Delete a policy no task definition uses (with its steps)."""
     policy = EscalationPolicy.objects.select_for_update().get(pk=policy.pk)
-    _in_use(policy, "Escalation policy")
+    _in_use(policy, gettext("Escalation policy"))
     config_delete(
         policy,
         fields=POLICY_FIELDS,
@@ -90,23 +91,23 @@ def _step_apply(step: EscalationStep, data: Mapping[str, Any]) -> list[User] | N
     step.after_hours = _positive_int(data, "after_hours", default=step.after_hours)
     action = _text(data, "action", default=step.action)
     if action not in EscalationAction.values:
-        raise _fail("action", f"Unknown action {action!r}.")
+        raise _fail("action", gettext("Unknown action %(action)r.") % {"action": action})
     step.action = action
     step.keep_assignees = bool(data.get("keep_assignees", step.keep_assignees))
     queue = _instance(Queue, data.get("queue", step.queue_id), "queue", "queue")
     if action == EscalationAction.ESCALATE_QUEUE and queue is None:
-        raise _fail("queue", "Choose the queue to escalate to.")
+        raise _fail("queue", gettext("Choose the queue to escalate to."))
     step.queue = queue if action == EscalationAction.ESCALATE_QUEUE else None
     users: list[User] | None = None
     if "users" in data:
         raw = data.get("users") or []
         if isinstance(raw, str | bytes) or not isinstance(raw, Iterable):
-            raise _fail("users", "Expected a list of users.")
+            raise _fail("users", gettext("Expected a list of users."))
         users = [_instance(User, u, "users", "user") for u in raw]
     if action == EscalationAction.ESCALATE_USERS:
         chosen = users if users is not None else (list(step.users.all()) if step.pk else [])
         if not chosen:
-            raise _fail("users", "Choose the users to escalate to.")
+            raise _fail("users", gettext("Choose the users to escalate to."))
     if action in (EscalationAction.ESCALATE_USERS, EscalationAction.ESCALATE_NEXT_APPROVER):
         return users  # None: leave them as they are
     return []  # the other actions name no users
