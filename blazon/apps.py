@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_noop
 
 
 class BlazonConfig(AppConfig):
@@ -14,7 +15,7 @@ class BlazonConfig(AppConfig):
 
         register_sweep(
             "outbox",
-            label="queued work items (pipeline steps, e-mails, role changes)",
+            label=gettext_noop("queued work items (pipeline steps, e-mails, role changes)"),
             count=outbox_stuck_count,
             redrive=outbox_redrive,
         )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_noop
 
 
 class PrivilegedConfig(AppConfig):
@@ -31,7 +32,7 @@ class PrivilegedConfig(AppConfig):
         # windows that are over, as the periodic task does in production
         register_sweep(
             "privileged.windows",
-            label="privileged accesses whose window is over",
+            label=gettext_noop("privileged accesses whose window is over"),
             count=lambda older_than: due_requests(older_than).count(),
             redrive=lambda older_than, limit: access_requests_expire(limit=limit),
         )

@@ -9,6 +9,112 @@ from typing import Any
 from django import template
 from django.apps import apps
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+# The names of the objects and fields audit events and request results show (model verbose names
+# and field names as ``label`` spells them), extracted for translation; shown through gettext.
+LABELS = (
+    gettext_noop("Access group"),
+    gettext_noop("Access group level"),
+    gettext_noop("Access request"),
+    gettext_noop("Account role grant"),
+    gettext_noop("Adapter credential"),
+    gettext_noop("Administrative checkout"),
+    gettext_noop("Approval level"),
+    gettext_noop("Approval policy"),
+    gettext_noop("Association rule"),
+    gettext_noop("Attribute definition"),
+    gettext_noop("Authentication policy"),
+    gettext_noop("Authentication rule"),
+    gettext_noop("Authorization"),
+    gettext_noop("Certification item"),
+    gettext_noop("Certification policy"),
+    gettext_noop("Delegation"),
+    gettext_noop("Directory event"),
+    gettext_noop("Escalation step"),
+    gettext_noop("Forbidden word"),
+    gettext_noop("Holiday"),
+    gettext_noop("ITSM instance"),
+    gettext_noop("Id p key"),
+    gettext_noop("Import job"),
+    gettext_noop("Import row"),
+    gettext_noop("In process adapter"),
+    gettext_noop("Login attempt"),
+    gettext_noop("Login failure"),
+    gettext_noop("Membership role grant"),
+    gettext_noop("Native identifier"),
+    gettext_noop("Oidc client"),
+    gettext_noop("One time code"),
+    gettext_noop("Password change policy"),
+    gettext_noop("Password history"),
+    gettext_noop("Password reset link"),
+    gettext_noop("Password rotation"),
+    gettext_noop("Password state"),
+    gettext_noop("Pending authn request"),
+    gettext_noop("Persistent name id"),
+    gettext_noop("Reconciliation link"),
+    gettext_noop("Reconciliation profile"),
+    gettext_noop("Reconciliation run"),
+    gettext_noop("Recovery code"),
+    gettext_noop("Request event"),
+    gettext_noop("Resource password sync"),
+    gettext_noop("Resource retry policy"),
+    gettext_noop("Role change step"),
+    gettext_noop("Role entitlement"),
+    gettext_noop("Role resource"),
+    gettext_noop("Rotation policy"),
+    gettext_noop("Run row error"),
+    gettext_noop("Secret"),
+    gettext_noop("Secret question"),
+    gettext_noop("Security alert"),
+    gettext_noop("Service provider"),
+    gettext_noop("Shared account member"),
+    gettext_noop("Siem destination"),
+    gettext_noop("Signing key"),
+    gettext_noop("Situation action"),
+    gettext_noop("So d request conflict"),
+    gettext_noop("So d rule item"),
+    gettext_noop("Source row hash"),
+    gettext_noop("Staged row"),
+    gettext_noop("Task definition"),
+    gettext_noop("Task escalation"),
+    gettext_noop("Throttle"),
+    gettext_noop("Totp device"),
+    gettext_noop("User session"),
+    gettext_noop("Validation policy"),
+    gettext_noop("Added at"),
+    gettext_noop("Closed at"),
+    gettext_noop("Console role"),
+    gettext_noop("Created at"),
+    gettext_noop("Created source"),
+    gettext_noop("Date joined"),
+    gettext_noop("Email"),
+    gettext_noop("Expires at"),
+    gettext_noop("Finished at"),
+    gettext_noop("ID"),
+    gettext_noop("Inactive since"),
+    gettext_noop("Is active"),
+    gettext_noop("Is staff"),
+    gettext_noop("Is superuser"),
+    gettext_noop("Is temporary"),
+    gettext_noop("Management"),
+    gettext_noop("Max length"),
+    gettext_noop("Max suffix"),
+    gettext_noop("Members affected"),
+    gettext_noop("Membership"),
+    gettext_noop("Object ID"),
+    gettext_noop("Object repr"),
+    gettext_noop("Provisioning modes"),
+    gettext_noop("Regex"),
+    gettext_noop("Removed at"),
+    gettext_noop("Resolved by"),
+    gettext_noop("Revoked at"),
+    gettext_noop("Self service"),
+    gettext_noop("Started at"),
+    gettext_noop("Status changed at"),
+    gettext_noop("Updated at"),
+    gettext_noop("User repr"),
+)
 
 register = template.Library()
 
@@ -21,7 +127,7 @@ def label(key: Any) -> str:
     text = " ".join(
         w.upper() if w.lower() in {"id", "url", "sso", "saml", "oidc", "api", "ip"} else w for w in words
     )
-    return text[:1].upper() + text[1:]
+    return _(text[:1].upper() + text[1:])
 
 
 @register.filter
@@ -83,4 +189,4 @@ def object_kind(object_type: Any) -> str:
     except (LookupError, ValueError):
         return text.rsplit(".", 1)[-1]
     name = str(model._meta.verbose_name)
-    return name[:1].upper() + name[1:]
+    return _(name[:1].upper() + name[1:])

@@ -34,7 +34,7 @@ ENGLISH = frozenset(
     submit send sent sign required optional reason comment comments
     nothing everything something everyone anyone nobody someone only also again still yet
     please sorry cannot can't don't doesn't isn't won't already never always
-    view views list lists help history members' value values attribute attributes
+    view views list lists history members' value values attribute attributes
     home my team mine assigned unassigned overdue due
     """.split()
 )
@@ -63,8 +63,17 @@ def data_names(extra: Iterable[str] = ()) -> list[str]:
     return sorted((n for n in names if len(n) > 1), key=len, reverse=True)
 
 
+#: What is code, not language: identifiers and paths (``account.created``, ``directory.User``,
+#: ``user.<field>``, ``docs/passwords.md``, ``America/New_York``, ``{first}.{last}``,
+#: ``--stage-next``), comma-joined column lists (``type,beneficiary,...``), enum codes in
+#: capitals (``INACTIVE``, ``CREATE_USER``) and a line that is one lowercase key (``reason``).
+CODE = re.compile(r"\S*[_/<>{}\[\]=@#]\S*|\S*\w[.:-]\w\S*|\S+,\S+|\b[A-Z][A-Z0-9_]+\b")
+KEY_LINE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 def english_lines(text: str, names: Iterable[str] = ()) -> list[str]:
-    """The lines of ``text`` that still read as English once the data's ``names`` are removed."""
+    """The lines of ``text`` that still read as English once the data's ``names`` and the code
+    in it (``CODE``) are removed."""
     names = list(names)
     found = []
     for raw in text.splitlines():
@@ -75,6 +84,9 @@ def english_lines(text: str, names: Iterable[str] = ()) -> list[str]:
         for name in names:
             if name in stripped:  # whole words only: "Ada" is a name, "Cancelada" is not
                 stripped = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", " ", stripped)
+        if KEY_LINE.match(stripped):
+            continue
+        stripped = CODE.sub(" ", stripped)
         words = [w.lower() for w in WORD.findall(stripped)]
         if any(w in ENGLISH for w in words):
             found.append(line[:120])
