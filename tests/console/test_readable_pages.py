@@ -63,6 +63,7 @@ def crawl(
     at_least: int,
     check: Callable[[str], list[str]] = python_leaks,
     limit: int = 3,
+    text: Callable[[str], str] = lambda html: _text(html),
 ) -> dict[str, list[str]]:
     """Follow the links of every page under ``prefixes`` (one page per kind of address) and
     return, per page, what ``check`` found in its text (``limit`` findings a page)."""
@@ -75,7 +76,7 @@ def crawl(
         if response.status_code != 200 or "text/html" not in response.get("Content-Type", ""):
             continue
         html = response.content.decode()
-        found = check(_text(html))
+        found = check(text(html))
         if found:
             problems[url] = found[:limit]
         for href in re.findall(r'href="([^"#]+)"', html):

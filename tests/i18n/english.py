@@ -69,6 +69,8 @@ def data_names(extra: Iterable[str] = ()) -> list[str]:
 #: capitals (``INACTIVE``, ``CREATE_USER``) and a line that is one lowercase key (``reason``).
 CODE = re.compile(r"\S*[_/<>{}\[\]=@#]\S*|\S*\w[.:-]\w\S*|\S+,\S+|\b[A-Z][A-Z0-9_]+\b")
 KEY_LINE = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Code quoted in a sentence ('owner: username IEQUALS {[login]}', "in"): not language either.
+QUOTED = re.compile(r"(?<!\w)'[^'\n]+'(?!\w)|\"[^\"\n]+\"|“[^”\n]+”")
 
 
 def english_lines(text: str, names: Iterable[str] = ()) -> list[str]:
@@ -86,7 +88,7 @@ def english_lines(text: str, names: Iterable[str] = ()) -> list[str]:
                 stripped = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", " ", stripped)
         if KEY_LINE.match(stripped):
             continue
-        stripped = CODE.sub(" ", stripped)
+        stripped = CODE.sub(" ", QUOTED.sub(" ", stripped))
         words = [w.lower() for w in WORD.findall(stripped)]
         if any(w in ENGLISH for w in words):
             found.append(line[:120])
