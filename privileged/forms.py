@@ -211,50 +211,61 @@ class ItsmInstanceForm(ObjectForm):
     """An ITSM instance. The password or tokens are write-only: left empty on an edit, the vault
     keeps the one it has; they are never put back on the page."""
 
-    name = forms.CharField(max_length=200)
-    kind = forms.ChoiceField(choices=ItsmKind.choices)
+    name = forms.CharField(max_length=200, label=_("Name"))
+    kind = forms.ChoiceField(choices=ItsmKind.choices, label=_("Kind"))
     base_url = forms.CharField(
         max_length=500,
         required=False,
-        label="Base URL",
-        help_text="ServiceNow: https://acme.service-now.com; Jira: https://acme.atlassian.net; "
-        "GLPI: https://glpi.acme.com/apirest.php.",
+        label=_("Base URL"),
+        help_text=_(
+            "ServiceNow: https://acme.service-now.com; Jira: https://acme.atlassian.net; "
+            "GLPI: https://glpi.acme.com/apirest.php."
+        ),
     )
     url_template = forms.CharField(
         max_length=500,
         required=False,
-        label="URL template",
-        help_text="Generic REST: the ticket's URL with {code}, e.g. https://itsm/api/tickets/{code}.",
+        label=_("URL template"),
+        help_text=_("Generic REST: the ticket's URL with {code}, e.g. https://itsm/api/tickets/{code}."),
     )
     status_pointer = forms.CharField(
         max_length=200,
         required=False,
-        help_text="Generic REST: JSON pointer to the status, e.g. /data/status.",
+        label=_("Status pointer"),
+        help_text=_("Generic REST: JSON pointer to the status, e.g. /data/status."),
     )
     username = forms.CharField(
-        max_length=200, required=False, help_text="ServiceNow: the API user; Jira: the account's e-mail."
+        max_length=200,
+        required=False,
+        label=_("Username"),
+        help_text=_("ServiceNow: the API user; Jira: the account's e-mail."),
     )
     secret_value = forms.CharField(
         max_length=4000,
         required=False,
-        label="Password or token",
+        label=_("Password or token"),
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="ServiceNow: the password; Jira: an API token; GLPI: the user token; REST: a bearer "
-        "token. Kept in the vault; leave empty to keep the current one.",
+        help_text=_(
+            "ServiceNow: the password; Jira: an API token; GLPI: the user token; REST: a bearer "
+            "token. Kept in the vault; leave empty to keep the current one."
+        ),
     )
     app_secret_value = forms.CharField(
         max_length=4000,
         required=False,
-        label="Application token",
+        label=_("Application token"),
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="GLPI: the API client's App-Token. Kept in the vault; leave empty to keep it.",
+        help_text=_("GLPI: the API client's App-Token. Kept in the vault; leave empty to keep it."),
     )
     valid_states = forms.CharField(
         max_length=2000,
-        help_text="The states that make a ticket valid, comma-separated: ServiceNow 1, 2, 3 (-1 for a "
-        "change being implemented); Jira's status categories new, indeterminate; GLPI 1, 2, 3, 4.",
+        label=_("Valid states"),
+        help_text=_(
+            "The states that make a ticket valid, comma-separated: ServiceNow 1, 2, 3 (-1 for a "
+            "change being implemented); Jira's status categories new, indeterminate; GLPI 1, 2, 3, 4."
+        ),
     )
-    timeout_seconds = forms.IntegerField(min_value=1, max_value=60, initial=5, label="Timeout (seconds)")
+    timeout_seconds = forms.IntegerField(min_value=1, max_value=60, initial=5, label=_("Timeout (seconds)"))
 
     @classmethod
     def initial_from(cls, obj: ItsmInstance) -> dict[str, Any]:

@@ -40,7 +40,7 @@ class ItsmKind(models.TextChoices):
     SERVICENOW = "SERVICENOW", "ServiceNow (Table API)"
     JIRA = "JIRA", "Jira Service Management (REST API)"
     GLPI = "GLPI", "GLPI (REST API)"
-    REST = "REST", "Generic REST (URL template + JSON pointer)"
+    REST = "REST", _("Generic REST (URL template + JSON pointer)")
 
 
 class ItsmInstance(models.Model):

@@ -190,6 +190,9 @@ itsm_edit = ObjectEditView.as_view(
     model=ItsmInstance,
     form_class=ItsmInstanceForm,
     noun="ITSM instance",
+    new_title=gettext_lazy("New ITSM instance"),
+    edit_title=gettext_lazy("Edit ITSM instance {name}"),
+    saved_message=gettext_lazy("ITSM instance {name} saved."),
     kind="itsm-instance",
     form_object_kwarg="instance",
     create=itsm_instance_create,
@@ -201,18 +204,21 @@ itsm_edit = ObjectEditView.as_view(
 
 
 class ItsmDelete(ObjectDeleteView):
-    model, noun = ItsmInstance, "ITSM instance"
+    model, noun = ItsmInstance, cast(str, gettext_lazy("ITSM instance"))
     delete_service = staticmethod(itsm_instance_delete)
     object_kwarg = "instance"
     list_route = "console_privileged:itsm"
-    list_title = "ITSM instances"
+    list_title = cast(str, gettext_lazy("ITSM instances"))
+    deleted_message = cast(str, gettext_lazy("ITSM instance {name} deleted."))
 
     def blockers(self, obj: ItsmInstance) -> list[str]:
         used = list(obj.groups.order_by("code").values_list("code", flat=True)[:5])
-        return [f"access groups check their codes with it: {', '.join(used)}"] if used else []
+        if not used:
+            return []
+        return [_("access groups check their codes with it: %(codes)s") % {"codes": ", ".join(used)}]
 
     def explain(self, obj: ItsmInstance) -> str:
-        return (
+        return _(
             "Its password or tokens leave the vault with it. Requests already checked keep what it said; "
             "the audit log keeps its history."
         )

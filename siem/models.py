@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Transport(models.TextChoices):
-    SYSLOG_UDP = "syslog-udp", "Syslog over UDP (RFC 5426)"
-    SYSLOG_TCP = "syslog-tcp", "Syslog over TCP (RFC 6587, octet counting)"
-    SYSLOG_TLS = "syslog-tls", "Syslog over TLS (RFC 5425)"
-    WEBHOOK_HTTPS = "webhook-https", "JSON to an HTTPS webhook"
+    SYSLOG_UDP = "syslog-udp", _("Syslog over UDP (RFC 5426)")
+    SYSLOG_TCP = "syslog-tcp", _("Syslog over TCP (RFC 6587, octet counting)")
+    SYSLOG_TLS = "syslog-tls", _("Syslog over TLS (RFC 5425)")
+    WEBHOOK_HTTPS = "webhook-https", _("JSON to an HTTPS webhook")
 
 
 class Format(models.TextChoices):
-    RFC5424 = "rfc5424", "RFC 5424, the event as JSON in MSG"
-    CEF = "cef", "CEF (ArcSight Common Event Format)"
+    RFC5424 = "rfc5424", _("RFC 5424, the event as JSON in MSG")
+    CEF = "cef", _("CEF (ArcSight Common Event Format)")
 
 
 SYSLOG_TRANSPORTS = (Transport.SYSLOG_UDP, Transport.SYSLOG_TCP, Transport.SYSLOG_TLS)

@@ -18,6 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from blazon.audit.models import AuditChainHead
 from blazon.audit.services import audit_record
@@ -52,14 +54,14 @@ _HOSTNAME = re.compile(
 )
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.:-]*$")
-CONFLICT = "A SIEM destination with this name already exists."
+CONFLICT = gettext_noop("A SIEM destination with this name already exists.")
 
 
 def _pem_certs(field: str, text: str) -> list[x509.Certificate]:
     try:
         certs = x509.load_pem_x509_certificates(text.encode("utf-8"))
     except ValueError:
-        raise field_error(field, "Not a PEM certificate (-----BEGIN CERTIFICATE----- …).") from None
+        raise field_error(field, _("Not a PEM certificate (-----BEGIN CERTIFICATE----- …).")) from None
     return certs
 
 
@@ -71,27 +73,27 @@ def _validate(dest: SiemDestination, secrets: dict[str, str]) -> None:
 
     dest.name = (dest.name or "").strip()
     if not dest.name:
-        err("name", "A name is required.")
+        err("name", _("A name is required."))
     elif len(dest.name) > 100:
-        err("name", "100 characters at most.")
+        err("name", _("100 characters at most."))
     if dest.transport not in Transport.values:
-        err("transport", f"One of {', '.join(Transport.values)}.")
+        err("transport", _("One of %(values)s.") % {"values": ", ".join(Transport.values)})
     if dest.format not in Format.values:
-        err("format", f"One of {', '.join(Format.values)}.")
+        err("format", _("One of %(values)s.") % {"values": ", ".join(Format.values)})
     if dest.transport in SYSLOG_TRANSPORTS:
         dest.host = (dest.host or "").strip()
         if not dest.host:
-            err("host", "A syslog destination needs a host.")
+            err("host", _("A syslog destination needs a host."))
         else:
             try:
                 ipaddress.ip_address(dest.host)
             except ValueError:
                 if not _HOSTNAME.match(dest.host):
-                    err("host", "Not a host name or IP address.")
+                    err("host", _("Not a host name or IP address."))
         if dest.port is None:
-            err("port", "A syslog destination needs a port.")
+            err("port", _("A syslog destination needs a port."))
         elif not isinstance(dest.port, int) or not 1 <= dest.port <= 65535:
-            err("port", "A port is a number from 1 to 65535.")
+            err("port", _("A port is a number from 1 to 65535."))
         dest.url = ""
     elif dest.transport == Transport.WEBHOOK_HTTPS:
         dest.url = (dest.url or "").strip()
@@ -99,23 +101,23 @@ def _validate(dest: SiemDestination, secrets: dict[str, str]) -> None:
         if parts.scheme.lower() != "https":
             err(
                 "url",
-                "The webhook needs an https:// URL (plain http would expose the events and the secret).",
+                _("The webhook needs an https:// URL (plain http would expose the events and the secret)."),
             )
         elif not parts.hostname:
-            err("url", "The URL has no host.")
+            err("url", _("The URL has no host."))
         elif len(dest.url) > 500:
-            err("url", "500 characters at most.")
+            err("url", _("500 characters at most."))
         elif parts.username or parts.password:
-            err("url", "Put credentials in the secret header, not in the URL.")
+            err("url", _("Put credentials in the secret header, not in the URL."))
         dest.host, dest.port = "", None
     if dest.secret_header and not _HEADER.match(dest.secret_header):
-        err("secret_header", "Not an HTTP header name.")
+        err("secret_header", _("Not an HTTP header name."))
     if secrets.get("header_value") and not dest.secret_header:
-        err("secret_header", "Name the header the secret value is sent in.")
+        err("secret_header", _("Name the header the secret value is sent in."))
     if secrets.get("header_value") and any(c in secrets["header_value"] for c in "\r\n"):
-        err("header_value", "A header value is one line.")
+        err("header_value", _("A header value is one line."))
     if dest.action_prefix and not _PREFIX.match(dest.action_prefix):
-        err("action_prefix", "Letters, digits and . _ : - only.")
+        err("action_prefix", _("Letters, digits and . _ : - only."))
     try:
         if dest.ca_cert.strip():
             _pem_certs("ca_cert", dest.ca_cert)
@@ -126,18 +128,18 @@ def _validate(dest: SiemDestination, secrets: dict[str, str]) -> None:
                 try:
                     key = serialization.load_pem_private_key(key_pem.encode("utf-8"), password=None)
                 except (ValueError, TypeError):
-                    raise field_error("client_key", "Not an unencrypted PEM private key.") from None
+                    raise field_error("client_key", _("Not an unencrypted PEM private key.")) from None
                 if key.public_key().public_bytes(
                     serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
                 ) != cert.public_key().public_bytes(
                     serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
                 ):
-                    raise field_error("client_key", "The key does not belong to the client certificate.")
+                    raise field_error("client_key", _("The key does not belong to the client certificate."))
     except ValidationFailed as exc:
         for field, messages in (exc.fields or {}).items():
             errors.setdefault(field, []).extend(messages)
     if errors:
-        raise ValidationFailed("The SIEM destination is not valid.", fields=errors)
+        raise ValidationFailed(_("The SIEM destination is not valid."), fields=errors)
 
 
 def _apply(dest: SiemDestination, data: dict[str, Any]) -> None:
@@ -208,7 +210,8 @@ def siem_destination_create(
     _apply(dest, data)
     _validate(dest, secrets)
     if SiemDestination.objects.filter(name=dest.name).exists():
-        raise Conflict(CONFLICT, fields={"name": [CONFLICT]})
+        conflict = _(CONFLICT)
+        raise Conflict(conflict, fields={"name": [conflict]})
     head = AuditChainHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
     dest.cursor = 0 if forward_history else head
     _secrets_write(actor=actor, source=source, dest=dest, stored={}, now=secrets)

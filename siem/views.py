@@ -4,9 +4,11 @@ backlog and last error (any console role), edit, delete and "send a test message
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from blazon.console.views import ObjectActionView, ObjectDeleteView, ObjectEditView, ObjectListView
 from siem import selectors
@@ -48,6 +50,9 @@ destination_edit = ObjectEditView.as_view(
     form_class=SiemDestinationForm,
     form_object_kwarg="instance",
     noun="SIEM destination",
+    new_title=gettext_lazy("New SIEM destination"),
+    edit_title=gettext_lazy("Edit SIEM destination {name}"),
+    saved_message=gettext_lazy("SIEM destination {name} saved."),
     kind="siem-destination",
     create=siem_destination_create,
     update=siem_destination_update,
@@ -59,14 +64,15 @@ destination_edit = ObjectEditView.as_view(
 
 
 class DestinationDelete(ObjectDeleteView):
-    model, noun = SiemDestination, "SIEM destination"
+    model, noun = SiemDestination, cast(str, gettext_lazy("SIEM destination"))
     delete_service = staticmethod(siem_destination_delete)
     object_kwarg = "destination"
     list_route = "console_siem:destinations"
-    list_title = "SIEM forwarding"
+    list_title = cast(str, gettext_lazy("SIEM forwarding"))
+    deleted_message = cast(str, gettext_lazy("SIEM destination {name} deleted."))
 
     def explain(self, obj: SiemDestination) -> str:
-        return (
+        return _(
             "Events are no longer forwarded to it and its secrets leave the vault. The audit log "
             "itself is untouched; a destination added again starts from the events written then."
         )
@@ -82,9 +88,9 @@ class DestinationTest(ObjectActionView):
     def done_text(self, obj: Any, result: Any) -> str:
         accepted, error = result
         if accepted:
-            return f"{obj.name} accepted the test message."
+            return _("%(name)s accepted the test message.") % {"name": obj.name}
         self.done_level = messages.ERROR
-        return f"{obj.name} did not accept the test message: {error}"
+        return _("%(name)s did not accept the test message: %(error)s") % {"name": obj.name, "error": error}
 
 
 destination_test = DestinationTest.as_view()
