@@ -39,7 +39,15 @@ class PolicyForm(forms.ModelForm):
             "attribute_value",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
-        labels = {"is_default": _("Default policy (applies to everyone no other policy matches)")}
+        labels = {
+            "name": _("Name"),
+            "description": _("Description"),
+            "priority": _("Priority"),
+            "is_default": _("Default policy (applies to everyone no other policy matches)"),
+            "organization": _("Organization"),
+            "attribute_name": _("Attribute name"),
+            "attribute_value": _("Attribute value"),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -323,7 +323,7 @@ class PolicyEdit(ObjectEditView):
     """A policy and its ordered rules (a formset: "Order" renumbers them; deleted and untouched
     empty rules drop out)."""
 
-    model, form_class, noun = AuthenticationPolicy, PolicyForm, "authentication policy"
+    model, form_class, noun = AuthenticationPolicy, PolicyForm, gettext_lazy("authentication policy")
     template_name, list_route, go_to_list = "authn/console/policy_form.html", "authn:policies", True
     form_object_kwarg, invalid_status = "instance", 400
     edit_title, saved_message = (
@@ -360,7 +360,7 @@ class PolicyEdit(ObjectEditView):
 policy_edit = PolicyEdit.as_view()
 policy_delete_view = ObjectDeleteView.as_view(
     model=AuthenticationPolicy,
-    noun="authentication policy",
+    noun=gettext_lazy("authentication policy"),
     confirm=False,
     object_kwarg="policy",
     delete_service=policy_delete,

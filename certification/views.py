@@ -93,7 +93,7 @@ class PolicyDetail(ObjectView):
 policy_edit = ObjectEditView.as_view(
     model=CertificationPolicy,
     form_class=CertificationPolicyForm,
-    noun="certification policy",
+    noun=gettext_lazy("certification policy"),
     new_title=gettext_lazy("New certification policy"),
     edit_title=gettext_lazy("Edit certification policy {name}"),
     saved_message=gettext_lazy("Certification policy {name} saved."),
@@ -107,7 +107,7 @@ policy_edit = ObjectEditView.as_view(
 
 
 class PolicyDelete(ObjectDeleteView):
-    model, noun = CertificationPolicy, "certification policy"
+    model, noun = CertificationPolicy, gettext_lazy("certification policy")
     delete_service = staticmethod(certification_policy_delete)
     object_kwarg = "policy"
     detail_route, list_route = "console_certification:policy", "console_certification:policies"

@@ -63,7 +63,12 @@ def _service_kwargs(form: OIDCClientForm) -> dict[str, Any]:
 class ClientEdit(ObjectEditView):
     """A new client's page answers with its secret, once (the create URL is never_cache)."""
 
-    queryset, form_class, noun, kind = oidc_clients(), OIDCClientForm, "OIDC client", "oidc-client"
+    queryset, form_class, noun, kind = (
+        oidc_clients(),
+        OIDCClientForm,
+        gettext_lazy("OIDC client"),
+        "oidc-client",
+    )
     detail_route, list_route, invalid_status = "console_oidc:detail", "console_oidc:list", 400
 
     def get_form(self, client: OIDCClient | None) -> OIDCClientForm:
@@ -119,7 +124,7 @@ def client_rotate_secret(request: HttpRequest, pk: int) -> HttpResponse:
 
 client_delete = ObjectDeleteView.as_view(
     queryset=oidc_clients(),
-    noun="OIDC client",
+    noun=gettext_lazy("OIDC client"),
     confirm=False,
     object_kwarg="client",
     delete_service=services.oidc_client_delete,

@@ -11,7 +11,7 @@ from oidc.services import available_scopes
 
 
 class OIDCClientForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=200, label=_("Name"))
     confidential = forms.TypedChoiceField(
         label=_("Client type"),
         choices=[
@@ -34,12 +34,14 @@ class OIDCClientForm(forms.Form):
         help_text=_("Where RP-initiated logout may send users back to; one per line."),
     )
     scopes = forms.MultipleChoiceField(
+        label=_("Scopes"),
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text=_("'openid' is always allowed."),
     )
     access = forms.ChoiceField(label=_("Who may sign in"), choices=ClientAccess.choices)
     roles = forms.ModelMultipleChoiceField(
+        label=_("Roles"),
         queryset=Role.objects.order_by("name"),
         required=False,
         help_text=_("When only members of roles may sign in."),
@@ -47,7 +49,7 @@ class OIDCClientForm(forms.Form):
     trusted = forms.BooleanField(
         label=_("Trusted first-party application (skip the consent screen)"), required=False
     )
-    active = forms.BooleanField(required=False, initial=True)
+    active = forms.BooleanField(required=False, initial=True, label=_("Active"))
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

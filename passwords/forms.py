@@ -10,6 +10,15 @@ from django.utils.translation import gettext_lazy as _
 from passwords.models import PasswordChangePolicy, PasswordPolicy
 
 ASSIGNMENT_FIELDS = ["name", "priority", "is_default", "organization", "attribute_name", "attribute_value"]
+# The models' fields have no verbose_name: the labels Django would make, translatable.
+ASSIGNMENT_LABELS = {
+    "name": _("Name"),
+    "priority": _("Priority"),
+    "is_default": _("Is default"),
+    "organization": _("Organization"),
+    "attribute_name": _("Attribute name"),
+    "attribute_value": _("Attribute value"),
+}
 
 
 class _PolicyForm(forms.ModelForm):
@@ -33,6 +42,19 @@ class PasswordPolicyForm(_PolicyForm):
             "use_dictionary",
             "forbid_personal_info",
         ]
+        labels = {
+            **ASSIGNMENT_LABELS,
+            "min_length": _("Min length"),
+            "require_lowercase": _("Require lowercase"),
+            "require_uppercase": _("Require uppercase"),
+            "require_digit": _("Require digit"),
+            "require_symbol": _("Require symbol"),
+            "history_count": _("History count"),
+            "max_age_days": _("Max age days"),
+            "min_age_hours": _("Min age hours"),
+            "use_dictionary": _("Use dictionary"),
+            "forbid_personal_info": _("Forbid personal info"),
+        }
 
 
 class PasswordChangePolicyForm(_PolicyForm):
@@ -45,6 +67,12 @@ class PasswordChangePolicyForm(_PolicyForm):
             "notify_user",
             "min_interval_minutes",
         ]
+        labels = {
+            **ASSIGNMENT_LABELS,
+            "recent_login_minutes": _("Recent login minutes"),
+            "notify_user": _("Notify user"),
+            "min_interval_minutes": _("Min interval minutes"),
+        }
 
 
 class WordsForm(forms.Form):

@@ -175,7 +175,7 @@ def _provisioning_tab(resource: Resource) -> str:
 
 
 class RetryPolicyEdit(ObjectEditView):
-    model, form_class, noun = Resource, RetryPolicyForm, "retry policy"
+    model, form_class, noun = Resource, RetryPolicyForm, _("retry policy")
     template_name, edit_title, saved_message = (
         "console/provisioning/retry_policy.html",
         _("Retry policy of {name}"),
@@ -247,7 +247,7 @@ class InProcessAdapterEdit(ObjectEditView):
     """The in-process adapter of a resource: connector type, settings, secret settings (kept in
     the vault and never shown back: an empty field keeps what is stored)."""
 
-    model, form_class, noun = Resource, InProcessAdapterForm, "in-process adapter"
+    model, form_class, noun = Resource, InProcessAdapterForm, _("in-process adapter")
     template_name, saved_message = (
         "console/provisioning/inprocess_adapter.html",
         _("In-process adapter of {name} saved."),

@@ -94,7 +94,7 @@ profile_edit = ObjectEditView.as_view(
     model=ReconciliationProfile,
     form_class=ProfileForm,
     form_object_kwarg="profile",
-    noun="reconciliation profile",
+    noun=gettext_lazy("reconciliation profile"),
     new_title=gettext_lazy("New reconciliation profile"),
     edit_title=gettext_lazy("Edit reconciliation profile {name}"),
     saved_message=gettext_lazy("Reconciliation profile {name} saved."),
@@ -108,7 +108,7 @@ profile_edit = ObjectEditView.as_view(
 
 
 class ProfileDelete(ObjectDeleteView):
-    model, noun = ReconciliationProfile, "reconciliation profile"
+    model, noun = ReconciliationProfile, gettext_lazy("reconciliation profile")
     delete_service = staticmethod(profile_delete)
     object_kwarg = "profile"
     detail_route, list_route = "console_reconciliation:profile", "console_reconciliation:profiles"

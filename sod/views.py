@@ -130,7 +130,7 @@ class RuleDetail(ObjectView):
 rule_edit = ObjectEditView.as_view(
     model=SoDRule,
     form_class=SoDRuleForm,
-    noun="SoD rule",
+    noun=gettext_lazy("SoD rule"),
     new_title=gettext_lazy("New SoD rule"),
     edit_title=gettext_lazy("Edit SoD rule {name}"),
     saved_message=gettext_lazy("SoD rule {name} saved."),
@@ -144,7 +144,7 @@ rule_edit = ObjectEditView.as_view(
 
 
 class RuleDelete(ObjectDeleteView):
-    model, noun = SoDRule, "SoD rule"
+    model, noun = SoDRule, gettext_lazy("SoD rule")
     delete_service = staticmethod(sod_rule_delete)
     object_kwarg = "rule"
     detail_route, list_route = "console_sod:rule", "console_sod:rules"
@@ -397,7 +397,7 @@ class PolicyDetail(ObjectView):
 policy_edit = ObjectEditView.as_view(
     model=AssignmentPolicy,
     form_class=AssignmentPolicyForm,
-    noun="assignment policy",
+    noun=gettext_lazy("assignment policy"),
     new_title=gettext_lazy("New assignment policy"),
     edit_title=gettext_lazy("Edit assignment policy {name}"),
     saved_message=gettext_lazy("Assignment policy {name} saved."),
@@ -411,7 +411,7 @@ policy_edit = ObjectEditView.as_view(
 
 
 class PolicyDelete(ObjectDeleteView):
-    model, noun = AssignmentPolicy, "assignment policy"
+    model, noun = AssignmentPolicy, gettext_lazy("assignment policy")
     delete_service = staticmethod(assignment_policy_delete)
     object_kwarg = "policy"
     detail_route, list_route = "console_sod:policy", "console_sod:policies"

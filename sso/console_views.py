@@ -95,7 +95,7 @@ def sp_import(request: HttpRequest) -> HttpResponse:
 
 sp_delete = ObjectDeleteView.as_view(
     model=ServiceProvider,
-    noun="service provider",
+    noun=gettext_lazy("service provider"),
     confirm=False,
     object_kwarg="sp",
     delete_service=services.service_provider_delete,

@@ -21,12 +21,14 @@ from sso.models import (
 
 
 class ServiceProviderForm(ObjectForm):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=200, label=_("Name"))
     entity_id = forms.CharField(
         max_length=1024, label=_("Entity id"), help_text=_("The SP's SAML entity id (issuer).")
     )
-    enabled = forms.BooleanField(required=False, initial=True)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    enabled = forms.BooleanField(required=False, initial=True, label=_("Enabled"))
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, label=_("Description")
+    )
     acs_urls = forms.CharField(
         label=_("Assertion consumer service URLs"),
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -60,6 +62,7 @@ class ServiceProviderForm(ObjectForm):
     attribute_mapping = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
+        label=_("Attribute mapping"),
         help_text=_(
             "One per line: SAML attribute name = user field (email, first_name, last_name, display_name, "
             "username, department, job_title, employee_type, organization) or attributes.<custom attribute>."
@@ -76,8 +79,10 @@ class ServiceProviderForm(ObjectForm):
         ),
     )
     access_rule = forms.ChoiceField(choices=AccessRule.choices, label=_("Who may use it"))
-    resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"), required=False)
-    role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), required=False)
+    resource = forms.ModelChoiceField(
+        queryset=Resource.objects.order_by("name"), required=False, label=_("Resource")
+    )
+    role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), required=False, label=_("Role"))
     launch_url = forms.CharField(
         max_length=1024,
         required=False,
@@ -119,7 +124,9 @@ class ServiceProviderForm(ObjectForm):
 
 
 class MetadataImportForm(forms.Form):
-    name = forms.CharField(max_length=200, help_text=_("How users and administrators see this application."))
+    name = forms.CharField(
+        max_length=200, label=_("Name"), help_text=_("How users and administrators see this application.")
+    )
     metadata = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 10}),
         required=False,
@@ -128,8 +135,10 @@ class MetadataImportForm(forms.Form):
     )
     metadata_file = forms.FileField(required=False, label=_("Metadata file"))
     access_rule = forms.ChoiceField(choices=AccessRule.choices, label=_("Who may use it"))
-    resource = forms.ModelChoiceField(queryset=Resource.objects.order_by("name"), required=False)
-    role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), required=False)
+    resource = forms.ModelChoiceField(
+        queryset=Resource.objects.order_by("name"), required=False, label=_("Resource")
+    )
+    role = forms.ModelChoiceField(queryset=Role.objects.order_by("name"), required=False, label=_("Role"))
 
     def clean(self) -> dict[str, Any]:
         super().clean()

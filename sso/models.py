@@ -68,7 +68,7 @@ class AttributeNameFormat(models.TextChoices):
     BASIC = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic", _("Basic, for every attribute")
     UNSPECIFIED = (
         "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified",
-        "Unspecified, for every attribute",
+        _("Unspecified, for every attribute"),
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from blazon.audit.services import audit_record
 from blazon.errors import Conflict, NotAllowed
@@ -157,7 +158,7 @@ def register() -> None:
     register_task_kind(TaskKind.ROTATION, decide=rotation_task_decide)
     register_subject_kind(
         ROTATION_SUBJECT,
-        noun="Password rotation",
+        noun=gettext_lazy("Password rotation"),
         resolve=rotations_resolve,
         label=rotation_label,
         console_url=rotation_console_url,

@@ -38,6 +38,7 @@ from directory.models import (
     MembershipRoleGrant,
     Organization,
     ProvisioningEvent,
+    ProvisioningMode,
     Resource,
     Role,
     User,
@@ -347,7 +348,12 @@ def resource_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context["owners"] = resource.owners.order_by("username")
         context["roles"] = Role.objects.filter(role_resources__resource=resource).order_by("name")
     elif tab == "provisioning":
-        context["modes"] = [(e.label, resource.mode_for(e.value)) for e in ProvisioningEvent]
+        mode_labels = dict(ProvisioningMode.choices)
+        context["modes"] = [
+            (e.label, mode, mode_labels.get(mode, mode))
+            for e in ProvisioningEvent
+            for mode in [resource.mode_for(e.value)]
+        ]
         context["prov"] = provisioning_selectors.resource_provisioning(resource)
     elif tab == "entitlements":
         context["page_obj"] = paginate(

@@ -31,7 +31,7 @@ SOURCE = "console"
 
 
 class OrganizationEdit(ObjectEditView):
-    model, form_class, noun = Organization, OrganizationForm, "organization"
+    model, form_class, noun = Organization, OrganizationForm, _("organization")
     new_title, edit_title = _("New organization"), _("Edit organization {name}")
     saved_message = _("Organization {name} saved.")
     create, update = staticmethod(config.organization_create), staticmethod(config.organization_update)
@@ -49,7 +49,7 @@ class OrganizationDelete(ObjectDeleteView):
     """Ask first; the service refuses, with its message, while the organization has members or
     sub-organizations."""
 
-    queryset, noun = Organization.objects.select_related("parent"), "organization"
+    queryset, noun = Organization.objects.select_related("parent"), _("organization")
     delete_service = staticmethod(config.organization_delete)
     detail_route, list_route = "console:organization_detail", "console:organizations"
     list_title, unblock = _("Organizations"), _("move them first.")
@@ -97,7 +97,7 @@ organization_delete = OrganizationDelete.as_view()
 resource_edit = ObjectEditView.as_view(
     model=Resource,
     form_class=ResourceForm,
-    noun="resource",
+    noun=_("resource"),
     new_title=_("New resource"),
     edit_title=_("Edit resource {name}"),
     saved_message=_("Resource {name} saved."),
@@ -109,7 +109,7 @@ resource_edit = ObjectEditView.as_view(
 entitlement_edit = ObjectEditView.as_view(
     model=Entitlement,
     form_class=EntitlementForm,
-    noun="entitlement",
+    noun=_("entitlement"),
     new_title=_("New entitlement"),
     edit_title=_("Edit entitlement {name}"),
     saved_message=_("Entitlement {name} saved."),
@@ -122,7 +122,7 @@ entitlement_edit = ObjectEditView.as_view(
 role_edit = ObjectEditView.as_view(
     model=Role,
     form_class=RoleForm,
-    noun="role",
+    noun=_("role"),
     new_title=_("New role"),
     edit_title=_("Edit role {name}"),
     saved_message=_("Role {name} saved."),

@@ -48,7 +48,7 @@ class AttributesList(ObjectListView):
 
 
 class AttributeDelete(ObjectDeleteView):
-    queryset, noun = AttributeDefinition.objects.select_related("resource"), "attribute"
+    queryset, noun = AttributeDefinition.objects.select_related("resource"), _("attribute")
     delete_service = staticmethod(config.attribute_definition_delete)
     object_kwarg, list_route, list_title = "definition", "console:attributes", _("Attributes")
 
@@ -104,7 +104,7 @@ attribute_delete = AttributeDelete.as_view()
 attribute_edit = ObjectEditView.as_view(
     model=AttributeDefinition,
     form_class=AttributeDefinitionForm,
-    noun="attribute",
+    noun=_("attribute"),
     new_title=_("New attribute"),
     edit_title=_("Edit attribute {name}"),
     saved_message=_("Attribute {name} saved."),

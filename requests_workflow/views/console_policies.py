@@ -59,7 +59,7 @@ def _types(codes: list[str]) -> list[tuple[str, str]]:
 class PolicyToggle(ObjectActionView):
     """Activate (``active=1``) or deactivate an approval or a validation policy."""
 
-    model, noun, object_kwarg = ApprovalPolicy, "approval policy", "policy"
+    model, noun, object_kwarg = ApprovalPolicy, _("approval policy"), "policy"
     action = staticmethod(svc.approval_policy_set_active)
     detail_route = "console_requests:policy_detail"
 
@@ -113,7 +113,7 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
 policy_edit = ObjectEditView.as_view(
     model=ApprovalPolicy,
     form_class=ApprovalPolicyForm,
-    noun="approval policy",
+    noun=_("approval policy"),
     new_title=_("New approval policy"),
     edit_title=_("Edit approval policy {name}"),
     saved_message=_("Approval policy {name} saved."),
@@ -132,7 +132,7 @@ class PolicyDelete(ObjectDeleteView):
     """Refused while requests in flight were matched by the policy: the page offers to
     deactivate it instead."""
 
-    model, noun, object_kwarg = ApprovalPolicy, "approval policy", "policy"
+    model, noun, object_kwarg = ApprovalPolicy, _("approval policy"), "policy"
     deleted_message, list_title = _("Approval policy {name} deleted."), _("Approval policies")
     delete_service = staticmethod(svc.approval_policy_delete)
     detail_route, list_route = "console_requests:policy_detail", "console_requests:policies"
@@ -153,7 +153,7 @@ policy_delete = PolicyDelete.as_view()
 class LevelEdit(ObjectEditView):
     """A level of an approval policy (``pk`` is the policy's, ``level_pk`` the level's)."""
 
-    model, form_class, noun = ApprovalLevel, ApprovalLevelForm, "approval level"
+    model, form_class, noun = ApprovalLevel, ApprovalLevelForm, _("approval level")
     object_kwarg = "level"
     detail_route = "console_requests:policy_detail"
 
@@ -262,7 +262,7 @@ def validation_policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
 validation_policy_edit = ObjectEditView.as_view(
     model=ValidationPolicy,
     form_class=ValidationPolicyForm,
-    noun="validation policy",
+    noun=_("validation policy"),
     new_title=_("New validation policy"),
     edit_title=_("Edit validation policy {name}"),
     saved_message=_("Validation policy {name} saved."),
@@ -276,7 +276,7 @@ validation_policy_edit = ObjectEditView.as_view(
 
 validation_policy_toggle = PolicyToggle.as_view(
     model=ValidationPolicy,
-    noun="validation policy",
+    noun=_("validation policy"),
     action=svc.validation_policy_set_active,
     detail_route="console_requests:validation_policy_detail",
 )
@@ -284,7 +284,7 @@ validation_policy_toggle = PolicyToggle.as_view(
 
 validation_policy_delete = PolicyDelete.as_view(
     model=ValidationPolicy,
-    noun="validation policy",
+    noun=_("validation policy"),
     deleted_message=_("Validation policy {name} deleted."),
     list_title=_("Validation policies"),
     delete_service=svc.validation_policy_delete,

@@ -67,7 +67,7 @@ calendars = ObjectListView.as_view(
 calendar_edit = ObjectEditView.as_view(
     model=Calendar,
     form_class=CalendarForm,
-    noun="calendar",
+    noun=_("calendar"),
     new_title=_("New calendar"),
     edit_title=_("Edit calendar {name}"),
     saved_message=_("Calendar {name} saved."),
@@ -116,7 +116,7 @@ def calendar_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 class CalendarDelete(ObjectDeleteView):
-    model, noun, object_kwarg = Calendar, "calendar", "calendar"
+    model, noun, object_kwarg = Calendar, _("calendar"), "calendar"
     delete_service = staticmethod(sla_config.calendar_delete)
     detail_route, list_route, list_title = (
         "console_requests:calendar_detail",
@@ -141,7 +141,7 @@ calendar_delete = CalendarDelete.as_view()
 
 
 class HolidayDelete(ObjectDeleteView):
-    noun, verb, object_kwarg = "holiday", _("Remove"), "holiday"
+    noun, verb, object_kwarg = _("holiday"), _("Remove"), "holiday"
     queryset = Holiday.objects.select_related("calendar")
     delete_service = staticmethod(sla_config.holiday_delete)
     deleted_message, list_title = _("Holiday {name} removed."), _("Calendar")
@@ -180,7 +180,7 @@ definitions = ObjectListView.as_view(
 definition_edit = ObjectEditView.as_view(
     model=TaskDefinition,
     form_class=TaskDefinitionForm,
-    noun="task definition",
+    noun=_("task definition"),
     new_title=_("New task definition"),
     edit_title=_("Edit task definition {name}"),
     saved_message=_("Task definition {name} saved."),
@@ -195,7 +195,7 @@ definition_edit = ObjectEditView.as_view(
 
 
 class DefinitionDelete(ObjectDeleteView):
-    model, noun, object_kwarg = TaskDefinition, "task definition", "definition"
+    model, noun, object_kwarg = TaskDefinition, _("task definition"), "definition"
     delete_service = staticmethod(sla_config.task_definition_delete)
     list_route, list_title = "console_requests:definitions", _("Task definitions")
     deleted_message = _("Task definition {name} deleted.")
@@ -233,7 +233,7 @@ escalations = ObjectListView.as_view(
 escalation_edit = ObjectEditView.as_view(
     model=EscalationPolicy,
     form_class=EscalationPolicyForm,
-    noun="escalation policy",
+    noun=_("escalation policy"),
     new_title=_("New escalation policy"),
     edit_title=_("Edit escalation policy {name}"),
     saved_message=_("Escalation policy {name} saved."),
@@ -262,7 +262,7 @@ def escalation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 class EscalationDelete(ObjectDeleteView):
-    model, noun, object_kwarg = EscalationPolicy, "escalation policy", "policy"
+    model, noun, object_kwarg = EscalationPolicy, _("escalation policy"), "policy"
     delete_service = staticmethod(sla_config.escalation_policy_delete)
     detail_route, list_route = "console_requests:escalation_detail", "console_requests:escalations"
     list_title, unblock = _("Escalation policies"), _("make them use another policy first.")
@@ -285,7 +285,7 @@ escalation_delete = EscalationDelete.as_view()
 class StepEdit(ObjectEditView):
     """A step of an escalation policy (``policy_pk`` for a new one, ``pk`` for an existing one)."""
 
-    model, form_class, noun, kind = EscalationStep, EscalationStepForm, "step", "step"
+    model, form_class, noun, kind = EscalationStep, EscalationStepForm, _("step"), "step"
 
     def get_object(self) -> EscalationStep | None:
         pk = self.kwargs.get("pk")
@@ -325,7 +325,7 @@ step_edit = StepEdit.as_view()
 
 
 class StepDelete(ObjectDeleteView):
-    noun, verb, object_kwarg = "step", _("Remove"), "step"
+    noun, verb, object_kwarg = _("step"), _("Remove"), "step"
     list_title = _("Escalation policy")
     queryset = EscalationStep.objects.select_related("policy")
     delete_service = staticmethod(sla_config.escalation_step_delete)
