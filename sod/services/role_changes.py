@@ -31,6 +31,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from blazon.audit.services import audit_record
 from blazon.errors import NotAllowed, TransitionNotAllowed, ValidationFailed
@@ -254,7 +255,9 @@ def _advance(change: RoleChange, *, actor: User | None, source: str) -> bool:
             owner = change.role.owner
             approvers = _active_users([owner])
             if not approvers:
-                _step(change, kind, RoleChangeStepStatus.SKIPPED, "The role has no active owner.")
+                _step(
+                    change, kind, RoleChangeStepStatus.SKIPPED, gettext_noop("The role has no active owner.")
+                )
             elif owner is not None and owner.pk == requester:
                 _step(
                     change,
@@ -271,7 +274,12 @@ def _advance(change: RoleChange, *, actor: User | None, source: str) -> bool:
         if kind == RoleChangeStepKind.ACCESS_OWNER:
             approvers = _access_owners(change)
             if not approvers:
-                _step(change, kind, RoleChangeStepStatus.SKIPPED, "The added items have no active owner.")
+                _step(
+                    change,
+                    kind,
+                    RoleChangeStepStatus.SKIPPED,
+                    gettext_noop("The added items have no active owner."),
+                )
             elif requester in {u.pk for u in approvers}:
                 _step(
                     change,
@@ -299,7 +307,7 @@ def _advance(change: RoleChange, *, actor: User | None, source: str) -> bool:
             change, index
         )
         if not detail["conflicts"]:
-            _step(change, kind, RoleChangeStepStatus.SKIPPED, "No SoD conflict.")
+            _step(change, kind, RoleChangeStepStatus.SKIPPED, gettext_noop("No SoD conflict."))
             continue
         if orphan:
             reason = "SoD conflict on a rule without an owner to accept it: " + ", ".join(orphan) + "."

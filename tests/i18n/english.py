@@ -46,6 +46,7 @@ WORD = re.compile(r"[^\W\d_][^\W\d_']*")
 
 def data_names(extra: Iterable[str] = ()) -> list[str]:
     """The names the database holds, longest first (so "GitHub admins" goes before "GitHub")."""
+    from blazon.audit.models import AuditEvent
     from directory.models import Account, Entitlement, Organization, Resource, Role, User
 
     names: set[str] = set(extra)
@@ -60,6 +61,8 @@ def data_names(extra: Iterable[str] = ()) -> list[str]:
         present = [f for f in fields if any(x.name == f for x in model._meta.get_fields())]
         for row in model.objects.values_list(*present):
             names.update(str(v) for v in row if v)
+    # what the audit log stored as an object's name when it wrote the event ("ADD X on Role")
+    names.update(AuditEvent.objects.exclude(object_repr="").values_list("object_repr", flat=True).distinct())
     return sorted((n for n in names if len(n) > 1), key=len, reverse=True)
 
 

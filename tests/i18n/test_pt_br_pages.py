@@ -1,8 +1,8 @@
 """Every console and workspace page in Brazilian Portuguese, crawled like the readable-pages
 test (tests/console/test_readable_pages.py), reporting the lines still in English.
 
-Run it on its own while translating: ``pytest -p no:xdist tests/i18n/crawl_pt_br.py``. It becomes
-part of the suite (renamed test_*.py) once every page passes.
+A page that shows a line of English (tests/i18n/english.py says how it decides: data names,
+codes, quoted code and code samples are not language) fails the test, with the lines listed.
 """
 
 from __future__ import annotations
