@@ -11,6 +11,9 @@ from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import get_language
+
+from blazon.templatetags.blazon_display import label
 
 PAGE_SIZE = 25
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -101,9 +104,17 @@ def _cell(row: Any, column: str | Callable[[Any], Any]) -> Any:
     return value
 
 
+def csv_header(key: str) -> str:
+    """A column's header: in English its key, as always (``first_name``: scripts read it); in
+    another language the key's label translated (``Nome``), for the people who open the file."""
+    if (get_language() or "en").startswith("en"):
+        return key
+    return label(key)
+
+
 def csv_rows(rows: Iterable[Any], columns: Sequence[Column]) -> Iterator[str]:
     writer = csv.writer(_Echo())
-    yield writer.writerow([header for header, _ in columns])
+    yield writer.writerow([csv_header(str(header)) for header, _ in columns])
     for row in rows:
         yield writer.writerow([csv_safe(_cell(row, column)) for _, column in columns])
 

@@ -14,6 +14,9 @@ from django.utils.translation import gettext_noop
 # The names of the objects and fields audit events and request results show (model verbose names
 # and field names as ``label`` spells them), extracted for translation; shown through gettext.
 LABELS = (
+    gettext_noop("Max window minutes"),
+    gettext_noop("Closed by"),
+    gettext_noop("Close reason"),
     gettext_noop("Accounts activated"),
     gettext_noop("Accounts adopted"),
     gettext_noop("Accounts created"),
