@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from blazon.links import LinkError, base_url, link_hours, link_read, link_sign
@@ -169,15 +170,23 @@ def approver_extras(task: Task, approver: User) -> tuple[str, dict[str, str], st
     if task.kind != TaskKind.ACCESS or assignment(task, approver) is None:
         return "", {}, ""
     text = (
-        f"Approve: {link_url(task, approver, APPROVE)}\n"
-        f"Disapprove: {link_url(task, approver, REJECT)}\n"
-        f"(The links open a confirmation page; they work once, for you only, for {link_hours()} hours.)\n"
+        _("Approve: %(url)s") % {"url": link_url(task, approver, APPROVE)}
+        + "\n"
+        + _("Disapprove: %(url)s") % {"url": link_url(task, approver, REJECT)}
+        + "\n"
+        + _("(The links open a confirmation page; they work once, for you only, for %(hours)s hours.)")
+        % {"hours": link_hours()}
+        + "\n"
     )
     if not inbox_configured():
         return text, {}, ""
     tag = reply_tag(task, approver)
     text += (
-        "\nOr reply to this e-mail with APPROVE or DISAPPROVE (APROVAR or REPROVAR) as the first "
-        "word of your answer; the rest of your text is kept as your comment.\n"
+        "\n"
+        + _(
+            "Or reply to this e-mail with APPROVE or DISAPPROVE (APROVAR or REPROVAR) as the first "
+            "word of your answer; the rest of your text is kept as your comment."
+        )
+        + "\n"
     )
     return text, {"Reply-To": reply_address(tag)}, f" [{tag}]"

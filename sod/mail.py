@@ -7,11 +7,13 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.utils.translation import gettext as _
 
+from blazon.language import activate_for, keeps_language
 from directory.models import User
 from sod.models import RoleChangeStep, SoDRequestConflict
 from worklist.models import TaskKind, TaskStatus
 
 
+@keeps_language
 def sod_task_mail(task_id: int, user_ids: list[int] | None) -> int:
     """Mail the assignees (or ``user_ids``) of an open request SoD task; returns messages sent."""
     row = (
@@ -29,6 +31,7 @@ def sod_task_mail(task_id: int, user_ids: list[int] | None) -> int:
     for user in users.order_by("pk"):
         if not user.email or not user.is_active:
             continue
+        activate_for(user)  # the subject and the body in their language
         sent += send_mail(
             subject=_("SoD decision needed: %(rule)s (request #%(id)s)")
             % {"rule": row.rule.name, "id": row.request_id},
@@ -54,6 +57,7 @@ def sod_task_mail(task_id: int, user_ids: list[int] | None) -> int:
     return sent
 
 
+@keeps_language
 def role_change_task_mail(task_id: int, user_ids: list[int] | None) -> int:
     """Mail the approvers (or ``user_ids``) of an open role-change step: what changes on which
     role, why they are asked and the link to the task in My tasks; returns messages sent."""
@@ -71,6 +75,7 @@ def role_change_task_mail(task_id: int, user_ids: list[int] | None) -> int:
     for user in users.order_by("pk"):
         if not user.email or not user.is_active:
             continue
+        activate_for(user)  # the subject and the body in their language
         sent += send_mail(
             subject=_("Role change to approve: %(role)s (change #%(id)s)")
             % {"role": change.role.name, "id": change.pk},

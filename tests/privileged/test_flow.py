@@ -413,3 +413,15 @@ def test_one_live_request_per_credential(run, pam):
     with pytest.raises(Conflict, match="already have a pending or approved request"):
         ask(run, pam)
     assert AccessRequest.objects.count() == 1
+
+
+def test_each_approver_is_mailed_in_their_own_language(run, pam):
+    """approver1 reads Portuguese (their preference); the group's notified owner English."""
+    pam["approver1"].language = "pt-br"
+    pam["approver1"].save(update_fields=["language"])
+    ask(run, pam)
+    asked = next(m for m in mail.outbox if m.to == ["approver1@example.com"])
+    assert asked.subject.startswith("Aprovação necessária: acesso privilegiado a ")
+    assert "Solicitante:" in asked.body and "Justificativa:" in asked.body and "Aprovar: http" in asked.body
+    told = next(m for m in mail.outbox if m.to == ["owner@example.com"])
+    assert "is waiting for approval" in told.subject and "Requester:" in told.body
