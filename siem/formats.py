@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
+from blazon.audit.chain import HASHED_FIELDS
 from blazon.audit.services import redact
 
 #: RFC 5424 facility 13 ("log audit") and severity 5 ("notice"): PRI = 13 * 8 + 5
@@ -28,7 +29,9 @@ CEF_PRODUCT = "Blazon IGA"
 CEF_VERSION = "1"
 CEF_SEVERITY = 3
 
-# the columns of AuditEvent the forwarder reads (no hash-chain internals but seq and hash)
+# the columns of AuditEvent the forwarder reads: those the hash chain covers, with the event's
+# own hash instead of the previous one's
+EVENT_FIELDS = (*(f for f in HASHED_FIELDS if f != "prev_hash"), "hash")
 EVENT_FIELDS = (
     "seq",
     "created_at",
